@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* The command line all four tools share (DESIGN.md sections 5 and 6).
+ * A tool declares its own options and verbs in a struct cli_tool; the
+ * shared ones are parsed here, environment defaults applied. */
+#pragma once
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Which of the optional shared options a tool takes. */
+enum {
+	CLI_SYSFS = 1u << 0,	 /* --sysfs, $MICROVM_SYSFS */
+	CLI_DEVFS = 1u << 1,	 /* --devfs, $MICROVM_DEVFS */
+	CLI_PROCFS = 1u << 2,	 /* --procfs, $MICROVM_PROCFS */
+	CLI_MODULES = 1u << 3,	 /* --modules-dir, $MICROVM_MODULES_DIR */
+	CLI_IDS = 1u << 4,	 /* --user, --group */
+	CLI_UNTRUSTED = 1u << 5, /* --allow-untrusted */
+	CLI_RUNTIME = 1u << 6,	 /* --runtime-dir, $MICROVM_RUNTIME_DIR */
+};
+
+struct cli {
+	const char *state_dir;	 /* /var/lib/microvms */
+	const char *runtime_dir; /* /run/microvm */
+	const char *sysfs;	 /* /sys */
+	const char *devfs;	 /* /dev */
+	const char *procfs;	 /* /proc */
+	const char *modules_dir; /* NULL: libkmod's default */
+	const char *user, *group;
+	uid_t uid; /* set by cli_resolve_ids() */
+	gid_t gid;
+	bool dry_run;
+	bool allow_untrusted;
+	int verbose;
+};
+
+struct cli_tool {
+	const char *name;     /* "tap-setup" */
+	const char *synopsis; /* "[OPTIONS] up|down NAME" */
+	const char *summary;  /* one line on what it does */
+	const char *help;     /* the tool's own options, verbs: lines for --help */
+	unsigned flags;	      /* CLI_* */
+	const struct option *options; /* extra long options, {0} terminated, or NULL */
+	const char *shortopts;	      /* extra short options, or NULL */
+	/* Called for each extra option: 0, or -EINVAL after a log_err(). */
+	int (*handle)(int opt, const char *arg, void *userdata);
+	void *userdata;
+};
+
+/* Parse argv. Returns optind (the first operand) or -1, when the tool must
+ * exit with *exit_status: 0 after --help/--version, 2 on a usage error
+ * (already reported). Also calls log_open() and log_set_verbose(). */
+int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, int *exit_status);
+
+/* Print "PROG: usage error: MSG" and the synopsis; returns 2. */
+int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* --user/--group (names or numbers) to uid/gid: 0, or -errno after a
+ * log_err() naming the unknown one. */
+int cli_resolve_ids(struct cli *c);

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* Parsers for the files of the runner package layout (DESIGN.md
+ * section 2). They work on a buffer, so they can be tested and fuzzed
+ * without files; vm.h reads the files and calls them.
+ *
+ * Each returns 0, -ENOMEM, or -EINVAL with e->line, e->value and
+ * e->reason set (e->path is the caller's to fill). Outputs are filled only
+ * on success and freed with the matching *_free(). */
+#pragma once
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* share/microvm/tap-interfaces: names separated by white space. */
+struct ifname_list {
+	size_t n;
+	char (*v)[IFNAMSIZ];
+};
+int parse_tap_interfaces(const char *buf, size_t len, struct ifname_list *out, struct mvm_error *e);
+void ifname_list_free(struct ifname_list *l);
+
+/* share/microvm/tap-flags: words separated by white space. */
+enum {
+	TAP_FLAG_VNET_HDR = 1u << 0,
+	TAP_FLAG_MULTI_QUEUE = 1u << 1,
+};
+int parse_tap_flags(const char *buf, size_t len, unsigned *flags, struct mvm_error *e);
+/* "vnet_hdr,multi_queue" (or "none") into buf. */
+const char *tap_flags_str(unsigned flags, char *buf, size_t size);
+
+/* share/microvm/macvtap-interfaces: "ID MAC LINK MODE" a line. */
+enum macvtap_mode {
+	MACVTAP_PRIVATE,
+	MACVTAP_VEPA,
+	MACVTAP_BRIDGE,
+	MACVTAP_PASSTHRU,
+	MACVTAP_SOURCE,
+};
+struct macvtap_if {
+	char id[IFNAMSIZ];
+	uint8_t mac[6];
+	char link[IFNAMSIZ];
+	enum macvtap_mode mode;
+};
+struct macvtap_list {
+	size_t n;
+	struct macvtap_if *v;
+};
+int parse_macvtap_interfaces(const char *buf, size_t len, struct macvtap_list *out,
+			     struct mvm_error *e);
+void macvtap_list_free(struct macvtap_list *l);
+const char *macvtap_mode_str(enum macvtap_mode m);
+/* "aa:bb:cc:dd:ee:ff": 0 or -EINVAL (multicast and all-zero refused). */
+int parse_mac(const char *s, size_t n, uint8_t mac[6]);
+
+/* share/microvm/pci-devices: "DDDD:BB:DD.F" (or "BB:DD.F") a line. */
+struct pci_addr {
+	unsigned domain, bus, dev, fn;
+	char str[13]; /* canonical, lower case: "0000:01:00.0" */
+};
+struct pci_list {
+	size_t n;
+	struct pci_addr *v;
+};
+int parse_pci_devices(const char *buf, size_t len, struct pci_list *out, struct mvm_error *e);
+void pci_list_free(struct pci_list *l);
+int parse_pci_addr(const char *s, size_t n, struct pci_addr *out);
+
+/* share/microvm/virtiofs/TAG/{source,socket}: one path, made absolute
+ * against base (the VM's state dir) when relative. */
+int parse_path(const char *buf, size_t len, const char *base, char **out, struct mvm_error *e);

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* One message shape: "PROG: NAME: unable to VERB 'OBJ': REASON".
+ * Under systemd (stderr is $JOURNAL_STREAM) each line carries the <N>
+ * priority prefix of sd-daemon(3). */
+#pragma once
+
+#include <stdarg.h>
+#include <syslog.h>
+
+#include "error.h"
+
+void log_open(const char *prog);
+const char *log_prog(void);
+/* The VM (or other subject) named after the program in every line. */
+void log_set_subject(const char *name);
+void log_set_verbose(int level);
+int log_get_verbose(void);
+
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(int prio, const char *fmt, va_list ap);
+
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* log_err() of "unable to VERB 'OBJ': strerror(-err)"; returns err. */
+int log_fail(int err, const char *verb, const char *obj);
+/* log_err() of a filled struct mvm_error. */
+void log_error_info(const struct mvm_error *e);
+
+/* --dry-run: print one action on stdout, "PROG: NAME: would ACTION". */
+void log_action(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

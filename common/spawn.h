@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Children by fork and exec of an argv, never through a shell. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct spawn_opts {
+	int stdin_fd;		   /* -1: /dev/null */
+	int stdout_fd, stderr_fd;  /* -1: inherit */
+	bool pdeathsig;		   /* SIGKILL the child when we die */
+	bool new_pgroup;	   /* child leads a process group of its own */
+	const char *const *unset_env; /* NULL-terminated names removed from env */
+	const char *cwd;	   /* chdir() first, or NULL */
+};
+#define SPAWN_OPTS_INIT { .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 }
+
+/* Start argv[0] (a path; no PATH search) with a reset signal mask and
+ * dispositions and only fds 0-2 open. Returns the pid, or -errno with e
+ * filled when fork or exec failed (exec errors are reported back through
+ * a close-on-exec pipe, so a missing binary is an error here). */
+pid_t spawn(char *const argv[], const struct spawn_opts *o, struct mvm_error *e);
+
+/* waitpid() retried on EINTR; returns the exit code (128+sig when killed),
+ * or -errno. */
+int spawn_wait(pid_t pid);
+
+/* The first executable file named name in $PATH, or NULL. */
+char *find_in_path(const char *name);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers every tool uses: cleanup attributes, files, paths. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* The largest file of the runner layout we read (DESIGN.md section 2). */
+#define LAYOUT_FILE_MAX (64 * 1024)
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_close_ __attribute__((cleanup(closep)))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Write the whole buffer to an existing file (sysfs, procfs): O_WRONLY,
+ * no O_CREAT, retry on EINTR, close() checked. 0 or -errno. */
+int write_file(const char *path, const char *data, size_t len);
+/* write_file() of a NUL-terminated string. */
+int write_str(const char *path, const char *s);
+
+/* Read a whole file of at most max bytes into a NUL-terminated buffer
+ * (*buf is set only on success). -EISDIR for a directory, -EFBIG when
+ * larger than max. */
+int read_file(const char *path, size_t max, char **buf, size_t *len);
+/* The same from an open descriptor (not closed). */
+int read_fd(int fd, size_t max, char **buf, size_t *len);
+
+/* Read a file of one line (sysfs attribute), trailing newline removed. */
+int read_line(const char *path, char **out);
+
+/* readlink() into a new string. */
+int read_link(const char *path, char **out);
+/* The last component of the link's target ("vfio-pci" for
+ * .../drivers/vfio-pci), or -ENOENT when path is not there. */
+int read_link_base(const char *path, char **out);
+
+/* mkdir -p; existing directories are fine. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* a + "/" + b, or a copy of b when b is absolute. NULL on ENOMEM. */
+char *path_join(const char *a, const char *b);
+/* malloc'ed printf; NULL on ENOMEM. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copy s (n bytes) into buf for a message: printable ASCII kept, other
+ * bytes as \xNN, cut with "..." if too long. Returns buf. */
+const char *escape_value(const char *s, size_t n, char *buf, size_t size);
+
+/* One path component: not empty, not "." or "..", no '/', no control
+ * characters, at most max bytes. NULL when valid, else the reason. */
+const char *component_invalid(const char *s, size_t max);
+/* A Linux interface name as the kernel and iproute2 accept it, limited to
+ * printable ASCII (as systemd does): 1..15 bytes, no '/', ':' or white
+ * space, not "." or "..". NULL when valid, else the reason. */
+const char *ifname_invalid(const char *s, size_t n);
+
+/* Longest VM name we accept (it becomes part of unit names and paths). */
+#define VM_NAME_MAX 128
+
+/* Lines of a buffer: strips "\n" and "\r\n", counts from 1. */
+struct lines {
+	const char *p, *end;
+	unsigned lineno;
+};
+void lines_init(struct lines *l, const char *buf, size_t len);
+/* Next line (not NUL-terminated: *s, *n); false at the end. */
+bool lines_next(struct lines *l, const char **s, size_t *n);
+
+/* Parse an unsigned decimal number, whole string; -EINVAL/-ERANGE. */
+int parse_uint(const char *s, unsigned long max, unsigned long *out);
+
+/* The monotonic clock in milliseconds. */
+long long now_ms(void);

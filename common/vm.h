@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* A VM's directory under the state dir and the runner package behind its
+ * `current` (or `booted`) link, read under the trust rule of DESIGN.md
+ * section 3: the runner and every file read from it must be owned by root
+ * and not writable by group or others along the whole resolved path (a
+ * root-owned sticky directory is accepted), unless allow_untrusted. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "layout.h"
+
+enum vm_link {
+	VM_CURRENT,
+	VM_BOOTED,
+};
+const char *vm_link_name(enum vm_link l);
+
+struct vm {
+	char *name;
+	char *dir;    /* STATE_DIR/NAME, absolute */
+	char *link;   /* STATE_DIR/NAME/current (or booted) */
+	char *runner; /* what it resolves to */
+	bool allow_untrusted;
+};
+
+/* Validate name (one path component, at most VM_NAME_MAX bytes), resolve
+ * the link and trust-check the runner. -ENOENT when the link is missing.
+ * With which == VM_CURRENT and no link at all, it fails; callers that can
+ * do without a runner (status, teardown) do not call it. */
+int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
+	    bool allow_untrusted, struct mvm_error *e);
+void vm_close(struct vm *vm);
+
+/* Only the name check of vm_open(). */
+int vm_name_check(const char *name, struct mvm_error *e);
+
+/* Trust check of one resolved absolute path, and of every directory
+ * above it: -EPERM with e naming the offending path. */
+int trust_check(const char *path, struct mvm_error *e);
+
+/* Read RUNNER/rel (at most LAYOUT_FILE_MAX bytes), trust-checked.
+ * -ENOENT when it does not exist (an optional file: nothing to do); a
+ * dangling symlink, a directory, an unreadable or too large file are
+ * errors. */
+int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struct mvm_error *e);
+
+/* Read and parse the layout files; a missing file gives an empty list. */
+int vm_tap_interfaces(const struct vm *vm, struct ifname_list *out, struct mvm_error *e);
+int vm_tap_flags(const struct vm *vm, unsigned *flags, struct mvm_error *e);
+int vm_macvtap_interfaces(const struct vm *vm, struct macvtap_list *out, struct mvm_error *e);
+int vm_pci_devices(const struct vm *vm, struct pci_list *out, struct mvm_error *e);
+
+struct share {
+	char *tag;
+	char *source; /* absolute */
+	char *socket; /* absolute */
+};
+struct share_list {
+	size_t n;
+	struct share *v; /* sorted by tag */
+};
+/* share/microvm/virtiofs/TAG/{source,socket} for every TAG. */
+int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e);
+void share_list_free(struct share_list *l);
+
+/* RUNNER/rel as an executable file (bin/microvm-run): its path in *out;
+ * -ENOENT when missing, -EACCES when not executable, trust-checked. */
+int vm_executable(const struct vm *vm, const char *rel, char **out, struct mvm_error *e);
+
+/* Target of RUNNER/share/microvm/system; -ENOENT when there is none. */
+int vm_system(const struct vm *vm, char **out, struct mvm_error *e);

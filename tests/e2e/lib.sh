@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# tests/e2e/lib.sh: shared helpers for the end-to-end scripts.
+# Source it; it sets nothing but functions and a few E2E_* defaults.
+#
+# Conventions:
+#   exit status 0 = pass, 1 = fail, 77 = skipped (a needed Debian package
+#   could not be installed; the reason is printed on stderr).
+
+E2E_DIR=${E2E_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+E2E_SKIP=77
+E2E_DEFAULT_CACHE=/var/cache/microvm-host-helpers-e2e
+
+e2e_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+e2e_die() { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
+e2e_skip() { printf '%s: SKIP: %s\n' "${0##*/}" "$*" >&2; exit "$E2E_SKIP"; }
+
+# e2e_need_root: the e2e scripts need root (netns, TAP, nspawn).
+e2e_need_root() {
+    [[ $(id -u) -eq 0 ]] || e2e_skip "needs root"
+}
+
+# e2e_pkgs_missing PKG...: print the packages that are not installed.
+e2e_pkgs_missing() {
+    local p st
+    for p in "$@"; do
+        st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        [[ $st == installed ]] || printf '%s\n' "$p"
+    done
+}
+
+# e2e_need_pkgs PKG...: install the missing Debian packages with apt-get.
+# Returns 1 (with a message) if they cannot be installed.
+# E2E_NO_INSTALL=1 forbids installing (then missing packages return 1).
+e2e_need_pkgs() {
+    local missing
+    mapfile -t missing < <(e2e_pkgs_missing "$@")
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    if [[ ${E2E_NO_INSTALL:-0} == 1 ]]; then
+        e2e_log "missing packages (E2E_NO_INSTALL=1): ${missing[*]}"
+        return 1
+    fi
+    e2e_log "installing: ${missing[*]}"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            "${missing[@]}" >&2; then
+        e2e_log "apt-get install failed; trying apt-get update first"
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                "${missing[@]}" >&2; then
+            e2e_log "cannot install: ${missing[*]}"
+            return 1
+        fi
+    fi
+    mapfile -t missing < <(e2e_pkgs_missing "$@")
+    if [[ ${#missing[@]} -ne 0 ]]; then
+        e2e_log "still missing after install: ${missing[*]}"
+        return 1
+    fi
+}
+
+# e2e_kill_tree PID: kill a process group led by PID (TERM, then KILL).
+e2e_kill_group() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    : "$i"
+}
