@@ -6,8 +6,10 @@
 #   exit status 0 = pass, 1 = fail, 77 = skipped (a needed Debian package
 #   could not be installed; the reason is printed on stderr).
 
+# shellcheck disable=SC2034  # used by the scripts that source this
 E2E_DIR=${E2E_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 E2E_SKIP=77
+# shellcheck disable=SC2034
 E2E_DEFAULT_CACHE=/var/cache/microvm-host-helpers-e2e
 
 e2e_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
