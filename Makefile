@@ -1,0 +1,123 @@
+# microvm-host-helpers
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DESTDIR    ?=
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+
+# SANITIZE=1: the same build with ASan and UBSan, in its own folder.
+ifeq ($(SANITIZE),1)
+B          ?= build-san
+SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT        := -O1
+else
+B          ?= build
+SANFLAGS   :=
+OPT        := -O2 -D_FORTIFY_SOURCE=2
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
+            -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS   ?= -g $(OPT)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -fstack-protector-strong \
+            -DVERSION='"$(VERSION)"' -Icommon -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro,-z,now
+
+NL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libnl-3.0 libnl-route-3.0)
+NL_LIBS     := $(shell $(PKG_CONFIG) --libs libnl-3.0 libnl-route-3.0)
+KMOD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libkmod)
+KMOD_LIBS   := $(shell $(PKG_CONFIG) --libs libkmod)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS  := $(shell $(PKG_CONFIG) --libs check)
+
+TOOLS := tap-setup pci-bind virtiofs-launch runner-exec
+
+# Per tool: extra compile flags and libraries.
+tap-setup_CFLAGS := $(NL_CFLAGS)
+tap-setup_LIBS   := $(NL_LIBS)
+pci-bind_CFLAGS  := $(KMOD_CFLAGS)
+pci-bind_LIBS    := $(KMOD_LIBS)
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
+LIBCOMMON  := $(B)/libcommon.a
+
+all: $(TOOLS:%=$(B)/%)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $($(firstword $(subst /, ,$<))_CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+define tool_rule
+$(1)_SRC := $$(wildcard $(1)/*.c)
+$(1)_OBJ := $$($(1)_SRC:%.c=$(B)/%.o)
+$(B)/$(1): $$($(1)_OBJ) $(LIBCOMMON)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBCOMMON) $$($(1)_LIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+# Unit tests: one Check runner, one suite per area (tests/unit/suites.def).
+tests_CFLAGS := $(CHECK_CFLAGS) $(NL_CFLAGS) $(KMOD_CFLAGS) -Itests/unit \
+                -DBUILD_DIR='"$(abspath $(B))"' -DSRC_DIR='"$(CURDIR)"'
+TEST_SRC := $(wildcard tests/unit/*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
+$(B)/check-runner: $(TEST_OBJ) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) $(LIBCOMMON) $(CHECK_LIBS) $(NL_LIBS) $(KMOD_LIBS)
+
+# Test helpers: programs from tests/helpers/*.c, LD_PRELOAD shims from
+# tests/shims/*.c (the simulated PCI sysfs lives there).
+HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+SHIMS   := $(patsubst tests/shims/%.c,$(B)/tests/shims/%.so,$(wildcard tests/shims/*.c))
+$(B)/tests/helpers/%: tests/helpers/%.c $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBCOMMON)
+# Shims are built without sanitizers: they are preloaded into other programs.
+$(B)/tests/shims/%.so: tests/shims/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -g -O1 -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
+
+build-tests: all $(B)/check-runner $(HELPERS) $(SHIMS)
+
+# The README's test command. Runs as root (namespaces, TAPs).
+check: build-tests
+	B=$(B) SANITIZE=$(SANITIZE) tests/run
+
+# libFuzzer target for the layout parsers (clang).
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined
+fuzz: $(B)/fuzz-parsers
+$(B)/fuzz-parsers: tests/fuzz/fuzz_parsers.c $(COMMON_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^
+
+demo: all
+	tests/e2e/demo.sh
+
+bench: all
+	tests/bench/run
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0755 $(TOOLS:%=$(B)/%) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(wildcard $(TOOLS:%=%/*.8)) $(DESTDIR)$(MANDIR)/man8/
+	for u in units/*.service units/*.target; do \
+		[ -e "$$u" ] || continue; \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' "$$u" > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+	done
+	[ ! -e units/microvm.conf ] || install -m 0644 units/microvm.conf $(DESTDIR)$(SYSUSERSDIR)/microvm.conf
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all check build-tests fuzz demo bench install clean
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

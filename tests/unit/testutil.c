@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+char *tu_tmpdir(void)
+{
+	char tmpl[] = "/tmp/mvm-test.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	ck_assert_int_eq(chmod(tmpl, 0755), 0);
+	return strdup(tmpl);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void tu_rm_rf(const char *path)
+{
+	if (path)
+		nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tu_path(const char *dir, const char *rel)
+{
+	char *p = path_join(dir, rel);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+void tu_write_n(const char *dir, const char *rel, const char *content, size_t n)
+{
+	char *p = tu_path(dir, rel);
+	char *slash = strrchr(p, '/');
+	*slash = '\0';
+	ck_assert_int_eq(mkdir_p(p, 0755), 0);
+	*slash = '/';
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	ck_assert_int_eq(write(fd, content, n), (ssize_t)n);
+	close(fd);
+	free(p);
+}
+
+void tu_write(const char *dir, const char *rel, const char *content)
+{
+	tu_write_n(dir, rel, content, strlen(content));
+}
+
+void tu_vm_make(struct tu_vm *t, const char *name)
+{
+	t->root = tu_tmpdir();
+	t->name = name;
+	t->state = tu_path(t->root, "state");
+	t->runtime = tu_path(t->root, "run");
+	t->runner = tu_path(t->root, "runner");
+	t->dir = tu_path(t->state, name);
+	ck_assert_int_eq(mkdir_p(t->dir, 0755), 0);
+	ck_assert_int_eq(mkdir_p(t->runner, 0755), 0);
+	char *cur = tu_path(t->dir, "current");
+	ck_assert_int_eq(symlink(t->runner, cur), 0);
+	free(cur);
+}
+
+void tu_vm_free(struct tu_vm *t)
+{
+	tu_rm_rf(t->root);
+	free(t->root);
+	free(t->state);
+	free(t->runtime);
+	free(t->runner);
+	free(t->dir);
+	memset(t, 0, sizeof(*t));
+}
+
+char *tu_bin(const char *name)
+{
+	return tu_path(BUILD_DIR, name);
+}
+
+static char *drain(int fd)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	ck_assert_ptr_nonnull(buf);
+	for (;;) {
+		if (len + 1 >= cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+void tu_run_env(struct tu_run *r, const char *const argv[], const char *const env[])
+{
+	int out[2], err[2];
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		for (size_t i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	/* Read both pipes without deadlock: stderr is small, read it after. */
+	r->out = drain(out[0]);
+	r->err = drain(err[0]);
+	close(out[0]);
+	close(err[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		ck_assert_int_eq(errno, EINTR);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void tu_run(struct tu_run *r, const char *const argv[])
+{
+	tu_run_env(r, argv, NULL);
+}
+
+void tu_run_free(struct tu_run *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+bool tu_is_root(void)
+{
+	return geteuid() == 0;
+}
