@@ -7,6 +7,7 @@
 #pragma once
 
 #include <limits.h>
+#include <stddef.h>
 
 struct mvm_error {
 	int err;	    /* errno value, or 0 when reason says it all */

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+enum {
+	OPT_STATE_DIR = 0x100,
+	OPT_RUNTIME_DIR,
+	OPT_SYSFS,
+	OPT_DEVFS,
+	OPT_PROCFS,
+	OPT_MODULES_DIR,
+	OPT_USER,
+	OPT_GROUP,
+	OPT_UNTRUSTED,
+};
+
+struct common_opt {
+	struct option opt;
+	unsigned flag; /* 0: every tool */
+	const char *help;
+};
+
+static const struct common_opt common_opts[] = {
+	{{"state-dir", required_argument, NULL, OPT_STATE_DIR}, 0,
+	 "  --state-dir DIR      VM directories (default /var/lib/microvms, $MICROVM_STATE_DIR)"},
+	{{"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR}, CLI_RUNTIME,
+	 "  --runtime-dir DIR    teardown records (default /run/microvm, $MICROVM_RUNTIME_DIR)"},
+	{{"user", required_argument, NULL, OPT_USER}, CLI_IDS,
+	 "  --user USER          the VM's user, name or number (default microvm)"},
+	{{"group", required_argument, NULL, OPT_GROUP}, CLI_IDS,
+	 "  --group GROUP        the VM's group, name or number (default kvm)"},
+	{{"sysfs", required_argument, NULL, OPT_SYSFS}, CLI_SYSFS,
+	 "  --sysfs DIR          sysfs root (default /sys, $MICROVM_SYSFS)"},
+	{{"devfs", required_argument, NULL, OPT_DEVFS}, CLI_DEVFS,
+	 "  --devfs DIR          /dev root (default /dev, $MICROVM_DEVFS)"},
+	{{"procfs", required_argument, NULL, OPT_PROCFS}, CLI_PROCFS,
+	 "  --procfs DIR         procfs root (default /proc, $MICROVM_PROCFS)"},
+	{{"modules-dir", required_argument, NULL, OPT_MODULES_DIR}, CLI_MODULES,
+	 "  --modules-dir DIR    kernel modules (default libkmod's, $MICROVM_MODULES_DIR)"},
+	{{"allow-untrusted", no_argument, NULL, OPT_UNTRUSTED}, CLI_UNTRUSTED,
+	 "  --allow-untrusted    accept a runner package not owned by root (DANGEROUS)"},
+	{{"dry-run", no_argument, NULL, 'n'}, 0,
+	 "  -n, --dry-run        print each action, change nothing"},
+	{{"verbose", no_argument, NULL, 'v'}, 0, "  -v, --verbose        debug messages"},
+	{{"help", no_argument, NULL, 'h'}, 0, "  -h, --help           this help"},
+	{{"version", no_argument, NULL, 'V'}, 0, "  -V, --version        the version"},
+};
+
+static const char *env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	return v && v[0] ? v : def;
+}
+
+static void help(const struct cli_tool *t)
+{
+	printf("Usage: %s %s\n%s\n\n", t->name, t->synopsis, t->summary);
+	if (t->help && t->help[0])
+		printf("%s\n", t->help);
+	printf("Common options:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(common_opts); i++)
+		if (!common_opts[i].flag || (t->flags & common_opts[i].flag))
+			printf("%s\n", common_opts[i].help);
+	printf("\nExit status: 0 success, 1 failure, 2 usage error. See %s(8).\n", t->name);
+}
+
+int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: usage error: %s\nUsage: %s %s\nTry '%s --help' for more.\n", t->name,
+		msg, t->name, t->synopsis, t->name);
+	return 2;
+}
+
+int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, int *exit_status)
+{
+	log_open(t->name);
+	*c = (struct cli){
+		.state_dir = env_or("MICROVM_STATE_DIR", "/var/lib/microvms"),
+		.runtime_dir = env_or("MICROVM_RUNTIME_DIR", "/run/microvm"),
+		.sysfs = env_or("MICROVM_SYSFS", "/sys"),
+		.devfs = env_or("MICROVM_DEVFS", "/dev"),
+		.procfs = env_or("MICROVM_PROCFS", "/proc"),
+		.modules_dir = env_or("MICROVM_MODULES_DIR", NULL),
+		.user = "microvm",
+		.group = "kvm",
+		.uid = (uid_t)-1,
+		.gid = (gid_t)-1,
+	};
+
+	size_t nt = 0;
+	while (t->options && t->options[nt].name)
+		nt++;
+	struct option *opts = calloc(ARRAY_SIZE(common_opts) + nt + 1, sizeof(*opts));
+	char *shortopts = xasprintf(":hvVn%s", t->shortopts ? t->shortopts : "");
+	if (!opts || !shortopts) {
+		free(opts);
+		free(shortopts);
+		log_err("unable to parse the command line: %s", strerror(ENOMEM));
+		*exit_status = 1;
+		return -1;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(common_opts); i++)
+		if (!common_opts[i].flag || (t->flags & common_opts[i].flag))
+			opts[k++] = common_opts[i].opt;
+	for (size_t i = 0; i < nt; i++)
+		opts[k++] = t->options[i];
+
+	int r = 0, o;
+	opterr = 0;
+	optind = 1;
+	while (r == 0 && (o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		switch (o) {
+		case OPT_STATE_DIR: c->state_dir = optarg; break;
+		case OPT_RUNTIME_DIR: c->runtime_dir = optarg; break;
+		case OPT_SYSFS: c->sysfs = optarg; break;
+		case OPT_DEVFS: c->devfs = optarg; break;
+		case OPT_PROCFS: c->procfs = optarg; break;
+		case OPT_MODULES_DIR: c->modules_dir = optarg; break;
+		case OPT_USER: c->user = optarg; break;
+		case OPT_GROUP: c->group = optarg; break;
+		case OPT_UNTRUSTED: c->allow_untrusted = true; break;
+		case 'n': c->dry_run = true; break;
+		case 'v': c->verbose++; break;
+		case 'h':
+			help(t);
+			*exit_status = 0;
+			r = -1;
+			break;
+		case 'V':
+			printf("%s %s\n", t->name, VERSION);
+			*exit_status = 0;
+			r = -1;
+			break;
+		case ':':
+			*exit_status = cli_usage_error(t, "option '%s' needs a value", argv[optind - 1]);
+			r = -1;
+			break;
+		case '?':
+			if (optopt)
+				*exit_status = cli_usage_error(t, "unknown option '-%c'", optopt);
+			else
+				*exit_status = cli_usage_error(t, "unknown option '%s'",
+							       argv[optind - 1]);
+			r = -1;
+			break;
+		default:
+			if (!t->handle || t->handle(o, optarg, t->userdata) < 0) {
+				*exit_status = 2;
+				r = -1;
+			}
+		}
+	}
+	free(opts);
+	free(shortopts);
+	if (r < 0)
+		return -1;
+	log_set_verbose(c->verbose);
+	return optind;
+}
+
+/* A name or a decimal number. */
+static int parse_id(const char *s, unsigned long *out)
+{
+	return parse_uint(s, 0xfffffffeUL, out);
+}
+
+int cli_resolve_ids(struct cli *c)
+{
+	unsigned long v;
+	if (parse_id(c->user, &v) == 0) {
+		c->uid = (uid_t)v;
+	} else {
+		errno = 0;
+		struct passwd *pw = getpwnam(c->user);
+		if (!pw) {
+			log_err("unable to resolve user '%s': %s", c->user,
+				errno ? strerror(errno) : "no such user");
+			return -ENOENT;
+		}
+		c->uid = pw->pw_uid;
+	}
+	if (parse_id(c->group, &v) == 0) {
+		c->gid = (gid_t)v;
+	} else {
+		errno = 0;
+		struct group *gr = getgrnam(c->group);
+		if (!gr) {
+			log_err("unable to resolve group '%s': %s", c->group,
+				errno ? strerror(errno) : "no such group");
+			return -ENOENT;
+		}
+		c->gid = gr->gr_gid;
+	}
+	return 0;
+}

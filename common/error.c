@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#include "error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int mvm_error_set(struct mvm_error *e, int err, const char *verb, const char *path,
+		  const char *reason)
+{
+	if (err < 0)
+		err = -err;
+	if (e) {
+		memset(e, 0, sizeof(*e));
+		e->err = err;
+		e->verb = verb;
+		snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
+		e->reason = reason;
+	}
+	return err ? -err : -EINVAL;
+}
+
+void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
+{
+	char line[32] = "";
+	if (e->line)
+		snprintf(line, sizeof(line), " line %u", e->line);
+	const char *why = e->reason ? e->reason : strerror(e->err ? e->err : EINVAL);
+	int n = snprintf(buf, size, "unable to %s '%s'%s: %s", e->verb ? e->verb : "handle",
+			 e->path, line, why);
+	if (n < 0 || (size_t)n >= size)
+		return;
+	if (e->value[0])
+		n += snprintf(buf + n, size - (size_t)n, ": '%s'", e->value);
+	if (e->hint && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " (%s)", e->hint);
+}

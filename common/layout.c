@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+#include "layout.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define WS " \t\v\f\r"
+
+/* A parse error at line (0: the whole file) with the offending value. */
+static int bad(struct mvm_error *e, unsigned line, const char *s, size_t n, const char *reason)
+{
+	if (e) {
+		memset(e, 0, sizeof(*e));
+		e->err = EINVAL;
+		e->verb = "parse";
+		e->line = line;
+		e->reason = reason;
+		if (s)
+			escape_value(s, n, e->value, sizeof(e->value));
+	}
+	return -EINVAL;
+}
+
+/* What every layout file must meet before its own format is checked. */
+static int check_file(const char *buf, size_t len, struct mvm_error *e)
+{
+	if (len > LAYOUT_FILE_MAX) {
+		char size[32];
+		snprintf(size, sizeof(size), "%zu bytes", len);
+		return bad(e, 0, size, strlen(size), "file larger than 64 KiB");
+	}
+	const char *nul = memchr(buf, '\0', len);
+	if (nul) {
+		unsigned line = 1;
+		const char *bol = buf;
+		for (const char *p = buf; p < nul; p++)
+			if (*p == '\n') {
+				line++;
+				bol = p + 1;
+			}
+		const char *eol = memchr(nul, '\n', len - (size_t)(nul - buf));
+		return bad(e, line, bol, (size_t)((eol ? eol : buf + len) - bol), "NUL byte");
+	}
+	return 0;
+}
+
+/* Next white-space separated word of a line. */
+static bool next_word(const char **p, const char *end, const char **w, size_t *n)
+{
+	while (*p < end && strchr(WS, **p))
+		(*p)++;
+	if (*p >= end)
+		return false;
+	*w = *p;
+	while (*p < end && !strchr(WS, **p))
+		(*p)++;
+	*n = (size_t)(*p - *w);
+	return true;
+}
+
+/* Make room in a vector of n elements of size sz for one more; the
+ * capacity doubles whenever n reaches a power of two (4 at first). */
+static int grow(void *vp, size_t n, size_t sz)
+{
+	void **v = vp;
+	if (n >= 4 && (n & (n - 1)) != 0)
+		return 0;
+	if (n > 0 && n < 4)
+		return 0;
+	void *nv = realloc(*v, (n ? n * 2 : 4) * sz);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	return 0;
+}
+
+int parse_tap_interfaces(const char *buf, size_t len, struct ifname_list *out, struct mvm_error *e)
+{
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	struct ifname_list l = {0};
+	struct lines it;
+	const char *s, *w;
+	size_t n, wn;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		const char *p = s, *end = s + n;
+		while (next_word(&p, end, &w, &wn)) {
+			const char *why = ifname_invalid(w, wn);
+			if (why) {
+				r = bad(e, it.lineno, w, wn, why);
+				goto fail;
+			}
+			for (size_t i = 0; i < l.n; i++)
+				if (strlen(l.v[i]) == wn && memcmp(l.v[i], w, wn) == 0) {
+					r = bad(e, it.lineno, w, wn, "duplicate interface name");
+					goto fail;
+				}
+			if (grow(&l.v, l.n, sizeof(*l.v)) < 0) {
+				r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
+				goto fail;
+			}
+			memcpy(l.v[l.n], w, wn);
+			l.v[l.n][wn] = '\0';
+			l.n++;
+		}
+	}
+	*out = l;
+	return 0;
+fail:
+	free(l.v);
+	return r;
+}
+
+void ifname_list_free(struct ifname_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned flag;
+} tap_flags[] = {
+	{"vnet_hdr", TAP_FLAG_VNET_HDR},
+	{"multi_queue", TAP_FLAG_MULTI_QUEUE},
+};
+
+int parse_tap_flags(const char *buf, size_t len, unsigned *flags, struct mvm_error *e)
+{
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	unsigned f = 0;
+	struct lines it;
+	const char *s, *w;
+	size_t n, wn;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		const char *p = s, *end = s + n;
+		while (next_word(&p, end, &w, &wn)) {
+			unsigned found = 0;
+			for (size_t i = 0; i < ARRAY_SIZE(tap_flags); i++)
+				if (strlen(tap_flags[i].name) == wn &&
+				    memcmp(tap_flags[i].name, w, wn) == 0)
+					found = tap_flags[i].flag;
+			if (!found)
+				return bad(e, it.lineno, w, wn,
+					   "unknown flag (known: vnet_hdr, multi_queue)");
+			if (f & found)
+				return bad(e, it.lineno, w, wn, "duplicate flag");
+			f |= found;
+		}
+	}
+	*flags = f;
+	return 0;
+}
+
+const char *tap_flags_str(unsigned flags, char *buf, size_t size)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(tap_flags); i++)
+		if (flags & tap_flags[i].flag) {
+			int k = snprintf(buf + o, size - o, "%s%s", o ? "," : "",
+					 tap_flags[i].name);
+			if (k < 0 || (size_t)k >= size - o)
+				break;
+			o += (size_t)k;
+		}
+	if (o == 0)
+		snprintf(buf, size, "none");
+	return buf;
+}
+
+static const char *const macvtap_modes[] = {
+	[MACVTAP_PRIVATE] = "private", [MACVTAP_VEPA] = "vepa",
+	[MACVTAP_BRIDGE] = "bridge",   [MACVTAP_PASSTHRU] = "passthru",
+	[MACVTAP_SOURCE] = "source",
+};
+
+const char *macvtap_mode_str(enum macvtap_mode m)
+{
+	return (unsigned)m < ARRAY_SIZE(macvtap_modes) ? macvtap_modes[m] : "?";
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* n hex digits at s; -1 when one is not. */
+static long hexn(const char *s, size_t n)
+{
+	long v = 0;
+	for (size_t i = 0; i < n; i++) {
+		int d = hexval(s[i]);
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+int parse_mac(const char *s, size_t n, uint8_t mac[6])
+{
+	uint8_t m[6];
+	if (n != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		long v = hexn(s + 3 * i, 2);
+		if (v < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return -EINVAL;
+		m[i] = (uint8_t)v;
+	}
+	if (m[0] & 1)
+		return -EINVAL; /* multicast: the kernel refuses it */
+	if (!(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
+		return -EINVAL;
+	memcpy(mac, m, 6);
+	return 0;
+}
+
+int parse_macvtap_interfaces(const char *buf, size_t len, struct macvtap_list *out,
+			     struct mvm_error *e)
+{
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	struct macvtap_list l = {0};
+	struct lines it;
+	const char *s;
+	size_t n;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		const char *p = s, *end = s + n, *f[5];
+		size_t fn[5], k = 0;
+		while (k < 5 && next_word(&p, end, &f[k], &fn[k]))
+			k++;
+		if (k == 0)
+			continue;
+		if (k != 4) {
+			r = bad(e, it.lineno, s, n, "expected 'ID MAC LINK MODE'");
+			goto fail;
+		}
+		struct macvtap_if m = {0};
+		const char *why = ifname_invalid(f[0], fn[0]);
+		if (why) {
+			r = bad(e, it.lineno, f[0], fn[0], why);
+			goto fail;
+		}
+		memcpy(m.id, f[0], fn[0]);
+		if (parse_mac(f[1], fn[1], m.mac) < 0) {
+			r = bad(e, it.lineno, f[1], fn[1],
+				"invalid MAC address (want unicast aa:bb:cc:dd:ee:ff)");
+			goto fail;
+		}
+		why = ifname_invalid(f[2], fn[2]);
+		if (why) {
+			r = bad(e, it.lineno, f[2], fn[2], why);
+			goto fail;
+		}
+		memcpy(m.link, f[2], fn[2]);
+		if (strcmp(m.id, m.link) == 0) {
+			r = bad(e, it.lineno, f[2], fn[2], "an interface cannot be its own link");
+			goto fail;
+		}
+		size_t mode;
+		for (mode = 0; mode < ARRAY_SIZE(macvtap_modes); mode++)
+			if (strlen(macvtap_modes[mode]) == fn[3] &&
+			    memcmp(macvtap_modes[mode], f[3], fn[3]) == 0)
+				break;
+		if (mode == ARRAY_SIZE(macvtap_modes)) {
+			r = bad(e, it.lineno, f[3], fn[3],
+				"unknown mode (known: private, vepa, bridge, passthru, source)");
+			goto fail;
+		}
+		m.mode = (enum macvtap_mode)mode;
+		for (size_t i = 0; i < l.n; i++)
+			if (strcmp(l.v[i].id, m.id) == 0) {
+				r = bad(e, it.lineno, f[0], fn[0], "duplicate interface name");
+				goto fail;
+			}
+		if (grow(&l.v, l.n, sizeof(*l.v)) < 0) {
+			r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
+			goto fail;
+		}
+		l.v[l.n++] = m;
+	}
+	*out = l;
+	return 0;
+fail:
+	free(l.v);
+	return r;
+}
+
+void macvtap_list_free(struct macvtap_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int parse_pci_addr(const char *s, size_t n, struct pci_addr *out)
+{
+	long dom = 0;
+	if (n == 12) {
+		dom = hexn(s, 4);
+		if (dom < 0 || s[4] != ':')
+			return -EINVAL;
+		s += 5;
+		n -= 5;
+	}
+	if (n != 7 || s[2] != ':' || s[5] != '.')
+		return -EINVAL;
+	long bus = hexn(s, 2), dev = hexn(s + 3, 2), fn = hexn(s + 6, 1);
+	if (bus < 0 || dev < 0 || dev > 0x1f || fn < 0 || fn > 7)
+		return -EINVAL;
+	out->domain = (unsigned)dom;
+	out->bus = (unsigned)bus;
+	out->dev = (unsigned)dev;
+	out->fn = (unsigned)fn;
+	snprintf(out->str, sizeof(out->str), "%04x:%02x:%02x.%x", out->domain, out->bus, out->dev,
+		 out->fn);
+	return 0;
+}
+
+int parse_pci_devices(const char *buf, size_t len, struct pci_list *out, struct mvm_error *e)
+{
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	struct pci_list l = {0};
+	struct lines it;
+	const char *s, *w;
+	size_t n, wn;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		const char *p = s, *end = s + n, *extra;
+		size_t en;
+		if (!next_word(&p, end, &w, &wn))
+			continue;
+		if (next_word(&p, end, &extra, &en)) {
+			r = bad(e, it.lineno, s, n, "one PCI address a line");
+			goto fail;
+		}
+		struct pci_addr a;
+		if (parse_pci_addr(w, wn, &a) < 0) {
+			r = bad(e, it.lineno, w, wn,
+				"invalid PCI address (want DDDD:BB:DD.F or BB:DD.F)");
+			goto fail;
+		}
+		for (size_t i = 0; i < l.n; i++)
+			if (strcmp(l.v[i].str, a.str) == 0) {
+				r = bad(e, it.lineno, w, wn, "duplicate PCI address");
+				goto fail;
+			}
+		if (grow(&l.v, l.n, sizeof(*l.v)) < 0) {
+			r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
+			goto fail;
+		}
+		l.v[l.n++] = a;
+	}
+	*out = l;
+	return 0;
+fail:
+	free(l.v);
+	return r;
+}
+
+void pci_list_free(struct pci_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int parse_path(const char *buf, size_t len, const char *base, char **out, struct mvm_error *e)
+{
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	struct lines it;
+	const char *s, *val = NULL;
+	size_t n, vn = 0;
+	unsigned vline = 0;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		const char *p = s, *w;
+		size_t wn;
+		if (!next_word(&p, s + n, &w, &wn))
+			continue; /* blank */
+		if (val)
+			return bad(e, it.lineno, s, n, "more than one path");
+		val = s;
+		vn = n;
+		vline = it.lineno;
+	}
+	if (!val)
+		return bad(e, 1, "", 0, "no path");
+	for (size_t i = 0; i < vn; i++)
+		if ((unsigned char)val[i] < 0x20 || val[i] == 0x7f)
+			return bad(e, vline, val, vn, "path with a control character");
+	if (vn >= PATH_MAX)
+		return bad(e, vline, val, vn, "path too long");
+	char *v = strndup(val, vn);
+	if (!v)
+		return mvm_error_set(e, ENOMEM, "parse", "", NULL);
+	char *p = path_join(base, v);
+	free(v);
+	if (!p)
+		return mvm_error_set(e, ENOMEM, "parse", "", NULL);
+	*out = p;
+	return 0;
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int write_file(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	int r = 0;
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	/* sysfs reports some errors only at close(). */
+	if (close(fd) < 0 && r == 0 && errno != EINTR)
+		r = -errno;
+	return r;
+}
+
+int write_str(const char *path, const char *s)
+{
+	return write_file(path, s, strlen(s));
+}
+
+int read_fd(int fd, size_t max, char **buf, size_t *len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max)
+		return -EFBIG;
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap);
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		if (n + 1 >= cap) {
+			if (cap > max + 1) {
+				free(b);
+				return -EFBIG;
+			}
+			char *nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, b + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = -errno;
+			free(b);
+			return err;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > max) {
+		free(b);
+		return -EFBIG;
+	}
+	b[n] = '\0';
+	*buf = b;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int read_file(const char *path, size_t max, char **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	int r = read_fd(fd, max, buf, len);
+	close(fd);
+	return r;
+}
+
+int read_line(const char *path, char **out)
+{
+	char *b;
+	size_t n;
+	int r = read_file(path, 4096, &b, &n);
+	if (r < 0)
+		return r;
+	while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
+		b[--n] = '\0';
+	*out = b;
+	return 0;
+}
+
+int read_link(const char *path, char **out)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	char *s = strdup(buf);
+	if (!s)
+		return -ENOMEM;
+	*out = s;
+	return 0;
+}
+
+int read_link_base(const char *path, char **out)
+{
+	char *t;
+	int r = read_link(path, &t);
+	if (r < 0)
+		return r;
+	const char *slash = strrchr(t, '/');
+	char *s = strdup(slash ? slash + 1 : t);
+	free(t);
+	if (!s)
+		return -ENOMEM;
+	*out = s;
+	return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	int r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}
+
+char *path_join(const char *a, const char *b)
+{
+	if (b[0] == '/' || !a || !a[0])
+		return strdup(b);
+	size_t la = strlen(a);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+const char *escape_value(const char *s, size_t n, char *buf, size_t size)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char tmp[5];
+		size_t k;
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			tmp[0] = (char)c;
+			k = 1;
+		} else if (c == '\\') {
+			memcpy(tmp, "\\\\", 2);
+			k = 2;
+		} else {
+			snprintf(tmp, sizeof(tmp), "\\x%02x", c);
+			k = 4;
+		}
+		if (o + k + 4 > size) { /* room for "..." and NUL */
+			if (size >= 4) {
+				memcpy(buf + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(buf + o, tmp, k);
+		o += k;
+	}
+	if (size > 0)
+		buf[o < size ? o : size - 1] = '\0';
+	return buf;
+}
+
+const char *component_invalid(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0)
+		return "empty name";
+	if (n > max)
+		return "name too long";
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return "'.' and '..' are not names";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '/')
+			return "a name may not contain '/'";
+		if (c < 0x20 || c == 0x7f)
+			return "a name may not contain control characters";
+	}
+	return NULL;
+}
+
+const char *ifname_invalid(const char *s, size_t n)
+{
+	if (n == 0)
+		return "empty interface name";
+	if (n >= 16 /* IFNAMSIZ */)
+		return "interface name of 16 bytes or more";
+	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return "'.' and '..' are not interface names";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '/' || c == ':')
+			return "interface name with '/' or ':'";
+		if (c == '\0')
+			return "NUL byte";
+		if (c <= ' ' || c >= 0x7f)
+			return "interface name with white space, a control or non-ASCII byte";
+	}
+	return NULL;
+}
+
+void lines_init(struct lines *l, const char *buf, size_t len)
+{
+	l->p = buf;
+	l->end = buf + len;
+	l->lineno = 0;
+}
+
+bool lines_next(struct lines *l, const char **s, size_t *n)
+{
+	if (l->p >= l->end)
+		return false;
+	const char *nl = memchr(l->p, '\n', (size_t)(l->end - l->p));
+	const char *e = nl ? nl : l->end;
+	*s = l->p;
+	*n = (size_t)(e - l->p);
+	if (*n > 0 && (*s)[*n - 1] == '\r')
+		(*n)--;
+	l->p = nl ? nl + 1 : l->end;
+	l->lineno++;
+	return true;
+}
+
+int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+#include "vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* The virtio-fs device config holds at most 36 bytes of tag. */
+#define VIRTIOFS_TAG_MAX 36
+
+static const char *const trust_hint = "the runner package and the path to it must be root's; "
+				      "--allow-untrusted overrides";
+
+const char *vm_link_name(enum vm_link l)
+{
+	return l == VM_BOOTED ? "booted" : "current";
+}
+
+int vm_name_check(const char *name, struct mvm_error *e)
+{
+	const char *why = component_invalid(name, VM_NAME_MAX);
+	if (!why)
+		return 0;
+	mvm_error_set(e, EINVAL, "use VM name", "", why);
+	if (e)
+		escape_value(name, strlen(name), e->path, sizeof(e->path));
+	return -EINVAL;
+}
+
+static int untrusted(struct mvm_error *e, const char *path, const char *reason,
+		     const char *value)
+{
+	mvm_error_set(e, EPERM, "trust", path, reason);
+	if (e) {
+		snprintf(e->value, sizeof(e->value), "%s", value);
+		e->hint = trust_hint;
+	}
+	return -EPERM;
+}
+
+static int trust_stat(const char *path, const struct stat *st, struct mvm_error *e)
+{
+	char v[32];
+	if (st->st_uid != 0) {
+		snprintf(v, sizeof(v), "uid %lu", (unsigned long)st->st_uid);
+		return untrusted(e, path, "not owned by root", v);
+	}
+	if (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
+		return 0; /* root-owned sticky: /tmp, /nix/store */
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(v, sizeof(v), "mode %04lo", (unsigned long)(st->st_mode & 07777));
+		return untrusted(e, path, "writable by group or others", v);
+	}
+	return 0;
+}
+
+static int trust_one(const char *path, struct mvm_error *e)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return mvm_error_set(e, errno, "trust", path, NULL);
+	if (S_ISLNK(st.st_mode))
+		return mvm_error_set(e, ELOOP, "trust", path, "a symlink in a resolved path");
+	return trust_stat(path, &st, e);
+}
+
+int trust_check(const char *path, struct mvm_error *e)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+	if (path[0] != '/' || n >= sizeof(buf))
+		return mvm_error_set(e, EINVAL, "trust", path, "not an absolute path");
+	int r = trust_one("/", e);
+	/* Then every prefix ending before a '/', and the path itself. */
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; r == 0 && i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		if (i > 1)
+			r = trust_one(buf, e);
+		buf[i] = c;
+	}
+	return r;
+}
+
+void vm_close(struct vm *vm)
+{
+	free(vm->name);
+	free(vm->dir);
+	free(vm->link);
+	free(vm->runner);
+	memset(vm, 0, sizeof(*vm));
+}
+
+int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
+	    bool allow_untrusted, struct mvm_error *e)
+{
+	struct vm v = {.allow_untrusted = allow_untrusted};
+	int r = vm_name_check(name, e);
+	if (r < 0)
+		return r;
+	char *state = realpath(state_dir, NULL);
+	if (!state)
+		return mvm_error_set(e, errno, "open state dir", state_dir, NULL);
+	v.name = strdup(name);
+	v.dir = path_join(state, name);
+	free(state);
+	v.link = v.dir ? path_join(v.dir, vm_link_name(which)) : NULL;
+	if (!v.name || !v.link) {
+		r = mvm_error_set(e, ENOMEM, "open", name, NULL);
+		goto fail;
+	}
+	v.runner = realpath(v.link, NULL);
+	if (!v.runner) {
+		r = mvm_error_set(e, errno, "resolve", v.link, NULL);
+		goto fail;
+	}
+	if (!allow_untrusted) {
+		r = trust_check(v.runner, e);
+		if (r < 0)
+			goto fail;
+	}
+	*vm = v;
+	return 0;
+fail:
+	vm_close(&v);
+	return r;
+}
+
+/* RUNNER/rel resolved and trust-checked: -ENOENT (e not filled) when
+ * there is nothing at all. */
+static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm_error *e)
+{
+	_cleanup_free_ char *path = path_join(vm->runner, rel);
+	if (!path)
+		return mvm_error_set(e, ENOMEM, "read", rel, NULL);
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return -ENOENT;
+		return mvm_error_set(e, errno, "read", path, NULL);
+	}
+	char *rp = realpath(path, NULL);
+	if (!rp)
+		return mvm_error_set(e, errno, "read", path,
+				     errno == ENOENT ? "dangling symlink" : NULL);
+	if (!vm->allow_untrusted) {
+		int r = trust_check(rp, e);
+		if (r < 0) {
+			free(rp);
+			return r;
+		}
+	}
+	*real = rp;
+	return 0;
+}
+
+int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struct mvm_error *e)
+{
+	_cleanup_free_ char *rp = NULL;
+	int r = resolve(vm, rel, &rp, e);
+	if (r < 0)
+		return r;
+	/* O_NONBLOCK: a FIFO must not hang us; O_NOFOLLOW: rp is resolved. */
+	_cleanup_close_ int fd = open(rp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return mvm_error_set(e, errno, "read", rp, NULL);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return mvm_error_set(e, errno, "read", rp, NULL);
+	if (S_ISDIR(st.st_mode))
+		return mvm_error_set(e, EISDIR, "read", rp, NULL);
+	if (!S_ISREG(st.st_mode))
+		return mvm_error_set(e, EINVAL, "read", rp, "not a regular file");
+	if (!vm->allow_untrusted) {
+		r = trust_stat(rp, &st, e); /* the file we opened, not a swapped one */
+		if (r < 0)
+			return r;
+	}
+	r = read_fd(fd, LAYOUT_FILE_MAX, buf, len);
+	if (r == -EFBIG)
+		return mvm_error_set(e, EFBIG, "read", rp, "file larger than 64 KiB");
+	if (r < 0)
+		return mvm_error_set(e, r, "read", rp, NULL);
+	return 0;
+}
+
+/* Read RUNNER/rel and hand it to a parser; e->path names the file. */
+#define READ_AND_PARSE(vm, rel, e, call)                                                   \
+	do {                                                                               \
+		char *buf_;                                                                \
+		size_t len_;                                                               \
+		int r_ = vm_read(vm, rel, &buf_, &len_, e);                                 \
+		if (r_ == -ENOENT)                                                         \
+			break;                                                             \
+		if (r_ < 0)                                                                \
+			return r_;                                                         \
+		const char *buf = buf_;                                                    \
+		size_t len = len_;                                                         \
+		r_ = (call);                                                               \
+		free(buf_);                                                                \
+		if (r_ < 0 && e && e->path[0] == '\0')                                     \
+			snprintf(e->path, sizeof(e->path), "%s/%s", vm->runner, rel);      \
+		if (r_ < 0)                                                                \
+			return r_;                                                         \
+	} while (0)
+
+int vm_tap_interfaces(const struct vm *vm, struct ifname_list *out, struct mvm_error *e)
+{
+	*out = (struct ifname_list){0};
+	READ_AND_PARSE(vm, "share/microvm/tap-interfaces", e,
+		       parse_tap_interfaces(buf, len, out, e));
+	return 0;
+}
+
+int vm_tap_flags(const struct vm *vm, unsigned *flags, struct mvm_error *e)
+{
+	*flags = 0;
+	READ_AND_PARSE(vm, "share/microvm/tap-flags", e, parse_tap_flags(buf, len, flags, e));
+	return 0;
+}
+
+int vm_macvtap_interfaces(const struct vm *vm, struct macvtap_list *out, struct mvm_error *e)
+{
+	*out = (struct macvtap_list){0};
+	READ_AND_PARSE(vm, "share/microvm/macvtap-interfaces", e,
+		       parse_macvtap_interfaces(buf, len, out, e));
+	return 0;
+}
+
+int vm_pci_devices(const struct vm *vm, struct pci_list *out, struct mvm_error *e)
+{
+	*out = (struct pci_list){0};
+	READ_AND_PARSE(vm, "share/microvm/pci-devices", e, parse_pci_devices(buf, len, out, e));
+	return 0;
+}
+
+void share_list_free(struct share_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].tag);
+		free(l->v[i].source);
+		free(l->v[i].socket);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* TAG/source or TAG/socket: required once the TAG dir exists. */
+static int share_path(const struct vm *vm, const char *tag, const char *what, char **out,
+		      struct mvm_error *e)
+{
+	_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s/%s", tag, what);
+	if (!rel)
+		return mvm_error_set(e, ENOMEM, "read", what, NULL);
+	*out = NULL;
+	READ_AND_PARSE(vm, rel, e, parse_path(buf, len, vm->dir, out, e));
+	if (!*out) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%s", vm->runner, rel);
+		return mvm_error_set(e, ENOENT, "read", p, NULL);
+	}
+	return 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
+{
+	*out = (struct share_list){0};
+	_cleanup_free_ char *rp = NULL;
+	int r = resolve(vm, "share/microvm/virtiofs", &rp, e);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	struct dirent **ents;
+	int n = scandir(rp, &ents, NULL, by_name);
+	if (n < 0)
+		return mvm_error_set(e, errno, "read", rp, NULL);
+	struct share_list l = {.v = calloc((size_t)n + 1, sizeof(struct share))};
+	if (!l.v)
+		r = mvm_error_set(e, ENOMEM, "read", rp, NULL);
+	for (int i = 0; i < n && r == 0; i++) {
+		const char *tag = ents[i]->d_name;
+		if (strcmp(tag, ".") == 0 || strcmp(tag, "..") == 0)
+			continue;
+		const char *why = component_invalid(tag, VIRTIOFS_TAG_MAX);
+		if (why) {
+			r = mvm_error_set(e, EINVAL, "use virtiofs tag", rp, why);
+			escape_value(tag, strlen(tag), e->value, sizeof(e->value));
+			break;
+		}
+		struct share *s = &l.v[l.n];
+		s->tag = strdup(tag);
+		if (!s->tag) {
+			r = mvm_error_set(e, ENOMEM, "read", rp, NULL);
+			break;
+		}
+		l.n++;
+		r = share_path(vm, tag, "source", &s->source, e);
+		if (r == 0)
+			r = share_path(vm, tag, "socket", &s->socket, e);
+		for (size_t j = 0; r == 0 && j + 1 < l.n; j++)
+			if (strcmp(l.v[j].socket, s->socket) == 0) {
+				r = mvm_error_set(e, EINVAL, "use socket", s->socket,
+						  "two shares name the same socket");
+				escape_value(tag, strlen(tag), e->value, sizeof(e->value));
+			}
+	}
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	if (r < 0) {
+		share_list_free(&l);
+		return r;
+	}
+	*out = l;
+	return 0;
+}
+
+int vm_executable(const struct vm *vm, const char *rel, char **out, struct mvm_error *e)
+{
+	char *rp = NULL;
+	int r = resolve(vm, rel, &rp, e);
+	if (r == -ENOENT) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%s", vm->runner, rel);
+		return mvm_error_set(e, ENOENT, "find", p, NULL);
+	}
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (stat(rp, &st) < 0)
+		r = mvm_error_set(e, errno, "execute", rp, NULL);
+	else if (!S_ISREG(st.st_mode))
+		r = mvm_error_set(e, EACCES, "execute", rp, "not a regular file");
+	else if (faccessat(AT_FDCWD, rp, X_OK, AT_EACCESS) < 0)
+		r = mvm_error_set(e, errno, "execute", rp, NULL);
+	if (r < 0) {
+		free(rp);
+		return r;
+	}
+	*out = rp;
+	return 0;
+}
+
+int vm_system(const struct vm *vm, char **out, struct mvm_error *e)
+{
+	_cleanup_free_ char *path = path_join(vm->runner, "share/microvm/system");
+	if (!path)
+		return mvm_error_set(e, ENOMEM, "read", "system", NULL);
+	int r = read_link(path, out);
+	if (r == -EINVAL) { /* not a symlink: name what it is */
+		char *rp = realpath(path, NULL);
+		if (!rp)
+			return mvm_error_set(e, errno, "read", path, NULL);
+		*out = rp;
+		return 0;
+	}
+	if (r == -ENOENT || r == -ENOTDIR)
+		return -ENOENT;
+	if (r < 0)
+		return mvm_error_set(e, r, "read", path, NULL);
+	return 0;
+}
