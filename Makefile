@@ -28,12 +28,12 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -fstack-prot
             -DVERSION='"$(VERSION)"' -Icommon -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro,-z,now
 
-NL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libnl-3.0 libnl-route-3.0)
-NL_LIBS     := $(shell $(PKG_CONFIG) --libs libnl-3.0 libnl-route-3.0)
-KMOD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libkmod)
-KMOD_LIBS   := $(shell $(PKG_CONFIG) --libs libkmod)
-CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check)
-CHECK_LIBS  := $(shell $(PKG_CONFIG) --libs check)
+NL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libnl-3.0 libnl-route-3.0 2>/dev/null)
+NL_LIBS     := $(shell $(PKG_CONFIG) --libs libnl-3.0 libnl-route-3.0 2>/dev/null)
+KMOD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libkmod 2>/dev/null)
+KMOD_LIBS   := $(shell $(PKG_CONFIG) --libs libkmod 2>/dev/null)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS  := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 TOOLS := tap-setup pci-bind virtiofs-launch runner-exec
 
@@ -87,9 +87,20 @@ $(B)/tests/shims/%.so: tests/shims/%.c
 
 build-tests: all $(B)/check-runner $(HELPERS) $(SHIMS)
 
-# The README's test command. Runs as root (namespaces, TAPs).
-check: build-tests
-	B=$(B) SANITIZE=$(SANITIZE) tests/run
+# Debian packages the build and the tests need (as root; only missing ones).
+deps:
+	tests/deps.sh
+
+# The README's test command, as root: the packages, then the whole suite on
+# the normal build, then again on the ASan+UBSan build (without the slow
+# end-to-end boots, which exercise the same code paths).
+check: deps
+	$(MAKE) test
+	$(MAKE) SANITIZE=1 MVM_NO_E2E=1 test
+
+# One build's tests (B, SANITIZE select the build).
+test: build-tests
+	B=$(B) SANITIZE=$(SANITIZE) MVM_NO_E2E=$(MVM_NO_E2E) tests/run
 
 # libFuzzer target for the layout parsers (clang).
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined
@@ -98,7 +109,8 @@ $(B)/fuzz-parsers: tests/fuzz/fuzz_parsers.c $(COMMON_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^
 
-demo: all
+demo: deps
+	$(MAKE) all
 	tests/e2e/demo.sh
 
 bench: all
@@ -118,6 +130,6 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all check build-tests fuzz demo bench install clean
+.PHONY: all deps check test build-tests fuzz demo bench install clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
