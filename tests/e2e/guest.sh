@@ -220,7 +220,7 @@ if [ "$WAIT" = 1 ]; then
     for d in /sys/class/input/event*; do
         [ -e "$d/device/name" ] || continue
         case $(cat "$d/device/name") in
-            "Power Button") ev=/dev/${d##*/}; break ;;
+            "Power Button") ev=/dev/input/${d##*/}; break ;;
         esac
     done
     if [ -n "$ev" ] && [ -c "$ev" ]; then
@@ -230,8 +230,8 @@ if [ "$WAIT" = 1 ]; then
         # Fallback: the ACPI fixed-event counter for the power button.
         say "waiting for the power button (polling ff_pwr_btn)"
         f=/sys/firmware/acpi/interrupts/ff_pwr_btn
-        n0=$(cut -d' ' -f1 <"$f" 2>/dev/null | tr -d ' ')
-        while [ "$(cut -d' ' -f1 <"$f" 2>/dev/null | tr -d ' ')" = "$n0" ]; do
+        n0=$(awk '{ print $1 }' "$f" 2>/dev/null)
+        while [ "$(awk '{ print $1 }' "$f" 2>/dev/null)" = "$n0" ]; do
             sleep 1
         done
     fi
