@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/* runner-exec: the main process of microvm@NAME.service.
+ *
+ *   start NAME     point `booted` at the runner `current` resolves to, then
+ *                  exec bin/microvm-run in place (a chain-loader: the VM
+ *                  runner becomes the unit's main process).
+ *   stop NAME      run booted/bin/microvm-shutdown and wait for it.
+ *   cleanup NAME   remove `booted` (only a symlink).
+ *   status [NAME...]  current and booted system of each VM, outdated or not.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "spawn.h"
+#include "util.h"
+#include "vm.h"
+
+struct opts {
+	bool json;
+};
+
+static int handle_opt(int opt, const char *arg, void *userdata)
+{
+	struct opts *o = userdata;
+	(void)arg;
+	if (opt == 'j') {
+		o->json = true;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static struct opts opts;
+
+static const struct option long_options[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ 0 },
+};
+
+static const struct cli_tool tool = {
+	.name = "runner-exec",
+	.synopsis = "[OPTIONS] start|stop|cleanup NAME\n"
+		    "       runner-exec [OPTIONS] status [NAME...]",
+	.summary = "Start, stop and inspect a MicroVM runner (microvm@NAME.service).",
+	.help = "Verbs:\n"
+		"  start NAME         point 'booted' at the runner of 'current' and exec\n"
+		"                     its bin/microvm-run in place (argv[0] microvm@NAME)\n"
+		"  stop NAME          run booted/bin/microvm-shutdown and wait for it\n"
+		"  cleanup NAME       remove the 'booted' symlink\n"
+		"  status [NAME...]   booted and current system of each VM (default: all)\n"
+		"\nOptions:\n"
+		"  --json               status as a JSON array\n",
+	.flags = CLI_UNTRUSTED,
+	.options = long_options,
+	.handle = handle_opt,
+	.userdata = &opts,
+};
+
+/* ---- start ------------------------------------------------------------ */
+
+/* dir/booted -> target, atomically: a symlink at a temporary name renamed
+ * over the old one, so there is never a moment without a `booted`. */
+static int point_booted(const char *dir, const char *target, struct mvm_error *e)
+{
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return mvm_error_set(e, errno, "open", dir, NULL);
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), ".booted.%ld", (long)getpid());
+	_cleanup_free_ char *tmp_path = path_join(dir, tmp);
+	_cleanup_free_ char *booted = path_join(dir, "booted");
+	if (!tmp_path || !booted)
+		return mvm_error_set(e, ENOMEM, "link", dir, NULL);
+	/* A leftover of a crashed start with our pid: replace it. */
+	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
+		return mvm_error_set(e, errno, "remove", tmp_path, NULL);
+	if (symlinkat(target, dfd, tmp) < 0)
+		return mvm_error_set(e, errno, "create symlink", tmp_path, NULL);
+	if (renameat(dfd, tmp, dfd, "booted") < 0) {
+		int err = errno;
+		unlinkat(dfd, tmp, 0);
+		return mvm_error_set(e, err, "replace", booted,
+				     err == EISDIR ? "'booted' is a directory" : NULL);
+	}
+	return 0;
+}
+
+static int do_start(const struct cli *c, const char *name)
+{
+	struct mvm_error e = { 0 };
+	struct vm vm = { 0 };
+	_cleanup_free_ char *run = NULL;
+	int r = vm_open(&vm, c->state_dir, name, VM_CURRENT, c->allow_untrusted, &e);
+	if (r >= 0)
+		r = vm_executable(&vm, "bin/microvm-run", &run, &e);
+	if (r < 0) {
+		log_error_info(&e);
+		goto out;
+	}
+	/* The runner's relative paths (sockets, volumes) resolve here. */
+	if (chdir(vm.dir) < 0) {
+		r = log_fail(-errno, "enter", vm.dir);
+		goto out;
+	}
+	char argv0[sizeof("microvm@") + VM_NAME_MAX];
+	snprintf(argv0, sizeof(argv0), "microvm@%s", name);
+	if (c->dry_run) {
+		log_action("point %s/booted at %s", vm.dir, vm.runner);
+		log_action("exec %s as %s", run, argv0);
+		goto out;
+	}
+	r = point_booted(vm.dir, vm.runner, &e);
+	if (r < 0) {
+		log_error_info(&e);
+		goto out;
+	}
+	log_debug("booted -> %s; exec %s", vm.runner, run);
+	/* In place: same pid, same environment (NOTIFY_SOCKET stays, for
+	 * runners that notify systemd themselves), same descriptors. */
+	char *const argv[] = { argv0, NULL };
+	execv(run, argv);
+	int err = errno;
+	log_fail(-err, "execute", run);
+	vm_close(&vm);
+	return err == ENOENT ? 127 : 126;
+out:
+	vm_close(&vm);
+	return r < 0 ? 1 : 0;
+}
+
+/* ---- stop ------------------------------------------------------------- */
+
+static int do_stop(const struct cli *c, const char *name)
+{
+	struct mvm_error e = { 0 };
+	struct vm vm = { 0 };
+	_cleanup_free_ char *shutdown = NULL;
+	int r = vm_open(&vm, c->state_dir, name, VM_BOOTED, c->allow_untrusted, &e);
+	if (r == -ENOENT) {
+		/* Never booted, already cleaned up, or its runner is gone:
+		 * systemd's SIGTERM stops whatever still runs. */
+		log_info("no booted runner, nothing to do");
+		r = 0;
+		goto out;
+	}
+	if (r >= 0)
+		r = vm_executable(&vm, "bin/microvm-shutdown", &shutdown, &e);
+	if (r == -ENOENT) {
+		log_info("runner has no bin/microvm-shutdown, systemd's SIGTERM stops the VM");
+		r = 0;
+		goto out;
+	}
+	if (r < 0) {
+		log_error_info(&e);
+		goto out;
+	}
+	if (c->dry_run) {
+		log_action("run %s in %s", shutdown, vm.dir);
+		goto out;
+	}
+	static const char *const unset[] = { "NOTIFY_SOCKET", NULL };
+	struct spawn_opts so = SPAWN_OPTS_INIT;
+	so.cwd = vm.dir;
+	so.unset_env = unset;
+	char *const argv[] = { shutdown, NULL };
+	pid_t pid = spawn(argv, &so, &e);
+	if (pid < 0) {
+		r = pid;
+		log_error_info(&e);
+		goto out;
+	}
+	r = spawn_wait(pid);
+	if (r < 0) {
+		log_fail(r, "wait for", shutdown);
+	} else if (r > 0) {
+		log_err("unable to run '%s': exit status %d", shutdown, r);
+		r = -EIO;
+	}
+out:
+	vm_close(&vm);
+	return r < 0 ? 1 : 0;
+}
+
+/* ---- cleanup ---------------------------------------------------------- */
+
+static int do_cleanup(const struct cli *c, const char *name)
+{
+	struct mvm_error e = { 0 };
+	if (vm_name_check(name, &e) < 0) {
+		log_error_info(&e);
+		return 1;
+	}
+	_cleanup_free_ char *dir = path_join(c->state_dir, name);
+	_cleanup_free_ char *booted = dir ? path_join(dir, "booted") : NULL;
+	if (!booted)
+		return log_fail(-ENOMEM, "remove", name), 1;
+	struct stat st;
+	if (lstat(booted, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return log_fail(-errno, "inspect", booted), 1;
+	}
+	if (!S_ISLNK(st.st_mode)) {
+		log_err("unable to remove '%s': not a symlink, left alone", booted);
+		return 1;
+	}
+	if (c->dry_run) {
+		log_action("remove %s", booted);
+		return 0;
+	}
+	if (unlink(booted) < 0 && errno != ENOENT)
+		return log_fail(-errno, "remove", booted), 1;
+	return 0;
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+struct row {
+	char *name;
+	bool booted;		       /* a `booted` symlink exists */
+	char *runner[2];	       /* [VM_CURRENT], [VM_BOOTED]: resolved */
+	char *system[2];	       /* target of share/microvm/system */
+	int outdated;		       /* 1, 0, or -1 when not booted */
+};
+
+static void row_free(struct row *w)
+{
+	free(w->name);
+	for (int i = 0; i < 2; i++) {
+		free(w->runner[i]);
+		free(w->system[i]);
+	}
+}
+
+/* Read-only: status acts on nothing, so it shows untrusted runners too. */
+static void row_fill(const struct cli *c, struct row *w)
+{
+	_cleanup_free_ char *dir = path_join(c->state_dir, w->name);
+	_cleanup_free_ char *bl = dir ? path_join(dir, "booted") : NULL;
+	struct stat st;
+	w->booted = bl && lstat(bl, &st) == 0 && S_ISLNK(st.st_mode);
+	for (enum vm_link l = VM_CURRENT; l <= VM_BOOTED; l++) {
+		struct mvm_error e = { 0 };
+		struct vm vm = { 0 };
+		if (vm_open(&vm, c->state_dir, w->name, l, true, &e) < 0) {
+			if (e.err != ENOENT)
+				log_debug("%s: %s", w->name, e.reason ? e.reason : strerror(e.err));
+			continue;
+		}
+		w->runner[l] = strdup(vm.runner);
+		if (vm_system(&vm, &w->system[l], &e) < 0)
+			w->system[l] = NULL;
+		vm_close(&vm);
+	}
+	w->outdated = -1;
+	if (w->booted) {
+		/* Compare the systems; without them, the runner packages. */
+		const char *a = w->system[VM_CURRENT], *b = w->system[VM_BOOTED];
+		if (!a || !b) {
+			a = w->runner[VM_CURRENT];
+			b = w->runner[VM_BOOTED];
+		}
+		w->outdated = !a || !b || strcmp(a, b) != 0;
+	}
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every directory in the state dir, sorted: the VMs. */
+static int list_vms(const char *state_dir, char ***names, size_t *n)
+{
+	DIR *d = opendir(state_dir);
+	if (!d)
+		return -errno;
+	char **v = NULL;
+	size_t k = 0, cap = 0;
+	int r = 0;
+	struct dirent *de;
+	while ((errno = 0, de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		if (k == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		if (!(v[k] = strdup(de->d_name))) {
+			r = -ENOMEM;
+			break;
+		}
+		k++;
+	}
+	if (!de && errno && r == 0)
+		r = -errno;
+	closedir(d);
+	if (r < 0) {
+		while (k)
+			free(v[--k]);
+		free(v);
+		return r;
+	}
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_str);
+	*names = v;
+	*n = k;
+	return 0;
+}
+
+static void json_str(const char *s)
+{
+	if (!s) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void print_json(const struct row *rows, size_t n)
+{
+	static const char *const outdated[] = { "false", "true" };
+	fputs("[", stdout);
+	for (size_t i = 0; i < n; i++) {
+		const struct row *w = &rows[i];
+		printf("%s\n  {\"name\": ", i ? "," : "");
+		json_str(w->name);
+		printf(", \"booted\": %s, \"outdated\": %s", w->booted ? "true" : "false",
+		       w->outdated < 0 ? "null" : outdated[w->outdated]);
+		fputs(", \"current_runner\": ", stdout);
+		json_str(w->runner[VM_CURRENT]);
+		fputs(", \"booted_runner\": ", stdout);
+		json_str(w->runner[VM_BOOTED]);
+		fputs(", \"current_system\": ", stdout);
+		json_str(w->system[VM_CURRENT]);
+		fputs(", \"booted_system\": ", stdout);
+		json_str(w->system[VM_BOOTED]);
+		fputs("}", stdout);
+	}
+	fputs(n ? "\n]\n" : "]\n", stdout);
+}
+
+static const char *or_dash(const char *s)
+{
+	return s ? s : "-";
+}
+
+static void print_table(const struct row *rows, size_t n)
+{
+	static const char *const outdated[] = { "no", "yes" };
+	int wn = 2, wc = 14;
+	for (size_t i = 0; i < n; i++) {
+		int l = (int)strlen(rows[i].name);
+		wn = l > wn ? l : wn;
+		l = (int)strlen(or_dash(rows[i].system[VM_CURRENT]));
+		wc = l > wc ? l : wc;
+	}
+	printf("%-*s  %-6s  %-8s  %-*s  %s\n", wn, "VM", "BOOTED", "OUTDATED", wc,
+	       "CURRENT-SYSTEM", "BOOTED-SYSTEM");
+	for (size_t i = 0; i < n; i++) {
+		const struct row *w = &rows[i];
+		printf("%-*s  %-6s  %-8s  %-*s  %s\n", wn, w->name, w->booted ? "yes" : "no",
+		       w->outdated < 0 ? "-" : outdated[w->outdated], wc,
+		       or_dash(w->system[VM_CURRENT]), or_dash(w->system[VM_BOOTED]));
+	}
+}
+
+static int do_status(const struct cli *c, char **names, size_t n)
+{
+	char **all = NULL;
+	int failed = 0;
+	if (n == 0) {
+		int r = list_vms(c->state_dir, &all, &n);
+		if (r < 0)
+			return log_fail(r, "read", c->state_dir), 1;
+		names = all;
+	}
+	struct row *rows = calloc(n ? n : 1, sizeof(*rows));
+	if (!rows)
+		return log_fail(-ENOMEM, "read", c->state_dir), 1;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct mvm_error e = { 0 };
+		if (vm_name_check(names[i], &e) < 0) {
+			log_error_info(&e);
+			failed = 1;
+			continue;
+		}
+		_cleanup_free_ char *dir = path_join(c->state_dir, names[i]);
+		struct stat st;
+		if (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			log_err("unable to find VM '%s': no directory '%s'", names[i],
+				dir ? dir : names[i]);
+			failed = 1;
+			continue;
+		}
+		rows[k].name = strdup(names[i]);
+		if (!rows[k].name) {
+			failed = 1;
+			break;
+		}
+		row_fill(c, &rows[k++]);
+	}
+	if (opts.json)
+		print_json(rows, k);
+	else
+		print_table(rows, k);
+	for (size_t i = 0; i < k; i++)
+		row_free(&rows[i]);
+	free(rows);
+	for (size_t i = 0; all && i < n; i++)
+		free(all[i]);
+	free(all);
+	if (fflush(stdout) != 0)
+		return log_fail(-errno, "write", "stdout"), 1;
+	return failed;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	int st;
+	int i = cli_parse(&tool, argc, argv, &c, &st);
+	if (i < 0)
+		return st;
+	if (i >= argc)
+		return cli_usage_error(&tool, "missing verb");
+	const char *verb = argv[i++];
+	if (strcmp(verb, "status") == 0)
+		return do_status(&c, argv + i, (size_t)(argc - i));
+	if (opts.json)
+		return cli_usage_error(&tool, "--json goes with status only");
+	int (*action)(const struct cli *, const char *);
+	if (strcmp(verb, "start") == 0)
+		action = do_start;
+	else if (strcmp(verb, "stop") == 0)
+		action = do_stop;
+	else if (strcmp(verb, "cleanup") == 0)
+		action = do_cleanup;
+	else
+		return cli_usage_error(&tool, "unknown verb '%s'", verb);
+	if (argc - i != 1)
+		return cli_usage_error(&tool, "%s takes exactly one NAME", verb);
+	log_set_subject(argv[i]);
+	return action(&c, argv[i]);
+}

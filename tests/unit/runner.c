@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: MIT */
+/* runner-exec: start (exec in place), stop, cleanup, status. The runner's
+ * bin/microvm-run is tests/helpers/runner-probe, which writes what it was
+ * handed (argv[0], cwd, NOTIFY_SOCKET, pid) to $RUNNER_PROBE_OUT. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "util.h"
+
+#define NOTIFY "/run/mvm-test-notify.sock"
+
+/* The probe, copied into the runner as bin/microvm-run (root's, 0755, so
+ * the runner passes the trust check). */
+static void install_probe(const char *runner)
+{
+	char *src = tu_bin("tests/helpers/runner-probe");
+	char *buf;
+	size_t len;
+	ck_assert_msg(read_file(src, 16 << 20, &buf, &len) == 0, "read %s", src);
+	tu_write_n(runner, "bin/microvm-run", buf, len);
+	char *dst = tu_path(runner, "bin/microvm-run");
+	ck_assert_int_eq(chmod(dst, 0755), 0);
+	free(dst);
+	free(buf);
+	free(src);
+}
+
+static void write_exec(const char *dir, const char *rel, const char *content, mode_t mode)
+{
+	tu_write(dir, rel, content);
+	char *p = tu_path(dir, rel);
+	ck_assert_int_eq(chmod(p, mode), 0);
+	free(p);
+}
+
+/* The value of "key=" in the probe's output, or NULL. */
+static char *probe_value(const char *out, const char *key)
+{
+	char *buf;
+	size_t len;
+	if (read_file(out, 65536, &buf, &len) < 0)
+		return NULL;
+	char *res = NULL;
+	size_t kl = strlen(key);
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		if (strncmp(line, key, kl) == 0 && line[kl] == '=') {
+			res = strdup(line + kl + 1);
+			break;
+		}
+	free(buf);
+	return res;
+}
+
+static char *link_target(const char *dir, const char *rel)
+{
+	char *p = tu_path(dir, rel);
+	char *t = NULL;
+	int r = read_link(p, &t);
+	free(p);
+	return r < 0 ? NULL : t;
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+	char *p = tu_path(dir, rel);
+	struct stat st;
+	bool r = lstat(p, &st) == 0;
+	free(p);
+	return r;
+}
+
+/* runner-exec --state-dir STATE VERB NAME, with the probe's environment. */
+static void run_verb(struct tu_run *r, const struct tu_vm *t, const char *verb, const char *extra)
+{
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t->root, "probe.out");
+	char *env_out = xasprintf("RUNNER_PROBE_OUT=%s", out);
+	const char *const env[] = { env_out, "NOTIFY_SOCKET=" NOTIFY, NULL };
+	const char *argv[8];
+	size_t n = 0;
+	argv[n++] = bin;
+	argv[n++] = "--state-dir";
+	argv[n++] = t->state;
+	if (extra)
+		argv[n++] = extra;
+	argv[n++] = verb;
+	argv[n++] = t->name;
+	argv[n] = NULL;
+	tu_run_env(r, argv, env);
+	free(env_out);
+	free(out);
+	free(bin);
+}
+
+START_TEST(start_execs_in_place)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t.root, "probe.out");
+
+	/* Fork and exec runner-exec ourselves: the probe must report the
+	 * very pid we started (exec in place, no fork in between). */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("RUNNER_PROBE_OUT", out, 1);
+		setenv("NOTIFY_SOCKET", NOTIFY, 1);
+		execl(bin, bin, "--state-dir", t.state, "start", "alpha", (char *)NULL);
+		_exit(99);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+
+	char *v = probe_value(out, "pid");
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(atol(v), pid);
+	free(v);
+	v = probe_value(out, "argv0");
+	ck_assert_str_eq(v, "microvm@alpha");
+	free(v);
+	v = probe_value(out, "cwd");
+	ck_assert_str_eq(v, t.dir);
+	free(v);
+	v = probe_value(out, "notify");
+	ck_assert_str_eq(v, NOTIFY);
+	free(v);
+	v = probe_value(out, "argc");
+	ck_assert_str_eq(v, "1");
+	free(v);
+
+	char *b = link_target(t.dir, "booted");
+	ck_assert_str_eq(b, t.runner);
+	free(b);
+	free(out);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* An old `booted` is replaced, through a temporary name that does not
+ * stay behind; `booted` names the resolved runner, not `current`'s text. */
+START_TEST(start_replaces_booted)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	char *old = tu_path(t.dir, "booted");
+	ck_assert_int_eq(symlink("/nonexistent/old-runner", old), 0);
+	/* current -> a link to the runner: booted gets the runner itself. */
+	char *hop = tu_path(t.root, "hop");
+	ck_assert_int_eq(symlink(t.runner, hop), 0);
+	char *cur = tu_path(t.dir, "current");
+	ck_assert_int_eq(unlink(cur), 0);
+	ck_assert_int_eq(symlink(hop, cur), 0);
+
+	struct tu_run r;
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	char *b = link_target(t.dir, "booted");
+	ck_assert_str_eq(b, t.runner);
+	free(b);
+
+	/* Only current and booted: the temporary link did not stay. */
+	DIR *d = opendir(t.dir);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		ck_assert_msg(strcmp(de->d_name, "current") == 0 ||
+				      strcmp(de->d_name, "booted") == 0,
+			      "left behind: %s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	ck_assert_int_eq(n, 2);
+	tu_run_free(&r);
+	free(cur);
+	free(hop);
+	free(old);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(start_booted_directory_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	char *bd = tu_path(t.dir, "booted");
+	ck_assert_int_eq(mkdir(bd, 0755), 0);
+	struct tu_run r;
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "booted"));
+	ck_assert(!exists(t.root, "probe.out"));
+	struct stat st;
+	ck_assert_int_eq(lstat(bd, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	tu_run_free(&r);
+	free(bd);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(start_missing_run)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	struct tu_run r;
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "runner-exec: alpha: unable to find '") &&
+			      strstr(r.err, "bin/microvm-run': No such file or directory"),
+		      "stderr: %s", r.err);
+	ck_assert(!exists(t.dir, "booted"));
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(start_not_executable)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	write_exec(t.runner, "bin/microvm-run", "#!/bin/sh\nexit 0\n", 0644);
+	struct tu_run r;
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "bin/microvm-run': Permission denied"), "stderr: %s", r.err);
+	ck_assert(!exists(t.dir, "booted"));
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(start_no_current)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *cur = tu_path(t.dir, "current");
+	ck_assert_int_eq(unlink(cur), 0);
+	struct tu_run r;
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "current'"), "stderr: %s", r.err);
+	tu_run_free(&r);
+	free(cur);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* A runner the VM user could have written (group-writable, or not
+ * root's) is refused by name; --allow-untrusted is the explicit way out. */
+START_TEST(start_untrusted)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	ck_assert_int_eq(chmod(t.runner, 0775), 0);
+	struct tu_run r;
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_int_eq(r.status, 1);
+	char *want = xasprintf("unable to trust '%s': writable by group or others", t.runner);
+	ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+	free(want);
+	ck_assert(!exists(t.dir, "booted"));
+	ck_assert(!exists(t.root, "probe.out"));
+	tu_run_free(&r);
+
+	ck_assert_int_eq(chmod(t.runner, 0755), 0);
+	char *run = tu_path(t.runner, "bin/microvm-run");
+	ck_assert_int_eq(chown(run, 1234, 0), 0);
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_int_eq(r.status, 1);
+	want = xasprintf("unable to trust '%s': not owned by root", run);
+	ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+	free(want);
+	ck_assert(!exists(t.dir, "booted"));
+	tu_run_free(&r);
+
+	run_verb(&r, &t, "start", "--allow-untrusted");
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert(exists(t.dir, "booted"));
+	ck_assert(exists(t.root, "probe.out"));
+	tu_run_free(&r);
+	free(run);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* exec itself fails after the checks: 127 when the program (here its
+ * interpreter) is missing, 126 when it cannot be executed. */
+START_TEST(start_exec_failure_status)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	write_exec(t.runner, "bin/microvm-run", "#!/nonexistent/interpreter\n", 0755);
+	struct tu_run r;
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_int_eq(r.status, 127);
+	ck_assert_msg(strstr(r.err, "unable to execute '"), "stderr: %s", r.err);
+	tu_run_free(&r);
+
+	write_exec(t.runner, "bin/microvm-run", "\x01\x02 not a program\n", 0755);
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_int_eq(r.status, 126);
+	ck_assert_msg(strstr(r.err, "Exec format error"), "stderr: %s", r.err);
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(start_dry_run)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	struct tu_run r;
+	run_verb(&r, &t, "start", "--dry-run");
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "would point ") && strstr(r.out, "would exec "), "stdout: %s",
+		      r.out);
+	ck_assert(!exists(t.dir, "booted"));
+	ck_assert(!exists(t.root, "probe.out"));
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+static const char shutdown_script[] = "#!/bin/sh\n"
+				      "{ echo \"cwd=$(pwd -P)\"; echo \"notify=${NOTIFY_SOCKET-}\";"
+				      " echo \"args=$#\"; } > \"$RUNNER_PROBE_OUT\"\n"
+				      "exit ${SHUTDOWN_EXIT:-0}\n";
+
+/* stop runs booted/bin/microvm-shutdown in the VM dir, without our
+ * NOTIFY_SOCKET, even after `current` was re-pointed. */
+START_TEST(stop_runs_shutdown)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	write_exec(t.runner, "bin/microvm-shutdown", shutdown_script, 0755);
+	char *booted = tu_path(t.dir, "booted");
+	ck_assert_int_eq(symlink(t.runner, booted), 0);
+	/* current now names a newer runner without a shutdown script. */
+	char *newer = tu_path(t.root, "newer");
+	ck_assert_int_eq(mkdir(newer, 0755), 0);
+	char *cur = tu_path(t.dir, "current");
+	ck_assert_int_eq(unlink(cur), 0);
+	ck_assert_int_eq(symlink(newer, cur), 0);
+
+	struct tu_run r;
+	run_verb(&r, &t, "stop", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	char *out = tu_path(t.root, "probe.out");
+	char *v = probe_value(out, "cwd");
+	ck_assert_str_eq(v, t.dir);
+	free(v);
+	v = probe_value(out, "notify");
+	ck_assert_str_eq(v, "");
+	free(v);
+	/* stop leaves `booted` to cleanup (ExecStopPost). */
+	ck_assert(exists(t.dir, "booted"));
+	tu_run_free(&r);
+	free(out);
+	free(cur);
+	free(newer);
+	free(booted);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(stop_shutdown_fails)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	write_exec(t.runner, "bin/microvm-shutdown", "#!/bin/sh\nexit 3\n", 0755);
+	char *booted = tu_path(t.dir, "booted");
+	ck_assert_int_eq(symlink(t.runner, booted), 0);
+	struct tu_run r;
+	run_verb(&r, &t, "stop", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "bin/microvm-shutdown': exit status 3"), "stderr: %s", r.err);
+	tu_run_free(&r);
+	free(booted);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Nothing to run: no shutdown script, no `booted`, or a `booted` whose
+ * runner is gone. All succeed: systemd's SIGTERM does the rest. */
+START_TEST(stop_without_shutdown)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	struct tu_run r;
+	run_verb(&r, &t, "stop", NULL); /* no booted */
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	tu_run_free(&r);
+
+	char *booted = tu_path(t.dir, "booted");
+	ck_assert_int_eq(symlink(t.runner, booted), 0);
+	run_verb(&r, &t, "stop", NULL); /* runner without microvm-shutdown */
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, "no bin/microvm-shutdown"));
+	tu_run_free(&r);
+
+	ck_assert_int_eq(unlink(booted), 0);
+	ck_assert_int_eq(symlink("/nonexistent/garbage-collected", booted), 0);
+	run_verb(&r, &t, "stop", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert(!exists(t.root, "probe.out"));
+	free(booted);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(cleanup_removes_symlink_only)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *booted = tu_path(t.dir, "booted");
+	ck_assert_int_eq(symlink(t.runner, booted), 0);
+	struct tu_run r;
+	run_verb(&r, &t, "cleanup", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert(!exists(t.dir, "booted"));
+	ck_assert(exists(t.dir, "current"));
+	tu_run_free(&r);
+
+	run_verb(&r, &t, "cleanup", NULL); /* again: nothing to do */
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	tu_run_free(&r);
+
+	tu_write(t.dir, "booted", "not a link\n");
+	run_verb(&r, &t, "cleanup", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "booted': not a symlink"), "stderr: %s", r.err);
+	char *buf;
+	size_t len;
+	ck_assert_int_eq(read_file(booted, 100, &buf, &len), 0);
+	ck_assert_str_eq(buf, "not a link\n");
+	free(buf);
+	tu_run_free(&r);
+	free(booted);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* ROOT/rel: a runner package whose share/microvm/system -> system. */
+static char *make_runner(const struct tu_vm *t, const char *rel, const char *system)
+{
+	char *runner = tu_path(t->root, rel);
+	char *share = tu_path(runner, "share/microvm");
+	ck_assert_int_eq(mkdir_p(share, 0755), 0);
+	char *sys = tu_path(share, "system");
+	ck_assert_int_eq(symlink(system, sys), 0);
+	free(sys);
+	free(share);
+	return runner;
+}
+
+/* Another VM in t's state dir: current's runner has current_sys; with
+ * booted_sys, a `booted` runner with that system. */
+static void add_vm(const struct tu_vm *t, const char *name, const char *current_sys,
+		   const char *booted_sys)
+{
+	char *dir = tu_path(t->state, name);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	char *rel = xasprintf("runner-%s-current", name);
+	char *runner = make_runner(t, rel, current_sys);
+	char *link = tu_path(dir, "current");
+	ck_assert_int_eq(symlink(runner, link), 0);
+	free(link);
+	free(runner);
+	free(rel);
+	if (booted_sys) {
+		rel = xasprintf("runner-%s-booted", name);
+		runner = make_runner(t, rel, booted_sys);
+		link = tu_path(dir, "booted");
+		ck_assert_int_eq(symlink(runner, link), 0);
+		free(link);
+		free(runner);
+		free(rel);
+	}
+	free(dir);
+}
+
+/* The line of the table that starts with name, split into words. */
+static int table_row(const char *out, const char *name, char words[5][256])
+{
+	char *copy = strdup(out);
+	int n = -1;
+	for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
+		size_t l = strlen(name);
+		if (strncmp(line, name, l) != 0 || line[l] != ' ')
+			continue;
+		n = sscanf(line, "%255s %255s %255s %255s %255s", words[0], words[1], words[2],
+			   words[3], words[4]);
+		break;
+	}
+	free(copy);
+	return n;
+}
+
+START_TEST(status_table_and_json)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "zeta"); /* current without a system, not booted */
+	add_vm(&t, "alpha", "/nix/store/aaa-nixos-system-alpha", "/nix/store/aaa-nixos-system-alpha");
+	add_vm(&t, "beta", "/nix/store/bbb2-nixos-system-beta", "/nix/store/bbb1-nixos-system-beta");
+	tu_write(t.state, "not-a-vm", "a file is not a VM\n");
+
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", t.state, "status", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	char w[5][256];
+	ck_assert_msg(strncmp(r.out, "VM ", 3) == 0, "stdout: %s", r.out);
+	ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
+	ck_assert_str_eq(w[1], "yes");
+	ck_assert_str_eq(w[2], "no");
+	ck_assert_str_eq(w[3], "/nix/store/aaa-nixos-system-alpha");
+	ck_assert_int_eq(table_row(r.out, "beta", w), 5);
+	ck_assert_str_eq(w[1], "yes");
+	ck_assert_str_eq(w[2], "yes");
+	ck_assert_str_eq(w[3], "/nix/store/bbb2-nixos-system-beta");
+	ck_assert_str_eq(w[4], "/nix/store/bbb1-nixos-system-beta");
+	ck_assert_int_eq(table_row(r.out, "zeta", w), 5);
+	ck_assert_str_eq(w[1], "no");
+	ck_assert_str_eq(w[2], "-");
+	ck_assert_int_eq(table_row(r.out, "not-a-vm", w), -1);
+	/* Sorted by name. */
+	const char *pa = strstr(r.out, "\nalpha"), *pb = strstr(r.out, "\nbeta");
+	const char *pz = strstr(r.out, "\nzeta");
+	ck_assert(pa && pb && pz && pa < pb && pb < pz);
+	tu_run_free(&r);
+
+	const char *jargv[] = { bin, "--state-dir", t.state, "status", "--json", "beta", "alpha",
+				NULL };
+	tu_run(&r, jargv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "{\"name\": \"beta\", \"booted\": true, \"outdated\": true,") &&
+			      strstr(r.out, "\"current_system\": \"/nix/store/bbb2-nixos-system-beta\""
+					    ", \"booted_system\": "
+					    "\"/nix/store/bbb1-nixos-system-beta\"}"),
+		      "stdout: %s", r.out);
+	ck_assert_msg(strstr(r.out, "{\"name\": \"alpha\", \"booted\": true, \"outdated\": false,"),
+		      "stdout: %s", r.out);
+	ck_assert_ptr_null(strstr(r.out, "zeta"));
+	ck_assert(r.out[0] == '[' && strstr(r.out, "\n]\n"));
+	tu_run_free(&r);
+
+	const char *zargv[] = { bin, "--state-dir", t.state, "status", "--json", "zeta", NULL };
+	tu_run(&r, zargv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "\"booted\": false, \"outdated\": null, \"current_runner\": \"") &&
+			      strstr(r.out, "\"booted_runner\": null, \"current_system\": null"),
+		      "stdout: %s", r.out);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(status_errors)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", t.state, "status", "alpha", "ghost", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to find VM 'ghost'"), "stderr: %s", r.err);
+	ck_assert_msg(strstr(r.out, "\nalpha "), "stdout: %s", r.out);
+	tu_run_free(&r);
+
+	const char *bad[] = { bin, "--state-dir", t.state, "stop", "--json", "alpha", NULL };
+	tu_run(&r, bad);
+	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+	const char *two[] = { bin, "--state-dir", t.state, "start", "alpha", "beta", NULL };
+	tu_run(&r, two);
+	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+	const char *dots[] = { bin, "--state-dir", t.state, "cleanup", "..", NULL };
+	tu_run(&r, dots);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to use VM name"), "stderr: %s", r.err);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+Suite *runner_suite(void)
+{
+	Suite *s = suite_create("runner");
+	TCase *tc = tcase_create("runner-exec");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, start_execs_in_place);
+	tcase_add_test(tc, start_replaces_booted);
+	tcase_add_test(tc, start_booted_directory_refused);
+	tcase_add_test(tc, start_missing_run);
+	tcase_add_test(tc, start_not_executable);
+	tcase_add_test(tc, start_no_current);
+	tcase_add_test(tc, start_untrusted);
+	tcase_add_test(tc, start_exec_failure_status);
+	tcase_add_test(tc, start_dry_run);
+	tcase_add_test(tc, stop_runs_shutdown);
+	tcase_add_test(tc, stop_shutdown_fails);
+	tcase_add_test(tc, stop_without_shutdown);
+	tcase_add_test(tc, cleanup_removes_symlink_only);
+	tcase_add_test(tc, status_table_and_json);
+	tcase_add_test(tc, status_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
