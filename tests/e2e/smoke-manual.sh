@@ -44,6 +44,11 @@ cleanup() {
     [[ -n $QEMU_PID ]] && { e2e_kill_group "$QEMU_PID"; wait "$QEMU_PID" 2>/dev/null || true; }
     [[ -n $FSD_PID ]] && { e2e_kill_group "$FSD_PID"; wait "$FSD_PID" 2>/dev/null || true; }
     ip netns del "$NS" 2>/dev/null || true
+    # virtiofsd leaves a pid file per socket path in /run/virtiofsd
+    if [[ -n $TMP ]]; then
+        local sock=$TMP/state/$NAME/$NAME-virtiofs-share.sock
+        rm -f "/run/virtiofsd/${sock//\//.}.pid"
+    fi
     if [[ -n $TMP ]]; then
         if [[ ${E2E_KEEP:-0} == 1 ]]; then e2e_log "kept $TMP"; else rm -rf "$TMP"; fi
     fi
