@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,4 +166,80 @@ void tu_run_free(struct tu_run *r)
 bool tu_is_root(void)
 {
 	return geteuid() == 0;
+}
+
+const char *tu_error_str(const struct mvm_error *e)
+{
+	static char buf[PATH_MAX + 1024];
+	mvm_error_format(e, buf, sizeof(buf));
+	return buf;
+}
+
+void tu_capture_start(struct tu_capture *c, int fd)
+{
+	fflush(stdout);
+	fflush(stderr);
+	c->fd = fd;
+	c->tmp = tmpfile();
+	ck_assert_ptr_nonnull(c->tmp);
+	c->saved = dup(fd);
+	ck_assert_int_ge(c->saved, 0);
+	ck_assert_int_eq(dup2(fileno(c->tmp), fd), fd);
+}
+
+char *tu_capture_end(struct tu_capture *c)
+{
+	fflush(stdout);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(c->saved, c->fd), c->fd);
+	close(c->saved);
+	rewind(c->tmp);
+	char *s = drain(fileno(c->tmp));
+	fclose(c->tmp);
+	c->tmp = NULL;
+	return s;
+}
+
+void *tu_shared(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	return p;
+}
+
+int tu_fork_call(uid_t uid, gid_t gid, int (*fn)(void *), void *arg)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (uid != (uid_t)-1 &&
+		    (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		     setresuid(uid, uid, uid) < 0)) {
+			fprintf(stderr, "tu_fork_call: drop to %u:%u: %s\n", (unsigned)uid,
+				(unsigned)gid, strerror(errno));
+			_exit(125);
+		}
+		_exit(fn(arg) & 0xff);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		ck_assert_int_eq(errno, EINTR);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void tu_chown(const char *path, uid_t uid, gid_t gid)
+{
+	ck_assert_msg(lchown(path, uid, gid) == 0, "chown %s: %s", path, strerror(errno));
+}
+
+void tu_chmod(const char *path, mode_t mode)
+{
+	ck_assert_msg(chmod(path, mode) == 0, "chmod %s: %s", path, strerror(errno));
+}
+
+void tu_symlink(const char *target, const char *link)
+{
+	ck_assert_msg(symlink(target, link) == 0, "symlink %s: %s", link, strerror(errno));
 }

@@ -4,7 +4,10 @@
 
 #include <check.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+#include "error.h"
 
 #define SUITE(name) Suite *name##_suite(void);
 #include "suites.def"
@@ -49,3 +52,50 @@ void tu_run_free(struct tu_run *r);
 
 /* Is this running as root (most tool tests need it)? */
 bool tu_is_root(void);
+
+/* Assert every field of a struct mvm_error (reason NULL: no reason). The
+ * location reported is the caller's. */
+#define tu_assert_error(e_, err_, verb_, path_, line_, value_, reason_)                     \
+	do {                                                                               \
+		const struct mvm_error *tu_e_ = (e_);                                      \
+		const char *tu_r_ = (reason_);                                             \
+		ck_assert_int_eq(tu_e_->err, (err_));                                      \
+		ck_assert_str_eq(tu_e_->verb ? tu_e_->verb : "(null)", (verb_));           \
+		ck_assert_str_eq(tu_e_->path, (path_));                                    \
+		ck_assert_uint_eq(tu_e_->line, (line_));                                   \
+		ck_assert_str_eq(tu_e_->value, (value_));                                  \
+		ck_assert_str_eq(tu_e_->reason ? tu_e_->reason : "(null)",                 \
+				 tu_r_ ? tu_r_ : "(null)");                                \
+	} while (0)
+
+/* The one line main() would print for e (mvm_error_format), as a static
+ * buffer: for asserting the whole message. */
+const char *tu_error_str(const struct mvm_error *e);
+
+/* Capture what this process writes to fd (1 or 2) into a temp file:
+ * tu_capture_start(), then tu_capture_end() restores the fd and returns
+ * everything written in between (malloc'ed). stdio is flushed. */
+struct tu_capture {
+	int fd, saved;
+	FILE *tmp;
+};
+void tu_capture_start(struct tu_capture *c, int fd);
+char *tu_capture_end(struct tu_capture *c);
+
+/* Memory shared with a forked child (MAP_SHARED|MAP_ANONYMOUS), zeroed;
+ * released at exit. */
+void *tu_shared(size_t size);
+/* Fork, in the child drop to gid/uid with setresgid/setresuid (and no
+ * supplementary groups) unless uid is (uid_t)-1, run fn(arg) and _exit
+ * with its return value. Returns the child's exit code, or 128+signal.
+ * Results beyond the exit code go through tu_shared() memory. */
+int tu_fork_call(uid_t uid, gid_t gid, int (*fn)(void *), void *arg);
+
+/* chown/chmod that must succeed. */
+void tu_chown(const char *path, uid_t uid, gid_t gid);
+void tu_chmod(const char *path, mode_t mode);
+/* A symlink that must succeed: link -> target. */
+void tu_symlink(const char *target, const char *link);
+
+/* The uid/gid of "nobody", not root, for files "owned by another user". */
+#define TU_NOBODY 65534

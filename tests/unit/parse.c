@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: MIT */
+/* The layout parsers of common/layout.h on buffers: one table of good
+ * inputs and one of bad inputs per format (DESIGN.md section 2). Reading
+ * the files (e.path, trust) is tests/unit/vm.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "testutil.h"
+#include "util.h"
+
+/* A bad input: the error must name this line and value, for this reason. */
+struct bad_case {
+	const char *in;
+	size_t len; /* 0: strlen(in) */
+	unsigned line;
+	const char *value;
+	const char *reason;
+};
+
+static size_t in_len(const char *in, size_t len)
+{
+	return len ? len : strlen(in);
+}
+
+/* An error of a parser: EINVAL, verb "parse", no path (vm.c fills it). */
+#define assert_bad(e, c) tu_assert_error(e, EINVAL, "parse", "", (c)->line, (c)->value, (c)->reason)
+
+static const char *const ifname_chars =
+	"interface name with white space, a control or non-ASCII byte";
+
+/* ---- tap-interfaces ---- */
+
+static const struct {
+	const char *in;
+	const char *want; /* names joined by ',' */
+} tap_good[] = {
+	{"", ""},
+	{"\n", ""},
+	{"tap0", "tap0"},
+	{"tap0\n", "tap0"},
+	{"tap0\ntap1\n", "tap0,tap1"},
+	{"tap0 tap1\n", "tap0,tap1"},
+	{"\n\n  tap0\t\n\n\ttap1  \n\n", "tap0,tap1"},
+	{"tap0\r\ntap1\r\n", "tap0,tap1"},
+	{"vm-a.b_c@1\n", "vm-a.b_c@1"},
+	{"abcdefghijklmno\n", "abcdefghijklmno"}, /* 15 bytes: the longest */
+	{"...\n", "..."},
+};
+
+START_TEST(tap_interfaces_good)
+{
+	struct ifname_list l = {.n = 99};
+	struct mvm_error e;
+	const char *in = tap_good[_i].in;
+	ck_assert_int_eq(parse_tap_interfaces(in, strlen(in), &l, &e), 0);
+	char got[256] = "";
+	for (size_t i = 0; i < l.n; i++) {
+		ck_assert_uint_lt(strlen(l.v[i]), IFNAMSIZ);
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "",
+			 l.v[i]);
+	}
+	ck_assert_str_eq(got, tap_good[_i].want);
+	ifname_list_free(&l);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_ptr_null(l.v);
+}
+END_TEST
+
+static const struct bad_case tap_bad[] = {
+	{"abcdefghijklmnop\n", 0, 1, "abcdefghijklmnop", "interface name of 16 bytes or more"},
+	{"tap0\ntap/1\n", 0, 2, "tap/1", "interface name with '/' or ':'"},
+	{"tap:1\n", 0, 1, "tap:1", "interface name with '/' or ':'"},
+	{".\n", 0, 1, ".", "'.' and '..' are not interface names"},
+	{"tap0\n..\n", 0, 2, "..", "'.' and '..' are not interface names"},
+	{"tap0 tap1\ntap0\n", 0, 2, "tap0", "duplicate interface name"},
+	{"tap\xff\n", 0, 1, "tap\\xff", ifname_chars},		/* not UTF-8 */
+	{"t\xc3\xa4p\n", 0, 1, "t\\xc3\\xa4p", ifname_chars}, /* UTF-8, not ASCII */
+	{"tap\x01x\n", 0, 1, "tap\\x01x", ifname_chars},
+	{"tap\x7f\n", 0, 1, "tap\\x7f", ifname_chars},
+	{"tap0\ntap\0x\ntap2\n", 16, 2, "tap\\x00x", "NUL byte"},
+	{"tap0\r\nbad/\r\n", 0, 2, "bad/", "interface name with '/' or ':'"}, /* no \r in it */
+	{"\n\n\n\nabcdefghijklmnopq", 0, 5, "abcdefghijklmnopq", "interface name of 16 bytes or more"},
+};
+
+START_TEST(tap_interfaces_bad)
+{
+	const struct bad_case *c = &tap_bad[_i];
+	struct ifname_list l = {.n = 99};
+	struct mvm_error e;
+	ck_assert_int_eq(parse_tap_interfaces(c->in, in_len(c->in, c->len), &l, &e), -EINVAL);
+	assert_bad(&e, c);
+	ck_assert_uint_eq(l.n, 99); /* outputs untouched on failure */
+}
+END_TEST
+
+/* ---- tap-flags ---- */
+
+static const struct {
+	const char *in;
+	unsigned want;
+} flags_good[] = {
+	{"", 0},
+	{"\n\n", 0},
+	{"vnet_hdr\n", TAP_FLAG_VNET_HDR},
+	{"multi_queue", TAP_FLAG_MULTI_QUEUE},
+	{"vnet_hdr multi_queue\n", TAP_FLAG_VNET_HDR | TAP_FLAG_MULTI_QUEUE},
+	{"multi_queue\r\n\r\nvnet_hdr\r\n", TAP_FLAG_VNET_HDR | TAP_FLAG_MULTI_QUEUE},
+	{"\tvnet_hdr  ", TAP_FLAG_VNET_HDR},
+};
+
+START_TEST(tap_flags_good)
+{
+	unsigned f = 12345;
+	struct mvm_error e;
+	const char *in = flags_good[_i].in;
+	ck_assert_int_eq(parse_tap_flags(in, strlen(in), &f, &e), 0);
+	ck_assert_uint_eq(f, flags_good[_i].want);
+}
+END_TEST
+
+static const char *const unknown_flag = "unknown flag (known: vnet_hdr, multi_queue)";
+static const struct bad_case flags_bad[] = {
+	{"vnet_hdr foo\n", 0, 1, "foo", unknown_flag},
+	{"VNET_HDR\n", 0, 1, "VNET_HDR", unknown_flag},
+	{"vnet_hdr,multi_queue\n", 0, 1, "vnet_hdr,multi_queue", unknown_flag},
+	{"vnet\n", 0, 1, "vnet", unknown_flag},
+	{"vnet_hdr\nvnet_hdr\n", 0, 2, "vnet_hdr", "duplicate flag"},
+	{"multi_queue\r\n\r\nvnet_hdr\xe9\r\n", 0, 3, "vnet_hdr\\xe9", unknown_flag},
+	{"vnet_hdr\0", 9, 1, "vnet_hdr\\x00", "NUL byte"},
+};
+
+START_TEST(tap_flags_bad)
+{
+	const struct bad_case *c = &flags_bad[_i];
+	unsigned f = 12345;
+	struct mvm_error e;
+	ck_assert_int_eq(parse_tap_flags(c->in, in_len(c->in, c->len), &f, &e), -EINVAL);
+	assert_bad(&e, c);
+	ck_assert_uint_eq(f, 12345);
+}
+END_TEST
+
+START_TEST(tap_flags_to_string)
+{
+	char buf[64];
+	ck_assert_str_eq(tap_flags_str(0, buf, sizeof(buf)), "none");
+	ck_assert_str_eq(tap_flags_str(TAP_FLAG_VNET_HDR, buf, sizeof(buf)), "vnet_hdr");
+	ck_assert_str_eq(tap_flags_str(TAP_FLAG_MULTI_QUEUE, buf, sizeof(buf)), "multi_queue");
+	ck_assert_str_eq(tap_flags_str(TAP_FLAG_VNET_HDR | TAP_FLAG_MULTI_QUEUE, buf, sizeof(buf)),
+			 "vnet_hdr,multi_queue");
+}
+END_TEST
+
+/* ---- macvtap-interfaces ---- */
+
+static void macvtap_str(const struct macvtap_list *l, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n; i++) {
+		const struct macvtap_if *m = &l->v[i];
+		size_t o = strlen(buf);
+		snprintf(buf + o, size - o, "%s%s %02x:%02x:%02x:%02x:%02x:%02x %s %s", i ? ";" : "",
+			 m->id, m->mac[0], m->mac[1], m->mac[2], m->mac[3], m->mac[4], m->mac[5],
+			 m->link, macvtap_mode_str(m->mode));
+	}
+}
+
+static const struct {
+	const char *in;
+	const char *want;
+} macvtap_good[] = {
+	{"", ""},
+	{"\n\n", ""},
+	{"mv0 02:00:00:00:00:01 eth0 bridge\n", "mv0 02:00:00:00:00:01 eth0 bridge"},
+	{"mv0 02:00:00:00:00:01 eth0 private", "mv0 02:00:00:00:00:01 eth0 private"},
+	{"mv0 02:00:00:00:00:01 eth0 vepa\n", "mv0 02:00:00:00:00:01 eth0 vepa"},
+	{"mv0 02:00:00:00:00:01 eth0 passthru\n", "mv0 02:00:00:00:00:01 eth0 passthru"},
+	{"mv0 02:00:00:00:00:01 eth0 source\n", "mv0 02:00:00:00:00:01 eth0 source"},
+	{"mv0 02:AB:cd:Ef:00:fF eth0 bridge\n", "mv0 02:ab:cd:ef:00:ff eth0 bridge"},
+	{"\n  mv0\t02:00:00:00:00:01   enp1s0\tbridge  \r\n\r\n"
+	 "mv1 fe:ff:ff:ff:ff:ff enp1s0 vepa\r\n",
+	 "mv0 02:00:00:00:00:01 enp1s0 bridge;mv1 fe:ff:ff:ff:ff:ff enp1s0 vepa"},
+	{"abcdefghijklmno 02:00:00:00:00:01 abcdefghijklmnx bridge\n",
+	 "abcdefghijklmno 02:00:00:00:00:01 abcdefghijklmnx bridge"},
+};
+
+START_TEST(macvtap_interfaces_good)
+{
+	struct macvtap_list l = {.n = 99};
+	struct mvm_error e;
+	const char *in = macvtap_good[_i].in;
+	ck_assert_int_eq(parse_macvtap_interfaces(in, strlen(in), &l, &e), 0);
+	char got[512];
+	macvtap_str(&l, got, sizeof(got));
+	ck_assert_str_eq(got, macvtap_good[_i].want);
+	macvtap_list_free(&l);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_ptr_null(l.v);
+}
+END_TEST
+
+static const char *const bad_mac = "invalid MAC address (want unicast aa:bb:cc:dd:ee:ff)";
+static const char *const unknown_mode =
+	"unknown mode (known: private, vepa, bridge, passthru, source)";
+static const char *const four_fields = "expected 'ID MAC LINK MODE'";
+static const struct bad_case macvtap_bad[] = {
+	{"mv0 02:00:00:00:00:01 eth0\n", 0, 1, "mv0 02:00:00:00:00:01 eth0", four_fields},
+	{"mv0 02:00:00:00:00:01 eth0 bridge x\n", 0, 1, "mv0 02:00:00:00:00:01 eth0 bridge x",
+	 four_fields},
+	{"mv0\n", 0, 1, "mv0", four_fields},
+	{"mv0 01:00:00:00:00:01 eth0 bridge\n", 0, 1, "01:00:00:00:00:01", bad_mac}, /* multicast */
+	{"mv0 00:00:00:00:00:00 eth0 bridge\n", 0, 1, "00:00:00:00:00:00", bad_mac},
+	{"mv0 02:00:00:00:00:0g eth0 bridge\n", 0, 1, "02:00:00:00:00:0g", bad_mac},
+	{"mv0 02-00-00-00-00-01 eth0 bridge\n", 0, 1, "02-00-00-00-00-01", bad_mac},
+	{"mv0 02:00:00:00:00:001 eth0 bridge\n", 0, 1, "02:00:00:00:00:001", bad_mac},
+	{"mv0 2:00:00:00:00:01 eth0 bridge\n", 0, 1, "2:00:00:00:00:01", bad_mac},
+	{"mv0 02:00:00:00:00 eth0 bridge\n", 0, 1, "02:00:00:00:00", bad_mac},
+	{"mv0 02:00:00:00:00:01 eth0 Bridge\n", 0, 1, "Bridge", unknown_mode},
+	{"mv0 02:00:00:00:00:01 eth0 macvlan\n", 0, 1, "macvlan", unknown_mode},
+	{"abcdefghijklmnop 02:00:00:00:00:01 eth0 bridge\n", 0, 1, "abcdefghijklmnop",
+	 "interface name of 16 bytes or more"},
+	{"mv0 02:00:00:00:00:01 eth:0 bridge\n", 0, 1, "eth:0", "interface name with '/' or ':'"},
+	{"mv/0 02:00:00:00:00:01 eth0 bridge\n", 0, 1, "mv/0", "interface name with '/' or ':'"},
+	{". 02:00:00:00:00:01 eth0 bridge\n", 0, 1, ".", "'.' and '..' are not interface names"},
+	{"mv0 02:00:00:00:00:01 .. bridge\n", 0, 1, "..", "'.' and '..' are not interface names"},
+	{"mv\xff 02:00:00:00:00:01 eth0 bridge\n", 0, 1, "mv\\xff", ifname_chars},
+	{"mv0 02:00:00:00:00:01 eth0 bridge\nmv0 02:00:00:00:00:02 eth0 bridge\n", 0, 2, "mv0",
+	 "duplicate interface name"},
+	{"eth0 02:00:00:00:00:01 eth0 bridge\n", 0, 1, "eth0", "an interface cannot be its own link"},
+	{"mv0 02:00:00:00:00:01 eth0 bridge\r\nmv1 02:00:00:00:00:02 eth0 nope\r\n", 0, 2, "nope",
+	 unknown_mode},
+	{"mv0 02:00:00:00:00:01\0eth0 bridge\n", 34, 1, "mv0 02:00:00:00:00:01\\x00eth0 bridge",
+	 "NUL byte"},
+};
+
+START_TEST(macvtap_interfaces_bad)
+{
+	const struct bad_case *c = &macvtap_bad[_i];
+	struct macvtap_list l = {.n = 99};
+	struct mvm_error e;
+	ck_assert_int_eq(parse_macvtap_interfaces(c->in, in_len(c->in, c->len), &l, &e), -EINVAL);
+	assert_bad(&e, c);
+	ck_assert_uint_eq(l.n, 99);
+}
+END_TEST
+
+START_TEST(macvtap_mode_names)
+{
+	ck_assert_str_eq(macvtap_mode_str(MACVTAP_PRIVATE), "private");
+	ck_assert_str_eq(macvtap_mode_str(MACVTAP_VEPA), "vepa");
+	ck_assert_str_eq(macvtap_mode_str(MACVTAP_BRIDGE), "bridge");
+	ck_assert_str_eq(macvtap_mode_str(MACVTAP_PASSTHRU), "passthru");
+	ck_assert_str_eq(macvtap_mode_str(MACVTAP_SOURCE), "source");
+	ck_assert_str_eq(macvtap_mode_str((enum macvtap_mode)42), "?");
+}
+END_TEST
+
+START_TEST(mac_addresses)
+{
+	uint8_t mac[6] = {9, 9, 9, 9, 9, 9};
+	ck_assert_int_eq(parse_mac("02:00:5e:10:AB:ff", 17, mac), 0);
+	const uint8_t want[6] = {0x02, 0x00, 0x5e, 0x10, 0xab, 0xff};
+	ck_assert_mem_eq(mac, want, 6);
+	/* Only n bytes are looked at. */
+	ck_assert_int_eq(parse_mac("02:00:00:00:00:01 trailing", 17, mac), 0);
+	ck_assert_int_eq(parse_mac("ff:ff:ff:ff:ff:ff", 17, mac), -EINVAL);
+	ck_assert_int_eq(parse_mac("02:00:00:00:00:01", 16, mac), -EINVAL);
+	ck_assert_int_eq(parse_mac("02:00:00:00:00+01", 17, mac), -EINVAL);
+	ck_assert_int_eq(parse_mac("", 0, mac), -EINVAL);
+	const uint8_t last[6] = {0x02, 0, 0, 0, 0, 0x01}; /* untouched on failure */
+	ck_assert_mem_eq(mac, last, 6);
+}
+END_TEST
+
+/* ---- pci-devices ---- */
+
+static const struct {
+	const char *in;
+	const char *want;
+} pci_good[] = {
+	{"", ""},
+	{"\n", ""},
+	{"0000:01:00.0\n", "0000:01:00.0"},
+	{"0000:01:00.0", "0000:01:00.0"},
+	{"01:00.0\n", "0000:01:00.0"}, /* BB:DD.F short form: domain 0000 */
+	{"0000:0A:1F.7\n", "0000:0a:1f.7"},
+	{"ffff:ff:1f.7\n", "ffff:ff:1f.7"},
+	{"10de:00:00.0\n", "10de:00:00.0"},
+	{"\n01:00.0\r\n\r\n  0000:02:00.1\t\n", "0000:01:00.0,0000:02:00.1"},
+	{"0001:01:00.0\n0000:01:00.0\n", "0001:01:00.0,0000:01:00.0"},
+};
+
+START_TEST(pci_devices_good)
+{
+	struct pci_list l = {.n = 99};
+	struct mvm_error e;
+	const char *in = pci_good[_i].in;
+	ck_assert_int_eq(parse_pci_devices(in, strlen(in), &l, &e), 0);
+	char got[256] = "";
+	for (size_t i = 0; i < l.n; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "",
+			 l.v[i].str);
+	ck_assert_str_eq(got, pci_good[_i].want);
+	pci_list_free(&l);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_ptr_null(l.v);
+}
+END_TEST
+
+static const char *const bad_pci = "invalid PCI address (want DDDD:BB:DD.F or BB:DD.F)";
+static const struct bad_case pci_bad[] = {
+	{"0000:01:00.8\n", 0, 1, "0000:01:00.8", bad_pci}, /* function 0-7 */
+	{"0000:01:20.0\n", 0, 1, "0000:01:20.0", bad_pci}, /* device 0-1f */
+	{"1:00.0\n", 0, 1, "1:00.0", bad_pci},
+	{"0000:01:00\n", 0, 1, "0000:01:00", bad_pci},
+	{"0000-01:00.0\n", 0, 1, "0000-01:00.0", bad_pci},
+	{"000:01:00.0\n", 0, 1, "000:01:00.0", bad_pci},
+	{"00000:01:00.0\n", 0, 1, "00000:01:00.0", bad_pci},
+	{"0000:0g:00.0\n", 0, 1, "0000:0g:00.0", bad_pci},
+	{"0000:01:00:0\n", 0, 1, "0000:01:00:0", bad_pci},
+	{"0000:01.00.0\n", 0, 1, "0000:01.00.0", bad_pci},
+	{"01:00.0\npci-0000:01:00.0\n", 0, 2, "pci-0000:01:00.0", bad_pci},
+	{"0000:01:00.\xff\n", 0, 1, "0000:01:00.\\xff", bad_pci},
+	{"01:00.0 02:00.0\n", 0, 1, "01:00.0 02:00.0", "one PCI address a line"},
+	{"01:00.0\n0000:01:00.0\n", 0, 2, "0000:01:00.0", "duplicate PCI address"},
+	{"0000:0a:00.0\r\n0000:0A:00.0\r\n", 0, 2, "0000:0A:00.0", "duplicate PCI address"},
+	{"01:00.0\n\0", 9, 2, "\\x00", "NUL byte"},
+};
+
+START_TEST(pci_devices_bad)
+{
+	const struct bad_case *c = &pci_bad[_i];
+	struct pci_list l = {.n = 99};
+	struct mvm_error e;
+	ck_assert_int_eq(parse_pci_devices(c->in, in_len(c->in, c->len), &l, &e), -EINVAL);
+	assert_bad(&e, c);
+	ck_assert_uint_eq(l.n, 99);
+}
+END_TEST
+
+START_TEST(pci_address_fields)
+{
+	struct pci_addr a;
+	ck_assert_int_eq(parse_pci_addr("abcd:1e:1f.6", 12, &a), 0);
+	ck_assert_uint_eq(a.domain, 0xabcd);
+	ck_assert_uint_eq(a.bus, 0x1e);
+	ck_assert_uint_eq(a.dev, 0x1f);
+	ck_assert_uint_eq(a.fn, 6);
+	ck_assert_str_eq(a.str, "abcd:1e:1f.6");
+	ck_assert_int_eq(parse_pci_addr("03:04.5", 7, &a), 0);
+	ck_assert_uint_eq(a.domain, 0);
+	ck_assert_uint_eq(a.bus, 3);
+	ck_assert_uint_eq(a.dev, 4);
+	ck_assert_uint_eq(a.fn, 5);
+	ck_assert_str_eq(a.str, "0000:03:04.5");
+	ck_assert_int_eq(parse_pci_addr("03:04.5", 6, &a), -EINVAL);
+	ck_assert_str_eq(a.str, "0000:03:04.5"); /* untouched on failure */
+}
+END_TEST
+
+/* ---- virtiofs/TAG/{source,socket} ---- */
+
+#define BASE "/var/lib/microvms/vm1"
+static const struct {
+	const char *in;
+	const char *want;
+} path_good[] = {
+	{"/srv/data\n", "/srv/data"},
+	{"/srv/data", "/srv/data"},
+	{"data\n", BASE "/data"},
+	{"vm1-virtiofs-ro-store.sock\n", BASE "/vm1-virtiofs-ro-store.sock"},
+	{"sub/dir/x.sock\n", BASE "/sub/dir/x.sock"},
+	{"\n\n/srv/x\r\n\n", "/srv/x"},
+	{"/srv/my data\n", "/srv/my data"},
+	{"/srv/d\xc3\xa4ta\n", "/srv/d\xc3\xa4ta"},
+};
+
+START_TEST(path_good_cases)
+{
+	char *p = NULL;
+	struct mvm_error e;
+	const char *in = path_good[_i].in;
+	ck_assert_int_eq(parse_path(in, strlen(in), BASE, &p, &e), 0);
+	ck_assert_str_eq(p, path_good[_i].want);
+	free(p);
+}
+END_TEST
+
+static const struct bad_case path_bad[] = {
+	{"", 0, 1, "", "no path"},
+	{"\n\n  \n", 0, 1, "", "no path"},
+	{"/a\n/b\n", 0, 2, "/b", "more than one path"},
+	{"/a\n\n\r\nb\r\n", 0, 4, "b", "more than one path"},
+	{"/a\x01" "b\n", 0, 1, "/a\\x01b", "path with a control character"},
+	{"/a\tb\n", 0, 1, "/a\\x09b", "path with a control character"},
+	{"/a\rb\n", 0, 1, "/a\\x0db", "path with a control character"},
+	{"/srv\0/x\n", 7, 1, "/srv\\x00/x", "NUL byte"},
+};
+
+START_TEST(path_bad_cases)
+{
+	const struct bad_case *c = &path_bad[_i];
+	char *p = (char *)"untouched";
+	struct mvm_error e;
+	ck_assert_int_eq(parse_path(c->in, in_len(c->in, c->len), BASE, &p, &e), -EINVAL);
+	assert_bad(&e, c);
+	ck_assert_str_eq(p, "untouched");
+}
+END_TEST
+
+START_TEST(path_too_long)
+{
+	size_t n = PATH_MAX + 10;
+	char *buf = malloc(n);
+	ck_assert_ptr_nonnull(buf);
+	buf[0] = '/';
+	memset(buf + 1, 'a', n - 1);
+	char *p = NULL;
+	struct mvm_error e;
+	ck_assert_int_eq(parse_path(buf, n, BASE, &p, &e), -EINVAL);
+	ck_assert_uint_eq(e.line, 1);
+	ck_assert_str_eq(e.reason, "path too long");
+	/* The value is cut to fit, and says so. */
+	ck_assert_uint_eq(strlen(e.value), sizeof(e.value) - 1);
+	ck_assert_int_eq(strncmp(e.value, "/aaaa", 5), 0);
+	ck_assert_str_eq(e.value + strlen(e.value) - 3, "...");
+	/* PATH_MAX - 1 bytes still fit. */
+	ck_assert_int_eq(parse_path(buf, PATH_MAX - 1, BASE, &p, &e), 0);
+	ck_assert_uint_eq(strlen(p), PATH_MAX - 1);
+	free(p);
+	free(buf);
+}
+END_TEST
+
+/* ---- what holds for every format ---- */
+
+typedef int (*any_parser)(const char *buf, size_t len, struct mvm_error *e);
+
+static int p_tap(const char *b, size_t n, struct mvm_error *e)
+{
+	struct ifname_list l;
+	int r = parse_tap_interfaces(b, n, &l, e);
+	if (r == 0)
+		ifname_list_free(&l);
+	return r;
+}
+static int p_flags(const char *b, size_t n, struct mvm_error *e)
+{
+	unsigned f;
+	return parse_tap_flags(b, n, &f, e);
+}
+static int p_macvtap(const char *b, size_t n, struct mvm_error *e)
+{
+	struct macvtap_list l;
+	int r = parse_macvtap_interfaces(b, n, &l, e);
+	if (r == 0)
+		macvtap_list_free(&l);
+	return r;
+}
+static int p_pci(const char *b, size_t n, struct mvm_error *e)
+{
+	struct pci_list l;
+	int r = parse_pci_devices(b, n, &l, e);
+	if (r == 0)
+		pci_list_free(&l);
+	return r;
+}
+static int p_path(const char *b, size_t n, struct mvm_error *e)
+{
+	char *p;
+	int r = parse_path(b, n, BASE, &p, e);
+	if (r == 0)
+		free(p);
+	return r;
+}
+
+static const struct {
+	const char *name;
+	any_parser parse;
+	const char *one; /* one valid line */
+} formats[] = {
+	{"tap-interfaces", p_tap, "tap0\n"},
+	{"tap-flags", p_flags, "vnet_hdr\n"},
+	{"macvtap-interfaces", p_macvtap, "mv0 02:00:00:00:00:01 eth0 bridge\n"},
+	{"pci-devices", p_pci, "0000:01:00.0\n"},
+	{"virtiofs path", p_path, "/srv/share\n"},
+};
+
+/* 65 KiB is refused whatever it holds; exactly 64 KiB is read. */
+START_TEST(over_64k_refused)
+{
+	size_t n = 65 * 1024;
+	char *buf = malloc(n);
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, '\n', n);
+	size_t l1 = strlen(formats[_i].one);
+	memcpy(buf + n - l1, formats[_i].one, l1);
+	struct mvm_error e;
+	ck_assert_int_eq(formats[_i].parse(buf, n, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "parse", "", 0, "66560 bytes", "file larger than 64 KiB");
+	ck_assert_int_eq(formats[_i].parse(buf, n - 1023, &e), -EINVAL);
+	ck_assert_str_eq(e.value, "65537 bytes");
+	/* 64 KiB: blank lines and the valid one at the end. */
+	ck_assert_int_eq(formats[_i].parse(buf + 1024, LAYOUT_FILE_MAX, &e), 0);
+	free(buf);
+}
+END_TEST
+
+/* The NUL byte check comes before the format: every parser names it. */
+START_TEST(nul_byte_refused)
+{
+	char buf[128];
+	size_t l1 = strlen(formats[_i].one);
+	memcpy(buf, "\n", 1);
+	memcpy(buf + 1, formats[_i].one, l1);
+	buf[1 + l1] = '\0'; /* a NUL on line 3 */
+	memcpy(buf + 2 + l1, "x\n", 2);
+	struct mvm_error e;
+	ck_assert_int_eq(formats[_i].parse(buf, l1 + 4, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "parse", "", 3, "\\x00x", "NUL byte");
+}
+END_TEST
+
+/* A NULL error pointer is allowed. */
+START_TEST(null_error_ok)
+{
+	ck_assert_int_eq(formats[_i].parse("\x01/:\n", 4, NULL), -EINVAL);
+	ck_assert_int_eq(formats[_i].parse(formats[_i].one, strlen(formats[_i].one), NULL), 0);
+}
+END_TEST
+
+Suite *parse_suite(void)
+{
+	Suite *s = suite_create("parse");
+	TCase *tc;
+
+	tc = tcase_create("tap-interfaces");
+	tcase_add_loop_test(tc, tap_interfaces_good, 0, ARRAY_SIZE(tap_good));
+	tcase_add_loop_test(tc, tap_interfaces_bad, 0, ARRAY_SIZE(tap_bad));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tap-flags");
+	tcase_add_loop_test(tc, tap_flags_good, 0, ARRAY_SIZE(flags_good));
+	tcase_add_loop_test(tc, tap_flags_bad, 0, ARRAY_SIZE(flags_bad));
+	tcase_add_test(tc, tap_flags_to_string);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("macvtap-interfaces");
+	tcase_add_loop_test(tc, macvtap_interfaces_good, 0, ARRAY_SIZE(macvtap_good));
+	tcase_add_loop_test(tc, macvtap_interfaces_bad, 0, ARRAY_SIZE(macvtap_bad));
+	tcase_add_test(tc, macvtap_mode_names);
+	tcase_add_test(tc, mac_addresses);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pci-devices");
+	tcase_add_loop_test(tc, pci_devices_good, 0, ARRAY_SIZE(pci_good));
+	tcase_add_loop_test(tc, pci_devices_bad, 0, ARRAY_SIZE(pci_bad));
+	tcase_add_test(tc, pci_address_fields);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("path");
+	tcase_add_loop_test(tc, path_good_cases, 0, ARRAY_SIZE(path_good));
+	tcase_add_loop_test(tc, path_bad_cases, 0, ARRAY_SIZE(path_bad));
+	tcase_add_test(tc, path_too_long);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("every-format");
+	tcase_add_loop_test(tc, over_64k_refused, 0, ARRAY_SIZE(formats));
+	tcase_add_loop_test(tc, nul_byte_refused, 0, ARRAY_SIZE(formats));
+	tcase_add_loop_test(tc, null_error_ok, 0, ARRAY_SIZE(formats));
+	suite_add_tcase(s, tc);
+	return s;
+}
