@@ -1,0 +1,711 @@
+/* SPDX-License-Identifier: MIT */
+/* pci-bind: hand a VM's PCI devices to vfio-pci, and give them back.
+ *
+ *   bind NAME    load vfio-pci (libkmod), check each device's IOMMU group,
+ *                rebind each device in share/microvm/pci-devices to
+ *                vfio-pci, give /dev/vfio/GROUP to the VM user; all or
+ *                nothing; record each device's previous driver.
+ *   unbind NAME  give every recorded device back to its previous driver.
+ *
+ * Rebinding follows libvirt (src/util/virpci.c): write driver_override,
+ * unbind from the current driver, write drivers_probe, then check the
+ * `driver` link, since the kernel can refuse a bind without an error.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libkmod.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "layout.h"
+#include "log.h"
+#include "record.h"
+#include "util.h"
+#include "vm.h"
+
+#define VFIO_DRIVER "vfio-pci"
+#define VFIO_MODULE "vfio-pci"
+#define RECORD_KIND "pci"
+#define DRIVER_MAX 64
+
+enum { OPT_BIND_GROUP = 0x200, OPT_MODPROBE_CONFIG };
+
+static const struct option options[] = {
+	{ "bind-group", no_argument, NULL, OPT_BIND_GROUP },
+	{ "modprobe-config", required_argument, NULL, OPT_MODPROBE_CONFIG },
+	{ 0 },
+};
+
+struct opts {
+	bool bind_group;
+	const char *modprobe_config;
+};
+
+static int handle(int opt, const char *arg, void *userdata)
+{
+	struct opts *o = userdata;
+	switch (opt) {
+	case OPT_BIND_GROUP:
+		o->bind_group = true;
+		return 0;
+	case OPT_MODPROBE_CONFIG:
+		o->modprobe_config = arg;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static struct opts opts;
+
+static const struct cli_tool tool = {
+	.name = "pci-bind",
+	.synopsis = "[OPTIONS] bind|unbind NAME",
+	.summary = "Hand a VM's PCI devices to vfio-pci (bind), give them back (unbind).",
+	.help = "Verbs:\n"
+		"  bind NAME            rebind each device of share/microvm/pci-devices to\n"
+		"                       vfio-pci, give /dev/vfio/GROUP to the VM user\n"
+		"  unbind NAME          give the devices back to their previous drivers\n"
+		"\n"
+		"Options:\n"
+		"  --bind-group         also bind the other devices of a device's IOMMU group\n"
+		"  --modprobe-config P  modprobe.d directory or file for libkmod's blacklist\n"
+		"                       (default libkmod's: /etc/modprobe.d, /lib/modprobe.d, ...)",
+	.flags = CLI_SYSFS | CLI_DEVFS | CLI_MODULES | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME,
+	.options = options,
+	.handle = handle,
+	.userdata = &opts,
+};
+
+static struct cli c;
+static const char *vm_name;
+
+/* One device this run handles, or one line of the record. */
+struct dev {
+	char addr[16];
+	char prev[DRIVER_MAX]; /* driver before bind, "" for none */
+	bool by_group;	       /* bound because it shares a group (--bind-group) */
+	bool from_record;      /* entry of an earlier record */
+	bool changed;	       /* this run wrote to it */
+	char group[16];
+};
+
+struct devs {
+	size_t n;
+	struct dev *v;
+};
+
+static struct dev *devs_add(struct devs *d, const char *addr)
+{
+	struct dev *nv = realloc(d->v, (d->n + 1) * sizeof(*nv));
+	if (!nv)
+		return NULL;
+	d->v = nv;
+	struct dev *x = &d->v[d->n++];
+	*x = (struct dev){ 0 };
+	snprintf(x->addr, sizeof(x->addr), "%s", addr);
+	return x;
+}
+
+static struct dev *devs_find(const struct devs *d, const char *addr)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->v[i].addr, addr) == 0)
+			return &d->v[i];
+	return NULL;
+}
+
+/* ---- sysfs ---- */
+
+static char *dev_path(const char *addr, const char *attr)
+{
+	return xasprintf("%s/bus/pci/devices/%s%s%s", c.sysfs, addr, attr ? "/" : "", attr ? attr : "");
+}
+
+/* The device's current driver into buf ("" for none): 0 or -errno. */
+static int dev_driver(const char *addr, char *buf, size_t size)
+{
+	_cleanup_free_ char *p = dev_path(addr, "driver");
+	_cleanup_free_ char *d = NULL;
+	if (!p)
+		return -ENOMEM;
+	int r = read_link_base(p, &d);
+	buf[0] = '\0';
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	snprintf(buf, size, "%s", d);
+	return 0;
+}
+
+/* Every sysfs write goes through here: printed under --dry-run. */
+static int sysfs_write(const char *path, const char *value)
+{
+	char esc[128];
+	escape_value(value, strlen(value), esc, sizeof(esc));
+	if (c.dry_run) {
+		log_action("write '%s' to %s", esc, path);
+		return 0;
+	}
+	log_debug("write '%s' to %s", esc, path);
+	int r = write_str(path, value);
+	if (r < 0)
+		log_err("unable to write '%s' to '%s': %s", esc, path, strerror(-r));
+	return r;
+}
+
+static int write_override(const char *addr, const char *value)
+{
+	_cleanup_free_ char *p = dev_path(addr, "driver_override");
+	return p ? sysfs_write(p, value) : -ENOMEM;
+}
+
+static int write_unbind(const char *driver, const char *addr)
+{
+	_cleanup_free_ char *p = xasprintf("%s/bus/pci/drivers/%s/unbind", c.sysfs, driver);
+	return p ? sysfs_write(p, addr) : -ENOMEM;
+}
+
+static int write_probe(const char *addr)
+{
+	_cleanup_free_ char *p = xasprintf("%s/bus/pci/drivers_probe", c.sysfs);
+	return p ? sysfs_write(p, addr) : -ENOMEM;
+}
+
+/* After a probe: is the device on `want` ("" for no driver)? */
+static int check_driver(const char *addr, const char *want, const char *verb)
+{
+	char now[DRIVER_MAX];
+	if (c.dry_run)
+		return 0;
+	int r = dev_driver(addr, now, sizeof(now));
+	if (r < 0)
+		return log_fail(r, "read the driver of", addr);
+	if (strcmp(now, want) == 0)
+		return 0;
+	if (*want)
+		log_err("unable to %s '%s': %s did not take it (driver now: %s)", verb, addr, want,
+			*now ? now : "none");
+	else
+		log_err("unable to %s '%s': it is still bound to %s", verb, addr, now);
+	return -EIO;
+}
+
+/* ---- the vfio-pci driver ---- */
+
+static void kmod_log(void *data, int prio, const char *file, int line, const char *fn,
+		     const char *fmt, va_list ap)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("libkmod: %s", msg);
+}
+
+static bool have_vfio_driver(void)
+{
+	_cleanup_free_ char *p = xasprintf("%s/bus/pci/drivers/%s", c.sysfs, VFIO_DRIVER);
+	struct stat st;
+	return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Load vfio-pci through libkmod with the blacklist applied, as modprobe
+ * does; one already loaded or built in is fine. 0 or -errno (logged). */
+static int load_vfio(void)
+{
+	if (have_vfio_driver()) {
+		log_debug("driver %s is there", VFIO_DRIVER);
+		return 0;
+	}
+	if (c.dry_run) {
+		log_action("load module %s", VFIO_MODULE);
+		return 0;
+	}
+	const char *cfg[] = { opts.modprobe_config, NULL };
+	struct kmod_ctx *ctx = kmod_new(c.modules_dir, opts.modprobe_config ? cfg : NULL);
+	if (!ctx) {
+		log_err("unable to load module '%s': libkmod could not start (modules dir '%s')",
+			VFIO_MODULE, c.modules_dir ? c.modules_dir : "default");
+		return -ENOMEM;
+	}
+	kmod_set_log_fn(ctx, kmod_log, NULL);
+	kmod_set_log_priority(ctx, log_get_verbose() > 0 ? LOG_INFO : LOG_ERR);
+
+	struct kmod_list *list = NULL, *l;
+	bool builtin = false;
+	int r = kmod_module_new_from_lookup(ctx, VFIO_MODULE, &list);
+	if (r < 0) {
+		log_err("unable to look up module '%s': %s", VFIO_MODULE, strerror(-r));
+		goto out;
+	}
+	if (!list) {
+		log_err("unable to load module '%s': not found in %s", VFIO_MODULE,
+			kmod_get_dirname(ctx));
+		r = -ENOENT;
+		goto out;
+	}
+	kmod_list_foreach(l, list) {
+		struct kmod_module *mod = kmod_module_get_module(l);
+		const char *name = kmod_module_get_name(mod);
+		if (kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
+			builtin = true;
+		r = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL,
+						    NULL);
+		if (r > 0) {
+			log_err("unable to load module '%s': it is blacklisted (modprobe.d)", name);
+			r = -EPERM;
+		} else if (r < 0) {
+			log_err("unable to load module '%s': %s", name, strerror(-r));
+		} else {
+			log_debug("module %s %s", name, builtin ? "is built in" : "loaded");
+		}
+		kmod_module_unref(mod);
+		if (r < 0)
+			goto out;
+	}
+	if (!have_vfio_driver()) {
+		log_err("unable to find driver '%s' in %s/bus/pci/drivers: module %s %s, but the "
+			"driver did not register",
+			VFIO_DRIVER, c.sysfs, VFIO_MODULE, builtin ? "is built in" : "loaded");
+		r = -ENOENT;
+	}
+out:
+	kmod_module_unref_list(list);
+	kmod_unref(ctx);
+	return r;
+}
+
+/* ---- IOMMU groups ---- */
+
+static int dev_group(const char *addr, char *buf, size_t size)
+{
+	_cleanup_free_ char *p = dev_path(addr, "iommu_group");
+	_cleanup_free_ char *g = NULL;
+	if (!p)
+		return -ENOMEM;
+	int r = read_link_base(p, &g);
+	if (r == -ENOENT) {
+		log_err("unable to find the IOMMU group of '%s': the device has no iommu_group "
+			"(is the IOMMU off? enable it in firmware and with intel_iommu=on or "
+			"amd_iommu=on)",
+			addr);
+		return r;
+	}
+	if (r < 0)
+		return log_fail(r, "read the IOMMU group of", addr);
+	snprintf(buf, size, "%s", g);
+	return 0;
+}
+
+/* A PCI-to-PCI or CardBus bridge: the kernel lets those stay on their
+ * driver in a group used through VFIO. */
+static bool dev_is_bridge(const char *addr)
+{
+	_cleanup_free_ char *p = dev_path(addr, "class");
+	_cleanup_free_ char *s = NULL;
+	if (!p || read_line(p, &s) < 0)
+		return false;
+	unsigned long cls = strtoul(s, NULL, 16);
+	return (cls >> 8) == 0x0604 || (cls >> 8) == 0x0607;
+}
+
+/* Members of group g that keep it from being viable: bound to a driver
+ * other than vfio-pci or pci-stub, not bridges, not in `mine`. Appended
+ * to `bad` (by_group set, prev their driver). */
+static int group_check(const char *g, const struct devs *mine, struct devs *bad)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/kernel/iommu_groups/%s/devices", c.sysfs, g);
+	if (!dir)
+		return -ENOMEM;
+	DIR *d = opendir(dir);
+	if (!d)
+		return log_fail(-errno, "list", dir);
+	struct dirent *de;
+	int r = 0;
+	while ((de = readdir(d))) {
+		char drv[DRIVER_MAX];
+		if (de->d_name[0] == '.' || devs_find(mine, de->d_name) || devs_find(bad, de->d_name))
+			continue;
+		r = dev_driver(de->d_name, drv, sizeof(drv));
+		if (r < 0) {
+			log_fail(r, "read the driver of", de->d_name);
+			break;
+		}
+		if (!*drv || !strcmp(drv, VFIO_DRIVER) || !strcmp(drv, "pci-stub") ||
+		    dev_is_bridge(de->d_name))
+			continue;
+		struct dev *x = devs_add(bad, de->d_name);
+		if (!x) {
+			r = log_fail(-ENOMEM, "check group", g);
+			break;
+		}
+		snprintf(x->prev, sizeof(x->prev), "%s", drv);
+		snprintf(x->group, sizeof(x->group), "%s", g);
+		x->by_group = true;
+	}
+	closedir(d);
+	return r;
+}
+
+/* /dev/vfio/GROUP to the VM user and group, mode 0660. */
+static int give_group_node(const char *g)
+{
+	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, g);
+	if (!p)
+		return -ENOMEM;
+	if (c.dry_run) {
+		log_action("chown %s to %u:%u mode 0660", p, (unsigned)c.uid, (unsigned)c.gid);
+		return 0;
+	}
+	struct stat st;
+	if (lstat(p, &st) < 0)
+		return log_fail(-errno, "find", p);
+	if (!S_ISCHR(st.st_mode)) {
+		log_err("unable to give '%s' to the VM: not a character device", p);
+		return -EINVAL;
+	}
+	if (lchown(p, c.uid, c.gid) < 0 || chmod(p, 0660) < 0)
+		return log_fail(-errno, "give to the VM", p);
+	log_debug("%s owned by %u:%u mode 0660", p, (unsigned)c.uid, (unsigned)c.gid);
+	return 0;
+}
+
+/* ---- the record ---- */
+
+/* "ADDR PREVIOUS-DRIVER HOW" a line; "-" for no driver, HOW "listed" or
+ * "group". */
+static char *record_text(const struct devs *d)
+{
+	size_t cap = 128 + d->n * 128;
+	char *t = malloc(cap);
+	if (!t)
+		return NULL;
+	size_t n = (size_t)snprintf(t, cap, "# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n");
+	for (size_t i = 0; i < d->n; i++)
+		n += (size_t)snprintf(t + n, cap - n, "%s %s %s\n", d->v[i].addr,
+				      *d->v[i].prev ? d->v[i].prev : "-",
+				      d->v[i].by_group ? "group" : "listed");
+	return t;
+}
+
+static int save_record(const struct devs *d)
+{
+	struct mvm_error e;
+	if (c.dry_run)
+		return 0;
+	if (d->n == 0) {
+		int r = record_remove(c.runtime_dir, vm_name, RECORD_KIND, &e);
+		if (r < 0)
+			log_error_info(&e);
+		return r;
+	}
+	_cleanup_free_ char *t = record_text(d);
+	if (!t)
+		return log_fail(-ENOMEM, "write the record of", vm_name);
+	int r = record_write(c.runtime_dir, vm_name, RECORD_KIND, t, &e);
+	if (r < 0)
+		log_error_info(&e);
+	return r;
+}
+
+/* Read the record: 0 (an empty list when there is none) or -errno. */
+static int load_record(struct devs *d)
+{
+	struct mvm_error e;
+	_cleanup_free_ char *t = NULL;
+	int r = record_read(c.runtime_dir, vm_name, RECORD_KIND, &t, &e);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		log_error_info(&e);
+		return r;
+	}
+	_cleanup_free_ char *file = xasprintf("%s/%s/%s", c.runtime_dir, vm_name, RECORD_KIND);
+	struct lines ls;
+	const char *s;
+	size_t n;
+	lines_init(&ls, t, strlen(t));
+	while (lines_next(&ls, &s, &n)) {
+		char line[256], addr[32], prev[DRIVER_MAX], how[16];
+		struct pci_addr a;
+		if (n == 0 || s[0] == '#')
+			continue;
+		snprintf(line, sizeof(line), "%.*s", (int)(n < 255 ? n : 255), s);
+		if (n > 200 || sscanf(line, "%31s %63s %15s", addr, prev, how) != 3 ||
+		    parse_pci_addr(addr, strlen(addr), &a) < 0 ||
+		    (strcmp(prev, "-") && component_invalid(prev, DRIVER_MAX - 1)) ||
+		    (strcmp(how, "listed") && strcmp(how, "group"))) {
+			char esc[128];
+			escape_value(s, n, esc, sizeof(esc));
+			log_err("unable to parse '%s' line %u: bad record line: '%s'",
+				file ? file : RECORD_KIND, ls.lineno, esc);
+			return -EINVAL;
+		}
+		if (devs_find(d, a.str))
+			continue;
+		struct dev *x = devs_add(d, a.str);
+		if (!x)
+			return log_fail(-ENOMEM, "read", RECORD_KIND);
+		snprintf(x->prev, sizeof(x->prev), "%s", strcmp(prev, "-") ? prev : "");
+		x->by_group = !strcmp(how, "group");
+		x->from_record = true;
+	}
+	return 0;
+}
+
+/* ---- rebinding ---- */
+
+/* To vfio-pci: override, unbind, probe, check. */
+static int bind_one(struct dev *x)
+{
+	x->changed = true;
+	int r = write_override(x->addr, VFIO_DRIVER);
+	if (r == 0 && *x->prev)
+		r = write_unbind(x->prev, x->addr);
+	if (r == 0)
+		r = write_probe(x->addr);
+	if (r == 0)
+		r = check_driver(x->addr, VFIO_DRIVER, "bind to " VFIO_DRIVER);
+	return r;
+}
+
+/* Back to x->prev: clear the override, unbind from vfio-pci, reprobe,
+ * check. A device some other driver took meanwhile is left alone. */
+static int give_back(const struct dev *x)
+{
+	char now[DRIVER_MAX];
+	_cleanup_free_ char *p = dev_path(x->addr, NULL);
+	if (p && access(p, F_OK) < 0 && errno == ENOENT) {
+		log_warn("device '%s' is gone: nothing to give back", x->addr);
+		return 0;
+	}
+	int r = dev_driver(x->addr, now, sizeof(now));
+	if (r < 0)
+		return log_fail(r, "read the driver of", x->addr);
+	r = write_override(x->addr, "\n");
+	if (r < 0)
+		return r;
+	if (!strcmp(now, VFIO_DRIVER)) {
+		r = write_unbind(VFIO_DRIVER, x->addr);
+		if (r < 0)
+			return r;
+		*now = '\0';
+	} else if (*now && strcmp(now, x->prev)) {
+		log_err("unable to give '%s' back to %s: it is bound to %s now", x->addr,
+			*x->prev ? x->prev : "no driver", now);
+		return -EBUSY;
+	}
+	if (*x->prev && !*now) {
+		r = write_probe(x->addr);
+		if (r < 0)
+			return r;
+	}
+	return check_driver(x->addr, x->prev, "give back");
+}
+
+/* Give back what this run changed, last first. */
+static void rollback(struct devs *d)
+{
+	for (size_t i = d->n; i-- > 0;) {
+		if (!d->v[i].changed)
+			continue;
+		log_notice("giving '%s' back to %s", d->v[i].addr,
+			   *d->v[i].prev ? d->v[i].prev : "no driver");
+		give_back(&d->v[i]);
+	}
+}
+
+/* ---- the verbs ---- */
+
+static int do_bind(void)
+{
+	struct mvm_error e;
+	struct vm vm = { 0 };
+	struct pci_list list = { 0 };
+	struct devs mine = { 0 }, extra = { 0 }, rec = { 0 }, todo = { 0 };
+	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, &e);
+	if (r < 0) {
+		log_error_info(&e);
+		goto out;
+	}
+	r = vm_pci_devices(&vm, &list, &e);
+	if (r < 0) {
+		log_error_info(&e);
+		goto out;
+	}
+	if (list.n == 0) {
+		log_debug("no PCI devices: nothing to do");
+		goto out;
+	}
+	r = load_record(&rec);
+	if (r < 0)
+		goto out;
+
+	/* Look before touching anything: devices, drivers, groups. */
+	for (size_t i = 0; i < list.n && r == 0; i++) {
+		const char *addr = list.v[i].str;
+		_cleanup_free_ char *p = dev_path(addr, NULL);
+		struct stat st;
+		if (!p || stat(p, &st) < 0) {
+			r = log_fail(p ? -errno : -ENOMEM, "find PCI device", addr);
+			break;
+		}
+		struct dev *x = devs_add(&mine, addr);
+		if (!x) {
+			r = log_fail(-ENOMEM, "bind", addr);
+			break;
+		}
+		r = dev_driver(addr, x->prev, sizeof(x->prev));
+		if (r < 0) {
+			log_fail(r, "read the driver of", addr);
+			break;
+		}
+		r = dev_group(addr, x->group, sizeof(x->group));
+	}
+	for (size_t i = 0; i < mine.n && r == 0; i++) {
+		size_t before = extra.n;
+		r = group_check(mine.v[i].group, &mine, &extra);
+		if (r == 0 && extra.n > before && !opts.bind_group) {
+			char names[1024] = "";
+			for (size_t k = before; k < extra.n; k++)
+				snprintf(names + strlen(names), sizeof(names) - strlen(names),
+					 "%s%s (driver %s)", k > before ? ", " : "", extra.v[k].addr,
+					 extra.v[k].prev);
+			log_err("unable to use IOMMU group %s of '%s': the group is not viable, "
+				"it also holds %s; bind those to vfio-pci too (--bind-group) or "
+				"unbind them",
+				mine.v[i].group, mine.v[i].addr, names);
+			r = -EBUSY;
+		}
+	}
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < mine.n + extra.n; i++) {
+		const struct dev *x = i < mine.n ? &mine.v[i] : &extra.v[i - mine.n];
+		struct dev *y = devs_add(&todo, x->addr);
+		if (!y) {
+			r = log_fail(-ENOMEM, "bind", x->addr);
+			goto out;
+		}
+		*y = *x;
+	}
+
+	r = load_vfio();
+	if (r < 0)
+		goto out;
+
+	/* The record lists every device changed so far, before it is
+	 * changed, so that unbind undoes even a bind that died halfway. */
+	for (size_t i = 0; i < todo.n; i++) {
+		struct dev *x = &todo.v[i];
+		if (!strcmp(x->prev, VFIO_DRIVER)) {
+			log_debug("'%s' is on %s already", x->addr, VFIO_DRIVER);
+			continue;
+		}
+		struct dev *y = devs_find(&rec, x->addr);
+		if (!y) {
+			y = devs_add(&rec, x->addr);
+			if (!y) {
+				r = log_fail(-ENOMEM, "bind", x->addr);
+				break;
+			}
+			*y = *x;
+		}
+		r = save_record(&rec);
+		if (r < 0)
+			break;
+		r = bind_one(x);
+		if (r < 0)
+			break;
+		if (opts.bind_group && x->by_group)
+			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr, x->group);
+	}
+	for (size_t i = 0; i < mine.n && r == 0; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen |= !strcmp(mine.v[k].group, mine.v[i].group);
+		if (!seen)
+			r = give_group_node(mine.v[i].group);
+	}
+	if (r < 0) {
+		rollback(&todo);
+		/* Only what earlier runs recorded stays in the record. */
+		struct devs keep = { 0 };
+		for (size_t i = 0; i < rec.n; i++)
+			if (rec.v[i].from_record && devs_add(&keep, rec.v[i].addr))
+				keep.v[keep.n - 1] = rec.v[i];
+		save_record(&keep);
+		free(keep.v);
+	}
+out:
+	free(mine.v);
+	free(extra.v);
+	free(rec.v);
+	free(todo.v);
+	pci_list_free(&list);
+	vm_close(&vm);
+	return r;
+}
+
+static int do_unbind(void)
+{
+	struct mvm_error e;
+	struct devs rec = { 0 }, left = { 0 };
+	int r = vm_name_check(vm_name, &e);
+	if (r < 0) {
+		log_error_info(&e);
+		return r;
+	}
+	r = load_record(&rec);
+	if (r < 0)
+		goto out;
+	if (rec.n == 0) {
+		log_debug("no record: nothing to give back");
+		goto out;
+	}
+	for (size_t i = rec.n; i-- > 0;) {
+		if (give_back(&rec.v[i]) < 0) {
+			if (!devs_add(&left, rec.v[i].addr)) {
+				r = -ENOMEM;
+				continue;
+			}
+			left.v[left.n - 1] = rec.v[i];
+			r = -EIO;
+		}
+	}
+	/* What could not be given back stays recorded for another try. */
+	int s = save_record(&left);
+	if (r == 0)
+		r = s;
+out:
+	free(rec.v);
+	free(left.v);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	int st;
+	int i = cli_parse(&tool, argc, argv, &c, &st);
+	if (i < 0)
+		return st;
+	if (argc - i != 2)
+		return cli_usage_error(&tool, "expected a verb and a VM name");
+	const char *verb = argv[i];
+	vm_name = argv[i + 1];
+	if (strcmp(verb, "bind") && strcmp(verb, "unbind"))
+		return cli_usage_error(&tool, "unknown verb '%s'", verb);
+	log_set_subject(vm_name);
+	if (!strcmp(verb, "bind")) {
+		if (cli_resolve_ids(&c) < 0)
+			return 1;
+		return do_bind() < 0 ? 1 : 0;
+	}
+	return do_unbind() < 0 ? 1 : 0;
+}
