@@ -41,7 +41,8 @@
 #include "util.h"
 #include "vm.h"
 
-enum { OPT_MACVTAP = 0x100, OPT_BRIDGE, OPT_MTU };
+/* Above the values common/cli.c uses for the shared options. */
+enum { OPT_MACVTAP = 0x1000, OPT_BRIDGE, OPT_MTU };
 
 static const struct option tool_options[] = {
 	{ "macvtap", no_argument, NULL, OPT_MACVTAP },
@@ -790,9 +791,17 @@ static int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		goto out;
 	}
 	rtnl_link_set_flags(changes, IFF_UP);
-	for (size_t i = 0; i < list.n; i++)
-		if (replace[i] && (r = delete_ifindex(x, replace[i], list.v[i].id, e)) < 0)
+	for (size_t i = 0; i < list.n; i++) {
+		if (!replace[i])
+			continue;
+		if ((r = delete_ifindex(x, replace[i], list.v[i].id, e)) < 0)
 			goto out;
+		/* devtmpfs drops the old node itself; elsewhere it is ours, stale. */
+		_cleanup_free_ char *old = xasprintf("%s/tap%d", c->devfs, replace[i]);
+		struct stat st;
+		if (old && lstat(old, &st) == 0 && S_ISCHR(st.st_mode))
+			unlink(old);
+	}
 	for (size_t i = 0; i < list.n; i++) {
 		const struct macvtap_if *m = &list.v[i];
 		if ((r = macvtap_create(x, m, lower[i], made.group, e)) < 0)
@@ -921,6 +930,8 @@ static int down(struct ctx *x, struct mvm_error *e)
 	int rd = 0;
 	if (by_group) {
 		rd = delete_group(x, rec.group, e);
+		if (rd == 0)
+			log_debug("deleted %zu interfaces with link group %u", ndel, rec.group);
 		if (rd < 0) {
 			log_debug("group delete failed (%s), deleting one at a time", reason_buf);
 			rd = 0;

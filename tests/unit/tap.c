@@ -1,0 +1,777 @@
+/* SPDX-License-Identifier: MIT */
+/* tap-setup, against the kernel: each test forks (Check), then makes its
+ * own network and mount namespace and mounts a fresh sysfs on /sys there,
+ * so /sys/class/net shows the test's interfaces and nothing on the host
+ * is touched. Links the tests need (a plain link to collide with, a
+ * macvtap's lower link, a bridge) are made with libnl; veth stands in for
+ * dummy, which is often a module (and tests never load modules). */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h> /* before the linux/ headers */
+#include <linux/if_link.h>
+#include <linux/if_tun.h>
+#include <linux/rtnetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/macvtap.h>
+#include <netlink/route/link/veth.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "util.h"
+
+#define UID 990
+#define GID 78
+
+/* ---- namespace and netlink helpers ------------------------------------ */
+
+static struct nl_sock *sk;
+
+static void netns_setup(void)
+{
+	ck_assert_msg(unshare(CLONE_NEWNET | CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	ck_assert_msg(mount("sysfs", "/sys", "sysfs", 0, NULL) == 0, "mount sysfs: %s",
+		      strerror(errno));
+	sk = nl_socket_alloc();
+	ck_assert_ptr_nonnull(sk);
+	ck_assert_int_eq(nl_connect(sk, NETLINK_ROUTE), 0);
+}
+
+static void netns_teardown(void)
+{
+	nl_socket_free(sk);
+	sk = NULL;
+}
+
+/* A plain link of this name (one end of a veth pair; the peer is NAMEp). */
+static void make_veth(const char *name)
+{
+	char peer[IFNAMSIZ];
+	snprintf(peer, sizeof(peer), "%.13sp", name);
+	int r = rtnl_link_veth_add(sk, name, peer, getpid()); /* 0 is not "here" */
+	ck_assert_msg(r == 0, "veth %s: %s", name, nl_geterror(r));
+}
+
+static void make_bridge(const char *name)
+{
+	int r = rtnl_link_bridge_add(sk, name);
+	ck_assert_msg(r == 0, "bridge %s: %s", name, nl_geterror(r));
+}
+
+static int ifindex(const char *name)
+{
+	return (int)if_nametoindex(name);
+}
+
+static struct rtnl_link *get_link(const char *name)
+{
+	struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
+	ck_assert_msg(r == 0, "get %s: %s", name, nl_geterror(r));
+	return l;
+}
+
+static void set_group(const char *name, uint32_t group)
+{
+	struct rtnl_link *orig = get_link(name), *ch = rtnl_link_alloc();
+	rtnl_link_set_group(ch, group);
+	ck_assert_int_eq(rtnl_link_change(sk, orig, ch, 0), 0);
+	rtnl_link_put(ch);
+	rtnl_link_put(orig);
+}
+
+/* An alternative name: the kernel then refuses NAME for a new interface,
+ * though no interface has it as its name (what a dump shows). */
+static void add_altname(const char *dev, const char *alt)
+{
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWLINKPROP, NLM_F_REQUEST | NLM_F_ACK |
+								      NLM_F_CREATE | NLM_F_EXCL |
+								      NLM_F_APPEND);
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex(dev) };
+	ck_assert_int_eq(nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO), 0);
+	struct nlattr *list = nla_nest_start(m, IFLA_PROP_LIST);
+	ck_assert_int_eq(nla_put_string(m, IFLA_ALT_IFNAME, alt), 0);
+	nla_nest_end(m, list);
+	int r = nl_send_sync(sk, m);
+	ck_assert_msg(r == 0, "altname %s: %s", alt, nl_geterror(r));
+}
+
+/* /sys/class/net/NAME/ATTR (the fresh sysfs of this namespace). */
+static char *sysattr(const char *name, const char *attr)
+{
+	char p[256], *v = NULL;
+	snprintf(p, sizeof(p), "/sys/class/net/%s/%s", name, attr);
+	int r = read_line(p, &v);
+	ck_assert_msg(r == 0, "read %s: %s", p, strerror(-r));
+	return v;
+}
+
+static unsigned long sysnum(const char *name, const char *attr)
+{
+	char *v = sysattr(name, attr);
+	unsigned long n = strtoul(v, NULL, 0);
+	free(v);
+	return n;
+}
+
+/* ---- running the tool ----------------------------------------------------- */
+
+/* argv: tap-setup --state-dir .. --runtime-dir .. --user 990 --group 78
+ * EXTRA... VERB NAME */
+static void run_tool(struct tu_run *r, const struct tu_vm *t, const char *verb,
+		     const char *const *extra)
+{
+	const char *argv[32];
+	size_t n = 0;
+	char *bin = tu_bin("tap-setup");
+	argv[n++] = bin;
+	argv[n++] = "--state-dir";
+	argv[n++] = t->state;
+	argv[n++] = "--runtime-dir";
+	argv[n++] = t->runtime;
+	argv[n++] = "--user";
+	argv[n++] = "990";
+	argv[n++] = "--group";
+	argv[n++] = "78";
+	for (size_t i = 0; extra && extra[i]; i++)
+		argv[n++] = extra[i];
+	argv[n++] = verb;
+	argv[n++] = t->name;
+	argv[n] = NULL;
+	tu_run(r, argv);
+	free(bin);
+}
+
+static void tool_ok(const struct tu_vm *t, const char *verb, const char *const *extra)
+{
+	struct tu_run r;
+	run_tool(&r, t, verb, extra);
+	ck_assert_msg(r.status == 0, "tap-setup %s: exit %d: %s", verb, r.status, r.err);
+	tu_run_free(&r);
+}
+
+static char *record_of(const struct tu_vm *t, const char *kind)
+{
+	char rel[64], *text = NULL, *p;
+	snprintf(rel, sizeof(rel), "%s/%s", t->name, kind);
+	p = tu_path(t->runtime, rel);
+	if (read_file(p, 1 << 20, &text, NULL) < 0)
+		text = NULL;
+	free(p);
+	return text;
+}
+
+static void vm_taps(struct tu_vm *t, const char *names, const char *flags)
+{
+	tu_vm_make(t, "vm1");
+	tu_write(t->runner, "share/microvm/tap-interfaces", names);
+	if (flags)
+		tu_write(t->runner, "share/microvm/tap-flags", flags);
+}
+
+/* ---- TAPs ------------------------------------------------------------------ */
+
+static const struct {
+	const char *flags;
+	unsigned tun_flags;
+} flag_cases[] = {
+	{ NULL, IFF_TAP | IFF_NO_PI },
+	{ "vnet_hdr\n", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR },
+	{ "multi_queue\n", IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE },
+	{ "vnet_hdr multi_queue\n", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE },
+};
+
+START_TEST(up_creates_taps_down_deletes)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", flag_cases[_i].flags);
+	tool_ok(&t, "up", NULL);
+	for (int k = 0; k < 2; k++) {
+		const char *n = k ? "vm1-b" : "vm1-a";
+		ck_assert_int_gt(ifindex(n), 0);
+		ck_assert_uint_eq(sysnum(n, "tun_flags"), flag_cases[_i].tun_flags | IFF_PERSIST);
+		ck_assert_uint_eq(sysnum(n, "owner"), UID);
+		ck_assert_uint_eq(sysnum(n, "group"), GID);
+		ck_assert_uint_ne(sysnum(n, "flags") & IFF_UP, 0);
+		ck_assert_uint_ne(sysnum(n, "netdev_group"), 0);
+	}
+	char *rec = record_of(&t, "tap");
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_ptr_nonnull(strstr(rec, "vm1-a"));
+	free(rec);
+
+	tool_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Attach one queue of name as uid/gid; 0 or errno. */
+static int attach_as(const char *tun, const char *name, uid_t uid, gid_t gid,
+		     unsigned short flags)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(100);
+		int fd = open(tun, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			_exit(101);
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_flags = (short)flags;
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+		_exit(ioctl(fd, TUNSETIFF, &ifr) < 0 ? errno : 0);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+START_TEST(multi_queue_attach_as_vm_user)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-mq\n", "vnet_hdr multi_queue\n");
+	/* /dev/net/tun is 0666 on a host (udev) but may be 0600 here: a
+	 * re-rooted /dev with a node of its own, which tap-setup uses too. */
+	char *dev = tu_path(t.root, "dev"), *net = tu_path(dev, "net"), *tun = tu_path(net, "tun");
+	ck_assert_int_eq(mkdir_p(net, 0755), 0);
+	ck_assert_int_eq(mknod(tun, S_IFCHR | 0666, makedev(10, 200)), 0);
+	ck_assert_int_eq(chmod(tun, 0666), 0);
+	const char *extra[] = { "--devfs", dev, NULL };
+	tool_ok(&t, "up", extra);
+	unsigned short fl = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+	/* The VM user may attach a queue (QEMU opens one per vCPU) ... */
+	ck_assert_int_eq(attach_as(tun, "vm1-mq", UID, GID, fl), 0);
+	/* ... and another user may not. */
+	ck_assert_int_eq(attach_as(tun, "vm1-mq", UID + 1, GID + 1, fl), EPERM);
+	tool_ok(&t, "down", extra);
+	ck_assert_int_eq(ifindex("vm1-mq"), 0);
+	free(tun);
+	free(net);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(bridge_and_mtu)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", "vnet_hdr\n");
+	make_bridge("br0");
+	const char *extra[] = { "--bridge", "br0", "--mtu", "1400", NULL };
+	tool_ok(&t, "up", extra);
+	for (int k = 0; k < 2; k++) {
+		const char *n = k ? "vm1-b" : "vm1-a";
+		char p[64], *master = NULL;
+		snprintf(p, sizeof(p), "/sys/class/net/%s/master", n);
+		ck_assert_int_eq(read_link_base(p, &master), 0);
+		ck_assert_str_eq(master, "br0");
+		free(master);
+		ck_assert_uint_eq(sysnum(n, "mtu"), 1400);
+		ck_assert_uint_ne(sysnum(n, "flags") & IFF_UP, 0);
+	}
+	tool_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_gt(ifindex("br0"), 0);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(bridge_from_environment_and_missing_bridge)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { bin, "--state-dir", t.state, "--runtime-dir", t.runtime,
+			       "--user", "990", "--group", "78", "up", "vm1", NULL };
+	const char *env_missing[] = { "MICROVM_TAP_BRIDGE=nobr0", NULL };
+	struct tu_run r;
+	tu_run_env(&r, argv, env_missing);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "'nobr0'"));
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tu_run_free(&r);
+
+	make_bridge("br1");
+	const char *env[] = { "MICROVM_TAP_BRIDGE=br1", "MICROVM_TAP_MTU=1300", NULL };
+	tu_run_env(&r, argv, env);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	tu_run_free(&r);
+	ck_assert_uint_eq(sysnum("vm1-a", "mtu"), 1300);
+	ck_assert_uint_eq(sysnum("vm1-a", "master/ifindex"), (unsigned long)ifindex("br1"));
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* An interface of a wanted name that is not a TAP is left as it is. */
+START_TEST(refuses_non_tap)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
+	if (_i == 0)
+		make_veth("vm1-b");
+	else
+		make_bridge("vm1-b");
+	int before = ifindex("vm1-b");
+	struct tu_run r;
+	run_tool(&r, &t, "up", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, "not a TAP"), "%s", r.err);
+	ck_assert_int_eq(ifindex("vm1-b"), before);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* A TAP that a process holds (carrier on) is a running VM's: refused. */
+START_TEST(refuses_held_tap)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", "vnet_hdr\n");
+	tool_ok(&t, "up", NULL);
+	int before = ifindex("vm1-b");
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "vm1-b");
+	ck_assert_int_eq(ioctl(fd, TUNSETIFF, &ifr), 0);
+
+	struct tu_run r;
+	run_tool(&r, &t, "up", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, "holds"), "%s", r.err);
+	ck_assert_int_eq(ifindex("vm1-b"), before);
+	tu_run_free(&r);
+
+	/* down leaves it too, keeps it in the record, and fails. */
+	run_tool(&r, &t, "down", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_int_eq(ifindex("vm1-b"), before);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	char *rec = record_of(&t, "tap");
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_ptr_nonnull(strstr(rec, "vm1-b"));
+	ck_assert_ptr_null(strstr(rec, "vm1-a"));
+	free(rec);
+	tu_run_free(&r);
+
+	close(fd);
+	tool_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(bad_name_on_line_3_creates_nothing)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\nbad/name\nvm1-d\n", NULL);
+	struct tu_run r;
+	run_tool(&r, &t, "up", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "share/microvm/tap-interfaces") && strstr(r.err, "line 3") &&
+			      strstr(r.err, "bad/name"),
+		      "%s", r.err);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* The 3rd of 4 creations fails in the kernel (its name is another link's
+ * altname, which no dump shows): the first two are removed again. */
+START_TEST(rollback_taps)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\nvm1-c\nvm1-d\n", "vnet_hdr\n");
+	make_veth("other0");
+	add_altname("other0", "vm1-c");
+	struct tu_run r;
+	run_tool(&r, &t, "up", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "'vm1-c'") && strstr(r.err, "TUNSETIFF"), "%s", r.err);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	ck_assert_int_eq(ifindex("vm1-d"), 0);
+	ck_assert_int_gt(ifindex("other0"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(idempotent_and_down_without_runner)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", "multi_queue\n");
+	tool_ok(&t, "up", NULL);
+	int first = ifindex("vm1-a");
+	tool_ok(&t, "up", NULL); /* replaces the TAPs nobody holds */
+	ck_assert_int_gt(ifindex("vm1-a"), 0);
+	ck_assert_int_ne(ifindex("vm1-a"), first);
+	ck_assert_uint_eq(sysnum("vm1-a", "owner"), UID);
+
+	/* current now points at a runner without TAPs: down uses the record. */
+	char *cur = tu_path(t.dir, "current");
+	ck_assert_int_eq(unlink(cur), 0);
+	ck_assert_int_eq(symlink("/nonexistent", cur), 0);
+	free(cur);
+	tool_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	tool_ok(&t, "down", NULL);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(dry_run_changes_nothing)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", "vnet_hdr multi_queue\n");
+	make_bridge("br0");
+	const char *extra[] = { "--dry-run", "--bridge", "br0", NULL };
+	struct tu_run r;
+	run_tool(&r, &t, "up", extra);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.out, "create vm1-a flags vnet_hdr,multi_queue owner 990:78") &&
+			      strstr(r.out, "master br0"),
+		      "%s", r.out);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_run_free(&r);
+
+	tool_ok(&t, "up", NULL);
+	const char *dry[] = { "--dry-run", NULL };
+	run_tool(&r, &t, "down", dry);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "delete vm1-a"));
+	ck_assert_int_gt(ifindex("vm1-a"), 0);
+	char *rec = record_of(&t, "tap");
+	ck_assert_ptr_nonnull(rec);
+	free(rec);
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* down deletes the group in one request only when the group holds
+ * exactly the recorded TAPs; a stranger in the group is left alone. */
+START_TEST(down_group_only_when_exact)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
+	tool_ok(&t, "up", NULL);
+	unsigned long group = sysnum("vm1-a", "netdev_group");
+	make_veth("stranger");
+	set_group("stranger", (uint32_t)group);
+	const char *v[] = { "-v", NULL };
+	struct tu_run r;
+	run_tool(&r, &t, "down", v);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_ptr_null(strstr(r.err, "with link group"));
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	ck_assert_int_gt(ifindex("stranger"), 0);
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* A recorded index that is now something else is not deleted. */
+START_TEST(down_leaves_what_is_no_longer_a_tap)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	make_veth("vm1-a");
+	char rec[128];
+	snprintf(rec, sizeof(rec), "group 0\nvm1-a %d\n", ifindex("vm1-a"));
+	char rel[64];
+	snprintf(rel, sizeof(rel), "%s/tap", t.name);
+	tu_write(t.runtime, rel, rec);
+	struct tu_run r;
+	run_tool(&r, &t, "down", NULL);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_int_gt(ifindex("vm1-a"), 0);
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(many_taps)
+{
+	struct tu_vm t;
+	size_t n = 256, len = 0;
+	char *names = malloc(n * 8);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(names + len, "t%zu\n", i);
+	vm_taps(&t, names, "vnet_hdr multi_queue\n");
+	free(names);
+	long long t0 = now_ms();
+	tool_ok(&t, "up", NULL);
+	long long t1 = now_ms();
+	for (size_t i = 0; i < n; i += 51) {
+		char nm[16];
+		snprintf(nm, sizeof(nm), "t%zu", i);
+		ck_assert_int_gt(ifindex(nm), 0);
+		ck_assert_uint_ne(sysnum(nm, "flags") & IFF_UP, 0);
+	}
+	ck_assert_int_gt(ifindex("t255"), 0);
+	const char *v[] = { "-v", NULL };
+	struct tu_run r;
+	run_tool(&r, &t, "down", v);
+	long long t2 = now_ms();
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.err, "deleted 256 interfaces with link group"), "%s", r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("t0"), 0);
+	ck_assert_int_eq(ifindex("t255"), 0);
+	fprintf(stderr, "tap: 256 TAPs: up %lld ms, down %lld ms\n", t1 - t0, t2 - t1);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* ---- macvtap ------------------------------------------------------------------ */
+
+START_TEST(macvtap_up_down)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm2");
+	make_veth("lower0");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "mvt0 02:11:22:33:44:55 lower0 bridge\nmvt1 02:11:22:33:44:56 lower0 private\n");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
+	tool_ok(&t, "up", extra);
+
+	static const char *names[] = { "mvt0", "mvt1" };
+	static const char *macs[] = { "02:11:22:33:44:55", "02:11:22:33:44:56" };
+	static const uint32_t modes[] = { MACVLAN_MODE_BRIDGE, MACVLAN_MODE_PRIVATE };
+	char *nodes[2];
+	for (int k = 0; k < 2; k++) {
+		const char *n = names[k];
+		char *mac = sysattr(n, "address");
+		ck_assert_str_eq(mac, macs[k]);
+		free(mac);
+		unsigned long fl = sysnum(n, "flags");
+		ck_assert_uint_ne(fl & IFF_UP, 0);
+		ck_assert_uint_ne(fl & IFF_ALLMULTI, 0);
+		struct rtnl_link *l = get_link(n);
+		ck_assert_str_eq(rtnl_link_get_type(l), "macvtap");
+		ck_assert_uint_eq(rtnl_link_macvtap_get_mode(l), modes[k]);
+		ck_assert_int_eq(rtnl_link_get_link(l), ifindex("lower0"));
+		rtnl_link_put(l);
+
+		char p[128], *v6 = NULL;
+		snprintf(p, sizeof(p), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", n);
+		if (access(p, F_OK) == 0) {
+			ck_assert_int_eq(read_line(p, &v6), 0);
+			ck_assert_str_eq(v6, "1");
+			free(v6);
+		}
+
+		/* DEVFS/tapIFINDEX: the macvtap's char device, the VM user's. */
+		int ifx = ifindex(n);
+		snprintf(p, sizeof(p), "macvtap/tap%d/dev", ifx);
+		char *devt = sysattr(n, p);
+		unsigned maj, min;
+		ck_assert_int_eq(sscanf(devt, "%u:%u", &maj, &min), 2);
+		free(devt);
+		snprintf(p, sizeof(p), "tap%d", ifx);
+		nodes[k] = tu_path(dev, p);
+		struct stat st;
+		ck_assert_int_eq(stat(nodes[k], &st), 0);
+		ck_assert(S_ISCHR(st.st_mode));
+		ck_assert_uint_eq(st.st_rdev, makedev(maj, min));
+		ck_assert_uint_eq(st.st_uid, UID);
+		ck_assert_uint_eq(st.st_gid, GID);
+	}
+	char *rec = record_of(&t, "macvtap");
+	ck_assert_ptr_nonnull(rec);
+	free(rec);
+
+	tool_ok(&t, "down", extra);
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(ifindex(names[k]), 0);
+		ck_assert_int_ne(access(nodes[k], F_OK), 0);
+		free(nodes[k]);
+	}
+	ck_assert_int_gt(ifindex("lower0"), 0);
+	ck_assert_ptr_null(record_of(&t, "macvtap"));
+	tool_ok(&t, "down", extra);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
+START_TEST(macvtap_refusals_and_rollback)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm2");
+	make_veth("lower0");
+	make_veth("lower1");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
+	struct tu_run r;
+
+	/* A missing LINK. */
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "mvt0 02:11:22:33:44:55 lower0 bridge\nmvt1 02:11:22:33:44:56 nolink bridge\n");
+	run_tool(&r, &t, "up", extra);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "'nolink'"), "%s", r.err);
+	ck_assert_int_eq(ifindex("mvt0"), 0);
+	tu_run_free(&r);
+
+	/* A wanted name taken by a non-macvtap. */
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "mvt0 02:11:22:33:44:55 lower0 bridge\nlower1 02:11:22:33:44:56 lower0 bridge\n");
+	run_tool(&r, &t, "up", extra);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "'lower1'") && strstr(r.err, "not a macvtap"), "%s", r.err);
+	ck_assert_int_eq(ifindex("mvt0"), 0);
+	tu_run_free(&r);
+
+	/* The 3rd of 4 fails in the kernel: passthru on a link that already
+	 * has a macvlan port. The first two are removed again. */
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "mvt0 02:11:22:33:44:55 lower0 bridge\n"
+		 "mvt1 02:11:22:33:44:56 lower0 bridge\n"
+		 "mvt2 02:11:22:33:44:57 lower0 passthru\n"
+		 "mvt3 02:11:22:33:44:58 lower1 bridge\n");
+	run_tool(&r, &t, "up", extra);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "'mvt2'"), "%s", r.err);
+	for (int k = 0; k < 4; k++) {
+		char n[8];
+		snprintf(n, sizeof(n), "mvt%d", k);
+		ck_assert_int_eq(ifindex(n), 0);
+	}
+	ck_assert_ptr_null(record_of(&t, "macvtap"));
+	/* ... and so are the device nodes made for them. */
+	DIR *d = opendir(dev);
+	ck_assert_ptr_nonnull(d);
+	for (struct dirent *de; (de = readdir(d));)
+		ck_assert_msg(de->d_name[0] == '.', "left behind: %s", de->d_name);
+	closedir(d);
+	tu_run_free(&r);
+
+	/* A macvtap held open (the VM runs): left alone. */
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", "mvt0 02:11:22:33:44:55 lower0 bridge\n");
+	tool_ok(&t, "up", extra);
+	int before = ifindex("mvt0");
+	char p[32];
+	snprintf(p, sizeof(p), "tap%d", before);
+	char *node = tu_path(dev, p);
+	int fd = open(node, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	run_tool(&r, &t, "up", extra);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "holds"), "%s", r.err);
+	ck_assert_int_eq(ifindex("mvt0"), before);
+	tu_run_free(&r);
+	close(fd);
+	tool_ok(&t, "up", extra); /* nobody holds it now: replaced */
+	ck_assert_int_ne(ifindex("mvt0"), before);
+	ck_assert_int_ne(access(node, F_OK), 0); /* the old node went with it */
+	tool_ok(&t, "down", extra);
+	ck_assert_int_eq(ifindex("mvt0"), 0);
+	free(node);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* ---- command line ------------------------------------------------------------- */
+
+START_TEST(usage_errors)
+{
+	char *bin = tu_bin("tap-setup");
+	static const char *const cases[][4] = {
+		{ "up", NULL },
+		{ "sideways", "vm1", NULL },
+		{ "--mtu", "12", "up", "vm1" },
+		{ "--bridge", "a/b", "up", "vm1" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *argv[6] = { bin };
+		for (size_t k = 0; k < 4 && cases[i][k]; k++)
+			argv[k + 1] = cases[i][k];
+		struct tu_run r;
+		tu_run(&r, argv);
+		ck_assert_msg(r.status == 2, "case %zu: exit %d: %s", i, r.status, r.err);
+		tu_run_free(&r);
+	}
+	free(bin);
+}
+END_TEST
+
+START_TEST(down_without_record)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	tool_ok(&t, "down", NULL);
+	tu_vm_free(&t);
+}
+END_TEST
+
+Suite *tap_suite(void)
+{
+	Suite *s = suite_create("tap");
+	TCase *cli = tcase_create("cli");
+	tcase_add_test(cli, usage_errors);
+	suite_add_tcase(s, cli);
+	if (!tu_is_root()) {
+		fprintf(stderr, "tap: not root, skipping the namespace tests\n");
+		return s;
+	}
+	TCase *tc = tcase_create("netns");
+	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, up_creates_taps_down_deletes, 0, (int)ARRAY_SIZE(flag_cases));
+	tcase_add_test(tc, multi_queue_attach_as_vm_user);
+	tcase_add_test(tc, bridge_and_mtu);
+	tcase_add_test(tc, bridge_from_environment_and_missing_bridge);
+	tcase_add_loop_test(tc, refuses_non_tap, 0, 2);
+	tcase_add_test(tc, refuses_held_tap);
+	tcase_add_test(tc, bad_name_on_line_3_creates_nothing);
+	tcase_add_test(tc, rollback_taps);
+	tcase_add_test(tc, idempotent_and_down_without_runner);
+	tcase_add_test(tc, dry_run_changes_nothing);
+	tcase_add_test(tc, down_group_only_when_exact);
+	tcase_add_test(tc, down_leaves_what_is_no_longer_a_tap);
+	tcase_add_test(tc, down_without_record);
+	tcase_add_test(tc, many_taps);
+	tcase_add_test(tc, macvtap_up_down);
+	tcase_add_test(tc, macvtap_refusals_and_rollback);
+	suite_add_tcase(s, tc);
+	return s;
+}
