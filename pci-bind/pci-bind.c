@@ -190,8 +190,8 @@ static int check_driver(const char *addr, const char *want, const char *verb)
 	if (strcmp(now, want) == 0)
 		return 0;
 	if (*want)
-		log_err("unable to %s '%s': %s did not take it (driver now: %s)", verb, addr, want,
-			*now ? now : "none");
+		log_err("unable to %s '%s' to %s: the driver did not take it (driver now: %s)", verb,
+			addr, want, *now ? now : "none");
 	else
 		log_err("unable to %s '%s': it is still bound to %s", verb, addr, now);
 	return -EIO;
@@ -471,7 +471,7 @@ static int bind_one(struct dev *x)
 	if (r == 0)
 		r = write_probe(x->addr);
 	if (r == 0)
-		r = check_driver(x->addr, VFIO_DRIVER, "bind to " VFIO_DRIVER);
+		r = check_driver(x->addr, VFIO_DRIVER, "bind");
 	return r;
 }
 

@@ -7,7 +7,9 @@
  *   pci-sim ROOT driver NAME
  *   pci-sim ROOT device ADDR [driver=DRV] [group=N] [vendor=0xVVVV]
  *                            [device=0xDDDD] [class=0xCCCCCC] [orig=DRV]
- *   pci-sim ROOT refuse DRV [ERRNO]      DRV's probe fails
+ *   pci-sim ROOT refuse DRV ADDR|all [ERRNO]
+ *                                        DRV's probe of ADDR (all: of any
+ *                                        device) fails
  *   pci-sim ROOT fail REL ERRNO          writes to ROOT/REL fail
  *   pci-sim ROOT module MOD [DRV]        loading MOD registers driver DRV
  *   pci-sim ROOT modfail MOD ERRNO       loading MOD fails
@@ -188,9 +190,9 @@ int main(int argc, char **argv)
 		driver(argv[3]);
 	} else if (!strcmp(cmd, "device") && argc >= 4) {
 		device(argv[3], argc - 4, argv + 4);
-	} else if (!strcmp(cmd, "refuse") && (argc == 4 || argc == 5)) {
-		_cleanup_free_ char *rel = xasprintf(".sim/refuse/%s", argv[3]);
-		put(rel, argc == 5 ? argv[4] : "");
+	} else if (!strcmp(cmd, "refuse") && (argc == 5 || argc == 6)) {
+		_cleanup_free_ char *rel = xasprintf(".sim/refuse/%s/%s", argv[3], argv[4]);
+		put(rel, argc == 6 ? argv[5] : "");
 	} else if (!strcmp(cmd, "fail") && argc == 5) {
 		_cleanup_free_ char *rel = xasprintf(".sim/fail/%s", argv[3]);
 		put(rel, argv[4]);

@@ -22,10 +22,11 @@
  * and the simulation's own state in .sim/:
  *   .sim/orig/ADDR       driver that takes ADDR on a probe without override
  *   .sim/ids/DRV         "VVVV DDDD" lines added through new_id
- *   .sim/refuse/DRV      DRV's probe fails: a drivers_probe write succeeds
- *                        and binds nothing (as the kernel does); a write to
- *                        DRV/bind fails with the errno number in the file
- *                        (ENODEV when empty)
+ *   .sim/refuse/DRV/ADDR DRV's probe of ADDR fails (.../DRV/all: of every
+ *                        device): a drivers_probe write succeeds and binds
+ *                        nothing (as the kernel does); a write to DRV/bind
+ *                        fails with the errno number in the file (ENODEV
+ *                        when empty)
  *   .sim/fail/REL        any write to REL (relative to the root, e.g.
  *                        bus/pci/drivers/e1000e/unbind) fails with the
  *                        errno number in the file
@@ -323,10 +324,15 @@ static void unlink_device(const char *drv, const char *addr, const char *dev)
 static int probe(const char *drv, const char *addr, const char *dev)
 {
 	char rel[PATH_MAX];
-	snprintf(rel, sizeof(rel), ".sim/refuse/%s", drv);
+	snprintf(rel, sizeof(rel), ".sim/refuse/%s/%s", drv, addr);
 	int e = sim_errno(rel, ENODEV);
-	if (e)
+	snprintf(rel, sizeof(rel), ".sim/refuse/%s/all", drv);
+	if (!e)
+		e = sim_errno(rel, ENODEV);
+	if (e) {
+		sim_log("refuse %s %s", drv, addr);
 		return e;
+	}
 	link_device(drv, addr, dev);
 	return 0;
 }

@@ -1,0 +1,736 @@
+/* SPDX-License-Identifier: MIT */
+/* pci-bind against a simulated PCI sysfs: the tool runs with
+ * tests/shims/pcisim.so preloaded and --sysfs, --devfs pointing into a
+ * temp dir, so writing driver_override, unbind and drivers_probe moves
+ * the `driver` links the way the kernel does, and a module "load" only
+ * makes directories. Nothing here names the real /sys. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "util.h"
+
+#define UID "990"
+#define GID "78"
+
+struct sim {
+	struct tu_vm vm;
+	char *sys;  /* simulated sysfs root */
+	char *dev;  /* simulated /dev */
+	char *mods; /* fake /lib/modules tree (ROOT/mods), when made */
+};
+
+static void sim_cmd(struct sim *s, const char *const args[])
+{
+	const char *argv[16];
+	size_t n = 0;
+	char *bin = tu_bin("tests/helpers/pci-sim");
+	argv[n++] = bin;
+	argv[n++] = s->sys;
+	for (size_t i = 0; args[i]; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "pci-sim %s: %s", args[0], r.err);
+	tu_run_free(&r);
+	free(bin);
+}
+#define SIM(s, ...) sim_cmd((s), (const char *const[]){ __VA_ARGS__, NULL })
+
+static void sim_make(struct sim *s)
+{
+	memset(s, 0, sizeof(*s));
+	tu_vm_make(&s->vm, "vm1");
+	s->sys = tu_path(s->vm.root, "sys");
+	s->dev = tu_path(s->vm.root, "dev");
+	SIM(s, "init");
+	char *vfio = tu_path(s->dev, "vfio");
+	ck_assert_int_eq(mkdir_p(vfio, 0755), 0);
+	free(vfio);
+}
+
+static void sim_free(struct sim *s)
+{
+	tu_vm_free(&s->vm);
+	free(s->sys);
+	free(s->dev);
+	free(s->mods);
+}
+
+/* The /dev/vfio/GROUP node the kernel makes, root-owned 0600. */
+static void vfio_node(struct sim *s, const char *group)
+{
+	char *rel = xasprintf("vfio/%s", group);
+	char *p = tu_path(s->dev, rel);
+	struct stat st;
+	if (stat(p, &st) < 0)
+		ck_assert_msg(mknod(p, S_IFCHR | 0600, makedev(10, 200)) == 0, "mknod %s: %s", p,
+			      strerror(errno));
+	free(p);
+	free(rel);
+}
+
+/* A device bound to drv (NULL: none) in IOMMU group (NULL: no IOMMU). */
+static void device(struct sim *s, const char *addr, const char *drv, const char *group)
+{
+	char d[64] = "", g[64] = "";
+	if (drv)
+		snprintf(d, sizeof(d), "driver=%s", drv);
+	else
+		snprintf(d, sizeof(d), "orig=-");
+	if (group) {
+		snprintf(g, sizeof(g), "group=%s", group);
+		vfio_node(s, group);
+		SIM(s, "device", addr, d, g);
+	} else {
+		SIM(s, "device", addr, d);
+	}
+}
+
+static void pci_devices(struct sim *s, const char *content)
+{
+	tu_write(s->vm.runner, "share/microvm/pci-devices", content);
+}
+
+/* Driver the device is bound to now, "" for none (static buffer). */
+static const char *driver_of(struct sim *s, const char *addr)
+{
+	static char buf[256];
+	char *rel = xasprintf("bus/pci/devices/%s/driver", addr);
+	char *p = tu_path(s->sys, rel);
+	char *d = NULL;
+	int r = read_link_base(p, &d);
+	snprintf(buf, sizeof(buf), "%s", r == 0 ? d : "");
+	free(d);
+	free(p);
+	free(rel);
+	return buf;
+}
+
+/* What the shim logged (every sysfs write, module load). */
+static char *sim_log(struct sim *s)
+{
+	char *p = tu_path(s->sys, ".sim/log");
+	char *buf = NULL;
+	size_t len;
+	ck_assert_int_eq(read_file(p, 1 << 20, &buf, &len), 0);
+	free(p);
+	return buf;
+}
+
+static void sim_log_clear(struct sim *s)
+{
+	tu_write(s->sys, ".sim/log", "");
+}
+
+static bool record_exists(struct sim *s)
+{
+	char *p = tu_path(s->vm.runtime, "vm1/pci");
+	bool r = access(p, F_OK) == 0;
+	free(p);
+	return r;
+}
+
+static char *record_text(struct sim *s)
+{
+	char *p = tu_path(s->vm.runtime, "vm1/pci");
+	char *buf = NULL;
+	size_t len;
+	ck_assert_int_eq(read_file(p, 1 << 16, &buf, &len), 0);
+	free(p);
+	return buf;
+}
+
+/* pci-bind [extra...] VERB vm1 against the simulation. */
+static void run_tool(struct sim *s, struct tu_run *r, const char *verb, const char *const extra[])
+{
+	const char *argv[32];
+	size_t n = 0;
+	char *bin = tu_bin("pci-bind");
+	argv[n++] = bin;
+	const char *common[] = { "--sysfs", s->sys, "--devfs", s->dev, "--state-dir", s->vm.state,
+				 "--runtime-dir", s->vm.runtime, "--user", UID, "--group", GID };
+	for (size_t i = 0; i < ARRAY_SIZE(common); i++)
+		argv[n++] = common[i];
+	for (size_t i = 0; extra && extra[i]; i++)
+		argv[n++] = extra[i];
+	argv[n++] = verb;
+	argv[n++] = "vm1";
+	argv[n] = NULL;
+
+	char *shim = tu_bin("tests/shims/pcisim.so");
+	char *preload = xasprintf("LD_PRELOAD=%s", shim);
+	char *root = xasprintf("PCISIM_ROOT=%s", s->sys);
+	/* A sanitized pci-bind with a preloaded shim: ASan must not insist
+	 * on being first (tests/run sets this too). */
+	const char *ao = getenv("ASAN_OPTIONS");
+	char *asan = xasprintf("ASAN_OPTIONS=%s%sverify_asan_link_order=0", ao ? ao : "",
+			       ao && *ao ? ":" : "");
+	const char *env[] = { preload, root, asan, "MICROVM_MODULES_DIR=", NULL };
+	tu_run_env(r, argv, env);
+	free(asan);
+	free(root);
+	free(preload);
+	free(shim);
+	free(bin);
+}
+
+#define EXTRA(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+/* The usual start: two devices on their drivers, vfio-pci registered. */
+static void two_devices(struct sim *s)
+{
+	sim_make(s);
+	device(s, "0000:01:00.0", "e1000e", "5");
+	device(s, "0000:02:00.0", "snd_hda_intel", "6");
+	SIM(s, "driver", "vfio-pci");
+	pci_devices(s, "0000:01:00.0\n02:00.0\n");
+}
+
+START_TEST(bind_unbind_restores_both)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "vfio-pci");
+	ck_assert(record_exists(&s));
+	tu_run_free(&r);
+
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert(!record_exists(&s));
+	/* and the overrides are cleared, so a later reprobe does the same */
+	char *p = tu_path(s.sys, "bus/pci/devices/0000:01:00.0/driver_override");
+	char *ov = NULL;
+	ck_assert_int_eq(read_line(p, &ov), 0);
+	ck_assert_str_eq(ov, "(null)");
+	free(ov);
+	free(p);
+	tu_run_free(&r);
+
+	/* a second unbind: no record, nothing to do */
+	sim_log_clear(&s);
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_int_eq(r.status, 0);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(already_bound_no_writes)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "device", "0000:03:00.0", "driver=vfio-pci", "orig=e1000e", "group=9");
+	vfio_node(&s, "9");
+	pci_devices(&s, "0000:03:00.0\n");
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_msg(strcmp(log, "") == 0, "expected no sysfs writes, got:\n%s", log);
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:03:00.0"), "vfio-pci");
+	/* nothing changed, so nothing to undo: unbind leaves it on vfio-pci */
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(driver_of(&s, "0000:03:00.0"), "vfio-pci");
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+/* Group 7: the listed NIC, its audio function on another driver, and a
+ * bridge on pcieport (allowed, as the kernel allows it). */
+static void shared_group(struct sim *s)
+{
+	sim_make(s);
+	device(s, "0000:01:00.0", "e1000e", "7");
+	device(s, "0000:01:00.1", "snd_hda_intel", "7");
+	SIM(s, "device", "0000:00:1c.0", "driver=pcieport", "group=7", "class=0x060400");
+	SIM(s, "driver", "vfio-pci");
+	pci_devices(s, "0000:01:00.0\n");
+}
+
+START_TEST(group_not_viable_refused)
+{
+	struct sim s;
+	struct tu_run r;
+	shared_group(&s);
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "not viable") && strstr(r.err, "0000:01:00.1") &&
+			      strstr(r.err, "--bind-group"),
+		      "stderr: %s", r.err);
+	ck_assert_msg(!strstr(r.err, "0000:00:1c.0"), "the bridge is fine: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(bind_group_binds_and_restores)
+{
+	struct sim s;
+	struct tu_run r;
+	shared_group(&s);
+
+	run_tool(&s, &r, "bind", EXTRA("--bind-group"));
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:00:1c.0"), "pcieport");
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "0000:01:00.0 e1000e listed") &&
+			      strstr(rec, "0000:01:00.1 snd_hda_intel group"),
+		      "record: %s", rec);
+	free(rec);
+	tu_run_free(&r);
+
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "snd_hda_intel");
+	ck_assert_str_eq(driver_of(&s, "0000:00:1c.0"), "pcieport");
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(refused_bind_rolls_back)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	/* vfio-pci's probe fails for the second device: drivers_probe
+	 * succeeds and nothing binds, as with the kernel */
+	SIM(&s, "refuse", "vfio-pci", "0000:02:00.0");
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to bind '0000:02:00.0' to vfio-pci: the driver did "
+					     "not take it (driver now: none)"),
+		      "stderr: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert(!record_exists(&s));
+	/* /dev/vfio untouched */
+	char *p = tu_path(s.dev, "vfio/5");
+	struct stat st;
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	free(p);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(unbind_error_rolls_back)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	/* the second device's driver will not let go */
+	SIM(&s, "fail", "bus/pci/drivers/snd_hda_intel/unbind", "16");
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "snd_hda_intel/unbind") &&
+			      strstr(r.err, strerror(EBUSY)),
+		      "stderr: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(bad_address_nothing_written)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	pci_devices(&s, "0000:01:00.0\n0000:zz:00.0\n");
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "pci-devices' line 2") && strstr(r.err, "0000:zz:00.0"),
+		      "stderr: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(no_iommu_group)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	device(&s, "0000:01:00.0", "e1000e", NULL);
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "IOMMU") && strstr(r.err, "0000:01:00.0"), "stderr: %s",
+		      r.err);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(missing_device)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	pci_devices(&s, "0000:01:00.0\n0000:09:00.0\n");
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to find PCI device '0000:09:00.0'"), "stderr: %s",
+		      r.err);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(vfio_node_owner_mode)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	const char *groups[] = { "vfio/5", "vfio/6" };
+	for (size_t i = 0; i < ARRAY_SIZE(groups); i++) {
+		char *p = tu_path(s.dev, groups[i]);
+		struct stat st;
+		ck_assert_int_eq(stat(p, &st), 0);
+		ck_assert_uint_eq(st.st_uid, 990);
+		ck_assert_uint_eq(st.st_gid, 78);
+		ck_assert_uint_eq(st.st_mode & 07777, 0660);
+		ck_assert(S_ISCHR(st.st_mode));
+		free(p);
+	}
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(dry_run_prints_writes)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+
+	run_tool(&s, &r, "bind", EXTRA("--dry-run"));
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	char *want = xasprintf("pci-bind: vm1: would write 'vfio-pci' to "
+			       "%s/bus/pci/devices/0000:01:00.0/driver_override\n"
+			       "pci-bind: vm1: would write '0000:01:00.0' to "
+			       "%s/bus/pci/drivers/e1000e/unbind\n"
+			       "pci-bind: vm1: would write '0000:01:00.0' to "
+			       "%s/bus/pci/drivers_probe\n",
+			       s.sys, s.sys, s.sys);
+	ck_assert_msg(strncmp(r.out, want, strlen(want)) == 0, "stdout:\n%s\nwant:\n%s", r.out,
+		      want);
+	ck_assert_msg(strstr(r.out, "would chown ") && strstr(r.out, "vfio/6 to 990:78 mode 0660"),
+		      "stdout: %s", r.out);
+	free(want);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert(!record_exists(&s));
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+/* A second bind (unit restarted without stop) must not lose the
+ * original drivers: the record keeps them. */
+START_TEST(bind_twice_keeps_record)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	sim_log_clear(&s);
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "0000:01:00.0 e1000e") && strstr(rec, "0000:02:00.0 snd_hda_intel"),
+		      "record: %s", rec);
+	free(rec);
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+/* A device that had no driver goes back to no driver. */
+START_TEST(unbound_device_stays_unbound)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	device(&s, "0000:04:00.0", NULL, "3");
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:04:00.0\n");
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:04:00.0"), "vfio-pci");
+	tu_run_free(&r);
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:04:00.0"), "");
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+/* ---- libkmod against a fake module tree ---- */
+
+#define KVER "6.1.0-sim"
+
+static const char *depmod_path(void)
+{
+	static const char *const c[] = { "/usr/sbin/depmod", "/sbin/depmod", "/usr/bin/depmod" };
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
+		if (access(c[i], X_OK) == 0)
+			return c[i];
+	ck_abort_msg("depmod not found (Debian package kmod)");
+	return NULL;
+}
+
+/* ROOT/mods/lib/modules/KVER with the given modules.builtin and .ko
+ * files (relative paths, NULL-terminated), indexed by depmod. Returns the
+ * modules dir. */
+static char *modules_tree(struct sim *s, const char *builtin, const char *const kos[])
+{
+	s->mods = tu_path(s->vm.root, "mods");
+	char *dir = tu_path(s->mods, "lib/modules/" KVER);
+	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+	char order[1024] = "";
+	for (size_t i = 0; kos && kos[i]; i++) {
+		/* not ELF: enough for libkmod, which hands the file to the
+		 * (simulated) finit_module */
+		const char *b = strrchr(kos[i], '/');
+		char *content = xasprintf("name=%.*s", (int)strcspn(b + 1, "."), b + 1);
+		tu_write(dir, kos[i], content);
+		free(content);
+		snprintf(order + strlen(order), sizeof(order) - strlen(order), "%s\n", kos[i]);
+	}
+	tu_write(dir, "modules.order", order);
+	tu_write(dir, "modules.builtin", builtin);
+	const char *argv[] = { depmod_path(), "-b", s->mods, KVER, NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "depmod: %s", r.err);
+	tu_run_free(&r);
+	return dir;
+}
+
+START_TEST(kmod_loads_vfio_pci)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	device(&s, "0000:01:00.0", "e1000e", "5");
+	pci_devices(&s, "0000:01:00.0\n");
+	char *dir = modules_tree(
+		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+
+	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_msg(strstr(log, "load vfio_pci\n"), "log: %s", log);
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	tu_run_free(&r);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(kmod_builtin)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	device(&s, "0000:01:00.0", "e1000e", "5");
+	pci_devices(&s, "0000:01:00.0\n");
+	char *dir = modules_tree(&s, "kernel/drivers/vfio/pci/vfio-pci.ko\n", NULL);
+
+	/* libkmod finds it built in and loads nothing; the simulated sysfs
+	 * has no vfio-pci driver (a real kernel would), which the tool
+	 * names instead of going on. */
+	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "is built in") && strstr(r.err, "driver 'vfio-pci'"),
+		      "stderr: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_msg(strcmp(log, "") == 0, "log: %s", log);
+	free(log);
+	tu_run_free(&r);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(kmod_missing)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	device(&s, "0000:01:00.0", "e1000e", "5");
+	pci_devices(&s, "0000:01:00.0\n");
+	char *dir = modules_tree(&s, "", (const char *const[]){ "kernel/drivers/net/e1000e.ko",
+								NULL });
+
+	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to load module 'vfio-pci': not found"), "stderr: %s",
+		      r.err);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	tu_run_free(&r);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(kmod_blacklisted)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	device(&s, "0000:01:00.0", "e1000e", "5");
+	pci_devices(&s, "0000:01:00.0\n");
+	char *dir = modules_tree(
+		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+	tu_write(s.vm.root, "modprobe.d/vfio.conf", "# no VFIO here\nblacklist vfio_pci\n");
+	char *cfg = tu_path(s.vm.root, "modprobe.d");
+
+	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to load module 'vfio_pci': it is blacklisted"),
+		      "stderr: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	tu_run_free(&r);
+
+	/* the same tree without the blacklist loads it: the test can fail */
+	tu_write(s.vm.root, "modprobe.d/vfio.conf", "# nothing\n");
+	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	tu_run_free(&r);
+	free(cfg);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(kmod_load_fails)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	device(&s, "0000:01:00.0", "e1000e", "5");
+	pci_devices(&s, "0000:01:00.0\n");
+	char *dir = modules_tree(
+		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+	SIM(&s, "modfail", "vfio_pci", "22");
+
+	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to load module 'vfio_pci': ") &&
+			      strstr(r.err, strerror(EINVAL)),
+		      "stderr: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	tu_run_free(&r);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
+Suite *pci_suite(void)
+{
+	Suite *s = suite_create("pci");
+	TCase *tc = tcase_create("sim");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, bind_unbind_restores_both);
+	tcase_add_test(tc, already_bound_no_writes);
+	tcase_add_test(tc, group_not_viable_refused);
+	tcase_add_test(tc, bind_group_binds_and_restores);
+	tcase_add_test(tc, refused_bind_rolls_back);
+	tcase_add_test(tc, unbind_error_rolls_back);
+	tcase_add_test(tc, bad_address_nothing_written);
+	tcase_add_test(tc, no_iommu_group);
+	tcase_add_test(tc, missing_device);
+	tcase_add_test(tc, vfio_node_owner_mode);
+	tcase_add_test(tc, dry_run_prints_writes);
+	tcase_add_test(tc, bind_twice_keeps_record);
+	tcase_add_test(tc, unbound_device_stays_unbound);
+	suite_add_tcase(s, tc);
+	TCase *km = tcase_create("kmod");
+	tcase_set_timeout(km, 30);
+	tcase_add_test(km, kmod_loads_vfio_pci);
+	tcase_add_test(km, kmod_builtin);
+	tcase_add_test(km, kmod_missing);
+	tcase_add_test(km, kmod_blacklisted);
+	tcase_add_test(km, kmod_load_fails);
+	suite_add_tcase(s, km);
+	return s;
+}
