@@ -418,7 +418,7 @@ static int record_parse(const char *text, const char *file, struct made_list *ou
 		ifx = strtol(line + off, &end, 10);
 		if (errno || ifx <= 0 || ifx > INT_MAX || (*end && *end != ' '))
 			goto bad;
-		snprintf(v->name, sizeof(v->name), "%s", name);
+		memcpy(v->name, name, strlen(name) + 1); /* at most 15 bytes: checked */
 		v->ifindex = (int)ifx;
 		if (*end == ' ' && !(v->node = strdup(end + 1))) {
 			made_list_free(&m);

@@ -671,7 +671,7 @@ START_TEST(macvtap_refusals_and_rollback)
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "'mvt2'"), "%s", r.err);
 	for (int k = 0; k < 4; k++) {
-		char n[8];
+		char n[16];
 		snprintf(n, sizeof(n), "mvt%d", k);
 		ck_assert_int_eq(ifindex(n), 0);
 	}
