@@ -151,9 +151,10 @@ static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm
 		return mvm_error_set(e, errno, "read", path, NULL);
 	}
 	char *rp = realpath(path, NULL);
+	if (!rp && errno == ENOENT) /* not -ENOENT: that would be "nothing to do" */
+		return mvm_error_set(e, ENOLINK, "read", path, "dangling symlink");
 	if (!rp)
-		return mvm_error_set(e, errno, "read", path,
-				     errno == ENOENT ? "dangling symlink" : NULL);
+		return mvm_error_set(e, errno, "read", path, NULL);
 	if (!vm->allow_untrusted) {
 		int r = trust_check(rp, e);
 		if (r < 0) {
@@ -302,7 +303,8 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 		const char *why = component_invalid(tag, VIRTIOFS_TAG_MAX);
 		if (why) {
 			r = mvm_error_set(e, EINVAL, "use virtiofs tag", rp, why);
-			escape_value(tag, strlen(tag), e->value, sizeof(e->value));
+			if (e)
+				escape_value(tag, strlen(tag), e->value, sizeof(e->value));
 			break;
 		}
 		struct share *s = &l.v[l.n];
@@ -319,7 +321,9 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 			if (strcmp(l.v[j].socket, s->socket) == 0) {
 				r = mvm_error_set(e, EINVAL, "use socket", s->socket,
 						  "two shares name the same socket");
-				escape_value(tag, strlen(tag), e->value, sizeof(e->value));
+				if (e)
+					escape_value(tag, strlen(tag), e->value,
+						     sizeof(e->value));
 			}
 	}
 	for (int i = 0; i < n; i++)

@@ -43,8 +43,8 @@ int trust_check(const char *path, struct mvm_error *e);
 
 /* Read RUNNER/rel (at most LAYOUT_FILE_MAX bytes), trust-checked.
  * -ENOENT when it does not exist (an optional file: nothing to do); a
- * dangling symlink, a directory, an unreadable or too large file are
- * errors. */
+ * dangling symlink (-ENOLINK), a directory, an unreadable or too large
+ * file are errors. */
 int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struct mvm_error *e);
 
 /* Read and parse the layout files; a missing file gives an empty list. */
