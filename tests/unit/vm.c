@@ -1,0 +1,972 @@
+/* SPDX-License-Identifier: MIT */
+/* common/vm.h: opening a VM, the trust rule of DESIGN.md section 3, and
+ * the vm_* readers of the layout files (errors name the file, the line
+ * and the value). Everything runs in a fresh tree under /tmp (as root). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "util.h"
+#include "vm.h"
+
+static struct tu_vm t;
+
+static void setup(void)
+{
+	tu_vm_make(&t, "vm1");
+}
+
+static void teardown(void)
+{
+	tu_vm_free(&t);
+}
+
+/* a/b in one of a few static buffers: for expected paths. */
+static const char *P(const char *a, const char *b)
+{
+	static char bufs[8][PATH_MAX];
+	static unsigned k;
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s/%s", a, b); /* a or b may be an earlier P() */
+	char *s = bufs[k++ % 8];
+	memcpy(s, tmp, sizeof(tmp));
+	return s;
+}
+
+/* RUNNER/rel */
+static const char *R(const char *rel)
+{
+	return P(t.runner, rel);
+}
+
+static void open_ok(struct vm *v)
+{
+	struct mvm_error e;
+	int r = vm_open(v, t.state, t.name, VM_CURRENT, false, &e);
+	ck_assert_msg(r == 0, "vm_open: %s", tu_error_str(&e));
+}
+
+/* Call the reader that belongs to rel; free what it returns. */
+static int read_any(const struct vm *v, const char *rel, struct mvm_error *e)
+{
+	int r;
+	if (strstr(rel, "macvtap-interfaces")) {
+		struct macvtap_list l;
+		r = vm_macvtap_interfaces(v, &l, e);
+		if (r == 0)
+			macvtap_list_free(&l);
+	} else if (strstr(rel, "tap-interfaces")) {
+		struct ifname_list l;
+		r = vm_tap_interfaces(v, &l, e);
+		if (r == 0)
+			ifname_list_free(&l);
+	} else if (strstr(rel, "tap-flags")) {
+		unsigned f;
+		r = vm_tap_flags(v, &f, e);
+	} else if (strstr(rel, "pci-devices")) {
+		struct pci_list l;
+		r = vm_pci_devices(v, &l, e);
+		if (r == 0)
+			pci_list_free(&l);
+	} else if (strstr(rel, "virtiofs")) {
+		struct share_list l;
+		r = vm_shares(v, &l, e);
+		if (r == 0)
+			share_list_free(&l);
+	} else {
+		char *p;
+		r = vm_executable(v, rel, &p, e);
+		if (r == 0)
+			free(p);
+	}
+	return r;
+}
+
+/* ---- vm_open ---- */
+
+START_TEST(open_current)
+{
+	struct vm v;
+	open_ok(&v);
+	ck_assert_str_eq(v.name, "vm1");
+	ck_assert_str_eq(v.dir, t.dir);
+	ck_assert_str_eq(v.link, P(t.dir, "current"));
+	ck_assert_str_eq(v.runner, t.runner);
+	ck_assert(!v.allow_untrusted);
+	vm_close(&v);
+	ck_assert_ptr_null(v.runner);
+}
+END_TEST
+
+START_TEST(open_booted)
+{
+	struct vm v;
+	struct mvm_error e;
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_BOOTED, false, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "resolve", P(t.dir, "booted"), 0, "", NULL);
+	/* booted may point elsewhere than current, through a chain of links. */
+	char *other = tu_path(t.root, "runner2");
+	ck_assert_int_eq(mkdir(other, 0755), 0);
+	tu_symlink("../../hop", P(t.dir, "booted"));
+	tu_symlink(other, P(t.root, "hop"));
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_BOOTED, false, &e), 0);
+	ck_assert_str_eq(v.runner, other);
+	ck_assert_str_eq(v.link, P(t.dir, "booted"));
+	vm_close(&v);
+	free(other);
+}
+END_TEST
+
+START_TEST(open_missing)
+{
+	struct vm v;
+	struct mvm_error e;
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "resolve", P(t.dir, "current"), 0, "", NULL);
+	/* A current pointing nowhere. */
+	tu_symlink(P(t.root, "gone"), P(t.dir, "current"));
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "resolve", P(t.dir, "current"), 0, "", NULL);
+	/* No such VM, no such state dir. */
+	ck_assert_int_eq(vm_open(&v, t.state, "vm2", VM_CURRENT, false, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "resolve", P(t.state, "vm2/current"), 0, "", NULL);
+	ck_assert_int_eq(vm_open(&v, P(t.root, "nostate"), "vm1", VM_CURRENT, false, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "open state dir", P(t.root, "nostate"), 0, "", NULL);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	const char *shown; /* escaped, as in the message */
+	const char *reason;
+} bad_names[] = {
+	{"a/b", "a/b", "a name may not contain '/'"},
+	{"/vm1", "/vm1", "a name may not contain '/'"},
+	{"..", "..", "'.' and '..' are not names"},
+	{".", ".", "'.' and '..' are not names"},
+	{"", "", "empty name"},
+	{"a\x01" "b", "a\\x01b", "a name may not contain control characters"},
+	{"vm1\n", "vm1\\x0a", "a name may not contain control characters"},
+	{"vm\x7f", "vm\\x7f", "a name may not contain control characters"},
+	{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 129 bytes */
+	 NULL, "name too long"},
+};
+
+START_TEST(open_bad_name)
+{
+	struct vm v = {0};
+	struct mvm_error e;
+	const char *name = bad_names[_i].name;
+	const char *shown = bad_names[_i].shown ? bad_names[_i].shown : name;
+	ck_assert_int_eq(vm_open(&v, t.state, name, VM_CURRENT, false, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use VM name", shown, 0, "", bad_names[_i].reason);
+	ck_assert_ptr_null(v.runner);
+	ck_assert_int_eq(vm_name_check(name, &e), -EINVAL);
+	ck_assert_int_eq(vm_name_check(name, NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(open_name_128)
+{
+	char name[VM_NAME_MAX + 1];
+	memset(name, 'a', VM_NAME_MAX);
+	name[VM_NAME_MAX] = '\0';
+	ck_assert_uint_eq(strlen(name), 128);
+	ck_assert_int_eq(mkdir(P(t.state, name), 0755), 0);
+	tu_symlink(t.runner, P(P(t.state, name), "current"));
+	struct vm v;
+	struct mvm_error e;
+	ck_assert_int_eq(vm_open(&v, t.state, name, VM_CURRENT, false, &e), 0);
+	ck_assert_str_eq(v.name, name);
+	vm_close(&v);
+	ck_assert_int_eq(vm_name_check("vm-1.test_x@y", &e), 0);
+}
+END_TEST
+
+/* ---- the readers: good files ---- */
+
+START_TEST(read_every_format)
+{
+	tu_write(t.runner, "share/microvm/tap-interfaces", "tap0\ntap1\n");
+	tu_write(t.runner, "share/microvm/tap-flags", "vnet_hdr multi_queue\n");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "mv0 02:00:00:00:00:01 eth0 bridge\nmv1 02:00:00:00:00:02 eth0 vepa\n");
+	tu_write(t.runner, "share/microvm/pci-devices", "01:00.0\n0000:02:00.1\n");
+	tu_write(t.runner, "share/microvm/virtiofs/ro-store/source", "/nix/store\n");
+	tu_write(t.runner, "share/microvm/virtiofs/ro-store/socket", "vm1-virtiofs-ro-store.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/data/source", "data\n");
+	tu_write(t.runner, "share/microvm/virtiofs/data/socket", "/run/vm1/data.sock\n");
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 2);
+	ck_assert_str_eq(tl.v[0], "tap0");
+	ck_assert_str_eq(tl.v[1], "tap1");
+	ifname_list_free(&tl);
+
+	unsigned f;
+	ck_assert_int_eq(vm_tap_flags(&v, &f, &e), 0);
+	ck_assert_uint_eq(f, TAP_FLAG_VNET_HDR | TAP_FLAG_MULTI_QUEUE);
+
+	struct macvtap_list ml;
+	ck_assert_int_eq(vm_macvtap_interfaces(&v, &ml, &e), 0);
+	ck_assert_uint_eq(ml.n, 2);
+	ck_assert_str_eq(ml.v[0].id, "mv0");
+	ck_assert_str_eq(ml.v[0].link, "eth0");
+	ck_assert_int_eq(ml.v[0].mode, MACVTAP_BRIDGE);
+	ck_assert_uint_eq(ml.v[1].mac[5], 2);
+	ck_assert_int_eq(ml.v[1].mode, MACVTAP_VEPA);
+	macvtap_list_free(&ml);
+
+	struct pci_list pl;
+	ck_assert_int_eq(vm_pci_devices(&v, &pl, &e), 0);
+	ck_assert_uint_eq(pl.n, 2);
+	ck_assert_str_eq(pl.v[0].str, "0000:01:00.0");
+	ck_assert_str_eq(pl.v[1].str, "0000:02:00.1");
+	pci_list_free(&pl);
+
+	/* Sorted by tag; relative paths resolved against the VM's state dir. */
+	struct share_list sl;
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_uint_eq(sl.n, 2);
+	ck_assert_str_eq(sl.v[0].tag, "data");
+	ck_assert_str_eq(sl.v[0].source, P(t.dir, "data"));
+	ck_assert_str_eq(sl.v[0].socket, "/run/vm1/data.sock");
+	ck_assert_str_eq(sl.v[1].tag, "ro-store");
+	ck_assert_str_eq(sl.v[1].source, "/nix/store");
+	ck_assert_str_eq(sl.v[1].socket, P(t.dir, "vm1-virtiofs-ro-store.sock"));
+	share_list_free(&sl);
+	ck_assert_uint_eq(sl.n, 0);
+
+	char *buf;
+	size_t len;
+	ck_assert_int_eq(vm_read(&v, "share/microvm/tap-interfaces", &buf, &len, &e), 0);
+	ck_assert_str_eq(buf, "tap0\ntap1\n");
+	ck_assert_uint_eq(len, 10);
+	free(buf);
+	vm_close(&v);
+}
+END_TEST
+
+/* The state dir is the VM user's to write: relative share paths resolve
+ * against its real path, whatever the path given. */
+START_TEST(shares_relative_to_real_state_dir)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/s/source", "src\n");
+	tu_write(t.runner, "share/microvm/virtiofs/s/socket", "sock/s.sock\n");
+	tu_symlink(t.state, P(t.root, "state-link"));
+	struct vm v;
+	struct mvm_error e;
+	ck_assert_int_eq(vm_open(&v, P(t.root, "state-link/"), "vm1", VM_CURRENT, false, &e), 0);
+	struct share_list sl;
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_uint_eq(sl.n, 1);
+	ck_assert_str_eq(sl.v[0].source, P(t.dir, "src"));
+	ck_assert_str_eq(sl.v[0].socket, P(t.dir, "sock/s.sock"));
+	share_list_free(&sl);
+	vm_close(&v);
+}
+END_TEST
+
+/* A missing optional file is nothing to do: an empty result and 0. */
+START_TEST(missing_files_are_empty)
+{
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl = {.n = 9};
+	struct macvtap_list ml = {.n = 9};
+	struct pci_list pl = {.n = 9};
+	struct share_list sl = {.n = 9};
+	unsigned f = 9;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 0);
+	ck_assert_int_eq(vm_tap_flags(&v, &f, &e), 0);
+	ck_assert_uint_eq(f, 0);
+	ck_assert_int_eq(vm_macvtap_interfaces(&v, &ml, &e), 0);
+	ck_assert_uint_eq(ml.n, 0);
+	ck_assert_int_eq(vm_pci_devices(&v, &pl, &e), 0);
+	ck_assert_uint_eq(pl.n, 0);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_uint_eq(sl.n, 0);
+	char *buf = NULL;
+	ck_assert_int_eq(vm_read(&v, "share/microvm/tap-interfaces", &buf, NULL, &e), -ENOENT);
+	ck_assert_ptr_null(buf);
+	/* share/microvm there but empty: the same. */
+	ck_assert_int_eq(mkdir_p(R("share/microvm/virtiofs"), 0755), 0);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 0);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_uint_eq(sl.n, 0);
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(crlf_files)
+{
+	tu_write(t.runner, "share/microvm/tap-interfaces", "tap0\r\ntap1\r\n");
+	tu_write(t.runner, "share/microvm/pci-devices", "01:00.0\r\n");
+	tu_write(t.runner, "share/microvm/virtiofs/x/source", "/srv/x\r\n");
+	tu_write(t.runner, "share/microvm/virtiofs/x/socket", "x.sock\r\n");
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 2);
+	ck_assert_str_eq(tl.v[1], "tap1");
+	ifname_list_free(&tl);
+	struct pci_list pl;
+	ck_assert_int_eq(vm_pci_devices(&v, &pl, &e), 0);
+	ck_assert_uint_eq(pl.n, 1);
+	ck_assert_str_eq(pl.v[0].str, "0000:01:00.0");
+	pci_list_free(&pl);
+	struct share_list sl;
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_str_eq(sl.v[0].source, "/srv/x");
+	ck_assert_str_eq(sl.v[0].socket, P(t.dir, "x.sock"));
+	share_list_free(&sl);
+	vm_close(&v);
+}
+END_TEST
+
+/* ---- the readers: bad files name the file, the line and the value ---- */
+
+static const struct {
+	const char *rel;
+	const char *content;
+	size_t len; /* 0: strlen */
+	unsigned line;
+	const char *value;
+	const char *reason;
+} bad_files[] = {
+	{"share/microvm/tap-interfaces", "tap0\nabcdefghijklmnop\n", 0, 2, "abcdefghijklmnop",
+	 "interface name of 16 bytes or more"},
+	{"share/microvm/tap-interfaces", "tap/0\n", 0, 1, "tap/0", "interface name with '/' or ':'"},
+	{"share/microvm/tap-interfaces", "tap0\n\ntap:0\n", 0, 3, "tap:0",
+	 "interface name with '/' or ':'"},
+	{"share/microvm/tap-interfaces", "..\n", 0, 1, "..", "'.' and '..' are not interface names"},
+	{"share/microvm/tap-interfaces", ".\n", 0, 1, ".", "'.' and '..' are not interface names"},
+	{"share/microvm/tap-interfaces", "tap0\ntap0\n", 0, 2, "tap0", "duplicate interface name"},
+	{"share/microvm/tap-interfaces", "tap\xfe\n", 0, 1, "tap\\xfe",
+	 "interface name with white space, a control or non-ASCII byte"},
+	{"share/microvm/tap-interfaces", "tap0\0\n", 6, 1, "tap0\\x00", "NUL byte"},
+	{"share/microvm/tap-flags", "vnet_hdr\nfast\n", 0, 2, "fast",
+	 "unknown flag (known: vnet_hdr, multi_queue)"},
+	{"share/microvm/tap-flags", "multi_queue multi_queue\n", 0, 1, "multi_queue",
+	 "duplicate flag"},
+	{"share/microvm/macvtap-interfaces", "mv0 02:00:00:00:00:1 eth0 bridge\n", 0, 1,
+	 "02:00:00:00:00:1", "invalid MAC address (want unicast aa:bb:cc:dd:ee:ff)"},
+	{"share/microvm/macvtap-interfaces", "mv0 02:00:00:00:00:01 eth0 bridge\n"
+					     "mv1 02:00:00:00:00:02 eth0 switch\n",
+	 0, 2, "switch", "unknown mode (known: private, vepa, bridge, passthru, source)"},
+	{"share/microvm/macvtap-interfaces", "mv0 02:00:00:00:00:01 eth0 bridge\n"
+					     "mv0 02:00:00:00:00:02 eth1 bridge\n",
+	 0, 2, "mv0", "duplicate interface name"},
+	{"share/microvm/pci-devices", "0000:01:00.0\n0000:01:xx.0\n", 0, 2, "0000:01:xx.0",
+	 "invalid PCI address (want DDDD:BB:DD.F or BB:DD.F)"},
+	{"share/microvm/pci-devices", "01:00.0\n0000:01:00.0\n", 0, 2, "0000:01:00.0",
+	 "duplicate PCI address"},
+	{"share/microvm/virtiofs/s/source", "\n", 0, 1, "", "no path"},
+	{"share/microvm/virtiofs/s/source", "/a\n/b\n", 0, 2, "/b", "more than one path"},
+	{"share/microvm/virtiofs/s/socket", "s\x1b.sock\n", 0, 1, "s\\x1b.sock",
+	 "path with a control character"},
+};
+
+START_TEST(bad_file)
+{
+	const char *rel = bad_files[_i].rel;
+	size_t len = bad_files[_i].len ? bad_files[_i].len : strlen(bad_files[_i].content);
+	if (strstr(rel, "/virtiofs/")) {
+		tu_write(t.runner, "share/microvm/virtiofs/s/source", "/srv\n");
+		tu_write(t.runner, "share/microvm/virtiofs/s/socket", "s.sock\n");
+	}
+	tu_write_n(t.runner, rel, bad_files[_i].content, len);
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	ck_assert_int_eq(read_any(&v, rel, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "parse", R(rel), bad_files[_i].line, bad_files[_i].value,
+			bad_files[_i].reason);
+	/* The whole line main() prints. */
+	char want[PATH_MAX + 512];
+	snprintf(want, sizeof(want), "unable to parse '%s' line %u: %s: '%s'", R(rel),
+		 bad_files[_i].line, bad_files[_i].reason, bad_files[_i].value);
+	if (!bad_files[_i].value[0])
+		snprintf(want, sizeof(want), "unable to parse '%s' line %u: %s", R(rel),
+			 bad_files[_i].line, bad_files[_i].reason);
+	ck_assert_str_eq(tu_error_str(&e), want);
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(ifname_15_and_16_bytes)
+{
+	struct vm v;
+	struct mvm_error e;
+	struct ifname_list tl;
+	tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-tap-abcdefg\n");
+	open_ok(&v);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 1);
+	ck_assert_str_eq(tl.v[0], "vm1-tap-abcdefg");
+	ifname_list_free(&tl);
+	tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-tap-abcdefgh\n");
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "parse", R("share/microvm/tap-interfaces"), 1,
+			"vm1-tap-abcdefgh", "interface name of 16 bytes or more");
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(file_is_directory)
+{
+	const char *rel = "share/microvm/tap-interfaces";
+	ck_assert_int_eq(mkdir_p(R(rel), 0755), 0);
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl = {.n = 7};
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EISDIR);
+	tu_assert_error(&e, EISDIR, "read", R(rel), 0, "", NULL);
+	char want[PATH_MAX + 64];
+	snprintf(want, sizeof(want), "unable to read '%s': Is a directory", R(rel));
+	ck_assert_str_eq(tu_error_str(&e), want);
+	/* The same for the other readers. */
+	ck_assert_int_eq(mkdir_p(R("share/microvm/pci-devices"), 0755), 0);
+	struct pci_list pl;
+	ck_assert_int_eq(vm_pci_devices(&v, &pl, &e), -EISDIR);
+	ck_assert_str_eq(e.path, R("share/microvm/pci-devices"));
+	ck_assert_int_eq(mkdir_p(R("share/microvm/virtiofs/s/source"), 0755), 0);
+	struct share_list sl;
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EISDIR);
+	ck_assert_str_eq(e.path, R("share/microvm/virtiofs/s/source"));
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(dangling_symlink)
+{
+	const char *rel = "share/microvm/tap-interfaces";
+	ck_assert_int_eq(mkdir_p(R("share/microvm"), 0755), 0);
+	tu_symlink(R("share/microvm/nowhere"), R(rel));
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl;
+	/* Not "nothing to do": a link that points nowhere is a broken runner. */
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -ENOLINK);
+	tu_assert_error(&e, ENOLINK, "read", R(rel), 0, "", "dangling symlink");
+	ck_assert_int_eq(mkdir_p(R("bin"), 0755), 0);
+	tu_symlink("/nonexistent/qemu", R("bin/microvm-run"));
+	char *p;
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), -ENOLINK);
+	tu_assert_error(&e, ENOLINK, "read", R("bin/microvm-run"), 0, "", "dangling symlink");
+	vm_close(&v);
+}
+END_TEST
+
+struct as_nobody {
+	const char *state;
+	int r_open, r_read, r_exec;
+	unsigned n;
+	struct mvm_error e_open, e_read, e_exec;
+};
+
+static int read_as_nobody(void *arg)
+{
+	struct as_nobody *s = arg;
+	struct vm v;
+	s->r_open = vm_open(&v, s->state, "vm1", VM_CURRENT, false, &s->e_open);
+	if (s->r_open < 0)
+		return 1;
+	struct ifname_list l = {0};
+	s->r_read = vm_tap_interfaces(&v, &l, &s->e_read);
+	s->n = (unsigned)l.n;
+	ifname_list_free(&l);
+	char *p = NULL;
+	s->r_exec = vm_executable(&v, "bin/microvm-run", &p, &s->e_exec);
+	free(p);
+	vm_close(&v);
+	return 0;
+}
+
+/* As root everything is readable: read as nobody, with a layout that
+ * passes the trust check (all root's, nothing group/other-writable). */
+START_TEST(unreadable_file)
+{
+	const char *rel = "share/microvm/tap-interfaces";
+	tu_write(t.runner, rel, "tap0\n");
+	tu_write(t.runner, "bin/microvm-run", "#!/bin/sh\n");
+	struct as_nobody *s = tu_shared(sizeof(*s));
+	s->state = t.state;
+	/* Readable by others first: the setup itself is right. */
+	tu_chmod(R("bin/microvm-run"), 0755);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, read_as_nobody, s), 0);
+	ck_assert_int_eq(s->r_read, 0);
+	ck_assert_uint_eq(s->n, 1);
+	ck_assert_int_eq(s->r_exec, 0);
+	tu_chmod(R(rel), 0600);
+	tu_chmod(R("bin/microvm-run"), 0700);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, read_as_nobody, s), 0);
+	ck_assert_int_eq(s->r_open, 0);
+	ck_assert_int_eq(s->r_read, -EACCES);
+	tu_assert_error(&s->e_read, EACCES, "read", R(rel), 0, "", NULL);
+	ck_assert_int_eq(s->r_exec, -EACCES);
+	tu_assert_error(&s->e_exec, EACCES, "execute", R("bin/microvm-run"), 0, "", NULL);
+}
+END_TEST
+
+START_TEST(file_65k)
+{
+	const char *rel = "share/microvm/tap-interfaces";
+	size_t n = 65 * 1024;
+	char *buf = malloc(n);
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, '\n', n);
+	memcpy(buf + n - 5, "tap0\n", 5);
+	tu_write_n(t.runner, rel, buf, n);
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EFBIG);
+	tu_assert_error(&e, EFBIG, "read", R(rel), 0, "", "file larger than 64 KiB");
+	/* 64 KiB is the limit, inclusive. */
+	tu_write_n(t.runner, rel, buf + 1024, LAYOUT_FILE_MAX);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 1);
+	ifname_list_free(&tl);
+	tu_write_n(t.runner, rel, buf + 1023, LAYOUT_FILE_MAX + 1);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EFBIG);
+	free(buf);
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(fifo_not_regular)
+{
+	const char *rel = "share/microvm/pci-devices";
+	ck_assert_int_eq(mkdir_p(R("share/microvm"), 0755), 0);
+	ck_assert_int_eq(mkfifo(R(rel), 0644), 0);
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct pci_list pl;
+	ck_assert_int_eq(vm_pci_devices(&v, &pl, &e), -EINVAL); /* and no hang */
+	tu_assert_error(&e, EINVAL, "read", R(rel), 0, "", "not a regular file");
+	vm_close(&v);
+}
+END_TEST
+
+/* ---- virtiofs shares ---- */
+
+START_TEST(share_missing_socket)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/s/source", "/srv\n");
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct share_list sl = {.n = 5};
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "read", R("share/microvm/virtiofs/s/socket"), 0, "", NULL);
+	ck_assert_uint_eq(sl.n, 0);
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(share_bad_tag)
+{
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	tu_write(t.runner, "share/microvm/virtiofs/a\x01" "b/source", "/srv\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a\x01" "b/socket", "x.sock\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use virtiofs tag", R("share/microvm/virtiofs"), 0, "a\\x01b",
+			"a name may not contain control characters");
+	tu_rm_rf(R("share/microvm/virtiofs"));
+	/* 36 bytes fit in the virtio-fs tag; 37 do not. */
+	const char *t36 = "share/microvm/virtiofs/abcdefghijklmnopqrstuvwxyz0123456789";
+	tu_write(t.runner, P(t36, "source"), "/srv\n");
+	tu_write(t.runner, P(t36, "socket"), "x.sock\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_uint_eq(sl.n, 1);
+	ck_assert_str_eq(sl.v[0].tag, "abcdefghijklmnopqrstuvwxyz0123456789");
+	share_list_free(&sl);
+	tu_write(t.runner, "share/microvm/virtiofs/abcdefghijklmnopqrstuvwxyz0123456789X/source",
+		 "/srv2\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use virtiofs tag", R("share/microvm/virtiofs"), 0,
+			"abcdefghijklmnopqrstuvwxyz0123456789X", "name too long");
+	/* e may be NULL. */
+	ck_assert_int_eq(vm_shares(&v, &sl, NULL), -EINVAL);
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(share_same_socket)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/a/source", "/srv/a\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a/socket", "s.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/b/source", "/srv/b\n");
+	tu_write(t.runner, "share/microvm/virtiofs/b/socket", P(t.dir, "s.sock"));
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use socket", P(t.dir, "s.sock"), 0, "b",
+			"two shares name the same socket");
+	ck_assert_int_eq(vm_shares(&v, &sl, NULL), -EINVAL);
+	vm_close(&v);
+}
+END_TEST
+
+/* ---- bin/microvm-run, bin/microvm-shutdown, share/microvm/system ---- */
+
+START_TEST(executables)
+{
+	struct vm v;
+	struct mvm_error e;
+	char *p = NULL;
+	tu_write(t.runner, "bin/microvm-run", "#!/bin/sh\nexit 0\n");
+	tu_chmod(R("bin/microvm-run"), 0755);
+	open_ok(&v);
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), 0);
+	ck_assert_str_eq(p, R("bin/microvm-run"));
+	free(p);
+	/* microvm-shutdown is optional: the caller sees ENOENT naming it. */
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-shutdown", &p, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "find", R("bin/microvm-shutdown"), 0, "", NULL);
+	tu_write(t.runner, "bin/microvm-shutdown", "#!/bin/sh\n");
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-shutdown", &p, &e), -EACCES);
+	tu_assert_error(&e, EACCES, "execute", R("bin/microvm-shutdown"), 0, "", NULL);
+	ck_assert_int_eq(unlink(R("bin/microvm-shutdown")), 0);
+	ck_assert_int_eq(mkdir(R("bin/microvm-shutdown"), 0755), 0);
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-shutdown", &p, &e), -EACCES);
+	tu_assert_error(&e, EACCES, "execute", R("bin/microvm-shutdown"), 0, "",
+			"not a regular file");
+	/* A link to the real program (as Nix makes them): its resolved path. */
+	tu_write(t.root, "store/qemu/bin/run", "#!/bin/sh\n");
+	tu_chmod(P(t.root, "store/qemu/bin/run"), 0555);
+	ck_assert_int_eq(unlink(R("bin/microvm-run")), 0);
+	tu_symlink("../../store/qemu/bin/run", R("bin/microvm-run"));
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), 0);
+	ck_assert_str_eq(p, P(t.root, "store/qemu/bin/run"));
+	free(p);
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(system_link)
+{
+	struct vm v;
+	struct mvm_error e;
+	char *p = NULL;
+	open_ok(&v);
+	ck_assert_int_eq(vm_system(&v, &p, &e), -ENOENT);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(mkdir_p(R("share/microvm"), 0755), 0);
+	/* The toplevel need not exist here: it is compared, not read. */
+	tu_symlink("/nix/store/abc-nixos-system-vm1", R("share/microvm/system"));
+	ck_assert_int_eq(vm_system(&v, &p, &e), 0);
+	ck_assert_str_eq(p, "/nix/store/abc-nixos-system-vm1");
+	free(p);
+	ck_assert_int_eq(unlink(R("share/microvm/system")), 0);
+	ck_assert_int_eq(mkdir(R("share/microvm/system"), 0755), 0);
+	ck_assert_int_eq(vm_system(&v, &p, &e), 0);
+	ck_assert_str_eq(p, R("share/microvm/system"));
+	free(p);
+	vm_close(&v);
+}
+END_TEST
+
+/* ---- trust (DESIGN.md section 3) ---- */
+
+static const char *const hint =
+	"the runner package and the path to it must be root's; --allow-untrusted overrides";
+
+START_TEST(trust_group_writable_dir)
+{
+	tu_write(t.runner, "share/microvm/tap-interfaces", "tap0\n");
+	tu_chmod(t.root, 0775);
+	struct vm v;
+	struct mvm_error e;
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.root, 0, "mode 0775", "writable by group or others");
+	ck_assert_str_eq(e.hint, hint);
+	char want[PATH_MAX + 256];
+	snprintf(want, sizeof(want),
+		 "unable to trust '%s': writable by group or others: 'mode 0775' (%s)", t.root,
+		 hint);
+	ck_assert_str_eq(tu_error_str(&e), want);
+	/* --allow-untrusted lifts it, for the runner and its files. */
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, true, &e), 0);
+	ck_assert(v.allow_untrusted);
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 1);
+	ifname_list_free(&tl);
+	vm_close(&v);
+	/* World-writable runner itself. */
+	tu_chmod(t.root, 0755);
+	tu_chmod(t.runner, 0757);
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.runner, 0, "mode 0757", "writable by group or others");
+}
+END_TEST
+
+START_TEST(trust_dir_inside_runner)
+{
+	tu_write(t.runner, "share/microvm/tap-interfaces", "tap0\n");
+	tu_chmod(R("share"), 0775);
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R("share"), 0, "mode 0775", "writable by group or others");
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(trust_file_other_owner)
+{
+	const char *rel = "share/microvm/tap-interfaces";
+	tu_write(t.runner, rel, "tap0\n");
+	tu_chown(R(rel), TU_NOBODY, TU_NOBODY);
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl = {.n = 3};
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R(rel), 0, "uid 65534", "not owned by root");
+	ck_assert_uint_eq(tl.n, 0);
+	/* Root's but group-writable. */
+	tu_chown(R(rel), 0, 0);
+	tu_chmod(R(rel), 0664);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R(rel), 0, "mode 0664", "writable by group or others");
+	/* The executable too. */
+	tu_write(t.runner, "bin/microvm-run", "#!/bin/sh\n");
+	tu_chmod(R("bin/microvm-run"), 0755);
+	tu_chown(R("bin/microvm-run"), TU_NOBODY, 0);
+	char *p;
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R("bin/microvm-run"), 0, "uid 65534",
+			"not owned by root");
+	vm_close(&v);
+	/* The runner itself, re-pointed by the VM user at its own package. */
+	tu_chown(t.runner, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.runner, 0, "uid 65534", "not owned by root");
+}
+END_TEST
+
+/* A symlink inside a trusted runner must not lead the reader to a file
+ * that the VM user controls. */
+START_TEST(trust_symlink_escape)
+{
+	const char *rel = "share/microvm/tap-interfaces";
+	char *evil = tu_path(t.root, "evil");
+	tu_write(evil, "tap-interfaces", "eth0\n");
+	tu_chmod(evil, 0777);
+	ck_assert_int_eq(mkdir_p(R("share/microvm"), 0755), 0);
+	tu_symlink("../../../evil/tap-interfaces", R(rel));
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", evil, 0, "mode 0777", "writable by group or others");
+	/* A trusted dir, but the file is someone else's. */
+	tu_chmod(evil, 0755);
+	tu_chown(P(evil, "tap-interfaces"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", P(evil, "tap-interfaces"), 0, "uid 65534",
+			"not owned by root");
+	/* Root's all the way: a link is fine. */
+	tu_chown(P(evil, "tap-interfaces"), 0, 0);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_str_eq(tl.v[0], "eth0");
+	ifname_list_free(&tl);
+	/* A whole directory linked out: virtiofs, and bin. */
+	tu_chmod(evil, 0777);
+	tu_write(evil, "vfs/x/source", "/\n");
+	tu_write(evil, "vfs/x/socket", "x.sock\n");
+	tu_symlink(P(evil, "vfs"), R("share/microvm/virtiofs"));
+	struct share_list sl;
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", evil, 0, "mode 0777", "writable by group or others");
+	tu_write(evil, "bin/microvm-run", "#!/bin/sh\n");
+	tu_chmod(P(evil, "bin/microvm-run"), 0755);
+	tu_symlink(P(evil, "bin"), R("bin"));
+	char *p;
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", evil, 0, "mode 0777", "writable by group or others");
+	vm_close(&v);
+	/* current itself pointing into the VM user's space. */
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	ck_assert_int_eq(mkdir(P(evil, "runner"), 0755), 0);
+	tu_symlink(P(evil, "runner"), P(t.dir, "current"));
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", evil, 0, "mode 0777", "writable by group or others");
+	free(evil);
+}
+END_TEST
+
+/* A root-owned sticky directory (/tmp 1777, /nix/store 1775) is fine. */
+START_TEST(trust_sticky_dir)
+{
+	char *sticky = tu_path(t.root, "store");
+	char *runner = tu_path(sticky, "abc-microvm-vm1");
+	ck_assert_int_eq(mkdir_p(runner, 0755), 0);
+	tu_chmod(sticky, 01777);
+	tu_write(runner, "share/microvm/tap-interfaces", "tap0\n");
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink(runner, P(t.dir, "current"));
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	ck_assert_str_eq(v.runner, runner);
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 1);
+	ifname_list_free(&tl);
+	vm_close(&v);
+	tu_chmod(sticky, 01775); /* as /nix/store, root:nixbld */
+	tu_chown(sticky, 0, 30000);
+	open_ok(&v);
+	vm_close(&v);
+	/* Not root's: refused, sticky or not. */
+	tu_chown(sticky, TU_NOBODY, 0);
+	tu_chmod(sticky, 01777);
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", sticky, 0, "uid 65534", "not owned by root");
+	/* Root's, world-writable, not sticky: refused. */
+	tu_chown(sticky, 0, 0);
+	tu_chmod(sticky, 0777);
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", sticky, 0, "mode 0777", "writable by group or others");
+	/* The sticky exception is for directories: a sticky group-writable
+	 * file is still refused. */
+	tu_chmod(sticky, 01777);
+	tu_chmod(P(runner, "share/microvm/tap-interfaces"), 01666);
+	open_ok(&v);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	ck_assert_str_eq(e.path, P(runner, "share/microvm/tap-interfaces"));
+	vm_close(&v);
+	free(runner);
+	free(sticky);
+}
+END_TEST
+
+/* The state dir is the VM user's: it is not part of the check. */
+START_TEST(trust_state_dir_not_checked)
+{
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	tu_chmod(t.state, 0777);
+	struct vm v;
+	open_ok(&v);
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(allow_untrusted_lifts_all)
+{
+	const char *rel = "share/microvm/tap-interfaces";
+	tu_write(t.runner, rel, "tap0\n");
+	tu_chown(t.runner, TU_NOBODY, TU_NOBODY);
+	tu_chown(R(rel), TU_NOBODY, TU_NOBODY);
+	tu_chmod(R(rel), 0666);
+	tu_chmod(t.root, 0777);
+	struct vm v;
+	struct mvm_error e;
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, true, &e), 0);
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_str_eq(tl.v[0], "tap0");
+	ifname_list_free(&tl);
+	vm_close(&v);
+}
+END_TEST
+
+START_TEST(trust_check_direct)
+{
+	struct mvm_error e;
+	ck_assert_int_eq(trust_check(t.runner, &e), 0);
+	ck_assert_int_eq(trust_check("/", &e), 0);
+	ck_assert_int_eq(trust_check("relative/path", &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "trust", "relative/path", 0, "", "not an absolute path");
+	ck_assert_int_eq(trust_check(P(t.root, "missing/x"), &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "trust", P(t.root, "missing"), 0, "", NULL);
+	/* The path must be resolved: a link on it is refused. */
+	tu_symlink(t.runner, P(t.root, "link"));
+	ck_assert_int_eq(trust_check(P(t.root, "link"), &e), -ELOOP);
+	tu_assert_error(&e, ELOOP, "trust", P(t.root, "link"), 0, "", "a symlink in a resolved path");
+	tu_chmod(t.runner, 0775);
+	ck_assert_int_eq(trust_check(P(t.runner, "x"), NULL), -EPERM);
+}
+END_TEST
+
+Suite *vm_suite(void)
+{
+	Suite *s = suite_create("vm");
+	TCase *tc;
+
+	tc = tcase_create("open");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, open_current);
+	tcase_add_test(tc, open_booted);
+	tcase_add_test(tc, open_missing);
+	tcase_add_loop_test(tc, open_bad_name, 0, ARRAY_SIZE(bad_names));
+	tcase_add_test(tc, open_name_128);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("read");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, read_every_format);
+	tcase_add_test(tc, shares_relative_to_real_state_dir);
+	tcase_add_test(tc, missing_files_are_empty);
+	tcase_add_test(tc, crlf_files);
+	tcase_add_loop_test(tc, bad_file, 0, ARRAY_SIZE(bad_files));
+	tcase_add_test(tc, ifname_15_and_16_bytes);
+	tcase_add_test(tc, file_is_directory);
+	tcase_add_test(tc, dangling_symlink);
+	tcase_add_test(tc, unreadable_file);
+	tcase_add_test(tc, file_65k);
+	tcase_add_test(tc, fifo_not_regular);
+	tcase_add_test(tc, share_missing_socket);
+	tcase_add_test(tc, share_bad_tag);
+	tcase_add_test(tc, share_same_socket);
+	tcase_add_test(tc, executables);
+	tcase_add_test(tc, system_link);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("trust");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, trust_group_writable_dir);
+	tcase_add_test(tc, trust_dir_inside_runner);
+	tcase_add_test(tc, trust_file_other_owner);
+	tcase_add_test(tc, trust_symlink_escape);
+	tcase_add_test(tc, trust_sticky_dir);
+	tcase_add_test(tc, trust_state_dir_not_checked);
+	tcase_add_test(tc, allow_untrusted_lifts_all);
+	tcase_add_test(tc, trust_check_direct);
+	suite_add_tcase(s, tc);
+	return s;
+}
