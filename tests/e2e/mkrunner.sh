@@ -204,13 +204,22 @@ defined(readline_json()) or do { print STDERR "microvm-shutdown: no QMP greeting
 cmd("qmp_capabilities") or exit 1;
 cmd("system_powerdown") or exit 1;
 print STDERR "microvm-shutdown: system_powerdown sent, waiting up to ${timeout}s\n";
+# A press before the guest has its button driver (or is listening) is lost:
+# press again every 3 s until QEMU closes the socket (it has exited).
+my $next = time + 3;
 while (1) {
     my $left = $deadline - time;
-    if ($left <= 0 || !$sel->can_read($left)) {
+    if ($left <= 0) {
         print STDERR "microvm-shutdown: VM still running after ${timeout}s\n"; exit 1;
     }
-    my $n = sysread($s, $buf, 4096);
-    last if !$n;
+    my $wait = $next - time; $wait = $left if $left < $wait; $wait = 0.1 if $wait < 0.1;
+    if ($sel->can_read($wait)) {
+        my $n = sysread($s, $buf, 4096);
+        last if !$n;
+    } elsif (time >= $next) {
+        syswrite($s, "{\"execute\":\"system_powerdown\"}\n");
+        $next = time + 3;
+    }
 }
 print STDERR "microvm-shutdown: VM is gone\n";
 exit 0;

@@ -237,6 +237,23 @@ check "bare: marker result=ok share=skip ping=skip" \
 check "bare runner has no tap-interfaces / virtiofs" \
     test ! -e "$TMP/runner4/share/microvm/tap-interfaces" -a ! -e "$TMP/runner4/share/microvm/virtiofs"
 
+# ---- 5. microvm-shutdown right after start (guest not yet listening) -----
+echo "== 5. microvm-shutdown while the guest is still booting"
+"$E2E_DIR/mkrunner.sh" --cache "$CACHE" --name "$NAME" --no-tap --no-shares --wait \
+    "$TMP/runner5" >/dev/null
+vm_start "$TMP/runner5" "$TMP/console5.log"
+for _ in $(seq 50); do [[ -S $STATE/$NAME.qmp.sock ]] && break; sleep 0.1; done
+T0=$(date +%s.%N)
+SHUT_RC=0
+(cd "$STATE" && MICROVM_SHUTDOWN_TIMEOUT=30 "$TMP/runner5/bin/microvm-shutdown") \
+    >"$TMP/shutdown5.log" 2>&1 || SHUT_RC=$?
+echo "   microvm-shutdown took $(awk "BEGIN{print $(date +%s.%N) - $T0}")s"
+check "early microvm-shutdown exit 0 (it presses again until the guest listens)" \
+    test "$SHUT_RC" -eq 0
+[[ $SHUT_RC -eq 0 ]] || e2e_kill_group "$QEMU_PID"
+vm_wait
+check "early shutdown: guest saw the power button" grep -q "power button pressed" "$TMP/console5.log"
+
 if [[ $FAILS -eq 0 ]]; then
     echo "smoke-manual: PASS"
 else
