@@ -283,21 +283,46 @@ static int choose_group(struct ctx *x, const int *replaced, size_t nrep, uint32_
 
 /* ---- macvtap character devices ------------------------------------------ */
 
-/* The device number of macvtap NAME (index ifindex): sysfs first (it is
- * the kernel's word), else the node DEVFS/tapIFINDEX. */
-static int macvtap_devt(const struct cli *c, const char *name, int ifindex, dev_t *out)
+/* "MAJOR:MINOR" (a sysfs dev attribute) to a dev_t. */
+static int parse_devt(const char *s, dev_t *out)
+{
+	const char *colon = strchr(s, ':');
+	char maj[16];
+	unsigned long a, b;
+	if (!colon || (size_t)(colon - s) >= sizeof(maj))
+		return -EINVAL;
+	memcpy(maj, s, (size_t)(colon - s));
+	maj[colon - s] = '\0';
+	if (parse_uint(maj, 0xfff, &a) < 0 || parse_uint(colon + 1, 0xfffff, &b) < 0)
+		return -EINVAL;
+	*out = makedev(a, b);
+	return 0;
+}
+
+/* The device number of macvtap NAME (index ifindex) as sysfs shows it. */
+static int macvtap_sysfs_devt(const struct cli *c, const char *name, int ifindex, dev_t *out,
+			      char **path)
 {
 	_cleanup_free_ char *p = xasprintf("%s/class/net/%s/macvtap/tap%d/dev", c->sysfs, name,
 					   ifindex);
 	_cleanup_free_ char *line = NULL;
-	unsigned maj, min;
-	char end;
 	if (!p)
 		return -ENOMEM;
-	if (read_line(p, &line) == 0 && sscanf(line, "%u:%u%c", &maj, &min, &end) == 2) {
-		*out = makedev(maj, min);
-		return 0;
+	int r = read_line(p, &line);
+	if (r == 0)
+		r = parse_devt(line, out);
+	if (path) {
+		*path = p;
+		p = NULL;
 	}
+	return r;
+}
+
+/* The same, else from the node DEVFS/tapIFINDEX. */
+static int macvtap_devt(const struct cli *c, const char *name, int ifindex, dev_t *out)
+{
+	if (macvtap_sysfs_devt(c, name, ifindex, out, NULL) == 0)
+		return 0;
 	_cleanup_free_ char *node = xasprintf("%s/tap%d", c->devfs, ifindex);
 	struct stat st;
 	if (!node)
@@ -328,8 +353,10 @@ static pid_t devt_holder(const char *procfs, dev_t devt)
 			struct stat st;
 			if (f->d_name[0] == '.' || fstatat(dirfd(fds), f->d_name, &st, 0) < 0)
 				continue;
-			if (S_ISCHR(st.st_mode) && st.st_rdev == devt) {
-				found = (pid_t)atoi(de->d_name);
+			unsigned long pid;
+			if (S_ISCHR(st.st_mode) && st.st_rdev == devt &&
+			    parse_uint(de->d_name, INT_MAX, &pid) == 0) {
+				found = (pid_t)pid;
 				break;
 			}
 		}
@@ -695,22 +722,18 @@ static int macvtap_node(struct ctx *x, struct made *m, struct mvm_error *e)
 {
 	const struct cli *c = x->c;
 	_cleanup_free_ char *node = xasprintf("%s/tap%d", c->devfs, m->ifindex);
-	_cleanup_free_ char *dev = xasprintf("%s/class/net/%s/macvtap/tap%d/dev", c->sysfs,
-					     m->name, m->ifindex);
-	_cleanup_free_ char *line = NULL;
+	_cleanup_free_ char *dev = NULL;
 	struct stat st;
-	unsigned maj, min;
-	if (!node || !dev)
+	dev_t devt;
+	if (!node)
 		return mvm_error_set(e, ENOMEM, "create", m->name, NULL);
 	if (lstat(node, &st) < 0) {
 		if (errno != ENOENT)
 			return mvm_error_set(e, errno, "stat", node, NULL);
-		int r = read_line(dev, &line);
+		int r = macvtap_sysfs_devt(c, m->name, m->ifindex, &devt, &dev);
 		if (r < 0)
-			return mvm_error_set(e, r, "read", dev, NULL);
-		if (sscanf(line, "%u:%u", &maj, &min) != 2)
-			return fail_why(e, EINVAL, "parse", dev, "not MAJOR:MINOR: '%s'", line);
-		if (mknod(node, S_IFCHR | 0600, makedev(maj, min)) < 0)
+			return mvm_error_set(e, r, "read", dev ? dev : m->name, NULL);
+		if (mknod(node, S_IFCHR | 0600, devt) < 0)
 			return mvm_error_set(e, errno, "create", node, NULL);
 		m->node = node;
 		node = NULL;
@@ -880,11 +903,10 @@ static int down(struct ctx *x, struct mvm_error *e)
 				 x->kind, m->name);
 		} else {
 			dev_t devt;
-			pid_t pid = 0;
 			bool held = !strcmp(x->kind, "tap")
 					    ? tap_has_carrier(l)
 					    : (macvtap_devt(c, m->name, m->ifindex, &devt) == 0 &&
-					       (pid = devt_holder(c->procfs, devt)) > 0);
+					       devt_holder(c->procfs, devt) > 0);
 			if (held) {
 				if (r == 0)
 					r = fail_why(e, EBUSY, "delete", m->name,
@@ -959,8 +981,11 @@ static int down(struct ctx *x, struct mvm_error *e)
 	free(del);
 	if (r == 0)
 		r = rd;
-	int rr = left.n ? save_record(x, &left, r < 0 ? &(struct mvm_error){ 0 } : e)
-			: record_remove(c->runtime_dir, x->vm, x->kind, r < 0 ? &(struct mvm_error){ 0 } : e);
+	/* The record keeps what is left; the first error is the one reported. */
+	struct mvm_error scratch = { 0 };
+	struct mvm_error *e2 = r < 0 ? &scratch : e;
+	int rr = left.n ? save_record(x, &left, e2)
+			: record_remove(c->runtime_dir, x->vm, x->kind, e2);
 	if (r == 0)
 		r = rr;
 out:
@@ -1005,7 +1030,7 @@ int main(int argc, char **argv)
 	int r;
 	if (up) {
 		struct vm vm = { 0 };
-		if ((r = cli_resolve_ids(&c)) < 0)
+		if (cli_resolve_ids(&c) < 0)
 			return 1;
 		r = vm_open(&vm, c.state_dir, name, VM_CURRENT, c.allow_untrusted, &e);
 		if (r == 0)

@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 	if (argc - optind != 2)
 		return 2;
 	const char *prefix = argv[optind];
-	int n = atoi(argv[optind + 1]);
+	int n = (int)strtol(argv[optind + 1], NULL, 10);
 	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sk < 0)
 		return die("socket", "");
