@@ -255,8 +255,13 @@ static int load_vfio(void)
 		const char *name = kmod_module_get_name(mod);
 		if (kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
 			builtin = true;
-		r = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL,
-						    NULL);
+		/* modprobe.d "install" commands would run through a shell
+		 * (system(3)): not from here (DESIGN.md section 3). */
+		if (kmod_module_get_install_commands(mod))
+			log_warn("module %s: the modprobe.d install command is not run", name);
+		r = kmod_module_probe_insert_module(
+			mod, KMOD_PROBE_APPLY_BLACKLIST | KMOD_PROBE_IGNORE_COMMAND, NULL, NULL, NULL,
+			NULL);
 		if (r > 0) {
 			log_err("unable to load module '%s': it is blacklisted (modprobe.d)", name);
 			r = -EPERM;
@@ -439,8 +444,8 @@ static int load_record(struct devs *d)
 		snprintf(line, sizeof(line), "%.*s", (int)(n < 255 ? n : 255), s);
 		if (n > 200 || sscanf(line, "%31s %63s %15s", addr, prev, how) != 3 ||
 		    parse_pci_addr(addr, strlen(addr), &a) < 0 ||
-		    (strcmp(prev, "-") && component_invalid(prev, DRIVER_MAX - 1)) ||
-		    (strcmp(how, "listed") && strcmp(how, "group"))) {
+		    (strcmp(prev, "-") != 0 && component_invalid(prev, DRIVER_MAX - 1)) ||
+		    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0)) {
 			char esc[128];
 			escape_value(s, n, esc, sizeof(esc));
 			log_err("unable to parse '%s' line %u: bad record line: '%s'",
@@ -496,7 +501,7 @@ static int give_back(const struct dev *x)
 		if (r < 0)
 			return r;
 		*now = '\0';
-	} else if (*now && strcmp(now, x->prev)) {
+	} else if (*now && strcmp(now, x->prev) != 0) {
 		log_err("unable to give '%s' back to %s: it is bound to %s now", x->addr,
 			*x->prev ? x->prev : "no driver", now);
 		return -EBUSY;
@@ -699,7 +704,7 @@ int main(int argc, char **argv)
 		return cli_usage_error(&tool, "expected a verb and a VM name");
 	const char *verb = argv[i];
 	vm_name = argv[i + 1];
-	if (strcmp(verb, "bind") && strcmp(verb, "unbind"))
+	if (strcmp(verb, "bind") != 0 && strcmp(verb, "unbind") != 0)
 		return cli_usage_error(&tool, "unknown verb '%s'", verb);
 	log_set_subject(vm_name);
 	if (!strcmp(verb, "bind")) {

@@ -79,12 +79,13 @@ static void vfio_node(struct sim *s, const char *group)
 /* A device bound to drv (NULL: none) in IOMMU group (NULL: no IOMMU). */
 static void device(struct sim *s, const char *addr, const char *drv, const char *group)
 {
-	char d[64] = "", g[64] = "";
+	char d[64] = "";
 	if (drv)
 		snprintf(d, sizeof(d), "driver=%s", drv);
 	else
 		snprintf(d, sizeof(d), "orig=-");
 	if (group) {
+		char g[64];
 		snprintf(g, sizeof(g), "group=%s", group);
 		vfio_node(s, group);
 		SIM(s, "device", addr, d, g);
@@ -705,6 +706,37 @@ START_TEST(kmod_load_fails)
 }
 END_TEST
 
+/* A modprobe.d install command would go through a shell: not run. */
+START_TEST(kmod_install_command_not_run)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	device(&s, "0000:01:00.0", "e1000e", "5");
+	pci_devices(&s, "0000:01:00.0\n");
+	char *dir = modules_tree(
+		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+	char *ran = tu_path(s.vm.root, "ran");
+	char *conf = xasprintf("install vfio_pci /bin/touch %s\n", ran);
+	tu_write(s.vm.root, "modprobe.d/vfio.conf", conf);
+	char *cfg = tu_path(s.vm.root, "modprobe.d");
+
+	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_msg(strstr(r.err, "install command is not run"), "stderr: %s", r.err);
+	ck_assert_int_eq(access(ran, F_OK), -1);
+	char *log = sim_log(&s);
+	ck_assert_msg(strstr(log, "load vfio_pci\n"), "log: %s", log);
+	free(log);
+	tu_run_free(&r);
+	free(cfg);
+	free(conf);
+	free(ran);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
 Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -731,6 +763,7 @@ Suite *pci_suite(void)
 	tcase_add_test(km, kmod_missing);
 	tcase_add_test(km, kmod_blacklisted);
 	tcase_add_test(km, kmod_load_fails);
+	tcase_add_test(km, kmod_install_command_not_run);
 	suite_add_tcase(s, km);
 	return s;
 }
