@@ -724,7 +724,7 @@ static int macvtap_node(struct ctx *x, struct made *m, struct mvm_error *e)
 	_cleanup_free_ char *node = xasprintf("%s/tap%d", c->devfs, m->ifindex);
 	_cleanup_free_ char *dev = NULL;
 	struct stat st;
-	dev_t devt;
+	dev_t devt = 0;
 	if (!node)
 		return mvm_error_set(e, ENOMEM, "create", m->name, NULL);
 	if (lstat(node, &st) < 0) {
