@@ -1,0 +1,67 @@
+# The host helpers (tap-setup, pci-bind, virtiofs-launch, runner-exec), their
+# man pages, the systemd units and the sysusers.d file.
+#
+#   pkgs.callPackage ./package.nix { }
+#   pkgs.callPackage ./package.nix { stateDir = "/srv/microvms"; }
+#
+# stateDir is written into the units' ConditionPathExists=, Environment=
+# MICROVM_STATE_DIR= and ReadWritePaths= (the Makefile installs them for
+# /var/lib/microvms). The test suite needs root, network namespaces and
+# virtiofsd, which the Nix build sandbox does not give: doCheck is off;
+# run `make check` on a host instead.
+{
+  lib,
+  stdenv,
+  pkg-config,
+  libnl,
+  kmod,
+  check,
+  util-linux,
+  stateDir ? "/var/lib/microvms",
+}:
+
+stdenv.mkDerivation {
+  pname = "microvm-host-helpers";
+  version = "0.1.0";
+
+  src = lib.cleanSourceWith {
+    src = ../.;
+    filter =
+      path: type:
+      let
+        base = baseNameOf path;
+      in
+      !(lib.hasPrefix "build" base) && base != ".git" && base != "result";
+  };
+
+  nativeBuildInputs = [ pkg-config ];
+  buildInputs = [
+    libnl
+    kmod
+  ];
+  nativeCheckInputs = [ check ];
+  doCheck = false;
+
+  makeFlags = [
+    "PREFIX=${placeholder "out"}"
+    "UNITDIR=${placeholder "out"}/lib/systemd/system"
+    "SYSUSERSDIR=${placeholder "out"}/lib/sysusers.d"
+  ];
+
+  # NixOS has no /bin/kill; another state dir goes into every unit.
+  postInstall = ''
+    for u in $out/lib/systemd/system/*; do
+      sed -i \
+        -e 's|=/bin/kill |=${util-linux}/bin/kill |' \
+        -e 's|/var/lib/microvms|${stateDir}|g' \
+        "$u"
+    done
+  '';
+
+  meta = {
+    description = "C host helpers for MicroVMs in the microvm.nix layout, run by systemd units";
+    license = lib.licenses.mit;
+    platforms = lib.platforms.linux;
+    mainProgram = "runner-exec";
+  };
+}

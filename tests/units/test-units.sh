@@ -1,0 +1,130 @@
+#!/bin/bash
+# tests/units/test-units.sh: the systemd units as installed.
+#  1. `make install DESTDIR=D PREFIX=/usr`: every unit, the sysusers file and
+#     the man pages land where a distribution package puts them, with
+#     @BINDIR@ replaced by /usr/bin and no placeholder left.
+#  2. `make install PREFIX=P` (a temp prefix, so the substituted paths are
+#     the built binaries): `systemd-analyze verify` of every unit (an
+#     instance of each template) prints nothing and succeeds; it checks
+#     that the Exec*= binaries exist and that the Documentation= man pages
+#     are found (MANPATH=P/share/man).
+#  3. The dependencies that make the stop order: microvm@ Requires= and
+#     After= each helper; each helper Before= and PartOf= microvm@, its
+#     ConditionPathExists= on the runner file of DESIGN.md section 1.
+#  4. `systemd-analyze security --offline=yes` of each root helper unit:
+#     exposure 4.9 or lower ("OK"); prints each number.
+# Exit 0 pass, 1 fail, 77 skip.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not installed"; exit 77; }
+
+tmp=$(mktemp -d /tmp/mvm-units.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+pass() { echo "ok: $*"; }
+
+HELPERS=(microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd)
+UNITS=(microvm@.service "${HELPERS[@]/%/@.service}" microvms.target)
+
+# 1. The packaging layout.
+dest=$tmp/dest
+if ! make -s B="$B" install DESTDIR="$dest" PREFIX=/usr >"$tmp/install.log" 2>&1; then
+    cat "$tmp/install.log"
+    echo "FAIL: make install DESTDIR=... PREFIX=/usr"
+    exit 1
+fi
+for u in "${UNITS[@]}"; do
+    f=$dest/usr/lib/systemd/system/$u
+    if [[ ! -f $f ]]; then
+        fail "$u not installed in /usr/lib/systemd/system"
+    elif grep -n '@[A-Z_]*@' "$f"; then
+        fail "$u: placeholder left after install"
+    elif [[ $u == *.service ]] && ! grep -q '^ExecStart=/usr/bin/' "$f"; then
+        fail "$u: ExecStart= not in /usr/bin"
+    fi
+done
+[[ -f $dest/usr/lib/sysusers.d/microvm.conf ]] || fail "sysusers.d/microvm.conf not installed"
+grep -q '^u microvm -:kvm ' "$dest/usr/lib/sysusers.d/microvm.conf" 2>/dev/null \
+    || fail "sysusers: no user microvm in group kvm"
+for t in runner-exec tap-setup pci-bind virtiofs-launch; do
+    [[ -x $dest/usr/bin/$t ]] || fail "/usr/bin/$t not installed"
+done
+[[ $fails == 0 ]] && pass "make install DESTDIR=... PREFIX=/usr"
+
+# 2. systemd-analyze verify against the built binaries.
+prefix=$tmp/prefix
+if ! make -s B="$B" install PREFIX="$prefix" >"$tmp/install.log" 2>&1; then
+    cat "$tmp/install.log"
+    echo "FAIL: make install PREFIX=$prefix"
+    exit 1
+fi
+unitdir=$prefix/lib/systemd/system
+inst=(microvm@vm1.service "${HELPERS[@]/%/@vm1.service}" microvms.target)
+# SYSTEMD_UNIT_PATH ending in ':' keeps the host's units (sysinit.target, ...)
+# behind ours; MANPATH makes `man` find the installed pages.
+if out=$(cd / && SYSTEMD_UNIT_PATH=$unitdir: MANPATH=$prefix/share/man \
+    systemd-analyze verify "${inst[@]}" 2>&1) && [[ -z $out ]]; then
+    pass "systemd-analyze verify ${inst[*]}"
+else
+    printf '%s\n' "$out"
+    fail "systemd-analyze verify"
+fi
+
+# 3. Order and conditions, as systemd would read them.
+before=$fails
+prop() { # UNIT KEY: the values of KEY= in the installed unit, one a line
+    sed -n "s/^$2=//p" "$unitdir/$1" | tr ' ' '\n' | sed '/^$/d'
+}
+for h in "${HELPERS[@]}"; do
+    prop microvm@.service Requires | grep -qx "$h@%i.service" || fail "microvm@ does not Require $h@%i"
+    prop microvm@.service After | grep -qx "$h@%i.service" || fail "microvm@ not After $h@%i"
+    prop "$h@.service" Before | grep -qx 'microvm@%i.service' || fail "$h not Before microvm@"
+    prop "$h@.service" PartOf | grep -qx 'microvm@%i.service' || fail "$h not PartOf microvm@"
+done
+# Teardown: the oneshot helpers undo from their records in ExecStop=; the
+# virtiofsd launcher is stopped by SIGTERM to it alone (it stops its daemons).
+for h in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
+    grep -Eq '^ExecStop=.* (down|unbind) %i$' "$unitdir/$h@.service" || fail "$h has no teardown ExecStop"
+done
+grep -qx 'KillMode=mixed' "$unitdir/microvm-virtiofsd@.service" || fail "virtiofsd: KillMode= not mixed"
+grep -qx 'Type=notify' "$unitdir/microvm-virtiofsd@.service" || fail "virtiofsd: not Type=notify"
+declare -A COND=(
+    [microvm]=bin/microvm-run
+    [microvm-tap-interfaces]=share/microvm/tap-interfaces
+    [microvm-macvtap-interfaces]=share/microvm/macvtap-interfaces
+    [microvm-pci-devices]=share/microvm/pci-devices
+    [microvm-virtiofsd]=share/microvm/virtiofs
+)
+for u in "${!COND[@]}"; do
+    want=/var/lib/microvms/%i/current/${COND[$u]}
+    [[ $(prop "$u@.service" ConditionPathExists) == "$want" ]] \
+        || fail "$u@: ConditionPathExists= is not $want"
+done
+for k in Restart=always RestartSec=5s TimeoutSec=150 LimitNOFILE=1048576 LimitMEMLOCK=infinity \
+    NotifyAccess=all User=microvm Group=kvm; do
+    grep -qx "$k" "$unitdir/microvm@.service" || fail "microvm@: no $k"
+done
+[[ $fails == "$before" ]] && pass "dependencies, conditions, microvm@ settings"
+
+# 4. Exposure of the root helper units.
+for h in "${HELPERS[@]}"; do
+    out=$(cd / && systemd-analyze security --offline=yes --threshold=49 "$unitdir/$h@.service" 2>&1)
+    rc=$?
+    level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$out")
+    if [[ -z $level ]]; then
+        printf '%s\n' "$out" | tail -n 5
+        fail "$h@: no exposure level"
+    elif [[ $rc != 0 ]] || ! awk -v l="$level" 'BEGIN { exit !(l <= 4.9) }'; then
+        printf '%s\n' "$out" | grep '✗'
+        fail "$h@: exposure $level, above 4.9"
+    else
+        pass "$h@.service exposure $level"
+    fi
+done
+level=$(cd / && systemd-analyze security --offline=yes "$unitdir/microvm@.service" 2>&1 |
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+echo "info: microvm@.service exposure ${level:-?} (runs as microvm, not sandboxed: see the unit)"
+
+[[ $fails == 0 ]]
