@@ -44,7 +44,8 @@
  * ROOT/module/... (libkmod looks there for a module's state).
  * init_module, finit_module (also through syscall()) and delete_module
  * never reach the kernel, whether $PCISIM_ROOT is set or not: without it
- * they fail with EPERM.
+ * they fail with EPERM. An open of anything in the host's /sys for
+ * writing fails with EPERM too, so a bug cannot reach the real devices.
  *
  * Built without sanitizers (it is preloaded into sanitized programs).
  */
@@ -559,6 +560,20 @@ static bool under_root(int dirfd, const char *path, char *rel, size_t size)
 	return strncmp(rel, ".sim/", 5) != 0;
 }
 
+/* Is (dirfd, path) in the host's /sys? */
+static bool real_sysfs(int dirfd, const char *path)
+{
+	char abs[PATH_MAX], dir[PATH_MAX];
+	if (!path || !absolute(dirfd, path, abs, sizeof(abs)))
+		return false;
+	char *slash = strrchr(abs, '/');
+	if (slash)
+		*slash = '\0';
+	if (!realpath(*abs ? abs : "/", dir))
+		return false;
+	return strcmp(dir, "/sys") == 0 || strncmp(dir, "/sys/", 5) == 0;
+}
+
 /* /sys/module/... read from ROOT/module/... */
 static const char *redirect(const char *path, char *buf, size_t size)
 {
@@ -575,6 +590,12 @@ static int do_open(int dirfd, const char *path, int flags, mode_t mode)
 	char buf[PATH_MAX], rel[PATH_MAX];
 	path = redirect(path, buf, sizeof(buf));
 	bool w = (flags & O_ACCMODE) != O_RDONLY;
+	if (w && real_sysfs(dirfd, path)) {
+		/* a test must never write the host's sysfs: fail loudly */
+		fprintf(stderr, "pcisim: refusing to open the real '%s' for writing\n", path);
+		errno = EPERM;
+		return -1;
+	}
 	if (w && under_root(dirfd, path, rel, sizeof(rel))) {
 		if (!writable_attr(rel)) {
 			errno = EACCES;
