@@ -192,6 +192,12 @@ out:
 
 /* ---- cleanup ---------------------------------------------------------- */
 
+static int log_fail_why(const char *path, const char *why)
+{
+	log_err("unable to remove '%s': %s", path, why);
+	return -EEXIST;
+}
+
 static int do_cleanup(const struct cli *c, const char *name)
 {
 	struct mvm_error e = { 0 };
@@ -201,25 +207,19 @@ static int do_cleanup(const struct cli *c, const char *name)
 	}
 	_cleanup_free_ char *dir = path_join(c->state_dir, name);
 	_cleanup_free_ char *booted = dir ? path_join(dir, "booted") : NULL;
-	if (!booted)
-		return log_fail(-ENOMEM, "remove", name), 1;
 	struct stat st;
-	if (lstat(booted, &st) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		return log_fail(-errno, "inspect", booted), 1;
-	}
-	if (!S_ISLNK(st.st_mode)) {
-		log_err("unable to remove '%s': not a symlink, left alone", booted);
-		return 1;
-	}
-	if (c->dry_run) {
+	int r = 0;
+	if (!booted)
+		r = log_fail(-ENOMEM, "remove", "booted");
+	else if (lstat(booted, &st) < 0)
+		r = errno == ENOENT || errno == ENOTDIR ? 0 : log_fail(-errno, "inspect", booted);
+	else if (!S_ISLNK(st.st_mode))
+		r = log_fail_why(booted, "not a symlink, left alone");
+	else if (c->dry_run)
 		log_action("remove %s", booted);
-		return 0;
-	}
-	if (unlink(booted) < 0 && errno != ENOENT)
-		return log_fail(-errno, "remove", booted), 1;
-	return 0;
+	else if (unlink(booted) < 0 && errno != ENOENT)
+		r = log_fail(-errno, "remove", booted);
+	return r < 0 ? 1 : 0;
 }
 
 /* ---- status ----------------------------------------------------------- */
@@ -398,13 +398,17 @@ static int do_status(const struct cli *c, char **names, size_t n)
 	int failed = 0;
 	if (n == 0) {
 		int r = list_vms(c->state_dir, &all, &n);
-		if (r < 0)
-			return log_fail(r, "read", c->state_dir), 1;
+		if (r < 0) {
+			log_fail(r, "read", c->state_dir);
+			return 1;
+		}
 		names = all;
 	}
 	struct row *rows = calloc(n ? n : 1, sizeof(*rows));
-	if (!rows)
-		return log_fail(-ENOMEM, "read", c->state_dir), 1;
+	if (!rows) {
+		log_fail(-ENOMEM, "read", c->state_dir);
+		return 1;
+	}
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct mvm_error e = { 0 };
@@ -438,8 +442,10 @@ static int do_status(const struct cli *c, char **names, size_t n)
 	for (size_t i = 0; all && i < n; i++)
 		free(all[i]);
 	free(all);
-	if (fflush(stdout) != 0)
-		return log_fail(-errno, "write", "stdout"), 1;
+	if (fflush(stdout) != 0) {
+		log_fail(-errno, "write", "stdout");
+		return 1;
+	}
 	return failed;
 }
 
