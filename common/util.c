@@ -181,8 +181,8 @@ char *path_join(const char *a, const char *b)
 	if (b[0] == '/' || !a || !a[0])
 		return strdup(b);
 	size_t la = strlen(a);
-	while (la > 1 && a[la - 1] == '/')
-		la--;
+	while (la > 0 && a[la - 1] == '/')
+		la--; /* "/" itself becomes "", so "/" + "b" is "/b", not "//b" */
 	return xasprintf("%.*s/%s", (int)la, a, b);
 }
 
