@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: MIT */
+/* common/util.h, error.h, log.h and spawn.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+#include "spawn.h"
+#include "testutil.h"
+#include "util.h"
+
+static char *root;
+
+static void setup(void)
+{
+	root = tu_tmpdir();
+}
+
+static void teardown(void)
+{
+	tu_rm_rf(root);
+	free(root);
+	root = NULL;
+}
+
+/* ---- paths and names ---- */
+
+START_TEST(path_join_cases)
+{
+	static const char *const cases[][3] = {
+		{"/a", "b", "/a/b"},	   {"/a/", "b", "/a/b"},   {"/a//", "b/c", "/a/b/c"},
+		{"/a", "/b", "/b"},	   {"", "b", "b"},	   {"/", "b", "/b"},
+		{"rel", "b", "rel/b"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *p = path_join(cases[i][0], cases[i][1]);
+		ck_assert_str_eq(p, cases[i][2]);
+		free(p);
+	}
+	char *p = path_join(NULL, "x");
+	ck_assert_str_eq(p, "x");
+	free(p);
+	p = xasprintf("%s-%d", "a", 7);
+	ck_assert_str_eq(p, "a-7");
+	free(p);
+}
+END_TEST
+
+START_TEST(escape_values)
+{
+	char buf[128];
+	ck_assert_str_eq(escape_value("tap0", 4, buf, sizeof(buf)), "tap0");
+	ck_assert_str_eq(escape_value("a\\b", 3, buf, sizeof(buf)), "a\\\\b");
+	ck_assert_str_eq(escape_value("a\0b\n\xff", 5, buf, sizeof(buf)), "a\\x00b\\x0a\\xff");
+	ck_assert_str_eq(escape_value("", 0, buf, sizeof(buf)), "");
+	/* Only n bytes. */
+	ck_assert_str_eq(escape_value("abcdef", 3, buf, sizeof(buf)), "abc");
+	/* Cut with "..." when too long; never past the buffer. */
+	char small[8];
+	ck_assert_str_eq(escape_value("abcdefghij", 10, small, sizeof(small)), "abcd...");
+	ck_assert_str_eq(escape_value("\x01\x02\x03", 3, small, sizeof(small)), "\\x01...");
+	char tiny[3];
+	ck_assert_str_eq(escape_value("abc", 3, tiny, sizeof(tiny)), "");
+}
+END_TEST
+
+static const struct {
+	const char *s;
+	size_t n;
+	const char *why; /* NULL: valid */
+} ifnames[] = {
+	{"eth0", 4, NULL},
+	{"abcdefghijklmno", 15, NULL},
+	{"a", 1, NULL},
+	{"...", 3, NULL},
+	{"vm-1_x.y@z", 10, NULL},
+	{"", 0, "empty interface name"},
+	{"abcdefghijklmnop", 16, "interface name of 16 bytes or more"},
+	{".", 1, "'.' and '..' are not interface names"},
+	{"..", 2, "'.' and '..' are not interface names"},
+	{"a/b", 3, "interface name with '/' or ':'"},
+	{"a:b", 3, "interface name with '/' or ':'"},
+	{"a b", 3, "interface name with white space, a control or non-ASCII byte"},
+	{"a\tb", 3, "interface name with white space, a control or non-ASCII byte"},
+	{"a\nb", 3, "interface name with white space, a control or non-ASCII byte"},
+	{"\xff", 1, "interface name with white space, a control or non-ASCII byte"},
+	{"a\0b", 3, "NUL byte"},
+};
+
+START_TEST(ifname_rules)
+{
+	const char *why = ifname_invalid(ifnames[_i].s, ifnames[_i].n);
+	if (ifnames[_i].why)
+		ck_assert_str_eq(why ? why : "(valid)", ifnames[_i].why);
+	else
+		ck_assert_msg(!why, "'%s' refused: %s", ifnames[_i].s, why);
+}
+END_TEST
+
+START_TEST(component_rules)
+{
+	ck_assert_ptr_null(component_invalid("vm1", 3));
+	ck_assert_str_eq(component_invalid("vm1", 2), "name too long");
+	ck_assert_ptr_null(component_invalid("...", 128));
+	ck_assert_ptr_null(component_invalid("a b\xc3\xa4", 128)); /* space and UTF-8 are fine */
+	ck_assert_str_eq(component_invalid("", 128), "empty name");
+	ck_assert_str_eq(component_invalid(".", 128), "'.' and '..' are not names");
+	ck_assert_str_eq(component_invalid("..", 128), "'.' and '..' are not names");
+	ck_assert_str_eq(component_invalid("a/b", 128), "a name may not contain '/'");
+	ck_assert_str_eq(component_invalid("a\tb", 128),
+			 "a name may not contain control characters");
+	ck_assert_str_eq(component_invalid("\x7f", 128),
+			 "a name may not contain control characters");
+}
+END_TEST
+
+START_TEST(lines_iterate)
+{
+	const char buf[] = "a\r\nbb\n\n c \nd";
+	struct lines l;
+	const char *s;
+	size_t n;
+	static const char *const want[] = {"a", "bb", "", " c ", "d"};
+	lines_init(&l, buf, sizeof(buf) - 1);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		ck_assert(lines_next(&l, &s, &n));
+		ck_assert_uint_eq(l.lineno, i + 1);
+		ck_assert_uint_eq(n, strlen(want[i]));
+		ck_assert_int_eq(memcmp(s, want[i], n), 0);
+	}
+	ck_assert(!lines_next(&l, &s, &n));
+	lines_init(&l, "", 0);
+	ck_assert(!lines_next(&l, &s, &n));
+	lines_init(&l, "\n", 1);
+	ck_assert(lines_next(&l, &s, &n));
+	ck_assert_uint_eq(n, 0);
+	ck_assert(!lines_next(&l, &s, &n));
+}
+END_TEST
+
+START_TEST(parse_uint_cases)
+{
+	unsigned long v = 7;
+	ck_assert_int_eq(parse_uint("0", 10, &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(parse_uint("4294967294", 0xfffffffeUL, &v), 0);
+	ck_assert_uint_eq(v, 4294967294UL);
+	ck_assert_int_eq(parse_uint("4294967295", 0xfffffffeUL, &v), -ERANGE);
+	ck_assert_int_eq(parse_uint("99999999999999999999999", ~0UL, &v), -ERANGE);
+	ck_assert_int_eq(parse_uint("-1", ~0UL, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint("+1", ~0UL, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint(" 1", ~0UL, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint("1 ", ~0UL, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint("12a", ~0UL, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint("", ~0UL, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint(NULL, ~0UL, &v), -EINVAL);
+	ck_assert_uint_eq(v, 4294967294UL);
+}
+END_TEST
+
+/* ---- files ---- */
+
+START_TEST(mkdir_p_cases)
+{
+	char *p = tu_path(root, "a/b/c");
+	ck_assert_int_eq(mkdir_p(p, 0750), 0);
+	struct stat st;
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 0777, 0750);
+	ck_assert_int_eq(mkdir_p(p, 0750), 0); /* existing: fine */
+	free(p);
+	p = tu_path(root, "d/e/");
+	ck_assert_int_eq(mkdir_p(p, 0755), 0);
+	free(p);
+	tu_write(root, "file", "x");
+	p = tu_path(root, "file");
+	ck_assert_int_eq(mkdir_p(p, 0755), -ENOTDIR);
+	free(p);
+	p = tu_path(root, "file/sub");
+	ck_assert_int_eq(mkdir_p(p, 0755), -ENOTDIR);
+	free(p);
+}
+END_TEST
+
+START_TEST(read_write_files)
+{
+	char *p = tu_path(root, "f");
+	char *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(read_file(p, 100, &buf, &len), -ENOENT);
+	/* write_file never creates (sysfs attributes exist or not). */
+	ck_assert_int_eq(write_str(p, "x"), -ENOENT);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	tu_write(root, "f", "");
+	ck_assert_int_eq(write_str(p, "value\n"), 0);
+	ck_assert_int_eq(read_file(p, 100, &buf, &len), 0);
+	ck_assert_str_eq(buf, "value\n");
+	ck_assert_uint_eq(len, 6);
+	free(buf);
+	char *line;
+	ck_assert_int_eq(read_line(p, &line), 0);
+	ck_assert_str_eq(line, "value");
+	free(line);
+	tu_write(root, "crlf", "v\r\n");
+	char *q = tu_path(root, "crlf");
+	ck_assert_int_eq(read_line(q, &line), 0);
+	ck_assert_str_eq(line, "v");
+	free(line);
+	free(q);
+	/* The limit is inclusive; the buffer grows past its first 4 KiB. */
+	ck_assert_int_eq(read_file(p, 6, &buf, &len), 0);
+	free(buf);
+	buf = NULL;
+	ck_assert_int_eq(read_file(p, 5, &buf, &len), -EFBIG);
+	ck_assert_ptr_null(buf);
+	char big[10000];
+	memset(big, 'z', sizeof(big));
+	tu_write_n(root, "big", big, sizeof(big));
+	q = tu_path(root, "big");
+	ck_assert_int_eq(read_file(q, 10000, &buf, &len), 0);
+	ck_assert_uint_eq(len, 10000);
+	ck_assert_uint_eq(strlen(buf), 10000);
+	free(buf);
+	free(q);
+	ck_assert_int_eq(read_file(root, 100, &buf, &len), -EISDIR);
+	/* Not a regular file: read until EOF, still bounded. */
+	ck_assert_int_eq(read_file("/dev/zero", 5000, &buf, &len), -EFBIG);
+	free(p);
+}
+END_TEST
+
+START_TEST(links)
+{
+	char *l = tu_path(root, "driver");
+	char *out = NULL;
+	ck_assert_int_eq(read_link(l, &out), -ENOENT);
+	ck_assert_int_eq(read_link_base(l, &out), -ENOENT);
+	tu_symlink("../../../bus/pci/drivers/vfio-pci", l);
+	ck_assert_int_eq(read_link(l, &out), 0);
+	ck_assert_str_eq(out, "../../../bus/pci/drivers/vfio-pci");
+	free(out);
+	ck_assert_int_eq(read_link_base(l, &out), 0);
+	ck_assert_str_eq(out, "vfio-pci");
+	free(out);
+	ck_assert_int_eq(read_link(root, &out), -EINVAL);
+	free(l);
+	l = tu_path(root, "plain");
+	tu_symlink("e1000e", l);
+	ck_assert_int_eq(read_link_base(l, &out), 0);
+	ck_assert_str_eq(out, "e1000e");
+	free(out);
+	free(l);
+}
+END_TEST
+
+START_TEST(monotonic_clock)
+{
+	long long a = now_ms();
+	struct timespec ts = {.tv_nsec = 20 * 1000000};
+	nanosleep(&ts, NULL);
+	long long b = now_ms();
+	ck_assert_int_ge(b - a, 20);
+	ck_assert_int_lt(b - a, 2000);
+}
+END_TEST
+
+/* ---- struct mvm_error ---- */
+
+START_TEST(error_format)
+{
+	struct mvm_error e;
+	ck_assert_int_eq(mvm_error_set(&e, -ENOENT, "open", "/x", NULL), -ENOENT);
+	ck_assert_int_eq(e.err, ENOENT);
+	ck_assert_str_eq(tu_error_str(&e), "unable to open '/x': No such file or directory");
+	ck_assert_int_eq(mvm_error_set(&e, EACCES, "read", "/y", "custom reason"), -EACCES);
+	ck_assert_str_eq(tu_error_str(&e), "unable to read '/y': custom reason");
+	ck_assert_int_eq(mvm_error_set(&e, 0, NULL, NULL, NULL), -EINVAL);
+	ck_assert_str_eq(tu_error_str(&e), "unable to handle '': Invalid argument");
+	ck_assert_int_eq(mvm_error_set(NULL, EPERM, "x", "y", NULL), -EPERM);
+	mvm_error_set(&e, EINVAL, "parse", "/r/share/microvm/pci-devices", "bad");
+	e.line = 12;
+	snprintf(e.value, sizeof(e.value), "%s", "zz:00.0");
+	ck_assert_str_eq(tu_error_str(&e),
+			 "unable to parse '/r/share/microvm/pci-devices' line 12: bad: 'zz:00.0'");
+	e.hint = "try this";
+	ck_assert_str_eq(tu_error_str(&e),
+			 "unable to parse '/r/share/microvm/pci-devices' line 12: bad: 'zz:00.0' "
+			 "(try this)");
+	char small[20];
+	mvm_error_format(&e, small, sizeof(small));
+	ck_assert_str_eq(small, "unable to parse '/r");
+}
+END_TEST
+
+/* ---- log ---- */
+
+/* Run the logging calls with stderr captured; returns what was written. */
+static char *logged(void (*fn)(void))
+{
+	struct tu_capture c;
+	tu_capture_start(&c, 2);
+	fn();
+	return tu_capture_end(&c);
+}
+
+static void log_some(void)
+{
+	log_err("unable to create '%s': %s", "tap0", strerror(EPERM));
+	log_warn("w");
+	log_notice("n");
+	log_info("i");
+	log_debug("d");
+}
+
+START_TEST(log_plain)
+{
+	unsetenv("JOURNAL_STREAM");
+	log_open("/usr/bin/tap-setup");
+	ck_assert_str_eq(log_prog(), "tap-setup");
+	log_set_subject("vm1");
+	log_set_verbose(0);
+	char *s = logged(log_some);
+	ck_assert_str_eq(s, "tap-setup: vm1: unable to create 'tap0': Operation not permitted\n"
+			    "tap-setup: vm1: w\ntap-setup: vm1: n\ntap-setup: vm1: i\n");
+	free(s);
+	log_set_verbose(1);
+	ck_assert_int_eq(log_get_verbose(), 1);
+	log_set_subject(NULL);
+	s = logged(log_some);
+	ck_assert_str_eq(s, "tap-setup: unable to create 'tap0': Operation not permitted\n"
+			    "tap-setup: w\ntap-setup: n\ntap-setup: i\ntap-setup: d\n");
+	free(s);
+}
+END_TEST
+
+/* Under systemd, stderr is $JOURNAL_STREAM ("DEV:INO"): <N> prefixes. */
+static void log_journal_open(void)
+{
+	struct stat st;
+	ck_assert_int_eq(fstat(2, &st), 0);
+	char js[64];
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	log_open("pci-bind");
+	log_set_subject("vm1");
+	log_set_verbose(1);
+	log_some();
+	/* Another stream than stderr: no prefixes. */
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + 1);
+	setenv("JOURNAL_STREAM", js, 1);
+	log_open("pci-bind");
+	log_err("plain");
+	setenv("JOURNAL_STREAM", "garbage", 1);
+	log_open("pci-bind");
+	log_err("plain");
+	unsetenv("JOURNAL_STREAM");
+}
+
+START_TEST(log_journal)
+{
+	char *s = logged(log_journal_open);
+	ck_assert_str_eq(s, "<3>pci-bind: vm1: unable to create 'tap0': Operation not permitted\n"
+			    "<4>pci-bind: vm1: w\n<5>pci-bind: vm1: n\n<6>pci-bind: vm1: i\n"
+			    "<7>pci-bind: vm1: d\n"
+			    "pci-bind: vm1: plain\npci-bind: vm1: plain\n");
+	free(s);
+}
+END_TEST
+
+static void log_errors(void)
+{
+	struct mvm_error e;
+	log_open("virtiofs-launch");
+	log_set_subject("vm1");
+	ck_assert_int_eq(log_fail(-ENOENT, "open", "/x"), -ENOENT);
+	ck_assert_int_eq(log_fail(EBUSY, "unbind", "0000:01:00.0"), EBUSY);
+	mvm_error_set(&e, EINVAL, "parse", "/r/share/microvm/tap-interfaces", "duplicate");
+	e.line = 2;
+	snprintf(e.value, sizeof(e.value), "tap0");
+	log_error_info(&e);
+	/* A very long message is cut but still one line. */
+	char big[6000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_err("%s", big);
+}
+
+START_TEST(log_message_shape)
+{
+	unsetenv("JOURNAL_STREAM");
+	char *s = logged(log_errors);
+	const char *want =
+		"virtiofs-launch: vm1: unable to open '/x': No such file or directory\n"
+		"virtiofs-launch: vm1: unable to unbind '0000:01:00.0': Device or resource busy\n"
+		"virtiofs-launch: vm1: unable to parse '/r/share/microvm/tap-interfaces' line 2: "
+		"duplicate: 'tap0'\n";
+	ck_assert_int_eq(strncmp(s, want, strlen(want)), 0);
+	const char *last = s + strlen(want);
+	ck_assert_int_eq(strncmp(last, "virtiofs-launch: vm1: xxxx", 26), 0);
+	ck_assert_ptr_eq(strchr(last, '\n'), s + strlen(s) - 1);
+	ck_assert_uint_gt(strlen(last), 4000);
+	free(s);
+}
+END_TEST
+
+START_TEST(log_dry_run_action)
+{
+	log_open("tap-setup");
+	log_set_subject("vm1");
+	struct tu_capture c;
+	tu_capture_start(&c, 1);
+	log_action("create %s flags %s owner %u:%u", "tap0", "vnet_hdr", 990u, 78u);
+	log_set_subject(NULL);
+	log_action("nothing");
+	char *s = tu_capture_end(&c);
+	ck_assert_str_eq(s, "tap-setup: vm1: would create tap0 flags vnet_hdr owner 990:78\n"
+			    "tap-setup: would nothing\n");
+	free(s);
+}
+END_TEST
+
+/* ---- spawn ---- */
+
+/* Run argv with stdout into a pipe; returns the output, *status the exit. */
+static char *spawn_out(char *const argv[], struct spawn_opts *o, int *status)
+{
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	o->stdout_fd = p[1];
+	struct mvm_error e;
+	pid_t pid = spawn(argv, o, &e);
+	ck_assert_msg(pid > 0, "spawn: %s", tu_error_str(&e));
+	close(p[1]);
+	char *buf = calloc(1, 65536);
+	ck_assert_ptr_nonnull(buf);
+	size_t n = 0;
+	ssize_t k;
+	while ((k = read(p[0], buf + n, 65535 - n)) > 0)
+		n += (size_t)k;
+	close(p[0]);
+	*status = spawn_wait(pid);
+	return buf;
+}
+
+START_TEST(spawn_missing)
+{
+	struct mvm_error e;
+	char *argv[] = {(char *)"/nonexistent/microvm-run", NULL};
+	ck_assert_int_eq(spawn(argv, NULL, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "start", "/nonexistent/microvm-run", 0, "", NULL);
+	/* No PATH search. */
+	char *argv2[] = {(char *)"sh", NULL};
+	ck_assert_int_eq(spawn(argv2, NULL, &e), -ENOENT);
+	/* Not executable. */
+	tu_write(root, "script", "#!/bin/sh\n");
+	char *p = tu_path(root, "script");
+	char *argv3[] = {p, NULL};
+	ck_assert_int_eq(spawn(argv3, NULL, &e), -EACCES);
+	tu_assert_error(&e, EACCES, "start", p, 0, "", NULL);
+	/* A bad cwd is reported too. */
+	struct spawn_opts o = SPAWN_OPTS_INIT;
+	o.cwd = "/nonexistent";
+	char *argv4[] = {(char *)"/bin/true", NULL};
+	ck_assert_int_eq(spawn(argv4, &o, &e), -ENOENT);
+	free(p);
+}
+END_TEST
+
+START_TEST(spawn_exit_status)
+{
+	struct mvm_error e;
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"exit 3", NULL};
+	pid_t pid = spawn(argv, NULL, &e);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(spawn_wait(pid), 3);
+	char *argv2[] = {(char *)"/bin/sh", (char *)"-c", (char *)"kill -9 $$", NULL};
+	pid = spawn(argv2, NULL, &e);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(spawn_wait(pid), 128 + SIGKILL);
+	ck_assert_int_eq(spawn_wait(pid), -ECHILD);
+}
+END_TEST
+
+START_TEST(spawn_unset_env)
+{
+	setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+	setenv("NOTIFY_SOCKET_X", "kept", 1);
+	setenv("MVM_TEST_VAR", "kept too", 1);
+	struct spawn_opts o = SPAWN_OPTS_INIT;
+	static const char *const unset[] = {"NOTIFY_SOCKET", NULL};
+	o.unset_env = unset;
+	char *argv[] = {(char *)"/usr/bin/env", NULL};
+	int st;
+	char *out = spawn_out(argv, &o, &st);
+	ck_assert_int_eq(st, 0);
+	ck_assert_ptr_null(strstr(out, "NOTIFY_SOCKET=/"));
+	ck_assert_ptr_nonnull(strstr(out, "\nNOTIFY_SOCKET_X=kept\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\nMVM_TEST_VAR=kept too\n"));
+	free(out);
+	/* Without unset_env it is passed on (the test can fail). */
+	o.unset_env = NULL;
+	out = spawn_out(argv, &o, &st);
+	ck_assert_ptr_nonnull(strstr(out, "NOTIFY_SOCKET=/run/systemd/notify\n"));
+	free(out);
+	/* Our own environment is untouched. */
+	ck_assert_str_eq(getenv("NOTIFY_SOCKET"), "/run/systemd/notify");
+}
+END_TEST
+
+/* The child gets 0, 1 and 2 only, even when we leak descriptors. */
+START_TEST(spawn_only_std_fds)
+{
+	int fd = open("/dev/null", O_RDONLY); /* no O_CLOEXEC, on purpose */
+	ck_assert_int_ge(fd, 3);
+	ck_assert_int_eq(dup2(fd, 40), 40);
+	ck_assert_int_eq(dup2(fd, 1000), 1000);
+	struct spawn_opts o = SPAWN_OPTS_INIT;
+	/* ls runs in a child of the shell and lists the shell's fds. */
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"ls /proc/$$/fd; true", NULL};
+	int st;
+	char *out = spawn_out(argv, &o, &st);
+	ck_assert_int_eq(st, 0);
+	ck_assert_str_eq(out, "0\n1\n2\n");
+	free(out);
+	close(fd);
+	close(40);
+	close(1000);
+}
+END_TEST
+
+START_TEST(spawn_signals_reset)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	ck_assert_int_eq(sigprocmask(SIG_BLOCK, &set, NULL), 0);
+	signal(SIGUSR2, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	struct spawn_opts o = SPAWN_OPTS_INIT;
+	char *argv[] = {(char *)"/bin/grep", (char *)"-E", (char *)"^Sig(Blk|Ign)",
+			(char *)"/proc/self/status", NULL};
+	int st;
+	char *out = spawn_out(argv, &o, &st);
+	ck_assert_int_eq(st, 0);
+	ck_assert_str_eq(out, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(spawn_stdin_cwd_pgroup)
+{
+	struct spawn_opts o = SPAWN_OPTS_INIT;
+	int st;
+	/* stdin is /dev/null unless given: cat ends at once. */
+	char *cat[] = {(char *)"/bin/cat", NULL};
+	char *out = spawn_out(cat, &o, &st);
+	ck_assert_int_eq(st, 0);
+	ck_assert_str_eq(out, "");
+	free(out);
+	int in[2];
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	ck_assert_int_eq(write(in[1], "abc", 3), 3);
+	close(in[1]);
+	o.stdin_fd = in[0];
+	out = spawn_out(cat, &o, &st);
+	ck_assert_str_eq(out, "abc");
+	free(out);
+	close(in[0]);
+	o = (struct spawn_opts)SPAWN_OPTS_INIT;
+	o.cwd = root;
+	char *pwd[] = {(char *)"/bin/pwd", (char *)"-P", NULL};
+	out = spawn_out(pwd, &o, &st);
+	char want[PATH_MAX + 2];
+	snprintf(want, sizeof(want), "%s\n", root);
+	ck_assert_str_eq(out, want);
+	free(out);
+	/* A process group of its own. */
+	o = (struct spawn_opts)SPAWN_OPTS_INIT;
+	o.new_pgroup = true;
+	char *sleeper[] = {(char *)"/bin/sleep", (char *)"30", NULL};
+	struct mvm_error e;
+	pid_t pid = spawn(sleeper, &o, &e);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(getpgid(pid), pid);
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(spawn_wait(pid), 128 + SIGTERM);
+	o.new_pgroup = false;
+	pid = spawn(sleeper, &o, &e);
+	ck_assert_int_eq(getpgid(pid), getpgid(0));
+	kill(pid, SIGTERM);
+	spawn_wait(pid);
+}
+END_TEST
+
+/* pdeathsig: the child dies with the process that spawned it. We are a
+ * subreaper, so the orphan comes to us and we see how it ended. */
+static int spawn_and_exit(void *arg)
+{
+	pid_t *shared = arg;
+	struct spawn_opts o = SPAWN_OPTS_INIT;
+	o.pdeathsig = shared[1] != 0;
+	char *argv[] = {(char *)"/bin/sleep", (char *)"30", NULL};
+	shared[0] = spawn(argv, &o, NULL);
+	return shared[0] > 0 ? 0 : 1;
+}
+
+static int reap_within(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFSIGNALED(st) ? WTERMSIG(st) : 1000 + WEXITSTATUS(st);
+		struct timespec ts = {.tv_nsec = 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return -1; /* still running */
+}
+
+START_TEST(spawn_pdeathsig)
+{
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	pid_t *shared = tu_shared(2 * sizeof(pid_t));
+	shared[1] = 1;
+	ck_assert_int_eq(tu_fork_call((uid_t)-1, 0, spawn_and_exit, shared), 0);
+	ck_assert_int_gt(shared[0], 0);
+	ck_assert_int_eq(reap_within(shared[0], 5000), SIGKILL);
+	/* Without it the child outlives its parent. */
+	shared[1] = 0;
+	ck_assert_int_eq(tu_fork_call((uid_t)-1, 0, spawn_and_exit, shared), 0);
+	ck_assert_int_eq(reap_within(shared[0], 300), -1);
+	kill(shared[0], SIGKILL);
+	ck_assert_int_eq(reap_within(shared[0], 5000), SIGKILL);
+}
+END_TEST
+
+START_TEST(find_in_path_cases)
+{
+	tu_write(root, "bin1/tool", "not executable");
+	tu_write(root, "bin2/tool", "#!/bin/sh\n");
+	char *b2 = tu_path(root, "bin2/tool");
+	tu_chmod(b2, 0755);
+	char path[PATH_MAX * 2];
+	snprintf(path, sizeof(path), "/nonexistent::%s/bin1:%s/bin2:/bin", root, root);
+	setenv("PATH", path, 1);
+	char *p = find_in_path("tool");
+	ck_assert_str_eq(p ? p : "(null)", b2);
+	free(p);
+	p = find_in_path("sh");
+	ck_assert_str_eq(p ? p : "(null)", "/bin/sh");
+	free(p);
+	ck_assert_ptr_null(find_in_path("no-such-tool-mvm"));
+	ck_assert_ptr_null(find_in_path("bin2/tool"));
+	unsetenv("PATH");
+	ck_assert_ptr_null(find_in_path("sh"));
+	free(b2);
+}
+END_TEST
+
+Suite *util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc;
+
+	tc = tcase_create("names");
+	tcase_add_test(tc, path_join_cases);
+	tcase_add_test(tc, escape_values);
+	tcase_add_loop_test(tc, ifname_rules, 0, ARRAY_SIZE(ifnames));
+	tcase_add_test(tc, component_rules);
+	tcase_add_test(tc, lines_iterate);
+	tcase_add_test(tc, parse_uint_cases);
+	tcase_add_test(tc, error_format);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("files");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, mkdir_p_cases);
+	tcase_add_test(tc, read_write_files);
+	tcase_add_test(tc, links);
+	tcase_add_test(tc, monotonic_clock);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("log");
+	tcase_add_test(tc, log_plain);
+	tcase_add_test(tc, log_journal);
+	tcase_add_test(tc, log_message_shape);
+	tcase_add_test(tc, log_dry_run_action);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("spawn");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, spawn_missing);
+	tcase_add_test(tc, spawn_exit_status);
+	tcase_add_test(tc, spawn_unset_env);
+	tcase_add_test(tc, spawn_only_std_fds);
+	tcase_add_test(tc, spawn_signals_reset);
+	tcase_add_test(tc, spawn_stdin_cwd_pgroup);
+	tcase_add_test(tc, spawn_pdeathsig);
+	tcase_add_test(tc, find_in_path_cases);
+	suite_add_tcase(s, tc);
+	return s;
+}
