@@ -92,6 +92,7 @@ struct dev {
 	bool by_group;	       /* bound because it shares a group (--bind-group) */
 	bool from_record;      /* entry of an earlier record */
 	bool changed;	       /* this run wrote to it */
+	bool failed;	       /* unbind could not give it back */
 	char group[16];
 };
 
@@ -533,7 +534,7 @@ static int do_bind(void)
 	struct mvm_error e;
 	struct vm vm = { 0 };
 	struct pci_list list = { 0 };
-	struct devs mine = { 0 }, extra = { 0 }, rec = { 0 }, todo = { 0 };
+	struct devs mine = { 0 }, extra = { 0 }, rec = { 0 };
 	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, &e);
 	if (r < 0) {
 		log_error_info(&e);
@@ -591,14 +592,14 @@ static int do_bind(void)
 	}
 	if (r < 0)
 		goto out;
-	for (size_t i = 0; i < mine.n + extra.n; i++) {
-		const struct dev *x = i < mine.n ? &mine.v[i] : &extra.v[i - mine.n];
-		struct dev *y = devs_add(&todo, x->addr);
+	/* --bind-group: the group's other devices are bound after the listed ones. */
+	for (size_t i = 0; i < extra.n; i++) {
+		struct dev *y = devs_add(&mine, extra.v[i].addr);
 		if (!y) {
-			r = log_fail(-ENOMEM, "bind", x->addr);
+			r = log_fail(-ENOMEM, "bind", extra.v[i].addr);
 			goto out;
 		}
-		*y = *x;
+		*y = extra.v[i];
 	}
 
 	r = load_vfio();
@@ -607,8 +608,8 @@ static int do_bind(void)
 
 	/* The record lists every device changed so far, before it is
 	 * changed, so that unbind undoes even a bind that died halfway. */
-	for (size_t i = 0; i < todo.n; i++) {
-		struct dev *x = &todo.v[i];
+	for (size_t i = 0; i < mine.n; i++) {
+		struct dev *x = &mine.v[i];
 		if (!strcmp(x->prev, VFIO_DRIVER)) {
 			log_debug("'%s' is on %s already", x->addr, VFIO_DRIVER);
 			continue;
@@ -639,7 +640,7 @@ static int do_bind(void)
 			r = give_group_node(mine.v[i].group);
 	}
 	if (r < 0) {
-		rollback(&todo);
+		rollback(&mine);
 		/* Only what earlier runs recorded stays in the record. */
 		struct devs keep = { 0 };
 		for (size_t i = 0; i < rec.n; i++)
@@ -652,7 +653,6 @@ out:
 	free(mine.v);
 	free(extra.v);
 	free(rec.v);
-	free(todo.v);
 	pci_list_free(&list);
 	vm_close(&vm);
 	return r;
@@ -675,16 +675,20 @@ static int do_unbind(void)
 		goto out;
 	}
 	for (size_t i = rec.n; i-- > 0;) {
-		if (give_back(&rec.v[i]) < 0) {
-			if (!devs_add(&left, rec.v[i].addr)) {
-				r = -ENOMEM;
-				continue;
-			}
-			left.v[left.n - 1] = rec.v[i];
+		rec.v[i].failed = give_back(&rec.v[i]) < 0;
+		if (rec.v[i].failed)
 			r = -EIO;
-		}
 	}
 	/* What could not be given back stays recorded for another try. */
+	for (size_t i = 0; i < rec.n; i++) {
+		if (!rec.v[i].failed)
+			continue;
+		if (!devs_add(&left, rec.v[i].addr)) {
+			r = log_fail(-ENOMEM, "record", rec.v[i].addr);
+			goto out;
+		}
+		left.v[left.n - 1] = rec.v[i];
+	}
 	int s = save_record(&left);
 	if (r == 0)
 		r = s;

@@ -515,6 +515,42 @@ START_TEST(bind_twice_keeps_record)
 }
 END_TEST
 
+/* unbind when the old driver will not take a device back: the others
+ * are given back, that one stays recorded, and a later unbind finishes. */
+START_TEST(unbind_partial_keeps_record)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+
+	SIM(&s, "refuse", "snd_hda_intel", "0000:02:00.0");
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to give back '0000:02:00.0' to snd_hda_intel"),
+		      "stderr: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "");
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "0000:02:00.0 snd_hda_intel") && !strstr(rec, "0000:01:00.0"),
+		      "record: %s", rec);
+	free(rec);
+	tu_run_free(&r);
+
+	char *refuse = tu_path(s.sys, ".sim/refuse/snd_hda_intel/0000:02:00.0");
+	ck_assert_int_eq(unlink(refuse), 0);
+	free(refuse);
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 /* A device that had no driver goes back to no driver. */
 START_TEST(unbound_device_stays_unbound)
 {
@@ -755,6 +791,7 @@ Suite *pci_suite(void)
 	tcase_add_test(tc, dry_run_prints_writes);
 	tcase_add_test(tc, bind_twice_keeps_record);
 	tcase_add_test(tc, unbound_device_stays_unbound);
+	tcase_add_test(tc, unbind_partial_keeps_record);
 	suite_add_tcase(s, tc);
 	TCase *km = tcase_create("kmod");
 	tcase_set_timeout(km, 30);
