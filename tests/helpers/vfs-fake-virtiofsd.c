@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* vfs-fake-virtiofsd: a stand-in for virtiofsd in the virtiofs suite, for
+ * the Rust command line (Debian 12 ships only QEMU's C virtiofsd) and for
+ * failures the real one cannot be made to show.
+ *
+ *   --help   prints a help text like the Rust virtiofsd's (or the C one's
+ *            with $VFS_FAKE_HELP=c, or none of either with =none), exit 0
+ *   else     writes its argv, NUL-separated, to $VFS_FAKE_DIR/PID.argv;
+ *            takes the shared dir from --shared-dir=DIR or -o source=DIR;
+ *            then by what that dir holds:
+ *              .fake-fail      prints "fake: failing", exits 1
+ *              .fake-nolisten  never listens; waits for a signal
+ *              otherwise       listens on --socket-path=PATH (removing
+ *                              what is there, as virtiofsd does), serves
+ *                              one client until it leaves, exits 0. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char rust_help[] =
+	"virtiofsd backend\n\n"
+	"Usage: virtiofsd [OPTIONS]\n\n"
+	"Options:\n"
+	"      --shared-dir <shared-dir>  Shared directory path\n"
+	"      --socket-path <socket-path>  vhost-user socket path\n"
+	"      --socket-group <socket-group>  Name of group for the vhost-user socket\n"
+	"      --thread-pool-size <thread-pool-size>  Maximum thread pool size [default: 0]\n"
+	"      --xattr  Enable support for extended attributes\n"
+	"      --posix-acl  Enable support for posix ACLs (implies --xattr)\n"
+	"      --rlimit-nofile <rlimit-nofile>  Set maximum number of file descriptors\n"
+	"  -h, --help  Print help\n"
+	"  -V, --version  Print version\n";
+
+static const char c_help[] = "usage: virtiofsd [options]\n"
+			     "    -o source=PATH             shared directory tree\n"
+			     "    --socket-path=PATH         path for the vhost-user socket\n";
+
+static int has(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		const char *h = getenv("VFS_FAKE_HELP");
+		fputs(h && strcmp(h, "c") == 0	   ? c_help
+		      : h && strcmp(h, "none") == 0 ? "some other program\n"
+						    : rust_help,
+		      stdout);
+		return 0;
+	}
+	const char *dir = getenv("VFS_FAKE_DIR");
+	if (dir) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%d.argv", dir, (int)getpid());
+		FILE *f = fopen(p, "we");
+		if (!f) {
+			perror("fake: argv file");
+			return 3;
+		}
+		for (int i = 0; i < argc; i++)
+			fwrite(argv[i], 1, strlen(argv[i]) + 1, f);
+		fclose(f);
+	}
+	const char *socket_path = NULL, *shared = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--socket-path=", 14) == 0)
+			socket_path = argv[i] + 14;
+		else if (strncmp(argv[i], "--shared-dir=", 13) == 0)
+			shared = argv[i] + 13;
+		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc &&
+			 strncmp(argv[i + 1], "source=", 7) == 0)
+			shared = argv[++i] + 7; /* (no unescaping: tests avoid ',') */
+	}
+	if (!socket_path || !shared) {
+		fputs("fake: --socket-path and a shared dir are needed\n", stderr);
+		return 2;
+	}
+	if (has(shared, ".fake-fail")) {
+		fputs("fake: failing\n", stderr);
+		return 1;
+	}
+	if (has(shared, ".fake-nolisten")) {
+		fputs("fake: not listening\n", stderr);
+		for (;;)
+			pause();
+	}
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(socket_path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		perror("fake: listen");
+		return 1;
+	}
+	fprintf(stderr, "fake: listening on %s\n", socket_path);
+	int c = accept(fd, NULL, NULL);
+	if (c < 0) {
+		perror("fake: accept");
+		return 1;
+	}
+	close(fd);
+	char buf[256];
+	while (read(c, buf, sizeof(buf)) > 0)
+		;
+	fputs("fake: client left\n", stderr);
+	return 0;
+}
