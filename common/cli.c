@@ -86,6 +86,22 @@ int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 	return 2;
 }
 
+/* Was arg "--NAME=VALUE" for a long option without a value? getopt_long()
+ * reports that as '?' with optopt set to the option's value, the same as
+ * an unknown short option. */
+static bool takes_no_value(const struct option *opts, const char *arg, int val)
+{
+	const char *eq = strchr(arg, '=');
+	if (strncmp(arg, "--", 2) != 0 || !eq)
+		return false;
+	size_t n = (size_t)(eq - arg - 2);
+	for (; opts->name; opts++) /* abbreviations count, as for getopt_long() */
+		if (opts->val == val && opts->has_arg == no_argument &&
+		    strncmp(opts->name, arg + 2, n) == 0)
+			return true;
+	return false;
+}
+
 int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, int *exit_status)
 {
 	log_open(t->name);
@@ -152,7 +168,12 @@ int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, in
 			r = -1;
 			break;
 		case '?':
-			if (optopt)
+			if (optopt && takes_no_value(opts, argv[optind - 1], optopt))
+				*exit_status = cli_usage_error(
+					t, "option '%.*s' takes no value",
+					(int)(strchr(argv[optind - 1], '=') - argv[optind - 1]),
+					argv[optind - 1]);
+			else if (optopt)
 				*exit_status = cli_usage_error(t, "unknown option '-%c'", optopt);
 			else
 				*exit_status = cli_usage_error(t, "unknown option '%s'",
