@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/* common/cli.h: the command line the four tools share (DESIGN.md
+ * sections 5 and 6), through a test tool with options of its own. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+#include "testutil.h"
+#include "util.h"
+
+static bool macvtap;
+static const char *extra_arg;
+
+static int handle(int opt, const char *arg, void *userdata)
+{
+	ck_assert_ptr_eq(userdata, &macvtap);
+	switch (opt) {
+	case 'm':
+		macvtap = true;
+		return 0;
+	case 'x':
+		if (strcmp(arg, "bad") == 0) {
+			log_err("bad value '%s'", arg);
+			return -EINVAL;
+		}
+		extra_arg = arg;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const struct option extra_opts[] = {
+	{"macvtap", no_argument, NULL, 'm'},
+	{"extra", required_argument, NULL, 'x'},
+	{0},
+};
+
+static const struct cli_tool tool = {
+	.name = "tap-setup",
+	.synopsis = "[OPTIONS] up|down NAME",
+	.summary = "Create the TAP interfaces of a MicroVM.",
+	.help = "Options:\n  --macvtap           the macvtap list",
+	.flags = CLI_IDS | CLI_RUNTIME | CLI_UNTRUSTED | CLI_SYSFS,
+	.options = extra_opts,
+	.shortopts = "x:",
+	.handle = handle,
+	.userdata = &macvtap,
+};
+
+/* A tool with none of the optional shared options. */
+static const struct cli_tool bare = {
+	.name = "runner-exec",
+	.synopsis = "[OPTIONS] start|stop NAME...",
+	.summary = "Run a MicroVM.",
+};
+
+struct res {
+	int idx, st;
+	char *out, *err;
+	struct cli c;
+	int argc;
+	char *argv[32];
+};
+
+static void parse(struct res *r, const struct cli_tool *t, const char *const args[])
+{
+	memset(r, 0, sizeof(*r));
+	r->argv[r->argc++] = (char *)t->name;
+	for (size_t i = 0; args[i]; i++)
+		r->argv[r->argc++] = (char *)args[i];
+	struct tu_capture o, e;
+	tu_capture_start(&o, 1);
+	tu_capture_start(&e, 2);
+	r->st = -99;
+	r->idx = cli_parse(t, r->argc, r->argv, &r->c, &r->st);
+	r->err = tu_capture_end(&e);
+	r->out = tu_capture_end(&o);
+}
+
+static void res_free(struct res *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+static const char *const env_names[] = {
+	"MICROVM_STATE_DIR", "MICROVM_RUNTIME_DIR", "MICROVM_SYSFS",
+	"MICROVM_DEVFS",     "MICROVM_PROCFS",	    "MICROVM_MODULES_DIR",
+};
+
+static void setup(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(env_names); i++)
+		unsetenv(env_names[i]);
+	unsetenv("JOURNAL_STREAM");
+	macvtap = false;
+	extra_arg = NULL;
+}
+
+START_TEST(defaults)
+{
+	struct res r;
+	parse(&r, &tool, (const char *[]){"up", "vm1", NULL});
+	ck_assert_int_eq(r.idx, 1);
+	ck_assert_int_eq(r.st, -99);
+	ck_assert_str_eq(r.argv[r.idx], "up");
+	ck_assert_str_eq(r.argv[r.idx + 1], "vm1");
+	ck_assert_str_eq(r.c.state_dir, "/var/lib/microvms");
+	ck_assert_str_eq(r.c.runtime_dir, "/run/microvm");
+	ck_assert_str_eq(r.c.sysfs, "/sys");
+	ck_assert_str_eq(r.c.devfs, "/dev");
+	ck_assert_str_eq(r.c.procfs, "/proc");
+	ck_assert_ptr_null(r.c.modules_dir);
+	ck_assert_str_eq(r.c.user, "microvm");
+	ck_assert_str_eq(r.c.group, "kvm");
+	ck_assert_uint_eq(r.c.uid, (uid_t)-1);
+	ck_assert_uint_eq(r.c.gid, (gid_t)-1);
+	ck_assert(!r.c.dry_run);
+	ck_assert(!r.c.allow_untrusted);
+	ck_assert_int_eq(r.c.verbose, 0);
+	ck_assert_str_eq(r.out, "");
+	ck_assert_str_eq(r.err, "");
+	ck_assert_str_eq(log_prog(), "tap-setup");
+	res_free(&r);
+}
+END_TEST
+
+START_TEST(env_overrides)
+{
+	setenv("MICROVM_STATE_DIR", "/e/state", 1);
+	setenv("MICROVM_RUNTIME_DIR", "/e/run", 1);
+	setenv("MICROVM_SYSFS", "/e/sys", 1);
+	setenv("MICROVM_DEVFS", "/e/dev", 1);
+	setenv("MICROVM_PROCFS", "/e/proc", 1);
+	setenv("MICROVM_MODULES_DIR", "/e/modules", 1);
+	struct res r;
+	parse(&r, &tool, (const char *[]){"up", "vm1", NULL});
+	ck_assert_str_eq(r.c.state_dir, "/e/state");
+	ck_assert_str_eq(r.c.runtime_dir, "/e/run");
+	ck_assert_str_eq(r.c.sysfs, "/e/sys");
+	ck_assert_str_eq(r.c.devfs, "/e/dev");
+	ck_assert_str_eq(r.c.procfs, "/e/proc");
+	ck_assert_str_eq(r.c.modules_dir, "/e/modules");
+	res_free(&r);
+	/* The option beats the environment. */
+	parse(&r, &tool, (const char *[]){"--state-dir", "/o/state", "--sysfs=/o/sys", "up", NULL});
+	ck_assert_str_eq(r.c.state_dir, "/o/state");
+	ck_assert_str_eq(r.c.sysfs, "/o/sys");
+	ck_assert_str_eq(r.c.runtime_dir, "/e/run");
+	res_free(&r);
+	/* An empty variable is as good as none. */
+	setenv("MICROVM_STATE_DIR", "", 1);
+	parse(&r, &tool, (const char *[]){NULL});
+	ck_assert_str_eq(r.c.state_dir, "/var/lib/microvms");
+	ck_assert_int_eq(r.idx, 1);
+	res_free(&r);
+}
+END_TEST
+
+START_TEST(shared_options)
+{
+	struct res r;
+	parse(&r, &tool,
+	      (const char *[]){"--state-dir", "/a", "--runtime-dir=/b", "--sysfs", "/c", "-n", "-v",
+			       "--verbose", "--allow-untrusted", "--user", "u", "--group", "g",
+			       "down", "vm1", NULL});
+	ck_assert_int_eq(r.st, -99);
+	ck_assert_str_eq(r.argv[r.idx], "down");
+	ck_assert_int_eq(r.idx, r.argc - 2);
+	ck_assert_str_eq(r.c.state_dir, "/a");
+	ck_assert_str_eq(r.c.runtime_dir, "/b");
+	ck_assert_str_eq(r.c.sysfs, "/c");
+	ck_assert(r.c.dry_run);
+	ck_assert_int_eq(r.c.verbose, 2);
+	ck_assert_int_eq(log_get_verbose(), 2);
+	ck_assert(r.c.allow_untrusted);
+	ck_assert_str_eq(r.c.user, "u");
+	ck_assert_str_eq(r.c.group, "g");
+	res_free(&r);
+	/* Options after the verb (GNU order), and "--" ends them. */
+	parse(&r, &tool, (const char *[]){"up", "--dry-run", "vm1", "--", "-v", NULL});
+	ck_assert(r.c.dry_run);
+	ck_assert_int_eq(r.c.verbose, 0);
+	ck_assert_str_eq(r.argv[r.idx], "up");
+	ck_assert_str_eq(r.argv[r.idx + 1], "vm1");
+	ck_assert_str_eq(r.argv[r.idx + 2], "-v");
+	ck_assert_int_eq(r.idx + 3, r.argc);
+	res_free(&r);
+}
+END_TEST
+
+START_TEST(tool_options)
+{
+	struct res r;
+	parse(&r, &tool, (const char *[]){"--macvtap", "-x", "val", "up", "vm1", NULL});
+	ck_assert_int_eq(r.idx, 4);
+	ck_assert(macvtap);
+	ck_assert_str_eq(extra_arg, "val");
+	res_free(&r);
+	parse(&r, &tool, (const char *[]){"--extra=bad", "up", NULL});
+	ck_assert_int_eq(r.idx, -1);
+	ck_assert_int_eq(r.st, 2);
+	ck_assert_str_eq(r.err, "tap-setup: bad value 'bad'\n");
+	res_free(&r);
+}
+END_TEST
+
+static const struct {
+	const char *arg;
+	const char *msg;
+} usage_errors[] = {
+	{"--bogus", "unknown option '--bogus'"},
+	{"-q", "unknown option '-q'"},
+	{"--devfs", "unknown option '--devfs'"},	     /* not a CLI_DEVFS tool */
+	{"--modules-dir=/x", "unknown option '--modules-dir=/x'"}, /* nor CLI_MODULES */
+	{"--state-dir", "option '--state-dir' needs a value"},
+	{"-x", "option '-x' needs a value"},
+	{"--dry-run=yes", "option '--dry-run' takes no value"},
+	{"--allow-un=1", "option '--allow-un' takes no value"},
+	{"--macvtap=", "option '--macvtap' takes no value"},
+	{"-nq", "unknown option '-q'"},
+	{"--ver", "unknown option '--ver'"}, /* ambiguous: --verbose, --version */
+};
+
+START_TEST(usage_error)
+{
+	struct res r;
+	parse(&r, &tool, (const char *[]){"up", usage_errors[_i].arg, NULL});
+	ck_assert_int_eq(r.idx, -1);
+	ck_assert_int_eq(r.st, 2);
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "tap-setup: usage error: %s\nUsage: tap-setup [OPTIONS] up|down NAME\n"
+		 "Try 'tap-setup --help' for more.\n",
+		 usage_errors[_i].msg);
+	ck_assert_str_eq(r.err, want);
+	ck_assert_str_eq(r.out, "");
+	res_free(&r);
+}
+END_TEST
+
+START_TEST(usage_error_call)
+{
+	struct tu_capture e;
+	tu_capture_start(&e, 2);
+	int st = cli_usage_error(&bare, "expected a verb, got '%s'", "boot");
+	char *s = tu_capture_end(&e);
+	ck_assert_int_eq(st, 2);
+	ck_assert_str_eq(s, "runner-exec: usage error: expected a verb, got 'boot'\n"
+			    "Usage: runner-exec [OPTIONS] start|stop NAME...\n"
+			    "Try 'runner-exec --help' for more.\n");
+	free(s);
+}
+END_TEST
+
+/* --help lists exactly the options of the tool's flags. */
+static const struct {
+	const char *opt;
+	unsigned flag; /* 0: every tool */
+} help_opts[] = {
+	{"--state-dir DIR", 0},	       {"--runtime-dir DIR", CLI_RUNTIME},
+	{"--user USER", CLI_IDS},      {"--group GROUP", CLI_IDS},
+	{"--sysfs DIR", CLI_SYSFS},    {"--devfs DIR", CLI_DEVFS},
+	{"--procfs DIR", CLI_PROCFS},  {"--modules-dir DIR", CLI_MODULES},
+	{"--allow-untrusted", CLI_UNTRUSTED}, {"-n, --dry-run", 0},
+	{"-v, --verbose", 0},	       {"-h, --help", 0},
+	{"-V, --version", 0},
+};
+
+static void check_help(const struct cli_tool *t, const char *arg)
+{
+	struct res r;
+	parse(&r, t, (const char *[]){arg, "up", NULL});
+	ck_assert_int_eq(r.idx, -1);
+	ck_assert_int_eq(r.st, 0);
+	ck_assert_str_eq(r.err, "");
+	char head[256];
+	snprintf(head, sizeof(head), "Usage: %s %s\n%s\n\n", t->name, t->synopsis, t->summary);
+	ck_assert_int_eq(strncmp(r.out, head, strlen(head)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(help_opts); i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "\n  %s ", help_opts[i].opt);
+		bool want = !help_opts[i].flag || (t->flags & help_opts[i].flag);
+		ck_assert_msg((strstr(r.out, line) != NULL) == want, "%s: '%s' %s in --help",
+			      t->name, help_opts[i].opt, want ? "missing" : "listed");
+	}
+	if (t->help)
+		ck_assert_ptr_nonnull(strstr(r.out, t->help));
+	ck_assert_ptr_nonnull(strstr(r.out, "Exit status: 0 success, 1 failure, 2 usage error."));
+	res_free(&r);
+}
+
+START_TEST(help)
+{
+	check_help(&tool, "--help");
+	check_help(&tool, "-h");
+	check_help(&bare, "--help");
+	struct cli_tool all = bare;
+	all.flags = CLI_SYSFS | CLI_DEVFS | CLI_PROCFS | CLI_MODULES | CLI_IDS | CLI_UNTRUSTED |
+		    CLI_RUNTIME;
+	check_help(&all, "--help");
+}
+END_TEST
+
+START_TEST(version)
+{
+	struct res r;
+	parse(&r, &tool, (const char *[]){"--version", NULL});
+	ck_assert_int_eq(r.idx, -1);
+	ck_assert_int_eq(r.st, 0);
+	ck_assert_str_eq(r.out, "tap-setup " VERSION "\n");
+	res_free(&r);
+	parse(&r, &bare, (const char *[]){"-V", NULL});
+	ck_assert_int_eq(r.st, 0);
+	ck_assert_str_eq(r.out, "runner-exec " VERSION "\n");
+	res_free(&r);
+}
+END_TEST
+
+static const struct {
+	const char *user, *group;
+	uid_t uid;
+	gid_t gid;
+} ids_ok[] = {
+	{"0", "0", 0, 0},
+	{"root", "root", 0, 0},
+	{"65534", "65534", 65534, 65534},
+	{"nobody", "nogroup", 65534, 65534},
+	{"990", "root", 990, 0}, /* a number need not exist */
+};
+
+START_TEST(resolve_ids)
+{
+	struct res r;
+	parse(&r, &tool,
+	      (const char *[]){"--user", ids_ok[_i].user, "--group", ids_ok[_i].group, NULL});
+	ck_assert_int_eq(cli_resolve_ids(&r.c), 0);
+	ck_assert_uint_eq(r.c.uid, ids_ok[_i].uid);
+	ck_assert_uint_eq(r.c.gid, ids_ok[_i].gid);
+	res_free(&r);
+}
+END_TEST
+
+START_TEST(resolve_unknown_ids)
+{
+	struct res r;
+	parse(&r, &tool, (const char *[]){"--user", "no-such-user-mvm", NULL});
+	struct tu_capture e;
+	tu_capture_start(&e, 2);
+	int ret = cli_resolve_ids(&r.c);
+	char *s = tu_capture_end(&e);
+	ck_assert_int_eq(ret, -ENOENT);
+	ck_assert_str_eq(s, "tap-setup: unable to resolve user 'no-such-user-mvm': no such user\n");
+	free(s);
+	res_free(&r);
+	parse(&r, &tool, (const char *[]){"--user", "root", "--group", "no-such-group-mvm", NULL});
+	tu_capture_start(&e, 2);
+	ret = cli_resolve_ids(&r.c);
+	s = tu_capture_end(&e);
+	ck_assert_int_eq(ret, -ENOENT);
+	ck_assert_str_eq(s,
+			 "tap-setup: unable to resolve group 'no-such-group-mvm': no such group\n");
+	free(s);
+	res_free(&r);
+	/* (uid_t)-1 is not a uid: taken as a name, and there is none. */
+	parse(&r, &tool, (const char *[]){"--user", "4294967295", NULL});
+	tu_capture_start(&e, 2);
+	ret = cli_resolve_ids(&r.c);
+	s = tu_capture_end(&e);
+	ck_assert_int_eq(ret, -ENOENT);
+	free(s);
+	res_free(&r);
+}
+END_TEST
+
+Suite *cli_suite(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *tc = tcase_create("parse");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, env_overrides);
+	tcase_add_test(tc, shared_options);
+	tcase_add_test(tc, tool_options);
+	tcase_add_loop_test(tc, usage_error, 0, ARRAY_SIZE(usage_errors));
+	tcase_add_test(tc, usage_error_call);
+	tcase_add_test(tc, help);
+	tcase_add_test(tc, version);
+	tcase_add_loop_test(tc, resolve_ids, 0, ARRAY_SIZE(ids_ok));
+	tcase_add_test(tc, resolve_unknown_ids);
+	suite_add_tcase(s, tc);
+	return s;
+}
