@@ -44,12 +44,12 @@ pci-bind_CFLAGS  := $(KMOD_CFLAGS)
 pci-bind_LIBS    := $(KMOD_LIBS)
 
 COMMON_SRC := $(wildcard common/*.c)
-COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 LIBCOMMON  := $(B)/libcommon.a
 
 all: $(TOOLS:%=$(B)/%)
 
-$(B)/%.o: %.c
+$(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $($(firstword $(subst /, ,$<))_CFLAGS) -c -o $@ $<
 
@@ -59,7 +59,7 @@ $(LIBCOMMON): $(COMMON_OBJ)
 
 define tool_rule
 $(1)_SRC := $$(wildcard $(1)/*.c)
-$(1)_OBJ := $$($(1)_SRC:%.c=$(B)/%.o)
+$(1)_OBJ := $$($(1)_SRC:%.c=$(B)/obj/%.o)
 $(B)/$(1): $$($(1)_OBJ) $(LIBCOMMON)
 	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBCOMMON) $$($(1)_LIBS)
 endef
@@ -69,7 +69,7 @@ $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 tests_CFLAGS := $(CHECK_CFLAGS) $(NL_CFLAGS) $(KMOD_CFLAGS) -Itests/unit \
                 -DBUILD_DIR='"$(abspath $(B))"' -DSRC_DIR='"$(CURDIR)"'
 TEST_SRC := $(wildcard tests/unit/*.c)
-TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(B)/obj/%.o)
 $(B)/check-runner: $(TEST_OBJ) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) $(LIBCOMMON) $(CHECK_LIBS) $(NL_LIBS) $(KMOD_LIBS)
 
