@@ -236,51 +236,6 @@ static int delete_group(struct ctx *x, uint32_t group, struct mvm_error *e)
 	return r < 0 ? fail_nl(e, r, "delete", obj) : 0;
 }
 
-/* ---- the link group ------------------------------------------------------ */
-
-/* Groups 0-255 are the ones admins name in /etc/iproute2/group; ours come
- * from a hash of the VM name in [2^16, 2^31), the next free one when taken. */
-#define GROUP_MIN 0x10000u
-#define GROUP_SPAN (0x80000000u - GROUP_MIN)
-
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
-}
-
-/* Is group g used by an interface that this run does not delete first? */
-static bool group_taken(struct ctx *x, uint32_t g, const int *replaced, size_t nrep)
-{
-	for (struct nl_object *o = nl_cache_get_first(x->links); o; o = nl_cache_get_next(o)) {
-		struct rtnl_link *l = (struct rtnl_link *)o;
-		if (rtnl_link_get_group(l) != g)
-			continue;
-		bool ours = false;
-		for (size_t i = 0; i < nrep && !ours; i++)
-			ours = replaced[i] == rtnl_link_get_ifindex(l);
-		if (!ours)
-			return true;
-	}
-	return false;
-}
-
-static int choose_group(struct ctx *x, const int *replaced, size_t nrep, uint32_t *out,
-			struct mvm_error *e)
-{
-	uint32_t h = fnv1a(x->vm) % GROUP_SPAN;
-	for (uint32_t i = 0; i < 4096; i++) {
-		uint32_t g = GROUP_MIN + (h + i) % GROUP_SPAN;
-		if (!group_taken(x, g, replaced, nrep)) {
-			*out = g;
-			return 0;
-		}
-	}
-	return mvm_error_set(e, ENOSPC, "choose", "link group", "no free link group found");
-}
-
 /* ---- macvtap character devices ------------------------------------------ */
 
 /* "MAJOR:MINOR" (a sysfs dev attribute) to a dev_t. */
@@ -485,41 +440,168 @@ static void undo(struct ctx *x, struct made_list *m)
 
 /* ---- up: checks before any change ------------------------------------------ */
 
-/* An existing interface of a wanted name: 0 and its index in *replace when
- * it may be replaced (a TAP/macvtap nobody holds), else -EEXIST/-EBUSY. */
-static int check_existing(struct ctx *x, const char *name, int *replace, struct mvm_error *e)
+/* May up delete link l (named name) to make room? 0 when it is a TAP (for
+ * --macvtap: a macvtap) that no process holds open, else -EEXIST/-EBUSY
+ * with the reason. */
+static int may_delete(struct ctx *x, struct rtnl_link *l, const char *name, const char *verb,
+		      struct mvm_error *e)
 {
-	struct rtnl_link *l = rtnl_link_get_by_name(x->links, name);
-	int r = 0;
-	*replace = 0;
-	if (!l)
-		return 0;
 	const char *k = rtnl_link_get_type(l);
 	int ifx = rtnl_link_get_ifindex(l);
+	dev_t devt;
+	pid_t pid;
 	if (!strcmp(x->kind, "tap")) {
 		if (!link_is_tap(l))
-			r = fail_why(e, EEXIST, "replace", name, "it exists and is not a TAP (kind %s)",
-				     k ? k : (rtnl_link_get_arptype(l) == ARPHRD_NONE ? "tun" : "none"));
-		else if (tap_has_carrier(l))
-			r = fail_why(e, EBUSY, "replace", name,
-				     "a process holds the TAP open (carrier on); is the VM running?");
-	} else if (!link_is_macvtap(l)) {
-		r = fail_why(e, EEXIST, "replace", name, "it exists and is not a macvtap (kind %s)",
-			     k ? k : "none");
-	} else {
-		dev_t devt;
-		pid_t pid;
-		if (macvtap_devt(x->c, name, ifx, &devt) < 0)
-			r = fail_why(e, EBUSY, "replace", name,
-				     "cannot find its /dev/tap%d to check that no process holds it", ifx);
-		else if ((pid = devt_holder(x->c->procfs, devt)) > 0)
-			r = fail_why(e, EBUSY, "replace", name,
-				     "process %d holds /dev/tap%d open; is the VM running?", (int)pid, ifx);
+			return fail_why(e, EEXIST, verb, name, "it exists and is not a TAP (kind %s)",
+					k ? k : (rtnl_link_get_arptype(l) == ARPHRD_NONE ? "tun" : "none"));
+		if (tap_has_carrier(l))
+			return fail_why(e, EBUSY, verb, name,
+					"a process holds the TAP open (carrier on); is the VM running?");
+		return 0;
 	}
-	if (r == 0)
-		*replace = ifx;
-	rtnl_link_put(l);
+	if (!link_is_macvtap(l))
+		return fail_why(e, EEXIST, verb, name, "it exists and is not a macvtap (kind %s)",
+				k ? k : "none");
+	if (macvtap_devt(x->c, name, ifx, &devt) < 0)
+		return fail_why(e, EBUSY, verb, name,
+				"cannot find its /dev/tap%d to check that no process holds it", ifx);
+	if ((pid = devt_holder(x->c->procfs, devt)) > 0)
+		return fail_why(e, EBUSY, verb, name,
+				"process %d holds /dev/tap%d open; is the VM running?", (int)pid, ifx);
+	return 0;
+}
+
+static const struct made *made_find(const struct made_list *m, int ifindex)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].ifindex == ifindex)
+			return &m->v[i];
+	return NULL;
+}
+
+/* ---- the link group ------------------------------------------------------ */
+
+/* Groups 0-255 are the ones admins name in /etc/iproute2/group; ours come
+ * from a hash of the VM name in [2^16, 2^31), the next free one when taken. */
+#define GROUP_MIN 0x10000u
+#define GROUP_SPAN (0x80000000u - GROUP_MIN)
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* Is group g used by an interface that this run does not delete first? */
+static bool group_taken(struct ctx *x, uint32_t g, const struct made_list *doomed)
+{
+	for (struct nl_object *o = nl_cache_get_first(x->links); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		if (rtnl_link_get_group(l) != g)
+			continue;
+		if (!made_find(doomed, rtnl_link_get_ifindex(l)))
+			return true;
+	}
+	return false;
+}
+
+static int choose_group(struct ctx *x, const struct made_list *doomed, uint32_t *out,
+			struct mvm_error *e)
+{
+	uint32_t h = fnv1a(x->vm) % GROUP_SPAN;
+	for (uint32_t i = 0; i < 4096; i++) {
+		uint32_t g = GROUP_MIN + (h + i) % GROUP_SPAN;
+		if (!group_taken(x, g, doomed)) {
+			*out = g;
+			return 0;
+		}
+	}
+	return mvm_error_set(e, ENOSPC, "choose", "link group", "no free link group found");
+}
+
+static int doomed_add(struct made_list *d, const char *name, int ifindex,
+		      const struct made_list *old, struct mvm_error *e)
+{
+	struct made *m = &d->v[d->n];
+	const struct made *o = made_find(old, ifindex);
+	memset(m, 0, sizeof(*m));
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->ifindex = ifindex;
+	if (o && o->node && !(m->node = strdup(o->node)))
+		return mvm_error_set(e, ENOMEM, "replace", name, NULL);
+	d->n++;
+	return 0;
+}
+
+/* What up deletes before it creates: an interface that has a wanted name
+ * (a TAP/macvtap left behind, see may_delete()), and an interface that the
+ * last up recorded but the runner no longer names. Anything that may not
+ * be deleted is refused here, before any change. */
+static int plan_deletions(struct ctx *x, const char *const *wanted, size_t n,
+			  struct made_list *doomed, struct mvm_error *e)
+{
+	struct made_list old = { 0 };
+	_cleanup_free_ char *text = NULL, *file = NULL;
+	int r = record_read(x->c->runtime_dir, x->vm, x->kind, &text, e);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0) {
+		file = xasprintf("%s/%s/%s", x->c->runtime_dir, x->vm, x->kind);
+		if (!file)
+			return mvm_error_set(e, ENOMEM, "read", x->kind, NULL);
+		if ((r = record_parse(text, file, &old, e)) < 0)
+			return r;
+	}
+	r = 0;
+	doomed->v = calloc(n + old.n + 1, sizeof(*doomed->v));
+	if (!doomed->v) {
+		r = mvm_error_set(e, ENOMEM, "create", x->kind, NULL);
+		goto out;
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct rtnl_link *l = rtnl_link_get_by_name(x->links, wanted[i]);
+		if (!l)
+			continue;
+		r = may_delete(x, l, wanted[i], "replace", e);
+		if (r == 0)
+			r = doomed_add(doomed, wanted[i], rtnl_link_get_ifindex(l), &old, e);
+		rtnl_link_put(l);
+	}
+	for (size_t i = 0; r == 0 && i < old.n; i++) {
+		const struct made *o = &old.v[i];
+		bool still_wanted = false;
+		for (size_t k = 0; k < n && !still_wanted; k++)
+			still_wanted = !strcmp(wanted[k], o->name);
+		struct rtnl_link *l = still_wanted ? NULL : rtnl_link_get(x->links, o->ifindex);
+		if (!l)
+			continue;
+		const char *now = rtnl_link_get_name(l);
+		if (now && !strcmp(now, o->name) && may_delete(x, l, o->name, "delete", e) == 0)
+			r = doomed_add(doomed, o->name, o->ifindex, &old, e);
+		else if (now && !strcmp(now, o->name) && e->err == EBUSY)
+			r = -EBUSY; /* the last up's, and held: the VM still runs */
+		rtnl_link_put(l);
+	}
+out:
+	made_list_free(&old);
 	return r;
+}
+
+/* Delete what plan_deletions() chose, and the device nodes we had made. */
+static int delete_doomed(struct ctx *x, const struct made_list *d, struct mvm_error *e)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		int r = delete_ifindex(x, d->v[i].ifindex, d->v[i].name, e);
+		if (r < 0)
+			return r;
+		struct stat st;
+		if (d->v[i].node && lstat(d->v[i].node, &st) == 0 && S_ISCHR(st.st_mode))
+			unlink(d->v[i].node);
+		log_debug("deleted %s (index %d) first", d->v[i].name, d->v[i].ifindex);
+	}
+	return 0;
 }
 
 static int find_link(struct ctx *x, const char *name, const char *what, int *ifindex,
@@ -593,9 +675,10 @@ static int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 {
 	const struct cli *c = x->c;
 	struct ifname_list names = { 0 };
-	struct made_list made = { 0 };
+	struct made_list made = { 0 }, doomed = { 0 };
 	unsigned flags = 0;
-	int *replace = NULL, master = 0, r;
+	const char **wanted = NULL;
+	int master = 0, r;
 	struct rtnl_link *changes = NULL;
 	_cleanup_free_ char *tun = path_join(c->devfs, "net/tun");
 
@@ -612,25 +695,25 @@ static int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		goto out;
 	if (opts.bridge && (r = find_link(x, opts.bridge, "bridge", &master, e)) < 0)
 		goto out;
-	replace = calloc(names.n, sizeof(*replace));
+	wanted = calloc(names.n, sizeof(*wanted));
 	made.v = calloc(names.n, sizeof(*made.v));
-	if (!replace || !made.v) {
+	if (!wanted || !made.v) {
 		r = mvm_error_set(e, ENOMEM, "create", "TAP", NULL);
 		goto out;
 	}
 	for (size_t i = 0; i < names.n; i++)
-		if ((r = check_existing(x, names.v[i], &replace[i], e)) < 0)
-			goto out;
-	if ((r = choose_group(x, replace, names.n, &made.group, e)) < 0)
+		wanted[i] = names.v[i];
+	if ((r = plan_deletions(x, wanted, names.n, &doomed, e)) < 0 ||
+	    (r = choose_group(x, &doomed, &made.group, e)) < 0)
 		goto out;
 
 	char fl[64], set[64];
 	tap_flags_str(flags, fl, sizeof(fl));
 	settings_str(&opts, made.group, set, sizeof(set));
 	if (c->dry_run) {
+		for (size_t i = 0; i < doomed.n; i++)
+			log_action("delete stale TAP %s", doomed.v[i].name);
 		for (size_t i = 0; i < names.n; i++) {
-			if (replace[i])
-				log_action("delete stale TAP %s", names.v[i]);
 			log_action("create %s flags %s owner %u:%u", names.v[i], fl,
 				   (unsigned)c->uid, (unsigned)c->gid);
 			log_action("set %s up %s", names.v[i], set);
@@ -651,9 +734,8 @@ static int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 	if (opts.mtu)
 		rtnl_link_set_mtu(changes, opts.mtu);
 
-	for (size_t i = 0; i < names.n; i++)
-		if (replace[i] && (r = delete_ifindex(x, replace[i], names.v[i], e)) < 0)
-			goto out;
+	if ((r = delete_doomed(x, &doomed, e)) < 0)
+		goto out;
 	for (size_t i = 0; i < names.n; i++) {
 		const char *name = names.v[i];
 		if ((r = tap_create(c, tun, name, flags, e)) < 0)
@@ -677,7 +759,8 @@ undo:
 out:
 	if (changes)
 		rtnl_link_put(changes);
-	free(replace);
+	free(wanted);
+	made_list_free(&doomed);
 	made_list_free(&made);
 	ifname_list_free(&names);
 	return r;
@@ -739,6 +822,10 @@ static int macvtap_node(struct ctx *x, struct made *m, struct mvm_error *e)
 		node = NULL;
 	} else if (!S_ISCHR(st.st_mode)) {
 		return mvm_error_set(e, 0, "chown", node, "not a character device");
+	} else if (macvtap_sysfs_devt(c, m->name, m->ifindex, &devt, NULL) == 0 &&
+		   st.st_rdev != devt) {
+		return mvm_error_set(e, 0, "chown", node,
+				     "a stale node: its device number is not the macvtap's");
 	}
 	const char *p = m->node ? m->node : node;
 	if (chown(p, c->uid, c->gid) < 0)
@@ -762,8 +849,9 @@ static int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 {
 	const struct cli *c = x->c;
 	struct macvtap_list list = { 0 };
-	struct made_list made = { 0 };
-	int *replace = NULL, *lower = NULL, r;
+	struct made_list made = { 0 }, doomed = { 0 };
+	const char **wanted = NULL;
+	int *lower = NULL, r;
 	struct rtnl_link *changes = NULL;
 
 	r = vm_macvtap_interfaces(vm, &list, e);
@@ -772,27 +860,27 @@ static int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 	r = ctx_open(x, e);
 	if (r < 0)
 		goto out;
-	replace = calloc(list.n, sizeof(*replace));
+	wanted = calloc(list.n, sizeof(*wanted));
 	lower = calloc(list.n, sizeof(*lower));
 	made.v = calloc(list.n, sizeof(*made.v));
-	if (!replace || !lower || !made.v) {
+	if (!wanted || !lower || !made.v) {
 		r = mvm_error_set(e, ENOMEM, "create", "macvtap", NULL);
 		goto out;
 	}
 	for (size_t i = 0; i < list.n; i++) {
 		if ((r = find_link(x, list.v[i].link, "link", &lower[i], e)) < 0)
 			goto out;
-		if ((r = check_existing(x, list.v[i].id, &replace[i], e)) < 0)
-			goto out;
+		wanted[i] = list.v[i].id;
 	}
-	if ((r = choose_group(x, replace, list.n, &made.group, e)) < 0)
+	if ((r = plan_deletions(x, wanted, list.n, &doomed, e)) < 0 ||
+	    (r = choose_group(x, &doomed, &made.group, e)) < 0)
 		goto out;
 
 	if (c->dry_run) {
+		for (size_t i = 0; i < doomed.n; i++)
+			log_action("delete stale macvtap %s", doomed.v[i].name);
 		for (size_t i = 0; i < list.n; i++) {
 			const struct macvtap_if *m = &list.v[i];
-			if (replace[i])
-				log_action("delete stale macvtap %s", m->id);
 			log_action("create macvtap %s link %s mac %02x:%02x:%02x:%02x:%02x:%02x "
 				   "mode %s allmulticast group %u",
 				   m->id, m->link, m->mac[0], m->mac[1], m->mac[2], m->mac[3],
@@ -814,17 +902,8 @@ static int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		goto out;
 	}
 	rtnl_link_set_flags(changes, IFF_UP);
-	for (size_t i = 0; i < list.n; i++) {
-		if (!replace[i])
-			continue;
-		if ((r = delete_ifindex(x, replace[i], list.v[i].id, e)) < 0)
-			goto out;
-		/* devtmpfs drops the old node itself; elsewhere it is ours, stale. */
-		_cleanup_free_ char *old = xasprintf("%s/tap%d", c->devfs, replace[i]);
-		struct stat st;
-		if (old && lstat(old, &st) == 0 && S_ISCHR(st.st_mode))
-			unlink(old);
-	}
+	if ((r = delete_doomed(x, &doomed, e)) < 0)
+		goto out;
 	for (size_t i = 0; i < list.n; i++) {
 		const struct macvtap_if *m = &list.v[i];
 		if ((r = macvtap_create(x, m, lower[i], made.group, e)) < 0)
@@ -849,8 +928,9 @@ undo:
 out:
 	if (changes)
 		rtnl_link_put(changes);
-	free(replace);
+	free(wanted);
 	free(lower);
+	made_list_free(&doomed);
 	made_list_free(&made);
 	macvtap_list_free(&list);
 	return r;

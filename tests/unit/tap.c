@@ -438,6 +438,18 @@ START_TEST(idempotent_and_down_without_runner)
 	ck_assert_int_ne(ifindex("vm1-a"), first);
 	ck_assert_uint_eq(sysnum("vm1-a", "owner"), UID);
 
+	/* A newer runner drops vm1-b: up again deletes it (it is the last up's). */
+	tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\n");
+	tool_ok(&t, "up", NULL);
+	ck_assert_int_gt(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	char *rec = record_of(&t, "tap");
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_ptr_null(strstr(rec, "vm1-b"));
+	free(rec);
+	tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\nvm1-b\n");
+	tool_ok(&t, "up", NULL);
+
 	/* current now points at a runner without TAPs: down uses the record. */
 	char *cur = tu_path(t.dir, "current");
 	ck_assert_int_eq(unlink(cur), 0);
