@@ -88,10 +88,19 @@ let
           description = "Bind the other devices of each IOMMU group to vfio-pci too (pci-bind --bind-group).";
         };
         virtiofsd = {
+          extraArgs = mkOption {
+            type = types.listOf types.str;
+            default = [ ];
+            description = ''
+              Extra arguments for every virtiofsd of the VM (virtiofs-launch
+              --extra-arg), e.g. [ "--cache=never" ]. No white space inside
+              an argument: the unit splits the options at white space.
+            '';
+          };
           extraOptions = mkOption {
             type = types.listOf types.str;
             default = [ ];
-            description = "virtiofs-launch options, e.g. [ \"--virtiofsd\" \"\${pkgs.virtiofsd}/bin/virtiofsd\" ].";
+            description = "More virtiofs-launch options, e.g. [ \"--thread-pool-size=4\" ].";
           };
           readWritePaths = mkOption {
             type = types.listOf types.str;
@@ -145,7 +154,9 @@ let
       };
       "microvm-virtiofsd@${name}" = {
         overrideStrategy = "asDropin";
-        environment.MICROVM_VIRTIOFS_OPTIONS = words vm.virtiofsd.extraOptions;
+        environment.MICROVM_VIRTIOFS_OPTIONS = words (
+          map (a: "--extra-arg=${a}") vm.virtiofsd.extraArgs ++ vm.virtiofsd.extraOptions
+        );
         serviceConfig.ReadWritePaths = vm.virtiofsd.readWritePaths;
         restartIfChanged = false;
       };
@@ -160,6 +171,13 @@ in
       default = pkgs.callPackage ./package.nix { };
       defaultText = lib.literalExpression "pkgs.callPackage ./package.nix { }";
       description = "The microvm-host-helpers package (overridden with stateDir).";
+    };
+
+    virtiofsdPackage = mkOption {
+      type = types.package;
+      default = pkgs.virtiofsd;
+      defaultText = lib.literalExpression "pkgs.virtiofsd";
+      description = "The virtiofsd that virtiofs-launch starts (put on the unit's PATH).";
     };
 
     stateDir = mkOption {
@@ -209,9 +227,13 @@ in
         wants = map (name: "microvm@${name}.service") (lib.attrNames autostart);
       };
 
-      systemd.services = lib.foldl' (acc: name: acc // dropins name cfg.vms.${name}) { } (
-        lib.attrNames cfg.vms
-      );
+      # Template-wide: virtiofs-launch finds virtiofsd on PATH.
+      systemd.services = {
+        "microvm-virtiofsd@" = {
+          overrideStrategy = "asDropin";
+          path = [ cfg.virtiofsdPackage ];
+        };
+      } // lib.foldl' (acc: name: acc // dropins name cfg.vms.${name}) { } (lib.attrNames cfg.vms);
     }
   );
 }

@@ -1,0 +1,125 @@
+#!/bin/bash
+# tests/units/test-units-systemd.sh: the installed units under a real
+# systemd (PID 1 in systemd-nspawn with a private network, see
+# tests/e2e/container.sh), with the real helpers and their sandboxes, and a
+# runner whose microvm-run is a shell script (no VM):
+#  1. `systemctl start microvm@vm1`: the TAP and virtiofsd units start
+#     first (TAP owned by microvm:kvm, enslaved to the bridge and MTU
+#     given by a drop-in through $MICROVM_TAP_OPTIONS; the virtiofsd socket
+#     is there, group kvm; active = READY=1 came), the macvtap and PCI units are skipped by their
+#     conditions, the runner runs as microvm:kvm in the VM dir, `booted`
+#     names the runner.
+#  2. `systemctl stop microvm@vm1`: microvm-shutdown runs, the VM stops
+#     before its helpers, the TAP and the record are gone, and `booted`.
+# Exit 0 pass, 1 fail, 77 skip.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+[[ -z ${MVM_NO_E2E:-} ]] || { echo "SKIP: MVM_NO_E2E set"; exit 77; }
+# shellcheck source=tests/e2e/container.sh
+. tests/e2e/container.sh
+e2e_need_root
+
+TMP=$(mktemp -d /tmp/mvm-units-ct.XXXXXX)
+chmod 755 "$TMP"
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    container_stop 20 || rc=1
+    container_cleanup_log 2>/dev/null || true
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+fails=0
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+cx() { container_exec "$@"; }
+fails_to() { ! "$@" >/dev/null 2>&1; }
+
+# The units and binaries as a distribution installs them, under /opt/mvm.
+make -s B="$B" install DESTDIR="$TMP/dest" PREFIX=/opt/mvm >"$TMP/install.log" 2>&1 \
+    || { cat "$TMP/install.log"; echo "FAIL: make install"; exit 1; }
+
+# The runner (not under /tmp: the helper units have PrivateTmp=).
+R=$TMP/runner
+mkdir -p "$R/bin" "$R/share/microvm/virtiofs/fs" "$TMP/state/vm1" "$TMP/out"
+cat >"$R/bin/microvm-run" <<'EOF'
+#!/bin/sh
+echo "runner: $(id -un):$(id -gn) in $(pwd -P)"
+exec sleep 1000
+EOF
+cat >"$R/bin/microvm-shutdown" <<'EOF'
+#!/bin/sh
+echo "microvm-shutdown: $(id -un) in $(pwd -P)"
+pkill -u microvm -x sleep
+EOF
+chmod 755 "$R/bin/microvm-run" "$R/bin/microvm-shutdown"
+echo mvmu0 >"$R/share/microvm/tap-interfaces"
+echo vnet_hdr >"$R/share/microvm/tap-flags"
+echo fs-src >"$R/share/microvm/virtiofs/fs/source"
+echo vm1-virtiofs-fs.sock >"$R/share/microvm/virtiofs/fs/socket"
+ln -s /opt/system-vm1 "$R/share/microvm/system"
+ln -s /opt/runner-vm1 "$TMP/state/vm1/current"
+mkdir -p "$TMP/dropin"
+printf '[Service]\nEnvironment="MICROVM_TAP_OPTIONS=--bridge mvmubr0 --mtu 1400"\n' \
+    >"$TMP/dropin/host.conf"
+
+container_start --bind-ro="$TMP/dest/opt/mvm:/opt/mvm" \
+    --bind="$TMP/state:/var/lib/microvms" --bind-ro="$R:/opt/runner-vm1" \
+    --bind-ro="$TMP/dropin:/opt/dropin" || exit 1
+container_wait_running 60 || exit 1
+cx systemd-sysusers /opt/mvm/lib/sysusers.d/microvm.conf >/dev/null 2>&1
+cx chown microvm:kvm /var/lib/microvms/vm1
+cx sh -c 'cp /opt/mvm/lib/systemd/system/* /etc/systemd/system/ &&
+    mkdir -p /etc/systemd/system/microvm-tap-interfaces@vm1.service.d &&
+    cp /opt/dropin/host.conf /etc/systemd/system/microvm-tap-interfaces@vm1.service.d/ &&
+    systemctl daemon-reload'
+cx ip link add mvmubr0 type bridge
+
+# 1. start
+check "systemctl start microvm@vm1" cx systemctl start microvm@vm1.service
+for u in microvm@vm1 microvm-tap-interfaces@vm1 microvm-virtiofsd@vm1; do
+    check "$u active" cx systemctl is-active -q "$u.service"
+done
+for u in microvm-macvtap-interfaces@vm1 microvm-pci-devices@vm1; do
+    check "$u skipped (condition)" \
+        test "$(cx systemctl show -P ConditionResult "$u.service")" = no
+done
+link=$(cx ip -d link show mvmu0 2>&1)
+check "TAP mvmu0 owned by microvm:kvm" grep -q 'user microvm group kvm' <<<"$link"
+check "TAP mvmu0 in bridge mvmubr0 (drop-in)" grep -q 'master mvmubr0' <<<"$link"
+check "TAP mvmu0 MTU 1400 (drop-in)" grep -q 'mtu 1400' <<<"$link"
+# (It listens in the unit's own network namespace, PrivateNetwork=, so
+# /proc/net/unix out here does not list it; path sockets connect across.)
+check "virtiofsd socket made, group kvm" cx sh -c \
+    'test -S /var/lib/microvms/vm1/vm1-virtiofs-fs.sock &&
+     test "$(stat -c %G /var/lib/microvms/vm1/vm1-virtiofs-fs.sock)" = kvm'
+check "booted -> the runner" test "$(readlink "$TMP/state/vm1/booted")" = /opt/runner-vm1
+sleep 0.5
+check "runner runs as microvm:kvm in the VM dir" cx sh -c \
+    'journalctl -b -u microvm@vm1 -o cat | grep -qx "runner: microvm:kvm in /var/lib/microvms/vm1"'
+
+# 2. stop
+check "systemctl stop microvm@vm1" cx systemctl stop microvm@vm1.service
+# The helpers' stop jobs (PartOf=) finish after the one systemctl waits for.
+for _ in $(seq 100); do
+    [[ $(cx systemctl is-active microvm-tap-interfaces@vm1.service \
+        microvm-virtiofsd@vm1.service | sort -u) == inactive ]] && break
+    sleep 0.1
+done
+for u in microvm@vm1 microvm-tap-interfaces@vm1 microvm-virtiofsd@vm1; do
+    check "$u inactive" test "$(cx systemctl is-active "$u.service")" = inactive
+done
+log=$(cx journalctl -b -o cat _PID=1 + SYSLOG_IDENTIFIER=microvm@vm1)
+check "microvm-shutdown ran" grep -q '^microvm-shutdown: microvm in /var/lib/microvms/vm1' <<<"$log"
+stopped=$(grep -n "^Stopped microvm@vm1.service" <<<"$log" | cut -d: -f1)
+stopping=$(grep -n "^Stopping microvm-tap-interfaces@vm1.service" <<<"$log" | cut -d: -f1)
+check "the VM stops before its TAPs" test -n "$stopped" -a -n "$stopping" -a "${stopped:-0}" -lt "${stopping:-0}"
+check "TAP mvmu0 deleted" fails_to cx ip link show mvmu0
+check "no record left" fails_to cx test -e /run/microvm/vm1/tap
+check "booted removed" test ! -L "$TMP/state/vm1/booted"
+
+[[ $fails == 0 ]] || { cx journalctl -b --no-pager -u 'microvm*' | tail -n 40; }
+[[ $fails == 0 ]]
