@@ -12,6 +12,10 @@
 #include "log.h"
 #include "util.h"
 
+#ifndef VERSION /* the Makefile passes it; not every build of common/ does */
+#define VERSION "unknown"
+#endif
+
 enum {
 	OPT_STATE_DIR = 0x100,
 	OPT_RUNTIME_DIR,
