@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer target: every parser of common/layout.h on the same input,
+ * plus the single-value parsers and the name checks they use. A parser
+ * must not crash, leak or hit undefined behaviour, and what it accepts
+ * must meet its format (checked below; a violation aborts).
+ * Build: make fuzz; run: build/fuzz-parsers tests/fuzz/corpus */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(x)                                                                           \
+	do {                                                                               \
+		if (!(x)) {                                                                \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
+			abort();                                                           \
+		}                                                                          \
+	} while (0)
+
+/* A failed parse says where and why, in bounded strings. */
+static void check_error(int r, const struct mvm_error *e)
+{
+	CHECK(r == -EINVAL || r == -ENOMEM);
+	if (r == -EINVAL) {
+		CHECK(e->reason != NULL);
+		CHECK(strcmp(e->verb, "parse") == 0);
+	}
+	CHECK(memchr(e->value, '\0', sizeof(e->value)) != NULL);
+	CHECK(e->path[0] == '\0');
+}
+
+static void tap_interfaces(const char *buf, size_t len)
+{
+	struct ifname_list l;
+	struct mvm_error e;
+	int r = parse_tap_interfaces(buf, len, &l, &e);
+	if (r < 0) {
+		check_error(r, &e);
+		return;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		CHECK(ifname_invalid(l.v[i], strlen(l.v[i])) == NULL);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(l.v[i], l.v[j]) != 0);
+	}
+	ifname_list_free(&l);
+}
+
+static void tap_flags(const char *buf, size_t len)
+{
+	unsigned f;
+	struct mvm_error e;
+	int r = parse_tap_flags(buf, len, &f, &e);
+	if (r < 0) {
+		check_error(r, &e);
+		return;
+	}
+	CHECK((f & ~(unsigned)(TAP_FLAG_VNET_HDR | TAP_FLAG_MULTI_QUEUE)) == 0);
+	char s[64];
+	tap_flags_str(f, s, sizeof(s));
+}
+
+static void macvtap_interfaces(const char *buf, size_t len)
+{
+	struct macvtap_list l;
+	struct mvm_error e;
+	int r = parse_macvtap_interfaces(buf, len, &l, &e);
+	if (r < 0) {
+		check_error(r, &e);
+		return;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct macvtap_if *m = &l.v[i];
+		CHECK(ifname_invalid(m->id, strlen(m->id)) == NULL);
+		CHECK(ifname_invalid(m->link, strlen(m->link)) == NULL);
+		CHECK(strcmp(m->id, m->link) != 0);
+		CHECK((m->mac[0] & 1) == 0);
+		CHECK(strcmp(macvtap_mode_str(m->mode), "?") != 0);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(m->id, l.v[j].id) != 0);
+	}
+	macvtap_list_free(&l);
+}
+
+static void pci_devices(const char *buf, size_t len)
+{
+	struct pci_list l;
+	struct mvm_error e;
+	int r = parse_pci_devices(buf, len, &l, &e);
+	if (r < 0) {
+		check_error(r, &e);
+		return;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct pci_addr *a = &l.v[i];
+		struct pci_addr b;
+		CHECK(strlen(a->str) == 12);
+		CHECK(a->domain <= 0xffff && a->bus <= 0xff && a->dev <= 0x1f && a->fn <= 7);
+		CHECK(parse_pci_addr(a->str, 12, &b) == 0 && strcmp(a->str, b.str) == 0);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(a->str, l.v[j].str) != 0);
+	}
+	pci_list_free(&l);
+}
+
+static void path(const char *buf, size_t len)
+{
+	char *p;
+	struct mvm_error e;
+	int r = parse_path(buf, len, "/var/lib/microvms/vm", &p, &e);
+	if (r < 0) {
+		check_error(r, &e);
+		return;
+	}
+	CHECK(p[0] == '/');
+	CHECK(strlen(p) < PATH_MAX + 32);
+	for (const char *c = p; *c; c++)
+		CHECK((unsigned char)*c >= 0x20 && *c != 0x7f);
+	free(p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* An exact-size copy, so reads past the end are caught. */
+	char *buf = malloc(size ? size : 1);
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	tap_interfaces(buf, size);
+	tap_flags(buf, size);
+	macvtap_interfaces(buf, size);
+	pci_devices(buf, size);
+	path(buf, size);
+
+	/* The single-value parsers on the raw bytes. */
+	uint8_t mac[6];
+	struct pci_addr a;
+	parse_mac(buf, size, mac);
+	if (parse_pci_addr(buf, size, &a) == 0)
+		CHECK(strlen(a.str) == 12);
+	ifname_invalid(buf, size);
+	char esc[128];
+	escape_value(buf, size, esc, sizeof(esc));
+	CHECK(strlen(esc) < sizeof(esc));
+	free(buf);
+	return 0;
+}
