@@ -426,6 +426,14 @@ static int save_record(struct ctx *x, const struct made_list *m, struct mvm_erro
 	return record_write(x->c->runtime_dir, x->vm, x->kind, t, e);
 }
 
+/* The record of a successful up; none when it made nothing (an empty list). */
+static int finish_record(struct ctx *x, const struct made_list *m, struct mvm_error *e)
+{
+	if (m->n == 0)
+		return record_remove(x->c->runtime_dir, x->vm, x->kind, e);
+	return save_record(x, m, e);
+}
+
 /* Delete what m names, best effort, in reverse (rollback of up). */
 static void undo(struct ctx *x, struct made_list *m)
 {
@@ -688,15 +696,15 @@ static int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 	if (r < 0)
 		return r;
 	r = vm_tap_flags(vm, &flags, e);
-	if (r < 0 || names.n == 0)
+	if (r < 0)
 		goto out;
 	r = ctx_open(x, e);
 	if (r < 0)
 		goto out;
 	if (opts.bridge && (r = find_link(x, opts.bridge, "bridge", &master, e)) < 0)
 		goto out;
-	wanted = calloc(names.n, sizeof(*wanted));
-	made.v = calloc(names.n, sizeof(*made.v));
+	wanted = calloc(names.n + 1, sizeof(*wanted));
+	made.v = calloc(names.n + 1, sizeof(*made.v));
 	if (!wanted || !made.v) {
 		r = mvm_error_set(e, ENOMEM, "create", "TAP", NULL);
 		goto out;
@@ -751,7 +759,7 @@ static int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 			goto undo;
 		log_debug("created %s (index %d) flags %s %s", name, ifx, fl, set);
 	}
-	if ((r = save_record(x, &made, e)) < 0)
+	if ((r = finish_record(x, &made, e)) < 0)
 		goto undo;
 	goto out;
 undo:
@@ -855,14 +863,14 @@ static int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 	struct rtnl_link *changes = NULL;
 
 	r = vm_macvtap_interfaces(vm, &list, e);
-	if (r < 0 || list.n == 0)
+	if (r < 0)
 		goto out;
 	r = ctx_open(x, e);
 	if (r < 0)
 		goto out;
-	wanted = calloc(list.n, sizeof(*wanted));
-	lower = calloc(list.n, sizeof(*lower));
-	made.v = calloc(list.n, sizeof(*made.v));
+	wanted = calloc(list.n + 1, sizeof(*wanted));
+	lower = calloc(list.n + 1, sizeof(*lower));
+	made.v = calloc(list.n + 1, sizeof(*made.v));
 	if (!wanted || !lower || !made.v) {
 		r = mvm_error_set(e, ENOMEM, "create", "macvtap", NULL);
 		goto out;
@@ -920,7 +928,7 @@ static int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		    (r = link_setup(x, changes, ifx, m->id, e)) < 0)
 			goto undo;
 	}
-	if ((r = save_record(x, &made, e)) < 0)
+	if ((r = finish_record(x, &made, e)) < 0)
 		goto undo;
 	goto out;
 undo:

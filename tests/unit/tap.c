@@ -447,6 +447,11 @@ START_TEST(idempotent_and_down_without_runner)
 	ck_assert_ptr_nonnull(rec);
 	ck_assert_ptr_null(strstr(rec, "vm1-b"));
 	free(rec);
+	/* An empty list: nothing is left, and no record. */
+	tu_write(t.runner, "share/microvm/tap-interfaces", "\n");
+	tool_ok(&t, "up", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
 	tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\nvm1-b\n");
 	tool_ok(&t, "up", NULL);
 
