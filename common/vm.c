@@ -329,7 +329,7 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 	for (int i = 0; i < n; i++)
 		free(ents[i]);
 	free(ents);
-	if (r < 0) {
+	if (r < 0 || l.n == 0) { /* an empty list owns no memory */
 		share_list_free(&l);
 		return r;
 	}
