@@ -11,6 +11,10 @@
 #     names the runner.
 #  2. `systemctl stop microvm@vm1`: microvm-shutdown runs, the VM stops
 #     before its helpers, the TAP and the record are gone, and `booted`.
+#  3. A runner that notifies (tests/helpers/runner-notify): with the
+#     Type=notify drop-in, start waits for its READY=1, sent from the
+#     unit's main PID (runner-exec exec'd it in place, NOTIFY_SOCKET kept);
+#     without the drop-in, start does not wait.
 # Exit 0 pass, 1 fail, 77 skip.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -65,16 +69,28 @@ ln -s /opt/runner-vm1 "$TMP/state/vm1/current"
 mkdir -p "$TMP/dropin"
 printf '[Service]\nEnvironment="MICROVM_TAP_OPTIONS=--bridge mvmubr0 --mtu 1400"\n' \
     >"$TMP/dropin/host.conf"
+printf '[Service]\nType=notify\n' >"$TMP/dropin/notify.conf"
+# vm2 (Type=notify drop-in) and vm3 (without): a runner that sends READY=1
+# itself one second after it starts, and has no microvm-shutdown.
+R2=$TMP/runner2
+mkdir -p "$R2/bin" "$TMP/state/vm2" "$TMP/state/vm3"
+cp "$B/tests/helpers/runner-notify" "$R2/bin/microvm-run" \
+    || { echo "FAIL: $B/tests/helpers/runner-notify not built"; exit 1; }
+chmod 755 "$R2/bin/microvm-run"
+ln -s /opt/runner-notify "$TMP/state/vm2/current"
+ln -s /opt/runner-notify "$TMP/state/vm3/current"
 
 container_start --bind-ro="$TMP/dest/opt/mvm:/opt/mvm" \
     --bind="$TMP/state:/var/lib/microvms" --bind-ro="$R:/opt/runner-vm1" \
-    --bind-ro="$TMP/dropin:/opt/dropin" || exit 1
+    --bind-ro="$R2:/opt/runner-notify" --bind-ro="$TMP/dropin:/opt/dropin" || exit 1
 container_wait_running 60 || exit 1
 cx systemd-sysusers /opt/mvm/lib/sysusers.d/microvm.conf >/dev/null 2>&1
-cx chown microvm:kvm /var/lib/microvms/vm1
+cx chown microvm:kvm /var/lib/microvms/vm1 /var/lib/microvms/vm2 /var/lib/microvms/vm3
 cx sh -c 'cp /opt/mvm/lib/systemd/system/* /etc/systemd/system/ &&
     mkdir -p /etc/systemd/system/microvm-tap-interfaces@vm1.service.d &&
     cp /opt/dropin/host.conf /etc/systemd/system/microvm-tap-interfaces@vm1.service.d/ &&
+    mkdir -p /etc/systemd/system/microvm@vm2.service.d &&
+    cp /opt/dropin/notify.conf /etc/systemd/system/microvm@vm2.service.d/ &&
     systemctl daemon-reload'
 cx ip link add mvmubr0 type bridge
 
@@ -120,6 +136,27 @@ check "the VM stops before its TAPs" test -n "$stopped" -a -n "$stopping" -a "${
 check "TAP mvmu0 deleted" fails_to cx ip link show mvmu0
 check "no record left" fails_to cx test -e /run/microvm/vm1/tap
 check "booted removed" test ! -L "$TMP/state/vm1/booted"
+
+# 3. Type=notify by drop-in: start waits for the runner's own READY=1
+# (NOTIFY_SOCKET reached it through runner-exec); without it, it does not.
+ms() { date +%s%3N; }
+t0=$(ms)
+check "systemctl start microvm@vm2 (Type=notify drop-in)" cx systemctl start microvm@vm2.service
+t2=$(($(ms) - t0))
+t0=$(ms)
+check "systemctl start microvm@vm3 (Type=simple)" cx systemctl start microvm@vm3.service
+t3=$(($(ms) - t0))
+check "vm2 start waited for READY=1 (${t2} ms)" test "$t2" -ge 900
+check "vm3 start did not wait (${t3} ms)" test "$t3" -lt 900
+log2=$(cx journalctl -b -o cat SYSLOG_IDENTIFIER=microvm@vm2)
+check "vm2 runner got NOTIFY_SOCKET" \
+    grep -q 'NOTIFY_SOCKET set' <<<"$log2"
+check "vm2 main PID is the runner (exec in place)" test \
+    "$(cx systemctl show -P MainPID microvm@vm2.service)" = \
+    "$(sed -n 's/^runner-notify: pid \([0-9]*\),.*/\1/p' <<<"$log2")"
+check "systemctl stop microvm@vm2 vm3 (no microvm-shutdown: SIGTERM)" \
+    cx systemctl stop microvm@vm2.service microvm@vm3.service
+check "vm2 booted removed" test ! -L "$TMP/state/vm2/booted"
 
 [[ $fails == 0 ]] || { cx journalctl -b --no-pager -u 'microvm*' | tail -n 40; }
 [[ $fails == 0 ]]
