@@ -22,6 +22,7 @@ static int record_paths(const char *runtime_dir, const char *vm, const char *kin
 	*file = *dir ? path_join(*dir, kind) : NULL;
 	if (!*file) {
 		free(*dir);
+		*dir = NULL; /* the callers' cleanup frees it again otherwise */
 		return mvm_error_set(e, ENOMEM, "record", kind, NULL);
 	}
 	return 0;
