@@ -6,7 +6,8 @@
 #  1. `systemctl start microvm@vm1`: the TAP and virtiofsd units start
 #     first (TAP owned by microvm:kvm, enslaved to the bridge and MTU
 #     given by a drop-in through $MICROVM_TAP_OPTIONS; the virtiofsd socket
-#     is there, group kvm; active = READY=1 came), the macvtap and PCI units are skipped by their
+#     is there, group kvm; active = READY=1 came; `systemctl reload`
+#     keeps the unchanged share's daemon), the macvtap and PCI units are skipped by their
 #     conditions, the runner runs as microvm:kvm in the VM dir, `booted`
 #     names the runner.
 #  2. `systemctl stop microvm@vm1`: microvm-shutdown runs, the VM stops
@@ -112,6 +113,11 @@ check "TAP mvmu0 MTU 1400 (drop-in)" grep -q 'mtu 1400' <<<"$link"
 check "virtiofsd socket made, group kvm" cx sh -c \
     'test -S /var/lib/microvms/vm1/vm1-virtiofs-fs.sock &&
      test "$(stat -c %G /var/lib/microvms/vm1/vm1-virtiofs-fs.sock)" = kvm'
+fsd=$(cx pgrep -f vm1-virtiofs-fs.sock)
+check "systemctl reload microvm-virtiofsd@vm1 (SIGHUP)" cx systemctl reload microvm-virtiofsd@vm1.service
+sleep 0.3
+check "after reload: active, the unchanged share's virtiofsd kept its PID" test -n "$fsd" -a \
+    "$(cx systemctl is-active microvm-virtiofsd@vm1.service) $(cx pgrep -f vm1-virtiofs-fs.sock)" = "active $fsd"
 check "booted -> the runner" test "$(readlink "$TMP/state/vm1/booted")" = /opt/runner-vm1
 sleep 0.5
 check "runner runs as microvm:kvm in the VM dir" cx sh -c \
