@@ -71,3 +71,46 @@ e2e_kill_group() {
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     : "$i"
 }
+
+# ---- used by the project tests (test-*.sh) and the demo ------------------
+
+# shellcheck disable=SC2034
+E2E_ROOT=${E2E_ROOT:-$(cd "$E2E_DIR/../.." && pwd)}
+E2E_FAILS=0
+
+# e2e_bin TOOL: the built binary ($B, default build, relative to the repo
+# root as tests/run and the Makefile use it); dies if it is not built.
+e2e_bin() {
+    local b=${B:-build}
+    [[ $b == /* ]] || b=$E2E_ROOT/$b
+    [[ -x $b/$1 && ! -d $b/$1 ]] || e2e_die "$b/$1 is not built (make B=${B:-build} build-tests)"
+    printf '%s\n' "$b/$1"
+}
+
+e2e_ok() { printf 'ok   %s\n' "$*"; }
+e2e_fail() { printf 'FAIL %s\n' "$*"; E2E_FAILS=$((E2E_FAILS + 1)); }
+# e2e_check DESCRIPTION CMD...: one line ok/FAIL; counts failures.
+e2e_check() {
+    local what=$1; shift
+    if "$@"; then e2e_ok "$what"; else e2e_fail "$what"; fi
+}
+e2e_now() { date +%s.%N; }
+e2e_since() { awk -v t0="$1" -v t1="$(e2e_now)" 'BEGIN { printf "%.2f", t1 - t0 }'; }
+e2e_token() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# e2e_wait SECONDS CMD...: until CMD succeeds (every 0.1 s); 1 on timeout.
+e2e_wait() {
+    local n=$(($1 * 10)) i; shift
+    for ((i = 0; i < n; i++)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# e2e_unix_listening PATH [NET_UNIX_FILE]: a socket bound at PATH listens
+# (__SO_ACCEPTCON in /proc/net/unix, which shows the caller's netns).
+e2e_unix_listening() {
+    awk -v p="$1" '$8 == p && $4 == "00010000" { f = 1 } END { exit !f }' \
+        "${2:-/proc/net/unix}"
+}
