@@ -3,7 +3,7 @@
 # (nix-instantiate --parse; nixpkgs is not here, so nothing is evaluated).
 # Exit 0 pass, 1 fail, 77 skip.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 command -v nix-instantiate >/dev/null \
     || { echo "SKIP: nix-instantiate not installed (Debian package nix-bin)"; exit 77; }
 fails=0

@@ -18,7 +18,7 @@
 #     without the drop-in, start does not wait.
 # Exit 0 pass, 1 fail, 77 skip.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
 [[ -z ${MVM_NO_E2E:-} ]] || { echo "SKIP: MVM_NO_E2E set"; exit 77; }
 # LeakSanitizer needs ptrace, which the units' SystemCallFilter= forbids:
@@ -113,6 +113,7 @@ check "TAP mvmu0 in bridge mvmubr0 (drop-in)" grep -q 'master mvmubr0' <<<"$link
 check "TAP mvmu0 MTU 1400 (drop-in)" grep -q 'mtu 1400' <<<"$link"
 # (It listens in the unit's own network namespace, PrivateNetwork=, so
 # /proc/net/unix out here does not list it; path sockets connect across.)
+# shellcheck disable=SC2016  # expanded by the shell in the container
 check "virtiofsd socket made, group kvm" cx sh -c \
     'test -S /var/lib/microvms/vm1/vm1-virtiofs-fs.sock &&
      test "$(stat -c %G /var/lib/microvms/vm1/vm1-virtiofs-fs.sock)" = kvm'

@@ -15,7 +15,7 @@
 #     exposure 4.9 or lower ("OK"); prints each number.
 # Exit 0 pass, 1 fail, 77 skip.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
 command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not installed"; exit 77; }
 
