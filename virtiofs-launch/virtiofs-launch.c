@@ -982,7 +982,7 @@ static int run(void)
 		update_status();
 		if (S.stopping && !any_running())
 			break;
-		if (cap < S.n + 2) {
+		if (!pfd || !pch || cap < S.n + 2) {
 			cap = S.n + 8;
 			struct pollfd *np = realloc(pfd, cap * sizeof(*np));
 			if (np)

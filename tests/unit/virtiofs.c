@@ -585,16 +585,23 @@ START_TEST(sigkill_of_launcher_leaves_no_daemon)
 	three_up(&t);
 	pid_t p[3] = {daemon_of(&t, "a"), daemon_of(&t, "b"), daemon_of(&t, "c")};
 	ck_assert(p[0] && p[1] && p[2]);
+	/* a serves a client: the C virtiofsd has forked its sandbox. */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_of(&t, "a"));
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	sleep_ms(100);
 	ck_assert_int_eq(kill(t.pid, SIGKILL), 0);
 	ck_assert_int_eq(lt_wait_exit(&t, 2000), 128 + SIGKILL);
 	/* PR_SET_PDEATHSIG: they die with it (orphans come to us, the
 	 * subreaper, as zombies). */
 	long long end = now_us() + 2000000;
-	while (now_us() < end && (alive(p[0]) || alive(p[1]) || alive(p[2])))
+	while (now_us() < end && leftovers(&t) > 0)
 		sleep_ms(5);
 	for (int i = 0; i < 3; i++)
 		ck_assert_msg(!alive(p[i]), "pid %d outlived the launcher", p[i]);
 	ck_assert_uint_eq(leftovers(&t), 0);
+	close(fd);
 	reap_orphans();
 	lt_free(&t);
 }
