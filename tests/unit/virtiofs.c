@@ -615,10 +615,11 @@ START_TEST(sighup_adds_removes_keeps)
 	lt_init(&t);
 	lt_share(&t, "keep", "keep", "vm1-virtiofs-keep.sock");
 	lt_share(&t, "gone", "gone", "vm1-virtiofs-gone.sock");
+	lt_share(&t, "chg", "old", "vm1-virtiofs-chg.sock");
 	lt_start(&t, NULL, NULL);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
-	pid_t pk = daemon_of(&t, "keep"), pg = daemon_of(&t, "gone");
-	ck_assert(pk && pg);
+	pid_t pk = daemon_of(&t, "keep"), pg = daemon_of(&t, "gone"), pc = daemon_of(&t, "chg");
+	ck_assert(pk && pg && pc);
 	char *gone_sock = strdup(sock_of(&t, "gone"));
 	/* The runner changes: "gone" removed, "new" added. */
 	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/gone");
@@ -626,19 +627,44 @@ START_TEST(sighup_adds_removes_keeps)
 	free(d);
 	lt_forget_share(&t, "gone");
 	lt_share(&t, "new", "new dir", "vm1-virtiofs-new.sock");
+	/* "chg": same tag and socket, another source: a new daemon, started
+	 * once the old one is gone. */
+	tu_write(t.vm.runner, "share/microvm/virtiofs/chg/source", "new source\n");
+	lt_forget_share(&t, "chg");
+	t.tag[t.nsock] = strdup("chg");
+	t.sock[t.nsock++] = tu_path(t.vm.dir, "vm1-virtiofs-chg.sock");
 	size_t from = t.nmsg;
 	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
 	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
 	ck_assert_int_ge(rl, 0);
 	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 5000);
 	ck_assert_msg(rd > rl, "no READY=1 after RELOADING=1");
-	ck_assert_uint_eq(t.msgs[rd].listening, 2); /* keep and new */
+	ck_assert_uint_eq(t.msgs[rd].listening, 3); /* keep, chg and new */
 	ck_assert_int_eq(daemon_of(&t, "keep"), pk);
 	ck_assert_int_gt(daemon_of(&t, "new"), 0);
 	ck_assert_msg(!alive(pg), "removed share's daemon %d still there", pg);
 	ck_assert(!oracle_listening(gone_sock));
 	ck_assert(oracle_listening(sock_of(&t, "keep")));
+	pid_t nc = daemon_of(&t, "chg");
+	ck_assert(nc > 0 && nc != pc && !alive(pc));
+	char *want = xasprintf("source=%s/new source", t.vm.dir);
+	ck_assert_msg(cmdline_has(nc, want, true), "chg: no %s", want);
+	free(want);
 	free(gone_sock);
+
+	/* A runner that cannot be read: the shares stay as they were. */
+	tu_write(t.vm.runner, "share/microvm/virtiofs/broken/source", "x\n");
+	from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	ck_assert_int_gt(lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000), rl);
+	ck_assert_int_eq(daemon_of(&t, "keep"), pk);
+	ck_assert_int_eq(daemon_of(&t, "chg"), nc);
+	char *log = lt_log(&t);
+	ck_assert_msg(strstr(log, "unable to reload: the shares stay as they were"), "log:\n%s",
+		      log);
+	free(log);
 	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
 	lt_free(&t);
 }
