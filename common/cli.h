@@ -34,13 +34,18 @@ struct cli {
 	int verbose;
 };
 
+/* First value for a tool's own long-only options. */
+#define CLI_TOOL_OPT 0x1000
+
 struct cli_tool {
 	const char *name;     /* "tap-setup" */
 	const char *synopsis; /* "[OPTIONS] up|down NAME" */
 	const char *summary;  /* one line on what it does */
 	const char *help;     /* the tool's own options, verbs: lines for --help */
 	unsigned flags;	      /* CLI_* */
-	const struct option *options; /* extra long options, {0} terminated, or NULL */
+	/* Extra long options, {0} terminated, or NULL. Their values must be
+	 * short option letters or CLI_TOOL_OPT + n: cli.c uses 0x100-0xfff. */
+	const struct option *options;
 	const char *shortopts;	      /* extra short options, or NULL */
 	/* Called for each extra option: 0, or -EINVAL after a log_err(). */
 	int (*handle)(int opt, const char *arg, void *userdata);
