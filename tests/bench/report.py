@@ -131,7 +131,8 @@ if tap_n:
 
 # ---- virtiofsd ----
 vfs_k = params_of("virtiofs")
-VFS = [("virtiofs-launch", "virtiofs-launch"), ("supervisord", "supervisord (startsecs=1)"),
+VFS = [("virtiofs-launch", "virtiofs-launch"),
+       ("virtiofs-launch-c", "virtiofs-launch, dialect given"), ("supervisord", "supervisord (startsecs=1)"),
        ("supervisord-startsecs0", "supervisord (startsecs=0)"), ("bash-10ms", "bash, 10 ms polls"),
        ("floor", "floor (C, daemons direct)")]
 if vfs_k:
@@ -159,11 +160,14 @@ if vfs_k:
 
     def detail_col(v, p):
         d = details.get((v, str(p)), "")
-        return " + ".join(f"{c.split(':')[0]} {int(c.split(':')[1]) / 1024:.1f}"
+        u = stats("virtiofs", "uss_kib", v, p)
+        return (f"{u['median'] / 1024:5.2f}  " if u else "    -  ") + " + ".join(f"{c.split(':')[0]} {int(c.split(':')[1]) / 1024:.1f}"
                           for c in d.split() if ":" in c)
     table("virtiofsd fleet: peak RSS of the supervising processes, daemons excluded (MiB)",
           "virtiofs", "rss_kib", VFS, vfs_k, "floor", "virtiofs-launch", unit="MiB",
-          scale=1 / 1024, pname="K", extra=("VmHWM per process (last run)", detail_col))
+          scale=1 / 1024, pname="K", extra=("private  VmHWM per process (last run)", detail_col))
+    print("  (private: Private_Clean + Private_Dirty after READY, MiB; VmHWM also counts the\n"
+          "   pages of the shared libraries, libc.so's among them, shared by every process)")
 
 # ---- runner-exec ----
 if any(k[0] == "runner" for k in samples):

@@ -28,6 +28,9 @@
  *   rss_kib             sum of VmHWM of the supervising processes: CMD and
  *                       its descendants that are not virtiofsd (nor a
  *                       passing systemd-notify) (floor: this program)
+ *   uss_kib             their private memory (Private_Clean + Private_Dirty
+ *                       of smaps_rollup) at that moment: VmHWM counts the
+ *                       pages of libc.so too, which every process shares
  *   rss_detail          comm:VmHWM of each of them
  *   stop_ms             SIGTERM until every virtiofsd is gone
  *   exit_ms             SIGTERM until CMD has exited (supervised)
@@ -182,6 +185,25 @@ static long vmhwm_kib(pid_t pid)
 	return v;
 }
 
+/* Private memory now (Private_Clean + Private_Dirty): what the process
+ * costs beyond the shared libraries' pages every process shares. */
+static long uss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	long v = 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Private_Clean:", 14) || !strncmp(line, "Private_Dirty:", 14))
+			v += atol(line + 14);
+	fclose(f);
+	return v;
+}
+
+static long uss_total;
+
 static bool alive(pid_t pid)
 {
 	char path[64], buf[512];
@@ -231,6 +253,7 @@ static long survey(char *detail, size_t dlen)
 		}
 		long v = vmhwm_kib(tree[k]);
 		rss += v;
+		uss_total += uss_kib(tree[k]);
 		size_t l = strlen(detail);
 		snprintf(detail + l, dlen - l, "%s%s:%ld", l ? "," : "", comm, v);
 	}
@@ -474,6 +497,7 @@ int main(int argc, char **argv)
 	long rss;
 	if (floor) {
 		rss = vmhwm_kib(getpid());
+		uss_total = uss_kib(getpid());
 		snprintf(detail, sizeof(detail), "vfs-bench:%ld", rss);
 		survey(detail + strlen(detail), 1); /* only the daemons */
 		snprintf(detail, sizeof(detail), "vfs-bench:%ld", rss);
@@ -482,7 +506,8 @@ int main(int argc, char **argv)
 	}
 	printf("ready_ms=%.3f\nlistening_at_ready=%d\nlisten_ms=%.3f\n", ms(t0, t_ready), at_ready,
 	       ms(t0, t_listen));
-	printf("daemons=%d\nrss_kib=%ld\nrss_detail=%s\n", ndaemons, rss, detail);
+	printf("daemons=%d\nrss_kib=%ld\nuss_kib=%ld\nrss_detail=%s\n", ndaemons, rss, uss_total,
+	       detail);
 
 	/* Phase 3: SIGTERM, until every virtiofsd is gone. */
 	long long t_term = now_ns(), t_gone = -1, t_exit = -1;
