@@ -199,6 +199,13 @@ int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, in
 	return optind;
 }
 
+/* getpwnam(3): "not found" is errno 0, or one of these on some NSS
+ * modules; anything else is a real error worth its strerror(). */
+static bool not_found(int err)
+{
+	return err == 0 || err == ENOENT || err == ESRCH || err == EBADF || err == EPERM;
+}
+
 /* A name or a decimal number. */
 static int parse_id(const char *s, unsigned long *out)
 {
@@ -215,7 +222,7 @@ int cli_resolve_ids(struct cli *c)
 		struct passwd *pw = getpwnam(c->user);
 		if (!pw) {
 			log_err("unable to resolve user '%s': %s", c->user,
-				errno ? strerror(errno) : "no such user");
+				not_found(errno) ? "no such user" : strerror(errno));
 			return -ENOENT;
 		}
 		c->uid = pw->pw_uid;
@@ -227,7 +234,7 @@ int cli_resolve_ids(struct cli *c)
 		struct group *gr = getgrnam(c->group);
 		if (!gr) {
 			log_err("unable to resolve group '%s': %s", c->group,
-				errno ? strerror(errno) : "no such group");
+				not_found(errno) ? "no such group" : strerror(errno));
 			return -ENOENT;
 		}
 		c->gid = gr->gr_gid;
