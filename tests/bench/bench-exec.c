@@ -69,7 +69,7 @@ static int count_links(const char *prefix, bool *all_up)
 	*all_up = true;
 	for (struct if_nameindex *p = l; p->if_index; p++) {
 		const char *d = p->if_name + pl;
-		if (strncmp(p->if_name, prefix, pl) || !*d || strspn(d, "0123456789") != strlen(d))
+		if (strncmp(p->if_name, prefix, pl) != 0 || !*d || strspn(d, "0123456789") != strlen(d))
 			continue;
 		n++;
 		struct ifreq ifr;
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 				fail(step, "unknown step option %s", argv[i]);
 		}
 		int end = i;
-		while (end < argc && strcmp(argv[end], "::"))
+		while (end < argc && strcmp(argv[end], "::") != 0)
 			end++;
 		if (end == i)
 			fail(step, "empty step");

@@ -318,14 +318,18 @@ static long long drain_notify(int nfd)
 	}
 }
 
+static volatile sig_atomic_t interrupted;
+
 static void on_signal(int sig)
 {
 	(void)sig;
-	die("interrupted");
+	interrupted = 1; /* the loops look at it: they clean up and exit */
 }
 
 static pid_t start(char **argv, int logfd, const char *notify)
 {
+	if (!argv[0])
+		die("empty-command");
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork");
@@ -343,6 +347,7 @@ static pid_t start(char **argv, int logfd, const char *notify)
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGPIPE, SIG_DFL);
 		execvp(argv[0], argv);
 		_exit(127);
 	}
@@ -390,9 +395,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	struct sigaction sa_int = { .sa_handler = on_signal }; /* no SA_RESTART: wake the waits */
+	sigaction(SIGINT, &sa_int, NULL);
+	sigaction(SIGTERM, &sa_int, NULL);
+	sigaction(SIGHUP, &sa_int, NULL);
 	int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0)
 		die("open-log");
@@ -416,7 +422,7 @@ int main(int argc, char **argv)
 	if (floor) {
 		while (i < argc) {
 			int end = i;
-			while (end < argc && strcmp(argv[end], "::"))
+			while (end < argc && strcmp(argv[end], "::") != 0)
 				end++;
 			argv[end < argc ? end : argc] = NULL;
 			if (nkids < MAXS)
@@ -447,6 +453,8 @@ int main(int argc, char **argv)
 	int at_ready = -1;
 	bool pending = true; /* a socket file that does not listen yet */
 	while (t_listen < 0 || (!floor && t_ready < 0)) {
+		if (interrupted)
+			die("interrupted");
 		if (now_ns() - t0 > tmo)
 			die(t_ready < 0 && !floor ? "no-READY" : "sockets-not-listening");
 		for (int k = 0; k < nkids; k++) {
@@ -535,6 +543,8 @@ int main(int argc, char **argv)
 		}
 		if (nfd >= 0)
 			drain_notify(nfd);
+		if (interrupted)
+			die("interrupted");
 		if (now_ns() - t_term > tmo)
 			die("daemons-left-after-SIGTERM");
 		nanosleep(&tick, NULL);
