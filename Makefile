@@ -42,6 +42,14 @@ tap-setup_CFLAGS := $(NL_CFLAGS)
 tap-setup_LIBS   := $(NL_LIBS)
 pci-bind_CFLAGS  := $(KMOD_CFLAGS)
 pci-bind_LIBS    := $(KMOD_LIBS)
+# virtiofs-launch stays resident beside every VM: linked statically (as a
+# position-independent executable) it peaks at about 1 MiB of RSS instead of
+# 1.9 MiB, most of which would be libc pages it touches. It uses no NSS.
+# STATIC= (empty) links it dynamically; sanitizer builds always do.
+STATIC     ?= 1
+ifeq ($(STATIC)$(SANITIZE),1)
+virtiofs-launch_LIBS := -static-pie
+endif
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)

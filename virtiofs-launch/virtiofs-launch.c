@@ -11,7 +11,6 @@
  * the share's tag. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -57,7 +56,7 @@ static const char help_text[] =
 	"  --grace TIME            on stop, SIGKILL what is left after this (default 5s)\n"
 	"TIME is seconds, or a number with ms, s or min.\n"
 	"--user is accepted and ignored: the daemons run as root; --group names the\n"
-	"group of the sockets.\n";
+	"group of the sockets (a name: virtiofsd resolves it itself).\n";
 
 enum dialect {
 	DIALECT_AUTO,
@@ -1176,16 +1175,15 @@ int main(int argc, char **argv)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		S.set.threads = n > 0 ? n : 1;
 	}
-	S.c.user = "0"; /* the daemons run as root: only the group matters */
-	if (cli_resolve_ids(&S.c) < 0)
-		goto out;
-	struct group *g = getgrgid(S.c.gid);
-	if (!g) {
-		log_err("unable to resolve group '%s': gid %u has no name, and virtiofsd takes one",
-			S.c.group, (unsigned)S.c.gid);
+	/* virtiofsd looks the socket group up itself, by name only; the
+	 * launcher passes it on and so needs no NSS (it links statically). */
+	unsigned long num;
+	if (parse_uint(S.c.group, ULONG_MAX, &num) == 0) {
+		ret = cli_usage_error(&tool, "--group '%s': virtiofsd takes a group name",
+				      S.c.group);
 		goto out;
 	}
-	S.group = strdup(g->gr_name);
+	S.group = strdup(S.c.group);
 	S.unix_path = path_join(S.c.procfs, "net/unix");
 	if (!S.group || !S.unix_path) {
 		log_fail(-ENOMEM, "start", S.name);
