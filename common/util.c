@@ -186,6 +186,12 @@ char *path_join(const char *a, const char *b)
 	return xasprintf("%.*s/%s", (int)la, a, b);
 }
 
+/* Bytes escape_value() writes for c. */
+static size_t escaped_len(unsigned char c)
+{
+	return c == '\\' ? 2 : (c >= 0x20 && c < 0x7f) ? 1 : 4;
+}
+
 const char *escape_value(const char *s, size_t n, char *buf, size_t size)
 {
 	size_t o = 0;
@@ -203,7 +209,10 @@ const char *escape_value(const char *s, size_t n, char *buf, size_t size)
 			snprintf(tmp, sizeof(tmp), "\\x%02x", c);
 			k = 4;
 		}
-		if (o + k + 4 > size) { /* room for "..." and NUL */
+		size_t rest = 0; /* all that is left, when "..." would not fit after c */
+		for (size_t j = i; o + k + 4 > size && j < n && o + rest < size; j++)
+			rest += escaped_len((unsigned char)s[j]);
+		if (o + k + 4 > size && o + rest + 1 > size) { /* room for "..." and NUL */
 			if (size >= 4) {
 				memcpy(buf + o, "...", 3);
 				o += 3;
