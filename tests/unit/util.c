@@ -68,6 +68,12 @@ START_TEST(escape_values)
 	/* Cut with "..." when too long; never past the buffer. */
 	char small[8];
 	ck_assert_str_eq(escape_value("abcdefghij", 10, small, sizeof(small)), "abcd...");
+	ck_assert_str_eq(escape_value("abcdefgh", 8, small, sizeof(small)), "abcd...");
+	/* What fits is not cut. */
+	ck_assert_str_eq(escape_value("abcdefg", 7, small, sizeof(small)), "abcdefg");
+	ck_assert_str_eq(escape_value("abc\x01", 4, small, sizeof(small)), "abc\\x01");
+	ck_assert_str_eq(escape_value("abc\x01d", 5, small, sizeof(small)), "abc...");
+	ck_assert_str_eq(escape_value("abcde\\", 6, small, sizeof(small)), "abcde\\\\");
 	ck_assert_str_eq(escape_value("\x01\x02\x03", 3, small, sizeof(small)), "\\x01...");
 	char tiny[3];
 	ck_assert_str_eq(escape_value("abc", 3, tiny, sizeof(tiny)), "");
