@@ -111,7 +111,7 @@ test: build-tests
 	B=$(B) SANITIZE=$(SANITIZE) MVM_NO_E2E=$(MVM_NO_E2E) tests/run
 
 # libFuzzer target for the layout parsers (clang).
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -Icommon -fsanitize=fuzzer,address,undefined
 fuzz: $(B)/fuzz-parsers
 $(B)/fuzz-parsers: tests/fuzz/fuzz_parsers.c $(COMMON_SRC)
 	@mkdir -p $(dir $@)
