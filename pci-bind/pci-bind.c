@@ -515,7 +515,8 @@ static int give_back(const struct dev *x)
 	return check_driver(x->addr, x->prev, "give back");
 }
 
-/* Give back what this run changed, last first. */
+/* Give back what this run changed, last first; what could not be given
+ * back is marked failed. */
 static void rollback(struct devs *d)
 {
 	for (size_t i = d->n; i-- > 0;) {
@@ -523,7 +524,7 @@ static void rollback(struct devs *d)
 			continue;
 		log_notice("giving '%s' back to %s", d->v[i].addr,
 			   *d->v[i].prev ? d->v[i].prev : "no driver");
-		give_back(&d->v[i]);
+		d->v[i].failed = give_back(&d->v[i]) < 0;
 	}
 }
 
@@ -641,11 +642,15 @@ static int do_bind(void)
 	}
 	if (r < 0) {
 		rollback(&mine);
-		/* Only what earlier runs recorded stays in the record. */
+		/* What earlier runs recorded stays in the record, and so does
+		 * what the rollback could not give back: unbind retries it. */
 		struct devs keep = { 0 };
-		for (size_t i = 0; i < rec.n; i++)
-			if (rec.v[i].from_record && devs_add(&keep, rec.v[i].addr))
+		for (size_t i = 0; i < rec.n; i++) {
+			const struct dev *m = devs_find(&mine, rec.v[i].addr);
+			if ((rec.v[i].from_record || (m && m->failed)) &&
+			    devs_add(&keep, rec.v[i].addr))
 				keep.v[keep.n - 1] = rec.v[i];
+		}
 		save_record(&keep);
 		free(keep.v);
 	}

@@ -350,6 +350,39 @@ START_TEST(refused_bind_rolls_back)
 }
 END_TEST
 
+/* A rollback that cannot give a device back (its old driver refuses it)
+ * keeps that device in the record, so that unbind can finish the job. */
+START_TEST(rollback_failure_keeps_record)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	SIM(&s, "refuse", "vfio-pci", "0000:02:00.0");
+	SIM(&s, "refuse", "e1000e", "0000:01:00.0");
+
+	run_tool(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert(record_exists(&s));
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "0000:01:00.0 e1000e") && !strstr(rec, "0000:02:00.0"),
+		      "record: %s", rec);
+	free(rec);
+	tu_run_free(&r);
+
+	char *refuse = tu_path(s.sys, ".sim/refuse/e1000e/0000:01:00.0");
+	ck_assert_int_eq(unlink(refuse), 0);
+	free(refuse);
+	run_tool(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(unbind_error_rolls_back)
 {
 	struct sim s;
@@ -784,6 +817,7 @@ Suite *pci_suite(void)
 	tcase_add_test(tc, bind_group_binds_and_restores);
 	tcase_add_test(tc, refused_bind_rolls_back);
 	tcase_add_test(tc, unbind_error_rolls_back);
+	tcase_add_test(tc, rollback_failure_keeps_record);
 	tcase_add_test(tc, bad_address_nothing_written);
 	tcase_add_test(tc, no_iommu_group);
 	tcase_add_test(tc, missing_device);
