@@ -34,7 +34,7 @@
 #define RECORD_KIND "pci"
 #define DRIVER_MAX 64
 
-enum { OPT_BIND_GROUP = 0x200, OPT_MODPROBE_CONFIG };
+enum { OPT_BIND_GROUP = CLI_TOOL_OPT, OPT_MODPROBE_CONFIG };
 
 static const struct option options[] = {
 	{ "bind-group", no_argument, NULL, OPT_BIND_GROUP },

@@ -65,7 +65,7 @@ enum dialect {
 };
 
 enum {
-	OPT_VIRTIOFSD = 0x200,
+	OPT_VIRTIOFSD = CLI_TOOL_OPT,
 	OPT_DIALECT,
 	OPT_THREADS,
 	OPT_RLIMIT,
