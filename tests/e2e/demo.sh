@@ -157,7 +157,7 @@ if ! cx systemctl start "microvm@$NAME.service" 2>&1 | indent; then :; fi
 say "systemctl start returned after $(e2e_since "$T0")s; waiting for the guest (TCG: a few seconds)"
 guest_done() {
     cx journalctl -u "microvm@$NAME.service" -o cat -q 2>/dev/null \
-        | grep -q 'MICROVM-E2E: waiting for the power button\|MICROVM-E2E: result=fail' && return 0
+        | grep 'MICROVM-E2E: waiting for the power button\|MICROVM-E2E: result=fail' >/dev/null && return 0
     [[ $(sysd_show "microvm@$NAME.service" ActiveState) == failed ]] && return 0
     return 1
 }
