@@ -434,9 +434,13 @@ static int finish_record(struct ctx *x, const struct made_list *m, struct mvm_er
 	return save_record(x, m, e);
 }
 
-/* Delete what m names, best effort, in reverse (rollback of up). */
+/* Delete what m names, best effort, in reverse (rollback of up). The
+ * reason of the error that caused the rollback is kept: a failed delete
+ * here writes reason_buf too. */
 static void undo(struct ctx *x, struct made_list *m)
 {
+	char why[sizeof(reason_buf)];
+	memcpy(why, reason_buf, sizeof(why));
 	for (size_t i = m->n; i-- > 0;) {
 		struct mvm_error ignored;
 		if (delete_ifindex(x, m->v[i].ifindex, m->v[i].name, &ignored) < 0)
@@ -444,6 +448,7 @@ static void undo(struct ctx *x, struct made_list *m)
 		if (m->v[i].node)
 			unlink(m->v[i].node);
 	}
+	memcpy(reason_buf, why, sizeof(why));
 }
 
 /* ---- up: checks before any change ------------------------------------------ */
