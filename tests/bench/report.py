@@ -83,11 +83,12 @@ def table(title, section, metric, variants, params, floor, tool, unit="ms", per=
             nf = failed.get((section, v, str(p)), 0)
             if s is None:
                 why = st[1] if st[0] != "ok" else f"no successful run ({nf} failed)"
-                print(f"{p:>4}  {label:<30}  not available: {why[:90]}")
+                print(f"{p if pname else '':>4}  {label:<30}  not available: {why[:90]}")
                 summary.append([section, metric, label, p, 0, nf, "", "", "", "", "", "not available: " + why])
                 continue
             med, lo, hi = (s["median"] * scale, s["min"] * scale, s["max"] * scale)
-            line = f"{p:>4}  {label:<30}{s['n']:>5}{fmt(med, 10)}{fmt(lo, 10)}{fmt(hi, 10)}"
+            pshow = p if pname else ""
+            line = f"{pshow:>4}  {label:<30}{s['n']:>5}{fmt(med, 10)}{fmt(lo, 10)}{fmt(hi, 10)}"
             if per:
                 line += fmt(med / float(p), 10)
             rf, rt = ratio(s, fs), ratio(s, ts)
@@ -125,16 +126,16 @@ if tap_n:
           tap_n, "floor*", "tap-setup", per="ms/TAP")
     table("TAP down (ms for N TAPs)", "tap", "down",
           [("tap-setup", "tap-setup"), ("microvm.nix", "microvm.nix script (ip)"),
-           ("ip-batch", "ip -batch"), ("floor", "floor, one by one"),
-           ("floor-group", "floor, one link group")],
+           ("ip-batch", "ip -batch"), ("floor", "floor (one by one)"),
+           ("floor-group", "floor (link group)")],
           tap_n, "floor-group", "tap-setup", per="ms/TAP")
 
 # ---- virtiofsd ----
 vfs_k = params_of("virtiofs")
 VFS = [("virtiofs-launch", "virtiofs-launch"),
-       ("virtiofs-launch-c", "virtiofs-launch, dialect given"), ("supervisord", "supervisord (startsecs=1)"),
-       ("supervisord-startsecs0", "supervisord (startsecs=0)"), ("bash-10ms", "bash, 10 ms polls"),
-       ("floor", "floor (C, daemons direct)")]
+       ("virtiofs-launch-c", "virtiofs-launch (dialect given)"), ("supervisord", "supervisord (startsecs=1)"),
+       ("supervisord-startsecs0", "supervisord (startsecs=0)"), ("bash-10ms", "bash (10 ms polls)"),
+       ("floor", "C floor (daemons direct)")]
 if vfs_k:
     def at_ready(v, p):
         s = samples.get(("virtiofs", "listening_at_ready", v, str(p)))
@@ -272,8 +273,8 @@ if tap_n:
         ("ip-batch", "ip -batch"), ("floor*", "floor (raw ioctls)")], tap_n)))
     plots.append(("TAP down", "N (TAPs)", series("tap", "down", [
         ("tap-setup", "tap-setup"), ("microvm.nix", "microvm.nix script"),
-        ("ip-batch", "ip -batch"), ("floor", "floor, one by one"),
-        ("floor-group", "floor, link group")], tap_n)))
+        ("ip-batch", "ip -batch"), ("floor", "floor (one by one)"),
+        ("floor-group", "floor (link group)")], tap_n)))
 if vfs_k:
     plots.append(("virtiofsd start -> READY=1", "K (shares)",
                   series("virtiofs", "ready_ms", VFS, vfs_k)))
@@ -281,11 +282,11 @@ if vfs_k:
                   series("virtiofs", "stop_ms", VFS, vfs_k)))
 plots = [p for p in plots if p[2]]
 if plots and shutil.which("gnuplot"):
-    gp = [f"set terminal pngcairo size {640 * min(len(plots), 2)},{480 * ((len(plots) + 1) // 2)}"
+    gp = [f"set terminal pngcairo size {640 * min(len(plots), 2)},{600 * ((len(plots) + 1) // 2)}"
           " font ',9'",
           f"set output '{os.path.join(OUT, 'bench.png')}'",
           f"set multiplot layout {(len(plots) + 1) // 2},{min(len(plots), 2)}",
-          "set logscale xy", "set grid", "set key top left", "set ylabel 'ms (median, min-max)'"]
+          "set logscale xy", "set grid", "set key below maxrows 3", "set ylabel 'ms (median, min-max)'"]
     for i, (title, xlabel, ser) in enumerate(plots):
         dat = os.path.join(OUT, f"plot{i}.dat")
         with open(dat, "w") as f:
