@@ -1098,11 +1098,12 @@ int main(int argc, char **argv)
 
 	if ((env = getenv("MICROVM_TAP_BRIDGE")) && *env)
 		opts.bridge = env;
-	if ((env = getenv("MICROVM_TAP_MTU")) && *env && set_mtu(&opts, env) < 0)
-		return 2;
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
 		return st;
+	/* After cli_parse (which opens the log): --mtu wins over it. */
+	if (!opts.mtu && (env = getenv("MICROVM_TAP_MTU")) && *env && set_mtu(&opts, env) < 0)
+		return 2;
 	if (argc - i != 2)
 		return cli_usage_error(&tool, "expected up|down and a VM name");
 	const char *verb = argv[i], *name = argv[i + 1];

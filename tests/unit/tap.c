@@ -750,6 +750,22 @@ START_TEST(usage_errors)
 }
 END_TEST
 
+/* A bad $MICROVM_TAP_MTU is named like every other error: "tap-setup: ...". */
+START_TEST(bad_mtu_from_environment)
+{
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { bin, "up", "vm1", NULL };
+	const char *env[] = { "MICROVM_TAP_MTU=abc", NULL };
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strncmp(r.err, "tap-setup: unable to use MTU 'abc': ", 36), "stderr: %s",
+		      r.err);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 START_TEST(down_without_record)
 {
 	struct tu_vm t;
@@ -764,6 +780,7 @@ Suite *tap_suite(void)
 	Suite *s = suite_create("tap");
 	TCase *cli = tcase_create("cli");
 	tcase_add_test(cli, usage_errors);
+	tcase_add_test(cli, bad_mtu_from_environment);
 	suite_add_tcase(s, cli);
 	if (!tu_is_root()) {
 		fprintf(stderr, "tap: not root, skipping the namespace tests\n");
