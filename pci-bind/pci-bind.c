@@ -665,14 +665,8 @@ out:
 
 static int do_unbind(void)
 {
-	struct mvm_error e;
 	struct devs rec = { 0 }, left = { 0 };
-	int r = vm_name_check(vm_name, &e);
-	if (r < 0) {
-		log_error_info(&e);
-		return r;
-	}
-	r = load_record(&rec);
+	int r = load_record(&rec);
 	if (r < 0)
 		goto out;
 	if (rec.n == 0) {
@@ -715,6 +709,11 @@ int main(int argc, char **argv)
 	vm_name = argv[i + 1];
 	if (strcmp(verb, "bind") != 0 && strcmp(verb, "unbind") != 0)
 		return cli_usage_error(&tool, "unknown verb '%s'", verb);
+	struct mvm_error e;
+	if (vm_name_check(vm_name, &e) < 0) { /* before it is in every line */
+		log_error_info(&e);
+		return 1;
+	}
 	log_set_subject(vm_name);
 	if (!strcmp(verb, "bind")) {
 		if (cli_resolve_ids(&c) < 0)

@@ -474,6 +474,11 @@ int main(int argc, char **argv)
 		return cli_usage_error(&tool, "unknown verb '%s'", verb);
 	if (argc - i != 1)
 		return cli_usage_error(&tool, "%s takes exactly one NAME", verb);
+	struct mvm_error e = { 0 };
+	if (vm_name_check(argv[i], &e) < 0) { /* before it is in every line */
+		log_error_info(&e);
+		return 1;
+	}
 	log_set_subject(argv[i]);
 	return action(&c, argv[i]);
 }

@@ -1170,6 +1170,10 @@ int main(int argc, char **argv)
 							: "one VM NAME only");
 	}
 	S.name = argv[i];
+	if (vm_name_check(S.name, &e) < 0) { /* before it is in every line */
+		log_error_info(&e);
+		goto out;
+	}
 	log_set_subject(S.name);
 	if (S.set.threads < 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -806,6 +806,23 @@ START_TEST(kmod_install_command_not_run)
 }
 END_TEST
 
+/* A VM name with a control character is refused in one line of its own
+ * (it was put into the line, unescaped, before it was checked). */
+START_TEST(bad_name_one_error_line)
+{
+	char *bin = tu_bin("pci-bind");
+	const char *argv[] = { bin, "unbind", "a\nb", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strcmp(r.err, "pci-bind: unable to use VM name 'a\\x0ab': a name may not "
+				     "contain control characters\n"),
+		      "stderr: %s", r.err);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -826,6 +843,7 @@ Suite *pci_suite(void)
 	tcase_add_test(tc, bind_twice_keeps_record);
 	tcase_add_test(tc, unbound_device_stays_unbound);
 	tcase_add_test(tc, unbind_partial_keeps_record);
+	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
 	TCase *km = tcase_create("kmod");
 	tcase_set_timeout(km, 30);

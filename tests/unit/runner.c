@@ -611,6 +611,23 @@ START_TEST(status_errors)
 }
 END_TEST
 
+/* A VM name with a control character is refused in one line of its own
+ * (it was put into the line, unescaped, before it was checked). */
+START_TEST(bad_name_one_error_line)
+{
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "stop", "a\nb", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strcmp(r.err, "runner-exec: unable to use VM name 'a\\x0ab': a name may not "
+				     "contain control characters\n"),
+		      "stderr: %s", r.err);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 Suite *runner_suite(void)
 {
 	Suite *s = suite_create("runner");
@@ -631,6 +648,7 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, cleanup_removes_symlink_only);
 	tcase_add_test(tc, status_table_and_json);
 	tcase_add_test(tc, status_errors);
+	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
 	return s;
 }

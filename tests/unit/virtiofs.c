@@ -1075,12 +1075,30 @@ START_TEST(speed_and_memory)
 }
 END_TEST
 
+/* A VM name with a control character is refused in one line of its own
+ * (it was put into the line, unescaped, before it was checked). */
+START_TEST(bad_name_one_error_line)
+{
+	char *bin = tu_bin("virtiofs-launch");
+	const char *argv[] = { bin, "a\nb", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strcmp(r.err, "virtiofs-launch: unable to use VM name 'a\\x0ab': a name may not "
+				     "contain control characters\n"),
+		      "stderr: %s", r.err);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 Suite *virtiofs_suite(void)
 {
 	Suite *s = suite_create("virtiofs");
 	TCase *tc = tcase_create("launch");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, usage_errors);
+	tcase_add_test(tc, bad_name_one_error_line);
 	tcase_add_test(tc, three_shares_ready_after_all_listen);
 	tcase_add_test(tc, killed_daemon_comes_back_others_stay);
 	tcase_add_test(tc, source_is_a_file_fails_in_time);
