@@ -630,9 +630,12 @@ static int find_link(struct ctx *x, const char *name, const char *what, int *ifi
 
 /* ---- up: the actions ------------------------------------------------------- */
 
-static int tap_create(const struct cli *c, const char *tun, const char *name, unsigned flags,
-		      struct mvm_error *e)
+/* The index is learnt before TUNSETPERSIST: when that fails, closing fd
+ * takes the TAP away again, so there is nothing left to roll back. */
+static int tap_create(struct ctx *x, const char *tun, const char *name, unsigned flags,
+		      int *ifindex, struct mvm_error *e)
 {
+	const struct cli *c = x->c;
 	struct ifreq ifr;
 	int r = 0;
 	_cleanup_close_ int fd = open(tun, O_RDWR | O_CLOEXEC);
@@ -655,6 +658,8 @@ static int tap_create(const struct cli *c, const char *tun, const char *name, un
 	else if (ioctl(fd, TUNSETGROUP, (unsigned long)c->gid) < 0)
 		r = fail_why(e, errno, "create", name, "TUNSETGROUP %u: %s", (unsigned)c->gid,
 			     strerror(errno));
+	else if ((*ifindex = ifindex_of(x, name)) < 0)
+		r = mvm_error_set(e, -*ifindex, "find", name, NULL);
 	else if (ioctl(fd, TUNSETPERSIST, 1UL) < 0)
 		r = fail_why(e, errno, "create", name, "TUNSETPERSIST: %s", strerror(errno));
 	/* Without TUNSETPERSIST the interface goes away with fd. */
@@ -751,13 +756,9 @@ static int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		goto out;
 	for (size_t i = 0; i < names.n; i++) {
 		const char *name = names.v[i];
-		if ((r = tap_create(c, tun, name, flags, e)) < 0)
+		int ifx = 0;
+		if ((r = tap_create(x, tun, name, flags, &ifx, e)) < 0)
 			goto undo;
-		int ifx = ifindex_of(x, name);
-		if (ifx < 0) {
-			r = mvm_error_set(e, -ifx, "find", name, NULL);
-			goto undo;
-		}
 		snprintf(made.v[made.n].name, IFNAMSIZ, "%s", name);
 		made.v[made.n++].ifindex = ifx;
 		if ((r = link_setup(x, changes, ifx, name, e)) < 0)
@@ -923,6 +924,13 @@ static int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 			goto undo;
 		int ifx = ifindex_of(x, m->id);
 		if (ifx < 0) {
+			/* Created but not in made: delete it by name here. */
+			struct rtnl_link *l = rtnl_link_alloc();
+			if (l) {
+				rtnl_link_set_name(l, m->id);
+				rtnl_link_delete(x->sk, l);
+				rtnl_link_put(l);
+			}
 			r = mvm_error_set(e, -ifx, "find", m->id, NULL);
 			goto undo;
 		}
