@@ -754,7 +754,8 @@ END_TEST
 START_TEST(bad_mtu_from_environment)
 {
 	char *bin = tu_bin("tap-setup");
-	const char *argv[] = { bin, "up", "vm1", NULL };
+	/* (outside a network namespace: a state dir with no VM in it) */
+	const char *argv[] = { bin, "--state-dir", "/nonexistent", "up", "vm1", NULL };
 	const char *env[] = { "MICROVM_TAP_MTU=abc", NULL };
 	struct tu_run r;
 	tu_run_env(&r, argv, env);
