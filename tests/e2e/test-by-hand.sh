@@ -13,7 +13,10 @@
 #      one whose socket listens; cleanup removes `booted`; a second boot of
 #      the same VM works;
 #   5. SIGTERM to the launcher: STOPPING=1, exit 0, no virtiofsd left;
-#      tap-setup down: the TAP is gone (down again: still exit 0).
+#   6. `current` re-pointed to a new runner (multi_queue TAP, no share):
+#      tap-setup down still removes the TAP from its record, up makes the
+#      multi_queue one, a third boot (QEMU queues=2) pings the host;
+#   7. tap-setup down: the TAP is gone (down again: still exit 0).
 # The VM user runs QEMU: it needs /dev/net/tun 0666 as on a udev host; the
 # test binds such a node over /dev/net/tun in QEMU's own mount namespace
 # only (the host's node is left alone).
@@ -146,8 +149,8 @@ check "one virtiofsd child of the launcher (pid ${FSD1:-none})" \
 
 # boot N: runner-exec start as the VM user, in the netns, QEMU's own
 # mount ns with the 0666 tun node, own process group; waits for the exit.
-boot() {
-    local n=$1 t0
+boot() {   # boot N EXPECTED-MARKER
+    local n=$1 want=$2 t0
     rm -f "$VMDIR/share/from-guest"
     t0=$(e2e_now)
     setsid timeout "$BOOT_TIMEOUT" ip netns exec "$NS" \
@@ -170,21 +173,22 @@ boot() {
         e2e_fail "QEMU runs as $VMUSER"
     fi
     check "booted -> $(readlink "$VMDIR/booted" 2>/dev/null)" \
-        test "$(readlink -f "$VMDIR/booted" 2>/dev/null)" == "$TMP/runner"
+        test "$(readlink -f "$VMDIR/booted" 2>/dev/null)" == "$(readlink -f "$VMDIR/current")"
     VM_RC=0
     wait "$VM_PID" || VM_RC=$?
     VM_PID=
     show "$TMP/console$n.log"
     echo "   VM ran $(e2e_since "$t0")s, exit status $VM_RC"
     check "boot $n: runner exit 0" test "$VM_RC" -eq 0
-    check "boot $n: marker result=ok token=$TOKEN share=ok ping=ok" \
-        grep -q "^MICROVM-E2E: result=ok token=$TOKEN share=ok ping=ok" "$TMP/console$n.log"
-    check "boot $n: share/from-guest holds the host's token" \
-        grep -qx "token=$TOKEN" "$VMDIR/share/from-guest"
+    check "boot $n: marker $want" grep -q "^MICROVM-E2E: $want" "$TMP/console$n.log"
+    if [[ $want == *share=ok* ]]; then
+        check "boot $n: share/from-guest holds the host's token" \
+            grep -qx "token=$TOKEN" "$VMDIR/share/from-guest"
+    fi
 }
 
 echo "== 3. runner-exec start $NAME (as $VMUSER)"
-boot 1
+boot 1 "result=ok token=$TOKEN share=ok ping=ok"
 RX=$(in_ns cat "/sys/class/net/$TAP/statistics/rx_packets" || echo 0)
 check "TAP rx_packets > 0 ($RX)" test "$RX" -gt 0
 st=$("$RUNNER_EXEC" --state-dir "$STATE" status "$NAME" 2>&1 || true)
@@ -206,9 +210,9 @@ check "runner-exec cleanup (as $VMUSER)" \
     setpriv --reuid="$VMUSER" --regid="$VMGROUP" --clear-groups -- \
     "$RUNNER_EXEC" --state-dir "$STATE" cleanup "$NAME"
 check "booted is gone" test ! -e "$VMDIR/booted" -a ! -L "$VMDIR/booted"
-boot 2
+boot 2 "result=ok token=$TOKEN share=ok ping=ok"
 
-echo "== 5. stop: SIGTERM to the launcher, tap-setup down"
+echo "== 5. stop: SIGTERM to the launcher"
 e2e_wait 10 newfsd || true
 FSD=$(pgrep -P "$LAUNCH_PID" -d' ' 2>/dev/null || true)
 T0=$(e2e_now)
@@ -224,6 +228,27 @@ check "no virtiofsd left (was: ${FSD:-none})" gone
 echo "   virtiofs-launch's log (last lines):"
 tail -n 4 "$TMP/launch.log" | show
 [[ $E2E_FAILS -eq 0 ]] || { echo "   virtiofs-launch's whole log:"; show "$TMP/launch.log"; }
+
+echo "== 6. current re-pointed to a new runner (multi_queue TAP, no share)"
+"$E2E_DIR/mkrunner.sh" --cache "$CACHE" --name "$NAME" --tap "$TAP" --multi-queue \
+    --no-shares --host-ip "$HOST_IP" "$TMP/runner-mq" >/dev/null
+ln -sfn "$TMP/runner-mq" "$VMDIR/current"
+out=$(in_ns "$TAP_SETUP" "${common[@]}" down "$NAME" 2>&1) && rc=0 || rc=$?
+[[ -z $out ]] || show <<<"$out"
+check "tap-setup down (from the record, current re-pointed): exit 0" test "$rc" -eq 0
+check "$TAP is gone" bash -c "! ip netns exec $NS ip link show $TAP >/dev/null 2>&1"
+out=$(in_ns "$TAP_SETUP" "${common[@]}" --user "$VMUSER" --group "$VMGROUP" up "$NAME" 2>&1) \
+    && rc=0 || rc=$?
+[[ -z $out ]] || show <<<"$out"
+check "tap-setup up with tap-flags 'vnet_hdr multi_queue': exit 0" test "$rc" -eq 0
+check "$TAP has IFF_MULTI_QUEUE and IFF_VNET_HDR" \
+    in_ns sh -c "test \$((\$(cat /sys/class/net/$TAP/tun_flags) & 0x4100)) -eq \$((0x4100))"
+in_ns ip addr add "$HOST_IP/24" dev "$TAP"
+boot 3 "result=ok token= share=skip ping=ok"
+RX=$(in_ns cat "/sys/class/net/$TAP/statistics/rx_packets" || echo 0)
+check "multi_queue TAP rx_packets > 0 ($RX)" test "$RX" -gt 0
+
+echo "== 7. tap-setup down"
 out=$(in_ns "$TAP_SETUP" "${common[@]}" down "$NAME" 2>&1) && rc=0 || rc=$?
 [[ -z $out ]] || show <<<"$out"
 check "tap-setup down: exit 0" test "$rc" -eq 0

@@ -11,7 +11,8 @@
 #      before it too; the guest's marker, the token it wrote into the share,
 #      TAP rx_packets > 0; `systemctl stop`: the guest is powered off by
 #      microvm-shutdown, every unit inactive, no TAP, no virtiofsd, no
-#      `booted`, no record;
+#      `booted`, no record; before that, QEMU killed with SIGKILL: systemd's
+#      Restart=always brings the whole VM back (share and ping work again);
 #   2. microvm@bare (no shares, no TAPs): the TAP, macvtap, PCI and virtiofsd
 #      units are skipped by their ConditionPathExists=, the VM still starts;
 #   3. microvm@broken (a bad interface name on line 2 of tap-interfaces):
@@ -80,7 +81,8 @@ all_down() {   # all_down NAME: every unit of the VM inactive (or failed)
 guest_waiting() {   # guest_waiting NAME: the guest is up (or the unit failed)
     journal -u "microvm@$1.service" | grep 'MICROVM-E2E: waiting for the power button\|MICROVM-E2E: result=fail' >/dev/null \
         && return 0
-    [[ $(prop "microvm@$1.service" ActiveState) == failed ]]
+    [[ $(prop "microvm@$1.service" ActiveState) == failed ]] && return 0
+    [[ $(prop "microvm@$1.service" NRestarts) -gt 0 ]]   # the runner exited
 }
 
 WORK=$(mktemp -d /var/lib/microvm-e2e.XXXXXX)
@@ -117,7 +119,8 @@ for k in microvm-macvtap-interfaces microvm-pci-devices; do
     check "$k@full skipped (ConditionResult=$(prop "$k@full.service" ConditionResult)) before the runner started" \
         test "$(prop "$k@full.service" ConditionResult)" == no -a "${c:-0}" -gt 0 -a "${c:-0}" -le "${vm_start:-0}"
 done
-check "microvm@full active" test "$(prop microvm@full.service ActiveState)" == active
+check "microvm@full active, not restarted" \
+    test "$(prop microvm@full.service ActiveState)/$(prop microvm@full.service NRestarts)" == active/0
 check "virtiofsd unit: READY came with STATUS '$(prop microvm-virtiofsd@full.service StatusText)'" \
     test "$(prop microvm-virtiofsd@full.service ActiveState)" == active
 check "marker: result=ok token=$TOKEN share=ok ping=ok" \
@@ -130,6 +133,30 @@ check "QEMU runs as microvm" test "$(cx ps -o user= -C qemu-system-x86_64)" == m
 check "booted -> the runner" test "$(readlink "$WORK/state/full/booted")" == "$WORK/runners/full"
 check "no TAP on the host" bash -c '! ip link show mvm-full0 >/dev/null 2>&1'
 [[ $E2E_FAILS -eq 0 ]] || { journal -u 'microvm*@full.service' | tail -n 40 | show; }
+
+echo "== 1b. crash: SIGKILL to QEMU, Restart=always brings the VM back"
+if [[ $E2E_FAILS -ne 0 ]]; then
+    echo "   not run: the VM did not come up in step 1"
+else
+    rm -f "$WORK/state/full/share/from-guest"
+    qemu=$(cx pgrep -x -u microvm qemu-system-x86 || true)
+    check "QEMU found (pid ${qemu:-none})" test -n "$qemu"
+    CUR=$(cx journalctl --show-cursor -n 0 -q | sed -n 's/^-- cursor: //p')
+    T0=$(e2e_now)
+    [[ -z $qemu ]] || cx kill -KILL $qemu
+    up_again() {
+        cx journalctl --after-cursor="$CUR" -u microvm@full.service -o cat -q \
+            | grep 'MICROVM-E2E: waiting for the power button' >/dev/null
+    }
+    e2e_wait $((BOOT_TIMEOUT + 10)) up_again || true
+    echo "   up again after $(e2e_since "$T0")s (RestartSec=5s)"
+    check "microvm@full restarted once (NRestarts=$(prop microvm@full.service NRestarts)), active" \
+        test "$(prop microvm@full.service NRestarts)/$(prop microvm@full.service ActiveState)" == 1/active
+    check "after the restart: marker result=ok share=ok ping=ok" bash -c \
+        "nsenter -t $CONTAINER_PID1 -a journalctl --after-cursor='$CUR' -u microvm@full.service -o cat -q | grep -q '^MICROVM-E2E: result=ok token=$TOKEN share=ok ping=ok'"
+    check "after the restart: share/from-guest holds the token again" \
+        grep -qx "token=$TOKEN" "$WORK/state/full/share/from-guest"
+fi
 
 T0=$(e2e_now)
 check "systemctl stop microvm@full" cx systemctl stop microvm@full.service
@@ -156,7 +183,8 @@ for k in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices m
     check "$k@bare skipped (ConditionResult=$(prop "$k@bare.service" ConditionResult), $(prop "$k@bare.service" ActiveState))" \
         test "$(prop "$k@bare.service" ConditionResult)/$(prop "$k@bare.service" ActiveState)" == no/inactive
 done
-check "microvm@bare active" test "$(prop microvm@bare.service ActiveState)" == active
+check "microvm@bare active, not restarted" \
+    test "$(prop microvm@bare.service ActiveState)/$(prop microvm@bare.service NRestarts)" == active/0
 check "marker: result=ok token= share=skip ping=skip" \
     journal_has microvm@bare.service '^MICROVM-E2E: result=ok token= share=skip ping=skip'
 check "systemctl stop microvm@bare" cx systemctl stop microvm@bare.service
