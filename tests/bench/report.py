@@ -250,6 +250,68 @@ with open(os.path.join(OUT, "targets.csv"), "w", newline="") as f:
     wr.writerow(["target", "measured", "limit", "verdict"])
     wr.writerows(targets)
 
+# ---- README table (markdown): the targets table, this run's numbers ----
+def m(section, metric, variant, p, div=1.0, fmtx="{:.2f}", key="median"):
+    s = stats(section, metric, variant, p)
+    return "-" if s is None else fmtx.format(s[key] / div)
+
+
+def pair(a, b):
+    return f"{a} / {b}"
+
+
+verdict = {t[0]: t[3] for t in targets}
+md = ["| case | microvm.nix today | best alternative | floor | ours | target | |",
+      "|---|---|---|---|---|---|---|"]
+if 64 in tap_n:
+    md.append(f"| TAP up, N=64, ms per TAP | {m('tap', 'up', 'microvm.nix', 64, 64)} (script) "
+              f"| {m('tap', 'up', 'ip-batch', 64, 64)} (ip -batch) "
+              f"| {m('tap', 'up', 'floor*', 64, 64)} (raw ioctls) | {m('tap', 'up', 'tap-setup', 64, 64)} "
+              f"| <= 1.15x floor | {verdict.get('TAP up, N=64, x floor', '')} |")
+    md.append(f"| TAP down, N=64, ms per TAP | {m('tap', 'down', 'microvm.nix', 64, 64)} "
+              f"| {m('tap', 'down', 'ip-batch', 64, 64)} (ip -batch) "
+              f"| {m('tap', 'down', 'floor', 64, 64)} one by one; "
+              f"{m('tap', 'down', 'floor-group', 64, 64)} as one link group "
+              f"| {m('tap', 'down', 'tap-setup', 64, 64)} | <= 1.5 "
+              f"| {verdict.get('TAP down, N=64, ms per TAP', '')} |")
+if 256 in tap_n:
+    def t(v, fl="floor*", fd=None):
+        return pair(m("tap", "up", fl if v == "floor" else v, 256, 256),
+                    m("tap", "down", fd or v, 256, 256))
+    md.append(f"| TAP up / down, N=256, ms per TAP | {t('microvm.nix')} | {t('ip-batch')} (ip -batch) "
+              f"| {t('floor', fd='floor-group')} | {t('tap-setup')} | - | |")
+if 1 in vfs_k and 16 in vfs_k:
+    def r(v):
+        return pair(m("virtiofs", "ready_ms", v, 1, fmtx="{:.1f}"),
+                    m("virtiofs", "ready_ms", v, 16, fmtx="{:.1f}"))
+    md.append(f"| virtiofs READY, K=1 / 16, ms | {r('supervisord')} (supervisord) "
+              f"| {r('supervisord-startsecs0')} (startsecs=0); {r('bash-10ms')} (bash, 10 ms polls) "
+              f"| {r('floor')} (C, daemons direct) "
+              f"| {r('virtiofs-launch')}; {r('virtiofs-launch-c')} with --virtiofsd-dialect "
+              f"| <= floor | {verdict.get('virtiofs READY, K=1, x floor (C)', '')} / "
+              f"{verdict.get('virtiofs READY, K=16, x floor (C)', '')} |")
+    md.append(f"| virtiofs stop, K=16, ms | {m('virtiofs', 'stop_ms', 'supervisord', 16, fmtx='{:.1f}')} "
+              f"(max {m('virtiofs', 'stop_ms', 'supervisord', 16, fmtx='{:.0f}', key='max')}) "
+              f"| {m('virtiofs', 'stop_ms', 'bash-10ms', 16, fmtx='{:.1f}')} (bash) "
+              f"| {m('virtiofs', 'stop_ms', 'floor', 16, fmtx='{:.1f}')} "
+              f"| {m('virtiofs', 'stop_ms', 'virtiofs-launch', 16, fmtx='{:.1f}')} | <= 30 "
+              f"| {verdict.get('virtiofs stop, K=16', '')} |")
+    md.append(f"| supervising peak RSS, K=16, MiB | {m('virtiofs', 'rss_kib', 'supervisord', 16, 1024)} "
+              f"(supervisord + listener) | {m('virtiofs', 'rss_kib', 'bash-10ms', 16, 1024)} (bash) "
+              f"| {m('virtiofs', 'rss_kib', 'floor', 16, 1024)} "
+              f"| {m('virtiofs', 'rss_kib', 'virtiofs-launch', 16, 1024)} | <= 1.5 "
+              f"| {verdict.get('virtiofs-launch peak RSS (largest K)', '')} |")
+if stats("runner", "first_insn", "exec", 0):
+    md.append(f"| runner start -> first instruction, ms | {m('runner', 'first_insn', 'microvm.nix', 0)} "
+              f"(preStart + exec) | - | {m('runner', 'first_insn', 'exec', 0)} (exec) "
+              f"| {m('runner', 'first_insn', 'runner-exec', 0)} | - | |")
+if stats("pci", "bind", "microvm.nix", 8):
+    md.append(f"| 8 PCI devices to vfio-pci (simulated sysfs), ms "
+              f"| {m('pci', 'bind', 'microvm.nix', 8, fmtx='{:.1f}')} | - | - "
+              f"| {m('pci', 'bind', 'pci-bind', 8, fmtx='{:.1f}')} | - | |")
+with open(os.path.join(OUT, "performance.md"), "w") as f:
+    f.write(machine + "\n\n" + "\n".join(md) + "\n")
+
 # ---- PNG ----
 plots = []  # (title, xlabel, [(label, [(x, med, min, max)])])
 
@@ -311,3 +373,4 @@ if plots and shutil.which("gnuplot"):
     else:
         print(f"\nPNG: {os.path.join(OUT, 'bench.png')}")
 print(f"CSV: {os.path.join(OUT, 'summary.csv')} (raw samples: {os.path.join(OUT, 'raw.csv')})")
+print(f"README table: {os.path.join(OUT, 'performance.md')}")

@@ -34,4 +34,6 @@ for h in tap-setup virtiofs-launch "runner-exec start" "pci-bind bind"; do
 		fail "summary.csv says nothing about $h"
 done
 file "$out/bench.png" | grep -q 'PNG image' || fail "no PNG"
-echo "ok: report, summary.csv and bench.png written"
+grep -q '^| TAP up, N=' "$out/performance.md" 2>/dev/null || grep -q '^| virtiofs READY' "$out/performance.md" ||
+	grep -q '^| runner start' "$out/performance.md" || fail "no README table (performance.md)"
+echo "ok: report, summary.csv, performance.md and bench.png written"
