@@ -35,7 +35,7 @@ FIRST_FAIL=
 VERDICT_DONE=0
 
 # ---- output ---------------------------------------------------------------
-if [[ -t 1 ]]; then B1=$'\e[1m' B0=$'\e[0m' RED=$'\e[31m' GRN=$'\e[32m'; else B1= B0= RED= GRN=; fi
+if [[ -t 1 ]]; then B1=$'\e[1m' B0=$'\e[0m' RED=$'\e[31m' GRN=$'\e[32m'; else B1='' B0='' RED='' GRN=''; fi
 step() { printf '\n%s==> %s%s\n' "$B1" "$*" "$B0"; }
 say() { printf '    %s\n' "$*"; }
 indent() { sed 's/^/    | /'; }
@@ -149,8 +149,8 @@ check "/dev/net/tun in the container can be opened by microvm (0666, as udev mak
 
 # ---- 4 ---------------------------------------------------------------------
 step "4. systemctl start microvm@$NAME"
-UNITS=(microvm-pci-devices@$NAME.service microvm-macvtap-interfaces@$NAME.service
-    microvm-tap-interfaces@$NAME.service microvm-virtiofsd@$NAME.service microvm@$NAME.service)
+UNITS=("microvm-pci-devices@$NAME.service" "microvm-macvtap-interfaces@$NAME.service"
+    "microvm-tap-interfaces@$NAME.service" "microvm-virtiofsd@$NAME.service" "microvm@$NAME.service")
 T0=$(e2e_now)
 CUR0=$(cx journalctl --show-cursor -n 0 -q | sed -n 's/^-- cursor: //p')
 if ! cx systemctl start "microvm@$NAME.service" 2>&1 | indent; then :; fi
@@ -183,6 +183,18 @@ awk -F'\t' -v base="$base" '
         if (a > 0) printf "%d %-42s starting +%.3fs  active +%.3fs  %s%s\n", a, id, (x - base) / 1e6, (a - base) / 1e6, st, s
         else printf "8 %-42s %s\n", id, st
     }' <<<"$tl" | sort -n | cut -d' ' -f2- | indent
+if [[ $(sysd_show "microvm@$NAME.service" ActiveState) != active ||
+      $(sysd_show "microvm@$NAME.service" NRestarts) -gt 0 ]]; then
+    echo
+    say "microvm@$NAME is $(sysd_show "microvm@$NAME.service" ActiveState), restarted $(sysd_show "microvm@$NAME.service" NRestarts) times; the units' journal:"
+    cx journalctl -o short-precise -q --no-hostname --no-pager -u "microvm*@$NAME.service" \
+        | grep -vE 'Created slice' | tail -n 40 | indent
+    # The first complaint of a helper or of the runner, for the verdict.
+    why=$(cx journalctl -o json -q --no-pager -u "microvm*@$NAME.service" \
+        | grep -v '"_PID" *: *"1"' | grep -iE 'fail|error|unable|denied' \
+        | sed -n 's/.*"MESSAGE" *: *"\([^"]*\)".*/\1/p' | head -n 1)
+    abort "microvm@$NAME did not come up${why:+: $why}"
+fi
 # The helper units must be active before the VM's runner was started.
 vm_exec=$(awk -F'\t' '/Id=microvm@/ { for (i = 1; i <= NF; i++) if ($i ~ /^ExecMainStartTimestampMonotonic=/) print substr($i, 33) }' <<<"$tl")
 for u in microvm-tap-interfaces@$NAME.service microvm-virtiofsd@$NAME.service; do
@@ -199,13 +211,6 @@ cx journalctl --after-cursor="$CUR0" -o short-precise -q _PID=1 --no-hostname \
 echo
 say "The guest's console (journalctl -u microvm@$NAME):"
 cx journalctl -u "microvm@$NAME.service" -o cat -q | grep -vE '^(Starting|Started|Stopping|Stopped) ' | indent
-if [[ $(sysd_show "microvm@$NAME.service" ActiveState) != active ||
-      $(sysd_show "microvm@$NAME.service" NRestarts) -gt 0 ]]; then
-    say "microvm@$NAME is $(sysd_show "microvm@$NAME.service" ActiveState), restarted $(sysd_show "microvm@$NAME.service" NRestarts) times; the units' journal:"
-    cx journalctl -o short-precise -q --no-hostname --no-pager -u "microvm*@$NAME.service" \
-        | grep -vE 'Created slice' | tail -n 40 | indent
-    abort "microvm@$NAME did not come up (runner exited; see the journal above)"
-fi
 check "guest marker: result=ok token=$TOKEN share=ok ping=ok" bash -c \
     "nsenter -t $CONTAINER_PID1 -a journalctl -u microvm@$NAME.service -o cat -q | grep -q '^MICROVM-E2E: result=ok token=$TOKEN share=ok ping=ok'"
 

@@ -31,8 +31,6 @@
 
 SYSD_PREFIX=/opt/microvm
 SYSD_WORK=
-SYSD_HELPERS=(microvm-tap-interfaces microvm-macvtap-interfaces
-    microvm-pci-devices microvm-virtiofsd)
 
 cx() { container_exec "$@"; }
 
