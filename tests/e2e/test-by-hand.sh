@@ -155,9 +155,9 @@ boot() {   # boot N EXPECTED-MARKER
     t0=$(e2e_now)
     setsid timeout "$BOOT_TIMEOUT" ip netns exec "$NS" \
         unshare -m --propagation private -- sh -c '
-            mount --bind "$1" /dev/net/tun && shift &&
+            mount --bind "$1" /dev/net/tun && shift && echo $$ >"$6" &&
             exec setpriv --reuid="$1" --regid="$2" --clear-groups -- "$3" --state-dir "$4" start "$5"' \
-        sh "$TMP/tun" "$VMUSER" "$VMGROUP" "$RUNNER_EXEC" "$STATE" "$NAME" \
+        sh "$TMP/tun" "$VMUSER" "$VMGROUP" "$RUNNER_EXEC" "$STATE" "$NAME" "$TMP/vm.pid" \
         </dev/null >"$TMP/console$n.log" 2>&1 &
     VM_PID=$!
     # While it runs: `booted` points at the runner, QEMU is the VM user's.
@@ -167,11 +167,12 @@ boot() {   # boot N EXPECTED-MARKER
         return 1
     }
     e2e_wait 30 qemu_up || true
-    if pgrep -u "$VMUSER" -x qemu-system-x86 >/dev/null; then
-        check "QEMU runs as $VMUSER" true
-    else
-        e2e_fail "QEMU runs as $VMUSER"
-    fi
+    local qpid
+    qpid=$(pgrep -u "$VMUSER" -x qemu-system-x86 || true)
+    check "QEMU runs as $VMUSER (pid ${qpid:-none})" test -n "$qpid"
+    # runner-exec execs microvm-run in place, which execs QEMU: one pid.
+    check "QEMU has the pid runner-exec was started with ($(cat "$TMP/vm.pid" 2>/dev/null))" \
+        test -n "$qpid" -a "$qpid" == "$(cat "$TMP/vm.pid" 2>/dev/null)"
     check "booted -> $(readlink "$VMDIR/booted" 2>/dev/null)" \
         test "$(readlink -f "$VMDIR/booted" 2>/dev/null)" == "$(readlink -f "$VMDIR/current")"
     VM_RC=0
