@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""tests/bench/report.py OUT: the tables, summary.csv and bench.png of
-`make bench` from OUT/raw.csv (one line a sample) and OUT/avail.csv.
+"""tests/bench/report.py OUT: the tables (stdout), summary.csv,
+targets.csv, performance.md (the README table) and bench.png of
+`make bench`, from OUT/raw.csv (one line a sample), OUT/avail.csv and
+OUT/machine.txt.
 
 Every table gives, per variant, the median, min and max of the
 interleaved runs, "x floor" (this median / the floor's median) and
 "x TOOL" (this median / our helper's median: how many times as long the
-alternative takes). The targets of issue 8 are checked at the end.
+alternative takes; summary.csv: x_floor, x_tool). The targets of issue 8 are checked at the end.
 Exit 0 (a missed target is reported, not an error)."""
 import csv
 import os
