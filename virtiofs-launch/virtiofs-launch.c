@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -21,6 +22,7 @@
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -246,6 +248,8 @@ static struct {
 	enum dialect dialect;
 	char *group;	  /* name of the sockets' group */
 	char *unix_path;  /* PROCFS/net/unix */
+	char *state_real; /* realpath of the state dir ("" for /) */
+	int state_fd;	  /* it, O_PATH */
 	int sfd, ifd;	  /* signalfd, inotify */
 	struct child **v;
 	size_t n;
@@ -253,7 +257,7 @@ static struct {
 	long long recheck_at, recheck_step;
 	size_t status_up, status_total; /* what STATUS= said last */
 	bool status_sent;
-} S = {.sfd = -1, .ifd = -1};
+} S = {.sfd = -1, .ifd = -1, .state_fd = -1};
 
 static const char *const no_notify[] = {"NOTIFY_SOCKET", NULL};
 
@@ -514,57 +518,187 @@ static void argv_str(char *const *argv, char *buf, size_t size)
 	}
 }
 
+/* ---- paths in the state dir ----
+ * STATE/NAME belongs to the VM user (microvm), who can replace any
+ * directory in it by a symlink (to / say) and then make the guest
+ * disconnect, so that the next start of virtiofsd, as root, would export
+ * the symlink's target. A source or socket directory in the state dir is
+ * therefore made and opened one component at a time from a descriptor of
+ * the state dir (root's), and a symlink anywhere below it is refused.
+ * Paths outside the state dir are the administrator's choice and are
+ * used as they are. */
+
+static const char symlink_reason[] =
+	"a symlink in the VM's directory (refused: the VM user could point it anywhere)";
+
+/* path relative to the state dir when it lies in it, else NULL. */
+static const char *in_state_dir(const char *path)
+{
+	size_t n = strlen(S.state_real);
+	if (strncmp(path, S.state_real, n) != 0 || path[n] != '/')
+		return NULL;
+	const char *rel = path + n + strspn(path + n, "/");
+	return *rel ? rel : NULL;
+}
+
+/* The directory name in dfd, never through a symlink. */
+static int open_dir_at(int dfd, const char *name)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dfd, name, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) /* Linux < 5.6; one component: as safe */
+		fd = openat(dfd, name, (int)how.flags);
+	return (int)fd;
+}
+
+/* rel (in the state dir) as an O_PATH descriptor, its missing components
+ * made when create. Without create, -ENOENT (e untouched) when one is
+ * missing. Otherwise -errno with e filled: verb, path (the whole path). */
+static int open_in_state_dir(const char *rel, bool create, const char *verb, const char *path,
+			     struct mvm_error *e)
+{
+	int dfd = -1; /* -1: S.state_fd */
+	int err = 0;
+	const char *reason = NULL;
+	char comp[NAME_MAX + 1];
+	for (const char *p = rel;;) {
+		p += strspn(p, "/");
+		size_t n = strcspn(p, "/");
+		if (n == 0)
+			break;
+		if (n > NAME_MAX) {
+			err = ENAMETOOLONG;
+			break;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n;
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			err = EINVAL;
+			reason = "'..' in a path in the VM's directory";
+			break;
+		}
+		int at = dfd >= 0 ? dfd : S.state_fd;
+		if (create && mkdirat(at, comp, 0755) < 0 && errno != EEXIST) {
+			err = errno;
+			break;
+		}
+		int nfd = open_dir_at(at, comp);
+		if (nfd < 0) {
+			err = errno;
+			struct stat st;
+			if (fstatat(at, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+				reason = symlink_reason;
+			break;
+		}
+		if (dfd >= 0)
+			close(dfd);
+		dfd = nfd;
+	}
+	if (!err && dfd < 0 && (dfd = fcntl(S.state_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		err = errno;
+	if (!err)
+		return dfd;
+	if (dfd >= 0)
+		close(dfd);
+	if (!create && err == ENOENT)
+		return -ENOENT;
+	return mvm_error_set(e, err, verb, path, reason);
+}
+
 /* ---- starting a share ---- */
 
 /* Source directory, socket directory (watched), stale socket. With
- * dry_run, only say what would be done. 0, or -errno with e filled. */
+ * dry_run, only say what would be done. 0, or -errno with e filled (its
+ * verb names the share: a static buffer, valid until the next call). */
 static int prepare(const struct share *sh, bool dry_run, struct mvm_error *e)
 {
+	static char vsrc[NAME_MAX + 32], vsock[NAME_MAX + 32];
+	snprintf(vsrc, sizeof(vsrc), "use share '%s' source", sh->tag);
+	snprintf(vsock, sizeof(vsock), "use share '%s' socket", sh->tag);
 	struct stat st;
+	int r;
 	if (strlen(sh->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return mvm_error_set(e, ENAMETOOLONG, "use socket", sh->socket, NULL);
-	if (dry_run) {
+		return mvm_error_set(e, ENAMETOOLONG, vsock, sh->socket, NULL);
+	const char *rel = in_state_dir(sh->source);
+	if (rel) {
+		r = open_in_state_dir(rel, !dry_run, vsrc, sh->source, e);
+		if (dry_run && r == -ENOENT)
+			log_action("create directory '%s'", sh->source);
+		else if (r < 0)
+			return r;
+		else
+			close(r);
+	} else if (dry_run) {
 		if (stat(sh->source, &st) < 0)
 			log_action("create directory '%s'", sh->source);
-	} else {
-		int r = mkdir_p(sh->source, 0755);
-		if (r < 0)
-			return mvm_error_set(e, -r, "create", sh->source, NULL);
+	} else if ((r = mkdir_p(sh->source, 0755)) < 0) {
+		return mvm_error_set(e, -r, vsrc, sh->source, NULL);
 	}
-	char *slash = strrchr(sh->socket, '/');
+	/* The socket's directory: in the state dir, a descriptor of it. */
+	const char *slash = strrchr(sh->socket, '/'), *base = slash + 1;
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%.*s", slash == sh->socket ? 1 : (int)(slash - sh->socket),
 		 sh->socket);
-	if (!dry_run) {
-		int r = mkdir_p(dir, 0755);
+	int dfd = AT_FDCWD;
+	rel = in_state_dir(dir);
+	if (rel) {
+		r = open_in_state_dir(rel, !dry_run, vsock, sh->socket, e);
+		if (dry_run && r == -ENOENT)
+			return 0; /* (dry run) no directory, no stale socket */
 		if (r < 0)
-			return mvm_error_set(e, -r, "create", dir, NULL);
-		if (inotify_add_watch(S.ifd, dir,
-				      IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR) < 0)
-			return mvm_error_set(e, errno, "watch", dir, NULL);
+			return r;
+		dfd = r;
+	} else {
+		base = sh->socket;
+		if (!dry_run && (r = mkdir_p(dir, 0755)) < 0)
+			return mvm_error_set(e, -r, vsock, dir, NULL);
 	}
-	if (lstat(sh->socket, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return mvm_error_set(e, errno, "inspect", sh->socket, NULL);
+	r = 0;
+	if (!dry_run && inotify_add_watch(S.ifd, dir,
+					  IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR |
+						  IN_DONT_FOLLOW) < 0) {
+		r = mvm_error_set(e, errno, "watch", dir, NULL);
+		goto out;
 	}
-	if (!S_ISSOCK(st.st_mode))
-		return mvm_error_set(e, EEXIST, "use socket", sh->socket,
-				     "it exists and is not a socket");
-	int r = listening(sh->socket);
-	if (r < 0)
-		return mvm_error_set(e, -r, "read", S.unix_path, NULL);
-	if (r > 0)
-		return mvm_error_set(e, EADDRINUSE, "use socket", sh->socket,
-				     "another process listens on it");
+	/* A stale socket: never through a symlink (fstatat, unlinkat). */
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			r = mvm_error_set(e, errno, vsock, sh->socket, NULL);
+		goto out;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		r = mvm_error_set(e, EEXIST, vsock, sh->socket, "it exists and is not a socket");
+		goto out;
+	}
+	r = listening(sh->socket);
+	if (r < 0) {
+		r = mvm_error_set(e, -r, "read", S.unix_path, NULL);
+		goto out;
+	}
+	if (r > 0) {
+		r = mvm_error_set(e, EADDRINUSE, vsock, sh->socket,
+				  "another process listens on it");
+		goto out;
+	}
 	if (dry_run) {
 		log_action("remove stale socket '%s'", sh->socket);
-		return 0;
+		goto out;
 	}
-	if (unlink(sh->socket) < 0 && errno != ENOENT)
-		return mvm_error_set(e, errno, "remove stale socket", sh->socket, NULL);
+	if (unlinkat(dfd, base, 0) < 0 && errno != ENOENT) {
+		r = mvm_error_set(e, errno, "remove stale socket", sh->socket, NULL);
+		goto out;
+	}
 	log_debug("share '%s': removed stale socket '%s'", sh->tag, sh->socket);
-	return 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	return r;
 }
 
 static void begin_shutdown(bool fatal);
@@ -608,6 +742,7 @@ static void start(struct child *ch)
 	char **argv = NULL;
 	int p[2] = {-1, -1};
 	int r = prepare(&ch->sh, false, &e);
+	bool named = r < 0; /* prepare's messages name the share */
 	if (r == 0 && !(argv = make_argv(&ch->sh)))
 		r = mvm_error_set(&e, ENOMEM, "start", S.virtiofsd, NULL);
 	if (r == 0 && pipe2(p, O_CLOEXEC) < 0)
@@ -642,8 +777,12 @@ static void start(struct child *ch)
 		close(p[1]);
 	argv_free(argv);
 	if (r < 0) {
-		mvm_error_format(&e, msg, sizeof(msg));
-		log_err("share '%s': %s", ch->sh.tag, msg);
+		if (named) {
+			log_error_info(&e);
+		} else {
+			mvm_error_format(&e, msg, sizeof(msg));
+			log_err("share '%s': %s", ch->sh.tag, msg);
+		}
 		failed(ch, now);
 	}
 }
@@ -1107,8 +1246,7 @@ static int dry_run(const struct share_list *l)
 		struct mvm_error e = {0};
 		char msg[PATH_MAX + 512];
 		if (prepare(&l->v[i], true, &e) < 0) {
-			mvm_error_format(&e, msg, sizeof(msg));
-			log_err("share '%s': %s", l->v[i].tag, msg);
+			log_error_info(&e);
 			return 1;
 		}
 		char **argv = make_argv(&l->v[i]);
@@ -1197,6 +1335,17 @@ int main(int argc, char **argv)
 		log_error_info(&e);
 		goto out;
 	}
+	/* vm.dir is realpath(state dir)/NAME: the state dir is root's. */
+	S.state_real = strndup(S.vm.dir, (size_t)(strrchr(S.vm.dir, '/') - S.vm.dir));
+	if (!S.state_real) {
+		log_fail(-ENOMEM, "start", S.name);
+		goto out;
+	}
+	S.state_fd = open(*S.state_real ? S.state_real : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (S.state_fd < 0) {
+		log_fail(-errno, "open state dir", S.state_real);
+		goto out;
+	}
 	if (vm_shares(&S.vm, &l, &e) < 0) {
 		log_error_info(&e);
 		goto out;
@@ -1239,6 +1388,9 @@ out:
 	free(S.virtiofsd);
 	free(S.group);
 	free(S.unix_path);
+	free(S.state_real);
+	if (S.state_fd >= 0)
+		close(S.state_fd);
 	free(S.set.extra);
 	return ret;
 }
