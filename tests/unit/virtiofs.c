@@ -1002,6 +1002,170 @@ START_TEST(usage_errors)
 }
 END_TEST
 
+/* ---- the state dir belongs to the VM user: no symlink is followed ---- */
+
+/* Entries in dir (not . and ..). */
+static size_t dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* The launcher is started on t, refuses share tag's path (source or
+ * socket, named by what) for a symlink, and starts no daemon at all. */
+static void expect_symlink_refused(struct lt *t, const char *tag, const char *what,
+				   const char *path)
+{
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(t, t->fake, once);
+	ck_assert_int_eq(lt_wait_exit(t, 3000), 1);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use share '%s' %s '%s': a symlink "
+			       "in the VM's directory (refused: the VM user could point it "
+			       "anywhere)\n",
+			       tag, what, path);
+	char *log = lt_log(t);
+	ck_assert_msg(strstr(log, want), "want:\n%slog:\n%s", want, log);
+	free(log);
+	free(want);
+	ck_assert_int_lt(lt_wait_msg(t, 0, "READY=1", 0), 0);
+	ck_assert_uint_eq(dir_entries(t->fake_dir), 0); /* no daemon ever ran */
+	ck_assert_uint_eq(leftovers(t), 0);
+}
+
+/* The source is a symlink to another directory of the VM's: refused (a
+ * real VM user would point it at /), the target untouched; with
+ * --dry-run too. */
+START_TEST(source_symlink_refused)
+{
+	if (!tu_is_root())
+		return;
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "data", "data", "vm1-virtiofs-data.sock");
+	char *target = tu_path(t.vm.dir, "target"), *src = tu_path(t.vm.dir, "data");
+	ck_assert_int_eq(mkdir(target, 0755), 0);
+	tu_write(target, "keep", "x\n");
+	ck_assert_int_eq(symlink(target, src), 0);
+	const char *const dry[] = {"-n", NULL};
+	lt_start(&t, t.fake, dry);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
+	char *log = lt_log(&t);
+	ck_assert_msg(strstr(log, "unable to use share 'data' source '") &&
+			      strstr(log, "a symlink in the VM's directory"),
+		      "log:\n%s", log);
+	free(log);
+	expect_symlink_refused(&t, "data", "source", src);
+	ck_assert_uint_eq(dir_entries(target), 1);
+	struct stat st;
+	ck_assert(lstat(src, &st) == 0 && S_ISLNK(st.st_mode));
+	free(target);
+	free(src);
+	lt_free(&t);
+}
+END_TEST
+
+/* A directory on the way to the source is a symlink: the source's parent
+ * in the VM's directory, then STATE/NAME itself. */
+START_TEST(source_parent_symlink_refused)
+{
+	if (!tu_is_root())
+		return;
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "data", "sub/data", "vm1-virtiofs-data.sock");
+	char *real = tu_path(t.vm.dir, "real"), *sub = tu_path(t.vm.dir, "sub");
+	char *src = tu_path(t.vm.dir, "sub/data");
+	ck_assert_int_eq(mkdir(real, 0755), 0);
+	ck_assert_int_eq(symlink(real, sub), 0);
+	expect_symlink_refused(&t, "data", "source", src);
+	ck_assert_uint_eq(dir_entries(real), 0); /* not even data made in it */
+
+	/* STATE/vm1 -> STATE/vm1.real, the share's source a real directory
+	 * there: still refused, the link is in the state dir. */
+	ck_assert_int_eq(unlink(sub), 0);
+	ck_assert_int_eq(rename(real, sub), 0);
+	char *moved = xasprintf("%s.real", t.vm.dir);
+	ck_assert_int_eq(rename(t.vm.dir, moved), 0);
+	ck_assert_int_eq(symlink(moved, t.vm.dir), 0);
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	expect_symlink_refused(&t, "data", "source", src);
+	ck_assert_int_eq(unlink(t.vm.dir), 0); /* (tu_vm_free removes moved) */
+	free(moved);
+	free(real);
+	free(sub);
+	free(src);
+	lt_free(&t);
+}
+END_TEST
+
+/* The socket's directory in the VM's directory is a symlink to where a
+ * stale socket lies: refused, that socket left alone. */
+START_TEST(socket_dir_symlink_refused)
+{
+	if (!tu_is_root())
+		return;
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "socks/a.sock");
+	char *elsewhere = tu_path(t.vm.root, "elsewhere"), *socks = tu_path(t.vm.dir, "socks");
+	ck_assert_int_eq(mkdir(elsewhere, 0755), 0);
+	ck_assert_int_eq(symlink(elsewhere, socks), 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/a.sock", elsewhere);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd); /* stale */
+	expect_symlink_refused(&t, "a", "socket", sock_of(&t, "a"));
+	struct stat st;
+	ck_assert(lstat(sa.sun_path, &st) == 0 && S_ISSOCK(st.st_mode));
+	free(elsewhere);
+	free(socks);
+	lt_free(&t);
+}
+END_TEST
+
+/* Still as before: a missing nested source is made (the real virtiofsd
+ * serves it), and an absolute source outside the state dir is used as
+ * the administrator wrote it, made if missing. */
+START_TEST(nested_and_outside_sources)
+{
+	if (!have_real())
+		return;
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "n", "a/b/c", "vm1-virtiofs-n.sock");
+	char *out = tu_path(t.vm.root, "outside/x y");
+	lt_share(&t, "o", out, "vm1-virtiofs-o.sock");
+	lt_start(&t, NULL, NULL);
+	int r = lt_wait_msg(&t, 0, "READY=1", 5000);
+	char *log = lt_log(&t);
+	ck_assert_msg(r >= 0, "no READY=1; log:\n%s", log);
+	free(log);
+	ck_assert_uint_eq(t.msgs[r].listening, 2);
+	char *nested = tu_path(t.vm.dir, "a/b/c");
+	struct stat st;
+	ck_assert(stat(nested, &st) == 0 && S_ISDIR(st.st_mode));
+	ck_assert(stat(out, &st) == 0 && S_ISDIR(st.st_mode));
+	char *want = xasprintf("source=%s", nested);
+	ck_assert_msg(cmdline_has(daemon_of(&t, "n"), want, true), "n: no %s", want);
+	free(want);
+	want = xasprintf("source=%s", out);
+	ck_assert_msg(cmdline_has(daemon_of(&t, "o"), want, true), "o: no %s", want);
+	free(want);
+	free(nested);
+	free(out);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+	lt_free(&t);
+}
+END_TEST
+
 static long vmhwm_kb(pid_t pid)
 {
 	char p[64], *buf;
@@ -1115,6 +1279,10 @@ Suite *virtiofs_suite(void)
 	tcase_add_test(tc, dry_run_changes_nothing);
 	tcase_add_test(tc, no_shares_ready_at_once);
 	tcase_add_test(tc, speed_and_memory);
+	tcase_add_test(tc, source_symlink_refused);
+	tcase_add_test(tc, source_parent_symlink_refused);
+	tcase_add_test(tc, socket_dir_symlink_refused);
+	tcase_add_test(tc, nested_and_outside_sources);
 	suite_add_tcase(s, tc);
 	return s;
 }
