@@ -130,6 +130,9 @@ rx=$(cx cat /sys/class/net/mvm-full0/statistics/rx_packets 2>/dev/null || echo 0
 check "TAP rx_packets > 0 ($rx)" test "${rx:-0}" -gt 0
 check "TAP owned by microvm" test "$(cx cat /sys/class/net/mvm-full0/owner 2>/dev/null)" == "$(cx id -u microvm)"
 check "QEMU runs as microvm" test "$(cx ps -o user= -C qemu-system-x86_64)" == microvm
+qpid=$(cx pgrep -x qemu-system-x86 || true)
+check "QEMU is the unit's main process (MainPID=$(prop microvm@full.service MainPID), QEMU ${qpid:-none})" \
+    test -n "$qpid" -a "$(prop microvm@full.service MainPID)" == "$qpid"
 check "booted -> the runner" test "$(readlink "$WORK/state/full/booted")" == "$WORK/runners/full"
 check "no TAP on the host" bash -c '! ip link show mvm-full0 >/dev/null 2>&1'
 [[ $E2E_FAILS -eq 0 ]] || { journal -u 'microvm*@full.service' | tail -n 40 | show; }
@@ -194,6 +197,7 @@ check "microvm@bare inactive, booted gone" \
 
 # ---- 3 ----------------------------------------------------------------------
 echo "== 3. microvm@broken: a bad interface name on line 2"
+fails3=$E2E_FAILS
 out=$(cx systemctl start microvm@broken.service 2>&1) && rc=0 || rc=$?
 show <<<"$out"
 check "systemctl start microvm@broken fails (exit $rc)" test "$rc" -ne 0
@@ -214,6 +218,7 @@ check "no virtiofsd" ct_not pgrep -x virtiofsd
 check "no record in /run/microvm/broken" \
     no_files /run/microvm/broken
 check "no booted" test ! -L "$WORK/state/broken/booted"
+[[ $E2E_FAILS -eq $fails3 ]] || { journal -o short-monotonic -u 'microvm*@broken.service' | tail -n 30 | show; }
 
 echo "== stop the container"
 T0=$(e2e_now)
