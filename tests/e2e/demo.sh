@@ -107,12 +107,11 @@ e2e_need_pkgs qemu-system-x86 qemu-system-common busybox-static cpio kmod \
     iproute2 perl-base systemd systemd-container util-linux procps make \
     || abort "cannot install the Debian packages the demo needs"
 say "Debian packages: present"
-"$E2E_DIR/guest.sh" "$CACHE" >/dev/null 2>"${TMPDIR:-/tmp}/demo-guest.$$" \
-    || { indent <"${TMPDIR:-/tmp}/demo-guest.$$"; rm -f "${TMPDIR:-/tmp}/demo-guest.$$"; abort "guest build failed"; }
-rm -f "${TMPDIR:-/tmp}/demo-guest.$$"
-say "guest: $(cut -d' ' -f1 "$CACHE/guest.stamp" | sed 's/^kernel=//; s/=/ /') + busybox initramfs (cache $CACHE)"
 WORK=$(mktemp -d /var/lib/microvm-demo.XXXXXX) || abort "mktemp failed"
 chmod 0755 "$WORK"
+"$E2E_DIR/guest.sh" "$CACHE" >/dev/null 2>"$WORK/guest.log" \
+    || { indent <"$WORK/guest.log"; abort "guest build failed"; }
+say "guest: $(cut -d' ' -f1 "$CACHE/guest.stamp" | sed 's/^kernel=//; s/=/ /') + busybox initramfs (cache $CACHE)"
 sysd_prepare "$WORK" || abort "make install failed"
 say "make install DESTDIR=$WORK/stage PREFIX=$SYSD_PREFIX (build ${B:-build}):"
 (cd "$WORK/stage$SYSD_PREFIX" && find bin lib -type f | sort | sed "s|^|$SYSD_PREFIX/|") | indent
