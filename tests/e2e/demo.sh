@@ -171,7 +171,7 @@ tl=$(for u in "${UNITS[@]}"; do
     cx systemctl show -p Id,ActiveState,SubState,ConditionResult,InactiveExitTimestampMonotonic,ActiveEnterTimestampMonotonic,ExecMainStartTimestampMonotonic,StatusText "$u" \
         | tr '\n' '\t'; echo
 done)
-base=$(awk -F'\t' '{ for (i = 1; i <= NF; i++) if ($i ~ /^InactiveExitTimestampMonotonic=/) { v = substr($i, 32); if (v > 0 && (m == "" || v < m)) m = v } } END { print m + 0 }' <<<"$tl")
+base=$(awk -F'\t' '{ for (i = 1; i <= NF; i++) if ($i ~ /^InactiveExitTimestampMonotonic=/) { v = substr($i, 32) + 0; if (v > 0 && (m == "" || v < m)) m = v } } END { print m + 0 }' <<<"$tl")
 awk -F'\t' -v base="$base" '
     function get(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
     {
