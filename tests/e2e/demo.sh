@@ -171,16 +171,22 @@ tl=$(for u in "${UNITS[@]}"; do
     cx systemctl show -p Id,ActiveState,SubState,ConditionResult,InactiveExitTimestampMonotonic,ActiveEnterTimestampMonotonic,ExecMainStartTimestampMonotonic,StatusText "$u" \
         | tr '\n' '\t'; echo
 done)
-base=$(awk -F'\t' '{ for (i = 1; i <= NF; i++) if ($i ~ /^InactiveExitTimestampMonotonic=/) { v = substr($i, 32) + 0; if (v > 0 && (m == "" || v < m)) m = v } } END { print m + 0 }' <<<"$tl")
-awk -F'\t' -v base="$base" '
+awk -F'\t' '
     function get(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
     {
-        id = get("Id"); st = get("ActiveState") " (" get("SubState") ")"
-        if (get("ConditionResult") == "no") { printf "9 %-42s skipped: ConditionPathExists= not met\n", id; next }
-        a = get("ActiveEnterTimestampMonotonic"); x = get("InactiveExitTimestampMonotonic")
-        s = get("StatusText"); if (s != "") s = "  \"" s "\""
-        if (a > 0) printf "%d %-42s starting +%.3fs  active +%.3fs  %s%s\n", a, id, (x - base) / 1e6, (a - base) / 1e6, st, s
-        else printf "8 %-42s %s\n", id, st
+        n++; id[n] = get("Id"); st[n] = get("ActiveState") " (" get("SubState") ")"
+        skip[n] = get("ConditionResult") == "no"
+        a[n] = get("ActiveEnterTimestampMonotonic") + 0; x[n] = get("InactiveExitTimestampMonotonic") + 0
+        s[n] = get("StatusText"); if (s[n] != "") s[n] = "  \"" s[n] "\""
+        # The base: the first of the units that were started.
+        if (!skip[n] && a[n] > 0 && x[n] > 0 && (base == 0 || x[n] < base)) base = x[n]
+    }
+    END {
+        for (i = 1; i <= n; i++) {
+            if (skip[i]) printf "0 %-42s skipped: ConditionPathExists= not met\n", id[i]
+            else if (a[i] > 0) printf "%.0f %-42s starting +%.3fs  active +%.3fs  %s%s\n", a[i], id[i], (x[i] - base) / 1e6, (a[i] - base) / 1e6, st[i], s[i]
+            else printf "9999999999999 %-42s %s\n", id[i], st[i]
+        }
     }' <<<"$tl" | sort -n | cut -d' ' -f2- | indent
 if [[ $(sysd_show "microvm@$NAME.service" ActiveState) != active ||
       $(sysd_show "microvm@$NAME.service" NRestarts) -gt 0 ]]; then
