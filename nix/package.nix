@@ -17,6 +17,7 @@
   kmod,
   check,
   util-linux,
+  systemd,
   stateDir ? "/var/lib/microvms",
 }:
 
@@ -48,11 +49,12 @@ stdenv.mkDerivation {
     "SYSUSERSDIR=${placeholder "out"}/lib/sysusers.d"
   ];
 
-  # NixOS has no /bin/kill; another state dir goes into every unit.
+  # NixOS has no /bin/kill nor /bin/systemctl; another state dir goes into every unit.
   postInstall = ''
     for u in $out/lib/systemd/system/*; do
       sed -i \
         -e 's|=/bin/kill |=${util-linux}/bin/kill |' \
+        -e 's|=/bin/systemctl |=${systemd}/bin/systemctl |' \
         -e 's|/var/lib/microvms|${stateDir}|g' \
         "$u"
     done

@@ -26,7 +26,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 pass() { echo "ok: $*"; }
 
 HELPERS=(microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd)
-UNITS=(microvm@.service "${HELPERS[@]/%/@.service}" microvms.target)
+UNITS=(microvm@.service "${HELPERS[@]/%/@.service}" microvm-failed@.service microvms.target)
 
 # 1. The packaging layout.
 dest=$tmp/dest
@@ -41,7 +41,7 @@ for u in "${UNITS[@]}"; do
         fail "$u not installed in /usr/lib/systemd/system"
     elif grep -n '@[A-Z_]*@' "$f"; then
         fail "$u: placeholder left after install"
-    elif [[ $u == *.service ]] && ! grep -q '^ExecStart=/usr/bin/' "$f"; then
+    elif [[ $u == *.service && $u != microvm-failed@.service ]] && ! grep -q '^ExecStart=/usr/bin/' "$f"; then
         fail "$u: ExecStart= not in /usr/bin"
     fi
 done
@@ -61,7 +61,7 @@ if ! make -s B="$B" install PREFIX="$prefix" >"$tmp/install.log" 2>&1; then
     exit 1
 fi
 unitdir=$prefix/lib/systemd/system
-inst=(microvm@vm1.service "${HELPERS[@]/%/@vm1.service}" microvms.target)
+inst=(microvm@vm1.service "${HELPERS[@]/%/@vm1.service}" microvm-failed@vm1.service microvms.target)
 # SYSTEMD_UNIT_PATH ending in ':' keeps the host's units (sysinit.target, ...)
 # behind ours; MANPATH makes `man` find the installed pages.
 man_opt=()
@@ -87,7 +87,10 @@ for h in "${HELPERS[@]}"; do
     prop microvm@.service After | grep -qx "$h@%i.service" || fail "microvm@ not After $h@%i"
     prop "$h@.service" Before | grep -qx 'microvm@%i.service' || fail "$h not Before microvm@"
     prop "$h@.service" PartOf | grep -qx 'microvm@%i.service' || fail "$h not PartOf microvm@"
+    prop "$h@.service" OnFailure | grep -qx 'microvm-failed@%i.service' || fail "$h: no OnFailure=microvm-failed@"
 done
+grep -qx 'ExecStart=/bin/systemctl --no-block stop microvm@%i.service' "$unitdir/microvm-failed@.service" \
+    || fail "microvm-failed@ does not stop microvm@%i"
 # Teardown: the oneshot helpers undo from their records in ExecStop=; the
 # virtiofsd launcher is stopped by SIGTERM to it alone (it stops its daemons).
 for h in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
