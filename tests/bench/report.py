@@ -114,6 +114,8 @@ def params_of(section):
 machine = open(os.path.join(OUT, "machine.txt")).read().strip()
 print("\n=== make bench results ===")
 print(machine)
+print("Medians, min and max of interleaved runs. 'x floor': this median / the floor's;\n"
+      "'x TOOL': this median / our helper's (how many times as long as ours).")
 
 # ---- TAP ----
 tap_n = params_of("tap")
