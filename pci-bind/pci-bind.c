@@ -256,8 +256,8 @@ static int load_vfio(void)
 		const char *name = kmod_module_get_name(mod);
 		if (kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
 			builtin = true;
-		/* modprobe.d "install" commands would run through a shell
-		 * (system(3)): not from here (DESIGN.md section 3). */
+		/* modprobe.d "install" commands would be run by libkmod through
+		 * a shell: not from here (DESIGN.md section 3). */
 		if (kmod_module_get_install_commands(mod))
 			log_warn("module %s: the modprobe.d install command is not run", name);
 		r = kmod_module_probe_insert_module(
