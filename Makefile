@@ -122,7 +122,7 @@ demo: deps
 	tests/e2e/demo.sh
 
 bench: all
-	tests/bench/run
+	B=$(B) tests/bench/run
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
