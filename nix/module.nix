@@ -155,7 +155,9 @@ let
       "microvm-virtiofsd@${name}" = {
         overrideStrategy = "asDropin";
         environment.MICROVM_VIRTIOFS_OPTIONS = words (
-          map (a: "--extra-arg=${a}") vm.virtiofsd.extraArgs ++ vm.virtiofsd.extraOptions
+          lib.optional (cfg.virtiofsdDialect != null) "--virtiofsd-dialect=${cfg.virtiofsdDialect}"
+          ++ map (a: "--extra-arg=${a}") vm.virtiofsd.extraArgs
+          ++ vm.virtiofsd.extraOptions
         );
         serviceConfig.ReadWritePaths = vm.virtiofsd.readWritePaths;
         restartIfChanged = false;
@@ -178,6 +180,16 @@ in
       default = pkgs.virtiofsd;
       defaultText = lib.literalExpression "pkgs.virtiofsd";
       description = "The virtiofsd that virtiofs-launch starts (put on the unit's PATH).";
+    };
+
+    virtiofsdDialect = mkOption {
+      type = types.nullOr (types.enum [ "rust" "c" ]);
+      default = "rust";
+      description = ''
+        The command-line dialect of virtiofsdPackage: "rust" for nixpkgs'
+        virtiofsd, "c" for QEMU's old one, null to let virtiofs-launch ask the
+        binary (one `virtiofsd --help` before the first share starts).
+      '';
     };
 
     stateDir = mkOption {
