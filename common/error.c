@@ -2,6 +2,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,12 +21,32 @@ int mvm_error_set(struct mvm_error *e, int err, const char *verb, const char *pa
 	return err ? -err : -EINVAL;
 }
 
+int mvm_error_setf(struct mvm_error *e, int err, const char *verb, const char *path,
+		   const char *fmt, ...)
+{
+	int r = mvm_error_set(e, err, verb, path, NULL);
+	if (e) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(e->why, sizeof(e->why), fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+const char *mvm_error_reason(const struct mvm_error *e)
+{
+	if (e->why[0])
+		return e->why;
+	return e->reason ? e->reason : strerror(e->err ? e->err : EINVAL);
+}
+
 void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
 {
 	char line[32] = "";
 	if (e->line)
 		snprintf(line, sizeof(line), " line %u", e->line);
-	const char *why = e->reason ? e->reason : strerror(e->err ? e->err : EINVAL);
+	const char *why = mvm_error_reason(e);
 	int n = snprintf(buf, size, "unable to %s '%s'%s: %s", e->verb ? e->verb : "handle",
 			 e->path, line, why);
 	if (n < 0 || (size_t)n >= size)

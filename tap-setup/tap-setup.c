@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h> /* before the linux/ headers */
-#include <stdarg.h>
 #include <linux/if_arp.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
@@ -113,26 +112,9 @@ static const struct cli_tool tool = {
 
 /* ---- errors ---------------------------------------------------------- */
 
-/* Reasons built at run time (one error is reported per run). */
-static char reason_buf[256];
-
 static int fail_nl(struct mvm_error *e, int nlerr, const char *verb, const char *obj)
 {
-	snprintf(reason_buf, sizeof(reason_buf), "%s", nl_geterror(nlerr));
-	return mvm_error_set(e, 0, verb, obj, reason_buf);
-}
-
-static int fail_why(struct mvm_error *e, int err, const char *verb, const char *obj,
-		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int fail_why(struct mvm_error *e, int err, const char *verb, const char *obj,
-		    const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason_buf, sizeof(reason_buf), fmt, ap);
-	va_end(ap);
-	mvm_error_set(e, err, verb, obj, reason_buf);
-	return err ? -abs(err) : -EINVAL;
+	return mvm_error_setf(e, 0, verb, obj, "%s", nl_geterror(nlerr));
 }
 
 /* ---- netlink ----------------------------------------------------------- */
@@ -434,21 +416,17 @@ static int finish_record(struct ctx *x, const struct made_list *m, struct mvm_er
 	return save_record(x, m, e);
 }
 
-/* Delete what m names, best effort, in reverse (rollback of up). The
- * reason of the error that caused the rollback is kept: a failed delete
- * here writes reason_buf too. */
+/* Delete what m names, best effort, in reverse (rollback of up). */
 static void undo(struct ctx *x, struct made_list *m)
 {
-	char why[sizeof(reason_buf)];
-	memcpy(why, reason_buf, sizeof(why));
 	for (size_t i = m->n; i-- > 0;) {
 		struct mvm_error ignored;
 		if (delete_ifindex(x, m->v[i].ifindex, m->v[i].name, &ignored) < 0)
-			log_warn("unable to delete '%s' again: %s", m->v[i].name, reason_buf);
+			log_warn("unable to delete '%s' again: %s", m->v[i].name,
+				 mvm_error_reason(&ignored));
 		if (m->v[i].node)
 			unlink(m->v[i].node);
 	}
-	memcpy(reason_buf, why, sizeof(why));
 }
 
 /* ---- up: checks before any change ------------------------------------------ */
@@ -465,21 +443,21 @@ static int may_delete(struct ctx *x, struct rtnl_link *l, const char *name, cons
 	pid_t pid;
 	if (!strcmp(x->kind, "tap")) {
 		if (!link_is_tap(l))
-			return fail_why(e, EEXIST, verb, name, "it exists and is not a TAP (kind %s)",
+			return mvm_error_setf(e, EEXIST, verb, name, "it exists and is not a TAP (kind %s)",
 					k ? k : (rtnl_link_get_arptype(l) == ARPHRD_NONE ? "tun" : "none"));
 		if (tap_has_carrier(l))
-			return fail_why(e, EBUSY, verb, name,
+			return mvm_error_setf(e, EBUSY, verb, name,
 					"a process holds the TAP open (carrier on); is the VM running?");
 		return 0;
 	}
 	if (!link_is_macvtap(l))
-		return fail_why(e, EEXIST, verb, name, "it exists and is not a macvtap (kind %s)",
+		return mvm_error_setf(e, EEXIST, verb, name, "it exists and is not a macvtap (kind %s)",
 				k ? k : "none");
 	if (macvtap_devt(x->c, name, ifx, &devt) < 0)
-		return fail_why(e, EBUSY, verb, name,
+		return mvm_error_setf(e, EBUSY, verb, name,
 				"cannot find its /dev/tap%d to check that no process holds it", ifx);
 	if ((pid = devt_holder(x->c->procfs, devt)) > 0)
-		return fail_why(e, EBUSY, verb, name,
+		return mvm_error_setf(e, EBUSY, verb, name,
 				"process %d holds /dev/tap%d open; is the VM running?", (int)pid, ifx);
 	return 0;
 }
@@ -622,7 +600,7 @@ static int find_link(struct ctx *x, const char *name, const char *what, int *ifi
 {
 	struct rtnl_link *l = rtnl_link_get_by_name(x->links, name);
 	if (!l)
-		return fail_why(e, ENODEV, "find", name, "no such %s", what);
+		return mvm_error_setf(e, ENODEV, "find", name, "no such %s", what);
 	*ifindex = rtnl_link_get_ifindex(l);
 	rtnl_link_put(l);
 	return 0;
@@ -651,17 +629,17 @@ static int tap_create(struct ctx *x, const char *tun, const char *name, unsigned
 		ifr.ifr_flags |= IFF_MULTI_QUEUE;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-		return fail_why(e, errno, "create", name, "TUNSETIFF: %s", strerror(errno));
+		return mvm_error_setf(e, errno, "create", name, "TUNSETIFF: %s", strerror(errno));
 	if (ioctl(fd, TUNSETOWNER, (unsigned long)c->uid) < 0)
-		r = fail_why(e, errno, "create", name, "TUNSETOWNER %u: %s", (unsigned)c->uid,
+		r = mvm_error_setf(e, errno, "create", name, "TUNSETOWNER %u: %s", (unsigned)c->uid,
 			     strerror(errno));
 	else if (ioctl(fd, TUNSETGROUP, (unsigned long)c->gid) < 0)
-		r = fail_why(e, errno, "create", name, "TUNSETGROUP %u: %s", (unsigned)c->gid,
+		r = mvm_error_setf(e, errno, "create", name, "TUNSETGROUP %u: %s", (unsigned)c->gid,
 			     strerror(errno));
 	else if ((*ifindex = ifindex_of(x, name)) < 0)
 		r = mvm_error_set(e, -*ifindex, "find", name, NULL);
 	else if (ioctl(fd, TUNSETPERSIST, 1UL) < 0)
-		r = fail_why(e, errno, "create", name, "TUNSETPERSIST: %s", strerror(errno));
+		r = mvm_error_setf(e, errno, "create", name, "TUNSETPERSIST: %s", strerror(errno));
 	/* Without TUNSETPERSIST the interface goes away with fd. */
 	return r;
 }
@@ -1010,7 +988,7 @@ static int down(struct ctx *x, struct mvm_error *e)
 					       devt_holder(c->procfs, devt) > 0);
 			if (held) {
 				if (r == 0)
-					r = fail_why(e, EBUSY, "delete", m->name,
+					r = mvm_error_setf(e, EBUSY, "delete", m->name,
 						     "a process holds it open; is the VM still running?");
 				left.v[left.n] = *m;
 				left.v[left.n++].node = m->node ? strdup(m->node) : NULL;
@@ -1056,7 +1034,7 @@ static int down(struct ctx *x, struct mvm_error *e)
 		if (rd == 0)
 			log_debug("deleted %zu interfaces with link group %u", ndel, rec.group);
 		if (rd < 0) {
-			log_debug("group delete failed (%s), deleting one at a time", reason_buf);
+			log_debug("group delete failed (%s), deleting one at a time", mvm_error_reason(e));
 			rd = 0;
 			by_group = false;
 		}

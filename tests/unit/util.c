@@ -309,6 +309,21 @@ START_TEST(error_format)
 }
 END_TEST
 
+START_TEST(error_setf)
+{
+	struct mvm_error e, copy;
+	ck_assert_int_eq(mvm_error_setf(&e, EBUSY, "delete", "tap0", "pid %d holds it", 42), -EBUSY);
+	copy = e; /* a copy keeps its reason */
+	mvm_error_setf(&e, EEXIST, "create", "tap1", "kind %s", "veth");
+	ck_assert_str_eq(tu_error_str(&copy), "unable to delete 'tap0': pid 42 holds it");
+	ck_assert_str_eq(tu_error_str(&e), "unable to create 'tap1': kind veth");
+	ck_assert_str_eq(mvm_error_reason(&e), "kind veth");
+	mvm_error_set(&e, ENOENT, "open", "/x", NULL); /* a later set clears it */
+	ck_assert_str_eq(mvm_error_reason(&e), "No such file or directory");
+	ck_assert_int_eq(mvm_error_setf(NULL, 0, "x", "y", "z"), -EINVAL);
+}
+END_TEST
+
 /* ---- log ---- */
 
 /* Run the logging calls with stderr captured; returns what was written. */
@@ -695,6 +710,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, lines_iterate);
 	tcase_add_test(tc, parse_uint_cases);
 	tcase_add_test(tc, error_format);
+	tcase_add_test(tc, error_setf);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");
