@@ -192,19 +192,9 @@ out:
 
 /* ---- cleanup ---------------------------------------------------------- */
 
-static int log_fail_why(const char *path, const char *why)
-{
-	log_err("unable to remove '%s': %s", path, why);
-	return -EEXIST;
-}
-
+/* NAME was checked by main(). */
 static int do_cleanup(const struct cli *c, const char *name)
 {
-	struct mvm_error e = { 0 };
-	if (vm_name_check(name, &e) < 0) {
-		log_error_info(&e);
-		return 1;
-	}
 	_cleanup_free_ char *dir = path_join(c->state_dir, name);
 	_cleanup_free_ char *booted = dir ? path_join(dir, "booted") : NULL;
 	struct stat st;
@@ -213,9 +203,10 @@ static int do_cleanup(const struct cli *c, const char *name)
 		r = log_fail(-ENOMEM, "remove", "booted");
 	else if (lstat(booted, &st) < 0)
 		r = errno == ENOENT || errno == ENOTDIR ? 0 : log_fail(-errno, "inspect", booted);
-	else if (!S_ISLNK(st.st_mode))
-		r = log_fail_why(booted, "not a symlink, left alone");
-	else if (c->dry_run)
+	else if (!S_ISLNK(st.st_mode)) {
+		log_err("unable to remove '%s': not a symlink, left alone", booted);
+		r = -EEXIST;
+	} else if (c->dry_run)
 		log_action("remove %s", booted);
 	else if (unlink(booted) < 0 && errno != ENOENT)
 		r = log_fail(-errno, "remove", booted);
