@@ -72,16 +72,17 @@ static int trust_one(const char *path, struct mvm_error *e)
 	return trust_stat(path, &st, e);
 }
 
-int trust_check(const char *path, struct mvm_error *e)
+/* Check every prefix of path that ends after byte `from` (a '/' or the
+ * end), and the path itself; the ones up to `from` are known good. */
+static int trust_walk(const char *path, size_t from, struct mvm_error *e)
 {
 	char buf[PATH_MAX];
 	size_t n = strlen(path);
-	if (path[0] != '/' || n >= sizeof(buf))
-		return mvm_error_set(e, EINVAL, "trust", path, "not an absolute path");
-	int r = trust_one("/", e);
-	/* Then every prefix ending before a '/', and the path itself. */
+	if (n >= sizeof(buf))
+		return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
 	memcpy(buf, path, n + 1);
-	for (size_t i = 1; r == 0 && i <= n; i++) {
+	int r = 0;
+	for (size_t i = from + 1; r == 0 && i <= n; i++) {
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
 		char c = buf[i];
@@ -91,6 +92,25 @@ int trust_check(const char *path, struct mvm_error *e)
 		buf[i] = c;
 	}
 	return r;
+}
+
+int trust_check(const char *path, struct mvm_error *e)
+{
+	if (path[0] != '/')
+		return mvm_error_set(e, EINVAL, "trust", path, "not an absolute path");
+	int r = trust_one("/", e);
+	return r < 0 ? r : trust_walk(path, 0, e);
+}
+
+/* The trust check of rp, a file read from the runner: only the part
+ * below the runner when rp lies inside it (vm_open() checked the runner
+ * and everything above it, all root's and unwritable by anyone else). */
+static int trust_in_runner(const struct vm *vm, const char *rp, struct mvm_error *e)
+{
+	size_t n = strlen(vm->runner);
+	if (strncmp(rp, vm->runner, n) == 0 && rp[n] == '/')
+		return trust_walk(rp, n, e);
+	return trust_check(rp, e);
 }
 
 void vm_close(struct vm *vm)
@@ -156,7 +176,7 @@ static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm
 	if (!rp)
 		return mvm_error_set(e, errno, "read", path, NULL);
 	if (!vm->allow_untrusted) {
-		int r = trust_check(rp, e);
+		int r = trust_in_runner(vm, rp, e);
 		if (r < 0) {
 			free(rp);
 			return r;
