@@ -42,11 +42,11 @@ e2e_need_pkgs() {
         return 1
     fi
     e2e_log "installing: ${missing[*]}"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
             "${missing[@]}" >&2; then
         e2e_log "apt-get install failed; trying apt-get update first"
-        DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
-        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
+        if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
                 "${missing[@]}" >&2; then
             e2e_log "cannot install: ${missing[*]}"
             return 1
