@@ -110,12 +110,22 @@ check: deps
 test: build-tests
 	B=$(B) SANITIZE=$(SANITIZE) MVM_NO_E2E=$(MVM_NO_E2E) tests/run
 
-# libFuzzer target for the layout parsers (clang).
+# libFuzzer targets (clang), one a file: tests/fuzz/fuzz_NAME.c is
+# $(B)/fuzz/fuzz-NAME, its seed corpus tests/fuzz/corpus/NAME/. A target
+# fuzzes parsers of common/ only, so each links the common sources.
+# `make fuzz` builds them; `make fuzz-long` runs each for FUZZ_SECONDS
+# (default 600) on a scratch copy of its corpus and fails on a finding.
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -Icommon -fsanitize=fuzzer,address,undefined
-fuzz: $(B)/fuzz-parsers
-$(B)/fuzz-parsers: tests/fuzz/fuzz_parsers.c $(COMMON_SRC)
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
+fuzz: $(FUZZ_BINS)
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $^
+	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC)
+
+FUZZ_SECONDS ?= 600
+fuzz-long: fuzz
+	B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_TARGETS)
 
 demo: deps
 	$(MAKE) all
@@ -138,6 +148,6 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps check test build-tests fuzz demo bench install clean
+.PHONY: all deps check test build-tests fuzz fuzz-long demo bench install clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -3,7 +3,7 @@
  * plus the single-value parsers and the name checks they use. A parser
  * must not crash, leak or hit undefined behaviour, and what it accepts
  * must meet its format (checked below; a violation aborts).
- * Build: make fuzz; run: build/fuzz-parsers tests/fuzz/corpus */
+ * Build: make fuzz; run: build/fuzz/fuzz-layout tests/fuzz/corpus/layout */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
