@@ -783,29 +783,26 @@ Suite *tap_suite(void)
 	tcase_add_test(cli, usage_errors);
 	tcase_add_test(cli, bad_mtu_from_environment);
 	suite_add_tcase(s, cli);
-	if (!tu_is_root()) {
-		fprintf(stderr, "tap: not root, skipping the namespace tests\n");
-		return s;
-	}
 	TCase *tc = tcase_create("netns");
+	const char *why = tu_need_netns();
 	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, up_creates_taps_down_deletes, 0, (int)ARRAY_SIZE(flag_cases));
-	tcase_add_test(tc, multi_queue_attach_as_vm_user);
-	tcase_add_test(tc, bridge_and_mtu);
-	tcase_add_test(tc, bridge_from_environment_and_missing_bridge);
-	tcase_add_loop_test(tc, refuses_non_tap, 0, 2);
-	tcase_add_test(tc, refuses_held_tap);
-	tcase_add_test(tc, bad_name_on_line_3_creates_nothing);
-	tcase_add_test(tc, rollback_taps);
-	tcase_add_test(tc, idempotent_and_down_without_runner);
-	tcase_add_test(tc, dry_run_changes_nothing);
-	tcase_add_test(tc, down_group_only_when_exact);
-	tcase_add_test(tc, down_leaves_what_is_no_longer_a_tap);
-	tcase_add_test(tc, down_without_record);
-	tcase_add_test(tc, many_taps);
-	tcase_add_test(tc, macvtap_up_down);
-	tcase_add_test(tc, macvtap_refusals_and_rollback);
+	tu_add_loop_test_if(tc, up_creates_taps_down_deletes, 0, (int)ARRAY_SIZE(flag_cases), why);
+	tu_add_test_if(tc, multi_queue_attach_as_vm_user, why);
+	tu_add_test_if(tc, bridge_and_mtu, why);
+	tu_add_test_if(tc, bridge_from_environment_and_missing_bridge, why);
+	tu_add_loop_test_if(tc, refuses_non_tap, 0, 2, why);
+	tu_add_test_if(tc, refuses_held_tap, why);
+	tu_add_test_if(tc, bad_name_on_line_3_creates_nothing, why);
+	tu_add_test_if(tc, rollback_taps, why);
+	tu_add_test_if(tc, idempotent_and_down_without_runner, why);
+	tu_add_test_if(tc, dry_run_changes_nothing, why);
+	tu_add_test_if(tc, down_group_only_when_exact, why);
+	tu_add_test_if(tc, down_leaves_what_is_no_longer_a_tap, why);
+	tu_add_test_if(tc, down_without_record, why);
+	tu_add_test_if(tc, many_taps, why);
+	tu_add_test_if(tc, macvtap_up_down, why);
+	tu_add_test_if(tc, macvtap_refusals_and_rollback, why);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,11 +7,13 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -167,6 +169,63 @@ void tu_run_free(struct tu_run *r)
 bool tu_is_root(void)
 {
 	return geteuid() == 0;
+}
+
+const char *tu_need_root(void)
+{
+	return tu_is_root() ? NULL : "needs root";
+}
+
+const char *tu_need_netns(void)
+{
+	static const char *why;
+	static bool known;
+	if (known)
+		return why;
+	known = true;
+	if ((why = tu_need_root()))
+		return why;
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0)
+			_exit(1);
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			_exit(2);
+		if (mount("sysfs", "/sys", "sysfs", 0, NULL) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+		return why = "cannot fork to try a network namespace";
+	switch (WEXITSTATUS(st)) {
+	case 0: return why = NULL;
+	case 1: return why = "cannot make a network and mount namespace (unshare)";
+	case 2: return why = "cannot make the mount namespace private";
+	default: return why = "cannot mount a sysfs in a new network namespace";
+	}
+}
+
+void tu_add_loop_test_if(TCase *tc, const TTest *tf, int start, int end, const char *why)
+{
+	if (!why) {
+		tcase_add_loop_test(tc, tf, start, end);
+		return;
+	}
+	const char *file = getenv("TU_SKIP_FILE");
+	FILE *f = file && *file ? fopen(file, "ae") : NULL;
+	for (int i = start; i < end; i++) {
+		char name[256];
+		if (end - start > 1)
+			snprintf(name, sizeof(name), "%s[%d]", tf->name, i);
+		else
+			snprintf(name, sizeof(name), "%s", tf->name);
+		fprintf(stderr, "SKIP %s: %s\n", name, why);
+		if (f)
+			fprintf(f, "%s: %s\n", name, why);
+	}
+	if (f)
+		fclose(f);
 }
 
 const char *tu_error_str(const struct mvm_error *e)

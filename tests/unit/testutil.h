@@ -53,6 +53,20 @@ void tu_run_free(struct tu_run *r);
 /* Is this running as root (most tool tests need it)? */
 bool tu_is_root(void);
 
+/* Preconditions, decided when a suite is built (in the runner's own
+ * process): NULL when met, else the reason a test needing it is skipped. */
+const char *tu_need_root(void);
+/* Root, and a new network and mount namespace with a sysfs of its own can
+ * be made (tried in a child): what the namespace tests of tap need. */
+const char *tu_need_netns(void);
+
+/* Register test tf (loop test: indexes start..end-1) in tc when why is
+ * NULL. Otherwise it is not run: each index is reported as skipped, with
+ * its reason, on stderr ("SKIP test: why") and counted by tests/run
+ * through the file $TU_SKIP_FILE, never as a test that passed. */
+void tu_add_loop_test_if(TCase *tc, const TTest *tf, int start, int end, const char *why);
+#define tu_add_test_if(tc, tf, why) tu_add_loop_test_if((tc), (tf), 0, 1, (why))
+
 /* Assert every field of a struct mvm_error (reason NULL: no reason). The
  * location reported is the caller's. */
 #define tu_assert_error(e_, err_, verb_, path_, line_, value_, reason_)                     \
