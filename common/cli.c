@@ -78,11 +78,12 @@ static void help(const struct cli_tool *t)
 
 int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 {
-	char msg[512];
+	char raw[512], msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	escape_line(raw, msg, sizeof(msg)); /* it may quote an argument */
 	fprintf(stderr, "%s: usage error: %s\nUsage: %s %s\nTry '%s --help' for more.\n", t->name,
 		msg, t->name, t->synopsis, t->name);
 	return 2;

@@ -56,6 +56,13 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * bytes as \xNN, cut with "..." if too long. Returns buf. */
 const char *escape_value(const char *s, size_t n, char *buf, size_t size);
 
+/* s for a log line or a terminal (NUL-terminated into buf): control
+ * characters (C0, DEL, C1) and bytes that are not UTF-8 become \n, \t, \r
+ * or \xNN; printable ASCII and UTF-8 stay, backslashes too (values that
+ * escape_value() escaped stay readable). Cut at a character, never inside
+ * an escape, when buf is too small. Returns buf. */
+const char *escape_line(const char *s, char *buf, size_t size);
+
 /* One path component: not empty, not "." or "..", no '/', no control
  * characters, at most max bytes. NULL when valid, else the reason. */
 const char *component_invalid(const char *s, size_t max);
