@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,24 +364,35 @@ static const char *or_dash(const char *s)
 	return s ? s : "-";
 }
 
+/* The table is for a terminal: every field is escaped (escape_line), since
+ * names and link targets are the VM user's to choose; --json escapes the
+ * JSON way. */
 static void print_table(const struct row *rows, size_t n)
 {
 	static const char *const outdated[] = { "no", "yes" };
+	char(*f)[3][PATH_MAX] = calloc(n ? n : 1, sizeof(*f));
+	if (!f) {
+		log_fail(-ENOMEM, "print", "status");
+		return;
+	}
 	int wn = 2, wc = 14;
 	for (size_t i = 0; i < n; i++) {
-		int l = (int)strlen(rows[i].name);
+		escape_line(rows[i].name, f[i][0], sizeof(f[i][0]));
+		escape_line(or_dash(rows[i].system[VM_CURRENT]), f[i][1], sizeof(f[i][1]));
+		escape_line(or_dash(rows[i].system[VM_BOOTED]), f[i][2], sizeof(f[i][2]));
+		int l = (int)strlen(f[i][0]);
 		wn = l > wn ? l : wn;
-		l = (int)strlen(or_dash(rows[i].system[VM_CURRENT]));
+		l = (int)strlen(f[i][1]);
 		wc = l > wc ? l : wc;
 	}
 	printf("%-*s  %-6s  %-8s  %-*s  %s\n", wn, "VM", "BOOTED", "OUTDATED", wc,
 	       "CURRENT-SYSTEM", "BOOTED-SYSTEM");
 	for (size_t i = 0; i < n; i++) {
 		const struct row *w = &rows[i];
-		printf("%-*s  %-6s  %-8s  %-*s  %s\n", wn, w->name, w->booted ? "yes" : "no",
-		       w->outdated < 0 ? "-" : outdated[w->outdated], wc,
-		       or_dash(w->system[VM_CURRENT]), or_dash(w->system[VM_BOOTED]));
+		printf("%-*s  %-6s  %-8s  %-*s  %s\n", wn, f[i][0], w->booted ? "yes" : "no",
+		       w->outdated < 0 ? "-" : outdated[w->outdated], wc, f[i][1], f[i][2]);
 	}
+	free(f);
 }
 
 static int do_status(const struct cli *c, char **names, size_t n)
