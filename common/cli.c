@@ -142,7 +142,7 @@ int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, in
 
 	int r = 0, o;
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc then drops what it kept of an earlier parse */
 	while (r == 0 && (o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (o) {
 		case OPT_STATE_DIR: c->state_dir = optarg; break;
