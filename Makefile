@@ -127,6 +127,10 @@ FUZZ_SECONDS ?= 600
 fuzz-long: fuzz
 	B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_TARGETS)
 
+# Many cycles of the helpers, leaks and leftovers (minutes; not in check).
+soak: build-tests
+	B=$(B) tests/soak/run
+
 demo: deps
 	$(MAKE) all
 	tests/e2e/demo.sh
@@ -148,6 +152,6 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps check test build-tests fuzz fuzz-long demo bench install clean
+.PHONY: all deps check test build-tests fuzz fuzz-long soak demo bench install clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
