@@ -149,8 +149,9 @@ install: all
 	done
 	[ ! -e units/microvm.conf ] || install -m 0644 units/microvm.conf $(DESTDIR)$(SYSUSERSDIR)/microvm.conf
 
+# The default builds, and B when it names another.
 clean:
-	rm -rf build build-san
+	rm -rf build build-san $(B)
 
 .PHONY: all deps check test build-tests fuzz fuzz-long soak demo bench install clean
 

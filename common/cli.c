@@ -73,7 +73,8 @@ static void help(const struct cli_tool *t)
 	for (size_t i = 0; i < ARRAY_SIZE(common_opts); i++)
 		if (!common_opts[i].flag || (t->flags & common_opts[i].flag))
 			printf("%s\n", common_opts[i].help);
-	printf("\nExit status: 0 success, 1 failure, 2 usage error. See %s(8).\n", t->name);
+	printf("\nExit status: 0 success, 1 failure, 2 usage error%s%s. See %s(8).\n",
+	       t->exit_status ? "; " : "", t->exit_status ? t->exit_status : "", t->name);
 }
 
 int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)

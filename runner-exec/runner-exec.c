@@ -60,6 +60,8 @@ static const struct cli_tool tool = {
 		"  status [NAME...]   booted and current system of each VM (default: all)\n"
 		"\nOptions:\n"
 		"  --json               status as a JSON array\n",
+	.exit_status = "start: 126 when bin/microvm-run\n"
+		       "could not be executed, 127 when it (or its interpreter) was not found",
 	.flags = CLI_UNTRUSTED,
 	.options = long_options,
 	.handle = handle_opt,

@@ -612,6 +612,21 @@ START_TEST(status_table_escapes)
 }
 END_TEST
 
+/* --help gives every exit status start can end with (126, 127 too). */
+START_TEST(help_lists_exit_statuses)
+{
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--help", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_int_eq(r.status, 0);
+	const char *x = strstr(r.out, "Exit status: 0 success, 1 failure, 2 usage error");
+	ck_assert_msg(x && strstr(x, "126 when") && strstr(x, "127 when"), "stdout: %s", r.out);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 START_TEST(status_errors)
 {
 	struct tu_vm t;
@@ -680,6 +695,7 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, cleanup_removes_symlink_only);
 	tcase_add_test(tc, status_table_and_json);
 	tcase_add_test(tc, status_table_escapes);
+	tcase_add_test(tc, help_lists_exit_statuses);
 	tcase_add_test(tc, status_errors);
 	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
