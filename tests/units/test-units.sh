@@ -12,7 +12,9 @@
 #     After= each helper; each helper Before= and PartOf= microvm@, its
 #     ConditionPathExists= on the runner file of DESIGN.md section 1; the
 #     TAP and macvtap units After= network.target, microvm@ After=
-#     systemd-modules-load.service.
+#     systemd-modules-load.service; microvm@ runs `runner-exec register`
+#     and `unregister` as root (ExecStartPost=+, ExecStopPost=+ before
+#     cleanup).
 #  4. `systemd-analyze security --offline=yes` of each root helper unit:
 #     exposure 4.9 or lower ("OK"); prints each number.
 # Exit 0 pass, 1 fail, 77 skip.
@@ -121,6 +123,13 @@ for h in microvm-tap-interfaces microvm-macvtap-interfaces; do
 done
 prop microvm@.service After | grep -qx systemd-modules-load.service \
     || fail "microvm@ not After systemd-modules-load.service"
+# machined (microvm.nix's registerWithMachined): register once started and
+# unregister once stopped, as root ('+'), before cleanup removes `booted`.
+grep -qx 'ExecStartPost=+/usr/bin/runner-exec register %i' "$dest/usr/lib/systemd/system/microvm@.service" \
+    || fail "microvm@: no ExecStartPost=+.../runner-exec register %i"
+[[ $(sed -n 's/^ExecStopPost=//p' "$dest/usr/lib/systemd/system/microvm@.service") == \
+    "+/usr/bin/runner-exec unregister %i"$'\n'"/usr/bin/runner-exec cleanup %i" ]] \
+    || fail "microvm@: ExecStopPost= is not +runner-exec unregister, then runner-exec cleanup"
 for k in Restart=always RestartSec=5s TimeoutSec=150 LimitNOFILE=1048576 LimitMEMLOCK=infinity \
     NotifyAccess=all User=microvm Group=kvm; do
     grep -qx "$k" "$unitdir/microvm@.service" || fail "microvm@: no $k"
