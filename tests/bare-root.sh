@@ -169,7 +169,8 @@ inner() {   # RUN CACHE GRACE
 	mount -n --rbind /dev "$r/dev"
 	mount -n --rbind /sys "$r/sys"
 	mount -n -t tmpfs -o mode=0755,nosuid,nodev bare-run "$r/run"
-	mount -n -t tmpfs -o mode=1777,nosuid,nodev bare-tmp "$r/tmp"
+	# Debian 12's /tmp is a directory of the root: device nodes work there.
+	mount -n -t tmpfs -o mode=1777 bare-tmp "$r/tmp"
 	mount -n --bind "$2/apt-archives" "$r/var/cache/apt/archives"
 	# A login on a bare machine has no descriptor but 0, 1 and 2.
 	local fd
