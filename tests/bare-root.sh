@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/bare-root.sh: the README's first block, as written, on the barest
-# Debian 12 there is (issue 17). Not part of `make check`: it takes tens of
-# minutes (a few more the first time). As root:
+# Debian 12 there is (issue 17). Not part of `make check`: it takes minutes
+# (a few more the first time, for debootstrap and the downloads). As root:
 #
 #   1. a `debootstrap --variant=minbase bookworm` root from Debian's
 #      packages, built once and kept in $BARE_CACHE/root (BARE_REFRESH=1
@@ -309,12 +309,18 @@ wait
 
 # 5. The summary.
 echo
-say "summary ($(((SECONDS - T0) / 60)) min, commit ${head:0:12}, $(cut -d, -f1 "$CACHE/root.stamp"))"
+say "summary ($(((SECONDS - T0) / 60)) min $(((SECONDS - T0) % 60)) s, commit ${head:0:12}, $(cut -d, -f1 "$CACHE/root.stamp"))"
 why=
 demo=$(grep -aE '^(\e\[[0-9;]*m)*demo: (PASS|FAIL)' "$LOG" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')
 totals=$(grep -a '^total: ' "$LOG")
 printf '    %s\n' "README block: exit $rc" "${demo:-demo: no verdict}"
-[[ -z $totals ]] || printf '    make check: %s\n' "$totals"
+# make check: the normal build, then the ASan+UBSan build.
+builds=("normal build" "ASan+UBSan build")
+i=0
+while read -r t; do
+	[[ -n $t ]] && printf '    make check, %s: %s\n' "${builds[i]:-build $((i + 1))}" "$t"
+	i=$((i + 1))
+done <<<"$totals"
 skips=$(grep -aE '^SKIP |: SKIP: |^SKIP: ' "$LOG" | sort | uniq -c)
 [[ -z $skips ]] || { echo "    skipped:"; sed 's/^/      /' <<<"$skips"; }
 if [[ -s $R$LEFT_IN_ROOT ]]; then
