@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 command -v nix-instantiate >/dev/null \
-    || { echo "SKIP: nix-instantiate not installed (Debian package nix-bin)"; exit 77; }
+    || { echo "SKIP: nix-instantiate not installed (Debian package nix-bin)" >&2; exit 77; }
 fails=0
 for f in nix/package.nix nix/module.nix; do
     if [[ ! -f $f ]]; then
