@@ -28,10 +28,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
-[[ ${SANITIZE:-} != 1 ]] || { echo "SKIP: sanitized build (LSan cannot run under the units' seccomp filter)"; exit 77; }
+[[ ${SANITIZE:-} != 1 ]] || { echo "SKIP: sanitized build (LSan cannot run under the units' seccomp filter)" >&2; exit 77; }
 # shellcheck source=tests/e2e/container.sh
 . tests/e2e/container.sh
 e2e_need_root
+# In the container (the host's / read-only): systemd, ip for the bridge,
+# Debian's virtiofsd, pkill for microvm-shutdown.
+e2e_need_pkgs systemd systemd-container iproute2 qemu-system-common procps util-linux \
+    || e2e_skip "cannot install systemd/iproute2/qemu-system-common"
+[[ -x /usr/lib/qemu/virtiofsd ]] || e2e_skip "/usr/lib/qemu/virtiofsd missing (qemu-system-common)"
 
 TMP=$(mktemp -d /tmp/mvm-units-ct.XXXXXX)
 chmod 755 "$TMP"

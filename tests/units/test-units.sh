@@ -3,6 +3,10 @@
 #  1. `make install DESTDIR=D PREFIX=/usr`: every unit, the sysusers file and
 #     the man pages land where a distribution package puts them, with
 #     @BINDIR@ replaced by /usr/bin and no placeholder left.
+#  1b. `make uninstall` with the same variables as the install (DESTDIR
+#     and PREFIX, then every one of DESTDIR, PREFIX, BINDIR, MANDIR,
+#     UNITDIR, SYSUSERSDIR) leaves no file of ours in DESTDIR, keeps a file
+#     that is not ours, and succeeds again when there is nothing to remove.
 #  2. `make install PREFIX=P` (a temp prefix, so the substituted paths are
 #     the built binaries): `systemd-analyze verify` of every unit (an
 #     instance of each template) prints nothing and succeeds; it checks
@@ -21,7 +25,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
-command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not installed"; exit 77; }
+command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not installed (Debian package systemd)" >&2; exit 77; }
 
 tmp=$(mktemp -d /tmp/mvm-units.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -57,6 +61,43 @@ for t in runner-exec tap-setup pci-bind virtiofs-launch; do
 done
 [[ $fails == 0 ]] && pass "make install DESTDIR=... PREFIX=/usr"
 
+# 1b. make uninstall mirrors make install.
+before=$fails
+files_left() { # DIR: the files and links in DIR, but for ./usr/sbin/not-ours
+    (cd "$1" && find . ! -type d ! -path ./usr/sbin/not-ours | sort)
+}
+uninstall() { # DESC VAR=VALUE...: make uninstall, then no file of ours left
+    local what=$1 dir left
+    shift
+    dir=${1#DESTDIR=}
+    if ! make -s B="$B" uninstall "$@" >"$tmp/uninstall.log" 2>&1; then
+        cat "$tmp/uninstall.log"
+        fail "make uninstall $what"
+        return
+    fi
+    left=$(files_left "$dir")
+    [[ -z $left ]] || { printf '%s\n' "$left"; fail "make uninstall $what left these files"; }
+}
+uninstall "DESTDIR=... PREFIX=/usr" DESTDIR="$dest" PREFIX=/usr
+un=$tmp/un
+vars=(DESTDIR="$un" PREFIX=/opt/mvm BINDIR=/usr/sbin MANDIR=/usr/share/man
+    UNITDIR=/lib/systemd/system SYSUSERSDIR=/usr/lib/sysusers.d)
+mkdir -p "$un/usr/sbin"
+echo keep >"$un/usr/sbin/not-ours"
+if make -s B="$B" install "${vars[@]}" >"$tmp/install.log" 2>&1; then
+    for f in usr/sbin/tap-setup usr/share/man/man8/pci-bind.8 lib/systemd/system/microvm@.service \
+        usr/lib/sysusers.d/microvm.conf; do
+        [[ -f $un/$f ]] || fail "make install ${vars[*]:1}: no /$f"
+    done
+    uninstall "${vars[*]:1}" "${vars[@]}"
+    [[ $(cat "$un/usr/sbin/not-ours" 2>/dev/null) == keep ]] || fail "make uninstall removed a file not ours"
+    uninstall "again (nothing left to remove)" "${vars[@]}"
+else
+    cat "$tmp/install.log"
+    fail "make install ${vars[*]:1}"
+fi
+[[ $fails == "$before" ]] && pass "make uninstall mirrors make install (DESTDIR, PREFIX, BINDIR, MANDIR, UNITDIR, SYSUSERSDIR)"
+
 # 2. systemd-analyze verify against the built binaries.
 prefix=$tmp/prefix
 if ! make -s B="$B" install PREFIX="$prefix" >"$tmp/install.log" 2>&1; then
@@ -68,10 +109,21 @@ unitdir=$prefix/lib/systemd/system
 inst=(microvm@vm1.service "${HELPERS[@]/%/@vm1.service}" microvm-failed@vm1.service microvms.target)
 # SYSTEMD_UNIT_PATH ending in ':' keeps the host's units (sysinit.target, ...)
 # behind ours; MANPATH makes `man` find the installed pages.
+# Without man(1) (a bare Debian 12 has no man-db), the man: pages named
+# by Documentation= are looked for as files instead.
 man_opt=()
 if ! command -v man >/dev/null; then
-    echo "note: man(1) not installed (man-db): Documentation= pages not checked"
+    echo "note: man(1) not installed (man-db): Documentation= pages checked as files"
     man_opt=(--man=no)
+    before=$fails
+    for page in $(sed -n 's/^Documentation=//p' "$unitdir"/* | tr ' ' '\n' | sed -n 's/^man://p' | sort -u); do
+        # NAME(SECTION) -> MANDIR/manSECTION/NAME.SECTION
+        sec=${page##*(}
+        sec=${sec%)}
+        f=$prefix/share/man/man$sec/${page%(*}.$sec
+        [[ -f $f ]] || fail "Documentation=man:$page: no $f"
+    done
+    [[ $fails == "$before" ]] && pass "every Documentation=man: page is installed"
 fi
 if out=$(cd / && SYSTEMD_UNIT_PATH=$unitdir: MANPATH=$prefix/share/man \
     systemd-analyze verify "${man_opt[@]}" "${inst[@]}" 2>&1) && [[ -z $out ]]; then
