@@ -177,10 +177,10 @@ prop microvm@.service After | grep -qx systemd-modules-load.service \
     || fail "microvm@ not After systemd-modules-load.service"
 # machined (microvm.nix's registerWithMachined): register once started and
 # unregister once stopped, as root ('+'), before cleanup removes `booted`.
-grep -qx 'ExecStartPost=+/usr/bin/runner-exec register %i' "$dest/usr/lib/systemd/system/microvm@.service" \
+grep -qx "ExecStartPost=+$prefix/bin/runner-exec register %i" "$unitdir/microvm@.service" \
     || fail "microvm@: no ExecStartPost=+.../runner-exec register %i"
-[[ $(sed -n 's/^ExecStopPost=//p' "$dest/usr/lib/systemd/system/microvm@.service") == \
-    "+/usr/bin/runner-exec unregister %i"$'\n'"/usr/bin/runner-exec cleanup %i" ]] \
+[[ $(sed -n 's/^ExecStopPost=//p' "$unitdir/microvm@.service") == \
+    "+$prefix/bin/runner-exec unregister %i"$'\n'"$prefix/bin/runner-exec cleanup %i" ]] \
     || fail "microvm@: ExecStopPost= is not +runner-exec unregister, then runner-exec cleanup"
 for k in Restart=always RestartSec=5s TimeoutSec=150 LimitNOFILE=1048576 LimitMEMLOCK=infinity \
     NotifyAccess=all User=microvm Group=kvm; do
