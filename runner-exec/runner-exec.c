@@ -239,34 +239,49 @@ static int main_pid(pid_t *out)
 	return 0;
 }
 
-/* Wait until process pid no longer runs this program. In a Type=simple
- * unit systemd starts ExecStartPost= as soon as it has forked the main
- * process, which may still be `runner-exec start`, before `booted` is set;
- * `booted` is set before its exec of the runner. 1 once pid runs another
- * program, 0 when it is gone, -errno. */
-static int wait_exec(const struct cli *c, pid_t pid)
+static bool same_file(const struct stat *a, const struct stat *b)
 {
-	char rel[32];
-	snprintf(rel, sizeof(rel), "%ld/exe", (long)pid);
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Wait until the main process pid runs the runner: a program other than
+ * this one, in the VM's directory (`runner-exec start` changes into it,
+ * points `booted`, then executes the runner). In a Type=simple unit systemd
+ * starts ExecStartPost= as soon as it has forked the main process, which
+ * may still be systemd's child (systemd's program or systemd-executor) or
+ * runner-exec start, with `booted` missing or left from a previous boot.
+ * 0 when the process is gone; 1 when it runs the runner, or after 10 s
+ * (then with a warning: a runner that left the directory at once must not
+ * fail the unit). */
+static int wait_runner(const struct cli *c, const char *name, pid_t pid)
+{
+	char rel[2][48];
+	snprintf(rel[0], sizeof(rel[0]), "%ld/exe", (long)pid);
+	snprintf(rel[1], sizeof(rel[1]), "%ld/cwd", (long)pid);
 	_cleanup_free_ char *self = path_join(c->procfs, "self/exe");
-	_cleanup_free_ char *exe = path_join(c->procfs, rel);
-	struct stat me, st;
-	if (!self || !exe)
-		return -ENOMEM;
+	_cleanup_free_ char *exe = path_join(c->procfs, rel[0]);
+	_cleanup_free_ char *cwd = path_join(c->procfs, rel[1]);
+	_cleanup_free_ char *dir = path_join(c->state_dir, name);
+	struct stat me, vmdir, st;
+	if (!self || !exe || !cwd || !dir)
+		return log_fail(-ENOMEM, "inspect", "MAINPID");
 	if (stat(self, &me) < 0)
 		return log_fail(-errno, "inspect", self);
-	for (int i = 0; i < 1000; i++) { /* 10 s */
+	if (stat(dir, &vmdir) < 0)
+		return 1; /* no VM directory, no `booted`: run_booted() says so */
+	for (int i = 0; i < 1000; i++) {
 		if (stat(exe, &st) < 0) {
 			if (errno == ENOENT || errno == ESRCH)
 				return 0;
-			return log_fail(-errno, "inspect", exe);
-		}
-		if (st.st_dev != me.st_dev || st.st_ino != me.st_ino)
+		} else if (!same_file(&st, &me) && stat(cwd, &st) == 0 && same_file(&st, &vmdir)) {
 			return 1;
+		}
 		usleep(10 * 1000);
 	}
-	log_err("unable to register '%s': the main process still runs runner-exec after 10 s", exe);
-	return -ETIMEDOUT;
+	log_warn("main process %ld does not run the runner in '%s' after 10 s: going on with "
+		 "'booted' as it is",
+		 (long)pid, dir);
+	return 1;
 }
 
 static int do_register(const struct cli *c, const char *name)
@@ -274,7 +289,7 @@ static int do_register(const struct cli *c, const char *name)
 	pid_t pid;
 	if (main_pid(&pid) < 0)
 		return 1;
-	int r = wait_exec(c, pid);
+	int r = wait_runner(c, name, pid);
 	if (r < 0)
 		return 1;
 	if (r == 0) {

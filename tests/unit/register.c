@@ -42,12 +42,15 @@ static void point_booted(const struct tu_vm *t, const char *target)
 	free(b);
 }
 
-/* A process that is not runner-exec, as the VM's main process. */
-static pid_t start_main(void)
+/* A process that is not runner-exec, in the VM's directory: the VM's main
+ * process once `runner-exec start` has exec'd the runner. */
+static pid_t start_main(const struct tu_vm *t)
 {
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		if (chdir(t->dir) < 0)
+			_exit(99);
 		for (;;)
 			pause();
 	}
@@ -128,7 +131,7 @@ START_TEST(register_untrusted_refused)
 	tu_chown(reg, TU_NOBODY, TU_NOBODY);
 	tu_chown(unreg, TU_NOBODY, TU_NOBODY);
 	point_booted(&t, evil);
-	pid_t main_pid = start_main();
+	pid_t main_pid = start_main(&t);
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
 
@@ -175,7 +178,7 @@ START_TEST(register_runs_script)
 	tu_vm_make(&t, "alpha");
 	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
 	point_booted(&t, t.runner);
-	pid_t main_pid = start_main();
+	pid_t main_pid = start_main(&t);
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
 
@@ -262,7 +265,7 @@ START_TEST(register_nothing_to_do)
 {
 	struct tu_vm t;
 	tu_vm_make(&t, "alpha");
-	pid_t main_pid = start_main();
+	pid_t main_pid = start_main(&t);
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
 	struct tu_run r;
@@ -389,6 +392,81 @@ START_TEST(register_waits_for_exec)
 }
 END_TEST
 
+/* The same race, a step earlier: the main process is still the child
+ * systemd forked (its program is systemd's, or systemd-executor's), not yet
+ * runner-exec, and `booted` is a previous boot's (the host went down
+ * without ExecStopPost=). register must not take that `booted`: it waits
+ * until the main process runs the runner in the VM's directory. Here the
+ * main process is this test's child for 300 ms, then runner-exec start. */
+START_TEST(register_waits_for_start_itself)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-run", "#!/bin/sh\nexec sleep 30\n", 0755);
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	char *old = tu_path(t.root, "old");
+	put_exec(old, "bin/microvm-register", "#!/bin/sh\necho old > \"$REG_OUT\"\n", 0755);
+	point_booted(&t, old);
+	char *bin = tu_bin("runner-exec");
+	pid_t main_pid = fork();
+	ck_assert_int_ge(main_pid, 0);
+	if (main_pid == 0) {
+		usleep(300 * 1000);
+		execl(bin, bin, "--state-dir", t.state, "start", "alpha", (char *)NULL);
+		_exit(98);
+	}
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	char *v = reg_value(&t, "arg1");
+	ck_assert_msg(v && !strcmp(v, pid), "the script of booted's runner before the start ran");
+	free(v);
+	tu_run_free(&r);
+	end_main(main_pid);
+	free(bin);
+	free(old);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* A main process that never runs in the VM's directory (a runner that
+ * changed directory at once): after 10 s register goes on with `booted`
+ * as it is, with a warning, and does not fail the unit. */
+START_TEST(register_goes_on_after_10s)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_booted(&t, t.runner);
+	pid_t main_pid = fork();
+	ck_assert_int_ge(main_pid, 0);
+	if (main_pid == 0) {
+		if (chdir("/") < 0)
+			_exit(99);
+		for (;;)
+			pause();
+	}
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid);
+	long ms = ms_since(&t0);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(ms >= 9500 && ms < 20000, "took %ld ms", ms);
+	ck_assert_msg(strstr(r.err, "going on with 'booted' as it is"), "stderr: %s", r.err);
+	char *v = reg_value(&t, "arg1");
+	ck_assert_str_eq(v ? v : "(none)", pid);
+	free(v);
+	tu_run_free(&r);
+	end_main(main_pid);
+	tu_vm_free(&t);
+}
+END_TEST
+
 Suite *register_suite(void)
 {
 	Suite *s = suite_create("register");
@@ -401,6 +479,8 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, register_nothing_to_do, why);
 	tu_add_test_if(tc, register_mainpid_checked, why);
 	tu_add_test_if(tc, register_waits_for_exec, why);
+	tu_add_test_if(tc, register_waits_for_start_itself, why);
+	tu_add_test_if(tc, register_goes_on_after_10s, why);
 	suite_add_tcase(s, tc);
 	return s;
 }
