@@ -14,7 +14,11 @@
 #     are found (MANPATH=P/share/man).
 #  3. The dependencies that make the stop order: microvm@ Requires= and
 #     After= each helper; each helper Before= and PartOf= microvm@, its
-#     ConditionPathExists= on the runner file of DESIGN.md section 1.
+#     ConditionPathExists= on the runner file of DESIGN.md section 1; the
+#     TAP and macvtap units After= network.target, microvm@ After=
+#     systemd-modules-load.service; microvm@ runs `runner-exec register`
+#     and `unregister` as root (ExecStartPost=+, ExecStopPost=+ before
+#     cleanup).
 #  4. `systemd-analyze security --offline=yes` of each root helper unit:
 #     exposure 4.9 or lower ("OK"); prints each number.
 # Exit 0 pass, 1 fail, 77 skip.
@@ -162,6 +166,22 @@ for u in "${!COND[@]}"; do
     [[ $(prop "$u@.service" ConditionPathExists) == "$want" ]] \
         || fail "$u@: ConditionPathExists= is not $want"
 done
+# A bridge made by networkd or NixOS networking exists only once
+# network.target is reached (microvm.nix issue #247, PR #400): the TAP
+# and macvtap units wait for it; the VM waits for the kernel modules
+# (tun, vhost_net) that modules-load.d names.
+for h in microvm-tap-interfaces microvm-macvtap-interfaces; do
+    prop "$h@.service" After | grep -qx network.target || fail "$h@ not After network.target"
+done
+prop microvm@.service After | grep -qx systemd-modules-load.service \
+    || fail "microvm@ not After systemd-modules-load.service"
+# machined (microvm.nix's registerWithMachined): register once started and
+# unregister once stopped, as root ('+'), before cleanup removes `booted`.
+grep -qx "ExecStartPost=+$prefix/bin/runner-exec register %i" "$unitdir/microvm@.service" \
+    || fail "microvm@: no ExecStartPost=+.../runner-exec register %i"
+[[ $(sed -n 's/^ExecStopPost=//p' "$unitdir/microvm@.service") == \
+    "+$prefix/bin/runner-exec unregister %i"$'\n'"$prefix/bin/runner-exec cleanup %i" ]] \
+    || fail "microvm@: ExecStopPost= is not +runner-exec unregister, then runner-exec cleanup"
 for k in Restart=always RestartSec=5s TimeoutSec=150 LimitNOFILE=1048576 LimitMEMLOCK=infinity \
     NotifyAccess=all User=microvm Group=kvm; do
     grep -qx "$k" "$unitdir/microvm@.service" || fail "microvm@: no $k"
