@@ -676,5 +676,6 @@ Suite *pci_suite(void)
 	tcase_add_test(km, kmod_load_fails);
 	tcase_add_test(km, kmod_install_command_not_run);
 	suite_add_tcase(s, km);
+	pci_attack_cases(s);
 	return s;
 }

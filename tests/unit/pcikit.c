@@ -147,17 +147,19 @@ char *record_text(struct sim *s)
 }
 
 void pci_run_env(struct sim *s, struct tu_run *r, const char *verb, const char *const extra[],
-		  const char *const env[], const char *preload)
+		  const char *const env[], const char *preload, const char *const wrap[])
 {
-	const char *argv[32];
+	const char *argv[40];
 	size_t n = 0;
 	char *bin = tu_bin("pci-bind");
+	for (size_t i = 0; wrap && wrap[i] && n < 8; i++)
+		argv[n++] = wrap[i];
 	argv[n++] = bin;
 	const char *common[] = { "--sysfs", s->sys, "--devfs", s->dev, "--state-dir", s->vm.state,
 				 "--runtime-dir", s->vm.runtime, "--user", UID, "--group", GID };
 	for (size_t i = 0; i < ARRAY_SIZE(common); i++)
 		argv[n++] = common[i];
-	for (size_t i = 0; extra && extra[i] && n < 29; i++)
+	for (size_t i = 0; extra && extra[i] && n < 37; i++)
 		argv[n++] = extra[i];
 	argv[n++] = verb;
 	argv[n++] = s->vm.name;
@@ -186,7 +188,7 @@ void pci_run_env(struct sim *s, struct tu_run *r, const char *verb, const char *
 
 void pci_run(struct sim *s, struct tu_run *r, const char *verb, const char *const extra[])
 {
-	pci_run_env(s, r, verb, extra, NULL, NULL);
+	pci_run_env(s, r, verb, extra, NULL, NULL, NULL);
 }
 
 void two_devices(struct sim *s)

@@ -38,12 +38,16 @@ char *sim_log(struct sim *s);
 void sim_log_clear(struct sim *s);
 bool record_exists(struct sim *s);
 char *record_text(struct sim *s);
-/* pci-bind [extra...] VERB vm1 against the simulation, with env (extra
- * "K=V" entries, NULL-terminated, or NULL) and preload (shims put before
- * pcisim.so in LD_PRELOAD, or NULL). */
+/* pci-bind [extra...] VERB NAME against the simulation, with env (extra
+ * "K=V" entries, NULL-terminated, or NULL), preload (shims put before
+ * pcisim.so in LD_PRELOAD, or NULL) and wrap (a command line that runs
+ * it, e.g. timeout 10, or NULL). */
 void pci_run_env(struct sim *s, struct tu_run *r, const char *verb, const char *const extra[],
-		  const char *const env[], const char *preload);
+		 const char *const env[], const char *preload, const char *const wrap[]);
 void pci_run(struct sim *s, struct tu_run *r, const char *verb, const char *const extra[]);
 #define EXTRA(...) ((const char *const[]){ __VA_ARGS__, NULL })
 /* The usual start: two devices on their drivers, vfio-pci registered. */
 void two_devices(struct sim *s);
+
+/* The attack tests (pci-attack.c), added to the pci suite. */
+void pci_attack_cases(Suite *s);

@@ -653,5 +653,6 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, macvtap_up_down, why);
 	tu_add_test_if(tc, macvtap_refusals_and_rollback, why);
 	suite_add_tcase(s, tc);
+	tap_attack_cases(s);
 	return s;
 }

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -194,11 +196,24 @@ void vm_taps(struct tu_vm *t, const char *names, const char *flags)
 		tu_write(t->runner, "share/microvm/tap-flags", flags);
 }
 
-pid_t holder_start(uid_t uid, gid_t gid, const char *const *args)
+char *tun_node(const struct tu_vm *t)
+{
+	char *net = tu_path(t->root, "dev/net"), *tun = tu_path(net, "tun");
+	struct stat st;
+	ck_assert_int_eq(mkdir_p(net, 0755), 0);
+	if (stat(tun, &st) < 0)
+		ck_assert_int_eq(mknod(tun, S_IFCHR | 0666, makedev(10, 200)), 0);
+	ck_assert_int_eq(chmod(tun, 0666), 0);
+	free(net);
+	return tun;
+}
+
+pid_t holder_start(const struct tu_vm *t, uid_t uid, gid_t gid, const char *const *args)
 {
 	char *bin = tu_bin("tests/helpers/tap-holder"), u[16], g[16];
-	const char *argv[32] = { bin, "--user", u, "--group", g };
-	size_t n = 5;
+	char *tun = tun_node(t);
+	const char *argv[32] = { bin, "--user", u, "--group", g, "--tun", tun };
+	size_t n = 7;
 	snprintf(u, sizeof(u), "%u", (unsigned)uid);
 	snprintf(g, sizeof(g), "%u", (unsigned)gid);
 	for (size_t i = 0; args[i] && n < 31; i++)
@@ -217,6 +232,7 @@ pid_t holder_start(uid_t uid, gid_t gid, const char *const *args)
 	char buf[256];
 	ssize_t k = read(out[0], buf, sizeof(buf) - 1);
 	close(out[0]);
+	free(tun);
 	free(bin);
 	buf[k > 0 ? k : 0] = '\0';
 	if (strncmp(buf, "ready", 5) != 0) {

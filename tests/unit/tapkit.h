@@ -46,8 +46,14 @@ char *record_of(const struct tu_vm *t, const char *kind);
 /* A VM vm1 with share/microvm/tap-interfaces (and tap-flags unless NULL). */
 void vm_taps(struct tu_vm *t, const char *names, const char *flags);
 
-/* tests/helpers/tap-holder as uid/gid, holding what args name (see the
- * helper), running until holder_stop(). Returns its pid once it said it
- * holds them all. */
-pid_t holder_start(uid_t uid, gid_t gid, const char *const *args);
+/* ROOT/dev/net/tun, a TUN clone node of mode 0666 (as udev makes it; the
+ * host's may be 0600), made if missing; malloc'ed path. */
+char *tun_node(const struct tu_vm *t);
+/* tests/helpers/tap-holder as uid/gid (through tun_node()), holding what
+ * args name (see the helper), running until holder_stop(). Returns its
+ * pid once it said it holds them all. */
+pid_t holder_start(const struct tu_vm *t, uid_t uid, gid_t gid, const char *const *args);
 void holder_stop(pid_t pid);
+
+/* The attack tests (tap-attack.c), added to the tap suite. */
+void tap_attack_cases(Suite *s);
