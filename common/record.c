@@ -41,6 +41,9 @@ static int vm_dir_open(const char *runtime_dir, const char *vm, bool create, cha
 	if (create && (r = mkdir_p(*dir, 0755)) < 0)
 		return mvm_error_set(e, r, "create", *dir, NULL);
 	*fd = open(*dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0 && (errno == ENOTDIR || errno == ELOOP))
+		return mvm_error_set(e, ENOTDIR, "open", *dir,
+				     "not a directory (a symlink is not followed)");
 	if (*fd < 0)
 		return mvm_error_set(e, errno, "open", *dir, NULL);
 	return 0;
@@ -98,7 +101,7 @@ int record_read(const char *runtime_dir, const char *vm, const char *kind, char 
 	if (r < 0)
 		return r;
 	r = vm_dir_open(runtime_dir, vm, false, &dir, &dfd, e);
-	if (r == -ENOENT || r == -ENOTDIR)
+	if (r == -ENOENT)
 		return mvm_error_set(e, ENOENT, "read", file, NULL);
 	if (r < 0)
 		return r;
