@@ -616,6 +616,22 @@ START_TEST(bad_mtu_from_environment)
 }
 END_TEST
 
+/* A bad $MICROVM_LOCK_TIMEOUT is a usage error, named in one line. */
+START_TEST(bad_lock_timeout_from_environment)
+{
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { bin, "--state-dir", "/nonexistent", "down", "vm1", NULL };
+	const char *env[] = { "MICROVM_LOCK_TIMEOUT=5s", NULL };
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.err);
+	ck_assert_str_eq(r.err, "tap-setup: unable to use 'MICROVM_LOCK_TIMEOUT': not a number "
+				"of seconds from 0 to 3600: '5s'\n");
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 START_TEST(down_without_record)
 {
 	struct tu_vm t;
@@ -631,6 +647,7 @@ Suite *tap_suite(void)
 	TCase *cli = tcase_create("cli");
 	tcase_add_test(cli, usage_errors);
 	tcase_add_test(cli, bad_mtu_from_environment);
+	tcase_add_test(cli, bad_lock_timeout_from_environment);
 	suite_add_tcase(s, cli);
 	TCase *tc = tcase_create("netns");
 	const char *why = tu_need_netns();
