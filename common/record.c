@@ -296,6 +296,8 @@ int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
 	}
 	if (r < 0)
 		return r;
+	if (!text)
+		return mvm_error_set(e, EIO, "read", kind, NULL); /* not reached */
 	r = tap_record_parse(text, strlen(text), out, e);
 	if (r < 0 && e && record_path(runtime_dir, vm, kind, &file, NULL) == 0)
 		snprintf(e->path, sizeof(e->path), "%s", file);
@@ -390,6 +392,8 @@ int pci_record_load(const char *runtime_dir, const char *vm, struct pci_record *
 	}
 	if (r < 0)
 		return r;
+	if (!text)
+		return mvm_error_set(e, EIO, "read", "pci", NULL); /* not reached */
 	r = pci_record_parse(text, strlen(text), out, e);
 	if (r < 0 && e && record_path(runtime_dir, vm, "pci", &file, NULL) == 0)
 		snprintf(e->path, sizeof(e->path), "%s", file);

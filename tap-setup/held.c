@@ -52,7 +52,7 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
 		}
 		const char *now = rtnl_link_get_name(l);
 		int ifx = rtnl_link_get_ifindex(l), r = 0;
-		if (o->ifindex > 0 && (!link_kind_ok(x, l) || !now || strcmp(now, o->name)))
+		if (o->ifindex > 0 && (!link_kind_ok(x, l) || !now || strcmp(now, o->name) != 0))
 			log_warn("index %d is now '%s' (%s), not the %s '%s' recorded: left alone",
 				 o->ifindex, now ? now : "?", link_kind_str(l), x->kind, o->name);
 		else if (o->ifindex == 0 && (!link_kind_ok(x, l) || rtnl_link_get_group(l) != old->group))
@@ -109,10 +109,10 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 	}
 	struct fd_scan s;
 	int r = fd_holders(x->c->procfs, t, n, &s);
-	if (r < 0)
-		s = (struct fd_scan){ .blind_pid = 1, .blind_err = -r }; /* every victim unsure */
-	if (r < 0)
+	if (r < 0) { /* every victim unsure */
+		s = (struct fd_scan){ .blind_pid = 1, .blind_err = -r };
 		snprintf(s.blind_what, sizeof(s.blind_what), ".");
+	}
 	if (s.excused_pid)
 		log_debug("process %d could not be read, and holds capabilities tap-setup lacks: "
 			  "more privileged than any VM, not counted",
