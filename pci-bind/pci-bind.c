@@ -507,40 +507,22 @@ static void rollback(struct devs *d)
 
 /* ---- the verbs ---- */
 
-static int do_bind(void)
+/* Look before touching anything: each device there, its driver and
+ * group; every group viable (or, with --bind-group, its other devices
+ * appended to mine). */
+static int plan_bind(const struct pci_list *list, struct devs *mine)
 {
-	struct mvm_error e;
-	struct vm vm = { 0 };
-	struct pci_list list = { 0 };
-	struct devs mine = { 0 }, extra = { 0 }, rec = { 0 };
-	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, &e);
-	if (r < 0) {
-		log_error_info(&e);
-		goto out;
-	}
-	r = vm_pci_devices(&vm, &list, &e);
-	if (r < 0) {
-		log_error_info(&e);
-		goto out;
-	}
-	if (list.n == 0) {
-		log_debug("no PCI devices: nothing to do");
-		goto out;
-	}
-	r = load_record(&rec);
-	if (r < 0)
-		goto out;
-
-	/* Look before touching anything: devices, drivers, groups. */
-	for (size_t i = 0; i < list.n && r == 0; i++) {
-		const char *addr = list.v[i].str;
+	struct devs extra = { 0 };
+	int r = 0;
+	for (size_t i = 0; i < list->n && r == 0; i++) {
+		const char *addr = list->v[i].str;
 		_cleanup_free_ char *p = dev_path(addr, NULL);
 		struct stat st;
 		if (!p || stat(p, &st) < 0) {
 			r = log_fail(p ? -errno : -ENOMEM, "find PCI device", addr);
 			break;
 		}
-		struct dev *x = devs_add(&mine, addr);
+		struct dev *x = devs_add(mine, addr);
 		if (!x) {
 			r = log_fail(-ENOMEM, "bind", addr);
 			break;
@@ -552,9 +534,9 @@ static int do_bind(void)
 		}
 		r = dev_group(addr, x->group, sizeof(x->group));
 	}
-	for (size_t i = 0; i < mine.n && r == 0; i++) {
+	for (size_t i = 0; i < mine->n && r == 0; i++) {
 		size_t before = extra.n;
-		r = group_check(mine.v[i].group, &mine, &extra);
+		r = group_check(mine->v[i].group, mine, &extra);
 		if (r == 0 && extra.n > before && !opts.bind_group) {
 			char names[1024] = "";
 			for (size_t k = before; k < extra.n; k++)
@@ -564,76 +546,96 @@ static int do_bind(void)
 			log_err("unable to use IOMMU group %s of '%s': the group is not viable, "
 				"it also holds %s; bind those to vfio-pci too (--bind-group) or "
 				"unbind them",
-				mine.v[i].group, mine.v[i].addr, names);
+				mine->v[i].group, mine->v[i].addr, names);
 			r = -EBUSY;
 		}
 	}
-	if (r < 0)
-		goto out;
 	/* --bind-group: the group's other devices are bound after the listed ones. */
-	for (size_t i = 0; i < extra.n; i++) {
-		struct dev *y = devs_add(&mine, extra.v[i].addr);
-		if (!y) {
+	for (size_t i = 0; i < extra.n && r == 0; i++) {
+		struct dev *y = devs_add(mine, extra.v[i].addr);
+		if (!y)
 			r = log_fail(-ENOMEM, "bind", extra.v[i].addr);
-			goto out;
-		}
-		*y = extra.v[i];
+		else
+			*y = extra.v[i];
 	}
+	free(extra.v);
+	return r;
+}
 
-	r = load_vfio();
-	if (r < 0)
-		goto out;
-
-	/* The record lists every device changed so far, before it is
-	 * changed, so that unbind undoes even a bind that died halfway. */
-	for (size_t i = 0; i < mine.n; i++) {
-		struct dev *x = &mine.v[i];
+/* Each device of mine to vfio-pci. The record lists every device changed
+ * so far, before it is changed, so that unbind undoes even a bind that
+ * died halfway; then the groups' nodes to the VM user. */
+static int bind_all(struct devs *mine, struct devs *rec)
+{
+	int r = 0;
+	for (size_t i = 0; i < mine->n && r == 0; i++) {
+		struct dev *x = &mine->v[i];
 		if (!strcmp(x->prev, VFIO_DRIVER)) {
 			log_debug("'%s' is on %s already", x->addr, VFIO_DRIVER);
 			continue;
 		}
-		struct dev *y = devs_find(&rec, x->addr);
+		struct dev *y = devs_find(rec, x->addr);
 		if (!y) {
-			y = devs_add(&rec, x->addr);
-			if (!y) {
-				r = log_fail(-ENOMEM, "bind", x->addr);
-				break;
-			}
+			y = devs_add(rec, x->addr);
+			if (!y)
+				return log_fail(-ENOMEM, "bind", x->addr);
 			*y = *x;
 		}
-		r = save_record(&rec);
-		if (r < 0)
-			break;
-		r = bind_one(x);
-		if (r < 0)
+		if ((r = save_record(rec)) < 0 || (r = bind_one(x)) < 0)
 			break;
 		if (opts.bind_group && x->by_group)
 			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr, x->group);
 	}
-	for (size_t i = 0; i < mine.n && r == 0; i++) {
+	for (size_t i = 0; i < mine->n && r == 0; i++) {
 		bool seen = false;
 		for (size_t k = 0; k < i; k++)
-			seen |= !strcmp(mine.v[k].group, mine.v[i].group);
+			seen |= !strcmp(mine->v[k].group, mine->v[i].group);
 		if (!seen)
-			r = give_group_node(mine.v[i].group);
+			r = give_group_node(mine->v[i].group);
 	}
+	return r;
+}
+
+/* After a failed bind_all(): give back what this run changed. What
+ * earlier runs recorded stays in the record, and so does what the
+ * rollback could not give back: unbind retries it. */
+static void undo_bind(struct devs *mine, const struct devs *rec)
+{
+	struct devs keep = { 0 };
+	rollback(mine);
+	for (size_t i = 0; i < rec->n; i++) {
+		const struct dev *m = devs_find(mine, rec->v[i].addr);
+		if ((rec->v[i].from_record || (m && m->failed)) && devs_add(&keep, rec->v[i].addr))
+			keep.v[keep.n - 1] = rec->v[i];
+	}
+	save_record(&keep);
+	free(keep.v);
+}
+
+static int do_bind(void)
+{
+	struct mvm_error e;
+	struct vm vm = { 0 };
+	struct pci_list list = { 0 };
+	struct devs mine = { 0 }, rec = { 0 };
+	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, &e);
+	if (r == 0)
+		r = vm_pci_devices(&vm, &list, &e);
 	if (r < 0) {
-		rollback(&mine);
-		/* What earlier runs recorded stays in the record, and so does
-		 * what the rollback could not give back: unbind retries it. */
-		struct devs keep = { 0 };
-		for (size_t i = 0; i < rec.n; i++) {
-			const struct dev *m = devs_find(&mine, rec.v[i].addr);
-			if ((rec.v[i].from_record || (m && m->failed)) &&
-			    devs_add(&keep, rec.v[i].addr))
-				keep.v[keep.n - 1] = rec.v[i];
-		}
-		save_record(&keep);
-		free(keep.v);
+		log_error_info(&e);
+		goto out;
 	}
+	if (list.n == 0) {
+		log_debug("no PCI devices: nothing to do");
+		goto out;
+	}
+	if ((r = load_record(&rec)) < 0 || (r = plan_bind(&list, &mine)) < 0 ||
+	    (r = load_vfio()) < 0)
+		goto out;
+	if ((r = bind_all(&mine, &rec)) < 0)
+		undo_bind(&mine, &rec);
 out:
 	free(mine.v);
-	free(extra.v);
 	free(rec.v);
 	pci_list_free(&list);
 	vm_close(&vm);
