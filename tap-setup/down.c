@@ -45,7 +45,8 @@ static void dry_run_down(struct ctx *x, const struct victims *v, const bool *hel
 				   by_group ? " (with its link group)" : "");
 	if (by_group)
 		log_action("delete link group %u in one request", group);
-	log_action("remove record %s/%s/%s", x->c->runtime_dir, x->vm, x->kind);
+	_cleanup_free_ char *rec = ctx_record(x);
+	log_action("remove record %s", rec ? rec : x->kind);
 }
 
 /* Delete the victims not held (by group, or one at a time); what cannot

@@ -37,6 +37,14 @@ int ctx_open(struct ctx *x, struct mvm_error *e)
 	return 0;
 }
 
+char *ctx_record(const struct ctx *x)
+{
+	char *p = NULL;
+	if (record_path(x->c->runtime_dir, x->vm, x->kind, &p, NULL) < 0)
+		return NULL;
+	return p;
+}
+
 void ctx_close(struct ctx *x)
 {
 	if (x->links)

@@ -36,6 +36,8 @@ struct ctx {
 int fail_nl(struct mvm_error *e, int nlerr, const char *verb, const char *obj);
 int ctx_open(struct ctx *x, struct mvm_error *e);
 void ctx_close(struct ctx *x);
+/* The path of this run's record (malloc'ed), for messages; NULL on ENOMEM. */
+char *ctx_record(const struct ctx *x);
 /* Is l of the kind this run makes (a TAP, or a macvtap)? */
 bool link_kind_ok(const struct ctx *x, struct rtnl_link *l);
 /* What l is, for messages: "veth", "tun" (layer 3), ... */

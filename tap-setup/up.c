@@ -218,7 +218,8 @@ static void dry_run_taps(struct ctx *x, const struct plan *p, unsigned flags)
 			   (unsigned)c->gid);
 		log_action("set %s up %s", p->wanted[i], set);
 	}
-	log_action("record %zu TAPs in %s/%s/tap", p->n, c->runtime_dir, x->vm);
+	_cleanup_free_ char *rec = ctx_record(x);
+	log_action("record %zu TAPs in %s", p->n, rec ? rec : x->kind);
 }
 
 /* Steps 2 to 4 for TAPs. */
@@ -407,7 +408,8 @@ static void dry_run_macvtaps(struct ctx *x, const struct plan *p, const struct m
 			   (unsigned)c->gid);
 		log_action("set %s up", m->id);
 	}
-	log_action("record %zu macvtaps in %s/%s/macvtap", list->n, c->runtime_dir, x->vm);
+	_cleanup_free_ char *rec = ctx_record(x);
+	log_action("record %zu macvtaps in %s", list->n, rec ? rec : x->kind);
 }
 
 /* One macvtap: made, found, IPv6 off, its node, up. */
