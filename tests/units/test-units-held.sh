@@ -22,10 +22,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
-[[ ${SANITIZE:-} != 1 ]] || { echo "SKIP: sanitized build (LSan cannot run under the units' seccomp filter)"; exit 77; }
+[[ ${SANITIZE:-} != 1 ]] || { echo "SKIP: sanitized build (LSan cannot run under the units' seccomp filter)" >&2; exit 77; }
 # shellcheck source=tests/e2e/container.sh
 . tests/e2e/container.sh
 e2e_need_root
+# In the container (the host's / read-only): systemd, ip for the veth,
+# setpriv for the VM user's holder.
+e2e_need_pkgs systemd systemd-container iproute2 util-linux \
+    || e2e_skip "cannot install systemd/systemd-container/iproute2/util-linux"
 [[ -x $B/tests/helpers/tap-holder ]] || { echo "FAIL: $B/tests/helpers/tap-holder not built"; exit 1; }
 
 TMP=$(mktemp -d /tmp/mvm-units-held.XXXXXX)
