@@ -8,8 +8,9 @@
 #  2. a process of the VM user (tests/helpers/tap-holder, as microvm:kvm)
 #     holds the TAP with its carrier off and the macvtap's /dev/tapN open;
 #  3. `systemctl restart` of each unit fails (its ExecStop `down` and its
-#     ExecStart `up` refuse), the journal names the holder, and both
-#     interfaces keep their index;
+#     ExecStart `up` refuse; the failed unit's OnFailure= also stops the
+#     other one, whose `down` refuses too), the journal names the holder,
+#     and both interfaces keep their index;
 #  4. once the holder is gone, `systemctl restart` of each succeeds: the
 #     check is not blind under the sandbox, it replaced both;
 #  5. `systemctl stop`: both interfaces and the records are gone.
@@ -51,6 +52,16 @@ cx() { container_exec "$@"; }
 ifx() { cx cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 fails_to() { ! "$@" >/dev/null 2>&1; }
 lacks() { ! grep -q -- "$1" <<<"$2"; }
+# A failed helper unit triggers OnFailure=microvm-failed@, which stops
+# microvm@vm1 and with it (PartOf=) the other helper units, asynchronously:
+# wait until systemd has no job left, and the journal has every line.
+settle() {
+    for _ in $(seq 100); do
+        [[ -z $(cx systemctl list-jobs --no-legend 2>/dev/null) ]] && break
+        sleep 0.1
+    done
+    cx journalctl --sync
+}
 
 make -s B="$B" install DESTDIR="$TMP/dest" PREFIX=/opt/mvm >"$TMP/install.log" 2>&1 \
     || { cat "$TMP/install.log"; echo "FAIL: make install"; exit 1; }
@@ -98,6 +109,7 @@ for u in "${units[@]}"; do
     check "systemctl restart $u refused while the VM holds its interface" \
         fails_to cx systemctl restart "$u"
 done
+settle
 check "mvmh0 kept its index $tap0" test "$(ifx mvmh0)" = "$tap0"
 check "mvmhm0 kept its index $mac0" test "$(ifx mvmhm0)" = "$mac0"
 log=$(cx journalctl -b -o cat SYSLOG_IDENTIFIER=microvm-tap-interfaces@vm1 \
@@ -111,6 +123,7 @@ check "no 'cannot tell' (the units give what the check needs)" lacks 'cannot tel
 # 4. the holder gone: restart replaces both
 cx kill "$holder"
 for _ in $(seq 50); do cx kill -0 "$holder" 2>/dev/null || break; sleep 0.1; done
+settle
 for u in "${units[@]}"; do
     check "systemctl restart $u once nobody holds it" cx systemctl restart "$u"
 done
@@ -122,5 +135,5 @@ check "systemctl stop ${units[*]}" cx systemctl stop "${units[@]}"
 check "mvmh0 and mvmhm0 deleted" test -z "$(ifx mvmh0)$(ifx mvmhm0)"
 check "no record left" fails_to cx test -e /run/microvm/vm1/tap -o -e /run/microvm/vm1/macvtap
 
-[[ $fails == 0 ]] || { cx journalctl -b --no-pager -u 'microvm*' | tail -n 40; }
+[[ $fails == 0 ]] || { cx journalctl -b --no-pager -u 'microvm*' | tail -n ${HELD_LOG_LINES:-40}; }
 [[ $fails == 0 ]]
