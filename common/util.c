@@ -92,10 +92,18 @@ int read_fd(int fd, size_t max, char **buf, size_t *len)
 
 int read_file(const char *path, size_t max, char **buf, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must not hang a root helper in open(). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	int r = read_fd(fd, max, buf, len);
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	if (r == 0 && S_ISDIR(st.st_mode))
+		r = -EISDIR;
+	else if (r == 0 && !S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (r == 0)
+		r = read_fd(fd, max, buf, len);
 	close(fd);
 	return r;
 }

@@ -28,9 +28,11 @@ int write_file(const char *path, const char *data, size_t len);
 /* write_file() of a NUL-terminated string. */
 int write_str(const char *path, const char *s);
 
-/* Read a whole file of at most max bytes into a NUL-terminated buffer
- * (*buf is set only on success). -EISDIR for a directory, -EFBIG when
- * larger than max. */
+/* Read a whole regular file of at most max bytes into a NUL-terminated
+ * buffer (*buf is set only on success). Opened without blocking and
+ * without following a symlink as its last component (-ELOOP); -EISDIR for
+ * a directory, -EINVAL for anything else that is not a regular file (a
+ * FIFO, a device), -EFBIG when larger than max. */
 int read_file(const char *path, size_t max, char **buf, size_t *len);
 /* The same from an open descriptor (not closed). */
 int read_fd(int fd, size_t max, char **buf, size_t *len);
