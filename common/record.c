@@ -49,20 +49,6 @@ static int vm_dir_open(const char *runtime_dir, const char *vm, bool create, cha
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int record_write(const char *runtime_dir, const char *vm, const char *kind, const char *text,
 		 struct mvm_error *e)
 {

@@ -12,23 +12,27 @@
 #include <sys/stat.h>
 #include <time.h>
 
+int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int write_file(const char *path, const char *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	int r = 0;
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
+	int r = write_all(fd, data, len);
 	/* sysfs reports some errors only at close(). */
 	if (close(fd) < 0 && r == 0 && errno != EINTR)
 		r = -errno;

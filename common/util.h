@@ -22,6 +22,9 @@ static inline void closep(int *fd)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Write all len bytes to fd, retrying on EINTR and short writes: 0 or
+ * -errno. */
+int write_all(int fd, const void *data, size_t len);
 /* Write the whole buffer to an existing file (sysfs, procfs): O_WRONLY,
  * no O_CREAT, retry on EINTR, close() checked. 0 or -errno. */
 int write_file(const char *path, const char *data, size_t len);

@@ -24,8 +24,7 @@
 #include "tap-setup.h"
 #include "util.h"
 
-/* Above the values common/cli.c uses for the shared options. */
-enum { OPT_MACVTAP = 0x1000, OPT_BRIDGE, OPT_MTU };
+enum { OPT_MACVTAP = CLI_TOOL_OPT, OPT_BRIDGE, OPT_MTU };
 
 static const struct option tool_options[] = {
 	{ "macvtap", no_argument, NULL, OPT_MACVTAP },
