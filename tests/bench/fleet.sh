@@ -50,6 +50,7 @@
 # without it fails). Instance f0 (2 TAPs, 2 shares); start: activating ->
 # active, stop: deactivating -> inactive, the unit's own timestamps. Also
 # each variant's exposure (`systemd-analyze security --offline=yes`).
+# BENCH_UNITCOST_KEYS (settings separated by spaces) measures only those.
 
 FLEET_NS=${BENCH_FLEET_N:-1 8 32}
 FLEET_STATE=/var/lib/microvms
@@ -418,7 +419,8 @@ unitcost_gen() { # unitcost_gen UNIT SHORT
 	[ -f "$src" ] || return 1
 	# keys of the sandbox block, in order, ReadWritePaths left to ProtectSystem
 	UC_KEYS=$(sed -n '/^# Sandbox/,$p' "$src" | sed -n 's/^\([A-Za-z]*\)=.*/\1/p' |
-		awk '$0 != "ReadWritePaths" && !seen[$0]++')
+		awk -v only=" ${BENCH_UNITCOST_KEYS:-} " '$0 != "ReadWritePaths" && !seen[$0]++ &&
+			(only == "  " || index(only, " " $0 " "))')
 	# mode: all, none, minus KEY, only KEY
 	gen() {
 		awk -v mode="$1" -v key="$2" -v keys="$UC_KEYS ReadWritePaths" '

@@ -203,7 +203,7 @@ if any(k[0] == "pci" for k in samples) or any(k[0] == "pci" for k in failed) or 
               "pci", "unbind", [("pci-bind", "pci-bind unbind")], [8], None, None, per="ms/dev")
 
 # ---- fleet (issue 14) ----
-FLEET = [("ours", "ours"), ("ours-nosandbox", "ours, no sandbox"), ("microvm.nix", "microvm.nix"),
+FLEET = [("ours", "ours"), ("ours-nosandbox", "ours (no sandbox)"), ("microvm.nix", "microvm.nix"),
          ("floor", "floor (the runners alone)")]
 fleet_n = params_of("fleet")
 if fleet_n or any(k[0] == "fleet" for k in avail):
@@ -236,10 +236,10 @@ if fleet_n or any(k[0] == "fleet" for k in avail):
           "   container. 'ours, no sandbox': our units without their sandboxing lines)")
 
 # ---- tap-memory (issue 14) ----
-TAPMEM = [("tap-setup-mq", "tap-setup, multi_queue"), ("microvm.nix-mq", "microvm.nix script, multi_queue"),
-          ("floor-mq", "floor, multi_queue"), ("floor-mq-noqueue", "floor, multi_queue, noqueue root"),
+TAPMEM = [("tap-setup-mq", "tap-setup (multi_queue)"), ("microvm.nix-mq", "microvm.nix script (multi_queue)"),
+          ("floor-mq", "floor (multi_queue)"), ("floor-mq-noqueue", "floor (multi_queue; noqueue root)"),
           ("tap-setup", "tap-setup"), ("microvm.nix", "microvm.nix script"),
-          ("floor", "floor"), ("floor-noqueue", "floor, noqueue root")]
+          ("floor", "floor"), ("floor-noqueue", "floor (noqueue root)")]
 tm_n = sorted({int(k[3]) for k in samples if k[0] == "tap-memory" and k[1] == "slab_kib"})
 if tm_n or any(k[0] == "tap-memory" for k in avail):
     def mem_extra(v, p):
@@ -248,7 +248,7 @@ if tm_n or any(k[0] == "tap-memory" for k in avail):
     table("tap-memory: kernel memory per TAP once up (KiB of slab per TAP; N TAPs in a fresh netns)",
           "tap-memory", "slab_kib", TAPMEM, tm_n, "floor-mq", "tap-setup-mq", unit="KiB",
           extra=("  percpu MemAvailable (KiB/TAP, medians)", mem_extra))
-    PPS = [("pps-mq", "multi_queue, kernel's qdisc (mq)"), ("pps-mq-noqueue", "multi_queue, noqueue root"),
+    PPS = [("pps-mq", "multi_queue; kernel's qdisc (mq)"), ("pps-mq-noqueue", "multi_queue; noqueue root"),
            ("pps", "kernel's qdisc (pfifo_fast)"), ("pps-noqueue", "noqueue root")]
     pps_sizes = sorted({int(k[3]) for k in samples if k[0] == "tap-memory" and k[1] == "pps_rx"})
 
