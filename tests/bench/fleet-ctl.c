@@ -13,9 +13,10 @@
  *       "rss_kib=N", "pss_kib=N", "procs=N" and "detail=COMM:KIB,..."
  *       (VmRSS summed; PSS from smaps_rollup, which shares a library's
  *       pages among the processes that map it)
- *   fleet-ctl left [-w SECONDS] [-i IFPREFIX] [-c COMM]... [-s SOCKET]...
- *       what is left: interfaces named IFPREFIX..., processes named
- *       COMM, SOCKETs that accept a connection. Prints one line per
+ *   fleet-ctl left [-w SECONDS] [-i IFPREFIX] [-f DIR] [-c COMM]... [-s SOCKET]...
+ *       what is left: interfaces named IFPREFIX..., regular files below
+ *       DIR (records), processes named COMM, SOCKETs that accept a
+ *       connection. Prints one line per
  *       leftover; exit 0 when there is none, 1 otherwise. With -w: look
  *       every 2 ms until nothing is left, then print "clean_us=T" (the
  *       monotonic time in microseconds) and exit 0; after SECONDS print
@@ -25,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <net/if.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,7 +52,7 @@ static long long now_us(void)
 static int usage(void)
 {
 	fputs("usage: fleet-ctl time CMD... | mem UNIT_PREFIX... [-x COMM]... |"
-	      " left [-w S] [-i IFPREFIX] [-c COMM]... [-s SOCKET]...\n",
+	      " left [-w S] [-i IFPREFIX] [-f DIR] [-c COMM]... [-s SOCKET]...\n",
 	      stderr);
 	return 2;
 }
@@ -189,9 +192,24 @@ static int do_mem(int argc, char **argv)
 }
 
 struct left {
-	const char *ifprefix, *comms[64], *socks[1024];
+	const char *ifprefix, *files, *comms[64], *socks[1024];
 	int nc, ns;
 };
+
+static int nfiles;
+static bool loud_files;
+
+static int count_file(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_F) {
+		if (loud_files)
+			printf("file %s\n", path);
+		nfiles++;
+	}
+	return 0;
+}
 
 /* Count what is left; print each leftover when loud. */
 static int count_left(const struct left *w, bool loud)
@@ -226,6 +244,12 @@ static int count_left(const struct left *w, bool loud)
 		if (d)
 			closedir(d);
 	}
+	if (w->files) {
+		nfiles = 0;
+		loud_files = loud;
+		nftw(w->files, count_file, 16, FTW_PHYS);
+		left += nfiles;
+	}
 	for (int k = 0; k < w->ns; k++) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", w->socks[k]);
@@ -252,6 +276,8 @@ static int do_left(int argc, char **argv)
 			w.comms[w.nc++] = argv[++i];
 		else if (!strcmp(argv[i], "-s") && i + 1 < argc && w.ns < 1024)
 			w.socks[w.ns++] = argv[++i];
+		else if (!strcmp(argv[i], "-f") && i + 1 < argc)
+			w.files = argv[++i];
 		else if (!strcmp(argv[i], "-w") && i + 1 < argc)
 			wait_s = atof(argv[++i]);
 		else

@@ -32,9 +32,9 @@
 #             socket accepted the runner's connection)
 #   stop_ms   `systemctl stop microvms.target` until the last unit of the
 #             fleet is inactive (InactiveEnterTimestampMonotonic) and nothing
-#             is left: no interface vm-f*, no helper process, no daemon,
-#             no share socket that accepts (if something is left when the
-#             units are down, until it is gone)
+#             is left: no interface vm-f*, no record under /run/microvm, no
+#             helper process, no daemon, no share socket that accepts (if
+#             something is left when the units are down, until it is gone)
 #   rss_kib   VmRSS summed over the processes of the fleet's units that stay
 #             resident, the daemons (virtiofsd) and the runners excluded:
 #             virtiofs-launch for ours, supervisord and its event listener
@@ -299,7 +299,7 @@ fleet_socks() { # -s SOCKET for each share of VMs f0..f(N-1)
 	done
 }
 
-FLEET_COMMS=(-c virtiofsd -c virtiofs-launch -c supervisord -c supervisord-eve -c fleet-runner -c tap-setup)
+FLEET_COMMS=(-f /run/microvm -c virtiofsd -c virtiofs-launch -c supervisord -c supervisord-eve -c fleet-runner -c tap-setup)
 
 fleet_label() { if [ "$1" = mnix ]; then echo microvm.nix; else echo "$1"; fi; }
 
