@@ -253,7 +253,8 @@ fleet_setup() {
 }
 
 # fleet_switch VARIANT N: that variant's unit set with N VMs wanted by
-# microvms.target, the VMs' dirs as after a clean stop (untimed)
+# microvms.target; the VMs' dirs and /run/microvm as at boot: no booted
+# link, no socket file, no record (untimed)
 fleet_switch() {
 	cx /bin/bash -ec '
 		v=$1 n=$2
