@@ -3,11 +3,12 @@
 """The supervisord event listener of the bench's microvm.nix variant.
 
 It behaves as microvm.nix's listener (nixos-modules/microvm/virtiofsd/
-supervisord-event-handler.py) does: it counts PROCESS_STATE_RUNNING
-events up and PROCESS_STATE_STOPPING events down; after each event it runs
-`systemd-notify --ready` while the count is at least the number of shares
-(argv[1]) and `systemd-notify --stopping` while it is zero or less; then it
-answers supervisord with RESULT 2 OK.
+supervisord-event-handler.py at 71beea0) does: it counts
+PROCESS_STATE_RUNNING events up and PROCESS_STATE_STOPPING events down;
+after each event it runs `systemd-notify --ready` while the count is at
+least argv[1] (the number of shares + 1: the listener's own RUNNING counts
+too); then it answers supervisord with RESULT 2 OK. (microvm.nix no longer
+sends --stopping: its commit e4c5af2 removed it.)
 """
 import subprocess
 import sys
@@ -32,8 +33,6 @@ def main():
             running -= 1
         if running >= shares:
             subprocess.run(["systemd-notify", "--ready"], check=False)
-        if running <= 0:
-            subprocess.run(["systemd-notify", "--stopping"], check=False)
         send("RESULT 2\nOK")
 
 

@@ -9,7 +9,12 @@
  *       the floor: start every CMD (the K virtiofsd) at once, directly;
  *       ready when every SOCKET listens; then SIGTERM to each of them
  *
- * OPTIONS: -t SECONDS timeout for each phase [20]; -i US how often to
+ * OPTIONS: -S the served probe: once READY=1 has come and every SOCKET
+ * listens, connect to each SOCKET and send VHOST_USER_GET_FEATURES (the
+ * first message QEMU sends) and wait for every answer: what a VM that
+ * starts at READY gets (a launcher that listens itself is READY before
+ * any daemon runs; the answer comes when one serves the socket);
+ * -t SECONDS timeout for each phase [20]; -i US how often to
  * look at /proc/net/unix while a socket file exists that does not listen
  * yet [200] (otherwise inotify on the sockets' directories wakes us, or
  * 20 ms pass); -l LOG the children's stdout and stderr
@@ -24,6 +29,7 @@
  *   ready_ms            READY=1 received (floor: = listen_ms)
  *   listening_at_ready  how many SOCKETs listened when READY=1 came
  *   listen_ms           every SOCKET listens
+ *   served_ms           (-S) every SOCKET answered VHOST_USER_GET_FEATURES
  *   daemons             virtiofsd processes found below CMD
  *   rss_kib             sum of VmHWM of the supervising processes: CMD and
  *                       its descendants that are not virtiofsd (nor a
@@ -42,6 +48,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +327,50 @@ static long long drain_notify(int nfd)
 
 static volatile sig_atomic_t interrupted;
 
+/* -S: connect to every socket, send VHOST_USER_GET_FEATURES, wait for
+ * every answer; the time of the last one, or -1 after the deadline. The
+ * connections stay open until the end (a C virtiofsd exits when its
+ * client leaves). */
+static long long probe_served(long long deadline)
+{
+	int fds[MAXS];
+	bool done[MAXS] = { false };
+	int left = nsockets;
+	for (int k = 0; k < nsockets; k++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sockets[k]);
+		fds[k] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		uint32_t req[3] = { 1 /* VHOST_USER_GET_FEATURES */, 0x1 /* version */, 0 };
+		if (fds[k] < 0 || connect(fds[k], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    send(fds[k], req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
+			return -1;
+	}
+	long long t_last = -1;
+	while (left > 0) {
+		struct pollfd p[MAXS];
+		for (int k = 0; k < nsockets; k++)
+			p[k] = (struct pollfd){ .fd = done[k] ? -1 : fds[k], .events = POLLIN };
+		struct timespec ts = { 0, 20000000 };
+		ppoll(p, (nfds_t)nsockets, &ts, NULL);
+		for (int k = 0; k < nsockets; k++) {
+			if (done[k] || !(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			unsigned char reply[20];
+			ssize_t n = recv(fds[k], reply, sizeof(reply), MSG_WAITALL);
+			uint32_t hdr[3];
+			memcpy(hdr, reply, sizeof(hdr));
+			if (n != (ssize_t)sizeof(reply) || hdr[0] != 1 || !(hdr[1] & 0x4) || hdr[2] != 8)
+				return -1;
+			done[k] = true;
+			left--;
+			t_last = now_ns();
+		}
+		if (interrupted || now_ns() > deadline)
+			return -1;
+	}
+	return t_last;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -361,7 +412,7 @@ int main(int argc, char **argv)
 	const char *log = "/dev/null";
 	char notify_buf[108];
 	const char *notify = NULL;
-	bool floor = false;
+	bool floor = false, served = false;
 	int i = 1;
 	for (; i < argc; i++) {
 		if (!strcmp(argv[i], "-t") && i + 1 < argc)
@@ -370,6 +421,8 @@ int main(int argc, char **argv)
 			interval_us = atol(argv[++i]);
 		else if (!strcmp(argv[i], "-l") && i + 1 < argc)
 			log = argv[++i];
+		else if (!strcmp(argv[i], "-S"))
+			served = true;
 		else if (!strcmp(argv[i], "-N") && i + 1 < argc)
 			notify = argv[++i];
 		else if (!strcmp(argv[i], "-s") && i + 1 < argc && nsockets < MAXS)
@@ -382,7 +435,7 @@ int main(int argc, char **argv)
 			i++;
 			break;
 		} else {
-			fputs("usage: vfs-bench [-t S] [-i US] [-l LOG] [-N PATH] -s SOCKET... "
+			fputs("usage: vfs-bench [-S] [-t S] [-i US] [-l LOG] [-N PATH] -s SOCKET... "
 			      "(-- CMD... | --floor CMD... [:: CMD...]...)\n",
 			      stderr);
 			return 2;
@@ -499,6 +552,9 @@ int main(int argc, char **argv)
 		t_ready = t_listen;
 		at_ready = nsockets;
 	}
+	long long t_served = -1;
+	if (served && (t_served = probe_served(t0 + tmo)) < 0)
+		die("not-served");
 
 	/* Phase 2: who is there, how much memory the supervisors took. */
 	char detail[1024];
@@ -514,6 +570,8 @@ int main(int argc, char **argv)
 	}
 	printf("ready_ms=%.3f\nlistening_at_ready=%d\nlisten_ms=%.3f\n", ms(t0, t_ready), at_ready,
 	       ms(t0, t_listen));
+	if (served)
+		printf("served_ms=%.3f\n", ms(t0, t_served));
 	printf("daemons=%d\nrss_kib=%ld\nuss_kib=%ld\nrss_detail=%s\n", ndaemons, rss, uss_total,
 	       detail);
 

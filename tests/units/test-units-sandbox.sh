@@ -1,0 +1,96 @@
+#!/bin/bash
+# tests/units/test-units-sandbox.sh: what a root helper can still write
+# inside its unit's sandbox, under a real systemd (PID 1 in systemd-nspawn,
+# tests/e2e/container.sh). The attack: a tap-setup that someone made run
+# their code (it is root, with CAP_NET_ADMIN) tries to get out of its
+# sandbox through a file that root-owned code reads later:
+#   - a unit file in /run/systemd/system (systemd loads it at the next
+#     daemon-reload and runs it as root, unsandboxed);
+#   - /proc/sys/kernel/core_pattern (the kernel runs it as root on the
+#     next crash);
+#   - /sys (e.g. /sys/kernel/uevent_helper);
+# while its own records in /run/microvm stay writable and /dev/net/tun
+# opens. The probe is the installed microvm-tap-interfaces@.service with
+# ExecStart= replaced by a shell that tries each of these.
+# systemd 252 leaves /run writable under ProtectSystem=strict once
+# ProtectProc= or ProtectControlGroups= (or ProtectKernelTunables=) is set;
+# the other root helper units are only reported here ("info:").
+# Exit 0 pass, 1 fail, 77 skip.
+# e2e: a container with systemd; tests/run leaves it out when MVM_NO_E2E=1
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+B=${B:-build}
+# shellcheck source=tests/e2e/container.sh
+. tests/e2e/container.sh
+e2e_need_root
+
+TMP=$(mktemp -d /tmp/mvm-sandbox.XXXXXX)
+chmod 755 "$TMP"
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    container_stop 20 || rc=1
+    container_cleanup_log 2>/dev/null || true
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+[[ -n ${KEEP_DEBUG:-} ]] && trap - EXIT
+fails=0
+
+make -s B="$B" install DESTDIR="$TMP/dest" PREFIX=/opt/mvm >"$TMP/install.log" 2>&1 \
+    || { cat "$TMP/install.log"; echo "FAIL: make install"; exit 1; }
+mkdir -p "$TMP/probe" "$TMP/units"
+cat >"$TMP/probe/probe.sh" <<'PROBE'
+#!/bin/sh
+try() { if sh -c "$2" 2>/dev/null; then echo "PROBE $1 yes"; else echo "PROBE $1 no"; fi; }
+try run "echo x >/run/systemd/system/mvm-probe.service"
+try records "echo x >/run/microvm/probe && rm /run/microvm/probe"
+try core_pattern "echo x >/proc/sys/kernel/core_pattern"
+try sys "echo x >/sys/kernel/uevent_helper"
+try tun "exec 3<>/dev/net/tun"
+PROBE
+chmod 755 "$TMP/probe/probe.sh"
+probe='ExecStart=/bin/sh /opt/probe/probe.sh'
+for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd; do
+    # the unit with its ExecStart= replaced, no ExecStop=, no condition
+    awk -v probe="$probe" '
+        /^ExecStart=/ { print probe; next }
+        /^ExecStop=|^ExecReload=|^ConditionPathExists=|^OnFailure=/ { next }
+        /^Type=notify/ { print "Type=oneshot"; next }
+        /^Restart=/ { next }
+        { print }' "$TMP/dest/opt/mvm/lib/systemd/system/$u@.service" \
+        >"$TMP/units/probe-$u@.service"
+done
+
+container_start --bind-ro="$TMP/probe:/opt/probe" --bind-ro="$TMP/units:/opt/probe-units" || exit 1
+container_wait_running 60 || exit 1
+container_exec sh -c 'mkdir -p /run/systemd/system /var/lib/microvms &&
+    cp /opt/probe-units/* /etc/systemd/system/ && systemctl daemon-reload' || { echo "FAIL: setup"; exit 1; }
+
+results() { # results UNIT: the PROBE lines of its one run
+    container_exec systemctl start "probe-$1@vm1.service" >/dev/null 2>&1
+    container_exec journalctl -q -o cat -u "probe-$1@vm1.service" | sed -n 's/^PROBE //p'
+}
+r=$(results microvm-tap-interfaces)
+want() { # want KEY yes|no WHAT
+    if grep -qx "$1 $2" <<<"$r"; then
+        echo "ok: tap unit: $3"
+    else
+        echo "FAIL: tap unit: $3 (got: $(grep "^$1 " <<<"$r" || echo nothing))"
+        fails=$((fails + 1))
+    fi
+}
+want run no "cannot drop a unit file into /run/systemd/system"
+want records yes "writes its records in /run/microvm"
+want core_pattern no "cannot write /proc/sys/kernel/core_pattern"
+want sys no "cannot write /sys"
+want tun yes "opens /dev/net/tun"
+for u in microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd; do
+    r=$(results "$u")
+    grep -qx "run yes" <<<"$r" && echo "info: $u@: /run is writable in its sandbox"
+    grep -qx "core_pattern yes" <<<"$r" && echo "info: $u@: /proc/sys/kernel/core_pattern is writable"
+done
+container_exec rm -f /run/systemd/system/mvm-probe.service
+[[ $fails == 0 ]] || exit 1
+echo "ok: the TAP unit's sandbox holds"
