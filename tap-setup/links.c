@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <linux/if_arp.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,26 @@ int link_setup(struct ctx *x, struct rtnl_link *ch, int ifindex, const char *nam
 	int r = rtnl_link_change(x->sk, orig, ch, 0);
 	rtnl_link_put(orig);
 	return r < 0 ? fail_nl(e, r, "set up", name) : 0;
+}
+
+/* One RTM_NEWQDISC: "noqueue" as the root qdisc, the same request as
+ * `tc qdisc replace dev NAME root noqueue` (libnl has no noqueue type, so
+ * the message is built here). */
+int link_noqueue(struct ctx *x, int ifindex, const char *name, struct mvm_error *e)
+{
+	struct nl_msg *msg =
+		nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+	if (!msg)
+		return mvm_error_set(e, ENOMEM, "set the qdisc of", name, NULL);
+	struct tcmsg tcm = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = TC_H_ROOT };
+	int r = nlmsg_append(msg, &tcm, sizeof(tcm), NLMSG_ALIGNTO);
+	if (r >= 0)
+		r = nla_put_string(msg, TCA_KIND, "noqueue");
+	if (r >= 0)
+		r = nl_send_sync(x->sk, msg); /* frees msg */
+	else
+		nlmsg_free(msg);
+	return r < 0 ? fail_nl(e, r, "set the qdisc of", name) : 0;
 }
 
 /* ---- the link group ------------------------------------------------------ */

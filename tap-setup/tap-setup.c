@@ -24,12 +24,13 @@
 #include "tap-setup.h"
 #include "util.h"
 
-enum { OPT_MACVTAP = CLI_TOOL_OPT, OPT_BRIDGE, OPT_MTU };
+enum { OPT_MACVTAP = CLI_TOOL_OPT, OPT_BRIDGE, OPT_MTU, OPT_QDISC };
 
 static const struct option tool_options[] = {
 	{ "macvtap", no_argument, NULL, OPT_MACVTAP },
 	{ "bridge", required_argument, NULL, OPT_BRIDGE },
 	{ "mtu", required_argument, NULL, OPT_MTU },
+	{ "qdisc", required_argument, NULL, OPT_QDISC },
 	{ 0 },
 };
 
@@ -55,6 +56,18 @@ static int set_mtu(struct opts *o, const char *arg)
 	return 0;
 }
 
+/* noqueue (the default) or default: the kernel's own root qdisc. */
+static int set_qdisc(struct opts *o, const char *arg)
+{
+	if (strcmp(arg, "noqueue") != 0 && strcmp(arg, "default") != 0) {
+		log_err("unable to use qdisc '%s': not noqueue or default", arg);
+		return -EINVAL;
+	}
+	o->qdisc = arg;
+	o->kernel_qdisc = strcmp(arg, "default") == 0;
+	return 0;
+}
+
 static int handle_option(int opt, const char *arg, void *userdata)
 {
 	struct opts *o = userdata;
@@ -66,6 +79,8 @@ static int handle_option(int opt, const char *arg, void *userdata)
 		return set_bridge(o, arg);
 	case OPT_MTU:
 		return set_mtu(o, arg);
+	case OPT_QDISC:
+		return set_qdisc(o, arg);
 	}
 	return -EINVAL;
 }
@@ -80,7 +95,11 @@ static const struct cli_tool tool = {
 		"  down NAME         delete the interfaces the record of 'up' names\n"
 		"      --macvtap     use share/microvm/macvtap-interfaces (ID MAC LINK MODE)\n"
 		"      --bridge BR   enslave every TAP to bridge BR ($MICROVM_TAP_BRIDGE)\n"
-		"      --mtu N       set the MTU of every interface ($MICROVM_TAP_MTU)\n",
+		"      --mtu N       set the MTU of every interface ($MICROVM_TAP_MTU)\n"
+		"      --qdisc Q     a TAP's root qdisc: noqueue (default; the TAP drops\n"
+		"                    what its VM does not read in time either way) or\n"
+		"                    default (the kernel's: 6.5 MiB a multi_queue TAP)\n"
+		"                    ($MICROVM_TAP_QDISC)\n",
 	.flags = CLI_SYSFS | CLI_DEVFS | CLI_PROCFS | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME,
 	.options = tool_options,
 	.handle = handle_option,
@@ -102,6 +121,9 @@ int main(int argc, char **argv)
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
 		return st;
+	/* After cli_parse (which opens the log): --qdisc wins over it. */
+	if (!opts.qdisc && (env = getenv("MICROVM_TAP_QDISC")) && *env && set_qdisc(&opts, env) < 0)
+		return 2;
 	/* After cli_parse (which opens the log): --mtu wins over it. */
 	if (!opts.mtu && (env = getenv("MICROVM_TAP_MTU")) && *env && set_mtu(&opts, env) < 0)
 		return 2;

@@ -20,6 +20,8 @@ struct opts {
 	bool macvtap;
 	const char *bridge; /* NULL: no master */
 	unsigned mtu;	    /* 0: the kernel's default */
+	const char *qdisc;  /* --qdisc as given, NULL: not given */
+	bool kernel_qdisc;  /* --qdisc default: leave the kernel's root qdisc */
 };
 extern struct opts opts;
 
@@ -49,6 +51,10 @@ int find_link(struct ctx *x, const char *name, const char *what, int *ifindex,
 int delete_ifindex(struct ctx *x, int ifindex, const char *name, struct mvm_error *e);
 int delete_name(struct ctx *x, const char *name);
 int delete_group(struct ctx *x, uint32_t group, struct mvm_error *e);
+/* "noqueue" as the root qdisc of a TAP that is still down: the kernel then
+ * gives it none of its own when it comes up (for a multi_queue TAP, an mq
+ * root with a pfifo_fast child per possible queue: 6.5 MiB). */
+int link_noqueue(struct ctx *x, int ifindex, const char *name, struct mvm_error *e);
 /* Up, and the changes of ch (group, master, MTU), in one RTM_NEWLINK. */
 int link_setup(struct ctx *x, struct rtnl_link *ch, int ifindex, const char *name,
 	       struct mvm_error *e);

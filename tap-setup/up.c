@@ -158,7 +158,8 @@ static int finish(struct ctx *x, const struct plan *p, const struct tap_record *
 
 /* ---- TAPs ------------------------------------------------------------------- */
 
-/* A persistent TAP owned by the VM user, set up with ch (group first)
+/* A persistent TAP owned by the VM user, its root qdisc noqueue (unless
+ * --qdisc default) while it is still down, set up with ch (group first)
  * before TUNSETPERSIST: until then it goes away with fd. IFF_TUN_EXCL:
  * EBUSY instead of attaching to an interface that appeared since the
  * dump. */
@@ -187,7 +188,9 @@ static int tap_create(struct ctx *x, const char *tun, const char *name, unsigned
 				      (unsigned)c->gid, strerror(errno));
 	if ((*ifindex = ifindex_of(x, name)) < 0)
 		return mvm_error_set(e, -*ifindex, "find", name, NULL);
-	int r = link_setup(x, ch, *ifindex, name, e);
+	int r = opts.kernel_qdisc ? 0 : link_noqueue(x, *ifindex, name, e);
+	if (r == 0)
+		r = link_setup(x, ch, *ifindex, name, e);
 	if (r < 0)
 		return r;
 	if (ioctl(fd, TUNSETPERSIST, 1UL) < 0)
@@ -216,6 +219,8 @@ static void dry_run_taps(struct ctx *x, const struct plan *p, unsigned flags)
 	for (size_t i = 0; i < p->n; i++) {
 		log_action("create %s flags %s owner %u:%u", p->wanted[i], fl, (unsigned)c->uid,
 			   (unsigned)c->gid);
+		if (!opts.kernel_qdisc)
+			log_action("set the root qdisc of %s to noqueue", p->wanted[i]);
 		log_action("set %s up %s", p->wanted[i], set);
 	}
 	_cleanup_free_ char *rec = ctx_record(x);

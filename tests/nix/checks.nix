@@ -60,7 +60,7 @@ lib.concatMap (
 ++ expect "microvm@net Type" (get "microvm@net").serviceConfig.Type or null "simple"
 ++ expect "microvm@pass Type" (get "microvm@pass").serviceConfig.Type or null "simple"
 # Host settings of each helper.
-++ expect "MICROVM_TAP_OPTIONS of net" (env "microvm-tap-interfaces@net").MICROVM_TAP_OPTIONS or null "--bridge br0 --mtu 9000"
+++ expect "MICROVM_TAP_OPTIONS of net" (env "microvm-tap-interfaces@net").MICROVM_TAP_OPTIONS or null "--bridge br0 --mtu 9000 --qdisc default"
 ++ expect "MICROVM_MACVTAP_OPTIONS of pass" (env "microvm-macvtap-interfaces@pass").MICROVM_MACVTAP_OPTIONS or null "--mtu 1500"
 ++ expect "MICROVM_PCI_OPTIONS of pass" (env "microvm-pci-devices@pass").MICROVM_PCI_OPTIONS or null "--bind-group"
 ++ expect "MICROVM_PCI_OPTIONS of net" (env "microvm-pci-devices@net").MICROVM_PCI_OPTIONS or null ""

@@ -28,6 +28,7 @@ let
       vms.net.tap = {
         bridge = "br0";
         mtu = 9000;
+        qdisc = "default";
       };
       vms.pass.macvtap.extraOptions = [
         "--mtu"

@@ -17,6 +17,8 @@
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/macvtap.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/qdisc.h>
+#include <linux/pkt_sched.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -599,6 +601,73 @@ START_TEST(usage_errors)
 }
 END_TEST
 
+/* The root qdisc of ifname as the kernel dumps it (RTM_GETQDISC): its kind,
+ * malloc'ed, or NULL when it has none. */
+static char *root_qdisc(const char *ifname)
+{
+	struct nl_sock *s = nl_socket_alloc();
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(nl_connect(s, NETLINK_ROUTE), 0);
+	struct nl_cache *cache = NULL;
+	ck_assert_int_eq(rtnl_qdisc_alloc_cache(s, &cache), 0);
+	struct rtnl_qdisc *q = rtnl_qdisc_get_by_parent(cache, ifindex(ifname), TC_H_ROOT);
+	char *kind = q ? strdup(rtnl_tc_get_kind(TC_CAST(q))) : NULL;
+	if (q)
+		rtnl_qdisc_put(q);
+	nl_cache_free(cache);
+	nl_socket_free(s);
+	return kind;
+}
+
+/* A TAP comes up with noqueue as its root qdisc: the kernel's own (an mq
+ * root with a pfifo_fast child per possible queue for multi_queue, 6.5 MiB
+ * a TAP) holds nothing back for a TAP anyway. --qdisc default, or
+ * $MICROVM_TAP_QDISC=default, leaves the kernel's; --qdisc wins over the
+ * variable. */
+START_TEST(qdisc_noqueue_unless_default)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", "vnet_hdr multi_queue\n");
+	tap_ok(&t, "up", NULL);
+	char *k = root_qdisc("vm1-a");
+	ck_assert_msg(k && strcmp(k, "noqueue") == 0, "root qdisc %s", k ? k : "(none)");
+	free(k);
+	tap_ok(&t, "down", NULL);
+
+	const char *env_default[] = { "MICROVM_TAP_QDISC=default", NULL };
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", NULL, env_default);
+	ck_assert_msg(r.status == 0, "up: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	k = root_qdisc("vm1-a");
+	ck_assert_msg(k && strcmp(k, "mq") == 0, "root qdisc %s", k ? k : "(none)");
+	free(k);
+	tap_ok(&t, "down", NULL);
+
+	const char *noqueue[] = { "--qdisc", "noqueue", NULL };
+	tap_run_env(&r, &t, "up", noqueue, env_default);
+	ck_assert_msg(r.status == 0, "up: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	k = root_qdisc("vm1-a");
+	ck_assert_msg(k && strcmp(k, "noqueue") == 0, "root qdisc %s", k ? k : "(none)");
+	free(k);
+	tap_ok(&t, "down", NULL);
+
+	const char *bad[] = { "--qdisc", "fq", NULL };
+	tap_run(&r, &t, "up", bad);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_str_eq(r.err, "tap-setup: unable to use qdisc 'fq': not noqueue or default\n");
+	tu_run_free(&r);
+	const char *env_bad[] = { "MICROVM_TAP_QDISC=pfifo", NULL };
+	tap_run_env(&r, &t, "up", NULL, env_bad);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_str_eq(r.err, "tap-setup: unable to use qdisc 'pfifo': not noqueue or default\n");
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* A bad $MICROVM_TAP_MTU is named like every other error: "tap-setup: ...". */
 START_TEST(bad_mtu_from_environment)
 {
@@ -656,6 +725,7 @@ Suite *tap_suite(void)
 	tu_add_loop_test_if(tc, up_creates_taps_down_deletes, 0, (int)ARRAY_SIZE(flag_cases), why);
 	tu_add_test_if(tc, multi_queue_attach_as_vm_user, why);
 	tu_add_test_if(tc, bridge_and_mtu, why);
+	tu_add_test_if(tc, qdisc_noqueue_unless_default, why);
 	tu_add_test_if(tc, bridge_from_environment_and_missing_bridge, why);
 	tu_add_loop_test_if(tc, refuses_non_tap, 0, 2, why);
 	tu_add_test_if(tc, refuses_held_tap, why);
