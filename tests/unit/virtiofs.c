@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1129,6 +1130,261 @@ START_TEST(nested_and_outside_sources)
 }
 END_TEST
 
+/* ---- attacks by the VM user, who owns STATE/NAME (issue 12) ---- */
+
+/* Processes below pid (its children, theirs, ...): fills out, returns the
+ * count. */
+static size_t descendants(pid_t top, pid_t *out, size_t max)
+{
+	size_t n = 0;
+	pid_t tree[256];
+	size_t nt = 0;
+	tree[nt++] = top;
+	for (size_t k = 0; k < nt; k++) {
+		DIR *d = opendir("/proc");
+		ck_assert_ptr_nonnull(d);
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			char *end;
+			long pid = strtol(de->d_name, &end, 10);
+			char st;
+			pid_t pp;
+			if (*end || pid <= 0 || !proc_stat((pid_t)pid, &st, &pp) || st == 'Z' ||
+			    pp != tree[k] || nt >= ARRAY_SIZE(tree))
+				continue;
+			tree[nt++] = (pid_t)pid;
+			if (n < max)
+				out[n++] = (pid_t)pid;
+		}
+		closedir(d);
+	}
+	return n;
+}
+
+/* Does a process below the launcher see file in its root directory? A
+ * virtiofsd that entered its sandbox has the shared directory as its
+ * root: what it exports. */
+static bool exported(const struct lt *t, const char *file)
+{
+	pid_t p[64];
+	size_t n = descendants(t->pid, p, ARRAY_SIZE(p));
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "/proc/%d/root/%s", (int)p[i], file);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A root-only host directory with a file in it, what the VM user wants. */
+static char *make_secret(const struct lt *t)
+{
+	char *secret = tu_path(t->vm.root, "secret");
+	tu_write(secret, "host-only", "root's\n");
+	tu_chmod(secret, 0700);
+	return secret;
+}
+
+struct swap {
+	const char *path, *aside, *target;
+};
+
+/* As the VM user: move path aside, put a symlink to target there. */
+static int swap_for_symlink(void *arg)
+{
+	const struct swap *s = arg;
+	if (rename(s->path, s->aside) < 0 || symlink(s->target, s->path) < 0) {
+		fprintf(stderr, "swap %s: %s\n", s->path, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Connect to a socket as a VM would; the descriptor, or -1. */
+static int vm_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Attack 1: after READY=1 the VM user replaces the checked source by a
+ * symlink to a root-only host directory, then its VM connects. QEMU's
+ * virtiofsd 7.2 resolved the source path only then, and exported the
+ * host directory. Wanted: the directory that was checked is served. */
+START_TEST(attack_source_swapped_after_ready)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "data", "data", "vm1-virtiofs-data.sock");
+	tu_write(t.vm.dir, "data/mine", "the VM's\n");
+	tu_chown(t.vm.dir, TU_NOBODY, t.gid); /* the VM user's directory */
+	char *secret = make_secret(&t);
+	lt_start(&t, NULL, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	char *data = tu_path(t.vm.dir, "data"), *aside = tu_path(t.vm.dir, "data.orig");
+	struct swap s = {data, aside, secret};
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, t.gid, swap_for_symlink, &s), 0);
+	int fd = vm_connect(sock_of(&t, "data"));
+	ck_assert_int_ge(fd, 0);
+	long long end = now_us() + 3000000;
+	while (now_us() < end && !exported(&t, "mine") && !exported(&t, "host-only"))
+		sleep_ms(5);
+	ck_assert_msg(!exported(&t, "host-only"), "the host's root-only directory is exported");
+	ck_assert_msg(exported(&t, "mine"), "the checked source is not exported");
+	close(fd);
+	free(data);
+	free(aside);
+	free(secret);
+	lt_free(&t);
+}
+END_TEST
+
+struct chown_race {
+	const char *dir, *sock, *aside, *target;
+	int seconds;
+	unsigned *tries;
+};
+
+/* Attack 2, as the VM user: whenever the share's socket is made (inotify
+ * on the VM's directory), move it aside and put a symlink to target in
+ * its place, hoping the daemon's chown of the socket follows it; then put
+ * the socket back, and connect and leave, so that the daemon is started
+ * again. 1 when target's group changed. */
+static int chown_race(void *arg)
+{
+	const struct chown_race *r = arg;
+	const char *base = strrchr(r->sock, '/') + 1;
+	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (ino < 0 || inotify_add_watch(ino, r->dir, IN_CREATE) < 0)
+		return 2;
+	long long end = now_us() + r->seconds * 1000000LL;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	while (now_us() < end) {
+		while (read(ino, buf, sizeof(buf)) > 0)
+			; /* our own changes */
+		int c = vm_connect(r->sock); /* the VM stops: a new daemon */
+		if (c >= 0)
+			close(c);
+		struct pollfd p = {.fd = ino, .events = POLLIN};
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		ssize_t n = read(ino, buf, sizeof(buf));
+		bool made = false;
+		for (char *q = buf; n > 0 && q < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)q;
+			made |= ev->len && strcmp(ev->name, base) == 0;
+			q += sizeof(*ev) + ev->len;
+		}
+		if (!made)
+			continue;
+		(*r->tries)++;
+		if (rename(r->sock, r->aside) < 0 || symlink(r->target, r->sock) < 0)
+			continue;
+		sleep_ms(20);
+		struct stat st;
+		if (stat(r->target, &st) == 0 && st.st_gid != 0)
+			return 1;
+		unlink(r->sock);
+		rename(r->aside, r->sock);
+	}
+	return 0;
+}
+
+/* Attack 2: virtiofsd bound its socket in the VM's directory and then
+ * chown()ed it by path, following a symlink the VM user had put there in
+ * the meantime: a root-owned 0640 file got the VM's group. Restarts (the
+ * VM leaves) let the VM user try again and again. Wanted: no process of
+ * ours changes anything through a path in the VM's directory. */
+START_TEST(attack_socket_chown_symlink)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "data", "data", "vm1-virtiofs-data.sock");
+	tu_chown(t.vm.dir, TU_NOBODY, t.gid);
+	char *target = tu_path(t.vm.root, "root-file");
+	tu_write(t.vm.root, "root-file", "root's\n");
+	tu_chmod(target, 0640);
+	lt_start(&t, NULL, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	unsigned *tries = tu_shared(sizeof(*tries));
+	char *aside = xasprintf("%s.aside", sock_of(&t, "data"));
+	struct chown_race r = {t.vm.dir, sock_of(&t, "data"), aside, target, 4, tries};
+	int won = tu_fork_call(TU_NOBODY, t.gid, chown_race, &r);
+	fprintf(stderr, "virtiofs: chown race: %u tries, %s\n", *tries, won == 1 ? "won" : "lost");
+	struct stat st;
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_msg(st.st_gid == 0 && (st.st_mode & 07777) == 0640,
+		      "the root-owned file got group %u, mode %04o", (unsigned)st.st_gid,
+		      (unsigned)(st.st_mode & 07777));
+	ck_assert_int_ne(won, 2);
+	/* The socket is the launcher's: root, the group, rw for them only. */
+	ck_assert_int_eq(lstat(sock_of(&t, "data"), &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_uint_eq(st.st_gid, t.gid);
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	free(aside);
+	free(target);
+	lt_free(&t);
+}
+END_TEST
+
+/* Attack 3: the state dir is reached through a symlink (STATE -> a real
+ * directory elsewhere, as /var/lib/microvms -> /srv/microvms on many
+ * hosts). An absolute share path written through STATE went through the
+ * VM user's symlinks: one exported a root-only directory, another had the
+ * launcher make a directory where the VM user pointed. Wanted: "in the
+ * state dir" decided on the resolved path; both refused, nothing made. */
+START_TEST(attack_state_dir_symlink)
+{
+	struct lt t;
+	lt_init(&t);
+	char *real = tu_path(t.vm.root, "real-state");
+	ck_assert_int_eq(rename(t.vm.state, real), 0);
+	tu_symlink(real, t.vm.state); /* root's, in a root-owned directory */
+	char *secret = make_secret(&t), *elsewhere = tu_path(t.vm.root, "elsewhere");
+	ck_assert_int_eq(mkdir(elsewhere, 0755), 0);
+	char *data = tu_path(t.vm.dir, "data"), *sub = tu_path(t.vm.dir, "sub");
+	char *made = tu_path(t.vm.dir, "sub/new");
+	tu_chown(t.vm.dir, TU_NOBODY, t.gid);
+	/* The VM user's symlinks; the shares' paths are absolute, through STATE. */
+	tu_symlink(secret, data);
+	tu_symlink(elsewhere, sub);
+	lt_share(&t, "a", data, "vm1-virtiofs-a.sock");
+	lt_share(&t, "b", made, "vm1-virtiofs-b.sock");
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int st = lt_wait_exit(&t, 3000);
+	ck_assert_msg(dir_entries(elsewhere) == 0,
+		      "the launcher made a directory through the VM user's symlink");
+	ck_assert_msg(dir_entries(t.fake_dir) == 0, "a daemon was started on a symlinked source");
+	ck_assert_int_eq(st, 1);
+	char *log = lt_log(&t);
+	ck_assert_msg(strstr(log, "unable to use share 'a' source '") &&
+			      strstr(log, "a symlink in the VM's directory"),
+		      "log:\n%s", log);
+	free(log);
+	ck_assert_int_lt(lt_wait_msg(&t, 0, "READY=1", 0), 0);
+	ck_assert_int_eq(unlink(t.vm.state), 0);
+	ck_assert_int_eq(rename(real, t.vm.state), 0);
+	free(real);
+	free(secret);
+	free(elsewhere);
+	free(data);
+	free(sub);
+	free(made);
+	lt_free(&t);
+}
+END_TEST
+
 static long vmhwm_kb(pid_t pid)
 {
 	char p[64], *buf;
@@ -1244,6 +1500,13 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, source_parent_symlink_refused, tu_need_root());
 	tu_add_test_if(tc, socket_dir_symlink_refused, tu_need_root());
 	tu_add_test_if(tc, nested_and_outside_sources, need_real());
+	suite_add_tcase(s, tc);
+	/* The VM user's attacks: each failed on the code before issue 12. */
+	tc = tcase_create("attack");
+	tcase_set_timeout(tc, 30);
+	tu_add_test_if(tc, attack_source_swapped_after_ready, need_real());
+	tu_add_test_if(tc, attack_socket_chown_symlink, need_real());
+	tu_add_test_if(tc, attack_state_dir_symlink, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
