@@ -13,9 +13,6 @@
 
 #include "util.h"
 
-/* The virtio-fs device config holds at most 36 bytes of tag. */
-#define VIRTIOFS_TAG_MAX 36
-
 static const char *const trust_hint = "the runner package and the path to it must be root's; "
 				      "--allow-untrusted overrides";
 
@@ -266,13 +263,21 @@ int vm_pci_devices(const struct vm *vm, struct pci_list *out, struct mvm_error *
 	return 0;
 }
 
+void share_free(struct share *s)
+{
+	free(s->tag);
+	free(s->source);
+	free(s->socket);
+	free(s->conf);
+	share_settings_free(&s->set);
+	memset(s, 0, sizeof(*s));
+	share_settings_init(&s->set);
+}
+
 void share_list_free(struct share_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].tag);
-		free(l->v[i].source);
-		free(l->v[i].socket);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		share_free(&l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
@@ -300,6 +305,73 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+static int no_dots(const struct dirent *d)
+{
+	return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
+}
+
+/* The setting files of share s (every file of its directory but source and
+ * socket): an unknown one is an error naming it. */
+static int share_settings_read(const struct vm *vm, struct share *s, struct mvm_error *e)
+{
+	struct dirent **ents;
+	int n = scandir(s->conf, &ents, no_dots, by_name);
+	if (n < 0)
+		return mvm_error_set(e, errno, "read", s->conf, NULL);
+	int r = 0;
+	for (int i = 0; i < n && r == 0; i++) {
+		const char *name = ents[i]->d_name;
+		if (strcmp(name, "source") == 0 || strcmp(name, "socket") == 0)
+			continue;
+		_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s/%s", s->tag, name);
+		if (!rel) {
+			r = mvm_error_set(e, ENOMEM, "read", s->conf, NULL);
+			break;
+		}
+		if (!share_setting_known(name)) {
+			char p[PATH_MAX];
+			snprintf(p, sizeof(p), "%s/%s", s->conf, name);
+			r = mvm_error_setf(e, EINVAL, "use", p,
+					   "not a share setting (known: source, socket, %s)",
+					   share_setting_names);
+			break;
+		}
+		char *buf_;
+		size_t len_;
+		r = vm_read(vm, rel, &buf_, &len_, e);
+		if (r == -ENOENT) /* (gone since the listing) */
+			r = mvm_error_set(e, ENOENT, "read", rel, NULL);
+		if (r < 0)
+			break;
+		r = parse_share_setting(name, buf_, len_, &s->set, e);
+		free(buf_);
+		if (r < 0 && e && e->path[0] == '\0')
+			snprintf(e->path, sizeof(e->path), "%s/%s", vm->runner, rel);
+	}
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	return r;
+}
+
+/* Share tag: its directory, paths and settings into s (s->tag set). */
+static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
+{
+	_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s", s->tag);
+	if (!rel)
+		return mvm_error_set(e, ENOMEM, "read", s->tag, NULL);
+	int r = resolve(vm, rel, &s->conf, e);
+	if (r == -ENOENT)
+		return mvm_error_set(e, ENOENT, "read", rel, NULL);
+	if (r == 0)
+		r = share_path(vm, s->tag, "source", &s->source, e);
+	if (r == 0)
+		r = share_path(vm, s->tag, "socket", &s->socket, e);
+	if (r == 0)
+		r = share_settings_read(vm, s, e);
+	return r;
+}
+
 int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 {
 	*out = (struct share_list){0};
@@ -310,7 +382,7 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 	if (r < 0)
 		return r;
 	struct dirent **ents;
-	int n = scandir(rp, &ents, NULL, by_name);
+	int n = scandir(rp, &ents, no_dots, by_name);
 	if (n < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
 	struct share_list l = {.v = calloc((size_t)n + 1, sizeof(struct share))};
@@ -318,8 +390,6 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 		r = mvm_error_set(e, ENOMEM, "read", rp, NULL);
 	for (int i = 0; i < n && r == 0; i++) {
 		const char *tag = ents[i]->d_name;
-		if (strcmp(tag, ".") == 0 || strcmp(tag, "..") == 0)
-			continue;
 		const char *why = component_invalid(tag, VIRTIOFS_TAG_MAX);
 		if (why) {
 			r = mvm_error_set(e, EINVAL, "use virtiofs tag", rp, why);
@@ -328,15 +398,14 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 			break;
 		}
 		struct share *s = &l.v[l.n];
+		share_settings_init(&s->set);
 		s->tag = strdup(tag);
 		if (!s->tag) {
 			r = mvm_error_set(e, ENOMEM, "read", rp, NULL);
 			break;
 		}
 		l.n++;
-		r = share_path(vm, tag, "source", &s->source, e);
-		if (r == 0)
-			r = share_path(vm, tag, "socket", &s->socket, e);
+		r = share_read(vm, s, e);
 		for (size_t j = 0; r == 0 && j + 1 < l.n; j++)
 			if (strcmp(l.v[j].socket, s->socket) == 0) {
 				r = mvm_error_set(e, EINVAL, "use socket", s->socket,
