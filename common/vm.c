@@ -336,8 +336,8 @@ static int share_settings_read(const struct vm *vm, struct share *s, struct mvm_
 					   share_setting_names);
 			break;
 		}
-		char *buf_;
-		size_t len_;
+		char *buf_ = NULL;
+		size_t len_ = 0;
 		r = vm_read(vm, rel, &buf_, &len_, e);
 		if (r == -ENOENT) /* (gone since the listing) */
 			r = mvm_error_set(e, ENOENT, "read", rel, NULL);
