@@ -84,6 +84,7 @@ struct launcher {
 	struct child **v;
 	size_t n;
 	bool stopping, fatal, ready_pending;
+	long long stop_by; /* stopping: wait for the daemons' own children until then */
 	size_t status_up, status_total; /* what STATUS= said last */
 	bool status_sent;
 };

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -258,6 +259,7 @@ static void begin_shutdown(bool fatal)
 	L.stopping = true;
 	notify(fatal ? "STOPPING=1" : "STOPPING=1\nSTATUS=stopping");
 	long long now = now_ms();
+	L.stop_by = now + L.set.grace;
 	for (size_t i = 0; i < L.n; i++) {
 		struct child *ch = L.v[i];
 		if (ch->pid > 0)
@@ -592,8 +594,24 @@ static bool any_running(void)
 	return false;
 }
 
+/* Stopped for good: no daemon left, nor a process of one (the launcher is
+ * their subreaper: a sandbox process the Rust virtiofsd forks outlives
+ * it for a moment), or the grace is over (then systemd kills the rest). */
+static bool all_gone(long long now)
+{
+	if (any_running())
+		return false;
+	siginfo_t si = {0};
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return true; /* ECHILD: none */
+	return now >= L.stop_by;
+}
+
 int setup_events(void)
 {
+	/* The daemons' own children come to us when they are orphaned. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return log_fail(-errno, "become", "a subreaper");
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -633,8 +651,10 @@ int run(void)
 	for (;;) {
 		long long next = timers();
 		update_status();
-		if (L.stopping && !any_running())
+		if (L.stopping && all_gone(now_ms()))
 			break;
+		if (L.stopping && !any_running() && (next == LLONG_MAX || L.stop_by < next))
+			next = L.stop_by;
 		if (poll_room(&pfd, &pch, &cap, 2 * L.n + 1) < 0) {
 			log_err("unable to supervise: %s", strerror(ENOMEM));
 			ret = 1;
