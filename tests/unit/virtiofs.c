@@ -1371,6 +1371,32 @@ START_TEST(stale_sockets)
 	ck_assert(oracle_listening(sa.sun_path));
 	close(fd);
 
+	/* In use by another launcher for the same VM: its sockets are bound
+	 * by their real path (through its chroot), so /proc/net/unix names
+	 * them as any other; a second one leaves them alone. */
+	unlink(sa.sun_path);
+	size_t from = t.nmsg;
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, from, "READY=1", 5000), 0);
+	ck_assert(oracle_listening(sa.sun_path));
+	pid_t first = t.pid, first_fd = t.pidfd;
+	t.pid = 0;
+	t.pidfd = -1;
+	ino_t ino;
+	check_socket(&t, "a", &ino);
+	lt_start(&t, t.fake, once);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
+	log = lt_log(&t);
+	ck_assert_msg(strstr(log, "another process listens on it"), "log:\n%s", log);
+	free(log);
+	ino_t ino2;
+	check_socket(&t, "a", &ino2);
+	ck_assert_uint_eq(ino, ino2);
+	t.pid = first;
+	t.pidfd = first_fd;
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+
 	/* Not a socket. */
 	unlink(sa.sun_path);
 	tu_write(t.vm.dir, "a.sock", "data\n");
