@@ -183,6 +183,31 @@ static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm
 	return 0;
 }
 
+/* The file opened as fd (rp: its resolved path, for messages): a regular
+ * one, trusted, at most LAYOUT_FILE_MAX bytes, read whole. */
+static int read_opened(const struct vm *vm, int fd, const char *rp, char **buf, size_t *len,
+		       struct mvm_error *e)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return mvm_error_set(e, errno, "read", rp, NULL);
+	if (S_ISDIR(st.st_mode))
+		return mvm_error_set(e, EISDIR, "read", rp, NULL);
+	if (!S_ISREG(st.st_mode))
+		return mvm_error_set(e, EINVAL, "read", rp, "not a regular file");
+	if (!vm->allow_untrusted) {
+		int r = trust_stat(rp, &st, e); /* the file we opened, not a swapped one */
+		if (r < 0)
+			return r;
+	}
+	int r = read_fd(fd, LAYOUT_FILE_MAX, buf, len);
+	if (r == -EFBIG)
+		return mvm_error_set(e, EFBIG, "read", rp, "file larger than 64 KiB");
+	if (r < 0)
+		return mvm_error_set(e, r, "read", rp, NULL);
+	return 0;
+}
+
 int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struct mvm_error *e)
 {
 	_cleanup_free_ char *rp = NULL;
@@ -193,24 +218,7 @@ int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struc
 	_cleanup_close_ int fd = open(rp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return mvm_error_set(e, errno, "read", rp, NULL);
-	if (S_ISDIR(st.st_mode))
-		return mvm_error_set(e, EISDIR, "read", rp, NULL);
-	if (!S_ISREG(st.st_mode))
-		return mvm_error_set(e, EINVAL, "read", rp, "not a regular file");
-	if (!vm->allow_untrusted) {
-		r = trust_stat(rp, &st, e); /* the file we opened, not a swapped one */
-		if (r < 0)
-			return r;
-	}
-	r = read_fd(fd, LAYOUT_FILE_MAX, buf, len);
-	if (r == -EFBIG)
-		return mvm_error_set(e, EFBIG, "read", rp, "file larger than 64 KiB");
-	if (r < 0)
-		return mvm_error_set(e, r, "read", rp, NULL);
-	return 0;
+	return read_opened(vm, fd, rp, buf, len, e);
 }
 
 /* Read RUNNER/rel and hand it to a parser; e->path names the file. */
@@ -283,21 +291,48 @@ void share_list_free(struct share_list *l)
 	l->n = 0;
 }
 
-/* TAG/source or TAG/socket: required once the TAG dir exists. */
-static int share_path(const struct vm *vm, const char *tag, const char *what, char **out,
-		      struct mvm_error *e)
+/* The file name of share s's directory (open as dfd: resolved and
+ * trusted all the way): opened there, not through a path; only a symlink
+ * is resolved and checked the long way (vm_read). -ENOENT, e untouched,
+ * when it is not there. */
+static int share_file(const struct vm *vm, const struct share *s, int dfd, const char *name,
+		      char **buf, size_t *len, struct mvm_error *e)
 {
-	_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s/%s", tag, what);
-	if (!rel)
-		return mvm_error_set(e, ENOMEM, "read", what, NULL);
-	*out = NULL;
-	READ_AND_PARSE(vm, rel, e, parse_path(buf, len, vm->dir, out, e));
-	if (!*out) {
+	char rp[PATH_MAX];
+	snprintf(rp, sizeof(rp), "%s/%s", s->conf, name);
+	_cleanup_close_ int fd =
+		openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 && errno == ELOOP) {
+		_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s/%s", s->tag, name);
+		return rel ? vm_read(vm, rel, buf, len, e) : mvm_error_set(e, ENOMEM, "read", rp, NULL);
+	}
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : mvm_error_set(e, errno, "read", rp, NULL);
+	return read_opened(vm, fd, rp, buf, len, e);
+}
+
+/* Setting or path file name of share s parsed: a parse error names it
+ * as RUNNER/share/microvm/virtiofs/TAG/name. */
+static int share_parse(const struct vm *vm, struct share *s, int dfd, const char *name,
+		       char **path, struct mvm_error *e)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r = share_file(vm, s, dfd, name, &buf, &len, e);
+	if (r == -ENOENT) {
 		char p[PATH_MAX];
-		snprintf(p, sizeof(p), "%s/%s", vm->runner, rel);
+		snprintf(p, sizeof(p), "%s/share/microvm/virtiofs/%s/%s", vm->runner, s->tag, name);
 		return mvm_error_set(e, ENOENT, "read", p, NULL);
 	}
-	return 0;
+	if (r < 0)
+		return r;
+	r = path ? parse_path(buf, len, vm->dir, path, e)
+		 : parse_share_setting(name, buf, len, &s->set, e);
+	free(buf);
+	if (r < 0 && e && e->path[0] == '\0')
+		snprintf(e->path, sizeof(e->path), "%s/share/microvm/virtiofs/%s/%s", vm->runner,
+			 s->tag, name);
+	return r;
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
@@ -312,7 +347,7 @@ static int no_dots(const struct dirent *d)
 
 /* The setting files of share s (every file of its directory but source and
  * socket): an unknown one is an error naming it. */
-static int share_settings_read(const struct vm *vm, struct share *s, struct mvm_error *e)
+static int share_settings_read(const struct vm *vm, struct share *s, int dfd, struct mvm_error *e)
 {
 	struct dirent **ents;
 	int n = scandir(s->conf, &ents, no_dots, by_name);
@@ -323,11 +358,6 @@ static int share_settings_read(const struct vm *vm, struct share *s, struct mvm_
 		const char *name = ents[i]->d_name;
 		if (strcmp(name, "source") == 0 || strcmp(name, "socket") == 0)
 			continue;
-		_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s/%s", s->tag, name);
-		if (!rel) {
-			r = mvm_error_set(e, ENOMEM, "read", s->conf, NULL);
-			break;
-		}
 		if (!share_setting_known(name)) {
 			char p[PATH_MAX];
 			snprintf(p, sizeof(p), "%s/%s", s->conf, name);
@@ -336,17 +366,7 @@ static int share_settings_read(const struct vm *vm, struct share *s, struct mvm_
 					   share_setting_names);
 			break;
 		}
-		char *buf_ = NULL;
-		size_t len_ = 0;
-		r = vm_read(vm, rel, &buf_, &len_, e);
-		if (r == -ENOENT) /* (gone since the listing) */
-			r = mvm_error_set(e, ENOENT, "read", rel, NULL);
-		if (r < 0)
-			break;
-		r = parse_share_setting(name, buf_, len_, &s->set, e);
-		free(buf_);
-		if (r < 0 && e && e->path[0] == '\0')
-			snprintf(e->path, sizeof(e->path), "%s/%s", vm->runner, rel);
+		r = share_parse(vm, s, dfd, name, NULL, e);
 	}
 	for (int i = 0; i < n; i++)
 		free(ents[i]);
@@ -354,7 +374,8 @@ static int share_settings_read(const struct vm *vm, struct share *s, struct mvm_
 	return r;
 }
 
-/* Share tag: its directory, paths and settings into s (s->tag set). */
+/* Share tag: its directory, paths and settings into s (s->tag set). The
+ * directory is resolved and trust-checked once, its files read from it. */
 static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 {
 	_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s", s->tag);
@@ -363,12 +384,21 @@ static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 	int r = resolve(vm, rel, &s->conf, e);
 	if (r == -ENOENT)
 		return mvm_error_set(e, ENOENT, "read", rel, NULL);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int dfd = open(s->conf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%s/source", vm->runner, rel);
+		/* (a file where the directory should be: no source in it) */
+		return mvm_error_set(e, errno == ENOTDIR ? ENOENT : errno, "read",
+				     errno == ENOTDIR ? p : s->conf, NULL);
+	}
+	r = share_parse(vm, s, dfd, "source", &s->source, e);
 	if (r == 0)
-		r = share_path(vm, s->tag, "source", &s->source, e);
+		r = share_parse(vm, s, dfd, "socket", &s->socket, e);
 	if (r == 0)
-		r = share_path(vm, s->tag, "socket", &s->socket, e);
-	if (r == 0)
-		r = share_settings_read(vm, s, e);
+		r = share_settings_read(vm, s, dfd, e);
 	return r;
 }
 

@@ -704,6 +704,36 @@ START_TEST(share_unknown_setting_file)
 }
 END_TEST
 
+/* A share's files are read from its directory's descriptor; one that is
+ * a symlink is resolved and trust-checked as any file of the runner: into
+ * the runner it is fine, out to a file another user owns it is not. */
+START_TEST(share_file_symlinks)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/s/socket", "s.sock\n");
+	tu_write(t.runner, "share/e2e/src", "/srv/x\n");
+	tu_symlink("../../../e2e/src", R("share/microvm/virtiofs/s/source"));
+	char *evil = tu_tmpdir();
+	tu_write(evil, "ro", "false\n");
+	tu_chown(P(evil, "ro"), TU_NOBODY, TU_NOBODY);
+	tu_symlink(P(evil, "ro"), R("share/microvm/virtiofs/s/read-only"));
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_str_eq(e.path, P(evil, "ro"));
+	ck_assert_str_eq(e.reason, "not owned by root");
+	tu_chown(P(evil, "ro"), 0, 0);
+	tu_rm_rf(R("share/microvm/virtiofs/s/read-only"));
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_str_eq(sl.v[0].source, "/srv/x");
+	share_list_free(&sl);
+	vm_close(&v);
+	tu_rm_rf(evil);
+	free(evil);
+}
+END_TEST
+
 /* A setting file is trust-checked as every file read from the runner. */
 START_TEST(share_setting_untrusted)
 {
@@ -1061,6 +1091,7 @@ Suite *vm_suite(void)
 	tcase_add_test(tc, share_settings_files);
 	tcase_add_test(tc, share_unknown_setting_file);
 	tcase_add_test(tc, share_setting_untrusted);
+	tcase_add_test(tc, share_file_symlinks);
 	tcase_add_test(tc, executables);
 	tcase_add_test(tc, system_link);
 	suite_add_tcase(s, tc);
