@@ -127,6 +127,10 @@ FUZZ_SECONDS ?= 600
 fuzz-long: fuzz
 	B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_TARGETS)
 
+# Many cycles of the helpers, leaks and leftovers (minutes; not in check).
+soak: build-tests
+	B=$(B) tests/soak/run
+
 demo: deps
 	$(MAKE) all
 	tests/e2e/demo.sh
@@ -134,20 +138,33 @@ demo: deps
 bench: all
 	B=$(B) tests/bench/run
 
+# What install writes (and uninstall removes) besides the programs.
+MAN8     := $(wildcard $(TOOLS:%=%/*.8))
+UNITS    := $(wildcard units/*.service units/*.target)
+SYSUSERS := $(wildcard units/microvm.conf)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(TOOLS:%=$(B)/%) $(DESTDIR)$(BINDIR)/
-	install -m 0644 $(wildcard $(TOOLS:%=%/*.8)) $(DESTDIR)$(MANDIR)/man8/
-	for u in units/*.service units/*.target; do \
-		[ -e "$$u" ] || continue; \
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	for u in $(UNITS); do \
 		sed -e 's|@BINDIR@|$(BINDIR)|g' "$$u" > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; \
 	done
-	[ ! -e units/microvm.conf ] || install -m 0644 units/microvm.conf $(DESTDIR)$(SYSUSERSDIR)/microvm.conf
+	[ -z "$(SYSUSERS)" ] || install -m 0644 $(SYSUSERS) $(DESTDIR)$(SYSUSERSDIR)/microvm.conf
 
+# The files install wrote, given the same variables; directories stay (with
+# PREFIX=/usr they are the system's).
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+	rm -f $(SYSUSERS:units/%=$(DESTDIR)$(SYSUSERSDIR)/%)
+
+# The default builds, and B when it names another.
 clean:
-	rm -rf build build-san
+	rm -rf build build-san $(B)
 
-.PHONY: all deps check test build-tests fuzz fuzz-long demo bench install clean
+.PHONY: all deps check test build-tests fuzz fuzz-long soak demo bench install uninstall clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

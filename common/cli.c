@@ -73,16 +73,18 @@ static void help(const struct cli_tool *t)
 	for (size_t i = 0; i < ARRAY_SIZE(common_opts); i++)
 		if (!common_opts[i].flag || (t->flags & common_opts[i].flag))
 			printf("%s\n", common_opts[i].help);
-	printf("\nExit status: 0 success, 1 failure, 2 usage error. See %s(8).\n", t->name);
+	printf("\nExit status: 0 success, 1 failure, 2 usage error%s%s. See %s(8).\n",
+	       t->exit_status ? "; " : "", t->exit_status ? t->exit_status : "", t->name);
 }
 
 int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 {
-	char msg[512];
+	char raw[512], msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	escape_line(raw, msg, sizeof(msg)); /* it may quote an argument */
 	fprintf(stderr, "%s: usage error: %s\nUsage: %s %s\nTry '%s --help' for more.\n", t->name,
 		msg, t->name, t->synopsis, t->name);
 	return 2;
@@ -104,9 +106,8 @@ static bool takes_no_value(const struct option *opts, const char *arg, int val)
 	return false;
 }
 
-int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, int *exit_status)
+static void defaults(struct cli *c)
 {
-	log_open(t->name);
 	*c = (struct cli){
 		.state_dir = env_or("MICROVM_STATE_DIR", "/var/lib/microvms"),
 		.runtime_dir = env_or("MICROVM_RUNTIME_DIR", "/run/microvm"),
@@ -119,76 +120,97 @@ int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, in
 		.uid = (uid_t)-1,
 		.gid = (gid_t)-1,
 	};
+}
 
-	size_t nt = 0;
+/* getopt_long()'s tables: the shared options the tool takes, then its own.
+ * NULL on ENOMEM. */
+static struct option *options_of(const struct cli_tool *t, char **shortopts)
+{
+	size_t nt = 0, k = 0;
 	while (t->options && t->options[nt].name)
 		nt++;
 	struct option *opts = calloc(ARRAY_SIZE(common_opts) + nt + 1, sizeof(*opts));
-	char *shortopts = xasprintf(":hvVn%s", t->shortopts ? t->shortopts : "");
-	if (!opts || !shortopts) {
+	*shortopts = xasprintf(":hvVn%s", t->shortopts ? t->shortopts : "");
+	if (!opts || !*shortopts) {
 		free(opts);
-		free(shortopts);
-		log_err("unable to parse the command line: %s", strerror(ENOMEM));
-		*exit_status = 1;
-		return -1;
+		free(*shortopts);
+		return NULL;
 	}
-	size_t k = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(common_opts); i++)
 		if (!common_opts[i].flag || (t->flags & common_opts[i].flag))
 			opts[k++] = common_opts[i].opt;
 	for (size_t i = 0; i < nt; i++)
 		opts[k++] = t->options[i];
+	return opts;
+}
 
+/* The usage error of getopt_long()'s ':' or '?' for argv[optind - 1]. */
+static int option_error(const struct cli_tool *t, int o, const struct option *opts, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	if (o == ':')
+		return cli_usage_error(t, "option '%s' needs a value", arg);
+	if (optopt && takes_no_value(opts, arg, optopt))
+		return cli_usage_error(t, "option '%.*s' takes no value",
+				       (int)(strchr(arg, '=') - arg), arg);
+	if (optopt)
+		return cli_usage_error(t, "unknown option '-%c'", optopt);
+	return cli_usage_error(t, "unknown option '%s'", arg);
+}
+
+/* One option o: 0 to go on, or -1 when the program ends with *exit_status. */
+static int one_option(const struct cli_tool *t, struct cli *c, int o, const struct option *opts,
+		      char **argv, int *exit_status)
+{
+	switch (o) {
+	case OPT_STATE_DIR: c->state_dir = optarg; return 0;
+	case OPT_RUNTIME_DIR: c->runtime_dir = optarg; return 0;
+	case OPT_SYSFS: c->sysfs = optarg; return 0;
+	case OPT_DEVFS: c->devfs = optarg; return 0;
+	case OPT_PROCFS: c->procfs = optarg; return 0;
+	case OPT_MODULES_DIR: c->modules_dir = optarg; return 0;
+	case OPT_USER: c->user = optarg; return 0;
+	case OPT_GROUP: c->group = optarg; return 0;
+	case OPT_UNTRUSTED: c->allow_untrusted = true; return 0;
+	case 'n': c->dry_run = true; return 0;
+	case 'v': c->verbose++; return 0;
+	case 'h':
+		help(t);
+		*exit_status = 0;
+		return -1;
+	case 'V':
+		printf("%s %s\n", t->name, VERSION);
+		*exit_status = 0;
+		return -1;
+	case ':':
+	case '?':
+		*exit_status = option_error(t, o, opts, argv);
+		return -1;
+	default:
+		if (t->handle && t->handle(o, optarg, t->userdata) == 0)
+			return 0;
+		*exit_status = 2;
+		return -1;
+	}
+}
+
+int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, int *exit_status)
+{
+	log_open(t->name);
+	defaults(c);
+	char *shortopts;
+	struct option *opts = options_of(t, &shortopts);
+	if (!opts) {
+		fprintf(stderr, "%s: unable to parse the command line: %s\n", t->name,
+			strerror(ENOMEM));
+		*exit_status = 1;
+		return -1;
+	}
 	int r = 0, o;
 	opterr = 0;
-	optind = 1;
-	while (r == 0 && (o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		switch (o) {
-		case OPT_STATE_DIR: c->state_dir = optarg; break;
-		case OPT_RUNTIME_DIR: c->runtime_dir = optarg; break;
-		case OPT_SYSFS: c->sysfs = optarg; break;
-		case OPT_DEVFS: c->devfs = optarg; break;
-		case OPT_PROCFS: c->procfs = optarg; break;
-		case OPT_MODULES_DIR: c->modules_dir = optarg; break;
-		case OPT_USER: c->user = optarg; break;
-		case OPT_GROUP: c->group = optarg; break;
-		case OPT_UNTRUSTED: c->allow_untrusted = true; break;
-		case 'n': c->dry_run = true; break;
-		case 'v': c->verbose++; break;
-		case 'h':
-			help(t);
-			*exit_status = 0;
-			r = -1;
-			break;
-		case 'V':
-			printf("%s %s\n", t->name, VERSION);
-			*exit_status = 0;
-			r = -1;
-			break;
-		case ':':
-			*exit_status = cli_usage_error(t, "option '%s' needs a value", argv[optind - 1]);
-			r = -1;
-			break;
-		case '?':
-			if (optopt && takes_no_value(opts, argv[optind - 1], optopt))
-				*exit_status = cli_usage_error(
-					t, "option '%.*s' takes no value",
-					(int)(strchr(argv[optind - 1], '=') - argv[optind - 1]),
-					argv[optind - 1]);
-			else if (optopt)
-				*exit_status = cli_usage_error(t, "unknown option '-%c'", optopt);
-			else
-				*exit_status = cli_usage_error(t, "unknown option '%s'",
-							       argv[optind - 1]);
-			r = -1;
-			break;
-		default:
-			if (!t->handle || t->handle(o, optarg, t->userdata) < 0) {
-				*exit_status = 2;
-				r = -1;
-			}
-		}
-	}
+	optind = 0; /* 0, not 1: glibc then drops what it kept of an earlier parse */
+	while (r == 0 && (o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1)
+		r = one_option(t, c, o, opts, argv, exit_status);
 	free(opts);
 	free(shortopts);
 	if (r < 0)

@@ -42,6 +42,9 @@ struct cli_tool {
 	const char *synopsis; /* "[OPTIONS] up|down NAME" */
 	const char *summary;  /* one line on what it does */
 	const char *help;     /* the tool's own options, verbs: lines for --help */
+	/* Extra lines of --help's exit statuses, after "0 success, 1 failure,
+	 * 2 usage error", or NULL. */
+	const char *exit_status;
 	unsigned flags;	      /* CLI_* */
 	/* Extra long options, {0} terminated, or NULL. Their values must be
 	 * short option letters or CLI_TOOL_OPT + n: cli.c uses 0x100-0xfff. */

@@ -19,7 +19,8 @@ static bool not_found(int err)
 	return err == 0 || err == ENOENT || err == ESRCH || err == EBADF || err == EPERM;
 }
 
-/* A name or a decimal number. */
+/* A decimal number (a user or group given as a number); anything else
+ * is looked up as a name. */
 static int parse_id(const char *s, unsigned long *out)
 {
 	return parse_uint(s, 0xfffffffeUL, out);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
+
 static const char *prog = "microvm";
 static const char *subject;
 static int verbose;
@@ -59,21 +61,22 @@ void log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	if (prio >= LOG_DEBUG && verbose < 1)
 		return;
-	char msg[4096];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char raw[4096], msg[4096];
+	int k = snprintf(raw, sizeof(raw), "%s: %s%s", prog, subject ? subject : "",
+			 subject ? ": " : "");
+	if (k < 0 || (size_t)k >= sizeof(raw))
+		k = 0;
+	vsnprintf(raw + k, sizeof(raw) - (size_t)k, fmt, ap);
+	/* Values in messages come from files, links and names the VM user may
+	 * have written: a newline in one would start a line of its own, with
+	 * a priority prefix of its choosing (DESIGN.md section 3). */
+	escape_line(raw, msg, sizeof(msg));
 	/* One write per line, so lines of concurrent writers do not mix. */
-	char pfx[4] = "";
-	if (journal)
-		snprintf(pfx, sizeof(pfx), "<%d>", prio & 7);
-	char line[4096 + 512];
-	int n = snprintf(line, sizeof(line), "%s%s: %s%s%s\n", pfx, prog, subject ? subject : "",
-			 subject ? ": " : "", msg);
+	char line[sizeof(msg) + 8];
+	int n = journal ? snprintf(line, sizeof(line), "<%d>%s\n", prio & 7, msg)
+			: snprintf(line, sizeof(line), "%s\n", msg);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
 	int saved = errno;
 	fwrite(line, 1, (size_t)n, stderr);
 	fflush(stderr);
@@ -103,14 +106,15 @@ void log_error_info(const struct mvm_error *e)
 
 void log_action(const char *fmt, ...)
 {
+	char raw[4096], msg[4096];
+	int k = snprintf(raw, sizeof(raw), "%s: %s%swould ", prog, subject ? subject : "",
+			 subject ? ": " : "");
+	if (k < 0 || (size_t)k >= sizeof(raw))
+		k = 0;
 	va_list ap;
 	va_start(ap, fmt);
-	if (subject)
-		printf("%s: %s: would ", prog, subject);
-	else
-		printf("%s: would ", prog);
-	vprintf(fmt, ap);
-	putchar('\n');
-	fflush(stdout);
+	vsnprintf(raw + k, sizeof(raw) - (size_t)k, fmt, ap);
 	va_end(ap);
+	printf("%s\n", escape_line(raw, msg, sizeof(msg)));
+	fflush(stdout);
 }

@@ -3,27 +3,62 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "util.h"
 #include "vm.h"
 
-static int record_paths(const char *runtime_dir, const char *vm, const char *kind, char **dir,
-			char **file, struct mvm_error *e)
+int record_path(const char *runtime_dir, const char *vm, const char *kind, char **out,
+		struct mvm_error *e)
+{
+	int r = vm_name_check(vm, e);
+	if (r < 0)
+		return r;
+	char *p = xasprintf("%s/%s/%s", runtime_dir, vm, kind);
+	if (!p)
+		return mvm_error_set(e, ENOMEM, "record", kind, NULL);
+	*out = p;
+	return 0;
+}
+
+/* RUNTIME/VM opened as a directory, not through a symlink (made first when
+ * create). *dir is its path either way, for messages. */
+static int vm_dir_open(const char *runtime_dir, const char *vm, bool create, char **dir, int *fd,
+		       struct mvm_error *e)
 {
 	int r = vm_name_check(vm, e);
 	if (r < 0)
 		return r;
 	*dir = path_join(runtime_dir, vm);
-	*file = *dir ? path_join(*dir, kind) : NULL;
-	if (!*file) {
-		free(*dir);
-		*dir = NULL; /* the callers' cleanup frees it again otherwise */
-		return mvm_error_set(e, ENOMEM, "record", kind, NULL);
+	if (!*dir)
+		return mvm_error_set(e, ENOMEM, "record", vm, NULL);
+	if (create && (r = mkdir_p(*dir, 0755)) < 0)
+		return mvm_error_set(e, r, "create", *dir, NULL);
+	*fd = open(*dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0 && (errno == ENOTDIR || errno == ELOOP))
+		return mvm_error_set(e, ENOTDIR, "open", *dir,
+				     "not a directory (a symlink is not followed)");
+	if (*fd < 0)
+		return mvm_error_set(e, errno, "open", *dir, NULL);
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
 	}
 	return 0;
 }
@@ -31,48 +66,29 @@ static int record_paths(const char *runtime_dir, const char *vm, const char *kin
 int record_write(const char *runtime_dir, const char *vm, const char *kind, const char *text,
 		 struct mvm_error *e)
 {
-	_cleanup_free_ char *dir = NULL, *file = NULL, *tmp = NULL;
-	int r = record_paths(runtime_dir, vm, kind, &dir, &file, e);
+	_cleanup_free_ char *dir = NULL, *tmp = xasprintf("%s.tmp", kind);
+	_cleanup_close_ int dfd = -1;
+	if (!tmp)
+		return mvm_error_set(e, ENOMEM, "record", kind, NULL);
+	int r = vm_dir_open(runtime_dir, vm, true, &dir, &dfd, e);
 	if (r < 0)
 		return r;
-	r = mkdir_p(dir, 0755);
-	if (r < 0)
-		return mvm_error_set(e, r, "create", dir, NULL);
-	tmp = xasprintf("%s.tmp.XXXXXX", file);
-	if (!tmp)
-		return mvm_error_set(e, ENOMEM, "write", file, NULL);
-	int fd = mkostemp(tmp, O_CLOEXEC);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			0644);
 	if (fd < 0)
-		return mvm_error_set(e, errno, "create", tmp, NULL);
-	size_t len = strlen(text);
-	const char *p = text;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+		return mvm_error_setf(e, errno, "create", dir, "%s: %s", tmp, strerror(errno));
+	r = write_all(fd, text, strlen(text));
 	if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && rename(tmp, file) < 0)
+	if (r == 0 && renameat(dfd, tmp, dfd, kind) < 0)
 		r = -errno;
 	if (r < 0) {
-		unlink(tmp);
-		return mvm_error_set(e, r, "write", file, NULL);
+		unlinkat(dfd, tmp, 0);
+		return mvm_error_setf(e, r, "write", dir, "%s: %s", kind, strerror(-r));
 	}
-	/* Make the rename itself durable. */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	fsync(dfd); /* the rename itself durable */
 	return 0;
 }
 
@@ -80,25 +96,306 @@ int record_read(const char *runtime_dir, const char *vm, const char *kind, char 
 		struct mvm_error *e)
 {
 	_cleanup_free_ char *dir = NULL, *file = NULL;
-	int r = record_paths(runtime_dir, vm, kind, &dir, &file, e);
+	_cleanup_close_ int dfd = -1, fd = -1;
+	int r = record_path(runtime_dir, vm, kind, &file, e);
 	if (r < 0)
 		return r;
-	r = read_file(file, 1024 * 1024, text, NULL);
+	r = vm_dir_open(runtime_dir, vm, false, &dir, &dfd, e);
+	if (r == -ENOENT)
+		return mvm_error_set(e, ENOENT, "read", file, NULL);
 	if (r < 0)
-		return mvm_error_set(e, r, "read", file, NULL);
-	return 0;
+		return r;
+	fd = openat(dfd, kind, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP)
+		return mvm_error_set(e, EINVAL, "read", file, "not a regular file");
+	if (fd < 0)
+		return mvm_error_set(e, errno, "read", file, NULL);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return mvm_error_set(e, errno, "read", file, NULL);
+	if (!S_ISREG(st.st_mode))
+		return mvm_error_set(e, EINVAL, "read", file, "not a regular file");
+	r = read_fd(fd, RECORD_MAX, text, NULL);
+	if (r == -EFBIG)
+		return mvm_error_set(e, EFBIG, "read", file, "larger than 1 MiB");
+	return r < 0 ? mvm_error_set(e, r, "read", file, NULL) : 0;
 }
 
 int record_remove(const char *runtime_dir, const char *vm, const char *kind, struct mvm_error *e)
 {
-	_cleanup_free_ char *dir = NULL, *file = NULL;
-	int r = record_paths(runtime_dir, vm, kind, &dir, &file, e);
+	_cleanup_free_ char *dir = NULL, *tmp = xasprintf("%s.tmp", kind);
+	_cleanup_close_ int dfd = -1;
+	if (!tmp)
+		return mvm_error_set(e, ENOMEM, "record", kind, NULL);
+	int r = vm_dir_open(runtime_dir, vm, false, &dir, &dfd, e);
+	if (r == -ENOENT)
+		return 0;
 	if (r < 0)
 		return r;
-	if (unlink(file) < 0 && errno != ENOENT)
-		return mvm_error_set(e, errno, "remove", file, NULL);
+	if (unlinkat(dfd, kind, 0) < 0 && errno != ENOENT)
+		return mvm_error_setf(e, errno, "remove", dir, "%s: %s", kind, strerror(errno));
+	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
+		return mvm_error_setf(e, errno, "remove", dir, "%s: %s", tmp, strerror(errno));
 	/* The VM's dir goes with its last record; others may still be there. */
 	if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
 		return mvm_error_set(e, errno, "remove", dir, NULL);
 	return 0;
+}
+
+/* ---- tap-setup ------------------------------------------------------------------ */
+
+#define TAP_HEADER "# tap-setup record 2"
+
+void tap_record_free(struct tap_record *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].node);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+int tap_record_add(struct tap_record *r, const char *name, int ifindex, const char *node)
+{
+	struct tap_entry *v = realloc(r->v, (r->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	r->v = v;
+	v = &r->v[r->n];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	v->ifindex = ifindex;
+	if (node && !(v->node = strdup(node)))
+		return -ENOMEM;
+	r->n++;
+	return 0;
+}
+
+char *tap_record_text(const struct tap_record *r)
+{
+	size_t cap = sizeof(TAP_HEADER) + 32 + r->n * (IFNAMSIZ + 16);
+	for (size_t i = 0; i < r->n; i++)
+		cap += r->v[i].node ? strlen(r->v[i].node) + 1 : 0;
+	char *t = malloc(cap);
+	if (!t)
+		return NULL;
+	size_t o = (size_t)snprintf(t, cap, TAP_HEADER "\ngroup %u\n", r->group);
+	for (size_t i = 0; i < r->n && o < cap; i++) {
+		const struct tap_entry *v = &r->v[i];
+		if (v->ifindex > 0)
+			o += (size_t)snprintf(t + o, cap - o, "%s %d%s%s\n", v->name, v->ifindex,
+					      v->node ? " " : "", v->node ? v->node : "");
+		else
+			o += (size_t)snprintf(t + o, cap - o, "%s pending\n", v->name);
+	}
+	return t;
+}
+
+/* NODE of a record line: an absolute path without control characters
+ * whose last component is tapN. */
+static bool node_ok(const char *s)
+{
+	const char *base = strrchr(s, '/');
+	if (s[0] != '/' || strlen(s) >= PATH_MAX || strncmp(base + 1, "tap", 3) != 0 || !base[4])
+		return false;
+	for (const char *c = base + 4; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	for (const char *c = s; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return false;
+	return true;
+}
+
+/* "IFNAME IFINDEX [NODE]" or "IFNAME pending" (line NUL-terminated). */
+static int tap_entry_parse(char *line, bool v2, struct tap_record *m)
+{
+	char *sp = strchr(line, ' ');
+	if (!sp)
+		return -EINVAL;
+	*sp = '\0';
+	char *idx = sp + 1, *node = strchr(idx, ' ');
+	if (node)
+		*node++ = '\0';
+	if (ifname_invalid(line, strlen(line)))
+		return -EINVAL;
+	if (v2 && !strcmp(idx, "pending"))
+		return node || m->group == 0 ? -EINVAL : tap_record_add(m, line, 0, NULL);
+	unsigned long ifx;
+	if (parse_uint(idx, INT_MAX, &ifx) < 0 || ifx == 0 || (node && !node_ok(node)))
+		return -EINVAL;
+	return tap_record_add(m, line, (int)ifx, node);
+}
+
+/* "group G": 1 when it is one (m->group set), 0 when not, -EINVAL. */
+static int group_parse(const char *line, struct tap_record *m)
+{
+	unsigned long g;
+	if (strncmp(line, "group ", 6) != 0)
+		return 0;
+	if (parse_uint(line + 6, UINT32_MAX, &g) < 0)
+		return -EINVAL;
+	m->group = (uint32_t)g;
+	return 1;
+}
+
+int tap_record_parse(const char *text, size_t len, struct tap_record *out, struct mvm_error *e)
+{
+	struct tap_record m = { 0 };
+	struct lines ls;
+	const char *s = NULL;
+	size_t n = 0;
+	int r = 0, seen = 0; /* lines seen: in version 2, 1 is the header, 2 the group */
+	bool v2 = false;
+	lines_init(&ls, text, len);
+	while (r >= 0 && lines_next(&ls, &s, &n)) {
+		char line[PATH_MAX + 64];
+		if (n == 0)
+			continue;
+		if (n >= sizeof(line) || memchr(s, '\0', n)) {
+			r = -EINVAL;
+			break;
+		}
+		memcpy(line, s, n);
+		line[n] = '\0';
+		seen++;
+		if (seen == 1 && !strcmp(line, TAP_HEADER))
+			v2 = true;
+		else if (v2 && seen == 2)
+			r = group_parse(line, &m) == 1 && m.group ? 0 : -EINVAL;
+		else if (!v2 && (r = group_parse(line, &m)) == 0)
+			r = tap_entry_parse(line, false, &m);
+		else if (v2)
+			r = tap_entry_parse(line, true, &m);
+		r = r > 0 ? 0 : r;
+	}
+	if (r == 0 && v2 && seen < 2)
+		r = -EINVAL; /* the header without its group */
+	if (r == 0) {
+		*out = m;
+		return 0;
+	}
+	tap_record_free(&m);
+	if (r == -ENOMEM)
+		return mvm_error_set(e, ENOMEM, "read", "", NULL);
+	mvm_error_set(e, EINVAL, "parse", "", "not a line of a tap-setup record");
+	if (e) {
+		e->line = ls.lineno;
+		escape_value(s ? s : "", n, e->value, sizeof(e->value));
+	}
+	return -EINVAL;
+}
+
+int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
+		    struct tap_record *out, struct mvm_error *e)
+{
+	_cleanup_free_ char *text = NULL, *file = NULL;
+	int r = record_read(runtime_dir, vm, kind, &text, e);
+	if (r == -ENOENT) {
+		*out = (struct tap_record){ 0 };
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (!text)
+		return mvm_error_set(e, EIO, "read", kind, NULL); /* not reached */
+	r = tap_record_parse(text, strlen(text), out, e);
+	if (r < 0 && e && record_path(runtime_dir, vm, kind, &file, NULL) == 0)
+		snprintf(e->path, sizeof(e->path), "%s", file);
+	return r;
+}
+
+/* ---- pci-bind -------------------------------------------------------------------- */
+
+void pci_record_free(struct pci_record *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+char *pci_record_text(const struct pci_record *r)
+{
+	size_t cap = 128 + r->n * (16 + PCI_DRIVER_MAX + 8);
+	char *t = malloc(cap);
+	if (!t)
+		return NULL;
+	size_t o = (size_t)snprintf(t, cap, "# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n");
+	for (size_t i = 0; i < r->n && o < cap; i++)
+		o += (size_t)snprintf(t + o, cap - o, "%s %s %s\n", r->v[i].addr,
+				      *r->v[i].prev ? r->v[i].prev : "-",
+				      r->v[i].by_group ? "group" : "listed");
+	return t;
+}
+
+/* One "ADDRESS PREVIOUS-DRIVER HOW" line into m (not when listed already). */
+static int pci_entry_parse(const char *s, size_t n, struct pci_record *m)
+{
+	char line[256], addr[32], prev[PCI_DRIVER_MAX], how[16], extra[2];
+	struct pci_addr a;
+	if (n >= 200 || memchr(s, '\0', n))
+		return -EINVAL;
+	memcpy(line, s, n);
+	line[n] = '\0';
+	if (sscanf(line, "%31s %63s %15s %1s", addr, prev, how, extra) != 3 ||
+	    parse_pci_addr(addr, strlen(addr), &a) < 0 ||
+	    (strcmp(prev, "-") != 0 && component_invalid(prev, PCI_DRIVER_MAX - 1)) ||
+	    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0))
+		return -EINVAL;
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->v[i].addr, a.str))
+			return 0;
+	struct pci_entry *v = realloc(m->v, (m->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	m->v = v;
+	v = &m->v[m->n++];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->addr, sizeof(v->addr), "%s", a.str);
+	snprintf(v->prev, sizeof(v->prev), "%s", strcmp(prev, "-") ? prev : "");
+	v->by_group = !strcmp(how, "group");
+	return 0;
+}
+
+int pci_record_parse(const char *text, size_t len, struct pci_record *out, struct mvm_error *e)
+{
+	struct pci_record m = { 0 };
+	struct lines ls;
+	const char *s = NULL;
+	size_t n = 0;
+	int r = 0;
+	lines_init(&ls, text, len);
+	while (r == 0 && lines_next(&ls, &s, &n))
+		if (n > 0 && s[0] != '#')
+			r = pci_entry_parse(s, n, &m);
+	if (r == 0) {
+		*out = m;
+		return 0;
+	}
+	pci_record_free(&m);
+	if (r == -ENOMEM)
+		return mvm_error_set(e, ENOMEM, "read", "", NULL);
+	mvm_error_set(e, EINVAL, "parse", "", "not a line of a pci-bind record");
+	if (e) {
+		e->line = ls.lineno;
+		escape_value(s, n, e->value, sizeof(e->value));
+	}
+	return -EINVAL;
+}
+
+int pci_record_load(const char *runtime_dir, const char *vm, struct pci_record *out,
+		    struct mvm_error *e)
+{
+	_cleanup_free_ char *text = NULL, *file = NULL;
+	int r = record_read(runtime_dir, vm, "pci", &text, e);
+	if (r == -ENOENT) {
+		*out = (struct pci_record){ 0 };
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (!text)
+		return mvm_error_set(e, EIO, "read", "pci", NULL); /* not reached */
+	r = pci_record_parse(text, strlen(text), out, e);
+	if (r < 0 && e && record_path(runtime_dir, vm, "pci", &file, NULL) == 0)
+		snprintf(e->path, sizeof(e->path), "%s", file);
+	return r;
 }

@@ -92,10 +92,18 @@ int read_fd(int fd, size_t max, char **buf, size_t *len)
 
 int read_file(const char *path, size_t max, char **buf, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must not hang a root helper in open(). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	int r = read_fd(fd, max, buf, len);
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	if (r == 0 && S_ISDIR(st.st_mode))
+		r = -EISDIR;
+	else if (r == 0 && !S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (r == 0)
+		r = read_fd(fd, max, buf, len);
 	close(fd);
 	return r;
 }
@@ -224,6 +232,59 @@ const char *escape_value(const char *s, size_t n, char *buf, size_t size)
 	}
 	if (size > 0)
 		buf[o < size ? o : size - 1] = '\0';
+	return buf;
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes) of a printable
+ * code point from U+00A0 up, or 0 (C1 controls, overlong forms, surrogates
+ * and broken sequences are not). */
+static size_t utf8_printable(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+	if (len == 0 || len > n || s[0] > 0xf4)
+		return 0;
+	unsigned long cp = s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	static const unsigned long min[] = { 0, 0, 0xa0, 0x800, 0x10000 };
+	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+const char *escape_line(const char *s, char *buf, size_t size)
+{
+	size_t o = 0, n = strlen(s);
+	for (size_t i = 0; i < n;) {
+		const unsigned char *c = (const unsigned char *)s + i;
+		char tmp[5];
+		size_t k, take = 1;
+		if (*c >= 0x20 && *c < 0x7f) {
+			tmp[0] = (char)*c;
+			k = 1;
+		} else if (*c == '\n' || *c == '\t' || *c == '\r') {
+			tmp[0] = '\\';
+			tmp[1] = *c == '\n' ? 'n' : *c == '\t' ? 't' : 'r';
+			k = 2;
+		} else if (*c >= 0x80 && (take = utf8_printable(c, n - i)) > 0) {
+			memcpy(tmp, c, take);
+			k = take;
+		} else {
+			take = 1;
+			snprintf(tmp, sizeof(tmp), "\\x%02x", *c);
+			k = 4;
+		}
+		if (o + k + 1 > size)
+			break;
+		memcpy(buf + o, tmp, k);
+		o += k;
+		i += take;
+	}
+	if (size > 0)
+		buf[o] = '\0';
 	return buf;
 }
 

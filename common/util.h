@@ -28,9 +28,11 @@ int write_file(const char *path, const char *data, size_t len);
 /* write_file() of a NUL-terminated string. */
 int write_str(const char *path, const char *s);
 
-/* Read a whole file of at most max bytes into a NUL-terminated buffer
- * (*buf is set only on success). -EISDIR for a directory, -EFBIG when
- * larger than max. */
+/* Read a whole regular file of at most max bytes into a NUL-terminated
+ * buffer (*buf is set only on success). Opened without blocking and
+ * without following a symlink as its last component (-ELOOP); -EISDIR for
+ * a directory, -EINVAL for anything else that is not a regular file (a
+ * FIFO, a device), -EFBIG when larger than max. */
 int read_file(const char *path, size_t max, char **buf, size_t *len);
 /* The same from an open descriptor (not closed). */
 int read_fd(int fd, size_t max, char **buf, size_t *len);
@@ -55,6 +57,13 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Copy s (n bytes) into buf for a message: printable ASCII kept, other
  * bytes as \xNN, cut with "..." if too long. Returns buf. */
 const char *escape_value(const char *s, size_t n, char *buf, size_t size);
+
+/* s for a log line or a terminal (NUL-terminated into buf): control
+ * characters (C0, DEL, C1) and bytes that are not UTF-8 become \n, \t, \r
+ * or \xNN; printable ASCII and UTF-8 stay, backslashes too (values that
+ * escape_value() escaped stay readable). Cut at a character, never inside
+ * an escape, when buf is too small. Returns buf. */
+const char *escape_line(const char *s, char *buf, size_t size);
 
 /* One path component: not empty, not "." or "..", no '/', no control
  * characters, at most max bytes. NULL when valid, else the reason. */

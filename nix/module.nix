@@ -1,28 +1,38 @@
-# NixOS module: the microvm-host-helpers units in place of the unit part of
-# microvm.nix's host module (do not enable both: `microvm.host.enable =
-# false` if microvm.nix is imported too, the unit names are the same).
+# NixOS module: the microvm-host-helpers units for the MicroVMs of a host.
+#
+# On a host that imports microvm.nix's host module and declares its VMs
+# there (microvm.vms.NAME), one option switches to the helpers:
+#
+#   services.microvm-host-helpers.enable = true;
+#
+# The VMs, their runners, notify readiness, autostart and each share's
+# settings are taken from microvm.nix's own options (./microvm-nix.nix),
+# microvm.nix's host units step aside (microvm.host.enable = false), and
+# what its host module set up beside them is set up here too. Stand-alone,
+# without microvm.nix:
 #
 #   imports = [ /path/to/microvm-host-helpers/nix/module.nix ];
 #   services.microvm-host-helpers = {
 #     enable = true;
 #     vms.web = {
 #       runner = webConfig.config.microvm.declaredRunner;  # optional
-#       notify = true;             # the runner sends READY=1 itself
 #       tap.bridge = "br0";
 #       tap.mtu = 9000;
 #     };
 #   };
 #
-# The units come from the package through systemd.packages; everything
-# per host or per VM is a drop-in NixOS writes from these options.
+# The units come from the package through systemd.packages; everything per
+# host or per VM is a drop-in NixOS writes from these options.
 {
   config,
   lib,
   pkgs,
+  options,
   ...
 }:
 let
   cfg = config.services.microvm-host-helpers;
+  hlib = import ./lib.nix { inherit lib; };
   inherit (lib)
     mkEnableOption
     mkIf
@@ -31,9 +41,72 @@ let
     ;
 
   words = lib.concatStringsSep " ";
+  hasMicrovmNix = lib.hasAttrByPath [ "microvm" "host" "enable" ] options;
+  helperUnits = [
+    "microvm-tap-interfaces"
+    "microvm-macvtap-interfaces"
+    "microvm-pci-devices"
+    "microvm-virtiofsd"
+  ];
+  # Under these, the virtiofsd unit's ProtectHome=read-only would keep a
+  # share read-only whatever ReadWritePaths= says.
+  homeDirs = [
+    "/home"
+    "/root"
+    "/run/user"
+  ];
+  underAny = dirs: p: lib.any (d: p == d || lib.hasPrefix "${d}/" p) dirs;
+
+  shareOptions = {
+    options = {
+      readOnly = mkOption {
+        type = types.nullOr types.bool;
+        default = null;
+        description = "Serve the share read-only (file read-only). null: no file, writable.";
+      };
+      cache = mkOption {
+        type = types.nullOr (
+          types.enum [
+            "auto"
+            "always"
+            "metadata"
+            "never"
+          ]
+        );
+        default = null;
+        description = "virtiofsd's cache policy (file cache). null: the daemon's default.";
+      };
+      posixAcl = mkOption {
+        type = types.nullOr types.bool;
+        default = null;
+        description = "POSIX ACLs and extended attributes (file posix-acl). null: on.";
+      };
+      inodeFileHandles = mkOption {
+        type = types.nullOr (
+          types.enum [
+            "never"
+            "prefer"
+            "mandatory"
+          ]
+        );
+        default = null;
+        description = "virtiofsd's --inode-file-handles (file inode-file-handles). null: not given.";
+      };
+      tag = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "The tag virtiofsd announces (--tag, file tag; crosvm needs it). null: none.";
+      };
+      extraArgs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "More arguments for this share's virtiofsd, one an element (file extra-args).";
+      };
+    };
+  };
 
   vmOptions =
-    { name, ... }:
+    { name, config, ... }:
     {
       options = {
         autostart = mkOption {
@@ -47,17 +120,93 @@ let
           description = ''
             The runner package (microvm.nix: `config.microvm.declaredRunner`
             of the guest). When set, `current` in the VM's state dir is
-            pointed at it on activation; when null, it is managed by hand
-            (e.g. with the `microvm` command).
+            pointed at it (at boot, on activation and before each start, by
+            install-microvm-${name}.service); when null, it is managed by
+            hand (e.g. with the `microvm` command).
+          '';
+        };
+        currentRunner = mkOption {
+          type = types.nullOr types.package;
+          readOnly = true;
+          default =
+            let
+              files = hlib.sharesFiles config.shares;
+              r = config.runner;
+            in
+            if r == null || files == [ ] then
+              r
+            else
+              pkgs.runCommand "${r.name or "microvm-${name}"}-host-helpers" {
+                preferLocalBuild = true;
+                allowSubstitutes = false;
+                passthru = builtins.intersectAttrs {
+                  supportsNotifySocket = null;
+                  registerWithMachined = null;
+                  canShutdown = null;
+                  tapMultiQueue = null;
+                  hypervisor = null;
+                  machineId = null;
+                } r // {
+                  unwrapped = r;
+                  inherit files;
+                };
+                meta.mainProgram = "microvm-run";
+              } (hlib.addFilesScript r files);
+          defaultText = lib.literalMD "`runner`, with the settings files of `shares` added";
+          description = ''
+            What `current` points at: `runner`, or, when `shares` has
+            settings, a copy of it with their files added in
+            share/microvm/virtiofs/TAG/ (see virtiofs-launch(8)).
           '';
         };
         notify = mkOption {
           type = types.bool;
-          default = false;
+          default = config.runner != null && (config.runner.supportsNotifySocket or false);
+          defaultText = lib.literalExpression "runner.supportsNotifySocket or false";
           description = ''
             The runner sends READY=1 to NOTIFY_SOCKET itself (microvm.nix:
             `declaredRunner.supportsNotifySocket`): microvm@${name} gets
             Type=notify, so units ordered after it wait until the guest is up.
+          '';
+        };
+        restartIfChanged = mkOption {
+          type = types.bool;
+          default = false;
+          description = ''
+            Restart microvm@${name} on a switch that changes its runner or
+            its host settings (microvm.nix: microvm.vms.NAME.restartIfChanged).
+          '';
+        };
+        updateCurrent = mkOption {
+          type = types.bool;
+          default = true;
+          description = ''
+            Re-point `current` (and rewrite `flake`) on every activation;
+            false: only make them when missing (microvm.nix: a flake VM with
+            updateFlake, updated with `microvm -u`).
+          '';
+        };
+        toplevel = mkOption {
+          type = types.nullOr types.package;
+          default = null;
+          description = ''
+            The guest's system.build.toplevel, linked as `toplevel` in the
+            VM's directory: the `microvm` command's `-l` compares it with the
+            runner's system.
+          '';
+        };
+        flake = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          description = "The flake reference written to `flake` in the VM's directory (microvm -l, microvm -u).";
+        };
+        shares = mkOption {
+          type = types.attrsOf (types.submodule shareOptions);
+          default = { };
+          description = ''
+            Per-share settings by virtiofs tag, written as files into
+            `currentRunner` for virtiofs-launch (microvm.nix:
+            microvm.shares.*.{readOnly,cache,posixAcl,extraArgs}).
           '';
         };
         tap = {
@@ -88,6 +237,21 @@ let
           description = "Bind the other devices of each IOMMU group to vfio-pci too (pci-bind --bind-group).";
         };
         virtiofsd = {
+          package = mkOption {
+            type = types.nullOr types.package;
+            default = null;
+            description = "This VM's virtiofsd (microvm.virtiofsd.package); null: virtiofsdPackage.";
+          };
+          threadPoolSize = mkOption {
+            type = types.nullOr types.ints.unsigned;
+            default = null;
+            description = "Threads a virtiofsd (--thread-pool-size); null: the number of CPUs.";
+          };
+          group = mkOption {
+            type = types.nullOr types.str;
+            default = null;
+            description = "Group of the virtiofsd sockets (virtiofs-launch --group); null: kvm.";
+          };
           extraArgs = mkOption {
             type = types.listOf types.str;
             default = [ ];
@@ -100,7 +264,7 @@ let
           extraOptions = mkOption {
             type = types.listOf types.str;
             default = [ ];
-            description = "More virtiofs-launch options, e.g. [ \"--thread-pool-size=4\" ].";
+            description = "More virtiofs-launch options, e.g. [ \"--rlimit-nofile=4096\" ].";
           };
           readWritePaths = mkOption {
             type = types.listOf types.str;
@@ -108,14 +272,18 @@ let
             description = ''
               Share sources outside the state dir that the guest writes to:
               the virtiofsd unit's sandbox makes the rest of the host
-              read-only (ReadWritePaths=).
+              read-only (ReadWritePaths=; ProtectHome=no for one under
+              /home, /root or /run/user).
             '';
           };
         };
       };
     };
 
-  dropins =
+  # The per-VM drop-ins. `path = mkForce [ ]`: NixOS gives every service a
+  # PATH of its own, which in an instance's drop-in would replace the one
+  # of the template's (virtiofsd's PATH holds virtiofsd).
+  vmUnits =
     name: vm:
     let
       tapOpts =
@@ -128,45 +296,104 @@ let
           (toString vm.tap.mtu)
         ]
         ++ vm.tap.extraOptions;
+      virtiofsd = if vm.virtiofsd.package != null then vm.virtiofsd.package else cfg.virtiofsdPackage;
+      virtiofsOpts =
+        [ "--virtiofsd=${virtiofsd}/bin/virtiofsd" ]
+        ++ lib.optional (cfg.virtiofsdDialect != null) "--virtiofsd-dialect=${cfg.virtiofsdDialect}"
+        ++ lib.optional (vm.virtiofsd.threadPoolSize != null) "--thread-pool-size=${toString vm.virtiofsd.threadPoolSize}"
+        ++ lib.optional (vm.virtiofsd.group != null) "--group=${vm.virtiofsd.group}"
+        ++ map (a: "--extra-arg=${a}") vm.virtiofsd.extraArgs
+        ++ vm.virtiofsd.extraOptions;
+      env = {
+        tap = words tapOpts;
+        macvtap = words vm.macvtap.extraOptions;
+        pci = lib.optionalString vm.pci.bindGroup "--bind-group";
+        virtiofs = words virtiofsOpts;
+      };
+      machined = vm.runner != null && (vm.runner.registerWithMachined or false);
+      helper = extra: {
+        overrideStrategy = "asDropin";
+        path = lib.mkForce [ ];
+        # Stopped and started with the VM (PartOf=), not by a switch.
+        restartIfChanged = false;
+      } // extra;
     in
     {
       "microvm@${name}" = {
         overrideStrategy = "asDropin";
+        path = lib.mkForce [ ];
         serviceConfig.Type = if vm.notify then "notify" else "simple";
-        # The VM is restarted by hand (or by its own Restart=), not by a
-        # switch that happens to touch its drop-in.
-        restartIfChanged = false;
+        inherit (vm) restartIfChanged;
+        restartTriggers = lib.optional (vm.currentRunner != null) vm.currentRunner ++ lib.attrValues env;
+        wants = [ "install-microvm-${name}.service" ] ++ lib.optional machined "systemd-machined.service";
+        after = lib.optional machined "systemd-machined.service";
       };
-      "microvm-tap-interfaces@${name}" = {
-        overrideStrategy = "asDropin";
-        environment.MICROVM_TAP_OPTIONS = words tapOpts;
-        restartIfChanged = false;
+      "microvm-tap-interfaces@${name}" = helper { environment.MICROVM_TAP_OPTIONS = env.tap; };
+      "microvm-macvtap-interfaces@${name}" = helper { environment.MICROVM_MACVTAP_OPTIONS = env.macvtap; };
+      "microvm-pci-devices@${name}" = helper { environment.MICROVM_PCI_OPTIONS = env.pci; };
+      "microvm-virtiofsd@${name}" = helper {
+        environment.MICROVM_VIRTIOFS_OPTIONS = env.virtiofs;
+        serviceConfig =
+          {
+            ReadWritePaths = vm.virtiofsd.readWritePaths;
+          }
+          // lib.optionalAttrs (lib.any (underAny homeDirs) vm.virtiofsd.readWritePaths) {
+            ProtectHome = false;
+          };
       };
-      "microvm-macvtap-interfaces@${name}" = {
-        overrideStrategy = "asDropin";
-        environment.MICROVM_MACVTAP_OPTIONS = words vm.macvtap.extraOptions;
-        restartIfChanged = false;
-      };
-      "microvm-pci-devices@${name}" = {
-        overrideStrategy = "asDropin";
-        environment.MICROVM_PCI_OPTIONS = lib.optionalString vm.pci.bindGroup "--bind-group";
-        restartIfChanged = false;
-      };
-      "microvm-virtiofsd@${name}" = {
-        overrideStrategy = "asDropin";
-        environment.MICROVM_VIRTIOFS_OPTIONS = words (
-          lib.optional (cfg.virtiofsdDialect != null) "--virtiofsd-dialect=${cfg.virtiofsdDialect}"
-          ++ map (a: "--extra-arg=${a}") vm.virtiofsd.extraArgs
-          ++ vm.virtiofsd.extraOptions
-        );
-        serviceConfig.ReadWritePaths = vm.virtiofsd.readWritePaths;
-        restartIfChanged = false;
+      # `current` (and `toplevel`, `flake`) from the tmpfiles rules below,
+      # before the VM and its helpers start; restarted with the VM
+      # (PartOf=), so a switch that restarts the VM re-points `current`
+      # first. The name is microvm.nix's, for users' ordering on it.
+      "install-microvm-${name}" = {
+        description = "Install MicroVM '${name}'";
+        # After the host-wide run of the same rules (the state dir).
+        after = [ "systemd-tmpfiles-setup.service" "systemd-tmpfiles-resetup.service" ];
+        before = [ "microvm@${name}.service" ] ++ map (u: "${u}@${name}.service") helperUnits;
+        partOf = [ "microvm@${name}.service" ];
+        wantedBy = [ "microvms.target" ];
+        restartTriggers = lib.optional (vm.currentRunner != null) vm.currentRunner;
+        serviceConfig = {
+          Type = "oneshot";
+          ExecStart = "${config.systemd.package}/bin/systemd-tmpfiles --create --prefix=${cfg.stateDir}/${name}";
+          SyslogIdentifier = "install-microvm-${name}";
+        };
       };
     };
+
+  # tmpfiles(5) lines of a VM. systemd-tmpfiles works without following
+  # the VM user's symlinks in the state dir.
+  vmRules =
+    name: vm:
+    let
+      dir = "${cfg.stateDir}/${name}";
+      plus = lib.optionalString vm.updateCurrent "+";
+    in
+    [ "d ${dir} 0755 microvm kvm -" ]
+    ++ lib.optional (vm.currentRunner != null) "L${plus} ${dir}/current - - - - ${vm.currentRunner}"
+    ++ lib.optional (vm.toplevel != null) "L+ ${dir}/toplevel - - - - ${vm.toplevel}"
+    ++ lib.optional (vm.flake != null) "f${plus} ${dir}/flake 0644 microvm kvm - ${vm.flake}";
+
+  autostartNames = lib.unique (
+    lib.attrNames (lib.filterAttrs (_: vm: vm.autostart) cfg.vms) ++ cfg.autostart
+  );
 in
 {
+  imports = [ ./microvm-nix.nix ];
+
   options.services.microvm-host-helpers = {
     enable = mkEnableOption "the MicroVM host helpers and their systemd units";
+
+    fromMicrovmNix = mkOption {
+      type = types.bool;
+      default = hasMicrovmNix;
+      defaultText = lib.literalMD "whether microvm.nix's host module is imported";
+      description = ''
+        Take the VMs from microvm.nix's host options (microvm.vms,
+        microvm.autostart, microvm.stateDir, microvm.host.*) and switch
+        microvm.nix's own host units off (microvm.host.enable = false).
+      '';
+    };
 
     package = mkOption {
       type = types.package;
@@ -179,14 +406,19 @@ in
       type = types.package;
       default = pkgs.virtiofsd;
       defaultText = lib.literalExpression "pkgs.virtiofsd";
-      description = "The virtiofsd that virtiofs-launch starts (put on the unit's PATH).";
+      description = "The virtiofsd that virtiofs-launch starts, unless a VM names its own.";
     };
 
     virtiofsdDialect = mkOption {
-      type = types.nullOr (types.enum [ "rust" "c" ]);
+      type = types.nullOr (
+        types.enum [
+          "rust"
+          "c"
+        ]
+      );
       default = "rust";
       description = ''
-        The command-line dialect of virtiofsdPackage: "rust" for nixpkgs'
+        The command-line dialect of the virtiofsd: "rust" for nixpkgs'
         virtiofsd, "c" for QEMU's old one, null to let virtiofs-launch ask the
         binary (one `virtiofsd --help` before the first share starts).
       '';
@@ -195,7 +427,67 @@ in
     stateDir = mkOption {
       type = types.path;
       default = "/var/lib/microvms";
-      description = "Where the VM directories (current, booted, sockets, volumes) live.";
+      description = "Where the VM directories (current, booted, sockets, volumes) live (microvm.nix: microvm.stateDir).";
+    };
+
+    startupTimeout = mkOption {
+      type = types.ints.positive;
+      default = 150;
+      description = "Seconds a VM may take to start, and to stop (TimeoutSec= of microvm@; microvm.nix: microvm.host.startupTimeout).";
+    };
+
+    useNotifySockets = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Every VM not listed in `vms` sends READY=1 itself (Type=notify for
+        the microvm@ template; microvm.nix: microvm.host.useNotifySockets).
+        A VM that does not will never count as started.
+      '';
+    };
+
+    autostart = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = ''
+        More VMs to start with microvms.target, e.g. ones managed with the
+        `microvm` command (microvm.nix: microvm.autostart).
+      '';
+    };
+
+    ksm = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Kernel same-page merging (hardware.ksm.enable, as a default; microvm.nix turns it on).";
+    };
+
+    bridgeHelper = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          The qemu-bridge-helper wrapper (/run/wrappers/bin, with
+          CAP_NET_ADMIN) and /etc/qemu/bridge.conf ("allow all" unless set),
+          for microvm.nix interfaces of type = "bridge". Not when libvirtd
+          is enabled: it brings its own.
+        '';
+      };
+      package = mkOption {
+        type = types.package;
+        default = pkgs.qemu-utils;
+        defaultText = lib.literalExpression "pkgs.qemu-utils";
+        description = "The package whose libexec/qemu-bridge-helper is wrapped.";
+      };
+    };
+
+    microvmCommand = mkOption {
+      type = types.nullOr types.package;
+      default = null;
+      description = ''
+        microvm.nix's `microvm` command (microvm -l, -u, -c), put in
+        environment.systemPackages; the microvm.nix form finds it in
+        microvm.nix's source.
+      '';
     };
 
     vms = mkOption {
@@ -208,10 +500,19 @@ in
   config = mkIf cfg.enable (
     let
       pkg = cfg.package.override { inherit (cfg) stateDir; };
-      autostart = lib.filterAttrs (_: vm: vm.autostart) cfg.vms;
     in
     {
-      environment.systemPackages = [ pkg ];
+      assertions = [
+        {
+          assertion = cfg.fromMicrovmNix -> hasMicrovmNix;
+          message = "services.microvm-host-helpers.fromMicrovmNix: microvm.nix's host module (nixosModules.host) is not imported";
+        }
+      ] ++ lib.mapAttrsToList (name: vm: {
+        assertion = lib.all (a: !lib.hasInfix "\n" a) (lib.concatMap (s: s.extraArgs) (lib.attrValues vm.shares));
+        message = "services.microvm-host-helpers.vms.${name}.shares: an extra argument may not hold a newline (extra-args is one argument a line)";
+      }) cfg.vms;
+
+      environment.systemPackages = [ pkg ] ++ lib.optional (cfg.microvmCommand != null) cfg.microvmCommand;
       systemd.packages = [ pkg ];
 
       users.users.microvm = {
@@ -222,30 +523,70 @@ in
       };
       users.groups.kvm = { };
 
-      boot.kernelModules = [ "tun" ];
+      # Guest memory may be locked (VFIO, hugepages): no limit for the VM
+      # user, in its sessions too (the unit has LimitMEMLOCK=infinity).
+      security.pam.loginLimits = map (type: {
+        domain = "microvm";
+        item = "memlock";
+        inherit type;
+        value = "infinity";
+      }) [ "soft" "hard" ];
 
-      systemd.tmpfiles.rules =
-        [ "d ${cfg.stateDir} 0775 microvm kvm -" ]
-        ++ lib.concatLists (
-          lib.mapAttrsToList (
-            name: vm:
-            [ "d ${cfg.stateDir}/${name} 0755 microvm kvm -" ]
-            ++ lib.optional (vm.runner != null) "L+ ${cfg.stateDir}/${name}/current - - - - ${vm.runner}"
-          ) cfg.vms
-        );
+      # tun for TAP interfaces, vhost_net for microvm.nix's tap.vhost.
+      boot.kernelModules = [
+        "tun"
+        "vhost_net"
+      ];
+
+      hardware.ksm.enable = lib.mkDefault cfg.ksm;
+
+      security.wrappers = mkIf (cfg.bridgeHelper.enable && !(config.virtualisation.libvirtd.enable or false)) {
+        qemu-bridge-helper = {
+          source = "${cfg.bridgeHelper.package}/libexec/qemu-bridge-helper";
+          owner = "root";
+          group = "root";
+          capabilities = "cap_net_admin+ep";
+        };
+      };
+      environment.etc."qemu/bridge.conf" = mkIf cfg.bridgeHelper.enable {
+        text = lib.mkDefault ''
+          allow all
+        '';
+      };
+
+      systemd.tmpfiles.rules = [
+        "d ${cfg.stateDir} 0775 microvm kvm -"
+      ] ++ lib.concatLists (lib.mapAttrsToList vmRules cfg.vms);
 
       systemd.targets.microvms = {
         wantedBy = [ "multi-user.target" ];
-        wants = map (name: "microvm@${name}.service") (lib.attrNames autostart);
+        wants = map (name: "microvm@${name}.service") autostartNames;
       };
 
-      # Template-wide: virtiofs-launch finds virtiofsd on PATH.
-      systemd.services = {
-        "microvm-virtiofsd@" = {
-          overrideStrategy = "asDropin";
-          path = [ cfg.virtiofsdPackage ];
-        };
-      } // lib.foldl' (acc: name: acc // dropins name cfg.vms.${name}) { } (lib.attrNames cfg.vms);
+      systemd.services = lib.mkMerge (
+        [
+          {
+            # Template-wide. microvm@ keeps NixOS's PATH of a service
+            # (coreutils, findutils, grep, sed, systemd), which the runner
+            # scripts of microvm.nix use, as with its own unit.
+            "microvm@" = {
+              overrideStrategy = "asDropin";
+              serviceConfig = {
+                TimeoutSec = cfg.startupTimeout;
+              } // lib.optionalAttrs cfg.useNotifySockets { Type = "notify"; };
+            };
+            # virtiofs-launch finds virtiofsd on PATH (for VMs not in vms).
+            "microvm-virtiofsd@" = {
+              overrideStrategy = "asDropin";
+              path = [ cfg.virtiofsdPackage ];
+              environment.MICROVM_VIRTIOFS_OPTIONS = lib.optionalString (
+                cfg.virtiofsdDialect != null
+              ) "--virtiofsd-dialect=${cfg.virtiofsdDialect}";
+            };
+          }
+        ]
+        ++ lib.mapAttrsToList vmUnits cfg.vms
+      );
     }
   );
 }

@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "layout.h"
+#include "lock.h"
 #include "log.h"
 #include "record.h"
 #include "util.h"
@@ -32,7 +33,7 @@
 #define VFIO_DRIVER "vfio-pci"
 #define VFIO_MODULE "vfio-pci"
 #define RECORD_KIND "pci"
-#define DRIVER_MAX 64
+#define DRIVER_MAX PCI_DRIVER_MAX
 
 enum { OPT_BIND_GROUP = CLI_TOOL_OPT, OPT_MODPROBE_CONFIG };
 
@@ -384,22 +385,7 @@ static int give_group_node(const char *g)
 
 /* ---- the record ---- */
 
-/* "ADDR PREVIOUS-DRIVER HOW" a line; "-" for no driver, HOW "listed" or
- * "group". */
-static char *record_text(const struct devs *d)
-{
-	size_t cap = 128 + d->n * 128;
-	char *t = malloc(cap);
-	if (!t)
-		return NULL;
-	size_t n = (size_t)snprintf(t, cap, "# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n");
-	for (size_t i = 0; i < d->n; i++)
-		n += (size_t)snprintf(t + n, cap - n, "%s %s %s\n", d->v[i].addr,
-				      *d->v[i].prev ? d->v[i].prev : "-",
-				      d->v[i].by_group ? "group" : "listed");
-	return t;
-}
-
+/* The record is rec (common/record.h): what each device had before. */
 static int save_record(const struct devs *d)
 {
 	struct mvm_error e;
@@ -411,7 +397,16 @@ static int save_record(const struct devs *d)
 			log_error_info(&e);
 		return r;
 	}
-	_cleanup_free_ char *t = record_text(d);
+	struct pci_record rec = { .n = d->n, .v = calloc(d->n, sizeof(*rec.v)) };
+	if (!rec.v)
+		return log_fail(-ENOMEM, "write the record of", vm_name);
+	for (size_t i = 0; i < d->n; i++) {
+		snprintf(rec.v[i].addr, sizeof(rec.v[i].addr), "%.12s", d->v[i].addr);
+		snprintf(rec.v[i].prev, sizeof(rec.v[i].prev), "%s", d->v[i].prev);
+		rec.v[i].by_group = d->v[i].by_group;
+	}
+	_cleanup_free_ char *t = pci_record_text(&rec);
+	pci_record_free(&rec);
 	if (!t)
 		return log_fail(-ENOMEM, "write the record of", vm_name);
 	int r = record_write(c.runtime_dir, vm_name, RECORD_KIND, t, &e);
@@ -424,45 +419,24 @@ static int save_record(const struct devs *d)
 static int load_record(struct devs *d)
 {
 	struct mvm_error e;
-	_cleanup_free_ char *t = NULL;
-	int r = record_read(c.runtime_dir, vm_name, RECORD_KIND, &t, &e);
-	if (r == -ENOENT)
-		return 0;
+	struct pci_record rec;
+	int r = pci_record_load(c.runtime_dir, vm_name, &rec, &e);
 	if (r < 0) {
 		log_error_info(&e);
 		return r;
 	}
-	_cleanup_free_ char *file = xasprintf("%s/%s/%s", c.runtime_dir, vm_name, RECORD_KIND);
-	struct lines ls;
-	const char *s;
-	size_t n;
-	lines_init(&ls, t, strlen(t));
-	while (lines_next(&ls, &s, &n)) {
-		char line[256], addr[32], prev[DRIVER_MAX], how[16];
-		struct pci_addr a;
-		if (n == 0 || s[0] == '#')
-			continue;
-		snprintf(line, sizeof(line), "%.*s", (int)(n < 255 ? n : 255), s);
-		if (n > 200 || sscanf(line, "%31s %63s %15s", addr, prev, how) != 3 ||
-		    parse_pci_addr(addr, strlen(addr), &a) < 0 ||
-		    (strcmp(prev, "-") != 0 && component_invalid(prev, DRIVER_MAX - 1)) ||
-		    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0)) {
-			char esc[128];
-			escape_value(s, n, esc, sizeof(esc));
-			log_err("unable to parse '%s' line %u: bad record line: '%s'",
-				file ? file : RECORD_KIND, ls.lineno, esc);
-			return -EINVAL;
+	for (size_t i = 0; i < rec.n && r == 0; i++) {
+		struct dev *x = devs_add(d, rec.v[i].addr);
+		if (!x) {
+			r = log_fail(-ENOMEM, "read", RECORD_KIND);
+			break;
 		}
-		if (devs_find(d, a.str))
-			continue;
-		struct dev *x = devs_add(d, a.str);
-		if (!x)
-			return log_fail(-ENOMEM, "read", RECORD_KIND);
-		snprintf(x->prev, sizeof(x->prev), "%s", strcmp(prev, "-") ? prev : "");
-		x->by_group = !strcmp(how, "group");
+		snprintf(x->prev, sizeof(x->prev), "%s", rec.v[i].prev);
+		x->by_group = rec.v[i].by_group;
 		x->from_record = true;
 	}
-	return 0;
+	pci_record_free(&rec);
+	return r;
 }
 
 /* ---- rebinding ---- */
@@ -482,7 +456,8 @@ static int bind_one(struct dev *x)
 }
 
 /* Back to x->prev: clear the override, unbind from vfio-pci, reprobe,
- * check. A device some other driver took meanwhile is left alone. */
+ * check. A device some other driver took meanwhile is left alone, with
+ * no write at all. */
 static int give_back(const struct dev *x)
 {
 	char now[DRIVER_MAX];
@@ -494,6 +469,12 @@ static int give_back(const struct dev *x)
 	int r = dev_driver(x->addr, now, sizeof(now));
 	if (r < 0)
 		return log_fail(r, "read the driver of", x->addr);
+	/* Another driver took it meanwhile: refused before any write. */
+	if (*now && strcmp(now, VFIO_DRIVER) != 0 && strcmp(now, x->prev) != 0) {
+		log_err("unable to give '%s' back to %s: it is bound to %s now", x->addr,
+			*x->prev ? x->prev : "no driver", now);
+		return -EBUSY;
+	}
 	r = write_override(x->addr, "\n");
 	if (r < 0)
 		return r;
@@ -502,10 +483,6 @@ static int give_back(const struct dev *x)
 		if (r < 0)
 			return r;
 		*now = '\0';
-	} else if (*now && strcmp(now, x->prev) != 0) {
-		log_err("unable to give '%s' back to %s: it is bound to %s now", x->addr,
-			*x->prev ? x->prev : "no driver", now);
-		return -EBUSY;
 	}
 	if (*x->prev && !*now) {
 		r = write_probe(x->addr);
@@ -530,40 +507,22 @@ static void rollback(struct devs *d)
 
 /* ---- the verbs ---- */
 
-static int do_bind(void)
+/* Look before touching anything: each device there, its driver and
+ * group; every group viable (or, with --bind-group, its other devices
+ * appended to mine). */
+static int plan_bind(const struct pci_list *list, struct devs *mine)
 {
-	struct mvm_error e;
-	struct vm vm = { 0 };
-	struct pci_list list = { 0 };
-	struct devs mine = { 0 }, extra = { 0 }, rec = { 0 };
-	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, &e);
-	if (r < 0) {
-		log_error_info(&e);
-		goto out;
-	}
-	r = vm_pci_devices(&vm, &list, &e);
-	if (r < 0) {
-		log_error_info(&e);
-		goto out;
-	}
-	if (list.n == 0) {
-		log_debug("no PCI devices: nothing to do");
-		goto out;
-	}
-	r = load_record(&rec);
-	if (r < 0)
-		goto out;
-
-	/* Look before touching anything: devices, drivers, groups. */
-	for (size_t i = 0; i < list.n && r == 0; i++) {
-		const char *addr = list.v[i].str;
+	struct devs extra = { 0 };
+	int r = 0;
+	for (size_t i = 0; i < list->n && r == 0; i++) {
+		const char *addr = list->v[i].str;
 		_cleanup_free_ char *p = dev_path(addr, NULL);
 		struct stat st;
 		if (!p || stat(p, &st) < 0) {
 			r = log_fail(p ? -errno : -ENOMEM, "find PCI device", addr);
 			break;
 		}
-		struct dev *x = devs_add(&mine, addr);
+		struct dev *x = devs_add(mine, addr);
 		if (!x) {
 			r = log_fail(-ENOMEM, "bind", addr);
 			break;
@@ -575,9 +534,9 @@ static int do_bind(void)
 		}
 		r = dev_group(addr, x->group, sizeof(x->group));
 	}
-	for (size_t i = 0; i < mine.n && r == 0; i++) {
+	for (size_t i = 0; i < mine->n && r == 0; i++) {
 		size_t before = extra.n;
-		r = group_check(mine.v[i].group, &mine, &extra);
+		r = group_check(mine->v[i].group, mine, &extra);
 		if (r == 0 && extra.n > before && !opts.bind_group) {
 			char names[1024] = "";
 			for (size_t k = before; k < extra.n; k++)
@@ -587,76 +546,96 @@ static int do_bind(void)
 			log_err("unable to use IOMMU group %s of '%s': the group is not viable, "
 				"it also holds %s; bind those to vfio-pci too (--bind-group) or "
 				"unbind them",
-				mine.v[i].group, mine.v[i].addr, names);
+				mine->v[i].group, mine->v[i].addr, names);
 			r = -EBUSY;
 		}
 	}
-	if (r < 0)
-		goto out;
 	/* --bind-group: the group's other devices are bound after the listed ones. */
-	for (size_t i = 0; i < extra.n; i++) {
-		struct dev *y = devs_add(&mine, extra.v[i].addr);
-		if (!y) {
+	for (size_t i = 0; i < extra.n && r == 0; i++) {
+		struct dev *y = devs_add(mine, extra.v[i].addr);
+		if (!y)
 			r = log_fail(-ENOMEM, "bind", extra.v[i].addr);
-			goto out;
-		}
-		*y = extra.v[i];
+		else
+			*y = extra.v[i];
 	}
+	free(extra.v);
+	return r;
+}
 
-	r = load_vfio();
-	if (r < 0)
-		goto out;
-
-	/* The record lists every device changed so far, before it is
-	 * changed, so that unbind undoes even a bind that died halfway. */
-	for (size_t i = 0; i < mine.n; i++) {
-		struct dev *x = &mine.v[i];
+/* Each device of mine to vfio-pci. The record lists every device changed
+ * so far, before it is changed, so that unbind undoes even a bind that
+ * died halfway; then the groups' nodes to the VM user. */
+static int bind_all(struct devs *mine, struct devs *rec)
+{
+	int r = 0;
+	for (size_t i = 0; i < mine->n && r == 0; i++) {
+		struct dev *x = &mine->v[i];
 		if (!strcmp(x->prev, VFIO_DRIVER)) {
 			log_debug("'%s' is on %s already", x->addr, VFIO_DRIVER);
 			continue;
 		}
-		struct dev *y = devs_find(&rec, x->addr);
+		struct dev *y = devs_find(rec, x->addr);
 		if (!y) {
-			y = devs_add(&rec, x->addr);
-			if (!y) {
-				r = log_fail(-ENOMEM, "bind", x->addr);
-				break;
-			}
+			y = devs_add(rec, x->addr);
+			if (!y)
+				return log_fail(-ENOMEM, "bind", x->addr);
 			*y = *x;
 		}
-		r = save_record(&rec);
-		if (r < 0)
-			break;
-		r = bind_one(x);
-		if (r < 0)
+		if ((r = save_record(rec)) < 0 || (r = bind_one(x)) < 0)
 			break;
 		if (opts.bind_group && x->by_group)
 			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr, x->group);
 	}
-	for (size_t i = 0; i < mine.n && r == 0; i++) {
+	for (size_t i = 0; i < mine->n && r == 0; i++) {
 		bool seen = false;
 		for (size_t k = 0; k < i; k++)
-			seen |= !strcmp(mine.v[k].group, mine.v[i].group);
+			seen |= !strcmp(mine->v[k].group, mine->v[i].group);
 		if (!seen)
-			r = give_group_node(mine.v[i].group);
+			r = give_group_node(mine->v[i].group);
 	}
+	return r;
+}
+
+/* After a failed bind_all(): give back what this run changed. What
+ * earlier runs recorded stays in the record, and so does what the
+ * rollback could not give back: unbind retries it. */
+static void undo_bind(struct devs *mine, const struct devs *rec)
+{
+	struct devs keep = { 0 };
+	rollback(mine);
+	for (size_t i = 0; i < rec->n; i++) {
+		const struct dev *m = devs_find(mine, rec->v[i].addr);
+		if ((rec->v[i].from_record || (m && m->failed)) && devs_add(&keep, rec->v[i].addr))
+			keep.v[keep.n - 1] = rec->v[i];
+	}
+	save_record(&keep);
+	free(keep.v);
+}
+
+static int do_bind(void)
+{
+	struct mvm_error e;
+	struct vm vm = { 0 };
+	struct pci_list list = { 0 };
+	struct devs mine = { 0 }, rec = { 0 };
+	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, &e);
+	if (r == 0)
+		r = vm_pci_devices(&vm, &list, &e);
 	if (r < 0) {
-		rollback(&mine);
-		/* What earlier runs recorded stays in the record, and so does
-		 * what the rollback could not give back: unbind retries it. */
-		struct devs keep = { 0 };
-		for (size_t i = 0; i < rec.n; i++) {
-			const struct dev *m = devs_find(&mine, rec.v[i].addr);
-			if ((rec.v[i].from_record || (m && m->failed)) &&
-			    devs_add(&keep, rec.v[i].addr))
-				keep.v[keep.n - 1] = rec.v[i];
-		}
-		save_record(&keep);
-		free(keep.v);
+		log_error_info(&e);
+		goto out;
 	}
+	if (list.n == 0) {
+		log_debug("no PCI devices: nothing to do");
+		goto out;
+	}
+	if ((r = load_record(&rec)) < 0 || (r = plan_bind(&list, &mine)) < 0 ||
+	    (r = load_vfio()) < 0)
+		goto out;
+	if ((r = bind_all(&mine, &rec)) < 0)
+		undo_bind(&mine, &rec);
 out:
 	free(mine.v);
-	free(extra.v);
 	free(rec.v);
 	pci_list_free(&list);
 	vm_close(&vm);
@@ -671,6 +650,7 @@ static int do_unbind(void)
 		goto out;
 	if (rec.n == 0) {
 		log_debug("no record: nothing to give back");
+		r = save_record(&rec); /* a temporary file a killed bind left */
 		goto out;
 	}
 	for (size_t i = rec.n; i-- > 0;) {
@@ -715,10 +695,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_subject(vm_name);
-	if (!strcmp(verb, "bind")) {
-		if (cli_resolve_ids(&c) < 0)
-			return 1;
-		return do_bind() < 0 ? 1 : 0;
+	long wait_ms;
+	if (lock_timeout_ms(&wait_ms, &e) < 0) {
+		log_error_info(&e);
+		return 2;
 	}
-	return do_unbind() < 0 ? 1 : 0;
+	bool bind = !strcmp(verb, "bind");
+	if (bind && cli_resolve_ids(&c) < 0)
+		return 1;
+	/* Runs for this VM (of pci-bind and tap-setup; a dry run too, without
+	 * making the file) take turns; the lock goes at exit. */
+	int lock;
+	if (vm_lock(c.runtime_dir, vm_name, wait_ms, !c.dry_run, &lock, &e) < 0) {
+		log_error_info(&e);
+		return 1;
+	}
+	return (bind ? do_bind() : do_unbind()) < 0 ? 1 : 0;
 }

@@ -6,11 +6,16 @@
  *                  runner becomes the unit's main process).
  *   stop NAME      run booted/bin/microvm-shutdown and wait for it.
  *   cleanup NAME   remove `booted` (only a symlink).
+ *   register NAME, unregister NAME
+ *                  run booted/bin/microvm-register $MAINPID (once the main
+ *                  process runs the runner) or microvm-unregister, as root
+ *                  for machined (microvm.nix's registerWithMachined).
  *   status [NAME...]  current and booted system of each VM, outdated or not.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +53,7 @@ static const struct option long_options[] = {
 
 static const struct cli_tool tool = {
 	.name = "runner-exec",
-	.synopsis = "[OPTIONS] start|stop|cleanup NAME\n"
+	.synopsis = "[OPTIONS] start|stop|cleanup|register|unregister NAME\n"
 		    "       runner-exec [OPTIONS] status [NAME...]",
 	.summary = "Start, stop and inspect a MicroVM runner (microvm@NAME.service).",
 	.help = "Verbs:\n"
@@ -56,10 +61,15 @@ static const struct cli_tool tool = {
 		"                     its bin/microvm-run in place (argv[0] microvm@NAME)\n"
 		"  stop NAME          run booted/bin/microvm-shutdown and wait for it\n"
 		"  cleanup NAME       remove the 'booted' symlink\n"
+		"  register NAME      run booted/bin/microvm-register $MAINPID, once the\n"
+		"                     main process runs the runner (if the runner has one)\n"
+		"  unregister NAME    run booted/bin/microvm-unregister (if it has one)\n"
 		"  status [NAME...]   booted and current system of each VM (default: all)\n"
 		"\nOptions:\n"
 		"  --json               status as a JSON array\n",
-	.flags = CLI_UNTRUSTED,
+	.exit_status = "start: 126 when bin/microvm-run\n"
+		       "could not be executed, 127 when it (or its interpreter) was not found",
+	.flags = CLI_UNTRUSTED | CLI_PROCFS,
 	.options = long_options,
 	.handle = handle_opt,
 	.userdata = &opts,
@@ -137,25 +147,36 @@ out:
 	return r < 0 ? 1 : 0;
 }
 
-/* ---- stop ------------------------------------------------------------- */
+/* ---- stop, register, unregister ------------------------------------- */
 
-static int do_stop(const struct cli *c, const char *name)
+/* A program of the runner `booted` names, run to its end: microvm-shutdown
+ * (stop), microvm-register and microvm-unregister (microvm@'s
+ * ExecStartPost=+ and ExecStopPost=+, as root). Only `booted` counts, never
+ * `current`, and only under the trust rule; a missing `booted` or program
+ * is nothing to do. */
+struct booted_program {
+	const char *rel;  /* bin/microvm-shutdown */
+	const char *none; /* the info line when the runner has none */
+	const char *arg;  /* one argument, or NULL */
+	bool in_vm_dir;	  /* run in the VM's directory, else in / */
+};
+
+static int run_booted(const struct cli *c, const char *name, const struct booted_program *p)
 {
 	struct mvm_error e = { 0 };
 	struct vm vm = { 0 };
-	_cleanup_free_ char *shutdown = NULL;
+	_cleanup_free_ char *prog = NULL;
 	int r = vm_open(&vm, c->state_dir, name, VM_BOOTED, c->allow_untrusted, &e);
 	if (r == -ENOENT) {
-		/* Never booted, already cleaned up, or its runner is gone:
-		 * systemd's SIGTERM stops whatever still runs. */
+		/* Never booted, already cleaned up, or its runner is gone. */
 		log_info("no booted runner, nothing to do");
 		r = 0;
 		goto out;
 	}
 	if (r >= 0)
-		r = vm_executable(&vm, "bin/microvm-shutdown", &shutdown, &e);
+		r = vm_executable(&vm, p->rel, &prog, &e);
 	if (r == -ENOENT) {
-		log_info("runner has no bin/microvm-shutdown, systemd's SIGTERM stops the VM");
+		log_info("runner has no %s, %s", p->rel, p->none);
 		r = 0;
 		goto out;
 	}
@@ -163,15 +184,16 @@ static int do_stop(const struct cli *c, const char *name)
 		log_error_info(&e);
 		goto out;
 	}
+	const char *cwd = p->in_vm_dir ? vm.dir : "/";
 	if (c->dry_run) {
-		log_action("run %s in %s", shutdown, vm.dir);
+		log_action("run %s%s%s in %s", prog, p->arg ? " " : "", p->arg ? p->arg : "", cwd);
 		goto out;
 	}
 	static const char *const unset[] = { "NOTIFY_SOCKET", NULL };
 	struct spawn_opts so = SPAWN_OPTS_INIT;
-	so.cwd = vm.dir;
+	so.cwd = cwd;
 	so.unset_env = unset;
-	char *const argv[] = { shutdown, NULL };
+	char *const argv[] = { prog, (char *)p->arg, NULL };
 	pid_t pid = spawn(argv, &so, &e);
 	if (pid < 0) {
 		r = pid;
@@ -180,14 +202,117 @@ static int do_stop(const struct cli *c, const char *name)
 	}
 	r = spawn_wait(pid);
 	if (r < 0) {
-		log_fail(r, "wait for", shutdown);
+		log_fail(r, "wait for", prog);
 	} else if (r > 0) {
-		log_err("unable to run '%s': exit status %d", shutdown, r);
+		log_err("unable to run '%s': exit status %d", prog, r);
 		r = -EIO;
 	}
 out:
 	vm_close(&vm);
 	return r < 0 ? 1 : 0;
+}
+
+static int do_stop(const struct cli *c, const char *name)
+{
+	static const struct booted_program p = {
+		.rel = "bin/microvm-shutdown",
+		.none = "systemd's SIGTERM stops the VM",
+		.in_vm_dir = true,
+	};
+	return run_booted(c, name, &p);
+}
+
+/* $MAINPID, which systemd sets for ExecStartPost=: 0, or -EINVAL logged. */
+static int main_pid(pid_t *out)
+{
+	const char *s = getenv("MAINPID");
+	unsigned long v;
+	if (!s) {
+		log_err("unable to read 'MAINPID': not set (systemd sets it for ExecStartPost=)");
+		return -EINVAL;
+	}
+	if (parse_uint(s, INT_MAX, &v) < 0 || v == 0) {
+		log_err("unable to read 'MAINPID': not a process ID: '%s'", s);
+		return -EINVAL;
+	}
+	*out = (pid_t)v;
+	return 0;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Wait until the main process pid runs the runner: a program other than
+ * this one, in the VM's directory (`runner-exec start` changes into it,
+ * points `booted`, then executes the runner). In a Type=simple unit systemd
+ * starts ExecStartPost= as soon as it has forked the main process, which
+ * may still be systemd's child (systemd's program or systemd-executor) or
+ * runner-exec start, with `booted` missing or left from a previous boot.
+ * 0 when the process is gone; 1 when it runs the runner, or after 10 s
+ * (then with a warning: a runner that left the directory at once must not
+ * fail the unit). */
+static int wait_runner(const struct cli *c, const char *name, pid_t pid)
+{
+	char rel[2][48];
+	snprintf(rel[0], sizeof(rel[0]), "%ld/exe", (long)pid);
+	snprintf(rel[1], sizeof(rel[1]), "%ld/cwd", (long)pid);
+	_cleanup_free_ char *self = path_join(c->procfs, "self/exe");
+	_cleanup_free_ char *exe = path_join(c->procfs, rel[0]);
+	_cleanup_free_ char *cwd = path_join(c->procfs, rel[1]);
+	_cleanup_free_ char *dir = path_join(c->state_dir, name);
+	struct stat me, vmdir, st;
+	if (!self || !exe || !cwd || !dir)
+		return log_fail(-ENOMEM, "inspect", "MAINPID");
+	if (stat(self, &me) < 0)
+		return log_fail(-errno, "inspect", self);
+	if (stat(dir, &vmdir) < 0)
+		return 1; /* no VM directory, no `booted`: run_booted() says so */
+	for (int i = 0; i < 1000; i++) {
+		if (stat(exe, &st) < 0) {
+			if (errno == ENOENT || errno == ESRCH)
+				return 0;
+		} else if (!same_file(&st, &me) && stat(cwd, &st) == 0 && same_file(&st, &vmdir)) {
+			return 1;
+		}
+		usleep(10 * 1000);
+	}
+	log_warn("main process %ld does not run the runner in '%s' after 10 s: going on with "
+		 "'booted' as it is",
+		 (long)pid, dir);
+	return 1;
+}
+
+static int do_register(const struct cli *c, const char *name)
+{
+	pid_t pid;
+	if (main_pid(&pid) < 0)
+		return 1;
+	int r = wait_runner(c, name, pid);
+	if (r < 0)
+		return 1;
+	if (r == 0) {
+		log_info("main process %ld is gone, nothing to register", (long)pid);
+		return 0;
+	}
+	char arg[32];
+	snprintf(arg, sizeof(arg), "%ld", (long)pid);
+	const struct booted_program p = {
+		.rel = "bin/microvm-register",
+		.none = "nothing to register",
+		.arg = arg,
+	};
+	return run_booted(c, name, &p);
+}
+
+static int do_unregister(const struct cli *c, const char *name)
+{
+	static const struct booted_program p = {
+		.rel = "bin/microvm-unregister",
+		.none = "nothing to unregister",
+	};
+	return run_booted(c, name, &p);
 }
 
 /* ---- cleanup ---------------------------------------------------------- */
@@ -363,24 +488,35 @@ static const char *or_dash(const char *s)
 	return s ? s : "-";
 }
 
+/* The table is for a terminal: every field is escaped (escape_line), since
+ * names and link targets are the VM user's to choose; --json escapes the
+ * JSON way. */
 static void print_table(const struct row *rows, size_t n)
 {
 	static const char *const outdated[] = { "no", "yes" };
+	char(*f)[3][PATH_MAX] = calloc(n ? n : 1, sizeof(*f));
+	if (!f) {
+		log_fail(-ENOMEM, "print", "status");
+		return;
+	}
 	int wn = 2, wc = 14;
 	for (size_t i = 0; i < n; i++) {
-		int l = (int)strlen(rows[i].name);
+		escape_line(rows[i].name, f[i][0], sizeof(f[i][0]));
+		escape_line(or_dash(rows[i].system[VM_CURRENT]), f[i][1], sizeof(f[i][1]));
+		escape_line(or_dash(rows[i].system[VM_BOOTED]), f[i][2], sizeof(f[i][2]));
+		int l = (int)strlen(f[i][0]);
 		wn = l > wn ? l : wn;
-		l = (int)strlen(or_dash(rows[i].system[VM_CURRENT]));
+		l = (int)strlen(f[i][1]);
 		wc = l > wc ? l : wc;
 	}
 	printf("%-*s  %-6s  %-8s  %-*s  %s\n", wn, "VM", "BOOTED", "OUTDATED", wc,
 	       "CURRENT-SYSTEM", "BOOTED-SYSTEM");
 	for (size_t i = 0; i < n; i++) {
 		const struct row *w = &rows[i];
-		printf("%-*s  %-6s  %-8s  %-*s  %s\n", wn, w->name, w->booted ? "yes" : "no",
-		       w->outdated < 0 ? "-" : outdated[w->outdated], wc,
-		       or_dash(w->system[VM_CURRENT]), or_dash(w->system[VM_BOOTED]));
+		printf("%-*s  %-6s  %-8s  %-*s  %s\n", wn, f[i][0], w->booted ? "yes" : "no",
+		       w->outdated < 0 ? "-" : outdated[w->outdated], wc, f[i][1], f[i][2]);
 	}
+	free(f);
 }
 
 static int do_status(const struct cli *c, char **names, size_t n)
@@ -461,6 +597,10 @@ int main(int argc, char **argv)
 		action = do_stop;
 	else if (strcmp(verb, "cleanup") == 0)
 		action = do_cleanup;
+	else if (strcmp(verb, "register") == 0)
+		action = do_register;
+	else if (strcmp(verb, "unregister") == 0)
+		action = do_unregister;
 	else
 		return cli_usage_error(&tool, "unknown verb '%s'", verb);
 	if (argc - i != 1)

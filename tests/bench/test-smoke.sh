@@ -6,10 +6,10 @@
 # not judged here (`make bench` is for that). Needs root; ~15 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
 for p in supervisor gnuplot-nox qemu-system-common; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
-		{ echo "skip: Debian package $p missing"; exit 77; }
+		{ echo "SKIP: Debian package $p missing (make bench installs it)" >&2; exit 77; }
 done
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

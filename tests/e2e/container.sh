@@ -28,8 +28,9 @@
 # - nspawn refuses -D /, so / is bind-mounted (non-recursive, read-only)
 #   in a private mount namespace (unshare -m) and that is the root;
 #   --volatile=overlay puts a tmpfs overlay on it.
-# - the same namespace has a private tmpfs on /run/systemd, else nspawn
-#   leaves files in the host's /run/systemd.
+# - the same namespace has a private tmpfs on /run, else nspawn leaves
+#   files in the host's /run/systemd; /run/systemd is made on it, since a
+#   host without a running systemd (a bare Debian 12, a CI image) has none.
 # - --keep-unit --register=no: no machined; the container lives in a cgroup
 #   of its own made here (name=systemd + unified on a cgroup v1 hybrid host,
 #   or one cgroup on a v2 host) and removed by container_stop.
@@ -57,7 +58,11 @@ _container_cgroup_dirs() {
 }
 
 # The process that becomes nspawn: joins the cgroups, a private mount ns
-# with a tmpfs on /run/systemd, the read-only bind of / as the root.
+# with a tmpfs on /run (and in it the /run/systemd nspawn writes to), the
+# read-only bind of / as the root. The mount points are made on that tmpfs,
+# and mount -n writes no /run/mount/utab: nothing is created on the host,
+# whose /run may be empty (a bare Debian 12 without systemd has no
+# /run/systemd to mount on).
 _container_inner() {   # _container_inner NAME CGROUP... -- NSPAWN_ARGS...
     shift    # NAME: only for ps
     while [[ $1 != -- ]]; do
@@ -67,10 +72,10 @@ _container_inner() {   # _container_inner NAME CGROUP... -- NSPAWN_ARGS...
     shift
     exec unshare -m --propagation private -- /bin/bash -c '
         set -e
-        mount -t tmpfs -o mode=0755 mvm-e2e-run-systemd /run/systemd
-        mkdir /run/systemd/e2e-root
-        mount --bind / /run/systemd/e2e-root
-        mount -o remount,bind,ro /run/systemd/e2e-root
+        mount -n -t tmpfs -o mode=0755 mvm-e2e-run /run
+        mkdir -p /run/systemd/e2e-root
+        mount -n --bind / /run/systemd/e2e-root
+        mount -n -o remount,bind,ro /run/systemd/e2e-root
         exec systemd-nspawn -D /run/systemd/e2e-root "$@"
     ' nspawn "$@"
 }
@@ -200,7 +205,7 @@ container_leftovers() {
             /run/systemd/e2e-root; do
         [[ -e $p ]] && echo "host file $p"
     done
-    grep -s -- "$CONTAINER_NAME\|mvm-e2e-run-systemd\|/run/systemd/e2e-root" /proc/self/mountinfo \
+    grep -s -- "$CONTAINER_NAME\|mvm-e2e-run\|/run/systemd/e2e-root" /proc/self/mountinfo \
         | sed 's/^/host mount /'
     return 0
 }

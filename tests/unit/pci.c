@@ -12,187 +12,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "pcikit.h"
 #include "testutil.h"
 #include "util.h"
-
-#define UID "990"
-#define GID "78"
-
-struct sim {
-	struct tu_vm vm;
-	char *sys;  /* simulated sysfs root */
-	char *dev;  /* simulated /dev */
-	char *mods; /* fake /lib/modules tree (ROOT/mods), when made */
-};
-
-static void sim_cmd(struct sim *s, const char *const args[])
-{
-	const char *argv[16];
-	size_t n = 0;
-	char *bin = tu_bin("tests/helpers/pci-sim");
-	argv[n++] = bin;
-	argv[n++] = s->sys;
-	for (size_t i = 0; args[i]; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	struct tu_run r;
-	tu_run(&r, argv);
-	ck_assert_msg(r.status == 0, "pci-sim %s: %s", args[0], r.err);
-	tu_run_free(&r);
-	free(bin);
-}
-#define SIM(s, ...) sim_cmd((s), (const char *const[]){ __VA_ARGS__, NULL })
-
-static void sim_make(struct sim *s)
-{
-	memset(s, 0, sizeof(*s));
-	tu_vm_make(&s->vm, "vm1");
-	s->sys = tu_path(s->vm.root, "sys");
-	s->dev = tu_path(s->vm.root, "dev");
-	SIM(s, "init");
-	char *vfio = tu_path(s->dev, "vfio");
-	ck_assert_int_eq(mkdir_p(vfio, 0755), 0);
-	free(vfio);
-}
-
-static void sim_free(struct sim *s)
-{
-	tu_vm_free(&s->vm);
-	free(s->sys);
-	free(s->dev);
-	free(s->mods);
-}
-
-/* The /dev/vfio/GROUP node the kernel makes, root-owned 0600. */
-static void vfio_node(struct sim *s, const char *group)
-{
-	char *rel = xasprintf("vfio/%s", group);
-	char *p = tu_path(s->dev, rel);
-	struct stat st;
-	if (stat(p, &st) < 0)
-		ck_assert_msg(mknod(p, S_IFCHR | 0600, makedev(10, 200)) == 0, "mknod %s: %s", p,
-			      strerror(errno));
-	free(p);
-	free(rel);
-}
-
-/* A device bound to drv (NULL: none) in IOMMU group (NULL: no IOMMU). */
-static void device(struct sim *s, const char *addr, const char *drv, const char *group)
-{
-	char d[64] = "";
-	if (drv)
-		snprintf(d, sizeof(d), "driver=%s", drv);
-	else
-		snprintf(d, sizeof(d), "orig=-");
-	if (group) {
-		char g[64];
-		snprintf(g, sizeof(g), "group=%s", group);
-		vfio_node(s, group);
-		SIM(s, "device", addr, d, g);
-	} else {
-		SIM(s, "device", addr, d);
-	}
-}
-
-static void pci_devices(struct sim *s, const char *content)
-{
-	tu_write(s->vm.runner, "share/microvm/pci-devices", content);
-}
-
-/* Driver the device is bound to now, "" for none (static buffer). */
-static const char *driver_of(struct sim *s, const char *addr)
-{
-	static char buf[256];
-	char *rel = xasprintf("bus/pci/devices/%s/driver", addr);
-	char *p = tu_path(s->sys, rel);
-	char *d = NULL;
-	int r = read_link_base(p, &d);
-	snprintf(buf, sizeof(buf), "%s", r == 0 ? d : "");
-	free(d);
-	free(p);
-	free(rel);
-	return buf;
-}
-
-/* What the shim logged (every sysfs write, module load). */
-static char *sim_log(struct sim *s)
-{
-	char *p = tu_path(s->sys, ".sim/log");
-	char *buf = NULL;
-	size_t len;
-	ck_assert_int_eq(read_file(p, 1 << 20, &buf, &len), 0);
-	free(p);
-	return buf;
-}
-
-static void sim_log_clear(struct sim *s)
-{
-	tu_write(s->sys, ".sim/log", "");
-}
-
-static bool record_exists(struct sim *s)
-{
-	char *p = tu_path(s->vm.runtime, "vm1/pci");
-	bool r = access(p, F_OK) == 0;
-	free(p);
-	return r;
-}
-
-static char *record_text(struct sim *s)
-{
-	char *p = tu_path(s->vm.runtime, "vm1/pci");
-	char *buf = NULL;
-	size_t len;
-	ck_assert_int_eq(read_file(p, 1 << 16, &buf, &len), 0);
-	free(p);
-	return buf;
-}
-
-/* pci-bind [extra...] VERB vm1 against the simulation. */
-static void run_tool(struct sim *s, struct tu_run *r, const char *verb, const char *const extra[])
-{
-	const char *argv[32];
-	size_t n = 0;
-	char *bin = tu_bin("pci-bind");
-	argv[n++] = bin;
-	const char *common[] = { "--sysfs", s->sys, "--devfs", s->dev, "--state-dir", s->vm.state,
-				 "--runtime-dir", s->vm.runtime, "--user", UID, "--group", GID };
-	for (size_t i = 0; i < ARRAY_SIZE(common); i++)
-		argv[n++] = common[i];
-	for (size_t i = 0; extra && extra[i]; i++)
-		argv[n++] = extra[i];
-	argv[n++] = verb;
-	argv[n++] = "vm1";
-	argv[n] = NULL;
-
-	char *shim = tu_bin("tests/shims/pcisim.so");
-	char *preload = xasprintf("LD_PRELOAD=%s", shim);
-	char *root = xasprintf("PCISIM_ROOT=%s", s->sys);
-	/* A sanitized pci-bind with a preloaded shim: ASan must not insist
-	 * on being first (tests/run sets this too). */
-	const char *ao = getenv("ASAN_OPTIONS");
-	char *asan = xasprintf("ASAN_OPTIONS=%s%sverify_asan_link_order=0", ao ? ao : "",
-			       ao && *ao ? ":" : "");
-	const char *env[] = { preload, root, asan, "MICROVM_MODULES_DIR=", NULL };
-	tu_run_env(r, argv, env);
-	free(asan);
-	free(root);
-	free(preload);
-	free(shim);
-	free(bin);
-}
-
-#define EXTRA(...) ((const char *const[]){ __VA_ARGS__, NULL })
-
-/* The usual start: two devices on their drivers, vfio-pci registered. */
-static void two_devices(struct sim *s)
-{
-	sim_make(s);
-	device(s, "0000:01:00.0", "e1000e", "5");
-	device(s, "0000:02:00.0", "snd_hda_intel", "6");
-	SIM(s, "driver", "vfio-pci");
-	pci_devices(s, "0000:01:00.0\n02:00.0\n");
-}
 
 START_TEST(bind_unbind_restores_both)
 {
@@ -200,14 +22,14 @@ START_TEST(bind_unbind_restores_both)
 	struct tu_run r;
 	two_devices(&s);
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
 	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "vfio-pci");
 	ck_assert(record_exists(&s));
 	tu_run_free(&r);
 
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
@@ -223,7 +45,7 @@ START_TEST(bind_unbind_restores_both)
 
 	/* a second unbind: no record, nothing to do */
 	sim_log_clear(&s);
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_int_eq(r.status, 0);
 	char *log = sim_log(&s);
 	ck_assert_str_eq(log, "");
@@ -242,7 +64,7 @@ START_TEST(already_bound_no_writes)
 	vfio_node(&s, "9");
 	pci_devices(&s, "0000:03:00.0\n");
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	char *log = sim_log(&s);
 	ck_assert_msg(strcmp(log, "") == 0, "expected no sysfs writes, got:\n%s", log);
@@ -251,7 +73,7 @@ START_TEST(already_bound_no_writes)
 	/* nothing changed, so nothing to undo: unbind leaves it on vfio-pci */
 	ck_assert(!record_exists(&s));
 	tu_run_free(&r);
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_str_eq(driver_of(&s, "0000:03:00.0"), "vfio-pci");
 	tu_run_free(&r);
@@ -264,8 +86,8 @@ END_TEST
 static void shared_group(struct sim *s)
 {
 	sim_make(s);
-	device(s, "0000:01:00.0", "e1000e", "7");
-	device(s, "0000:01:00.1", "snd_hda_intel", "7");
+	sim_device(s, "0000:01:00.0", "e1000e", "7");
+	sim_device(s, "0000:01:00.1", "snd_hda_intel", "7");
 	SIM(s, "device", "0000:00:1c.0", "driver=pcieport", "group=7", "class=0x060400");
 	SIM(s, "driver", "vfio-pci");
 	pci_devices(s, "0000:01:00.0\n");
@@ -277,7 +99,7 @@ START_TEST(group_not_viable_refused)
 	struct tu_run r;
 	shared_group(&s);
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "not viable") && strstr(r.err, "0000:01:00.1") &&
 			      strstr(r.err, "--bind-group"),
@@ -299,7 +121,7 @@ START_TEST(bind_group_binds_and_restores)
 	struct tu_run r;
 	shared_group(&s);
 
-	run_tool(&s, &r, "bind", EXTRA("--bind-group"));
+	pci_run(&s, &r, "bind", EXTRA("--bind-group"));
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "vfio-pci");
@@ -311,7 +133,7 @@ START_TEST(bind_group_binds_and_restores)
 	free(rec);
 	tu_run_free(&r);
 
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "snd_hda_intel");
@@ -330,7 +152,7 @@ START_TEST(refused_bind_rolls_back)
 	 * succeeds and nothing binds, as with the kernel */
 	SIM(&s, "refuse", "vfio-pci", "0000:02:00.0");
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "unable to bind '0000:02:00.0' to vfio-pci: the driver did "
 					     "not take it (driver now: none)"),
@@ -360,7 +182,7 @@ START_TEST(rollback_failure_keeps_record)
 	SIM(&s, "refuse", "vfio-pci", "0000:02:00.0");
 	SIM(&s, "refuse", "e1000e", "0000:01:00.0");
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "");
 	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
@@ -374,7 +196,7 @@ START_TEST(rollback_failure_keeps_record)
 	char *refuse = tu_path(s.sys, ".sim/refuse/e1000e/0000:01:00.0");
 	ck_assert_int_eq(unlink(refuse), 0);
 	free(refuse);
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert(!record_exists(&s));
@@ -391,7 +213,7 @@ START_TEST(unbind_error_rolls_back)
 	/* the second device's driver will not let go */
 	SIM(&s, "fail", "bus/pci/drivers/snd_hda_intel/unbind", "16");
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "snd_hda_intel/unbind") &&
 			      strstr(r.err, strerror(EBUSY)),
@@ -411,7 +233,7 @@ START_TEST(bad_address_nothing_written)
 	two_devices(&s);
 	pci_devices(&s, "0000:01:00.0\n0000:zz:00.0\n");
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "pci-devices' line 2") && strstr(r.err, "0000:zz:00.0"),
 		      "stderr: %s", r.err);
@@ -429,11 +251,11 @@ START_TEST(no_iommu_group)
 	struct sim s;
 	struct tu_run r;
 	sim_make(&s);
-	device(&s, "0000:01:00.0", "e1000e", NULL);
+	sim_device(&s, "0000:01:00.0", "e1000e", NULL);
 	SIM(&s, "driver", "vfio-pci");
 	pci_devices(&s, "0000:01:00.0\n");
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "IOMMU") && strstr(r.err, "0000:01:00.0"), "stderr: %s",
 		      r.err);
@@ -452,7 +274,7 @@ START_TEST(missing_device)
 	two_devices(&s);
 	pci_devices(&s, "0000:01:00.0\n0000:09:00.0\n");
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "unable to find PCI device '0000:09:00.0'"), "stderr: %s",
 		      r.err);
@@ -470,7 +292,7 @@ START_TEST(vfio_node_owner_mode)
 	struct tu_run r;
 	two_devices(&s);
 
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	const char *groups[] = { "vfio/5", "vfio/6" };
 	for (size_t i = 0; i < ARRAY_SIZE(groups); i++) {
@@ -494,7 +316,7 @@ START_TEST(dry_run_prints_writes)
 	struct tu_run r;
 	two_devices(&s);
 
-	run_tool(&s, &r, "bind", EXTRA("--dry-run"));
+	pci_run(&s, &r, "bind", EXTRA("--dry-run"));
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	char *want = xasprintf("pci-bind: vm1: would write 'vfio-pci' to "
 			       "%s/bus/pci/devices/0000:01:00.0/driver_override\n"
@@ -525,11 +347,11 @@ START_TEST(bind_twice_keeps_record)
 	struct sim s;
 	struct tu_run r;
 	two_devices(&s);
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	tu_run_free(&r);
 	sim_log_clear(&s);
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	tu_run_free(&r);
 	char *log = sim_log(&s);
@@ -539,7 +361,7 @@ START_TEST(bind_twice_keeps_record)
 	ck_assert_msg(strstr(rec, "0000:01:00.0 e1000e") && strstr(rec, "0000:02:00.0 snd_hda_intel"),
 		      "record: %s", rec);
 	free(rec);
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
@@ -555,12 +377,12 @@ START_TEST(unbind_partial_keeps_record)
 	struct sim s;
 	struct tu_run r;
 	two_devices(&s);
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	tu_run_free(&r);
 
 	SIM(&s, "refuse", "snd_hda_intel", "0000:02:00.0");
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "unable to give back '0000:02:00.0' to snd_hda_intel"),
 		      "stderr: %s", r.err);
@@ -575,7 +397,7 @@ START_TEST(unbind_partial_keeps_record)
 	char *refuse = tu_path(s.sys, ".sim/refuse/snd_hda_intel/0000:02:00.0");
 	ck_assert_int_eq(unlink(refuse), 0);
 	free(refuse);
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
 	ck_assert(!record_exists(&s));
@@ -590,14 +412,14 @@ START_TEST(unbound_device_stays_unbound)
 	struct sim s;
 	struct tu_run r;
 	sim_make(&s);
-	device(&s, "0000:04:00.0", NULL, "3");
+	sim_device(&s, "0000:04:00.0", NULL, "3");
 	SIM(&s, "driver", "vfio-pci");
 	pci_devices(&s, "0000:04:00.0\n");
-	run_tool(&s, &r, "bind", NULL);
+	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:04:00.0"), "vfio-pci");
 	tu_run_free(&r);
-	run_tool(&s, &r, "unbind", NULL);
+	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:04:00.0"), "");
 	tu_run_free(&r);
@@ -652,12 +474,12 @@ START_TEST(kmod_loads_vfio_pci)
 	struct sim s;
 	struct tu_run r;
 	sim_make(&s);
-	device(&s, "0000:01:00.0", "e1000e", "5");
+	sim_device(&s, "0000:01:00.0", "e1000e", "5");
 	pci_devices(&s, "0000:01:00.0\n");
 	char *dir = modules_tree(
 		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
 
-	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	char *log = sim_log(&s);
 	ck_assert_msg(strstr(log, "load vfio_pci\n"), "log: %s", log);
@@ -674,14 +496,14 @@ START_TEST(kmod_builtin)
 	struct sim s;
 	struct tu_run r;
 	sim_make(&s);
-	device(&s, "0000:01:00.0", "e1000e", "5");
+	sim_device(&s, "0000:01:00.0", "e1000e", "5");
 	pci_devices(&s, "0000:01:00.0\n");
 	char *dir = modules_tree(&s, "kernel/drivers/vfio/pci/vfio-pci.ko\n", NULL);
 
 	/* libkmod finds it built in and loads nothing; the simulated sysfs
 	 * has no vfio-pci driver (a real kernel would), which the tool
 	 * names instead of going on. */
-	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "is built in") && strstr(r.err, "driver 'vfio-pci'"),
 		      "stderr: %s", r.err);
@@ -699,12 +521,12 @@ START_TEST(kmod_missing)
 	struct sim s;
 	struct tu_run r;
 	sim_make(&s);
-	device(&s, "0000:01:00.0", "e1000e", "5");
+	sim_device(&s, "0000:01:00.0", "e1000e", "5");
 	pci_devices(&s, "0000:01:00.0\n");
 	char *dir = modules_tree(&s, "", (const char *const[]){ "kernel/drivers/net/e1000e.ko",
 								NULL });
 
-	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "unable to load module 'vfio-pci': not found"), "stderr: %s",
 		      r.err);
@@ -723,14 +545,14 @@ START_TEST(kmod_blacklisted)
 	struct sim s;
 	struct tu_run r;
 	sim_make(&s);
-	device(&s, "0000:01:00.0", "e1000e", "5");
+	sim_device(&s, "0000:01:00.0", "e1000e", "5");
 	pci_devices(&s, "0000:01:00.0\n");
 	char *dir = modules_tree(
 		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
 	tu_write(s.vm.root, "modprobe.d/vfio.conf", "# no VFIO here\nblacklist vfio_pci\n");
 	char *cfg = tu_path(s.vm.root, "modprobe.d");
 
-	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "unable to load module 'vfio_pci': it is blacklisted"),
 		      "stderr: %s", r.err);
@@ -742,7 +564,7 @@ START_TEST(kmod_blacklisted)
 
 	/* the same tree without the blacklist loads it: the test can fail */
 	tu_write(s.vm.root, "modprobe.d/vfio.conf", "# nothing\n");
-	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
 	tu_run_free(&r);
@@ -757,13 +579,13 @@ START_TEST(kmod_load_fails)
 	struct sim s;
 	struct tu_run r;
 	sim_make(&s);
-	device(&s, "0000:01:00.0", "e1000e", "5");
+	sim_device(&s, "0000:01:00.0", "e1000e", "5");
 	pci_devices(&s, "0000:01:00.0\n");
 	char *dir = modules_tree(
 		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
 	SIM(&s, "modfail", "vfio_pci", "22");
 
-	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "unable to load module 'vfio_pci': ") &&
 			      strstr(r.err, strerror(EINVAL)),
@@ -781,7 +603,7 @@ START_TEST(kmod_install_command_not_run)
 	struct sim s;
 	struct tu_run r;
 	sim_make(&s);
-	device(&s, "0000:01:00.0", "e1000e", "5");
+	sim_device(&s, "0000:01:00.0", "e1000e", "5");
 	pci_devices(&s, "0000:01:00.0\n");
 	char *dir = modules_tree(
 		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
@@ -790,7 +612,7 @@ START_TEST(kmod_install_command_not_run)
 	tu_write(s.vm.root, "modprobe.d/vfio.conf", conf);
 	char *cfg = tu_path(s.vm.root, "modprobe.d");
 
-	run_tool(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	ck_assert_msg(strstr(r.err, "install command is not run"), "stderr: %s", r.err);
 	ck_assert_int_eq(access(ran, F_OK), -1);
@@ -854,5 +676,6 @@ Suite *pci_suite(void)
 	tcase_add_test(km, kmod_load_fails);
 	tcase_add_test(km, kmod_install_command_not_run);
 	suite_add_tcase(s, km);
+	pci_attack_cases(s);
 	return s;
 }

@@ -580,6 +580,53 @@ START_TEST(status_table_and_json)
 }
 END_TEST
 
+/* Attack (issue 11, point 8): the VM user's runner names a system whose
+ * link target holds an escape sequence and a newline followed by a forged
+ * row. The table must show it escaped on the VM's own row: no raw control
+ * character reaches the terminal and no row "vm9" appears. */
+START_TEST(status_table_escapes)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "zeta");
+	add_vm(&t, "alpha", "/nix/store/x\x1b[31m-red\nvm9  yes     no        /forged", NULL);
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", t.state, "status", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	for (const char *p = r.out; *p; p++)
+		ck_assert_msg(*p == '\n' || ((unsigned char)*p >= 0x20 && *p != 0x7f),
+			      "raw control character 0x%02x in: %s", (unsigned char)*p, r.out);
+	char w[5][256];
+	ck_assert_int_eq(table_row(r.out, "vm9", w), -1);
+	ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
+	ck_assert_str_eq(w[3], "/nix/store/x\\x1b[31m-red\\nvm9");
+	/* Header, alpha, zeta: three lines. */
+	size_t lines = 0;
+	for (const char *p = r.out; *p; p++)
+		lines += *p == '\n';
+	ck_assert_uint_eq(lines, 3);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* --help gives every exit status start can end with (126, 127 too). */
+START_TEST(help_lists_exit_statuses)
+{
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--help", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_int_eq(r.status, 0);
+	const char *x = strstr(r.out, "Exit status: 0 success, 1 failure, 2 usage error");
+	ck_assert_msg(x && strstr(x, "126 when") && strstr(x, "127 when"), "stdout: %s", r.out);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 START_TEST(status_errors)
 {
 	struct tu_vm t;
@@ -647,6 +694,8 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, stop_without_shutdown);
 	tcase_add_test(tc, cleanup_removes_symlink_only);
 	tcase_add_test(tc, status_table_and_json);
+	tcase_add_test(tc, status_table_escapes);
+	tcase_add_test(tc, help_lists_exit_statuses);
 	tcase_add_test(tc, status_errors);
 	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);

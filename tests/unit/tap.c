@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tap-setup, against the kernel: each test forks (Check), then makes its
- * own network and mount namespace and mounts a fresh sysfs on /sys there,
- * so /sys/class/net shows the test's interfaces and nothing on the host
- * is touched. Links the tests need (a plain link to collide with, a
- * macvtap's lower link, a bridge) are made with libnl; veth stands in for
- * dummy, which is often a module (and tests never load modules). */
+ * own network and mount namespace and mounts a fresh sysfs on /sys there
+ * (tapkit.h), so /sys/class/net shows the test's interfaces and nothing on
+ * the host is touched. The attacks of the VM user are in tap-attack.c. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -30,158 +28,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tapkit.h"
 #include "testutil.h"
 #include "util.h"
-
-#define UID 990
-#define GID 78
-
-/* ---- namespace and netlink helpers ------------------------------------ */
-
-static struct nl_sock *sk;
-
-static void netns_setup(void)
-{
-	ck_assert_msg(unshare(CLONE_NEWNET | CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
-	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	ck_assert_msg(mount("sysfs", "/sys", "sysfs", 0, NULL) == 0, "mount sysfs: %s",
-		      strerror(errno));
-	sk = nl_socket_alloc();
-	ck_assert_ptr_nonnull(sk);
-	ck_assert_int_eq(nl_connect(sk, NETLINK_ROUTE), 0);
-}
-
-static void netns_teardown(void)
-{
-	nl_socket_free(sk);
-	sk = NULL;
-}
-
-/* A plain link of this name (one end of a veth pair; the peer is NAMEp). */
-static void make_veth(const char *name)
-{
-	char peer[IFNAMSIZ];
-	snprintf(peer, sizeof(peer), "%.13sp", name);
-	int r = rtnl_link_veth_add(sk, name, peer, getpid()); /* 0 is not "here" */
-	ck_assert_msg(r == 0, "veth %s: %s", name, nl_geterror(r));
-}
-
-static void make_bridge(const char *name)
-{
-	int r = rtnl_link_bridge_add(sk, name);
-	ck_assert_msg(r == 0, "bridge %s: %s", name, nl_geterror(r));
-}
-
-static int ifindex(const char *name)
-{
-	return (int)if_nametoindex(name);
-}
-
-static struct rtnl_link *get_link(const char *name)
-{
-	struct rtnl_link *l = NULL;
-	int r = rtnl_link_get_kernel(sk, 0, name, &l);
-	ck_assert_msg(r == 0, "get %s: %s", name, nl_geterror(r));
-	return l;
-}
-
-static void set_group(const char *name, uint32_t group)
-{
-	struct rtnl_link *orig = get_link(name), *ch = rtnl_link_alloc();
-	rtnl_link_set_group(ch, group);
-	ck_assert_int_eq(rtnl_link_change(sk, orig, ch, 0), 0);
-	rtnl_link_put(ch);
-	rtnl_link_put(orig);
-}
-
-/* An alternative name: the kernel then refuses NAME for a new interface,
- * though no interface has it as its name (what a dump shows). */
-static void add_altname(const char *dev, const char *alt)
-{
-	struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWLINKPROP, NLM_F_REQUEST | NLM_F_ACK |
-								      NLM_F_CREATE | NLM_F_EXCL |
-								      NLM_F_APPEND);
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex(dev) };
-	ck_assert_int_eq(nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO), 0);
-	struct nlattr *list = nla_nest_start(m, IFLA_PROP_LIST);
-	ck_assert_int_eq(nla_put_string(m, IFLA_ALT_IFNAME, alt), 0);
-	nla_nest_end(m, list);
-	int r = nl_send_sync(sk, m);
-	ck_assert_msg(r == 0, "altname %s: %s", alt, nl_geterror(r));
-}
-
-/* /sys/class/net/NAME/ATTR (the fresh sysfs of this namespace). */
-static char *sysattr(const char *name, const char *attr)
-{
-	char p[256], *v = NULL;
-	snprintf(p, sizeof(p), "/sys/class/net/%s/%s", name, attr);
-	int r = read_line(p, &v);
-	ck_assert_msg(r == 0, "read %s: %s", p, strerror(-r));
-	return v;
-}
-
-static unsigned long sysnum(const char *name, const char *attr)
-{
-	char *v = sysattr(name, attr);
-	unsigned long n = strtoul(v, NULL, 0);
-	free(v);
-	return n;
-}
-
-/* ---- running the tool ----------------------------------------------------- */
-
-/* argv: tap-setup --state-dir .. --runtime-dir .. --user 990 --group 78
- * EXTRA... VERB NAME */
-static void run_tool(struct tu_run *r, const struct tu_vm *t, const char *verb,
-		     const char *const *extra)
-{
-	const char *argv[32];
-	size_t n = 0;
-	char *bin = tu_bin("tap-setup");
-	argv[n++] = bin;
-	argv[n++] = "--state-dir";
-	argv[n++] = t->state;
-	argv[n++] = "--runtime-dir";
-	argv[n++] = t->runtime;
-	argv[n++] = "--user";
-	argv[n++] = "990";
-	argv[n++] = "--group";
-	argv[n++] = "78";
-	for (size_t i = 0; extra && extra[i]; i++)
-		argv[n++] = extra[i];
-	argv[n++] = verb;
-	argv[n++] = t->name;
-	argv[n] = NULL;
-	tu_run(r, argv);
-	free(bin);
-}
-
-static void tool_ok(const struct tu_vm *t, const char *verb, const char *const *extra)
-{
-	struct tu_run r;
-	run_tool(&r, t, verb, extra);
-	ck_assert_msg(r.status == 0, "tap-setup %s: exit %d: %s", verb, r.status, r.err);
-	tu_run_free(&r);
-}
-
-static char *record_of(const struct tu_vm *t, const char *kind)
-{
-	char rel[64], *text = NULL, *p;
-	snprintf(rel, sizeof(rel), "%s/%s", t->name, kind);
-	p = tu_path(t->runtime, rel);
-	if (read_file(p, 1 << 20, &text, NULL) < 0)
-		text = NULL;
-	free(p);
-	return text;
-}
-
-static void vm_taps(struct tu_vm *t, const char *names, const char *flags)
-{
-	tu_vm_make(t, "vm1");
-	tu_write(t->runner, "share/microvm/tap-interfaces", names);
-	if (flags)
-		tu_write(t->runner, "share/microvm/tap-flags", flags);
-}
 
 /* ---- TAPs ------------------------------------------------------------------ */
 
@@ -199,7 +48,7 @@ START_TEST(up_creates_taps_down_deletes)
 {
 	struct tu_vm t;
 	vm_taps(&t, "vm1-a\nvm1-b\n", flag_cases[_i].flags);
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 	for (int k = 0; k < 2; k++) {
 		const char *n = k ? "vm1-b" : "vm1-a";
 		ck_assert_int_gt(ifindex(n), 0);
@@ -214,7 +63,7 @@ START_TEST(up_creates_taps_down_deletes)
 	ck_assert_ptr_nonnull(strstr(rec, "vm1-a"));
 	free(rec);
 
-	tool_ok(&t, "down", NULL);
+	tap_ok(&t, "down", NULL);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	ck_assert_int_eq(ifindex("vm1-b"), 0);
 	ck_assert_ptr_null(record_of(&t, "tap"));
@@ -257,13 +106,13 @@ START_TEST(multi_queue_attach_as_vm_user)
 	ck_assert_int_eq(mknod(tun, S_IFCHR | 0666, makedev(10, 200)), 0);
 	ck_assert_int_eq(chmod(tun, 0666), 0);
 	const char *extra[] = { "--devfs", dev, NULL };
-	tool_ok(&t, "up", extra);
+	tap_ok(&t, "up", extra);
 	unsigned short fl = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
 	/* The VM user may attach a queue (QEMU opens one per vCPU) ... */
 	ck_assert_int_eq(attach_as(tun, "vm1-mq", UID, GID, fl), 0);
 	/* ... and another user may not. */
 	ck_assert_int_eq(attach_as(tun, "vm1-mq", UID + 1, GID + 1, fl), EPERM);
-	tool_ok(&t, "down", extra);
+	tap_ok(&t, "down", extra);
 	ck_assert_int_eq(ifindex("vm1-mq"), 0);
 	free(tun);
 	free(net);
@@ -278,7 +127,7 @@ START_TEST(bridge_and_mtu)
 	vm_taps(&t, "vm1-a\nvm1-b\n", "vnet_hdr\n");
 	make_bridge("br0");
 	const char *extra[] = { "--bridge", "br0", "--mtu", "1400", NULL };
-	tool_ok(&t, "up", extra);
+	tap_ok(&t, "up", extra);
 	for (int k = 0; k < 2; k++) {
 		const char *n = k ? "vm1-b" : "vm1-a";
 		char p[64], *master = NULL;
@@ -289,7 +138,7 @@ START_TEST(bridge_and_mtu)
 		ck_assert_uint_eq(sysnum(n, "mtu"), 1400);
 		ck_assert_uint_ne(sysnum(n, "flags") & IFF_UP, 0);
 	}
-	tool_ok(&t, "down", NULL);
+	tap_ok(&t, "down", NULL);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	ck_assert_int_gt(ifindex("br0"), 0);
 	tu_vm_free(&t);
@@ -334,7 +183,7 @@ START_TEST(refuses_non_tap)
 		make_bridge("vm1-b");
 	int before = ifindex("vm1-b");
 	struct tu_run r;
-	run_tool(&r, &t, "up", NULL);
+	tap_run(&r, &t, "up", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, "not a TAP"), "%s", r.err);
 	ck_assert_int_eq(ifindex("vm1-b"), before);
@@ -350,7 +199,7 @@ START_TEST(refuses_held_tap)
 {
 	struct tu_vm t;
 	vm_taps(&t, "vm1-a\nvm1-b\n", "vnet_hdr\n");
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 	int before = ifindex("vm1-b");
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
@@ -361,14 +210,14 @@ START_TEST(refuses_held_tap)
 	ck_assert_int_eq(ioctl(fd, TUNSETIFF, &ifr), 0);
 
 	struct tu_run r;
-	run_tool(&r, &t, "up", NULL);
+	tap_run(&r, &t, "up", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, "holds"), "%s", r.err);
 	ck_assert_int_eq(ifindex("vm1-b"), before);
 	tu_run_free(&r);
 
 	/* down leaves it too, keeps it in the record, and fails. */
-	run_tool(&r, &t, "down", NULL);
+	tap_run(&r, &t, "down", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_int_eq(ifindex("vm1-b"), before);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
@@ -380,7 +229,7 @@ START_TEST(refuses_held_tap)
 	tu_run_free(&r);
 
 	close(fd);
-	tool_ok(&t, "down", NULL);
+	tap_ok(&t, "down", NULL);
 	ck_assert_int_eq(ifindex("vm1-b"), 0);
 	ck_assert_ptr_null(record_of(&t, "tap"));
 	tu_vm_free(&t);
@@ -392,7 +241,7 @@ START_TEST(bad_name_on_line_3_creates_nothing)
 	struct tu_vm t;
 	vm_taps(&t, "vm1-a\nvm1-b\nbad/name\nvm1-d\n", NULL);
 	struct tu_run r;
-	run_tool(&r, &t, "up", NULL);
+	tap_run(&r, &t, "up", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "share/microvm/tap-interfaces") && strstr(r.err, "line 3") &&
 			      strstr(r.err, "bad/name"),
@@ -414,7 +263,7 @@ START_TEST(rollback_taps)
 	make_veth("other0");
 	add_altname("other0", "vm1-c");
 	struct tu_run r;
-	run_tool(&r, &t, "up", NULL);
+	tap_run(&r, &t, "up", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "'vm1-c'") && strstr(r.err, "TUNSETIFF"), "%s", r.err);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
@@ -431,16 +280,16 @@ START_TEST(idempotent_and_down_without_runner)
 {
 	struct tu_vm t;
 	vm_taps(&t, "vm1-a\nvm1-b\n", "multi_queue\n");
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 	int first = ifindex("vm1-a");
-	tool_ok(&t, "up", NULL); /* replaces the TAPs nobody holds */
+	tap_ok(&t, "up", NULL); /* replaces the TAPs nobody holds */
 	ck_assert_int_gt(ifindex("vm1-a"), 0);
 	ck_assert_int_ne(ifindex("vm1-a"), first);
 	ck_assert_uint_eq(sysnum("vm1-a", "owner"), UID);
 
 	/* A newer runner drops vm1-b: up again deletes it (it is the last up's). */
 	tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\n");
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 	ck_assert_int_gt(ifindex("vm1-a"), 0);
 	ck_assert_int_eq(ifindex("vm1-b"), 0);
 	char *rec = record_of(&t, "tap");
@@ -449,21 +298,21 @@ START_TEST(idempotent_and_down_without_runner)
 	free(rec);
 	/* An empty list: nothing is left, and no record. */
 	tu_write(t.runner, "share/microvm/tap-interfaces", "\n");
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	ck_assert_ptr_null(record_of(&t, "tap"));
 	tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\nvm1-b\n");
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 
 	/* current now points at a runner without TAPs: down uses the record. */
 	char *cur = tu_path(t.dir, "current");
 	ck_assert_int_eq(unlink(cur), 0);
 	ck_assert_int_eq(symlink("/nonexistent", cur), 0);
 	free(cur);
-	tool_ok(&t, "down", NULL);
+	tap_ok(&t, "down", NULL);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	ck_assert_int_eq(ifindex("vm1-b"), 0);
-	tool_ok(&t, "down", NULL);
+	tap_ok(&t, "down", NULL);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -475,7 +324,7 @@ START_TEST(dry_run_changes_nothing)
 	make_bridge("br0");
 	const char *extra[] = { "--dry-run", "--bridge", "br0", NULL };
 	struct tu_run r;
-	run_tool(&r, &t, "up", extra);
+	tap_run(&r, &t, "up", extra);
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_msg(strstr(r.out, "create vm1-a flags vnet_hdr,multi_queue owner 990:78") &&
 			      strstr(r.out, "master br0"),
@@ -484,9 +333,9 @@ START_TEST(dry_run_changes_nothing)
 	ck_assert_ptr_null(record_of(&t, "tap"));
 	tu_run_free(&r);
 
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 	const char *dry[] = { "--dry-run", NULL };
-	run_tool(&r, &t, "down", dry);
+	tap_run(&r, &t, "down", dry);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "delete vm1-a"));
 	ck_assert_int_gt(ifindex("vm1-a"), 0);
@@ -504,13 +353,13 @@ START_TEST(down_group_only_when_exact)
 {
 	struct tu_vm t;
 	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 	unsigned long group = sysnum("vm1-a", "netdev_group");
 	make_veth("stranger");
 	set_group("stranger", (uint32_t)group);
 	const char *v[] = { "-v", NULL };
 	struct tu_run r;
-	run_tool(&r, &t, "down", v);
+	tap_run(&r, &t, "down", v);
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_ptr_null(strstr(r.err, "with link group"));
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
@@ -533,7 +382,7 @@ START_TEST(down_leaves_what_is_no_longer_a_tap)
 	snprintf(rel, sizeof(rel), "%s/tap", t.name);
 	tu_write(t.runtime, rel, rec);
 	struct tu_run r;
-	run_tool(&r, &t, "down", NULL);
+	tap_run(&r, &t, "down", NULL);
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_int_gt(ifindex("vm1-a"), 0);
 	tu_run_free(&r);
@@ -551,7 +400,7 @@ START_TEST(many_taps)
 	vm_taps(&t, names, "vnet_hdr multi_queue\n");
 	free(names);
 	long long t0 = now_ms();
-	tool_ok(&t, "up", NULL);
+	tap_ok(&t, "up", NULL);
 	long long t1 = now_ms();
 	for (size_t i = 0; i < n; i += 51) {
 		char nm[16];
@@ -562,7 +411,7 @@ START_TEST(many_taps)
 	ck_assert_int_gt(ifindex("t255"), 0);
 	const char *v[] = { "-v", NULL };
 	struct tu_run r;
-	run_tool(&r, &t, "down", v);
+	tap_run(&r, &t, "down", v);
 	long long t2 = now_ms();
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_msg(strstr(r.err, "deleted 256 interfaces with link group"), "%s", r.err);
@@ -586,7 +435,7 @@ START_TEST(macvtap_up_down)
 	char *dev = tu_path(t.root, "dev");
 	ck_assert_int_eq(mkdir(dev, 0755), 0);
 	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
-	tool_ok(&t, "up", extra);
+	tap_ok(&t, "up", extra);
 
 	static const char *names[] = { "mvt0", "mvt1" };
 	static const char *macs[] = { "02:11:22:33:44:55", "02:11:22:33:44:56" };
@@ -633,7 +482,7 @@ START_TEST(macvtap_up_down)
 	ck_assert_ptr_nonnull(rec);
 	free(rec);
 
-	tool_ok(&t, "down", extra);
+	tap_ok(&t, "down", extra);
 	for (int k = 0; k < 2; k++) {
 		ck_assert_int_eq(ifindex(names[k]), 0);
 		ck_assert_int_ne(access(nodes[k], F_OK), 0);
@@ -641,7 +490,7 @@ START_TEST(macvtap_up_down)
 	}
 	ck_assert_int_gt(ifindex("lower0"), 0);
 	ck_assert_ptr_null(record_of(&t, "macvtap"));
-	tool_ok(&t, "down", extra);
+	tap_ok(&t, "down", extra);
 	free(dev);
 	tu_vm_free(&t);
 }
@@ -661,7 +510,7 @@ START_TEST(macvtap_refusals_and_rollback)
 	/* A missing LINK. */
 	tu_write(t.runner, "share/microvm/macvtap-interfaces",
 		 "mvt0 02:11:22:33:44:55 lower0 bridge\nmvt1 02:11:22:33:44:56 nolink bridge\n");
-	run_tool(&r, &t, "up", extra);
+	tap_run(&r, &t, "up", extra);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "'nolink'"), "%s", r.err);
 	ck_assert_int_eq(ifindex("mvt0"), 0);
@@ -670,7 +519,7 @@ START_TEST(macvtap_refusals_and_rollback)
 	/* A wanted name taken by a non-macvtap. */
 	tu_write(t.runner, "share/microvm/macvtap-interfaces",
 		 "mvt0 02:11:22:33:44:55 lower0 bridge\nlower1 02:11:22:33:44:56 lower0 bridge\n");
-	run_tool(&r, &t, "up", extra);
+	tap_run(&r, &t, "up", extra);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "'lower1'") && strstr(r.err, "not a macvtap"), "%s", r.err);
 	ck_assert_int_eq(ifindex("mvt0"), 0);
@@ -683,7 +532,7 @@ START_TEST(macvtap_refusals_and_rollback)
 		 "mvt1 02:11:22:33:44:56 lower0 bridge\n"
 		 "mvt2 02:11:22:33:44:57 lower0 passthru\n"
 		 "mvt3 02:11:22:33:44:58 lower1 bridge\n");
-	run_tool(&r, &t, "up", extra);
+	tap_run(&r, &t, "up", extra);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "'mvt2'"), "%s", r.err);
 	for (int k = 0; k < 4; k++) {
@@ -702,23 +551,23 @@ START_TEST(macvtap_refusals_and_rollback)
 
 	/* A macvtap held open (the VM runs): left alone. */
 	tu_write(t.runner, "share/microvm/macvtap-interfaces", "mvt0 02:11:22:33:44:55 lower0 bridge\n");
-	tool_ok(&t, "up", extra);
+	tap_ok(&t, "up", extra);
 	int before = ifindex("mvt0");
 	char p[32];
 	snprintf(p, sizeof(p), "tap%d", before);
 	char *node = tu_path(dev, p);
 	int fd = open(node, O_RDWR | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
-	run_tool(&r, &t, "up", extra);
+	tap_run(&r, &t, "up", extra);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "holds"), "%s", r.err);
 	ck_assert_int_eq(ifindex("mvt0"), before);
 	tu_run_free(&r);
 	close(fd);
-	tool_ok(&t, "up", extra); /* nobody holds it now: replaced */
+	tap_ok(&t, "up", extra); /* nobody holds it now: replaced */
 	ck_assert_int_ne(ifindex("mvt0"), before);
 	ck_assert_int_ne(access(node, F_OK), 0); /* the old node went with it */
-	tool_ok(&t, "down", extra);
+	tap_ok(&t, "down", extra);
 	ck_assert_int_eq(ifindex("mvt0"), 0);
 	free(node);
 	free(dev);
@@ -767,11 +616,27 @@ START_TEST(bad_mtu_from_environment)
 }
 END_TEST
 
+/* A bad $MICROVM_LOCK_TIMEOUT is a usage error, named in one line. */
+START_TEST(bad_lock_timeout_from_environment)
+{
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { bin, "--state-dir", "/nonexistent", "down", "vm1", NULL };
+	const char *env[] = { "MICROVM_LOCK_TIMEOUT=5s", NULL };
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.err);
+	ck_assert_str_eq(r.err, "tap-setup: unable to use 'MICROVM_LOCK_TIMEOUT': not a number "
+				"of seconds from 0 to 3600: '5s'\n");
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 START_TEST(down_without_record)
 {
 	struct tu_vm t;
 	tu_vm_make(&t, "vm1");
-	tool_ok(&t, "down", NULL);
+	tap_ok(&t, "down", NULL);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -782,6 +647,7 @@ Suite *tap_suite(void)
 	TCase *cli = tcase_create("cli");
 	tcase_add_test(cli, usage_errors);
 	tcase_add_test(cli, bad_mtu_from_environment);
+	tcase_add_test(cli, bad_lock_timeout_from_environment);
 	suite_add_tcase(s, cli);
 	TCase *tc = tcase_create("netns");
 	const char *why = tu_need_netns();
@@ -804,5 +670,6 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, macvtap_up_down, why);
 	tu_add_test_if(tc, macvtap_refusals_and_rollback, why);
 	suite_add_tcase(s, tc);
+	tap_attack_cases(s);
 	return s;
 }

@@ -135,8 +135,17 @@ void tu_run_env(struct tu_run *r, const char *const argv[], const char *const en
 	if (pid == 0) {
 		dup2(out[1], 1);
 		dup2(err[1], 2);
-		for (size_t i = 0; env && env[i]; i++)
+		for (size_t i = 0; env && env[i]; i++) {
+			struct stat st;
+			char js[64];
+			if (strcmp(env[i], "JOURNAL_STREAM=") == 0 && fstat(2, &st) == 0) {
+				snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+					 (unsigned long long)st.st_ino);
+				setenv("JOURNAL_STREAM", js, 1);
+				continue;
+			}
 			putenv((char *)env[i]);
+		}
 		execv(argv[0], (char *const *)argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

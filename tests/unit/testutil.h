@@ -46,7 +46,9 @@ struct tu_run {
 	char *out, *err;
 };
 void tu_run(struct tu_run *r, const char *const argv[]);
-/* The same with extra environment "K=V" entries (NULL-terminated). */
+/* The same with extra environment "K=V" entries (NULL-terminated). The
+ * entry "JOURNAL_STREAM=" (empty) sets it to the captured stderr's
+ * DEV:INO, as systemd does, so the tool writes <N> priority prefixes. */
 void tu_run_env(struct tu_run *r, const char *const argv[], const char *const env[]);
 void tu_run_free(struct tu_run *r);
 

@@ -240,8 +240,18 @@ START_TEST(read_write_files)
 	free(buf);
 	free(q);
 	ck_assert_int_eq(read_file(root, 100, &buf, &len), -EISDIR);
-	/* Not a regular file: read until EOF, still bounded. */
-	ck_assert_int_eq(read_file("/dev/zero", 5000, &buf, &len), -EFBIG);
+	/* Not a regular file: refused without reading (a FIFO without a
+	 * writer would block open() for ever), a symlink not followed. */
+	ck_assert_int_eq(read_file("/dev/zero", 5000, &buf, &len), -EINVAL);
+	q = tu_path(root, "fifo");
+	ck_assert_int_eq(mkfifo(q, 0644), 0);
+	ck_assert_int_eq(read_file(q, 5000, &buf, &len), -EINVAL);
+	free(q);
+	q = tu_path(root, "link");
+	tu_symlink(p, q);
+	ck_assert_int_eq(read_file(q, 5000, &buf, &len), -ELOOP);
+	ck_assert_int_eq(read_line(q, &line), -ELOOP);
+	free(q);
 	free(p);
 }
 END_TEST

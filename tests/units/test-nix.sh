@@ -1,21 +1,183 @@
 #!/bin/bash
-# tests/units/test-nix.sh: nix/package.nix and nix/module.nix parse
-# (nix-instantiate --parse; nixpkgs is not here, so nothing is evaluated).
+# tests/units/test-nix.sh: the NixOS module evaluated, and what it makes.
+#  1. nix/*.nix and tests/nix/**.nix parse (nix-instantiate --parse).
+#  2. nix/module.nix through lib.evalModules with Nixpkgs' lib, the NixOS
+#     options it touches declared with their types (tests/nix/nixos-stubs.nix),
+#     for the host of tests/nix/hosts.nix in both forms: stand-alone
+#     (services.microvm-host-helpers.vms) and microvm.nix's (microvm.vms,
+#     tests/nix/microvm-nix-stub); tests/nix/checks.nix lists what is wrong
+#     (drop-ins, environment, tmpfiles rules, users, kernel modules, target
+#     wants, microvm.nix's units stepping aside, host-wide settings).
+#  3. The runner with per-share settings: the build script the module
+#     gives it, run on a runner tree laid out as microvm.nix's
+#     lib/runner.nix makes it: the same tree plus the settings files;
+#     virtiofs-launch accepts it. A runner without the share fails the build.
+#  4. The tmpfiles rules and install-microvm-NAME's ExecStart, run by the
+#     real systemd-tmpfiles in a directory of its own (--root): `current`,
+#     `toplevel`, `flake`, share sources; a flake VM with updateFlake keeps
+#     the `current` it has, a declarative one gets its runner back.
+# Nixpkgs' lib: $MVM_NIXPKGS_LIB, else <nixpkgs/lib> when NIX_PATH has
+# nixpkgs, else ../shared/vendor/nixpkgs-lib/lib beside the repository;
+# without any, SKIPPED. The real NixOS evaluation is tests/units/test-nixos.sh.
 # Exit 0 pass, 1 fail, 77 skip.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
+B=${B:-build}
+top=$(pwd -P)
 command -v nix-instantiate >/dev/null \
-    || { echo "SKIP: nix-instantiate not installed (Debian package nix-bin)"; exit 77; }
+    || { echo "SKIP: nix-instantiate not installed (Debian package nix-bin)" >&2; exit 77; }
+# Debian's nix-bin as root wants a nixbld group; evaluation needs none.
+export NIX_CONFIG='build-users-group ='
 fails=0
-for f in nix/package.nix nix/module.nix; do
-    if [[ ! -f $f ]]; then
-        echo "FAIL: $f missing"
-        fails=$((fails + 1))
-    elif nix-instantiate --parse "$f" >/dev/null; then
-        echo "ok: $f parses"
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+
+# 1. Parse.
+for f in nix/*.nix $(find tests/nix -name '*.nix' | sort); do
+    nix-instantiate --parse "$f" >/dev/null || fail "$f does not parse"
+done
+[[ $fails == 0 ]] && ok "nix/*.nix, tests/nix/*.nix parse"
+
+# 2. Evaluate.
+if [[ -n ${MVM_NIXPKGS_LIB:-} ]]; then
+    libpath=$MVM_NIXPKGS_LIB
+elif p=$(nix-instantiate --find-file nixpkgs/lib 2>/dev/null); then
+    libpath=$p
+else
+    libpath=$top/../shared/vendor/nixpkgs-lib/lib
+fi
+[[ -f $libpath/default.nix ]] || {
+    echo "SKIP: no Nixpkgs lib: \$MVM_NIXPKGS_LIB unset, no nixpkgs in NIX_PATH, no $libpath" >&2
+    exit 77
+}
+echo "info: Nixpkgs lib from $libpath"
+TMP=$(mktemp -d /tmp/mvm-nix.XXXXXX)
+chmod 755 "$TMP"
+trap 'rm -rf "$TMP"' EXIT
+STORE=$TMP/store
+mkdir -m 1775 "$STORE"
+
+ev() { # FORM [ATTR]: nix-instantiate --eval --json of tests/nix/eval.nix
+    local a=(--argstr libPath "$libpath" --argstr form "$1" --argstr store "$STORE")
+    [[ -n ${2:-} ]] && a+=(--argstr attr "$2")
+    nix-instantiate --eval --strict --json tests/nix/eval.nix "${a[@]}"
+}
+json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(v if isinstance(v, str) else "\n".join(map(str, v)))'; }
+
+for form in standalone microvm-nix; do
+    if ! out=$(ev "$form" 2>&1); then
+        printf '%s\n' "$out" | tail -n 20
+        fail "$form: evaluation failed"
+    elif [[ $out == "[]" ]]; then
+        ok "$form: evaluated, every check holds"
     else
-        echo "FAIL: $f does not parse"
-        fails=$((fails + 1))
+        json <<<"$out" | sed 's/^/  /'
+        fail "$form: checks failed"
     fi
 done
+
+# 3. The runner with per-share settings (microvm.nix form, VM files). The
+# unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
+# are symlinks to scripts elsewhere in the store; virtiofs/TAG/{socket,
+# source} for each virtiofs share (not for the 9p one).
+runner=$(ev microvm-nix services.microvm-host-helpers.vms.files.runner.outPath | json)
+wrapped=$(ev microvm-nix services.microvm-host-helpers.vms.files.currentRunner.outPath | json)
+script=$(ev microvm-nix services.microvm-host-helpers.vms.files.currentRunner.buildCommand | json)
+scripts=$STORE/0000000000000000000000000000000a-microvm-cloud-hypervisor-files-microvm-run
+if [[ -z $runner || -z $wrapped || -z $script ]]; then
+    fail "runner, currentRunner or its buildCommand not evaluated"
+else
+    printf '#!/bin/sh\nexec -a "microvm@files" true\n' >"$scripts"
+    chmod 555 "$scripts"
+    mkdir -p "$runner/bin" "$runner/share/microvm/virtiofs/data" "$runner/share/microvm/virtiofs/home"
+    ln -s "$scripts" "$runner/bin/microvm-run"
+    ln -s /nix/store/00000000000000000000000000000000-nixos-system-files "$runner/share/microvm/system"
+    echo vnet_hdr >"$runner/share/microvm/tap-flags"
+    echo files-virtiofs-data.sock >"$runner/share/microvm/virtiofs/data/socket"
+    echo /srv/files >"$runner/share/microvm/virtiofs/data/source"
+    echo files-virtiofs-home.sock >"$runner/share/microvm/virtiofs/home/socket"
+    echo "$TMP/home-alice-vm" >"$runner/share/microvm/virtiofs/home/source"
+    echo cloud-hypervisor >"$runner/share/microvm/hypervisor"
+    chmod -R a-w "$runner"
+    if ! (cd "$TMP" && out=$wrapped bash -eu -o pipefail -c "$script") >"$TMP/build.log" 2>&1; then
+        cat "$TMP/build.log"
+        fail "the currentRunner build script failed"
+    fi
+    sv=$wrapped/share/microvm/virtiofs
+    check "settings files: data read-only, cache, posix-acl, inode-file-handles" test \
+        "$(cat "$sv/data/read-only" "$sv/data/cache" "$sv/data/posix-acl" "$sv/data/inode-file-handles")" \
+        = $'true\nauto\ntrue\nprefer'
+    check "settings files: home extra-args, one argument a line" test \
+        "$(cat "$sv/home/extra-args")" = $'--announce-submounts\n--log-level\ndebug'
+    check "settings files end in a newline" test "$(tail -c1 "$sv/data/read-only" | od -An -c | tr -d ' ')" = '\n'
+    check "no tag file (not crosvm)" test ! -e "$sv/data/tag"
+    check "the rest of the tree is the runner's, links kept" \
+        diff -r --no-dereference --exclude=read-only --exclude=cache --exclude=posix-acl \
+        --exclude=inode-file-handles --exclude=extra-args "$runner" "$wrapped"
+    check "bin/microvm-run still a link to the script" test "$(readlink "$wrapped/bin/microvm-run")" = "$scripts"
+    # As the store leaves it: root's, read-only; then virtiofs-launch reads it.
+    chmod -R a-w "$wrapped"
+    mkdir -p "$TMP/state/files"
+    ln -s "$wrapped" "$TMP/state/files/current"
+    out=$("$B/virtiofs-launch" --state-dir "$TMP/state" --virtiofsd /bin/true --virtiofsd-dialect rust \
+        --dry-run files 2>&1)
+    rc=$?
+    check "virtiofs-launch --dry-run accepts the runner with settings (exit $rc)" test "$rc" = 0
+    check "virtiofs-launch would start both shares" \
+        grep -q "would start share 'data'.*would start share 'home'" <<<"$(tr '\n' ' ' <<<"$out")"
+    # A runner without the share the settings are for: the build fails.
+    chmod -R u+w "$runner"
+    rm -rf "$runner/share/microvm/virtiofs/home" "$TMP/out2"
+    if (cd "$TMP" && out=$TMP/out2 bash -eu -o pipefail -c "$script") >"$TMP/build2.log" 2>&1; then
+        fail "a runner without share home: the build succeeded"
+    else
+        check "a runner without share home: the build fails naming it" \
+            grep -q "no share/microvm/virtiofs/home: the runner has no such virtiofs share" "$TMP/build2.log"
+    fi
+fi
+
+# 4. tmpfiles rules, applied by install-microvm-NAME's command, in a root
+# of their own with the VM user and group in its /etc.
+if ! command -v systemd-tmpfiles >/dev/null; then
+    fail "systemd-tmpfiles not installed (Debian package systemd)"
+else
+    R=$TMP/root
+    mkdir -p "$R/etc/tmpfiles.d" "$R/var/lib" "$R/srv"
+    printf 'root:x:0:0::/root:/bin/sh\nmicrovm:x:990:78::/var/lib/microvms:/bin/false\n' >"$R/etc/passwd"
+    printf 'root:x:0:\nkvm:x:78:\n' >"$R/etc/group"
+    ev microvm-nix systemd.tmpfiles.rules | json >"$R/etc/tmpfiles.d/00-nixos.conf"
+    cur() { readlink "$R/var/lib/microvms/$1/current"; }
+    install_vm() { # NAME: the unit's ExecStart, with --root
+        local cmd
+        cmd=$(ev microvm-nix "systemd.services.install-microvm-$1.serviceConfig.ExecStart" | json)
+        [[ $cmd == */bin/systemd-tmpfiles\ * ]] || { echo "ExecStart: $cmd"; return 1; }
+        # shellcheck disable=SC2086  # a command line of plain words
+        systemd-tmpfiles --root="$R" ${cmd#* }
+    }
+    for vm in net files pass flakey; do
+        check "install-microvm-$vm (systemd-tmpfiles --root)" install_vm "$vm"
+    done
+    toplevel=$(ev microvm-nix services.microvm-host-helpers.vms.net.toplevel.outPath | json)
+    flakey=$(ev microvm-nix services.microvm-host-helpers.vms.flakey.runner.outPath | json)
+    check "files/current -> the runner with settings" test "$(cur files)" = "$wrapped"
+    check "net/toplevel -> the guest's system" test "$(readlink "$R/var/lib/microvms/net/toplevel")" = "$toplevel"
+    check "flakey/current -> its runner" test "$(cur flakey)" = "$flakey"
+    check "flakey/flake holds updateFlake" test "$(cat "$R/var/lib/microvms/flakey/flake")" = "git+file:///etc/nixos"
+    check "VM dir 0755 microvm:kvm" test "$(stat -c '%a %u:%g' "$R/var/lib/microvms/files")" = "755 990:78"
+    # Everything, as at boot (systemd-tmpfiles-setup): the state dir, the
+    # share sources.
+    systemd-tmpfiles --root="$R" --create >/dev/null 2>&1
+    check "state dir 0775 microvm:kvm" test "$(stat -c '%a %u:%g' "$R/var/lib/microvms")" = "775 990:78"
+    check "share source /srv/files made for the VM user" test "$(stat -c '%a %u:%g' "$R/srv/files")" = "775 990:78"
+    # microvm -u re-pointed flakey's current; a declarative VM's current
+    # was changed by hand: the next install keeps the first, fixes the second.
+    ln -sfn /nix/store/00000000000000000000000000000001-updated "$R/var/lib/microvms/flakey/current"
+    ln -sfn /nix/store/00000000000000000000000000000002-other "$R/var/lib/microvms/files/current"
+    install_vm flakey && install_vm files
+    check "updateFlake VM: current left as microvm -u made it" \
+        test "$(cur flakey)" = /nix/store/00000000000000000000000000000001-updated
+    check "declarative VM: current re-pointed at its runner" test "$(cur files)" = "$wrapped"
+fi
+
 [[ $fails == 0 ]]

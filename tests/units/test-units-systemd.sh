@@ -12,6 +12,11 @@
 #     names the runner.
 #  2. `systemctl stop microvm@vm1`: microvm-shutdown runs, the VM stops
 #     before its helpers, the TAP and the record are gone, and `booted`.
+#  1b. The runner has bin/microvm-register (microvm.nix's
+#     registerWithMachined: busctl RegisterMachine with the PID it is
+#     given): `runner-exec register` (ExecStartPost=+) runs it as root with
+#     the unit's main PID, so `machinectl list` shows vm1, class vm, leader
+#     the VM; on stop, microvm-unregister runs and machined forgets it.
 #  3. A runner that notifies (tests/helpers/runner-notify): with the
 #     Type=notify drop-in, start waits for its READY=1, sent from the
 #     unit's main PID (runner-exec exec'd it in place, NOTIFY_SOCKET kept);
@@ -23,10 +28,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
-[[ ${SANITIZE:-} != 1 ]] || { echo "SKIP: sanitized build (LSan cannot run under the units' seccomp filter)"; exit 77; }
+[[ ${SANITIZE:-} != 1 ]] || { echo "SKIP: sanitized build (LSan cannot run under the units' seccomp filter)" >&2; exit 77; }
 # shellcheck source=tests/e2e/container.sh
 . tests/e2e/container.sh
 e2e_need_root
+# In the container (the host's / read-only): systemd, ip for the bridge,
+# Debian's virtiofsd, pkill for microvm-shutdown.
+e2e_need_pkgs systemd systemd-container iproute2 qemu-system-common procps util-linux \
+    || e2e_skip "cannot install systemd/iproute2/qemu-system-common"
+[[ -x /usr/lib/qemu/virtiofsd ]] || e2e_skip "/usr/lib/qemu/virtiofsd missing (qemu-system-common)"
 
 TMP=$(mktemp -d /tmp/mvm-units-ct.XXXXXX)
 chmod 755 "$TMP"
@@ -63,7 +73,22 @@ cat >"$R/bin/microvm-shutdown" <<'EOF'
 echo "microvm-shutdown: $(id -un) in $(pwd -P)"
 pkill -u microvm -x sleep
 EOF
-chmod 755 "$R/bin/microvm-run" "$R/bin/microvm-shutdown"
+# As microvm.nix's lib/runner.nix registers: RegisterMachine (no network
+# interfaces, no UUID) with the leader PID given, TerminateMachine after.
+cat >"$R/bin/microvm-register" <<'EOF'
+#!/bin/sh
+set -eu
+echo "microvm-register: uid $(id -u) leader $1"
+busctl call org.freedesktop.machine1 /org/freedesktop/machine1 org.freedesktop.machine1.Manager \
+    RegisterMachine sayssus vm1 0 microvm-host-helpers vm "$1" /
+EOF
+cat >"$R/bin/microvm-unregister" <<'EOF'
+#!/bin/sh
+echo "microvm-unregister: uid $(id -u) args $#"
+busctl call org.freedesktop.machine1 /org/freedesktop/machine1 org.freedesktop.machine1.Manager \
+    TerminateMachine s vm1 2>/dev/null || true
+EOF
+chmod 755 "$R/bin/microvm-run" "$R/bin/microvm-shutdown" "$R/bin/microvm-register" "$R/bin/microvm-unregister"
 echo mvmu0 >"$R/share/microvm/tap-interfaces"
 echo vnet_hdr >"$R/share/microvm/tap-flags"
 echo fs-src >"$R/share/microvm/virtiofs/fs/source"
@@ -129,6 +154,14 @@ check "booted -> the runner" test "$(readlink "$TMP/state/vm1/booted")" = /opt/r
 sleep 0.5
 check "runner runs as microvm:kvm in the VM dir" cx sh -c \
     'journalctl -b -u microvm@vm1 -o cat | grep -qx "runner: microvm:kvm in /var/lib/microvms/vm1"'
+# 1b. machined
+main1=$(cx systemctl show -P MainPID microvm@vm1.service)
+check "microvm-register ran as root with the main PID ($main1)" cx sh -c \
+    "journalctl -b -u microvm@vm1 -o cat | grep -qx 'microvm-register: uid 0 leader $main1'"
+check "machinectl list shows vm1 (class vm)" cx sh -c \
+    'machinectl list --no-legend --no-pager | grep -Eq "^vm1 +vm "'
+check "machined's leader of vm1 is the VM ($main1)" \
+    test "$(cx machinectl show -p Leader --value vm1 2>/dev/null)" = "$main1"
 
 # 2. stop
 check "systemctl stop microvm@vm1" cx systemctl stop microvm@vm1.service
@@ -150,6 +183,10 @@ check "TAP mvmu0 deleted" fails_to cx ip link show mvmu0
 check "virtiofsd socket removed on stop" test ! -e "$TMP/state/vm1/vm1-virtiofs-fs.sock"
 check "no record left" fails_to cx test -e /run/microvm/vm1/tap
 check "booted removed" test ! -L "$TMP/state/vm1/booted"
+check "microvm-unregister ran as root (before cleanup: booted was there)" \
+    grep -qx 'microvm-unregister: uid 0 args 0' <<<"$log"
+check "machinectl list no longer shows vm1" cx sh -c \
+    '! machinectl list --no-legend --no-pager | grep -q "^vm1 "'
 
 # 3. Type=notify by drop-in: start waits for the runner's own READY=1
 # (NOTIFY_SOCKET reached it through runner-exec); without it, it does not.

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#include "lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vm.h"
+
+int lock_timeout_ms(long *ms, struct mvm_error *e)
+{
+	const char *s = getenv("MICROVM_LOCK_TIMEOUT");
+	unsigned long v = LOCK_TIMEOUT_DEFAULT_S;
+	if (s && *s && parse_uint(s, LOCK_TIMEOUT_MAX_S, &v) < 0) {
+		mvm_error_set(e, EINVAL, "use", "MICROVM_LOCK_TIMEOUT",
+			      "not a number of seconds from 0 to 3600");
+		if (e)
+			escape_value(s, strlen(s), e->value, sizeof(e->value));
+		return -EINVAL;
+	}
+	*ms = (long)v * 1000;
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* flock(LOCK_EX) within timeout_ms: polls, 1 ms at first, then up to 50. */
+static int lock_wait(int fd, long timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	for (long pause = 1;; pause = pause < 50 ? pause * 2 : 50) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			return -EWOULDBLOCK;
+		sleep_ms(pause < left ? pause : (long)left);
+	}
+}
+
+int vm_lock(const char *runtime_dir, const char *vm, long timeout_ms, bool create, int *fd,
+	    struct mvm_error *e)
+{
+	int r = vm_name_check(vm, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *path = xasprintf("%s/%s.lock", runtime_dir, vm);
+	if (!path)
+		return mvm_error_set(e, ENOMEM, "lock", vm, NULL);
+	if (create && (r = mkdir_p(runtime_dir, 0755)) < 0)
+		return mvm_error_set(e, r, "create", runtime_dir, NULL);
+	int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (create ? O_CREAT : 0);
+	int lfd = open(path, flags, 0600);
+	if (lfd < 0 && !create && (errno == ENOENT || errno == ENOTDIR)) {
+		*fd = -1;
+		return 0;
+	}
+	if (lfd < 0)
+		return mvm_error_set(e, errno, "lock", path, errno == ELOOP ? "a symlink" : NULL);
+	struct stat st;
+	if (fstat(lfd, &st) < 0)
+		r = mvm_error_set(e, errno, "lock", path, NULL);
+	else if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+		r = mvm_error_set(e, EPERM, "lock", path, "not a regular file of ours");
+	else if ((r = lock_wait(lfd, timeout_ms)) == -EWOULDBLOCK)
+		r = mvm_error_setf(e, EWOULDBLOCK, "lock", path,
+				   "another run holds the VM (waited %ld s); try again when it is done",
+				   timeout_ms / 1000);
+	else if (r < 0)
+		r = mvm_error_set(e, r, "lock", path, NULL);
+	if (r < 0) {
+		close(lfd);
+		return r;
+	}
+	*fd = lfd;
+	return 0;
+}

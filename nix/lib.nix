@@ -1,0 +1,70 @@
+# Pure helpers of the NixOS module (nix/module.nix), apart so that the tests
+# (tests/nix/) evaluate them as they are:  import ./lib.nix { inherit lib; }
+{ lib }:
+rec {
+  # The per-share settings files of virtiofs-launch(8), beside source and
+  # socket in share/microvm/virtiofs/TAG/ of the runner: one value a file,
+  # with a trailing newline; a null setting (or no extra arguments) writes
+  # no file, and virtiofs-launch keeps its default.
+  #   shareFiles "data" { readOnly = true; cache = null; ... }
+  #   => [ { path = "share/microvm/virtiofs/data/read-only"; text = "true\n"; } ]
+  shareFiles =
+    tag: s:
+    let
+      file = name: value: {
+        path = "share/microvm/virtiofs/${tag}/${name}";
+        text = value + "\n";
+      };
+      bool = b: if b then "true" else "false";
+    in
+    lib.optional (s.readOnly != null) (file "read-only" (bool s.readOnly))
+    ++ lib.optional (s.cache != null) (file "cache" s.cache)
+    ++ lib.optional (s.posixAcl != null) (file "posix-acl" (bool s.posixAcl))
+    ++ lib.optional (s.inodeFileHandles != null) (file "inode-file-handles" s.inodeFileHandles)
+    ++ lib.optional (s.tag != null) (file "tag" s.tag)
+    ++ lib.optional (s.extraArgs != [ ]) (file "extra-args" (lib.concatStringsSep "\n" s.extraArgs));
+
+  # Every settings file of a VM's shares (an attribute set TAG -> settings).
+  sharesFiles = shares: lib.concatLists (lib.mapAttrsToList shareFiles shares);
+
+  # The build script of a runner package that is `runner` with the files
+  # added: the same tree (programs and the system link stay symbolic links
+  # into the store, the small files of share/microvm are copied), then each
+  # settings file written into the directory of its share, which the runner
+  # must have. $out is the new package.
+  addFilesScript =
+    runner: files:
+    ''
+      cp -R -P ${runner}/. "$out"
+      chmod -R u+w "$out"
+    ''
+    + lib.concatMapStrings (f: ''
+      if [ ! -d "$out"/${lib.escapeShellArg (dirOf f.path)} ]; then
+        echo ${lib.escapeShellArg "${runner}: no ${dirOf f.path}: the runner has no such virtiofs share"} >&2
+        exit 1
+      fi
+      printf %s ${lib.escapeShellArg f.text} > "$out"/${lib.escapeShellArg f.path}
+    '') files;
+
+  # microvm.nix's shares.*.extraArgs and virtiofsd.extraArgs went into a
+  # shell command line unquoted, so an element with spaces was several
+  # arguments: the same split here (at runs of white space), one argument
+  # a line in extra-args.
+  splitArgs = args: lib.concatMap (a: lib.filter (w: lib.isString w && w != "") (builtins.split "[ \t\n]+" a)) args;
+
+  # microvm.virtiofsd.threadPoolSize (an unsigned integer, or a string the
+  # shell expanded, "`nproc`" by default) as virtiofs-launch's
+  # --thread-pool-size: null for "`nproc`" (virtiofs-launch's own default is
+  # the number of CPUs), a number for a number, and { error = ...; } for
+  # anything else, which only a shell could have made sense of.
+  threadPoolSize =
+    v:
+    if lib.isInt v then
+      v
+    else if v == "`nproc`" || v == "$(nproc)" then
+      null
+    else if builtins.match "[0-9]+" v != null then
+      lib.toIntBase10 v
+    else
+      { error = "microvm.virtiofsd.threadPoolSize = \"${v}\": give a number (or \"`nproc`\", the default)"; };
+}

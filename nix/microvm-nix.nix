@@ -1,0 +1,180 @@
+# The microvm.nix form of nix/module.nix (imported by it): on a host that
+# imports microvm.nix's host module (nixos-modules/host), with
+# services.microvm-host-helpers.enable (and fromMicrovmNix, its default
+# there), the VMs of microvm.vms become services.microvm-host-helpers.vms
+# and microvm.nix's host module is switched off, so its units step aside.
+# Every value set here is a default (mkDefault) the host may override.
+#
+# Read from microvm.nix (the options of nixos-modules/host/options.nix and
+# nixos-modules/microvm/options.nix at 71beea0):
+#   microvm.vms.NAME.{config,evaluatedConfig,flake,updateFlake,autostart,
+#     restartIfChanged}, microvm.autostart, microvm.stateDir,
+#   microvm.host.{startupTimeout,useNotifySockets}; of each guest:
+#   microvm.declaredRunner (and its supportsNotifySocket,
+#   registerWithMachined), microvm.hypervisor, microvm.shares.*.{tag,proto,
+#   source,readOnly,cache,posixAcl,extraArgs}, microvm.virtiofsd.{package,
+#   group,threadPoolSize,inodeFileHandles,extraArgs}, microvm.interfaces.*.type,
+#   system.build.toplevel.
+{
+  config,
+  lib,
+  options,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.services.microvm-host-helpers;
+  hlib = import ./lib.nix { inherit lib; };
+  inherit (lib) mkDefault;
+  mvm = config.microvm;
+  hasMicrovmNix = lib.hasAttrByPath [ "microvm" "host" "enable" ] options;
+
+  # The guest's configuration, as microvm.nix's host module finds it.
+  guestOf =
+    name: vm:
+    if vm.flake != null then
+      vm.flake.nixosConfigurations.${name}.config
+    else if vm.evaluatedConfig != null then
+      vm.evaluatedConfig.config
+    else if vm.config != null then
+      vm.config.config
+    else
+      null;
+
+  virtiofsShares = guest: lib.filter (s: s.proto == "virtiofs") guest.microvm.shares;
+
+  # microvm.vms.NAME -> services.microvm-host-helpers.vms.NAME
+  fromVm =
+    name: vm:
+    let
+      guest = guestOf name vm;
+      g = guest.microvm;
+      isFlake = vm.flake != null;
+      threads = hlib.threadPoolSize g.virtiofsd.threadPoolSize;
+      shares = virtiofsShares guest;
+      # Written by the guest, outside the state dir: the virtiofsd unit's
+      # sandbox must let it write there.
+      writable = lib.filter (
+        s:
+        !s.readOnly
+        && lib.hasPrefix "/" s.source
+        && s.source != "/nix/store"
+        && !(s.source == cfg.stateDir || lib.hasPrefix "${cfg.stateDir}/" s.source)
+      ) shares;
+    in
+    {
+      autostart = mkDefault vm.autostart;
+      restartIfChanged = mkDefault vm.restartIfChanged;
+    }
+    // lib.optionalAttrs (guest != null) {
+      runner = mkDefault g.declaredRunner;
+      toplevel = mkDefault (if isFlake then null else guest.system.build.toplevel);
+      flake = mkDefault (
+        if !isFlake then
+          null
+        else if vm.updateFlake != null then
+          vm.updateFlake
+        else
+          toString vm.flake
+      );
+      updateCurrent = mkDefault (!(isFlake && vm.updateFlake != null));
+      shares = lib.listToAttrs (
+        map (s: {
+          name = s.tag;
+          value = lib.mapAttrs (_: mkDefault) {
+            inherit (s) readOnly cache posixAcl;
+            inherit (g.virtiofsd) inodeFileHandles;
+            tag = if g.hypervisor == "crosvm" then s.tag else null;
+            extraArgs = hlib.splitArgs (g.virtiofsd.extraArgs ++ s.extraArgs);
+          };
+        }) shares
+      );
+      virtiofsd = {
+        package = mkDefault g.virtiofsd.package;
+        group = mkDefault g.virtiofsd.group;
+        threadPoolSize = mkDefault (if lib.isAttrs threads then null else threads);
+        readWritePaths = map (s: s.source) writable;
+      };
+    };
+
+  guests = lib.filterAttrs (_: g: g != null) (lib.mapAttrs guestOf mvm.vms);
+
+  # microvm.nix's `microvm` command, from microvm.nix's own source: the
+  # directory three levels above the file that declares microvm.host.enable
+  # (nixos-modules/host/options.nix).
+  microvmCommand =
+    let
+      roots = map (f: dirOf (dirOf (dirOf (toString f)))) options.microvm.host.enable.declarations;
+      found = lib.filter (r: builtins.pathExists "${r}/pkgs/microvm-command.nix") roots;
+    in
+    if found == [ ] then
+      null
+    else
+      pkgs.callPackage "${lib.head found}/pkgs/microvm-command.nix" { inherit (cfg) stateDir; };
+in
+{
+  config = lib.optionalAttrs hasMicrovmNix (
+    lib.mkIf (cfg.enable && cfg.fromMicrovmNix) {
+      # microvm.nix's units, its install-microvm-NAME and microvm-set-booted@
+      # services and the rest of its host module: all replaced by ours.
+      microvm.host.enable = false;
+      # What the host module would have set: the declared VMs to autostart.
+      microvm.autostart = lib.filter (n: mvm.vms.${n}.autostart) (lib.attrNames mvm.vms);
+
+      services.microvm-host-helpers = {
+        vms = lib.mapAttrs fromVm mvm.vms;
+        autostart = mvm.autostart;
+        stateDir = mkDefault mvm.stateDir;
+        startupTimeout = mkDefault mvm.host.startupTimeout;
+        useNotifySockets = mkDefault mvm.host.useNotifySockets;
+        ksm = mkDefault true;
+        bridgeHelper.enable = mkDefault true;
+        microvmCommand = mkDefault microvmCommand;
+      };
+
+      # The tmpfiles rules of microvm.nix's host module for share sources:
+      # made for the VM user when missing, left alone when they exist.
+      systemd.tmpfiles.rules = lib.concatLists (
+        lib.mapAttrsToList (
+          _: guest:
+          map (s: "d ${s.source} :0775 :microvm :kvm -") (
+            lib.filter (s: lib.hasPrefix "/" s.source && s.source != "/nix/store") guest.microvm.shares
+          )
+        ) guests
+      );
+
+      assertions =
+        lib.concatLists (
+          lib.mapAttrsToList (name: vm: [
+            {
+              assertion = vm.config != null -> vm.flake == null;
+              message = "vm ${name}: Fully-declarative VMs cannot also set a flake!";
+            }
+            {
+              assertion = vm.config != null -> vm.updateFlake == null;
+              message = "vm ${name}: Fully-declarative VMs cannot set a updateFlake!";
+            }
+          ]) mvm.vms
+        )
+        ++ lib.mapAttrsToList (
+          name: guest:
+          let
+            t = hlib.threadPoolSize guest.microvm.virtiofsd.threadPoolSize;
+          in
+          {
+            assertion = !(lib.isAttrs t);
+            message = "vm ${name}: ${if lib.isAttrs t then t.error else ""}";
+          }
+        ) guests;
+
+      warnings = lib.concatLists (
+        lib.mapAttrsToList (
+          name: guest:
+          lib.optional (
+            lib.any (i: i.type == "bridge") guest.microvm.interfaces && !cfg.bridgeHelper.enable
+          ) "vm ${name}: interfaces of type \"bridge\" need services.microvm-host-helpers.bridgeHelper.enable"
+        ) guests
+      );
+    }
+  );
+}

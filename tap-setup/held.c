@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/* tap-setup: what up and down may delete. Only a link of this run's kind
+ * (a TAP, or a macvtap) that the record names as made (same index and
+ * name) or as pending (same name, in the recorded link group), or that
+ * has a name up wants; and never one that a process holds open, nor one
+ * whose holders cannot be told (DESIGN.md section 3; common/procfd.h). */
+#include "tap-setup.h" /* first: net/if.h before the linux/ headers */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "procfd.h"
+#include "util.h"
+
+void victims_free(struct victims *v)
+{
+	tap_record_free(&v->r);
+	free(v->replace);
+	memset(v, 0, sizeof(*v));
+}
+
+int victims_add(struct victims *v, const char *name, int ifindex, const char *node, bool replace)
+{
+	for (size_t i = 0; i < v->r.n; i++) {
+		if (v->r.v[i].ifindex == ifindex) {
+			v->replace[i] |= replace;
+			return 0;
+		}
+	}
+	bool *nr = realloc(v->replace, (v->r.n + 1) * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	v->replace = nr;
+	nr[v->r.n] = replace;
+	return tap_record_add(&v->r, name, ifindex, node);
+}
+
+int victims_from_record(struct ctx *x, const struct tap_record *old, struct victims *v,
+			struct mvm_error *e)
+{
+	for (size_t i = 0; i < old->n; i++) {
+		const struct tap_entry *o = &old->v[i];
+		struct rtnl_link *l = o->ifindex > 0 ? rtnl_link_get(x->links, o->ifindex)
+						     : rtnl_link_get_by_name(x->links, o->name);
+		if (!l) {
+			log_debug("%s (%s %d) is not there", o->name, o->ifindex ? "index" : "pending",
+				  o->ifindex);
+			continue;
+		}
+		const char *now = rtnl_link_get_name(l);
+		int ifx = rtnl_link_get_ifindex(l), r = 0;
+		if (o->ifindex > 0 && (!link_kind_ok(x, l) || !now || strcmp(now, o->name) != 0))
+			log_warn("index %d is now '%s' (%s), not the %s '%s' recorded: left alone",
+				 o->ifindex, now ? now : "?", link_kind_str(l), x->kind, o->name);
+		else if (o->ifindex == 0 && (!link_kind_ok(x, l) || rtnl_link_get_group(l) != old->group))
+			log_debug("%s is not a %s in link group %u: not the one recorded as pending",
+				  o->name, x->kind, old->group);
+		else
+			r = victims_add(v, o->name, ifx, o->node, false);
+		rtnl_link_put(l);
+		if (r < 0)
+			return mvm_error_set(e, ENOMEM, "delete", o->name, NULL);
+	}
+	return 0;
+}
+
+/* The reason victim i is held (or cannot be told free), into e. */
+static void held_why(struct ctx *x, const struct victims *v, size_t i, const struct fd_target *t,
+		     const struct fd_scan *s, struct mvm_error *e)
+{
+	const char *verb = v->replace[i] ? "replace" : "delete", *name = v->r.v[i].name;
+	if (t->pid && t->err)
+		mvm_error_setf(e, EBUSY, verb, name,
+			       "process %d holds a TAP of that name in another network namespace, "
+			       "and whether it is this one cannot be told: %s",
+			       (int)t->pid, strerror(t->err));
+	else if (t->pid)
+		mvm_error_setf(e, EBUSY, verb, name, "process %d holds it open; is the VM running?",
+			       (int)t->pid);
+	else
+		mvm_error_setf(e, EBUSY, verb, name,
+			       "cannot tell whether a process holds it open: unable to read "
+			       "'%s/%s': %s",
+			       x->c->procfs, s->blind_what, strerror(s->blind_err));
+}
+
+int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_error *e)
+{
+	size_t n = v->r.n;
+	int count = 0;
+	if (n == 0)
+		return 0;
+	struct fd_target *t = calloc(n, sizeof(*t));
+	bool *nodev = calloc(n, sizeof(*nodev));
+	if (!t || !nodev) {
+		free(t);
+		free(nodev);
+		return mvm_error_set(e, ENOMEM, "check", x->kind, NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct tap_entry *m = &v->r.v[i];
+		if (!x->mac)
+			t[i].name = m->name;
+		else if (macvtap_devt(x->c, m->name, m->ifindex, &t[i].devt) < 0)
+			nodev[i] = true; /* devt 0: matches nothing */
+	}
+	struct fd_scan s;
+	int r = fd_holders(x->c->procfs, t, n, &s);
+	if (r < 0) { /* every victim unsure */
+		s = (struct fd_scan){ .blind_pid = 1, .blind_err = -r };
+		snprintf(s.blind_what, sizeof(s.blind_what), ".");
+	}
+	if (s.excused_pid)
+		log_debug("process %d could not be read, and holds capabilities tap-setup lacks: "
+			  "more privileged than any VM, not counted",
+			  (int)s.excused_pid);
+	for (size_t i = 0; i < n; i++) {
+		held[i] = nodev[i] || t[i].pid || s.blind_pid;
+		if (held[i] && count++ > 0)
+			continue;
+		if (nodev[i])
+			mvm_error_setf(e, EBUSY, v->replace[i] ? "replace" : "delete", v->r.v[i].name,
+				       "cannot find its /dev/tap%d to check that no process holds it",
+				       v->r.v[i].ifindex);
+		else if (held[i])
+			held_why(x, v, i, &t[i], &s, e);
+	}
+	free(t);
+	free(nodev);
+	return count;
+}

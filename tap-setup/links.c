@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/* tap-setup: the netlink side (one libnl-route socket, one link dump),
+ * the VM's link group, and the macvtaps' character devices. */
+#include "tap-setup.h" /* first: net/if.h before the linux/ headers */
+
+#include <errno.h>
+#include <linux/if_arp.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+int fail_nl(struct mvm_error *e, int nlerr, const char *verb, const char *obj)
+{
+	return mvm_error_setf(e, 0, verb, obj, "%s", nl_geterror(nlerr));
+}
+
+int ctx_open(struct ctx *x, struct mvm_error *e)
+{
+	x->sk = nl_socket_alloc();
+	if (!x->sk)
+		return mvm_error_set(e, ENOMEM, "open", "netlink socket", NULL);
+	int r = nl_connect(x->sk, NETLINK_ROUTE);
+	if (r < 0)
+		return fail_nl(e, r, "open", "netlink socket");
+	r = rtnl_link_alloc_cache(x->sk, AF_UNSPEC, &x->links);
+	if (r < 0)
+		return fail_nl(e, r, "list", "network interfaces");
+	return 0;
+}
+
+char *ctx_record(const struct ctx *x)
+{
+	char *p = NULL;
+	if (record_path(x->c->runtime_dir, x->vm, x->kind, &p, NULL) < 0)
+		return NULL;
+	return p;
+}
+
+void ctx_close(struct ctx *x)
+{
+	if (x->links)
+		nl_cache_free(x->links);
+	if (x->sk)
+		nl_socket_free(x->sk);
+	x->links = NULL;
+	x->sk = NULL;
+}
+
+bool link_kind_ok(const struct ctx *x, struct rtnl_link *l)
+{
+	const char *k = rtnl_link_get_type(l);
+	if (x->mac)
+		return k && !strcmp(k, "macvtap");
+	/* A TUN (layer 3) device has no Ethernet header: ARPHRD_NONE. */
+	return k && !strcmp(k, "tun") && rtnl_link_get_arptype(l) == ARPHRD_ETHER;
+}
+
+const char *link_kind_str(struct rtnl_link *l)
+{
+	const char *k = rtnl_link_get_type(l);
+	return k ? k : rtnl_link_get_arptype(l) == ARPHRD_NONE ? "tun" : "none";
+}
+
+/* SIOCGIFINDEX through the netlink socket (any socket serves; no extra
+ * descriptor, no dump). */
+int ifindex_of(struct ctx *x, const char *name)
+{
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(nl_socket_get_fd(x->sk), SIOCGIFINDEX, &ifr) < 0)
+		return -errno;
+	return ifr.ifr_ifindex;
+}
+
+int find_link(struct ctx *x, const char *name, const char *what, int *ifindex,
+	      struct mvm_error *e)
+{
+	struct rtnl_link *l = rtnl_link_get_by_name(x->links, name);
+	if (!l)
+		return mvm_error_setf(e, ENODEV, "find", name, "no such %s", what);
+	*ifindex = rtnl_link_get_ifindex(l);
+	rtnl_link_put(l);
+	return 0;
+}
+
+int delete_ifindex(struct ctx *x, int ifindex, const char *name, struct mvm_error *e)
+{
+	struct rtnl_link *l = rtnl_link_alloc();
+	if (!l)
+		return mvm_error_set(e, ENOMEM, "delete", name, NULL);
+	rtnl_link_set_ifindex(l, ifindex);
+	int r = rtnl_link_delete(x->sk, l);
+	rtnl_link_put(l);
+	if (r == -NLE_NODEV || r == -NLE_OBJ_NOTFOUND)
+		return 0;
+	return r < 0 ? fail_nl(e, r, "delete", name) : 0;
+}
+
+/* A link this run just made but could not find again. */
+int delete_name(struct ctx *x, const char *name)
+{
+	struct rtnl_link *l = rtnl_link_alloc();
+	if (!l)
+		return -ENOMEM;
+	rtnl_link_set_name(l, name);
+	int r = rtnl_link_delete(x->sk, l);
+	rtnl_link_put(l);
+	return r;
+}
+
+/* One RTM_DELLINK naming only IFLA_GROUP: the kernel unregisters the whole
+ * group in one batch (one RCU grace period instead of one per link).
+ * rtnl_link_delete() insists on an index or a name, so build it here. */
+int delete_group(struct ctx *x, uint32_t group, struct mvm_error *e)
+{
+	char obj[32];
+	snprintf(obj, sizeof(obj), "link group %u", group);
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK);
+	if (!msg)
+		return mvm_error_set(e, ENOMEM, "delete", obj, NULL);
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	int r = nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
+	if (r >= 0)
+		r = nla_put_u32(msg, IFLA_GROUP, group);
+	if (r >= 0)
+		r = nl_send_sync(x->sk, msg); /* frees msg */
+	else
+		nlmsg_free(msg);
+	return r < 0 ? fail_nl(e, r, "delete", obj) : 0;
+}
+
+int link_setup(struct ctx *x, struct rtnl_link *ch, int ifindex, const char *name,
+	       struct mvm_error *e)
+{
+	struct rtnl_link *orig = rtnl_link_alloc();
+	if (!orig)
+		return mvm_error_set(e, ENOMEM, "set up", name, NULL);
+	rtnl_link_set_ifindex(orig, ifindex);
+	int r = rtnl_link_change(x->sk, orig, ch, 0);
+	rtnl_link_put(orig);
+	return r < 0 ? fail_nl(e, r, "set up", name) : 0;
+}
+
+/* ---- the link group ------------------------------------------------------ */
+
+/* Groups 0-255 are the ones admins name in /etc/iproute2/group; ours come
+ * from a hash of the VM name in [2^16, 2^31), the next free one when taken. */
+#define GROUP_MIN 0x10000u
+#define GROUP_SPAN (0x80000000u - GROUP_MIN)
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* Is group g used by a link that this run does not delete first? */
+static bool group_taken(struct ctx *x, uint32_t g, const struct tap_record *skip)
+{
+	for (struct nl_object *o = nl_cache_get_first(x->links); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		if (rtnl_link_get_group(l) != g)
+			continue;
+		bool skipped = false;
+		for (size_t i = 0; i < skip->n && !skipped; i++)
+			skipped = skip->v[i].ifindex == rtnl_link_get_ifindex(l);
+		if (!skipped)
+			return true;
+	}
+	return false;
+}
+
+int choose_group(struct ctx *x, const struct tap_record *skip, uint32_t *out,
+		 struct mvm_error *e)
+{
+	uint32_t h = fnv1a(x->vm) % GROUP_SPAN;
+	for (uint32_t i = 0; i < 4096; i++) {
+		uint32_t g = GROUP_MIN + (h + i) % GROUP_SPAN;
+		if (!group_taken(x, g, skip)) {
+			*out = g;
+			return 0;
+		}
+	}
+	return mvm_error_set(e, ENOSPC, "choose", "link group", "no free link group found");
+}
+
+/* ---- macvtap character devices ------------------------------------------ */
+
+/* "MAJOR:MINOR" (a sysfs dev attribute) to a dev_t. */
+static int parse_devt(const char *s, dev_t *out)
+{
+	const char *colon = strchr(s, ':');
+	char maj[16];
+	unsigned long a, b;
+	if (!colon || (size_t)(colon - s) >= sizeof(maj))
+		return -EINVAL;
+	memcpy(maj, s, (size_t)(colon - s));
+	maj[colon - s] = '\0';
+	if (parse_uint(maj, 0xfff, &a) < 0 || parse_uint(colon + 1, 0xfffff, &b) < 0)
+		return -EINVAL;
+	*out = makedev(a, b);
+	return 0;
+}
+
+int macvtap_sysfs_devt(const struct cli *c, const char *name, int ifindex, dev_t *out,
+		       char **path)
+{
+	_cleanup_free_ char *p = xasprintf("%s/class/net/%s/macvtap/tap%d/dev", c->sysfs, name,
+					   ifindex);
+	_cleanup_free_ char *line = NULL;
+	if (!p)
+		return -ENOMEM;
+	int r = read_line(p, &line);
+	if (r == 0)
+		r = parse_devt(line, out);
+	if (path) {
+		*path = p;
+		p = NULL;
+	}
+	return r;
+}
+
+int macvtap_devt(const struct cli *c, const char *name, int ifindex, dev_t *out)
+{
+	if (macvtap_sysfs_devt(c, name, ifindex, out, NULL) == 0)
+		return 0;
+	_cleanup_free_ char *node = xasprintf("%s/tap%d", c->devfs, ifindex);
+	struct stat st;
+	if (!node)
+		return -ENOMEM;
+	if (lstat(node, &st) == 0 && S_ISCHR(st.st_mode)) {
+		*out = st.st_rdev;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void node_remove(const char *node)
+{
+	struct stat st;
+	if (node && lstat(node, &st) == 0 && S_ISCHR(st.st_mode) && unlink(node) < 0)
+		log_warn("unable to remove '%s': %s", node, strerror(errno));
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* tap-setup's parts: tap-setup.c (command line, lock, verbs), links.c
+ * (netlink, link groups, macvtap device numbers), held.c (what up and
+ * down may delete: kind, record, holders), up.c, down.c. */
+#pragma once
+
+#include <net/if.h> /* before the linux/ headers */
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cli.h"
+#include "error.h"
+#include "record.h"
+#include "vm.h"
+
+struct opts {
+	bool macvtap;
+	const char *bridge; /* NULL: no master */
+	unsigned mtu;	    /* 0: the kernel's default */
+};
+extern struct opts opts;
+
+struct ctx {
+	const struct cli *c;
+	const char *vm;
+	const char *kind; /* record kind and what is made: "tap" or "macvtap" */
+	bool mac;	  /* kind is macvtap */
+	struct nl_sock *sk;
+	struct nl_cache *links; /* one dump, taken before any change */
+};
+
+/* ---- links.c ---- */
+int fail_nl(struct mvm_error *e, int nlerr, const char *verb, const char *obj);
+int ctx_open(struct ctx *x, struct mvm_error *e);
+void ctx_close(struct ctx *x);
+/* The path of this run's record (malloc'ed), for messages; NULL on ENOMEM. */
+char *ctx_record(const struct ctx *x);
+/* Is l of the kind this run makes (a TAP, or a macvtap)? */
+bool link_kind_ok(const struct ctx *x, struct rtnl_link *l);
+/* What l is, for messages: "veth", "tun" (layer 3), ... */
+const char *link_kind_str(struct rtnl_link *l);
+/* The kernel's index of a name now, or -errno. */
+int ifindex_of(struct ctx *x, const char *name);
+int find_link(struct ctx *x, const char *name, const char *what, int *ifindex,
+	      struct mvm_error *e);
+int delete_ifindex(struct ctx *x, int ifindex, const char *name, struct mvm_error *e);
+int delete_name(struct ctx *x, const char *name);
+int delete_group(struct ctx *x, uint32_t group, struct mvm_error *e);
+/* Up, and the changes of ch (group, master, MTU), in one RTM_NEWLINK. */
+int link_setup(struct ctx *x, struct rtnl_link *ch, int ifindex, const char *name,
+	       struct mvm_error *e);
+/* A link group of the VM's own that no link outside skip uses. */
+int choose_group(struct ctx *x, const struct tap_record *skip, uint32_t *out,
+		 struct mvm_error *e);
+/* The device number of macvtap name (index ifindex): from
+ * SYSFS/class/net/NAME/macvtap/tapN/dev (its path in *path if asked),
+ * else (macvtap_devt) from the node DEVFS/tapN. */
+int macvtap_sysfs_devt(const struct cli *c, const char *name, int ifindex, dev_t *out,
+		       char **path);
+int macvtap_devt(const struct cli *c, const char *name, int ifindex, dev_t *out);
+/* Remove a device node tap-setup made, if it is still a character device. */
+void node_remove(const char *node);
+
+/* ---- held.c ---- */
+/* What up or down is to delete: record entries and links of wanted names
+ * that are there now, each checked. */
+struct victims {
+	struct tap_record r; /* name, ifindex now, node (from the record) */
+	bool *replace;	     /* a wanted name (up replaces it), not a record's */
+};
+void victims_free(struct victims *v);
+/* Add one (none twice: the same index again only marks it replace). */
+int victims_add(struct victims *v, const char *name, int ifindex, const char *node, bool replace);
+/* The links the record old names that are still there as it recorded
+ * them (the index with that name, or a pending name in its group), of
+ * this run's kind, added to v; others are logged and left. */
+int victims_from_record(struct ctx *x, const struct tap_record *old, struct victims *v,
+			struct mvm_error *e);
+/* One pass over /proc for all victims: held[i] is set for each one that a
+ * process holds open, or for which that cannot be told (failing closed).
+ * Returns how many, e filled with the first one's reason (EBUSY; verb
+ * "replace" or "delete"), or -errno when /proc cannot be read at all. */
+int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_error *e);
+
+/* ---- up.c, down.c ---- */
+int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e);
+int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e);
+int down(struct ctx *x, struct mvm_error *e);

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/* tap-holder: what a running VM does to its interfaces, for the tests of
+ * tap-setup's "held" check. It takes the user and group first (a VM runs
+ * as microvm:kvm) and executes itself again, as a VM started by systemd
+ * is (a process that changed its ids without an exec is not "dumpable":
+ * its /proc/PID belongs to root, unlike a VM's), then holds each interface
+ * named on the command line,
+ * prints "ready PID" on standard output once it holds them all, and
+ * waits until it is killed.
+ *
+ *   tap-holder [--user UID --group GID] [--tun PATH] [OPTIONS] WHAT...
+ *     WHAT            a TAP's name: a queue of it, through PATH (default
+ *                     /dev/net/tun); or a path (/dev/tapN): the macvtap's
+ *                     character device, opened read-write
+ *     --multi-queue   attach to the TAPs with IFF_MULTI_QUEUE
+ *     --vnet-hdr      ... and IFF_VNET_HDR (attaching sets the TAP's flag)
+ *     --carrier-off   turn the carrier of each TAP off (TUNSETCARRIER), as
+ *                     a VM may: the TAP is still held
+ *     --detach        detach each queue again (TUNSETQUEUE
+ *                     IFF_DETACH_QUEUE; multi-queue only): still held
+ * Exit status 1 (with a line on stderr) when it cannot hold one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h> /* before the linux/ headers */
+#include <linux/if_tun.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static int die(const char *what, const char *obj)
+{
+	fprintf(stderr, "tap-holder: unable to %s '%s': %s\n", what, obj, strerror(errno));
+	return 1;
+}
+
+static int hold_tap(const char *tun, const char *name, short flags, bool carrier_off, bool detach)
+{
+	int fd = open(tun, O_RDWR); /* kept open: no O_CLOEXEC needed, never closed */
+	if (fd < 0)
+		return die("open", tun);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = flags;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		return die("attach to", name);
+	int off = 0;
+	if (carrier_off && ioctl(fd, TUNSETCARRIER, &off) < 0)
+		return die("turn the carrier off of", name);
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_DETACH_QUEUE;
+	if (detach && ioctl(fd, TUNSETQUEUE, &ifr) < 0)
+		return die("detach the queue of", name);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *tun = "/dev/net/tun";
+	short flags = IFF_TAP | IFF_NO_PI;
+	bool carrier_off = false, detach = false;
+	long uid = -1, gid = -1;
+	int i = 1;
+	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+		if (!strcmp(argv[i], "--user") && i + 1 < argc)
+			uid = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--group") && i + 1 < argc)
+			gid = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--tun") && i + 1 < argc)
+			tun = argv[++i];
+		else if (!strcmp(argv[i], "--multi-queue"))
+			flags |= IFF_MULTI_QUEUE;
+		else if (!strcmp(argv[i], "--vnet-hdr"))
+			flags |= IFF_VNET_HDR;
+		else if (!strcmp(argv[i], "--carrier-off"))
+			carrier_off = true;
+		else if (!strcmp(argv[i], "--detach"))
+			detach = true;
+		else {
+			fprintf(stderr, "tap-holder: unknown option '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (gid >= 0 && (setgroups(0, NULL) < 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0))
+		return die("switch to group", argv[0]);
+	if (uid >= 0 && setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
+		return die("switch to user", argv[0]);
+	if (uid >= 0 || gid >= 0) {
+		/* Again without --user and --group, by exec. */
+		char **nv = calloc((size_t)argc + 1, sizeof(*nv));
+		int k = 0;
+		if (!nv)
+			return die("allocate", argv[0]);
+		for (int j = 0; j < argc; j++) {
+			if ((!strcmp(argv[j], "--user") || !strcmp(argv[j], "--group")) && j + 1 < argc &&
+			    j < i) {
+				j++;
+				continue;
+			}
+			nv[k++] = argv[j];
+		}
+		execv("/proc/self/exe", nv);
+		return die("execute", "/proc/self/exe");
+	}
+	for (; i < argc; i++) {
+		if (argv[i][0] == '/') {
+			if (open(argv[i], O_RDWR) < 0)
+				return die("open", argv[i]);
+		} else if (hold_tap(tun, argv[i], flags, carrier_off, detach)) {
+			return 1;
+		}
+	}
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	for (;;)
+		pause();
+}

@@ -1,0 +1,51 @@
+# Evaluate nix/module.nix for the host of hosts.nix and return the failures
+# of checks.nix (an empty list: all good), or, with `attr`, one value of
+# the evaluation for the test script (e.g. a runner's build script).
+#   nix-instantiate --eval --strict --json tests/nix/eval.nix \
+#     --argstr libPath .../lib --argstr form standalone|microvm-nix [--argstr nixos NIXPKGS]
+# form:   standalone (services.microvm-host-helpers.vms only) or microvm-nix
+#         (microvm.vms as microvm.nix's users write it, tests/nix/microvm-nix-stub)
+# libPath: Nixpkgs' lib (evaluated with lib.evalModules, the NixOS options
+#         the module touches declared by nixos-stubs.nix, packages by
+#         pkgs-stub.nix); nixos: a Nixpkgs tree, for the real NixOS
+#         evaluation (nixos/lib/eval-config.nix) instead.
+# store:  where the test runners' outPaths are.
+{
+  libPath ? null,
+  nixos ? null,
+  form,
+  store ? "/nix/store",
+  attr ? null,
+}:
+let
+  lib = if nixos != null then import "${nixos}/lib" else import libPath;
+  hosts = import ./hosts.nix { inherit store; };
+  modules = [
+    ../../nix/module.nix
+    hosts.${form}
+    { _module.args.microvmStubStore = store; }
+  ];
+  eval =
+    if nixos != null then
+      import "${nixos}/nixos/lib/eval-config.nix" {
+        system = builtins.currentSystem;
+        modules = modules ++ [
+          {
+            system.stateVersion = lib.trivial.release;
+            boot.isContainer = true;
+          }
+        ];
+      }
+    else
+      lib.evalModules {
+        modules = modules ++ [
+          ./nixos-stubs.nix
+          { _module.args.pkgs = import ./pkgs-stub.nix { inherit lib; }; }
+        ];
+      };
+  failures = import ./checks.nix {
+    inherit lib form;
+    inherit (eval) config options;
+  };
+in
+if attr == null then failures else lib.attrByPath (lib.splitString "." attr) null eval.config

@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: MIT */
+/* pci-bind against concurrent runs, kills, and records that are not
+ * what they seem (issue 11 points 2, 4, 5, 6, 9), on the simulated sysfs
+ * (pcikit.h). Each test names the attack. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pcikit.h"
+#include "testutil.h"
+#include "util.h"
+
+/* Six devices, each in a group of its own, on three drivers. */
+static const char *const six[] = { "0000:01:00.0", "0000:02:00.0", "0000:03:00.0",
+				   "0000:04:00.0", "0000:05:00.0", "0000:06:00.0" };
+static const char *const six_drv[] = { "e1000e", "snd_hda_intel", "xhci_hcd",
+				       "e1000e", "nvme",	  "xhci_hcd" };
+
+static void six_devices(struct sim *s)
+{
+	sim_make(s);
+	for (size_t i = 0; i < ARRAY_SIZE(six); i++) {
+		char g[8];
+		snprintf(g, sizeof(g), "%zu", i + 10);
+		sim_device(s, six[i], six_drv[i], g);
+	}
+	SIM(s, "driver", "vfio-pci");
+	pci_devices(s, "0000:01:00.0\n0000:02:00.0\n0000:03:00.0\n"
+		       "0000:04:00.0\n0000:05:00.0\n0000:06:00.0\n");
+}
+
+/* Is the VM's runtime dir gone, as it is before the first bind? */
+static bool runtime_clean(struct sim *s)
+{
+	char *p = tu_path(s->vm.runtime, "vm1");
+	bool gone = access(p, F_OK) < 0 && errno == ENOENT;
+	free(p);
+	return gone;
+}
+
+/* ---- 9: killed at every step ------------------------------------------------ */
+
+/* Attack (issue 11, point 9): `bind` killed at any point must be undone
+ * by `unbind`. pci-bind runs with tests/shims/killat.so, which kills it
+ * just before its Nth call that can change the host (a sysfs write, the
+ * record, the chown of /dev/vfio/GROUP, the module load), for N = 1, 2,
+ * ... until a run completes; after each, `unbind` must leave every device
+ * on the driver it had, with no driver_override, and no record (nor a
+ * temporary file of one). _i: 0 two devices, 1 --bind-group (a device
+ * whose group holds a second one on another driver). */
+START_TEST(killed_bind_then_unbind_restores)
+{
+	struct sim s;
+	const char *addrs[] = { "0000:01:00.0", _i ? "0000:01:00.1" : "0000:02:00.0" };
+	const char *drvs[] = { "e1000e", "snd_hda_intel" };
+	if (_i) {
+		sim_make(&s);
+		sim_device(&s, addrs[0], drvs[0], "7");
+		sim_device(&s, addrs[1], drvs[1], "7");
+		SIM(&s, "driver", "vfio-pci");
+		pci_devices(&s, "0000:01:00.0\n");
+	} else {
+		two_devices(&s);
+	}
+	const char *const *extra = _i ? EXTRA("--bind-group") : NULL;
+	char *shim = tu_bin("tests/shims/killat.so");
+	int n = 1;
+	for (bool done = false; !done; n++) {
+		ck_assert_msg(n < 2000, "bind never completed");
+		char killat[32];
+		snprintf(killat, sizeof(killat), "KILLAT=%d", n);
+		const char *env[] = { killat, NULL };
+		struct tu_run r;
+		pci_run_env(&s, &r, "bind", extra, env, shim, NULL);
+		done = r.status == 0;
+		ck_assert_msg(done || r.status == 128 + SIGKILL, "bind, KILLAT=%d: exit %d: %s", n,
+			      r.status, r.err);
+		tu_run_free(&r);
+		pci_run(&s, &r, "unbind", NULL);
+		ck_assert_msg(r.status == 0, "unbind after bind killed at call %d: %s", n, r.err);
+		tu_run_free(&r);
+		for (size_t k = 0; k < 2; k++) {
+			ck_assert_msg(!strcmp(driver_of(&s, addrs[k]), drvs[k]),
+				      "bind killed before its call %d, then unbind: %s on '%s'", n,
+				      addrs[k], driver_of(&s, addrs[k]));
+			ck_assert_msg(!strcmp(override_of(&s, addrs[k]), "(null)"),
+				      "bind killed before its call %d, then unbind: %s override '%s'",
+				      n, addrs[k], override_of(&s, addrs[k]));
+		}
+		ck_assert_msg(runtime_clean(&s),
+			      "bind killed before its call %d, then unbind: left in %s/vm1", n,
+			      s.vm.runtime);
+	}
+	fprintf(stderr, "pci: bind killed at each of its %d changing calls, then unbind: clean\n",
+		n - 2);
+	free(shim);
+	sim_free(&s);
+}
+END_TEST
+
+/* ---- 4: two binds at once ----------------------------------------------- */
+
+static pid_t spawn_bind(struct sim *s)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct tu_run r;
+		pci_run(s, &r, "bind", NULL);
+		if (r.status != 0)
+			fprintf(stderr, "%s", r.err);
+		_exit(r.status);
+	}
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		ck_assert_int_eq(errno, EINTR);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Attack (issue 11, point 4): two `bind` of one VM at once (6 devices).
+ * Devices stayed on vfio-pci without being in the record (each run wrote
+ * the record from what it had seen), so `unbind` never gave them back.
+ * Now the runs take turns (the VM's lock): both succeed, and one unbind
+ * gives every device back. */
+START_TEST(concurrent_binds_one_vm)
+{
+	struct sim s;
+	six_devices(&s);
+	for (int round = 1; round <= 40; round++) {
+		pid_t a = spawn_bind(&s), b = spawn_bind(&s);
+		int sa = wait_status(a), sb = wait_status(b);
+		ck_assert_msg(sa == 0 && sb == 0, "round %d: bind exited %d and %d", round, sa, sb);
+		struct tu_run r;
+		pci_run(&s, &r, "unbind", NULL);
+		ck_assert_msg(r.status == 0, "round %d: unbind: %s", round, r.err);
+		tu_run_free(&r);
+		for (size_t i = 0; i < ARRAY_SIZE(six); i++)
+			ck_assert_msg(!strcmp(driver_of(&s, six[i]), six_drv[i]),
+				      "round %d: after two binds at once and unbind, %s is on '%s', "
+				      "not %s",
+				      round, six[i], driver_of(&s, six[i]), six_drv[i]);
+	}
+	sim_free(&s);
+}
+END_TEST
+
+/* Issue 11, points 2 and 4: bind, unbind and --dry-run bind wait for the
+ * VM's lock (RUNTIME/NAME.lock) at most MICROVM_LOCK_TIMEOUT seconds, then
+ * fail with one line naming it and write nothing; another VM does not
+ * wait. Before, each went ahead at once. */
+START_TEST(lock_held_bounded_wait)
+{
+	struct sim s;
+	two_devices(&s);
+	ck_assert_int_eq(mkdir(s.vm.runtime, 0755), 0);
+	char *lock = tu_path(s.vm.runtime, "vm1.lock");
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	const char *env[] = { "MICROVM_LOCK_TIMEOUT=1", NULL };
+	static const char *const verbs[][2] = { { "bind", NULL }, { "bind", "--dry-run" },
+						{ "unbind", NULL } };
+	char *want = xasprintf("pci-bind: vm1: unable to lock '%s': another run holds the VM", lock);
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		const char *extra[] = { verbs[i][1], NULL };
+		struct tu_run r;
+		long long t0 = now_ms();
+		pci_run_env(&s, &r, verbs[i][0], extra, env, NULL, NULL);
+		long long ms = now_ms() - t0;
+		ck_assert_msg(r.status == 1, "%s %s with the lock held: exit %d: %s", verbs[i][0],
+			      verbs[i][1] ? verbs[i][1] : "", r.status, r.err);
+		ck_assert_msg(ms >= 900 && ms < 10000, "waited %lld ms, not about 1 s", ms);
+		ck_assert_msg(!strncmp(r.err, want, strlen(want)) &&
+				      strchr(r.err, '\n') == r.err + strlen(r.err) - 1,
+			      "stderr: %s", r.err);
+		ck_assert_str_eq(r.out, "");
+		tu_run_free(&r);
+	}
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+
+	/* vm2, same runtime dir, its own device: not held up */
+	struct sim s2 = s;
+	s2.vm.name = "vm2";
+	sim_device(&s, "0000:09:00.0", "nvme", "19");
+	tu_write(s.vm.root, "runner2/share/microvm/pci-devices", "0000:09:00.0\n");
+	char *dir = tu_path(s.vm.state, "vm2"), *cur = tu_path(dir, "current");
+	char *runner2 = tu_path(s.vm.root, "runner2");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	tu_symlink(runner2, cur);
+	struct tu_run r;
+	long long t0 = now_ms();
+	pci_run_env(&s2, &r, "bind", NULL, env, NULL, NULL);
+	ck_assert_msg(r.status == 0, "vm2: %s", r.err);
+	ck_assert_msg(now_ms() - t0 < 900, "vm2 waited for vm1's lock");
+	ck_assert_str_eq(driver_of(&s, "0000:09:00.0"), "vfio-pci");
+	tu_run_free(&r);
+
+	close(fd);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	free(runner2);
+	free(cur);
+	free(dir);
+	free(want);
+	free(lock);
+	sim_free(&s);
+}
+END_TEST
+
+/* ---- 5: a refusal writes nothing ------------------------------------------- */
+
+/* Move ADDR (on vfio-pci) to driver drv, as the kernel would when another
+ * driver claimed it: the driver links change, driver_override stays. */
+static void claimed_by(struct sim *s, const char *addr, const char *drv)
+{
+	SIM(s, "driver", drv);
+	char *dev = xasprintf("devices/pci0000:00/%s", addr);
+	char *link = xasprintf("%s/%s/driver", s->sys, dev);
+	char *old = xasprintf("%s/bus/pci/drivers/vfio-pci/%s", s->sys, addr);
+	char *back = xasprintf("%s/bus/pci/drivers/%s/%s", s->sys, drv, addr);
+	char *t1 = xasprintf("../../../bus/pci/drivers/%s", drv);
+	char *t2 = xasprintf("../../../../%s", dev);
+	ck_assert_int_eq(unlink(link), 0);
+	ck_assert_int_eq(unlink(old), 0);
+	tu_symlink(t1, link);
+	tu_symlink(t2, back);
+	free(t2);
+	free(t1);
+	free(back);
+	free(old);
+	free(link);
+	free(dev);
+}
+
+/* Attack (issue 11, point 5): for a recorded device that another driver
+ * has taken since bind, `unbind` wrote its driver_override (and only then
+ * refused). A refusal checks first and writes nothing to that device;
+ * the other devices are given back, the refused one stays recorded. */
+START_TEST(unbind_refusal_writes_nothing)
+{
+	struct sim s;
+	two_devices(&s);
+	struct tu_run r;
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	claimed_by(&s, "0000:02:00.0", "ixgbe");
+	sim_log_clear(&s);
+
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "unable to give '0000:02:00.0' back to snd_hda_intel: it is "
+				    "bound to ixgbe now"),
+		      "stderr: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_msg(!strstr(log, "0000:02:00.0"), "writes for the refused device:\n%s", log);
+	free(log);
+	ck_assert_str_eq(override_of(&s, "0000:02:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "ixgbe");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "0000:02:00.0 snd_hda_intel") && !strstr(rec, "0000:01:00.0"),
+		      "record: %s", rec);
+	free(rec);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+/* ---- 6: records that are not regular files ---------------------------------- */
+
+/* Attack (issue 11, point 6): a FIFO in place of the record hung
+ * `unbind` (and `bind`) for ever. It is refused at once, with one line
+ * naming it, and nothing is written. _i: 0 unbind, 1 bind. (Run under
+ * timeout(1), so that a hang fails the test instead of stopping it.) */
+START_TEST(fifo_record_refused)
+{
+	struct sim s;
+	two_devices(&s);
+	char *dir = tu_path(s.vm.runtime, "vm1"), *fifo = tu_path(dir, "pci");
+	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	struct tu_run r;
+	pci_run_env(&s, &r, _i ? "bind" : "unbind", NULL, NULL, NULL,
+		    (const char *const[]){ "/usr/bin/timeout", "10", NULL });
+	ck_assert_msg(r.status != 124, "pci-bind hung on the FIFO %s", fifo);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	char *want = xasprintf("pci-bind: vm1: unable to read '%s': not a regular file\n", fifo);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	free(want);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	tu_run_free(&r);
+	free(fifo);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
+void pci_attack_cases(Suite *s)
+{
+	TCase *tc = tcase_create("attack");
+	tcase_set_timeout(tc, 240);
+	tcase_add_loop_test(tc, killed_bind_then_unbind_restores, 0, 2);
+	tcase_add_test(tc, concurrent_binds_one_vm);
+	tcase_add_test(tc, lock_held_bounded_wait);
+	tcase_add_test(tc, unbind_refusal_writes_nothing);
+	tcase_add_loop_test(tc, fifo_record_refused, 0, 2);
+	suite_add_tcase(s, tc);
+}

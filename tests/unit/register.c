@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/* runner-exec register|unregister NAME: microvm@'s ExecStartPost=+ and
+ * ExecStopPost=+ lines, run as root. They run bin/microvm-register
+ * $MAINPID and bin/microvm-unregister of the runner `booted` names (a
+ * runner built with microvm.nix's registerWithMachined), only when that
+ * runner passes the trust rule, and do nothing when it has none. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "util.h"
+
+/* What the register scripts saw, one "key=value" a line, in $REG_OUT. */
+static const char reg_script[] =
+	"#!/bin/sh\n"
+	"{ echo \"uid=$(id -u)\"; echo \"args=$#\"; echo \"arg1=${1-}\";"
+	" echo \"notify=${NOTIFY_SOCKET-unset}\"; echo \"cwd=$(pwd -P)\"; } > \"$REG_OUT\"\n"
+	"exit ${REG_EXIT:-0}\n";
+
+static void put_exec(const char *dir, const char *rel, const char *content, mode_t mode)
+{
+	tu_write(dir, rel, content);
+	char *p = tu_path(dir, rel);
+	tu_chmod(p, mode);
+	free(p);
+}
+
+/* STATE/NAME/booted -> target */
+static void point_booted(const struct tu_vm *t, const char *target)
+{
+	char *b = tu_path(t->dir, "booted");
+	unlink(b);
+	tu_symlink(target, b);
+	free(b);
+}
+
+/* A process that is not runner-exec, in the VM's directory: the VM's main
+ * process once `runner-exec start` has exec'd the runner. */
+static pid_t start_main(const struct tu_vm *t)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (chdir(t->dir) < 0)
+			_exit(99);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static void end_main(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* runner-exec --state-dir STATE VERB NAME with MAINPID=mainpid (NULL:
+ * unset), REG_OUT=ROOT/reg.out and a NOTIFY_SOCKET the script must not
+ * get. */
+static void run_reg(struct tu_run *r, const struct tu_vm *t, const char *verb,
+		    const char *mainpid)
+{
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t->root, "reg.out");
+	char *env_out = xasprintf("REG_OUT=%s", out);
+	char *env_pid = mainpid ? xasprintf("MAINPID=%s", mainpid) : NULL;
+	const char *env[] = { env_out, "NOTIFY_SOCKET=/run/mvm-test-notify.sock", env_pid, NULL };
+	const char *argv[] = { bin, "--state-dir", t->state, verb, t->name, NULL };
+	tu_run_env(r, argv, env);
+	free(env_pid);
+	free(env_out);
+	free(out);
+	free(bin);
+}
+
+/* The value of key= in ROOT/reg.out, or NULL (no such file or key). */
+static char *reg_value(const struct tu_vm *t, const char *key)
+{
+	char *out = tu_path(t->root, "reg.out");
+	char *buf, *res = NULL;
+	size_t len, kl = strlen(key);
+	if (read_file(out, 65536, &buf, &len) == 0) {
+		for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
+			if (strncmp(l, key, kl) == 0 && l[kl] == '=') {
+				res = strdup(l + kl + 1);
+				break;
+			}
+		free(buf);
+	}
+	free(out);
+	return res;
+}
+
+static bool reg_ran(const struct tu_vm *t)
+{
+	char *out = tu_path(t->root, "reg.out");
+	bool r = access(out, F_OK) == 0;
+	free(out);
+	return r;
+}
+
+/* Attack: the VM user owns STATE/NAME and re-points `booted` (microvm.nix:
+ * `current`) at a runner package of its own whose bin/microvm-register is
+ * its own script. microvm.nix's unit runs that as root:
+ *   ExecStartPost=+sh -c 'if [ -x STATE/%i/current/bin/microvm-register ];
+ *                         then STATE/%i/current/bin/microvm-register $MAINPID; fi'
+ * runner-exec must refuse it, naming the path, and run nothing. The same
+ * for a root-owned runner whose script the VM user's group may write, and
+ * for unregister. */
+START_TEST(register_untrusted_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *evil = tu_path(t.root, "evil");
+	put_exec(evil, "bin/microvm-register", reg_script, 0755);
+	put_exec(evil, "bin/microvm-unregister", reg_script, 0755);
+	char *sbin = tu_path(evil, "bin");
+	char *reg = tu_path(sbin, "microvm-register");
+	char *unreg = tu_path(sbin, "microvm-unregister");
+	tu_chown(evil, TU_NOBODY, TU_NOBODY);
+	tu_chown(sbin, TU_NOBODY, TU_NOBODY);
+	tu_chown(reg, TU_NOBODY, TU_NOBODY);
+	tu_chown(unreg, TU_NOBODY, TU_NOBODY);
+	point_booted(&t, evil);
+	pid_t main_pid = start_main(&t);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	char *want = xasprintf("runner-exec: alpha: unable to trust '%s': not owned by root", evil);
+	ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+	free(want);
+	ck_assert_msg(!reg_ran(&t), "the VM user's script ran");
+	tu_run_free(&r);
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "not owned by root"), "stderr: %s", r.err);
+	ck_assert_msg(!reg_ran(&t), "the VM user's script ran");
+	tu_run_free(&r);
+
+	/* Root's runner, but a script the group may write. */
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0775);
+	point_booted(&t, t.runner);
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	char *p = tu_path(t.runner, "bin/microvm-register");
+	want = xasprintf("unable to trust '%s': writable by group or others", p);
+	ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+	ck_assert_msg(!reg_ran(&t), "a group-writable script ran");
+	tu_run_free(&r);
+	free(want);
+	free(p);
+	end_main(main_pid);
+	free(unreg);
+	free(reg);
+	free(sbin);
+	free(evil);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* register runs booted/bin/microvm-register with argv [script, MAINPID],
+ * as root, in /, without NOTIFY_SOCKET; a failing script fails the verb. */
+START_TEST(register_runs_script)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_booted(&t, t.runner);
+	pid_t main_pid = start_main(&t);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	char *v = reg_value(&t, "uid");
+	ck_assert_str_eq(v ? v : "(none)", "0");
+	free(v);
+	v = reg_value(&t, "args");
+	ck_assert_str_eq(v ? v : "(none)", "1");
+	free(v);
+	v = reg_value(&t, "arg1");
+	ck_assert_str_eq(v ? v : "(none)", pid);
+	free(v);
+	v = reg_value(&t, "notify");
+	ck_assert_str_eq(v ? v : "(none)", "unset");
+	free(v);
+	v = reg_value(&t, "cwd");
+	ck_assert_str_eq(v ? v : "(none)", "/");
+	free(v);
+	tu_run_free(&r);
+
+	/* `current` is not what counts: a newer runner there is not run. */
+	char *newer = tu_path(t.root, "newer");
+	put_exec(newer, "bin/microvm-register", "#!/bin/sh\necho newer > \"$REG_OUT\"\n", 0755);
+	char *cur = tu_path(t.dir, "current");
+	ck_assert_int_eq(unlink(cur), 0);
+	tu_symlink(newer, cur);
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	v = reg_value(&t, "arg1");
+	ck_assert_str_eq(v ? v : "(none)", pid);
+	free(v);
+	tu_run_free(&r);
+
+	char *env_exit = "REG_EXIT=3";
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t.root, "reg.out");
+	char *env_out = xasprintf("REG_OUT=%s", out);
+	char *env_pid = xasprintf("MAINPID=%s", pid);
+	const char *env[] = { env_out, env_pid, env_exit, NULL };
+	const char *argv[] = { bin, "--state-dir", t.state, "register", "alpha", NULL };
+	tu_run_env(&r, argv, env);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "bin/microvm-register': exit status 3"), "stderr: %s", r.err);
+	tu_run_free(&r);
+	free(env_pid);
+	free(env_out);
+	free(out);
+	free(bin);
+	free(cur);
+	free(newer);
+	end_main(main_pid);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* unregister runs booted/bin/microvm-unregister with no argument; it needs
+ * no MAINPID (ExecStopPost= runs after the main process is gone). */
+START_TEST(unregister_runs_script)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-unregister", reg_script, 0755);
+	point_booted(&t, t.runner);
+	struct tu_run r;
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	char *v = reg_value(&t, "args");
+	ck_assert_str_eq(v ? v : "(none)", "0");
+	free(v);
+	v = reg_value(&t, "uid");
+	ck_assert_str_eq(v ? v : "(none)", "0");
+	free(v);
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Nothing to do, exit 0: no `booted`, a runner without the script (not
+ * built with registerWithMachined), a main process already gone. */
+START_TEST(register_nothing_to_do)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	pid_t main_pid = start_main(&t);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid); /* no booted */
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+
+	point_booted(&t, t.runner);
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "no bin/microvm-register"), "stderr: %s", r.err);
+	tu_run_free(&r);
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "no bin/microvm-unregister"), "stderr: %s", r.err);
+	tu_run_free(&r);
+
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	end_main(main_pid); /* the VM died at once: nothing to register */
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "is gone"), "stderr: %s", r.err);
+	ck_assert(!reg_ran(&t));
+	tu_run_free(&r);
+	ck_assert(!reg_ran(&t));
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* MAINPID comes from systemd; without it, or with a value that is not a
+ * process ID, register fails naming it and runs nothing. */
+START_TEST(register_mainpid_checked)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_booted(&t, t.runner);
+	struct tu_run r;
+	run_reg(&r, &t, "register", NULL);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "runner-exec: alpha: unable to read 'MAINPID': not set"),
+		      "stderr: %s", r.err);
+	tu_run_free(&r);
+	static const char *const bad[] = { "", "12x", "0", "-5", "99999999999" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		run_reg(&r, &t, "register", bad[i]);
+		ck_assert_msg(r.status == 1, "'%s': exit %d: %s", bad[i], r.status, r.err);
+		char *want = xasprintf("unable to read 'MAINPID': not a process ID: '%s'", bad[i]);
+		ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+		free(want);
+		tu_run_free(&r);
+	}
+	ck_assert(!reg_ran(&t));
+	tu_vm_free(&t);
+}
+END_TEST
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* The race of a Type=simple unit: systemd starts ExecStartPost= as soon as
+ * it has forked the main process, while that is still runner-exec start,
+ * before `booted` is set. register must wait until the main process has
+ * exec'd the runner, then run the script of the runner it set. The main
+ * process is held (ptrace) right after its exec of runner-exec. */
+START_TEST(register_waits_for_exec)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-run", "#!/bin/sh\nexec sleep 30\n", 0755);
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	char *bin = tu_bin("runner-exec");
+	pid_t main_pid = fork();
+	ck_assert_int_ge(main_pid, 0);
+	if (main_pid == 0) {
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)
+			_exit(99);
+		execl(bin, bin, "--state-dir", t.state, "start", "alpha", (char *)NULL);
+		_exit(98);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(main_pid, &st, 0), main_pid);
+	ck_assert_msg(WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP, "status 0x%x", st);
+
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	pid_t reg = fork();
+	ck_assert_int_ge(reg, 0);
+	if (reg == 0) {
+		char *out = tu_path(t.root, "reg.out");
+		setenv("REG_OUT", out, 1);
+		setenv("MAINPID", pid, 1);
+		execl(bin, bin, "--state-dir", t.state, "register", "alpha", (char *)NULL);
+		_exit(97);
+	}
+	usleep(300 * 1000);
+	ck_assert_int_eq(waitpid(reg, &st, WNOHANG), 0); /* still waiting */
+	ck_assert(!reg_ran(&t));
+	char *booted = tu_path(t.dir, "booted");
+	struct stat sb;
+	ck_assert_int_ne(lstat(booted, &sb), 0);
+
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(ptrace(PTRACE_DETACH, main_pid, NULL, NULL), 0);
+	ck_assert_int_eq(waitpid(reg, &st, 0), reg);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "register status 0x%x", st);
+	ck_assert_msg(ms_since(&t0) < 5000, "register took %ld ms", ms_since(&t0));
+	char *v = reg_value(&t, "arg1");
+	ck_assert_str_eq(v ? v : "(none)", pid);
+	free(v);
+	ck_assert_int_eq(lstat(booted, &sb), 0);
+	end_main(main_pid);
+	free(booted);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* The same race, a step earlier: the main process is still the child
+ * systemd forked (its program is systemd's, or systemd-executor's), not yet
+ * runner-exec, and `booted` is a previous boot's (the host went down
+ * without ExecStopPost=). register must not take that `booted`: it waits
+ * until the main process runs the runner in the VM's directory. Here the
+ * main process is this test's child for 300 ms, then runner-exec start. */
+START_TEST(register_waits_for_start_itself)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-run", "#!/bin/sh\nexec sleep 30\n", 0755);
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	char *old = tu_path(t.root, "old");
+	put_exec(old, "bin/microvm-register", "#!/bin/sh\necho old > \"$REG_OUT\"\n", 0755);
+	point_booted(&t, old);
+	char *bin = tu_bin("runner-exec");
+	pid_t main_pid = fork();
+	ck_assert_int_ge(main_pid, 0);
+	if (main_pid == 0) {
+		usleep(300 * 1000);
+		execl(bin, bin, "--state-dir", t.state, "start", "alpha", (char *)NULL);
+		_exit(98);
+	}
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	char *v = reg_value(&t, "arg1");
+	ck_assert_msg(v && !strcmp(v, pid), "the script of booted's runner before the start ran");
+	free(v);
+	tu_run_free(&r);
+	end_main(main_pid);
+	free(bin);
+	free(old);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* A main process that never runs in the VM's directory (a runner that
+ * changed directory at once): after 10 s register goes on with `booted`
+ * as it is, with a warning, and does not fail the unit. */
+START_TEST(register_goes_on_after_10s)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_booted(&t, t.runner);
+	pid_t main_pid = fork();
+	ck_assert_int_ge(main_pid, 0);
+	if (main_pid == 0) {
+		if (chdir("/") < 0)
+			_exit(99);
+		for (;;)
+			pause();
+	}
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid);
+	long ms = ms_since(&t0);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(ms >= 9500 && ms < 20000, "took %ld ms", ms);
+	ck_assert_msg(strstr(r.err, "going on with 'booted' as it is"), "stderr: %s", r.err);
+	char *v = reg_value(&t, "arg1");
+	ck_assert_str_eq(v ? v : "(none)", pid);
+	free(v);
+	tu_run_free(&r);
+	end_main(main_pid);
+	tu_vm_free(&t);
+}
+END_TEST
+
+Suite *register_suite(void)
+{
+	Suite *s = suite_create("register");
+	TCase *tc = tcase_create("register");
+	tcase_set_timeout(tc, 30);
+	const char *why = tu_need_root();
+	tu_add_test_if(tc, register_untrusted_refused, why);
+	tu_add_test_if(tc, register_runs_script, why);
+	tu_add_test_if(tc, unregister_runs_script, why);
+	tu_add_test_if(tc, register_nothing_to_do, why);
+	tu_add_test_if(tc, register_mainpid_checked, why);
+	tu_add_test_if(tc, register_waits_for_exec, why);
+	tu_add_test_if(tc, register_waits_for_start_itself, why);
+	tu_add_test_if(tc, register_goes_on_after_10s, why);
+	suite_add_tcase(s, tc);
+	return s;
+}

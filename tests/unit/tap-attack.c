@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: MIT */
+/* tap-setup against a VM user who races it, and against kills (issue 11
+ * points 1, 2, 3, 6, 9; issue 16). Each test names the attack; each failed
+ * on the tap-setup before these fixes. In a network namespace each test
+ * makes (tapkit.h). */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tapkit.h"
+#include "testutil.h"
+#include "util.h"
+
+#define MAC_LIST                                                                           \
+	"mvt0 02:11:22:33:44:55 lower0 bridge\nmvt1 02:11:22:33:44:56 lower0 private\n"     \
+	"mvt2 02:11:22:33:44:57 lower0 vepa\n"
+
+/* Nothing left in dir but names ending in .lock (the VMs' lock files
+ * stay): "" when so, else the first other name (static buffer). */
+static const char *left_in(const char *dir)
+{
+	static char name[256];
+	DIR *d = opendir(dir);
+	name[0] = '\0';
+	if (!d)
+		return name;
+	for (struct dirent *de; (de = readdir(d));) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] == '.' || (n > 5 && !strcmp(de->d_name + n - 5, ".lock")))
+			continue;
+		snprintf(name, sizeof(name), "%s", de->d_name);
+		break;
+	}
+	closedir(d);
+	return name;
+}
+
+/* ---- 9 (and 1): killed at every step ------------------------------------ */
+
+/* Attack (issue 11, points 1 and 9): `up` killed (SIGKILL, SIGTERM alike)
+ * while it made 300 TAPs left persistent TAPs of the VM user, up, that no
+ * record named; `down` then exited 0 and left them. Here `up` runs with
+ * tests/shims/killat.so, which kills it just before its Nth call that can
+ * change the host, for N = 1, 2, ... until a run completes; after each,
+ * `down` must leave the namespace as it was before `up`: the same links,
+ * no record, no device node. _i: 0 TAPs, 1 TAPs replacing an earlier
+ * up's, 2 macvtaps (device nodes made with mknod: the devfs is a plain
+ * directory), 3 macvtaps replacing an earlier up's. */
+START_TEST(killed_up_then_down_leaves_nothing)
+{
+	bool mac = _i >= 2, earlier = _i % 2;
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *tap_extra[] = { "--bridge", "br0", "--mtu", "1400", NULL };
+	const char *mac_extra[] = { "--macvtap", "--devfs", dev, NULL };
+	const char *const *extra = mac ? mac_extra : tap_extra;
+	if (mac) {
+		make_veth("lower0");
+		tu_write(t.runner, "share/microvm/macvtap-interfaces", MAC_LIST);
+	} else {
+		make_bridge("br0");
+		tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\nvm1-b\nvm1-c\n");
+		tu_write(t.runner, "share/microvm/tap-flags", "vnet_hdr multi_queue\n");
+	}
+	char *before = links_now(), *vmrun = tu_path(t.runtime, "vm1");
+	char *shim = tu_bin("tests/shims/killat.so");
+	char *preload = xasprintf("LD_PRELOAD=%s", shim);
+	int n = 1;
+	for (bool done = false; !done; n++) {
+		ck_assert_msg(n < 2000, "up never completed");
+		if (earlier)
+			tap_ok(&t, "up", extra);
+		char killat[32];
+		snprintf(killat, sizeof(killat), "KILLAT=%d", n);
+		const char *env[] = { preload, killat, NULL };
+		struct tu_run r;
+		tap_run_env(&r, &t, "up", extra, env);
+		done = r.status == 0;
+		ck_assert_msg(done || r.status == 128 + SIGKILL, "up, KILLAT=%d: exit %d: %s", n,
+			      r.status, r.err);
+		tu_run_free(&r);
+		tap_run(&r, &t, "down", extra);
+		ck_assert_msg(r.status == 0, "down after up killed at call %d: %s", n, r.err);
+		tu_run_free(&r);
+		char *now = links_now();
+		ck_assert_msg(!strcmp(now, before),
+			      "up killed before its call %d, then down: links '%s', before up '%s'", n,
+			      now, before);
+		free(now);
+		ck_assert_msg(!*left_in(vmrun) && (access(vmrun, F_OK) < 0 || !*left_in(t.runtime)),
+			      "up killed before its call %d, then down: '%s' left in %s", n,
+			      left_in(vmrun), vmrun);
+		ck_assert_msg(!*left_in(dev), "up killed before its call %d, then down: %s/%s left",
+			      n, dev, left_in(dev));
+	}
+	fprintf(stderr, "tap: up %s killed at each of its %d changing calls, then down: clean\n",
+		mac ? "--macvtap" : "(TAPs)", n - 2);
+	free(preload);
+	free(shim);
+	free(vmrun);
+	free(before);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* ---- 2: two runs at once ------------------------------------------------ */
+
+static pid_t spawn_up(const struct tu_vm *t, const char *errfile)
+{
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { bin, "--state-dir", t->state, "--runtime-dir", t->runtime,
+			       "--user", "990", "--group", "78", "up", t->name, NULL };
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	free(bin);
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		ck_assert_int_eq(errno, EINTR);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Does the record name each of the n TAPs tN with the index it has now? */
+static void record_matches(const struct tu_vm *t, int n, int round)
+{
+	char *rec = record_of(t, "tap");
+	ck_assert_msg(rec, "round %d: no record", round);
+	for (int i = 0; i < n; i++) {
+		char name[16], want[48];
+		snprintf(name, sizeof(name), "t%d", i);
+		int ifx = ifindex(name);
+		ck_assert_msg(ifx > 0, "round %d: both ups exited 0, but TAP %s is missing", round,
+			      name);
+		snprintf(want, sizeof(want), "\n%s %d\n", name, ifx);
+		ck_assert_msg(strstr(rec, want), "round %d: the record does not name %s (index %d): %s",
+			      round, name, ifx, rec);
+	}
+	free(rec);
+}
+
+/* Attack (issue 11, point 2): two `up` of one VM at once (8 TAPs). One run
+ * exited 0 while only some of its 8 TAPs existed: the other took its fresh
+ * TAPs for stale ones and replaced them, and the record named indexes
+ * that were gone. Now the second run waits for the first (the VM's lock):
+ * both succeed, and the 8 TAPs exist with the indexes the record names. */
+START_TEST(concurrent_ups_one_vm)
+{
+	struct tu_vm t;
+	vm_taps(&t, "t0 t1 t2 t3\nt4 t5 t6 t7\n", "vnet_hdr\n");
+	char *ea = tu_path(t.root, "a.err"), *eb = tu_path(t.root, "b.err");
+	for (int round = 1; round <= 60; round++) {
+		pid_t a = spawn_up(&t, ea), b = spawn_up(&t, eb);
+		int sa = wait_status(a), sb = wait_status(b);
+		char *ta = NULL, *tb = NULL;
+		read_file(ea, 1 << 16, &ta, NULL);
+		read_file(eb, 1 << 16, &tb, NULL);
+		ck_assert_msg(sa == 0 && sb == 0, "round %d: exit %d and %d: %s%s", round, sa, sb,
+			      ta ? ta : "", tb ? tb : "");
+		free(ta);
+		free(tb);
+		record_matches(&t, 8, round);
+	}
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("t0"), 0);
+	free(ea);
+	free(eb);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* A second VM, vm2, in t's state and runtime dirs, with TAP vm2-a. */
+static struct tu_vm second_vm(const struct tu_vm *t)
+{
+	struct tu_vm v = *t;
+	v.name = "vm2";
+	tu_write(t->root, "runner2/share/microvm/tap-interfaces", "vm2-a\n");
+	char *dir = tu_path(t->state, "vm2"), *cur = tu_path(dir, "current");
+	char *runner = tu_path(t->root, "runner2");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	tu_symlink(runner, cur);
+	free(runner);
+	free(cur);
+	free(dir);
+	return v;
+}
+
+/* Issue 11, point 2: runs for one VM are serialized by RUNTIME/NAME.lock.
+ * With the lock held (here by the test), a run waits MICROVM_LOCK_TIMEOUT
+ * seconds, then fails with one line that names the lock, changing nothing;
+ * --dry-run waits too; a run for another VM is not held up. Before, every
+ * run went ahead at once. */
+START_TEST(lock_held_bounded_wait)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	ck_assert_int_eq(mkdir(t.runtime, 0755), 0);
+	char *lock = tu_path(t.runtime, "vm1.lock");
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	const char *env[] = { "MICROVM_LOCK_TIMEOUT=1", NULL };
+	static const char *const verbs[][2] = { { "up", NULL }, { "up", "--dry-run" }, { "down", NULL } };
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		const char *extra[] = { verbs[i][1], NULL };
+		struct tu_run r;
+		long long t0 = now_ms();
+		tap_run_env(&r, &t, verbs[i][0], extra, env);
+		long long ms = now_ms() - t0;
+		ck_assert_msg(r.status == 1, "%s %s with the lock held: exit %d: %s", verbs[i][0],
+			      verbs[i][1] ? verbs[i][1] : "", r.status, r.err);
+		ck_assert_msg(ms >= 900 && ms < 10000, "waited %lld ms, not about 1 s", ms);
+		char *want = xasprintf("tap-setup: vm1: unable to lock '%s': another run holds the VM",
+				       lock);
+		ck_assert_msg(!strncmp(r.err, want, strlen(want)) &&
+				      strchr(r.err, '\n') == r.err + strlen(r.err) - 1,
+			      "stderr: %s", r.err);
+		free(want);
+		ck_assert_str_eq(r.out, "");
+		tu_run_free(&r);
+	}
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+
+	struct tu_vm v = second_vm(&t);
+	long long t0 = now_ms();
+	struct tu_run r;
+	tap_run_env(&r, &v, "up", NULL, env);
+	ck_assert_msg(r.status == 0, "vm2: %s", r.err);
+	ck_assert_msg(now_ms() - t0 < 900, "vm2 waited for vm1's lock");
+	tu_run_free(&r);
+	ck_assert_int_gt(ifindex("vm2-a"), 0);
+	tap_ok(&v, "down", NULL);
+
+	close(fd);
+	tap_ok(&t, "up", NULL);
+	ck_assert_int_gt(ifindex("vm1-a"), 0);
+	tap_ok(&t, "down", NULL);
+	free(lock);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* ---- 3 and issue 16: held means open ------------------------------------ */
+
+/* Attack (issue 11, point 3): a VM that turned its TAP's carrier off
+ * (TUNSETCARRIER), or detached its queue (TUNSETQUEUE, multi-queue), lost
+ * the TAP: up deleted it and made a new one, the VM's descriptor was
+ * dead. A TAP that a process has open is held, whatever its carrier: up
+ * and down refuse it, naming the process, and leave it. _i: 0 carrier off,
+ * 1 multi-queue with the queue detached. */
+START_TEST(held_tap_carrier_off)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", _i ? "multi_queue\n" : "vnet_hdr\n");
+	tap_ok(&t, "up", NULL);
+	int before = ifindex("vm1-b");
+	const char *a0[] = { "--vnet-hdr", "--carrier-off", "vm1-b", NULL };
+	const char *a1[] = { "--multi-queue", "--detach", "vm1-b", NULL };
+	pid_t h = holder_start(&t, UID, GID, _i ? a1 : a0);
+	if (_i == 0)
+		ck_assert_uint_eq(sysnum("vm1-b", "carrier"), 0);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "process %d ", (int)h);
+
+	struct tu_run r;
+	tap_run(&r, &t, "up", NULL);
+	ck_assert_msg(r.status == 1, "up: exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
+	ck_assert_int_eq(ifindex("vm1-b"), before);
+	tu_run_free(&r);
+
+	tap_run(&r, &t, "down", NULL);
+	ck_assert_msg(r.status == 1, "down: exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
+	ck_assert_int_eq(ifindex("vm1-b"), before);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tu_run_free(&r);
+
+	holder_stop(h);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* tap-setup ARGS under `setpriv --bounding-set -dac_read_search,
+ * -dac_override`: root that cannot read another user's /proc/PID/fd. */
+static void run_without_dac(struct tu_run *r, const struct tu_vm *t, const char *dev,
+			    const char *verb)
+{
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
+			       "--", bin, "--state-dir", t->state, "--runtime-dir", t->runtime,
+			       "--user", "990", "--group", "78", "--macvtap", "--devfs", dev,
+			       verb, t->name, NULL };
+	tu_run(r, argv);
+	free(bin);
+}
+
+/* Attack (issue 16): under the macvtap unit's capabilities (no
+ * CAP_DAC_READ_SEARCH) tap-setup could not list the VM user's
+ * /proc/PID/fd, counted that as "not held", and `down` (a restart of the
+ * unit) deleted the macvtap under the running VM. The check fails closed:
+ * when it cannot read a process's descriptors it refuses, naming the PID
+ * and the reason; with the rights it names the holder. */
+START_TEST(held_check_fails_closed)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm2");
+	make_veth("lower0");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", "mvt0 02:11:22:33:44:55 lower0 bridge\n");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
+	tap_ok(&t, "up", extra);
+	int before = ifindex("mvt0");
+	char rel[32];
+	snprintf(rel, sizeof(rel), "tap%d", before);
+	char *node = tu_path(dev, rel);
+	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ node, NULL });
+
+	static const char *const verbs[] = { "down", "up" };
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		struct tu_run r;
+		run_without_dac(&r, &t, dev, verbs[i]);
+		ck_assert_msg(r.status == 1, "%s without CAP_DAC_READ_SEARCH: exit %d: %s", verbs[i],
+			      r.status, r.err);
+		ck_assert_msg(strstr(r.err, "'mvt0'") && strstr(r.err, "/fd") &&
+				      strstr(r.err, strerror(EACCES)),
+			      "stderr: %s", r.err);
+		ck_assert_int_eq(ifindex("mvt0"), before);
+		tu_run_free(&r);
+	}
+	char pid[32];
+	snprintf(pid, sizeof(pid), "process %d ", (int)h);
+	struct tu_run r;
+	tap_run(&r, &t, "down", extra);
+	ck_assert_msg(r.status == 1 && strstr(r.err, pid), "down: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("mvt0"), before);
+	holder_stop(h);
+	tap_ok(&t, "down", extra);
+	ck_assert_int_eq(ifindex("mvt0"), 0);
+	free(node);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Issue 16: processes that exit while tap-setup scans /proc are not an
+ * error. A child keeps starting processes that exit at once while `up`
+ * (which replaces the last up's TAPs, so it scans) and `down` run. */
+START_TEST(scan_with_exiting_processes)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
+	pid_t churn = fork();
+	ck_assert_int_ge(churn, 0);
+	if (churn == 0) {
+		for (;;) {
+			pid_t p = fork();
+			if (p == 0)
+				_exit(0);
+			if (p > 0)
+				waitpid(p, NULL, 0);
+		}
+	}
+	for (int i = 0; i < 15; i++) {
+		tap_ok(&t, "up", NULL);
+		tap_ok(&t, "up", NULL);
+		tap_ok(&t, "down", NULL);
+	}
+	kill(churn, SIGKILL);
+	waitpid(churn, NULL, 0);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Issue 16: `-v up --macvtap` printed nothing of the macvtaps it made,
+ * though the man page says -v prints each interface created. */
+START_TEST(verbose_macvtap_prints_each)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm2");
+	make_veth("lower0");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", MAC_LIST);
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *extra[] = { "-v", "--macvtap", "--devfs", dev, NULL };
+	struct tu_run r;
+	tap_run(&r, &t, "up", extra);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	static const char *const names[] = { "mvt0", "mvt1", "mvt2" };
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		char want[64];
+		snprintf(want, sizeof(want), "created macvtap %s (index %d) on lower0", names[i],
+			 ifindex(names[i]));
+		ck_assert_msg(strstr(r.err, want), "no '%s' in: %s", want, r.err);
+	}
+	tu_run_free(&r);
+	tap_ok(&t, "down", extra);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* ---- 6: records that are not regular files ------------------------------ */
+
+/* Attack (issue 11, point 6): a FIFO in place of the record hung `up`
+ * and `down` for ever (a root helper stuck in open()). A record that is
+ * not a regular file is refused at once with one line naming it; nothing
+ * changes. _i: 0 up, 1 down, 2 --macvtap down. (Run under timeout(1), so
+ * that the old hang fails the test instead of stopping it.) */
+START_TEST(fifo_record_refused)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	const char *kind = _i == 2 ? "macvtap" : "tap";
+	char rel[32];
+	snprintf(rel, sizeof(rel), "vm1/%s", kind);
+	char *dir = tu_path(t.runtime, "vm1"), *fifo = tu_path(t.runtime, rel);
+	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { "/usr/bin/timeout", "10", bin, "--state-dir", t.state,
+			       "--runtime-dir", t.runtime, "--user", "990", "--group", "78",
+			       _i == 2 ? "--macvtap" : "-v", _i == 0 ? "up" : "down", "vm1", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status != 124, "tap-setup hung on the FIFO %s", fifo);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	char *want = xasprintf("unable to read '%s': not a regular file\n", fifo);
+	ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+	free(want);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tu_run_free(&r);
+	free(bin);
+	free(fifo);
+	free(dir);
+	tu_vm_free(&t);
+}
+END_TEST
+
+void tap_attack_cases(Suite *s)
+{
+	const char *why = tu_need_netns();
+	TCase *tc = tcase_create("attack");
+	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
+	tcase_set_timeout(tc, 240);
+	tu_add_loop_test_if(tc, killed_up_then_down_leaves_nothing, 0, 4, why);
+	tu_add_test_if(tc, concurrent_ups_one_vm, why);
+	tu_add_test_if(tc, lock_held_bounded_wait, why);
+	tu_add_loop_test_if(tc, held_tap_carrier_off, 0, 2, why);
+	tu_add_test_if(tc, held_check_fails_closed, why);
+	tu_add_test_if(tc, scan_with_exiting_processes, why);
+	tu_add_test_if(tc, verbose_macvtap_prints_each, why);
+	tu_add_loop_test_if(tc, fifo_record_refused, 0, 3, why);
+	suite_add_tcase(s, tc);
+}
