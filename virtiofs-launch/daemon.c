@@ -32,6 +32,13 @@ static enum dialect dialect_of(const char *text, size_t len)
 	return DIALECT_AUTO;
 }
 
+/* A string only QEMU's C virtiofsd holds (a function name it logs with,
+ * well before its help text in the file): no need to read further. */
+static bool surely_c(const char *text, size_t len)
+{
+	return memmem(text, len, "virtio_session_mount", 20) != NULL;
+}
+
 /* The strings of the binary itself, when it is one: read a piece at a
  * time (a look at the file takes a fifth of the time a run of --help
  * does; a mapping would count it all in the launcher's peak RSS). */
@@ -46,7 +53,7 @@ static enum dialect dialect_of_binary(void)
 		close(fd);
 		return d;
 	}
-	enum { KEEP = 16 }; /* longer than the strings looked for */
+	enum { KEEP = 24 }; /* longer than the strings looked for */
 	char buf[32768];
 	size_t len = 0;
 	bool elf = false, c = false;
@@ -62,8 +69,8 @@ static enum dialect dialect_of_binary(void)
 		len += (size_t)n;
 		/* shared-dir anywhere is Rust's; source= alone is C's */
 		enum dialect found = dialect_of(buf, len);
-		if (found == DIALECT_RUST) {
-			d = found;
+		if (found == DIALECT_RUST || surely_c(buf, len)) {
+			d = found == DIALECT_RUST ? found : DIALECT_C;
 			break;
 		}
 		c |= found == DIALECT_C;

@@ -82,8 +82,7 @@ int pin_setup(struct mvm_error *e)
 	if (sys_mount("microvm-virtiofs", L.runtime, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		      "mode=0755,size=1m") < 0)
 		return mvm_error_set(e, errno, "mount a tmpfs on", L.runtime, NULL);
-	if (sys_mount(NULL, L.runtime, NULL, MS_PRIVATE, NULL) < 0)
-		return mvm_error_set(e, errno, "mount a tmpfs on", L.runtime, NULL);
+	/* (a new mount below a slave one is private: nothing more to do) */
 	L.rt_fd = open(L.runtime, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (L.rt_fd < 0)
 		return mvm_error_set(e, errno, "open", L.runtime, NULL);
