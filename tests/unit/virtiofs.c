@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sched.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1922,6 +1924,79 @@ START_TEST(read_only_share)
 }
 END_TEST
 
+/* Lines of /proc/PID/mountinfo that name path. */
+static size_t mounts_naming(pid_t pid, const char *path)
+{
+	char p[64], *buf;
+	size_t len, n = 0;
+	snprintf(p, sizeof(p), "/proc/%d/mountinfo", (int)pid);
+	ck_assert_int_eq(read_file(p, 1 << 20, &buf, &len), 0);
+	for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		char *e = strchr(l, '\n');
+		if (e)
+			*e = '\0';
+		n += strstr(l, path) != NULL;
+		if (e)
+			*e = '\n';
+	}
+	free(buf);
+	return n;
+}
+
+/* The launcher's mounts (its tmpfs, the pins, the socket mirror) stay in
+ * its own mount namespace, even started where / is shared (as systemd
+ * makes it on a host): the namespace it was started in sees none. */
+START_TEST(mounts_stay_in_the_launchers_namespace)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "s", "s", "vm1-virtiofs-s.sock");
+	char *bin = tu_bin("virtiofs-launch");
+	pid_t host = fork();
+	ck_assert_int_ge(host, 0);
+	if (host == 0) {
+		/* "the host": a mount namespace of its own with / shared */
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
+			_exit(2);
+		pid_t l = fork();
+		if (l == 0) {
+			int fd = open(t.err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+			dup2(fd, 2);
+			setenv("NOTIFY_SOCKET", t.notify_path, 1);
+			execl(bin, bin, "--state-dir", t.vm.state, "--runtime-dir", t.vm.runtime,
+			      "--group", t.group, "--virtiofsd", t.fake, "vm1", (char *)NULL);
+			_exit(127);
+		}
+		int st;
+		waitpid(l, &st, 0);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 3);
+	}
+	int r = lt_wait_msg(&t, 0, "READY=1", 5000);
+	char *log = lt_log(&t);
+	ck_assert_msg(r >= 0, "no READY=1; log:\n%s", log);
+	free(log);
+	char p[64], *kids;
+	size_t len;
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/children", (int)host, (int)host);
+	ck_assert_int_eq(read_file(p, 4096, &kids, &len), 0);
+	t.pid = (pid_t)strtol(kids, NULL, 10);
+	free(kids);
+	ck_assert_int_gt(t.pid, 0);
+	ck_assert(pinned_has(&t, "s", "."));
+	ck_assert_uint_ge(mounts_naming(t.pid, t.vm.runtime), 3); /* tmpfs, pin, mirror */
+	ck_assert_uint_eq(mounts_naming(host, t.vm.runtime), 0);
+	ck_assert_uint_eq(mounts_naming(getpid(), t.vm.runtime), 0);
+	ck_assert_int_eq(kill(t.pid, SIGTERM), 0);
+	int st;
+	ck_assert_int_eq(waitpid(host, &st, 0), host);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	t.pid = 0;
+	free(bin);
+	lt_free(&t);
+}
+END_TEST
+
 /* The runtime dir (where the sources are mounted for the daemons) must be
  * root's all the way: a directory the VM user owns on the way is refused
  * before anything starts. */
@@ -2071,6 +2146,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, source_parent_symlink_refused, tu_need_root());
 	tu_add_test_if(tc, socket_dir_symlink_refused, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_must_be_roots, tu_need_root());
+	tu_add_test_if(tc, mounts_stay_in_the_launchers_namespace, tu_need_root());
 	tu_add_test_if(tc, speed_and_memory, need_real());
 	suite_add_tcase(s, tc);
 	/* The VM user's attacks: each failed on the code before issue 12. */
