@@ -426,3 +426,231 @@ int parse_path(const char *buf, size_t len, const char *base, char **out, struct
 	*out = p;
 	return 0;
 }
+
+/* ---- share/microvm/virtiofs/TAG/<setting> ---- */
+
+const char share_setting_names[] = "read-only, cache, posix-acl, inode-file-handles, tag, extra-args";
+
+static const char *const cache_names[] = {
+	[SHARE_CACHE_AUTO] = "auto",
+	[SHARE_CACHE_ALWAYS] = "always",
+	[SHARE_CACHE_METADATA] = "metadata",
+	[SHARE_CACHE_NEVER] = "never",
+};
+static const char *const ifh_names[] = {
+	[SHARE_IFH_NEVER] = "never",
+	[SHARE_IFH_PREFER] = "prefer",
+	[SHARE_IFH_MANDATORY] = "mandatory",
+};
+static const char *const bool_names[] = {"false", "true"};
+
+const char *share_cache_str(enum share_cache c)
+{
+	return (unsigned)c < ARRAY_SIZE(cache_names) && cache_names[c] ? cache_names[c] : "?";
+}
+
+const char *share_ifh_str(enum share_ifh h)
+{
+	return (unsigned)h < ARRAY_SIZE(ifh_names) && ifh_names[h] ? ifh_names[h] : "?";
+}
+
+bool share_setting_known(const char *name)
+{
+	static const char *const names[] = {"read-only", "cache", "posix-acl",
+					    "inode-file-handles", "tag", "extra-args"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+void share_settings_init(struct share_settings *s)
+{
+	*s = (struct share_settings){.posix_acl = true};
+}
+
+void share_settings_free(struct share_settings *s)
+{
+	for (size_t i = 0; i < s->n_extra; i++)
+		free(s->extra[i]);
+	free(s->extra);
+	share_settings_init(s);
+}
+
+bool share_settings_equal(const struct share_settings *a, const struct share_settings *b)
+{
+	if (a->read_only != b->read_only || a->posix_acl != b->posix_acl ||
+	    a->cache != b->cache || a->inode_file_handles != b->inode_file_handles ||
+	    strcmp(a->tag, b->tag) != 0 || a->n_extra != b->n_extra)
+		return false;
+	for (size_t i = 0; i < a->n_extra; i++)
+		if (strcmp(a->extra[i], b->extra[i]) != 0)
+			return false;
+	return true;
+}
+
+/* The one value of a setting file, white space around it removed: its
+ * line and bytes. A second non-blank line is an error. */
+static int one_value(const char *buf, size_t len, const char **v, size_t *vn, unsigned *line,
+		     struct mvm_error *e)
+{
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	struct lines it;
+	const char *s;
+	size_t n;
+	*v = NULL;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		while (n > 0 && strchr(WS, s[n - 1]))
+			n--;
+		while (n > 0 && strchr(WS, *s)) {
+			s++;
+			n--;
+		}
+		if (n == 0)
+			continue;
+		if (*v)
+			return bad(e, it.lineno, s, n, "more than one value");
+		*v = s;
+		*vn = n;
+		*line = it.lineno;
+	}
+	if (!*v)
+		return bad(e, 1, "", 0, "no value");
+	return 0;
+}
+
+/* One of names[1..n-1] (names[0] may be NULL: "not given"), its index. */
+static int one_of(const char *buf, size_t len, const char *const *names, size_t n, int *out,
+		  const char *reason, struct mvm_error *e)
+{
+	const char *v;
+	size_t vn;
+	unsigned line;
+	int r = one_value(buf, len, &v, &vn, &line, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && strlen(names[i]) == vn && memcmp(names[i], v, vn) == 0) {
+			*out = (int)i;
+			return 0;
+		}
+	return bad(e, line, v, vn, reason);
+}
+
+/* A control character in s: its offset, or -1. */
+static long control_char(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return (long)i;
+	return -1;
+}
+
+static int parse_tag(const char *buf, size_t len, char *tag, struct mvm_error *e)
+{
+	const char *v;
+	size_t vn;
+	unsigned line;
+	int r = one_value(buf, len, &v, &vn, &line, e);
+	if (r < 0)
+		return r;
+	char t[VIRTIOFS_TAG_MAX + 2];
+	snprintf(t, sizeof(t), "%.*s", (int)(vn < sizeof(t) - 1 ? vn : sizeof(t) - 1), v);
+	const char *why = vn > VIRTIOFS_TAG_MAX ? "tag longer than 36 bytes"
+						: component_invalid(t, VIRTIOFS_TAG_MAX);
+	if (why)
+		return bad(e, line, v, vn, why);
+	memcpy(tag, t, vn + 1);
+	return 0;
+}
+
+/* extra-args: one argument a line, taken whole (spaces are part of it);
+ * blank lines are skipped. */
+static int parse_extra_args(const char *buf, size_t len, char ***out, size_t *nout,
+			    struct mvm_error *e)
+{
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	char **v = NULL;
+	size_t nv = 0;
+	struct lines it;
+	const char *s;
+	size_t n;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		size_t k = 0;
+		while (k < n && strchr(WS, s[k]))
+			k++;
+		if (k == n)
+			continue;
+		if (control_char(s, n) >= 0) {
+			r = bad(e, it.lineno, s, n, "an argument with a control character");
+			goto fail;
+		}
+		char *a = strndup(s, n);
+		if (!a || grow(&v, nv, sizeof(*v)) < 0) {
+			free(a);
+			r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
+			goto fail;
+		}
+		v[nv++] = a;
+	}
+	*out = v;
+	*nout = nv;
+	return 0;
+fail:
+	for (size_t i = 0; i < nv; i++)
+		free(v[i]);
+	free(v);
+	return r;
+}
+
+int parse_share_setting(const char *name, const char *buf, size_t len, struct share_settings *s,
+			struct mvm_error *e)
+{
+	int v = 0, r;
+	bool *flag = strcmp(name, "read-only") == 0   ? &s->read_only
+		     : strcmp(name, "posix-acl") == 0 ? &s->posix_acl
+						      : NULL;
+	if (flag) {
+		r = one_of(buf, len, bool_names, ARRAY_SIZE(bool_names), &v,
+			   "unknown value (known: true, false)", e);
+		if (r == 0)
+			*flag = v;
+		return r;
+	}
+	if (strcmp(name, "cache") == 0) {
+		r = one_of(buf, len, cache_names, ARRAY_SIZE(cache_names), &v,
+			   "unknown cache mode (known: auto, always, metadata, never)", e);
+		if (r == 0)
+			s->cache = (enum share_cache)v;
+		return r;
+	}
+	if (strcmp(name, "inode-file-handles") == 0) {
+		r = one_of(buf, len, ifh_names, ARRAY_SIZE(ifh_names), &v,
+			   "unknown value (known: never, prefer, mandatory)", e);
+		if (r == 0)
+			s->inode_file_handles = (enum share_ifh)v;
+		return r;
+	}
+	if (strcmp(name, "tag") == 0)
+		return parse_tag(buf, len, s->tag, e);
+	if (strcmp(name, "extra-args") == 0) {
+		char **x = NULL;
+		size_t n = 0;
+		r = parse_extra_args(buf, len, &x, &n, e);
+		if (r == 0) {
+			for (size_t i = 0; i < s->n_extra; i++)
+				free(s->extra[i]);
+			free(s->extra);
+			s->extra = x;
+			s->n_extra = n;
+		}
+		return r;
+	}
+	return -ENOENT; /* not a setting: share_setting_known() */
+}

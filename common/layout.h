@@ -9,6 +9,7 @@
 #pragma once
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,3 +73,46 @@ int parse_pci_addr(const char *s, size_t n, struct pci_addr *out);
 /* share/microvm/virtiofs/TAG/{source,socket}: one path, made absolute
  * against base (the VM's state dir) when relative. */
 int parse_path(const char *buf, size_t len, const char *base, char **out, struct mvm_error *e);
+
+/* The virtio-fs device config holds at most 36 bytes of tag. */
+#define VIRTIOFS_TAG_MAX 36
+
+/* share/microvm/virtiofs/TAG/<setting>: optional files beside source and
+ * socket, one setting each (virtiofs-launch(8)). A missing file keeps the
+ * default given here. */
+enum share_cache {
+	SHARE_CACHE_UNSET, /* the daemon's own default */
+	SHARE_CACHE_AUTO,
+	SHARE_CACHE_ALWAYS,
+	SHARE_CACHE_METADATA,
+	SHARE_CACHE_NEVER,
+};
+enum share_ifh { /* inode-file-handles */
+	SHARE_IFH_UNSET,
+	SHARE_IFH_NEVER,
+	SHARE_IFH_PREFER,
+	SHARE_IFH_MANDATORY,
+};
+struct share_settings {
+	bool read_only;			       /* read-only: true|false, default false */
+	bool posix_acl;			       /* posix-acl: true|false, default true */
+	enum share_cache cache;		       /* cache: auto|always|metadata|never */
+	enum share_ifh inode_file_handles;     /* inode-file-handles: never|prefer|mandatory */
+	char tag[VIRTIOFS_TAG_MAX + 1];	       /* tag: "" when not given */
+	char **extra;			       /* extra-args: one argument a line */
+	size_t n_extra;
+};
+/* The names of the setting files, for messages: "read-only, cache, ...". */
+extern const char share_setting_names[];
+/* Is name the name of a setting file? */
+bool share_setting_known(const char *name);
+void share_settings_init(struct share_settings *s);
+void share_settings_free(struct share_settings *s);
+bool share_settings_equal(const struct share_settings *a, const struct share_settings *b);
+/* The file called name parsed into s: -ENOENT (e untouched) when name is
+ * not a setting. One value a file (extra-args: one argument a line); an
+ * unknown value, a second one, a control character is an error. */
+int parse_share_setting(const char *name, const char *buf, size_t len, struct share_settings *s,
+			struct mvm_error *e);
+const char *share_cache_str(enum share_cache c);
+const char *share_ifh_str(enum share_ifh h);

@@ -45,7 +45,7 @@ static char **env_without(const char *const *unset)
 
 /* In the child, between fork and exec: async-signal-safe calls only.
  * Returns 0, or the errno to report to the parent. */
-static int child_setup(const struct spawn_opts *o, pid_t parent)
+static int child_setup(const struct spawn_opts *o, pid_t parent, int *errfd)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -68,15 +68,24 @@ static int child_setup(const struct spawn_opts *o, pid_t parent)
 		return errno;
 	if (o->stderr_fd >= 0 && dup2(o->stderr_fd, 2) < 0)
 		return errno;
-	/* Every descriptor above 2 is closed at exec (the error pipe too). */
+	/* Every descriptor above 2 is closed at exec (the error pipe too),
+	 * but the one passed as 3 (dup2 of a descriptor onto itself would
+	 * leave its close-on-exec flag). */
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return errno;
+	if (o->pass_fd >= 0 && *errfd == 3 && (*errfd = fcntl(3, F_DUPFD_CLOEXEC, 4)) < 0)
+		return errno; /* (unreported: the parent sees the child exit 127) */
+	if (o->pass_fd == 3 && fcntl(3, F_SETFD, 0) < 0)
+		return errno;
+	if (o->pass_fd >= 0 && o->pass_fd != 3 && dup2(o->pass_fd, 3) < 0)
 		return errno;
 	if (o->cwd && chdir(o->cwd) < 0)
 		return errno;
 	return 0;
 }
 
-pid_t spawn(char *const argv[], const struct spawn_opts *o, struct mvm_error *e)
+pid_t spawn_nowait(char *const argv[], const struct spawn_opts *o, int *exec_fd,
+		   struct mvm_error *e)
 {
 	static const struct spawn_opts defaults = SPAWN_OPTS_INIT;
 	if (!o)
@@ -100,23 +109,42 @@ pid_t spawn(char *const argv[], const struct spawn_opts *o, struct mvm_error *e)
 	}
 	if (pid == 0) {
 		close(pfd[0]);
-		int err = child_setup(o, parent);
+		int errfd = pfd[1];
+		int err = child_setup(o, parent, &errfd);
 		if (err == 0) {
 			execve(argv[0], argv, env);
 			err = errno;
 		}
-		while (write(pfd[1], &err, sizeof(err)) < 0 && errno == EINTR)
+		while (write(errfd, &err, sizeof(err)) < 0 && errno == EINTR)
 			;
 		_exit(127);
 	}
 	free(env);
 	close(pfd[1]);
+	*exec_fd = pfd[0];
+	return pid;
+}
+
+int spawn_exec_error(int exec_fd)
+{
 	int err = 0;
 	ssize_t n;
-	while ((n = read(pfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
+	while ((n = read(exec_fd, &err, sizeof(err))) < 0 && errno == EINTR)
 		;
-	close(pfd[0]);
-	if (n == (ssize_t)sizeof(err)) {
+	if (n < 0)
+		return errno;
+	return n == (ssize_t)sizeof(err) ? err : 0;
+}
+
+pid_t spawn(char *const argv[], const struct spawn_opts *o, struct mvm_error *e)
+{
+	int fd;
+	pid_t pid = spawn_nowait(argv, o, &fd, e);
+	if (pid < 0)
+		return pid;
+	int err = spawn_exec_error(fd);
+	close(fd);
+	if (err) {
 		/* exec failed: reap the child, report why. */
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;

@@ -13,9 +13,6 @@
 
 #include "util.h"
 
-/* The virtio-fs device config holds at most 36 bytes of tag. */
-#define VIRTIOFS_TAG_MAX 36
-
 static const char *const trust_hint = "the runner package and the path to it must be root's; "
 				      "--allow-untrusted overrides";
 
@@ -186,6 +183,31 @@ static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm
 	return 0;
 }
 
+/* The file opened as fd (rp: its resolved path, for messages): a regular
+ * one, trusted, at most LAYOUT_FILE_MAX bytes, read whole. */
+static int read_opened(const struct vm *vm, int fd, const char *rp, char **buf, size_t *len,
+		       struct mvm_error *e)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return mvm_error_set(e, errno, "read", rp, NULL);
+	if (S_ISDIR(st.st_mode))
+		return mvm_error_set(e, EISDIR, "read", rp, NULL);
+	if (!S_ISREG(st.st_mode))
+		return mvm_error_set(e, EINVAL, "read", rp, "not a regular file");
+	if (!vm->allow_untrusted) {
+		int r = trust_stat(rp, &st, e); /* the file we opened, not a swapped one */
+		if (r < 0)
+			return r;
+	}
+	int r = read_fd(fd, LAYOUT_FILE_MAX, buf, len);
+	if (r == -EFBIG)
+		return mvm_error_set(e, EFBIG, "read", rp, "file larger than 64 KiB");
+	if (r < 0)
+		return mvm_error_set(e, r, "read", rp, NULL);
+	return 0;
+}
+
 int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struct mvm_error *e)
 {
 	_cleanup_free_ char *rp = NULL;
@@ -196,24 +218,7 @@ int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struc
 	_cleanup_close_ int fd = open(rp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return mvm_error_set(e, errno, "read", rp, NULL);
-	if (S_ISDIR(st.st_mode))
-		return mvm_error_set(e, EISDIR, "read", rp, NULL);
-	if (!S_ISREG(st.st_mode))
-		return mvm_error_set(e, EINVAL, "read", rp, "not a regular file");
-	if (!vm->allow_untrusted) {
-		r = trust_stat(rp, &st, e); /* the file we opened, not a swapped one */
-		if (r < 0)
-			return r;
-	}
-	r = read_fd(fd, LAYOUT_FILE_MAX, buf, len);
-	if (r == -EFBIG)
-		return mvm_error_set(e, EFBIG, "read", rp, "file larger than 64 KiB");
-	if (r < 0)
-		return mvm_error_set(e, r, "read", rp, NULL);
-	return 0;
+	return read_opened(vm, fd, rp, buf, len, e);
 }
 
 /* Read RUNNER/rel and hand it to a parser; e->path names the file. */
@@ -266,38 +271,135 @@ int vm_pci_devices(const struct vm *vm, struct pci_list *out, struct mvm_error *
 	return 0;
 }
 
+void share_free(struct share *s)
+{
+	free(s->tag);
+	free(s->source);
+	free(s->socket);
+	free(s->conf);
+	share_settings_free(&s->set);
+	memset(s, 0, sizeof(*s));
+	share_settings_init(&s->set);
+}
+
 void share_list_free(struct share_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].tag);
-		free(l->v[i].source);
-		free(l->v[i].socket);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		share_free(&l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
 }
 
-/* TAG/source or TAG/socket: required once the TAG dir exists. */
-static int share_path(const struct vm *vm, const char *tag, const char *what, char **out,
-		      struct mvm_error *e)
+/* The file name of share s's directory (open as dfd: resolved and
+ * trusted all the way): opened there, not through a path; only a symlink
+ * is resolved and checked the long way (vm_read). -ENOENT, e untouched,
+ * when it is not there. */
+static int share_file(const struct vm *vm, const struct share *s, int dfd, const char *name,
+		      char **buf, size_t *len, struct mvm_error *e)
 {
-	_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s/%s", tag, what);
-	if (!rel)
-		return mvm_error_set(e, ENOMEM, "read", what, NULL);
-	*out = NULL;
-	READ_AND_PARSE(vm, rel, e, parse_path(buf, len, vm->dir, out, e));
-	if (!*out) {
+	char rp[PATH_MAX];
+	snprintf(rp, sizeof(rp), "%s/%s", s->conf, name);
+	_cleanup_close_ int fd =
+		openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 && errno == ELOOP) {
+		_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s/%s", s->tag, name);
+		return rel ? vm_read(vm, rel, buf, len, e) : mvm_error_set(e, ENOMEM, "read", rp, NULL);
+	}
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : mvm_error_set(e, errno, "read", rp, NULL);
+	return read_opened(vm, fd, rp, buf, len, e);
+}
+
+/* Setting or path file name of share s parsed: a parse error names it
+ * as RUNNER/share/microvm/virtiofs/TAG/name. */
+static int share_parse(const struct vm *vm, struct share *s, int dfd, const char *name,
+		       char **path, struct mvm_error *e)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r = share_file(vm, s, dfd, name, &buf, &len, e);
+	if (r == -ENOENT) {
 		char p[PATH_MAX];
-		snprintf(p, sizeof(p), "%s/%s", vm->runner, rel);
+		snprintf(p, sizeof(p), "%s/share/microvm/virtiofs/%s/%s", vm->runner, s->tag, name);
 		return mvm_error_set(e, ENOENT, "read", p, NULL);
 	}
-	return 0;
+	if (r < 0)
+		return r;
+	r = path ? parse_path(buf, len, vm->dir, path, e)
+		 : parse_share_setting(name, buf, len, &s->set, e);
+	free(buf);
+	if (r < 0 && e && e->path[0] == '\0')
+		snprintf(e->path, sizeof(e->path), "%s/share/microvm/virtiofs/%s/%s", vm->runner,
+			 s->tag, name);
+	return r;
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
 {
 	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int no_dots(const struct dirent *d)
+{
+	return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
+}
+
+/* The setting files of share s (every file of its directory but source and
+ * socket): an unknown one is an error naming it. */
+static int share_settings_read(const struct vm *vm, struct share *s, int dfd, struct mvm_error *e)
+{
+	struct dirent **ents;
+	int n = scandir(s->conf, &ents, no_dots, by_name);
+	if (n < 0)
+		return mvm_error_set(e, errno, "read", s->conf, NULL);
+	int r = 0;
+	for (int i = 0; i < n && r == 0; i++) {
+		const char *name = ents[i]->d_name;
+		if (strcmp(name, "source") == 0 || strcmp(name, "socket") == 0)
+			continue;
+		if (!share_setting_known(name)) {
+			char p[PATH_MAX];
+			snprintf(p, sizeof(p), "%s/%s", s->conf, name);
+			r = mvm_error_setf(e, EINVAL, "use", p,
+					   "not a share setting (known: source, socket, %s)",
+					   share_setting_names);
+			break;
+		}
+		r = share_parse(vm, s, dfd, name, NULL, e);
+	}
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	return r;
+}
+
+/* Share tag: its directory, paths and settings into s (s->tag set). The
+ * directory is resolved and trust-checked once, its files read from it. */
+static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
+{
+	_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s", s->tag);
+	if (!rel)
+		return mvm_error_set(e, ENOMEM, "read", s->tag, NULL);
+	int r = resolve(vm, rel, &s->conf, e);
+	if (r == -ENOENT)
+		return mvm_error_set(e, ENOENT, "read", rel, NULL);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int dfd = open(s->conf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%s/source", vm->runner, rel);
+		/* (a file where the directory should be: no source in it) */
+		return mvm_error_set(e, errno == ENOTDIR ? ENOENT : errno, "read",
+				     errno == ENOTDIR ? p : s->conf, NULL);
+	}
+	r = share_parse(vm, s, dfd, "source", &s->source, e);
+	if (r == 0)
+		r = share_parse(vm, s, dfd, "socket", &s->socket, e);
+	if (r == 0)
+		r = share_settings_read(vm, s, dfd, e);
+	return r;
 }
 
 int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
@@ -310,7 +412,7 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 	if (r < 0)
 		return r;
 	struct dirent **ents;
-	int n = scandir(rp, &ents, NULL, by_name);
+	int n = scandir(rp, &ents, no_dots, by_name);
 	if (n < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
 	struct share_list l = {.v = calloc((size_t)n + 1, sizeof(struct share))};
@@ -318,8 +420,6 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 		r = mvm_error_set(e, ENOMEM, "read", rp, NULL);
 	for (int i = 0; i < n && r == 0; i++) {
 		const char *tag = ents[i]->d_name;
-		if (strcmp(tag, ".") == 0 || strcmp(tag, "..") == 0)
-			continue;
 		const char *why = component_invalid(tag, VIRTIOFS_TAG_MAX);
 		if (why) {
 			r = mvm_error_set(e, EINVAL, "use virtiofs tag", rp, why);
@@ -328,15 +428,14 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 			break;
 		}
 		struct share *s = &l.v[l.n];
+		share_settings_init(&s->set);
 		s->tag = strdup(tag);
 		if (!s->tag) {
 			r = mvm_error_set(e, ENOMEM, "read", rp, NULL);
 			break;
 		}
 		l.n++;
-		r = share_path(vm, tag, "source", &s->source, e);
-		if (r == 0)
-			r = share_path(vm, tag, "socket", &s->socket, e);
+		r = share_read(vm, s, e);
 		for (size_t j = 0; r == 0 && j + 1 < l.n; j++)
 			if (strcmp(l.v[j].socket, s->socket) == 0) {
 				r = mvm_error_set(e, EINVAL, "use socket", s->socket,

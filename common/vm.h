@@ -57,13 +57,18 @@ struct share {
 	char *tag;
 	char *source; /* absolute */
 	char *socket; /* absolute */
+	char *conf;   /* the resolved TAG directory in the runner, for messages */
+	struct share_settings set; /* the optional setting files */
 };
 struct share_list {
 	size_t n;
 	struct share *v; /* sorted by tag */
 };
-/* share/microvm/virtiofs/TAG/{source,socket} for every TAG. */
+/* share/microvm/virtiofs/TAG/{source,socket} for every TAG, and the
+ * optional setting files beside them (layout.h); any other file there is
+ * an error naming it. */
 int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e);
+void share_free(struct share *s);
 void share_list_free(struct share_list *l);
 
 /* RUNNER/rel as an executable file (bin/microvm-run): its path in *out;

@@ -33,7 +33,8 @@
  *   daemons             virtiofsd processes found below CMD
  *   rss_kib             sum of VmHWM of the supervising processes: CMD and
  *                       its descendants that are not virtiofsd (nor a
- *                       passing systemd-notify) (floor: this program)
+ *                       passing systemd-notify) (floor: this program),
+ *                       once every daemon runs (up to 2 s after READY=1)
  *   uss_kib             their private memory (Private_Clean + Private_Dirty
  *                       of smaps_rollup) at that moment: VmHWM counts the
  *                       pages of libc.so too, which every process shares
@@ -246,6 +247,7 @@ static long survey(char *detail, size_t dlen)
 				tree[nt++] = procs[j].pid;
 	long rss = 0;
 	ndaemons = 0;
+	uss_total = 0;
 	detail[0] = '\0';
 	for (int k = 0; k < nt; k++) {
 		const char *comm = "?";
@@ -566,7 +568,15 @@ int main(int argc, char **argv)
 		survey(detail + strlen(detail), 1); /* only the daemons */
 		snprintf(detail, sizeof(detail), "vfs-bench:%ld", rss);
 	} else {
-		rss = survey(detail, sizeof(detail));
+		/* A supervisor may send READY=1 before it forks its daemons
+		 * (virtiofs-launch does: its sockets listen already): wait
+		 * until every daemon runs virtiofsd, so that a child not yet
+		 * past its exec is not taken for a supervisor. */
+		long long end = now_ns() + 2000000000LL;
+		while ((rss = survey(detail, sizeof(detail)), ndaemons < nsockets) && now_ns() < end) {
+			struct timespec t = { 0, 200000 };
+			nanosleep(&t, NULL);
+		}
 	}
 	printf("ready_ms=%.3f\nlistening_at_ready=%d\nlisten_ms=%.3f\n", ms(t0, t_ready), at_ready,
 	       ms(t0, t_listen));

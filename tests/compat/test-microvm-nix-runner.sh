@@ -39,7 +39,7 @@
 # link with its MAC and mode, /dev/tapN the VM user's) in a network
 # namespace made here; pci-bind on the simulated sysfs (tests/shims); the
 # real virtiofsd (Debian's, QEMU's C one) through virtiofs-launch, both
-# shares' sockets listening before READY=1; runner-exec start (as the VM
+# shares' sockets listening at READY=1, the sources pinned; runner-exec start (as the VM
 # user: the runner's own exec -a name, the VM dir as cwd, the macvtap fd
 # open), register (the main PID, as root), status, stop
 # (microvm-shutdown), unregister, cleanup; then everything undone.
@@ -217,8 +217,8 @@ echo "== virtiofs-launch $NAME (/usr/lib/qemu/virtiofsd)"
 "$NOTIFYD" "$TMP/notify.sock" >"$TMP/notify.log" 2>&1 &
 NOTIFY_PID=$!
 e2e_wait 5 test -S "$TMP/notify.sock" || e2e_die "e2e-notify did not bind"
-setsid env NOTIFY_SOCKET="$TMP/notify.sock" "$LAUNCH" --state-dir "$STATE" --group "$VMGROUP" \
-    --virtiofsd /usr/lib/qemu/virtiofsd "$NAME" >"$TMP/launch.log" 2>&1 &
+setsid env NOTIFY_SOCKET="$TMP/notify.sock" "$LAUNCH" --state-dir "$STATE" --runtime-dir "$RUN" \
+    --group "$VMGROUP" --virtiofsd /usr/lib/qemu/virtiofsd "$NAME" >"$TMP/launch.log" 2>&1 &
 LAUNCH_PID=$!
 ready() { grep -q ' READY=1$' "$TMP/notify.log" || { kill -0 "$LAUNCH_PID" 2>/dev/null && return 1; return 0; }; }
 e2e_wait 20 ready
@@ -228,11 +228,18 @@ for tag in data ro; do
     check "share $tag: $VMDIR/web-virtiofs-$tag.sock listens" \
         e2e_unix_listening "$VMDIR/web-virtiofs-$tag.sock" "$TMP/unix"
 done
-check "two virtiofsd (children of the launcher)" \
-    test "$(pgrep -P "$LAUNCH_PID" -x virtiofsd | wc -l)" -eq 2
+# (READY=1 comes as the sockets listen, just before the daemons are forked.)
+two() { [[ $(pgrep -P "$LAUNCH_PID" -x virtiofsd | wc -l) -eq 2 ]]; }
+e2e_wait 5 two
+check "two virtiofsd (children of the launcher)" two
 check "the relative source ro-src made in the VM's directory" test -d "$VMDIR/ro-src"
 fsd_args=$(for p in $(pgrep -P "$LAUNCH_PID" -x virtiofsd); do tr '\0' ' ' <"/proc/$p/cmdline"; echo; done)
-check "virtiofsd of share data serves $TMP/shared/data" grep -q "web-virtiofs-data.sock.*source=$TMP/shared/data" <<<"$fsd_args"
+# The daemon serves the source the launcher pinned on RUN/NAME/virtiofs/TAG
+# in its own mount namespace, and takes its socket as fd 3.
+check "virtiofsd of share data: --fd=3 -o source=$RUN/$NAME/virtiofs/data" \
+    grep -q -- "--fd=3 -o source=$RUN/$NAME/virtiofs/data " <<<"$fsd_args"
+check "what it serves is $TMP/shared/data" test "$(stat -c %d:%i "/proc/$LAUNCH_PID/root$RUN/$NAME/virtiofs/data")" \
+    = "$(stat -c %d:%i "$TMP/shared/data")"
 
 # ---- 4. runner-exec -----------------------------------------------------
 echo "== runner-exec start $NAME (as $VMUSER, in the netns: microvm-run opens /dev/tap$mv_ifx)"
@@ -278,7 +285,7 @@ kill -TERM "$LAUNCH_PID"
 wait "$LAUNCH_PID"
 check "virtiofs-launch: exit 0 on SIGTERM" test $? -eq 0
 LAUNCH_PID=
-no_virtiofsd() { ! pgrep -a -x virtiofsd | grep -qF "$VMDIR/"; }
+no_virtiofsd() { ! pgrep -a -x virtiofsd | grep -qF "$RUN/$NAME/virtiofs/"; }
 check "no virtiofsd left" no_virtiofsd
 out=$(pci unbind 2>&1)
 check "pci-bind unbind: exit 0${out:+: $out}" test $? -eq 0

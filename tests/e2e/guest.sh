@@ -13,6 +13,9 @@
 #
 # Guest kernel command line understood by /init (all optional):
 #   mvm.tag=TAG        virtiofs tag to mount on /mnt (none: share skipped)
+#   mvm.rotag=TAG      a read-only virtiofs share, mounted on /ro: its
+#                      token file must hold the token and a write must
+#                      fail with "Read-only file system" (none: skipped)
 #   mvm.ip=ADDR/LEN    address for eth0 (none: network skipped)
 #   mvm.host=ADDR      address to ping (the host end of the TAP)
 #   mvm.token=TOKEN    expected content of /mnt/token (checked if given)
@@ -21,7 +24,7 @@
 #                      (QMP system_powerdown), then power off
 # The guest prints lines "MARKER: ..." on the console, the last one before
 # power-off being
-#   MARKER: result=ok token=TOKEN share=ok|skip|fail ping=ok|skip|fail
+#   MARKER: result=ok token=TOKEN share=ok|skip|fail ping=ok|skip|fail ro=ok|skip|fail
 # (result=fail if any step failed), and writes /mnt/from-guest:
 #   token=TOKEN
 #   guest-ok
@@ -157,10 +160,11 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /run
 exec </dev/console >/dev/console 2>&1
 
-TAG= IP= HOST= TOKEN_WANT= MARKER=MICROVM-E2E WAIT=0
+TAG= ROTAG= IP= HOST= TOKEN_WANT= MARKER=MICROVM-E2E WAIT=0
 for w in $(cat /proc/cmdline); do
     case $w in
         mvm.tag=*) TAG=${w#mvm.tag=} ;;
+        mvm.rotag=*) ROTAG=${w#mvm.rotag=} ;;
         mvm.ip=*) IP=${w#mvm.ip=} ;;
         mvm.host=*) HOST=${w#mvm.host=} ;;
         mvm.token=*) TOKEN_WANT=${w#mvm.token=} ;;
@@ -169,14 +173,14 @@ for w in $(cat /proc/cmdline); do
     esac
 done
 say() { echo "$MARKER: $*"; }
-off() { sync; umount /mnt 2>/dev/null; say "powering off"; poweroff -f; sleep 10; }
+off() { sync; umount /mnt /ro 2>/dev/null; say "powering off"; poweroff -f; sleep 10; }
 
 say "init started, kernel $(uname -r)"
 for m in $(cat /etc/modules); do
     insmod "/lib/modules/$m.ko" || say "insmod $m failed"
 done
 
-RESULT=ok TOKEN= SHARE=skip PING=skip
+RESULT=ok TOKEN= SHARE=skip PING=skip RO=skip
 if [ -n "$TAG" ]; then
     SHARE=fail
     if mount -t virtiofs "$TAG" /mnt; then
@@ -195,6 +199,27 @@ if [ -n "$TAG" ]; then
     fi
     say "share tag=$TAG $SHARE"
 fi
+if [ -n "$ROTAG" ]; then
+    RO=fail
+    mkdir -p /ro
+    if mount -t virtiofs "$ROTAG" /ro; then
+        rotoken=$(cat /ro/token 2>/dev/null)
+        err=$( { echo guest >/ro/from-guest; } 2>&1 )
+        if [ -z "$rotoken" ] || { [ -n "$TOKEN_WANT" ] && [ "$rotoken" != "$TOKEN_WANT" ]; }; then
+            say "read-only share $ROTAG: token '$rotoken' unreadable or wrong"
+        elif [ -e /ro/from-guest ]; then
+            say "read-only share $ROTAG: the guest could write to it"
+        else
+            case $err in
+                *"Read-only file system"*) RO=ok ;;
+                *) say "read-only share $ROTAG: write failed, but not as read-only: $err" ;;
+            esac
+        fi
+    else
+        say "mount -t virtiofs $ROTAG /ro failed"
+    fi
+    say "read-only share tag=$ROTAG $RO"
+fi
 if [ -n "$IP" ]; then
     PING=fail
     ip link set lo up
@@ -211,7 +236,8 @@ if [ -n "$IP" ]; then
 fi
 [ "$SHARE" = fail ] && RESULT=fail
 [ "$PING" = fail ] && RESULT=fail
-say "result=$RESULT token=$TOKEN share=$SHARE ping=$PING"
+[ "$RO" = fail ] && RESULT=fail
+say "result=$RESULT token=$TOKEN share=$SHARE ping=$PING ro=$RO"
 
 if [ "$WAIT" = 1 ]; then
     # Wait for the ACPI power button (QMP system_powerdown). The button

@@ -7,6 +7,7 @@
 #   OUT_DIR/share/microvm/tap-interfaces    one TAP name a line   (unless --no-tap)
 #   OUT_DIR/share/microvm/tap-flags         e.g. "vnet_hdr"       (unless --no-tap)
 #   OUT_DIR/share/microvm/virtiofs/TAG/{source,socket}            (unless --no-shares)
+#   OUT_DIR/share/microvm/virtiofs/TAG/SETTING                    (--ro-share, --share-setting)
 #   OUT_DIR/share/microvm/system -> OUT_DIR/share/e2e/system (or --system)
 #   OUT_DIR/share/e2e/{vmlinuz,initrd.img}  copy of the guest (from guest.sh)
 #   OUT_DIR/share/e2e/runner.env            the options, as shell assignments
@@ -24,6 +25,12 @@
 #                          socket is NAME-virtiofs-TAG.sock; paths relative
 #                          to the state dir; the guest mounts the first one
 #   --no-shares            no virtiofs share
+#   --ro-share TAG[=SOURCE]
+#                          a read-only share (TAG/read-only: true), mounted
+#                          by the guest on /ro: it reads SOURCE/token there
+#                          and checks that it cannot write
+#   --share-setting TAG/FILE=VALUE
+#                          one more setting file of a share; repeatable
 #   --guest-ip ADDR/LEN    guest eth0 address [10.213.0.2/24]
 #   --host-ip ADDR         host end of the TAP, pinged by the guest [10.213.0.1]
 #   --token TOKEN          the guest checks /mnt/token against it [unchecked]
@@ -43,7 +50,7 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
-NAME=demo TAPS=() NO_TAP=0 TAP_FLAGS=vnet_hdr MQ=0 SHARES=() NO_SHARES=0
+NAME=demo TAPS=() NO_TAP=0 TAP_FLAGS=vnet_hdr MQ=0 SHARES=() NO_SHARES=0 RO_SHARE='' SETTINGS=()
 GUEST_IP=10.213.0.2/24 HOST_IP=10.213.0.1 TOKEN='' WAIT=0 SYSTEM='' QMP=''
 CACHE=${E2E_CACHE_DIR:-$E2E_DEFAULT_CACHE} MEM=256M QEMU=qemu-system-x86_64
 APPEND='' FORCE=0 OUT=''
@@ -56,6 +63,8 @@ while [[ $# -gt 0 ]]; do
         --multi-queue) MQ=1 ;;
         --share) SHARES+=("$2"); shift ;;
         --no-shares) NO_SHARES=1 ;;
+        --ro-share) RO_SHARE=$2; shift ;;
+        --share-setting) SETTINGS+=("$2"); shift ;;
         --guest-ip) GUEST_IP=$2; shift ;;
         --host-ip) HOST_IP=$2; shift ;;
         --token) TOKEN=$2; shift ;;
@@ -85,6 +94,10 @@ e2e_need_root
 [[ $NO_TAP == 0 && ${#TAPS[@]} -eq 0 ]] && TAPS=("mvm-${NAME}0")
 [[ $NO_SHARES == 1 ]] && SHARES=()
 [[ $NO_SHARES == 0 && ${#SHARES[@]} -eq 0 ]] && SHARES=("share=share")
+if [[ -n $RO_SHARE ]]; then
+    SHARES+=("$RO_SHARE")
+    SETTINGS+=("${RO_SHARE%%=*}/read-only=true")
+fi
 [[ $MQ == 1 && " $TAP_FLAGS " != *" multi_queue "* ]] && TAP_FLAGS="$TAP_FLAGS multi_queue"
 QMP=${QMP:-$NAME.qmp.sock}
 
@@ -122,7 +135,16 @@ if [[ ${#SHARES[@]} -gt 0 ]]; then
         args+=(-chardev "socket,id=fs$i,path=$sock"
             -device "vhost-user-fs-pci,chardev=fs$i,tag=$tag")
         [[ $i -eq 0 ]] && cmdline+=" mvm.tag=$tag"
+        [[ -n $RO_SHARE && $tag == "${RO_SHARE%%=*}" ]] && cmdline+=" mvm.rotag=$tag"
         i=$((i + 1))
+    done
+fi
+if [[ ${#SETTINGS[@]} -gt 0 ]]; then
+    for s in "${SETTINGS[@]}"; do
+        f=${s%%=*}
+        [[ $f == */* && -d $OUT/share/microvm/virtiofs/${f%%/*} ]] \
+            || e2e_die "--share-setting $s: not TAG/FILE=VALUE of a share"
+        printf '%s\n' "${s#*=}" >"$OUT/share/microvm/virtiofs/$f"
     done
 fi
 i=0
@@ -233,6 +255,7 @@ ln -s "$SYSTEM" "$OUT/share/microvm/system"
     printf 'E2E_TAPS=%q\n' "${TAPS[*]}"
     printf 'E2E_TAP_FLAGS=%q\n' "$TAP_FLAGS"
     printf 'E2E_SHARES=%q\n' "${SHARES[*]}"
+    printf 'E2E_RO_SHARE=%q\n' "$RO_SHARE"
     printf 'E2E_GUEST_IP=%q\n' "$GUEST_IP"
     printf 'E2E_HOST_IP=%q\n' "$HOST_IP"
     printf 'E2E_TOKEN=%q\n' "$TOKEN"

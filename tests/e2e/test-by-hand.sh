@@ -4,13 +4,15 @@
 # In a private network namespace, as an operator would without systemd:
 #   1. tap-setup up: the TAP exists in the netns only, owned by the VM user
 #      (nobody:nogroup here), up;
-#   2. virtiofs-launch: READY=1 on a test notify socket, and the share's
-#      socket listens (group nogroup) by then;
+#   2. virtiofs-launch (QEMU's C virtiofsd; tests/e2e/test-rust-virtiofsd.sh
+#      does the Rust one): READY=1 on a test notify socket, and the shares'
+#      sockets listen (root:nogroup 0660, the launcher's) by then;
 #   3. runner-exec start (as the VM user) execs the QEMU runner: the guest
-#      finds the host's random token in the share and writes it back, its
-#      ping of the host end works, TAP rx_packets > 0, `booted` is set;
+#      finds the host's random token in the share and writes it back, reads
+#      it in the read-only share and cannot write there (EROFS), its ping
+#      of the host end works, TAP rx_packets > 0, `booted` is set;
 #   4. the VM disconnected, so virtiofsd exited: the launcher started a new
-#      one whose socket listens; cleanup removes `booted`; a second boot of
+#      one on the same socket; cleanup removes `booted`; a second boot of
 #      the same VM works;
 #   5. SIGTERM to the launcher: STOPPING=1, exit 0, no virtiofsd left;
 #   6. `current` re-pointed to a new runner (multi_queue TAP, no share):
@@ -69,8 +71,6 @@ cleanup() {
         ip netns del "$NS" 2>/dev/null || true
     fi
     if [[ -n $TMP ]]; then
-        # QEMU's C virtiofsd leaves a pid file per socket path on the host.
-        rm -f "/run/virtiofsd/${TMP//\//.}.state.$NAME.$NAME-virtiofs-share.sock.pid"
         if [[ ${E2E_KEEP:-0} == 1 ]]; then e2e_log "kept $TMP"; else rm -rf "$TMP"; fi
     fi
     exit "$rc"
@@ -88,12 +88,14 @@ chmod 755 "$TMP"
 STATE=$TMP/state
 VMDIR=$STATE/$NAME
 SOCK=$VMDIR/$NAME-virtiofs-share.sock
-mkdir -p "$VMDIR/share" "$TMP/run"
+ROSOCK=$VMDIR/$NAME-virtiofs-ro.sock
+mkdir -p "$VMDIR/share" "$VMDIR/rosrc" "$TMP/run"
 chown "$VMUSER:$VMGROUP" "$VMDIR"     # the VM user makes `booted` there
 TOKEN=$(e2e_token)
 printf '%s\n' "$TOKEN" >"$VMDIR/share/token"
+printf '%s\n' "$TOKEN" >"$VMDIR/rosrc/token"
 "$E2E_DIR/mkrunner.sh" --cache "$CACHE" --name "$NAME" --tap "$TAP" \
-    --host-ip "$HOST_IP" --token "$TOKEN" "$TMP/runner" >/dev/null
+    --host-ip "$HOST_IP" --token "$TOKEN" --ro-share ro=rosrc "$TMP/runner" >/dev/null
 ln -s "$TMP/runner" "$VMDIR/current"
 ip netns add "$NS"
 NS_MADE=1
@@ -123,14 +125,18 @@ NOTIFY_PID=$!
 e2e_wait 5 test -S "$TMP/notify.sock" || e2e_die "e2e-notify did not bind"
 T0=$(e2e_now)
 setsid ip netns exec "$NS" env NOTIFY_SOCKET="$TMP/notify.sock" \
-    "$LAUNCH" --state-dir "$STATE" --group "$VMGROUP" "$NAME" >"$TMP/launch.log" 2>&1 &
+    "$LAUNCH" --state-dir "$STATE" --runtime-dir "$TMP/run" --group "$VMGROUP" "$NAME" \
+    >"$TMP/launch.log" 2>&1 &
 LAUNCH_PID=$!
 ready() {
     grep -q ' READY=1$' "$TMP/notify.log" && return 0
     kill -0 "$LAUNCH_PID" 2>/dev/null || return 2
     return 1
 }
-listening() { in_ns cat /proc/net/unix >"$TMP/unix" && e2e_unix_listening "$SOCK" "$TMP/unix"; }
+listening() {
+    in_ns cat /proc/net/unix >"$TMP/unix" && e2e_unix_listening "$SOCK" "$TMP/unix" &&
+        e2e_unix_listening "$ROSOCK" "$TMP/unix"
+}
 if e2e_wait 15 ready && kill -0 "$LAUNCH_PID" 2>/dev/null; then
     # The socket must listen by the time READY=1 is seen.
     check "READY=1 on the notify socket ($(e2e_since "$T0")s), the socket listens then" listening
@@ -140,11 +146,14 @@ else
     e2e_die "virtiofs-launch did not come up; the rest depends on it"
 fi
 show "$TMP/notify.log"
-check "socket $SOCK group $VMGROUP" test "$(stat -c %G "$SOCK" 2>/dev/null)" == "$VMGROUP"
-FSD1=$(pgrep -P "$LAUNCH_PID" -d' ' 2>/dev/null || true)
+check "sockets root:$VMGROUP 0660" test "$(stat -c %U:%G:%a "$SOCK" "$ROSOCK" 2>/dev/null | sort -u)" \
+    == "root:$VMGROUP:660"
+SOCK_INO=$(stat -c %i "$SOCK")
+# READY=1 comes just before the daemons are forked: wait for both.
+two_daemons() { FSD1=$(pgrep -P "$LAUNCH_PID" -d' ' -x virtiofsd 2>/dev/null) && [[ $(wc -w <<<"$FSD1") -eq 2 ]]; }
+e2e_wait 5 two_daemons || true
 # ip netns exec execs the launcher in place: its children are virtiofsd.
-check "one virtiofsd child of the launcher (pid ${FSD1:-none})" \
-    test "$(wc -w <<<"$FSD1")" -eq 1 -a "$(cat "/proc/${FSD1%% *}/comm" 2>/dev/null)" == virtiofsd
+check "two virtiofsd children of the launcher (pids ${FSD1:-none})" two_daemons
 
 # boot N: runner-exec start as the VM user, in the netns, QEMU's own
 # mount ns with a /dev/net/tun of mode 0666, own process group; waits for
@@ -187,10 +196,13 @@ boot() {   # boot N EXPECTED-MARKER
         check "boot $n: share/from-guest holds the host's token" \
             grep -qx "token=$TOKEN" "$VMDIR/share/from-guest"
     fi
+    if [[ $want == *ro=ok* ]]; then
+        check "boot $n: nothing written into the read-only share" test ! -e "$VMDIR/rosrc/from-guest"
+    fi
 }
 
 echo "== 3. runner-exec start $NAME (as $VMUSER)"
-boot 1 "result=ok token=$TOKEN share=ok ping=ok"
+boot 1 "result=ok token=$TOKEN share=ok ping=ok ro=ok"
 RX=$(in_ns cat "/sys/class/net/$TAP/statistics/rx_packets" || echo 0)
 check "TAP rx_packets > 0 ($RX)" test "$RX" -gt 0
 st=$("$RUNNER_EXEC" --state-dir "$STATE" status "$NAME" 2>&1 || true)
@@ -202,7 +214,8 @@ newfsd() {
     [[ -n $FSD2 && $FSD2 != "$FSD1" ]] && listening
 }
 if e2e_wait 10 newfsd; then
-    check "launcher started a new virtiofsd (pid $FSD1 -> $FSD2), its socket listens" true
+    check "launcher started new virtiofsd (pids $FSD1 -> $FSD2), the sockets listen" true
+    check "the socket was not made again (inode $SOCK_INO)" test "$(stat -c %i "$SOCK")" == "$SOCK_INO"
 else
     e2e_fail "no new listening virtiofsd after the VM exited (children now: ${FSD2:-none})"
     show "$TMP/launch.log"
@@ -212,7 +225,7 @@ check "runner-exec cleanup (as $VMUSER)" \
     setpriv --reuid="$VMUSER" --regid="$VMGROUP" --clear-groups -- \
     "$RUNNER_EXEC" --state-dir "$STATE" cleanup "$NAME"
 check "booted is gone" test ! -e "$VMDIR/booted" -a ! -L "$VMDIR/booted"
-boot 2 "result=ok token=$TOKEN share=ok ping=ok"
+boot 2 "result=ok token=$TOKEN share=ok ping=ok ro=ok"
 
 echo "== 5. stop: SIGTERM to the launcher"
 e2e_wait 10 newfsd || true
@@ -227,6 +240,7 @@ check "launcher exit 0 on SIGTERM" test "$LRC" -eq 0
 check "STOPPING=1 on the notify socket" grep -q ' STOPPING=1$' "$TMP/notify.log"
 gone() { local p; for p in $FSD; do [[ -d /proc/$p ]] && return 1; done; return 0; }
 check "no virtiofsd left (was: ${FSD:-none})" gone
+check "the sockets are removed" test ! -e "$SOCK" -a ! -e "$ROSOCK"
 echo "   virtiofs-launch's log (last lines):"
 tail -n 4 "$TMP/launch.log" | show
 [[ $E2E_FAILS -eq 0 ]] || { echo "   virtiofs-launch's whole log:"; show "$TMP/launch.log"; }

@@ -5,10 +5,11 @@
 # The project is installed as an admin would (make install, units in
 # /etc/systemd/system, the microvm user from the shipped sysusers file);
 # three VMs are made, then:
-#   1. microvm@full (TAP + virtiofs share): the helper units are active
-#      before the runner starts (ActiveEnterTimestampMonotonic <= the VM's
-#      ExecMainStartTimestampMonotonic), the skipped ones were skipped
-#      before it too; the guest's marker, the token it wrote into the share,
+#   1. microvm@full (TAP + virtiofs share + read-only share): the helper
+#      units are active before the runner starts (ActiveEnterTimestampMonotonic
+#      <= the VM's ExecMainStartTimestampMonotonic), the skipped ones were
+#      skipped before it too; the guest's marker (it reads the token in the
+#      read-only share and cannot write there), the token it wrote into the share,
 #      TAP rx_packets > 0; `systemctl stop`: the guest is powered off by
 #      microvm-shutdown, every unit inactive, no TAP, no virtiofsd, no
 #      `booted`, no record; before that, QEMU killed with SIGKILL: systemd's
@@ -89,8 +90,10 @@ WORK=$(mktemp -d /var/lib/microvm-e2e.XXXXXX)
 chmod 0755 "$WORK"
 sysd_prepare "$WORK" || e2e_die "make install failed"
 TOKEN=$(e2e_token)
-sysd_runner full --tap mvm-full0 --host-ip 10.213.0.1 --token "$TOKEN" --wait
+sysd_runner full --tap mvm-full0 --host-ip 10.213.0.1 --token "$TOKEN" --wait --ro-share ro=rosrc
 printf '%s\n' "$TOKEN" >"$WORK/state/full/share/token"
+mkdir -p "$WORK/state/full/rosrc"
+printf '%s\n' "$TOKEN" >"$WORK/state/full/rosrc/token"
 sysd_runner bare --no-tap --no-shares --wait
 sysd_runner broken --tap mvm-brk0 --tap mvm-brk1 --wait
 # Line 2 of tap-interfaces: a name Linux would refuse.
@@ -123,8 +126,9 @@ check "microvm@full active, not restarted" \
     test "$(prop microvm@full.service ActiveState)/$(prop microvm@full.service NRestarts)" == active/0
 check "virtiofsd unit: READY came with STATUS '$(prop microvm-virtiofsd@full.service StatusText)'" \
     test "$(prop microvm-virtiofsd@full.service ActiveState)" == active
-check "marker: result=ok token=$TOKEN share=ok ping=ok" \
-    journal_has microvm@full.service "^MICROVM-E2E: result=ok token=$TOKEN share=ok ping=ok"
+check "marker: result=ok token=$TOKEN share=ok ping=ok ro=ok" \
+    journal_has microvm@full.service "^MICROVM-E2E: result=ok token=$TOKEN share=ok ping=ok ro=ok"
+check "nothing written into the read-only share" test ! -e "$WORK/state/full/rosrc/from-guest"
 check "share/from-guest holds the token" grep -qx "token=$TOKEN" "$WORK/state/full/share/from-guest"
 rx=$(cx cat /sys/class/net/mvm-full0/statistics/rx_packets 2>/dev/null || echo 0)
 check "TAP rx_packets > 0 ($rx)" test "${rx:-0}" -gt 0

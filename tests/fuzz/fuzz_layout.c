@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: every parser of common/layout.h on the same input,
+/* libFuzzer target: every parser of common/layout.h on the same input
+ * (the share settings too),
  * plus the single-value parsers and the name checks they use. A parser
  * must not crash, leak or hit undefined behaviour, and what it accepts
  * must meet its format (checked below; a violation aborts).
@@ -126,6 +127,46 @@ static void path(const char *buf, size_t len)
 	free(p);
 }
 
+/* Each share setting file: what it accepts is what it says it is. */
+static void share_settings(const char *buf, size_t len)
+{
+	static const char *const names[] = {"read-only", "cache", "posix-acl",
+					    "inode-file-handles", "tag", "extra-args"};
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		struct share_settings st;
+		struct mvm_error e;
+		share_settings_init(&st);
+		int r = parse_share_setting(names[k], buf, len, &st, &e);
+		if (r < 0) {
+			check_error(r, &e);
+			share_settings_free(&st);
+			continue;
+		}
+		CHECK(st.cache <= SHARE_CACHE_NEVER && st.inode_file_handles <= SHARE_IFH_MANDATORY);
+		CHECK(strlen(st.tag) <= VIRTIOFS_TAG_MAX);
+		if (st.tag[0])
+			CHECK(component_invalid(st.tag, VIRTIOFS_TAG_MAX) == NULL);
+		for (size_t i = 0; i < st.n_extra; i++) {
+			CHECK(st.extra[i][0] != '\0');
+			for (const char *c = st.extra[i]; *c; c++)
+				CHECK((unsigned char)*c >= 0x20 && *c != 0x7f);
+		}
+		struct share_settings copy;
+		share_settings_init(&copy);
+		CHECK(parse_share_setting(names[k], buf, len, &copy, NULL) == 0);
+		CHECK(share_settings_equal(&st, &copy));
+		share_settings_free(&copy);
+		share_settings_free(&st);
+	}
+	struct share_settings st;
+	share_settings_init(&st);
+	char name[64];
+	snprintf(name, sizeof(name), "%.*s", (int)(len < 63 ? len : 63), buf);
+	if (!share_setting_known(name))
+		CHECK(parse_share_setting(name, buf, len, &st, NULL) == -ENOENT);
+	share_settings_free(&st);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* An exact-size copy, so reads past the end are caught. */
@@ -138,6 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	macvtap_interfaces(buf, size);
 	pci_devices(buf, size);
 	path(buf, size);
+	share_settings(buf, size);
 
 	/* The single-value parsers on the raw bytes. */
 	uint8_t mac[6];

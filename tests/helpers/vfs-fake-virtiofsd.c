@@ -4,15 +4,20 @@
  * failures the real one cannot be made to show.
  *
  *   --help   prints a help text like the Rust virtiofsd's (or the C one's
- *            with $VFS_FAKE_HELP=c, or none of either with =none), exit 0
+ *            with $VFS_FAKE_HELP=c, or none of either with =none), exit 0;
+ *            the binary itself holds neither "shared-dir" nor "source="
+ *            (written here with '~' for '-' and '^' for '=', put right at
+ *            run time), so the launcher must run --help to tell
  *   else     writes its argv, NUL-separated, to $VFS_FAKE_DIR/PID.argv;
  *            takes the shared dir from --shared-dir=DIR or -o source=DIR;
  *            then by what that dir holds:
  *              .fake-fail      prints "fake: failing", exits 1
- *              .fake-nolisten  never listens; waits for a signal
- *              otherwise       listens on --socket-path=PATH (removing
- *                              what is there, as virtiofsd does), serves
- *                              one client until it leaves, exits 0. */
+ *              .fake-nolisten  never accepts; waits for a signal
+ *              otherwise       accepts one client on the listening socket
+ *                              --fd=N (or listens on --socket-path=PATH
+ *                              itself, removing what is there, as
+ *                              virtiofsd does), serves it until it
+ *                              leaves, exits 0. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,9 +32,10 @@ static const char rust_help[] =
 	"virtiofsd backend\n\n"
 	"Usage: virtiofsd [OPTIONS]\n\n"
 	"Options:\n"
-	"      --shared-dir <shared-dir>  Shared directory path\n"
+	"      --shared~dir <shared~dir>  Shared directory path\n"
 	"      --socket-path <socket-path>  vhost-user socket path\n"
 	"      --socket-group <socket-group>  Name of group for the vhost-user socket\n"
+	"      --fd <FD>  File descriptor for the listening (not yet connected) socket\n"
 	"      --thread-pool-size <thread-pool-size>  Maximum thread pool size [default: 0]\n"
 	"      --xattr  Enable support for extended attributes\n"
 	"      --posix-acl  Enable support for posix ACLs (implies --xattr)\n"
@@ -38,7 +44,7 @@ static const char rust_help[] =
 	"  -V, --version  Print version\n";
 
 static const char c_help[] = "usage: virtiofsd [options]\n"
-			     "    -o source=PATH             shared directory tree\n"
+			     "    -o source^PATH             shared directory tree\n"
 			     "    --socket-path=PATH         path for the vhost-user socket\n";
 
 static int has(const char *dir, const char *name)
@@ -52,10 +58,11 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
 		const char *h = getenv("VFS_FAKE_HELP");
-		fputs(h && strcmp(h, "c") == 0	   ? c_help
-		      : h && strcmp(h, "none") == 0 ? "some other program\n"
-						    : rust_help,
-		      stdout);
+		const char *t = h && strcmp(h, "c") == 0    ? c_help
+				: h && strcmp(h, "none") == 0 ? "some other program\n"
+							      : rust_help;
+		for (; *t; t++)
+			putchar(*t == '~' ? '-' : *t == '^' ? '=' : *t);
 		return 0;
 	}
 	const char *dir = getenv("VFS_FAKE_DIR");
@@ -72,17 +79,20 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	const char *socket_path = NULL, *shared = NULL;
+	int fd = -1;
 	for (int i = 1; i < argc; i++) {
 		if (strncmp(argv[i], "--socket-path=", 14) == 0)
 			socket_path = argv[i] + 14;
-		else if (strncmp(argv[i], "--shared-dir=", 13) == 0)
+		else if (strncmp(argv[i], "--fd=", 5) == 0)
+			fd = atoi(argv[i] + 5);
+		else if (strncmp(argv[i], "--shared", 8) == 0 && strncmp(argv[i] + 8, "-dir=", 5) == 0)
 			shared = argv[i] + 13;
 		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc &&
-			 strncmp(argv[i + 1], "source=", 7) == 0)
+			 strncmp(argv[i + 1], "source", 6) == 0 && argv[i + 1][6] == '=')
 			shared = argv[++i] + 7; /* (no unescaping: tests avoid ',') */
 	}
-	if (!socket_path || !shared) {
-		fputs("fake: --socket-path and a shared dir are needed\n", stderr);
+	if ((!socket_path && fd < 0) || !shared) {
+		fputs("fake: --socket-path or --fd, and a shared dir are needed\n", stderr);
 		return 2;
 	}
 	if (has(shared, ".fake-fail")) {
@@ -90,19 +100,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (has(shared, ".fake-nolisten")) {
-		fputs("fake: not listening\n", stderr);
+		fputs("fake: not accepting\n", stderr);
 		for (;;)
 			pause();
 	}
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(socket_path);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		perror("fake: listen");
-		return 1;
+	if (fd >= 0) {
+		fprintf(stderr, "fake: accepting on fd %d\n", fd);
+	} else {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		unlink(socket_path);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    listen(fd, 1) < 0) {
+			perror("fake: listen");
+			return 1;
+		}
+		fprintf(stderr, "fake: listening on %s\n", socket_path);
 	}
-	fprintf(stderr, "fake: listening on %s\n", socket_path);
 	int c = accept(fd, NULL, NULL);
 	if (c < 0) {
 		perror("fake: accept");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The layout parsers of common/layout.h on buffers: one table of good
- * inputs and one of bad inputs per format (DESIGN.md section 2). Reading
- * the files (e.path, trust) is tests/unit/vm.c. */
+ * inputs and one of bad inputs per format (DESIGN.md section 2), and the
+ * /proc/net/unix parser. Reading the files (e.path, trust) is
+ * tests/unit/vm.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "layout.h"
 #include "testutil.h"
+#include "unixsock.h"
 #include "util.h"
 
 /* A bad input: the error must name this line and value, for this reason. */
@@ -435,6 +437,220 @@ START_TEST(path_too_long)
 }
 END_TEST
 
+/* ---- share/microvm/virtiofs/TAG/<setting> ---- */
+
+/* The settings as one string, to compare with a table. */
+static const char *settings_str(const struct share_settings *st, char *buf, size_t size)
+{
+	size_t k = (size_t)snprintf(buf, size, "ro=%d acl=%d cache=%s ifh=%s tag=%s extra=",
+				    st->read_only, st->posix_acl,
+				    st->cache ? share_cache_str(st->cache) : "-",
+				    st->inode_file_handles ? share_ifh_str(st->inode_file_handles)
+							   : "-",
+				    st->tag);
+	for (size_t i = 0; i < st->n_extra && k < size; i++)
+		k += (size_t)snprintf(buf + k, size - k, "[%s]", st->extra[i]);
+	return buf;
+}
+
+#define DEFAULTS "ro=0 acl=1 cache=- ifh=- tag= extra="
+
+static const struct {
+	const char *name, *in, *want;
+} setting_good[] = {
+	{"read-only", "true\n", "ro=1 acl=1 cache=- ifh=- tag= extra="},
+	{"read-only", "false", DEFAULTS},
+	{"read-only", "\n\n  true \r\n\n", "ro=1 acl=1 cache=- ifh=- tag= extra="},
+	{"posix-acl", "false\n", "ro=0 acl=0 cache=- ifh=- tag= extra="},
+	{"posix-acl", "true\r\n", DEFAULTS},
+	{"cache", "auto\n", "ro=0 acl=1 cache=auto ifh=- tag= extra="},
+	{"cache", "always\n", "ro=0 acl=1 cache=always ifh=- tag= extra="},
+	{"cache", "metadata\n", "ro=0 acl=1 cache=metadata ifh=- tag= extra="},
+	{"cache", "never\n", "ro=0 acl=1 cache=never ifh=- tag= extra="},
+	{"inode-file-handles", "never\n", "ro=0 acl=1 cache=- ifh=never tag= extra="},
+	{"inode-file-handles", "prefer\n", "ro=0 acl=1 cache=- ifh=prefer tag= extra="},
+	{"inode-file-handles", "mandatory", "ro=0 acl=1 cache=- ifh=mandatory tag= extra="},
+	{"tag", "home\n", "ro=0 acl=1 cache=- ifh=- tag=home extra="},
+	{"tag", "a b,c=d\n", "ro=0 acl=1 cache=- ifh=- tag=a b,c=d extra="},
+	{"tag", "abcdefghijklmnopqrstuvwxyz0123456789\n", /* 36 bytes: the longest */
+	 "ro=0 acl=1 cache=- ifh=- tag=abcdefghijklmnopqrstuvwxyz0123456789 extra="},
+	{"extra-args", "", DEFAULTS},
+	{"extra-args", "\n\n", DEFAULTS},
+	{"extra-args", "--allow-mmap\n", "ro=0 acl=1 cache=- ifh=- tag= extra=[--allow-mmap]"},
+	{"extra-args", "--a\r\n\n--xattrmap=:map::user. b:\n-o\nx", /* spaces are kept */
+	 "ro=0 acl=1 cache=- ifh=- tag= extra=[--a][--xattrmap=:map::user. b:][-o][x]"},
+	{"extra-args", " --lead\n", "ro=0 acl=1 cache=- ifh=- tag= extra=[ --lead]"},
+};
+
+START_TEST(share_settings_good)
+{
+	struct share_settings st;
+	struct mvm_error e;
+	char got[512];
+	share_settings_init(&st);
+	const char *in = setting_good[_i].in;
+	ck_assert(share_setting_known(setting_good[_i].name));
+	ck_assert_int_eq(parse_share_setting(setting_good[_i].name, in, strlen(in), &st, &e), 0);
+	ck_assert_str_eq(settings_str(&st, got, sizeof(got)), setting_good[_i].want);
+	share_settings_free(&st);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	struct bad_case c;
+} setting_bad[] = {
+	{"read-only", {"", 0, 1, "", "no value"}},
+	{"read-only", {"\n \n", 0, 1, "", "no value"}},
+	{"read-only", {"yes\n", 0, 1, "yes", "unknown value (known: true, false)"}},
+	{"read-only", {"True\n", 0, 1, "True", "unknown value (known: true, false)"}},
+	{"read-only", {"true\nfalse\n", 0, 2, "false", "more than one value"}},
+	{"read-only", {"true false\n", 0, 1, "true false", "unknown value (known: true, false)"}},
+	{"posix-acl", {"1\n", 0, 1, "1", "unknown value (known: true, false)"}},
+	{"posix-acl", {"tr\0ue\n", 6, 1, "tr\\x00ue", "NUL byte"}},
+	{"cache", {"none\n", 0, 1, "none",
+		   "unknown cache mode (known: auto, always, metadata, never)"}},
+	{"cache", {"\nauto\n\nnever\n", 0, 4, "never", "more than one value"}},
+	{"inode-file-handles", {"fallback\n", 0, 1, "fallback",
+				"unknown value (known: never, prefer, mandatory)"}},
+	{"tag", {"a/b\n", 0, 1, "a/b", "a name may not contain '/'"}},
+	{"tag", {"..\n", 0, 1, "..", "'.' and '..' are not names"}},
+	{"tag", {"abcdefghijklmnopqrstuvwxyz0123456789x\n", 0, 1,
+		 "abcdefghijklmnopqrstuvwxyz0123456789x", "tag longer than 36 bytes"}},
+	{"tag", {"a\x1b[0mb\n", 0, 1, "a\\x1b[0mb", "a name may not contain control characters"}},
+	{"tag", {"a\nb\n", 0, 2, "b", "more than one value"}},
+	{"extra-args", {"--a\n--b\tc\n", 0, 2, "--b\\x09c", "an argument with a control character"}},
+	{"extra-args", {"--a\r\r\n", 0, 1, "--a\\x0d", "an argument with a control character"}},
+	{"extra-args", {"--a\n\0\n", 6, 2, "\\x00", "NUL byte"}},
+};
+
+START_TEST(share_settings_bad)
+{
+	const struct bad_case *c = &setting_bad[_i].c;
+	struct share_settings st;
+	struct mvm_error e;
+	char before[512], after[512];
+	share_settings_init(&st);
+	settings_str(&st, before, sizeof(before));
+	ck_assert_int_eq(parse_share_setting(setting_bad[_i].name, c->in, in_len(c->in, c->len),
+					     &st, &e),
+			 -EINVAL);
+	assert_bad(&e, c);
+	ck_assert_str_eq(settings_str(&st, after, sizeof(after)), before); /* untouched */
+	share_settings_free(&st);
+}
+END_TEST
+
+/* Not a setting: -ENOENT, nothing said (the caller names the file). */
+START_TEST(share_settings_unknown_name)
+{
+	struct share_settings a, b;
+	share_settings_init(&a);
+	share_settings_init(&b);
+	static const char *const names[] = {"readonly", "source", "socket", "Cache", "", "tag "};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		ck_assert(!share_setting_known(names[i]));
+		ck_assert_int_eq(parse_share_setting(names[i], "true\n", 5, &a, NULL), -ENOENT);
+	}
+	/* equal: every field counts */
+	ck_assert(share_settings_equal(&a, &b));
+	ck_assert_int_eq(parse_share_setting("extra-args", "x\ny\n", 4, &a, NULL), 0);
+	ck_assert(!share_settings_equal(&a, &b));
+	ck_assert_int_eq(parse_share_setting("extra-args", "x\ny\n", 4, &b, NULL), 0);
+	ck_assert(share_settings_equal(&a, &b));
+	ck_assert_int_eq(parse_share_setting("extra-args", "x\nz\n", 4, &b, NULL), 0);
+	ck_assert(!share_settings_equal(&a, &b));
+	ck_assert_int_eq(parse_share_setting("extra-args", "x\ny\n", 4, &b, NULL), 0);
+	ck_assert_int_eq(parse_share_setting("tag", "t\n", 2, &b, NULL), 0);
+	ck_assert(!share_settings_equal(&a, &b));
+	share_settings_free(&a);
+	share_settings_free(&b);
+	ck_assert_str_eq(share_cache_str(SHARE_CACHE_NEVER), "never");
+	ck_assert_str_eq(share_ifh_str(SHARE_IFH_PREFER), "prefer");
+	ck_assert_str_eq(share_cache_str(SHARE_CACHE_UNSET), "?");
+}
+END_TEST
+
+/* ---- /proc/net/unix ---- */
+
+static void collect(const char *path, size_t len, void *ud)
+{
+	char *out = ud;
+	size_t k = strlen(out);
+	snprintf(out + k, 1024 - k, "%s%.*s", k ? "|" : "", (int)len, path);
+}
+
+#define UNIX_HEADER "Num       RefCount Protocol Flags    Type St Inode Path\n"
+
+static const struct {
+	const char *in, *want; /* the listening paths, joined by '|' */
+} unix_cases[] = {
+	{"", ""},
+	{UNIX_HEADER, ""},
+	{UNIX_HEADER "0000000000000000: 00000002 00000000 00010000 0001 01 23456 /run/a.sock\n",
+	 "/run/a.sock"},
+	/* connected, not listening; no path; abstract */
+	{UNIX_HEADER "0000000000000000: 00000003 00000000 00000000 0001 03 1 /run/a.sock\n"
+		     "0000000000000000: 00000002 00000000 00010000 0001 01 2\n"
+		     "0000000000000000: 00000002 00000000 00010000 0001 01 3 @abstract\n",
+	 "@abstract"},
+	/* spaces in the path, and at its start; no newline at the end */
+	{UNIX_HEADER "0: 2 0 00010000 1 1 4 /a b/c d.sock\n"
+		     "0: 2 0 10000 1 1 5  /lead",
+	 "/a b/c d.sock| /lead"},
+	/* flags that are not hex, or too long: skipped */
+	{UNIX_HEADER "0: 2 0 0001000g 1 1 6 /x\n0: 2 0 100000000000000010000 1 1 7 /y\n"
+		     "0: 2 0 00010000 1 1 8 /z\n",
+	 "/z"},
+	/* short lines */
+	{UNIX_HEADER "0: 2 0 00010000 1 1\n0: 2 0 00010000\n\n0: 2 0 00010000 1 1 9 \n", ""},
+	/* the header is never a socket */
+	{"0: 2 0 00010000 1 1 9 /hdr\n0: 2 0 00010000 1 1 9 /a\n", "/a"},
+};
+
+START_TEST(unix_listeners_parsed)
+{
+	char got[1024] = "";
+	unix_parse(unix_cases[_i].in, strlen(unix_cases[_i].in), collect, got);
+	ck_assert_str_eq(got, unix_cases[_i].want);
+}
+END_TEST
+
+/* The file a piece at a time: lines across reads, one longer than the
+ * buffer skipped, the one after it still read. */
+START_TEST(unix_listeners_file)
+{
+	char *dir = tu_tmpdir();
+	size_t cap = 64 * 1024, k = 0;
+	char *buf = malloc(cap);
+	ck_assert_ptr_nonnull(buf);
+	k += (size_t)snprintf(buf + k, cap - k, UNIX_HEADER);
+	for (int i = 0; i < 200; i++)
+		k += (size_t)snprintf(buf + k, cap - k, "0: 2 0 %08x 1 1 %d /s/%03d\n",
+				      i % 2 ? 0x10000 : 0, i, i);
+	k += (size_t)snprintf(buf + k, cap - k, "0: 2 0 00010000 1 1 1 /");
+	memset(buf + k, 'x', 9000);
+	k += 9000;
+	k += (size_t)snprintf(buf + k, cap - k, "\n0: 2 0 00010000 1 1 1 /after\n");
+	k += (size_t)snprintf(buf + k, cap - k, "0: 2 0 00010000 1 1 1 /last");
+	tu_write_n(dir, "unix", buf, k);
+	char *file = tu_path(dir, "unix");
+	ck_assert_int_eq(unix_listening(file, "/s/199"), 1);
+	ck_assert_int_eq(unix_listening(file, "/s/001"), 1);
+	ck_assert_int_eq(unix_listening(file, "/s/002"), 0);
+	ck_assert_int_eq(unix_listening(file, "/after"), 1);
+	ck_assert_int_eq(unix_listening(file, "/last"), 1);
+	ck_assert_int_eq(unix_listening(file, "/"), 0);
+	char *missing = tu_path(dir, "none");
+	ck_assert_int_eq(unix_listening(missing, "/x"), -ENOENT);
+	free(missing);
+	free(file);
+	free(buf);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
 /* ---- what holds for every format ---- */
 
 typedef int (*any_parser)(const char *buf, size_t len, struct mvm_error *e);
@@ -477,6 +693,39 @@ static int p_path(const char *b, size_t n, struct mvm_error *e)
 	return r;
 }
 
+static int p_setting(const char *name, const char *b, size_t n, struct mvm_error *e)
+{
+	struct share_settings st;
+	share_settings_init(&st);
+	int r = parse_share_setting(name, b, n, &st, e);
+	share_settings_free(&st);
+	return r;
+}
+static int p_read_only(const char *b, size_t n, struct mvm_error *e)
+{
+	return p_setting("read-only", b, n, e);
+}
+static int p_cache(const char *b, size_t n, struct mvm_error *e)
+{
+	return p_setting("cache", b, n, e);
+}
+static int p_posix_acl(const char *b, size_t n, struct mvm_error *e)
+{
+	return p_setting("posix-acl", b, n, e);
+}
+static int p_ifh(const char *b, size_t n, struct mvm_error *e)
+{
+	return p_setting("inode-file-handles", b, n, e);
+}
+static int p_tag(const char *b, size_t n, struct mvm_error *e)
+{
+	return p_setting("tag", b, n, e);
+}
+static int p_extra(const char *b, size_t n, struct mvm_error *e)
+{
+	return p_setting("extra-args", b, n, e);
+}
+
 static const struct {
 	const char *name;
 	any_parser parse;
@@ -487,6 +736,12 @@ static const struct {
 	{"macvtap-interfaces", p_macvtap, "mv0 02:00:00:00:00:01 eth0 bridge\n"},
 	{"pci-devices", p_pci, "0000:01:00.0\n"},
 	{"virtiofs path", p_path, "/srv/share\n"},
+	{"read-only", p_read_only, "true\n"},
+	{"cache", p_cache, "never\n"},
+	{"posix-acl", p_posix_acl, "false\n"},
+	{"inode-file-handles", p_ifh, "prefer\n"},
+	{"tag", p_tag, "fs0\n"},
+	{"extra-args", p_extra, "--allow-mmap\n"},
 };
 
 /* 65 KiB is refused whatever it holds; exactly 64 KiB is read. */
@@ -565,6 +820,17 @@ Suite *parse_suite(void)
 	tcase_add_loop_test(tc, path_good_cases, 0, ARRAY_SIZE(path_good));
 	tcase_add_loop_test(tc, path_bad_cases, 0, ARRAY_SIZE(path_bad));
 	tcase_add_test(tc, path_too_long);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("share-settings");
+	tcase_add_loop_test(tc, share_settings_good, 0, ARRAY_SIZE(setting_good));
+	tcase_add_loop_test(tc, share_settings_bad, 0, ARRAY_SIZE(setting_bad));
+	tcase_add_test(tc, share_settings_unknown_name);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("net-unix");
+	tcase_add_loop_test(tc, unix_listeners_parsed, 0, ARRAY_SIZE(unix_cases));
+	tcase_add_test(tc, unix_listeners_file);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("every-format");

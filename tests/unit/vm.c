@@ -382,6 +382,16 @@ static const struct {
 	{"share/microvm/virtiofs/s/source", "/a\n/b\n", 0, 2, "/b", "more than one path"},
 	{"share/microvm/virtiofs/s/socket", "s\x1b.sock\n", 0, 1, "s\\x1b.sock",
 	 "path with a control character"},
+	{"share/microvm/virtiofs/s/read-only", "\nyes\n", 0, 2, "yes",
+	 "unknown value (known: true, false)"},
+	{"share/microvm/virtiofs/s/cache", "auto\r\nnever\r\n", 0, 2, "never",
+	 "more than one value"},
+	{"share/microvm/virtiofs/s/posix-acl", "", 0, 1, "", "no value"},
+	{"share/microvm/virtiofs/s/inode-file-handles", "fallback\n", 0, 1, "fallback",
+	 "unknown value (known: never, prefer, mandatory)"},
+	{"share/microvm/virtiofs/s/tag", "a/b\n", 0, 1, "a/b", "a name may not contain '/'"},
+	{"share/microvm/virtiofs/s/extra-args", "--a\n--b\x7f\n", 0, 2, "--b\\x7f",
+	 "an argument with a control character"},
 };
 
 START_TEST(bad_file)
@@ -613,6 +623,131 @@ START_TEST(share_bad_tag)
 			"abcdefghijklmnopqrstuvwxyz0123456789X", "name too long");
 	/* e may be NULL. */
 	ck_assert_int_eq(vm_shares(&v, &sl, NULL), -EINVAL);
+	vm_close(&v);
+}
+END_TEST
+
+/* The optional setting files beside source and socket. */
+START_TEST(share_settings_files)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/a/source", "/srv/a\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a/socket", "a.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a/read-only", "true\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a/cache", "never\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a/posix-acl", "false\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a/inode-file-handles", "prefer\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a/tag", "crosvm-a\n");
+	tu_write(t.runner, "share/microvm/virtiofs/a/extra-args", "--allow-mmap\n--x y\n");
+	tu_write(t.runner, "share/microvm/virtiofs/b/source", "/srv/b\n");
+	tu_write(t.runner, "share/microvm/virtiofs/b/socket", "b.sock\n");
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_uint_eq(sl.n, 2);
+	const struct share_settings *a = &sl.v[0].set, *b = &sl.v[1].set;
+	ck_assert(a->read_only && !a->posix_acl);
+	ck_assert_int_eq(a->cache, SHARE_CACHE_NEVER);
+	ck_assert_int_eq(a->inode_file_handles, SHARE_IFH_PREFER);
+	ck_assert_str_eq(a->tag, "crosvm-a");
+	ck_assert_uint_eq(a->n_extra, 2);
+	ck_assert_str_eq(a->extra[0], "--allow-mmap");
+	ck_assert_str_eq(a->extra[1], "--x y");
+	ck_assert_str_eq(sl.v[0].conf, R("share/microvm/virtiofs/a"));
+	/* b: the defaults. */
+	ck_assert(!b->read_only && b->posix_acl);
+	ck_assert_int_eq(b->cache, SHARE_CACHE_UNSET);
+	ck_assert_int_eq(b->inode_file_handles, SHARE_IFH_UNSET);
+	ck_assert_str_eq(b->tag, "");
+	ck_assert_uint_eq(b->n_extra, 0);
+	share_list_free(&sl);
+	vm_close(&v);
+}
+END_TEST
+
+/* A file that is no setting (a typo, a directory): an error naming it,
+ * not a setting silently left out. */
+START_TEST(share_unknown_setting_file)
+{
+	static const char *const names[] = {"readonly", "read_only", "Cache", ".hidden"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		tu_rm_rf(R("share/microvm/virtiofs"));
+		tu_write(t.runner, "share/microvm/virtiofs/s/source", "/srv\n");
+		tu_write(t.runner, "share/microvm/virtiofs/s/socket", "s.sock\n");
+		tu_write(t.runner, P("share/microvm/virtiofs/s", names[i]), "true\n");
+		struct vm v;
+		struct mvm_error e;
+		struct share_list sl;
+		open_ok(&v);
+		ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+		char want[PATH_MAX + 256];
+		snprintf(want, sizeof(want),
+			 "unable to use '%s': not a share setting (known: source, socket, "
+			 "read-only, cache, posix-acl, inode-file-handles, tag, extra-args)",
+			 R(P("share/microvm/virtiofs/s", names[i])));
+		ck_assert_str_eq(tu_error_str(&e), want);
+		vm_close(&v);
+	}
+	/* A directory of a setting's name is no file. */
+	tu_rm_rf(R("share/microvm/virtiofs"));
+	tu_write(t.runner, "share/microvm/virtiofs/s/source", "/srv\n");
+	tu_write(t.runner, "share/microvm/virtiofs/s/socket", "s.sock\n");
+	ck_assert_int_eq(mkdir_p(R("share/microvm/virtiofs/s/tag"), 0755), 0);
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EISDIR);
+	ck_assert_str_eq(e.path, R("share/microvm/virtiofs/s/tag"));
+	vm_close(&v);
+}
+END_TEST
+
+/* A share's files are read from its directory's descriptor; one that is
+ * a symlink is resolved and trust-checked as any file of the runner: into
+ * the runner it is fine, out to a file another user owns it is not. */
+START_TEST(share_file_symlinks)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/s/socket", "s.sock\n");
+	tu_write(t.runner, "share/e2e/src", "/srv/x\n");
+	tu_symlink("../../../e2e/src", R("share/microvm/virtiofs/s/source"));
+	char *evil = tu_tmpdir();
+	tu_write(evil, "ro", "false\n");
+	tu_chown(P(evil, "ro"), TU_NOBODY, TU_NOBODY);
+	tu_symlink(P(evil, "ro"), R("share/microvm/virtiofs/s/read-only"));
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_str_eq(e.path, P(evil, "ro"));
+	ck_assert_str_eq(e.reason, "not owned by root");
+	tu_chown(P(evil, "ro"), 0, 0);
+	tu_rm_rf(R("share/microvm/virtiofs/s/read-only"));
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert_str_eq(sl.v[0].source, "/srv/x");
+	share_list_free(&sl);
+	vm_close(&v);
+	tu_rm_rf(evil);
+	free(evil);
+}
+END_TEST
+
+/* A setting file is trust-checked as every file read from the runner. */
+START_TEST(share_setting_untrusted)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/s/source", "/srv\n");
+	tu_write(t.runner, "share/microvm/virtiofs/s/socket", "s.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/s/read-only", "false\n");
+	tu_chown(R("share/microvm/virtiofs/s/read-only"), TU_NOBODY, TU_NOBODY);
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_str_eq(e.path, R("share/microvm/virtiofs/s/read-only"));
+	ck_assert_str_eq(e.reason, "not owned by root");
 	vm_close(&v);
 }
 END_TEST
@@ -953,6 +1088,10 @@ Suite *vm_suite(void)
 	tcase_add_test(tc, share_missing_socket);
 	tcase_add_test(tc, share_bad_tag);
 	tcase_add_test(tc, share_same_socket);
+	tcase_add_test(tc, share_settings_files);
+	tcase_add_test(tc, share_unknown_setting_file);
+	tcase_add_test(tc, share_setting_untrusted);
+	tcase_add_test(tc, share_file_symlinks);
 	tcase_add_test(tc, executables);
 	tcase_add_test(tc, system_link);
 	suite_add_tcase(s, tc);

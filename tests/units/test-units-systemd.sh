@@ -139,14 +139,17 @@ check "TAP mvmu0 MTU 1400 (drop-in)" grep -q 'mtu 1400' <<<"$link"
 # (It listens in the unit's own network namespace, PrivateNetwork=, so
 # /proc/net/unix out here does not list it; path sockets connect across.)
 # shellcheck disable=SC2016  # expanded by the shell in the container
-check "virtiofsd socket made, group kvm" cx sh -c \
+check "virtiofsd socket made by the launcher: root, group kvm, mode 0660" cx sh -c \
     'test -S /var/lib/microvms/vm1/vm1-virtiofs-fs.sock &&
-     test "$(stat -c %G /var/lib/microvms/vm1/vm1-virtiofs-fs.sock)" = kvm'
-fsd=$(cx pgrep -f vm1-virtiofs-fs.sock)
+     test "$(stat -c %U:%G:%a /var/lib/microvms/vm1/vm1-virtiofs-fs.sock)" = root:kvm:660'
+# The daemon serves the source pinned on /run/microvm (in the launcher's
+# mount namespace) and gets the socket as fd 3.
+vfsd_pid() { cx pgrep -o -f 'source=/run/microvm/vm1/virtiofs/fs( |$)'; }
+fsd=$(vfsd_pid)
 check "systemctl reload microvm-virtiofsd@vm1 (SIGHUP)" cx systemctl reload microvm-virtiofsd@vm1.service
 sleep 0.3
 check "after reload: active, the unchanged share's virtiofsd kept its PID" test -n "$fsd" -a \
-    "$(cx systemctl is-active microvm-virtiofsd@vm1.service) $(cx pgrep -f vm1-virtiofs-fs.sock)" = "active $fsd"
+    "$(cx systemctl is-active microvm-virtiofsd@vm1.service) $(vfsd_pid)" = "active $fsd"
 check "booted -> the runner" test "$(readlink "$TMP/state/vm1/booted")" = /opt/runner-vm1
 sleep 0.5
 check "runner runs as microvm:kvm in the VM dir" cx sh -c \
@@ -177,6 +180,7 @@ stopped=$(grep -n "^Stopped microvm@vm1.service" <<<"$log" | cut -d: -f1)
 stopping=$(grep -n "^Stopping microvm-tap-interfaces@vm1.service" <<<"$log" | cut -d: -f1)
 check "the VM stops before its TAPs" test -n "$stopped" -a -n "$stopping" -a "${stopped:-0}" -lt "${stopping:-0}"
 check "TAP mvmu0 deleted" fails_to cx ip link show mvmu0
+check "virtiofsd socket removed on stop" test ! -e "$TMP/state/vm1/vm1-virtiofs-fs.sock"
 check "no record left" fails_to cx test -e /run/microvm/vm1/tap
 check "booted removed" test ! -L "$TMP/state/vm1/booted"
 check "microvm-unregister ran as root (before cleanup: booted was there)" \

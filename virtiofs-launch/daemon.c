@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/* virtiofsd's two command lines (virtiofs-launch(8), "Dialects"): which
+ * one the binary takes, whether it can honour a share's settings, and the
+ * argv of a daemon. A setting a dialect cannot honour is an error that
+ * names the share and the setting, never dropped. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "launch.h"
+#include "log.h"
+#include "spawn.h"
+#include "util.h"
+
+const char *const no_notify[] = {"NOTIFY_SOCKET", NULL};
+
+/* The Rust one names its option shared-dir, QEMU's C one documents
+ * "-o source=PATH": which of the two the text holds, or DIALECT_AUTO. */
+static enum dialect dialect_of(const char *text, size_t len)
+{
+	if (memmem(text, len, "shared-dir", 10))
+		return DIALECT_RUST;
+	if (memmem(text, len, "source=", 7))
+		return DIALECT_C;
+	return DIALECT_AUTO;
+}
+
+/* A string only QEMU's C virtiofsd holds (a function name it logs with,
+ * well before its help text in the file): no need to read further. */
+static bool surely_c(const char *text, size_t len)
+{
+	return memmem(text, len, "virtio_session_mount", 20) != NULL;
+}
+
+/* The strings of the binary itself, when it is one: read a piece at a
+ * time (a look at the file takes a fifth of the time a run of --help
+ * does; a mapping would count it all in the launcher's peak RSS). */
+static enum dialect dialect_of_binary(void)
+{
+	enum dialect d = DIALECT_AUTO;
+	int fd = open(L.virtiofsd, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0)
+		return d;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return d;
+	}
+	enum { KEEP = 24 }; /* longer than the strings looked for */
+	char buf[32768];
+	size_t len = 0;
+	bool elf = false, c = false;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (!elf && (len + (size_t)n < 4 || memcmp(buf, "\177ELF", 4) != 0))
+			break; /* (a wrapper script: ask it) */
+		elf = true;
+		len += (size_t)n;
+		/* shared-dir anywhere is Rust's; source= alone is C's */
+		enum dialect found = dialect_of(buf, len);
+		if (found == DIALECT_RUST || surely_c(buf, len)) {
+			d = found == DIALECT_RUST ? found : DIALECT_C;
+			break;
+		}
+		c |= found == DIALECT_C;
+		if (len > KEEP) {
+			memmove(buf, buf + len - KEEP, KEEP);
+			len = KEEP;
+		}
+	}
+	close(fd);
+	return d == DIALECT_AUTO && c ? DIALECT_C : d;
+}
+
+/* Which command line the binary takes: from its strings, else from what
+ * its --help prints. */
+int detect_dialect(struct mvm_error *e)
+{
+	L.dialect = dialect_of_binary();
+	if (L.dialect != DIALECT_AUTO) {
+		log_debug("'%s' takes the %s command line (its strings say)", L.virtiofsd,
+			  L.dialect == DIALECT_RUST ? "rust" : "c");
+		return 0;
+	}
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return mvm_error_set(e, errno, "run", L.virtiofsd, NULL);
+	char *argv[] = {L.virtiofsd, (char *)"--help", NULL};
+	struct spawn_opts o = SPAWN_OPTS_INIT;
+	o.stdout_fd = p[1];
+	o.stderr_fd = p[1];
+	o.pdeathsig = true;
+	o.unset_env = no_notify;
+	pid_t pid = spawn(argv, &o, e);
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return pid;
+	}
+	char buf[16384];
+	size_t len = 0;
+	long long deadline = now_ms() + L.set.timeout;
+	while (len < sizeof(buf)) {
+		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		long long d = deadline - now_ms();
+		if (d <= 0 || poll(&pf, 1, (int)d) == 0)
+			break;
+		ssize_t n = read(p[0], buf + len, sizeof(buf) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(p[0]);
+	kill(pid, SIGKILL); /* done with it, whatever it still does */
+	spawn_wait(pid);
+	L.dialect = dialect_of(buf, len);
+	if (L.dialect == DIALECT_AUTO)
+		return mvm_error_set(e, EINVAL, "tell the dialect of", L.virtiofsd,
+				     "its --help names neither --shared-dir nor -o source=; "
+				     "use --virtiofsd-dialect");
+	log_debug("'%s' takes the %s command line", L.virtiofsd,
+		  L.dialect == DIALECT_RUST ? "rust" : "c");
+	return 0;
+}
+
+/* The error for a setting the daemon cannot honour. */
+static int unsupported(const struct share *sh, const char *file, const char *value,
+		       const char *why, struct mvm_error *e)
+{
+	static char verb[64 + VIRTIOFS_TAG_MAX]; /* (valid until the next call) */
+	char path[PATH_MAX];
+	snprintf(verb, sizeof(verb), "use share '%s' setting", sh->tag);
+	snprintf(path, sizeof(path), "%s/%s", sh->conf ? sh->conf : sh->tag, file);
+	mvm_error_setf(e, EINVAL, verb, path, "QEMU's C virtiofsd (dialect c) %s", why);
+	if (e)
+		escape_value(value, strlen(value), e->value, sizeof(e->value));
+	return -EINVAL;
+}
+
+int check_share(const struct share *sh, struct mvm_error *e)
+{
+	const struct share_settings *s = &sh->set;
+	if (L.dialect != DIALECT_C)
+		return 0; /* the Rust one has an option for each */
+	if (s->cache == SHARE_CACHE_METADATA)
+		return unsupported(sh, "cache", "metadata",
+				   "has no such cache mode (only auto, always, never)", e);
+	if (s->inode_file_handles == SHARE_IFH_MANDATORY)
+		return unsupported(sh, "inode-file-handles", "mandatory",
+				   "has no file handles (only never; prefer means never there)",
+				   e);
+	if (s->tag[0])
+		return unsupported(sh, "tag", s->tag,
+				   "cannot announce a tag (the hypervisor's device sets it)", e);
+	return 0;
+}
+
+void argv_free(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* "source=" + path, with ',' and '\' escaped for the C dialect's -o
+ * option list (fuse_opt). */
+static char *c_source_opt(const char *path)
+{
+	size_t n = strlen("source=") + 2 * strlen(path) + 1;
+	char *s = malloc(n), *d;
+	if (!s)
+		return NULL;
+	d = stpcpy(s, "source=");
+	for (const char *p = path; *p; p++) {
+		if (*p == ',' || *p == '\\')
+			*d++ = '\\';
+		*d++ = *p;
+	}
+	*d = '\0';
+	return s;
+}
+
+static const char *c_cache(enum share_cache c)
+{
+	return c == SHARE_CACHE_NEVER ? "cache=none" : c == SHARE_CACHE_ALWAYS ? "cache=always"
+										: "cache=auto";
+}
+
+char **make_argv(const struct share *sh, const char *pin)
+{
+	const struct share_settings *s = &sh->set;
+	size_t max = 24 + L.set.n_extra + s->n_extra, n = 0;
+	char **a = calloc(max, sizeof(*a));
+	if (!a)
+		return NULL;
+	bool ok = true;
+#define ADD(expr)                              \
+	do {                                   \
+		if (ok && !(a[n++] = (expr))) \
+			ok = false;           \
+	} while (0)
+	ADD(strdup(L.virtiofsd));
+	ADD(strdup("--fd=3"));
+	if (L.dialect == DIALECT_RUST) {
+		ADD(xasprintf("--shared-dir=%s", pin));
+		ADD(xasprintf("--thread-pool-size=%ld", L.set.threads));
+		if (s->read_only)
+			ADD(strdup("--readonly"));
+		if (s->cache)
+			ADD(xasprintf("--cache=%s", share_cache_str(s->cache)));
+		if (s->posix_acl) {
+			ADD(strdup("--posix-acl"));
+			ADD(strdup("--xattr"));
+		}
+		if (s->inode_file_handles)
+			ADD(xasprintf("--inode-file-handles=%s",
+				      share_ifh_str(s->inode_file_handles)));
+		if (s->tag[0])
+			ADD(xasprintf("--tag=%s", s->tag));
+	} else {
+		ADD(strdup("-o"));
+		ADD(c_source_opt(pin));
+		ADD(xasprintf("--thread-pool-size=%ld", L.set.threads));
+		if (s->cache) {
+			ADD(strdup("-o"));
+			ADD(strdup(c_cache(s->cache)));
+		}
+		if (s->posix_acl) {
+			ADD(strdup("-o"));
+			ADD(strdup("xattr"));
+			ADD(strdup("-o"));
+			ADD(strdup("posix_acl"));
+		}
+	}
+	if (L.set.rlimit >= 0)
+		ADD(xasprintf("--rlimit-nofile=%ld", L.set.rlimit));
+	for (size_t i = 0; i < L.set.n_extra; i++)
+		ADD(strdup(L.set.extra[i]));
+	for (size_t i = 0; i < s->n_extra; i++)
+		ADD(strdup(s->extra[i]));
+#undef ADD
+	if (!ok) {
+		argv_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void argv_str(char *const *argv, char *buf, size_t size)
+{
+	size_t k = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; argv[i] && k + 1 < size; i++) {
+		const char *s = argv[i];
+		bool plain = s[0] && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					       "0123456789_./=:,@+-%") == strlen(s);
+		if (i)
+			buf[k++] = ' ';
+		if (!plain && k + 1 < size)
+			buf[k++] = '\'';
+		for (; *s && k + 5 < size; s++) {
+			if (*s == '\'' && !plain) {
+				memcpy(buf + k, "'\\''", 4);
+				k += 4;
+			} else {
+				buf[k++] = *s;
+			}
+		}
+		if (!plain && k + 1 < size)
+			buf[k++] = '\'';
+		buf[k] = '\0';
+	}
+}

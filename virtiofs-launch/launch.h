@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* virtiofs-launch: what its files share. One process, one global state.
+ *
+ *   virtiofs-launch.c  command line, set-up, dry run, main()
+ *   path.c             opening a path one component at a time (the walk)
+ *   pin.c              the launcher's mount namespace, sources pinned in it
+ *   sock.c             the shares' sockets, owned by the launcher
+ *   daemon.c           virtiofsd's dialects: detection, settings, argv
+ *   supervise.c        the daemons' life: start, restart, reload, stop */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cli.h"
+#include "error.h"
+#include "vm.h"
+
+enum dialect {
+	DIALECT_AUTO,
+	DIALECT_RUST, /* virtiofsd 1.x (Rust; NixOS, Debian 13) */
+	DIALECT_C,    /* QEMU's tools/virtiofsd (Debian 12) */
+};
+
+struct settings {
+	const char *virtiofsd;
+	enum dialect dialect;
+	long threads, rlimit; /* -1: not given */
+	const char **extra;
+	size_t n_extra;
+	long long timeout, min_uptime, restart_delay, grace; /* ms */
+	unsigned long max_failures;
+};
+
+/* A share's socket, bound and listening by the launcher itself. */
+struct listener {
+	int fd;	     /* listening; -1: none */
+	int dir;     /* its directory, O_PATH; -1: none */
+	dev_t dev;   /* the socket file it made */
+	ino_t ino;
+};
+
+enum state {
+	ST_WAIT,     /* to be started at start_at */
+	ST_UP,	     /* its daemon runs (the socket listens all along) */
+	ST_STOPPING, /* SIGTERM sent; SIGKILL at kill_at */
+	ST_DOWN,     /* stopped for good (the launcher is stopping) */
+};
+
+struct child {
+	struct share sh; /* tag, source, socket, settings (owned) */
+	struct listener sock;
+	enum state st;
+	pid_t pid;	     /* 0: not running */
+	int out;	     /* read end of its stdout and stderr, -1: none */
+	int exec_fd;	     /* says whether its exec worked (spawn_nowait), -1: none */
+	bool prepared;	     /* source pinned, socket listening: to be started */
+	bool removed;	     /* dropped by a reload: forgotten once it exited */
+	bool killed;	     /* SIGKILL sent */
+	unsigned failures;   /* quick failures in a row */
+	long long started;   /* its last start */
+	long long down_since;/* since when it has had no daemon but quick failures */
+	long long start_at, kill_at;
+	size_t llen;
+	char line[256]; /* a partial line of its output */
+};
+
+struct launcher {
+	struct cli c;
+	struct settings set;
+	const char *name;
+	struct vm vm;
+	char *virtiofsd;
+	enum dialect dialect;
+	gid_t gid;	 /* the sockets' group */
+	char *unix_path; /* PROCFS/net/unix */
+	dev_t state_dev; /* the state dir, as the walk found it */
+	ino_t state_ino;
+	char *runtime;	 /* the runtime dir, absolute */
+	int rt_fd;	 /* the tmpfs on it, in our mount namespace; -1: none yet */
+	int root_fd;	 /* "/" and the working directory, to come back from chroot */
+	int cwd_fd;
+	int sfd;	 /* signalfd */
+	struct child **v;
+	size_t n;
+	bool stopping, fatal, ready_pending;
+	long long stop_by; /* stopping: wait for the daemons' own children until then */
+	size_t status_up, status_total; /* what STATUS= said last */
+	bool status_sent;
+};
+extern struct launcher L;
+
+/* ---- path.c ---- */
+enum {
+	WALK_CREATE = 1u << 0, /* make missing directories (root's, 0755) */
+	WALK_ROOTS = 1u << 1,  /* every directory on the way must be root's and
+				  unwritable by others (sticky ones are fine) */
+};
+/* The directory at path (absolute) as an O_PATH descriptor, walked from /
+ * one component at a time (see path.c for which symlinks are followed).
+ * Without WALK_CREATE a missing component gives -ENOENT, e untouched;
+ * other failures -errno with e filled: verb, the whole path, the reason. */
+int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_error *e);
+/* The directory part of path ("/" for "/x"), in buf; returns the base. */
+const char *path_split(const char *path, char *buf, size_t size);
+
+/* ---- pin.c ---- */
+/* A mount namespace of the launcher's own (nothing propagates to the
+ * host), a tmpfs on the runtime dir in it (made if missing, root's). */
+int pin_setup(struct mvm_error *e);
+/* RUNTIME/NAME/virtiofs/TAG, what the daemon of tag serves (malloc'ed). */
+char *pin_path(const char *tag);
+/* Mount the directory src (a descriptor) on pin_path(tag), read-only if
+ * asked, replacing what was there: 0 or -errno with e filled. */
+int pin_source(const char *tag, int src, bool read_only, struct mvm_error *e);
+/* Unmount pin_path(tag). */
+void pin_drop(const char *tag);
+/* Call fn(arg) with the root directory changed so that the absolute path
+ * abs_dir is the directory dir (a descriptor): a path string names it
+ * exactly, with no symlink or rename of anyone's on the way (the tmpfs's
+ * directories lead there, to a mount of dir, kept for the next call).
+ * Returns what fn returned, or -errno with e filled. */
+int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
+		    struct mvm_error *e);
+
+/* ---- sock.c ---- */
+#define LISTENER_INIT {.fd = -1, .dir = -1}
+/* The socket at path (absolute): its directory opened by walk_dir (made
+ * if missing), a stale socket there removed if nobody listens on it,
+ * bound with owner root, group L.gid and mode 0660 from the start, and
+ * listening. With dry_run only say what would be done. verb names the
+ * share in messages. */
+int sock_open(struct listener *l, const char *path, bool dry_run, const char *verb,
+	      struct mvm_error *e);
+/* Close it and remove its file, if that is still the one it made. */
+void sock_close(struct listener *l, const char *path);
+/* --group: a number, or a name looked up in /etc/group. */
+int group_lookup(const char *name, gid_t *gid, struct mvm_error *e);
+
+/* ---- daemon.c ---- */
+/* Which command line L.virtiofsd takes, from its --help. */
+int detect_dialect(struct mvm_error *e);
+/* Can the dialect honour every setting of the share? */
+int check_share(const struct share *sh, struct mvm_error *e);
+/* The daemon's argv: it serves pin, listens on fd 3. NULL on ENOMEM. */
+char **make_argv(const struct share *sh, const char *pin);
+void argv_free(char **argv);
+/* argv quoted as a shell would need it, for messages only. */
+void argv_str(char *const *argv, char *buf, size_t size);
+extern const char *const no_notify[];
+
+/* ---- supervise.c ---- */
+struct child *child_add(struct share *sh, long long now);
+void child_free(struct child *ch);
+/* The loop: 0 when stopped by a signal, 1 after a failure. */
+int run(void);
+int setup_events(void);
+/* The verb of a share's messages ("use share 'TAG' source"). */
+const char *share_verb(const struct share *sh, const char *what);

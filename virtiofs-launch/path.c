@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/* Opening a path as root when a user may own part of it (DESIGN.md 3).
+ *
+ * STATE/NAME belongs to the VM user, who can replace any directory in it
+ * by a symlink (to / say) at any moment, and make its guest disconnect so
+ * that a daemon starts again. So a path is walked from / one component at
+ * a time, each component opened from the descriptor of the one before
+ * (openat2 with RESOLVE_NO_SYMLINKS), and a symlink is followed only where
+ * no one but root could have made it: owned by root, in a directory that
+ * is root's and not writable by group or others (a sticky one is fine:
+ * there nobody can replace root's entries). Once the walk enters the state
+ * dir (the same directory as --state-dir, however it is reached) or a
+ * directory another user owns or can write, it follows no symlink and no
+ * '..' any more. A missing directory is made with mkdirat() in the
+ * descriptor it belongs to, and then opened the same way: nothing is ever
+ * made through a symlink. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+/* As the kernel's own limit. */
+#define MAX_SYMLINKS 40
+
+enum taint {
+	CLEAN,	   /* root's all the way */
+	IN_STATE,  /* in the state dir (the VM users' directories) */
+	IN_OTHERS, /* in a directory a user other than root owns or can write */
+};
+
+static const char *const symlink_reason[] = {
+	[IN_STATE] = "a symlink in the VM's directory (refused: the VM user could point it "
+		     "anywhere)",
+	[IN_OTHERS] = "a symlink in a directory that a user other than root owns or can write "
+		      "(refused: that user could point it anywhere)",
+};
+static const char *const dotdot_reason[] = {
+	[IN_STATE] = "'..' in a path in the VM's directory",
+	[IN_OTHERS] = "'..' in a directory that a user other than root owns or can write",
+};
+
+const char *path_split(const char *path, char *buf, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		snprintf(buf, size, ".");
+		return path;
+	}
+	snprintf(buf, size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	return slash + 1;
+}
+
+/* The directory name in dfd, never through a symlink. */
+static int open_dir_at(int dfd, const char *name)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dfd, name, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) /* Linux < 5.6; one component: as safe */
+		fd = openat(dfd, name, (int)how.flags);
+	return (int)fd;
+}
+
+/* What looking up names in the directory st means from now on. */
+static enum taint taint_of(const struct stat *st, enum taint t)
+{
+	if (t != CLEAN)
+		return t;
+	if (st->st_dev == L.state_dev && st->st_ino == L.state_ino)
+		return IN_STATE;
+	if (st->st_uid != 0 ||
+	    ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX)))
+		return IN_OTHERS;
+	return CLEAN;
+}
+
+struct walk {
+	char buf[2 * PATH_MAX]; /* what is left to walk */
+	int fd;			/* where the walk is */
+	enum taint t;
+	unsigned links;
+	const char *reason; /* for the error */
+};
+
+/* Follow the symlink name in w->fd, with rest still to walk after it:
+ * 0, or -errno with w->reason set when refused. */
+static int follow(struct walk *w, const char *name, const struct stat *lst, const char *rest)
+{
+	if (w->t != CLEAN) {
+		w->reason = symlink_reason[w->t];
+		return -ELOOP;
+	}
+	if (lst->st_uid != 0) {
+		w->reason = "a symlink not owned by root (refused: its owner could point it "
+			    "anywhere)";
+		return -ELOOP;
+	}
+	if (++w->links > MAX_SYMLINKS)
+		return -ELOOP;
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(w->fd, name, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	char next[sizeof(w->buf)];
+	if ((size_t)snprintf(next, sizeof(next), "%s/%s", target, rest) >= sizeof(next))
+		return -ENAMETOOLONG;
+	memcpy(w->buf, next, strlen(next) + 1);
+	if (target[0] == '/') {
+		int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		close(w->fd);
+		w->fd = fd;
+	}
+	return 0;
+}
+
+/* One step: the component name (rest after it) from w->fd. 1 when the
+ * walk must start over from w->buf (a symlink was followed), 0 when it
+ * moved on, -errno. */
+static int step(struct walk *w, const char *name, const char *rest, unsigned flags)
+{
+	int fd;
+	if (strcmp(name, "..") == 0) {
+		if (w->t != CLEAN) {
+			w->reason = dotdot_reason[w->t];
+			return -EINVAL;
+		}
+		fd = openat(w->fd, "..", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	} else {
+		fd = open_dir_at(w->fd, name);
+		if (fd < 0 && errno == ENOENT && (flags & WALK_CREATE)) {
+			if (mkdirat(w->fd, name, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			fd = open_dir_at(w->fd, name);
+		}
+	}
+	if (fd < 0) {
+		int err = errno;
+		struct stat lst;
+		if (fstatat(w->fd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
+			int r = follow(w, name, &lst, rest);
+			return r < 0 ? r : 1;
+		}
+		return -err;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	close(w->fd);
+	w->fd = fd;
+	w->t = taint_of(&st, w->t);
+	if ((flags & WALK_ROOTS) && w->t != CLEAN) {
+		w->reason = "a directory on the way is not root's, or is writable by others";
+		return -EPERM;
+	}
+	return 0;
+}
+
+int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_error *e)
+{
+	if (path[0] != '/')
+		return mvm_error_set(e, EINVAL, verb, path, "not an absolute path");
+	struct walk w = {.fd = -1, .t = CLEAN};
+	if (strlen(path) >= PATH_MAX)
+		return mvm_error_set(e, ENAMETOOLONG, verb, path, NULL);
+	memcpy(w.buf, path, strlen(path) + 1);
+	int r = 0;
+	struct stat st;
+	w.fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (w.fd < 0 || fstat(w.fd, &st) < 0)
+		r = -errno;
+	else
+		w.t = taint_of(&st, CLEAN);
+	const char *p = w.buf;
+	while (r >= 0) {
+		p += strspn(p, "/");
+		size_t n = strcspn(p, "/");
+		if (n == 0)
+			break;
+		char name[NAME_MAX + 1];
+		if (n > NAME_MAX) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		if (strcmp(name, ".") == 0)
+			continue;
+		r = step(&w, name, p, flags);
+		if (r == 1) { /* a symlink: on from its target */
+			p = w.buf;
+			r = 0;
+		}
+	}
+	if (r >= 0)
+		return w.fd;
+	if (w.fd >= 0)
+		close(w.fd);
+	if (r == -ENOENT && !(flags & WALK_CREATE) && !w.reason)
+		return -ENOENT;
+	return mvm_error_set(e, -r, verb, path, w.reason);
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/* Sources pinned: what a daemon serves is exactly the directory the
+ * launcher walked to and opened, whatever the VM user renames or replaces
+ * afterwards.
+ *
+ * The launcher runs in a mount namespace of its own (unshare(CLONE_NEWNS),
+ * / made a slave: the host's mounts still show, nothing of ours reaches
+ * the host) and mounts a tmpfs on the runtime dir there. For each share it
+ * clones the opened source directory (open_tree(OPEN_TREE_CLONE) from its
+ * descriptor: no path) and mounts the clone on RUNTIME/NAME/virtiofs/TAG
+ * (move_mount), read-only when the share is; that path is what the daemon
+ * gets. Every directory on it is root's, and the tmpfs exists in this
+ * namespace only (the daemons inherit it): no one else can change what it
+ * leads to. The clone is made again at each start of the daemon. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "launch.h"
+#include "log.h"
+#include "util.h"
+
+/* (glibc 2.36 has wrappers, but <sys/mount.h> and <linux/mount.h> clash) */
+static int sys_open_tree(int dfd, const char *path, unsigned flags)
+{
+	return (int)syscall(SYS_open_tree, dfd, path, flags);
+}
+
+static int sys_move_mount(int from, const char *from_path, int to, const char *to_path,
+			  unsigned flags)
+{
+	return (int)syscall(SYS_move_mount, from, from_path, to, to_path, flags);
+}
+
+static int sys_mount_setattr(int dfd, const char *path, unsigned flags, struct mount_attr *a)
+{
+	return (int)syscall(SYS_mount_setattr, dfd, path, flags, a, sizeof(*a));
+}
+
+/* umount2(2)'s flags, from <sys/mount.h> */
+#ifndef MNT_DETACH
+#define MNT_DETACH 2
+#endif
+#ifndef UMOUNT_NOFOLLOW
+#define UMOUNT_NOFOLLOW 8
+#endif
+
+static int sys_umount2(const char *target, int flags)
+{
+	return (int)syscall(SYS_umount2, target, flags);
+}
+
+static int sys_mount(const char *src, const char *target, const char *type, unsigned long flags,
+		     const char *data)
+{
+	return (int)syscall(SYS_mount, src, target, type, flags, data);
+}
+
+int pin_setup(struct mvm_error *e)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return mvm_error_set(e, errno, "make", "a mount namespace", NULL);
+	if (sys_mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return mvm_error_set(e, errno, "make", "a mount namespace", "mount / rslave");
+	L.root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	L.cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (L.root_fd < 0 || L.cwd_fd < 0)
+		return mvm_error_set(e, errno, "open", L.root_fd < 0 ? "/" : ".", NULL);
+	/* Root's all the way (it is the daemons' way to the sources). */
+	int fd = walk_dir(L.runtime, WALK_CREATE | WALK_ROOTS, "use runtime dir", e);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	if (sys_mount("microvm-virtiofs", L.runtime, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		      "mode=0755,size=1m") < 0)
+		return mvm_error_set(e, errno, "mount a tmpfs on", L.runtime, NULL);
+	/* (a new mount below a slave one is private: nothing more to do) */
+	L.rt_fd = open(L.runtime, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (L.rt_fd < 0)
+		return mvm_error_set(e, errno, "open", L.runtime, NULL);
+	return 0;
+}
+
+char *pin_path(const char *tag)
+{
+	return xasprintf("%s/%s/virtiofs/%s", L.runtime, L.name, tag);
+}
+
+/* The directory rel (relative, '/'-separated) below the tmpfs, made if
+ * missing: an O_PATH descriptor, or -errno. */
+static int tmpfs_dir(const char *rel)
+{
+	int fd = fcntl(L.rt_fd, F_DUPFD_CLOEXEC, 3);
+	char name[NAME_MAX + 1];
+	for (const char *p = rel; fd >= 0;) {
+		p += strspn(p, "/");
+		size_t n = strcspn(p, "/");
+		if (n == 0)
+			return fd;
+		if (n > NAME_MAX) {
+			close(fd);
+			return -ENAMETOOLONG;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST) {
+			int err = errno;
+			close(fd);
+			return -err;
+		}
+		int nfd = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int err = errno;
+		close(fd);
+		if (nfd < 0)
+			return -err;
+		fd = nfd;
+	}
+	return -errno;
+}
+
+/* Unmount whatever is mounted on path (mounts may be stacked). */
+static void unmount_all(const char *path)
+{
+	while (sys_umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+		;
+}
+
+/* A clone of the directory src (and the mounts below it) on the tmpfs
+ * directory rel, read-only if asked. path is rel's absolute path. */
+static int mount_clone(int src, const char *rel, const char *path, bool read_only, bool recursive,
+		       struct mvm_error *e)
+{
+	unmount_all(path); /* (first: opening a mount point opens the mount) */
+	int to = tmpfs_dir(rel);
+	if (to < 0)
+		return mvm_error_set(e, -to, "make", path, NULL);
+	int r = 0;
+	int tree = sys_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+						  (recursive ? AT_RECURSIVE : 0));
+	if (tree < 0) {
+		r = mvm_error_set(e, errno, "clone the mount of", path,
+				  errno == ENOSYS ? "needs Linux 5.12 or later" : NULL);
+		goto out;
+	}
+	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (read_only && sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro) < 0)
+		r = mvm_error_set(e, errno, "make read-only", path, NULL);
+	else if (sys_move_mount(tree, "", to, "",
+				MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		r = mvm_error_set(e, errno, "mount", path, NULL);
+	close(tree);
+out:
+	close(to);
+	return r;
+}
+
+int pin_source(const char *tag, int src, bool read_only, struct mvm_error *e)
+{
+	_cleanup_free_ char *rel = xasprintf("%s/virtiofs/%s", L.name, tag);
+	_cleanup_free_ char *path = pin_path(tag);
+	if (!rel || !path)
+		return mvm_error_set(e, ENOMEM, "mount", tag, NULL);
+	return mount_clone(src, rel, path, read_only, true, e);
+}
+
+void pin_drop(const char *tag)
+{
+	_cleanup_free_ char *path = pin_path(tag);
+	if (path && L.rt_fd >= 0)
+		unmount_all(path);
+}
+
+/* Back from a chroot: the real root, the old working directory. A failure
+ * here would leave the launcher in the wrong root: it stops at once. */
+static void unchroot(void)
+{
+	if (fchdir(L.root_fd) < 0 || chroot(".") < 0 || fchdir(L.cwd_fd) < 0) {
+		log_err("unable to leave a chroot: %s", strerror(errno));
+		abort();
+	}
+}
+
+/* Is the tmpfs directory rel already a mount of the directory dir? */
+static bool mounted_as(const char *rel, int dir)
+{
+	struct stat a, b;
+	int fd = openat(L.rt_fd, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	bool yes = fd >= 0 && fstat(fd, &a) == 0 && fstat(dir, &b) == 0 && a.st_dev == b.st_dev &&
+		   a.st_ino == b.st_ino;
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
+int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
+		    struct mvm_error *e)
+{
+	/* RUNTIME/.root/ABS_DIR is dir (made once a directory: the sockets
+	 * of a VM are usually all in one); chroot to RUNTIME/.root. */
+	_cleanup_free_ char *rel = xasprintf(".root/%s", abs_dir);
+	_cleanup_free_ char *path = xasprintf("%s/.root%s", L.runtime, abs_dir);
+	if (!rel || !path)
+		return mvm_error_set(e, ENOMEM, "mount", abs_dir, NULL);
+	int r = 0;
+	if (!mounted_as(rel, dir))
+		r = mount_clone(dir, rel, path, false, false, e);
+	if (r < 0)
+		return r;
+	int root = tmpfs_dir(".root");
+	if (root < 0) {
+		r = mvm_error_set(e, -root, "make", ".root", NULL);
+	} else if (fchdir(root) < 0 || chroot(".") < 0) {
+		r = mvm_error_set(e, errno, "chroot to", path, NULL);
+		unchroot();
+	} else {
+		r = fn(arg);
+		unchroot();
+	}
+	if (root >= 0)
+		close(root);
+	return r;
+}

@@ -1,0 +1,706 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemons' life (after s6-supervise): signals arrive through a
+ * signalfd; each child writes its stdout and stderr into a pipe of its
+ * own, whose lines are logged with the share's tag; a small state a share.
+ *
+ * A share is started by pinning its source (at every start), opening its
+ * socket (once: it stays across restarts) and starting virtiofsd on both.
+ * The shares due at the same moment are prepared first, all of them, then
+ * their daemons are forked at once, without waiting for each exec (its
+ * result comes through a pipe polled with the rest). The sockets listen
+ * from then on, so READY=1 goes out as soon as every share is prepared,
+ * just before the forks: a VM that connects before its daemon accepts
+ * waits in the socket's backlog. A share counts as up from then on while
+ * its daemon runs; one that cannot start is restarted, and given up on
+ * (the launcher exits 1) as virtiofs-launch(8) says. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launch.h"
+#include "log.h"
+#include "notify.h"
+#include "spawn.h"
+#include "util.h"
+
+/* The longest back-off between two restarts. */
+#define RESTART_DELAY_MAX 30000LL
+
+static void begin_shutdown(bool fatal);
+
+/* "1500ms", "2s" for messages. */
+static const char *time_str(long long ms, char *buf, size_t size)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, size, "%llds", ms / 1000);
+	else
+		snprintf(buf, size, "%lldms", ms);
+	return buf;
+}
+
+const char *share_verb(const struct share *sh, const char *what)
+{
+	static char verb[2][NAME_MAX + 32]; /* (two may be in use at once) */
+	static int k;
+	k = !k;
+	snprintf(verb[k], sizeof(verb[k]), "use share '%s' %s", sh->tag, what);
+	return verb[k];
+}
+
+void child_free(struct child *ch)
+{
+	if (!ch)
+		return;
+	if (ch->out >= 0)
+		close(ch->out);
+	if (ch->exec_fd >= 0)
+		close(ch->exec_fd);
+	sock_close(&ch->sock, NULL);
+	share_free(&ch->sh);
+	free(ch);
+}
+
+/* Take over *sh (left empty). */
+struct child *child_add(struct share *sh, long long now)
+{
+	struct child **v = realloc(L.v, (L.n + 1) * sizeof(*v));
+	struct child *ch = calloc(1, sizeof(*ch));
+	if (v)
+		L.v = v;
+	if (!v || !ch) {
+		free(ch);
+		return NULL;
+	}
+	ch->sh = *sh;
+	*sh = (struct share){0};
+	share_settings_init(&sh->set);
+	ch->sock = (struct listener)LISTENER_INIT;
+	ch->out = -1;
+	ch->exec_fd = -1;
+	ch->st = ST_WAIT;
+	ch->start_at = now;
+	ch->down_since = now;
+	L.v[L.n++] = ch;
+	return ch;
+}
+
+/* Forget child i: its socket closed and removed, its pin dropped unless
+ * another share has its tag. */
+static void child_remove(size_t i)
+{
+	struct child *ch = L.v[i];
+	bool tag_used = false;
+	for (size_t j = 0; j < L.n; j++)
+		tag_used |= j != i && strcmp(L.v[j]->sh.tag, ch->sh.tag) == 0;
+	if (!tag_used)
+		pin_drop(ch->sh.tag);
+	sock_close(&ch->sock, ch->sh.socket);
+	child_free(ch);
+	memmove(&L.v[i], &L.v[i + 1], (L.n - i - 1) * sizeof(*L.v));
+	L.n--;
+}
+
+/* A start that failed or a daemon that did not stay: restart it, at once
+ * the first time, with a doubling back-off after that; give up after
+ * max_failures quick ones in a row. */
+static void failed(struct child *ch, long long now)
+{
+	ch->st = ST_WAIT;
+	ch->failures = now - ch->started < L.set.min_uptime ? ch->failures + 1 : 1;
+	if (ch->failures >= L.set.max_failures) {
+		log_err("unable to start share '%s': it failed %u times in a row", ch->sh.tag,
+			ch->failures);
+		notifyf("STATUS=share '%s' failed %u times in a row", ch->sh.tag, ch->failures);
+		begin_shutdown(true);
+		return;
+	}
+	long long delay = 0;
+	if (ch->failures > 1) {
+		delay = L.set.restart_delay;
+		for (unsigned k = 2; k < ch->failures && delay < RESTART_DELAY_MAX; k++)
+			delay *= 2;
+		if (delay > RESTART_DELAY_MAX)
+			delay = RESTART_DELAY_MAX;
+	}
+	ch->start_at = now + delay;
+	if (delay) {
+		char t[32];
+		log_info("share '%s': starting again in %s", ch->sh.tag,
+			 time_str(delay, t, sizeof(t)));
+	}
+}
+
+/* The pinned source of a share, and its socket the first time. */
+static int prepare(struct child *ch, struct mvm_error *e)
+{
+	int src = walk_dir(ch->sh.source, WALK_CREATE, share_verb(&ch->sh, "source"), e);
+	if (src < 0)
+		return src;
+	int r = pin_source(ch->sh.tag, src, ch->sh.set.read_only, e);
+	close(src);
+	if (r == 0 && ch->sock.fd < 0)
+		r = sock_open(&ch->sock, ch->sh.socket, false, share_verb(&ch->sh, "socket"), e);
+	return r;
+}
+
+static pid_t spawn_daemon(struct child *ch, char **argv, struct mvm_error *e)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return mvm_error_set(e, errno, "start", L.virtiofsd, NULL);
+	struct spawn_opts o = SPAWN_OPTS_INIT;
+	o.stdout_fd = p[1];
+	o.stderr_fd = p[1];
+	o.pdeathsig = true;
+	o.unset_env = no_notify;
+	o.pass_fd = ch->sock.fd;
+	pid_t pid = spawn_nowait(argv, &o, &ch->exec_fd, e);
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return pid;
+	}
+	ch->out = p[0];
+	fcntl(ch->out, F_SETFL, O_NONBLOCK);
+	return pid;
+}
+
+/* A share's start failed: say why (e names the share, or not), restart. */
+static void start_failed(struct child *ch, const struct mvm_error *e, bool named)
+{
+	if (named) {
+		log_error_info(e);
+	} else {
+		char msg[PATH_MAX + 512];
+		mvm_error_format(e, msg, sizeof(msg));
+		log_err("share '%s': %s", ch->sh.tag, msg);
+	}
+	failed(ch, ch->started);
+}
+
+/* Phase one of a start: pin the source, open the socket. */
+static void prepare_start(struct child *ch, long long now)
+{
+	struct mvm_error e = {0};
+	ch->started = now;
+	if (prepare(ch, &e) < 0)
+		start_failed(ch, &e, true);
+	else
+		ch->prepared = true;
+}
+
+/* Phase two: fork the daemon. */
+static void launch(struct child *ch)
+{
+	struct mvm_error e = {0};
+	ch->prepared = false;
+	_cleanup_free_ char *pin = pin_path(ch->sh.tag);
+	char **argv = pin ? make_argv(&ch->sh, pin) : NULL;
+	pid_t pid = argv ? spawn_daemon(ch, argv, &e)
+			 : mvm_error_set(&e, ENOMEM, "start", L.virtiofsd, NULL);
+	if (pid < 0) {
+		argv_free(argv);
+		start_failed(ch, &e, false);
+		return;
+	}
+	ch->pid = pid;
+	ch->st = ST_UP;
+	ch->killed = false;
+	ch->llen = 0;
+	if (log_get_verbose() > 0) {
+		char msg[PATH_MAX + 512];
+		argv_str(argv, msg, sizeof(msg));
+		log_debug("share '%s': started pid %d: %s", ch->sh.tag, pid, msg);
+	}
+	argv_free(argv);
+}
+
+/* Its exec's result came: a failed one is logged (the exit follows). */
+static void exec_result(struct child *ch)
+{
+	int err = spawn_exec_error(ch->exec_fd);
+	close(ch->exec_fd);
+	ch->exec_fd = -1;
+	if (err)
+		log_err("share '%s': unable to start '%s': %s", ch->sh.tag, L.virtiofsd,
+			strerror(err));
+}
+
+/* Stop the daemon of a share that goes: SIGTERM, and its socket shut down,
+ * which makes an accept() that SIGTERM came too early for (a daemon still
+ * starting) fail at once. */
+static void stop(struct child *ch, long long now)
+{
+	if (ch->sock.fd >= 0)
+		shutdown(ch->sock.fd, SHUT_RDWR);
+	if (ch->pid > 0)
+		kill(ch->pid, SIGTERM);
+	ch->st = ST_STOPPING;
+	ch->kill_at = now + L.set.grace;
+	ch->killed = false;
+}
+
+static void begin_shutdown(bool fatal)
+{
+	L.fatal |= fatal;
+	if (L.stopping)
+		return;
+	L.stopping = true;
+	notify(fatal ? "STOPPING=1" : "STOPPING=1\nSTATUS=stopping");
+	long long now = now_ms();
+	L.stop_by = now + L.set.grace;
+	for (size_t i = 0; i < L.n; i++) {
+		struct child *ch = L.v[i];
+		if (ch->pid > 0)
+			stop(ch, now);
+		else
+			ch->st = ST_DOWN;
+	}
+}
+
+/* ---- the children's output, a line at a time with the tag ---- */
+
+static void flush_line(struct child *ch)
+{
+	if (ch->llen == 0)
+		return;
+	size_t n = ch->llen;
+	if (ch->line[n - 1] == '\r')
+		n--;
+	log_info("%s: %.*s", ch->sh.tag, (int)n, ch->line);
+	ch->llen = 0;
+}
+
+/* Read what is there (all of it when all), log complete lines. */
+static void read_output(struct child *ch, bool all)
+{
+	char buf[1024];
+	while (ch->out >= 0) {
+		ssize_t n = read(ch->out, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			flush_line(ch);
+			close(ch->out);
+			ch->out = -1;
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				flush_line(ch);
+				continue;
+			}
+			ch->line[ch->llen++] = buf[i];
+			if (ch->llen == sizeof(ch->line))
+				flush_line(ch);
+		}
+		if (!all)
+			return;
+	}
+}
+
+/* ---- readiness ---- */
+
+static void update_status(void)
+{
+	if (L.stopping)
+		return;
+	size_t up = 0, total = 0;
+	bool leaving = false;
+	for (size_t i = 0; i < L.n; i++) {
+		if (L.v[i]->removed) {
+			leaving = true;
+			continue;
+		}
+		total++;
+		up += L.v[i]->st == ST_UP || L.v[i]->prepared;
+	}
+	if (L.ready_pending && up == total && !leaving) {
+		L.ready_pending = false;
+		notifyf("READY=1\nSTATUS=%zu of %zu shares up", up, total);
+		log_debug("ready: %zu shares up", up);
+	} else if (L.status_sent && up == L.status_up && total == L.status_total) {
+		return;
+	} else {
+		notifyf("STATUS=%zu of %zu shares up", up, total);
+	}
+	L.status_sent = true;
+	L.status_up = up;
+	L.status_total = total;
+}
+
+/* ---- events ---- */
+
+static void describe_exit(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "was killed by signal %d (SIG%s)", WTERMSIG(status),
+			 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+	else
+		snprintf(buf, size, "ended (wait status 0x%x)", (unsigned)status);
+}
+
+static void child_exited(size_t i, int status)
+{
+	struct child *ch = L.v[i];
+	pid_t pid = ch->pid;
+	long long now = now_ms();
+	char why[96];
+	if (ch->exec_fd >= 0)
+		exec_result(ch);
+	read_output(ch, true);
+	if (ch->out >= 0) { /* a grandchild holds the pipe: let it go */
+		close(ch->out);
+		ch->out = -1;
+	}
+	ch->pid = 0;
+	describe_exit(status, why, sizeof(why));
+	if (ch->removed || L.stopping) {
+		log_debug("share '%s': virtiofsd (pid %d) %s", ch->sh.tag, pid, why);
+		if (ch->removed)
+			child_remove(i);
+		else
+			ch->st = ST_DOWN;
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		/* Its VM disconnected (stopped or rebooting): be there for the next. */
+		log_info("share '%s': virtiofsd (pid %d) exited, its client left; starting it again",
+			 ch->sh.tag, pid);
+		ch->failures = 0;
+		ch->st = ST_WAIT;
+		ch->start_at = now;
+		ch->down_since = now;
+		return;
+	}
+	log_warn("share '%s': virtiofsd (pid %d) %s", ch->sh.tag, pid, why);
+	/* --timeout counts from the last daemon that was not a quick failure. */
+	if (now - ch->started >= L.set.min_uptime)
+		ch->down_since = now;
+	failed(ch, now);
+}
+
+static void reap(void)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < L.n; i++)
+			if (L.v[i]->pid == pid) {
+				child_exited(i, status);
+				break;
+			}
+	}
+}
+
+/* Must ch wait for the daemon of a removed share with its tag (its pin)
+ * or its socket to be gone? */
+static bool blocked(const struct child *ch)
+{
+	for (size_t i = 0; i < L.n; i++) {
+		const struct child *o = L.v[i];
+		if (o != ch && o->pid > 0 &&
+		    (strcmp(o->sh.tag, ch->sh.tag) == 0 || strcmp(o->sh.socket, ch->sh.socket) == 0))
+			return true;
+	}
+	return false;
+}
+
+/* The shares behind `current` now, checked for the dialect. */
+static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
+{
+	int r = vm_open(vm, L.c.state_dir, L.name, VM_CURRENT, L.c.allow_untrusted, e);
+	if (r < 0)
+		return r;
+	r = vm_shares(vm, l, e);
+	for (size_t i = 0; r == 0 && i < l->n; i++)
+		r = check_share(&l->v[i], e);
+	if (r < 0) {
+		share_list_free(l);
+		vm_close(vm);
+	}
+	return r;
+}
+
+/* Is sh what ch serves, in every respect? */
+static bool same_share(const struct child *ch, const struct share *sh)
+{
+	return sh->tag && strcmp(sh->tag, ch->sh.tag) == 0 &&
+	       strcmp(sh->source, ch->sh.source) == 0 && strcmp(sh->socket, ch->sh.socket) == 0 &&
+	       share_settings_equal(&sh->set, &ch->sh.set);
+}
+
+/* SIGHUP: the runner behind `current` may have changed. Shares the same in
+ * every respect keep their daemon; a new share with the socket of a
+ * removed one takes that socket over (it never stops listening). */
+static void reload(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
+		(unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	struct mvm_error e = {0};
+	struct vm nv;
+	struct share_list l = {0};
+	L.ready_pending = true;
+	if (read_shares(&nv, &l, &e) < 0) {
+		log_error_info(&e);
+		log_err("unable to reload: the shares stay as they were");
+		return;
+	}
+	vm_close(&L.vm);
+	L.vm = nv;
+	long long now = now_ms();
+	size_t old = L.n;
+	for (size_t i = 0; i < old; i++) {
+		struct child *ch = L.v[i];
+		struct share *keep = NULL;
+		for (size_t j = 0; j < l.n && !ch->removed && !keep; j++)
+			if (same_share(ch, &l.v[j]))
+				keep = &l.v[j];
+		if (keep) {
+			share_free(keep); /* (tag NULL: taken) */
+		} else if (!ch->removed) {
+			log_info("share '%s': removed or changed, stopping it", ch->sh.tag);
+			ch->removed = true;
+		}
+	}
+	for (size_t j = 0; j < l.n; j++) {
+		if (!l.v[j].tag)
+			continue;
+		log_info("share '%s': new", l.v[j].tag);
+		struct child *nch = child_add(&l.v[j], now);
+		if (!nch) {
+			log_err("unable to reload: %s", strerror(ENOMEM));
+			begin_shutdown(true);
+			break;
+		}
+		for (size_t i = 0; i < old; i++)
+			if (L.v[i]->removed && L.v[i]->sock.fd >= 0 &&
+			    strcmp(L.v[i]->sh.socket, nch->sh.socket) == 0) {
+				nch->sock = L.v[i]->sock;
+				L.v[i]->sock = (struct listener)LISTENER_INIT;
+			}
+	}
+	share_list_free(&l);
+	for (size_t i = 0; i < L.n;) {
+		struct child *ch = L.v[i];
+		if (ch->removed && ch->pid == 0) {
+			child_remove(i);
+			continue;
+		}
+		if (ch->removed && ch->st != ST_STOPPING)
+			stop(ch, now);
+		i++;
+	}
+}
+
+static void on_signals(void)
+{
+	struct signalfd_siginfo si;
+	bool chld = false;
+	while (read(L.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			chld = true;
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_debug("signal %u: stopping", si.ssi_signo);
+			begin_shutdown(false);
+			break;
+		case SIGHUP:
+			if (!L.stopping)
+				reload();
+			break;
+		default:
+			break;
+		}
+	}
+	if (chld)
+		reap();
+}
+
+/* Run what is due; returns the next deadline (LLONG_MAX: none). */
+static long long timers(void)
+{
+	long long now = now_ms(), next = LLONG_MAX;
+	char t[32];
+	for (size_t i = 0; i < L.n && !L.stopping; i++) {
+		struct child *ch = L.v[i];
+		if (ch->st == ST_WAIT && !ch->removed && now >= ch->start_at && !blocked(ch))
+			prepare_start(ch, now);
+	}
+	/* Every socket listens: READY=1 before the daemons are forked (they
+	 * would only slow the launcher down now; a VM waits for them). */
+	update_status();
+	for (size_t i = 0; i < L.n; i++)
+		if (L.v[i]->prepared && !L.stopping)
+			launch(L.v[i]);
+		else
+			L.v[i]->prepared = false;
+	for (size_t i = 0; i < L.n; i++) {
+		struct child *ch = L.v[i];
+		/* (a failed start may be due again at once) */
+		if (ch->st == ST_WAIT && !L.stopping && !ch->removed && !blocked(ch) &&
+		    ch->start_at < next)
+			next = ch->start_at;
+		if (ch->st == ST_STOPPING && ch->pid > 0 && !ch->killed) {
+			if (now >= ch->kill_at) {
+				log_warn("share '%s': virtiofsd (pid %d) still there after %s, killing it",
+					 ch->sh.tag, ch->pid, time_str(L.set.grace, t, sizeof(t)));
+				kill(ch->pid, SIGKILL);
+				ch->killed = true;
+			} else if (ch->kill_at < next) {
+				next = ch->kill_at;
+			}
+		}
+		if (ch->st == ST_WAIT && !L.stopping && !ch->removed) {
+			long long deadline = ch->down_since + L.set.timeout;
+			if (now >= deadline) {
+				log_err("unable to start share '%s': no daemon stayed up in %s",
+					ch->sh.tag, time_str(L.set.timeout, t, sizeof(t)));
+				notifyf("STATUS=share '%s' not up in %s", ch->sh.tag,
+					time_str(L.set.timeout, t, sizeof(t)));
+				begin_shutdown(true);
+			} else if (deadline < next) {
+				next = deadline;
+			}
+		}
+	}
+	return next;
+}
+
+static bool any_running(void)
+{
+	for (size_t i = 0; i < L.n; i++)
+		if (L.v[i]->pid > 0)
+			return true;
+	return false;
+}
+
+/* Stopped for good: no daemon left, nor a process of one (the launcher is
+ * their subreaper: a sandbox process the Rust virtiofsd forks outlives
+ * it for a moment), or the grace is over (then systemd kills the rest). */
+static bool all_gone(long long now)
+{
+	if (any_running())
+		return false;
+	siginfo_t si = {0};
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return true; /* ECHILD: none */
+	return now >= L.stop_by;
+}
+
+int setup_events(void)
+{
+	/* The daemons' own children come to us when they are orphaned. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return log_fail(-errno, "become", "a subreaper");
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return log_fail(-errno, "block", "signals");
+	signal(SIGPIPE, SIG_IGN);
+	L.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (L.sfd < 0)
+		return log_fail(-errno, "create", "signalfd");
+	return 0;
+}
+
+/* Room for n descriptors to poll and the child of each. */
+static int poll_room(struct pollfd **pfd, struct child ***pch, size_t *cap, size_t n)
+{
+	if (*pfd && *pch && *cap >= n)
+		return 0;
+	*cap = n + 8;
+	struct pollfd *np = realloc(*pfd, *cap * sizeof(*np));
+	if (np)
+		*pfd = np;
+	struct child **nc = realloc(*pch, *cap * sizeof(*nc));
+	if (nc)
+		*pch = nc;
+	return np && nc ? 0 : -ENOMEM;
+}
+
+int run(void)
+{
+	struct pollfd *pfd = NULL;
+	struct child **pch = NULL;
+	size_t cap = 0;
+	int ret = 0;
+	for (;;) {
+		long long next = timers();
+		update_status();
+		if (L.stopping && all_gone(now_ms()))
+			break;
+		if (L.stopping && !any_running() && (next == LLONG_MAX || L.stop_by < next))
+			next = L.stop_by;
+		if (poll_room(&pfd, &pch, &cap, 2 * L.n + 1) < 0) {
+			log_err("unable to supervise: %s", strerror(ENOMEM));
+			ret = 1;
+			break;
+		}
+		size_t k = 0;
+		pfd[k++] = (struct pollfd){.fd = L.sfd, .events = POLLIN};
+		size_t nout;
+		for (size_t i = 0; i < L.n; i++)
+			if (L.v[i]->out >= 0) {
+				pch[k] = L.v[i];
+				pfd[k++] = (struct pollfd){.fd = L.v[i]->out, .events = POLLIN};
+			}
+		nout = k;
+		for (size_t i = 0; i < L.n; i++)
+			if (L.v[i]->exec_fd >= 0) {
+				pch[k] = L.v[i];
+				pfd[k++] = (struct pollfd){.fd = L.v[i]->exec_fd, .events = POLLIN};
+			}
+		int timeout = -1;
+		if (next != LLONG_MAX) {
+			long long d = next - now_ms();
+			timeout = d < 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
+		}
+		if (poll(pfd, k, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_fail(-errno, "wait for", "events");
+			ret = 1;
+			break;
+		}
+		for (size_t i = nout; i < k; i++)
+			if (pfd[i].revents)
+				exec_result(pch[i]);
+		for (size_t i = 1; i < nout; i++)
+			if (pfd[i].revents)
+				read_output(pch[i], false);
+		if (pfd[0].revents)
+			on_signals();
+	}
+	free(pfd);
+	free(pch);
+	/* The sockets go with the launcher. */
+	for (size_t i = 0; i < L.n; i++)
+		sock_close(&L.v[i]->sock, L.v[i]->sh.socket);
+	if (ret)
+		return ret;
+	return L.fatal ? 1 : 0;
+}
