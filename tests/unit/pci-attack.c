@@ -320,10 +320,10 @@ void pci_attack_cases(Suite *s)
 {
 	TCase *tc = tcase_create("attack");
 	tcase_set_timeout(tc, 240);
-	tcase_add_loop_test(tc, killed_bind_then_unbind_restores, 0, 2);
-	tcase_add_test(tc, concurrent_binds_one_vm);
-	tcase_add_test(tc, lock_held_bounded_wait);
-	tcase_add_test(tc, unbind_refusal_writes_nothing);
-	tcase_add_loop_test(tc, fifo_record_refused, 0, 2);
+	tu_add_loop_test_if(tc, killed_bind_then_unbind_restores, 0, 2, tu_need_root());
+	tu_add_test_if(tc, concurrent_binds_one_vm, tu_need_root());
+	tu_add_test_if(tc, lock_held_bounded_wait, tu_need_root());
+	tu_add_test_if(tc, unbind_refusal_writes_nothing, tu_need_root());
+	tu_add_loop_test_if(tc, fifo_record_refused, 0, 2, tu_need_root());
 	suite_add_tcase(s, tc);
 }
