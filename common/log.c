@@ -97,11 +97,14 @@ int log_fail(int err, const char *verb, const char *obj)
 	return err;
 }
 
-void log_error_info(const struct mvm_error *e)
+void log_error_info(struct mvm_error *e)
 {
+	if (e->reported)
+		return;
 	char buf[PATH_MAX + 512];
 	mvm_error_format(e, buf, sizeof(buf));
 	log_err("%s", buf);
+	e->reported = true;
 }
 
 void log_action(const char *fmt, ...)

@@ -177,7 +177,7 @@ static pid_t spawn_daemon(struct child *ch, char **argv, struct mvm_error *e)
 }
 
 /* A share's start failed: say why (e names the share, or not), restart. */
-static void start_failed(struct child *ch, const struct mvm_error *e, bool named)
+static void start_failed(struct child *ch, struct mvm_error *e, bool named)
 {
 	if (named) {
 		log_error_info(e);
