@@ -701,8 +701,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bool bind = !strcmp(verb, "bind");
-	if (bind && cli_resolve_ids(&c) < 0)
+	if (bind && cli_resolve_ids(&c, &e) < 0) {
+		log_error_info(&e);
 		return 1;
+	}
 	/* Runs for this VM (of pci-bind and tap-setup; a dry run too, without
 	 * making the file) take turns; the lock goes at exit. */
 	int lock;
