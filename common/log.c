@@ -91,12 +91,6 @@ void log_msg(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
-int log_fail(int err, const char *verb, const char *obj)
-{
-	log_err("unable to %s '%s': %s", verb, obj, strerror(err < 0 ? -err : err));
-	return err;
-}
-
 void log_error_info(struct mvm_error *e)
 {
 	if (e->reported)

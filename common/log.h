@@ -25,8 +25,6 @@ void log_vmsg(int prio, const char *fmt, va_list ap);
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
-/* log_err() of "unable to VERB 'OBJ': strerror(-err)"; returns err. */
-int log_fail(int err, const char *verb, const char *obj);
 /* log_err() of a filled struct mvm_error, unless it was logged already;
  * it is then marked reported (error.h: an error is logged once). */
 void log_error_info(struct mvm_error *e);

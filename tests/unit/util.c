@@ -452,8 +452,10 @@ static void log_errors(void)
 	struct mvm_error e;
 	log_open("virtiofs-launch");
 	log_set_subject("vm1");
-	ck_assert_int_eq(log_fail(-ENOENT, "open", "/x"), -ENOENT);
-	ck_assert_int_eq(log_fail(EBUSY, "unbind", "0000:01:00.0"), EBUSY);
+	ck_assert_int_eq(mvm_error_set(&e, -ENOENT, "open", "/x", NULL), -ENOENT);
+	log_error_info(&e);
+	ck_assert_int_eq(mvm_error_set(&e, EBUSY, "unbind", "0000:01:00.0", NULL), -EBUSY);
+	log_error_info(&e);
 	mvm_error_set(&e, EINVAL, "parse", "/r/share/microvm/tap-interfaces", "duplicate");
 	e.line = 2;
 	snprintf(e.value, sizeof(e.value), "tap0");
