@@ -16,8 +16,8 @@
  *    is never logged again: the run's end may return it as its result.
  *  - common/ never logs above debug. The one exception is the command
  *    line: cli_parse(), cli_usage_error() and a tool's option handlers
- *    print what is wrong with it themselves and end the program with
- *    status 2 (1 if memory runs out), before there is a verb.
+ *    print what is wrong with it themselves and end the program, with
+ *    status 2 (a usage error), before there is a verb.
  *  - Warnings and notices about what a run leaves alone or does (a device
  *    that is gone, an index reused, "giving X back") are logged where
  *    they are noticed.
