@@ -233,10 +233,11 @@ static int probe_module(struct kmod_module *mod, bool *builtin, struct mvm_error
 	 * shell: not from here (DESIGN.md section 3). */
 	if (kmod_module_get_install_commands(mod))
 		log_warn("module %s: the modprobe.d install command is not run", name);
-	int r = kmod_module_probe_insert_module(
-		mod, KMOD_PROBE_APPLY_BLACKLIST | KMOD_PROBE_IGNORE_COMMAND, NULL, NULL, NULL, NULL);
+	unsigned flags = KMOD_PROBE_APPLY_BLACKLIST | KMOD_PROBE_IGNORE_COMMAND;
+	int r = kmod_module_probe_insert_module(mod, flags, NULL, NULL, NULL, NULL);
 	if (r > 0)
-		return mvm_error_set(e, EPERM, "load module", name, "it is blacklisted (modprobe.d)");
+		return mvm_error_set(e, EPERM, "load module", name,
+				     "it is blacklisted (modprobe.d)");
 	if (r < 0)
 		return mvm_error_set(e, r, "load module", name, NULL);
 	log_debug("module %s %s", name, *builtin ? "is built in" : "loaded");

@@ -320,9 +320,11 @@ static int do_cleanup(const struct cli *c, const char *name, struct mvm_error *e
 	struct stat st;
 	if (!booted)
 		return mvm_error_set(e, ENOMEM, "remove", "booted", NULL);
-	if (lstat(booted, &st) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0
-							   : mvm_error_set(e, errno, "inspect", booted, NULL);
+	if (lstat(booted, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return mvm_error_set(e, errno, "inspect", booted, NULL);
+	}
 	if (!S_ISLNK(st.st_mode))
 		return mvm_error_set(e, EEXIST, "remove", booted, "not a symlink, left alone");
 	if (c->dry_run)
