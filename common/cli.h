@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 /* Which of the optional shared options a tool takes. */
 enum {
 	CLI_SYSFS = 1u << 0,	 /* --sysfs, $MICROVM_SYSFS */
@@ -50,7 +52,10 @@ struct cli_tool {
 	 * short option letters or CLI_TOOL_OPT + n: cli.c uses 0x100-0xfff. */
 	const struct option *options;
 	const char *shortopts;	      /* extra short options, or NULL */
-	/* Called for each extra option: 0, or -EINVAL after a log_err(). */
+	/* Called for each extra option: 0, or -EINVAL after printing what is
+	 * wrong with it (log_err() or cli_usage_error()): cli_parse() then
+	 * ends the program with status 2. With cli_parse(), the one exception
+	 * to error.h's rule: there is no verb yet to report to. */
 	int (*handle)(int opt, const char *arg, void *userdata);
 	void *userdata;
 };
@@ -64,6 +69,6 @@ int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, in
 int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* --user/--group (names or numbers) to uid/gid: 0, or -errno after a
- * log_err() naming the unknown one. */
-int cli_resolve_ids(struct cli *c);
+/* --user/--group (names or numbers) to uid/gid: 0, or -errno with e
+ * naming the unknown one (-ENOENT when there is no such user or group). */
+int cli_resolve_ids(struct cli *c, struct mvm_error *e);

@@ -14,7 +14,7 @@ int mvm_error_set(struct mvm_error *e, int err, const char *verb, const char *pa
 	if (e) {
 		memset(e, 0, sizeof(*e));
 		e->err = err;
-		e->verb = verb;
+		snprintf(e->verb, sizeof(e->verb), "%s", verb ? verb : "");
 		snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
 		e->reason = reason;
 	}
@@ -34,6 +34,16 @@ int mvm_error_setf(struct mvm_error *e, int err, const char *verb, const char *p
 	return r;
 }
 
+void mvm_error_after(struct mvm_error *e, const char *fmt, ...)
+{
+	if (!e)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->after, sizeof(e->after), fmt, ap);
+	va_end(ap);
+}
+
 const char *mvm_error_reason(const struct mvm_error *e)
 {
 	if (e->why[0])
@@ -47,8 +57,8 @@ void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
 	if (e->line)
 		snprintf(line, sizeof(line), " line %u", e->line);
 	const char *why = mvm_error_reason(e);
-	int n = snprintf(buf, size, "unable to %s '%s'%s: %s", e->verb ? e->verb : "handle",
-			 e->path, line, why);
+	int n = snprintf(buf, size, "unable to %s '%s'%s%s: %s", e->verb[0] ? e->verb : "handle",
+			 e->path, line, e->after, why);
 	if (n < 0 || (size_t)n >= size)
 		return;
 	if (e->value[0])

@@ -6,10 +6,10 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>
-#include <string.h>
+#include <stdio.h>
 
 #include "cli.h"
-#include "log.h"
+#include "error.h"
 #include "util.h"
 
 /* getpwnam(3): "not found" is errno 0, or one of these on some NSS
@@ -26,7 +26,17 @@ static int parse_id(const char *s, unsigned long *out)
 	return parse_uint(s, 0xfffffffeUL, out);
 }
 
-int cli_resolve_ids(struct cli *c)
+/* The reason a failed getpwnam() or getgrnam() gives, in e. */
+static int unknown(struct mvm_error *e, int err, const char *what, const char *name)
+{
+	char verb[32];
+	snprintf(verb, sizeof(verb), "resolve %s", what);
+	if (not_found(err))
+		return mvm_error_setf(e, ENOENT, verb, name, "no such %s", what);
+	return mvm_error_set(e, err, verb, name, NULL);
+}
+
+int cli_resolve_ids(struct cli *c, struct mvm_error *e)
 {
 	unsigned long v;
 	if (parse_id(c->user, &v) == 0) {
@@ -34,11 +44,8 @@ int cli_resolve_ids(struct cli *c)
 	} else {
 		errno = 0;
 		struct passwd *pw = getpwnam(c->user);
-		if (!pw) {
-			log_err("unable to resolve user '%s': %s", c->user,
-				not_found(errno) ? "no such user" : strerror(errno));
-			return -ENOENT;
-		}
+		if (!pw)
+			return unknown(e, errno, "user", c->user);
 		c->uid = pw->pw_uid;
 	}
 	if (parse_id(c->group, &v) == 0) {
@@ -46,11 +53,8 @@ int cli_resolve_ids(struct cli *c)
 	} else {
 		errno = 0;
 		struct group *gr = getgrnam(c->group);
-		if (!gr) {
-			log_err("unable to resolve group '%s': %s", c->group,
-				not_found(errno) ? "no such group" : strerror(errno));
-			return -ENOENT;
-		}
+		if (!gr)
+			return unknown(e, errno, "group", c->group);
 		c->gid = gr->gr_gid;
 	}
 	return 0;

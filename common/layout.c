@@ -14,16 +14,13 @@
 /* A parse error at line (0: the whole file) with the offending value. */
 static int bad(struct mvm_error *e, unsigned line, const char *s, size_t n, const char *reason)
 {
+	int r = mvm_error_set(e, EINVAL, "parse", "", reason);
 	if (e) {
-		memset(e, 0, sizeof(*e));
-		e->err = EINVAL;
-		e->verb = "parse";
 		e->line = line;
-		e->reason = reason;
 		if (s)
 			escape_value(s, n, e->value, sizeof(e->value));
 	}
-	return -EINVAL;
+	return r;
 }
 
 /* What every layout file must meet before its own format is checked. */

@@ -91,17 +91,14 @@ void log_msg(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
-int log_fail(int err, const char *verb, const char *obj)
+void log_error_info(struct mvm_error *e)
 {
-	log_err("unable to %s '%s': %s", verb, obj, strerror(err < 0 ? -err : err));
-	return err;
-}
-
-void log_error_info(const struct mvm_error *e)
-{
+	if (e->reported)
+		return;
 	char buf[PATH_MAX + 512];
 	mvm_error_format(e, buf, sizeof(buf));
 	log_err("%s", buf);
+	e->reported = true;
 }
 
 void log_action(const char *fmt, ...)

@@ -25,10 +25,9 @@ void log_vmsg(int prio, const char *fmt, va_list ap);
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
-/* log_err() of "unable to VERB 'OBJ': strerror(-err)"; returns err. */
-int log_fail(int err, const char *verb, const char *obj);
-/* log_err() of a filled struct mvm_error. */
-void log_error_info(const struct mvm_error *e);
+/* log_err() of a filled struct mvm_error, unless it was logged already;
+ * it is then marked reported (error.h: an error is logged once). */
+void log_error_info(struct mvm_error *e);
 
 /* --dry-run: print one action on stdout, "PROG: NAME: would ACTION". */
 void log_action(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

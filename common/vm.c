@@ -221,54 +221,65 @@ int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struc
 	return read_opened(vm, fd, rp, buf, len, e);
 }
 
-/* Read RUNNER/rel and hand it to a parser; e->path names the file. */
-#define READ_AND_PARSE(vm, rel, e, call)                                                   \
-	do {                                                                               \
-		char *buf_;                                                                \
-		size_t len_;                                                               \
-		int r_ = vm_read(vm, rel, &buf_, &len_, e);                                 \
-		if (r_ == -ENOENT)                                                         \
-			break;                                                             \
-		if (r_ < 0)                                                                \
-			return r_;                                                         \
-		const char *buf = buf_;                                                    \
-		size_t len = len_;                                                         \
-		r_ = (call);                                                               \
-		free(buf_);                                                                \
-		if (r_ < 0 && e && e->path[0] == '\0')                                     \
-			snprintf(e->path, sizeof(e->path), "%s/%s", vm->runner, rel);      \
-		if (r_ < 0)                                                                \
-			return r_;                                                         \
-	} while (0)
+/* RUNNER/rel of the layout, read whole: 1, 0 when it does not exist (an
+ * optional file: nothing to do), or -errno with e filled. */
+static int layout_read(const struct vm *vm, const char *rel, char **buf, size_t *len,
+		       struct mvm_error *e)
+{
+	int r = vm_read(vm, rel, buf, len, e);
+	return r == -ENOENT ? 0 : r < 0 ? r : 1;
+}
+
+/* After the parser of buf (its result r): buf freed, and a parse error
+ * named after the file (a parser leaves e->path to its caller). */
+static int layout_parsed(const struct vm *vm, const char *rel, char *buf, int r,
+			 struct mvm_error *e)
+{
+	free(buf);
+	if (r < 0 && e && e->path[0] == '\0')
+		snprintf(e->path, sizeof(e->path), "%s/%s", vm->runner, rel);
+	return r < 0 ? r : 0;
+}
 
 int vm_tap_interfaces(const struct vm *vm, struct ifname_list *out, struct mvm_error *e)
 {
+	static const char rel[] = "share/microvm/tap-interfaces";
+	char *buf;
+	size_t len;
 	*out = (struct ifname_list){0};
-	READ_AND_PARSE(vm, "share/microvm/tap-interfaces", e,
-		       parse_tap_interfaces(buf, len, out, e));
-	return 0;
+	int r = layout_read(vm, rel, &buf, &len, e);
+	return r <= 0 ? r : layout_parsed(vm, rel, buf, parse_tap_interfaces(buf, len, out, e), e);
 }
 
 int vm_tap_flags(const struct vm *vm, unsigned *flags, struct mvm_error *e)
 {
+	static const char rel[] = "share/microvm/tap-flags";
+	char *buf;
+	size_t len;
 	*flags = 0;
-	READ_AND_PARSE(vm, "share/microvm/tap-flags", e, parse_tap_flags(buf, len, flags, e));
-	return 0;
+	int r = layout_read(vm, rel, &buf, &len, e);
+	return r <= 0 ? r : layout_parsed(vm, rel, buf, parse_tap_flags(buf, len, flags, e), e);
 }
 
 int vm_macvtap_interfaces(const struct vm *vm, struct macvtap_list *out, struct mvm_error *e)
 {
+	static const char rel[] = "share/microvm/macvtap-interfaces";
+	char *buf;
+	size_t len;
 	*out = (struct macvtap_list){0};
-	READ_AND_PARSE(vm, "share/microvm/macvtap-interfaces", e,
-		       parse_macvtap_interfaces(buf, len, out, e));
-	return 0;
+	int r = layout_read(vm, rel, &buf, &len, e);
+	return r <= 0 ? r
+		      : layout_parsed(vm, rel, buf, parse_macvtap_interfaces(buf, len, out, e), e);
 }
 
 int vm_pci_devices(const struct vm *vm, struct pci_list *out, struct mvm_error *e)
 {
+	static const char rel[] = "share/microvm/pci-devices";
+	char *buf;
+	size_t len;
 	*out = (struct pci_list){0};
-	READ_AND_PARSE(vm, "share/microvm/pci-devices", e, parse_pci_devices(buf, len, out, e));
-	return 0;
+	int r = layout_read(vm, rel, &buf, &len, e);
+	return r <= 0 ? r : layout_parsed(vm, rel, buf, parse_pci_devices(buf, len, out, e), e);
 }
 
 void share_free(struct share *s)

@@ -27,9 +27,15 @@ struct vm {
 };
 
 /* Validate name (one path component, at most VM_NAME_MAX bytes), resolve
- * the link and trust-check the runner. -ENOENT when the link is missing.
- * With which == VM_CURRENT and no link at all, it fails; callers that can
- * do without a runner (status, teardown) do not call it. */
+ * the link and trust-check the runner (unless allow_untrusted). -ENOENT
+ * (e filled) when the state dir, the VM's directory or the link is
+ * missing, or the link dangles. The callers: what acts on the runner
+ * `current` names (tap-setup up, pci-bind bind, virtiofs-launch,
+ * runner-exec start), for which that is an error; runner-exec stop,
+ * register and unregister on `booted`, for which -ENOENT is nothing to
+ * do; runner-exec status on both links, trusting any (it acts on
+ * nothing). tap-setup down and pci-bind unbind do not call it: they undo
+ * what their records name, whatever the links point at. */
 int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
 	    bool allow_untrusted, struct mvm_error *e);
 void vm_close(struct vm *vm);

@@ -147,7 +147,7 @@ static int dev_driver(const char *addr, char *buf, size_t size)
 }
 
 /* Every sysfs write goes through here: printed under --dry-run. */
-static int sysfs_write(const char *path, const char *value)
+static int sysfs_write(const char *path, const char *value, struct mvm_error *e)
 {
 	char esc[128];
 	escape_value(value, strlen(value), esc, sizeof(esc));
@@ -157,45 +157,50 @@ static int sysfs_write(const char *path, const char *value)
 	}
 	log_debug("write '%s' to %s", esc, path);
 	int r = write_str(path, value);
-	if (r < 0)
-		log_err("unable to write '%s' to '%s': %s", esc, path, strerror(-r));
-	return r;
+	if (r < 0) {
+		char verb[sizeof(esc) + 16];
+		snprintf(verb, sizeof(verb), "write '%s' to", esc);
+		return mvm_error_set(e, r, verb, path, NULL);
+	}
+	return 0;
 }
 
-static int write_override(const char *addr, const char *value)
+static int write_override(const char *addr, const char *value, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = dev_path(addr, "driver_override");
-	return p ? sysfs_write(p, value) : -ENOMEM;
+	return p ? sysfs_write(p, value, e)
+		 : mvm_error_set(e, ENOMEM, "write the driver_override of", addr, NULL);
 }
 
-static int write_unbind(const char *driver, const char *addr)
+static int write_unbind(const char *driver, const char *addr, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/bus/pci/drivers/%s/unbind", c.sysfs, driver);
-	return p ? sysfs_write(p, addr) : -ENOMEM;
+	return p ? sysfs_write(p, addr, e) : mvm_error_set(e, ENOMEM, "unbind", addr, NULL);
 }
 
-static int write_probe(const char *addr)
+static int write_probe(const char *addr, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/bus/pci/drivers_probe", c.sysfs);
-	return p ? sysfs_write(p, addr) : -ENOMEM;
+	return p ? sysfs_write(p, addr, e) : mvm_error_set(e, ENOMEM, "probe", addr, NULL);
 }
 
 /* After a probe: is the device on `want` ("" for no driver)? */
-static int check_driver(const char *addr, const char *want, const char *verb)
+static int check_driver(const char *addr, const char *want, const char *verb,
+			struct mvm_error *e)
 {
 	char now[DRIVER_MAX];
 	if (c.dry_run)
 		return 0;
 	int r = dev_driver(addr, now, sizeof(now));
 	if (r < 0)
-		return log_fail(r, "read the driver of", addr);
+		return mvm_error_set(e, r, "read the driver of", addr, NULL);
 	if (strcmp(now, want) == 0)
 		return 0;
-	if (*want)
-		log_err("unable to %s '%s' to %s: the driver did not take it (driver now: %s)", verb,
-			addr, want, *now ? now : "none");
-	else
-		log_err("unable to %s '%s': it is still bound to %s", verb, addr, now);
+	if (!*want)
+		return mvm_error_setf(e, EIO, verb, addr, "it is still bound to %s", now);
+	mvm_error_setf(e, EIO, verb, addr, "the driver did not take it (driver now: %s)",
+		       *now ? now : "none");
+	mvm_error_after(e, " to %s", want);
 	return -EIO;
 }
 
@@ -217,9 +222,31 @@ static bool have_vfio_driver(void)
 	return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Probe one module of the lookup, blacklist applied; *builtin is set when
+ * it is built in. */
+static int probe_module(struct kmod_module *mod, bool *builtin, struct mvm_error *e)
+{
+	const char *name = kmod_module_get_name(mod);
+	if (kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
+		*builtin = true;
+	/* modprobe.d "install" commands would be run by libkmod through a
+	 * shell: not from here (DESIGN.md section 3). */
+	if (kmod_module_get_install_commands(mod))
+		log_warn("module %s: the modprobe.d install command is not run", name);
+	unsigned flags = KMOD_PROBE_APPLY_BLACKLIST | KMOD_PROBE_IGNORE_COMMAND;
+	int r = kmod_module_probe_insert_module(mod, flags, NULL, NULL, NULL, NULL);
+	if (r > 0)
+		return mvm_error_set(e, EPERM, "load module", name,
+				     "it is blacklisted (modprobe.d)");
+	if (r < 0)
+		return mvm_error_set(e, r, "load module", name, NULL);
+	log_debug("module %s %s", name, *builtin ? "is built in" : "loaded");
+	return 0;
+}
+
 /* Load vfio-pci through libkmod with the blacklist applied, as modprobe
- * does; one already loaded or built in is fine. 0 or -errno (logged). */
-static int load_vfio(void)
+ * does; one already loaded or built in is fine. */
+static int load_vfio(struct mvm_error *e)
 {
 	if (have_vfio_driver()) {
 		log_debug("driver %s is there", VFIO_DRIVER);
@@ -231,11 +258,10 @@ static int load_vfio(void)
 	}
 	const char *cfg[] = { opts.modprobe_config, NULL };
 	struct kmod_ctx *ctx = kmod_new(c.modules_dir, opts.modprobe_config ? cfg : NULL);
-	if (!ctx) {
-		log_err("unable to load module '%s': libkmod could not start (modules dir '%s')",
-			VFIO_MODULE, c.modules_dir ? c.modules_dir : "default");
-		return -ENOMEM;
-	}
+	if (!ctx)
+		return mvm_error_setf(e, ENOMEM, "load module", VFIO_MODULE,
+				      "libkmod could not start (modules dir '%s')",
+				      c.modules_dir ? c.modules_dir : "default");
 	kmod_set_log_fn(ctx, kmod_log, NULL);
 	kmod_set_log_priority(ctx, log_get_verbose() > 0 ? LOG_INFO : LOG_ERR);
 
@@ -243,44 +269,26 @@ static int load_vfio(void)
 	bool builtin = false;
 	int r = kmod_module_new_from_lookup(ctx, VFIO_MODULE, &list);
 	if (r < 0) {
-		log_err("unable to look up module '%s': %s", VFIO_MODULE, strerror(-r));
+		mvm_error_set(e, r, "look up module", VFIO_MODULE, NULL);
 		goto out;
 	}
 	if (!list) {
-		log_err("unable to load module '%s': not found in %s", VFIO_MODULE,
-			kmod_get_dirname(ctx));
-		r = -ENOENT;
+		r = mvm_error_setf(e, ENOENT, "load module", VFIO_MODULE, "not found in %s",
+				   kmod_get_dirname(ctx));
 		goto out;
 	}
 	kmod_list_foreach(l, list) {
 		struct kmod_module *mod = kmod_module_get_module(l);
-		const char *name = kmod_module_get_name(mod);
-		if (kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
-			builtin = true;
-		/* modprobe.d "install" commands would be run by libkmod through
-		 * a shell: not from here (DESIGN.md section 3). */
-		if (kmod_module_get_install_commands(mod))
-			log_warn("module %s: the modprobe.d install command is not run", name);
-		r = kmod_module_probe_insert_module(
-			mod, KMOD_PROBE_APPLY_BLACKLIST | KMOD_PROBE_IGNORE_COMMAND, NULL, NULL, NULL,
-			NULL);
-		if (r > 0) {
-			log_err("unable to load module '%s': it is blacklisted (modprobe.d)", name);
-			r = -EPERM;
-		} else if (r < 0) {
-			log_err("unable to load module '%s': %s", name, strerror(-r));
-		} else {
-			log_debug("module %s %s", name, builtin ? "is built in" : "loaded");
-		}
+		r = probe_module(mod, &builtin, e);
 		kmod_module_unref(mod);
 		if (r < 0)
 			goto out;
 	}
 	if (!have_vfio_driver()) {
-		log_err("unable to find driver '%s' in %s/bus/pci/drivers: module %s %s, but the "
-			"driver did not register",
-			VFIO_DRIVER, c.sysfs, VFIO_MODULE, builtin ? "is built in" : "loaded");
-		r = -ENOENT;
+		r = mvm_error_setf(e, ENOENT, "find driver", VFIO_DRIVER,
+				   "module %s %s, but the driver did not register", VFIO_MODULE,
+				   builtin ? "is built in" : "loaded");
+		mvm_error_after(e, " in %s/bus/pci/drivers", c.sysfs);
 	}
 out:
 	kmod_module_unref_list(list);
@@ -290,22 +298,17 @@ out:
 
 /* ---- IOMMU groups ---- */
 
-static int dev_group(const char *addr, char *buf, size_t size)
+static int dev_group(const char *addr, char *buf, size_t size, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = dev_path(addr, "iommu_group");
 	_cleanup_free_ char *g = NULL;
-	if (!p)
-		return -ENOMEM;
-	int r = read_link_base(p, &g);
-	if (r == -ENOENT) {
-		log_err("unable to find the IOMMU group of '%s': the device has no iommu_group "
-			"(is the IOMMU off? enable it in firmware and with intel_iommu=on or "
-			"amd_iommu=on)",
-			addr);
-		return r;
-	}
+	int r = p ? read_link_base(p, &g) : -ENOMEM;
+	if (r == -ENOENT)
+		return mvm_error_set(e, r, "find the IOMMU group of", addr,
+				     "the device has no iommu_group (is the IOMMU off? enable it in "
+				     "firmware and with intel_iommu=on or amd_iommu=on)");
 	if (r < 0)
-		return log_fail(r, "read the IOMMU group of", addr);
+		return mvm_error_set(e, r, "read the IOMMU group of", addr, NULL);
 	snprintf(buf, size, "%s", g);
 	return 0;
 }
@@ -325,14 +328,15 @@ static bool dev_is_bridge(const char *addr)
 /* Members of group g that keep it from being viable: bound to a driver
  * other than vfio-pci or pci-stub, not bridges, not in `mine`. Appended
  * to `bad` (by_group set, prev their driver). */
-static int group_check(const char *g, const struct devs *mine, struct devs *bad)
+static int group_check(const char *g, const struct devs *mine, struct devs *bad,
+		       struct mvm_error *e)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/kernel/iommu_groups/%s/devices", c.sysfs, g);
 	if (!dir)
-		return -ENOMEM;
+		return mvm_error_set(e, ENOMEM, "check group", g, NULL);
 	DIR *d = opendir(dir);
 	if (!d)
-		return log_fail(-errno, "list", dir);
+		return mvm_error_set(e, errno, "list", dir, NULL);
 	struct dirent *de;
 	int r = 0;
 	while ((de = readdir(d))) {
@@ -341,7 +345,7 @@ static int group_check(const char *g, const struct devs *mine, struct devs *bad)
 			continue;
 		r = dev_driver(de->d_name, drv, sizeof(drv));
 		if (r < 0) {
-			log_fail(r, "read the driver of", de->d_name);
+			mvm_error_set(e, r, "read the driver of", de->d_name, NULL);
 			break;
 		}
 		if (!*drv || !strcmp(drv, VFIO_DRIVER) || !strcmp(drv, "pci-stub") ||
@@ -349,7 +353,7 @@ static int group_check(const char *g, const struct devs *mine, struct devs *bad)
 			continue;
 		struct dev *x = devs_add(bad, de->d_name);
 		if (!x) {
-			r = log_fail(-ENOMEM, "check group", g);
+			r = mvm_error_set(e, ENOMEM, "check group", g, NULL);
 			break;
 		}
 		snprintf(x->prev, sizeof(x->prev), "%s", drv);
@@ -361,24 +365,25 @@ static int group_check(const char *g, const struct devs *mine, struct devs *bad)
 }
 
 /* /dev/vfio/GROUP to the VM user and group, mode 0660. */
-static int give_group_node(const char *g)
+static int give_group_node(const char *g, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, g);
 	if (!p)
-		return -ENOMEM;
+		return mvm_error_set(e, ENOMEM, "give to the VM", g, NULL);
 	if (c.dry_run) {
 		log_action("chown %s to %u:%u mode 0660", p, (unsigned)c.uid, (unsigned)c.gid);
 		return 0;
 	}
 	struct stat st;
 	if (lstat(p, &st) < 0)
-		return log_fail(-errno, "find", p);
+		return mvm_error_set(e, errno, "find", p, NULL);
 	if (!S_ISCHR(st.st_mode)) {
-		log_err("unable to give '%s' to the VM: not a character device", p);
+		mvm_error_set(e, EINVAL, "give", p, "not a character device");
+		mvm_error_after(e, " to the VM");
 		return -EINVAL;
 	}
 	if (lchown(p, c.uid, c.gid) < 0 || chmod(p, 0660) < 0)
-		return log_fail(-errno, "give to the VM", p);
+		return mvm_error_set(e, errno, "give to the VM", p, NULL);
 	log_debug("%s owned by %u:%u mode 0660", p, (unsigned)c.uid, (unsigned)c.gid);
 	return 0;
 }
@@ -386,20 +391,15 @@ static int give_group_node(const char *g)
 /* ---- the record ---- */
 
 /* The record is rec (common/record.h): what each device had before. */
-static int save_record(const struct devs *d)
+static int save_record(const struct devs *d, struct mvm_error *e)
 {
-	struct mvm_error e;
 	if (c.dry_run)
 		return 0;
-	if (d->n == 0) {
-		int r = record_remove(c.runtime_dir, vm_name, RECORD_KIND, &e);
-		if (r < 0)
-			log_error_info(&e);
-		return r;
-	}
+	if (d->n == 0)
+		return record_remove(c.runtime_dir, vm_name, RECORD_KIND, e);
 	struct pci_record rec = { .n = d->n, .v = calloc(d->n, sizeof(*rec.v)) };
 	if (!rec.v)
-		return log_fail(-ENOMEM, "write the record of", vm_name);
+		return mvm_error_set(e, ENOMEM, "write the record of", vm_name, NULL);
 	for (size_t i = 0; i < d->n; i++) {
 		snprintf(rec.v[i].addr, sizeof(rec.v[i].addr), "%.12s", d->v[i].addr);
 		snprintf(rec.v[i].prev, sizeof(rec.v[i].prev), "%s", d->v[i].prev);
@@ -408,27 +408,21 @@ static int save_record(const struct devs *d)
 	_cleanup_free_ char *t = pci_record_text(&rec);
 	pci_record_free(&rec);
 	if (!t)
-		return log_fail(-ENOMEM, "write the record of", vm_name);
-	int r = record_write(c.runtime_dir, vm_name, RECORD_KIND, t, &e);
-	if (r < 0)
-		log_error_info(&e);
-	return r;
+		return mvm_error_set(e, ENOMEM, "write the record of", vm_name, NULL);
+	return record_write(c.runtime_dir, vm_name, RECORD_KIND, t, e);
 }
 
 /* Read the record: 0 (an empty list when there is none) or -errno. */
-static int load_record(struct devs *d)
+static int load_record(struct devs *d, struct mvm_error *e)
 {
-	struct mvm_error e;
 	struct pci_record rec;
-	int r = pci_record_load(c.runtime_dir, vm_name, &rec, &e);
-	if (r < 0) {
-		log_error_info(&e);
+	int r = pci_record_load(c.runtime_dir, vm_name, &rec, e);
+	if (r < 0)
 		return r;
-	}
 	for (size_t i = 0; i < rec.n && r == 0; i++) {
 		struct dev *x = devs_add(d, rec.v[i].addr);
 		if (!x) {
-			r = log_fail(-ENOMEM, "read", RECORD_KIND);
+			r = mvm_error_set(e, ENOMEM, "read", RECORD_KIND, NULL);
 			break;
 		}
 		snprintf(x->prev, sizeof(x->prev), "%s", rec.v[i].prev);
@@ -442,23 +436,23 @@ static int load_record(struct devs *d)
 /* ---- rebinding ---- */
 
 /* To vfio-pci: override, unbind, probe, check. */
-static int bind_one(struct dev *x)
+static int bind_one(struct dev *x, struct mvm_error *e)
 {
 	x->changed = true;
-	int r = write_override(x->addr, VFIO_DRIVER);
+	int r = write_override(x->addr, VFIO_DRIVER, e);
 	if (r == 0 && *x->prev)
-		r = write_unbind(x->prev, x->addr);
+		r = write_unbind(x->prev, x->addr, e);
 	if (r == 0)
-		r = write_probe(x->addr);
+		r = write_probe(x->addr, e);
 	if (r == 0)
-		r = check_driver(x->addr, VFIO_DRIVER, "bind");
+		r = check_driver(x->addr, VFIO_DRIVER, "bind", e);
 	return r;
 }
 
 /* Back to x->prev: clear the override, unbind from vfio-pci, reprobe,
  * check. A device some other driver took meanwhile is left alone, with
  * no write at all. */
-static int give_back(const struct dev *x)
+static int give_back(const struct dev *x, struct mvm_error *e)
 {
 	char now[DRIVER_MAX];
 	_cleanup_free_ char *p = dev_path(x->addr, NULL);
@@ -468,49 +462,69 @@ static int give_back(const struct dev *x)
 	}
 	int r = dev_driver(x->addr, now, sizeof(now));
 	if (r < 0)
-		return log_fail(r, "read the driver of", x->addr);
+		return mvm_error_set(e, r, "read the driver of", x->addr, NULL);
 	/* Another driver took it meanwhile: refused before any write. */
 	if (*now && strcmp(now, VFIO_DRIVER) != 0 && strcmp(now, x->prev) != 0) {
-		log_err("unable to give '%s' back to %s: it is bound to %s now", x->addr,
-			*x->prev ? x->prev : "no driver", now);
+		mvm_error_setf(e, EBUSY, "give", x->addr, "it is bound to %s now", now);
+		mvm_error_after(e, " back to %s", *x->prev ? x->prev : "no driver");
 		return -EBUSY;
 	}
-	r = write_override(x->addr, "\n");
+	r = write_override(x->addr, "\n", e);
 	if (r < 0)
 		return r;
 	if (!strcmp(now, VFIO_DRIVER)) {
-		r = write_unbind(VFIO_DRIVER, x->addr);
+		r = write_unbind(VFIO_DRIVER, x->addr, e);
 		if (r < 0)
 			return r;
 		*now = '\0';
 	}
 	if (*x->prev && !*now) {
-		r = write_probe(x->addr);
+		r = write_probe(x->addr, e);
 		if (r < 0)
 			return r;
 	}
-	return check_driver(x->addr, x->prev, "give back");
+	return check_driver(x->addr, x->prev, "give back", e);
 }
 
 /* Give back what this run changed, last first; what could not be given
- * back is marked failed. */
+ * back is marked failed, its error logged here, where the rollback goes
+ * on with the others. */
 static void rollback(struct devs *d)
 {
 	for (size_t i = d->n; i-- > 0;) {
+		struct mvm_error e1;
 		if (!d->v[i].changed)
 			continue;
 		log_notice("giving '%s' back to %s", d->v[i].addr,
 			   *d->v[i].prev ? d->v[i].prev : "no driver");
-		d->v[i].failed = give_back(&d->v[i]) < 0;
+		d->v[i].failed = give_back(&d->v[i], &e1) < 0;
+		if (d->v[i].failed)
+			log_error_info(&e1);
 	}
 }
 
 /* ---- the verbs ---- */
 
+/* e for an IOMMU group (of mine's device x) that also holds the devices
+ * extra[from...] on other drivers. */
+static int not_viable(const struct dev *x, const struct devs *extra, size_t from,
+		      struct mvm_error *e)
+{
+	char names[1024] = "", verb[64];
+	for (size_t k = from; k < extra->n; k++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s (driver %s)",
+			 k > from ? ", " : "", extra->v[k].addr, extra->v[k].prev);
+	snprintf(verb, sizeof(verb), "use IOMMU group %s of", x->group);
+	return mvm_error_setf(e, EBUSY, verb, x->addr,
+			      "the group is not viable, it also holds %s; bind those to vfio-pci "
+			      "too (--bind-group) or unbind them",
+			      names);
+}
+
 /* Look before touching anything: each device there, its driver and
  * group; every group viable (or, with --bind-group, its other devices
  * appended to mine). */
-static int plan_bind(const struct pci_list *list, struct devs *mine)
+static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_error *e)
 {
 	struct devs extra = { 0 };
 	int r = 0;
@@ -519,42 +533,32 @@ static int plan_bind(const struct pci_list *list, struct devs *mine)
 		_cleanup_free_ char *p = dev_path(addr, NULL);
 		struct stat st;
 		if (!p || stat(p, &st) < 0) {
-			r = log_fail(p ? -errno : -ENOMEM, "find PCI device", addr);
+			r = mvm_error_set(e, p ? errno : ENOMEM, "find PCI device", addr, NULL);
 			break;
 		}
 		struct dev *x = devs_add(mine, addr);
 		if (!x) {
-			r = log_fail(-ENOMEM, "bind", addr);
+			r = mvm_error_set(e, ENOMEM, "bind", addr, NULL);
 			break;
 		}
 		r = dev_driver(addr, x->prev, sizeof(x->prev));
 		if (r < 0) {
-			log_fail(r, "read the driver of", addr);
+			mvm_error_set(e, r, "read the driver of", addr, NULL);
 			break;
 		}
-		r = dev_group(addr, x->group, sizeof(x->group));
+		r = dev_group(addr, x->group, sizeof(x->group), e);
 	}
 	for (size_t i = 0; i < mine->n && r == 0; i++) {
 		size_t before = extra.n;
-		r = group_check(mine->v[i].group, mine, &extra);
-		if (r == 0 && extra.n > before && !opts.bind_group) {
-			char names[1024] = "";
-			for (size_t k = before; k < extra.n; k++)
-				snprintf(names + strlen(names), sizeof(names) - strlen(names),
-					 "%s%s (driver %s)", k > before ? ", " : "", extra.v[k].addr,
-					 extra.v[k].prev);
-			log_err("unable to use IOMMU group %s of '%s': the group is not viable, "
-				"it also holds %s; bind those to vfio-pci too (--bind-group) or "
-				"unbind them",
-				mine->v[i].group, mine->v[i].addr, names);
-			r = -EBUSY;
-		}
+		r = group_check(mine->v[i].group, mine, &extra, e);
+		if (r == 0 && extra.n > before && !opts.bind_group)
+			r = not_viable(&mine->v[i], &extra, before, e);
 	}
 	/* --bind-group: the group's other devices are bound after the listed ones. */
 	for (size_t i = 0; i < extra.n && r == 0; i++) {
 		struct dev *y = devs_add(mine, extra.v[i].addr);
 		if (!y)
-			r = log_fail(-ENOMEM, "bind", extra.v[i].addr);
+			r = mvm_error_set(e, ENOMEM, "bind", extra.v[i].addr, NULL);
 		else
 			*y = extra.v[i];
 	}
@@ -565,7 +569,7 @@ static int plan_bind(const struct pci_list *list, struct devs *mine)
 /* Each device of mine to vfio-pci. The record lists every device changed
  * so far, before it is changed, so that unbind undoes even a bind that
  * died halfway; then the groups' nodes to the VM user. */
-static int bind_all(struct devs *mine, struct devs *rec)
+static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 {
 	int r = 0;
 	for (size_t i = 0; i < mine->n && r == 0; i++) {
@@ -578,10 +582,10 @@ static int bind_all(struct devs *mine, struct devs *rec)
 		if (!y) {
 			y = devs_add(rec, x->addr);
 			if (!y)
-				return log_fail(-ENOMEM, "bind", x->addr);
+				return mvm_error_set(e, ENOMEM, "bind", x->addr, NULL);
 			*y = *x;
 		}
-		if ((r = save_record(rec)) < 0 || (r = bind_one(x)) < 0)
+		if ((r = save_record(rec, e)) < 0 || (r = bind_one(x, e)) < 0)
 			break;
 		if (opts.bind_group && x->by_group)
 			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr, x->group);
@@ -591,7 +595,7 @@ static int bind_all(struct devs *mine, struct devs *rec)
 		for (size_t k = 0; k < i; k++)
 			seen |= !strcmp(mine->v[k].group, mine->v[i].group);
 		if (!seen)
-			r = give_group_node(mine->v[i].group);
+			r = give_group_node(mine->v[i].group, e);
 	}
 	return r;
 }
@@ -602,38 +606,41 @@ static int bind_all(struct devs *mine, struct devs *rec)
 static void undo_bind(struct devs *mine, const struct devs *rec)
 {
 	struct devs keep = { 0 };
+	struct mvm_error e1;
 	rollback(mine);
 	for (size_t i = 0; i < rec->n; i++) {
 		const struct dev *m = devs_find(mine, rec->v[i].addr);
 		if ((rec->v[i].from_record || (m && m->failed)) && devs_add(&keep, rec->v[i].addr))
 			keep.v[keep.n - 1] = rec->v[i];
 	}
-	save_record(&keep);
+	if (save_record(&keep, &e1) < 0)
+		log_error_info(&e1);
 	free(keep.v);
 }
 
-static int do_bind(void)
+/* bind NAME: 0, or -errno with e filled; reported when the rollback
+ * followed (its failure is said before the rollback's own lines). */
+static int do_bind(struct mvm_error *e)
 {
-	struct mvm_error e;
 	struct vm vm = { 0 };
 	struct pci_list list = { 0 };
 	struct devs mine = { 0 }, rec = { 0 };
-	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, &e);
+	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, e);
 	if (r == 0)
-		r = vm_pci_devices(&vm, &list, &e);
-	if (r < 0) {
-		log_error_info(&e);
+		r = vm_pci_devices(&vm, &list, e);
+	if (r < 0)
 		goto out;
-	}
 	if (list.n == 0) {
 		log_debug("no PCI devices: nothing to do");
 		goto out;
 	}
-	if ((r = load_record(&rec)) < 0 || (r = plan_bind(&list, &mine)) < 0 ||
-	    (r = load_vfio()) < 0)
+	if ((r = load_record(&rec, e)) < 0 || (r = plan_bind(&list, &mine, e)) < 0 ||
+	    (r = load_vfio(e)) < 0)
 		goto out;
-	if ((r = bind_all(&mine, &rec)) < 0)
+	if ((r = bind_all(&mine, &rec, e)) < 0) {
+		log_error_info(e);
 		undo_bind(&mine, &rec);
+	}
 out:
 	free(mine.v);
 	free(rec.v);
@@ -642,35 +649,46 @@ out:
 	return r;
 }
 
-static int do_unbind(void)
+/* unbind NAME: every recorded device given back; one that cannot be is
+ * logged where the others go on, and stays recorded. 0, or -errno with e
+ * filled (reported when it is such a device's). */
+static int do_unbind(struct mvm_error *e)
 {
 	struct devs rec = { 0 }, left = { 0 };
-	int r = load_record(&rec);
+	int r = load_record(&rec, e);
 	if (r < 0)
 		goto out;
 	if (rec.n == 0) {
 		log_debug("no record: nothing to give back");
-		r = save_record(&rec); /* a temporary file a killed bind left */
+		r = save_record(&rec, e); /* a temporary file a killed bind left */
 		goto out;
 	}
 	for (size_t i = rec.n; i-- > 0;) {
-		rec.v[i].failed = give_back(&rec.v[i]) < 0;
-		if (rec.v[i].failed)
-			r = -EIO;
+		struct mvm_error e1;
+		rec.v[i].failed = give_back(&rec.v[i], &e1) < 0;
+		if (!rec.v[i].failed)
+			continue;
+		log_error_info(&e1);
+		if (r == 0)
+			*e = e1;
+		r = -EIO;
 	}
 	/* What could not be given back stays recorded for another try. */
 	for (size_t i = 0; i < rec.n; i++) {
 		if (!rec.v[i].failed)
 			continue;
 		if (!devs_add(&left, rec.v[i].addr)) {
-			r = log_fail(-ENOMEM, "record", rec.v[i].addr);
+			r = mvm_error_set(e, ENOMEM, "record", rec.v[i].addr, NULL);
 			goto out;
 		}
 		left.v[left.n - 1] = rec.v[i];
 	}
-	int s = save_record(&left);
-	if (r == 0)
+	struct mvm_error e1; /* e may hold a device's error, logged already */
+	int s = save_record(&left, &e1);
+	if (s < 0) {
+		*e = e1;
 		r = s;
+	}
 out:
 	free(rec.v);
 	free(left.v);
@@ -701,8 +719,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bool bind = !strcmp(verb, "bind");
-	if (bind && cli_resolve_ids(&c) < 0)
+	if (bind && cli_resolve_ids(&c, &e) < 0) {
+		log_error_info(&e);
 		return 1;
+	}
 	/* Runs for this VM (of pci-bind and tap-setup; a dry run too, without
 	 * making the file) take turns; the lock goes at exit. */
 	int lock;
@@ -710,5 +730,9 @@ int main(int argc, char **argv)
 		log_error_info(&e);
 		return 1;
 	}
-	return (bind ? do_bind() : do_unbind()) < 0 ? 1 : 0;
+	if ((bind ? do_bind(&e) : do_unbind(&e)) < 0) {
+		log_error_info(&e); /* unless the verb logged it where it went on */
+		return 1;
+	}
+	return 0;
 }

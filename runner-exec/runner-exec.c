@@ -75,6 +75,14 @@ static const struct cli_tool tool = {
 	.userdata = &opts,
 };
 
+/* Every verb returns 0, or -errno (or start's codes below) with e
+ * filled, and main() logs it once (common/error.h); status logs the VMs
+ * it cannot show where it goes on with the others. */
+
+/* start's exec failed: exit 126, or 127 when bin/microvm-run (or its
+ * interpreter) was not found, as a shell would. Beyond any -errno. */
+enum { START_EXEC_FAILED = -1126, START_EXEC_NOT_FOUND = -1127 };
+
 /* ---- start ------------------------------------------------------------ */
 
 /* dir/booted -> target, atomically: a symlink at a temporary name renamed
@@ -104,21 +112,18 @@ static int point_booted(const char *dir, const char *target, struct mvm_error *e
 	return 0;
 }
 
-static int do_start(const struct cli *c, const char *name)
+static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 {
-	struct mvm_error e = { 0 };
 	struct vm vm = { 0 };
 	_cleanup_free_ char *run = NULL;
-	int r = vm_open(&vm, c->state_dir, name, VM_CURRENT, c->allow_untrusted, &e);
+	int r = vm_open(&vm, c->state_dir, name, VM_CURRENT, c->allow_untrusted, e);
 	if (r >= 0)
-		r = vm_executable(&vm, "bin/microvm-run", &run, &e);
-	if (r < 0) {
-		log_error_info(&e);
+		r = vm_executable(&vm, "bin/microvm-run", &run, e);
+	if (r < 0)
 		goto out;
-	}
 	/* The runner's relative paths (sockets, volumes) resolve here. */
 	if (chdir(vm.dir) < 0) {
-		r = log_fail(-errno, "enter", vm.dir);
+		r = mvm_error_set(e, errno, "enter", vm.dir, NULL);
 		goto out;
 	}
 	char argv0[sizeof("microvm@") + VM_NAME_MAX];
@@ -128,23 +133,20 @@ static int do_start(const struct cli *c, const char *name)
 		log_action("exec %s as %s", run, argv0);
 		goto out;
 	}
-	r = point_booted(vm.dir, vm.runner, &e);
-	if (r < 0) {
-		log_error_info(&e);
+	r = point_booted(vm.dir, vm.runner, e);
+	if (r < 0)
 		goto out;
-	}
 	log_debug("booted -> %s; exec %s", vm.runner, run);
 	/* In place: same pid, same environment (NOTIFY_SOCKET stays, for
 	 * runners that notify systemd themselves), same descriptors. */
 	char *const argv[] = { argv0, NULL };
 	execv(run, argv);
 	int err = errno;
-	log_fail(-err, "execute", run);
-	vm_close(&vm);
-	return err == ENOENT ? 127 : 126;
+	mvm_error_set(e, err, "execute", run, NULL);
+	r = err == ENOENT ? START_EXEC_NOT_FOUND : START_EXEC_FAILED;
 out:
 	vm_close(&vm);
-	return r < 0 ? 1 : 0;
+	return r;
 }
 
 /* ---- stop, register, unregister ------------------------------------- */
@@ -161,12 +163,12 @@ struct booted_program {
 	bool in_vm_dir;	  /* run in the VM's directory, else in / */
 };
 
-static int run_booted(const struct cli *c, const char *name, const struct booted_program *p)
+static int run_booted(const struct cli *c, const char *name, const struct booted_program *p,
+		      struct mvm_error *e)
 {
-	struct mvm_error e = { 0 };
 	struct vm vm = { 0 };
 	_cleanup_free_ char *prog = NULL;
-	int r = vm_open(&vm, c->state_dir, name, VM_BOOTED, c->allow_untrusted, &e);
+	int r = vm_open(&vm, c->state_dir, name, VM_BOOTED, c->allow_untrusted, e);
 	if (r == -ENOENT) {
 		/* Never booted, already cleaned up, or its runner is gone. */
 		log_info("no booted runner, nothing to do");
@@ -174,16 +176,14 @@ static int run_booted(const struct cli *c, const char *name, const struct booted
 		goto out;
 	}
 	if (r >= 0)
-		r = vm_executable(&vm, p->rel, &prog, &e);
+		r = vm_executable(&vm, p->rel, &prog, e);
 	if (r == -ENOENT) {
 		log_info("runner has no %s, %s", p->rel, p->none);
 		r = 0;
 		goto out;
 	}
-	if (r < 0) {
-		log_error_info(&e);
+	if (r < 0)
 		goto out;
-	}
 	const char *cwd = p->in_vm_dir ? vm.dir : "/";
 	if (c->dry_run) {
 		log_action("run %s%s%s in %s", prog, p->arg ? " " : "", p->arg ? p->arg : "", cwd);
@@ -194,47 +194,41 @@ static int run_booted(const struct cli *c, const char *name, const struct booted
 	so.cwd = cwd;
 	so.unset_env = unset;
 	char *const argv[] = { prog, (char *)p->arg, NULL };
-	pid_t pid = spawn(argv, &so, &e);
+	pid_t pid = spawn(argv, &so, e);
 	if (pid < 0) {
 		r = pid;
-		log_error_info(&e);
 		goto out;
 	}
 	r = spawn_wait(pid);
-	if (r < 0) {
-		log_fail(r, "wait for", prog);
-	} else if (r > 0) {
-		log_err("unable to run '%s': exit status %d", prog, r);
-		r = -EIO;
-	}
+	if (r < 0)
+		mvm_error_set(e, r, "wait for", prog, NULL);
+	else if (r > 0)
+		r = mvm_error_setf(e, EIO, "run", prog, "exit status %d", r);
 out:
 	vm_close(&vm);
-	return r < 0 ? 1 : 0;
+	return r;
 }
 
-static int do_stop(const struct cli *c, const char *name)
+static int do_stop(const struct cli *c, const char *name, struct mvm_error *e)
 {
 	static const struct booted_program p = {
 		.rel = "bin/microvm-shutdown",
 		.none = "systemd's SIGTERM stops the VM",
 		.in_vm_dir = true,
 	};
-	return run_booted(c, name, &p);
+	return run_booted(c, name, &p, e);
 }
 
-/* $MAINPID, which systemd sets for ExecStartPost=: 0, or -EINVAL logged. */
-static int main_pid(pid_t *out)
+/* $MAINPID, which systemd sets for ExecStartPost=. */
+static int main_pid(pid_t *out, struct mvm_error *e)
 {
 	const char *s = getenv("MAINPID");
 	unsigned long v;
-	if (!s) {
-		log_err("unable to read 'MAINPID': not set (systemd sets it for ExecStartPost=)");
-		return -EINVAL;
-	}
-	if (parse_uint(s, INT_MAX, &v) < 0 || v == 0) {
-		log_err("unable to read 'MAINPID': not a process ID: '%s'", s);
-		return -EINVAL;
-	}
+	if (!s)
+		return mvm_error_set(e, EINVAL, "read", "MAINPID",
+				     "not set (systemd sets it for ExecStartPost=)");
+	if (parse_uint(s, INT_MAX, &v) < 0 || v == 0)
+		return mvm_error_setf(e, EINVAL, "read", "MAINPID", "not a process ID: '%s'", s);
 	*out = (pid_t)v;
 	return 0;
 }
@@ -253,7 +247,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
  * 0 when the process is gone; 1 when it runs the runner, or after 10 s
  * (then with a warning: a runner that left the directory at once must not
  * fail the unit). */
-static int wait_runner(const struct cli *c, const char *name, pid_t pid)
+static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct mvm_error *e)
 {
 	char rel[2][48];
 	snprintf(rel[0], sizeof(rel[0]), "%ld/exe", (long)pid);
@@ -264,9 +258,9 @@ static int wait_runner(const struct cli *c, const char *name, pid_t pid)
 	_cleanup_free_ char *dir = path_join(c->state_dir, name);
 	struct stat me, vmdir, st;
 	if (!self || !exe || !cwd || !dir)
-		return log_fail(-ENOMEM, "inspect", "MAINPID");
+		return mvm_error_set(e, ENOMEM, "inspect", "MAINPID", NULL);
 	if (stat(self, &me) < 0)
-		return log_fail(-errno, "inspect", self);
+		return mvm_error_set(e, errno, "inspect", self, NULL);
 	if (stat(dir, &vmdir) < 0)
 		return 1; /* no VM directory, no `booted`: run_booted() says so */
 	for (int i = 0; i < 1000; i++) {
@@ -284,14 +278,15 @@ static int wait_runner(const struct cli *c, const char *name, pid_t pid)
 	return 1;
 }
 
-static int do_register(const struct cli *c, const char *name)
+static int do_register(const struct cli *c, const char *name, struct mvm_error *e)
 {
-	pid_t pid;
-	if (main_pid(&pid) < 0)
-		return 1;
-	int r = wait_runner(c, name, pid);
+	pid_t pid = 0;
+	int r = main_pid(&pid, e);
 	if (r < 0)
-		return 1;
+		return r;
+	r = wait_runner(c, name, pid, e);
+	if (r < 0)
+		return r;
 	if (r == 0) {
 		log_info("main process %ld is gone, nothing to register", (long)pid);
 		return 0;
@@ -303,39 +298,40 @@ static int do_register(const struct cli *c, const char *name)
 		.none = "nothing to register",
 		.arg = arg,
 	};
-	return run_booted(c, name, &p);
+	return run_booted(c, name, &p, e);
 }
 
-static int do_unregister(const struct cli *c, const char *name)
+static int do_unregister(const struct cli *c, const char *name, struct mvm_error *e)
 {
 	static const struct booted_program p = {
 		.rel = "bin/microvm-unregister",
 		.none = "nothing to unregister",
 	};
-	return run_booted(c, name, &p);
+	return run_booted(c, name, &p, e);
 }
 
 /* ---- cleanup ---------------------------------------------------------- */
 
 /* NAME was checked by main(). */
-static int do_cleanup(const struct cli *c, const char *name)
+static int do_cleanup(const struct cli *c, const char *name, struct mvm_error *e)
 {
 	_cleanup_free_ char *dir = path_join(c->state_dir, name);
 	_cleanup_free_ char *booted = dir ? path_join(dir, "booted") : NULL;
 	struct stat st;
-	int r = 0;
 	if (!booted)
-		r = log_fail(-ENOMEM, "remove", "booted");
-	else if (lstat(booted, &st) < 0)
-		r = errno == ENOENT || errno == ENOTDIR ? 0 : log_fail(-errno, "inspect", booted);
-	else if (!S_ISLNK(st.st_mode)) {
-		log_err("unable to remove '%s': not a symlink, left alone", booted);
-		r = -EEXIST;
-	} else if (c->dry_run)
+		return mvm_error_set(e, ENOMEM, "remove", "booted", NULL);
+	if (lstat(booted, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return mvm_error_set(e, errno, "inspect", booted, NULL);
+	}
+	if (!S_ISLNK(st.st_mode))
+		return mvm_error_set(e, EEXIST, "remove", booted, "not a symlink, left alone");
+	if (c->dry_run)
 		log_action("remove %s", booted);
 	else if (unlink(booted) < 0 && errno != ENOENT)
-		r = log_fail(-errno, "remove", booted);
-	return r < 0 ? 1 : 0;
+		return mvm_error_set(e, errno, "remove", booted, NULL);
+	return 0;
 }
 
 /* ---- status ----------------------------------------------------------- */
@@ -369,7 +365,7 @@ static void row_fill(const struct cli *c, struct row *w)
 		struct vm vm = { 0 };
 		if (vm_open(&vm, c->state_dir, w->name, l, true, &e) < 0) {
 			if (e.err != ENOENT)
-				log_debug("%s: %s", w->name, e.reason ? e.reason : strerror(e.err));
+				log_debug("%s: %s", w->name, mvm_error_reason(&e));
 			continue;
 		}
 		w->runner[l] = strdup(vm.runner);
@@ -491,14 +487,12 @@ static const char *or_dash(const char *s)
 /* The table is for a terminal: every field is escaped (escape_line), since
  * names and link targets are the VM user's to choose; --json escapes the
  * JSON way. */
-static void print_table(const struct row *rows, size_t n)
+static int print_table(const struct row *rows, size_t n, struct mvm_error *e)
 {
 	static const char *const outdated[] = { "no", "yes" };
 	char(*f)[3][PATH_MAX] = calloc(n ? n : 1, sizeof(*f));
-	if (!f) {
-		log_fail(-ENOMEM, "print", "status");
-		return;
-	}
+	if (!f)
+		return mvm_error_set(e, ENOMEM, "print", "status", NULL);
 	int wn = 2, wc = 14;
 	for (size_t i = 0; i < n; i++) {
 		escape_line(rows[i].name, f[i][0], sizeof(f[i][0]));
@@ -517,68 +511,86 @@ static void print_table(const struct row *rows, size_t n)
 		       w->outdated < 0 ? "-" : outdated[w->outdated], wc, f[i][1], f[i][2]);
 	}
 	free(f);
+	return 0;
 }
 
-static int do_status(const struct cli *c, char **names, size_t n)
+/* The row of VM name: 0, or -errno with e filled (a bad name, no
+ * directory). */
+static int row_of(const struct cli *c, const char *name, struct row *w, struct mvm_error *e)
+{
+	int r = vm_name_check(name, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *dir = path_join(c->state_dir, name);
+	struct stat st;
+	if (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return mvm_error_setf(e, ENOENT, "find VM", name, "no directory '%s'",
+				      dir ? dir : name);
+	if (!(w->name = strdup(name)))
+		return mvm_error_set(e, ENOMEM, "read", name, NULL);
+	row_fill(c, w);
+	return 0;
+}
+
+/* status [NAME...]: a VM that cannot be shown is logged where the others
+ * go on; the result is its error then (reported), or the output's. */
+static int do_status(const struct cli *c, char **names, size_t n, struct mvm_error *e)
 {
 	char **all = NULL;
-	int failed = 0;
+	int r = 0;
 	if (n == 0) {
-		int r = list_vms(c->state_dir, &all, &n);
-		if (r < 0) {
-			log_fail(r, "read", c->state_dir);
-			return 1;
-		}
+		r = list_vms(c->state_dir, &all, &n);
+		if (r < 0)
+			return mvm_error_set(e, r, "read", c->state_dir, NULL);
 		names = all;
 	}
 	struct row *rows = calloc(n ? n : 1, sizeof(*rows));
-	if (!rows) {
-		log_fail(-ENOMEM, "read", c->state_dir);
-		return 1;
-	}
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct mvm_error e = { 0 };
-		if (vm_name_check(names[i], &e) < 0) {
-			log_error_info(&e);
-			failed = 1;
+	if (!rows)
+		r = mvm_error_set(e, ENOMEM, "read", c->state_dir, NULL);
+	for (size_t i = 0; rows && i < n; i++) {
+		struct mvm_error e1;
+		int r1 = row_of(c, names[i], &rows[k], &e1);
+		if (r1 == 0) {
+			k++;
 			continue;
 		}
-		_cleanup_free_ char *dir = path_join(c->state_dir, names[i]);
-		struct stat st;
-		if (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			log_err("unable to find VM '%s': no directory '%s'", names[i],
-				dir ? dir : names[i]);
-			failed = 1;
-			continue;
+		log_error_info(&e1);
+		if (r == 0) {
+			*e = e1;
+			r = r1;
 		}
-		rows[k].name = strdup(names[i]);
-		if (!rows[k].name) {
-			failed = 1;
-			break;
-		}
-		row_fill(c, &rows[k++]);
 	}
-	if (opts.json)
+	if (rows && opts.json)
 		print_json(rows, k);
-	else
-		print_table(rows, k);
+	int p = rows && !opts.json ? print_table(rows, k, e) : 0;
 	for (size_t i = 0; i < k; i++)
 		row_free(&rows[i]);
 	free(rows);
 	for (size_t i = 0; all && i < n; i++)
 		free(all[i]);
 	free(all);
-	if (fflush(stdout) != 0) {
-		log_fail(-errno, "write", "stdout");
-		return 1;
-	}
-	return failed;
+	if (p < 0)
+		return p;
+	if (fflush(stdout) != 0)
+		return mvm_error_set(e, errno, "write", "stdout", NULL);
+	return r;
+}
+
+/* The exit status for a verb's result r: its error logged here, unless
+ * the verb logged it already (common/error.h). */
+static int exit_status(int r, struct mvm_error *e)
+{
+	if (r == 0)
+		return 0;
+	log_error_info(e);
+	return r == START_EXEC_NOT_FOUND ? 127 : r == START_EXEC_FAILED ? 126 : 1;
 }
 
 int main(int argc, char **argv)
 {
 	struct cli c;
+	struct mvm_error e = { 0 };
 	int st;
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
@@ -587,10 +599,10 @@ int main(int argc, char **argv)
 		return cli_usage_error(&tool, "missing verb");
 	const char *verb = argv[i++];
 	if (strcmp(verb, "status") == 0)
-		return do_status(&c, argv + i, (size_t)(argc - i));
+		return exit_status(do_status(&c, argv + i, (size_t)(argc - i), &e), &e);
 	if (opts.json)
 		return cli_usage_error(&tool, "--json goes with status only");
-	int (*action)(const struct cli *, const char *);
+	int (*action)(const struct cli *, const char *, struct mvm_error *);
 	if (strcmp(verb, "start") == 0)
 		action = do_start;
 	else if (strcmp(verb, "stop") == 0)
@@ -605,11 +617,10 @@ int main(int argc, char **argv)
 		return cli_usage_error(&tool, "unknown verb '%s'", verb);
 	if (argc - i != 1)
 		return cli_usage_error(&tool, "%s takes exactly one NAME", verb);
-	struct mvm_error e = { 0 };
 	if (vm_name_check(argv[i], &e) < 0) { /* before it is in every line */
 		log_error_info(&e);
 		return 1;
 	}
 	log_set_subject(argv[i]);
-	return action(&c, argv[i]);
+	return exit_status(action(&c, argv[i], &e), &e);
 }

@@ -146,8 +146,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_subject(name);
-	if (up && cli_resolve_ids(&c) < 0)
+	if (up && cli_resolve_ids(&c, &e) < 0) {
+		log_error_info(&e);
 		return 1;
+	}
 	/* Every run for this VM, tap or macvtap, up or down (a dry run too,
 	 * without making the file), waits for the one before. */
 	if (vm_lock(c.runtime_dir, name, wait_ms, !c.dry_run, &lock, &e) < 0) {

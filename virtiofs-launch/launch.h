@@ -152,8 +152,10 @@ extern const char *const no_notify[];
 /* ---- supervise.c ---- */
 struct child *child_add(struct share *sh, long long now);
 void child_free(struct child *ch);
-/* The loop: 0 when stopped by a signal, 1 after a failure. */
-int run(void);
-int setup_events(void);
+/* The loop: 0 when stopped by a signal; -errno with e filled when it
+ * cannot go on, or after giving up on a share (e then is that share's
+ * failure, logged when the loop gave up: error.h's loop case). */
+int run(struct mvm_error *e);
+int setup_events(struct mvm_error *e);
 /* The verb of a share's messages ("use share 'TAG' source"). */
 const char *share_verb(const struct share *sh, const char *what);

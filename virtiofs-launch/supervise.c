@@ -39,6 +39,32 @@
 
 static void begin_shutdown(bool fatal);
 
+/* The first failure the launcher gave up on (logged when it did): what
+ * run() returns, so that main() does not log it again. */
+static struct mvm_error gave_up;
+
+/* Stop every daemon and exit 1 afterwards: e is why (logged already). */
+static void give_up(const struct mvm_error *e)
+{
+	if (!L.fatal)
+		gave_up = *e;
+	begin_shutdown(true);
+}
+
+/* A share's failure, logged where the supervisor goes on (a restart, or
+ * stopping): named by e's object, or else by a "share 'TAG': " prefix. */
+static void log_share_error(const struct child *ch, struct mvm_error *e, bool named)
+{
+	if (named || e->reported) {
+		log_error_info(e); /* (nothing when reported) */
+		return;
+	}
+	char msg[PATH_MAX + 512];
+	mvm_error_format(e, msg, sizeof(msg));
+	log_err("share '%s': %s", ch->sh.tag, msg);
+	e->reported = true;
+}
+
 /* "1500ms", "2s" for messages. */
 static const char *time_str(long long ms, char *buf, size_t size)
 {
@@ -119,10 +145,12 @@ static void failed(struct child *ch, long long now)
 	ch->st = ST_WAIT;
 	ch->failures = now - ch->started < L.set.min_uptime ? ch->failures + 1 : 1;
 	if (ch->failures >= L.set.max_failures) {
-		log_err("unable to start share '%s': it failed %u times in a row", ch->sh.tag,
-			ch->failures);
+		struct mvm_error e;
+		mvm_error_setf(&e, EIO, "start share", ch->sh.tag, "it failed %u times in a row",
+			       ch->failures);
+		log_error_info(&e);
 		notifyf("STATUS=share '%s' failed %u times in a row", ch->sh.tag, ch->failures);
-		begin_shutdown(true);
+		give_up(&e);
 		return;
 	}
 	long long delay = 0;
@@ -177,15 +205,9 @@ static pid_t spawn_daemon(struct child *ch, char **argv, struct mvm_error *e)
 }
 
 /* A share's start failed: say why (e names the share, or not), restart. */
-static void start_failed(struct child *ch, const struct mvm_error *e, bool named)
+static void start_failed(struct child *ch, struct mvm_error *e, bool named)
 {
-	if (named) {
-		log_error_info(e);
-	} else {
-		char msg[PATH_MAX + 512];
-		mvm_error_format(e, msg, sizeof(msg));
-		log_err("share '%s': %s", ch->sh.tag, msg);
-	}
+	log_share_error(ch, e, named);
 	failed(ch, ch->started);
 }
 
@@ -232,9 +254,11 @@ static void exec_result(struct child *ch)
 	int err = spawn_exec_error(ch->exec_fd);
 	close(ch->exec_fd);
 	ch->exec_fd = -1;
-	if (err)
-		log_err("share '%s': unable to start '%s': %s", ch->sh.tag, L.virtiofsd,
-			strerror(err));
+	if (err) {
+		struct mvm_error e;
+		mvm_error_set(&e, err, "start", L.virtiofsd, NULL);
+		log_share_error(ch, &e, false);
+	}
 }
 
 /* Stop the daemon of a share that goes: SIGTERM, and its socket shut down,
@@ -486,8 +510,9 @@ static void reload(void)
 		log_info("share '%s': new", l.v[j].tag);
 		struct child *nch = child_add(&l.v[j], now);
 		if (!nch) {
-			log_err("unable to reload: %s", strerror(ENOMEM));
-			begin_shutdown(true);
+			mvm_error_set(&e, ENOMEM, "reload share", l.v[j].tag, NULL);
+			log_error_info(&e);
+			give_up(&e);
 			break;
 		}
 		for (size_t i = 0; i < old; i++)
@@ -536,6 +561,18 @@ static void on_signals(void)
 		reap();
 }
 
+/* No daemon of ch stayed up for --timeout: give up. */
+static void share_timeout(const struct child *ch)
+{
+	char t[32];
+	struct mvm_error e;
+	time_str(L.set.timeout, t, sizeof(t));
+	mvm_error_setf(&e, ETIMEDOUT, "start share", ch->sh.tag, "no daemon stayed up in %s", t);
+	log_error_info(&e);
+	notifyf("STATUS=share '%s' not up in %s", ch->sh.tag, t);
+	give_up(&e);
+}
+
 /* Run what is due; returns the next deadline (LLONG_MAX: none). */
 static long long timers(void)
 {
@@ -573,11 +610,7 @@ static long long timers(void)
 		if (ch->st == ST_WAIT && !L.stopping && !ch->removed) {
 			long long deadline = ch->down_since + L.set.timeout;
 			if (now >= deadline) {
-				log_err("unable to start share '%s': no daemon stayed up in %s",
-					ch->sh.tag, time_str(L.set.timeout, t, sizeof(t)));
-				notifyf("STATUS=share '%s' not up in %s", ch->sh.tag,
-					time_str(L.set.timeout, t, sizeof(t)));
-				begin_shutdown(true);
+				share_timeout(ch);
 			} else if (deadline < next) {
 				next = deadline;
 			}
@@ -607,11 +640,11 @@ static bool all_gone(long long now)
 	return now >= L.stop_by;
 }
 
-int setup_events(void)
+int setup_events(struct mvm_error *e)
 {
 	/* The daemons' own children come to us when they are orphaned. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		return log_fail(-errno, "become", "a subreaper");
+		return mvm_error_set(e, errno, "become", "a subreaper", NULL);
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -619,11 +652,11 @@ int setup_events(void)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return log_fail(-errno, "block", "signals");
+		return mvm_error_set(e, errno, "block", "signals", NULL);
 	signal(SIGPIPE, SIG_IGN);
 	L.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (L.sfd < 0)
-		return log_fail(-errno, "create", "signalfd");
+		return mvm_error_set(e, errno, "create", "signalfd", NULL);
 	return 0;
 }
 
@@ -642,7 +675,7 @@ static int poll_room(struct pollfd **pfd, struct child ***pch, size_t *cap, size
 	return np && nc ? 0 : -ENOMEM;
 }
 
-int run(void)
+int run(struct mvm_error *e)
 {
 	struct pollfd *pfd = NULL;
 	struct child **pch = NULL;
@@ -656,8 +689,7 @@ int run(void)
 		if (L.stopping && !any_running() && (next == LLONG_MAX || L.stop_by < next))
 			next = L.stop_by;
 		if (poll_room(&pfd, &pch, &cap, 2 * L.n + 1) < 0) {
-			log_err("unable to supervise: %s", strerror(ENOMEM));
-			ret = 1;
+			ret = mvm_error_set(e, ENOMEM, "wait for", "events", NULL);
 			break;
 		}
 		size_t k = 0;
@@ -682,8 +714,7 @@ int run(void)
 		if (poll(pfd, k, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_fail(-errno, "wait for", "events");
-			ret = 1;
+			ret = mvm_error_set(e, errno, "wait for", "events", NULL);
 			break;
 		}
 		for (size_t i = nout; i < k; i++)
@@ -700,7 +731,8 @@ int run(void)
 	/* The sockets go with the launcher. */
 	for (size_t i = 0; i < L.n; i++)
 		sock_close(&L.v[i]->sock, L.v[i]->sh.socket);
-	if (ret)
+	if (ret < 0 || !L.fatal)
 		return ret;
-	return L.fatal ? 1 : 0;
+	*e = gave_up; /* logged when the loop gave up */
+	return -EIO;
 }

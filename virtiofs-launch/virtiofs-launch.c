@@ -221,32 +221,26 @@ static int state_dir_identity(struct mvm_error *e)
 }
 
 /* What a start of each share would do, and its daemon's command line. */
-static int dry_run(const struct share_list *l)
+static int dry_run(const struct share_list *l, struct mvm_error *e)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		const struct share *sh = &l->v[i];
-		struct mvm_error e = {0};
 		struct listener sock = LISTENER_INIT;
-		if (sock_open(&sock, sh->socket, true, share_verb(sh, "socket"), &e) < 0) {
-			log_error_info(&e);
-			return 1;
-		}
-		int src = walk_dir(sh->source, 0, share_verb(sh, "source"), &e);
+		int r = sock_open(&sock, sh->socket, true, share_verb(sh, "socket"), e);
+		if (r < 0)
+			return r;
+		int src = walk_dir(sh->source, 0, share_verb(sh, "source"), e);
 		if (src == -ENOENT)
 			log_action("create directory '%s'", sh->source);
-		else if (src < 0) {
-			log_error_info(&e);
-			return 1;
-		} else {
+		else if (src < 0)
+			return src;
+		else
 			close(src);
-		}
 		char msg[PATH_MAX + 512];
 		_cleanup_free_ char *pin = pin_path(sh->tag);
 		char **argv = pin ? make_argv(sh, pin) : NULL;
-		if (!argv) {
-			log_fail(-ENOMEM, "start", L.virtiofsd);
-			return 1;
-		}
+		if (!argv)
+			return mvm_error_set(e, ENOMEM, "start", L.virtiofsd, NULL);
 		log_action("mount '%s' on '%s'%s", sh->source, pin,
 			   sh->set.read_only ? " read-only" : "");
 		argv_str(argv, msg, sizeof(msg));
@@ -306,11 +300,21 @@ static void cleanup(struct share_list *l)
 			close(*fds[k]);
 }
 
+/* A child for each share (taking the shares over). */
+static int add_children(struct share_list *l, struct mvm_error *e)
+{
+	long long now = now_ms();
+	for (size_t k = 0; k < l->n; k++)
+		if (!child_add(&l->v[k], now))
+			return mvm_error_set(e, ENOMEM, "start", L.name, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct mvm_error e = {0};
 	struct share_list l = {0};
-	int st, ret = 1;
+	int st;
 	L.set = (struct settings){
 		.threads = -1,
 		.rlimit = -1,
@@ -333,38 +337,28 @@ int main(int argc, char **argv)
 							: "one VM NAME only");
 	}
 	L.name = argv[i];
-	if (vm_name_check(L.name, &e) < 0) { /* before it is in every line */
-		log_error_info(&e);
+	int r = vm_name_check(L.name, &e); /* before it is in every line */
+	if (r < 0)
 		goto out;
-	}
 	log_set_subject(L.name);
 	if (L.set.threads < 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		L.set.threads = n > 0 ? n : 1;
 	}
-	if (setup(&l, &e) < 0) {
-		log_error_info(&e);
+	if ((r = setup(&l, &e)) < 0)
 		goto out;
-	}
 	if (L.c.dry_run) {
-		ret = dry_run(&l);
+		r = dry_run(&l, &e);
 		goto out;
 	}
-	if (pin_setup(&e) < 0) {
-		log_error_info(&e);
+	if ((r = pin_setup(&e)) < 0 || (r = setup_events(&e)) < 0 ||
+	    (r = add_children(&l, &e)) < 0)
 		goto out;
-	}
-	if (setup_events() < 0)
-		goto out;
-	long long now = now_ms();
-	for (size_t k = 0; k < l.n; k++)
-		if (!child_add(&l.v[k], now)) {
-			log_fail(-ENOMEM, "start", L.name);
-			goto out;
-		}
 	L.ready_pending = true;
-	ret = run();
+	r = run(&e);
 out:
+	if (r < 0)
+		log_error_info(&e); /* unless the supervisor logged it as it gave up */
 	cleanup(&l);
-	return ret;
+	return r < 0 ? 1 : 0;
 }

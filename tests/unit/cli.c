@@ -335,44 +335,68 @@ static const struct {
 START_TEST(resolve_ids)
 {
 	struct res r;
+	struct mvm_error e;
 	parse(&r, &tool,
 	      (const char *[]){"--user", ids_ok[_i].user, "--group", ids_ok[_i].group, NULL});
-	ck_assert_int_eq(cli_resolve_ids(&r.c), 0);
+	ck_assert_int_eq(cli_resolve_ids(&r.c, &e), 0);
 	ck_assert_uint_eq(r.c.uid, ids_ok[_i].uid);
 	ck_assert_uint_eq(r.c.gid, ids_ok[_i].gid);
 	res_free(&r);
 }
 END_TEST
 
+/* An unknown user or group: -ENOENT and e naming it, for the tool's one
+ * error line; common/ itself prints nothing (error.h). */
 START_TEST(resolve_unknown_ids)
 {
 	struct res r;
+	struct mvm_error e;
 	parse(&r, &tool, (const char *[]){"--user", "no-such-user-mvm", NULL});
-	struct tu_capture e;
-	tu_capture_start(&e, 2);
-	int ret = cli_resolve_ids(&r.c);
-	char *s = tu_capture_end(&e);
+	struct tu_capture cap;
+	tu_capture_start(&cap, 2);
+	int ret = cli_resolve_ids(&r.c, &e);
+	char *s = tu_capture_end(&cap);
 	ck_assert_int_eq(ret, -ENOENT);
-	ck_assert_str_eq(s, "tap-setup: unable to resolve user 'no-such-user-mvm': no such user\n");
+	ck_assert_str_eq(s, "");
+	ck_assert_str_eq(tu_error_str(&e), "unable to resolve user 'no-such-user-mvm': no such user");
 	free(s);
 	res_free(&r);
 	parse(&r, &tool, (const char *[]){"--user", "root", "--group", "no-such-group-mvm", NULL});
-	tu_capture_start(&e, 2);
-	ret = cli_resolve_ids(&r.c);
-	s = tu_capture_end(&e);
+	tu_capture_start(&cap, 2);
+	ret = cli_resolve_ids(&r.c, &e);
+	s = tu_capture_end(&cap);
 	ck_assert_int_eq(ret, -ENOENT);
-	ck_assert_str_eq(s,
-			 "tap-setup: unable to resolve group 'no-such-group-mvm': no such group\n");
+	ck_assert_str_eq(s, "");
+	ck_assert_str_eq(tu_error_str(&e),
+			 "unable to resolve group 'no-such-group-mvm': no such group");
 	free(s);
 	res_free(&r);
 	/* (uid_t)-1 is not a uid: taken as a name, and there is none. */
 	parse(&r, &tool, (const char *[]){"--user", "4294967295", NULL});
-	tu_capture_start(&e, 2);
-	ret = cli_resolve_ids(&r.c);
-	s = tu_capture_end(&e);
+	ret = cli_resolve_ids(&r.c, &e);
 	ck_assert_int_eq(ret, -ENOENT);
-	free(s);
+	ck_assert_str_eq(tu_error_str(&e), "unable to resolve user '4294967295': no such user");
 	res_free(&r);
+}
+END_TEST
+
+/* What a user sees: the tool's one line, once (tap-setup up, pci-bind
+ * bind; before the lock, so no runtime dir is needed). */
+START_TEST(resolve_unknown_ids_tools)
+{
+	static const char *const tools[][2] = {{"tap-setup", "up"}, {"pci-bind", "bind"}};
+	char *bin = tu_bin(tools[_i][0]);
+	const char *argv[] = {bin, "--user", "no-such-user-mvm", "--runtime-dir", "/nonexistent",
+			      tools[_i][1], "vm1", NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 1, "%s: exit %d: %s", tools[_i][0], r.status, r.err);
+	char *want = xasprintf("%s: vm1: unable to resolve user 'no-such-user-mvm': no such user\n",
+			       tools[_i][0]);
+	ck_assert_str_eq(r.err, want);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
 }
 END_TEST
 
@@ -391,6 +415,7 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, version);
 	tcase_add_loop_test(tc, resolve_ids, 0, ARRAY_SIZE(ids_ok));
 	tcase_add_test(tc, resolve_unknown_ids);
+	tcase_add_loop_test(tc, resolve_unknown_ids_tools, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

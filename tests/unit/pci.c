@@ -205,6 +205,51 @@ START_TEST(rollback_failure_keeps_record)
 }
 END_TEST
 
+/* Each failure in one line, once, in the order it happened: a bind's
+ * failure before the rollback's lines (which log the failures they go
+ * on after), an unbind's failures where it goes on with the next device;
+ * nothing logged again at the end (error.h's rule). */
+START_TEST(failures_once_in_order)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	SIM(&s, "refuse", "vfio-pci", "0000:02:00.0");
+	SIM(&s, "refuse", "e1000e", "0000:01:00.0");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(r.err, "pci-bind: vm1: unable to bind '0000:02:00.0' to vfio-pci: the "
+				"driver did not take it (driver now: none)\n"
+				"pci-bind: vm1: giving '0000:02:00.0' back to snd_hda_intel\n"
+				"pci-bind: vm1: giving '0000:01:00.0' back to e1000e\n"
+				"pci-bind: vm1: unable to give back '0000:01:00.0' to e1000e: the "
+				"driver did not take it (driver now: none)\n");
+	tu_run_free(&r);
+
+	/* Both on vfio-pci (0000:01:00.0 still recorded as e1000e's), then
+	 * neither old driver takes its device back. */
+	char *refuse = tu_path(s.sys, ".sim/refuse/vfio-pci/0000:02:00.0");
+	ck_assert_int_eq(unlink(refuse), 0);
+	free(refuse);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	SIM(&s, "refuse", "snd_hda_intel", "0000:02:00.0");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(r.err, "pci-bind: vm1: unable to give back '0000:02:00.0' to "
+				"snd_hda_intel: the driver did not take it (driver now: none)\n"
+				"pci-bind: vm1: unable to give back '0000:01:00.0' to e1000e: the "
+				"driver did not take it (driver now: none)\n");
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "0000:01:00.0 e1000e") && strstr(rec, "0000:02:00.0 snd_hda_intel"),
+		      "record: %s", rec);
+	free(rec);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(unbind_error_rolls_back)
 {
 	struct sim s;
@@ -657,6 +702,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, refused_bind_rolls_back, tu_need_root());
 	tu_add_test_if(tc, unbind_error_rolls_back, tu_need_root());
 	tu_add_test_if(tc, rollback_failure_keeps_record, tu_need_root());
+	tu_add_test_if(tc, failures_once_in_order, tu_need_root());
 	tu_add_test_if(tc, bad_address_nothing_written, tu_need_root());
 	tu_add_test_if(tc, no_iommu_group, tu_need_root());
 	tu_add_test_if(tc, missing_device, tu_need_root());

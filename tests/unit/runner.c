@@ -658,6 +658,31 @@ START_TEST(status_errors)
 }
 END_TEST
 
+/* status over several VMs: each one it cannot show is one line, once, in
+ * the order given, and the others are shown all the same; exit 1. */
+START_TEST(status_each_error_once)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", t.state, "status", "ghost", "alpha", "..",
+			       "ghost2", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_int_eq(r.status, 1);
+	char *want = xasprintf("runner-exec: unable to find VM 'ghost': no directory '%s/ghost'\n"
+			       "runner-exec: unable to use VM name '..': '.' and '..' are not names\n"
+			       "runner-exec: unable to find VM 'ghost2': no directory '%s/ghost2'\n",
+			       t.state, t.state);
+	ck_assert_str_eq(r.err, want);
+	ck_assert_msg(strstr(r.out, "\nalpha ") && !strstr(r.out, "ghost"), "stdout: %s", r.out);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* A VM name with a control character is refused in one line of its own
  * (it was put into the line, unescaped, before it was checked). */
 START_TEST(bad_name_one_error_line)
@@ -697,6 +722,7 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, status_table_escapes);
 	tcase_add_test(tc, help_lists_exit_statuses);
 	tcase_add_test(tc, status_errors);
+	tcase_add_test(tc, status_each_error_once);
 	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
 	return s;

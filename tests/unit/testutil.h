@@ -76,7 +76,7 @@ void tu_add_loop_test_if(TCase *tc, const TTest *tf, int start, int end, const c
 		const struct mvm_error *tu_e_ = (e_);                                      \
 		const char *tu_r_ = (reason_);                                             \
 		ck_assert_int_eq(tu_e_->err, (err_));                                      \
-		ck_assert_str_eq(tu_e_->verb ? tu_e_->verb : "(null)", (verb_));           \
+		ck_assert_str_eq(tu_e_->verb, (verb_));                                    \
 		ck_assert_str_eq(tu_e_->path, (path_));                                    \
 		ck_assert_uint_eq(tu_e_->line, (line_));                                   \
 		ck_assert_str_eq(tu_e_->value, (value_));                                  \

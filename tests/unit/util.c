@@ -334,6 +334,42 @@ START_TEST(error_setf)
 }
 END_TEST
 
+/* The messages that do not end at the object: a verb built at run time
+ * (copied: the buffer it came from may be gone), a text after the object,
+ * a reason longer than a line of a terminal. */
+START_TEST(error_verb_after_long)
+{
+	struct mvm_error e, copy;
+	char verb[32];
+	snprintf(verb, sizeof(verb), "use IOMMU group %d of", 5);
+	char names[1100] = "";
+	for (int i = 0; i < 36; i++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names),
+			 "%s0000:01:00.%d (driver snd)", i ? ", " : "", i);
+	ck_assert_uint_gt(strlen(names), 900);
+	ck_assert_int_eq(mvm_error_setf(&e, EBUSY, verb, "0000:01:00.0", "the group is not viable, "
+						     "it also holds %s; unbind them", names),
+			 -EBUSY);
+	memset(verb, 'x', sizeof(verb) - 1);
+	copy = e;
+	memset(&e, 0, sizeof(e));
+	const char *s = tu_error_str(&copy);
+	ck_assert_msg(!strncmp(s, "unable to use IOMMU group 5 of '0000:01:00.0': the group is not "
+				  "viable, it also holds 0000:01:00.0 (driver snd), ", 99), "%s", s);
+	const char *end = "0000:01:00.35 (driver snd); unbind them"; /* not cut */
+	ck_assert_msg(!strcmp(s + strlen(s) - strlen(end), end), "the end: %s", s);
+	mvm_error_setf(&e, EIO, "bind", "0000:02:00.0", "the driver did not take it (driver now: %s)",
+		       "none");
+	mvm_error_after(&e, " to %s", "vfio-pci");
+	ck_assert_str_eq(tu_error_str(&e), "unable to bind '0000:02:00.0' to vfio-pci: the driver "
+					   "did not take it (driver now: none)");
+	mvm_error_after(NULL, "x"); /* no error to fill: nothing */
+	mvm_error_set(&e, ENOENT, "open", "/x", NULL); /* a later set clears it */
+	ck_assert_str_eq(tu_error_str(&e), "unable to open '/x': No such file or directory");
+	ck_assert(!e.reported);
+}
+END_TEST
+
 /* ---- log ---- */
 
 /* Run the logging calls with stderr captured; returns what was written. */
@@ -416,11 +452,17 @@ static void log_errors(void)
 	struct mvm_error e;
 	log_open("virtiofs-launch");
 	log_set_subject("vm1");
-	ck_assert_int_eq(log_fail(-ENOENT, "open", "/x"), -ENOENT);
-	ck_assert_int_eq(log_fail(EBUSY, "unbind", "0000:01:00.0"), EBUSY);
+	ck_assert_int_eq(mvm_error_set(&e, -ENOENT, "open", "/x", NULL), -ENOENT);
+	log_error_info(&e);
+	ck_assert_int_eq(mvm_error_set(&e, EBUSY, "unbind", "0000:01:00.0", NULL), -EBUSY);
+	log_error_info(&e);
 	mvm_error_set(&e, EINVAL, "parse", "/r/share/microvm/tap-interfaces", "duplicate");
 	e.line = 2;
 	snprintf(e.value, sizeof(e.value), "tap0");
+	ck_assert(!e.reported);
+	log_error_info(&e);
+	/* Logged once: where a loop went on, not again at the run's end. */
+	ck_assert(e.reported);
 	log_error_info(&e);
 	/* A very long message is cut but still one line. */
 	char big[6000];
@@ -721,6 +763,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, parse_uint_cases);
 	tcase_add_test(tc, error_format);
 	tcase_add_test(tc, error_setf);
+	tcase_add_test(tc, error_verb_after_long);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");

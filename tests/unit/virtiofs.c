@@ -359,6 +359,15 @@ static char *lt_log(const struct lt *t)
 	return buf;
 }
 
+/* How many times s occurs in log. */
+static unsigned occurrences(const char *log, const char *s)
+{
+	unsigned n = 0;
+	for (const char *p = log; (p = strstr(p, s)); p += strlen(s))
+		n++;
+	return n;
+}
+
 /* Entries in dir (not . and ..). */
 static size_t dir_entries(const char *dir)
 {
@@ -1269,6 +1278,8 @@ START_TEST(quick_failures_give_up)
 	char *log = lt_log(&t);
 	ck_assert_msg(strstr(log, "unable to start share 'bad': it failed 3 times in a row"),
 		      "log:\n%s", log);
+	/* Logged once, as the launcher gave up, not again at its exit. */
+	ck_assert_msg(occurrences(log, "unable to") == 1, "log:\n%s", log);
 	ck_assert_msg(strstr(log, "bad: fake: failing"), "log:\n%s", log);
 	free(log);
 	int ready = lt_wait_msg(&t, 0, "READY=1", 0);
@@ -1302,6 +1313,7 @@ START_TEST(down_too_long_times_out)
 	char *log = lt_log(&t);
 	ck_assert_msg(strstr(log, "unable to start share 'slow': no daemon stayed up in 500ms"),
 		      "log:\n%s", log);
+	ck_assert_msg(occurrences(log, "no daemon stayed up") == 1, "log:\n%s", log);
 	free(log);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "STATUS=share 'slow' not up in 500ms", 0), 0);
 	ck_assert_uint_eq(leftovers(&t), 0);
