@@ -115,11 +115,11 @@ test: build-tests
 # fuzzes parsers of common/ only, so each links the common sources.
 # `make fuzz` builds them; `make fuzz-long` runs each for FUZZ_SECONDS
 # (default 600) on a scratch copy of its corpus and fails on a finding.
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -Icommon -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -Icommon -Itests/fuzz -fsanitize=fuzzer,address,undefined
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
 fuzz: $(FUZZ_BINS)
-$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(COMMON_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC)
 

@@ -14,18 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "cli.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define CHECK(x)                                                                           \
-	do {                                                                               \
-		if (!(x)) {                                                                \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-			abort();                                                           \
-		}                                                                          \
-	} while (0)
 
 #define MAX_ARGS 64
 

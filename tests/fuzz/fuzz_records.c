@@ -13,19 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "layout.h"
 #include "record.h"
 #include "util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                           \
-	do {                                                                               \
-		if (!(x)) {                                                                \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-			abort();                                                           \
-		}                                                                          \
-	} while (0)
 
 static void check_error(int r, const struct mvm_error *e)
 {

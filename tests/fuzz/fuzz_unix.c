@@ -10,17 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "unixsock.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                           \
-	do {                                                                               \
-		if (!(x)) {                                                                \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-			abort();                                                           \
-		}                                                                          \
-	} while (0)
 
 struct seen {
 	const char *buf;
