@@ -233,3 +233,31 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
         *) echo "usage: $0 shell [NSPAWN_OPTION...]   (or source it)" >&2; exit 2 ;;
     esac
 fi
+
+# container_test_init NAME: the frame of a script test that boots one
+# container (tests/units/test-units-*.sh): TMP, a new directory
+# /tmp/NAME.XXXXXX (mode 0755, so the container's users can read what is
+# bound from it); an EXIT trap that stops the container and removes TMP
+# (KEEP_DEBUG=1 keeps both); fails=0 and the helpers ok WHAT, fail WHAT
+# (counts), check WHAT CMD... (ok or fail by CMD's status), cx CMD...
+# (container_exec).
+container_test_init() {
+    TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+    chmod 755 "$TMP"
+    fails=0
+    trap _container_test_cleanup EXIT
+    [[ -n ${KEEP_DEBUG:-} ]] && trap - EXIT
+    ok() { echo "ok: $*"; }
+    fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+    check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+    cx() { container_exec "$@"; }
+}
+
+_container_test_cleanup() {
+    local rc=$?
+    trap - EXIT
+    container_stop 20 || rc=1
+    container_cleanup_log 2>/dev/null || true
+    rm -rf "$TMP"
+    exit "$rc"
+}

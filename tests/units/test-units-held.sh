@@ -33,22 +33,7 @@ e2e_need_pkgs systemd systemd-container iproute2 util-linux \
     || e2e_skip "cannot install systemd/systemd-container/iproute2/util-linux"
 [[ -x $B/tests/helpers/tap-holder ]] || { echo "FAIL: $B/tests/helpers/tap-holder not built"; exit 1; }
 
-TMP=$(mktemp -d /tmp/mvm-units-held.XXXXXX)
-chmod 755 "$TMP"
-cleanup() {
-    local rc=$?
-    trap - EXIT
-    container_stop 20 || rc=1
-    container_cleanup_log 2>/dev/null || true
-    rm -rf "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-fails=0
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
-cx() { container_exec "$@"; }
+container_test_init mvm-units-held
 ifx() { cx cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 fails_to() { ! "$@" >/dev/null 2>&1; }
 lacks() { ! grep -q -- "$1" <<<"$2"; }

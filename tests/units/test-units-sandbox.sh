@@ -27,19 +27,7 @@ B=${B:-build}
 . tests/e2e/container.sh
 e2e_need_root
 
-TMP=$(mktemp -d /tmp/mvm-sandbox.XXXXXX)
-chmod 755 "$TMP"
-cleanup() {
-    local rc=$?
-    trap - EXIT
-    container_stop 20 || rc=1
-    container_cleanup_log 2>/dev/null || true
-    rm -rf "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-[[ -n ${KEEP_DEBUG:-} ]] && trap - EXIT
-fails=0
+container_test_init mvm-sandbox
 
 make -s B="$B" install DESTDIR="$TMP/dest" PREFIX=/opt/mvm >"$TMP/install.log" 2>&1 \
     || { cat "$TMP/install.log"; echo "FAIL: make install"; exit 1; }

@@ -38,22 +38,7 @@ e2e_need_pkgs systemd systemd-container iproute2 qemu-system-common procps util-
     || e2e_skip "cannot install systemd/iproute2/qemu-system-common"
 [[ -x /usr/lib/qemu/virtiofsd ]] || e2e_skip "/usr/lib/qemu/virtiofsd missing (qemu-system-common)"
 
-TMP=$(mktemp -d /tmp/mvm-units-ct.XXXXXX)
-chmod 755 "$TMP"
-cleanup() {
-    local rc=$?
-    trap - EXIT
-    container_stop 20 || rc=1
-    container_cleanup_log 2>/dev/null || true
-    rm -rf "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-fails=0
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
-cx() { container_exec "$@"; }
+container_test_init mvm-units-ct
 fails_to() { ! "$@" >/dev/null 2>&1; }
 
 # The units and binaries as a distribution installs them, under /opt/mvm.
