@@ -189,6 +189,13 @@ static int tap_create(struct ctx *x, const char *tun, const char *name, unsigned
 	if ((*ifindex = ifindex_of(x, name)) < 0)
 		return mvm_error_set(e, -*ifindex, "find", name, NULL);
 	int r = opts.kernel_qdisc ? 0 : link_noqueue(x, *ifindex, name, e);
+	/* Our queue is attached: with its carrier on, IFF_UP would start the
+	 * kernel's address configuration, only to stop it again when fd
+	 * closes. Off, the TAP comes up as one nobody holds yet, as it will
+	 * be once persistent (a VM attaching turns the carrier on). */
+	int off = 0;
+	if (r == 0 && ioctl(fd, TUNSETCARRIER, &off) < 0 && errno != EINVAL && errno != ENOTTY)
+		r = mvm_error_setf(e, errno, "create", name, "TUNSETCARRIER 0: %s", strerror(errno));
 	if (r == 0)
 		r = link_setup(x, ch, *ifindex, name, e);
 	if (r < 0)
