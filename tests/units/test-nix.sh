@@ -17,7 +17,8 @@
 #     `toplevel`, `flake`, share sources; a flake VM with updateFlake keeps
 #     the `current` it has, a declarative one gets its runner back.
 # Nixpkgs' lib: $MVM_NIXPKGS_LIB, else <nixpkgs/lib> when NIX_PATH has
-# nixpkgs, else ../shared/vendor/nixpkgs-lib/lib beside the repository;
+# nixpkgs, else shared/vendor/nixpkgs-lib/lib beside the repository (or
+# beside a directory above it);
 # without any, SKIPPED. The real NixOS evaluation is tests/units/test-nixos.sh.
 # Exit 0 pass, 1 fail, 77 skip.
 set -uo pipefail
@@ -45,7 +46,17 @@ if [[ -n ${MVM_NIXPKGS_LIB:-} ]]; then
 elif p=$(nix-instantiate --find-file nixpkgs/lib 2>/dev/null); then
     libpath=$p
 else
+    # shared/vendor/nixpkgs-lib beside the repository, or beside one of
+    # the directories above it (a clone may sit deeper than ../)
     libpath=$top/../shared/vendor/nixpkgs-lib/lib
+    d=$top
+    while [[ $d != / && $d != . ]]; do
+        d=$(dirname "$d")
+        if [[ -f $d/shared/vendor/nixpkgs-lib/lib/default.nix ]]; then
+            libpath=$d/shared/vendor/nixpkgs-lib/lib
+            break
+        fi
+    done
 fi
 [[ -f $libpath/default.nix ]] || {
     echo "SKIP: no Nixpkgs lib: \$MVM_NIXPKGS_LIB unset, no nixpkgs in NIX_PATH, no $libpath" >&2
