@@ -298,8 +298,9 @@ sed 's/^/    | /' <<<"$block"
 # 3., 4. Into the namespaces. setsid: the terminal's ^C reaches only this
 # script, whose trap stops the run in order.
 say "running it in $R (the output is also in $LOG)"
+: >"$LOG" # there before tail looks at it
 setsid unshare --mount --pid --fork --kill-child --propagation private -- \
-	"$SELF" __inner "$RUN" "$CACHE" "$GRACE" </dev/null >"$LOG" 2>&1 9>&- &
+	"$SELF" __inner "$RUN" "$CACHE" "$GRACE" </dev/null >>"$LOG" 2>&1 9>&- &
 INNER=$!
 tail -n +1 -f --pid="$INNER" "$LOG" &
 wait "$INNER"
