@@ -58,8 +58,12 @@ else
         fi
     done
 fi
+if [[ -n ${MVM_NIXPKGS_LIB:-} && ! -f $libpath/default.nix ]]; then
+    echo "FAIL: \$MVM_NIXPKGS_LIB=$MVM_NIXPKGS_LIB has no default.nix (Nixpkgs' lib/ is wanted)" >&2
+    exit 1
+fi
 [[ -f $libpath/default.nix ]] || {
-    echo "SKIP: no Nixpkgs lib: \$MVM_NIXPKGS_LIB unset, no nixpkgs in NIX_PATH, no $libpath" >&2
+    echo "SKIP: no Nixpkgs lib: \$MVM_NIXPKGS_LIB unset, no nixpkgs in NIX_PATH, no shared/vendor/nixpkgs-lib/lib beside $top or a directory above it" >&2
     exit 77
 }
 echo "info: Nixpkgs lib from $libpath"
