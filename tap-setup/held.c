@@ -95,9 +95,11 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 		return 0;
 	struct fd_target *t = calloc(n, sizeof(*t));
 	bool *nodev = calloc(n, sizeof(*nodev));
-	if (!t || !nodev) {
+	if (!t || !nodev) { /* unsure of every one: each counts as held */
 		free(t);
 		free(nodev);
+		for (size_t i = 0; i < n; i++)
+			held[i] = true;
 		return mvm_error_set(e, ENOMEM, "check", x->kind, NULL);
 	}
 	for (size_t i = 0; i < n; i++) {

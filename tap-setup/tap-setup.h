@@ -88,7 +88,8 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
 /* One pass over /proc for all victims: held[i] is set for each one that a
  * process holds open, or for which that cannot be told (failing closed).
  * Returns how many, e filled with the first one's reason (EBUSY; verb
- * "replace" or "delete"), or -errno when /proc cannot be read at all. */
+ * "replace" or "delete"), or -ENOMEM with every held[i] set (a /proc
+ * that cannot be read at all makes every victim held, as unsure). */
 int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_error *e);
 
 /* ---- up.c, down.c ---- */
