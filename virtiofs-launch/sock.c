@@ -72,8 +72,39 @@ int group_lookup(const char *name, gid_t *gid, struct mvm_error *e)
 	return r;
 }
 
+/* Whether the socket file at base in dir listens: 1, 0 or -errno. Asked of
+ * the kernel by connect(2) through an O_PATH descriptor of that very file
+ * (/proc/self/fd/N: no path the VM user could change in between), with
+ * nothing sent: the connection is closed at once. */
+static int answers(int dir, const char *base)
+{
+	int pfd = openat(dir, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	struct stat st;
+	int r = fstat(pfd, &st) < 0 ? -errno : S_ISSOCK(st.st_mode) ? 1 : 0;
+	int s = r > 0 ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) : -1;
+	if (r > 0 && s < 0)
+		r = -errno;
+	if (s >= 0) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pfd);
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN)
+			r = 1; /* (EAGAIN: it listens, its queue is full) */
+		else
+			r = errno == ECONNREFUSED ? 0 : -errno;
+		close(s);
+	}
+	close(pfd);
+	return r;
+}
+
 /* A file at base in dir: gone, or a socket nobody listens on (removed).
- * Another file, or a socket in use, is left alone: an error. */
+ * Another file, or a socket in use, is left alone: an error. PROCFS/net/unix
+ * says first, as it costs no connection to a daemon that serves one
+ * client; but it is text that anyone can add lines to (an abstract
+ * socket's name may hold a newline), so a listener it shows is confirmed
+ * by answers(). */
 static int stale(int dir, const char *base, const char *path, bool dry_run, const char *verb,
 		 struct mvm_error *e)
 {
@@ -85,6 +116,8 @@ static int stale(int dir, const char *base, const char *path, bool dry_run, cons
 	int r = unix_listening(L.unix_path, path);
 	if (r < 0)
 		return mvm_error_set(e, -r, "read", L.unix_path, NULL);
+	if (r > 0 && (r = answers(dir, base)) < 0)
+		return mvm_error_set(e, -r, verb, path, "cannot tell whether a process listens on it");
 	if (r > 0)
 		return mvm_error_set(e, EADDRINUSE, verb, path, "another process listens on it");
 	if (dry_run) {

@@ -1344,6 +1344,50 @@ START_TEST(ready_before_daemon_accepts)
 }
 END_TEST
 
+/* Attack (found in review after issue 12): /proc/net/unix is text that
+ * anyone can add lines to, since an abstract socket's name may hold a
+ * newline. Any local user listens on an abstract socket whose name forges a
+ * line for a listener at the VM's socket path; with a stale socket file
+ * there (after a crash), the launcher refused it as in use, for ever, for
+ * any VM. Whether a socket listens is connect(2)'s answer, not the text's. */
+START_TEST(attack_forged_unix_line)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "a.sock");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_of(&t, "a"));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd); /* stale: the file stays, nobody listens */
+	ck_assert(!oracle_listening(sa.sun_path));
+
+	/* The forger: no file, no permission needed. */
+	struct sockaddr_un ab = {.sun_family = AF_UNIX};
+	int n = snprintf(ab.sun_path + 1, sizeof(ab.sun_path) - 1,
+			 "x\n0000000000000000: 00000002 00000000 00010000 0001 01 4242 %s", sa.sun_path);
+	ck_assert(n > 0 && (size_t)n < sizeof(ab.sun_path) - 1);
+	int forger = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(forger, (struct sockaddr *)&ab,
+			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)),
+			 0);
+	ck_assert_int_eq(listen(forger, 1), 0);
+	ck_assert_msg(oracle_listening(sa.sun_path), "the forged line does not show");
+
+	const char *const verbose[] = {"-v", "--max-failures", "1", NULL};
+	lt_start(&t, t.fake, verbose);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+	char *log = lt_log(&t);
+	ck_assert_msg(strstr(log, "removed stale socket '"), "log:\n%s", log);
+	ck_assert_msg(!strstr(log, "another process listens"), "log:\n%s", log);
+	free(log);
+	close(forger);
+	lt_free(&t);
+}
+END_TEST
+
 /* A socket file nobody listens on: removed. One somebody listens on, or a
  * file that is not a socket: left alone, the share fails. */
 START_TEST(stale_sockets)
@@ -2167,6 +2211,7 @@ Suite *virtiofs_suite(void)
 	add_real_test(tc, attack_source_swapped_after_ready);
 	add_real_test(tc, attack_socket_chown_symlink);
 	tu_add_test_if(tc, attack_state_dir_symlink, tu_need_root());
+	tu_add_test_if(tc, attack_forged_unix_line, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
