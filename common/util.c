@@ -239,9 +239,19 @@ const char *escape_value(const char *s, size_t n, char *buf, size_t size)
 	return buf;
 }
 
+/* Format controls that change what a terminal shows without showing
+ * themselves: the Arabic letter mark, zero-width spaces and marks, line
+ * and paragraph separators, bidi embeddings, overrides and isolates, the
+ * word joiner and invisible operators, the zero-width no-break space. */
+static bool invisible_format(unsigned long cp)
+{
+	return cp == 0x061c || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
+}
+
 /* Length of the UTF-8 sequence at s (at most n bytes) of a printable
- * code point from U+00A0 up, or 0 (C1 controls, overlong forms, surrogates
- * and broken sequences are not). */
+ * code point from U+00A0 up, or 0 (C1 controls, overlong forms, surrogates,
+ * invisible format controls and broken sequences are not). */
 static size_t utf8_printable(const unsigned char *s, size_t n)
 {
 	size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
@@ -254,7 +264,7 @@ static size_t utf8_printable(const unsigned char *s, size_t n)
 		cp = cp << 6 | (s[i] & 0x3f);
 	}
 	static const unsigned long min[] = { 0, 0, 0xa0, 0x800, 0x10000 };
-	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || invisible_format(cp))
 		return 0;
 	return len;
 }

@@ -62,8 +62,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *escape_value(const char *s, size_t n, char *buf, size_t size);
 
 /* s for a log line or a terminal (NUL-terminated into buf): control
- * characters (C0, DEL, C1) and bytes that are not UTF-8 become \n, \t, \r
- * or \xNN; printable ASCII and UTF-8 stay, backslashes too (values that
+ * characters (C0, DEL, C1), invisible format controls (bidi overrides,
+ * zero-width marks, line separators) and bytes that are not UTF-8 become
+ * \n, \t, \r or \xNN; printable ASCII and UTF-8 stay, backslashes too (values that
  * escape_value() escaped stay readable). Cut at a character, never inside
  * an escape, when buf is too small. Returns buf. */
 const char *escape_line(const char *s, char *buf, size_t size);

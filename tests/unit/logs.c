@@ -93,6 +93,19 @@ START_TEST(escape_line_cases)
 	ck_assert_str_eq(escape_line("bad\xff\xc3", buf, sizeof(buf)), "bad\\xff\\xc3");
 	ck_assert_str_eq(escape_line("\xe2\x82", buf, sizeof(buf)), "\\xe2\\x82");
 	ck_assert_str_eq(escape_line("\xe2\x82\xac", buf, sizeof(buf)), "\xe2\x82\xac");
+	/* Format controls that reorder or hide what a terminal shows (bidi
+	 * overrides and isolates, line and paragraph separators, zero-width
+	 * marks) are escaped: "evil\u202egpj.sh" must not read "evilhs.jpg". */
+	ck_assert_str_eq(escape_line("evil\xe2\x80\xaegpj", buf, sizeof(buf)), "evil\\xe2\\x80\\xaegpj");
+	ck_assert_str_eq(escape_line("a\xe2\x81\xa6" "b\xe2\x81\xa9", buf, sizeof(buf)),
+			 "a\\xe2\\x81\\xa6b\\xe2\\x81\\xa9");
+	ck_assert_str_eq(escape_line("l\xe2\x80\xa8p\xe2\x80\xa9", buf, sizeof(buf)),
+			 "l\\xe2\\x80\\xa8p\\xe2\\x80\\xa9");
+	ck_assert_str_eq(escape_line("z\xe2\x80\x8bw\xef\xbb\xbf\xd8\x9c", buf, sizeof(buf)),
+			 "z\\xe2\\x80\\x8bw\\xef\\xbb\\xbf\\xd8\\x9c");
+	/* ... but their neighbours stay: a dash, a quote, the euro sign. */
+	ck_assert_str_eq(escape_line("\xe2\x80\x94\xe2\x80\x9c\xe2\x82\xac", buf, sizeof(buf)),
+			 "\xe2\x80\x94\xe2\x80\x9c\xe2\x82\xac");
 	/* Backslashes are kept: values escaped before stay as they were. */
 	ck_assert_str_eq(escape_line("a\\x0ab", buf, sizeof(buf)), "a\\x0ab");
 	/* Cut, never in the middle of an escape. */
