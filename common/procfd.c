@@ -13,10 +13,12 @@
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/if_tun.h>
+#include <linux/kcmp.h>
 
 /* /dev/net/tun: the misc device TUN_MINOR. */
 #define TUN_DEVT makedev(10, 200)
@@ -123,15 +125,17 @@ static bool ns_ours(const struct scan *x, const struct stat *st)
  * process's namespace (a VM's TAP is almost always in it); else the TAP's
  * own, through a copy of the descriptor (pidfd_getfd, CAP_SYS_PTRACE) and
  * TUNGETDEVNETNS. */
-static int tun_ours(const struct scan *x, pid_t pid, int fdnum)
+static int tun_ours(const struct scan *x, pid_t pid, const char *base, int fdnum)
 {
 	char rel[64];
 	struct stat st;
-	snprintf(rel, sizeof(rel), "%d/ns/net", (int)pid);
+	snprintf(rel, sizeof(rel), "%s/ns/net", base);
 	if (fstatat(x->procfd, rel, &st, 0) == 0 && ns_ours(x, &st))
 		return 1;
 	if (!x->ns_known)
 		return -ENOENT;
+	if (strchr(base, '/'))
+		return -EXDEV; /* a thread's own table: pidfd_getfd sees the process's */
 	int pfd = pidfd_open(pid, 0);
 	if (pfd < 0)
 		return -errno;
@@ -156,11 +160,12 @@ static void held(struct scan *x, struct fd_target *t, pid_t pid, int err)
 	x->found++;
 }
 
-/* A /dev/net/tun descriptor of pid: which TAP (fdinfo), and is it ours? */
-static void tun_fd(struct scan *x, pid_t pid, const char *fdname)
+/* A /dev/net/tun descriptor of pid (in base, "PID" or "PID/task/TID"):
+ * which TAP (fdinfo), and is it ours? */
+static void tun_fd(struct scan *x, pid_t pid, const char *base, const char *fdname)
 {
-	char rel[64], buf[4096], name[IFNAMSIZ];
-	snprintf(rel, sizeof(rel), "%d/fdinfo/%s", (int)pid, fdname);
+	char rel[96], buf[4096], name[IFNAMSIZ];
+	snprintf(rel, sizeof(rel), "%s/fdinfo/%s", base, fdname);
 	int fd = openat(x->procfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		if (!gone(errno))
@@ -181,7 +186,7 @@ static void tun_fd(struct scan *x, pid_t pid, const char *fdname)
 		struct fd_target *t = &x->t[i];
 		if (t->pid || !t->name || strcmp(t->name, name) != 0)
 			continue;
-		int r = tun_ours(x, pid, atoi(fdname));
+		int r = tun_ours(x, pid, base, atoi(fdname));
 		if (r != 0)
 			held(x, t, pid, r < 0 ? -r : 0);
 	}
@@ -194,10 +199,11 @@ static void char_fd(struct scan *x, pid_t pid, dev_t devt)
 			held(x, &x->t[i], pid, 0);
 }
 
-static void scan_pid(struct scan *x, pid_t pid)
+/* The descriptor table in base ("PID" or "PID/task/TID") of pid. */
+static void scan_fds(struct scan *x, pid_t pid, const char *base)
 {
-	char rel[64];
-	snprintf(rel, sizeof(rel), "%d/fd", (int)pid);
+	char rel[96];
+	snprintf(rel, sizeof(rel), "%s/fd", base);
 	int dfd = openat(x->procfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		if (!gone(errno))
@@ -228,9 +234,57 @@ static void scan_pid(struct scan *x, pid_t pid)
 			break;
 		}
 		if (S_ISCHR(st.st_mode) && st.st_rdev == TUN_DEVT)
-			tun_fd(x, pid, de->d_name);
+			tun_fd(x, pid, base, de->d_name);
 		else if (S_ISCHR(st.st_mode))
 			char_fd(x, pid, st.st_rdev);
+	}
+	closedir(d);
+}
+
+/* PROCFS/PID/fd is the main thread's descriptor table. Another thread may
+ * have one of its own (unshare CLONE_FILES), or be all that is left of the
+ * process (the main thread ended: its table is gone): each thread whose
+ * table is not the main thread's, as kcmp(2) tells (or cannot), is
+ * looked through too. */
+static void scan_pid(struct scan *x, pid_t pid)
+{
+	char base[96];
+	snprintf(base, sizeof(base), "%d", (int)pid);
+	scan_fds(x, pid, base);
+	if (x->s->excused_pid == pid || x->found == x->n)
+		return; /* its threads are no more readable; or all found */
+	snprintf(base, sizeof(base), "%d/task", (int)pid);
+	struct stat st; /* a link a thread, and 2: one thread, nothing more */
+	if (fstatat(x->procfd, base, &st, 0) == 0 && st.st_nlink <= 3)
+		return;
+	int tfd = openat(x->procfd, base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tfd < 0) {
+		if (!gone(errno))
+			blind(x, pid, base, errno);
+		return;
+	}
+	DIR *d = fdopendir(tfd);
+	if (!d) {
+		blind(x, pid, base, errno);
+		close(tfd);
+		return;
+	}
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno && !gone(errno))
+				blind(x, pid, base, errno);
+			break;
+		}
+		char *end;
+		long tid = strtol(de->d_name, &end, 10);
+		if (!isdigit((unsigned char)de->d_name[0]) || *end || tid <= 0 || tid == pid)
+			continue;
+		if (syscall(SYS_kcmp, (pid_t)pid, (pid_t)tid, KCMP_FILES, 0UL, 0UL) == 0)
+			continue; /* the main thread's table: seen */
+		snprintf(base, sizeof(base), "%d/task/%ld", (int)pid, tid);
+		scan_fds(x, pid, base);
 	}
 	closedir(d);
 }

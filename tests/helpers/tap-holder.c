@@ -18,12 +18,20 @@
  *                     a VM may: the TAP is still held
  *     --detach        detach each queue again (TUNSETQUEUE
  *                     IFF_DETACH_QUEUE; multi-queue only): still held
+ *     --thread        hold them from a second thread, then end the main
+ *                     one (pthread_exit): /proc/PID/fd of the process, the
+ *                     main thread's, lists nothing; still held
+ *     --own-files     with --thread: that thread first takes a descriptor
+ *                     table of its own (unshare CLONE_FILES) and the main
+ *                     thread stays: only /proc/PID/task/TID/fd shows them
  * Exit status 1 (with a line on stderr) when it cannot hold one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h> /* before the linux/ headers */
 #include <linux/if_tun.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +66,43 @@ static int hold_tap(const char *tun, const char *name, short flags, bool carrier
 	return 0;
 }
 
+struct hold {
+	int argc, i;
+	char **argv;
+	const char *tun;
+	short flags;
+	bool carrier_off, detach, own_files;
+};
+
+/* Hold every WHAT from argv[i] on, then say so: 0, or 1 after a line. */
+static int hold_all(const struct hold *h)
+{
+	if (h->own_files && unshare(CLONE_FILES) < 0)
+		return die("unshare the descriptor table of", "a thread");
+	for (int i = h->i; i < h->argc; i++) {
+		if (h->argv[i][0] == '/') {
+			if (open(h->argv[i], O_RDWR) < 0)
+				return die("open", h->argv[i]);
+		} else if (hold_tap(h->tun, h->argv[i], h->flags, h->carrier_off, h->detach)) {
+			return 1;
+		}
+	}
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	return 0;
+}
+
+static void *holder_thread(void *arg)
+{
+	if (hold_all(arg))
+		exit(1);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
+	bool thread = false, own_files = false;
 	const char *tun = "/dev/net/tun";
 	short flags = IFF_TAP | IFF_NO_PI;
 	bool carrier_off = false, detach = false;
@@ -80,6 +123,10 @@ int main(int argc, char **argv)
 			carrier_off = true;
 		else if (!strcmp(argv[i], "--detach"))
 			detach = true;
+		else if (!strcmp(argv[i], "--thread"))
+			thread = true;
+		else if (!strcmp(argv[i], "--own-files"))
+			own_files = true;
 		else {
 			fprintf(stderr, "tap-holder: unknown option '%s'\n", argv[i]);
 			return 2;
@@ -106,16 +153,20 @@ int main(int argc, char **argv)
 		execv("/proc/self/exe", nv);
 		return die("execute", "/proc/self/exe");
 	}
-	for (; i < argc; i++) {
-		if (argv[i][0] == '/') {
-			if (open(argv[i], O_RDWR) < 0)
-				return die("open", argv[i]);
-		} else if (hold_tap(tun, argv[i], flags, carrier_off, detach)) {
+	static struct hold h;
+	h = (struct hold){argc, i, argv, tun, flags, carrier_off, detach, own_files};
+	if (!thread) {
+		if (hold_all(&h))
 			return 1;
-		}
+		for (;;)
+			pause();
 	}
-	printf("ready %d\n", (int)getpid());
-	fflush(stdout);
+	pthread_t t;
+	errno = pthread_create(&t, NULL, holder_thread, &h);
+	if (errno)
+		return die("start", "a thread");
+	if (!own_files)
+		pthread_exit(NULL); /* the process lives on in the other thread */
 	for (;;)
 		pause();
 }

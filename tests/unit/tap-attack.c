@@ -307,6 +307,44 @@ START_TEST(held_tap_carrier_off)
 }
 END_TEST
 
+/* Attack (found in review after issue 16): a process that holds its TAP
+ * from a thread whose descriptor table /proc/PID/fd does not show: _i 0,
+ * the main thread has ended (pthread_exit; the process lives on, and
+ * /proc/PID/fd lists nothing); _i 1, the thread took a table of its own
+ * (unshare CLONE_FILES; only /proc/PID/task/TID/fd lists it). up replaced
+ * the TAP and down deleted it from under the process. Held either way. */
+START_TEST(held_from_another_thread)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", "vnet_hdr\n");
+	tap_ok(&t, "up", NULL);
+	int before = ifindex("vm1-b");
+	const char *a0[] = { "--vnet-hdr", "--thread", "vm1-b", NULL };
+	const char *a1[] = { "--vnet-hdr", "--thread", "--own-files", "vm1-b", NULL };
+	pid_t h = holder_start(&t, UID, GID, _i ? a1 : a0);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "process %d ", (int)h);
+
+	struct tu_run r;
+	tap_run(&r, &t, "up", NULL);
+	ck_assert_msg(r.status == 1, "up: exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
+	ck_assert_int_eq(ifindex("vm1-b"), before);
+	tu_run_free(&r);
+
+	tap_run(&r, &t, "down", NULL);
+	ck_assert_msg(r.status == 1, "down: exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
+	ck_assert_int_eq(ifindex("vm1-b"), before);
+	tu_run_free(&r);
+
+	holder_stop(h);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* tap-setup ARGS under `setpriv --bounding-set -dac_read_search,
  * -dac_override`: root that cannot read another user's /proc/PID/fd. */
 static void run_without_dac(struct tu_run *r, const struct tu_vm *t, const char *dev,
@@ -476,6 +514,7 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, concurrent_ups_one_vm, why);
 	tu_add_test_if(tc, lock_held_bounded_wait, why);
 	tu_add_loop_test_if(tc, held_tap_carrier_off, 0, 2, why);
+	tu_add_loop_test_if(tc, held_from_another_thread, 0, 2, why);
 	tu_add_test_if(tc, held_check_fails_closed, why);
 	tu_add_test_if(tc, scan_with_exiting_processes, why);
 	tu_add_test_if(tc, verbose_macvtap_prints_each, why);
