@@ -43,15 +43,20 @@ static int untrusted(struct mvm_error *e, const char *path, const char *reason,
 	return -EPERM;
 }
 
-static int trust_stat(const char *path, const struct stat *st, struct mvm_error *e)
+/* sticky_ok: a root-owned sticky directory (/tmp, /nix/store) passes,
+ * since nobody else can rename or remove root's entries in it; that holds
+ * above a runner, never for the runner itself or anything below it (the
+ * VM user could make entries of its own there). */
+static int trust_stat(const char *path, const struct stat *st, bool sticky_ok,
+		      struct mvm_error *e)
 {
 	char v[32];
 	if (st->st_uid != 0) {
 		snprintf(v, sizeof(v), "uid %lu", (unsigned long)st->st_uid);
 		return untrusted(e, path, "not owned by root", v);
 	}
-	if (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
-		return 0; /* root-owned sticky: /tmp, /nix/store */
+	if (sticky_ok && S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
+		return 0;
 	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
 		snprintf(v, sizeof(v), "mode %04lo", (unsigned long)(st->st_mode & 07777));
 		return untrusted(e, path, "writable by group or others", v);
@@ -59,19 +64,21 @@ static int trust_stat(const char *path, const struct stat *st, struct mvm_error 
 	return 0;
 }
 
-static int trust_one(const char *path, struct mvm_error *e)
+static int trust_one(const char *path, bool sticky_ok, struct mvm_error *e)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return mvm_error_set(e, errno, "trust", path, NULL);
 	if (S_ISLNK(st.st_mode))
 		return mvm_error_set(e, ELOOP, "trust", path, "a symlink in a resolved path");
-	return trust_stat(path, &st, e);
+	return trust_stat(path, &st, sticky_ok, e);
 }
 
 /* Check every prefix of path that ends after byte `from` (a '/' or the
- * end), and the path itself; the ones up to `from` are known good. */
-static int trust_walk(const char *path, size_t from, struct mvm_error *e)
+ * end), and the path itself; the ones up to `from` are known good. A
+ * sticky directory passes above the path's last component when
+ * sticky_above (the runner's own dir and what is below it: never). */
+static int trust_walk(const char *path, size_t from, bool sticky_above, struct mvm_error *e)
 {
 	char buf[PATH_MAX];
 	size_t n = strlen(path);
@@ -85,7 +92,7 @@ static int trust_walk(const char *path, size_t from, struct mvm_error *e)
 		char c = buf[i];
 		buf[i] = '\0';
 		if (i > 1)
-			r = trust_one(buf, e);
+			r = trust_one(buf, sticky_above && i < n, e);
 		buf[i] = c;
 	}
 	return r;
@@ -95,8 +102,8 @@ int trust_check(const char *path, struct mvm_error *e)
 {
 	if (path[0] != '/')
 		return mvm_error_set(e, EINVAL, "trust", path, "not an absolute path");
-	int r = trust_one("/", e);
-	return r < 0 ? r : trust_walk(path, 0, e);
+	int r = trust_one("/", path[1] != '\0', e);
+	return r < 0 ? r : trust_walk(path, 0, true, e);
 }
 
 /* The trust check of rp, a file read from the runner: only the part
@@ -106,8 +113,42 @@ static int trust_in_runner(const struct vm *vm, const char *rp, struct mvm_error
 {
 	size_t n = strlen(vm->runner);
 	if (strncmp(rp, vm->runner, n) == 0 && rp[n] == '/')
-		return trust_walk(rp, n, e);
+		return trust_walk(rp, n, false, e);
 	return trust_check(rp, e);
+}
+
+/* path (RUNNER/rel) as it is written, before any link in it is followed:
+ * each step below the runner root's, a directory unwritable by anyone
+ * else, so that every link on the way is root's and lies where only root
+ * could have put it. (The resolved path is checked after.) lstat() of a
+ * step goes through the links before it, to the very entry followed. */
+static int trust_unresolved(const struct vm *vm, const char *path, struct mvm_error *e)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path), from = strlen(vm->runner);
+	if (n >= sizeof(buf))
+		return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
+	memcpy(buf, path, n + 1);
+	for (size_t i = from + 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		struct stat st;
+		int r = lstat(buf, &st) < 0 ? -errno : 0;
+		if (r == -ENOENT || r == -ENOTDIR)
+			return r; /* nothing there: the caller says */
+		if (r < 0)
+			return mvm_error_set(e, -r, "trust", buf, NULL);
+		if (S_ISLNK(st.st_mode) && st.st_uid == 0)
+			r = 0;
+		else
+			r = trust_stat(buf, &st, false, e);
+		if (r < 0)
+			return r;
+		buf[i] = c;
+	}
+	return 0;
 }
 
 void vm_close(struct vm *vm)
@@ -167,6 +208,15 @@ static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm
 			return -ENOENT;
 		return mvm_error_set(e, errno, "read", path, NULL);
 	}
+	if (!vm->allow_untrusted) {
+		int r = trust_unresolved(vm, path, e);
+		if (r == -ENOTDIR) /* (a link's target named as a directory) */
+			r = -ENOENT;
+		if (r == -ENOENT) /* a link's target gone */
+			return mvm_error_set(e, ENOLINK, "read", path, "dangling symlink");
+		if (r < 0)
+			return r;
+	}
 	char *rp = realpath(path, NULL);
 	if (!rp && errno == ENOENT) /* not -ENOENT: that would be "nothing to do" */
 		return mvm_error_set(e, ENOLINK, "read", path, "dangling symlink");
@@ -196,7 +246,7 @@ static int read_opened(const struct vm *vm, int fd, const char *rp, char **buf, 
 	if (!S_ISREG(st.st_mode))
 		return mvm_error_set(e, EINVAL, "read", rp, "not a regular file");
 	if (!vm->allow_untrusted) {
-		int r = trust_stat(rp, &st, e); /* the file we opened, not a swapped one */
+		int r = trust_stat(rp, &st, false, e); /* the file we opened, not a swapped one */
 		if (r < 0)
 			return r;
 	}

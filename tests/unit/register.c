@@ -170,6 +170,57 @@ START_TEST(register_untrusted_refused)
 }
 END_TEST
 
+/* Attack (found in review after issue 17): `booted` re-pointed at a
+ * root-owned sticky directory (as /tmp), where the VM user made bin/ and
+ * in it a link named microvm-unregister to a program of root's (here one
+ * that notes it ran; on a host, poweroff). The sticky directory passed as
+ * a runner and the link's target as root's, so root ran the program the
+ * VM user chose. Refused now, naming the directory, and nothing runs. */
+START_TEST(register_sticky_runner_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *prog = tu_path(t.root, "rootprog");
+	put_exec(prog, "bin/any", reg_script, 0755);
+	char *any = tu_path(prog, "bin/any");
+	char *sticky = tu_path(t.root, "tmp");
+	char *sbin = tu_path(sticky, "bin");
+	ck_assert_int_eq(mkdir_p(sbin, 0755), 0);
+	tu_chmod(sticky, 01777);
+	tu_chown(sbin, TU_NOBODY, TU_NOBODY);
+	char *reg = tu_path(sbin, "microvm-register");
+	char *unreg = tu_path(sbin, "microvm-unregister");
+	tu_symlink(any, reg);
+	tu_symlink(any, unreg);
+	point_booted(&t, sticky);
+	pid_t main_pid = start_main(&t);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+
+	char *want = xasprintf("unable to trust '%s': writable by group or others", sticky);
+	struct tu_run r;
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+	ck_assert_msg(!reg_ran(&t), "the program the VM user chose ran as root");
+	tu_run_free(&r);
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+	ck_assert_msg(!reg_ran(&t), "the program the VM user chose ran as root");
+	tu_run_free(&r);
+	end_main(main_pid);
+	free(want);
+	free(unreg);
+	free(reg);
+	free(sbin);
+	free(sticky);
+	free(any);
+	free(prog);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* register runs booted/bin/microvm-register with argv [script, MAINPID],
  * as root, in /, without NOTIFY_SOCKET; a failing script fails the verb. */
 START_TEST(register_runs_script)
@@ -474,6 +525,7 @@ Suite *register_suite(void)
 	tcase_set_timeout(tc, 30);
 	const char *why = tu_need_root();
 	tu_add_test_if(tc, register_untrusted_refused, why);
+	tu_add_test_if(tc, register_sticky_runner_refused, why);
 	tu_add_test_if(tc, register_runs_script, why);
 	tu_add_test_if(tc, unregister_runs_script, why);
 	tu_add_test_if(tc, register_nothing_to_do, why);

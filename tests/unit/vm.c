@@ -1009,6 +1009,61 @@ START_TEST(trust_sticky_dir)
 }
 END_TEST
 
+/* Attack (found in review after issue 17): the VM user points current (or
+ * booted) at a root-owned sticky directory such as /tmp itself. It passed
+ * as a runner (the sticky exception), and a bin/ of the VM user's in it,
+ * with a link to any root-owned program, made `runner-exec unregister`
+ * run that program as root; the same way pci-bind read a root-only file
+ * of the VM user's choosing. The runner, and everything below it on the
+ * way to a file, must be root's and unwritable by anyone else: the sticky
+ * exception holds only above the runner. A link inside it that is not
+ * root's, or in a directory that is not, is refused before it is
+ * followed. */
+START_TEST(trust_sticky_runner)
+{
+	struct vm v;
+	struct mvm_error e;
+	char *p;
+	char *sticky = tu_path(t.root, "tmp");
+	ck_assert_int_eq(mkdir_p(P(sticky, "bin"), 0755), 0);
+	tu_chmod(sticky, 01777);
+	tu_chown(P(sticky, "bin"), TU_NOBODY, TU_NOBODY);
+	tu_symlink("/bin/true", P(sticky, "bin/microvm-run"));
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink(sticky, P(t.dir, "current"));
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", sticky, 0, "mode 1777", "writable by group or others");
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink(t.runner, P(t.dir, "current"));
+
+	/* In a runner of root's: bin/ of the VM user's, a link to a program
+	 * of root's in it. */
+	ck_assert_int_eq(mkdir(R("bin"), 0755), 0);
+	tu_chown(R("bin"), TU_NOBODY, TU_NOBODY);
+	tu_symlink("/bin/true", R("bin/microvm-run"));
+	open_ok(&v);
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R("bin"), 0, "uid 65534", "not owned by root");
+	/* bin/ of root's but sticky and world-writable, as /tmp. */
+	tu_chown(R("bin"), 0, 0);
+	tu_chmod(R("bin"), 01777);
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R("bin"), 0, "mode 1777", "writable by group or others");
+	/* The link itself not root's. */
+	tu_chmod(R("bin"), 0755);
+	ck_assert_int_eq(lchown(R("bin/microvm-run"), TU_NOBODY, TU_NOBODY), 0);
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R("bin/microvm-run"), 0, "uid 65534",
+			"not owned by root");
+	/* Root's all the way: a link out of the runner is fine. */
+	ck_assert_int_eq(lchown(R("bin/microvm-run"), 0, 0), 0);
+	ck_assert_int_eq(vm_executable(&v, "bin/microvm-run", &p, &e), 0);
+	free(p);
+	vm_close(&v);
+	free(sticky);
+}
+END_TEST
+
 /* The state dir is the VM user's: it is not part of the check. */
 START_TEST(trust_state_dir_not_checked)
 {
@@ -1103,6 +1158,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_file_other_owner, tu_need_root());
 	tu_add_test_if(tc, trust_symlink_escape, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_dir, tu_need_root());
+	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
 	tu_add_test_if(tc, trust_state_dir_not_checked, tu_need_root());
 	tcase_add_test(tc, allow_untrusted_lifts_all);
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
