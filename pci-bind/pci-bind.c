@@ -449,9 +449,11 @@ static int bind_one(struct dev *x, struct mvm_error *e)
 	return r;
 }
 
-/* Back to x->prev: clear the override, unbind from vfio-pci, reprobe,
- * check. A device some other driver took meanwhile is left alone, with
- * no write at all. */
+/* Back to x->prev: the override set to it, unbind from vfio-pci,
+ * reprobe, check, the override cleared. While it is probed, the override
+ * names the driver it goes back to, so that no other driver that matches
+ * it (the native one, where pci-stub held it) takes it first. A device
+ * some other driver took meanwhile is left alone, with no write at all. */
 static int give_back(const struct dev *x, struct mvm_error *e)
 {
 	char now[DRIVER_MAX];
@@ -469,21 +471,21 @@ static int give_back(const struct dev *x, struct mvm_error *e)
 		mvm_error_after(e, " back to %s", *x->prev ? x->prev : "no driver");
 		return -EBUSY;
 	}
-	r = write_override(x->addr, "\n", e);
+	bool probe = *x->prev && (!*now || !strcmp(now, VFIO_DRIVER));
+	r = write_override(x->addr, probe ? x->prev : "\n", e);
 	if (r < 0)
 		return r;
 	if (!strcmp(now, VFIO_DRIVER)) {
 		r = write_unbind(VFIO_DRIVER, x->addr, e);
 		if (r < 0)
 			return r;
-		*now = '\0';
 	}
-	if (*x->prev && !*now) {
-		r = write_probe(x->addr, e);
-		if (r < 0)
-			return r;
-	}
-	return check_driver(x->addr, x->prev, "give back", e);
+	if (probe && (r = write_probe(x->addr, e)) < 0)
+		return r;
+	r = check_driver(x->addr, x->prev, "give back", e);
+	if (r == 0 && probe)
+		r = write_override(x->addr, "\n", e);
+	return r;
 }
 
 /* Give back what this run changed, last first; what could not be given

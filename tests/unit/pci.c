@@ -690,6 +690,36 @@ START_TEST(bad_name_one_error_line)
 }
 END_TEST
 
+/* A device that another driver than its own would take on a plain
+ * reprobe (pci-stub holds it, by an override or a new_id of the admin's;
+ * nouveau would win a probe): unbind gives it back to the driver it had,
+ * pci-stub, not to whichever driver claims it first, and clears the
+ * override. Found in review: it was left on nouveau, unbind failed and
+ * refused for ever after. */
+START_TEST(unbind_back_to_the_driver_it_had)
+{
+	struct sim s;
+	sim_make(&s);
+	vfio_node(&s, "5");
+	SIM(&s, "driver", "nouveau");
+	SIM(&s, "device", "0000:01:00.0", "driver=pci-stub", "group=5", "orig=nouveau");
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+	struct tu_run r;
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	tu_run_free(&r);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: exit %d: %s", r.status, r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "pci-stub");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -711,6 +741,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, bind_twice_keeps_record, tu_need_root());
 	tu_add_test_if(tc, unbound_device_stays_unbound, tu_need_root());
 	tu_add_test_if(tc, unbind_partial_keeps_record, tu_need_root());
+	tu_add_test_if(tc, unbind_back_to_the_driver_it_had, tu_need_root());
 	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
 	TCase *km = tcase_create("kmod");
