@@ -364,7 +364,9 @@ static int group_check(const char *g, const struct devs *mine, struct devs *bad,
 	return r;
 }
 
-/* /dev/vfio/GROUP to the VM user and group, mode 0660. */
+/* /dev/vfio/GROUP to the VM user and group, mode 0660. A node that another
+ * user owns is another VM's (its devices bound for it): refused, as the
+ * VM user could name that VM's devices in a runner of root's. */
 static int give_group_node(const char *g, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, g);
@@ -381,6 +383,12 @@ static int give_group_node(const char *g, struct mvm_error *e)
 		mvm_error_set(e, EINVAL, "give", p, "not a character device");
 		mvm_error_after(e, " to the VM");
 		return -EINVAL;
+	}
+	if (st.st_uid != 0 && st.st_uid != c.uid) {
+		mvm_error_setf(e, EBUSY, "give", p, "it belongs to uid %u, another VM's",
+			       (unsigned)st.st_uid);
+		mvm_error_after(e, " to the VM");
+		return -EBUSY;
 	}
 	if (lchown(p, c.uid, c.gid) < 0 || chmod(p, 0660) < 0)
 		return mvm_error_set(e, errno, "give to the VM", p, NULL);

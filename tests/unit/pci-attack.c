@@ -284,6 +284,45 @@ START_TEST(unbind_refusal_writes_nothing)
 }
 END_TEST
 
+/* Attack (found in review after issue 17): a VM user points current at
+ * another VM's runner (root's, so trusted) whose device is bound to
+ * vfio-pci for that VM: bind skipped the device (already there, nothing
+ * to record) and gave its /dev/vfio/GROUP to this VM's user, who could
+ * then open the other VM's device. A node another user owns is refused,
+ * naming it and the owner, and stays as it is. */
+START_TEST(vfio_node_of_another_user_refused)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "device", "0000:03:00.0", "driver=vfio-pci", "orig=e1000e", "group=9");
+	vfio_node(&s, "9");
+	char *node = xasprintf("%s/vfio/9", s.dev);
+	ck_assert_int_eq(chown(node, 991, 78), 0);
+	pci_devices(&s, "0000:03:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind: exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, node) && strstr(r.err, "uid 991"), "stderr: %s", r.err);
+	struct stat st;
+	ck_assert_int_eq(stat(node, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 991);
+	ck_assert_str_eq(driver_of(&s, "0000:03:00.0"), "vfio-pci");
+	tu_run_free(&r);
+	/* Root's (as the kernel makes it), or already this VM's: given. */
+	ck_assert_int_eq(chown(node, 0, 0), 0);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_int_eq(stat(node, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 990);
+	tu_run_free(&r);
+	free(node);
+	sim_free(&s);
+}
+END_TEST
+
 /* ---- 6: records that are not regular files ---------------------------------- */
 
 /* Attack (issue 11, point 6): a FIFO in place of the record hung
@@ -325,5 +364,6 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, lock_held_bounded_wait, tu_need_root());
 	tu_add_test_if(tc, unbind_refusal_writes_nothing, tu_need_root());
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 2, tu_need_root());
+	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
 	suite_add_tcase(s, tc);
 }
