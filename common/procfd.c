@@ -199,35 +199,47 @@ static void char_fd(struct scan *x, pid_t pid, dev_t devt)
 			held(x, &x->t[i], pid, 0);
 }
 
+/* PROCFS/rel (of pid) as a directory; NULL, blind unless it is gone. */
+static DIR *open_dir(struct scan *x, pid_t pid, const char *rel)
+{
+	int fd = openat(x->procfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (!gone(err))
+			blind(x, pid, rel, err);
+	}
+	return d;
+}
+
+/* The next entry of d (PROCFS/rel) but . and ..; NULL at the end, blind
+ * on an error. */
+static struct dirent *next_entry(struct scan *x, pid_t pid, const char *rel, DIR *d)
+{
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de && errno && !gone(errno))
+			blind(x, pid, rel, errno);
+		if (!de || de->d_name[0] != '.')
+			return de;
+	}
+}
+
 /* The descriptor table in base ("PID" or "PID/task/TID") of pid. */
 static void scan_fds(struct scan *x, pid_t pid, const char *base)
 {
 	char rel[96];
 	snprintf(rel, sizeof(rel), "%s/fd", base);
-	int dfd = openat(x->procfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		if (!gone(errno))
-			blind(x, pid, rel, errno);
+	DIR *d = open_dir(x, pid, rel);
+	if (!d)
 		return;
-	}
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		blind(x, pid, rel, errno);
-		close(dfd);
-		return;
-	}
-	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de) {
-			if (errno && !gone(errno))
-				blind(x, pid, rel, errno);
-			break;
-		}
+	struct dirent *de;
+	while ((de = next_entry(x, pid, rel, d))) {
 		struct stat st;
-		if (de->d_name[0] == '.')
-			continue;
-		if (fstatat(dfd, de->d_name, &st, 0) < 0) {
+		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0) {
 			if (gone(errno))
 				continue;
 			blind(x, pid, rel, errno);
@@ -248,42 +260,27 @@ static void scan_fds(struct scan *x, pid_t pid, const char *base)
  * looked through too. */
 static void scan_pid(struct scan *x, pid_t pid)
 {
-	char base[96];
+	char task[64], base[96];
 	snprintf(base, sizeof(base), "%d", (int)pid);
 	scan_fds(x, pid, base);
 	if (x->s->excused_pid == pid || x->found == x->n)
 		return; /* its threads are no more readable; or all found */
-	snprintf(base, sizeof(base), "%d/task", (int)pid);
+	snprintf(task, sizeof(task), "%d/task", (int)pid);
 	struct stat st; /* a link a thread, and 2: one thread, nothing more */
-	if (fstatat(x->procfd, base, &st, 0) == 0 && st.st_nlink <= 3)
+	if (fstatat(x->procfd, task, &st, 0) == 0 && st.st_nlink <= 3)
 		return;
-	int tfd = openat(x->procfd, base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tfd < 0) {
-		if (!gone(errno))
-			blind(x, pid, base, errno);
+	DIR *d = open_dir(x, pid, task);
+	if (!d)
 		return;
-	}
-	DIR *d = fdopendir(tfd);
-	if (!d) {
-		blind(x, pid, base, errno);
-		close(tfd);
-		return;
-	}
-	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de) {
-			if (errno && !gone(errno))
-				blind(x, pid, base, errno);
-			break;
-		}
+	struct dirent *de;
+	while ((de = next_entry(x, pid, task, d))) {
 		char *end;
 		long tid = strtol(de->d_name, &end, 10);
 		if (!isdigit((unsigned char)de->d_name[0]) || *end || tid <= 0 || tid == pid)
 			continue;
 		if (syscall(SYS_kcmp, (pid_t)pid, (pid_t)tid, KCMP_FILES, 0UL, 0UL) == 0)
 			continue; /* the main thread's table: seen */
-		snprintf(base, sizeof(base), "%d/task/%ld", (int)pid, tid);
+		snprintf(base, sizeof(base), "%s/%ld", task, tid);
 		scan_fds(x, pid, base);
 	}
 	closedir(d);
