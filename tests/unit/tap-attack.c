@@ -265,6 +265,37 @@ END_TEST
 
 /* ---- 3 and issue 16: held means open ------------------------------------ */
 
+/* vm1-a and vm1-b up (tap-flags flags), vm1-b held by a tap-holder with
+ * args: up and down refuse it, naming the holder, and leave it (down
+ * deletes vm1-a); once the holder is gone, down deletes it. */
+static void held_refused(const char *flags, const char *const args[], bool carrier_off)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", flags);
+	tap_ok(&t, "up", NULL);
+	int before = ifindex("vm1-b");
+	pid_t h = holder_start(&t, UID, GID, args);
+	if (carrier_off)
+		ck_assert_uint_eq(sysnum("vm1-b", "carrier"), 0);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "process %d ", (int)h);
+	static const char *const verbs[] = { "up", "down" };
+	for (size_t v = 0; v < ARRAY_SIZE(verbs); v++) {
+		struct tu_run r;
+		tap_run(&r, &t, verbs[v], NULL);
+		ck_assert_msg(r.status == 1, "%s: exit %d: %s", verbs[v], r.status, r.err);
+		ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
+		ck_assert_int_eq(ifindex("vm1-b"), before);
+		tu_run_free(&r);
+	}
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	holder_stop(h);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_vm_free(&t);
+}
+
 /* Attack (issue 11, point 3): a VM that turned its TAP's carrier off
  * (TUNSETCARRIER), or detached its queue (TUNSETQUEUE, multi-queue), lost
  * the TAP: up deleted it and made a new one, the VM's descriptor was
@@ -273,37 +304,9 @@ END_TEST
  * 1 multi-queue with the queue detached. */
 START_TEST(held_tap_carrier_off)
 {
-	struct tu_vm t;
-	vm_taps(&t, "vm1-a\nvm1-b\n", _i ? "multi_queue\n" : "vnet_hdr\n");
-	tap_ok(&t, "up", NULL);
-	int before = ifindex("vm1-b");
 	const char *a0[] = { "--vnet-hdr", "--carrier-off", "vm1-b", NULL };
 	const char *a1[] = { "--multi-queue", "--detach", "vm1-b", NULL };
-	pid_t h = holder_start(&t, UID, GID, _i ? a1 : a0);
-	if (_i == 0)
-		ck_assert_uint_eq(sysnum("vm1-b", "carrier"), 0);
-	char pid[32];
-	snprintf(pid, sizeof(pid), "process %d ", (int)h);
-
-	struct tu_run r;
-	tap_run(&r, &t, "up", NULL);
-	ck_assert_msg(r.status == 1, "up: exit %d: %s", r.status, r.err);
-	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
-	ck_assert_int_eq(ifindex("vm1-b"), before);
-	tu_run_free(&r);
-
-	tap_run(&r, &t, "down", NULL);
-	ck_assert_msg(r.status == 1, "down: exit %d: %s", r.status, r.err);
-	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
-	ck_assert_int_eq(ifindex("vm1-b"), before);
-	ck_assert_int_eq(ifindex("vm1-a"), 0);
-	tu_run_free(&r);
-
-	holder_stop(h);
-	tap_ok(&t, "down", NULL);
-	ck_assert_int_eq(ifindex("vm1-b"), 0);
-	ck_assert_ptr_null(record_of(&t, "tap"));
-	tu_vm_free(&t);
+	held_refused(_i ? "multi_queue\n" : "vnet_hdr\n", _i ? a1 : a0, _i == 0);
 }
 END_TEST
 
@@ -315,33 +318,9 @@ END_TEST
  * the TAP and down deleted it from under the process. Held either way. */
 START_TEST(held_from_another_thread)
 {
-	struct tu_vm t;
-	vm_taps(&t, "vm1-a\nvm1-b\n", "vnet_hdr\n");
-	tap_ok(&t, "up", NULL);
-	int before = ifindex("vm1-b");
 	const char *a0[] = { "--vnet-hdr", "--thread", "vm1-b", NULL };
 	const char *a1[] = { "--vnet-hdr", "--thread", "--own-files", "vm1-b", NULL };
-	pid_t h = holder_start(&t, UID, GID, _i ? a1 : a0);
-	char pid[32];
-	snprintf(pid, sizeof(pid), "process %d ", (int)h);
-
-	struct tu_run r;
-	tap_run(&r, &t, "up", NULL);
-	ck_assert_msg(r.status == 1, "up: exit %d: %s", r.status, r.err);
-	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
-	ck_assert_int_eq(ifindex("vm1-b"), before);
-	tu_run_free(&r);
-
-	tap_run(&r, &t, "down", NULL);
-	ck_assert_msg(r.status == 1, "down: exit %d: %s", r.status, r.err);
-	ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
-	ck_assert_int_eq(ifindex("vm1-b"), before);
-	tu_run_free(&r);
-
-	holder_stop(h);
-	tap_ok(&t, "down", NULL);
-	ck_assert_int_eq(ifindex("vm1-b"), 0);
-	tu_vm_free(&t);
+	held_refused("vnet_hdr\n", _i ? a1 : a0, false);
 }
 END_TEST
 
