@@ -73,7 +73,6 @@ struct launcher {
 	char *virtiofsd;
 	enum dialect dialect;
 	gid_t gid;	 /* the sockets' group */
-	char *unix_path; /* PROCFS/net/unix */
 	dev_t state_dev; /* the state dir, as the walk found it */
 	ino_t state_ino;
 	char *runtime;	 /* the runtime dir, absolute */

@@ -9,8 +9,8 @@
  * bind() takes a path, so it is called with the root directory changed to
  * one where the socket's absolute path leads, through root's directories
  * only, to a mount of that very directory (pin_chroot_call()); the kernel
- * keeps that path for the socket, so PROCFS/net/unix names it as any
- * other. The socket is made with its final owner (root), group (setegid)
+ * keeps that path for the socket, so /proc/net/unix and ss(8) name it as
+ * any other. The socket is made with its final owner (root), group (setegid)
  * and mode 0660 (umask): nothing is chowned or chmoded afterwards. */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +25,6 @@
 
 #include "launch.h"
 #include "log.h"
-#include "unixsock.h"
 #include "util.h"
 
 /* Connections a socket queues while no daemon accepts (between two). */
@@ -100,11 +99,12 @@ static int answers(int dir, const char *base)
 }
 
 /* A file at base in dir: gone, or a socket nobody listens on (removed).
- * Another file, or a socket in use, is left alone: an error. PROCFS/net/unix
- * says first, as it costs no connection to a daemon that serves one
- * client; but it is text that anyone can add lines to (an abstract
- * socket's name may hold a newline), so a listener it shows is confirmed
- * by answers(). */
+ * Another file, or a socket in use, is left alone: an error. Whether it
+ * listens is answers()'s: /proc/net/unix shows only the sockets of the
+ * reader's network namespace (the unit has one of its own), and is text
+ * that anyone can add lines to (an abstract socket's name may hold a
+ * newline). The one cost: a daemon that waits there for its one client
+ * takes the empty connection, and its supervisor starts it again. */
 static int stale(int dir, const char *base, const char *path, bool dry_run, const char *verb,
 		 struct mvm_error *e)
 {
@@ -113,10 +113,8 @@ static int stale(int dir, const char *base, const char *path, bool dry_run, cons
 		return errno == ENOENT ? 0 : mvm_error_set(e, errno, verb, path, NULL);
 	if (!S_ISSOCK(st.st_mode))
 		return mvm_error_set(e, EEXIST, verb, path, "it exists and is not a socket");
-	int r = unix_listening(L.unix_path, path);
+	int r = answers(dir, base);
 	if (r < 0)
-		return mvm_error_set(e, -r, "read", L.unix_path, NULL);
-	if (r > 0 && (r = answers(dir, base)) < 0)
 		return mvm_error_set(e, -r, verb, path, "cannot tell whether a process listens on it");
 	if (r > 0)
 		return mvm_error_set(e, EADDRINUSE, verb, path, "another process listens on it");

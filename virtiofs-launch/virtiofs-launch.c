@@ -84,7 +84,7 @@ static const struct cli_tool tool = {
 	.synopsis = "[OPTIONS] NAME",
 	.summary = "Run and supervise one virtiofsd per virtiofs share of VM NAME.",
 	.help = help_text,
-	.flags = CLI_IDS | CLI_PROCFS | CLI_UNTRUSTED | CLI_RUNTIME,
+	.flags = CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME,
 	.options = options,
 	.handle = handle,
 };
@@ -257,9 +257,8 @@ static int setup(struct share_list *l, struct mvm_error *e)
 	int r = group_lookup(L.c.group, &L.gid, e);
 	if (r < 0)
 		return r;
-	L.unix_path = path_join(L.c.procfs, "net/unix");
 	L.runtime = absolute(L.c.runtime_dir);
-	if (!L.unix_path || !L.runtime)
+	if (!L.runtime)
 		return mvm_error_set(e, ENOMEM, "start", L.name, NULL);
 	r = state_dir_identity(e);
 	if (r == 0)
@@ -291,7 +290,6 @@ static void cleanup(struct share_list *l)
 	free(L.v);
 	vm_close(&L.vm);
 	free(L.virtiofsd);
-	free(L.unix_path);
 	free(L.runtime);
 	free(L.set.extra);
 	int *fds[] = {&L.sfd, &L.rt_fd, &L.root_fd, &L.cwd_fd};

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The layout parsers of common/layout.h on buffers: one table of good
- * inputs and one of bad inputs per format (DESIGN.md section 2), and the
- * /proc/net/unix parser. Reading the files (e.path, trust) is
- * tests/unit/vm.c. */
+ * inputs and one of bad inputs per format (DESIGN.md section 2). Reading
+ * the files (e.path, trust) is tests/unit/vm.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,6 @@
 
 #include "layout.h"
 #include "testutil.h"
-#include "unixsock.h"
 #include "util.h"
 
 /* A bad input: the error must name this line and value, for this reason. */
@@ -571,86 +569,6 @@ START_TEST(share_settings_unknown_name)
 }
 END_TEST
 
-/* ---- /proc/net/unix ---- */
-
-static void collect(const char *path, size_t len, void *ud)
-{
-	char *out = ud;
-	size_t k = strlen(out);
-	snprintf(out + k, 1024 - k, "%s%.*s", k ? "|" : "", (int)len, path);
-}
-
-#define UNIX_HEADER "Num       RefCount Protocol Flags    Type St Inode Path\n"
-
-static const struct {
-	const char *in, *want; /* the listening paths, joined by '|' */
-} unix_cases[] = {
-	{"", ""},
-	{UNIX_HEADER, ""},
-	{UNIX_HEADER "0000000000000000: 00000002 00000000 00010000 0001 01 23456 /run/a.sock\n",
-	 "/run/a.sock"},
-	/* connected, not listening; no path; abstract */
-	{UNIX_HEADER "0000000000000000: 00000003 00000000 00000000 0001 03 1 /run/a.sock\n"
-		     "0000000000000000: 00000002 00000000 00010000 0001 01 2\n"
-		     "0000000000000000: 00000002 00000000 00010000 0001 01 3 @abstract\n",
-	 "@abstract"},
-	/* spaces in the path, and at its start; no newline at the end */
-	{UNIX_HEADER "0: 2 0 00010000 1 1 4 /a b/c d.sock\n"
-		     "0: 2 0 10000 1 1 5  /lead",
-	 "/a b/c d.sock| /lead"},
-	/* flags that are not hex, or too long: skipped */
-	{UNIX_HEADER "0: 2 0 0001000g 1 1 6 /x\n0: 2 0 100000000000000010000 1 1 7 /y\n"
-		     "0: 2 0 00010000 1 1 8 /z\n",
-	 "/z"},
-	/* short lines */
-	{UNIX_HEADER "0: 2 0 00010000 1 1\n0: 2 0 00010000\n\n0: 2 0 00010000 1 1 9 \n", ""},
-	/* the header is never a socket */
-	{"0: 2 0 00010000 1 1 9 /hdr\n0: 2 0 00010000 1 1 9 /a\n", "/a"},
-};
-
-START_TEST(unix_listeners_parsed)
-{
-	char got[1024] = "";
-	unix_parse(unix_cases[_i].in, strlen(unix_cases[_i].in), collect, got);
-	ck_assert_str_eq(got, unix_cases[_i].want);
-}
-END_TEST
-
-/* The file a piece at a time: lines across reads, one longer than the
- * buffer skipped, the one after it still read. */
-START_TEST(unix_listeners_file)
-{
-	char *dir = tu_tmpdir();
-	size_t cap = 64 * 1024, k = 0;
-	char *buf = malloc(cap);
-	ck_assert_ptr_nonnull(buf);
-	k += (size_t)snprintf(buf + k, cap - k, UNIX_HEADER);
-	for (int i = 0; i < 200; i++)
-		k += (size_t)snprintf(buf + k, cap - k, "0: 2 0 %08x 1 1 %d /s/%03d\n",
-				      i % 2 ? 0x10000 : 0, i, i);
-	k += (size_t)snprintf(buf + k, cap - k, "0: 2 0 00010000 1 1 1 /");
-	memset(buf + k, 'x', 9000);
-	k += 9000;
-	k += (size_t)snprintf(buf + k, cap - k, "\n0: 2 0 00010000 1 1 1 /after\n");
-	k += (size_t)snprintf(buf + k, cap - k, "0: 2 0 00010000 1 1 1 /last");
-	tu_write_n(dir, "unix", buf, k);
-	char *file = tu_path(dir, "unix");
-	ck_assert_int_eq(unix_listening(file, "/s/199"), 1);
-	ck_assert_int_eq(unix_listening(file, "/s/001"), 1);
-	ck_assert_int_eq(unix_listening(file, "/s/002"), 0);
-	ck_assert_int_eq(unix_listening(file, "/after"), 1);
-	ck_assert_int_eq(unix_listening(file, "/last"), 1);
-	ck_assert_int_eq(unix_listening(file, "/"), 0);
-	char *missing = tu_path(dir, "none");
-	ck_assert_int_eq(unix_listening(missing, "/x"), -ENOENT);
-	free(missing);
-	free(file);
-	free(buf);
-	tu_rm_rf(dir);
-	free(dir);
-}
-END_TEST
-
 /* ---- what holds for every format ---- */
 
 typedef int (*any_parser)(const char *buf, size_t len, struct mvm_error *e);
@@ -826,11 +744,6 @@ Suite *parse_suite(void)
 	tcase_add_loop_test(tc, share_settings_good, 0, ARRAY_SIZE(setting_good));
 	tcase_add_loop_test(tc, share_settings_bad, 0, ARRAY_SIZE(setting_bad));
 	tcase_add_test(tc, share_settings_unknown_name);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("net-unix");
-	tcase_add_loop_test(tc, unix_listeners_parsed, 0, ARRAY_SIZE(unix_cases));
-	tcase_add_test(tc, unix_listeners_file);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("every-format");

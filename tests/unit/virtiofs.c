@@ -1388,6 +1388,58 @@ START_TEST(attack_forged_unix_line)
 }
 END_TEST
 
+/* Found in review: /proc/net/unix lists only the sockets of the reader's
+ * network namespace, and the launcher's unit has one of its own
+ * (PrivateNetwork=yes). A socket that a process in another namespace
+ * listens on (another VM's launcher, whose runner names the same path)
+ * looked stale: it was removed, and this launcher's bound in its place.
+ * connect(2) reaches it from any namespace: refused, left as it is. */
+START_TEST(attack_listener_in_other_netns)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "a.sock");
+	const char *path = sock_of(&t, "a");
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(1);
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* of the new namespace */
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+			_exit(1);
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	char c;
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	struct stat before;
+	ck_assert_int_eq(stat(path, &before), 0);
+	ck_assert_msg(!oracle_listening(path), "the listener shows in this namespace");
+
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
+	char *log = lt_log(&t);
+	ck_assert_msg(strstr(log, "another process listens on it"), "log:\n%s", log);
+	free(log);
+	struct stat after;
+	ck_assert_int_eq(stat(path, &after), 0);
+	ck_assert_uint_eq(before.st_ino, after.st_ino);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	lt_free(&t);
+}
+END_TEST
+
 /* A socket file nobody listens on: removed. One somebody listens on, or a
  * file that is not a socket: left alone, the share fails. */
 START_TEST(stale_sockets)
@@ -2212,6 +2264,7 @@ Suite *virtiofs_suite(void)
 	add_real_test(tc, attack_socket_chown_symlink);
 	tu_add_test_if(tc, attack_state_dir_symlink, tu_need_root());
 	tu_add_test_if(tc, attack_forged_unix_line, tu_need_root());
+	tu_add_test_if(tc, attack_listener_in_other_netns, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
