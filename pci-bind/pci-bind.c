@@ -488,12 +488,15 @@ static int give_back(const struct dev *x, struct mvm_error *e)
 		if (r < 0)
 			return r;
 	}
-	if (probe && (r = write_probe(x->addr, e)) < 0)
-		return r;
-	r = check_driver(x->addr, x->prev, "give back", e);
-	if (r == 0 && probe)
-		r = write_override(x->addr, "\n", e);
-	return r;
+	if (probe && (r = write_probe(x->addr, e)) == 0)
+		r = check_driver(x->addr, x->prev, "give back", e);
+	else if (!probe)
+		return check_driver(x->addr, x->prev, "give back", e);
+	/* The override cleared, whether the driver took it or not; the
+	 * first error is the one reported. */
+	struct mvm_error e1;
+	int rc = write_override(x->addr, "\n", r < 0 ? &e1 : e);
+	return r < 0 ? r : rc;
 }
 
 /* Give back what this run changed, last first; what could not be given

@@ -716,6 +716,18 @@ START_TEST(unbind_back_to_the_driver_it_had)
 	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
 	ck_assert(!record_exists(&s));
 	tu_run_free(&r);
+	/* pci-stub now refuses it: unbind fails, the device stays recorded
+	 * (for another try), and the override is cleared all the same. */
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	SIM(&s, "refuse", "pci-stub", "0000:01:00.0");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 1, "unbind: exit %d: %s", r.status, r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+	ck_assert(record_exists(&s));
+	tu_run_free(&r);
 	sim_free(&s);
 }
 END_TEST
