@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -64,6 +65,22 @@ static int trust_stat(const char *path, const struct stat *st, bool sticky_ok,
 	return 0;
 }
 
+#define FUSE_MAGIC 0x65735546
+
+/* On a file system whose owners are whatever its daemon says (FUSE: a
+ * user's own, mounted with allow_other, can show every file as root's),
+ * nothing is root's, whatever stat says. fd >= 0: of that file. */
+static int trust_fs(const char *path, int fd, struct mvm_error *e)
+{
+	struct statfs sf;
+	if ((fd >= 0 ? fstatfs(fd, &sf) : statfs(path, &sf)) < 0)
+		return mvm_error_set(e, errno, "trust", path, NULL);
+	if (sf.f_type == FUSE_MAGIC)
+		return untrusted(e, path, "on a FUSE file system (its owners are what its daemon says)",
+				 "fuse");
+	return 0;
+}
+
 static int trust_one(const char *path, bool sticky_ok, struct mvm_error *e)
 {
 	struct stat st;
@@ -71,7 +88,8 @@ static int trust_one(const char *path, bool sticky_ok, struct mvm_error *e)
 		return mvm_error_set(e, errno, "trust", path, NULL);
 	if (S_ISLNK(st.st_mode))
 		return mvm_error_set(e, ELOOP, "trust", path, "a symlink in a resolved path");
-	return trust_stat(path, &st, sticky_ok, e);
+	int r = trust_stat(path, &st, sticky_ok, e);
+	return r < 0 ? r : trust_fs(path, -1, e);
 }
 
 /* Check every prefix of path that ends after byte `from` (a '/' or the
@@ -141,9 +159,9 @@ static int trust_unresolved(const struct vm *vm, const char *path, struct mvm_er
 		if (r < 0)
 			return mvm_error_set(e, -r, "trust", buf, NULL);
 		if (S_ISLNK(st.st_mode) && st.st_uid == 0)
-			r = 0;
-		else
-			r = trust_stat(buf, &st, false, e);
+			r = 0; /* (on the file system of its directory, checked) */
+		else if ((r = trust_stat(buf, &st, false, e)) == 0)
+			r = trust_fs(buf, -1, e);
 		if (r < 0)
 			return r;
 		buf[i] = c;
@@ -247,6 +265,8 @@ static int read_opened(const struct vm *vm, int fd, const char *rp, char **buf, 
 		return mvm_error_set(e, EINVAL, "read", rp, "not a regular file");
 	if (!vm->allow_untrusted) {
 		int r = trust_stat(rp, &st, false, e); /* the file we opened, not a swapped one */
+		if (r == 0)
+			r = trust_fs(rp, fd, e);
 		if (r < 0)
 			return r;
 	}

@@ -7,7 +7,7 @@ set -eu
 pkgs="make gcc libc6-dev pkg-config libnl-3-dev libnl-route-3-dev libkmod-dev check
 clang libclang-rt-14-dev iproute2 kmod util-linux procps
 qemu-system-x86 qemu-system-common busybox-static cpio xz-utils
-systemd systemd-container nix-bin socat patchelf supervisor gnuplot-nox ${MVM_DEPS_EXTRA:-}"
+systemd systemd-container nix-bin socat patchelf supervisor gnuplot-nox bindfs ${MVM_DEPS_EXTRA:-}"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||

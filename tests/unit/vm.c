@@ -7,8 +7,13 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -1064,6 +1069,75 @@ START_TEST(trust_sticky_runner)
 }
 END_TEST
 
+/* bindfs (Debian package bindfs), and /dev/fuse: what trust_fuse_mount
+ * needs besides root. */
+static const char *need_bindfs(void)
+{
+	const char *why = tu_need_root();
+	if (why)
+		return why;
+	if (access("/usr/bin/bindfs", X_OK) < 0)
+		return "no /usr/bin/bindfs (Debian package bindfs)";
+	if (access("/dev/fuse", R_OK | W_OK) < 0)
+		return "no /dev/fuse";
+	return NULL;
+}
+
+/* Attack (found in review after issue 17): where /etc/fuse.conf has
+ * user_allow_other, the VM user mounts a FUSE file system of its own (here
+ * bindfs, showing the VM user's files as root's) and points current at it:
+ * every file in it looked root's and unwritable, so the VM user's runner
+ * passed, and register/unregister ran its program as root. Nothing on
+ * FUSE is trusted. The mount is made in a mount namespace of this test's
+ * own, by a bindfs that dies with the test. */
+START_TEST(trust_fuse_mount)
+{
+	char *src = tu_path(t.root, "userpkg"), *mnt = tu_path(t.root, "fuse");
+	tu_write(src, "share/microvm/tap-interfaces", "tap0\n");
+	tu_chown(src, TU_NOBODY, TU_NOBODY);
+	tu_chown(P(src, "share"), TU_NOBODY, TU_NOBODY);
+	tu_chown(P(src, "share/microvm"), TU_NOBODY, TU_NOBODY);
+	tu_chown(P(src, "share/microvm/tap-interfaces"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	pid_t fs = fork();
+	ck_assert_int_ge(fs, 0);
+	if (fs == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/usr/bin/bindfs", "bindfs", "-f", "-u", "0", "-g", "0", "-o", "allow_other",
+		      src, mnt, (char *)NULL);
+		_exit(127);
+	}
+	struct stat st = {0};
+	for (int i = 0; i < 500 && !(stat(P(mnt, "share"), &st) == 0 && st.st_uid == 0); i++)
+		usleep(10000);
+	ck_assert_msg(st.st_uid == 0, "bindfs did not show the VM user's files as root's");
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink(mnt, P(t.dir, "current"));
+	struct vm v;
+	struct mvm_error e;
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", mnt, 0, "fuse",
+			"on a FUSE file system (its owners are what its daemon says)");
+	/* A file of a trusted runner that is a link into it: the same. */
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink(t.runner, P(t.dir, "current"));
+	ck_assert_int_eq(mkdir_p(R("share"), 0755), 0);
+	tu_symlink(P(mnt, "share/microvm"), R("share/microvm"));
+	open_ok(&v);
+	struct ifname_list tl;
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	ck_assert_msg(strstr(tu_error_str(&e), "on a FUSE file system"), "%s", tu_error_str(&e));
+	vm_close(&v);
+	kill(fs, SIGKILL);
+	waitpid(fs, NULL, 0);
+	umount2(mnt, MNT_DETACH);
+	free(mnt);
+	free(src);
+}
+END_TEST
+
 /* The state dir is the VM user's: it is not part of the check. */
 START_TEST(trust_state_dir_not_checked)
 {
@@ -1159,6 +1233,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_symlink_escape, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_dir, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
+	tu_add_test_if(tc, trust_fuse_mount, need_bindfs());
 	tu_add_test_if(tc, trust_state_dir_not_checked, tu_need_root());
 	tcase_add_test(tc, allow_untrusted_lifts_all);
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
