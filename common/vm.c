@@ -76,7 +76,7 @@ static int trust_fs(const char *path, int fd, struct mvm_error *e)
 	if ((fd >= 0 ? fstatfs(fd, &sf) : statfs(path, &sf)) < 0)
 		return mvm_error_set(e, errno, "trust", path, NULL);
 	if (sf.f_type == FUSE_MAGIC)
-		return untrusted(e, path, "on a FUSE file system (its owners are what its daemon says)",
+		return untrusted(e, path, "on a FUSE mount (its owners are whatever its daemon says)",
 				 "fuse");
 	return 0;
 }

@@ -1119,7 +1119,7 @@ START_TEST(trust_fuse_mount)
 	struct mvm_error e;
 	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
 	tu_assert_error(&e, EPERM, "trust", mnt, 0, "fuse",
-			"on a FUSE file system (its owners are what its daemon says)");
+			"on a FUSE mount (its owners are whatever its daemon says)");
 	/* A file of a trusted runner that is a link into it: the same. */
 	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
 	tu_symlink(t.runner, P(t.dir, "current"));
@@ -1128,7 +1128,7 @@ START_TEST(trust_fuse_mount)
 	open_ok(&v);
 	struct ifname_list tl;
 	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
-	ck_assert_msg(strstr(tu_error_str(&e), "on a FUSE file system"), "%s", tu_error_str(&e));
+	ck_assert_msg(strstr(tu_error_str(&e), "on a FUSE mount"), "%s", tu_error_str(&e));
 	vm_close(&v);
 	kill(fs, SIGKILL);
 	waitpid(fs, NULL, 0);
