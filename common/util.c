@@ -249,10 +249,8 @@ static bool invisible_format(unsigned long cp)
 	       (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
 }
 
-/* Length of the UTF-8 sequence at s (at most n bytes) of a printable
- * code point from U+00A0 up, or 0 (C1 controls, overlong forms, surrogates,
- * invisible format controls and broken sequences are not). */
-static size_t utf8_printable(const unsigned char *s, size_t n)
+/* (util.h) */
+size_t utf8_printable(const unsigned char *s, size_t n)
 {
 	size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
 	if (len == 0 || len > n || s[0] > 0xf4)

@@ -61,6 +61,12 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * bytes as \xNN, cut with "..." if too long. Returns buf. */
 const char *escape_value(const char *s, size_t n, char *buf, size_t size);
 
+/* Length of the UTF-8 sequence at s (at most n bytes) of a printable code
+ * point from U+00A0 up, or 0: C1 controls, invisible format controls (bidi
+ * overrides, zero-width marks, line separators), overlong forms,
+ * surrogates and broken sequences are not. */
+size_t utf8_printable(const unsigned char *s, size_t n);
+
 /* s for a log line or a terminal (NUL-terminated into buf): control
  * characters (C0, DEL, C1), invisible format controls (bidi overrides,
  * zero-width marks, line separators) and bytes that are not UTF-8 become

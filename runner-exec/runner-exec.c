@@ -445,13 +445,22 @@ static void json_str(const char *s)
 		return;
 	}
 	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), k;
+	for (size_t i = 0; i < n; i += k) {
+		k = 1;
+		if (p[i] == '"' || p[i] == '\\')
+			printf("\\%c", p[i]);
+		else if (p[i] < 0x20 || p[i] == 0x7f)
+			printf("\\u%04x", p[i]);
+		else if (p[i] < 0x80)
+			putchar(p[i]);
+		else if ((k = utf8_printable(p + i, n - i)) > 0)
+			fwrite(p + i, 1, k, stdout);
+		else { /* not UTF-8 (JSON is), or not to be shown: each byte */
+			fputs("\\ufffd", stdout);
+			k = 1;
+		}
 	}
 	putchar('"');
 }

@@ -612,6 +612,29 @@ START_TEST(status_table_escapes)
 }
 END_TEST
 
+/* Found in review: a link target of the VM user's with a byte that is not
+ * UTF-8 went raw into `status --json`, which then was no JSON (a decoder
+ * of every VM's status failed). It is \ufffd now, and so is a character
+ * that would reorder the line (U+202E); UTF-8 that prints stays. */
+START_TEST(status_json_is_utf8)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "zeta");
+	add_vm(&t, "alpha", "/nix/store/x\xff-\xe2\x80\xae" "caf\xc3\xa9", NULL);
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", t.state, "status", "--json", "alpha", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "\"/nix/store/x\\ufffd-\\ufffd\\ufffd\\ufffdcaf\xc3\xa9\""),
+		      "stdout: %s", r.out);
+	ck_assert_msg(!strchr(r.out, '\xff') && !strstr(r.out, "\xe2\x80\xae"), "stdout: %s", r.out);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* --help gives every exit status start can end with (126, 127 too). */
 START_TEST(help_lists_exit_statuses)
 {
@@ -719,6 +742,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, stop_without_shutdown, tu_need_root());
 	tcase_add_test(tc, cleanup_removes_symlink_only);
 	tcase_add_test(tc, status_table_and_json);
+	tcase_add_test(tc, status_json_is_utf8);
 	tcase_add_test(tc, status_table_escapes);
 	tcase_add_test(tc, help_lists_exit_statuses);
 	tcase_add_test(tc, status_errors);
