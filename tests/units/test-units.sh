@@ -151,8 +151,16 @@ grep -qx 'ExecStart=/bin/systemctl --no-block stop microvm@%i.service' "$unitdir
 # Teardown: the oneshot helpers undo from their records in ExecStop=; the
 # virtiofsd launcher is stopped by SIGTERM to it alone (it stops its daemons).
 for h in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
-    grep -Eq '^ExecStop=.* (down|unbind) %i$' "$unitdir/$h@.service" || fail "$h has no teardown ExecStop"
+    grep -Eq '^ExecStop=.* (down|unbind) -- %i$' "$unitdir/$h@.service" || fail "$h has no teardown ExecStop"
 done
+# The VM name comes after "--" in every line that runs a helper, so that a
+# name beginning with '-' (microvm@-n, found in review) is not read as an
+# option: every helper refused to start or stop such a VM (usage error).
+while read -r line; do
+    [[ $line == *' -- %i' ]] || fail "the VM name not after --: $line"
+done < <(grep -h "^Exec[A-Za-z]*=+\\?$prefix/bin/" "$unitdir"/*.service)
+[[ $(cat "$unitdir"/*.service | grep -c "^Exec[A-Za-z]*=+\\?$prefix/bin/") -ge 12 ]] \
+    || fail "fewer helper Exec lines than the units have"
 grep -qx 'KillMode=mixed' "$unitdir/microvm-virtiofsd@.service" || fail "virtiofsd: KillMode= not mixed"
 grep -qx 'Type=notify' "$unitdir/microvm-virtiofsd@.service" || fail "virtiofsd: not Type=notify"
 declare -A COND=(
@@ -178,10 +186,10 @@ prop microvm@.service After | grep -qx systemd-modules-load.service \
     || fail "microvm@ not After systemd-modules-load.service"
 # machined (microvm.nix's registerWithMachined): register once started and
 # unregister once stopped, as root ('+'), before cleanup removes `booted`.
-grep -qx "ExecStartPost=+$prefix/bin/runner-exec register %i" "$unitdir/microvm@.service" \
-    || fail "microvm@: no ExecStartPost=+.../runner-exec register %i"
+grep -qx "ExecStartPost=+$prefix/bin/runner-exec register -- %i" "$unitdir/microvm@.service" \
+    || fail "microvm@: no ExecStartPost=+.../runner-exec register -- %i"
 [[ $(sed -n 's/^ExecStopPost=//p' "$unitdir/microvm@.service") == \
-    "+$prefix/bin/runner-exec unregister %i"$'\n'"$prefix/bin/runner-exec cleanup %i" ]] \
+    "+$prefix/bin/runner-exec unregister -- %i"$'\n'"$prefix/bin/runner-exec cleanup -- %i" ]] \
     || fail "microvm@: ExecStopPost= is not +runner-exec unregister, then runner-exec cleanup"
 for k in Restart=always RestartSec=5s TimeoutSec=150 LimitNOFILE=1048576 LimitMEMLOCK=infinity \
     NotifyAccess=all User=microvm Group=kvm; do
