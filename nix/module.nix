@@ -289,13 +289,15 @@ let
       };
     };
 
-  # The per-VM drop-ins. `path = mkForce [ ]`: NixOS gives every service a
-  # PATH of its own, which in an instance's drop-in would replace the one
-  # of the template's (virtiofsd's PATH holds virtiofsd).
-  vmUnits =
-    name: vm:
+  # The words of each helper's MICROVM_*_OPTIONS: systemd splits $VAR at
+  # whitespace (and expands % in Environment=), so no word may hold those.
+  optionWords =
+    vm:
     let
-      tapOpts =
+      virtiofsd = if vm.virtiofsd.package != null then vm.virtiofsd.package else cfg.virtiofsdPackage;
+    in
+    {
+      tap =
         lib.optionals (vm.tap.bridge != null) [
           "--bridge"
           vm.tap.bridge
@@ -309,20 +311,25 @@ let
           vm.tap.qdisc
         ]
         ++ vm.tap.extraOptions;
-      virtiofsd = if vm.virtiofsd.package != null then vm.virtiofsd.package else cfg.virtiofsdPackage;
-      virtiofsOpts =
+      macvtap = vm.macvtap.extraOptions;
+      pci = lib.optional vm.pci.bindGroup "--bind-group";
+      virtiofs =
         [ "--virtiofsd=${virtiofsd}/bin/virtiofsd" ]
         ++ lib.optional (cfg.virtiofsdDialect != null) "--virtiofsd-dialect=${cfg.virtiofsdDialect}"
         ++ lib.optional (vm.virtiofsd.threadPoolSize != null) "--thread-pool-size=${toString vm.virtiofsd.threadPoolSize}"
         ++ lib.optional (vm.virtiofsd.group != null) "--group=${vm.virtiofsd.group}"
         ++ map (a: "--extra-arg=${a}") vm.virtiofsd.extraArgs
         ++ vm.virtiofsd.extraOptions;
-      env = {
-        tap = words tapOpts;
-        macvtap = words vm.macvtap.extraOptions;
-        pci = lib.optionalString vm.pci.bindGroup "--bind-group";
-        virtiofs = words virtiofsOpts;
-      };
+    };
+  badWords = vm: lib.filter (w: builtins.match ".*[[:space:]\"'\\%].*" w != null) (lib.concatLists (lib.attrValues (optionWords vm)));
+
+  # The per-VM drop-ins. `path = mkForce [ ]`: NixOS gives every service a
+  # PATH of its own, which in an instance's drop-in would replace the one
+  # of the template's (virtiofsd's PATH holds virtiofsd).
+  vmUnits =
+    name: vm:
+    let
+      env = lib.mapAttrs (_: words) (optionWords vm);
       machined = vm.runner != null && (vm.runner.registerWithMachined or false);
       helper = extra: {
         overrideStrategy = "asDropin";
@@ -523,6 +530,10 @@ in
       ] ++ lib.mapAttrsToList (name: vm: {
         assertion = lib.all (a: !lib.hasInfix "\n" a) (lib.concatMap (s: s.extraArgs) (lib.attrValues vm.shares));
         message = "services.microvm-host-helpers.vms.${name}.shares: an extra argument may not hold a newline (extra-args is one argument a line)";
+      }) cfg.vms
+      ++ lib.mapAttrsToList (name: vm: {
+        assertion = badWords vm == [ ];
+        message = "services.microvm-host-helpers.vms.${name}: the option words ${builtins.toJSON (badWords vm)} hold a space, a quote, a backslash or %, which systemd splits at or expands in MICROVM_*_OPTIONS: give each argument as a word of its own";
       }) cfg.vms;
 
       environment.systemPackages = [ pkg ] ++ lib.optional (cfg.microvmCommand != null) cfg.microvmCommand;

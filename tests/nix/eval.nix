@@ -10,12 +10,15 @@
 #         pkgs-stub.nix); nixos: a Nixpkgs tree, for the real NixOS
 #         evaluation (nixos/lib/eval-config.nix) instead.
 # store:  where the test runners' outPaths are.
+# tapWord: one more word of VM net's tap.extraOptions (the check of bad
+#         option words).
 {
   libPath ? null,
   nixos ? null,
   form,
   store ? "/nix/store",
   attr ? null,
+  tapWord ? null,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
@@ -24,7 +27,7 @@ let
     ../../nix/module.nix
     hosts.${form}
     { _module.args.microvmStubStore = store; }
-  ];
+  ] ++ lib.optional (tapWord != null) { services.microvm-host-helpers.vms.net.tap.extraOptions = [ tapWord ]; };
   eval =
     if nixos != null then
       import "${nixos}/nixos/lib/eval-config.nix" {

@@ -92,6 +92,13 @@ for form in standalone microvm-nix; do
     fi
 done
 
+# A word with a space would reach the tools as two (systemd splits
+# MICROVM_*_OPTIONS at whitespace): the evaluation names it (found in review).
+out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+    --argstr form standalone --argstr store "$STORE" --argstr tapWord "--bridge=br 0" 2>&1)
+check "an option word with a space is an assertion naming it" \
+    grep -q 'vms.net: the option words \[\\"--bridge=br 0\\"\] hold a space' <<<"$out"
+
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
 # are symlinks to scripts elsewhere in the store; virtiofs/TAG/{socket,
