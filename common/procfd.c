@@ -199,6 +199,14 @@ static void char_fd(struct scan *x, pid_t pid, dev_t devt)
 			held(x, &x->t[i], pid, 0);
 }
 
+/* The number a /proc entry is named (a PID, a TID), or 0. */
+static long number_of(const char *name)
+{
+	char *end;
+	long n = strtol(name, &end, 10);
+	return isdigit((unsigned char)name[0]) && !*end && n > 0 ? n : 0;
+}
+
 /* PROCFS/rel (of pid) as a directory; NULL, blind unless it is gone. */
 static DIR *open_dir(struct scan *x, pid_t pid, const char *rel)
 {
@@ -274,9 +282,8 @@ static void scan_pid(struct scan *x, pid_t pid)
 		return;
 	struct dirent *de;
 	while ((de = next_entry(x, pid, task, d))) {
-		char *end;
-		long tid = strtol(de->d_name, &end, 10);
-		if (!isdigit((unsigned char)de->d_name[0]) || *end || tid <= 0 || tid == pid)
+		long tid = number_of(de->d_name);
+		if (!tid || tid == pid)
 			continue;
 		if (syscall(SYS_kcmp, (pid_t)pid, (pid_t)tid, KCMP_FILES, 0UL, 0UL) == 0)
 			continue; /* the main thread's table: seen */
@@ -321,9 +328,8 @@ int fd_holders(const char *procfs, struct fd_target *t, size_t n, struct fd_scan
 			r = -errno;
 			break;
 		}
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		if (!isdigit((unsigned char)de->d_name[0]) || *end || pid <= 0 || pid == self)
+		long pid = number_of(de->d_name);
+		if (!pid || pid == self)
 			continue;
 		scan_pid(&x, (pid_t)pid);
 	}

@@ -81,13 +81,18 @@ static int trust_fs(const char *path, int fd, struct mvm_error *e)
 	return 0;
 }
 
-static int trust_one(const char *path, bool sticky_ok, struct mvm_error *e)
+/* links_ok: path may be a symlink, when it is root's (it lies on the file
+ * system of its directory, checked before); otherwise a symlink is an
+ * error, as in a resolved path. */
+static int trust_one(const char *path, bool sticky_ok, bool links_ok, struct mvm_error *e)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return mvm_error_set(e, errno, "trust", path, NULL);
-	if (S_ISLNK(st.st_mode))
+	if (S_ISLNK(st.st_mode) && !links_ok)
 		return mvm_error_set(e, ELOOP, "trust", path, "a symlink in a resolved path");
+	if (S_ISLNK(st.st_mode) && st.st_uid == 0)
+		return 0;
 	int r = trust_stat(path, &st, sticky_ok, e);
 	return r < 0 ? r : trust_fs(path, -1, e);
 }
@@ -95,8 +100,11 @@ static int trust_one(const char *path, bool sticky_ok, struct mvm_error *e)
 /* Check every prefix of path that ends after byte `from` (a '/' or the
  * end), and the path itself; the ones up to `from` are known good. A
  * sticky directory passes above the path's last component when
- * sticky_above (the runner's own dir and what is below it: never). */
-static int trust_walk(const char *path, size_t from, bool sticky_above, struct mvm_error *e)
+ * sticky_above (the runner's own dir and what is below it: never); root's
+ * symlinks pass when links_ok (a path as written, not resolved: lstat()
+ * of a step goes through the links before it, to the very entry). */
+static int trust_walk(const char *path, size_t from, bool sticky_above, bool links_ok,
+		      struct mvm_error *e)
 {
 	char buf[PATH_MAX];
 	size_t n = strlen(path);
@@ -110,7 +118,7 @@ static int trust_walk(const char *path, size_t from, bool sticky_above, struct m
 		char c = buf[i];
 		buf[i] = '\0';
 		if (i > 1)
-			r = trust_one(buf, sticky_above && i < n, e);
+			r = trust_one(buf, sticky_above && i < n, links_ok, e);
 		buf[i] = c;
 	}
 	return r;
@@ -120,8 +128,8 @@ int trust_check(const char *path, struct mvm_error *e)
 {
 	if (path[0] != '/')
 		return mvm_error_set(e, EINVAL, "trust", path, "not an absolute path");
-	int r = trust_one("/", path[1] != '\0', e);
-	return r < 0 ? r : trust_walk(path, 0, true, e);
+	int r = trust_one("/", path[1] != '\0', false, e);
+	return r < 0 ? r : trust_walk(path, 0, true, false, e);
 }
 
 /* The trust check of rp, a file read from the runner: only the part
@@ -131,42 +139,8 @@ static int trust_in_runner(const struct vm *vm, const char *rp, struct mvm_error
 {
 	size_t n = strlen(vm->runner);
 	if (strncmp(rp, vm->runner, n) == 0 && rp[n] == '/')
-		return trust_walk(rp, n, false, e);
+		return trust_walk(rp, n, false, false, e);
 	return trust_check(rp, e);
-}
-
-/* path (RUNNER/rel) as it is written, before any link in it is followed:
- * each step below the runner root's, a directory unwritable by anyone
- * else, so that every link on the way is root's and lies where only root
- * could have put it. (The resolved path is checked after.) lstat() of a
- * step goes through the links before it, to the very entry followed. */
-static int trust_unresolved(const struct vm *vm, const char *path, struct mvm_error *e)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path), from = strlen(vm->runner);
-	if (n >= sizeof(buf))
-		return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
-	memcpy(buf, path, n + 1);
-	for (size_t i = from + 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char c = buf[i];
-		buf[i] = '\0';
-		struct stat st;
-		int r = lstat(buf, &st) < 0 ? -errno : 0;
-		if (r == -ENOENT || r == -ENOTDIR)
-			return r; /* nothing there: the caller says */
-		if (r < 0)
-			return mvm_error_set(e, -r, "trust", buf, NULL);
-		if (S_ISLNK(st.st_mode) && st.st_uid == 0)
-			r = 0; /* (on the file system of its directory, checked) */
-		else if ((r = trust_stat(buf, &st, false, e)) == 0)
-			r = trust_fs(buf, -1, e);
-		if (r < 0)
-			return r;
-		buf[i] = c;
-	}
-	return 0;
 }
 
 void vm_close(struct vm *vm)
@@ -227,10 +201,12 @@ static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm
 		return mvm_error_set(e, errno, "read", path, NULL);
 	}
 	if (!vm->allow_untrusted) {
-		int r = trust_unresolved(vm, path, e);
-		if (r == -ENOTDIR) /* (a link's target named as a directory) */
-			r = -ENOENT;
-		if (r == -ENOENT) /* a link's target gone */
+		/* As written, before any link in it is followed: each step below
+		 * the runner root's, a directory unwritable by anyone else, so
+		 * that every link on the way is root's and lies where only root
+		 * could have put it. (The resolved path is checked after.) */
+		int r = trust_walk(path, strlen(vm->runner), false, true, e);
+		if (r == -ENOENT || r == -ENOTDIR) /* a link's target gone meanwhile */
 			return mvm_error_set(e, ENOLINK, "read", path, "dangling symlink");
 		if (r < 0)
 			return r;

@@ -488,10 +488,11 @@ static int give_back(const struct dev *x, struct mvm_error *e)
 		if (r < 0)
 			return r;
 	}
-	if (probe && (r = write_probe(x->addr, e)) == 0)
-		r = check_driver(x->addr, x->prev, "give back", e);
-	else if (!probe)
+	if (!probe)
 		return check_driver(x->addr, x->prev, "give back", e);
+	r = write_probe(x->addr, e);
+	if (r == 0)
+		r = check_driver(x->addr, x->prev, "give back", e);
 	/* The override cleared, whether the driver took it or not; the
 	 * first error is the one reported. */
 	struct mvm_error e1;

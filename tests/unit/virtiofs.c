@@ -1344,6 +1344,17 @@ START_TEST(ready_before_daemon_accepts)
 }
 END_TEST
 
+/* A socket file at path that nobody listens on (a crash left it): its
+ * address in *sa. */
+static void stale_socket(const char *path, struct sockaddr_un *sa)
+{
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)sa, sizeof(*sa)), 0);
+	close(fd); /* the file stays */
+}
+
 /* Attack (found in review after issue 12): /proc/net/unix is text that
  * anyone can add lines to, since an abstract socket's name may hold a
  * newline. Any local user listens on an abstract socket whose name forges a
@@ -1355,11 +1366,8 @@ START_TEST(attack_forged_unix_line)
 	struct lt t;
 	lt_init(&t);
 	lt_share(&t, "a", "a", "a.sock");
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_of(&t, "a"));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	close(fd); /* stale: the file stays, nobody listens */
+	struct sockaddr_un sa;
+	stale_socket(sock_of(&t, "a"), &sa);
 	ck_assert(!oracle_listening(sa.sun_path));
 
 	/* The forger: no file, no permission needed. */
@@ -1447,11 +1455,8 @@ START_TEST(stale_sockets)
 	struct lt t;
 	lt_init(&t);
 	lt_share(&t, "a", "a", "a.sock");
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_of(&t, "a"));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	close(fd); /* stale: the file stays, nobody listens */
+	struct sockaddr_un sa;
+	stale_socket(sock_of(&t, "a"), &sa);
 	const char *const dry[] = {"--dry-run", NULL};
 	lt_start(&t, t.fake, dry);
 	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
@@ -1468,7 +1473,7 @@ START_TEST(stale_sockets)
 	free(log);
 
 	/* In use: the test listens on it. */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	unlink(sa.sun_path);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(fd, 1), 0);
