@@ -43,6 +43,7 @@ struct listener {
 enum state {
 	ST_WAIT,     /* to be started at start_at */
 	ST_UP,	     /* its daemon runs (the socket listens all along) */
+	ST_IDLE,     /* its client left: started again when one connects */
 	ST_STOPPING, /* SIGTERM sent; SIGKILL at kill_at */
 	ST_DOWN,     /* stopped for good (the launcher is stopping) */
 };

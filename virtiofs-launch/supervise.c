@@ -350,7 +350,7 @@ static void update_status(void)
 			continue;
 		}
 		total++;
-		up += L.v[i]->st == ST_UP || L.v[i]->prepared;
+		up += L.v[i]->st == ST_UP || L.v[i]->st == ST_IDLE || L.v[i]->prepared;
 	}
 	if (L.ready_pending && up == total && !leaving) {
 		L.ready_pending = false;
@@ -403,13 +403,15 @@ static void child_exited(size_t i, int status)
 		return;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		/* Its VM disconnected (stopped or rebooting): be there for the next. */
-		log_info("share '%s': virtiofsd (pid %d) exited, its client left; starting it again",
+		/* Its VM disconnected (stopped or rebooting). The socket still
+		 * listens: the next daemon starts when a client connects, not
+		 * now (a VM that stops for good, or a whole host that does,
+		 * would have every share's daemon started only to be stopped). */
+		log_info("share '%s': virtiofsd (pid %d) exited, its client left; "
+			 "starting it again when a client connects",
 			 ch->sh.tag, pid);
 		ch->failures = 0;
-		ch->st = ST_WAIT;
-		ch->start_at = now;
-		ch->down_since = now;
+		ch->st = ST_IDLE;
 		return;
 	}
 	log_warn("share '%s': virtiofsd (pid %d) %s", ch->sh.tag, pid, why);
@@ -640,6 +642,22 @@ static bool all_gone(long long now)
 	return now >= L.stop_by;
 }
 
+/* An idle share (its client left) whose socket is to be watched. */
+static bool waits_for_client(const struct child *ch)
+{
+	return ch->st == ST_IDLE && !ch->removed && !L.stopping && ch->sock.fd >= 0;
+}
+
+/* A client is in an idle share's backlog: start its daemon now. */
+static void client_came(struct child *ch)
+{
+	long long now = now_ms();
+	log_debug("share '%s': a client connects, starting virtiofsd", ch->sh.tag);
+	ch->st = ST_WAIT;
+	ch->start_at = now;
+	ch->down_since = now;
+}
+
 int setup_events(struct mvm_error *e)
 {
 	/* The daemons' own children come to us when they are orphaned. */
@@ -688,7 +706,7 @@ int run(struct mvm_error *e)
 			break;
 		if (L.stopping && !any_running() && (next == LLONG_MAX || L.stop_by < next))
 			next = L.stop_by;
-		if (poll_room(&pfd, &pch, &cap, 2 * L.n + 1) < 0) {
+		if (poll_room(&pfd, &pch, &cap, 3 * L.n + 1) < 0) {
 			ret = mvm_error_set(e, ENOMEM, "wait for", "events", NULL);
 			break;
 		}
@@ -706,6 +724,12 @@ int run(struct mvm_error *e)
 				pch[k] = L.v[i];
 				pfd[k++] = (struct pollfd){.fd = L.v[i]->exec_fd, .events = POLLIN};
 			}
+		size_t nexec = k;
+		for (size_t i = 0; i < L.n; i++)
+			if (waits_for_client(L.v[i])) {
+				pch[k] = L.v[i];
+				pfd[k++] = (struct pollfd){.fd = L.v[i]->sock.fd, .events = POLLIN};
+			}
 		int timeout = -1;
 		if (next != LLONG_MAX) {
 			long long d = next - now_ms();
@@ -717,7 +741,10 @@ int run(struct mvm_error *e)
 			ret = mvm_error_set(e, errno, "wait for", "events", NULL);
 			break;
 		}
-		for (size_t i = nout; i < k; i++)
+		for (size_t i = nexec; i < k; i++)
+			if (pfd[i].revents && waits_for_client(pch[i]))
+				client_came(pch[i]);
+		for (size_t i = nout; i < nexec; i++)
 			if (pfd[i].revents)
 				exec_result(pch[i]);
 		for (size_t i = 1; i < nout; i++)
