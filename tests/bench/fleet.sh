@@ -496,3 +496,67 @@ unitcost_section() {
 	avail unit-cost all ok ""
 	note "unit-cost: done"
 }
+
+# Section profile, with the fleet (not in the default): where the CPU goes
+# while our units start N=32 VMs. `perf record -a -g` over one start; the
+# samples of the processes systemd forked to run a unit's command (named
+# "(...)" until they exec it: where systemd sets up a unit's sandbox) are
+# classified by what their call stacks hold, the rest by process name.
+fleet_profile() {
+	local f=$OUT/fleet-profile.txt data=$LOGS/fleet-perf.data N v=ours
+	# shellcheck disable=SC2086 # one word a number
+	N=$(printf '%s\n' $FLEET_NS | sort -n | tail -n 1)
+	if ! command -v perf >/dev/null || ! perf version >/dev/null 2>&1; then
+		note "profile: no perf for this kernel (Debian package linux-perf)"
+		return
+	fi
+	if [ "$FLEET_UP" != 1 ] && ! fleet_setup; then
+		note "profile: fleet setup failed (see logs/fleet-setup.log)"
+		return
+	fi
+	fleet_switch "$v" "$N" || { note "profile: cannot switch to our units"; return; }
+	sleep 0.3
+	perf record -q -g -a -F 1999 -o "$data" -- sleep 120 >>"$LOGS/profile.log" 2>&1 &
+	local pp=$! units
+	sleep 0.5
+	cx timeout 300 systemctl start microvms.target
+	kill -INT "$pp"
+	wait "$pp"
+	mapfile -t units < <(fleet_units "$v" "$N")
+	cx systemctl stop microvms.target
+	cx timeout 300 systemctl stop "${units[@]}" >>"$LOGS/profile.log" 2>&1
+	{
+		echo "== fleet start, N=$N, our units: CPU samples (perf record -a -g, 1999 Hz, both CPUs)"
+		echo "   of systemd's forked children before their exec (a unit's sandbox set up), by stack:"
+		perf script -i "$data" -F comm,ip,sym,dso 2>/dev/null | awk '
+			function flush(   k) {
+				if (c == "") return
+				all++
+				if (c !~ /^\(/) { k = c ~ /^swapper/ ? "(idle)" : c; o[k]++; c = ""; return }
+				tot++
+				if (st ~ /libseccomp/) k = "compile and load seccomp filters (libseccomp)"
+				else if (st ~ /show_mountinfo|mounts_open|m_start|m_show|seq_read/) k = "kernel: write /proc/self/mountinfo"
+				else if (st ~ /libmount|mnt_table|vfscanf|_IO_file|getline/) k = "parse /proc/self/mountinfo (libmount)"
+				else if (st ~ /malloc|_int_free|cfree/) k = "malloc/free (mostly libmount entries)"
+				else if (st ~ /copy_mnt_ns|copy_tree|propagate|clone_mnt/) k = "kernel: copy the mount table, propagation"
+				else if (st ~ /path_mount|do_mount|mount_setattr|umount|namespace_unlock|graft_tree|reconfigure_mnt/) k = "kernel: mount, remount, umount"
+				else k = "other"
+				s[k]++
+				c = ""
+			}
+			/^[^ \t]/ { flush(); c = $1; st = ""; next }
+			NF { st = st " " $2 " " $3 }
+			END {
+				flush()
+				for (k in s) printf "   %6.1f%%  %s\n", 100 * s[k] / tot, k | "sort -rn"
+				close("sort -rn")
+				printf "   (%d samples; all of systemd'"'"'s children: %.1f%% of the samples on both CPUs)\n", tot, 100 * tot / all
+				print "   the rest, by process:"
+				for (k in o) printf "   %6.1f%%  %s\n", 100 * o[k] / all, k | "sort -rn | head -n 8"
+				close("sort -rn | head -n 8")
+			}'
+		echo "   /proc/self/mountinfo in the container: $(cx cat /proc/self/mountinfo | wc -l) mounts"
+	} >"$f"
+	rm -f "$data"
+	cat "$f"
+}
