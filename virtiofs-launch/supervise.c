@@ -11,8 +11,10 @@
  * from then on, so READY=1 goes out as soon as every share is prepared,
  * just before the forks: a VM that connects before its daemon accepts
  * waits in the socket's backlog. A share counts as up from then on while
- * its daemon runs; one that cannot start is restarted, and given up on
- * (the launcher exits 1) as virtiofs-launch(8) says. */
+ * its daemon runs, and while it is idle (its client left: the next
+ * client's connection starts a daemon); one that cannot start is
+ * restarted, and given up on (the launcher exits 1) as virtiofs-launch(8)
+ * says. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
