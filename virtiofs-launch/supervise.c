@@ -474,8 +474,12 @@ static bool same_share(const struct child *ch, const struct share *sh)
 }
 
 /* SIGHUP: the runner behind `current` may have changed. Shares the same in
- * every respect keep their daemon; a new share with the socket of a
- * removed one takes that socket over (it never stops listening). */
+ * every respect keep their daemon; a new share with the socket of one
+ * removed by this reload takes that socket over (it never stops
+ * listening). One removed by an earlier reload, its daemon still within
+ * its grace, had its socket shut down (stop()): that one is no use, and
+ * goes with the share; the new share makes its own once that daemon is
+ * gone (blocked()). */
 static void reload(void)
 {
 	struct timespec ts;
@@ -520,7 +524,7 @@ static void reload(void)
 			break;
 		}
 		for (size_t i = 0; i < old; i++)
-			if (L.v[i]->removed && L.v[i]->sock.fd >= 0 &&
+			if (L.v[i]->removed && L.v[i]->st != ST_STOPPING && L.v[i]->sock.fd >= 0 &&
 			    strcmp(L.v[i]->sh.socket, nch->sh.socket) == 0) {
 				nch->sock = L.v[i]->sock;
 				L.v[i]->sock = (struct listener)LISTENER_INIT;

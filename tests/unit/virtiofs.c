@@ -909,7 +909,8 @@ static bool features_answered(const char *sock, int timeout_ms, int *fd)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	ck_assert_int_ge(*fd, 0);
-	ck_assert_int_eq(connect(*fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int r = connect(*fd, (struct sockaddr *)&sa, sizeof(sa));
+	ck_assert_msg(r == 0, "connect to %s: %s", sock, strerror(errno));
 	uint32_t req[3] = {1 /* VHOST_USER_GET_FEATURES */, 0x1 /* version */, 0};
 	ck_assert_int_eq(write(*fd, req, sizeof(req)), (ssize_t)sizeof(req));
 	struct pollfd p = {.fd = *fd, .events = POLLIN};
@@ -950,6 +951,56 @@ START_TEST(client_leaves_daemon_starts_on_next_client)
 	close(fd);
 	ck_assert_int_eq(daemon_of(&t, "b"), pb);
 	fprintf(stderr, "virtiofs: client left, the next one served after %lld us\n", took);
+	lt_free(&t);
+}
+END_TEST
+
+/* Found in review: a share removed by one reload, its daemon still within
+ * its --grace (here: SIGSTOPped, so its SIGTERM waits), has its socket shut
+ * down; a second reload that brought a share with that socket back (a
+ * runner switched away and back) gave the new share that shut-down socket:
+ * every connect was refused, each daemon's accept() failed (EINVAL) and
+ * the launcher gave up on the share. The new share is served once the old
+ * daemon is gone, on a socket file the old one's cleanup left alone. */
+START_TEST(sighup_socket_back_while_old_daemon_stops)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "x", "x", "vm1-virtiofs-s.sock");
+	const char *const extra[] = {"--grace", "1s", NULL};
+	lt_start(&t, real_bin(_i), extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t px = daemon_of(&t, "x");
+	ck_assert(px > 0);
+	char *sock = strdup(sock_of(&t, "x"));
+	ck_assert_int_eq(kill(px, SIGSTOP), 0); /* a daemon slow to go */
+	/* Reload 1: x removed. */
+	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/x");
+	tu_rm_rf(d);
+	free(d);
+	lt_forget_share(&t, "x");
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	rl = lt_wait_msg(&t, (size_t)rl, "STATUS=0 of 0 shares up", 3000); /* (reloaded) */
+	ck_assert_int_ge(rl, 0);
+	ck_assert_msg(alive(px), "x's daemon left before its grace was over");
+	/* Reload 2, x's daemon still there: y with x's socket. */
+	lt_share(&t, "y", "y", "vm1-virtiofs-s.sock");
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl2 = lt_wait_msg(&t, (size_t)rl + 1, "RELOADING=1", 3000);
+	ck_assert_int_gt(rl2, rl);
+	ck_assert_int_gt(lt_wait_msg(&t, (size_t)rl2 + 1, "READY=1", 5000), rl2);
+	ck_assert_msg(!alive(px), "x's daemon %d still there", px);
+	ck_assert_int_gt(daemon_of(&t, "y"), 0);
+	/* The socket file is there, and y's client is served. */
+	check_socket(&t, "y", NULL);
+	int fd;
+	ck_assert_msg(features_answered(sock, 3000, &fd), "y's daemon did not answer");
+	close(fd);
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	free(sock);
 	lt_free(&t);
 }
 END_TEST
@@ -2271,6 +2322,7 @@ Suite *virtiofs_suite(void)
 	add_real_test(tc, sigkill_of_launcher_leaves_no_daemon);
 	add_real_test(tc, sighup_adds_removes_keeps);
 	add_real_test(tc, client_leaves_daemon_starts_on_next_client);
+	add_real_test(tc, sighup_socket_back_while_old_daemon_stops);
 	add_real_test(tc, nested_and_outside_sources);
 	add_real_test(tc, read_only_share);
 	tu_add_test_if(tc, rust_dialect_argv, tu_need_root());
