@@ -3,8 +3,9 @@
 # tests/bench/fleet.sh: the `fleet` section of tests/bench/run (sourced by
 # it; uses its raw, avail, note, reps, shuffle, failure, LOGS, SRC, B).
 #
-# N VMs through microvms.target under a real systemd (252, the demo's
-# systemd-nspawn container, tests/e2e/sysd.sh), each with 2 TAPs
+# N VMs through microvms.target under a real systemd (the demo's
+# systemd-nspawn container, tests/e2e/sysd.sh: the host's systemd, 252 on
+# Debian 12, or BENCH_FLEET_ROOT's), each with 2 TAPs
 # (vnet_hdr), 2 virtiofs shares (Debian's virtiofsd) and
 # tests/bench/fleet-runner in place of QEMU (it attaches to its TAPs,
 # connects to each share's socket, sends READY=1, exits on SIGTERM).
@@ -234,7 +235,31 @@ fleet_setup() {
 	for ((k = 0; k < max; k++)); do fleet_pkg "$k"; done
 	chmod -R go-w "$FW/runners"
 	FLEET_UP=1
-	sysd_boot >>"$LOGS/fleet-setup.log" 2>&1 || { note "fleet: the systemd container did not boot (see $LOGS/fleet-setup.log)"; return 1; }
+	local boot=()
+	if [ -n "${BENCH_FLEET_ROOT:-}" ]; then
+		[ -x "$BENCH_FLEET_ROOT/usr/lib/systemd/systemd" ] ||
+			{ note "fleet: BENCH_FLEET_ROOT=$BENCH_FLEET_ROOT has no usr/lib/systemd/systemd"; return 1; }
+		export CONTAINER_ROOT=$BENCH_FLEET_ROOT
+		# systemd >= 256 runs on the unified cgroup hierarchy only; on a
+		# host with the hybrid one, nspawn gives a container the unified
+		# hierarchy only when asked
+		export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
+		# the same virtiofsd as in the host's container (its libraries
+		# must be in the root: tests/bench/mkroot.sh installs them)
+		boot=(--bind-ro="$VIRTIOFSD")
+	fi
+	sysd_boot "${boot[@]}" >>"$LOGS/fleet-setup.log" 2>&1 || { note "fleet: the systemd container did not boot (see $LOGS/fleet-setup.log)"; return 1; }
+	# what the container runs the variants with (the report names it)
+	local v
+	v=$(cx /bin/sh -c '
+		printf "fleet container: systemd %s, supervisor %s, python3 %s, iproute2 %s; virtiofsd %s\n" \
+			"$(dpkg-query -W -f="\${Version}" systemd)" "$(dpkg-query -W -f="\${Version}" supervisor)" \
+			"$(dpkg-query -W -f="\${Version}" python3)" "$(dpkg-query -W -f="\${Version}" iproute2)" \
+			"$("$1" --version 2>&1 | head -n 1)"' sh "$VIRTIOFSD") &&
+		case $v in *"systemd "[0-9]*) true ;; *) false ;; esac ||
+		{ note "fleet: cannot read the container's versions: $v"; return 1; }
+	echo "$v" >>"$OUT/machine.txt"
+	note "$v"
 	# ours: the units sysd_boot installed; the share sources are the VM
 	# user's (microvm.nix's tmpfiles rule makes them so: :microvm :kvm 0775)
 	cx /bin/bash -ec '

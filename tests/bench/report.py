@@ -12,6 +12,7 @@ alternative takes; summary.csv: x_floor, x_tool). The targets of issue 8 are che
 Exit 0 (a missed target is reported, not an error)."""
 import csv
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -112,6 +113,9 @@ def params_of(section):
 
 
 machine = open(os.path.join(OUT, "machine.txt")).read().strip()
+# the fleet container's systemd (fleet.sh appends its versions)
+_m = re.search(r"^fleet container: systemd (\d+)", machine, re.M)
+fleet_systemd = _m.group(1) if _m else "(unknown)"
 print("\n=== make bench results ===")
 print(machine)
 print("Medians, min and max of interleaved runs. 'x floor': this median / the floor's;\n"
@@ -232,7 +236,7 @@ if fleet_n or any(k[0] == "fleet" for k in avail):
           "fleet", "rss_kib", FLEET, fleet_n, None, "ours", unit="MiB", scale=1 / 1024,
           extra=("PSS  processes (VmRSS each, last run)", fleet_detail))
     print("  (each VM: 2 TAPs (vnet_hdr), 2 virtiofs shares (Debian's virtiofsd), the light runner\n"
-          "   tests/bench/fleet-runner, notify-capable; under systemd 252 in a systemd-nspawn\n"
+          f"   tests/bench/fleet-runner, notify-capable; under systemd {fleet_systemd} in a systemd-nspawn\n"
           "   container. 'ours, no sandbox': our units without their sandboxing lines)")
 
 # ---- tap-memory (issue 14) ----

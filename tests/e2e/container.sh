@@ -8,7 +8,9 @@
 #       Boots the container in the background; sets CONTAINER_PID1 (PID 1
 #       of the container, as seen from the host), CONTAINER_NSPAWN_PID,
 #       CONTAINER_NAME, CONTAINER_LOG (nspawn + console output).
-#       Env: CONTAINER_TARGET (systemd.unit=, default basic.target, so the
+#       Env: CONTAINER_ROOT (the root directory, default the host's /;
+#       another one, e.g. a debootstrapped Debian 13, runs its own systemd),
+#       CONTAINER_TARGET (systemd.unit=, default basic.target, so the
 #       host's own services are not started; multi-user.target for all),
 #       CONTAINER_ARGS (extra words for PID 1's command line).
 #   container_wait_running [SECONDS]   (default 60) until systemctl
@@ -74,10 +76,11 @@ _container_inner() {   # _container_inner NAME CGROUP... -- NSPAWN_ARGS...
         set -e
         mount -n -t tmpfs -o mode=0755 mvm-e2e-run /run
         mkdir -p /run/systemd/e2e-root
-        mount -n --bind / /run/systemd/e2e-root
+        mount -n --bind "$1" /run/systemd/e2e-root
         mount -n -o remount,bind,ro /run/systemd/e2e-root
+        shift
         exec systemd-nspawn -D /run/systemd/e2e-root "$@"
-    ' nspawn "$@"
+    ' nspawn "${CONTAINER_ROOT:-/}" "$@"
 }
 
 container_start() {
@@ -99,7 +102,7 @@ container_start() {
     read -r -a extra <<<"${CONTAINER_ARGS:-}"
     args+=("${extra[@]}")
     # setsid: own process group/session (no terminal signals from ours).
-    setsid "$E2E_DIR/container.sh" __inner "$CONTAINER_NAME" \
+    CONTAINER_ROOT=${CONTAINER_ROOT:-/} setsid "$E2E_DIR/container.sh" __inner "$CONTAINER_NAME" \
         "${CONTAINER_CGROUPS[@]}" -- "${args[@]}" \
         </dev/null >"$CONTAINER_LOG" 2>&1 &
     CONTAINER_NSPAWN_PID=$!

@@ -12,7 +12,8 @@
 #   sysd_runner NAME [mkrunner.sh OPTION...]
 #                          runner package WORKDIR/runners/NAME, the VM's dir
 #                          WORKDIR/state/NAME with share/ and current -> it
-#   sysd_boot              boots the container (container.sh) with the install
+#   sysd_boot [NSPAWN_OPTION...]
+#                          boots the container (container.sh) with the install
 #                          bound at /opt/microvm, copies the units to
 #                          /etc/systemd/system, runs systemd-sysusers with the
 #                          shipped file, gives the VM dirs to microvm:kvm,
@@ -64,7 +65,7 @@ sysd_boot() {
         --bind-ro="$SYSD_WORK/stage$SYSD_PREFIX:$SYSD_PREFIX" \
         --bind="$SYSD_WORK/state:/var/lib/microvms" \
         --bind-ro="$SYSD_WORK/runners" \
-        || return 1
+        "$@" || return 1
     container_wait_running 60 || return 1
     cx /bin/sh -ec '
         cp "$1"/lib/systemd/system/* /etc/systemd/system/
