@@ -381,6 +381,14 @@ static void describe_exit(int status, char *buf, size_t size)
 		snprintf(buf, size, "ended (wait status 0x%x)", (unsigned)status);
 }
 
+/* Is a connection in ch's socket's backlog? (A daemon takes its one
+ * client off it with accept(); the launcher never does.) */
+static bool client_waiting(const struct child *ch)
+{
+	struct pollfd p = {.fd = ch->sock.fd, .events = POLLIN};
+	return ch->sock.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
 static void child_exited(size_t i, int status)
 {
 	struct child *ch = L.v[i];
@@ -404,7 +412,8 @@ static void child_exited(size_t i, int status)
 			ch->st = ST_DOWN;
 		return;
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (clean && !client_waiting(ch)) {
 		/* Its VM disconnected (stopped or rebooting). The socket still
 		 * listens: the next daemon starts when a client connects, not
 		 * now (a VM that stops for good, or a whole host that does,
@@ -416,7 +425,16 @@ static void child_exited(size_t i, int status)
 		ch->st = ST_IDLE;
 		return;
 	}
-	log_warn("share '%s': virtiofsd (pid %d) %s", ch->sh.tag, pid, why);
+	/* Status 0 with a client in the backlog: most likely the one this
+	 * daemon was started for and never took (a broken daemon). Going
+	 * idle would start the next one at once, which would exit at once,
+	 * and so on without a back-off: a failure instead. (Telling whether
+	 * the daemon ever accepted would need its descriptors; the backlog
+	 * is what matters.) A client that came just after the daemon's own
+	 * one left looks the same: that costs one failure in the count (a
+	 * first one is restarted at once); only repeated quick ones give up. */
+	log_warn("share '%s': virtiofsd (pid %d) %s%s", ch->sh.tag, pid, why,
+		 clean ? ", a client still waiting" : "");
 	/* --timeout counts from the last daemon that was not a quick failure. */
 	if (now - ch->started >= L.set.min_uptime)
 		ch->down_since = now;

@@ -13,6 +13,9 @@
  *            then by what that dir holds:
  *              .fake-fail      prints "fake: failing", exits 1
  *              .fake-nolisten  never accepts; waits for a signal
+ *              .fake-exit0     never accepts; prints "fake: exiting
+ *                              without a client", exits 0 (a broken
+ *                              daemon)
  *              otherwise       accepts one client on the listening socket
  *                              --fd=N (or listens on --socket-path=PATH
  *                              itself, removing what is there, as
@@ -98,6 +101,10 @@ int main(int argc, char **argv)
 	if (has(shared, ".fake-fail")) {
 		fputs("fake: failing\n", stderr);
 		return 1;
+	}
+	if (has(shared, ".fake-exit0")) {
+		fputs("fake: exiting without a client\n", stderr);
+		return 0;
 	}
 	if (has(shared, ".fake-nolisten")) {
 		fputs("fake: not accepting\n", stderr);

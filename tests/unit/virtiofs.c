@@ -1425,6 +1425,64 @@ START_TEST(ready_before_daemon_accepts)
 }
 END_TEST
 
+/* Found in review: a daemon that exits 0 without taking the client it was
+ * started for (a broken daemon, or --virtiofsd /bin/true) was taken for
+ * one whose client left: the share went idle, the client still in the
+ * backlog started the next daemon at once, and so on, a fork and exec in
+ * a tight loop with no back-off, the client never served. Such an exit
+ * is a failure now: logged, restarted with the back-off, given up on
+ * after --max-failures. The first daemon, started with no client, exits
+ * 0 too: that one leaves the share idle, as one whose client left. */
+START_TEST(exit_0_with_client_waiting_fails)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "bad", "bad", "vm1-virtiofs-bad.sock");
+	tu_write(t.vm.dir, "bad/.fake-exit0", "");
+	const char *const extra[] = {"--max-failures", "3", "--restart-delay", "100ms", NULL};
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	char *log;
+	long long end = now_us() + 3000000;
+	while (!strstr(log = lt_log(&t), "its client left") && now_us() < end) {
+		free(log);
+		sleep_ms(5);
+	}
+	ck_assert_msg(strstr(log, "share 'bad': virtiofsd (pid "), "log:\n%s", log);
+	ck_assert_msg(strstr(log, "its client left"), "no client, yet not idle; log:\n%s", log);
+	free(log);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_of(&t, "bad"));
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	long long t0 = now_us();
+	/* Starts with it: at once, at once, after 100 ms; the third gives up. */
+	int st = lt_wait_exit(&t, 1000);
+	long long took = now_us() - t0;
+	close(fd);
+	size_t len, starts;
+	free(fake_argv_now(&t, "bad", &len, &starts));
+	ck_assert_msg(starts == 4, "%zu daemons started (4 wanted) in %lld ms", starts,
+		      took / 1000);
+	ck_assert_int_eq(st, 1);
+	ck_assert_int_ge(took, 100000);
+	log = lt_log(&t);
+	ck_assert_msg(occurrences(log, "exited with status 0, a client still waiting") == 3,
+		      "log:\n%s", log);
+	ck_assert_msg(log_matches(log, "share 'bad': virtiofsd (pid [0-9]*) exited with status 0, "
+				       "a client still waiting"),
+		      "log:\n%s", log);
+	ck_assert_msg(strstr(log, "bad: fake: exiting without a client"), "log:\n%s", log);
+	ck_assert_msg(strstr(log, "unable to start share 'bad': it failed 3 times in a row"),
+		      "log:\n%s", log);
+	ck_assert_msg(occurrences(log, "unable to") == 1, "log:\n%s", log);
+	free(log);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "STATUS=share 'bad' failed 3 times in a row", 0), 0);
+	ck_assert_uint_eq(leftovers(&t), 0);
+	lt_free(&t);
+}
+END_TEST
+
 /* A socket file at path that nobody listens on (a crash left it): its
  * address in *sa. */
 static void stale_socket(const char *path, struct sockaddr_un *sa)
@@ -2334,6 +2392,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
 	tu_add_test_if(tc, down_too_long_times_out, tu_need_root());
 	tu_add_test_if(tc, ready_before_daemon_accepts, tu_need_root());
+	tu_add_test_if(tc, exit_0_with_client_waiting_fails, tu_need_root());
 	tu_add_test_if(tc, stale_sockets, tu_need_root());
 	tu_add_test_if(tc, dry_run_changes_nothing, tu_need_root());
 	tu_add_test_if(tc, no_shares_ready_at_once, tu_need_root());
