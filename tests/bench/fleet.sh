@@ -525,7 +525,8 @@ unitcost_section() {
 # Section profile, with the fleet (not in the default): where the CPU goes
 # while our units start N=32 VMs. `perf record -a -g` over one start; the
 # samples of the processes systemd forked to run a unit's command (named
-# "(...)" until they exec it: where systemd sets up a unit's sandbox) are
+# "(...)" until they exec it: where systemd sets up a unit's sandbox; from
+# systemd 255 on, the systemd-executor each of them execs first) are
 # classified by what their call stacks hold, the rest by process name.
 fleet_profile() {
 	local f=$OUT/fleet-profile.txt data=$LOGS/fleet-perf.data N v=ours
@@ -552,14 +553,17 @@ fleet_profile() {
 	cx timeout 300 systemctl stop "${units[@]}" >>"$LOGS/profile.log" 2>&1
 	{
 		echo "== fleet start, N=$N, our units: CPU samples (perf record -a -g, 1999 Hz, both CPUs)"
-		echo "   of systemd's forked children before their exec (a unit's sandbox set up), by stack:"
+		echo "   of systemd's forked children before they exec the unit's command (its sandbox set up), by stack:"
 		perf script -i "$data" -F comm,ip,sym,dso 2>/dev/null | awk '
 			function flush(   k) {
 				if (c == "") return
 				all++
-				if (c !~ /^\(/) { k = c ~ /^swapper/ ? "(idle)" : c; o[k]++; c = ""; return }
+				# systemd >= 255 execs systemd-executor through
+				# /proc/self/fd/N (named N until it names itself "(...)")
+				if (c !~ /^\(/ && c !~ /^[0-9]+$/) { k = c ~ /^swapper/ ? "(idle)" : c; o[k]++; c = ""; return }
 				tot++
-				if (st ~ /libseccomp/) k = "compile and load seccomp filters (libseccomp)"
+				if (c ~ /^[0-9]+$/) k = "systemd-executor started, before it names itself (systemd >= 255)"
+				else if (st ~ /libseccomp/) k = "compile and load seccomp filters (libseccomp)"
 				else if (st ~ /show_mountinfo|mounts_open|m_start|m_show|seq_read/) k = "kernel: write /proc/self/mountinfo"
 				else if (st ~ /libmount|mnt_table|vfscanf|_IO_file|getline/) k = "parse /proc/self/mountinfo (libmount)"
 				else if (st ~ /malloc|_int_free|cfree/) k = "malloc/free (mostly libmount entries)"
