@@ -250,14 +250,17 @@ fleet_setup() {
 	fi
 	sysd_boot "${boot[@]}" >>"$LOGS/fleet-setup.log" 2>&1 || { note "fleet: the systemd container did not boot (see $LOGS/fleet-setup.log)"; return 1; }
 	# what the container runs the variants with (the report names it)
-	local v
+	local v=
+	# shellcheck disable=SC2016 # the container's shell expands it
 	v=$(cx /bin/sh -c '
 		printf "fleet container: systemd %s, supervisor %s, python3 %s, iproute2 %s; virtiofsd %s\n" \
 			"$(dpkg-query -W -f="\${Version}" systemd)" "$(dpkg-query -W -f="\${Version}" supervisor)" \
 			"$(dpkg-query -W -f="\${Version}" python3)" "$(dpkg-query -W -f="\${Version}" iproute2)" \
-			"$("$1" --version 2>&1 | head -n 1)"' sh "$VIRTIOFSD") &&
-		case $v in *"systemd "[0-9]*) true ;; *) false ;; esac ||
-		{ note "fleet: cannot read the container's versions: $v"; return 1; }
+			"$("$1" --version 2>&1 | head -n 1)"' sh "$VIRTIOFSD") || v=
+	case $v in
+		*"systemd "[0-9]*) ;;
+		*) note "fleet: cannot read the container's versions: $v"; return 1 ;;
+	esac
 	echo "$v" >>"$OUT/machine.txt"
 	note "$v"
 	# ours: the units sysd_boot installed; the share sources are the VM

@@ -72,6 +72,7 @@ _container_inner() {   # _container_inner NAME CGROUP... -- NSPAWN_ARGS...
         shift
     done
     shift
+    # shellcheck disable=SC2016 # the inner bash expands it
     exec unshare -m --propagation private -- /bin/bash -c '
         set -e
         mount -n -t tmpfs -o mode=0755 mvm-e2e-run /run
