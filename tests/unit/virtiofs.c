@@ -804,6 +804,23 @@ START_TEST(sigterm_stops_all)
 }
 END_TEST
 
+/* Connect to a socket as a VM would; the descriptor, or -1
+ * (errno connect's). */
+static int vm_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
 START_TEST(sigkill_of_launcher_leaves_no_daemon)
 {
 	struct lt t;
@@ -811,10 +828,8 @@ START_TEST(sigkill_of_launcher_leaves_no_daemon)
 	pid_t p[3] = {daemon_of(&t, "a"), daemon_of(&t, "b"), daemon_of(&t, "c")};
 	ck_assert(p[0] && p[1] && p[2]);
 	/* a serves a client: the C virtiofsd has forked its sandbox. */
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_of(&t, "a"));
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int fd = vm_connect(sock_of(&t, "a"));
+	ck_assert_int_ge(fd, 0);
 	sleep_ms(100);
 	ck_assert_int_eq(kill(t.pid, SIGKILL), 0);
 	ck_assert_int_eq(lt_wait_exit(&t, 2000), 128 + SIGKILL);
@@ -905,12 +920,8 @@ END_TEST
  * connected (the caller closes it). */
 static bool features_answered(const char *sock, int timeout_ms, int *fd)
 {
-	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	ck_assert_int_ge(*fd, 0);
-	int r = connect(*fd, (struct sockaddr *)&sa, sizeof(sa));
-	ck_assert_msg(r == 0, "connect to %s: %s", sock, strerror(errno));
+	*fd = vm_connect(sock);
+	ck_assert_msg(*fd >= 0, "connect to %s: %s", sock, strerror(errno));
 	uint32_t req[3] = {1 /* VHOST_USER_GET_FEATURES */, 0x1 /* version */, 0};
 	ck_assert_int_eq(write(*fd, req, sizeof(req)), (ssize_t)sizeof(req));
 	struct pollfd p = {.fd = *fd, .events = POLLIN};
@@ -1415,10 +1426,8 @@ START_TEST(ready_before_daemon_accepts)
 	int r = lt_wait_msg(&t, 0, "READY=1", 3000);
 	ck_assert_int_ge(r, 0);
 	ck_assert_uint_eq(t.msgs[r].listening, 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_of(&t, "slow"));
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int fd = vm_connect(sock_of(&t, "slow"));
+	ck_assert_int_ge(fd, 0);
 	close(fd);
 	ck_assert_int_eq(lt_wait_exit(&t, 200), -1);
 	lt_free(&t);
@@ -1451,10 +1460,8 @@ START_TEST(exit_0_with_client_waiting_fails)
 	ck_assert_msg(strstr(log, "share 'bad': virtiofsd (pid "), "log:\n%s", log);
 	ck_assert_msg(strstr(log, "its client left"), "no client, yet not idle; log:\n%s", log);
 	free(log);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_of(&t, "bad"));
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int fd = vm_connect(sock_of(&t, "bad"));
+	ck_assert_int_ge(fd, 0);
 	long long t0 = now_us();
 	/* Starts with it: at once, at once, after 100 ms; the third gives up. */
 	int st = lt_wait_exit(&t, 1000);
@@ -1963,20 +1970,6 @@ static int swap_for_symlink(void *arg)
 		return 1;
 	}
 	return 0;
-}
-
-/* Connect to a socket as a VM would; the descriptor, or -1. */
-static int vm_connect(const char *path)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(fd, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* Attack 1: after READY=1 the VM user replaces the checked source by a
