@@ -82,8 +82,8 @@ static int trust_fs(const char *path, int fd, struct mvm_error *e)
 }
 
 /* links_ok: path may be a symlink, when it is root's (it lies on the file
- * system of its directory, checked before); otherwise a symlink is an
- * error, as in a resolved path. */
+ * system of its directory, checked before): 1 then; otherwise a symlink
+ * is an error, as in a resolved path. */
 static int trust_one(const char *path, bool sticky_ok, bool links_ok, struct mvm_error *e)
 {
 	struct stat st;
@@ -92,7 +92,7 @@ static int trust_one(const char *path, bool sticky_ok, bool links_ok, struct mvm
 	if (S_ISLNK(st.st_mode) && !links_ok)
 		return mvm_error_set(e, ELOOP, "trust", path, "a symlink in a resolved path");
 	if (S_ISLNK(st.st_mode) && st.st_uid == 0)
-		return 0;
+		return 1;
 	int r = trust_stat(path, &st, sticky_ok, e);
 	return r < 0 ? r : trust_fs(path, -1, e);
 }
@@ -102,7 +102,8 @@ static int trust_one(const char *path, bool sticky_ok, bool links_ok, struct mvm
  * sticky directory passes above the path's last component when
  * sticky_above (the runner's own dir and what is below it: never); root's
  * symlinks pass when links_ok (a path as written, not resolved: lstat()
- * of a step goes through the links before it, to the very entry). */
+ * of a step goes through the links before it, to the very entry), and
+ * the walk returns 1 if it met one. */
 static int trust_walk(const char *path, size_t from, bool sticky_above, bool links_ok,
 		      struct mvm_error *e)
 {
@@ -112,16 +113,19 @@ static int trust_walk(const char *path, size_t from, bool sticky_above, bool lin
 		return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
 	memcpy(buf, path, n + 1);
 	int r = 0;
-	for (size_t i = from + 1; r == 0 && i <= n; i++) {
+	bool links = false;
+	for (size_t i = from + 1; r >= 0 && i <= n; i++) {
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
 		char c = buf[i];
 		buf[i] = '\0';
-		if (i > 1)
+		if (i > 1) {
 			r = trust_one(buf, sticky_above && i < n, links_ok, e);
+			links |= r == 1;
+		}
 		buf[i] = c;
 	}
-	return r;
+	return r < 0 ? r : links;
 }
 
 int trust_check(const char *path, struct mvm_error *e)
@@ -187,6 +191,19 @@ fail:
 	return r;
 }
 
+/* Whether rel is a plain relative path: no empty, "." or ".." step. */
+static bool plain_rel(const char *rel)
+{
+	for (const char *p = rel;; p++) {
+		size_t n = strcspn(p, "/");
+		if (n == 0 || (p[0] == '.' && (n == 1 || (n == 2 && p[1] == '.'))))
+			return false;
+		p += n;
+		if (*p == '\0')
+			return true;
+	}
+}
+
 /* RUNNER/rel resolved and trust-checked: -ENOENT (e not filled) when
  * there is nothing at all. */
 static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm_error *e)
@@ -210,6 +227,14 @@ static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm
 			return mvm_error_set(e, ENOLINK, "read", path, "dangling symlink");
 		if (r < 0)
 			return r;
+		/* No link on the way (the runner itself is resolved): the path
+		 * is its own resolution, and the walk checked just what the
+		 * check of a resolved one would. */
+		if (r == 0 && plain_rel(rel)) {
+			*real = path;
+			path = NULL;
+			return 0;
+		}
 	}
 	char *rp = realpath(path, NULL);
 	if (!rp && errno == ENOENT) /* not -ENOENT: that would be "nothing to do" */
