@@ -3,11 +3,13 @@
  * one the binary takes, whether it can honour a share's settings, and the
  * argv of a daemon. A setting a dialect cannot honour is an error that
  * names the share and the setting, never dropped. */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,48 +41,125 @@ static bool surely_c(const char *text, size_t len)
 	return memmem(text, len, "virtio_session_mount", 20) != NULL;
 }
 
-/* The strings of the binary itself, when it is one: read a piece at a
- * time (a look at the file takes a fifth of the time a run of --help
- * does; a mapping would count it all in the launcher's peak RSS). */
+/* The piece [off, off + len) of the binary, read a chunk at a time (a
+ * mapping would count it all in the launcher's peak RSS): Rust when it
+ * holds shared-dir anywhere, C when it holds source= only. */
+static enum dialect dialect_in(int fd, off_t off, off_t len)
+{
+	enum { KEEP = 24 }; /* longer than the strings looked for */
+	char buf[16384];
+	size_t have = 0;
+	bool c = false;
+	for (off_t end = off + len; off < end;) {
+		size_t want = sizeof(buf) - have;
+		if ((off_t)want > end - off)
+			want = (size_t)(end - off);
+		ssize_t n = pread(fd, buf + have, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += n;
+		have += (size_t)n;
+		enum dialect found = dialect_of(buf, have);
+		if (found == DIALECT_RUST)
+			return found;
+		if (surely_c(buf, have))
+			return DIALECT_C;
+		c |= found == DIALECT_C;
+		if (have > KEEP) {
+			memmove(buf, buf + have - KEEP, KEEP);
+			have = KEEP;
+		}
+	}
+	return c ? DIALECT_C : DIALECT_AUTO;
+}
+
+#if UINTPTR_MAX > 0xffffffffu
+typedef Elf64_Ehdr Ehdr;
+typedef Elf64_Shdr Shdr;
+#define ELFCLASS_HERE ELFCLASS64
+#else
+typedef Elf32_Ehdr Ehdr;
+typedef Elf32_Shdr Shdr;
+#define ELFCLASS_HERE ELFCLASS32
+#endif
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ELFDATA_HERE ELFDATA2LSB
+#else
+#define ELFDATA_HERE ELFDATA2MSB
+#endif
+
+/* Whether [off, off + len) lies within a file of size bytes. */
+static bool within(uint64_t off, uint64_t len, off_t size)
+{
+	return off <= (uint64_t)size && len <= (uint64_t)size - off;
+}
+
+/* Where an ELF binary of this machine keeps its constant strings (the
+ * option names virtiofsd parses, its help text): its .rodata section.
+ * False when there is none to be found (no section headers, another
+ * class, a header that does not fit the file). */
+static bool rodata_of(int fd, off_t size, off_t *off, off_t *len)
+{
+	enum { MAX_SECTIONS = 4096, BATCH = 32, MAX_NAMES = 4096 };
+	Ehdr eh;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS_HERE || eh.e_ident[EI_DATA] != ELFDATA_HERE ||
+	    eh.e_shentsize != sizeof(Shdr) || eh.e_shnum == 0 || eh.e_shnum > MAX_SECTIONS ||
+	    eh.e_shstrndx >= eh.e_shnum || !within(eh.e_shoff, eh.e_shnum * sizeof(Shdr), size))
+		return false;
+	Shdr names;
+	off_t at = (off_t)(eh.e_shoff + eh.e_shstrndx * sizeof(Shdr));
+	if (pread(fd, &names, sizeof(names), at) != (ssize_t)sizeof(names))
+		return false;
+	char buf[MAX_NAMES];
+	size_t nn = names.sh_size < sizeof(buf) - 1 ? names.sh_size : sizeof(buf) - 1;
+	if (!within(names.sh_offset, nn, size) ||
+	    pread(fd, buf, nn, (off_t)names.sh_offset) != (ssize_t)nn)
+		return false;
+	buf[nn] = '\0';
+	Shdr sh[BATCH];
+	for (size_t i = 0; i < eh.e_shnum; i += BATCH) {
+		size_t k = eh.e_shnum - i < BATCH ? eh.e_shnum - i : BATCH;
+		at = (off_t)(eh.e_shoff + i * sizeof(Shdr));
+		if (pread(fd, sh, k * sizeof(Shdr), at) != (ssize_t)(k * sizeof(Shdr)))
+			return false;
+		for (size_t j = 0; j < k; j++)
+			if (sh[j].sh_type == SHT_PROGBITS && sh[j].sh_name < nn &&
+			    strcmp(buf + sh[j].sh_name, ".rodata") == 0 &&
+			    within(sh[j].sh_offset, sh[j].sh_size, size)) {
+				*off = (off_t)sh[j].sh_offset;
+				*len = (off_t)sh[j].sh_size;
+				return true;
+			}
+	}
+	return false;
+}
+
+/* The strings of the binary itself, when it is an ELF file: those of its
+ * .rodata first (the Rust daemon's option names lie 2.6 MB into its file,
+ * 33 KB into that section), then the whole file. */
 static enum dialect dialect_of_binary(void)
 {
 	enum dialect d = DIALECT_AUTO;
 	int fd = open(L.virtiofsd, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
+	char magic[SELFMAG];
 	if (fd < 0)
 		return d;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return d;
-	}
-	enum { KEEP = 24 }; /* longer than the strings looked for */
-	char buf[32768];
-	size_t len = 0;
-	bool elf = false, c = false;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (!elf && (len + (size_t)n < 4 || memcmp(buf, "\177ELF", 4) != 0))
-			break; /* (a wrapper script: ask it) */
-		elf = true;
-		len += (size_t)n;
-		/* shared-dir anywhere is Rust's; source= alone is C's */
-		enum dialect found = dialect_of(buf, len);
-		if (found == DIALECT_RUST || surely_c(buf, len)) {
-			d = found == DIALECT_RUST ? found : DIALECT_C;
-			break;
-		}
-		c |= found == DIALECT_C;
-		if (len > KEEP) {
-			memmove(buf, buf + len - KEEP, KEEP);
-			len = KEEP;
-		}
+	/* (not an ELF file, a wrapper script: ask it) */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+	    memcmp(magic, ELFMAG, SELFMAG) == 0) {
+		off_t off, len;
+		if (rodata_of(fd, st.st_size, &off, &len))
+			d = dialect_in(fd, off, len);
+		if (d == DIALECT_AUTO)
+			d = dialect_in(fd, 0, st.st_size);
 	}
 	close(fd);
-	return d == DIALECT_AUTO && c ? DIALECT_C : d;
+	return d;
 }
 
 /* Which command line the binary takes: from its strings, else from what

@@ -14,6 +14,7 @@
  * subreaper, so daemons orphaned by a killed launcher come back to it and
  * can be checked for and reaped. */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1192,6 +1193,111 @@ START_TEST(c_dialect_argv_and_detection)
 	ck_assert(pin_read_only(&t, "s"));
 	ck_assert(!pin_read_only(&t, "t"));
 	unsetenv("VFS_FAKE_HELP");
+	lt_free(&t);
+}
+END_TEST
+
+/* A made-up ELF file for the launcher's look at a daemon's strings:
+ * pad bytes of "filler" (holding `outside` at its start), then a .rodata
+ * section holding `rodata`, a .shstrtab and the section headers. `bad`
+ * spoils one thing of the headers (the look must then read the whole
+ * file): 0 none, 1 the headers past the end, 2 the names' index out of
+ * range, 3 .rodata reaching past the end, 4 no sections, 5 .rodata's
+ * name out of the names. */
+static char *fake_elf(const struct lt *t, const char *name, size_t pad, const char *outside,
+		      const char *rodata, int bad)
+{
+	static const char names[] = "\0.rodata\0.shstrtab";
+	size_t ro_off = sizeof(Elf64_Ehdr) + pad, ro_len = strlen(rodata);
+	size_t nm_off = ro_off + ro_len, sh_off = (nm_off + sizeof(names) + 7) & ~(size_t)7;
+	size_t size = sh_off + 3 * sizeof(Elf64_Shdr);
+	unsigned char *f = calloc(1, size);
+	ck_assert_ptr_nonnull(f);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)f;
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_DYN;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_ehsize = sizeof(Elf64_Ehdr);
+	eh->e_shoff = bad == 1 ? size : sh_off;
+	eh->e_shentsize = sizeof(Elf64_Shdr);
+	eh->e_shnum = bad == 4 ? 0 : 3;
+	eh->e_shstrndx = bad == 2 ? 3 : 2;
+	memcpy(f + sizeof(Elf64_Ehdr), outside, strlen(outside));
+	memcpy(f + ro_off, rodata, ro_len);
+	memcpy(f + nm_off, names, sizeof(names));
+	Elf64_Shdr sh[3] = {{0},
+			    {.sh_name = bad == 5 ? 4096 : 1,
+			     .sh_type = SHT_PROGBITS,
+			     .sh_flags = SHF_ALLOC,
+			     .sh_offset = ro_off,
+			     .sh_size = bad == 3 ? size : ro_len},
+			    {.sh_name = 9, .sh_type = SHT_STRTAB, .sh_offset = nm_off,
+			     .sh_size = sizeof(names)}};
+	memcpy(f + sh_off, sh, sizeof(sh));
+	char *path = tu_path(t->vm.root, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, f, size), (ssize_t)size);
+	close(fd);
+	free(f);
+	return path;
+}
+
+/* Which command line the launcher's dry run would give bin's daemons:
+ * 'r' (--shared-dir=), 'c' (-o source=), or 0 (none: it failed). */
+static char dry_dialect(struct lt *t, const char *bin)
+{
+	const char *const dry[] = {"-n", NULL};
+	unlink(t->err_path);
+	lt_start(t, bin, dry);
+	int st = lt_wait_exit(t, 5000);
+	char *log = lt_log(t);
+	char d = st != 0			      ? 0
+		 : strstr(log, " --shared-dir=") ? 'r'
+		 : strstr(log, " -o source=")	      ? 'c'
+						      : 0;
+	free(log);
+	return d;
+}
+
+/* The daemon's command line told from the strings of its binary: those
+ * of its .rodata (where a daemon keeps its option names) decide, wherever
+ * in the file that lies; headers that do not add up are no error (the
+ * whole file is read then); the rest of the file decides only when
+ * .rodata names neither. Nothing of it runs the binary (it could not). */
+START_TEST(dialect_from_the_binarys_strings)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "s", "s", "vm1-virtiofs-s.sock");
+	enum { MiB = 1 << 20 };
+	char *bin = fake_elf(&t, "rust", 3 * MiB, "", "usage: --shared-dir=DIR", 0);
+	ck_assert_int_eq(dry_dialect(&t, bin), 'r');
+	free(bin);
+	bin = fake_elf(&t, "c", 1 * MiB, "", "virtio_session_mount -o source=PATH", 0);
+	ck_assert_int_eq(dry_dialect(&t, bin), 'c');
+	free(bin);
+	/* .rodata says C: what lies elsewhere (a symbol, debug info) does not
+	 * count. */
+	bin = fake_elf(&t, "c2", 4096, "shared-dir", "-o source=PATH", 0);
+	ck_assert_int_eq(dry_dialect(&t, bin), 'c');
+	free(bin);
+	/* .rodata says nothing: the rest of the file does. */
+	bin = fake_elf(&t, "elsewhere", 4096, "--shared-dir", "nothing here", 0);
+	ck_assert_int_eq(dry_dialect(&t, bin), 'r');
+	free(bin);
+	for (int bad = 1; bad <= 5; bad++) {
+		char name[16];
+		snprintf(name, sizeof(name), "bad%d", bad);
+		bin = fake_elf(&t, name, 64 * 1024, "--shared-dir", "-o source=PATH", bad);
+		ck_assert_msg(dry_dialect(&t, bin) == 'r', "headers spoilt (%d): the whole file",
+			      bad);
+		free(bin);
+	}
 	lt_free(&t);
 }
 END_TEST
@@ -2382,6 +2488,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, bad_setting_files, tu_need_root());
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
+	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
 	tu_add_test_if(tc, down_too_long_times_out, tu_need_root());
 	tu_add_test_if(tc, ready_before_daemon_accepts, tu_need_root());
