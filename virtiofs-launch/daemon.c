@@ -43,7 +43,8 @@ static bool surely_c(const char *text, size_t len)
 
 /* The piece [off, off + len) of the binary, read a chunk at a time (a
  * mapping would count it all in the launcher's peak RSS): Rust when it
- * holds shared-dir anywhere, C when it holds source= only. */
+ * holds shared-dir, C when it holds source= only or, as soon as it is
+ * seen, the string only the C daemon holds. */
 static enum dialect dialect_in(int fd, off_t off, off_t len)
 {
 	enum { KEEP = 24 }; /* longer than the strings looked for */
@@ -107,10 +108,11 @@ static bool rodata_of(int fd, off_t size, off_t *off, off_t *len)
 	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
 	    eh.e_ident[EI_CLASS] != ELFCLASS_HERE || eh.e_ident[EI_DATA] != ELFDATA_HERE ||
 	    eh.e_shentsize != sizeof(Shdr) || eh.e_shnum == 0 || eh.e_shnum > MAX_SECTIONS ||
-	    eh.e_shstrndx >= eh.e_shnum || !within(eh.e_shoff, eh.e_shnum * sizeof(Shdr), size))
+	    eh.e_shstrndx >= eh.e_shnum ||
+	    !within(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Shdr), size))
 		return false;
 	Shdr names;
-	off_t at = (off_t)(eh.e_shoff + eh.e_shstrndx * sizeof(Shdr));
+	off_t at = (off_t)((uint64_t)eh.e_shoff + (uint64_t)eh.e_shstrndx * sizeof(Shdr));
 	if (pread(fd, &names, sizeof(names), at) != (ssize_t)sizeof(names))
 		return false;
 	char buf[MAX_NAMES];
@@ -122,12 +124,14 @@ static bool rodata_of(int fd, off_t size, off_t *off, off_t *len)
 	Shdr sh[BATCH];
 	for (size_t i = 0; i < eh.e_shnum; i += BATCH) {
 		size_t k = eh.e_shnum - i < BATCH ? eh.e_shnum - i : BATCH;
-		at = (off_t)(eh.e_shoff + i * sizeof(Shdr));
+		at = (off_t)((uint64_t)eh.e_shoff + (uint64_t)i * sizeof(Shdr));
 		if (pread(fd, sh, k * sizeof(Shdr), at) != (ssize_t)(k * sizeof(Shdr)))
 			return false;
+		/* (its name whole, with its '\0': not a cut-off ".rodata.cst16") */
 		for (size_t j = 0; j < k; j++)
 			if (sh[j].sh_type == SHT_PROGBITS && sh[j].sh_name < nn &&
-			    strcmp(buf + sh[j].sh_name, ".rodata") == 0 &&
+			    nn - sh[j].sh_name >= sizeof(".rodata") &&
+			    memcmp(buf + sh[j].sh_name, ".rodata", sizeof(".rodata")) == 0 &&
 			    within(sh[j].sh_offset, sh[j].sh_size, size)) {
 				*off = (off_t)sh[j].sh_offset;
 				*len = (off_t)sh[j].sh_size;

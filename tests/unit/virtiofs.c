@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1197,46 +1198,56 @@ START_TEST(c_dialect_argv_and_detection)
 }
 END_TEST
 
-/* A made-up ELF file for the launcher's look at a daemon's strings:
- * pad bytes of "filler" (holding `outside` at its start), then a .rodata
- * section holding `rodata`, a .shstrtab and the section headers. `bad`
- * spoils one thing of the headers (the look must then read the whole
- * file): 0 none, 1 the headers past the end, 2 the names' index out of
- * range, 3 .rodata reaching past the end, 4 no sections, 5 .rodata's
- * name out of the names. */
+/* A made-up ELF file of this machine's class and byte order, for the
+ * launcher's look at a daemon's strings: pad bytes of "filler" (holding
+ * `outside` at its start), then a .rodata section holding `rodata`, a
+ * .shstrtab and the section headers. `bad` spoils one thing of the
+ * headers (the look must then read the whole file): 0 none, 1 the
+ * headers running past the end, 2 the names' index out of range, 3
+ * .rodata running past the end, 4 no sections, 5 .rodata's name out of
+ * the names. */
+#if UINTPTR_MAX > 0xffffffffu
+typedef Elf64_Ehdr Ehdr;
+typedef Elf64_Shdr Shdr;
+#define ELFCLASS_HERE ELFCLASS64
+#else
+typedef Elf32_Ehdr Ehdr;
+typedef Elf32_Shdr Shdr;
+#define ELFCLASS_HERE ELFCLASS32
+#endif
 static char *fake_elf(const struct lt *t, const char *name, size_t pad, const char *outside,
 		      const char *rodata, int bad)
 {
 	static const char names[] = "\0.rodata\0.shstrtab";
-	size_t ro_off = sizeof(Elf64_Ehdr) + pad, ro_len = strlen(rodata);
+	size_t ro_off = sizeof(Ehdr) + pad, ro_len = strlen(rodata);
 	size_t nm_off = ro_off + ro_len, sh_off = (nm_off + sizeof(names) + 7) & ~(size_t)7;
-	size_t size = sh_off + 3 * sizeof(Elf64_Shdr);
+	size_t size = sh_off + 3 * sizeof(Shdr);
 	unsigned char *f = calloc(1, size);
 	ck_assert_ptr_nonnull(f);
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)f;
+	Ehdr *eh = (Ehdr *)f;
 	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS64;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_CLASS] = ELFCLASS_HERE;
+	eh->e_ident[EI_DATA] =
+		__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
 	eh->e_ident[EI_VERSION] = EV_CURRENT;
 	eh->e_type = ET_DYN;
-	eh->e_machine = EM_X86_64;
 	eh->e_version = EV_CURRENT;
-	eh->e_ehsize = sizeof(Elf64_Ehdr);
-	eh->e_shoff = bad == 1 ? size : sh_off;
-	eh->e_shentsize = sizeof(Elf64_Shdr);
+	eh->e_ehsize = sizeof(Ehdr);
+	eh->e_shoff = bad == 1 ? size - sizeof(Shdr) : sh_off;
+	eh->e_shentsize = sizeof(Shdr);
 	eh->e_shnum = bad == 4 ? 0 : 3;
 	eh->e_shstrndx = bad == 2 ? 3 : 2;
-	memcpy(f + sizeof(Elf64_Ehdr), outside, strlen(outside));
+	memcpy(f + sizeof(Ehdr), outside, strlen(outside));
 	memcpy(f + ro_off, rodata, ro_len);
 	memcpy(f + nm_off, names, sizeof(names));
-	Elf64_Shdr sh[3] = {{0},
-			    {.sh_name = bad == 5 ? 4096 : 1,
-			     .sh_type = SHT_PROGBITS,
-			     .sh_flags = SHF_ALLOC,
-			     .sh_offset = ro_off,
-			     .sh_size = bad == 3 ? size : ro_len},
-			    {.sh_name = 9, .sh_type = SHT_STRTAB, .sh_offset = nm_off,
-			     .sh_size = sizeof(names)}};
+	Shdr sh[3] = {{0},
+		      {.sh_name = bad == 5 ? 4096 : 1,
+		       .sh_type = SHT_PROGBITS,
+		       .sh_flags = SHF_ALLOC,
+		       .sh_offset = ro_off,
+		       .sh_size = bad == 3 ? size : ro_len},
+		      {.sh_name = 9, .sh_type = SHT_STRTAB, .sh_offset = nm_off,
+		       .sh_size = sizeof(names)}};
 	memcpy(f + sh_off, sh, sizeof(sh));
 	char *path = tu_path(t->vm.root, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
@@ -1248,20 +1259,29 @@ static char *fake_elf(const struct lt *t, const char *name, size_t pad, const ch
 }
 
 /* Which command line the launcher's dry run would give bin's daemons:
- * 'r' (--shared-dir=), 'c' (-o source=), or 0 (none: it failed). */
-static char dry_dialect(struct lt *t, const char *bin)
+ * 'r' (--shared-dir=), 'c' (-o source=), or 0 (none: it failed); its
+ * log in *log. */
+static char dry_dialect(struct lt *t, const char *bin, char **log)
 {
 	const char *const dry[] = {"-n", NULL};
 	unlink(t->err_path);
 	lt_start(t, bin, dry);
 	int st = lt_wait_exit(t, 5000);
-	char *log = lt_log(t);
-	char d = st != 0			      ? 0
-		 : strstr(log, " --shared-dir=") ? 'r'
-		 : strstr(log, " -o source=")	      ? 'c'
-						      : 0;
+	*log = lt_log(t);
+	return st != 0				? 0
+	       : strstr(*log, " --shared-dir=") ? 'r'
+	       : strstr(*log, " -o source=")    ? 'c'
+						: 0;
+}
+
+/* bin's dialect is d, or the test fails showing the launcher's log. */
+static void want_dialect(struct lt *t, const char *bin, char d, const char *what)
+{
+	char *log;
+	char got = dry_dialect(t, bin, &log);
+	ck_assert_msg(got == d, "%s: got '%c', want '%c'; log:\n%s", what, got ? got : '-', d,
+		      log);
 	free(log);
-	return d;
 }
 
 /* The daemon's command line told from the strings of its binary: those
@@ -1276,26 +1296,26 @@ START_TEST(dialect_from_the_binarys_strings)
 	lt_share(&t, "s", "s", "vm1-virtiofs-s.sock");
 	enum { MiB = 1 << 20 };
 	char *bin = fake_elf(&t, "rust", 3 * MiB, "", "usage: --shared-dir=DIR", 0);
-	ck_assert_int_eq(dry_dialect(&t, bin), 'r');
+	want_dialect(&t, bin, 'r', "Rust, 3 MiB in");
 	free(bin);
 	bin = fake_elf(&t, "c", 1 * MiB, "", "virtio_session_mount -o source=PATH", 0);
-	ck_assert_int_eq(dry_dialect(&t, bin), 'c');
+	want_dialect(&t, bin, 'c', "C, 1 MiB in");
 	free(bin);
 	/* .rodata says C: what lies elsewhere (a symbol, debug info) does not
 	 * count. */
 	bin = fake_elf(&t, "c2", 4096, "shared-dir", "-o source=PATH", 0);
-	ck_assert_int_eq(dry_dialect(&t, bin), 'c');
+	want_dialect(&t, bin, 'c', ".rodata says C, the rest Rust");
 	free(bin);
 	/* .rodata says nothing: the rest of the file does. */
 	bin = fake_elf(&t, "elsewhere", 4096, "--shared-dir", "nothing here", 0);
-	ck_assert_int_eq(dry_dialect(&t, bin), 'r');
+	want_dialect(&t, bin, 'r', "only outside .rodata");
 	free(bin);
 	for (int bad = 1; bad <= 5; bad++) {
-		char name[16];
+		char name[16], what[64];
 		snprintf(name, sizeof(name), "bad%d", bad);
+		snprintf(what, sizeof(what), "headers spoilt (%d): the whole file", bad);
 		bin = fake_elf(&t, name, 64 * 1024, "--shared-dir", "-o source=PATH", bad);
-		ck_assert_msg(dry_dialect(&t, bin) == 'r', "headers spoilt (%d): the whole file",
-			      bad);
+		want_dialect(&t, bin, 'r', what);
 		free(bin);
 	}
 	lt_free(&t);
