@@ -35,9 +35,11 @@ int ctx_open(struct ctx *x, struct mvm_error *e)
 	r = rtnl_link_alloc_cache(x->sk, AF_UNSPEC, &x->links);
 	if (r < 0)
 		return fail_nl(e, r, "list", "network interfaces");
-	/* All that comes on the socket after the dump is an ACK (NETLINK_CAP_ACK:
-	 * without the request), a few dozen bytes: libnl need not look at the
-	 * size of each first (a second recvmsg() for each request). */
+	/* All that comes on the socket after the dump is an ACK: 36 bytes, or
+	 * on an error the request echoed, a few hundred; far below libnl's
+	 * 16 KiB buffer, so libnl need not peek at the size of each first (a
+	 * second recvmsg() for each request). A reply that could be larger (a
+	 * dump, a get, NLM_F_ECHO) needs the peek back on. */
 	nl_socket_disable_msg_peek(x->sk);
 	return 0;
 }
