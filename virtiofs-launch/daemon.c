@@ -3,7 +3,6 @@
  * one the binary takes, whether it can honour a share's settings, and the
  * argv of a daemon. A setting a dialect cannot honour is an error that
  * names the share and the setting, never dropped. */
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "elf-here.h"
 #include "launch.h"
 #include "log.h"
 #include "spawn.h"
@@ -75,21 +75,6 @@ static enum dialect dialect_in(int fd, off_t off, off_t len)
 	}
 	return c ? DIALECT_C : DIALECT_AUTO;
 }
-
-#if UINTPTR_MAX > 0xffffffffu
-typedef Elf64_Ehdr Ehdr;
-typedef Elf64_Shdr Shdr;
-#define ELFCLASS_HERE ELFCLASS64
-#else
-typedef Elf32_Ehdr Ehdr;
-typedef Elf32_Shdr Shdr;
-#define ELFCLASS_HERE ELFCLASS32
-#endif
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define ELFDATA_HERE ELFDATA2LSB
-#else
-#define ELFDATA_HERE ELFDATA2MSB
-#endif
 
 /* Whether [off, off + len) lies within a file of size bytes. */
 static bool within(uint64_t off, uint64_t len, off_t size)

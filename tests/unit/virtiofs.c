@@ -14,14 +14,12 @@
  * subreaper, so daemons orphaned by a killed launcher come back to it and
  * can be checked for and reaped. */
 #include <dirent.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "elf-here.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -1206,15 +1205,6 @@ END_TEST
  * headers running past the end, 2 the names' index out of range, 3
  * .rodata running past the end, 4 no sections, 5 .rodata's name out of
  * the names. */
-#if UINTPTR_MAX > 0xffffffffu
-typedef Elf64_Ehdr Ehdr;
-typedef Elf64_Shdr Shdr;
-#define ELFCLASS_HERE ELFCLASS64
-#else
-typedef Elf32_Ehdr Ehdr;
-typedef Elf32_Shdr Shdr;
-#define ELFCLASS_HERE ELFCLASS32
-#endif
 static char *fake_elf(const struct lt *t, const char *name, size_t pad, const char *outside,
 		      const char *rodata, int bad)
 {
@@ -1227,8 +1217,7 @@ static char *fake_elf(const struct lt *t, const char *name, size_t pad, const ch
 	Ehdr *eh = (Ehdr *)f;
 	memcpy(eh->e_ident, ELFMAG, SELFMAG);
 	eh->e_ident[EI_CLASS] = ELFCLASS_HERE;
-	eh->e_ident[EI_DATA] =
-		__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
+	eh->e_ident[EI_DATA] = ELFDATA_HERE;
 	eh->e_ident[EI_VERSION] = EV_CURRENT;
 	eh->e_type = ET_DYN;
 	eh->e_version = EV_CURRENT;
