@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,6 +358,12 @@ static void update_status(void)
 	if (L.ready_pending && up == total && !leaving) {
 		L.ready_pending = false;
 		notifyf("READY=1\nSTATUS=%zu of %zu shares up", up, total);
+		/* The daemons are forked next. An AF_UNIX datagram wakes its
+		 * reader as a "sync" wake-up, which keeps the service manager
+		 * on this CPU, queued behind those forks: let it read READY=1
+		 * first (on 2 CPUs, 4 shares, that took READY=1 as systemd or
+		 * the bench sees it from 2.0-4.4 ms to about 1.5). */
+		sched_yield();
 		log_debug("ready: %zu shares up", up);
 	} else if (L.status_sent && up == L.status_up && total == L.status_total) {
 		return;
