@@ -359,10 +359,11 @@ static void update_status(void)
 		L.ready_pending = false;
 		notifyf("READY=1\nSTATUS=%zu of %zu shares up", up, total);
 		/* The daemons are forked next. An AF_UNIX datagram wakes its
-		 * reader as a "sync" wake-up, which keeps the service manager
-		 * on this CPU, queued behind those forks: let it read READY=1
-		 * first (on 2 CPUs, 4 shares, that took READY=1 as systemd or
-		 * the bench sees it from 2.0-4.4 ms to about 1.5). */
+		 * reader with the "sync" hint (the sender is about to sleep),
+		 * so the scheduler puts the service manager on this CPU, where
+		 * it would wait behind those forks: let it read READY=1 first
+		 * (4 shares on 2 CPUs: READY=1 as the bench's reader sees it
+		 * went from 2.0-4.4 ms, bimodal, to about 1.5-1.7). */
 		sched_yield();
 		log_debug("ready: %zu shares up", up);
 	} else if (L.status_sent && up == L.status_up && total == L.status_total) {
