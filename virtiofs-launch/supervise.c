@@ -362,8 +362,7 @@ static void update_status(void)
 		 * reader with the "sync" hint (the sender is about to sleep),
 		 * so the scheduler puts the service manager on this CPU, where
 		 * it would wait behind those forks: let it read READY=1 first
-		 * (4 shares on 2 CPUs: READY=1 as the bench's reader sees it
-		 * went from 2.0-4.4 ms, bimodal, to about 1.5-1.7). */
+		 * (README, Performance, virtiofs). */
 		sched_yield();
 		log_debug("ready: %zu shares up", up);
 	} else if (L.status_sent && up == L.status_up && total == L.status_total) {

@@ -11,9 +11,10 @@ interleaved runs, "x floor" (this median / the floor's median) and
 alternative takes; summary.csv: x_floor, x_tool). The throughput table of
 tap-memory also gives noqueue / the kernel's qdisc round by round, and the
 README row takes that ratio: it decides tap-setup's default, and a slow
-spell of the machine in some rounds moves every variant's median but not
-a ratio taken within one round. The targets of issues 8 and 14 are
-checked at the end.
+spell of the machine that lasts some rounds moves every variant's median,
+a ratio taken within one round much less (the order within a round is
+shuffled, so a spell that starts mid-round still falls on one side). The
+targets of issues 8 and 14 are checked at the end.
 Exit 0 (a missed target is reported, not an error)."""
 import csv
 import os
@@ -26,7 +27,7 @@ from collections import defaultdict
 
 OUT = sys.argv[1]
 samples = defaultdict(list)  # (section, metric, variant, param) -> [value]
-by_rep = defaultdict(dict)  # (section, metric, variant, param) -> {rep: value}
+by_rep = defaultdict(lambda: defaultdict(list))  # (section, metric, variant, param) -> {rep: [value]}
 failed = defaultdict(int)  # (section, variant, param) -> runs that failed
 with open(os.path.join(OUT, "raw.csv")) as f:
     for row in csv.DictReader(f):
@@ -35,7 +36,7 @@ with open(os.path.join(OUT, "raw.csv")) as f:
             failed[(row["section"], row["variant"], row["param"])] += 1
         else:
             samples[key].append(float(row["value"]))
-            by_rep[key][row["rep"]] = float(row["value"])
+            by_rep[key][row["rep"]].append(float(row["value"]))
 avail = {}
 with open(os.path.join(OUT, "avail.csv")) as f:
     for row in csv.DictReader(f):
@@ -68,12 +69,13 @@ def ratio(a, b):
 
 
 def paired(section, metric, a, b, param):
-    """a / b round by round: the variants of a round run interleaved, so a
-    slow spell of the machine falls on both sides of each ratio. The
-    median, min and max of those ratios, and in how many rounds a < b."""
+    """a / b round by round (see the top): the median, min and max of
+    those ratios, and in how many rounds a < b. Only rounds with one
+    sample on each side pair up (a failed run leaves its round out)."""
     ra = by_rep.get((section, metric, a, str(param)), {})
     rb = by_rep.get((section, metric, b, str(param)), {})
-    r = [ra[k] / rb[k] for k in ra if k in rb and rb[k]]
+    r = [ra[k][0] / rb[k][0] for k in ra
+         if len(ra[k]) == 1 and len(rb.get(k, [])) == 1 and rb[k][0]]
     if not r:
         return None
     return {"n": len(r), "median": statistics.median(r), "min": min(r), "max": max(r),
@@ -287,9 +289,9 @@ if tm_n or any(k[0] == "tap-memory" for k in avail):
           extra=("dropped  qdisc drops (max)   noqueue / kernel's qdisc, round by round", pps_extra))
     print("  (x floor here: / the kernel's default for a multi_queue TAP, medians. The last\n"
           "   column: the median (min-max) of noqueue's packets / the kernel's qdisc's, each\n"
-          "   in the same round (they run interleaved, so a slow spell of the machine falls on\n"
-          "   both), and in how many rounds noqueue read fewer. tun never stops its queue: a\n"
-          "   full ring to the VM end drops, so a root qdisc holds nothing back)")
+          "   in the same round (they run interleaved), and in how many rounds noqueue read\n"
+          "   fewer. tun never stops its queue: a full ring to the VM end drops, so a root\n"
+          "   qdisc holds nothing back)")
 
 # ---- unit-cost (issue 14) ----
 uc_units = sorted({k[2].split(":")[0] for k in samples if k[0] == "unit-cost"})
@@ -513,7 +515,7 @@ if fleet_n:
 def pps_ratio(mq, size):
     v = f"pps{'-' + mq if mq else ''}"
     r = paired("tap-memory", "pps_rx", v + "-noqueue", v, size)
-    return "-" if not r else f"{r['median']:.2f}x"
+    return "-" if not r else f"{r['median']:.2f}x ({r['n']} rounds)"
 
 
 if tm_n:

@@ -46,7 +46,7 @@ if grep -q 'not available' "$out/summary.csv"; then
 	fail "not available: $(grep 'not available' "$out/summary.csv" | head -n 3)"
 fi
 # the throughput ratio that decides tap-setup's default is taken round by round
-grep -qE "^\| host -> VM end, 64 B UDP.*round by round: [0-9.]+x / [0-9.]+x \|$" "$out/performance.md" ||
+grep -qE "^\| host -> VM end, 64 B UDP.*round by round: [0-9.]+x \([0-9]+ rounds\) / [0-9.]+x \([0-9]+ rounds\) \|$" "$out/performance.md" ||
 	fail "no round-by-round noqueue ratio in the 64 B row of performance.md"
 [ "$(head -c 4 "$out/bench.png" 2>/dev/null | tail -c 3)" = PNG ] || fail "no PNG"
 for r in '| runner start' '| kernel memory per TAP' '| 8 PCI devices'; do
