@@ -341,10 +341,11 @@ static void read_output(struct child *ch, bool all)
 
 /* ---- readiness ---- */
 
-static void update_status(void)
+/* STATUS=, and READY=1 when every share is up: true when this sent it. */
+static bool update_status(void)
 {
 	if (L.stopping)
-		return;
+		return false;
 	size_t up = 0, total = 0;
 	bool leaving = false;
 	for (size_t i = 0; i < L.n; i++) {
@@ -355,24 +356,20 @@ static void update_status(void)
 		total++;
 		up += L.v[i]->st == ST_UP || L.v[i]->st == ST_IDLE || L.v[i]->prepared;
 	}
-	if (L.ready_pending && up == total && !leaving) {
+	bool ready = L.ready_pending && up == total && !leaving;
+	if (ready) {
 		L.ready_pending = false;
 		notifyf("READY=1\nSTATUS=%zu of %zu shares up", up, total);
-		/* The daemons are forked next. An AF_UNIX datagram wakes its
-		 * reader with the "sync" hint (the sender is about to sleep),
-		 * so the scheduler puts the service manager on this CPU, where
-		 * it would wait behind those forks: let it read READY=1 first
-		 * (README, Performance, virtiofs). */
-		sched_yield();
 		log_debug("ready: %zu shares up", up);
 	} else if (L.status_sent && up == L.status_up && total == L.status_total) {
-		return;
+		return false;
 	} else {
 		notifyf("STATUS=%zu of %zu shares up", up, total);
 	}
 	L.status_sent = true;
 	L.status_up = up;
 	L.status_total = total;
+	return ready;
 }
 
 /* ---- events ---- */
@@ -617,8 +614,13 @@ static long long timers(void)
 			prepare_start(ch, now);
 	}
 	/* Every socket listens: READY=1 before the daemons are forked (they
-	 * would only slow the launcher down now; a VM waits for them). */
-	update_status();
+	 * would only slow the launcher down now; a VM waits for them). An
+	 * AF_UNIX datagram wakes its reader with the "sync" hint (the sender
+	 * is about to sleep), so the scheduler puts the service manager on
+	 * this CPU, where it would wait behind those forks: let it read
+	 * READY=1 first (README, Performance, virtiofs). */
+	if (update_status())
+		sched_yield();
 	for (size_t i = 0; i < L.n; i++)
 		if (L.v[i]->prepared && !L.stopping)
 			launch(L.v[i]);
