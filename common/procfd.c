@@ -7,18 +7,26 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <linux/kcmp.h>
+#include <linux/seccomp.h>
 
 /* /dev/net/tun: the misc device TUN_MINOR. */
 #define TUN_DEVT makedev(10, 200)
@@ -335,4 +343,305 @@ int fd_holders(const char *procfs, struct fd_target *t, size_t n, struct fd_scan
 	}
 	closedir(d);
 	return r;
+}
+
+/* ---- the scan in a process of its own ------------------------------------ */
+
+/* The unprivileged user and group the scanner becomes: the kernel's
+ * overflow ids, "nobody" and "nogroup" on Debian and NixOS. */
+#define SCANNER_ID 65534
+
+#define CAP_BIT(c) (1ULL << (c))
+
+/* The scanner keeps these, the caller drops those. */
+#define SCANNER_CAPS (CAP_BIT(CAP_SYS_PTRACE) | CAP_BIT(CAP_DAC_READ_SEARCH))
+#define CALLER_DROPS (CAP_BIT(CAP_SYS_PTRACE) | CAP_BIT(CAP_SETUID) | CAP_BIT(CAP_SETGID))
+
+/* The request: n, then per target its name ("" for a device) and devt. */
+struct scan_ask {
+	char name[IFNAMSIZ];
+	uint64_t devt;
+};
+
+/* The answer: fd_holders()'s return, its fd_scan, per target pid and err. */
+struct scan_answer {
+	int32_t r;
+	int32_t blind_pid, blind_err, excused_pid;
+	char blind_what[64];
+};
+
+struct scan_result {
+	int32_t pid, err;
+};
+
+/* A bound on the targets of one request (a VM's interfaces). */
+#define SCAN_MAX 4096
+
+struct caps {
+	uint64_t eff, prm, inh;
+};
+
+static int caps_get(struct caps *c)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	c->eff = d[0].effective | (uint64_t)d[1].effective << 32;
+	c->prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
+	c->inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
+	return 0;
+}
+
+static int caps_set(const struct caps *c)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {
+		{ (uint32_t)c->eff, (uint32_t)c->prm, (uint32_t)c->inh },
+		{ (uint32_t)(c->eff >> 32), (uint32_t)(c->prm >> 32), (uint32_t)(c->inh >> 32) },
+	};
+	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+/* The scanner's own filter: process_vm_writev, process_vm_readv and ptrace
+ * fail with EPERM, and so does every system call of another ABI (i386,
+ * x32), which could name them by other numbers. The units' filters deny
+ * them as well; this one also holds when tap-setup runs by hand or under a
+ * unit of someone else's. */
+#if defined(__x86_64__)
+#define SCAN_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SCAN_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+static int scanner_filter(void)
+{
+#ifdef SCAN_AUDIT_ARCH
+#define DENY(nr)                                                                           \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                                    \
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SCAN_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef __X32_SYSCALL_BIT
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+#endif
+		DENY(__NR_process_vm_writev),
+		DENY(__NR_process_vm_readv),
+		DENY(__NR_ptrace),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+#undef DENY
+	struct sock_fprog prog = { .len = (unsigned short)(sizeof(f) / sizeof(f[0])), .filter = f };
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+		return -errno;
+#endif
+	return 0;
+}
+
+/* In the child: become the scanner. 0 or -errno; *nobody when it now runs
+ * as SCANNER_ID. */
+static int scanner_drop(bool *nobody)
+{
+	struct caps c = { 0 };
+	int r = caps_get(&c);
+	if (r < 0)
+		return r;
+	*nobody = false;
+	if (getuid() == 0 && (c.eff & CAP_BIT(CAP_SETUID)) && (c.eff & CAP_BIT(CAP_SETGID))) {
+		const gid_t g = SCANNER_ID;
+		const uid_t u = SCANNER_ID;
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
+		    setresgid(g, g, g) < 0 || setresuid(u, u, u) < 0)
+			return -errno;
+		*nobody = true;
+	}
+	/* setresuid() cleared the effective set; the permitted one stays. */
+	c.prm &= SCANNER_CAPS;
+	c.eff = c.prm;
+	c.inh = 0;
+	if ((r = caps_set(&c)) < 0)
+		return r;
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return scanner_filter();
+}
+
+/* The child's loop: one request, one answer, until the caller closes. */
+static _Noreturn void scanner_serve(int sock, const char *procfs)
+{
+	size_t max = sizeof(uint32_t) + SCAN_MAX * sizeof(struct scan_ask);
+	char *in = malloc(max), (*names)[IFNAMSIZ] = calloc(SCAN_MAX, IFNAMSIZ);
+	struct fd_target *t = calloc(SCAN_MAX, sizeof(*t));
+	char *out = malloc(sizeof(struct scan_answer) + SCAN_MAX * sizeof(struct scan_result));
+	if (!in || !names || !t || !out)
+		_exit(1);
+	for (;;) {
+		ssize_t k = recv(sock, in, max, MSG_TRUNC);
+		if (k <= 0)
+			_exit(k < 0);
+		uint32_t n;
+		if ((size_t)k < sizeof(n))
+			_exit(1);
+		memcpy(&n, in, sizeof(n));
+		if (n > SCAN_MAX || (size_t)k != sizeof(n) + n * sizeof(struct scan_ask))
+			_exit(1);
+		for (uint32_t i = 0; i < n; i++) {
+			struct scan_ask a;
+			memcpy(&a, in + sizeof(n) + i * sizeof(a), sizeof(a));
+			memcpy(names[i], a.name, IFNAMSIZ);
+			names[i][IFNAMSIZ - 1] = '\0';
+			t[i].name = names[i][0] ? names[i] : NULL;
+			t[i].devt = (dev_t)a.devt;
+		}
+		struct fd_scan s;
+		struct scan_answer ans = { .r = fd_holders(procfs, t, n, &s) };
+		if (ans.r == 0) {
+			ans.blind_pid = s.blind_pid;
+			ans.blind_err = s.blind_err;
+			ans.excused_pid = s.excused_pid;
+			memcpy(ans.blind_what, s.blind_what, sizeof(ans.blind_what));
+		}
+		memcpy(out, &ans, sizeof(ans));
+		for (uint32_t i = 0; i < n; i++) {
+			struct scan_result x = { .pid = t[i].pid, .err = t[i].err };
+			memcpy(out + sizeof(ans) + i * sizeof(x), &x, sizeof(x));
+		}
+		if (send(sock, out, sizeof(ans) + n * sizeof(struct scan_result), MSG_NOSIGNAL) < 0)
+			_exit(1);
+	}
+}
+
+/* In the caller: drop CALLER_DROPS from every set, and set no_new_privs
+ * (as root, an exec would otherwise be given the bounding set again). */
+static int caller_drop(struct mvm_error *e)
+{
+	struct caps c = { 0 };
+	int r = caps_get(&c);
+	if (r == 0) {
+		c.eff &= ~CALLER_DROPS;
+		c.prm &= ~CALLER_DROPS;
+		c.inh &= ~CALLER_DROPS;
+		r = caps_set(&c);
+	}
+	if (r == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		r = -errno;
+	if (r < 0)
+		return mvm_error_set(e, -r, "drop", "CAP_SYS_PTRACE, CAP_SETUID and CAP_SETGID", NULL);
+	return 0;
+}
+
+int fd_scanner_start(struct fd_scanner *sc, const char *procfs, struct mvm_error *e)
+{
+	int sv[2];
+	*sc = (struct fd_scanner){ .sock = -1 };
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return mvm_error_set(e, errno, "start", "the scan of /proc", NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return mvm_error_set(e, err, "start", "the scan of /proc", NULL);
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		bool nobody = false;
+		int32_t st[2] = { scanner_drop(&nobody), 0 };
+		st[1] = nobody;
+		if (send(sv[1], st, sizeof(st), MSG_NOSIGNAL) < 0 || st[0] < 0)
+			_exit(1);
+		scanner_serve(sv[1], procfs);
+	}
+	close(sv[1]);
+	sc->pid = pid;
+	sc->sock = sv[0];
+	int32_t st[2];
+	ssize_t k = recv(sc->sock, st, sizeof(st), 0);
+	int err = k == (ssize_t)sizeof(st) ? -st[0] : k < 0 ? errno : EPIPE;
+	if (err) {
+		fd_scanner_stop(sc);
+		return mvm_error_set(e, err, "start", "the scan of /proc",
+				     "as an unprivileged process of its own");
+	}
+	sc->as_nobody = st[1];
+	int r = caller_drop(e);
+	if (r < 0)
+		fd_scanner_stop(sc);
+	return r;
+}
+
+int fd_scanner_holders(struct fd_scanner *sc, struct fd_target *t, size_t n, struct fd_scan *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (sc->sock < 0)
+		return -EPIPE;
+	if (n > SCAN_MAX)
+		return -E2BIG;
+	uint32_t n32 = (uint32_t)n;
+	size_t qlen = sizeof(n32) + n * sizeof(struct scan_ask);
+	size_t alen = sizeof(struct scan_answer) + n * sizeof(struct scan_result);
+	char *q = calloc(1, qlen), *a = malloc(alen);
+	int r = 0;
+	if (!q || !a) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(q, &n32, sizeof(n32));
+	for (size_t i = 0; i < n; i++) {
+		struct scan_ask x = { .devt = (uint64_t)t[i].devt };
+		if (t[i].name)
+			snprintf(x.name, sizeof(x.name), "%s", t[i].name);
+		memcpy(q + sizeof(n32) + i * sizeof(x), &x, sizeof(x));
+	}
+	if (send(sc->sock, q, qlen, MSG_NOSIGNAL) < 0) {
+		r = -errno;
+		goto out;
+	}
+	ssize_t k = recv(sc->sock, a, alen, MSG_TRUNC);
+	if (k < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((size_t)k != alen) {
+		r = -EPIPE;
+		goto out;
+	}
+	struct scan_answer ans;
+	memcpy(&ans, a, sizeof(ans));
+	if (ans.r < 0) {
+		r = ans.r;
+		goto out;
+	}
+	s->blind_pid = ans.blind_pid;
+	s->blind_err = ans.blind_err;
+	s->excused_pid = ans.excused_pid;
+	memcpy(s->blind_what, ans.blind_what, sizeof(s->blind_what));
+	s->blind_what[sizeof(s->blind_what) - 1] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		struct scan_result x;
+		memcpy(&x, a + sizeof(ans) + i * sizeof(x), sizeof(x));
+		t[i].pid = x.pid;
+		t[i].err = x.err;
+	}
+out:
+	free(q);
+	free(a);
+	return r;
+}
+
+void fd_scanner_stop(struct fd_scanner *sc)
+{
+	if (sc->sock >= 0)
+		close(sc->sock);
+	sc->sock = -1;
+	if (sc->pid > 0)
+		while (waitpid(sc->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	sc->pid = 0;
 }

@@ -20,8 +20,11 @@
 #pragma once
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "error.h"
 
 /* The interface name of a /dev/net/tun descriptor, from the text of its
  * /proc/PID/fdinfo/FD (len bytes, need not be NUL-terminated): 1 with
@@ -52,3 +55,35 @@ struct fd_scan {
  * for the n targets. 0 (results in t[] and s), or -errno when PROCFS itself
  * cannot be listed. */
 int fd_holders(const char *procfs, struct fd_target *t, size_t n, struct fd_scan *s);
+
+/* The scan in a process of its own (privilege separation).
+ *
+ * Reading another user's descriptors takes CAP_SYS_PTRACE (and
+ * CAP_DAC_READ_SEARCH). In a process that runs as root, CAP_SYS_PTRACE
+ * opens every process to it, past any sandbox: it could write into PID 1's
+ * memory (process_vm_writev, /proc/1/mem) and, through /proc/1/root, into
+ * the host's own files, which a mount namespace does not cover. So the
+ * scan runs in a child forked before the caller reads anything a VM user
+ * can change: the child becomes nobody (65534:65534, no supplementary
+ * groups) with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH alone (as far as the
+ * caller held them), no new privileges and a seccomp filter that denies
+ * process_vm_writev, process_vm_readv and ptrace, and answers
+ * fd_scanner_holders() over a socket. As nobody it cannot write a file
+ * that root owns, whichever path it takes. The caller then drops
+ * CAP_SYS_PTRACE, CAP_SETUID and CAP_SETGID for good (and sets
+ * no_new_privs, so that no exec gives them back). Without CAP_SETUID and
+ * CAP_SETGID the child keeps the caller's uid; the caller still drops. */
+struct fd_scanner {
+	pid_t pid;	/* the child, 0 when none */
+	int sock;	/* our end of its socket, -1 when none */
+	bool as_nobody; /* the child runs as 65534 */
+};
+
+/* Fork the scanner for PROCFS and drop the caller's capabilities as above.
+ * 0, or -errno (what failed in e, nothing is left running). */
+int fd_scanner_start(struct fd_scanner *sc, const char *procfs, struct mvm_error *e);
+/* fd_holders() in the scanner: the same results, or -errno when it cannot
+ * be asked (EPIPE: it is gone). */
+int fd_scanner_holders(struct fd_scanner *sc, struct fd_target *t, size_t n, struct fd_scan *s);
+/* Close its socket (it exits) and reap it. Idempotent. */
+void fd_scanner_stop(struct fd_scanner *sc);

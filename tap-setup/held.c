@@ -110,7 +110,7 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 			nodev[i] = true; /* devt 0: matches nothing */
 	}
 	struct fd_scan s;
-	int r = fd_holders(x->c->procfs, t, n, &s);
+	int r = fd_scanner_holders(x->scan, t, n, &s);
 	if (r < 0) { /* every victim unsure */
 		s = (struct fd_scan){ .blind_pid = 1, .blind_err = -r };
 		snprintf(s.blind_what, sizeof(s.blind_what), ".");

@@ -146,20 +146,31 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_subject(name);
+	/* Before anything a VM user can change is read: from here on only
+	 * the scanner holds CAP_SYS_PTRACE (common/procfd.h). */
+	struct fd_scanner scan;
+	if (fd_scanner_start(&scan, c.procfs, &e) < 0) {
+		log_error_info(&e);
+		return 1;
+	}
 	if (up && cli_resolve_ids(&c, &e) < 0) {
 		log_error_info(&e);
+		fd_scanner_stop(&scan);
 		return 1;
 	}
 	/* Every run for this VM, tap or macvtap, up or down (a dry run too,
 	 * without making the file), waits for the one before. */
 	if (vm_lock(c.runtime_dir, name, wait_ms, !c.dry_run, &lock, &e) < 0) {
 		log_error_info(&e);
+		fd_scanner_stop(&scan);
 		return 1;
 	}
 
-	struct ctx x = {
-		.c = &c, .vm = name, .kind = opts.macvtap ? "macvtap" : "tap", .mac = opts.macvtap
-	};
+	struct ctx x = { .c = &c,
+			 .vm = name,
+			 .kind = opts.macvtap ? "macvtap" : "tap",
+			 .mac = opts.macvtap,
+			 .scan = &scan };
 	int r;
 	if (up) {
 		struct vm vm = { 0 };
@@ -171,6 +182,7 @@ int main(int argc, char **argv)
 		r = down(&x, &e);
 	}
 	ctx_close(&x);
+	fd_scanner_stop(&scan);
 	if (lock >= 0)
 		close(lock);
 	if (r < 0) {

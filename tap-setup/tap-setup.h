@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "procfd.h"
 #include "record.h"
 #include "vm.h"
 
@@ -32,6 +33,7 @@ struct ctx {
 	bool mac;	  /* kind is macvtap */
 	struct nl_sock *sk;
 	struct nl_cache *links; /* one dump, taken before any change */
+	struct fd_scanner *scan; /* who holds what: common/procfd.h */
 };
 
 /* ---- links.c ---- */

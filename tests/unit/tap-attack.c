@@ -483,6 +483,107 @@ START_TEST(fifo_record_refused)
 }
 END_TEST
 
+/* ---- a hijacked tap-setup and CAP_SYS_PTRACE ----------------------------- */
+
+/* "HIJACK key value" of hijack.so in err: the value (static), or "". */
+static const char *hijacked(const char *err, const char *key)
+{
+	static char v[64];
+	char pat[64];
+	snprintf(pat, sizeof(pat), "HIJACK %s ", key);
+	const char *p = strstr(err, pat);
+	v[0] = '\0';
+	if (p)
+		sscanf(p + strlen(pat), "%63s", v);
+	return v;
+}
+
+/* Attack (found after issue 16): someone who made tap-setup run their code
+ * (tests/shims/hijack.so, at its lock) went through another process to get
+ * past tap-setup's sandbox. Under its unit tap-setup is root with
+ * CAP_SYS_PTRACE (to read the VM user's /proc/PID/fd): that let it write
+ * into any process's memory (process_vm_writev, /proc/PID/mem), and
+ * create files as root through /proc/PID/root, which leads out of any
+ * mount namespace. Here tap-setup runs with the unit's capabilities
+ * (setpriv) and the victim is this test, root with every capability. Now
+ * the scan of /proc runs in a child that is nobody, with CAP_SYS_PTRACE
+ * and CAP_DAC_READ_SEARCH alone, no_new_privs and a seccomp filter; and
+ * tap-setup itself holds neither CAP_SYS_PTRACE nor CAP_SETUID/SETGID
+ * from before it reads anything. _i: 0 up, 1 down. */
+START_TEST(hijacked_tap_setup_cannot_reach_other_processes)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	if (_i == 1)
+		tap_ok(&t, "up", NULL);
+	char *bin = tu_bin("tap-setup"), *shim = tu_bin("tests/shims/hijack.so");
+	char *file = tu_path(t.root, "hijacked"), *preload = xasprintf("LD_PRELOAD=%s", shim);
+	char *victim = xasprintf("HIJACK_VICTIM=%d", (int)getpid());
+	char *target = xasprintf("HIJACK_FILE=%s", file);
+	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set",
+			       "-all,+net_admin,+dac_read_search,+sys_ptrace,+setuid,+setgid",
+			       "--no-new-privs", "--", "/usr/bin/env", preload, victim, target, bin,
+			       "--state-dir", t.state, "--runtime-dir", t.runtime, "--user", "990",
+			       "--group", "78", _i ? "down" : "up", t.name, NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "HIJACK root_write"), "the shim did not run: %s", r.err);
+	ck_assert_msg(access(file, F_OK) < 0, "created %s through /proc/%d/root", file, (int)getpid());
+	ck_assert_str_eq(hijacked(r.err, "root_write"), "no");
+	ck_assert_str_eq(hijacked(r.err, "mem_open"), "no");
+	ck_assert_str_eq(hijacked(r.err, "vm_writev"), "no");
+	unsigned long long caps = strtoull(hijacked(r.err, "self_caps"), NULL, 16);
+	ck_assert_msg(!(caps & (1ULL << 19 | 1ULL << 7 | 1ULL << 6)),
+		      "tap-setup kept CAP_SYS_PTRACE, CAP_SETUID or CAP_SETGID: CapPrm %llx", caps);
+	ck_assert_str_eq(hijacked(r.err, "self_nnp"), "1");
+	ck_assert_str_eq(hijacked(r.err, "scanner_uid"), "65534");
+	ck_assert_str_eq(hijacked(r.err, "scanner_caps"), "0000000000080004");
+	ck_assert_str_eq(hijacked(r.err, "scanner_seccomp"), "2");
+	ck_assert_str_eq(hijacked(r.err, "scanner_nnp"), "1");
+	ck_assert_int_eq(ifindex("vm1-a") > 0, _i == 0);
+	tu_run_free(&r);
+	if (_i == 0)
+		tap_ok(&t, "down", NULL);
+	free(target);
+	free(victim);
+	free(preload);
+	free(file);
+	free(shim);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* The held check still sees the VM user's processes from the child, with
+ * the unit's capabilities: a held TAP is refused, naming its holder. */
+START_TEST(held_seen_with_the_units_capabilities)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	tap_ok(&t, "up", NULL);
+	int before = ifindex("vm1-a");
+	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "--vnet-hdr", "vm1-a", NULL });
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set",
+			       "-all,+net_admin,+dac_read_search,+sys_ptrace,+setuid,+setgid",
+			       "--no-new-privs", "--", bin, "--state-dir", t.state, "--runtime-dir",
+			       t.runtime, "down", t.name, NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "process %d ", (int)h);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "'vm1-a'") && strstr(r.err, pid),
+		      "down of a held TAP: exit %d: %s", r.status, r.err);
+	ck_assert_int_eq(ifindex("vm1-a"), before);
+	tu_run_free(&r);
+	holder_stop(h);
+	tap_ok(&t, "down", NULL);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 void tap_attack_cases(Suite *s)
 {
 	const char *why = tu_need_netns();
@@ -498,5 +599,7 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, scan_with_exiting_processes, why);
 	tu_add_test_if(tc, verbose_macvtap_prints_each, why);
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 3, why);
+	tu_add_loop_test_if(tc, hijacked_tap_setup_cannot_reach_other_processes, 0, 2, why);
+	tu_add_test_if(tc, held_seen_with_the_units_capabilities, why);
 	suite_add_tcase(s, tc);
 }

@@ -18,6 +18,16 @@
 # which the virtiofsd unit also makes read-only, are not probed: what the
 # container's own /proc mounts allow decides that there, not the unit. /sys is not probed: systemd-nspawn mounts the container's
 # /sys read-only, so no unit there could write it anyway.
+# Then the attack from inside the helper itself, in the real TAP, macvtap
+# and PCI units (virtiofs-launch takes no lock, where the shim starts):
+# tests/shims/hijack.so (LD_PRELOAD) plays code someone made the helper
+# run, from its lock on (before it reads a runner or a record),
+# and tries to reach past the sandbox through PID 1 (root, every
+# capability): a unit file created through /proc/1/root (outside the
+# unit's mount namespace), /proc/1/mem opened for writing,
+# process_vm_writev() into PID 1. The units hold CAP_SYS_PTRACE for the
+# held check; tap-setup keeps it only in its scan of /proc, a child that
+# runs as nobody (common/procfd.h).
 # Exit 0 pass, 1 fail, 77 skip.
 # e2e: a container with systemd; tests/run leaves it out when MVM_NO_E2E=1
 set -uo pipefail
@@ -54,10 +64,24 @@ for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices m
         { print }' "$TMP/dest/opt/mvm/lib/systemd/system/$u@.service" \
         >"$TMP/units/probe-$u@.service"
 done
+cp "$B/tests/shims/hijack.so" "$TMP/probe/hijack.so" || { echo "FAIL: no $B/tests/shims/hijack.so"; exit 1; }
+for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
+    # the unit as installed, the helper with hijack.so, down at start (no
+    # user to resolve), no ExecStop=
+    awk '
+        /^ExecStart=/ { sub(/ up /, " down "); print; next }
+        /^ExecStop=|^ConditionPathExists=|^OnFailure=/ { next }
+        /^\[Service\]/ { print; print "Environment=LD_PRELOAD=/opt/probe/hijack.so HIJACK_VICTIM=1 HIJACK_FILE=/run/systemd/system/mvm-hijack.service"; next }
+        { print }' "$TMP/dest/opt/mvm/lib/systemd/system/$u@.service" \
+        >"$TMP/units/hijack-$u@.service"
+done
 
-container_start --bind-ro="$TMP/probe:/opt/probe" --bind-ro="$TMP/units:/opt/probe-units" || exit 1
+container_start --bind-ro="$TMP/probe:/opt/probe" --bind-ro="$TMP/units:/opt/probe-units" \
+    --bind-ro="$TMP/dest/opt/mvm:/opt/mvm" || exit 1
 container_wait_running 60 || exit 1
 container_exec sh -c 'mkdir -p /run/systemd/system /var/lib/microvms &&
+    { getent group kvm >/dev/null || groupadd --system kvm; } &&
+    { getent passwd microvm >/dev/null || useradd --system --no-create-home microvm; } &&
     cp /opt/probe-units/* /etc/systemd/system/ && systemctl daemon-reload' || { echo "FAIL: setup"; exit 1; }
 
 results() { # results UNIT: the PROBE lines of its one run
@@ -83,5 +107,31 @@ want tun yes "opens /dev/net/tun"
 unit=microvm-macvtap-interfaces r=$(results $unit)
 want ipv6 yes "writes the IPv6 settings of the links (disable_ipv6)"
 container_exec rm -f /run/systemd/system/mvm-probe.service
+
+hijacked() { # hijacked UNIT: the HIJACK lines of its one run
+    container_exec systemctl start "hijack-$1@vm1.service" >/dev/null 2>&1
+    container_exec journalctl -q -o cat -u "hijack-$1@vm1.service" | sed -n 's/^HIJACK //p'
+}
+for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
+    r=$(hijacked "$unit")
+    if ! grep -q '^root_write ' <<<"$r"; then
+        echo "FAIL: $unit: the helper with hijack.so printed nothing:"
+        container_exec journalctl -q -o cat -u "hijack-$unit@vm1.service" | sed 's/^/    /'
+        fails=$((fails + 1))
+        continue
+    fi
+    want root_write no "the helper, hijacked, cannot create a unit file through /proc/1/root"
+    want mem_open no "the helper, hijacked, cannot open PID 1's memory for writing"
+    want vm_writev no "the helper, hijacked, cannot process_vm_writev() into PID 1"
+    if [[ $unit != microvm-pci-devices ]]; then
+        want scanner_uid 65534 "its scan of /proc runs as nobody"
+        want scanner_caps 0000000000080004 "its scan holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH alone"
+    fi
+    if container_exec test -e /run/systemd/system/mvm-hijack.service; then
+        echo "FAIL: $unit: /run/systemd/system/mvm-hijack.service exists"
+        fails=$((fails + 1))
+    fi
+done
+container_exec rm -f /run/systemd/system/mvm-hijack.service
 [[ $fails == 0 ]] || exit 1
 echo "ok: the TAP, macvtap, PCI and virtiofsd units' sandboxes hold"

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* hijack.so: an LD_PRELOAD shim that plays someone who made tap-setup run
+ * their code. At the program's first flock() (tap-setup takes its VM's
+ * lock before it reads the runner or a record: anything a VM user could
+ * shape comes after it) it tries to get past its sandbox through another
+ * process, then lets the program go on:
+ *
+ *   HIJACK_VICTIM=PID   the process to go through (a root process with
+ *                       every capability: PID 1, the test itself)
+ *   HIJACK_FILE=PATH    a file to create through /proc/PID/root
+ *
+ * and prints on stderr, one per line, "HIJACK KEY VALUE":
+ *   root_write yes|no   created HIJACK_FILE through /proc/PID/root (past
+ *                       a mount namespace: the victim's root)
+ *   mem_open yes|no     opened /proc/PID/mem for writing
+ *   vm_writev yes|no    process_vm_writev() reached PID's memory (the
+ *                       write goes to address 8, which is never mapped:
+ *                       EFAULT means it was let through, nothing written)
+ *   self_caps HEX       its own CapPrm
+ *   self_nnp 0|1        its own NoNewPrivs
+ *   scanner_uid UID     the real uid of its child (the scan of /proc), or
+ *                       "none"
+ *   scanner_caps HEX    the child's CapPrm
+ *   scanner_seccomp N   the child's Seccomp (2: a filter)
+ *   scanner_nnp 0|1     the child's NoNewPrivs
+ * Built without sanitizers. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static void say(const char *key, const char *val)
+{
+	fprintf(stderr, "HIJACK %s %s\n", key, val);
+}
+
+/* The value of "Key:" in /proc/PID/status (first word), into out. */
+static void status_field(const char *pid, const char *key, char *out, size_t n)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	snprintf(out, n, "none");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	size_t kl = strlen(key);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':') {
+			char *v = line + kl + 1;
+			v += strspn(v, " \t");
+			v[strcspn(v, " \t\n")] = '\0';
+			snprintf(out, n, "%s", v);
+			break;
+		}
+	fclose(f);
+}
+
+static void attack(void)
+{
+	const char *victim = getenv("HIJACK_VICTIM"), *file = getenv("HIJACK_FILE");
+	char path[4096], v[64], me[32];
+	if (victim && file) {
+		snprintf(path, sizeof(path), "/proc/%s/root%s", victim, file);
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		say("root_write", fd >= 0 ? "yes" : "no");
+		if (fd >= 0)
+			close(fd);
+	}
+	if (victim) {
+		snprintf(path, sizeof(path), "/proc/%s/mem", victim);
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		say("mem_open", fd >= 0 ? "yes" : "no");
+		if (fd >= 0)
+			close(fd);
+		char b = 0;
+		struct iovec l = { &b, 1 }, r = { (void *)8, 1 };
+		ssize_t k = process_vm_writev(atoi(victim), &l, 1, &r, 1, 0);
+		say("vm_writev", k >= 0 || errno == EFAULT ? "yes" : "no");
+	}
+	snprintf(me, sizeof(me), "%d", (int)getpid());
+	status_field(me, "CapPrm", v, sizeof(v));
+	say("self_caps", v);
+	status_field(me, "NoNewPrivs", v, sizeof(v));
+	say("self_nnp", v);
+
+	/* The child: /proc/self/task/PID/children. */
+	char kids[256] = "";
+	snprintf(path, sizeof(path), "/proc/self/task/%s/children", me);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (!fgets(kids, sizeof(kids), f))
+			kids[0] = '\0';
+		fclose(f);
+	}
+	kids[strcspn(kids, " \n")] = '\0';
+	if (!kids[0]) {
+		say("scanner_uid", "none");
+		return;
+	}
+	status_field(kids, "Uid", v, sizeof(v));
+	say("scanner_uid", v);
+	status_field(kids, "CapPrm", v, sizeof(v));
+	say("scanner_caps", v);
+	status_field(kids, "Seccomp", v, sizeof(v));
+	say("scanner_seccomp", v);
+	status_field(kids, "NoNewPrivs", v, sizeof(v));
+	say("scanner_nnp", v);
+}
+
+int flock(int fd, int op)
+{
+	static int done;
+	static int (*real)(int, int);
+	if (!real)
+		real = (int (*)(int, int))dlsym(RTLD_NEXT, "flock");
+	if (!done) {
+		done = 1;
+		int saved = errno;
+		attack();
+		errno = saved;
+	}
+	return real ? real(fd, op) : (errno = ENOSYS, -1);
+}
