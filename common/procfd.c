@@ -5,12 +5,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -18,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <grp.h>
 #include <unistd.h>
@@ -377,6 +380,9 @@ struct scan_result {
 /* A bound on the targets of one request (a VM's interfaces). */
 #define SCAN_MAX 4096
 
+/* How long an answer may take (a pass over /proc takes milliseconds). */
+#define SCAN_TIMEOUT_S 30
+
 struct caps {
 	uint64_t eff, prm, inh;
 };
@@ -407,7 +413,10 @@ static int caps_set(const struct caps *c)
  * fail with EPERM, and so does every system call of another ABI (i386,
  * x32), which could name them by other numbers. The units' filters deny
  * them as well; this one also holds when tap-setup runs by hand or under a
- * unit of someone else's. */
+ * unit of someone else's. On x86_64 and aarch64; elsewhere there is none
+ * (the units' filters still apply). pidfd_getfd stays: by hand, the scan
+ * tells a TAP of another network namespace by a copy of its descriptor
+ * (the units' filters deny it, @debug). */
 #if defined(__x86_64__)
 #define SCAN_AUDIT_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
@@ -517,12 +526,23 @@ static _Noreturn void scanner_serve(int sock, const char *procfs)
 	}
 }
 
-/* In the caller: drop CALLER_DROPS from every set, and set no_new_privs
- * (as root, an exec would otherwise be given the bounding set again). */
+/* In the caller: first gid nogroup and no supplementary groups (while
+ * CAP_SETGID lasts). Without CAP_SYS_PTRACE, /proc/PID/root and
+ * /proc/PID/mem of a process are still open to the caller when that
+ * process has the same uid and gid and no capability the caller lacks: a
+ * root process that runs with none (Debian's systemd-localed; /etc is
+ * writable in its mount namespace). With another gid they are not. Then
+ * drop CALLER_DROPS from every set, and set no_new_privs (as root, an exec
+ * would otherwise be given the bounding set again). */
 static int caller_drop(struct mvm_error *e)
 {
 	struct caps c = { 0 };
 	int r = caps_get(&c);
+	if (r == 0 && (c.eff & CAP_BIT(CAP_SETGID))) {
+		const gid_t g = SCANNER_ID;
+		if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0)
+			return mvm_error_set(e, errno, "drop", "group root", NULL);
+	}
 	if (r == 0) {
 		c.eff &= ~CALLER_DROPS;
 		c.prm &= ~CALLER_DROPS;
@@ -542,7 +562,7 @@ int fd_scanner_start(struct fd_scanner *sc, const char *procfs, struct mvm_error
 	*sc = (struct fd_scanner){ .sock = -1 };
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return mvm_error_set(e, errno, "start", "the scan of /proc", NULL);
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 	if (pid < 0) {
 		int err = errno;
 		close(sv[0]);
@@ -554,6 +574,11 @@ int fd_scanner_start(struct fd_scanner *sc, const char *procfs, struct mvm_error
 		bool nobody = false;
 		int32_t st[2] = { scanner_drop(&nobody), 0 };
 		st[1] = nobody;
+		/* Killed with its caller, even stopped: the caller, root
+		 * without CAP_KILL, may not signal it. After the drop, which
+		 * clears the death signal. */
+		if (st[0] == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent))
+			_exit(1);
 		if (send(sv[1], st, sizeof(st), MSG_NOSIGNAL) < 0 || st[0] < 0)
 			_exit(1);
 		scanner_serve(sv[1], procfs);
@@ -561,9 +586,17 @@ int fd_scanner_start(struct fd_scanner *sc, const char *procfs, struct mvm_error
 	close(sv[1]);
 	sc->pid = pid;
 	sc->sock = sv[0];
+	/* A process that runs as nobody too can stop the child with a
+	 * signal: then no answer comes, and the scan fails closed. */
+	struct timeval tv = { .tv_sec = SCAN_TIMEOUT_S };
+	if (setsockopt(sc->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		int err = errno;
+		fd_scanner_stop(sc);
+		return mvm_error_set(e, err, "start", "the scan of /proc", NULL);
+	}
 	int32_t st[2];
 	ssize_t k = recv(sc->sock, st, sizeof(st), 0);
-	int err = k == (ssize_t)sizeof(st) ? -st[0] : k < 0 ? errno : EPIPE;
+	int err = k == (ssize_t)sizeof(st) ? -st[0] : k >= 0 ? EPIPE : errno == EAGAIN ? ETIMEDOUT : errno;
 	if (err) {
 		fd_scanner_stop(sc);
 		return mvm_error_set(e, err, "start", "the scan of /proc",
@@ -599,17 +632,12 @@ int fd_scanner_holders(struct fd_scanner *sc, struct fd_target *t, size_t n, str
 			snprintf(x.name, sizeof(x.name), "%s", t[i].name);
 		memcpy(q + sizeof(n32) + i * sizeof(x), &x, sizeof(x));
 	}
-	if (send(sc->sock, q, qlen, MSG_NOSIGNAL) < 0) {
-		r = -errno;
-		goto out;
-	}
-	ssize_t k = recv(sc->sock, a, alen, MSG_TRUNC);
-	if (k < 0) {
-		r = -errno;
-		goto out;
-	}
-	if ((size_t)k != alen) {
-		r = -EPIPE;
+	ssize_t k = send(sc->sock, q, qlen, MSG_NOSIGNAL);
+	if (k >= 0)
+		k = recv(sc->sock, a, alen, MSG_TRUNC);
+	if (k < 0 || (size_t)k != alen) { /* no answer after this one: out of step */
+		r = k >= 0 ? -EPIPE : errno == EAGAIN ? -ETIMEDOUT : -errno;
+		fd_scanner_stop(sc);
 		goto out;
 	}
 	struct scan_answer ans;
@@ -640,8 +668,17 @@ void fd_scanner_stop(struct fd_scanner *sc)
 	if (sc->sock >= 0)
 		close(sc->sock);
 	sc->sock = -1;
-	if (sc->pid > 0)
-		while (waitpid(sc->pid, NULL, 0) < 0 && errno == EINTR)
-			;
+	/* It exits at the end of its socket; a stopped one is killed when
+	 * we exit (its death signal): wait for it 1 s at most. */
+	if (sc->pid > 0) {
+		int pfd = pidfd_open(sc->pid, 0);
+		if (pfd >= 0) {
+			struct pollfd p = { .fd = pfd, .events = POLLIN };
+			while (poll(&p, 1, 1000) < 0 && errno == EINTR)
+				;
+			close(pfd);
+		}
+		waitpid(sc->pid, NULL, WNOHANG);
+	}
 	sc->pid = 0;
 }

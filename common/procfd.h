@@ -72,7 +72,11 @@ int fd_holders(const char *procfs, struct fd_target *t, size_t n, struct fd_scan
  * that root owns, whichever path it takes. The caller then drops
  * CAP_SYS_PTRACE, CAP_SETUID and CAP_SETGID for good (and sets
  * no_new_privs, so that no exec gives them back). Without CAP_SETUID and
- * CAP_SETGID the child keeps the caller's uid; the caller still drops. */
+ * CAP_SETGID the child keeps the caller's uid; the caller still drops.
+ * The caller also takes gid 65534 and no supplementary groups (while
+ * CAP_SETGID lasts): a root process with no capability the caller lacks
+ * would otherwise still be open to it through /proc/PID (same uid, same
+ * gid). */
 struct fd_scanner {
 	pid_t pid;	/* the child, 0 when none */
 	int sock;	/* our end of its socket, -1 when none */
@@ -83,7 +87,9 @@ struct fd_scanner {
  * 0, or -errno (what failed in e, nothing is left running). */
 int fd_scanner_start(struct fd_scanner *sc, const char *procfs, struct mvm_error *e);
 /* fd_holders() in the scanner: the same results, or -errno when it cannot
- * be asked (EPIPE: it is gone). */
+ * be asked (EPIPE: it is gone; ETIMEDOUT: no answer in 30 s, as when
+ * another process of nobody's stopped it). After such an error the
+ * scanner is stopped: every later call gets EPIPE. */
 int fd_scanner_holders(struct fd_scanner *sc, struct fd_target *t, size_t n, struct fd_scan *s);
 /* Close its socket (it exits) and reap it. Idempotent. */
 void fd_scanner_stop(struct fd_scanner *sc);

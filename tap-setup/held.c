@@ -116,7 +116,7 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 		snprintf(s.blind_what, sizeof(s.blind_what), ".");
 	}
 	if (s.excused_pid)
-		log_debug("process %d could not be read, and holds capabilities tap-setup lacks: "
+		log_debug("process %d could not be read, and holds capabilities the scan lacks: "
 			  "more privileged than any VM, not counted",
 			  (int)s.excused_pid);
 	for (size_t i = 0; i < n; i++) {

@@ -5,11 +5,13 @@
  * shape comes after it) it tries to get past its sandbox through another
  * process, then lets the program go on:
  *
- *   HIJACK_VICTIM=PID   the process to go through (a root process with
- *                       every capability: PID 1, the test itself)
+ *   HIJACK_VICTIM=PID...  the processes to go through, separated by
+ *                       spaces (root with every capability: PID 1, the
+ *                       test itself; root with none)
  *   HIJACK_FILE=PATH    a file to create through /proc/PID/root
  *
- * and prints on stderr, one per line, "HIJACK KEY VALUE":
+ * and prints on stderr, one per line, "HIJACK KEY VALUE" (yes: through
+ * any of the victims):
  *   root_write yes|no   created HIJACK_FILE through /proc/PID/root (past
  *                       a mount namespace: the victim's root)
  *   mem_open yes|no     opened /proc/PID/mem for writing
@@ -60,27 +62,47 @@ static void status_field(const char *pid, const char *key, char *out, size_t n)
 	fclose(f);
 }
 
-static void attack(void)
+/* The attacks through one victim: bit 0 root_write, 1 mem_open, 2 vm_writev. */
+static int through(const char *victim, const char *file)
 {
-	const char *victim = getenv("HIJACK_VICTIM"), *file = getenv("HIJACK_FILE");
-	char path[4096], v[64], me[32];
-	if (victim && file) {
+	char path[4096];
+	int got = 0;
+	if (file) {
 		snprintf(path, sizeof(path), "/proc/%s/root%s", victim, file);
 		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		say("root_write", fd >= 0 ? "yes" : "no");
-		if (fd >= 0)
+		if (fd >= 0) {
+			got |= 1;
 			close(fd);
+		}
 	}
-	if (victim) {
-		snprintf(path, sizeof(path), "/proc/%s/mem", victim);
-		int fd = open(path, O_RDWR | O_CLOEXEC);
-		say("mem_open", fd >= 0 ? "yes" : "no");
-		if (fd >= 0)
-			close(fd);
-		char b = 0;
-		struct iovec l = { &b, 1 }, r = { (void *)8, 1 };
-		ssize_t k = process_vm_writev(atoi(victim), &l, 1, &r, 1, 0);
-		say("vm_writev", k >= 0 || errno == EFAULT ? "yes" : "no");
+	snprintf(path, sizeof(path), "/proc/%s/mem", victim);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		got |= 2;
+		close(fd);
+	}
+	char b = 0;
+	struct iovec l = { &b, 1 }, r = { (void *)8, 1 };
+	if (process_vm_writev(atoi(victim), &l, 1, &r, 1, 0) >= 0 || errno == EFAULT)
+		got |= 4;
+	return got;
+}
+
+static void attack(void)
+{
+	const char *victims = getenv("HIJACK_VICTIM"), *file = getenv("HIJACK_FILE");
+	char path[4096], v[64], me[32];
+	if (victims) {
+		int got = 0;
+		char list[256];
+		snprintf(list, sizeof(list), "%s", victims);
+		for (char *save = NULL, *p = strtok_r(list, " ", &save); p;
+		     p = strtok_r(NULL, " ", &save))
+			got |= through(p, file);
+		if (file)
+			say("root_write", got & 1 ? "yes" : "no");
+		say("mem_open", got & 2 ? "yes" : "no");
+		say("vm_writev", got & 4 ? "yes" : "no");
 	}
 	snprintf(me, sizeof(me), "%d", (int)getpid());
 	status_field(me, "CapPrm", v, sizeof(v));

@@ -485,6 +485,22 @@ END_TEST
 
 /* ---- a hijacked tap-setup and CAP_SYS_PTRACE ----------------------------- */
 
+/* The text of a small file (malloc'ed), NULL when it cannot be read. */
+static char *file_text(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 8192);
+	size_t k = buf ? fread(buf, 1, 8191, f) : 0;
+	fclose(f);
+	if (buf && k == 0) {
+		free(buf);
+		buf = NULL;
+	}
+	return buf;
+}
+
 /* "HIJACK key value" of hijack.so in err: the value (static), or "". */
 static const char *hijacked(const char *err, const char *key)
 {
@@ -504,29 +520,61 @@ static const char *hijacked(const char *err, const char *key)
  * CAP_SYS_PTRACE (to read the VM user's /proc/PID/fd): that let it write
  * into any process's memory (process_vm_writev, /proc/PID/mem), and
  * create files as root through /proc/PID/root, which leads out of any
- * mount namespace. Here tap-setup runs with the unit's capabilities
- * (setpriv) and the victim is this test, root with every capability. Now
- * the scan of /proc runs in a child that is nobody, with CAP_SYS_PTRACE
- * and CAP_DAC_READ_SEARCH alone, no_new_privs and a seccomp filter; and
- * tap-setup itself holds neither CAP_SYS_PTRACE nor CAP_SETUID/SETGID
- * from before it reads anything. _i: 0 up, 1 down. */
+ * mount namespace. Without CAP_SYS_PTRACE, a root process that has no
+ * capability tap-setup lacks (Debian's systemd-localed: root, none at
+ * all) was still open to it, uid and gid being the same. Here tap-setup
+ * runs with the unit's capabilities (setpriv) and the victim is this test
+ * (root with every capability) or a root process with none. Now the scan
+ * of /proc runs in a child that is nobody, with CAP_SYS_PTRACE and
+ * CAP_DAC_READ_SEARCH alone, no_new_privs and a seccomp filter; and
+ * tap-setup itself holds neither CAP_SYS_PTRACE nor CAP_SETUID/SETGID, and
+ * runs with gid nogroup, from before it reads anything. _i: bit 0 down
+ * (else up), bit 1 the victim without capabilities. */
 START_TEST(hijacked_tap_setup_cannot_reach_other_processes)
 {
 	struct tu_vm t;
 	vm_taps(&t, "vm1-a\n", NULL);
-	if (_i == 1)
+	if (_i & 1)
 		tap_ok(&t, "up", NULL);
 	char *bin = tu_bin("tap-setup"), *shim = tu_bin("tests/shims/hijack.so");
 	char *file = tu_path(t.root, "hijacked"), *preload = xasprintf("LD_PRELOAD=%s", shim);
-	char *victim = xasprintf("HIJACK_VICTIM=%d", (int)getpid());
+	pid_t capless = 0;
+	if (_i & 2) {
+		capless = fork();
+		ck_assert_int_ge(capless, 0);
+		if (capless == 0) {
+			execl("/usr/bin/setpriv", "setpriv", "--bounding-set", "-all", "--inh-caps",
+			      "-all", "--", "/bin/sleep", "60", (char *)NULL);
+			_exit(127);
+		}
+		/* until it runs sleep with no capabilities */
+		char st[64], *caps = NULL;
+		snprintf(st, sizeof(st), "/proc/%d/status", (int)capless);
+		for (int k = 0; k < 500; k++) {
+			free(caps);
+			caps = file_text(st);
+			if (caps && strstr(caps, "Name:\tsleep") &&
+			    strstr(caps, "CapPrm:\t0000000000000000"))
+				break;
+			usleep(10000);
+		}
+		ck_assert_msg(caps && strstr(caps, "CapPrm:\t0000000000000000"), "the victim: %s",
+			      caps ? caps : "gone");
+		free(caps);
+	}
+	char *victim = xasprintf("HIJACK_VICTIM=%d", capless ? (int)capless : (int)getpid());
 	char *target = xasprintf("HIJACK_FILE=%s", file);
 	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set",
 			       "-all,+net_admin,+dac_read_search,+sys_ptrace,+setuid,+setgid",
 			       "--no-new-privs", "--", "/usr/bin/env", preload, victim, target, bin,
 			       "--state-dir", t.state, "--runtime-dir", t.runtime, "--user", "990",
-			       "--group", "78", _i ? "down" : "up", t.name, NULL };
+			       "--group", "78", _i & 1 ? "down" : "up", t.name, NULL };
 	struct tu_run r;
 	tu_run(&r, argv);
+	if (capless) {
+		kill(capless, SIGKILL);
+		waitpid(capless, NULL, 0);
+	}
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(strstr(r.err, "HIJACK root_write"), "the shim did not run: %s", r.err);
 	ck_assert_msg(access(file, F_OK) < 0, "created %s through /proc/%d/root", file, (int)getpid());
@@ -541,9 +589,9 @@ START_TEST(hijacked_tap_setup_cannot_reach_other_processes)
 	ck_assert_str_eq(hijacked(r.err, "scanner_caps"), "0000000000080004");
 	ck_assert_str_eq(hijacked(r.err, "scanner_seccomp"), "2");
 	ck_assert_str_eq(hijacked(r.err, "scanner_nnp"), "1");
-	ck_assert_int_eq(ifindex("vm1-a") > 0, _i == 0);
+	ck_assert_int_eq(ifindex("vm1-a") > 0, !(_i & 1));
 	tu_run_free(&r);
-	if (_i == 0)
+	if (!(_i & 1))
 		tap_ok(&t, "down", NULL);
 	free(target);
 	free(victim);
@@ -584,6 +632,71 @@ START_TEST(held_seen_with_the_units_capabilities)
 }
 END_TEST
 
+/* Attack (review of the scan's move into a child): the child runs as
+ * nobody, so any other process of nobody's may stop it (SIGSTOP), and
+ * tap-setup waited for its answer for ever: a unit that never finishes
+ * starting. Now no answer in 30 s fails the check closed, and a stopped
+ * child dies with tap-setup. Here the test (root) stops it while
+ * tap-setup waits for the VM's lock; `down` must then exit 1 within about
+ * 30 s, saying why, and leave the TAP. */
+START_TEST(stopped_scan_fails_closed)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	tap_ok(&t, "up", NULL);
+	int before = ifindex("vm1-a");
+	char *lock = tu_path(t.runtime, "vm1.lock"), *errf = tu_path(t.root, "down.err");
+	int fd = open(lock, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { bin, "--state-dir", t.state, "--runtime-dir", t.runtime,
+			       "down", t.name, NULL };
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int efd = open(errf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (efd < 0 || dup2(efd, 2) < 0)
+			_exit(126);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	char path[64], *kids = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	for (int k = 0; k < 500 && !(kids && atoi(kids) > 0); k++) {
+		free(kids);
+		kids = file_text(path);
+		if (!(kids && atoi(kids) > 0))
+			usleep(10000);
+	}
+	ck_assert_msg(kids && atoi(kids) > 0, "tap-setup has no child (its scan)");
+	pid_t scan = atoi(kids);
+	free(kids);
+	ck_assert_int_eq(kill(scan, SIGSTOP), 0);
+	long long t0 = now_ms();
+	close(fd); /* the lock: tap-setup goes on, to its scan */
+	int st = wait_status(pid);
+	long long ms = now_ms() - t0;
+	char *err = file_text(errf);
+	ck_assert_msg(st == 1, "down with its scan stopped: exit %d: %s", st, err ? err : "");
+	ck_assert_msg(ms >= 25000 && ms < 60000, "gave up after %lld ms, not about 30 s", ms);
+	ck_assert_msg(err && strstr(err, "'vm1-a'") && strstr(err, strerror(ETIMEDOUT)), "stderr: %s",
+		      err ? err : "");
+	ck_assert_int_eq(ifindex("vm1-a"), before);
+	/* the stopped child died with tap-setup */
+	for (int k = 0; k < 200 && kill(scan, 0) == 0; k++)
+		usleep(10000);
+	ck_assert_msg(kill(scan, 0) < 0, "the stopped scan %d outlived tap-setup", (int)scan);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	free(err);
+	free(bin);
+	free(errf);
+	free(lock);
+	tu_vm_free(&t);
+}
+END_TEST
+
 void tap_attack_cases(Suite *s)
 {
 	const char *why = tu_need_netns();
@@ -599,7 +712,8 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, scan_with_exiting_processes, why);
 	tu_add_test_if(tc, verbose_macvtap_prints_each, why);
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 3, why);
-	tu_add_loop_test_if(tc, hijacked_tap_setup_cannot_reach_other_processes, 0, 2, why);
+	tu_add_loop_test_if(tc, hijacked_tap_setup_cannot_reach_other_processes, 0, 4, why);
 	tu_add_test_if(tc, held_seen_with_the_units_capabilities, why);
+	tu_add_test_if(tc, stopped_scan_fails_closed, why);
 	suite_add_tcase(s, tc);
 }
