@@ -23,9 +23,10 @@
 # tests/shims/hijack.so (LD_PRELOAD) plays code someone made the helper
 # run, from its lock on (before it reads a runner or a record),
 # and tries to reach past the sandbox through PID 1 (root, every
-# capability): a unit file created through /proc/1/root (outside the
-# unit's mount namespace), /proc/1/mem opened for writing,
-# process_vm_writev() into PID 1. The units hold CAP_SYS_PTRACE for the
+# capability) and through a root process with no capability at all (as
+# Debian's systemd-localed runs): a unit file created through
+# /proc/PID/root (outside the unit's mount namespace), /proc/PID/mem
+# opened for writing, process_vm_writev() into it. The units hold CAP_SYS_PTRACE for the
 # held check; tap-setup keeps it only in its scan of /proc, a child that
 # runs as nobody (common/procfd.h).
 # Exit 0 pass, 1 fail, 77 skip.
@@ -49,6 +50,10 @@ try run "echo x >/run/systemd/system/mvm-probe.service"
 try records "echo x >/run/microvm/probe && rm /run/microvm/probe"
 try core_pattern "echo x >/proc/sys/kernel/core_pattern"
 try tun "exec 3<>/dev/net/tun"
+v=$(cat /run/mvm-victim.pid)
+try victim_root "echo x >/proc/$v/root/run/systemd/system/mvm-probe-victim.service"
+try victim_mem "exec 3<>/proc/$v/mem"
+echo "PROBE groups $(id -g) $(id -G | tr ' ' ,)"
 f=/proc/sys/net/ipv6/conf/lo/disable_ipv6
 try ipv6 "v=\$(cat $f) && echo \$v >$f"
 PROBE
@@ -66,8 +71,8 @@ for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices m
 done
 cp "$B/tests/shims/hijack.so" "$TMP/probe/hijack.so" || { echo "FAIL: no $B/tests/shims/hijack.so"; exit 1; }
 for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
-    # the unit as installed, the helper with hijack.so, down at start (no
-    # user to resolve), no ExecStop=
+    # the unit as installed, the helper with hijack.so, no ExecStop=; the
+    # TAP units run down at start (the PCI unit runs its bind)
     awk '
         /^ExecStart=/ { sub(/ up /, " down "); print; next }
         /^ExecStop=|^ConditionPathExists=|^OnFailure=/ { next }
@@ -84,6 +89,17 @@ container_exec sh -c 'mkdir -p /run/systemd/system /var/lib/microvms &&
     { getent passwd microvm >/dev/null || useradd --system --no-create-home microvm; } &&
     cp /opt/probe-units/* /etc/systemd/system/ && systemctl daemon-reload' || { echo "FAIL: setup"; exit 1; }
 
+# The victim without capabilities: root, in the container's own mount
+# namespace, where /run/systemd/system is writable.
+container_exec systemd-run -q --unit=mvm-victim -p CapabilityBoundingSet= /bin/sleep infinity \
+    || { echo "FAIL: systemd-run the victim"; exit 1; }
+victim=$(container_exec systemctl show -P MainPID mvm-victim.service)
+if [[ ! $victim =~ ^[1-9][0-9]*$ ]] ||
+    ! container_exec grep -qx 'CapPrm:[[:space:]]*0000000000000000' "/proc/$victim/status"; then
+    echo "FAIL: the victim ($victim) is not root without capabilities"
+    exit 1
+fi
+container_exec sh -c "echo $victim >/run/mvm-victim.pid"
 results() { # results UNIT: the PROBE lines of its one run
     container_exec systemctl start "probe-$1@vm1.service" >/dev/null 2>&1
     container_exec journalctl -q -o cat -u "probe-$1@vm1.service" | sed -n 's/^PROBE //p'
@@ -101,13 +117,26 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     want run no "cannot drop a unit file into /run/systemd/system"
     want records yes "writes its records in /run/microvm"
     want core_pattern no "cannot write /proc/sys/kernel/core_pattern"
+    want groups "65534 65534" "runs as group nogroup, with no other group"
+    # The TAP units hold CAP_SYS_PTRACE at their first instruction (tap-setup
+    # keeps it in its scan alone: the hijack below); the others do not.
+    if [[ $unit == microvm-pci-devices || $unit == microvm-virtiofsd ]]; then
+        want victim_root no "cannot create a unit file through /proc/PID/root of a root process without capabilities"
+        want victim_mem no "cannot open the memory of a root process without capabilities for writing"
+    fi
 done
 unit=microvm-tap-interfaces r=$(results $unit)
 want tun yes "opens /dev/net/tun"
 unit=microvm-macvtap-interfaces r=$(results $unit)
 want ipv6 yes "writes the IPv6 settings of the links (disable_ipv6)"
-container_exec rm -f /run/systemd/system/mvm-probe.service
+container_exec rm -f /run/systemd/system/mvm-probe.service /run/systemd/system/mvm-probe-victim.service
 
+for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
+    container_exec sh -c "mkdir -p /etc/systemd/system/hijack-$u@.service.d &&
+        echo '[Service]
+Environment=\"HIJACK_VICTIM=1 $victim\"' >/etc/systemd/system/hijack-$u@.service.d/victim.conf"
+done
+container_exec systemctl daemon-reload
 hijacked() { # hijacked UNIT: the HIJACK lines of its one run
     container_exec systemctl start "hijack-$1@vm1.service" >/dev/null 2>&1
     container_exec journalctl -q -o cat -u "hijack-$1@vm1.service" | sed -n 's/^HIJACK //p'
@@ -120,9 +149,9 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
         fails=$((fails + 1))
         continue
     fi
-    want root_write no "the helper, hijacked, cannot create a unit file through /proc/1/root"
-    want mem_open no "the helper, hijacked, cannot open PID 1's memory for writing"
-    want vm_writev no "the helper, hijacked, cannot process_vm_writev() into PID 1"
+    want root_write no "the helper, hijacked, cannot create a unit file through /proc/PID/root"
+    want mem_open no "the helper, hijacked, cannot open another root process's memory for writing"
+    want vm_writev no "the helper, hijacked, cannot process_vm_writev() into another root process"
     if [[ $unit != microvm-pci-devices ]]; then
         want scanner_uid 65534 "its scan of /proc runs as nobody"
         want scanner_caps 0000000000080004 "its scan holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH alone"
