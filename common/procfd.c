@@ -549,7 +549,10 @@ static int caller_drop(struct mvm_error *e)
 		c.inh &= ~CALLER_DROPS;
 		r = caps_set(&c);
 	}
-	if (r == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	/* Not dumpable: another process of the same uid and gid (a run of
+	 * another helper unit) needs CAP_SYS_PTRACE to reach into this one. */
+	if (r == 0 && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		       prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0))
 		r = -errno;
 	if (r < 0)
 		return mvm_error_set(e, -r, "drop", "CAP_SYS_PTRACE, CAP_SETUID and CAP_SETGID", NULL);
@@ -599,8 +602,9 @@ int fd_scanner_start(struct fd_scanner *sc, const char *procfs, struct mvm_error
 	int err = k == (ssize_t)sizeof(st) ? -st[0] : k >= 0 ? EPIPE : errno == EAGAIN ? ETIMEDOUT : errno;
 	if (err) {
 		fd_scanner_stop(sc);
-		return mvm_error_set(e, err, "start", "the scan of /proc",
-				     "as an unprivileged process of its own");
+		int r = mvm_error_set(e, err, "start", "the scan of /proc", NULL);
+		mvm_error_after(e, " as an unprivileged process of its own");
+		return r;
 	}
 	sc->as_nobody = st[1];
 	int r = caller_drop(e);
@@ -677,8 +681,11 @@ void fd_scanner_stop(struct fd_scanner *sc)
 			while (poll(&p, 1, 1000) < 0 && errno == EINTR)
 				;
 			close(pfd);
+			waitpid(sc->pid, NULL, WNOHANG);
+		} else { /* no pidfd_open (before Linux 5.3): look every ms */
+			for (int i = 0; i < 1000 && waitpid(sc->pid, NULL, WNOHANG) == 0; i++)
+				usleep(1000);
 		}
-		waitpid(sc->pid, NULL, WNOHANG);
 	}
 	sc->pid = 0;
 }

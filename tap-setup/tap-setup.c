@@ -153,9 +153,12 @@ int main(int argc, char **argv)
 		log_error_info(&e);
 		return 1;
 	}
-	if (!scan.as_nobody && geteuid() == 0)
-		log_warn("the scan of /proc runs as root, and tap-setup keeps group root: "
-			 "no CAP_SETUID and CAP_SETGID (see SECURITY in tap-setup(8))");
+	if (geteuid() == 0 && (!scan.as_nobody || getegid() == 0))
+		log_warn("%s: no CAP_SETUID and CAP_SETGID (see SECURITY in tap-setup(8))",
+			 !scan.as_nobody && getegid() == 0
+				 ? "the scan of /proc runs as root, and tap-setup keeps group root"
+			 : !scan.as_nobody ? "the scan of /proc runs as root"
+					   : "tap-setup keeps group root");
 	if (up && cli_resolve_ids(&c, &e) < 0) {
 		log_error_info(&e);
 		fd_scanner_stop(&scan);

@@ -18,6 +18,9 @@
  *   vm_writev yes|no    process_vm_writev() reached PID's memory (the
  *                       write goes to address 8, which is never mapped:
  *                       EFAULT means it was let through, nothing written)
+ *   systemd_private yes|no   connected to PID 1's private socket (as root:
+ *                       systemd-run without polkit)
+ *   system_bus yes|no   connected to the system bus (the same)
  *   self_caps HEX       its own CapPrm
  *   self_nnp 0|1        its own NoNewPrivs
  *   scanner_uid UID     the real uid of its child (the scan of /proc), or
@@ -33,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -60,6 +65,19 @@ static void status_field(const char *pid, const char *key, char *out, size_t n)
 			break;
 		}
 	fclose(f);
+}
+
+/* Does a connect() to the unix socket at path succeed? */
+static int reach(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ok = 0;
+	if (fd >= 0) {
+		ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+	}
+	return ok;
 }
 
 /* The attacks through one victim: bit 0 root_write, 1 mem_open, 2 vm_writev. */
@@ -104,6 +122,8 @@ static void attack(void)
 		say("mem_open", got & 2 ? "yes" : "no");
 		say("vm_writev", got & 4 ? "yes" : "no");
 	}
+	say("systemd_private", reach("/run/systemd/private") ? "yes" : "no");
+	say("system_bus", reach("/run/dbus/system_bus_socket") ? "yes" : "no");
 	snprintf(me, sizeof(me), "%d", (int)getpid());
 	status_field(me, "CapPrm", v, sizeof(v));
 	say("self_caps", v);

@@ -577,7 +577,8 @@ START_TEST(hijacked_tap_setup_cannot_reach_other_processes)
 	}
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(strstr(r.err, "HIJACK root_write"), "the shim did not run: %s", r.err);
-	ck_assert_msg(access(file, F_OK) < 0, "created %s through /proc/%d/root", file, (int)getpid());
+	ck_assert_msg(access(file, F_OK) < 0, "created %s through /proc/%d/root", file,
+		      capless ? (int)capless : (int)getpid());
 	ck_assert_str_eq(hijacked(r.err, "root_write"), "no");
 	ck_assert_str_eq(hijacked(r.err, "mem_open"), "no");
 	ck_assert_str_eq(hijacked(r.err, "vm_writev"), "no");
@@ -661,14 +662,19 @@ START_TEST(stopped_scan_fails_closed)
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
-	char path[64], *kids = NULL;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
-	for (int k = 0; k < 500 && !(kids && atoi(kids) > 0); k++) {
-		free(kids);
-		kids = file_text(path);
-		if (!(kids && atoi(kids) > 0))
+	/* Until the child is up: tap-setup sets no_new_privs once it answered. */
+	char path[64], *kids = NULL, *status = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	for (int k = 0; k < 1000 && !(status && strstr(status, "NoNewPrivs:\t1")); k++) {
+		free(status);
+		status = file_text(path);
+		if (!(status && strstr(status, "NoNewPrivs:\t1")))
 			usleep(10000);
 	}
+	ck_assert_msg(status && strstr(status, "NoNewPrivs:\t1"), "tap-setup did not start its scan");
+	free(status);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	kids = file_text(path);
 	ck_assert_msg(kids && atoi(kids) > 0, "tap-setup has no child (its scan)");
 	pid_t scan = atoi(kids);
 	free(kids);
@@ -683,10 +689,17 @@ START_TEST(stopped_scan_fails_closed)
 	ck_assert_msg(err && strstr(err, "'vm1-a'") && strstr(err, strerror(ETIMEDOUT)), "stderr: %s",
 		      err ? err : "");
 	ck_assert_int_eq(ifindex("vm1-a"), before);
-	/* the stopped child died with tap-setup */
-	for (int k = 0; k < 200 && kill(scan, 0) == 0; k++)
-		usleep(10000);
-	ck_assert_msg(kill(scan, 0) < 0, "the stopped scan %d outlived tap-setup", (int)scan);
+	/* the stopped child died with tap-setup (gone, or a zombie) */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)scan);
+	bool dead = false;
+	for (int k = 0; k < 200 && !dead; k++) {
+		char *stat = file_text(path), *paren = stat ? strrchr(stat, ')') : NULL;
+		dead = !stat || (paren && paren[1] == ' ' && paren[2] == 'Z');
+		free(stat);
+		if (!dead)
+			usleep(10000);
+	}
+	ck_assert_msg(dead, "the stopped scan %d outlived tap-setup", (int)scan);
 	tap_ok(&t, "down", NULL);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	free(err);

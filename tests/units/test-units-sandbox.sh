@@ -50,6 +50,8 @@ try run "echo x >/run/systemd/system/mvm-probe.service"
 try records "echo x >/run/microvm/probe && rm /run/microvm/probe"
 try core_pattern "echo x >/proc/sys/kernel/core_pattern"
 try tun "exec 3<>/dev/net/tun"
+try systemd_run "systemd-run -q --wait /bin/sh -c 'echo x >/run/systemd/system/mvm-probe-run.service'"
+try system_bus "busctl --system --no-pager call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager GetDefaultTarget"
 v=$(cat /run/mvm-victim.pid)
 try victim_root "echo x >/proc/$v/root/run/systemd/system/mvm-probe-victim.service"
 try victim_mem "exec 3<>/proc/$v/mem"
@@ -91,7 +93,7 @@ container_exec sh -c 'mkdir -p /run/systemd/system /var/lib/microvms &&
 
 # The victim without capabilities: root, in the container's own mount
 # namespace, where /run/systemd/system is writable.
-container_exec systemd-run -q --unit=mvm-victim -p CapabilityBoundingSet= /bin/sleep infinity \
+container_exec systemd-run -q --unit=mvm-victim -p Type=exec -p CapabilityBoundingSet= /bin/sleep infinity \
     || { echo "FAIL: systemd-run the victim"; exit 1; }
 victim=$(container_exec systemctl show -P MainPID mvm-victim.service)
 if [[ ! $victim =~ ^[1-9][0-9]*$ ]] ||
@@ -117,10 +119,15 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     want run no "cannot drop a unit file into /run/systemd/system"
     want records yes "writes its records in /run/microvm"
     want core_pattern no "cannot write /proc/sys/kernel/core_pattern"
-    want groups "65534 65534" "runs as group nogroup, with no other group"
+    want systemd_run no "cannot start a unit with systemd-run (PID 1's private socket, the system bus)"
+    want system_bus no "cannot call PID 1 on the system bus"
+    # The virtiofsd unit's processes could take group 0 again (CAP_SETGID),
+    # and remount what is read-only (CAP_SYS_ADMIN): see its comment.
+    [[ $unit == microvm-virtiofsd ]] && continue
+    want groups "65534 65534" "runs as group 65534 (nogroup), with no other group"
     # The TAP units hold CAP_SYS_PTRACE at their first instruction (tap-setup
-    # keeps it in its scan alone: the hijack below); the others do not.
-    if [[ $unit == microvm-pci-devices || $unit == microvm-virtiofsd ]]; then
+    # keeps it in its scan alone: the hijack below); the PCI unit does not.
+    if [[ $unit == microvm-pci-devices ]]; then
         want victim_root no "cannot create a unit file through /proc/PID/root of a root process without capabilities"
         want victim_mem no "cannot open the memory of a root process without capabilities for writing"
     fi
@@ -129,7 +136,8 @@ unit=microvm-tap-interfaces r=$(results $unit)
 want tun yes "opens /dev/net/tun"
 unit=microvm-macvtap-interfaces r=$(results $unit)
 want ipv6 yes "writes the IPv6 settings of the links (disable_ipv6)"
-container_exec rm -f /run/systemd/system/mvm-probe.service /run/systemd/system/mvm-probe-victim.service
+container_exec rm -f /run/systemd/system/mvm-probe.service /run/systemd/system/mvm-probe-victim.service \
+    /run/systemd/system/mvm-probe-run.service
 
 for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
     container_exec sh -c "mkdir -p /etc/systemd/system/hijack-$u@.service.d &&
@@ -152,6 +160,8 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     want root_write no "the helper, hijacked, cannot create a unit file through /proc/PID/root"
     want mem_open no "the helper, hijacked, cannot open another root process's memory for writing"
     want vm_writev no "the helper, hijacked, cannot process_vm_writev() into another root process"
+    want systemd_private no "the helper, hijacked, cannot connect to PID 1's private socket"
+    want system_bus no "the helper, hijacked, cannot connect to the system bus"
     if [[ $unit != microvm-pci-devices ]]; then
         want scanner_uid 65534 "its scan of /proc runs as nobody"
         want scanner_caps 0000000000080004 "its scan holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH alone"
