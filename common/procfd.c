@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "procfd.h"
+#include "seccomp.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -24,12 +25,9 @@
 #include <sys/wait.h>
 #include <grp.h>
 #include <unistd.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <linux/kcmp.h>
-#include <linux/seccomp.h>
 
 /* /dev/net/tun: the misc device TUN_MINOR. */
 #define TUN_DEVT makedev(10, 200)
@@ -409,48 +407,6 @@ static int caps_set(const struct caps *c)
 	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
 
-/* The scanner's own filter: process_vm_writev, process_vm_readv and ptrace
- * fail with EPERM, and so does every system call of another ABI (i386,
- * x32), which could name them by other numbers. The units' filters deny
- * them as well; this one also holds when tap-setup runs by hand or under a
- * unit of someone else's. On x86_64 and aarch64; elsewhere there is none
- * (the units' filters still apply). pidfd_getfd stays: by hand, the scan
- * tells a TAP of another network namespace by a copy of its descriptor
- * (the units' filters deny it, @debug). */
-#if defined(__x86_64__)
-#define SCAN_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define SCAN_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-static int scanner_filter(void)
-{
-#ifdef SCAN_AUDIT_ARCH
-#define DENY(nr)                                                                           \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                                    \
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SCAN_AUDIT_ARCH, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-#ifdef __X32_SYSCALL_BIT
-		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-#endif
-		DENY(__NR_process_vm_writev),
-		DENY(__NR_process_vm_readv),
-		DENY(__NR_ptrace),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-#undef DENY
-	struct sock_fprog prog = { .len = (unsigned short)(sizeof(f) / sizeof(f[0])), .filter = f };
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
-		return -errno;
-#endif
-	return 0;
-}
-
 /* In the child: become the scanner. 0 or -errno; *nobody when it now runs
  * as SCANNER_ID. */
 static int scanner_drop(bool *nobody)
@@ -478,7 +434,7 @@ static int scanner_drop(bool *nobody)
 	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
-	return scanner_filter();
+	return seccomp_confine(false);
 }
 
 /* The child's loop: one request, one answer, until the caller closes. */

@@ -21,6 +21,7 @@
 
 #include "lock.h"
 #include "log.h"
+#include "seccomp.h"
 #include "tap-setup.h"
 #include "util.h"
 
@@ -151,6 +152,14 @@ int main(int argc, char **argv)
 	struct fd_scanner scan;
 	if (fd_scanner_start(&scan, c.procfs, &e) < 0) {
 		log_error_info(&e);
+		return 1;
+	}
+	/* No socket but rtnetlink from here on (common/seccomp.h). */
+	int sr = seccomp_confine(true);
+	if (sr < 0) {
+		mvm_error_set(&e, -sr, "set", "the system call filter", NULL);
+		log_error_info(&e);
+		fd_scanner_stop(&scan);
 		return 1;
 	}
 	if (geteuid() == 0 && (!scan.as_nobody || getegid() == 0))

@@ -21,6 +21,10 @@
  *   systemd_private yes|no   connected to PID 1's private socket (as root:
  *                       systemd-run without polkit)
  *   system_bus yes|no   connected to the system bus (the same)
+ *   uevent yes|no       sent a (harmless) udev event: a netlink
+ *                       NETLINK_KOBJECT_UEVENT message to udev's group
+ *   dev_chmod yes|no    chmod("/dev/null", 0666), its mode already: could
+ *                       change the modes of the host's device nodes
  *   self_caps HEX       its own CapPrm
  *   self_nnp 0|1        its own NoNewPrivs
  *   scanner_uid UID     the real uid of its child (the scan of /proc), or
@@ -37,7 +41,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <linux/netlink.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -65,6 +71,20 @@ static void status_field(const char *pid, const char *key, char *out, size_t n)
 			break;
 		}
 	fclose(f);
+}
+
+/* Could it send udev an event? One naming a device that does not exist,
+ * with no SYSTEMD_WANTS=. */
+static int uevent(void)
+{
+	static const char msg[] = "libudev\0";
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT), ok = 0;
+	if (fd >= 0) {
+		struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_groups = 2 };
+		ok = sendto(fd, msg, sizeof(msg), 0, (struct sockaddr *)&a, sizeof(a)) >= 0;
+		close(fd);
+	}
+	return ok;
 }
 
 /* Does a connect() to the unix socket at path succeed? */
@@ -122,6 +142,8 @@ static void attack(void)
 		say("mem_open", got & 2 ? "yes" : "no");
 		say("vm_writev", got & 4 ? "yes" : "no");
 	}
+	say("uevent", uevent() ? "yes" : "no");
+	say("dev_chmod", chmod("/dev/null", 0666) == 0 ? "yes" : "no");
 	say("systemd_private", reach("/run/systemd/private") ? "yes" : "no");
 	say("system_bus", reach("/run/dbus/system_bus_socket") ? "yes" : "no");
 	snprintf(me, sizeof(me), "%d", (int)getpid());

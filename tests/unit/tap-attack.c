@@ -582,6 +582,7 @@ START_TEST(hijacked_tap_setup_cannot_reach_other_processes)
 	ck_assert_str_eq(hijacked(r.err, "root_write"), "no");
 	ck_assert_str_eq(hijacked(r.err, "mem_open"), "no");
 	ck_assert_str_eq(hijacked(r.err, "vm_writev"), "no");
+	ck_assert_str_eq(hijacked(r.err, "uevent"), "no");
 	unsigned long long caps = strtoull(hijacked(r.err, "self_caps"), NULL, 16);
 	ck_assert_msg(!(caps & (1ULL << 19 | 1ULL << 7 | 1ULL << 6)),
 		      "tap-setup kept CAP_SYS_PTRACE, CAP_SETUID or CAP_SETGID: CapPrm %llx", caps);

@@ -50,6 +50,7 @@ try run "echo x >/run/systemd/system/mvm-probe.service"
 try records "echo x >/run/microvm/probe && rm /run/microvm/probe"
 try core_pattern "echo x >/proc/sys/kernel/core_pattern"
 try tun "exec 3<>/dev/net/tun"
+try dev_chmod "chmod 0666 /dev/null"
 try systemd_run "systemd-run -q --wait /bin/sh -c 'echo x >/run/systemd/system/mvm-probe-run.service'"
 try system_bus "busctl --system --no-pager call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager GetDefaultTarget"
 v=$(cat /run/mvm-victim.pid)
@@ -134,6 +135,7 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
 done
 unit=microvm-tap-interfaces r=$(results $unit)
 want tun yes "opens /dev/net/tun"
+want dev_chmod no "cannot change a device node's mode (the host's /dev is read-only)"
 unit=microvm-macvtap-interfaces r=$(results $unit)
 want ipv6 yes "writes the IPv6 settings of the links (disable_ipv6)"
 container_exec rm -f /run/systemd/system/mvm-probe.service /run/systemd/system/mvm-probe-victim.service \
@@ -160,6 +162,12 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     want root_write no "the helper, hijacked, cannot create a unit file through /proc/PID/root"
     want mem_open no "the helper, hijacked, cannot open another root process's memory for writing"
     want vm_writev no "the helper, hijacked, cannot process_vm_writev() into another root process"
+    if [[ $unit != microvm-pci-devices ]]; then
+        want uevent no "the helper, hijacked, cannot send udev an event (PID 1 starts what one names)"
+    fi
+    if [[ $unit == microvm-tap-interfaces ]]; then
+        want dev_chmod no "the helper, hijacked, cannot change a device node's mode"
+    fi
     want systemd_private no "the helper, hijacked, cannot connect to PID 1's private socket"
     want system_bus no "the helper, hijacked, cannot connect to the system bus"
     if [[ $unit != microvm-pci-devices ]]; then
