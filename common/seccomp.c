@@ -37,7 +37,9 @@ int seccomp_confine(bool netlink_route_only)
 #endif
 		DENY(__NR_process_vm_writev),
 		DENY(__NR_process_vm_readv),
-		DENY(__NR_ptrace),
+#ifndef __SANITIZE_ADDRESS__
+		DENY(__NR_ptrace), /* LeakSanitizer stops the world with it */
+#endif
 		/* socket(): not socket, allow; else AF_NETLINK and
 		 * NETLINK_ROUTE, or EPERM. Skipped whole (jumped over) when
 		 * not netlink_route_only. */

@@ -12,6 +12,7 @@
  * tell its protocols apart; NETLINK_KOBJECT_UEVENT would let a root
  * process with CAP_NET_ADMIN send udev's events, from which PID 1 starts
  * the units they name (SYSTEMD_WANTS=). socketpair() is another system
- * call and stays. Needs no_new_privs (or CAP_SYS_ADMIN). 0 or -errno; on
+ * call and stays. An ASan build keeps ptrace (LeakSanitizer uses it at
+ * exit). Needs no_new_privs (or CAP_SYS_ADMIN). 0 or -errno; on
  * an architecture other than x86_64 and aarch64, 0 and no filter. */
 int seccomp_confine(bool netlink_route_only);
