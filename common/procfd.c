@@ -407,6 +407,13 @@ static int caps_set(const struct caps *c)
 	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
 
+/* Group SCANNER_ID and no supplementary group (CAP_SETGID). */
+static int to_nogroup(void)
+{
+	const gid_t g = SCANNER_ID;
+	return setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0 ? -1 : 0;
+}
+
 /* In the child: become the scanner. 0 or -errno; *nobody when it now runs
  * as SCANNER_ID. */
 static int scanner_drop(bool *nobody)
@@ -417,10 +424,9 @@ static int scanner_drop(bool *nobody)
 		return r;
 	*nobody = false;
 	if (getuid() == 0 && (c.eff & CAP_BIT(CAP_SETUID)) && (c.eff & CAP_BIT(CAP_SETGID))) {
-		const gid_t g = SCANNER_ID;
 		const uid_t u = SCANNER_ID;
-		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
-		    setresgid(g, g, g) < 0 || setresuid(u, u, u) < 0)
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || to_nogroup() < 0 ||
+		    setresuid(u, u, u) < 0)
 			return -errno;
 		*nobody = true;
 	}
@@ -494,11 +500,8 @@ static int caller_drop(struct mvm_error *e)
 {
 	struct caps c = { 0 };
 	int r = caps_get(&c);
-	if (r == 0 && (c.eff & CAP_BIT(CAP_SETGID))) {
-		const gid_t g = SCANNER_ID;
-		if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0)
-			return mvm_error_set(e, errno, "drop", "group root", NULL);
-	}
+	if (r == 0 && (c.eff & CAP_BIT(CAP_SETGID)) && to_nogroup() < 0)
+		return mvm_error_set(e, errno, "drop", "group root", NULL);
 	if (r == 0) {
 		c.eff &= ~CALLER_DROPS;
 		c.prm &= ~CALLER_DROPS;

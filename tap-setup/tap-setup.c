@@ -162,12 +162,12 @@ int main(int argc, char **argv)
 		fd_scanner_stop(&scan);
 		return 1;
 	}
-	if (geteuid() == 0 && (!scan.as_nobody || getegid() == 0))
-		log_warn("%s: no CAP_SETUID and CAP_SETGID (see SECURITY in tap-setup(8))",
-			 !scan.as_nobody && getegid() == 0
-				 ? "the scan of /proc runs as root, and tap-setup keeps group root"
-			 : !scan.as_nobody ? "the scan of /proc runs as root"
-					   : "tap-setup keeps group root");
+	bool root_scan = !scan.as_nobody, root_group = getegid() == 0;
+	if (geteuid() == 0 && (root_scan || root_group))
+		log_warn("%s%s%s: no CAP_SETUID and CAP_SETGID (see SECURITY in tap-setup(8))",
+			 root_scan ? "the scan of /proc runs as root" : "",
+			 root_scan && root_group ? ", and " : "",
+			 root_group ? "tap-setup keeps group root" : "");
 	if (up && cli_resolve_ids(&c, &e) < 0) {
 		log_error_info(&e);
 		fd_scanner_stop(&scan);

@@ -117,11 +117,12 @@ END_TEST
 
 /* ---- 2: two runs at once ------------------------------------------------ */
 
-static pid_t spawn_up(const struct tu_vm *t, const char *errfile)
+/* tap-setup VERB of t in the background, its stderr into errfile. */
+static pid_t spawn_tap(const struct tu_vm *t, const char *verb, const char *errfile)
 {
 	char *bin = tu_bin("tap-setup");
 	const char *argv[] = { bin, "--state-dir", t->state, "--runtime-dir", t->runtime,
-			       "--user", "990", "--group", "78", "up", t->name, NULL };
+			       "--user", "990", "--group", "78", verb, t->name, NULL };
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -172,7 +173,7 @@ START_TEST(concurrent_ups_one_vm)
 	vm_taps(&t, "t0 t1 t2 t3\nt4 t5 t6 t7\n", "vnet_hdr\n");
 	char *ea = tu_path(t.root, "a.err"), *eb = tu_path(t.root, "b.err");
 	for (int round = 1; round <= 60; round++) {
-		pid_t a = spawn_up(&t, ea), b = spawn_up(&t, eb);
+		pid_t a = spawn_tap(&t, "up", ea), b = spawn_tap(&t, "up", eb);
 		int sa = wait_status(a), sb = wait_status(b);
 		char *ta = NULL, *tb = NULL;
 		read_file(ea, 1 << 16, &ta, NULL);
@@ -485,6 +486,9 @@ END_TEST
 
 /* ---- a hijacked tap-setup and CAP_SYS_PTRACE ----------------------------- */
 
+/* The TAP unit's capability bounding set, for setpriv --bounding-set. */
+#define UNIT_CAPS "-all,+net_admin,+dac_read_search,+sys_ptrace,+setuid,+setgid"
+
 /* The text of a small file (malloc'ed), NULL when it cannot be read. */
 static char *file_text(const char *path)
 {
@@ -499,6 +503,20 @@ static char *file_text(const char *path)
 		buf = NULL;
 	}
 	return buf;
+}
+
+/* The text of path once it holds a (and b, unless NULL), within about 10 s:
+ * malloc'ed, NULL when it never did. */
+static char *await_text(const char *path, const char *a, const char *b)
+{
+	for (int k = 0; k < 1000; k++) {
+		char *text = file_text(path);
+		if (text && strstr(text, a) && (!b || strstr(text, b)))
+			return text;
+		free(text);
+		usleep(10000);
+	}
+	return NULL;
 }
 
 /* "HIJACK key value" of hijack.so in err: the value (static), or "". */
@@ -548,24 +566,16 @@ START_TEST(hijacked_tap_setup_cannot_reach_other_processes)
 			_exit(127);
 		}
 		/* until it runs sleep with no capabilities */
-		char st[64], *caps = NULL;
+		char st[64];
 		snprintf(st, sizeof(st), "/proc/%d/status", (int)capless);
-		for (int k = 0; k < 500; k++) {
-			free(caps);
-			caps = file_text(st);
-			if (caps && strstr(caps, "Name:\tsleep") &&
-			    strstr(caps, "CapPrm:\t0000000000000000"))
-				break;
-			usleep(10000);
-		}
-		ck_assert_msg(caps && strstr(caps, "CapPrm:\t0000000000000000"), "the victim: %s",
-			      caps ? caps : "gone");
+		char *caps = await_text(st, "Name:\tsleep", "CapPrm:\t0000000000000000");
+		ck_assert_msg(caps, "the victim %d never ran sleep without capabilities", (int)capless);
 		free(caps);
 	}
 	char *victim = xasprintf("HIJACK_VICTIM=%d", capless ? (int)capless : (int)getpid());
 	char *target = xasprintf("HIJACK_FILE=%s", file);
 	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set",
-			       "-all,+net_admin,+dac_read_search,+sys_ptrace,+setuid,+setgid",
+			       UNIT_CAPS,
 			       "--no-new-privs", "--", "/usr/bin/env", preload, victim, target, bin,
 			       "--state-dir", t.state, "--runtime-dir", t.runtime, "--user", "990",
 			       "--group", "78", _i & 1 ? "down" : "up", t.name, NULL };
@@ -616,7 +626,7 @@ START_TEST(held_seen_with_the_units_capabilities)
 	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "--vnet-hdr", "vm1-a", NULL });
 	char *bin = tu_bin("tap-setup");
 	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set",
-			       "-all,+net_admin,+dac_read_search,+sys_ptrace,+setuid,+setgid",
+			       UNIT_CAPS,
 			       "--no-new-privs", "--", bin, "--state-dir", t.state, "--runtime-dir",
 			       t.runtime, "down", t.name, NULL };
 	struct tu_run r;
@@ -651,31 +661,15 @@ START_TEST(stopped_scan_fails_closed)
 	int fd = open(lock, O_RDWR | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
-	char *bin = tu_bin("tap-setup");
-	const char *argv[] = { bin, "--state-dir", t.state, "--runtime-dir", t.runtime,
-			       "down", t.name, NULL };
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int efd = open(errf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (efd < 0 || dup2(efd, 2) < 0)
-			_exit(126);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+	pid_t pid = spawn_tap(&t, "down", errf);
 	/* Until the child is up: tap-setup sets no_new_privs once it answered. */
-	char path[64], *kids = NULL, *status = NULL;
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	for (int k = 0; k < 1000 && !(status && strstr(status, "NoNewPrivs:\t1")); k++) {
-		free(status);
-		status = file_text(path);
-		if (!(status && strstr(status, "NoNewPrivs:\t1")))
-			usleep(10000);
-	}
-	ck_assert_msg(status && strstr(status, "NoNewPrivs:\t1"), "tap-setup did not start its scan");
+	char *status = await_text(path, "NoNewPrivs:\t1", NULL);
+	ck_assert_msg(status, "tap-setup did not start its scan");
 	free(status);
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
-	kids = file_text(path);
+	char *kids = file_text(path);
 	ck_assert_msg(kids && atoi(kids) > 0, "tap-setup has no child (its scan)");
 	pid_t scan = atoi(kids);
 	free(kids);
@@ -704,7 +698,6 @@ START_TEST(stopped_scan_fails_closed)
 	tap_ok(&t, "down", NULL);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	free(err);
-	free(bin);
 	free(errf);
 	free(lock);
 	tu_vm_free(&t);
