@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "procfd.h"
+#include "caps.h"
 #include "seccomp.h"
 
 #include <ctype.h>
@@ -352,8 +353,6 @@ int fd_holders(const char *procfs, struct fd_target *t, size_t n, struct fd_scan
  * overflow ids, "nobody" and "nogroup" on Debian and NixOS. */
 #define SCANNER_ID 65534
 
-#define CAP_BIT(c) (1ULL << (c))
-
 /* The scanner keeps these, the caller drops those. */
 #define SCANNER_CAPS (CAP_BIT(CAP_SYS_PTRACE) | CAP_BIT(CAP_DAC_READ_SEARCH))
 #define CALLER_DROPS (CAP_BIT(CAP_SYS_PTRACE) | CAP_BIT(CAP_SETUID) | CAP_BIT(CAP_SETGID))
@@ -380,32 +379,6 @@ struct scan_result {
 
 /* How long an answer may take (a pass over /proc takes milliseconds). */
 #define SCAN_TIMEOUT_S 30
-
-struct caps {
-	uint64_t eff, prm, inh;
-};
-
-static int caps_get(struct caps *c)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = { 0 };
-	if (syscall(SYS_capget, &h, d) < 0)
-		return -errno;
-	c->eff = d[0].effective | (uint64_t)d[1].effective << 32;
-	c->prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
-	c->inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
-	return 0;
-}
-
-static int caps_set(const struct caps *c)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = {
-		{ (uint32_t)c->eff, (uint32_t)c->prm, (uint32_t)c->inh },
-		{ (uint32_t)(c->eff >> 32), (uint32_t)(c->prm >> 32), (uint32_t)(c->inh >> 32) },
-	};
-	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
-}
 
 /* Group SCANNER_ID and no supplementary group (CAP_SETGID). */
 static int to_nogroup(void)
