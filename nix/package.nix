@@ -49,12 +49,14 @@ stdenv.mkDerivation {
     "SYSUSERSDIR=${placeholder "out"}/lib/sysusers.d"
   ];
 
-  # NixOS has no /bin/kill nor /bin/systemctl; another state dir goes into every unit.
+  # NixOS has no /bin/kill, /bin/systemctl nor /sbin/modprobe; another state dir goes into
+  # every unit.
   postInstall = ''
     for u in $out/lib/systemd/system/*; do
       sed -i \
         -e 's|=/bin/kill |=${util-linux}/bin/kill |' \
         -e 's|=/bin/systemctl |=${systemd}/bin/systemctl |' \
+        -e 's|=-+/sbin/modprobe |=-+${kmod}/bin/modprobe |' \
         -e 's|/var/lib/microvms|${stateDir}|g' \
         "$u"
     done

@@ -21,7 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
+#include "caps.h"
 #include "cli.h"
 #include "layout.h"
 #include "lock.h"
@@ -256,6 +258,14 @@ static int load_vfio(struct mvm_error *e)
 		log_action("load module %s", VFIO_MODULE);
 		return 0;
 	}
+	/* The unit has no CAP_SYS_MODULE (with it, code someone made this
+	 * process run could load any module): its ExecStartPre= loads
+	 * vfio-pci before. Said here before libkmod's EPERM would be. */
+	if (!cap_effective(CAP_SYS_MODULE))
+		return mvm_error_setf(e, EPERM, "load module", VFIO_MODULE,
+				      "the driver is not there and this process may not load "
+				      "modules (no CAP_SYS_MODULE): load it first (modprobe -b %s)",
+				      VFIO_MODULE);
 	const char *cfg[] = { opts.modprobe_config, NULL };
 	struct kmod_ctx *ctx = kmod_new(c.modules_dir, opts.modprobe_config ? cfg : NULL);
 	if (!ctx)

@@ -673,6 +673,45 @@ START_TEST(kmod_install_command_not_run)
 }
 END_TEST
 
+/* Under its unit pci-bind has no CAP_SYS_MODULE (the unit loads vfio-pci
+ * before it, outside the sandbox): with the driver missing, it names
+ * that, and what to do, before libkmod would try (the simulation's
+ * finit_module would "load" it, a real one refuse with EPERM), and
+ * changes nothing. The same run with the capability loads it. */
+START_TEST(kmod_without_cap_sys_module)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	sim_device(&s, "0000:01:00.0", "e1000e", "5");
+	pci_devices(&s, "0000:01:00.0\n");
+	char *dir = modules_tree(
+		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+
+	pci_run_env(&s, &r, "bind", EXTRA("--modules-dir", dir), NULL, NULL,
+		    (const char *const[]){ "/usr/bin/setpriv", "--bounding-set", "-sys_module",
+					   NULL });
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strcmp(r.err, "pci-bind: vm1: unable to load module 'vfio-pci': the driver "
+				     "is not there and this process may not load modules (no "
+				     "CAP_SYS_MODULE): load it first (modprobe -b vfio-pci)\n"),
+		      "stderr: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	tu_run_free(&r);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
 /* A VM name with a control character is refused in one line of its own
  * (it was put into the line, unescaped, before it was checked). */
 START_TEST(bad_name_one_error_line)
@@ -764,6 +803,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(km, kmod_blacklisted, tu_need_root());
 	tu_add_test_if(km, kmod_load_fails, tu_need_root());
 	tu_add_test_if(km, kmod_install_command_not_run, tu_need_root());
+	tu_add_test_if(km, kmod_without_cap_sys_module, tu_need_root());
 	suite_add_tcase(s, km);
 	pci_attack_cases(s);
 	return s;

@@ -51,6 +51,7 @@ try records "echo x >/run/microvm/probe && rm /run/microvm/probe"
 try core_pattern "echo x >/proc/sys/kernel/core_pattern"
 try tun "exec 3<>/dev/net/tun"
 try dev_chmod "chmod 0666 /dev/null"
+try vfio "touch /dev/vfio/mvm-probe && rm /dev/vfio/mvm-probe"
 try systemd_run "systemd-run -q --wait /bin/sh -c 'echo x >/run/systemd/system/mvm-probe-run.service'"
 try system_bus "busctl --system --no-pager call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager GetDefaultTarget"
 v=$(cat /run/mvm-victim.pid)
@@ -87,7 +88,7 @@ done
 container_start --bind-ro="$TMP/probe:/opt/probe" --bind-ro="$TMP/units:/opt/probe-units" \
     --bind-ro="$TMP/dest/opt/mvm:/opt/mvm" || exit 1
 container_wait_running 60 || exit 1
-container_exec sh -c 'mkdir -p /run/systemd/system /var/lib/microvms &&
+container_exec sh -c 'mkdir -p /run/systemd/system /var/lib/microvms /dev/vfio &&
     { getent group kvm >/dev/null || groupadd --system kvm; } &&
     { getent passwd microvm >/dev/null || useradd --system --no-create-home microvm; } &&
     cp /opt/probe-units/* /etc/systemd/system/ && systemctl daemon-reload' || { echo "FAIL: setup"; exit 1; }
@@ -138,6 +139,19 @@ want tun yes "opens /dev/net/tun"
 want dev_chmod no "cannot change a device node's mode (the host's /dev is read-only)"
 unit=microvm-macvtap-interfaces r=$(results $unit)
 want ipv6 yes "writes the IPv6 settings of the links (disable_ipv6)"
+unit=microvm-pci-devices r=$(results $unit)
+want dev_chmod no "cannot change a device node's mode (the host's /dev is read-only)"
+want vfio yes "writes /dev/vfio (the IOMMU groups' nodes it gives to the VM)"
+# No CAP_SYS_MODULE (vfio-pci is loaded by the unit's ExecStartPre=, outside
+# the sandbox): the container has none anyway, so the unit's own setting
+# is what is checked.
+caps=$(container_exec systemctl show -P CapabilityBoundingSet probe-microvm-pci-devices@vm1.service)
+if [[ -n $caps && $caps != *cap_sys_module* ]]; then
+    echo "ok: $unit: no CAP_SYS_MODULE in its bounding set ($caps)"
+else
+    echo "FAIL: $unit: CAP_SYS_MODULE in its bounding set, or none read ($caps)"
+    fails=$((fails + 1))
+fi
 container_exec rm -f /run/systemd/system/mvm-probe.service /run/systemd/system/mvm-probe-victim.service \
     /run/systemd/system/mvm-probe-run.service
 
@@ -165,7 +179,7 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     if [[ $unit != microvm-pci-devices ]]; then
         want uevent no "the helper, hijacked, cannot send udev an event (PID 1 starts what one names)"
     fi
-    if [[ $unit == microvm-tap-interfaces ]]; then
+    if [[ $unit != microvm-macvtap-interfaces ]]; then
         want dev_chmod no "the helper, hijacked, cannot change a device node's mode"
     fi
     want systemd_private no "the helper, hijacked, cannot connect to PID 1's private socket"

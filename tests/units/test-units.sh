@@ -204,7 +204,15 @@ for h in microvm-tap-interfaces microvm-macvtap-interfaces; do
     done
     [[ -z $(prop "$h@.service" ProtectProc) ]] || fail "$h@: ProtectProc= hides the processes the held check must see"
 done
-[[ $fails == "$before" ]] && pass "dependencies, conditions, microvm@ settings, the held check's capabilities"
+# The PCI unit may not load modules (code someone made pci-bind run could
+# load any): vfio-pci is loaded before it, outside its sandbox.
+prop microvm-pci-devices@.service CapabilityBoundingSet | grep -qx CAP_SYS_MODULE \
+    && fail "microvm-pci-devices@: CAP_SYS_MODULE in its bounding set"
+prop microvm-pci-devices@.service SystemCallFilter | grep -q '@module' \
+    && fail "microvm-pci-devices@: @module in its system call filter"
+grep -qx 'ExecStartPre=-+/sbin/modprobe -bq vfio-pci' "$unitdir/microvm-pci-devices@.service" \
+    || fail "microvm-pci-devices@: vfio-pci not loaded before pci-bind (ExecStartPre=-+/sbin/modprobe -bq vfio-pci)"
+[[ $fails == "$before" ]] && pass "dependencies, conditions, microvm@ settings, the held check's capabilities, the PCI unit's module load"
 
 # 4. Exposure of the root helper units.
 for h in "${HELPERS[@]}"; do
