@@ -196,7 +196,7 @@ int sock_open(struct listener *l, const char *path, bool dry_run, const char *ve
 		return mvm_error_set(e, ENAMETOOLONG, verb, path, NULL);
 	const char *base = path_split(path, dir, sizeof(dir));
 	int r = walk_dir(dir, dry_run ? 0 : WALK_CREATE, verb, e);
-	if (r == -ENOENT) { /* (dry run) no directory, no stale socket */
+	if (r == -ENOENT && dry_run) { /* no directory, no stale socket */
 		log_action("create directory '%s'", dir);
 		r = 0;
 	} else if (r >= 0) {
