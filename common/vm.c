@@ -128,6 +128,51 @@ static int trust_walk(const char *path, size_t from, bool sticky_above, bool lin
 	return r < 0 ? r : links;
 }
 
+/* Is path below root (itself resolved; "/" holds every path)? */
+static bool below(const char *path, const char *root)
+{
+	_cleanup_free_ char *rr = realpath(root, NULL);
+	if (!rr)
+		return false;
+	size_t n = strlen(rr);
+	if (n == 1)
+		return true;
+	return strncmp(path, rr, n) == 0 && path[n] == '/';
+}
+
+/* Root-owned is not root's everywhere: a guest's root writes through a
+ * virtiofs share as host uid 0 (virtiofsd runs as root and keeps the
+ * guest's owners; it can chown the share's own directory too), and so do
+ * a rootful container's root in a bind mount and an NFS client without
+ * root squash. So a runner is trusted only below a runner root, where
+ * none of those writes: $MICROVM_RUNNER_ROOTS, absolute directories
+ * separated by ':', by default /nix/store (written by the Nix daemon
+ * alone, read-only to the virtiofsd unit). The runner itself: what links
+ * in it lead to outside it, its builder chose. */
+static int trust_roots(const char *path, struct mvm_error *e)
+{
+	const char *env = getenv("MICROVM_RUNNER_ROOTS");
+	const char *roots = env && *env ? env : DEFAULT_RUNNER_ROOTS;
+	char root[PATH_MAX];
+	for (const char *p = roots; *p;) {
+		size_t n = strcspn(p, ":");
+		if (n > 0 && n < sizeof(root) && p[0] == '/') {
+			memcpy(root, p, n);
+			root[n] = '\0';
+			if (below(path, root))
+				return 0;
+		}
+		p += n + (p[n] == ':');
+	}
+	mvm_error_set(e, EPERM, "trust", path, "not below a runner root");
+	if (e) {
+		escape_value(roots, strlen(roots), e->value, sizeof(e->value));
+		e->hint = "$MICROVM_RUNNER_ROOTS, by default " DEFAULT_RUNNER_ROOTS
+			  ", lists where runners may lie; --allow-untrusted overrides";
+	}
+	return -EPERM;
+}
+
 int trust_check(const char *path, struct mvm_error *e)
 {
 	if (path[0] != '/')
@@ -180,7 +225,11 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 		goto fail;
 	}
 	if (!allow_untrusted) {
-		r = trust_check(v.runner, e);
+		/* The runner below a runner root; what its own links lead to
+		 * outside it, its builder chose (the ownership rule alone). */
+		r = trust_roots(v.runner, e);
+		if (r == 0)
+			r = trust_check(v.runner, e);
 		if (r < 0)
 			goto fail;
 	}

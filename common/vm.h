@@ -3,7 +3,9 @@
  * `current` (or `booted`) link, read under the trust rule of DESIGN.md
  * section 3: the runner and every file read from it must be owned by root
  * and not writable by group or others along the whole resolved path (a
- * root-owned sticky directory is accepted), unless allow_untrusted. */
+ * root-owned sticky directory is accepted), and the runner lie below a runner root
+ * ($MICROVM_RUNNER_ROOTS, default DEFAULT_RUNNER_ROOTS), unless
+ * allow_untrusted. */
 #pragma once
 
 #include <stdbool.h>
@@ -11,6 +13,9 @@
 
 #include "error.h"
 #include "layout.h"
+
+/* Where runners may lie: written by the Nix daemon alone. */
+#define DEFAULT_RUNNER_ROOTS "/nix/store"
 
 enum vm_link {
 	VM_CURRENT,

@@ -46,6 +46,7 @@ CONTAINER_PID1=
 CONTAINER_NSPAWN_PID=
 CONTAINER_NAME=
 CONTAINER_LOG=
+CONTAINER_ROOTS_CONF=
 CONTAINER_CGROUPS=()
 
 # The cgroup directories to make for a container called $1.
@@ -94,9 +95,15 @@ container_start() {
     [[ ${#CONTAINER_CGROUPS[@]} -gt 0 ]] || e2e_die "no cgroup hierarchy found"
     local cg
     for cg in "${CONTAINER_CGROUPS[@]}"; do mkdir "$cg"; done
+    # The runner roots of the tests (lib.sh), for every service in it.
+    CONTAINER_ROOTS_CONF=$(mktemp "/tmp/$CONTAINER_NAME.roots.XXXXXX")
+    printf '[Service]\nEnvironment=MICROVM_RUNNER_ROOTS=%s\n' "$MICROVM_RUNNER_ROOTS" \
+        >"$CONTAINER_ROOTS_CONF"
+    chmod 0644 "$CONTAINER_ROOTS_CONF"
     local args=(--volatile=overlay -b --register=no --keep-unit
         --private-network --link-journal=no -q
         --machine="$CONTAINER_NAME"
+        --bind-ro="$CONTAINER_ROOTS_CONF:/etc/systemd/system/service.d/mvm-runner-roots.conf"
         "$@"
         "systemd.unit=${CONTAINER_TARGET:-basic.target}")
     local extra
@@ -216,7 +223,8 @@ container_leftovers() {
 
 container_cleanup_log() {
     [[ -n $CONTAINER_LOG ]] && rm -f "$CONTAINER_LOG"
-    CONTAINER_LOG=
+    [[ -n $CONTAINER_ROOTS_CONF ]] && rm -f "$CONTAINER_ROOTS_CONF"
+    CONTAINER_LOG= CONTAINER_ROOTS_CONF=
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

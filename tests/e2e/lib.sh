@@ -12,6 +12,14 @@ E2E_SKIP=77
 # shellcheck disable=SC2034
 E2E_DEFAULT_CACHE=/var/cache/microvm-host-helpers-e2e
 
+# A root helper trusts a runner only below a runner root (common/vm.c;
+# /nix/store on a real host): the tests make their root-owned runners in
+# these, by hand and, through a drop-in for every service, in containers
+# (container.sh).
+# shellcheck disable=SC2034
+E2E_RUNNER_ROOTS=/tmp:/opt:/var/lib
+export MICROVM_RUNNER_ROOTS=${MICROVM_RUNNER_ROOTS:-$E2E_RUNNER_ROOTS}
+
 e2e_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 e2e_die() { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
 e2e_skip() { printf '%s: SKIP: %s\n' "${0##*/}" "$*" >&2; exit "$E2E_SKIP"; }

@@ -290,6 +290,55 @@ END_TEST
 
 /* unregister runs booted/bin/microvm-unregister with no argument; it needs
  * no MAINPID (ExecStopPost= runs after the main process is gone). */
+/* Attack (audit of 2026-12-01, confirmed with a real guest): a guest's
+ * root writes through a virtiofs share as host uid 0 (virtiofsd runs as
+ * root and keeps the guest's owners, and chowns the share's own
+ * directory too). In a writable share below root's directories
+ * (/srv/vm-data, a ReadWritePaths= of the virtiofsd unit) it builds
+ * R/bin/microvm-unregister, root's and mode 0755 all along; the VM user
+ * points `booted` at R and kills its QEMU, and systemd runs `+runner-exec
+ * unregister` as root: the guest's program ran as host root. Only a
+ * runner below a runner root ($MICROVM_RUNNER_ROOTS; /nix/store on a
+ * host) is trusted now: refused, naming the runner and the roots, and
+ * nothing runs; the same script in a runner below the root runs. */
+START_TEST(unregister_share_runner_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *store = tu_path(t.root, "store");
+	char *good = tu_path(store, "runner-alpha");
+	char *share = tu_path(t.root, "srv/vm-data/R");
+	put_exec(good, "bin/microvm-unregister", reg_script, 0755);
+	put_exec(share, "bin/microvm-unregister", reg_script, 0755);
+	setenv("MICROVM_RUNNER_ROOTS", store, 1);
+
+	point_booted(&t, share);
+	struct tu_run r;
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	char *want = xasprintf("runner-exec: alpha: unable to trust '%s': not below a runner "
+			       "root: '%s' ($MICROVM_RUNNER_ROOTS, by default /nix/store, lists "
+			       "where runners may lie; --allow-untrusted overrides)\n",
+			       share, store);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	ck_assert_msg(!reg_ran(&t), "the guest's script ran as root");
+	tu_run_free(&r);
+
+	point_booted(&t, good);
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	char *v = reg_value(&t, "uid");
+	ck_assert_str_eq(v ? v : "(none)", "0");
+	free(v);
+	tu_run_free(&r);
+	free(want);
+	free(share);
+	free(good);
+	free(store);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(unregister_runs_script)
 {
 	struct tu_vm t;
@@ -528,6 +577,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, register_sticky_runner_refused, why);
 	tu_add_test_if(tc, register_runs_script, why);
 	tu_add_test_if(tc, unregister_runs_script, why);
+	tu_add_test_if(tc, unregister_share_runner_refused, why);
 	tu_add_test_if(tc, register_nothing_to_do, why);
 	tu_add_test_if(tc, register_mainpid_checked, why);
 	tu_add_test_if(tc, register_waits_for_exec, why);

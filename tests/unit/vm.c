@@ -1169,6 +1169,38 @@ START_TEST(allow_untrusted_lifts_all)
 }
 END_TEST
 
+/* The runner roots ($MICROVM_RUNNER_ROOTS): the default, a list with
+ * entries that are not absolute (ignored), a root that is a prefix of
+ * the runner's path but not a directory above it, and "/". */
+START_TEST(trust_runner_roots)
+{
+	struct vm v;
+	struct mvm_error e;
+	unsetenv("MICROVM_RUNNER_ROOTS");
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.runner, 0, "/nix/store", "not below a runner root");
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, true, &e), 0);
+	vm_close(&v);
+
+	char *list = xasprintf("relative::%s:/nonexistent", t.root);
+	setenv("MICROVM_RUNNER_ROOTS", list, 1);
+	open_ok(&v);
+	vm_close(&v);
+	/* ROOT/run is a prefix of ROOT/runner, not above it */
+	setenv("MICROVM_RUNNER_ROOTS", t.runtime, 1);
+	ck_assert_int_eq(mkdir_p(t.runtime, 0755), 0);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.runner, 0, t.runtime, "not below a runner root");
+	/* a root is not below itself */
+	setenv("MICROVM_RUNNER_ROOTS", t.runner, 1);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	setenv("MICROVM_RUNNER_ROOTS", "/", 1);
+	open_ok(&v);
+	vm_close(&v);
+	free(list);
+}
+END_TEST
+
 START_TEST(trust_check_direct)
 {
 	struct mvm_error e;
@@ -1237,6 +1269,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_state_dir_not_checked, tu_need_root());
 	tcase_add_test(tc, allow_untrusted_lifts_all);
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
+	tu_add_test_if(tc, trust_runner_roots, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
