@@ -582,6 +582,10 @@ in
         "d ${cfg.stateDir} 0775 microvm kvm -"
       ] ++ lib.concatLists (lib.mapAttrsToList vmRules cfg.vms);
 
+      # The state dir nosuid and nodev from boot, before any VM starts
+      # (units/var-lib-microvms.mount says why; the package names it).
+      systemd.targets.local-fs.wants = [ (hlib.mountUnit cfg.stateDir) ];
+
       systemd.targets.microvms = {
         wantedBy = [ "multi-user.target" ];
         wants = map (name: "microvm@${name}.service") autostartNames;

@@ -5,7 +5,8 @@
 #   pkgs.callPackage ./package.nix { stateDir = "/srv/microvms"; }
 #
 # stateDir is written into the units' ConditionPathExists=, Environment=
-# MICROVM_STATE_DIR= and ReadWritePaths= (the Makefile installs them for
+# MICROVM_STATE_DIR=, ReadWritePaths= and RequiresMountsFor=, and names the
+# mount unit of the state dir (the Makefile installs them for
 # /var/lib/microvms). The test suite needs root, network namespaces and
 # virtiofsd, which the Nix build sandbox does not give: doCheck is off;
 # run `make check` on a host instead.
@@ -60,6 +61,11 @@ stdenv.mkDerivation {
         -e 's|/var/lib/microvms|${stateDir}|g' \
         "$u"
     done
+  ''
+  # A mount unit is named after its path.
+  + lib.optionalString (stateDir != "/var/lib/microvms") ''
+    mv $out/lib/systemd/system/var-lib-microvms.mount \
+      "$out/lib/systemd/system/${(import ./lib.nix { inherit lib; }).mountUnit stateDir}"
   '';
 
   meta = {

@@ -29,6 +29,9 @@
 # opened for writing, process_vm_writev() into it. The units hold CAP_SYS_PTRACE for the
 # held check; tap-setup keeps it only in its scan of /proc, a child that
 # runs as nobody (common/procfd.h).
+# Last, var-lib-microvms.mount: the files of host uid 0 that a guest's root
+# makes through virtiofsd in a share under the state dir (a setuid one, a
+# device node) do not work for the VM user on the host.
 # Exit 0 pass, 1 fail, 77 skip.
 # e2e: a container with systemd; tests/run leaves it out when MVM_NO_E2E=1
 set -uo pipefail
@@ -194,5 +197,39 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     fi
 done
 container_exec rm -f /run/systemd/system/mvm-hijack.service
+
+# A guest's root, through virtiofsd (root, the guest's owners kept, and
+# CAP_MKNOD), makes files of host uid 0 in a share under the state dir: a
+# setuid copy of id(1), and a device node of mode 0666 (here /dev/null's
+# numbers; on a host, the disk's). The VM user reaches them on the host.
+# First without var-lib-microvms.mount (the attack works here: the check
+# can fail), then with it.
+unit=var-lib-microvms.mount
+as_vm_user() { container_exec setpriv --reuid=microvm --regid=kvm --clear-groups "$@"; }
+container_exec sh -c 'd=/var/lib/microvms/vm1/share && mkdir -p $d &&
+    chown microvm:kvm /var/lib/microvms/vm1 $d && cp /usr/bin/id $d/suid-id &&
+    chmod 4755 $d/suid-id && mknod -m 0666 $d/node c 1 3' || { echo "FAIL: the guest's files"; exit 1; }
+if [[ $(as_vm_user /var/lib/microvms/vm1/share/suid-id -u) == 0 ]] &&
+    as_vm_user sh -c 'exec 3</var/lib/microvms/vm1/share/node'; then
+    echo "ok: without $unit, the VM user runs the guest's setuid file as root and opens its node"
+else
+    echo "FAIL: without $unit, the attack does not work here: the checks below prove nothing"
+    fails=$((fails + 1))
+fi
+container_exec sh -c "cp /opt/mvm/lib/systemd/system/$unit /etc/systemd/system/ &&
+    systemctl daemon-reload && systemctl start $unit" || { echo "FAIL: start $unit"; exit 1; }
+got=$(as_vm_user /var/lib/microvms/vm1/share/suid-id -u)
+if [[ $got == "$(container_exec id -u microvm)" ]]; then
+    echo "ok: $unit: the guest's setuid file runs as the VM user"
+else
+    echo "FAIL: $unit: the guest's setuid file ran as uid $got"
+    fails=$((fails + 1))
+fi
+if as_vm_user sh -c 'exec 3</var/lib/microvms/vm1/share/node' 2>/dev/null; then
+    echo "FAIL: $unit: the VM user opened the guest's device node"
+    fails=$((fails + 1))
+else
+    echo "ok: $unit: the guest's device node does not open"
+fi
 [[ $fails == 0 ]] || exit 1
 echo "ok: the TAP, macvtap, PCI and virtiofsd units' sandboxes hold"

@@ -35,7 +35,8 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 pass() { echo "ok: $*"; }
 
 HELPERS=(microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd)
-UNITS=(microvm@.service "${HELPERS[@]/%/@.service}" microvm-failed@.service microvms.target)
+UNITS=(microvm@.service "${HELPERS[@]/%/@.service}" microvm-failed@.service microvms.target
+    var-lib-microvms.mount)
 
 # 1. The packaging layout.
 dest=$tmp/dest
@@ -107,7 +108,8 @@ if ! make -s B="$B" install PREFIX="$prefix" >"$tmp/install.log" 2>&1; then
     exit 1
 fi
 unitdir=$prefix/lib/systemd/system
-inst=(microvm@vm1.service "${HELPERS[@]/%/@vm1.service}" microvm-failed@vm1.service microvms.target)
+inst=(microvm@vm1.service "${HELPERS[@]/%/@vm1.service}" microvm-failed@vm1.service microvms.target
+    var-lib-microvms.mount)
 # SYSTEMD_UNIT_PATH ending in ':' keeps the host's units (sysinit.target, ...)
 # behind ours; MANPATH makes `man` find the installed pages.
 # Without man(1) (a bare Debian 12 has no man-db), the man: pages named
@@ -203,6 +205,13 @@ for h in microvm-tap-interfaces microvm-macvtap-interfaces; do
         prop "$h@.service" CapabilityBoundingSet | grep -qx "$cap" || fail "$h@: no $cap for the held check"
     done
     [[ -z $(prop "$h@.service" ProtectProc) ]] || fail "$h@: ProtectProc= hides the processes the held check must see"
+done
+# The state dir nosuid and nodev (guests make setuid files and device
+# nodes of host uid 0 through virtiofsd), before a VM or its daemons start.
+grep -qx 'Options=bind,nosuid,nodev' "$unitdir/var-lib-microvms.mount" \
+    || fail "var-lib-microvms.mount: not Options=bind,nosuid,nodev"
+for u in microvm@.service microvm-virtiofsd@.service; do
+    prop "$u" RequiresMountsFor | grep -qx /var/lib/microvms || fail "$u: no RequiresMountsFor=/var/lib/microvms"
 done
 # The PCI unit may not load modules (code someone made pci-bind run could
 # load any): vfio-pci is loaded before it, outside its sandbox.
