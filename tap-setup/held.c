@@ -51,18 +51,22 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
 			continue;
 		}
 		const char *now = rtnl_link_get_name(l);
-		int ifx = rtnl_link_get_ifindex(l), r = 0;
-		if (o->ifindex > 0 && (!link_kind_ok(x, l) || !now || strcmp(now, o->name) != 0))
+		int ifx = rtnl_link_get_ifindex(l), r = 0, ours = link_kind(x, l);
+		if (ours < 0)
+			r = mvm_error_setf(e, -ours, "delete", o->name,
+					   "unable to ask the kernel what index %d is: %s", ifx,
+					   strerror(-ours));
+		else if (o->ifindex > 0 && (!ours || !now || strcmp(now, o->name) != 0))
 			log_warn("index %d is now '%s' (%s), not the %s '%s' recorded: left alone",
 				 o->ifindex, now ? now : "?", link_kind_str(l), x->kind, o->name);
-		else if (o->ifindex == 0 && (!link_kind_ok(x, l) || rtnl_link_get_group(l) != old->group))
+		else if (o->ifindex == 0 && (!ours || rtnl_link_get_group(l) != old->group))
 			log_debug("%s is not a %s in link group %u: not the one recorded as pending",
 				  o->name, x->kind, old->group);
-		else
-			r = victims_add(v, o->name, ifx, o->node, false);
+		else if (victims_add(v, o->name, ifx, o->node, false) < 0)
+			r = mvm_error_set(e, ENOMEM, "delete", o->name, NULL);
 		rtnl_link_put(l);
 		if (r < 0)
-			return mvm_error_set(e, ENOMEM, "delete", o->name, NULL);
+			return r;
 	}
 	return 0;
 }

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <linux/if_arp.h>
+#include <linux/if_link.h>
+#include <linux/if_tun.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -62,13 +64,96 @@ void ctx_close(struct ctx *x)
 	x->sk = NULL;
 }
 
-bool link_kind_ok(const struct ctx *x, struct rtnl_link *l)
+/* ---- the kernel's view of a tun link (libnl parses no IFLA_INFO_DATA
+ * of kind "tun": one RTM_GETLINK, its attributes read here) ---- */
+
+struct tun_get {
+	int ifindex;
+	struct tun_facts *f;
+	bool got;
+};
+
+static int tun_parse(struct nl_msg *msg, void *arg)
+{
+	struct tun_get *g = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1], *td[IFLA_TUN_MAX + 1];
+	if (h->nlmsg_type != RTM_NEWLINK || !nlmsg_valid_hdr(h, sizeof(struct ifinfomsg)))
+		return NL_SKIP;
+	const struct ifinfomsg *ifi = nlmsg_data(h);
+	if (ifi->ifi_index != g->ifindex ||
+	    nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, NULL) < 0)
+		return NL_SKIP;
+	struct tun_facts *f = g->f;
+	memset(f, 0, sizeof(*f));
+	f->arptype = ifi->ifi_type;
+	g->got = true;
+	if (!tb[IFLA_LINKINFO] || nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) < 0 ||
+	    !li[IFLA_INFO_KIND] || nla_strcmp(li[IFLA_INFO_KIND], "tun") != 0 ||
+	    !li[IFLA_INFO_DATA] || nla_parse_nested(td, IFLA_TUN_MAX, li[IFLA_INFO_DATA], NULL) < 0 ||
+	    !td[IFLA_TUN_TYPE])
+		return NL_STOP; /* not a tun link, or a kernel that does not say */
+	f->tun = true;
+	f->type = nla_get_u8(td[IFLA_TUN_TYPE]);
+	if ((f->has_owner = td[IFLA_TUN_OWNER] != NULL))
+		f->owner = nla_get_u32(td[IFLA_TUN_OWNER]);
+	if ((f->has_group = td[IFLA_TUN_GROUP] != NULL))
+		f->group = nla_get_u32(td[IFLA_TUN_GROUP]);
+	f->persist = td[IFLA_TUN_PERSIST] && nla_get_u8(td[IFLA_TUN_PERSIST]);
+	f->multi_queue = td[IFLA_TUN_MULTI_QUEUE] && nla_get_u8(td[IFLA_TUN_MULTI_QUEUE]);
+	/* Counted for a multi_queue TAP only (one queue at most otherwise). */
+	if ((f->counted = td[IFLA_TUN_NUM_QUEUES] != NULL))
+		f->queues = nla_get_u32(td[IFLA_TUN_NUM_QUEUES]);
+	if (td[IFLA_TUN_NUM_DISABLED_QUEUES])
+		f->disabled = nla_get_u32(td[IFLA_TUN_NUM_DISABLED_QUEUES]);
+	return NL_STOP;
+}
+
+int tun_facts_get(struct ctx *x, int ifindex, struct tun_facts *f)
+{
+	struct tun_get g = { .ifindex = ifindex, .f = f };
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_REQUEST);
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	int r = msg && cb ? nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) : -NLE_NOMEM;
+	if (r >= 0)
+		r = nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, tun_parse, &g);
+	if (r >= 0)
+		r = nl_send_auto(x->sk, msg);
+	/* The reply (one RTM_NEWLINK, a few KiB at most: within libnl's
+	 * buffer without the peek, see ctx_open), then the ACK that
+	 * nl_send_auto() asked for, as rtnl_link_get_kernel() waits for it. */
+	if (r >= 0)
+		r = nl_recvmsgs(x->sk, cb);
+	if (r >= 0)
+		r = nl_wait_for_ack(x->sk);
+	if (msg)
+		nlmsg_free(msg);
+	if (cb)
+		nl_cb_put(cb);
+	if (r < 0)
+		return r == -NLE_NODEV || r == -NLE_OBJ_NOTFOUND ? -ENODEV
+		       : r == -NLE_NOMEM			? -ENOMEM
+								: -EIO;
+	return g.got ? 0 : -EIO;
+}
+
+int link_kind(struct ctx *x, struct rtnl_link *l)
 {
 	const char *k = rtnl_link_get_type(l);
 	if (x->mac)
 		return k && !strcmp(k, "macvtap");
-	/* A TUN (layer 3) device has no Ethernet header: ARPHRD_NONE. */
-	return k && !strcmp(k, "tun") && rtnl_link_get_arptype(l) == ARPHRD_ETHER;
+	if (!k || strcmp(k, "tun") != 0)
+		return 0;
+	/* TAP or TUN: the kernel's IFLA_TUN_TYPE, not the link type, which
+	 * the TAP's owner may change while it is down (TUNSETLINK). */
+	struct tun_facts f;
+	int r = tun_facts_get(x, rtnl_link_get_ifindex(l), &f);
+	if (r == -ENODEV)
+		return 0;
+	if (r < 0)
+		return r;
+	return f.tun && f.type == IFF_TAP;
 }
 
 const char *link_kind_str(struct rtnl_link *l)

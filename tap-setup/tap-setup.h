@@ -42,8 +42,25 @@ int ctx_open(struct ctx *x, struct mvm_error *e);
 void ctx_close(struct ctx *x);
 /* The path of this run's record (malloc'ed), for messages; NULL on ENOMEM. */
 char *ctx_record(const struct ctx *x);
-/* Is l of the kind this run makes (a TAP, or a macvtap)? */
-bool link_kind_ok(const struct ctx *x, struct rtnl_link *l);
+/* What the kernel says of a tun link now (RTM_GETLINK, IFLA_INFO_DATA). */
+struct tun_facts {
+	unsigned arptype;      /* ARPHRD_*: the link type, which TUNSETLINK changes */
+	bool tun;	       /* of kind "tun", and the kernel said the rest: */
+	unsigned type;	       /* IFF_TUN or IFF_TAP */
+	bool has_owner, has_group;
+	uint32_t owner, group;
+	bool persist, multi_queue;
+	/* Attached queues and, of those, disabled: the kernel counts them for
+	 * a multi_queue TAP only (a TAP without can have one queue at most). */
+	bool counted;
+	uint32_t queues, disabled;
+};
+/* 0 with f filled, -ENODEV when there is no such link, else -errno. */
+int tun_facts_get(struct ctx *x, int ifindex, struct tun_facts *f);
+/* Is l of the kind this run makes: 1, a TAP (the kernel's IFLA_TUN_TYPE,
+ * whatever its link type) or a macvtap; 0, not; or -errno when the kernel
+ * could not be asked. */
+int link_kind(struct ctx *x, struct rtnl_link *l);
 /* What l is, for messages: "veth", "tun" (layer 3), ... */
 const char *link_kind_str(struct rtnl_link *l);
 /* The kernel's index of a name now, or -errno. */

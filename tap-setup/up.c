@@ -56,7 +56,11 @@ static int plan_up(struct ctx *x, struct plan *p, struct mvm_error *e)
 		return r;
 	for (size_t i = 0; i < p->n; i++) {
 		struct rtnl_link *l = rtnl_link_get_by_name(x->links, p->wanted[i]);
-		if (l && !link_kind_ok(x, l))
+		int ours = l ? link_kind(x, l) : 1;
+		if (ours < 0)
+			r = mvm_error_setf(e, -ours, "replace", p->wanted[i],
+					   "unable to ask the kernel what it is: %s", strerror(-ours));
+		else if (!ours)
 			r = mvm_error_setf(e, EEXIST, "replace", p->wanted[i],
 					   "it exists and is not a %s (kind %s)",
 					   x->mac ? "macvtap" : "TAP", link_kind_str(l));

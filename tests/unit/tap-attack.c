@@ -7,11 +7,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <net/if.h> /* before the linux/ headers */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_arp.h>
+#include <linux/if_tun.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -704,6 +709,94 @@ START_TEST(stopped_scan_fails_closed)
 }
 END_TEST
 
+/* ---- F1 of the TAP audit: a queue attached before the owner is set ------ */
+
+/* `ip -d link show dev NAME` (malloc'ed stdout), NULL when there is no such
+ * link: what a user looks at (tun type, queues, owner, link type). */
+static char *ip_details(const char *name)
+{
+	const char *argv[] = { "/usr/sbin/ip", "-d", "link", "show", "dev", name, NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	char *out = r.status == 0 ? r.out : NULL;
+	if (out)
+		r.out = NULL;
+	tu_run_free(&r);
+	return out;
+}
+
+/* As uid:gid, attach to TAP name through tun and TUNSETLINK it to
+ * ARPHRD_NONE, then close: 0, or the errno of what failed. */
+struct relink_args {
+	const char *tun, *name;
+};
+
+static int relink_as(void *arg)
+{
+	const struct relink_args *ra = arg;
+	int fd = open(ra->tun, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ra->name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETLINK, (unsigned long)ARPHRD_NONE) < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+/* Audit F1 (the kind check): the VM user owns its TAP and may change its
+ * link type while it is down (TUNSETLINK on its own queue: here the TAP
+ * is taken down by the test, as it is before up's IFF_UP). tap-setup
+ * told a TAP from a TUN by the link type (ARPHRD_ETHER), so `down` left
+ * the recorded TAP "alone" and forgot it, and `up` refused to replace it
+ * ("not a TAP"). The kernel's IFLA_TUN_TYPE says what it is: _i 0, down
+ * deletes it and removes the record; _i 1, up replaces it with a new
+ * Ethernet TAP. */
+START_TEST(owner_relinked_tap_still_ours)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	tap_ok(&t, "up", NULL);
+	int before = ifindex("vm1-a");
+	const char *argv[] = { "/usr/sbin/ip", "link", "set", "dev", "vm1-a", "down", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "ip link set down: %s", r.err);
+	tu_run_free(&r);
+	char *tun = tun_node(&t);
+	struct relink_args ra = { tun, "vm1-a" };
+	int k = tu_fork_call(UID, GID, relink_as, &ra);
+	ck_assert_msg(k == 0, "the VM user could not relink its TAP: %s", strerror(k));
+	char *d = ip_details("vm1-a");
+	ck_assert_msg(d && strstr(d, "link/none") && strstr(d, "tun type tap"), "vm1-a: %s",
+		      d ? d : "(none)");
+	free(d);
+	tap_run(&r, &t, _i ? "up" : "down", NULL);
+	d = ip_details("vm1-a");
+	char *rec = record_of(&t, "tap");
+	if (_i == 0)
+		ck_assert_msg(r.status == 0 && !d && !rec,
+			      "down of a relinked TAP: exit %d (%s); vm1-a: %s; record: %s", r.status,
+			      r.err, d ? d : "(none)", rec ? rec : "(none)");
+	else
+		ck_assert_msg(r.status == 0 && d && strstr(d, "link/ether") &&
+				      ifindex("vm1-a") != before,
+			      "up over a relinked TAP: exit %d (%s); vm1-a: %s", r.status, r.err,
+			      d ? d : "(none)");
+	tu_run_free(&r);
+	free(d);
+	free(rec);
+	if (_i)
+		tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	free(tun);
+	tu_vm_free(&t);
+}
+END_TEST
+
 void tap_attack_cases(Suite *s)
 {
 	const char *why = tu_need_netns();
@@ -722,5 +815,12 @@ void tap_attack_cases(Suite *s)
 	tu_add_loop_test_if(tc, hijacked_tap_setup_cannot_reach_other_processes, 0, 4, why);
 	tu_add_test_if(tc, held_seen_with_the_units_capabilities, why);
 	tu_add_test_if(tc, stopped_scan_fails_closed, why);
+	suite_add_tcase(s, tc);
+
+	/* audit F1: CK_RUN_CASE=attach */
+	tc = tcase_create("attach");
+	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
+	tcase_set_timeout(tc, 240);
+	tu_add_loop_test_if(tc, owner_relinked_tap_still_ours, 0, 2, why);
 	suite_add_tcase(s, tc);
 }
