@@ -17,8 +17,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/if_arp.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <netlink/route/link/macvtap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,16 +165,76 @@ static int finish(struct ctx *x, const struct plan *p, const struct tap_record *
 
 /* ---- TAPs ------------------------------------------------------------------- */
 
+/* Until TUNSETOWNER and TUNSETGROUP, any local user who can open
+ * /dev/net/tun may attach to a new TAP (the kernel's tun_not_capable());
+ * for a multi_queue TAP it gets a queue of its own, which keeps what it
+ * may do (TUNSETOWNER, TUNSETPERSIST, TUNSETLINK while down) after the
+ * owner is set. From then on only the owner or CAP_NET_ADMIN attaches, so
+ * what the kernel says now must be exactly what this run made: a TAP of
+ * our owner and group, not persistent, an Ethernet link, with our one
+ * queue. A reason (static text) when it is not, NULL when it is. */
+static const char *tap_not_fresh(const struct tun_facts *f, const struct cli *c, unsigned flags)
+{
+	bool mq = flags & TAP_FLAG_MULTI_QUEUE;
+	if (!f->tun || f->type != IFF_TAP)
+		return "it is no longer a TAP";
+	if ((f->counted && (f->queues != 1 || f->disabled != 0)) || (mq && !f->counted))
+		return "another process attached to it before its owner was set";
+	if (!f->has_owner || f->owner != c->uid || !f->has_group || f->group != c->gid)
+		return "another process changed its owner or group before they were set";
+	if (f->persist)
+		return "another process made it persistent before its owner was set";
+	if (f->arptype != ARPHRD_ETHER)
+		return "another process changed its link type before its owner was set";
+	if (f->multi_queue != mq)
+		return "its multi_queue flag is not the one asked for";
+	return NULL;
+}
+
+/* What a process that attached and left again may have set for the whole
+ * TAP, back to the kernel's defaults, from our own queue: cheap, and
+ * harmless on a TAP nobody touched. (The VM sets what it needs itself.) */
+static int tap_reset(int fd, const char *name, struct mvm_error *e)
+{
+	struct tun_filter none = { 0 };
+	int sndbuf = INT_MAX, hdrsz = sizeof(struct virtio_net_hdr), off = 0, nofd = -1;
+	const struct {
+		unsigned long req;
+		void *arg;
+		const char *what;
+	} v[] = {
+		{ TUNSETTXFILTER, &none, "TUNSETTXFILTER" },
+		{ TUNDETACHFILTER, NULL, "TUNDETACHFILTER" },
+		{ TUNSETSTEERINGEBPF, &nofd, "TUNSETSTEERINGEBPF" },
+		{ TUNSETFILTEREBPF, &nofd, "TUNSETFILTEREBPF" },
+		{ TUNSETSNDBUF, &sndbuf, "TUNSETSNDBUF" },
+		{ TUNSETVNETHDRSZ, &hdrsz, "TUNSETVNETHDRSZ" },
+		{ TUNSETVNETLE, &off, "TUNSETVNETLE" },
+		{ TUNSETVNETBE, &off, "TUNSETVNETBE" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		/* EINVAL, ENOTTY: not in this kernel (TUNSETVNETBE without
+		 * CONFIG_TUN_VNET_CROSS_LE), nothing to reset */
+		if (ioctl(fd, v[i].req, v[i].arg) < 0 && errno != EINVAL && errno != ENOTTY)
+			return mvm_error_setf(e, errno, "create", name, "%s: %s", v[i].what,
+					      strerror(errno));
+	}
+	return 0;
+}
+
 /* A persistent TAP owned by the VM user, its root qdisc noqueue (unless
  * --qdisc default) while it is still down, set up with ch (group first)
- * before TUNSETPERSIST: until then it goes away with fd. IFF_TUN_EXCL:
- * EBUSY instead of attaching to an interface that appeared since the
- * dump. */
+ * before TUNSETPERSIST: until then it goes away with fd, unless another
+ * process holds a queue of it (tap_not_fresh()): so *ifindex is set as
+ * soon as it exists, and the caller deletes it by that index on a
+ * failure. IFF_TUN_EXCL: EBUSY instead of attaching to an interface that
+ * appeared since the dump. */
 static int tap_create(struct ctx *x, const char *tun, const char *name, unsigned flags,
 		      struct rtnl_link *ch, int *ifindex, struct mvm_error *e)
 {
 	const struct cli *c = x->c;
 	struct ifreq ifr;
+	struct tun_facts f;
 	_cleanup_close_ int fd = open(tun, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return mvm_error_set(e, errno, "open", tun, NULL);
@@ -184,15 +247,34 @@ static int tap_create(struct ctx *x, const char *tun, const char *name, unsigned
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		return mvm_error_setf(e, errno, "create", name, "TUNSETIFF: %s", strerror(errno));
+	/* Owner and group at once: the window above is as short as can be. */
+	int r = 0;
 	if (ioctl(fd, TUNSETOWNER, (unsigned long)c->uid) < 0)
-		return mvm_error_setf(e, errno, "create", name, "TUNSETOWNER %u: %s",
-				      (unsigned)c->uid, strerror(errno));
-	if (ioctl(fd, TUNSETGROUP, (unsigned long)c->gid) < 0)
-		return mvm_error_setf(e, errno, "create", name, "TUNSETGROUP %u: %s",
-				      (unsigned)c->gid, strerror(errno));
-	if ((*ifindex = ifindex_of(x, name)) < 0)
-		return mvm_error_set(e, -*ifindex, "find", name, NULL);
-	int r = opts.kernel_qdisc ? 0 : link_noqueue(x, *ifindex, name, e);
+		r = mvm_error_setf(e, errno, "create", name, "TUNSETOWNER %u: %s",
+				   (unsigned)c->uid, strerror(errno));
+	else if (ioctl(fd, TUNSETGROUP, (unsigned long)c->gid) < 0)
+		r = mvm_error_setf(e, errno, "create", name, "TUNSETGROUP %u: %s",
+				   (unsigned)c->gid, strerror(errno));
+	/* Its index, for the delete on a failure (the name is ours while we
+	 * hold fd: renaming it needs CAP_NET_ADMIN). */
+	int ifx = ifindex_of(x, name);
+	if (ifx > 0)
+		*ifindex = ifx;
+	else if (r == 0)
+		r = mvm_error_set(e, -ifx, "find", name, NULL);
+	if (r < 0)
+		return r;
+	r = tun_facts_get(x, *ifindex, &f);
+	if (r < 0)
+		return mvm_error_setf(e, -r, "create", name,
+				      "unable to ask the kernel about it after setting its owner: %s",
+				      strerror(-r));
+	const char *bad = tap_not_fresh(&f, c, flags);
+	if (bad)
+		return mvm_error_setf(e, EBUSY, "create", name, "%s", bad);
+	if ((r = tap_reset(fd, name, e)) < 0)
+		return r;
+	r = opts.kernel_qdisc ? 0 : link_noqueue(x, *ifindex, name, e);
 	/* Our queue is attached: with its carrier on, IFF_UP would start the
 	 * kernel's address configuration, only to stop it again when fd
 	 * closes. Off, the TAP comes up as one nobody holds yet, as it will
@@ -266,13 +348,18 @@ static int make_taps(struct ctx *x, const struct plan *p, unsigned flags, int ma
 		goto undo;
 	for (size_t i = 0; i < p->n; i++) {
 		int ifx = 0;
-		if ((r = tap_create(x, tun, p->wanted[i], flags, ch, &ifx, e)) < 0)
-			goto undo;
-		if (tap_record_add(&made, p->wanted[i], ifx, NULL) < 0) {
-			r = mvm_error_set(e, ENOMEM, "record", p->wanted[i], NULL);
+		r = tap_create(x, tun, p->wanted[i], flags, ch, &ifx, e);
+		/* Made (ifx set), even when it then failed: into made, so that
+		 * undo deletes it by its index (another process's queue or
+		 * TUNSETPERSIST would keep it after our descriptor), or keeps
+		 * it recorded when it cannot. */
+		if (ifx > 0 && tap_record_add(&made, p->wanted[i], ifx, NULL) < 0) {
+			if (r == 0)
+				r = mvm_error_set(e, ENOMEM, "record", p->wanted[i], NULL);
 			delete_ifindex(x, ifx, p->wanted[i], NULL);
-			goto undo;
 		}
+		if (r < 0)
+			goto undo;
 		log_debug("created %s (index %d) flags %s %s", p->wanted[i], ifx, fl, set);
 	}
 	if ((r = finish(x, p, &made, e)) == 0)

@@ -711,6 +711,9 @@ END_TEST
 
 /* ---- F1 of the TAP audit: a queue attached before the owner is set ------ */
 
+/* The uid of the attacker: neither root nor the VM user, unused here. */
+#define FOREIGN 65533
+
 /* `ip -d link show dev NAME` (malloc'ed stdout), NULL when there is no such
  * link: what a user looks at (tun type, queues, owner, link type). */
 static char *ip_details(const char *name)
@@ -724,6 +727,234 @@ static char *ip_details(const char *name)
 	tu_run_free(&r);
 	return out;
 }
+
+/* What the attacker did, in memory shared with the test. */
+struct attacker {
+	volatile int stop;	   /* set by the test: leave */
+	volatile int attached;	   /* TUNSETIFF succeeded this many times */
+	volatile int relinked;	   /* TUNSETLINK ARPHRD_NONE succeeded */
+	volatile int try_takeover; /* set by the test: TUNSETOWNER now */
+	volatile int took_over;	   /* 1: TUNSETOWNER succeeded, -1: it failed */
+	volatile int last_err;	   /* errno of the last failed TUNSETIFF */
+	volatile unsigned long tries;
+};
+
+/* The attacker of the audit (poc-attach.c): a process of uid FOREIGN that
+ * spins on TUNSETIFF of name (IFF_TAP|IFF_NO_PI|IFF_MULTI_QUEUE) through
+ * tun (mode 0666, as /dev/net/tun is on a normal host). Relink: on a win,
+ * TUNSETLINK ARPHRD_NONE at once and close; else hold the queue, and
+ * when asked try to take the TAP (TUNSETOWNER FOREIGN). */
+static pid_t attacker_start(struct attacker *a, const char *tun, const char *name, bool relink)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		return pid;
+	if (setgroups(0, NULL) < 0 || setresgid(FOREIGN, FOREIGN, FOREIGN) < 0 ||
+	    setresuid(FOREIGN, FOREIGN, FOREIGN) < 0)
+		_exit(125);
+	int fd = open(tun, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		_exit(126);
+	while (!a->stop) {
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+		a->tries++;
+		if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+			a->last_err = errno;
+			continue;
+		}
+		if (relink) {
+			a->relinked = ioctl(fd, TUNSETLINK, (unsigned long)ARPHRD_NONE) == 0;
+			__sync_fetch_and_add(&a->attached, 1);
+			close(fd);
+			_exit(0);
+		}
+		__sync_fetch_and_add(&a->attached, 1);
+		while (!a->try_takeover && !a->stop)
+			usleep(1000);
+		a->took_over = ioctl(fd, TUNSETOWNER, (unsigned long)FOREIGN) == 0 ? 1 : -1;
+		while (!a->stop)
+			usleep(1000);
+		_exit(0);
+	}
+	_exit(0);
+}
+
+static void attacker_stop(struct attacker *a, pid_t pid)
+{
+	a->stop = 1;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* Up to this many ups race the attacker before the test gives up on it. */
+#define RACE_ROUNDS 200
+
+/* One up of t (TAP vm1-a, multi_queue) while the attacker spins: did it
+ * win (attach) in it? A win shows in its count a moment after its ioctl
+ * returned: a failed up looks again after a short wait. */
+static int race_up(struct tu_run *r, const struct tu_vm *t, const struct attacker *a,
+		   const char *const *extra)
+{
+	tap_run(r, t, "up", extra);
+	if (!a->attached && r->status != 0)
+		usleep(100000);
+	return a->attached;
+}
+
+/* A user's checks of vm1-a after an up the attacker did not win: up
+ * succeeded, the TAP is the VM user's, persistent, an Ethernet link, and
+ * nobody holds a queue of it. */
+static void assert_clean_tap(const struct tu_run *r, int round)
+{
+	ck_assert_msg(r->status == 0, "round %d: up: exit %d: %s", round, r->status, r->err);
+	char *d = ip_details("vm1-a");
+	ck_assert_msg(d && strstr(d, "link/ether") && strstr(d, "tun type tap") &&
+			      strstr(d, " numqueues 0 numdisabled 0 persist on user 990 group 78"),
+		      "round %d: vm1-a after up: %s", round, d ? d : "(none)");
+	free(d);
+}
+
+/* After an up the attacker won: up failed with one line that names vm1-a
+ * and says why (containing why), and left no TAP and no record. */
+static void assert_won_up_refused(const struct tu_vm *t, const struct tu_run *r,
+				  const struct attacker *a, int round, const char *why)
+{
+	char *d = ip_details("vm1-a"), *rec = record_of(t, "tap");
+	ck_assert_msg(r->status == 1,
+		      "round %d: uid %d attached a queue to vm1-a during up (after %lu tries), "
+		      "but up exited %d; the TAP now: %s",
+		      round, FOREIGN, a->tries, r->status, d ? d : "(none)");
+	ck_assert_msg(strstr(r->err, "unable to create 'vm1-a': another process ") &&
+			      strstr(r->err, why) &&
+			      strchr(r->err, '\n') == r->err + strlen(r->err) - 1,
+		      "round %d: stderr: %s", round, r->err);
+	ck_assert_msg(!d, "round %d: up failed, but left vm1-a: %s", round, d);
+	ck_assert_msg(!rec, "round %d: up failed, but left a record: %s", round, rec);
+}
+
+/* Attack (audit F1, 2a): while `up` creates a multi_queue TAP, before
+ * TUNSETOWNER, any local user can attach a queue to it (tun_not_capable()
+ * lets anyone attach to a TAP without owner and group), keep it, and
+ * later make itself the owner: the VM's TAP, up, in its link group and on
+ * its bridge, is then the attacker's, and `down` refuses it as held. Here
+ * the attacker (uid 65533) spins while `up` and `down` alternate until it
+ * wins once (at most RACE_ROUNDS ups); then up must have failed naming
+ * the attach, with no TAP and no record left, and the attacker's
+ * TUNSETOWNER must fail. Each up it did not win must leave a clean TAP
+ * (and its TUNSETIFF failed: it holds nothing). */
+START_TEST(mq_attach_race_refused)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", "multi_queue\n");
+	char *tun = tun_node(&t);
+	struct attacker *a = tu_shared(sizeof(*a));
+	pid_t pid = attacker_start(a, tun, "vm1-a", false);
+	int round = 1, won = 0;
+	for (; round <= RACE_ROUNDS && !won; round++) {
+		struct tu_run r;
+		won = race_up(&r, &t, a, NULL);
+		if (won) {
+			a->try_takeover = 1;
+			for (int k = 0; k < 1000 && !a->took_over; k++)
+				usleep(1000);
+			assert_won_up_refused(&t, &r, a, round,
+					      "attached to it before its owner was set");
+			ck_assert_msg(a->took_over == -1,
+				      "round %d: the attacker's queue made uid %d the TAP's owner",
+				      round, FOREIGN);
+		} else {
+			assert_clean_tap(&r, round);
+			tap_ok(&t, "down", NULL);
+		}
+		tu_run_free(&r);
+	}
+	unsigned long tries = a->tries;
+	int last = a->last_err;
+	attacker_stop(a, pid);
+	struct tu_run r;
+	tap_run(&r, &t, "down", NULL); /* whatever is left */
+	tu_run_free(&r);
+	if (!won) {
+		char why[160];
+		snprintf(why, sizeof(why),
+			 "uid %d never attached within %d ups (%lu tries, last: %s)", FOREIGN,
+			 RACE_ROUNDS, tries, strerror(last));
+		tu_skip_now("mq_attach_race_refused", 0, why);
+	} else {
+		fprintf(stderr, "tap: the attacker won up %d of %d (%lu tries): up refused it\n",
+			round - 1, RACE_ROUNDS, tries);
+	}
+	free(tun);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Attack (audit F1, 2b): the attacker attaches in the same window, turns
+ * the TAP into ARPHRD_NONE (TUNSETLINK; allowed while it is down) and
+ * closes. `up` went on and made it persistent; `down` took it for a TUN,
+ * "left alone", exited 0 and removed the record: a persistent TAP of the
+ * VM user for good, and the next up refused the name. Now, once the
+ * attacker won: up failed as above, or the TAP it left is an Ethernet
+ * TAP; and down leaves no TAP and no record either way. _i 1: with
+ * --bridge (2c: the changed type made the enslave fail, after which
+ * nothing recorded the TAP). */
+START_TEST(mq_attach_relink_refused)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", "multi_queue\n");
+	const char *bridge[] = { "--bridge", "br0", NULL }, *const *extra = _i ? bridge : NULL;
+	if (_i)
+		make_bridge("br0");
+	char *tun = tun_node(&t);
+	struct attacker *a = tu_shared(sizeof(*a));
+	pid_t pid = attacker_start(a, tun, "vm1-a", true);
+	int round = 1, won = 0;
+	for (; round <= RACE_ROUNDS && !won; round++) {
+		struct tu_run r;
+		won = race_up(&r, &t, a, extra);
+		if (!won) {
+			assert_clean_tap(&r, round);
+			tap_ok(&t, "down", extra);
+		} else if (r.status != 0) {
+			/* attached, or (its queue gone) changed the link type */
+			assert_won_up_refused(&t, &r, a, round, "before its owner was set");
+		} else {
+			/* its queue gone before the check: only a clean TAP may stay */
+			char *d = ip_details("vm1-a");
+			ck_assert_msg(d && strstr(d, "link/ether"),
+				      "round %d: uid %d relinked vm1-a (%s) during up; up exited 0 "
+				      "and left: %s",
+				      round, FOREIGN, a->relinked ? "TUNSETLINK ok" : "TUNSETLINK failed",
+				      d ? d : "(none)");
+			free(d);
+		}
+		tu_run_free(&r);
+	}
+	unsigned long tries = a->tries;
+	attacker_stop(a, pid);
+	struct tu_run r;
+	tap_run(&r, &t, "down", extra);
+	char *d = ip_details("vm1-a"), *rec = record_of(&t, "tap");
+	ck_assert_msg(r.status == 0 && !d && !rec, "down: exit %d (%s); vm1-a: %s; record: %s",
+		      r.status, r.err, d ? d : "(none)", rec ? rec : "(none)");
+	tu_run_free(&r);
+	if (!won) {
+		char why[160];
+		snprintf(why, sizeof(why), "uid %d never attached within %d ups (%lu tries)", FOREIGN,
+			 RACE_ROUNDS, tries);
+		tu_skip_now("mq_attach_relink_refused", _i, why);
+	} else {
+		fprintf(stderr, "tap: the relinking attacker won up %d of %d (%lu tries): handled\n",
+			round - 1, RACE_ROUNDS, tries);
+	}
+	free(tun);
+	tu_vm_free(&t);
+}
+END_TEST
 
 /* As uid:gid, attach to TAP name through tun and TUNSETLINK it to
  * ARPHRD_NONE, then close: 0, or the errno of what failed. */
@@ -821,6 +1052,8 @@ void tap_attack_cases(Suite *s)
 	tc = tcase_create("attach");
 	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
 	tcase_set_timeout(tc, 240);
+	tu_add_test_if(tc, mq_attach_race_refused, why);
+	tu_add_loop_test_if(tc, mq_attach_relink_refused, 0, 2, why);
 	tu_add_loop_test_if(tc, owner_relinked_tap_still_ours, 0, 2, why);
 	suite_add_tcase(s, tc);
 }
