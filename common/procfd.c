@@ -256,17 +256,27 @@ static void scan_fds(struct scan *x, pid_t pid, const char *base)
 		return;
 	struct dirent *de;
 	while ((de = next_entry(x, pid, rel, d))) {
-		struct stat st;
-		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0) {
+		/* Type and device number only, without asking the file system
+		 * of the file: a FUSE file answers a getattr with EACCES to all
+		 * but its mounter (unless allow_other), and its daemon may never
+		 * answer at all. With no field asked for and AT_STATX_DONT_SYNC,
+		 * FUSE (and NFS) answer from what they have, or give st_dev
+		 * alone and mode 0: not a character device, so not ours (a
+		 * /dev/net/tun or /dev/tapN is never on FUSE: user mounts are
+		 * nodev). Device file systems fill in type and rdev whatever
+		 * the mask. */
+		struct statx stx;
+		if (statx(dirfd(d), de->d_name, AT_STATX_DONT_SYNC, 0, &stx) < 0) {
 			if (gone(errno))
 				continue;
 			blind(x, pid, rel, errno);
 			break;
 		}
-		if (S_ISCHR(st.st_mode) && st.st_rdev == TUN_DEVT)
+		dev_t rdev = makedev(stx.stx_rdev_major, stx.stx_rdev_minor);
+		if (S_ISCHR(stx.stx_mode) && rdev == TUN_DEVT)
 			tun_fd(x, pid, base, de->d_name);
-		else if (S_ISCHR(st.st_mode))
-			char_fd(x, pid, st.st_rdev);
+		else if (S_ISCHR(stx.stx_mode))
+			char_fd(x, pid, rdev);
 	}
 	closedir(d);
 }

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h> /* before the linux/ headers */
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@
 #include <linux/if_tun.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1028,6 +1032,149 @@ START_TEST(owner_relinked_tap_still_ours)
 }
 END_TEST
 
+/* ---- F2 of the TAP audit: a file on a user's FUSE mount ----------------- */
+
+#define BINDFS "/usr/bin/bindfs"
+#define FUSERMOUNT "/usr/bin/fusermount"
+
+/* A user fusermount can name (it refuses a uid without a passwd entry):
+ * the first one of /etc/passwd that is not root, nobody or the VM user;
+ * 0 when there is none. */
+static uid_t named_user(gid_t *gid)
+{
+	uid_t u = 0;
+	setpwent();
+	for (struct passwd *pw; !u && (pw = getpwent());)
+		if (pw->pw_uid >= 1000 && pw->pw_uid != TU_NOBODY && pw->pw_uid != UID &&
+		    pw->pw_uid != (uid_t)-1) {
+			u = pw->pw_uid;
+			*gid = pw->pw_gid;
+		}
+	endpwent();
+	return u;
+}
+
+/* The errno of stat(path) (0: it worked), for tu_fork_call. */
+static int stat_errno(void *path)
+{
+	struct stat st;
+	return stat(path, &st) < 0 ? errno : 0;
+}
+
+/* Exec argv (argv[0] a path), for tu_fork_call. */
+static int exec_as(void *arg)
+{
+	char *const *argv = arg;
+	execv(argv[0], argv);
+	return 127;
+}
+
+/* Attack (audit F2): the held check stat()ed every descriptor of every
+ * process; a file on a FUSE mount without allow_other answers EACCES to
+ * everyone but its mounter (the scan runs as nobody), and one such error
+ * made every TAP count as held: any local user with FUSE (fusermount is
+ * setuid) stopped `down` and so the restart of every VM. Here a user
+ * (named_user()) mounts bindfs --no-allow-other (through the setuid fusermount, with a
+ * /dev/fuse of mode 0666 bind-mounted in the test's own mount namespace,
+ * as on a normal host) and holds a file of it open; then `down` must
+ * delete both TAPs, and `up` after it must work. */
+START_TEST(fuse_file_does_not_blind_held_check)
+{
+	gid_t g = 0;
+	uid_t u = named_user(&g);
+	if (!u) {
+		tu_skip_now("fuse_file_does_not_blind_held_check", 0,
+			    "no user in /etc/passwd but root, nobody and the VM user (fusermount "
+			    "wants a name)");
+		return;
+	}
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
+	tap_ok(&t, "up", NULL);
+	char *node = tu_path(t.root, "fuse"), *src = tu_path(t.root, "src");
+	char *mnt = tu_path(t.root, "mnt"), *file = tu_path(mnt, "f");
+	ck_assert_int_eq(mknod(node, S_IFCHR | 0666, makedev(10, 229)), 0);
+	tu_chmod(node, 0666);
+	ck_assert_msg(mount(node, "/dev/fuse", NULL, MS_BIND, NULL) == 0, "bind /dev/fuse: %s",
+		      strerror(errno));
+	tu_write(src, "f", "hi\n");
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	char *srcf = tu_path(src, "f");
+	tu_chown(src, u, g);
+	tu_chown(srcf, u, g);
+	tu_chown(mnt, u, g);
+	char *bindfs[] = { BINDFS, "--no-allow-other", src, mnt, NULL };
+	int k = tu_fork_call(u, g, exec_as, bindfs);
+	if (k != 0) {
+		char why[96];
+		snprintf(why, sizeof(why), "bindfs as uid %u failed (exit %d): no FUSE here",
+			 (unsigned)u, k);
+		tu_skip_now("fuse_file_does_not_blind_held_check", 0, why);
+		umount2("/dev/fuse", MNT_DETACH);
+		goto out;
+	}
+	/* the holder: uid 65533 with the file open, sleeping */
+	int ready[2];
+	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+	pid_t h = fork();
+	ck_assert_int_ge(h, 0);
+	if (h == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0 || setresuid(u, u, u) < 0 ||
+		    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) /* after the uid change, which clears it */
+			_exit(125);
+		int fd = open(file, O_RDONLY); /* kept open */
+		if (fd < 0 || write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	char c = 0;
+	ck_assert_msg(read(ready[0], &c, 1) == 1, "uid %u could not open %s", (unsigned)u, file);
+	close(ready[0]);
+	struct tu_run r = { 0 }, r2 = { 0 };
+	int a = 0, b = 0;
+	char *rec = NULL;
+	k = tu_fork_call(TU_NOBODY, TU_NOBODY, stat_errno, file);
+	if (k != EACCES) { /* what the attack needs of FUSE */
+		char why[128];
+		snprintf(why, sizeof(why), "stat of a file on the FUSE mount as nobody: %s, not EACCES",
+			 k ? strerror(k) : "no error");
+		tu_skip_now("fuse_file_does_not_blind_held_check", 0, why);
+		goto stop;
+	}
+	tap_run(&r, &t, "down", NULL);
+	a = ifindex("vm1-a");
+	b = ifindex("vm1-b");
+	rec = record_of(&t, "tap");
+	if (r.status == 0)
+		tap_run(&r2, &t, "up", NULL); /* the VM starts again */
+stop: /* the holder and the mount go before any assertion ends the test */
+	kill(h, SIGKILL);
+	waitpid(h, NULL, 0);
+	umount2(mnt, MNT_DETACH); /* bindfs exits */
+	umount2("/dev/fuse", MNT_DETACH);
+	if (k == EACCES) {
+		ck_assert_msg(r.status == 0, "down with a FUSE file open: exit %d: %s", r.status,
+			      r.err);
+		ck_assert_msg(!a && !b && !rec, "down left vm1-a %d, vm1-b %d, record %s", a, b,
+			      rec ? rec : "(none)");
+		ck_assert_msg(r2.status == 0, "up after it: exit %d: %s", r2.status, r2.err);
+		tap_ok(&t, "down", NULL);
+	}
+	tu_run_free(&r);
+	tu_run_free(&r2);
+	free(rec);
+out:
+	free(srcf);
+	free(file);
+	free(mnt);
+	free(src);
+	free(node);
+	tu_vm_free(&t);
+}
+END_TEST
+
 void tap_attack_cases(Suite *s)
 {
 	const char *why = tu_need_netns();
@@ -1055,5 +1202,16 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, mq_attach_race_refused, why);
 	tu_add_loop_test_if(tc, mq_attach_relink_refused, 0, 2, why);
 	tu_add_loop_test_if(tc, owner_relinked_tap_still_ours, 0, 2, why);
+	suite_add_tcase(s, tc);
+
+	/* audit F2: CK_RUN_CASE=fuse */
+	const char *fuse = why                       ? why
+			   : access(BINDFS, X_OK) < 0 ? "needs " BINDFS
+			   : access(FUSERMOUNT, X_OK) < 0 ? "needs " FUSERMOUNT
+							 : NULL;
+	tc = tcase_create("fuse");
+	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
+	tcase_set_timeout(tc, 120);
+	tu_add_test_if(tc, fuse_file_does_not_blind_held_check, fuse);
 	suite_add_tcase(s, tc);
 }
