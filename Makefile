@@ -140,7 +140,7 @@ bench: all
 
 # What install writes (and uninstall removes) besides the programs.
 MAN8     := $(wildcard $(TOOLS:%=%/*.8))
-UNITS    := $(wildcard units/*.service units/*.target units/*.mount)
+UNITS    := $(wildcard units/*.service units/*.target)
 SYSUSERS := $(wildcard units/microvm.conf)
 
 install: all

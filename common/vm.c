@@ -146,9 +146,10 @@ static bool below(const char *path, const char *root)
  * a rootful container's root in a bind mount and an NFS client without
  * root squash. So a runner is trusted only below a runner root, where
  * none of those writes: $MICROVM_RUNNER_ROOTS, absolute directories
- * separated by ':', by default /nix/store (written by the Nix daemon
- * alone, read-only to the virtiofsd unit). The runner itself: what links
- * in it lead to outside it, its builder chose. */
+ * separated by ':', by default /nix/store (written through the Nix daemon
+ * alone, read-only to the virtiofsd unit; but any user the daemon lets in
+ * can add a path there: README). The runner itself: what links in it lead
+ * to outside it, its builder chose. */
 static int trust_roots(const char *path, struct mvm_error *e)
 {
 	const char *env = getenv("MICROVM_RUNNER_ROOTS");

@@ -14,7 +14,7 @@
 #include "error.h"
 #include "layout.h"
 
-/* Where runners may lie: written by the Nix daemon alone. */
+/* Where runners may lie: written through the Nix daemon alone. */
 #define DEFAULT_RUNNER_ROOTS "/nix/store"
 
 enum vm_link {

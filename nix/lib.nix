@@ -2,17 +2,6 @@
 # (tests/nix/) evaluate them as they are:  import ./lib.nix { inherit lib; }
 { lib }:
 rec {
-  # The name of the mount unit of an absolute path, as systemd-escape
-  # --path --suffix=mount makes it for paths of letters, digits, ".", "_"
-  # and "-" (a "-" in a name becomes \x2d).
-  #   mountUnit "/var/lib/microvms" => "var-lib-microvms.mount"
-  mountUnit =
-    path:
-    let
-      parts = lib.filter (x: x != "") (lib.splitString "/" path);
-    in
-    lib.concatMapStringsSep "-" (lib.replaceStrings [ "-" ] [ "\\x2d" ]) parts + ".mount";
-
   # The per-share settings files of virtiofs-launch(8), beside source and
   # socket in share/microvm/virtiofs/TAG/ of the runner: one value a file,
   # with a trailing newline; a null setting (or no extra arguments) writes

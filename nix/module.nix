@@ -582,10 +582,6 @@ in
         "d ${cfg.stateDir} 0775 microvm kvm -"
       ] ++ lib.concatLists (lib.mapAttrsToList vmRules cfg.vms);
 
-      # The state dir nosuid and nodev from boot, before any VM starts
-      # (units/var-lib-microvms.mount says why; the package names it).
-      systemd.targets.local-fs.wants = [ (hlib.mountUnit cfg.stateDir) ];
-
       systemd.targets.microvms = {
         wantedBy = [ "multi-user.target" ];
         wants = map (name: "microvm@${name}.service") autostartNames;
@@ -594,6 +590,12 @@ in
       systemd.services = lib.mkMerge (
         [
           {
+            # The state dir nosuid and nodev from boot, before any VM
+            # starts (units/microvm-state-dir.service says why).
+            microvm-state-dir = {
+              overrideStrategy = "asDropin";
+              wantedBy = [ "local-fs.target" ];
+            };
             # Template-wide. microvm@ keeps NixOS's PATH of a service
             # (coreutils, findutils, grep, sed, systemd), which the runner
             # scripts of microvm.nix use, as with its own unit.

@@ -5,11 +5,10 @@
 #   pkgs.callPackage ./package.nix { stateDir = "/srv/microvms"; }
 #
 # stateDir is written into the units' ConditionPathExists=, Environment=
-# MICROVM_STATE_DIR=, ReadWritePaths= and RequiresMountsFor=, and names the
-# mount unit of the state dir (the Makefile installs them for
-# /var/lib/microvms). The test suite needs root, network namespaces and
-# virtiofsd, which the Nix build sandbox does not give: doCheck is off;
-# run `make check` on a host instead.
+# MICROVM_STATE_DIR=, ReadWritePaths= and the bind of microvm-state-dir
+# (the Makefile installs them for /var/lib/microvms). The test suite needs
+# root, network namespaces and virtiofsd, which the Nix build sandbox does
+# not give: doCheck is off; run `make check` on a host instead.
 {
   lib,
   stdenv,
@@ -50,22 +49,19 @@ stdenv.mkDerivation {
     "SYSUSERSDIR=${placeholder "out"}/lib/sysusers.d"
   ];
 
-  # NixOS has no /bin/kill, /bin/systemctl nor /sbin/modprobe; another state dir goes into
-  # every unit.
+  # NixOS has no /bin/kill, /bin/systemctl, /bin/mount nor /sbin/modprobe; another state dir
+  # goes into every unit.
   postInstall = ''
     for u in $out/lib/systemd/system/*; do
       sed -i \
         -e 's|=/bin/kill |=${util-linux}/bin/kill |' \
         -e 's|=/bin/systemctl |=${systemd}/bin/systemctl |' \
         -e 's|=-+/sbin/modprobe |=-+${kmod}/bin/modprobe |' \
+        -e 's|=/bin/mount |=${util-linux}/bin/mount |' \
+        -e 's|=-/bin/umount |=-${util-linux}/bin/umount |' \
         -e 's|/var/lib/microvms|${stateDir}|g' \
         "$u"
     done
-  ''
-  # A mount unit is named after its path.
-  + lib.optionalString (stateDir != "/var/lib/microvms") ''
-    mv $out/lib/systemd/system/var-lib-microvms.mount \
-      "$out/lib/systemd/system/${(import ./lib.nix { inherit lib; }).mountUnit stateDir}"
   '';
 
   meta = {

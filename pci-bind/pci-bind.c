@@ -264,7 +264,8 @@ static int load_vfio(struct mvm_error *e)
 	if (!cap_effective(CAP_SYS_MODULE))
 		return mvm_error_setf(e, EPERM, "load module", VFIO_MODULE,
 				      "the driver is not there and this process may not load "
-				      "modules (no CAP_SYS_MODULE): load it first (modprobe -b %s)",
+				      "modules (no CAP_SYS_MODULE): it must be loaded before "
+				      "(modprobe -b %s, as the unit's ExecStartPre= does)",
 				      VFIO_MODULE);
 	const char *cfg[] = { opts.modprobe_config, NULL };
 	struct kmod_ctx *ctx = kmod_new(c.modules_dir, opts.modprobe_config ? cfg : NULL);

@@ -153,7 +153,11 @@ int link_kind(struct ctx *x, struct rtnl_link *l)
 		return 0;
 	if (r < 0)
 		return r;
-	return f.tun && f.type == IFF_TAP;
+	/* A kernel older than 4.15 does not say: the link type then, as
+	 * before (a TUN has no Ethernet header). */
+	if (!f.tun)
+		return f.arptype == ARPHRD_ETHER;
+	return f.type == IFF_TAP;
 }
 
 const char *link_kind_str(struct rtnl_link *l)

@@ -176,7 +176,9 @@ static int finish(struct ctx *x, const struct plan *p, const struct tap_record *
 static const char *tap_not_fresh(const struct tun_facts *f, const struct cli *c, unsigned flags)
 {
 	bool mq = flags & TAP_FLAG_MULTI_QUEUE;
-	if (!f->tun || f->type != IFF_TAP)
+	if (!f->tun)
+		return "the kernel does not say what it is now (Linux 4.15 or later does)";
+	if (f->type != IFF_TAP)
 		return "it is no longer a TAP";
 	if ((f->counted && (f->queues != 1 || f->disabled != 0)) || (mq && !f->counted))
 		return "another process attached to it before its owner was set";

@@ -197,12 +197,8 @@ lib.concatMap (
 )
 ++ contains "systemd.targets.microvms.wantedBy" config.systemd.targets.microvms.wantedBy "multi-user.target"
 ++ contains "systemd.packages" config.systemd.packages (h.package.override { inherit (h) stateDir; })
-# The state dir nosuid and nodev from boot (units/var-lib-microvms.mount).
-++ contains "systemd.targets.local-fs.wants" (config.systemd.targets.local-fs.wants or [ ]
-) "var-lib-microvms.mount"
-++ expect "mountUnit of a path with a dash" ((import ../../nix/lib.nix { inherit lib; }).mountUnit
-  "/srv/micro-vms/"
-) "srv-micro\\x2dvms.mount"
+# The state dir nosuid and nodev from boot (units/microvm-state-dir.service).
+++ contains "microvm-state-dir wantedBy" ((get "microvm-state-dir").wantedBy or [ ]) "local-fs.target"
 # What microvm.nix's host module set up beside its units.
 ++ (
   if mvnix then

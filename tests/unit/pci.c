@@ -694,7 +694,8 @@ START_TEST(kmod_without_cap_sys_module)
 	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(!strcmp(r.err, "pci-bind: vm1: unable to load module 'vfio-pci': the driver "
 				     "is not there and this process may not load modules (no "
-				     "CAP_SYS_MODULE): load it first (modprobe -b vfio-pci)\n"),
+				     "CAP_SYS_MODULE): it must be loaded before (modprobe -b "
+				     "vfio-pci, as the unit's ExecStartPre= does)\n"),
 		      "stderr: %s", r.err);
 	char *log = sim_log(&s);
 	ck_assert_str_eq(log, "");

@@ -288,8 +288,6 @@ START_TEST(register_runs_script)
 }
 END_TEST
 
-/* unregister runs booted/bin/microvm-unregister with no argument; it needs
- * no MAINPID (ExecStopPost= runs after the main process is gone). */
 /* Attack (audit of 2026-12-01, confirmed with a real guest): a guest's
  * root writes through a virtiofs share as host uid 0 (virtiofsd runs as
  * root and keeps the guest's owners, and chowns the share's own
@@ -335,10 +333,13 @@ START_TEST(unregister_share_runner_refused)
 	free(share);
 	free(good);
 	free(store);
+	setenv("MICROVM_RUNNER_ROOTS", "/tmp", 1); /* as main() set it */
 	tu_vm_free(&t);
 }
 END_TEST
 
+/* unregister runs booted/bin/microvm-unregister with no argument; it needs
+ * no MAINPID (ExecStopPost= runs after the main process is gone). */
 START_TEST(unregister_runs_script)
 {
 	struct tu_vm t;

@@ -1113,7 +1113,7 @@ START_TEST(fuse_file_does_not_blind_held_check)
 		umount2("/dev/fuse", MNT_DETACH);
 		goto out;
 	}
-	/* the holder: uid 65533 with the file open, sleeping */
+	/* the holder: that user, with the file open, sleeping */
 	int ready[2];
 	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
 	pid_t h = fork();

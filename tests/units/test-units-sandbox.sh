@@ -29,7 +29,7 @@
 # opened for writing, process_vm_writev() into it. The units hold CAP_SYS_PTRACE for the
 # held check; tap-setup keeps it only in its scan of /proc, a child that
 # runs as nobody (common/procfd.h).
-# Last, var-lib-microvms.mount: the files of host uid 0 that a guest's root
+# Last, microvm-state-dir.service: the files of host uid 0 that a guest's root
 # makes through virtiofsd in a share under the state dir (a setuid one, a
 # device node) do not work for the VM user on the host.
 # Exit 0 pass, 1 fail, 77 skip.
@@ -67,10 +67,12 @@ PROBE
 chmod 755 "$TMP/probe/probe.sh"
 probe='ExecStart=/bin/sh /opt/probe/probe.sh'
 for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd; do
-    # the unit with its ExecStart= replaced, no ExecStop=, no condition
+    # the unit with its ExecStart= replaced, no ExecStop=, no condition,
+    # without microvm-state-dir.service (the last check here starts it)
     awk -v probe="$probe" '
         /^ExecStart=/ { print probe; next }
         /^ExecStop=|^ExecReload=|^ConditionPathExists=|^OnFailure=/ { next }
+        /^(Requires|After)=microvm-state-dir.service$/ { next }
         /^Type=notify/ { print "Type=oneshot"; next }
         /^Restart=/ { next }
         { print }' "$TMP/dest/opt/mvm/lib/systemd/system/$u@.service" \
@@ -202,9 +204,9 @@ container_exec rm -f /run/systemd/system/mvm-hijack.service
 # CAP_MKNOD), makes files of host uid 0 in a share under the state dir: a
 # setuid copy of id(1), and a device node of mode 0666 (here /dev/null's
 # numbers; on a host, the disk's). The VM user reaches them on the host.
-# First without var-lib-microvms.mount (the attack works here: the check
+# First without microvm-state-dir.service (the attack works here: the check
 # can fail), then with it.
-unit=var-lib-microvms.mount
+unit=microvm-state-dir.service
 as_vm_user() { container_exec setpriv --reuid=microvm --regid=kvm --clear-groups "$@"; }
 container_exec sh -c 'd=/var/lib/microvms/vm1/share && mkdir -p $d &&
     chown microvm:kvm /var/lib/microvms/vm1 $d && cp /usr/bin/id $d/suid-id &&

@@ -36,7 +36,7 @@ pass() { echo "ok: $*"; }
 
 HELPERS=(microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd)
 UNITS=(microvm@.service "${HELPERS[@]/%/@.service}" microvm-failed@.service microvms.target
-    var-lib-microvms.mount)
+    microvm-state-dir.service)
 
 # 1. The packaging layout.
 dest=$tmp/dest
@@ -51,7 +51,8 @@ for u in "${UNITS[@]}"; do
         fail "$u not installed in /usr/lib/systemd/system"
     elif grep -n '@[A-Z_]*@' "$f"; then
         fail "$u: placeholder left after install"
-    elif [[ $u == *.service && $u != microvm-failed@.service ]] && ! grep -q '^ExecStart=/usr/bin/' "$f"; then
+    elif [[ $u == *.service && $u != microvm-failed@.service && $u != microvm-state-dir.service ]] &&
+        ! grep -q '^ExecStart=/usr/bin/' "$f"; then
         fail "$u: ExecStart= not in /usr/bin"
     fi
 done
@@ -109,7 +110,7 @@ if ! make -s B="$B" install PREFIX="$prefix" >"$tmp/install.log" 2>&1; then
 fi
 unitdir=$prefix/lib/systemd/system
 inst=(microvm@vm1.service "${HELPERS[@]/%/@vm1.service}" microvm-failed@vm1.service microvms.target
-    var-lib-microvms.mount)
+    microvm-state-dir.service)
 # SYSTEMD_UNIT_PATH ending in ':' keeps the host's units (sysinit.target, ...)
 # behind ours; MANPATH makes `man` find the installed pages.
 # Without man(1) (a bare Debian 12 has no man-db), the man: pages named
@@ -208,10 +209,12 @@ for h in microvm-tap-interfaces microvm-macvtap-interfaces; do
 done
 # The state dir nosuid and nodev (guests make setuid files and device
 # nodes of host uid 0 through virtiofsd), before a VM or its daemons start.
-grep -qx 'Options=bind,nosuid,nodev' "$unitdir/var-lib-microvms.mount" \
-    || fail "var-lib-microvms.mount: not Options=bind,nosuid,nodev"
+grep -qx 'ExecStart=/bin/mount --bind -o nosuid,nodev /var/lib/microvms /var/lib/microvms' \
+    "$unitdir/microvm-state-dir.service" || fail "microvm-state-dir: not a nosuid,nodev bind of the state dir"
 for u in microvm@.service microvm-virtiofsd@.service; do
-    prop "$u" RequiresMountsFor | grep -qx /var/lib/microvms || fail "$u: no RequiresMountsFor=/var/lib/microvms"
+    for k in Requires After; do
+        prop "$u" $k | grep -qx microvm-state-dir.service || fail "$u: not $k=microvm-state-dir.service"
+    done
 done
 # The PCI unit may not load modules (code someone made pci-bind run could
 # load any): vfio-pci is loaded before it, outside its sandbox.
@@ -219,8 +222,8 @@ prop microvm-pci-devices@.service CapabilityBoundingSet | grep -qx CAP_SYS_MODUL
     && fail "microvm-pci-devices@: CAP_SYS_MODULE in its bounding set"
 prop microvm-pci-devices@.service SystemCallFilter | grep -q '@module' \
     && fail "microvm-pci-devices@: @module in its system call filter"
-grep -qx 'ExecStartPre=-+/sbin/modprobe -bq vfio-pci' "$unitdir/microvm-pci-devices@.service" \
-    || fail "microvm-pci-devices@: vfio-pci not loaded before pci-bind (ExecStartPre=-+/sbin/modprobe -bq vfio-pci)"
+grep -qx 'ExecStartPre=-+/sbin/modprobe -b vfio-pci' "$unitdir/microvm-pci-devices@.service" \
+    || fail "microvm-pci-devices@: vfio-pci not loaded before pci-bind (ExecStartPre=-+/sbin/modprobe -b vfio-pci)"
 [[ $fails == "$before" ]] && pass "dependencies, conditions, microvm@ settings, the held check's capabilities, the PCI unit's module load"
 
 # 4. Exposure of the root helper units.
