@@ -592,9 +592,12 @@ in
           {
             # The state dir nosuid and nodev from boot, before any VM
             # starts (units/microvm-state-dir.service says why).
+            # Not restarted by a switch (its drop-in, with NixOS's PATH
+            # and locale, changes with nixpkgs): every VM requires it.
             microvm-state-dir = {
               overrideStrategy = "asDropin";
               wantedBy = [ "local-fs.target" ];
+              restartIfChanged = false;
             };
             # Template-wide. microvm@ keeps NixOS's PATH of a service
             # (coreutils, findutils, grep, sed, systemd), which the runner

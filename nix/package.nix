@@ -58,7 +58,6 @@ stdenv.mkDerivation {
         -e 's|=/bin/systemctl |=${systemd}/bin/systemctl |' \
         -e 's|=-+/sbin/modprobe |=-+${kmod}/bin/modprobe |' \
         -e 's|=/bin/mount |=${util-linux}/bin/mount |' \
-        -e 's|=-/bin/umount |=-${util-linux}/bin/umount |' \
         -e 's|/var/lib/microvms|${stateDir}|g' \
         "$u"
     done

@@ -199,6 +199,9 @@ lib.concatMap (
 ++ contains "systemd.packages" config.systemd.packages (h.package.override { inherit (h) stateDir; })
 # The state dir nosuid and nodev from boot (units/microvm-state-dir.service).
 ++ contains "microvm-state-dir wantedBy" ((get "microvm-state-dir").wantedBy or [ ]) "local-fs.target"
+++ expect "microvm-state-dir restartIfChanged (every VM requires it)" (
+  (get "microvm-state-dir").restartIfChanged or true
+) false
 # What microvm.nix's host module set up beside its units.
 ++ (
   if mvnix then

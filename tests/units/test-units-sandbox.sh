@@ -218,8 +218,33 @@ else
     echo "FAIL: without $unit, the attack does not work here: the checks below prove nothing"
     fails=$((fails + 1))
 fi
+# A VM's own mount below the state dir (a dataset, say), and the state dir
+# a mount of its own, read-only: the bind keeps both, and the flags the
+# mount had (util-linux 2.38's `mount --bind -o nosuid,nodev` dropped ro).
+container_exec sh -c 'mkdir -p /var/lib/microvms/vm1/own &&
+    mount -t tmpfs tmpfs /var/lib/microvms/vm1/own && echo hi >/var/lib/microvms/vm1/own/f &&
+    mount --rbind /var/lib/microvms /var/lib/microvms &&
+    mount -o remount,bind,ro /var/lib/microvms' \
+    || { echo "FAIL: the state dir's own mounts"; exit 1; }
 container_exec sh -c "cp /opt/mvm/lib/systemd/system/$unit /etc/systemd/system/ &&
     systemctl daemon-reload && systemctl start $unit" || { echo "FAIL: start $unit"; exit 1; }
+# The flags of the mount a path in the state dir resolves to (statvfs).
+# shellcheck disable=SC2016
+opts=$(container_exec python3 -c 'import os; f = os.statvfs("/var/lib/microvms/vm1").f_flag
+print(",".join(n for n, b in (("nosuid", os.ST_NOSUID), ("nodev", os.ST_NODEV),
+                             ("ro", os.ST_RDONLY)) if f & b))')
+if [[ $opts == nosuid,nodev,ro ]]; then
+    echo "ok: $unit: the state dir nosuid,nodev, its own ro kept ($opts)"
+else
+    echo "FAIL: $unit: the state dir's flags are '$opts', not nosuid,nodev,ro"
+    fails=$((fails + 1))
+fi
+if [[ $(container_exec cat /var/lib/microvms/vm1/own/f 2>&1) == hi ]]; then
+    echo "ok: $unit: a mount below the state dir still shows its files"
+else
+    echo "FAIL: $unit: a mount below the state dir is hidden"
+    fails=$((fails + 1))
+fi
 got=$(as_vm_user /var/lib/microvms/vm1/share/suid-id -u)
 if [[ $got == "$(container_exec id -u microvm)" ]]; then
     echo "ok: $unit: the guest's setuid file runs as the VM user"

@@ -209,8 +209,9 @@ for h in microvm-tap-interfaces microvm-macvtap-interfaces; do
 done
 # The state dir nosuid and nodev (guests make setuid files and device
 # nodes of host uid 0 through virtiofsd), before a VM or its daemons start.
-grep -qx 'ExecStart=/bin/mount --bind -o nosuid,nodev /var/lib/microvms /var/lib/microvms' \
-    "$unitdir/microvm-state-dir.service" || fail "microvm-state-dir: not a nosuid,nodev bind of the state dir"
+[[ $(sed -n 's/^ExecStart=//p' "$unitdir/microvm-state-dir.service") == \
+    "/bin/mount --rbind /var/lib/microvms /var/lib/microvms"$'\n'"/bin/mount -o remount,bind,nosuid,nodev /var/lib/microvms" ]] \
+    || fail "microvm-state-dir: not a bind of the state dir onto itself, then nosuid,nodev added"
 for u in microvm@.service microvm-virtiofsd@.service; do
     for k in Requires After; do
         prop "$u" $k | grep -qx microvm-state-dir.service || fail "$u: not $k=microvm-state-dir.service"
