@@ -54,7 +54,7 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
 		int ifx = rtnl_link_get_ifindex(l), r = 0, ours = link_kind(x, l);
 		if (ours < 0)
 			r = mvm_error_setf(e, -ours, "delete", o->name,
-					   "unable to ask the kernel what index %d is: %s", ifx,
+					   "unable to tell what index %d is: %s", ifx,
 					   strerror(-ours));
 		else if (o->ifindex > 0 && (!ours || !now || strcmp(now, o->name) != 0))
 			log_warn("index %d is now '%s' (%s), not the %s '%s' recorded: left alone",

@@ -26,6 +26,8 @@ int fail_nl(struct mvm_error *e, int nlerr, const char *verb, const char *obj)
 	return mvm_error_setf(e, 0, verb, obj, "%s", nl_geterror(nlerr));
 }
 
+static int dump_msg_in(struct nl_msg *msg, void *arg);
+
 int ctx_open(struct ctx *x, struct mvm_error *e)
 {
 	x->sk = nl_socket_alloc();
@@ -34,7 +36,16 @@ int ctx_open(struct ctx *x, struct mvm_error *e)
 	int r = nl_connect(x->sk, NETLINK_ROUTE);
 	if (r < 0)
 		return fail_nl(e, r, "open", "netlink socket");
-	r = rtnl_link_alloc_cache(x->sk, AF_UNSPEC, &x->links);
+	/* The dump's messages pass dump_msg_in() too (the cache's reader
+	 * takes the socket's callbacks). */
+	struct nl_cb *cb = nl_socket_get_cb(x->sk);
+	if (!cb)
+		return mvm_error_set(e, ENOMEM, "open", "netlink socket", NULL);
+	r = nl_cb_set(cb, NL_CB_MSG_IN, NL_CB_CUSTOM, dump_msg_in, x);
+	if (r >= 0)
+		r = rtnl_link_alloc_cache(x->sk, AF_UNSPEC, &x->links);
+	nl_cb_set(cb, NL_CB_MSG_IN, NL_CB_DEFAULT, NULL, NULL);
+	nl_cb_put(cb);
 	if (r < 0)
 		return fail_nl(e, r, "list", "network interfaces");
 	/* All that comes on the socket after the dump is an ACK: 36 bytes, or
@@ -60,39 +71,38 @@ void ctx_close(struct ctx *x)
 		nl_cache_free(x->links);
 	if (x->sk)
 		nl_socket_free(x->sk);
+	free(x->tuns);
 	x->links = NULL;
 	x->sk = NULL;
+	x->tuns = NULL;
+	x->ntuns = 0;
+	x->tuns_err = 0;
 }
 
 /* ---- the kernel's view of a tun link (libnl parses no IFLA_INFO_DATA
- * of kind "tun": one RTM_GETLINK, its attributes read here) ---- */
+ * of kind "tun": its attributes are read here, from the dump that fills
+ * x->links and from one RTM_GETLINK) ---- */
 
-struct tun_get {
-	int ifindex;
-	struct tun_facts *f;
-	bool got;
-};
-
-static int tun_parse(struct nl_msg *msg, void *arg)
+/* One message: -1 when it is no RTM_NEWLINK; else its index in *ifindex
+ * and f filled (the link type; the rest when the kernel says it of a tun
+ * link), and 1 for a link of kind "tun", 0 for another kind. */
+static int link_facts(struct nlmsghdr *h, int *ifindex, struct tun_facts *f)
 {
-	struct tun_get *g = arg;
-	struct nlmsghdr *h = nlmsg_hdr(msg);
 	struct nlattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1], *td[IFLA_TUN_MAX + 1];
 	if (h->nlmsg_type != RTM_NEWLINK || !nlmsg_valid_hdr(h, sizeof(struct ifinfomsg)))
-		return NL_SKIP;
+		return -1;
 	const struct ifinfomsg *ifi = nlmsg_data(h);
-	if (ifi->ifi_index != g->ifindex ||
-	    nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, NULL) < 0)
-		return NL_SKIP;
-	struct tun_facts *f = g->f;
+	if (nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, NULL) < 0)
+		return -1;
+	*ifindex = ifi->ifi_index;
 	memset(f, 0, sizeof(*f));
 	f->arptype = ifi->ifi_type;
-	g->got = true;
 	if (!tb[IFLA_LINKINFO] || nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) < 0 ||
-	    !li[IFLA_INFO_KIND] || nla_strcmp(li[IFLA_INFO_KIND], "tun") != 0 ||
-	    !li[IFLA_INFO_DATA] || nla_parse_nested(td, IFLA_TUN_MAX, li[IFLA_INFO_DATA], NULL) < 0 ||
+	    !li[IFLA_INFO_KIND] || nla_strcmp(li[IFLA_INFO_KIND], "tun") != 0)
+		return 0;
+	if (!li[IFLA_INFO_DATA] || nla_parse_nested(td, IFLA_TUN_MAX, li[IFLA_INFO_DATA], NULL) < 0 ||
 	    !td[IFLA_TUN_TYPE])
-		return NL_STOP; /* not a tun link, or a kernel that does not say */
+		return 1; /* a kernel that does not say */
 	f->tun = true;
 	f->type = nla_get_u8(td[IFLA_TUN_TYPE]);
 	if ((f->has_owner = td[IFLA_TUN_OWNER] != NULL))
@@ -106,6 +116,42 @@ static int tun_parse(struct nl_msg *msg, void *arg)
 		f->queues = nla_get_u32(td[IFLA_TUN_NUM_QUEUES]);
 	if (td[IFLA_TUN_NUM_DISABLED_QUEUES])
 		f->disabled = nla_get_u32(td[IFLA_TUN_NUM_DISABLED_QUEUES]);
+	return 1;
+}
+
+/* Each message of the dump that fills x->links (libnl calls this before
+ * it parses the message into the cache): the facts of the tun links,
+ * which the cache does not keep. */
+static int dump_msg_in(struct nl_msg *msg, void *arg)
+{
+	struct ctx *x = arg;
+	struct tun_facts f;
+	int ifx;
+	if (link_facts(nlmsg_hdr(msg), &ifx, &f) != 1)
+		return NL_OK;
+	struct tun_seen *v = reallocarray(x->tuns, x->ntuns + 1, sizeof(*v));
+	if (!v) {
+		x->tuns_err = -ENOMEM;
+		return NL_OK;
+	}
+	x->tuns = v;
+	v[x->ntuns++] = (struct tun_seen){ ifx, f };
+	return NL_OK;
+}
+
+struct tun_get {
+	int ifindex;
+	struct tun_facts *f;
+	bool got;
+};
+
+static int tun_parse(struct nl_msg *msg, void *arg)
+{
+	struct tun_get *g = arg;
+	int ifx;
+	if (link_facts(nlmsg_hdr(msg), &ifx, g->f) < 0 || ifx != g->ifindex)
+		return NL_SKIP;
+	g->got = true;
 	return NL_STOP;
 }
 
@@ -145,19 +191,21 @@ int link_kind(struct ctx *x, struct rtnl_link *l)
 		return k && !strcmp(k, "macvtap");
 	if (!k || strcmp(k, "tun") != 0)
 		return 0;
-	/* TAP or TUN: the kernel's IFLA_TUN_TYPE, not the link type, which
-	 * the TAP's owner may change while it is down (TUNSETLINK). */
-	struct tun_facts f;
-	int r = tun_facts_get(x, rtnl_link_get_ifindex(l), &f);
-	if (r == -ENODEV)
-		return 0;
-	if (r < 0)
-		return r;
+	/* TAP or TUN: the kernel's IFLA_TUN_TYPE in the dump, not the link
+	 * type, which the TAP's owner may change while it is down
+	 * (TUNSETLINK). */
+	int ifx = rtnl_link_get_ifindex(l);
+	const struct tun_facts *f = NULL;
+	for (size_t i = 0; i < x->ntuns && !f; i++)
+		if (x->tuns[i].ifindex == ifx)
+			f = &x->tuns[i].f;
+	if (!f)
+		return x->tuns_err ? x->tuns_err : -EIO;
 	/* A kernel older than 4.15 does not say: the link type then, as
 	 * before (a TUN has no Ethernet header). */
-	if (!f.tun)
-		return f.arptype == ARPHRD_ETHER;
-	return f.type == IFF_TAP;
+	if (!f->tun)
+		return f->arptype == ARPHRD_ETHER;
+	return f->type == IFF_TAP;
 }
 
 const char *link_kind_str(struct rtnl_link *l)

@@ -33,6 +33,9 @@ struct ctx {
 	bool mac;	  /* kind is macvtap */
 	struct nl_sock *sk;
 	struct nl_cache *links; /* one dump, taken before any change */
+	struct tun_seen *tuns;	/* what that dump said of its tun links */
+	size_t ntuns;
+	int tuns_err;		/* -ENOMEM: tuns lacks some */
 	struct fd_scanner *scan; /* who holds what: common/procfd.h */
 };
 
@@ -55,11 +58,15 @@ struct tun_facts {
 	bool counted;
 	uint32_t queues, disabled;
 };
+struct tun_seen {
+	int ifindex;
+	struct tun_facts f;
+};
 /* 0 with f filled, -ENODEV when there is no such link, else -errno. */
 int tun_facts_get(struct ctx *x, int ifindex, struct tun_facts *f);
-/* Is l of the kind this run makes: 1, a TAP (the kernel's IFLA_TUN_TYPE,
- * whatever its link type) or a macvtap; 0, not; or -errno when the kernel
- * could not be asked. */
+/* Is l (of x->links) of the kind this run makes: 1, a TAP (the kernel's
+ * IFLA_TUN_TYPE in the same dump, whatever its link type) or a macvtap;
+ * 0, not; or -errno when the dump's facts of it are missing. */
 int link_kind(struct ctx *x, struct rtnl_link *l);
 /* What l is, for messages: "veth", "tun" (layer 3), ... */
 const char *link_kind_str(struct rtnl_link *l);

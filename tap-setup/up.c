@@ -62,7 +62,7 @@ static int plan_up(struct ctx *x, struct plan *p, struct mvm_error *e)
 		int ours = l ? link_kind(x, l) : 1;
 		if (ours < 0)
 			r = mvm_error_setf(e, -ours, "replace", p->wanted[i],
-					   "unable to ask the kernel what it is: %s", strerror(-ours));
+					   "unable to tell what it is: %s", strerror(-ours));
 		else if (!ours)
 			r = mvm_error_setf(e, EEXIST, "replace", p->wanted[i],
 					   "it exists and is not a %s (kind %s)",

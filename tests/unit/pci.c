@@ -514,15 +514,23 @@ static char *modules_tree(struct sim *s, const char *builtin, const char *const 
 	return dir;
 }
 
+/* One device on e1000e listed by the runner, and a modules tree
+ * (modules_tree()): what every kmod test starts from. */
+static char *kmod_vm(struct sim *s, const char *builtin, const char *const kos[])
+{
+	sim_make(s);
+	sim_device(s, "0000:01:00.0", "e1000e", "5");
+	pci_devices(s, "0000:01:00.0\n");
+	return modules_tree(s, builtin, kos);
+}
+
+#define VFIO_KO ((const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL })
+
 START_TEST(kmod_loads_vfio_pci)
 {
 	struct sim s;
 	struct tu_run r;
-	sim_make(&s);
-	sim_device(&s, "0000:01:00.0", "e1000e", "5");
-	pci_devices(&s, "0000:01:00.0\n");
-	char *dir = modules_tree(
-		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+	char *dir = kmod_vm(&s, "", VFIO_KO);
 
 	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
@@ -540,10 +548,7 @@ START_TEST(kmod_builtin)
 {
 	struct sim s;
 	struct tu_run r;
-	sim_make(&s);
-	sim_device(&s, "0000:01:00.0", "e1000e", "5");
-	pci_devices(&s, "0000:01:00.0\n");
-	char *dir = modules_tree(&s, "kernel/drivers/vfio/pci/vfio-pci.ko\n", NULL);
+	char *dir = kmod_vm(&s, "kernel/drivers/vfio/pci/vfio-pci.ko\n", NULL);
 
 	/* libkmod finds it built in and loads nothing; the simulated sysfs
 	 * has no vfio-pci driver (a real kernel would), which the tool
@@ -565,11 +570,7 @@ START_TEST(kmod_missing)
 {
 	struct sim s;
 	struct tu_run r;
-	sim_make(&s);
-	sim_device(&s, "0000:01:00.0", "e1000e", "5");
-	pci_devices(&s, "0000:01:00.0\n");
-	char *dir = modules_tree(&s, "", (const char *const[]){ "kernel/drivers/net/e1000e.ko",
-								NULL });
+	char *dir = kmod_vm(&s, "", (const char *const[]){ "kernel/drivers/net/e1000e.ko", NULL });
 
 	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
 	ck_assert_int_eq(r.status, 1);
@@ -589,11 +590,7 @@ START_TEST(kmod_blacklisted)
 {
 	struct sim s;
 	struct tu_run r;
-	sim_make(&s);
-	sim_device(&s, "0000:01:00.0", "e1000e", "5");
-	pci_devices(&s, "0000:01:00.0\n");
-	char *dir = modules_tree(
-		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+	char *dir = kmod_vm(&s, "", VFIO_KO);
 	tu_write(s.vm.root, "modprobe.d/vfio.conf", "# no VFIO here\nblacklist vfio_pci\n");
 	char *cfg = tu_path(s.vm.root, "modprobe.d");
 
@@ -623,11 +620,7 @@ START_TEST(kmod_load_fails)
 {
 	struct sim s;
 	struct tu_run r;
-	sim_make(&s);
-	sim_device(&s, "0000:01:00.0", "e1000e", "5");
-	pci_devices(&s, "0000:01:00.0\n");
-	char *dir = modules_tree(
-		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+	char *dir = kmod_vm(&s, "", VFIO_KO);
 	SIM(&s, "modfail", "vfio_pci", "22");
 
 	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
@@ -647,11 +640,7 @@ START_TEST(kmod_install_command_not_run)
 {
 	struct sim s;
 	struct tu_run r;
-	sim_make(&s);
-	sim_device(&s, "0000:01:00.0", "e1000e", "5");
-	pci_devices(&s, "0000:01:00.0\n");
-	char *dir = modules_tree(
-		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+	char *dir = kmod_vm(&s, "", VFIO_KO);
 	char *ran = tu_path(s.vm.root, "ran");
 	char *conf = xasprintf("install vfio_pci /bin/touch %s\n", ran);
 	tu_write(s.vm.root, "modprobe.d/vfio.conf", conf);
@@ -682,11 +671,7 @@ START_TEST(kmod_without_cap_sys_module)
 {
 	struct sim s;
 	struct tu_run r;
-	sim_make(&s);
-	sim_device(&s, "0000:01:00.0", "e1000e", "5");
-	pci_devices(&s, "0000:01:00.0\n");
-	char *dir = modules_tree(
-		&s, "", (const char *const[]){ "kernel/drivers/vfio/pci/vfio-pci.ko", NULL });
+	char *dir = kmod_vm(&s, "", VFIO_KO);
 
 	pci_run_env(&s, &r, "bind", EXTRA("--modules-dir", dir), NULL, NULL,
 		    (const char *const[]){ "/usr/bin/setpriv", "--bounding-set", "-sys_module",
