@@ -202,6 +202,60 @@ void vm_close(struct vm *vm)
 	memset(vm, 0, sizeof(*vm));
 }
 
+/* The runner vm->link (`current`) names, into vm->runner, when root named
+ * it: the link is root's. The VM user owns the VM's directory and can make
+ * a link of its own there, to any runner that passes the rest of the rule
+ * (on a NixOS host, one it added through the Nix daemon). The target is
+ * read from the very link whose owner was checked: a link's text never
+ * changes, and its inode is looked at again after the read. A `current`
+ * that is no link is the runner itself (root's, the trust check says), if
+ * it still is when resolved. */
+static int root_named(struct vm *v, struct mvm_error *e)
+{
+	static const char *const name = "current";
+	_cleanup_close_ int dfd = open(v->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat a, b;
+	if (dfd < 0 || fstatat(dfd, name, &a, AT_SYMLINK_NOFOLLOW) < 0)
+		return mvm_error_set(e, errno, "resolve", v->link, NULL);
+	if (!S_ISLNK(a.st_mode)) {
+		/* Still no link when resolved: the runner is DIR/current. */
+		_cleanup_free_ char *rdir = realpath(v->dir, NULL);
+		v->runner = realpath(v->link, NULL);
+		if (!rdir || !v->runner)
+			return mvm_error_set(e, errno, "resolve", v->link, NULL);
+		size_t n = strlen(rdir);
+		if (strncmp(v->runner, rdir, n) != 0 || strcmp(v->runner + n, "/current") != 0)
+			return mvm_error_set(e, EAGAIN, "resolve", v->link, "replaced while read");
+		return 0;
+	}
+	if (a.st_uid != 0) {
+		char uid[32];
+		snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)a.st_uid);
+		int r = untrusted(e, v->link, "a link not made by root", uid);
+		if (e)
+			e->hint = "only root points a VM's `current` at a runner; --allow-untrusted "
+				  "overrides";
+		return r;
+	}
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(dfd, name, target, sizeof(target));
+	if (n < 0)
+		return mvm_error_set(e, errno, "resolve", v->link, NULL);
+	if ((size_t)n >= sizeof(target))
+		return mvm_error_set(e, ENAMETOOLONG, "resolve", v->link, NULL);
+	target[n] = '\0';
+	if (fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) < 0 || b.st_dev != a.st_dev ||
+	    b.st_ino != a.st_ino)
+		return mvm_error_set(e, EAGAIN, "resolve", v->link, "replaced while read");
+	_cleanup_free_ char *full = target[0] == '/' ? strdup(target) : path_join(v->dir, target);
+	if (!full)
+		return mvm_error_set(e, ENOMEM, "resolve", v->link, NULL);
+	v->runner = realpath(full, NULL);
+	if (!v->runner)
+		return mvm_error_set(e, errno, "resolve", v->link, NULL);
+	return 0;
+}
+
 int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
 	    bool allow_untrusted, struct mvm_error *e)
 {
@@ -220,10 +274,16 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 		r = mvm_error_set(e, ENOMEM, "open", name, NULL);
 		goto fail;
 	}
-	v.runner = realpath(v.link, NULL);
-	if (!v.runner) {
-		r = mvm_error_set(e, errno, "resolve", v.link, NULL);
-		goto fail;
+	if (which == VM_CURRENT && !allow_untrusted) {
+		r = root_named(&v, e);
+		if (r < 0)
+			goto fail;
+	} else {
+		v.runner = realpath(v.link, NULL);
+		if (!v.runner) {
+			r = mvm_error_set(e, errno, "resolve", v.link, NULL);
+			goto fail;
+		}
 	}
 	if (!allow_untrusted) {
 		/* The runner below a runner root; what its own links lead to

@@ -7,9 +7,10 @@
  *   stop NAME      run booted/bin/microvm-shutdown and wait for it.
  *   cleanup NAME   remove `booted` (only a symlink).
  *   register NAME, unregister NAME
- *                  run booted/bin/microvm-register $MAINPID (once the main
+ *                  run current/bin/microvm-register $MAINPID (once the main
  *                  process runs the runner) or microvm-unregister, as root
- *                  for machined (microvm.nix's registerWithMachined).
+ *                  for machined (microvm.nix's registerWithMachined), from
+ *                  a `current` root made.
  *   status [NAME...]  current and booted system of each VM, outdated or not.
  */
 #include <dirent.h>
@@ -61,9 +62,9 @@ static const struct cli_tool tool = {
 		"                     its bin/microvm-run in place (argv[0] microvm@NAME)\n"
 		"  stop NAME          run booted/bin/microvm-shutdown and wait for it\n"
 		"  cleanup NAME       remove the 'booted' symlink\n"
-		"  register NAME      run booted/bin/microvm-register $MAINPID, once the\n"
+		"  register NAME      run current/bin/microvm-register $MAINPID, once the\n"
 		"                     main process runs the runner (if the runner has one)\n"
-		"  unregister NAME    run booted/bin/microvm-unregister (if it has one)\n"
+		"  unregister NAME    run current/bin/microvm-unregister (if it has one)\n"
 		"  status [NAME...]   booted and current system of each VM (default: all)\n"
 		"\nOptions:\n"
 		"  --json               status as a JSON array\n",
@@ -151,27 +152,30 @@ out:
 
 /* ---- stop, register, unregister ------------------------------------- */
 
-/* A program of the runner `booted` names, run to its end: microvm-shutdown
- * (stop), microvm-register and microvm-unregister (microvm@'s
- * ExecStartPost=+ and ExecStopPost=+, as root). Only `booted` counts, never
- * `current`, and only under the trust rule; a missing `booted` or program
- * is nothing to do. */
-struct booted_program {
+/* A program of a VM's runner, run to its end: microvm-shutdown of the
+ * runner `booted` names (stop, as the VM user: `booted` is that user's
+ * link), microvm-register and microvm-unregister of the one `current`
+ * names (microvm@'s ExecStartPost=+ and ExecStopPost=+, as root, as
+ * microvm.nix runs them: only a `current` that root made, vm_open() says
+ * why). Under the trust rule; a missing link or program is nothing to
+ * do. */
+struct runner_program {
+	enum vm_link link;
 	const char *rel;  /* bin/microvm-shutdown */
 	const char *none; /* the info line when the runner has none */
 	const char *arg;  /* one argument, or NULL */
 	bool in_vm_dir;	  /* run in the VM's directory, else in / */
 };
 
-static int run_booted(const struct cli *c, const char *name, const struct booted_program *p,
-		      struct mvm_error *e)
+static int run_program(const struct cli *c, const char *name, const struct runner_program *p,
+		       struct mvm_error *e)
 {
 	struct vm vm = { 0 };
 	_cleanup_free_ char *prog = NULL;
-	int r = vm_open(&vm, c->state_dir, name, VM_BOOTED, c->allow_untrusted, e);
+	int r = vm_open(&vm, c->state_dir, name, p->link, c->allow_untrusted, e);
 	if (r == -ENOENT) {
 		/* Never booted, already cleaned up, or its runner is gone. */
-		log_info("no booted runner, nothing to do");
+		log_info("no %s runner, nothing to do", vm_link_name(p->link));
 		r = 0;
 		goto out;
 	}
@@ -211,12 +215,13 @@ out:
 
 static int do_stop(const struct cli *c, const char *name, struct mvm_error *e)
 {
-	static const struct booted_program p = {
+	static const struct runner_program p = {
+		.link = VM_BOOTED,
 		.rel = "bin/microvm-shutdown",
 		.none = "systemd's SIGTERM stops the VM",
 		.in_vm_dir = true,
 	};
-	return run_booted(c, name, &p, e);
+	return run_program(c, name, &p, e);
 }
 
 /* $MAINPID, which systemd sets for ExecStartPost=. */
@@ -240,10 +245,10 @@ static bool same_file(const struct stat *a, const struct stat *b)
 
 /* Wait until the main process pid runs the runner: a program other than
  * this one, in the VM's directory (`runner-exec start` changes into it,
- * points `booted`, then executes the runner). In a Type=simple unit systemd
- * starts ExecStartPost= as soon as it has forked the main process, which
- * may still be systemd's child (systemd's program or systemd-executor) or
- * runner-exec start, with `booted` missing or left from a previous boot.
+ * points `booted`, then executes the runner), so that the script registers
+ * the VM's process. In a Type=simple unit systemd starts ExecStartPost= as
+ * soon as it has forked the main process, which may still be systemd's
+ * child (systemd's program or systemd-executor) or runner-exec start.
  * 0 when the process is gone; 1 when it runs the runner, or after 10 s
  * (then with a warning: a runner that left the directory at once must not
  * fail the unit). */
@@ -262,7 +267,7 @@ static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct 
 	if (stat(self, &me) < 0)
 		return mvm_error_set(e, errno, "inspect", self, NULL);
 	if (stat(dir, &vmdir) < 0)
-		return 1; /* no VM directory, no `booted`: run_booted() says so */
+		return 1; /* no VM directory: run_program() says so */
 	for (int i = 0; i < 1000; i++) {
 		if (stat(exe, &st) < 0) {
 			if (errno == ENOENT || errno == ESRCH)
@@ -272,8 +277,7 @@ static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct 
 		}
 		usleep(10 * 1000);
 	}
-	log_warn("main process %ld does not run the runner in '%s' after 10 s: going on with "
-		 "'booted' as it is",
+	log_warn("main process %ld does not run the runner in '%s' after 10 s: going on",
 		 (long)pid, dir);
 	return 1;
 }
@@ -293,21 +297,23 @@ static int do_register(const struct cli *c, const char *name, struct mvm_error *
 	}
 	char arg[32];
 	snprintf(arg, sizeof(arg), "%ld", (long)pid);
-	const struct booted_program p = {
+	const struct runner_program p = {
+		.link = VM_CURRENT,
 		.rel = "bin/microvm-register",
 		.none = "nothing to register",
 		.arg = arg,
 	};
-	return run_booted(c, name, &p, e);
+	return run_program(c, name, &p, e);
 }
 
 static int do_unregister(const struct cli *c, const char *name, struct mvm_error *e)
 {
-	static const struct booted_program p = {
+	static const struct runner_program p = {
+		.link = VM_CURRENT,
 		.rel = "bin/microvm-unregister",
 		.none = "nothing to unregister",
 	};
-	return run_booted(c, name, &p, e);
+	return run_program(c, name, &p, e);
 }
 
 /* ---- cleanup ---------------------------------------------------------- */

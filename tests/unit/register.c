@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* runner-exec register|unregister NAME: microvm@'s ExecStartPost=+ and
  * ExecStopPost=+ lines, run as root. They run bin/microvm-register
- * $MAINPID and bin/microvm-unregister of the runner `booted` names (a
- * runner built with microvm.nix's registerWithMachined), only when that
- * runner passes the trust rule, and do nothing when it has none. */
+ * $MAINPID and bin/microvm-unregister of the runner `current` names (a
+ * runner built with microvm.nix's registerWithMachined), as microvm.nix's
+ * unit does, only when root made that link and the runner passes the
+ * trust rule, and do nothing when it has none. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,7 +23,8 @@
 static const char reg_script[] =
 	"#!/bin/sh\n"
 	"{ echo \"uid=$(id -u)\"; echo \"args=$#\"; echo \"arg1=${1-}\";"
-	" echo \"notify=${NOTIFY_SOCKET-unset}\"; echo \"cwd=$(pwd -P)\"; } > \"$REG_OUT\"\n"
+	" echo \"notify=${NOTIFY_SOCKET-unset}\"; echo \"cwd=$(pwd -P)\";"
+	" echo \"exe=$(readlink /proc/${1:-self}/exe)\"; } > \"$REG_OUT\"\n"
 	"exit ${REG_EXIT:-0}\n";
 
 static void put_exec(const char *dir, const char *rel, const char *content, mode_t mode)
@@ -33,10 +35,10 @@ static void put_exec(const char *dir, const char *rel, const char *content, mode
 	free(p);
 }
 
-/* STATE/NAME/booted -> target */
-static void point_booted(const struct tu_vm *t, const char *target)
+/* STATE/NAME/current -> target, made by root */
+static void point_current(const struct tu_vm *t, const char *target)
 {
-	char *b = tu_path(t->dir, "booted");
+	char *b = tu_path(t->dir, "current");
 	unlink(b);
 	tu_symlink(target, b);
 	free(b);
@@ -108,8 +110,9 @@ static bool reg_ran(const struct tu_vm *t)
 	return r;
 }
 
-/* Attack: the VM user owns STATE/NAME and re-points `booted` (microvm.nix:
- * `current`) at a runner package of its own whose bin/microvm-register is
+/* Attack: the VM user owns STATE/NAME and re-points `current` at a runner
+ * package of its own (here a link root made, so that the runner's own
+ * rule is what refuses it) whose bin/microvm-register is
  * its own script. microvm.nix's unit runs that as root:
  *   ExecStartPost=+sh -c 'if [ -x STATE/%i/current/bin/microvm-register ];
  *                         then STATE/%i/current/bin/microvm-register $MAINPID; fi'
@@ -130,7 +133,7 @@ START_TEST(register_untrusted_refused)
 	tu_chown(sbin, TU_NOBODY, TU_NOBODY);
 	tu_chown(reg, TU_NOBODY, TU_NOBODY);
 	tu_chown(unreg, TU_NOBODY, TU_NOBODY);
-	point_booted(&t, evil);
+	point_current(&t, evil);
 	pid_t main_pid = start_main(&t);
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
@@ -151,7 +154,7 @@ START_TEST(register_untrusted_refused)
 
 	/* Root's runner, but a script the group may write. */
 	put_exec(t.runner, "bin/microvm-register", reg_script, 0775);
-	point_booted(&t, t.runner);
+	point_current(&t, t.runner);
 	run_reg(&r, &t, "register", pid);
 	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
 	char *p = tu_path(t.runner, "bin/microvm-register");
@@ -170,7 +173,7 @@ START_TEST(register_untrusted_refused)
 }
 END_TEST
 
-/* Attack (found in review after issue 17): `booted` re-pointed at a
+/* Attack (found in review after issue 17): `booted` (now `current`) at a
  * root-owned sticky directory (as /tmp), where the VM user made bin/ and
  * in it a link named microvm-unregister to a program of root's (here one
  * that notes it ran; on a host, poweroff). The sticky directory passed as
@@ -192,7 +195,7 @@ START_TEST(register_sticky_runner_refused)
 	char *unreg = tu_path(sbin, "microvm-unregister");
 	tu_symlink(any, reg);
 	tu_symlink(any, unreg);
-	point_booted(&t, sticky);
+	point_current(&t, sticky);
 	pid_t main_pid = start_main(&t);
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
@@ -221,14 +224,80 @@ START_TEST(register_sticky_runner_refused)
 }
 END_TEST
 
-/* register runs booted/bin/microvm-register with argv [script, MAINPID],
+/* Attack: the VM user, which owns STATE/NAME, points `current` and
+ * `booted` at a runner that passes every rule of the runner itself:
+ * root's all along, below a runner root. On a NixOS host any user the Nix
+ * daemon lets in (everyone by default) can add one to /nix/store; here
+ * root made it, as the daemon would. Its bin/microvm-register and
+ * microvm-unregister are the VM user's scripts, and register and
+ * unregister run as root. Refused: only a `current` root made names the
+ * runner whose programs root runs. */
+static int user_points_links(void *arg)
+{
+	const struct tu_vm *t = arg;
+	char *added = tu_path(t->root, "nix-added");
+	char *cur = tu_path(t->dir, "current");
+	char *b = tu_path(t->dir, "booted");
+	int r = unlink(cur) < 0 || symlink(added, cur) < 0 || symlink(added, b) < 0;
+	free(b);
+	free(cur);
+	free(added);
+	return r;
+}
+
+START_TEST(register_user_named_runner_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *added = tu_path(t.root, "nix-added");
+	put_exec(added, "bin/microvm-register", reg_script, 0755);
+	put_exec(added, "bin/microvm-unregister", reg_script, 0755);
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_points_links, &t), 0);
+	pid_t main_pid = start_main(&t);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	char *cur = tu_path(t.dir, "current");
+	char *want = xasprintf("runner-exec: alpha: unable to trust '%s': a link not made by "
+			       "root: 'uid %u' (only root points a VM's `current` at a runner; "
+			       "--allow-untrusted overrides)\n",
+			       cur, (unsigned)TU_NOBODY);
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	ck_assert_msg(!reg_ran(&t), "the VM user's script ran as root");
+	tu_run_free(&r);
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	ck_assert_msg(!reg_ran(&t), "the VM user's script ran as root");
+	tu_run_free(&r);
+
+	/* The same runner, named by root: its script runs, as root. */
+	tu_chown(cur, 0, 0);
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	char *v = reg_value(&t, "uid");
+	ck_assert_str_eq(v ? v : "(none)", "0");
+	free(v);
+	tu_run_free(&r);
+	end_main(main_pid);
+	free(want);
+	free(cur);
+	free(added);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* register runs current/bin/microvm-register with argv [script, MAINPID],
  * as root, in /, without NOTIFY_SOCKET; a failing script fails the verb. */
 START_TEST(register_runs_script)
 {
 	struct tu_vm t;
 	tu_vm_make(&t, "alpha");
 	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
-	point_booted(&t, t.runner);
+	point_current(&t, t.runner);
 	pid_t main_pid = start_main(&t);
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
@@ -253,18 +322,22 @@ START_TEST(register_runs_script)
 	free(v);
 	tu_run_free(&r);
 
-	/* `current` is not what counts: a newer runner there is not run. */
+	/* `current` is what counts, as in microvm.nix's unit, not `booted`: a
+	 * newer runner root put there is run. */
 	char *newer = tu_path(t.root, "newer");
-	put_exec(newer, "bin/microvm-register", "#!/bin/sh\necho newer > \"$REG_OUT\"\n", 0755);
-	char *cur = tu_path(t.dir, "current");
-	ck_assert_int_eq(unlink(cur), 0);
-	tu_symlink(newer, cur);
+	put_exec(newer, "bin/microvm-register", "#!/bin/sh\necho who=newer > \"$REG_OUT\"\n",
+		 0755);
+	char *booted = tu_path(t.dir, "booted");
+	tu_symlink(t.runner, booted);
+	free(booted);
+	point_current(&t, newer);
 	run_reg(&r, &t, "register", pid);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
-	v = reg_value(&t, "arg1");
-	ck_assert_str_eq(v ? v : "(none)", pid);
+	v = reg_value(&t, "who");
+	ck_assert_str_eq(v ? v : "(none)", "newer");
 	free(v);
 	tu_run_free(&r);
+	point_current(&t, t.runner);
 
 	char *env_exit = "REG_EXIT=3";
 	char *bin = tu_bin("runner-exec");
@@ -281,7 +354,6 @@ START_TEST(register_runs_script)
 	free(env_out);
 	free(out);
 	free(bin);
-	free(cur);
 	free(newer);
 	end_main(main_pid);
 	tu_vm_free(&t);
@@ -294,8 +366,8 @@ END_TEST
  * directory too). In a writable share below root's directories
  * (/srv/vm-data, a ReadWritePaths= of the virtiofsd unit) it builds
  * R/bin/microvm-unregister, root's and mode 0755 all along; the VM user
- * points `booted` at R and kills its QEMU, and systemd runs `+runner-exec
- * unregister` as root: the guest's program ran as host root. Only a
+ * points `booted` (now: root points `current`) at R and kills its QEMU,
+ * and systemd runs `+runner-exec unregister` as root: the guest's program ran as host root. Only a
  * runner below a runner root ($MICROVM_RUNNER_ROOTS; /nix/store on a
  * host) is trusted now: refused, naming the runner and the roots, and
  * nothing runs; the same script in a runner below the root runs. */
@@ -310,7 +382,7 @@ START_TEST(unregister_share_runner_refused)
 	put_exec(share, "bin/microvm-unregister", reg_script, 0755);
 	setenv("MICROVM_RUNNER_ROOTS", store, 1);
 
-	point_booted(&t, share);
+	point_current(&t, share);
 	struct tu_run r;
 	run_reg(&r, &t, "unregister", NULL);
 	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
@@ -322,7 +394,7 @@ START_TEST(unregister_share_runner_refused)
 	ck_assert_msg(!reg_ran(&t), "the guest's script ran as root");
 	tu_run_free(&r);
 
-	point_booted(&t, good);
+	point_current(&t, good);
 	run_reg(&r, &t, "unregister", NULL);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	char *v = reg_value(&t, "uid");
@@ -338,14 +410,14 @@ START_TEST(unregister_share_runner_refused)
 }
 END_TEST
 
-/* unregister runs booted/bin/microvm-unregister with no argument; it needs
+/* unregister runs current/bin/microvm-unregister with no argument; it needs
  * no MAINPID (ExecStopPost= runs after the main process is gone). */
 START_TEST(unregister_runs_script)
 {
 	struct tu_vm t;
 	tu_vm_make(&t, "alpha");
 	put_exec(t.runner, "bin/microvm-unregister", reg_script, 0755);
-	point_booted(&t, t.runner);
+	point_current(&t, t.runner);
 	struct tu_run r;
 	run_reg(&r, &t, "unregister", NULL);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
@@ -360,7 +432,7 @@ START_TEST(unregister_runs_script)
 }
 END_TEST
 
-/* Nothing to do, exit 0: no `booted`, a runner without the script (not
+/* Nothing to do, exit 0: no `current`, a runner without the script (not
  * built with registerWithMachined), a main process already gone. */
 START_TEST(register_nothing_to_do)
 {
@@ -369,15 +441,18 @@ START_TEST(register_nothing_to_do)
 	pid_t main_pid = start_main(&t);
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	char *cur = tu_path(t.dir, "current");
+	ck_assert_int_eq(unlink(cur), 0);
+	free(cur);
 	struct tu_run r;
-	run_reg(&r, &t, "register", pid); /* no booted */
+	run_reg(&r, &t, "register", pid); /* no current */
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
 	run_reg(&r, &t, "unregister", NULL);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
 
-	point_booted(&t, t.runner);
+	point_current(&t, t.runner);
 	run_reg(&r, &t, "register", pid);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(strstr(r.err, "no bin/microvm-register"), "stderr: %s", r.err);
@@ -406,7 +481,7 @@ START_TEST(register_mainpid_checked)
 	struct tu_vm t;
 	tu_vm_make(&t, "alpha");
 	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
-	point_booted(&t, t.runner);
+	point_current(&t, t.runner);
 	struct tu_run r;
 	run_reg(&r, &t, "register", NULL);
 	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
@@ -495,19 +570,16 @@ END_TEST
 
 /* The same race, a step earlier: the main process is still the child
  * systemd forked (its program is systemd's, or systemd-executor's), not yet
- * runner-exec, and `booted` is a previous boot's (the host went down
- * without ExecStopPost=). register must not take that `booted`: it waits
- * until the main process runs the runner in the VM's directory. Here the
- * main process is this test's child for 300 ms, then runner-exec start. */
+ * runner-exec. register must not register that process before it runs
+ * the runner: it waits until the main process runs the runner in the VM's
+ * directory. Here the main process is this test's child for 300 ms, then
+ * runner-exec start; the script notes what MAINPID runs. */
 START_TEST(register_waits_for_start_itself)
 {
 	struct tu_vm t;
 	tu_vm_make(&t, "alpha");
 	put_exec(t.runner, "bin/microvm-run", "#!/bin/sh\nexec sleep 30\n", 0755);
 	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
-	char *old = tu_path(t.root, "old");
-	put_exec(old, "bin/microvm-register", "#!/bin/sh\necho old > \"$REG_OUT\"\n", 0755);
-	point_booted(&t, old);
 	char *bin = tu_bin("runner-exec");
 	pid_t main_pid = fork();
 	ck_assert_int_ge(main_pid, 0);
@@ -522,25 +594,29 @@ START_TEST(register_waits_for_start_itself)
 	run_reg(&r, &t, "register", pid);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	char *v = reg_value(&t, "arg1");
-	ck_assert_msg(v && !strcmp(v, pid), "the script of booted's runner before the start ran");
+	ck_assert_str_eq(v ? v : "(none)", pid);
+	free(v);
+	v = reg_value(&t, "exe");
+	ck_assert_msg(v && !strstr(v, "check-runner") && !strstr(v, "runner-exec"),
+		      "registered before the main process ran the runner: it ran %s",
+		      v ? v : "(none)");
 	free(v);
 	tu_run_free(&r);
 	end_main(main_pid);
 	free(bin);
-	free(old);
 	tu_vm_free(&t);
 }
 END_TEST
 
 /* A main process that never runs in the VM's directory (a runner that
- * changed directory at once): after 10 s register goes on with `booted`
- * as it is, with a warning, and does not fail the unit. */
+ * changed directory at once): after 10 s register goes on, with a
+ * warning, and does not fail the unit. */
 START_TEST(register_goes_on_after_10s)
 {
 	struct tu_vm t;
 	tu_vm_make(&t, "alpha");
 	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
-	point_booted(&t, t.runner);
+	point_current(&t, t.runner);
 	pid_t main_pid = fork();
 	ck_assert_int_ge(main_pid, 0);
 	if (main_pid == 0) {
@@ -558,7 +634,7 @@ START_TEST(register_goes_on_after_10s)
 	long ms = ms_since(&t0);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(ms >= 9500 && ms < 20000, "took %ld ms", ms);
-	ck_assert_msg(strstr(r.err, "going on with 'booted' as it is"), "stderr: %s", r.err);
+	ck_assert_msg(strstr(r.err, "after 10 s: going on"), "stderr: %s", r.err);
 	char *v = reg_value(&t, "arg1");
 	ck_assert_str_eq(v ? v : "(none)", pid);
 	free(v);
@@ -579,6 +655,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, register_runs_script, why);
 	tu_add_test_if(tc, unregister_runs_script, why);
 	tu_add_test_if(tc, unregister_share_runner_refused, why);
+	tu_add_test_if(tc, register_user_named_runner_refused, why);
 	tu_add_test_if(tc, register_nothing_to_do, why);
 	tu_add_test_if(tc, register_mainpid_checked, why);
 	tu_add_test_if(tc, register_waits_for_exec, why);

@@ -1202,6 +1202,62 @@ START_TEST(trust_runner_roots)
 }
 END_TEST
 
+/* Attack: a VM user, who owns its directory, points `current` at a
+ * runner of its own that passes every rule of the runner itself: root's
+ * all along and below a runner root. On a NixOS host any user the Nix
+ * daemon lets in (everyone by default) can add such a path to /nix/store;
+ * here root made it, as the daemon would. Only a `current` that root
+ * made names a runner for the root helpers; the VM user's is refused,
+ * naming the link and its owner. `booted` is the VM user's to make
+ * (runner-exec start runs as that user; only `stop` reads it, as that
+ * user). */
+static int user_points_current(void *arg)
+{
+	const char *target = arg;
+	const char *link = P(t.dir, "current");
+	if (unlink(link) < 0 || symlink(target, link) < 0)
+		return 1;
+	unlink(P(t.dir, "booted"));
+	return symlink(target, P(t.dir, "booted")) < 0;
+}
+
+START_TEST(trust_current_named_by_root)
+{
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	char *added = tu_path(t.root, "nix-added");
+	tu_write(added, "share/microvm/tap-interfaces", "eth0\n");
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_points_current, added), 0);
+
+	struct vm v;
+	struct mvm_error e;
+	char uid[32];
+	snprintf(uid, sizeof(uid), "uid %u", (unsigned)TU_NOBODY);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, uid, "a link not made by root");
+	ck_assert_ptr_nonnull(strstr(e.hint, "only root points"));
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, true, &e), 0);
+	ck_assert_str_eq(v.runner, added);
+	vm_close(&v);
+	/* The VM user's `booted`: for runner-exec stop, run as that user. */
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_BOOTED, false, &e), 0);
+	ck_assert_str_eq(v.runner, added);
+	vm_close(&v);
+	/* The same link, root's: the runner it names is trusted. */
+	tu_chown(P(t.dir, "current"), 0, 0);
+	open_ok(&v);
+	ck_assert_str_eq(v.runner, added);
+	vm_close(&v);
+	/* A `current` that is the runner itself, no link: root's directory. */
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	ck_assert_int_eq(mkdir(P(t.dir, "current"), 0755), 0);
+	tu_chown(t.dir, 0, 0);
+	open_ok(&v);
+	ck_assert_str_eq(v.runner, P(t.dir, "current"));
+	vm_close(&v);
+	free(added);
+}
+END_TEST
+
 START_TEST(trust_check_direct)
 {
 	struct mvm_error e;
@@ -1271,6 +1327,7 @@ Suite *vm_suite(void)
 	tcase_add_test(tc, allow_untrusted_lifts_all);
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
 	tu_add_test_if(tc, trust_runner_roots, tu_need_root());
+	tu_add_test_if(tc, trust_current_named_by_root, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
