@@ -203,54 +203,57 @@ void vm_close(struct vm *vm)
 }
 
 /* The runner vm->link (`current`) names, into vm->runner, when root named
- * it: the link is root's. The VM user owns the VM's directory and can make
- * a link of its own there, to any runner that passes the rest of the rule
- * (on a NixOS host, one it added through the Nix daemon). The target is
- * read from the very link whose owner was checked: a link's text never
- * changes, and its inode is looked at again after the read. A `current`
- * that is no link is the runner itself (root's, the trust check says), if
- * it still is when resolved. */
+ * it: a link that root owns, with an absolute target. The VM user owns the
+ * VM's directory and can make a link of its own there, to any runner that
+ * passes the rest of the rule (on a NixOS host, one it added through the
+ * Nix daemon). The link is opened once (O_PATH, not followed) and its
+ * owner and text read from that descriptor: a rename, even an exchange
+ * and back, cannot slip another link's text in between. One name only
+ * (a hard link to another root-owned link, were fs.protected_hardlinks
+ * off, is not root's naming); a relative target would resolve through
+ * the VM user's directory. */
 static int root_named(struct vm *v, struct mvm_error *e)
 {
-	static const char *const name = "current";
 	_cleanup_close_ int dfd = open(v->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct stat a, b;
-	if (dfd < 0 || fstatat(dfd, name, &a, AT_SYMLINK_NOFOLLOW) < 0)
+	if (dfd < 0) /* as a missing link: no VM of that name */
 		return mvm_error_set(e, errno, "resolve", v->link, NULL);
-	if (!S_ISLNK(a.st_mode)) {
-		/* Still no link when resolved: the runner is DIR/current. */
-		_cleanup_free_ char *rdir = realpath(v->dir, NULL);
-		v->runner = realpath(v->link, NULL);
-		if (!rdir || !v->runner)
-			return mvm_error_set(e, errno, "resolve", v->link, NULL);
-		size_t n = strlen(rdir);
-		if (strncmp(v->runner, rdir, n) != 0 || strcmp(v->runner + n, "/current") != 0)
-			return mvm_error_set(e, EAGAIN, "resolve", v->link, "replaced while read");
-		return 0;
-	}
-	if (a.st_uid != 0) {
-		char uid[32];
-		snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)a.st_uid);
-		int r = untrusted(e, v->link, "a link not made by root", uid);
+	_cleanup_close_ int fd =
+		openat(dfd, vm_link_name(VM_CURRENT), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return mvm_error_set(e, errno, "resolve", v->link, NULL);
+	if (!S_ISLNK(st.st_mode))
+		return mvm_error_set(e, EINVAL, "resolve", v->link, "not a symlink");
+	char uid[32];
+	snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)st.st_uid);
+	if (st.st_uid != 0 || st.st_nlink != 1) {
+		int r = untrusted(e, v->link,
+				  st.st_uid != 0 ? "a link not made by root"
+						 : "a link with more than one name",
+				  st.st_uid != 0 ? uid : "");
 		if (e)
 			e->hint = "only root points a VM's `current` at a runner; --allow-untrusted "
 				  "overrides";
 		return r;
 	}
 	char target[PATH_MAX];
-	ssize_t n = readlinkat(dfd, name, target, sizeof(target));
+	ssize_t n = readlinkat(fd, "", target, sizeof(target));
 	if (n < 0)
 		return mvm_error_set(e, errno, "resolve", v->link, NULL);
 	if ((size_t)n >= sizeof(target))
 		return mvm_error_set(e, ENAMETOOLONG, "resolve", v->link, NULL);
 	target[n] = '\0';
-	if (fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) < 0 || b.st_dev != a.st_dev ||
-	    b.st_ino != a.st_ino)
-		return mvm_error_set(e, EAGAIN, "resolve", v->link, "replaced while read");
-	_cleanup_free_ char *full = target[0] == '/' ? strdup(target) : path_join(v->dir, target);
-	if (!full)
-		return mvm_error_set(e, ENOMEM, "resolve", v->link, NULL);
-	v->runner = realpath(full, NULL);
+	if (target[0] != '/') {
+		int r = untrusted(e, v->link, "a relative link (through the VM user's directory)",
+				  "");
+		if (e) {
+			escape_value(target, (size_t)n, e->value, sizeof(e->value));
+			e->hint = "root links `current` to the runner's absolute path; "
+				  "--allow-untrusted overrides";
+		}
+		return r;
+	}
+	v->runner = realpath(target, NULL);
 	if (!v->runner)
 		return mvm_error_set(e, errno, "resolve", v->link, NULL);
 	return 0;

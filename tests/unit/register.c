@@ -597,7 +597,7 @@ START_TEST(register_waits_for_start_itself)
 	ck_assert_str_eq(v ? v : "(none)", pid);
 	free(v);
 	v = reg_value(&t, "exe");
-	ck_assert_msg(v && !strstr(v, "check-runner") && !strstr(v, "runner-exec"),
+	ck_assert_msg(v && *v && !strstr(v, "check-runner") && !strstr(v, "runner-exec"),
 		      "registered before the main process ran the runner: it ran %s",
 		      v ? v : "(none)");
 	free(v);

@@ -4,6 +4,7 @@
  * and the value). Everything runs in a fresh tree under /tmp (as root). */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -1247,13 +1249,84 @@ START_TEST(trust_current_named_by_root)
 	open_ok(&v);
 	ck_assert_str_eq(v.runner, added);
 	vm_close(&v);
-	/* A `current` that is the runner itself, no link: root's directory. */
+	/* A second name of root's link (a hard link, were
+	 * fs.protected_hardlinks off for the VM user): not root's naming. */
+	ck_assert_int_eq(link(P(t.dir, "current"), P(t.root, "second")), 0);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "",
+			"a link with more than one name");
+	ck_assert_int_eq(unlink(P(t.root, "second")), 0);
+	/* A relative target of root's: it resolves through the VM user's
+	 * directory, where the user could put a link of its own. */
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink("../../nix-added", P(t.dir, "current"));
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "../../nix-added",
+			"a relative link (through the VM user's directory)");
+	/* No link at all: a directory of the VM user's making. */
 	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
 	ck_assert_int_eq(mkdir(P(t.dir, "current"), 0755), 0);
-	tu_chown(t.dir, 0, 0);
-	open_ok(&v);
-	ck_assert_str_eq(v.runner, P(t.dir, "current"));
-	vm_close(&v);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "resolve", P(t.dir, "current"), 0, "", "not a symlink");
+	free(added);
+}
+END_TEST
+
+/* Attack (review): the VM user exchanges root's `current` with a link of
+ * its own and back, again and again (renameat2 RENAME_EXCHANGE keeps each
+ * inode), so that a check of the owner by name and a read of the text by
+ * name can see two different links. Here for 2 s of vm_open() calls: the
+ * VM user's runner never comes back. (With the owner and the text taken
+ * by name, a run of 200,000 calls returned it 11 to 32 times.) */
+static int exchange_loop(void *arg)
+{
+	const char *dir = arg;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (dfd < 0)
+		return 1;
+	for (;;)
+		if (renameat2(dfd, "current", dfd, "mine", RENAME_EXCHANGE) < 0)
+			return 2;
+}
+
+START_TEST(trust_current_exchange_race)
+{
+	char *added = tu_path(t.root, "nix-added");
+	ck_assert_int_eq(mkdir_p(added, 0755), 0);
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* The VM user's own link beside root's, then the exchanges. */
+		if (setgroups(0, NULL) < 0 || setresgid(TU_NOBODY, TU_NOBODY, TU_NOBODY) < 0 ||
+		    setresuid(TU_NOBODY, TU_NOBODY, TU_NOBODY) < 0 ||
+		    symlink(added, P(t.dir, "mine")) < 0)
+			_exit(3);
+		_exit(exchange_loop(t.dir));
+	}
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long calls = 0, theirs = 0, ours = 0;
+	do {
+		struct vm v;
+		struct mvm_error e;
+		if (vm_open(&v, t.state, t.name, VM_CURRENT, false, &e) == 0) {
+			if (strcmp(v.runner, added) == 0)
+				theirs++;
+			else
+				ours++;
+			vm_close(&v);
+		}
+		calls++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < 2);
+	kill(pid, SIGKILL);
+	int st;
+	waitpid(pid, &st, 0);
+	ck_assert_msg(WIFSIGNALED(st), "the exchanges stopped: status 0x%x", st);
+	ck_assert_msg(ours > 0, "root's runner never opened in %ld calls", calls);
+	ck_assert_msg(theirs == 0, "the VM user's runner trusted %ld times in %ld calls", theirs,
+		      calls);
 	free(added);
 }
 END_TEST
@@ -1328,6 +1401,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
 	tu_add_test_if(tc, trust_runner_roots, tu_need_root());
 	tu_add_test_if(tc, trust_current_named_by_root, tu_need_root());
+	tu_add_test_if(tc, trust_current_exchange_race, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
