@@ -303,6 +303,9 @@ fleet_switch() {
 		done
 		cd /var/lib/microvms
 		rm -f f*/booted f*/toplevel f*/*.sock f*/supervisord.log f*/supervisord.pid
+		# current owned by root, as the tmpfiles rules of the NixOS module
+		# make it (install-microvm-NAME of microvm.nix chowns it to microvm)
+		chown -h 0:0 f*/current
 		rm -rf /run/microvm/f*
 		systemctl daemon-reload
 		systemctl reset-failed
