@@ -202,6 +202,54 @@ void vm_close(struct vm *vm)
 	memset(vm, 0, sizeof(*vm));
 }
 
+/* Root's own name of the VM's runner: the link (or directory) PINS/NAME,
+ * PINS being $MICROVM_RUNNER_PINS or DEFAULT_RUNNER_PINS, a directory that
+ * is root's and unwritable by anyone else all the way up, so that no VM
+ * user and no guest (whose root writes through a virtiofs share as host
+ * uid 0, links too) could have put it there. 1 with vm->runner and
+ * vm->link (the pin) set; 0 when there is no pin (the caller reads
+ * `current`); a pin that leads nowhere is an error, never "no pin". */
+static int pinned(struct vm *v, struct mvm_error *e)
+{
+	const char *env = getenv("MICROVM_RUNNER_PINS");
+	const char *dir = env && *env ? env : DEFAULT_RUNNER_PINS;
+	if (dir[0] != '/') {
+		mvm_error_set(e, EINVAL, "read", "MICROVM_RUNNER_PINS", "not an absolute path");
+		if (e)
+			escape_value(dir, strlen(dir), e->value, sizeof(e->value));
+		return -EINVAL;
+	}
+	_cleanup_free_ char *pin = path_join(dir, v->name);
+	if (!pin)
+		return mvm_error_set(e, ENOMEM, "read", dir, NULL);
+	struct stat st;
+	if (lstat(pin, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return mvm_error_set(e, errno, "read", pin, NULL);
+	}
+	_cleanup_free_ char *rdir = realpath(dir, NULL);
+	if (!rdir)
+		return mvm_error_set(e, errno, "read", dir, NULL);
+	int r = trust_check(rdir, e);
+	if (r == 0 && st.st_uid != 0) {
+		char uid[32];
+		snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)st.st_uid);
+		r = untrusted(e, pin, "not owned by root", uid);
+	}
+	if (r < 0)
+		return r;
+	v->runner = realpath(pin, NULL);
+	if (!v->runner && errno == ENOENT)
+		return mvm_error_set(e, ENOLINK, "resolve", pin, "dangling symlink");
+	if (!v->runner)
+		return mvm_error_set(e, errno, "resolve", pin, NULL);
+	free(v->link);
+	v->link = pin;
+	pin = NULL;
+	return 1;
+}
+
 /* The runner vm->link (`current`) names, into vm->runner, when root named
  * it: a link that root owns, with an absolute target. The VM user owns the
  * VM's directory and can make a link of its own there, to any runner that
@@ -277,17 +325,18 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 		r = mvm_error_set(e, ENOMEM, "open", name, NULL);
 		goto fail;
 	}
-	if (which == VM_CURRENT && !allow_untrusted) {
+	/* Root's pin when there is one: `current`, which the VM user can
+	 * change, is not read then. */
+	r = which == VM_CURRENT ? pinned(&v, e) : 0;
+	if (r == 0 && which == VM_CURRENT && !allow_untrusted) {
 		r = root_named(&v, e);
-		if (r < 0)
-			goto fail;
-	} else {
+	} else if (r == 0) {
 		v.runner = realpath(v.link, NULL);
-		if (!v.runner) {
+		if (!v.runner)
 			r = mvm_error_set(e, errno, "resolve", v.link, NULL);
-			goto fail;
-		}
 	}
+	if (r < 0)
+		goto fail;
 	if (!allow_untrusted) {
 		/* The runner below a runner root; what its own links lead to
 		 * outside it, its builder chose (the ownership rule alone). */

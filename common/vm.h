@@ -16,6 +16,9 @@
 
 /* Where runners may lie: written through the Nix daemon alone. */
 #define DEFAULT_RUNNER_ROOTS "/nix/store"
+/* Where root names a VM's runner, as a link PINS/NAME, out of the VM
+ * user's and the guests' reach ($MICROVM_RUNNER_PINS). */
+#define DEFAULT_RUNNER_PINS "/etc/microvm/runners"
 
 enum vm_link {
 	VM_CURRENT,
@@ -32,7 +35,9 @@ struct vm {
 };
 
 /* Validate name (one path component, at most VM_NAME_MAX bytes), resolve
- * the link and trust-check the runner (unless allow_untrusted). -ENOENT
+ * the link and trust-check the runner (unless allow_untrusted). For
+ * VM_CURRENT the runner is root's pin PINS/NAME when there is one (then
+ * vm->link is the pin), else what `current` names, a link root owns. -ENOENT
  * (e filled) when the state dir, the VM's directory or the link is
  * missing, or the link dangles. The callers: what acts on the runner
  * `current` names (tap-setup up, pci-bind bind, virtiofs-launch,

@@ -572,10 +572,20 @@ in
           capabilities = "cap_net_admin+ep";
         };
       };
-      environment.etc."qemu/bridge.conf" = mkIf cfg.bridgeHelper.enable {
-        text = lib.mkDefault ''
-          allow all
-        '';
+      # Root's name of each VM's runner, where neither the VM user nor a
+      # guest (whose root writes through a share as host uid 0) can put a
+      # link: the helpers take it instead of `current` (MICROVM_RUNNER_PINS,
+      # common/vm.c). Not for a VM updated by hand (updateCurrent false:
+      # `microvm -u` points `current`).
+      environment.etc = lib.mapAttrs' (
+        name: vm: lib.nameValuePair "microvm/runners/${name}" { source = vm.currentRunner; }
+      ) (lib.filterAttrs (_: vm: vm.currentRunner != null && vm.updateCurrent) cfg.vms)
+      // {
+        "qemu/bridge.conf" = mkIf cfg.bridgeHelper.enable {
+          text = lib.mkDefault ''
+            allow all
+          '';
+        };
       };
 
       systemd.tmpfiles.rules = [

@@ -145,6 +145,17 @@ lib.concatMap (
 )
 ++ expect "files: currentRunner keeps supportsNotifySocket" (filesRunner.supportsNotifySocket or null) true
 ++ expect "files: currentRunner.unwrapped" (filesRunner.unwrapped or null) (runnerOf "files")
+# Root's pin of each VM's runner whose `current` the host declares (not of
+# a VM updated by hand with `microvm -u`): common/vm.c takes it.
+++ expect "environment.etc.\"microvm/runners/net\".source" (
+  config.environment.etc."microvm/runners/net".source or null
+) (runnerOf "net")
+++ expect "environment.etc.\"microvm/runners/files\".source" (
+  config.environment.etc."microvm/runners/files".source or null
+) filesRunner
+++ ok "environment.etc.\"microvm/runners/flakey\" set for a VM updated by hand" (
+  !(config.environment.etc ? "microvm/runners/flakey")
+)
 # tmpfiles: the state dir, each VM's directory and links.
 ++ lib.concatMap (contains "systemd.tmpfiles.rules" config.systemd.tmpfiles.rules) (
   [

@@ -156,6 +156,10 @@ in
             type = types.nullOr types.lines;
             default = null;
           };
+          options.source = mkOption {
+            type = types.nullOr types.path;
+            default = null;
+          };
         }
       );
       default = { };

@@ -290,6 +290,40 @@ START_TEST(register_user_named_runner_refused)
 }
 END_TEST
 
+/* With root's pin (MICROVM_RUNNER_PINS/NAME), unregister runs the pinned
+ * runner's program, whatever `current` names: here a link of the guest's
+ * root (uid 0, through a share) that the VM user moved in. */
+START_TEST(unregister_pinned_runner)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *added = tu_path(t.root, "nix-added");
+	put_exec(added, "bin/microvm-unregister", "#!/bin/sh\necho who=added > \"$REG_OUT\"\n",
+		 0755);
+	put_exec(t.runner, "bin/microvm-unregister", reg_script, 0755);
+	point_current(&t, added); /* uid 0, as the guest's root made it */
+	char *pins = tu_path(t.root, "pins");
+	char *pin = tu_path(pins, "alpha");
+	ck_assert_int_eq(mkdir_p(pins, 0755), 0);
+	tu_symlink(t.runner, pin);
+	setenv("MICROVM_RUNNER_PINS", pins, 1);
+	struct tu_run r;
+	run_reg(&r, &t, "unregister", NULL);
+	unsetenv("MICROVM_RUNNER_PINS");
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	char *v = reg_value(&t, "who");
+	ck_assert_msg(!v, "the program of the runner `current` names ran");
+	v = reg_value(&t, "uid");
+	ck_assert_str_eq(v ? v : "(none)", "0");
+	free(v);
+	tu_run_free(&r);
+	free(pin);
+	free(pins);
+	free(added);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* register runs current/bin/microvm-register with argv [script, MAINPID],
  * as root, in /, without NOTIFY_SOCKET; a failing script fails the verb. */
 START_TEST(register_runs_script)
@@ -656,6 +690,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, unregister_runs_script, why);
 	tu_add_test_if(tc, unregister_share_runner_refused, why);
 	tu_add_test_if(tc, register_user_named_runner_refused, why);
+	tu_add_test_if(tc, unregister_pinned_runner, why);
 	tu_add_test_if(tc, register_nothing_to_do, why);
 	tu_add_test_if(tc, register_mainpid_checked, why);
 	tu_add_test_if(tc, register_waits_for_exec, why);

@@ -1272,6 +1272,79 @@ START_TEST(trust_current_named_by_root)
 }
 END_TEST
 
+/* Attack (audit of the module, 2026-12-01): a guest's root writes through
+ * a virtiofs share as host uid 0, links too. In a share on the state
+ * dir's file system (microvm.nix's docs put volumes and shares in the
+ * VM's directory) it makes a link to a runner the VM user added to the
+ * store, and the VM user renames it to `current`: owned by root, one
+ * name, an absolute target, so it passed as root's naming. Root's pin
+ * (MICROVM_RUNNER_PINS/NAME, which the NixOS module writes for each VM
+ * whose runner it declares) names the runner instead, and `current` is
+ * not read. */
+static int user_moves_link(void *arg)
+{
+	(void)arg;
+	return rename(P(t.dir, "storage/l"), P(t.dir, "current")) < 0;
+}
+
+START_TEST(trust_pin_over_guest_link)
+{
+	char *added = tu_path(t.root, "nix-added");
+	ck_assert_int_eq(mkdir_p(added, 0755), 0);
+	char *pins = tu_path(t.root, "pins");
+	ck_assert_int_eq(mkdir_p(pins, 0755), 0);
+	tu_symlink(t.runner, P(pins, "vm1"));
+	ck_assert_int_eq(mkdir_p(P(t.dir, "storage"), 0755), 0);
+	tu_chown(P(t.dir, "storage"), TU_NOBODY, TU_NOBODY);
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	tu_symlink(added, P(t.dir, "storage/l")); /* the guest's root, through virtiofsd */
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_moves_link, NULL), 0);
+
+	setenv("MICROVM_RUNNER_PINS", pins, 1);
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	ck_assert_str_eq(v.runner, t.runner);
+	ck_assert_str_eq(v.link, P(pins, "vm1"));
+	vm_close(&v);
+	/* ... also for what does not check trust (runner-exec status). */
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, true, &e), 0);
+	ck_assert_str_eq(v.runner, t.runner);
+	vm_close(&v);
+
+	/* A pin that leads nowhere is an error, not "no pin". */
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink(P(t.root, "gone"), P(pins, "vm1"));
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -ENOLINK);
+	tu_assert_error(&e, ENOLINK, "resolve", P(pins, "vm1"), 0, "", "dangling symlink");
+	/* A pin not root's, a pin directory others may write: refused. */
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink(t.runner, P(pins, "vm1"));
+	tu_chown(P(pins, "vm1"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", P(pins, "vm1"), 0, "uid 65534", "not owned by root");
+	tu_chown(P(pins, "vm1"), 0, 0);
+	tu_chmod(pins, 0775);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", pins, 0, "mode 0775", "writable by group or others");
+	tu_chmod(pins, 0755);
+	/* No pin of this VM: `current` as root made it, or nothing. */
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink(added, P(pins, "vm2"));
+	tu_chown(P(t.dir, "current"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "uid 65534",
+			"a link not made by root");
+	setenv("MICROVM_RUNNER_PINS", "relative/pins", 1);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "read", "MICROVM_RUNNER_PINS", 0, "relative/pins",
+			"not an absolute path");
+	unsetenv("MICROVM_RUNNER_PINS");
+	free(pins);
+	free(added);
+}
+END_TEST
+
 /* Attack (review): the VM user exchanges root's `current` with a link of
  * its own and back, again and again (renameat2 RENAME_EXCHANGE keeps each
  * inode), so that a check of the owner by name and a read of the text by
@@ -1402,6 +1475,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_runner_roots, tu_need_root());
 	tu_add_test_if(tc, trust_current_named_by_root, tu_need_root());
 	tu_add_test_if(tc, trust_current_exchange_race, tu_need_root());
+	tu_add_test_if(tc, trust_pin_over_guest_link, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
