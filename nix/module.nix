@@ -565,10 +565,14 @@ in
       hardware.ksm.enable = lib.mkDefault cfg.ksm;
 
       security.wrappers = mkIf (cfg.bridgeHelper.enable && !(config.virtualisation.libvirtd.enable or false)) {
+        # For the VMs' QEMU (microvm:kvm) alone: with NixOS's default
+        # permissions (o+x) and bridge.conf's `allow all`, any local user
+        # could put a TAP of its own on any bridge.
         qemu-bridge-helper = {
           source = "${cfg.bridgeHelper.package}/libexec/qemu-bridge-helper";
           owner = "root";
-          group = "root";
+          group = "kvm";
+          permissions = "u+rx,g+x";
           capabilities = "cap_net_admin+ep";
         };
       };

@@ -232,6 +232,12 @@ lib.concatMap (
     ++ expect "security.wrappers.qemu-bridge-helper.source" (
       config.security.wrappers.qemu-bridge-helper.source or null
     ) "${h.bridgeHelper.package}/libexec/qemu-bridge-helper"
+    ++ expect "security.wrappers.qemu-bridge-helper: only for group kvm" (
+      let
+        w = config.security.wrappers.qemu-bridge-helper or { };
+      in
+      "${w.group or "?"} ${w.permissions or "?"}"
+    ) "kvm u+rx,g+x"
     ++ expect "security.wrappers.qemu-bridge-helper.capabilities" (
       config.security.wrappers.qemu-bridge-helper.capabilities or null
     ) "cap_net_admin+ep"

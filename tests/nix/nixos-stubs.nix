@@ -257,6 +257,10 @@ in
             source = mkOption { type = types.path; };
             owner = mkOption { type = types.str; };
             group = mkOption { type = types.str; };
+            permissions = mkOption {
+              type = types.str;
+              default = "u+rx,g+x,o+x";
+            };
             capabilities = mkOption {
               type = types.commas;
               default = "";
