@@ -202,13 +202,85 @@ void vm_close(struct vm *vm)
 	memset(vm, 0, sizeof(*vm));
 }
 
-/* Root's own name of the VM's runner: the link (or directory) PINS/NAME,
- * PINS being $MICROVM_RUNNER_PINS or DEFAULT_RUNNER_PINS, a directory that
- * is root's and unwritable by anyone else all the way up, so that no VM
- * user and no guest (whose root writes through a virtiofs share as host
- * uid 0, links too) could have put it there. 1 with vm->runner and
- * vm->link (the pin) set; 0 when there is no pin (the caller reads
- * `current`); a pin that leads nowhere is an error, never "no pin". */
+/* Resolve path, an absolute one, as the kernel would, but only through
+ * what root chose: every directory an entry is looked up in is root's and
+ * unwritable by group or others (a root-owned sticky one too: nobody else
+ * can rename root's entries there), every link met is root's, and no link
+ * leads through a directory someone else could change. The result, the
+ * resolved path, in *out; -ENOENT (e filled) when a step is missing. */
+static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
+{
+	char res[PATH_MAX] = "";   /* resolved so far, "" for "/" */
+	char rest[2 * PATH_MAX];   /* what is left to walk, '/'-separated */
+	if (path[0] != '/')
+		return mvm_error_set(e, EINVAL, "trust", path, "not an absolute path");
+	if (snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
+		return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
+	int r = trust_one("/", true, false, e);
+	for (int hops = 0; r >= 0;) {
+		char *p = rest + strspn(rest, "/");
+		if (*p == '\0')
+			break;
+		size_t n = strcspn(p, "/");
+		char name[NAME_MAX + 1];
+		if (n > NAME_MAX)
+			return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
+		memcpy(name, p, n);
+		name[n] = '\0';
+		memmove(rest, p + n, strlen(p + n) + 1);
+		if (strcmp(name, ".") == 0)
+			continue;
+		if (strcmp(name, "..") == 0) {
+			char *slash = strrchr(res, '/');
+			if (slash)
+				*slash = '\0';
+			continue;
+		}
+		char next[PATH_MAX];
+		if (snprintf(next, sizeof(next), "%s/%s", res, name) >= (int)sizeof(next))
+			return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
+		struct stat st;
+		if (lstat(next, &st) < 0)
+			return mvm_error_set(e, errno, "trust", next, NULL);
+		if (!S_ISLNK(st.st_mode)) {
+			/* a directory to look up the next entry in, or the end */
+			if (S_ISDIR(st.st_mode) && rest[strspn(rest, "/")] != '\0')
+				r = trust_one(next, true, false, e);
+			memcpy(res, next, strlen(next) + 1);
+			continue;
+		}
+		if (st.st_uid != 0) {
+			char v[32];
+			snprintf(v, sizeof(v), "uid %lu", (unsigned long)st.st_uid);
+			return untrusted(e, next, "a link not made by root", v);
+		}
+		if (++hops > 40)
+			return mvm_error_set(e, ELOOP, "trust", path, NULL);
+		char target[PATH_MAX];
+		ssize_t k = readlink(next, target, sizeof(target) - 1);
+		if (k < 0)
+			return mvm_error_set(e, errno, "trust", next, NULL);
+		target[k] = '\0';
+		char joined[2 * PATH_MAX];
+		if (snprintf(joined, sizeof(joined), "%s/%s", target, rest) >= (int)sizeof(joined))
+			return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
+		memcpy(rest, joined, strlen(joined) + 1);
+		if (target[0] == '/')
+			res[0] = '\0';
+	}
+	if (r < 0)
+		return r;
+	*out = strdup(res[0] ? res : "/");
+	return *out ? 0 : mvm_error_set(e, ENOMEM, "trust", path, NULL);
+}
+
+/* Root's own name of the VM's runner: the link PINS/NAME, PINS being
+ * $MICROVM_RUNNER_PINS or DEFAULT_RUNNER_PINS, resolved only through what
+ * root chose (resolve_rooted(): no VM user and no guest, whose root makes
+ * links as host uid 0 through a virtiofs share, has a say on the way).
+ * 1 with vm->runner and vm->link (the pin) set; 0 when there is no pin
+ * (the caller reads `current`); a pin that leads nowhere is an error,
+ * never "no pin". allow_untrusted: the pin resolved as it is. */
 static int pinned(struct vm *v, struct mvm_error *e)
 {
 	const char *env = getenv("MICROVM_RUNNER_PINS");
@@ -228,22 +300,23 @@ static int pinned(struct vm *v, struct mvm_error *e)
 			return 0;
 		return mvm_error_set(e, errno, "read", pin, NULL);
 	}
-	_cleanup_free_ char *rdir = realpath(dir, NULL);
-	if (!rdir)
-		return mvm_error_set(e, errno, "read", dir, NULL);
-	int r = trust_check(rdir, e);
-	if (r == 0 && st.st_uid != 0) {
-		char uid[32];
-		snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)st.st_uid);
-		r = untrusted(e, pin, "not owned by root", uid);
+	/* The VM's directory must be there, as without a pin (no VM of
+	 * that name: nothing to do). */
+	if (stat(v->dir, &st) < 0)
+		return mvm_error_set(e, errno, "resolve", v->dir, NULL);
+	if (!S_ISDIR(st.st_mode))
+		return mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
+	int r;
+	if (v->allow_untrusted) {
+		v->runner = realpath(pin, NULL);
+		r = v->runner ? 0 : mvm_error_set(e, errno, "resolve", pin, NULL);
+	} else {
+		r = resolve_rooted(pin, &v->runner, e);
 	}
+	if (r == -ENOENT) /* not -ENOENT: that would be "nothing to do" */
+		return mvm_error_set(e, ENOLINK, "resolve", pin, "dangling symlink");
 	if (r < 0)
 		return r;
-	v->runner = realpath(pin, NULL);
-	if (!v->runner && errno == ENOENT)
-		return mvm_error_set(e, ENOLINK, "resolve", pin, "dangling symlink");
-	if (!v->runner)
-		return mvm_error_set(e, errno, "resolve", pin, NULL);
 	free(v->link);
 	v->link = pin;
 	pin = NULL;

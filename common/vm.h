@@ -37,13 +37,13 @@ struct vm {
 /* Validate name (one path component, at most VM_NAME_MAX bytes), resolve
  * the link and trust-check the runner (unless allow_untrusted). For
  * VM_CURRENT the runner is root's pin PINS/NAME when there is one (then
- * vm->link is the pin), else what `current` names, a link root owns. -ENOENT
- * (e filled) when the state dir, the VM's directory or the link is
- * missing, or the link dangles. The callers: what acts on the runner
- * `current` names (tap-setup up, pci-bind bind, virtiofs-launch,
- * runner-exec start), for which that is an error; runner-exec stop,
- * register and unregister on `booted`, for which -ENOENT is nothing to
- * do; runner-exec status on both links, trusting any (it acts on
+ * vm->link is the pin; a dangling one is -ENOLINK), else what `current`
+ * names, a link root owns. -ENOENT (e filled) when the state dir, the
+ * VM's directory or `current` is missing, or `current` dangles. The
+ * callers: what acts on the runner `current` names (tap-setup up,
+ * pci-bind bind, virtiofs-launch, runner-exec start), for which that is
+ * an error; runner-exec register and unregister on `current` and stop on
+ * `booted`, for which -ENOENT is nothing to do; runner-exec status on both links, trusting any (it acts on
  * nothing). tap-setup down and pci-bind unbind do not call it: they undo
  * what their records name, whatever the links point at. */
 int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,

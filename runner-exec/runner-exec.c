@@ -58,13 +58,14 @@ static const struct cli_tool tool = {
 		    "       runner-exec [OPTIONS] status [NAME...]",
 	.summary = "Start, stop and inspect a MicroVM runner (microvm@NAME.service).",
 	.help = "Verbs:\n"
-		"  start NAME         point 'booted' at the runner of 'current' and exec\n"
-		"                     its bin/microvm-run in place (argv[0] microvm@NAME)\n"
+		"  start NAME         point 'booted' at the runner (root's pin, else 'current')\n"
+		"                     and exec its bin/microvm-run in place (argv[0]\n"
+		"                     microvm@NAME)\n"
 		"  stop NAME          run booted/bin/microvm-shutdown and wait for it\n"
 		"  cleanup NAME       remove the 'booted' symlink\n"
-		"  register NAME      run current/bin/microvm-register $MAINPID, once the\n"
+		"  register NAME      run bin/microvm-register $MAINPID of that runner, once the\n"
 		"                     main process runs the runner (if the runner has one)\n"
-		"  unregister NAME    run current/bin/microvm-unregister (if it has one)\n"
+		"  unregister NAME    run its bin/microvm-unregister (if it has one)\n"
 		"  status [NAME...]   booted and current system of each VM (default: all)\n"
 		"\nOptions:\n"
 		"  --json               status as a JSON array\n",

@@ -13,6 +13,8 @@ int main(void)
 	/* The tests' runners are root's, in /tmp/mvm-test.*: a runner root
 	 * there (the tests of the roots themselves set their own). */
 	setenv("MICROVM_RUNNER_ROOTS", "/tmp", 1);
+	/* No pins of the host's (/etc/microvm/runners) in the tests' way. */
+	setenv("MICROVM_RUNNER_PINS", TU_NO_PINS, 1);
 	const char *only = getenv("CK_RUN_SUITE");
 	SRunner *sr = srunner_create(NULL);
 #define SUITE(name)                                            \

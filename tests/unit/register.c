@@ -309,7 +309,7 @@ START_TEST(unregister_pinned_runner)
 	setenv("MICROVM_RUNNER_PINS", pins, 1);
 	struct tu_run r;
 	run_reg(&r, &t, "unregister", NULL);
-	unsetenv("MICROVM_RUNNER_PINS");
+	setenv("MICROVM_RUNNER_PINS", TU_NO_PINS, 1);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	char *v = reg_value(&t, "who");
 	ck_assert_msg(!v, "the program of the runner `current` names ran");

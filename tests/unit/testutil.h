@@ -121,3 +121,5 @@ void tu_symlink(const char *target, const char *link);
 
 /* The uid/gid of "nobody", not root, for files "owned by another user". */
 #define TU_NOBODY 65534
+/* $MICROVM_RUNNER_PINS of the tests: no pins (main.c sets it). */
+#define TU_NO_PINS "/nonexistent/mvm-test-pins"

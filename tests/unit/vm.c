@@ -1312,6 +1312,10 @@ START_TEST(trust_pin_over_guest_link)
 	ck_assert_str_eq(v.runner, t.runner);
 	vm_close(&v);
 
+	/* A pin of a VM with no directory: no such VM, as without a pin. */
+	tu_symlink(t.runner, P(pins, "vm9"));
+	ck_assert_int_eq(vm_open(&v, t.state, "vm9", VM_CURRENT, false, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "resolve", P(t.state, "vm9"), 0, "", NULL);
 	/* A pin that leads nowhere is an error, not "no pin". */
 	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
 	tu_symlink(P(t.root, "gone"), P(pins, "vm1"));
@@ -1322,8 +1326,38 @@ START_TEST(trust_pin_over_guest_link)
 	tu_symlink(t.runner, P(pins, "vm1"));
 	tu_chown(P(pins, "vm1"), TU_NOBODY, TU_NOBODY);
 	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
-	tu_assert_error(&e, EPERM, "trust", P(pins, "vm1"), 0, "uid 65534", "not owned by root");
+	tu_assert_error(&e, EPERM, "trust", P(pins, "vm1"), 0, "uid 65534",
+			"a link not made by root");
 	tu_chown(P(pins, "vm1"), 0, 0);
+	/* A pin whose chain runs through a link of the VM user's (`current`
+	 * here) or through its directory: the VM user would choose. */
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink(P(t.dir, "current"), P(pins, "vm1"));
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.dir, 0, "uid 65534", "not owned by root");
+	tu_chown(t.dir, 0, 0); /* a root's directory, the VM user's link */
+	tu_chown(P(t.dir, "current"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "uid 65534",
+			"a link not made by root");
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	/* The pin directory reached through a link in a directory others may
+	 * write: whoever can replace that link chooses the pins. */
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink(t.runner, P(pins, "vm1"));
+	char *open_dir = tu_path(t.root, "w");
+	ck_assert_int_eq(mkdir(open_dir, 0777), 0);
+	tu_chmod(open_dir, 0777);
+	tu_symlink(pins, P(open_dir, "pins"));
+	setenv("MICROVM_RUNNER_PINS", P(open_dir, "pins"), 1);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", open_dir, 0, "mode 0777", "writable by group or others");
+	/* --allow-untrusted: the pin as it is. */
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, true, &e), 0);
+	ck_assert_str_eq(v.runner, t.runner);
+	vm_close(&v);
+	setenv("MICROVM_RUNNER_PINS", pins, 1);
+	free(open_dir);
 	tu_chmod(pins, 0775);
 	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
 	tu_assert_error(&e, EPERM, "trust", pins, 0, "mode 0775", "writable by group or others");
@@ -1339,7 +1373,7 @@ START_TEST(trust_pin_over_guest_link)
 	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EINVAL);
 	tu_assert_error(&e, EINVAL, "read", "MICROVM_RUNNER_PINS", 0, "relative/pins",
 			"not an absolute path");
-	unsetenv("MICROVM_RUNNER_PINS");
+	setenv("MICROVM_RUNNER_PINS", TU_NO_PINS, 1);
 	free(pins);
 	free(added);
 }

@@ -174,8 +174,10 @@ declare -A COND=(
     [microvm-virtiofsd]=share/microvm/virtiofs
 )
 for u in "${!COND[@]}"; do
-    want=/var/lib/microvms/%i/current/${COND[$u]}
-    [[ $(prop "$u@.service" ConditionPathExists) == "$want" ]] \
+    # triggering ones: root's pin of the runner, or `current`
+    want="|/etc/microvm/runners/%i/${COND[$u]}
+|/var/lib/microvms/%i/current/${COND[$u]}"
+    [[ $(grep '^ConditionPathExists=' "$unitdir/$u@.service" | cut -d= -f2-) == "$want" ]] \
         || fail "$u@: ConditionPathExists= is not $want"
 done
 # A bridge made by networkd or NixOS networking exists only once
