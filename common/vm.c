@@ -243,8 +243,13 @@ static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
 		if (lstat(next, &st) < 0)
 			return mvm_error_set(e, errno, "trust", next, NULL);
 		if (!S_ISLNK(st.st_mode)) {
-			/* a directory to look up the next entry in, or the end */
-			if (S_ISDIR(st.st_mode) && rest[strspn(rest, "/")] != '\0')
+			/* a directory to look up the next entry in, checked (so
+			 * that `res` holds nothing but root's directories, which
+			 * nobody else can rename), or the end */
+			bool more = rest[strspn(rest, "/")] != '\0';
+			if (more && !S_ISDIR(st.st_mode))
+				return mvm_error_set(e, ENOTDIR, "trust", next, NULL);
+			if (more)
 				r = trust_one(next, true, false, e);
 			memcpy(res, next, strlen(next) + 1);
 			continue;
@@ -291,7 +296,16 @@ static int pinned(struct vm *v, struct mvm_error *e)
 			escape_value(dir, strlen(dir), e->value, sizeof(e->value));
 		return -EINVAL;
 	}
-	_cleanup_free_ char *pin = path_join(dir, v->name);
+	/* Whether there is a pin: asked only in a directory reached through
+	 * root's (whoever could break the way to it would switch pins off). */
+	_cleanup_free_ char *rdir = NULL;
+	int r = v->allow_untrusted ? ((rdir = strdup(dir)) ? 0 : -ENOMEM)
+				   : resolve_rooted(dir, &rdir, e);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r == -ENOMEM ? mvm_error_set(e, ENOMEM, "read", dir, NULL) : r;
+	_cleanup_free_ char *pin = path_join(rdir, v->name);
 	if (!pin)
 		return mvm_error_set(e, ENOMEM, "read", dir, NULL);
 	struct stat st;
@@ -306,7 +320,6 @@ static int pinned(struct vm *v, struct mvm_error *e)
 		return mvm_error_set(e, errno, "resolve", v->dir, NULL);
 	if (!S_ISDIR(st.st_mode))
 		return mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
-	int r;
 	if (v->allow_untrusted) {
 		v->runner = realpath(pin, NULL);
 		r = v->runner ? 0 : mvm_error_set(e, errno, "resolve", pin, NULL);

@@ -1356,6 +1356,26 @@ START_TEST(trust_pin_over_guest_link)
 	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, true, &e), 0);
 	ck_assert_str_eq(v.runner, t.runner);
 	vm_close(&v);
+	/* ... and whoever removes that link does not switch the pins off
+	 * (`current` would be read): refused the same. */
+	ck_assert_int_eq(unlink(P(open_dir, "pins")), 0);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", open_dir, 0, "mode 0777", "writable by group or others");
+	/* A step that is no directory is an error, as for the kernel (a file
+	 * in a sticky directory, which its owner could turn into a link). */
+	setenv("MICROVM_RUNNER_PINS", pins, 1);
+	char *sticky = tu_path(t.root, "sticky");
+	ck_assert_int_eq(mkdir(sticky, 0755), 0);
+	tu_chmod(sticky, 01777);
+	tu_write(sticky, "f", "");
+	tu_chown(P(sticky, "f"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink(P(sticky, "f/../../runner"), P(pins, "vm1"));
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -ENOTDIR);
+	tu_assert_error(&e, ENOTDIR, "trust", P(sticky, "f"), 0, "", NULL);
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink(t.runner, P(pins, "vm1"));
+	free(sticky);
 	setenv("MICROVM_RUNNER_PINS", pins, 1);
 	free(open_dir);
 	tu_chmod(pins, 0775);
