@@ -305,6 +305,10 @@ static int pinned(struct vm *v, struct mvm_error *e)
 		return 0;
 	if (r < 0)
 		return r == -ENOMEM ? mvm_error_set(e, ENOMEM, "read", dir, NULL) : r;
+	/* ... and asked in a directory of root's, unwritable by others: in
+	 * anyone else's, its owner could remove the pin. */
+	if (!v->allow_untrusted && (r = trust_one(rdir, false, false, e)) < 0)
+		return r;
 	_cleanup_free_ char *pin = path_join(rdir, v->name);
 	if (!pin)
 		return mvm_error_set(e, ENOMEM, "read", dir, NULL);
@@ -732,6 +736,72 @@ static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 	return r;
 }
 
+/* in, an absolute path, without empty, "." and ".." steps (".." taken
+ * lexically), into out: paths as written compared. */
+static void lexical(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (const char *p = in; *p;) {
+		p += strspn(p, "/");
+		size_t n = strcspn(p, "/");
+		if (n == 0 || (n == 1 && p[0] == '.')) {
+			p += n;
+			continue;
+		}
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(out, '/');
+			o = slash ? (size_t)(slash - out) : 0;
+			out[o] = '\0';
+		} else if (o + 1 + n < size) {
+			out[o++] = '/';
+			memcpy(out + o, p, n);
+			o += n;
+			out[o] = '\0';
+		}
+		p += n;
+	}
+}
+
+/* Is path below dir (strictly), as written? */
+static bool written_below(const char *path, const char *dir)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	lexical(path, a, sizeof(a));
+	lexical(dir, b, sizeof(b));
+	size_t n = strlen(b);
+	return strncmp(a, b, n) == 0 && a[n] == '/';
+}
+
+/* A share's source or socket inside the source of a writable share of the
+ * same VM: that share's guest makes directories and links of host uid 0
+ * there, which pass as root's, and so could make the path lead anywhere
+ * (the host's /etc as a share, a socket in root's directory). */
+static int nested_in_writable(const struct share_list *l, struct mvm_error *e)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct share *w = &l->v[i];
+		if (w->set.read_only)
+			continue;
+		for (size_t j = 0; j < l->n; j++) {
+			const struct share *s = &l->v[j];
+			const char *what = j != i && written_below(s->source, w->source) ? s->source
+					   : written_below(s->socket, w->source)       ? s->socket
+											: NULL;
+			if (!what)
+				continue;
+			mvm_error_setf(e, EINVAL, "use", what,
+				       "inside the source of writable share '%s', whose guest could "
+				       "make it lead anywhere",
+				       w->tag);
+			if (e)
+				escape_value(s->tag, strlen(s->tag), e->value, sizeof(e->value));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 {
 	*out = (struct share_list){0};
@@ -778,6 +848,8 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 	for (int i = 0; i < n; i++)
 		free(ents[i]);
 	free(ents);
+	if (r == 0)
+		r = nested_in_writable(&l, e);
 	if (r < 0 || l.n == 0) { /* an empty list owns no memory */
 		share_list_free(&l);
 		return r;

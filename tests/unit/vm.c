@@ -777,6 +777,51 @@ START_TEST(share_same_socket)
 }
 END_TEST
 
+/* Attack (red team, 2026-12-01): a share's source (or socket) inside the
+ * source of a writable share of the same VM. Its guest's root makes
+ * directories and links there as host uid 0, which pass as root's: it
+ * replaced the inner source with a link to /etc, and the launcher served
+ * the host's /etc. Refused, naming the path and the writable share; a
+ * read-only outer share, the same source twice, and a path that only
+ * looks inside (..) are fine. */
+START_TEST(share_inside_writable_share)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/data/source", "/srv/vm-a\n");
+	tu_write(t.runner, "share/microvm/virtiofs/data/socket", "data.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a//./media\n");
+	tu_write(t.runner, "share/microvm/virtiofs/media/socket", "media.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/media/read-only", "true\n");
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use", "/srv/vm-a//./media", 0, "media", NULL);
+	ck_assert_str_eq(mvm_error_reason(&e), "inside the source of writable share 'data', "
+					       "whose guest could make it lead anywhere");
+	/* the socket, inside it */
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a/../media\n");
+	tu_write(t.runner, "share/microvm/virtiofs/media/socket", "/srv/vm-a/socks/media.sock\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use", "/srv/vm-a/socks/media.sock", 0, "media", NULL);
+	ck_assert_str_eq(mvm_error_reason(&e), "inside the source of writable share 'data', "
+					       "whose guest could make it lead anywhere");
+	/* ../media is beside it, the same source twice is no nesting, and
+	 * inside a read-only share is fine */
+	tu_write(t.runner, "share/microvm/virtiofs/media/socket", "media.sock\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	share_list_free(&sl);
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	share_list_free(&sl);
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a/media\n");
+	tu_write(t.runner, "share/microvm/virtiofs/data/read-only", "true\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	share_list_free(&sl);
+	vm_close(&v);
+}
+END_TEST
+
 /* ---- bin/microvm-run, bin/microvm-shutdown, share/microvm/system ---- */
 
 START_TEST(executables)
@@ -1312,6 +1357,14 @@ START_TEST(trust_pin_over_guest_link)
 	ck_assert_str_eq(v.runner, t.runner);
 	vm_close(&v);
 
+	/* A pin directory of someone else's: its owner could remove the pin
+	 * (and `current` would be read), so it is refused, pin or none. */
+	tu_chown(pins, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(rename(P(pins, "vm1"), P(t.root, "vm1.pin")), 0);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", pins, 0, "uid 65534", "not owned by root");
+	ck_assert_int_eq(rename(P(t.root, "vm1.pin"), P(pins, "vm1")), 0);
+	tu_chown(pins, 0, 0);
 	/* A pin of a VM with no directory: no such VM, as without a pin. */
 	tu_symlink(t.runner, P(pins, "vm9"));
 	ck_assert_int_eq(vm_open(&v, t.state, "vm9", VM_CURRENT, false, &e), -ENOENT);
@@ -1506,6 +1559,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, share_missing_socket, tu_need_root());
 	tu_add_test_if(tc, share_bad_tag, tu_need_root());
 	tu_add_test_if(tc, share_same_socket, tu_need_root());
+	tu_add_test_if(tc, share_inside_writable_share, tu_need_root());
 	tu_add_test_if(tc, share_settings_files, tu_need_root());
 	tu_add_test_if(tc, share_unknown_setting_file, tu_need_root());
 	tu_add_test_if(tc, share_setting_untrusted, tu_need_root());
