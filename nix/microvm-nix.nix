@@ -43,6 +43,39 @@ let
 
   virtiofsShares = guest: lib.filter (s: s.proto == "virtiofs") guest.microvm.shares;
 
+  # Written by the guest, outside the state dir (inside it, virtiofs-launch
+  # follows no link below the state dir).
+  writableOutside =
+    guest:
+    lib.filter (
+      s:
+      !s.readOnly
+      && lib.hasPrefix "/" s.source
+      && s.source != "/nix/store"
+      && !(s.source == cfg.stateDir || lib.hasPrefix "${cfg.stateDir}/" s.source)
+    ) (virtiofsShares guest);
+
+  # A share whose source lies inside another VM's writable share: that
+  # guest's root makes directories and links of host uid 0 there, which
+  # pass as root's, and so could make it lead anywhere (virtiofs-launch
+  # refuses this within one VM, but sees its own VM alone).
+  nestedShares = lib.concatLists (
+    lib.mapAttrsToList (
+      a: ga:
+      lib.concatMap (
+        w:
+        lib.concatLists (
+          lib.mapAttrsToList (
+            b: gb:
+            map (t: "vm ${b}: share '${t.tag}' (${t.source}) lies inside vm ${a}'s writable share '${w.tag}' (${w.source}), whose guest could make it lead anywhere: do not nest shares in a writable one") (
+              lib.filter (t: b != a && lib.hasPrefix "${lib.removeSuffix "/" w.source}/" t.source) (virtiofsShares gb)
+            )
+          ) guests
+        )
+      ) (writableOutside ga)
+    ) guests
+  );
+
   # microvm.vms.NAME -> services.microvm-host-helpers.vms.NAME
   fromVm =
     name: vm:
@@ -54,13 +87,7 @@ let
       shares = virtiofsShares guest;
       # Written by the guest, outside the state dir: the virtiofsd unit's
       # sandbox must let it write there.
-      writable = lib.filter (
-        s:
-        !s.readOnly
-        && lib.hasPrefix "/" s.source
-        && s.source != "/nix/store"
-        && !(s.source == cfg.stateDir || lib.hasPrefix "${cfg.stateDir}/" s.source)
-      ) shares;
+      writable = if guest == null then [ ] else writableOutside guest;
     in
     {
       autostart = mkDefault vm.autostart;
@@ -156,6 +183,10 @@ in
             }
           ]) mvm.vms
         )
+        ++ map (message: {
+          assertion = false;
+          inherit message;
+        }) nestedShares
         ++ lib.mapAttrsToList (
           name: guest:
           let

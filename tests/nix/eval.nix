@@ -12,6 +12,8 @@
 # store:  where the test runners' outPaths are.
 # tapWord: one more word of VM net's tap.extraOptions (the check of bad
 #         option words).
+# netShare: the source of one more (read-only) virtiofs share of VM net,
+#         microvm.nix form (the check of shares nested in a writable one).
 {
   libPath ? null,
   nixos ? null,
@@ -19,6 +21,7 @@
   store ? "/nix/store",
   attr ? null,
   tapWord ? null,
+  netShare ? null,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
@@ -27,7 +30,19 @@ let
     ../../nix/module.nix
     hosts.${form}
     { _module.args.microvmStubStore = store; }
-  ] ++ lib.optional (tapWord != null) { services.microvm-host-helpers.vms.net.tap.extraOptions = [ tapWord ]; };
+  ]
+  ++ lib.optional (tapWord != null) { services.microvm-host-helpers.vms.net.tap.extraOptions = [ tapWord ]; }
+  ++ lib.optional (netShare != null) {
+    microvm.vms.net.config.microvm.shares = [
+      {
+        proto = "virtiofs";
+        tag = "inner";
+        source = netShare;
+        mountPoint = "/inner";
+        readOnly = true;
+      }
+    ];
+  };
   eval =
     if nixos != null then
       import "${nixos}/nixos/lib/eval-config.nix" {

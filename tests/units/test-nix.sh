@@ -99,6 +99,20 @@ out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath
 check "an option word with a space is an assertion naming it" \
     grep -q 'vms.net: the option words \[\\"--bridge=br 0\\"\] hold a space' <<<"$out"
 
+# A share of one VM inside another VM's writable share: that guest could
+# make it lead anywhere (found by a red-team read); virtiofs-launch sees
+# its own VM alone, so the evaluation names it. Inside a read-only share
+# is fine.
+out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+    --argstr form microvm-nix --argstr store "$STORE" --argstr netShare /home/alice/vm/media 2>&1)
+check "a share inside another VM's writable share is an assertion naming both" \
+    grep -q "vm net: share 'inner' (/home/alice/vm/media) lies inside vm files's writable share 'home'" <<<"$out"
+out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+    --argstr form microvm-nix --argstr store "$STORE" --argstr netShare /srv/files/media 2>&1)
+# (the other checks do not hold for it: net's runner gets share settings)
+check "a share inside another VM's read-only share is no assertion" \
+    eval '[[ $out == "["* && $out != *"lies inside"* ]]'
+
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
 # are symlinks to scripts elsewhere in the store; virtiofs/TAG/{socket,
