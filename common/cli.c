@@ -50,7 +50,7 @@ static const struct common_opt common_opts[] = {
 	{{"modules-dir", required_argument, NULL, OPT_MODULES_DIR}, CLI_MODULES,
 	 "  --modules-dir DIR    kernel modules (default libkmod's, $MICROVM_MODULES_DIR)"},
 	{{"allow-untrusted", no_argument, NULL, OPT_UNTRUSTED}, CLI_UNTRUSTED,
-	 "  --allow-untrusted    accept a runner package not owned by root (DANGEROUS)"},
+	 "  --allow-untrusted    accept a runner root did not name or own (DANGEROUS)"},
 	{{"dry-run", no_argument, NULL, 'n'}, 0,
 	 "  -n, --dry-run        print each action, change nothing"},
 	{{"verbose", no_argument, NULL, 'v'}, 0, "  -v, --verbose        debug messages"},

@@ -262,9 +262,11 @@ static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
 		if (++hops > 40)
 			return mvm_error_set(e, ELOOP, "trust", path, NULL);
 		char target[PATH_MAX];
-		ssize_t k = readlink(next, target, sizeof(target) - 1);
+		ssize_t k = readlink(next, target, sizeof(target));
 		if (k < 0)
 			return mvm_error_set(e, errno, "trust", next, NULL);
+		if ((size_t)k >= sizeof(target))
+			return mvm_error_set(e, ENAMETOOLONG, "trust", next, NULL);
 		target[k] = '\0';
 		char joined[2 * PATH_MAX];
 		if (snprintf(joined, sizeof(joined), "%s/%s", target, rest) >= (int)sizeof(joined))
@@ -299,22 +301,28 @@ static int pinned(struct vm *v, struct mvm_error *e)
 	/* Whether there is a pin: asked only in a directory reached through
 	 * root's (whoever could break the way to it would switch pins off). */
 	_cleanup_free_ char *rdir = NULL;
-	int r = v->allow_untrusted ? ((rdir = strdup(dir)) ? 0 : -ENOMEM)
-				   : resolve_rooted(dir, &rdir, e);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r == -ENOMEM ? mvm_error_set(e, ENOMEM, "read", dir, NULL) : r;
-	/* ... and asked in a directory of root's, unwritable by others: in
-	 * anyone else's, its owner could remove the pin. */
-	if (!v->allow_untrusted && (r = trust_one(rdir, false, false, e)) < 0)
-		return r;
+	int r = 0;
+	if (v->allow_untrusted) {
+		rdir = strdup(dir);
+		if (!rdir)
+			return mvm_error_set(e, ENOMEM, "read", dir, NULL);
+	} else {
+		r = resolve_rooted(dir, &rdir, e);
+		if (r == -ENOENT)
+			return 0;
+		/* ... and asked in a directory of root's, unwritable by
+		 * others: in anyone else's, its owner could remove the pin. */
+		if (r == 0)
+			r = trust_one(rdir, false, false, e);
+		if (r < 0)
+			return r;
+	}
 	_cleanup_free_ char *pin = path_join(rdir, v->name);
 	if (!pin)
 		return mvm_error_set(e, ENOMEM, "read", dir, NULL);
 	struct stat st;
 	if (lstat(pin, &st) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT)
 			return 0;
 		return mvm_error_set(e, errno, "read", pin, NULL);
 	}
@@ -736,41 +744,44 @@ static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 	return r;
 }
 
-/* in, an absolute path, without empty, "." and ".." steps (".." taken
- * lexically), into out: paths as written compared. */
-static void lexical(const char *in, char *out, size_t size)
+/* Does path, as written, pass strictly below dir (both absolute) at any
+ * step? Steps are taken lexically ("" and "." skipped, ".." back one),
+ * and a path that only passes through dir's inside, as x/../.. does,
+ * counts: the walk goes there, through whatever x is by then. */
+static bool passes_below(const char *path, const char *dir)
 {
-	size_t o = 0;
-	out[0] = '\0';
-	for (const char *p = in; *p;) {
-		p += strspn(p, "/");
-		size_t n = strcspn(p, "/");
-		if (n == 0 || (n == 1 && p[0] == '.')) {
+	char d[PATH_MAX], cur[PATH_MAX];
+	size_t dn = 0, o = 0;
+	d[0] = cur[0] = '\0';
+	for (int pass = 0; pass < 2; pass++) {
+		const char *in = pass == 0 ? dir : path;
+		char *out = pass == 0 ? d : cur;
+		o = 0;
+		for (const char *p = in; *p;) {
+			p += strspn(p, "/");
+			size_t n = strcspn(p, "/");
+			if (n == 0 || (n == 1 && p[0] == '.')) {
+				p += n;
+				continue;
+			}
+			if (n == 2 && p[0] == '.' && p[1] == '.') {
+				char *slash = strrchr(out, '/');
+				o = slash ? (size_t)(slash - out) : 0;
+				out[o] = '\0';
+			} else if (o + 1 + n < PATH_MAX) {
+				out[o++] = '/';
+				memcpy(out + o, p, n);
+				o += n;
+				out[o] = '\0';
+				if (pass == 1 && o > dn && strncmp(out, d, dn) == 0 && out[dn] == '/')
+					return true;
+			}
 			p += n;
-			continue;
 		}
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			char *slash = strrchr(out, '/');
-			o = slash ? (size_t)(slash - out) : 0;
-			out[o] = '\0';
-		} else if (o + 1 + n < size) {
-			out[o++] = '/';
-			memcpy(out + o, p, n);
-			o += n;
-			out[o] = '\0';
-		}
-		p += n;
+		if (pass == 0)
+			dn = o;
 	}
-}
-
-/* Is path below dir (strictly), as written? */
-static bool written_below(const char *path, const char *dir)
-{
-	char a[PATH_MAX], b[PATH_MAX];
-	lexical(path, a, sizeof(a));
-	lexical(dir, b, sizeof(b));
-	size_t n = strlen(b);
-	return strncmp(a, b, n) == 0 && a[n] == '/';
+	return false;
 }
 
 /* A share's source or socket inside the source of a writable share of the
@@ -785,9 +796,9 @@ static int nested_in_writable(const struct share_list *l, struct mvm_error *e)
 			continue;
 		for (size_t j = 0; j < l->n; j++) {
 			const struct share *s = &l->v[j];
-			const char *what = j != i && written_below(s->source, w->source) ? s->source
-					   : written_below(s->socket, w->source)       ? s->socket
-											: NULL;
+			const char *what = j != i && passes_below(s->source, w->source) ? s->source
+					   : passes_below(s->socket, w->source)       ? s->socket
+										       : NULL;
 			if (!what)
 				continue;
 			mvm_error_setf(e, EINVAL, "use", what,

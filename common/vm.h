@@ -29,7 +29,7 @@ const char *vm_link_name(enum vm_link l);
 struct vm {
 	char *name;
 	char *dir;    /* STATE_DIR/NAME, absolute */
-	char *link;   /* STATE_DIR/NAME/current (or booted) */
+	char *link;   /* STATE_DIR/NAME/current (or booted), or root's pin */
 	char *runner; /* what it resolves to */
 	bool allow_untrusted;
 };

@@ -121,8 +121,10 @@ let
             The runner package (microvm.nix: `config.microvm.declaredRunner`
             of the guest). When set, `current` in the VM's state dir is
             pointed at it (at boot, on activation and before each start, by
-            install-microvm-${name}.service); when null, it is managed by
-            hand (e.g. with the `microvm` command).
+            install-microvm-${name}.service), and, with updateCurrent, root
+            pins it as /etc/microvm/runners/${name}, which the helpers take
+            instead of `current`; when null, it is managed by hand (e.g.
+            with the `microvm` command).
           '';
         };
         currentRunner = mkOption {
@@ -181,9 +183,10 @@ let
           type = types.bool;
           default = true;
           description = ''
-            Re-point `current` (and rewrite `flake`) on every activation;
-            false: only make them when missing (microvm.nix: a flake VM with
-            updateFlake, updated with `microvm -u`).
+            Re-point `current` (and rewrite `flake`) on every activation,
+            and pin the runner; false: only make them when missing, and no
+            pin (microvm.nix: a flake VM with updateFlake, updated with
+            `microvm -u`).
           '';
         };
         toplevel = mkOption {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* runner-exec: the main process of microvm@NAME.service.
  *
- *   start NAME     point `booted` at the runner `current` resolves to, then
+ *   start NAME     point `booted` at the runner (root's pin, else `current`), then
  *                  exec bin/microvm-run in place (a chain-loader: the VM
  *                  runner becomes the unit's main process).
  *   stop NAME      run booted/bin/microvm-shutdown and wait for it.
@@ -10,7 +10,7 @@
  *                  run current/bin/microvm-register $MAINPID (once the main
  *                  process runs the runner) or microvm-unregister, as root
  *                  for machined (microvm.nix's registerWithMachined), from
- *                  a `current` root made.
+ *                  root's pin, else a `current` root made.
  *   status [NAME...]  current and booted system of each VM, outdated or not.
  */
 #include <dirent.h>
@@ -157,8 +157,8 @@ out:
  * runner `booted` names (stop, as the VM user: `booted` is that user's
  * link), microvm-register and microvm-unregister of the one `current`
  * names (microvm@'s ExecStartPost=+ and ExecStopPost=+, as root, as
- * microvm.nix runs them: only a `current` that root made, vm_open() says
- * why). Under the trust rule; a missing link or program is nothing to
+ * microvm.nix runs them: only root's pin, else a `current` that root
+ * made, vm_open() says why). Under the trust rule; a missing link or program is nothing to
  * do. */
 struct runner_program {
 	enum vm_link link;

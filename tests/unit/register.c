@@ -545,8 +545,9 @@ static long ms_since(const struct timespec *t0)
 
 /* The race of a Type=simple unit: systemd starts ExecStartPost= as soon as
  * it has forked the main process, while that is still runner-exec start,
- * before `booted` is set. register must wait until the main process has
- * exec'd the runner, then run the script of the runner it set. The main
+ * before it runs the runner. register must wait until the main process
+ * has exec'd the runner, then run the script (of the runner `current`
+ * names). The main
  * process is held (ptrace) right after its exec of runner-exec. */
 START_TEST(register_waits_for_exec)
 {

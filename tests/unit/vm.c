@@ -32,6 +32,9 @@ static void setup(void)
 static void teardown(void)
 {
 	tu_vm_free(&t);
+	/* as main() set them, whatever a test that failed left */
+	setenv("MICROVM_RUNNER_ROOTS", "/tmp", 1);
+	setenv("MICROVM_RUNNER_PINS", TU_NO_PINS, 1);
 }
 
 /* a/b in one of a few static buffers: for expected paths. */
@@ -806,9 +809,21 @@ START_TEST(share_inside_writable_share)
 	tu_assert_error(&e, EINVAL, "use", "/srv/vm-a/socks/media.sock", 0, "media", NULL);
 	ck_assert_str_eq(mvm_error_reason(&e), "inside the source of writable share 'data', "
 					       "whose guest could make it lead anywhere");
+	/* a path that only passes through the share (x/../..): the walk goes
+	 * through x, which the guest could have made a link to anywhere */
+	tu_write(t.runner, "share/microvm/virtiofs/media/socket", "media.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a/x/../../etc\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use", "/srv/vm-a/x/../../etc", 0, "media", NULL);
+	/* a share's own socket inside its own writable source */
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-b\n");
+	tu_write(t.runner, "share/microvm/virtiofs/data/socket", "/srv/vm-a/data.sock\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use", "/srv/vm-a/data.sock", 0, "data", NULL);
+	tu_write(t.runner, "share/microvm/virtiofs/data/socket", "data.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a/../media\n");
 	/* ../media is beside it, the same source twice is no nesting, and
 	 * inside a read-only share is fine */
-	tu_write(t.runner, "share/microvm/virtiofs/media/socket", "media.sock\n");
 	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
 	share_list_free(&sl);
 	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a\n");
@@ -1429,7 +1444,6 @@ START_TEST(trust_pin_over_guest_link)
 	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
 	tu_symlink(t.runner, P(pins, "vm1"));
 	free(sticky);
-	setenv("MICROVM_RUNNER_PINS", pins, 1);
 	free(open_dir);
 	tu_chmod(pins, 0775);
 	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
