@@ -44,6 +44,14 @@ static int untrusted(struct mvm_error *e, const char *path, const char *reason,
 	return -EPERM;
 }
 
+/* untrusted() for what root does not own: its owner as the value. */
+static int not_roots(struct mvm_error *e, const char *path, const char *reason, uid_t uid)
+{
+	char v[32];
+	snprintf(v, sizeof(v), "uid %lu", (unsigned long)uid);
+	return untrusted(e, path, reason, v);
+}
+
 /* sticky_ok: a root-owned sticky directory (/tmp, /nix/store) passes,
  * since nobody else can rename or remove root's entries in it; that holds
  * above a runner, never for the runner itself or anything below it (the
@@ -51,14 +59,12 @@ static int untrusted(struct mvm_error *e, const char *path, const char *reason,
 static int trust_stat(const char *path, const struct stat *st, bool sticky_ok,
 		      struct mvm_error *e)
 {
-	char v[32];
-	if (st->st_uid != 0) {
-		snprintf(v, sizeof(v), "uid %lu", (unsigned long)st->st_uid);
-		return untrusted(e, path, "not owned by root", v);
-	}
+	if (st->st_uid != 0)
+		return not_roots(e, path, "not owned by root", st->st_uid);
 	if (sticky_ok && S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
 		return 0;
 	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		char v[32];
 		snprintf(v, sizeof(v), "mode %04lo", (unsigned long)(st->st_mode & 07777));
 		return untrusted(e, path, "writable by group or others", v);
 	}
@@ -254,11 +260,8 @@ static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
 			memcpy(res, next, strlen(next) + 1);
 			continue;
 		}
-		if (st.st_uid != 0) {
-			char v[32];
-			snprintf(v, sizeof(v), "uid %lu", (unsigned long)st.st_uid);
-			return untrusted(e, next, "a link not made by root", v);
-		}
+		if (st.st_uid != 0)
+			return not_roots(e, next, "a link not made by root", st.st_uid);
 		if (++hops > 40)
 			return mvm_error_set(e, ELOOP, "trust", path, NULL);
 		char target[PATH_MAX];
@@ -370,13 +373,10 @@ static int root_named(struct vm *v, struct mvm_error *e)
 		return mvm_error_set(e, errno, "resolve", v->link, NULL);
 	if (!S_ISLNK(st.st_mode))
 		return mvm_error_set(e, EINVAL, "resolve", v->link, "not a symlink");
-	char uid[32];
-	snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)st.st_uid);
 	if (st.st_uid != 0 || st.st_nlink != 1) {
-		int r = untrusted(e, v->link,
-				  st.st_uid != 0 ? "a link not made by root"
-						 : "a link with more than one name",
-				  st.st_uid != 0 ? uid : "");
+		int r = st.st_uid != 0
+				? not_roots(e, v->link, "a link not made by root", st.st_uid)
+				: untrusted(e, v->link, "a link with more than one name", "");
 		if (e)
 			e->hint = "only root points a VM's `current` at a runner; --allow-untrusted "
 				  "overrides";
@@ -744,44 +744,41 @@ static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 	return r;
 }
 
-/* Does path, as written, pass strictly below dir (both absolute) at any
- * step? Steps are taken lexically ("" and "." skipped, ".." back one),
- * and a path that only passes through dir's inside, as x/../.. does,
- * counts: the walk goes there, through whatever x is by then. */
+/* in, an absolute path, into out (PATH_MAX) step by step, as written:
+ * "" and "." skipped, ".." back one. true as soon as out is strictly
+ * below below (NULL: never), else false at the end. */
+static bool lexical_walk(const char *in, char *out, const char *below)
+{
+	size_t o = 0, bn = below ? strlen(below) : 0;
+	out[0] = '\0';
+	for (const char *p = in; *p;) {
+		p += strspn(p, "/");
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(out, '/');
+			o = slash ? (size_t)(slash - out) : 0;
+			out[o] = '\0';
+		} else if (n > 0 && !(n == 1 && p[0] == '.') && o + 1 + n < PATH_MAX) {
+			out[o++] = '/';
+			memcpy(out + o, p, n);
+			o += n;
+			out[o] = '\0';
+			if (below && o > bn && strncmp(out, below, bn) == 0 && out[bn] == '/')
+				return true;
+		}
+		p += n;
+	}
+	return false;
+}
+
+/* Does path, as written, pass strictly below dir at any step? A path
+ * that only passes through dir's inside, as x/../.. does, counts: the
+ * walk goes there, through whatever x is by then. */
 static bool passes_below(const char *path, const char *dir)
 {
 	char d[PATH_MAX], cur[PATH_MAX];
-	size_t dn = 0, o = 0;
-	d[0] = cur[0] = '\0';
-	for (int pass = 0; pass < 2; pass++) {
-		const char *in = pass == 0 ? dir : path;
-		char *out = pass == 0 ? d : cur;
-		o = 0;
-		for (const char *p = in; *p;) {
-			p += strspn(p, "/");
-			size_t n = strcspn(p, "/");
-			if (n == 0 || (n == 1 && p[0] == '.')) {
-				p += n;
-				continue;
-			}
-			if (n == 2 && p[0] == '.' && p[1] == '.') {
-				char *slash = strrchr(out, '/');
-				o = slash ? (size_t)(slash - out) : 0;
-				out[o] = '\0';
-			} else if (o + 1 + n < PATH_MAX) {
-				out[o++] = '/';
-				memcpy(out + o, p, n);
-				o += n;
-				out[o] = '\0';
-				if (pass == 1 && o > dn && strncmp(out, d, dn) == 0 && out[dn] == '/')
-					return true;
-			}
-			p += n;
-		}
-		if (pass == 0)
-			dn = o;
-	}
-	return false;
+	lexical_walk(dir, d, NULL);
+	return lexical_walk(path, cur, d);
 }
 
 /* A share's source or socket inside the source of a writable share of the
