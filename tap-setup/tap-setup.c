@@ -14,24 +14,28 @@
  *
  * This file: the command line, the lock, the verbs (up.c, down.c). */
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "lock.h"
 #include "log.h"
 #include "seccomp.h"
 #include "tap-setup.h"
 #include "util.h"
 
-enum { OPT_MACVTAP = CLI_TOOL_OPT, OPT_BRIDGE, OPT_MTU, OPT_QDISC };
+enum { OPT_MACVTAP = CLI_TOOL_OPT, OPT_BRIDGE, OPT_MTU, OPT_QDISC, OPT_NO_GRANT };
 
 static const struct option tool_options[] = {
 	{ "macvtap", no_argument, NULL, OPT_MACVTAP },
 	{ "bridge", required_argument, NULL, OPT_BRIDGE },
 	{ "mtu", required_argument, NULL, OPT_MTU },
 	{ "qdisc", required_argument, NULL, OPT_QDISC },
+	{ "no-grant", no_argument, NULL, OPT_NO_GRANT },
 	{ 0 },
 };
 
@@ -82,6 +86,9 @@ static int handle_option(int opt, const char *arg, void *userdata)
 		return set_mtu(o, arg);
 	case OPT_QDISC:
 		return set_qdisc(o, arg);
+	case OPT_NO_GRANT:
+		o->no_grant = true;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -90,11 +97,14 @@ struct opts opts;
 
 static const struct cli_tool tool = {
 	.name = "tap-setup",
-	.synopsis = "[OPTIONS] up|down NAME",
+	.synopsis = "[OPTIONS] up|down|grant NAME",
 	.summary = "create or delete the TAP (or macvtap) interfaces of a MicroVM",
 	.help = "  up NAME           create the interfaces of current/share/microvm/tap-interfaces\n"
 		"  down NAME         delete the interfaces the record of 'up' names\n"
+		"  grant NAME        (--macvtap) give the /dev/tapN that 'up --no-grant'\n"
+		"                    left root's to the VM user, as a step of its own\n"
 		"      --macvtap     use share/microvm/macvtap-interfaces (ID MAC LINK MODE)\n"
+		"      --no-grant    (up --macvtap) leave each /dev/tapN root's, for 'grant'\n"
 		"      --bridge BR   enslave every TAP to bridge BR ($MICROVM_TAP_BRIDGE)\n"
 		"      --mtu N       set the MTU of every interface ($MICROVM_TAP_MTU)\n"
 		"      --qdisc Q     a TAP's root qdisc: noqueue (default; the TAP drops\n"
@@ -108,6 +118,51 @@ static const struct cli_tool tool = {
 };
 
 /* ---- main ------------------------------------------------------------------- */
+
+/* grant runs as a privileged step of the unit (ExecStartPost=+), outside
+ * its sandbox: before it reads anything, it keeps CAP_CHOWN and
+ * CAP_DAC_READ_SEARCH alone (of those it has), no_new_privs and the
+ * system call filter of up and down. */
+static int main_grant(struct cli *c, const char *name, long wait_ms)
+{
+	struct mvm_error e = { 0 };
+	struct caps cs;
+	int lock = -1, r;
+	if ((r = caps_get(&cs)) == 0) {
+		cs.prm &= CAP_BIT(CAP_CHOWN) | CAP_BIT(CAP_DAC_READ_SEARCH);
+		cs.eff = cs.prm;
+		cs.inh = 0;
+		r = caps_set(&cs);
+	}
+	if (r == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		r = -errno;
+	if (r == 0)
+		r = seccomp_confine(true);
+	if (r < 0) {
+		mvm_error_set(&e, -r, "drop", "capabilities", NULL);
+		log_error_info(&e);
+		return 1;
+	}
+	if (cli_resolve_ids(c, &e) < 0 ||
+	    vm_lock(c->runtime_dir, name, wait_ms, !c->dry_run, &lock, &e) < 0) {
+		log_error_info(&e);
+		return 1;
+	}
+	struct ctx x = { .c = c, .vm = name, .kind = "macvtap", .mac = true };
+	struct vm vm = { 0 };
+	r = vm_open(&vm, c->state_dir, name, VM_CURRENT, c->allow_untrusted, &e);
+	if (r == 0)
+		r = grant(&x, &vm, &e);
+	vm_close(&vm);
+	ctx_close(&x);
+	if (lock >= 0)
+		close(lock);
+	if (r < 0) {
+		log_error_info(&e);
+		return 1;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -135,9 +190,13 @@ int main(int argc, char **argv)
 	if (argc - i != 2)
 		return cli_usage_error(&tool, "expected up|down and a VM name");
 	const char *verb = argv[i], *name = argv[i + 1];
-	bool up = !strcmp(verb, "up");
-	if (!up && strcmp(verb, "down"))
-		return cli_usage_error(&tool, "unknown verb '%s' (up or down)", verb);
+	bool up = !strcmp(verb, "up"), give = !strcmp(verb, "grant");
+	if (!up && !give && strcmp(verb, "down"))
+		return cli_usage_error(&tool, "unknown verb '%s' (up, down or grant)", verb);
+	if (give && !opts.macvtap)
+		return cli_usage_error(&tool, "grant applies to macvtaps (--macvtap)");
+	if (opts.no_grant && !(up && opts.macvtap))
+		return cli_usage_error(&tool, "--no-grant applies to up --macvtap");
 	if (opts.bridge && set_bridge(&opts, opts.bridge) < 0)
 		return 2;
 	if (opts.bridge && opts.macvtap)
@@ -147,6 +206,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_subject(name);
+	if (give)
+		return main_grant(&c, name, wait_ms);
 	/* Before anything a VM user can change is read: from here on only
 	 * the scanner holds CAP_SYS_PTRACE (common/procfd.h). */
 	struct fd_scanner scan;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tap-setup's parts: tap-setup.c (command line, lock, verbs), links.c
  * (netlink, link groups, macvtap device numbers), held.c (what up and
- * down may delete: kind, record, holders), up.c, down.c. */
+ * down may delete: kind, record, holders), up.c, down.c, grant.c. */
 #pragma once
 
 #include <net/if.h> /* before the linux/ headers */
@@ -23,6 +23,7 @@ struct opts {
 	unsigned mtu;	    /* 0: the kernel's default */
 	const char *qdisc;  /* --qdisc as given, NULL: not given */
 	bool kernel_qdisc;  /* --qdisc default: leave the kernel's root qdisc */
+	bool no_grant;	    /* --no-grant: up leaves the macvtaps' nodes root's */
 };
 extern struct opts opts;
 
@@ -118,7 +119,10 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
  * that cannot be read at all makes every victim held, as unsure). */
 int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_error *e);
 
-/* ---- up.c, down.c ---- */
+/* ---- up.c, down.c, grant.c ---- */
 int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e);
 int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e);
 int down(struct ctx *x, struct mvm_error *e);
+/* Each recorded macvtap's DEVFS/tapN to the VM user, when the kernel says
+ * it is the runner's macvtap and the node its device (grant.c). */
+int grant(struct ctx *x, const struct vm *vm, struct mvm_error *e);

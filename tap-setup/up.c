@@ -443,11 +443,12 @@ static int macvtap_create(struct ctx *x, const struct macvtap_if *m, int lower, 
 	return r < 0 ? fail_nl(e, r, "create", m->id) : 0;
 }
 
-/* DEVFS/tapIFINDEX to the VM user. devtmpfs makes the node as the kernel
- * registers the macvtap (and removes it with the macvtap); a /dev without
- * devtmpfs (or a re-rooted one) does not have it, so it is made from the
- * device number sysfs shows, recorded first, and removed by down. The
- * node of made's last entry. */
+/* DEVFS/tapIFINDEX to the VM user (with --no-grant, to grant later).
+ * devtmpfs makes the node as the kernel registers the macvtap (and
+ * removes it with the macvtap); a /dev without devtmpfs (or a re-rooted
+ * one) does not have it, so it is made from the device number sysfs
+ * shows, recorded first, and removed by down. The node of made's last
+ * entry. */
 static int macvtap_node(struct ctx *x, const struct plan *p, struct tap_record *made,
 			struct mvm_error *e)
 {
@@ -478,6 +479,8 @@ static int macvtap_node(struct ctx *x, const struct plan *p, struct tap_record *
 		return mvm_error_set(e, 0, "chown", node,
 				     "a stale node: its device number is not the macvtap's");
 	}
+	if (opts.no_grant)
+		return 0; /* grant gives it, a privileged step apart */
 	if (lchown(node, c->uid, c->gid) < 0)
 		return mvm_error_set(e, errno, "chown", node, NULL);
 	return 0;
@@ -509,8 +512,9 @@ static void dry_run_macvtaps(struct ctx *x, const struct plan *p, const struct m
 		if (opts.mtu)
 			log_action("set mtu %u on %s", opts.mtu, m->id);
 		log_action("disable IPv6 on %s", m->id);
-		log_action("chown %s/tap<index of %s> to %u:%u", c->devfs, m->id, (unsigned)c->uid,
-			   (unsigned)c->gid);
+		if (!opts.no_grant)
+			log_action("chown %s/tap<index of %s> to %u:%u", c->devfs, m->id,
+				   (unsigned)c->uid, (unsigned)c->gid);
 		log_action("set %s up", m->id);
 	}
 	_cleanup_free_ char *rec = ctx_record(x);

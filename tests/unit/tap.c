@@ -577,6 +577,131 @@ START_TEST(macvtap_refusals_and_rollback)
 }
 END_TEST
 
+/* The node of macvtap name in dev (malloc'ed), and its stat. */
+static char *macvtap_node_of(const char *dev, const char *name, struct stat *st)
+{
+	char p[32];
+	snprintf(p, sizeof(p), "tap%d", ifindex(name));
+	char *node = tu_path(dev, p);
+	ck_assert_int_eq(lstat(node, st), 0);
+	return node;
+}
+
+/* grant refuses, naming why, and no node is the VM user's. */
+static void grant_refused(const struct tu_vm *t, const char *const *extra, const char *dev,
+			  const char *why)
+{
+	struct tu_run r;
+	tap_run(&r, t, "grant", extra);
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, why), "wanted '%s': %s", why, r.err);
+	tu_run_free(&r);
+	DIR *d = opendir(dev);
+	ck_assert_ptr_nonnull(d);
+	for (struct dirent *de; (de = readdir(d));) {
+		struct stat st;
+		char *p = tu_path(dev, de->d_name);
+		ck_assert_int_eq(lstat(p, &st), 0);
+		ck_assert_msg(st.st_uid == 0 && st.st_gid != GID, "%s given away (%s)", p, why);
+		free(p);
+	}
+	closedir(d);
+}
+
+/* up --no-grant, as the unit runs it without CAP_CHOWN, leaves each
+ * /dev/tapN root's; grant, its privileged step, gives them to the VM user
+ * only when the kernel says the record is right: a record that code in up
+ * forged, or a node swapped in /dev, changes nothing. */
+START_TEST(macvtap_grant_checks_the_kernel)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm2");
+	make_veth("lower0");
+	make_veth("lower1");
+	const char *list = "mvt0 02:11:22:33:44:55 lower0 bridge\n"
+			   "mvt1 02:11:22:33:44:56 lower0 private\n";
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", list);
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
+	const char *up_extra[] = { "--macvtap", "--devfs", dev, "--no-grant", NULL };
+
+	/* Nothing recorded yet. */
+	grant_refused(&t, extra, dev, "names 0 of the runner's 2 macvtaps");
+
+	tap_ok(&t, "up", up_extra);
+	struct stat st;
+	for (int k = 0; k < 2; k++) {
+		char *node = macvtap_node_of(dev, k ? "mvt1" : "mvt0", &st);
+		ck_assert(S_ISCHR(st.st_mode));
+		/* made here (no devtmpfs) by up, whose group is 65534 */
+		ck_assert_msg(st.st_uid == 0 && st.st_gid != GID, "%s not root's", node);
+		free(node);
+	}
+	char *real = record_of(&t, "macvtap");
+	ck_assert_ptr_nonnull(real);
+	char rec[256];
+
+	/* An interface the runner does not name. */
+	snprintf(rec, sizeof(rec), "# tap-setup record 2\ngroup 7\nlower1 %d\n", ifindex("lower1"));
+	tu_write(t.runtime, "vm2/macvtap", rec);
+	grant_refused(&t, extra, dev, "not in the runner's share/microvm/macvtap-interfaces");
+	/* A name of the runner's with another macvtap's index. */
+	snprintf(rec, sizeof(rec), "# tap-setup record 2\ngroup 7\nmvt0 %d\nmvt1 %d\n",
+		 ifindex("mvt1"), ifindex("mvt1"));
+	tu_write(t.runtime, "vm2/macvtap", rec);
+	grant_refused(&t, extra, dev, "its index now has another name");
+	/* A name of the runner's that is not a macvtap. */
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "lower1 02:11:22:33:44:57 lower0 bridge\n");
+	snprintf(rec, sizeof(rec), "# tap-setup record 2\ngroup 7\nlower1 %d\n", ifindex("lower1"));
+	tu_write(t.runtime, "vm2/macvtap", rec);
+	grant_refused(&t, extra, dev, "not a macvtap");
+	/* The runner's macvtap on another link than it names. */
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "mvt0 02:11:22:33:44:55 lower0 bridge\nmvt1 02:11:22:33:44:56 lower1 private\n");
+	tu_write(t.runtime, "vm2/macvtap", real);
+	grant_refused(&t, extra, dev, "not on the link that macvtap-interfaces names");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", list);
+
+	/* The node swapped: another device's number, then a link to a file. */
+	char *node = macvtap_node_of(dev, "mvt0", &st);
+	dev_t devt = st.st_rdev;
+	ck_assert_int_eq(unlink(node), 0);
+	ck_assert_int_eq(mknod(node, S_IFCHR | 0600, makedev(1, 3)), 0);
+	grant_refused(&t, extra, dev, "its device number is not the macvtap's");
+	ck_assert_int_eq(unlink(node), 0);
+	char *target = tu_path(t.root, "target");
+	tu_write(t.root, "target", "x");
+	ck_assert_int_eq(symlink(target, node), 0);
+	grant_refused(&t, extra, dev, "not a character device");
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_int_eq(unlink(node), 0);
+	ck_assert_int_eq(mknod(node, S_IFCHR | 0600, devt), 0);
+
+	/* All as up made it: both given, and nothing else. */
+	tap_ok(&t, "grant", extra);
+	for (int k = 0; k < 2; k++) {
+		free(node);
+		node = macvtap_node_of(dev, k ? "mvt1" : "mvt0", &st);
+		ck_assert_uint_eq(st.st_uid, UID);
+		ck_assert_uint_eq(st.st_gid, GID);
+	}
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+
+	tap_ok(&t, "down", extra);
+	ck_assert_int_eq(ifindex("mvt0"), 0);
+	ck_assert_int_eq(ifindex("mvt1"), 0);
+	free(node);
+	free(target);
+	free(real);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* ---- command line ------------------------------------------------------------- */
 
 START_TEST(usage_errors)
@@ -587,6 +712,9 @@ START_TEST(usage_errors)
 		{ "sideways", "vm1", NULL },
 		{ "--mtu", "12", "up", "vm1" },
 		{ "--bridge", "a/b", "up", "vm1" },
+		{ "grant", "vm1", NULL },
+		{ "--macvtap", "--no-grant", "down", "vm1" },
+		{ "--no-grant", "up", "vm1", NULL },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		const char *argv[6] = { bin };
@@ -739,6 +867,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, many_taps, why);
 	tu_add_test_if(tc, macvtap_up_down, why);
 	tu_add_test_if(tc, macvtap_refusals_and_rollback, why);
+	tu_add_test_if(tc, macvtap_grant_checks_the_kernel, why);
 	suite_add_tcase(s, tc);
 	tap_attack_cases(s);
 	return s;

@@ -13,11 +13,13 @@
 #     and both interfaces keep their index;
 #  4. once the holder is gone, `systemctl restart` of each succeeds: the
 #     check is not blind under the sandbox, it replaced both;
-#  5. `systemctl stop`: both interfaces and the records are gone.
+#  5. `systemctl stop`: both interfaces and the records are gone;
+#  6. a macvtap start that fails after up leaves no macvtap behind.
 # The container's /dev is a tmpfs, not devtmpfs, so nothing makes
 # /dev/tapN for the macvtap there: a drop-in for this test lets the unit
-# make it (CAP_MKNOD, DeviceAllow=char-macvtap m). The capabilities and
-# /proc settings of the held check are the shipped unit's.
+# make it (CAP_MKNOD, DeviceAllow=char-macvtap m, /dev writable); the
+# unit's own privileged step (grant) gives it to the VM user. The
+# capabilities and /proc settings of the held check are the shipped unit's.
 # Exit 0 pass, 1 fail, 77 skip.
 # e2e: a container with systemd; tests/run leaves it out when MVM_NO_E2E=1.
 set -uo pipefail
@@ -58,7 +60,10 @@ echo "mvmhm0 02:aa:bb:cc:dd:01 mvmhl0 bridge" >"$R/share/microvm/macvtap-interfa
 ln -s /opt/runner-vm1 "$TMP/state/vm1/current"
 cp "$B/tests/helpers/tap-holder" "$TMP/helpers/"
 mkdir -p "$TMP/dropin"
-printf '[Service]\nCapabilityBoundingSet=CAP_MKNOD\nDeviceAllow=char-macvtap m\n' \
+# /dev writable for that mknod (the unit's /dev is read-only: the node goes
+# to the VM user in its privileged ExecStartPost=, grant).
+printf '%s\n' '[Service]' 'CapabilityBoundingSet=CAP_MKNOD' 'DeviceAllow=char-macvtap m' \
+    'ReadOnlyPaths=' 'ReadOnlyPaths=/run /sys /proc/sys -/proc/sysrq-trigger -/proc/irq' \
     >"$TMP/dropin/mknod.conf"
 
 container_start --bind-ro="$TMP/dest/opt/mvm:/opt/mvm" \
@@ -119,6 +124,16 @@ check "mvmhm0 replaced (index $(ifx mvmhm0))" test -n "$(ifx mvmhm0)" -a "$(ifx 
 check "systemctl stop ${units[*]}" cx systemctl stop "${units[@]}"
 check "mvmh0 and mvmhm0 deleted" test -z "$(ifx mvmh0)$(ifx mvmhm0)"
 check "no record left" fails_to cx test -e /run/microvm/vm1/tap -o -e /run/microvm/vm1/macvtap
+
+# 6. a start that fails after up (in the unit's grant, or a step after
+# it): the macvtap unit's ExecStopPost= down takes back what up made.
+cx sh -c 'printf "[Service]\nExecStartPost=/bin/false\n" \
+    >/etc/systemd/system/microvm-macvtap-interfaces@vm1.service.d/fail.conf && systemctl daemon-reload'
+check "systemctl start of the macvtap unit fails after up" \
+    fails_to cx systemctl start microvm-macvtap-interfaces@vm1.service
+settle
+check "mvmhm0 deleted after the failed start" test -z "$(ifx mvmhm0)"
+check "no macvtap record left after the failed start" fails_to cx test -e /run/microvm/vm1/macvtap
 
 [[ $fails == 0 ]] || { cx journalctl -b --no-pager -u 'microvm*' | tail -n ${HELD_LOG_LINES:-40}; }
 [[ $fails == 0 ]]

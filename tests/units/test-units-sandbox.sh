@@ -71,7 +71,7 @@ for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices m
     # without microvm-state-dir.service (the last check here starts it)
     awk -v probe="$probe" '
         /^ExecStart=/ { print probe; next }
-        /^ExecStop=|^ExecReload=|^ConditionPathExists=|^OnFailure=/ { next }
+        /^ExecStop=|^ExecStopPost=|^ExecStartPost=|^ExecReload=|^ConditionPathExists=|^OnFailure=/ { next }
         /^(Requires|After)=microvm-state-dir.service$/ { next }
         /^Type=notify/ { print "Type=oneshot"; next }
         /^Restart=/ { next }
@@ -80,11 +80,12 @@ for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices m
 done
 cp "$B/tests/shims/hijack.so" "$TMP/probe/hijack.so" || { echo "FAIL: no $B/tests/shims/hijack.so"; exit 1; }
 for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
-    # the unit as installed, the helper with hijack.so, no ExecStop=; the
-    # TAP units run down at start (the PCI unit runs its bind)
+    # the unit as installed, the helper with hijack.so, no ExecStop= (nor
+    # the macvtap unit's grant); the TAP units run down at start (the PCI
+    # unit runs its bind)
     awk '
-        /^ExecStart=/ { sub(/ up /, " down "); print; next }
-        /^ExecStop=|^ConditionPathExists=|^OnFailure=/ { next }
+        /^ExecStart=/ { sub(/ up (--no-grant )?/, " down "); print; next }
+        /^ExecStop=|^ExecStopPost=|^ExecStartPost=|^ConditionPathExists=|^OnFailure=/ { next }
         /^\[Service\]/ { print; print "Environment=LD_PRELOAD=/opt/probe/hijack.so HIJACK_VICTIM=1 HIJACK_FILE=/run/systemd/system/mvm-hijack.service"; next }
         { print }' "$TMP/dest/opt/mvm/lib/systemd/system/$u@.service" \
         >"$TMP/units/hijack-$u@.service"
@@ -144,6 +145,17 @@ want tun yes "opens /dev/net/tun"
 want dev_chmod no "cannot change a device node's mode (the host's /dev is read-only)"
 unit=microvm-macvtap-interfaces r=$(results $unit)
 want ipv6 yes "writes the IPv6 settings of the links (disable_ipv6)"
+# /dev/tapN goes to the VM user in the unit's privileged ExecStartPost=:
+# the sandbox itself cannot touch a device node (a chown of the host's
+# disk to the VM user was one chown away).
+want dev_chmod no "cannot change a device node's mode (the host's /dev is read-only)"
+caps=$(container_exec systemctl show -P CapabilityBoundingSet probe-$unit@vm1.service)
+if [[ -n $caps && $caps != *cap_chown* && $caps != *cap_fowner* && $caps != *cap_mknod* ]]; then
+    echo "ok: $unit: no CAP_CHOWN, CAP_FOWNER or CAP_MKNOD in its bounding set ($caps)"
+else
+    echo "FAIL: $unit: CAP_CHOWN, CAP_FOWNER or CAP_MKNOD in its bounding set, or none read ($caps)"
+    fails=$((fails + 1))
+fi
 unit=microvm-pci-devices r=$(results $unit)
 want dev_chmod no "cannot change a device node's mode (the host's /dev is read-only)"
 want vfio yes "writes /dev/vfio (the IOMMU groups' nodes it gives to the VM)"
@@ -184,9 +196,7 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     if [[ $unit != microvm-pci-devices ]]; then
         want uevent no "the helper, hijacked, cannot send udev an event (PID 1 starts what one names)"
     fi
-    if [[ $unit != microvm-macvtap-interfaces ]]; then
-        want dev_chmod no "the helper, hijacked, cannot change a device node's mode"
-    fi
+    want dev_chmod no "the helper, hijacked, cannot change a device node's mode"
     want systemd_private no "the helper, hijacked, cannot connect to PID 1's private socket"
     want system_bus no "the helper, hijacked, cannot connect to the system bus"
     if [[ $unit != microvm-pci-devices ]]; then

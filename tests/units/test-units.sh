@@ -151,11 +151,27 @@ for h in "${HELPERS[@]}"; do
 done
 grep -qx 'ExecStart=/bin/systemctl --no-block stop microvm@%i.service' "$unitdir/microvm-failed@.service" \
     || fail "microvm-failed@ does not stop microvm@%i"
-# Teardown: the oneshot helpers undo from their records in ExecStop=; the
-# virtiofsd launcher is stopped by SIGTERM to it alone (it stops its daemons).
-for h in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
+# Teardown: the oneshot helpers undo from their records in ExecStop= (the
+# macvtap unit in ExecStopPost=, which also runs after a failed start:
+# its ExecStartPost= grant may fail after up); the virtiofsd launcher is
+# stopped by SIGTERM to it alone (it stops its daemons).
+for h in microvm-tap-interfaces microvm-pci-devices; do
     grep -Eq '^ExecStop=.* (down|unbind) -- %i$' "$unitdir/$h@.service" || fail "$h has no teardown ExecStop"
 done
+grep -qx "ExecStopPost=$prefix/bin/tap-setup --macvtap down -- %i" \
+    "$unitdir/microvm-macvtap-interfaces@.service" \
+    || fail "microvm-macvtap-interfaces@ has no teardown ExecStopPost"
+# /dev/tapN goes to the VM user in a privileged step: the sandboxed up has
+# no CAP_CHOWN (nor CAP_FOWNER, CAP_MKNOD) and a read-only /dev.
+h=microvm-macvtap-interfaces
+grep -qx "ExecStart=$prefix/bin/tap-setup --macvtap up --no-grant \$MICROVM_MACVTAP_OPTIONS -- %i" \
+    "$unitdir/$h@.service" || fail "$h@: ExecStart= is not up --no-grant"
+grep -qx "ExecStartPost=+$prefix/bin/tap-setup --macvtap grant \$MICROVM_MACVTAP_OPTIONS -- %i" \
+    "$unitdir/$h@.service" || fail "$h@: no ExecStartPost=+... grant"
+for cap in CAP_CHOWN CAP_FOWNER CAP_MKNOD; do
+    ! prop "$h@.service" CapabilityBoundingSet | grep -qx "$cap" || fail "$h@: $cap in its bounding set"
+done
+prop "$h@.service" ReadOnlyPaths | grep -qx /dev || fail "$h@: /dev not read-only"
 # The VM name comes after "--" in every line that runs a helper, so that a
 # name beginning with '-' (microvm@-n, found in review) is not read as an
 # option: every helper refused to start or stop such a VM (usage error).
