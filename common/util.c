@@ -239,14 +239,38 @@ const char *escape_value(const char *s, size_t n, char *buf, size_t size)
 	return buf;
 }
 
-/* Format controls that change what a terminal shows without showing
- * themselves: the Arabic letter mark, zero-width spaces and marks, line
- * and paragraph separators, bidi embeddings, overrides and isolates, the
- * word joiner and invisible operators, the zero-width no-break space. */
+/* Code points that show nothing, or a blank, or change what a terminal
+ * shows without showing themselves: Unicode's format characters (Cf:
+ * bidi embeddings, overrides and isolates, zero-width marks, the
+ * interlinear annotations, the Egyptian and musical format controls, the
+ * tags) and default-ignorable code points (soft hyphen, fillers,
+ * variation selectors, the combining grapheme joiner), the line and
+ * paragraph separators, the spaces other than ASCII's, private use and
+ * noncharacters. Ranges sorted, from Unicode 15.1's
+ * DerivedCoreProperties.txt and UnicodeData.txt. */
 static bool invisible_format(unsigned long cp)
 {
-	return cp == 0x061c || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
-	       (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
+	static const struct {
+		unsigned long lo, hi;
+	} r[] = {
+		{ 0x00a0, 0x00a0 },   { 0x00ad, 0x00ad },   { 0x034f, 0x034f },
+		{ 0x0600, 0x0605 },   { 0x061c, 0x061c },   { 0x06dd, 0x06dd },
+		{ 0x070f, 0x070f },   { 0x0890, 0x0891 },   { 0x08e2, 0x08e2 },
+		{ 0x115f, 0x1160 },   { 0x1680, 0x1680 },   { 0x17b4, 0x17b5 },
+		{ 0x180b, 0x180f },   { 0x2000, 0x200f },   { 0x2028, 0x202f },
+		{ 0x205f, 0x206f },   { 0x3000, 0x3000 },   { 0x3164, 0x3164 },
+		{ 0xe000, 0xf8ff },   { 0xfdd0, 0xfdef },   { 0xfe00, 0xfe0f },
+		{ 0xfeff, 0xfeff },   { 0xffa0, 0xffa0 },   { 0xfff0, 0xfffb },
+		{ 0x110bd, 0x110bd }, { 0x110cd, 0x110cd }, { 0x13430, 0x1343f },
+		{ 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a }, { 0xe0000, 0xe0fff },
+		{ 0xf0000, 0x10ffff },
+	};
+	if ((cp & 0xfffe) == 0xfffe)
+		return true; /* U+FFFE, U+FFFF of every plane */
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]) && r[i].lo <= cp; i++)
+		if (cp <= r[i].hi)
+			return true;
+	return false;
 }
 
 /* (util.h) */

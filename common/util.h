@@ -62,14 +62,16 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *escape_value(const char *s, size_t n, char *buf, size_t size);
 
 /* Length of the UTF-8 sequence at s (at most n bytes) of a printable code
- * point from U+00A0 up, or 0: C1 controls, invisible format controls (bidi
- * overrides, zero-width marks, line separators), overlong forms,
+ * point above U+00A0, or 0: C1 controls, invisible format controls (bidi
+ * overrides, zero-width marks, line separators, tags, variation
+ * selectors: Unicode's Cf and default-ignorable code points), fillers,
+ * spaces other than ASCII's, private use, noncharacters, overlong forms,
  * surrogates and broken sequences are not. */
 size_t utf8_printable(const unsigned char *s, size_t n);
 
 /* s for a log line or a terminal (NUL-terminated into buf): control
- * characters (C0, DEL, C1), invisible format controls (bidi overrides,
- * zero-width marks, line separators) and bytes that are not UTF-8 become
+ * characters (C0, DEL, C1), the invisible ones utf8_printable() refuses
+ * (bidi overrides, zero-width marks, ...) and bytes that are not UTF-8 become
  * \n, \t, \r or \xNN; printable ASCII and UTF-8 stay, backslashes too (values that
  * escape_value() escaped stay readable). Cut at a character, never inside
  * an escape, when buf is too small. Returns buf. */

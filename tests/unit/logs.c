@@ -103,9 +103,51 @@ START_TEST(escape_line_cases)
 			 "l\\xe2\\x80\\xa8p\\xe2\\x80\\xa9");
 	ck_assert_str_eq(escape_line("z\xe2\x80\x8bw\xef\xbb\xbf\xd8\x9c", buf, sizeof(buf)),
 			 "z\\xe2\\x80\\x8bw\\xef\\xbb\\xbf\\xd8\\x9c");
+	/* So is every other character that shows nothing, or a blank: the
+	 * rest of Unicode's format characters and default-ignorable code
+	 * points (soft hyphen, Mongolian vowel separator, variation selector,
+	 * interlinear annotation, musical format, the tags: "web" with them
+	 * reads "web"), Hangul fillers, spaces other than ASCII's, private
+	 * use and noncharacters. One case each, tried alone. */
+	static const char *const hidden[] = {
+		"\xc2\xad",	      /* U+00AD soft hyphen */
+		"\xcd\x8f",	      /* U+034F combining grapheme joiner */
+		"\xe1\x85\x9f",     /* U+115F Hangul choseong filler */
+		"\xe1\x9e\xb4",     /* U+17B4 Khmer vowel inherent aq */
+		"\xe1\xa0\x8e",     /* U+180E Mongolian vowel separator */
+		"\xe2\x81\xaa",     /* U+206A inhibit symmetric swapping */
+		"\xe3\x85\xa4",     /* U+3164 Hangul filler */
+		"\xef\xb8\x8f",     /* U+FE0F variation selector 16 */
+		"\xef\xbe\xa0",     /* U+FFA0 halfwidth Hangul filler */
+		"\xef\xbf\xb9",     /* U+FFF9 interlinear annotation anchor */
+		"\xef\xbf\xbe",     /* U+FFFE a noncharacter */
+		"\xef\xb7\x90",     /* U+FDD0 a noncharacter */
+		"\xc2\xa0",	      /* U+00A0 no-break space */
+		"\xe2\x80\x80",     /* U+2000 en quad */
+		"\xe3\x80\x80",     /* U+3000 ideographic space */
+		"\xee\x80\x80",     /* U+E000 private use */
+		"\xf0\x9d\x85\xb3", /* U+1D173 musical symbol begin beam */
+		"\xf0\x93\x90\xb0", /* U+13430 Egyptian hieroglyph vertical joiner */
+		"\xf3\xa0\x80\x81", /* U+E0001 language tag */
+		"\xf3\xa0\x81\xa1", /* U+E0061 tag latin small letter a */
+		"\xf3\xa0\x84\x80", /* U+E0100 variation selector 17 */
+		"\xf3\xb0\x80\x80", /* U+F0000 private use */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(hidden); i++) {
+		char in[16], want[40], *w = want;
+		snprintf(in, sizeof(in), "web%s", hidden[i]);
+		w += sprintf(w, "web");
+		for (const unsigned char *c = (const unsigned char *)hidden[i]; *c; c++)
+			w += sprintf(w, "\\x%02x", *c);
+		ck_assert_str_eq(escape_line(in, buf, sizeof(buf)), want);
+	}
 	/* ... but their neighbours stay: a dash, a quote, the euro sign. */
 	ck_assert_str_eq(escape_line("\xe2\x80\x94\xe2\x80\x9c\xe2\x82\xac", buf, sizeof(buf)),
 			 "\xe2\x80\x94\xe2\x80\x9c\xe2\x82\xac");
+	/* ... letters of other scripts, an emoji, a CJK ideograph. */
+	ck_assert_str_eq(escape_line("\xd0\x96\xce\xbb\xf0\x9f\x98\x80\xe4\xb8\xad", buf,
+				     sizeof(buf)),
+			 "\xd0\x96\xce\xbb\xf0\x9f\x98\x80\xe4\xb8\xad");
 	/* Backslashes are kept: values escaped before stay as they were. */
 	ck_assert_str_eq(escape_line("a\\x0ab", buf, sizeof(buf)), "a\\x0ab");
 	/* Cut, never in the middle of an escape. */
