@@ -52,13 +52,45 @@ let
       !s.readOnly
       && lib.hasPrefix "/" s.source
       && s.source != "/nix/store"
-      && !(s.source == cfg.stateDir || lib.hasPrefix "${cfg.stateDir}/" s.source)
+      && !(lib.take (lib.length (normal cfg.stateDir)) (normal s.source) == normal cfg.stateDir)
     ) (virtiofsShares guest);
 
-  # A share whose source lies inside another VM's writable share: that
-  # guest's root makes directories and links of host uid 0 there, which
-  # pass as root's, and so could make it lead anywhere (virtiofs-launch
-  # refuses this within one VM, but sees its own VM alone).
+  # The components of a path, "." and "" left out; ".." kept.
+  parts = p: lib.filter (c: c != "" && c != ".") (lib.splitString "/" p);
+  # The path taken lexically ("a/b/.." is "a"), as components.
+  normal = p: lib.foldl' (st: c: if c == ".." then lib.take (lib.length st - 1) st else st ++ [ c ]) [ ] (parts p);
+  # Does path p pass strictly below directory w at any step? ".." is taken
+  # as written, so "W/x/../../etc" passes below W (through x, which the
+  # guest can make a link to anywhere), as virtiofs-launch's own check.
+  passesBelow =
+    w: p:
+    let
+      wn = normal w;
+      below = st: lib.length st > lib.length wn && lib.take (lib.length wn) st == wn;
+      step =
+        acc: c:
+        let
+          st = if c == ".." then lib.take (lib.length acc.st - 1) acc.st else acc.st ++ [ c ];
+        in
+        {
+          inherit st;
+          hit = acc.hit || below st;
+        };
+    in
+    (lib.foldl' step {
+      st = [ ];
+      hit = false;
+    } (parts p)).hit;
+  # A share's socket as virtiofs-launch takes it: relative to the VM's
+  # directory in the state dir.
+  socketOf = name: s: if lib.hasPrefix "/" s.socket then s.socket else "${cfg.stateDir}/${name}/${s.socket}";
+
+  # A share whose source or socket lies inside another VM's writable
+  # share: that guest's root makes directories and links of host uid 0
+  # there, which pass as root's, and so could make it lead anywhere (the
+  # source: another directory served; the socket: bound, or a stale one
+  # removed, in a directory of root's). virtiofs-launch refuses this within
+  # one VM, but sees its own VM alone.
   nestedShares = lib.concatLists (
     lib.mapAttrsToList (
       a: ga:
@@ -67,9 +99,25 @@ let
         lib.concatLists (
           lib.mapAttrsToList (
             b: gb:
-            map (t: "vm ${b}: share '${t.tag}' (${t.source}) lies inside vm ${a}'s writable share '${w.tag}' (${w.source}), whose guest could make it lead anywhere: do not nest shares in a writable one") (
-              lib.filter (t: b != a && lib.hasPrefix "${lib.removeSuffix "/" w.source}/" t.source) (virtiofsShares gb)
-            )
+            lib.concatMap (
+              t:
+              map
+                (x: "vm ${b}: share '${t.tag}' (${x.what}) lies inside vm ${a}'s writable share '${w.tag}' (${w.source}), whose guest could make it lead anywhere: do not nest shares in a writable one")
+                (
+                  lib.filter (x: passesBelow w.source x.path) (
+                    [
+                      {
+                        what = t.source;
+                        path = t.source;
+                      }
+                    ]
+                    ++ lib.optional (t.socket or null != null) {
+                      what = "socket ${socketOf b t}";
+                      path = socketOf b t;
+                    }
+                  )
+                )
+            ) (lib.optionals (b != a) (virtiofsShares gb))
           ) guests
         )
       ) (writableOutside ga)

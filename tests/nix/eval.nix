@@ -13,7 +13,8 @@
 # tapWord: one more word of VM net's tap.extraOptions (the check of bad
 #         option words).
 # netShare: the source of one more (read-only) virtiofs share of VM net,
-#         microvm.nix form (the check of shares nested in a writable one).
+#         microvm.nix form (the check of shares nested in a writable one);
+# netSocket: its socket (else microvm.nix's default, in net's directory).
 {
   libPath ? null,
   nixos ? null,
@@ -22,6 +23,7 @@
   attr ? null,
   tapWord ? null,
   netShare ? null,
+  netSocket ? null,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
@@ -34,13 +36,14 @@ let
   ++ lib.optional (tapWord != null) { services.microvm-host-helpers.vms.net.tap.extraOptions = [ tapWord ]; }
   ++ lib.optional (netShare != null) {
     microvm.vms.net.config.microvm.shares = [
-      {
+      ({
         proto = "virtiofs";
         tag = "inner";
         source = netShare;
         mountPoint = "/inner";
         readOnly = true;
       }
+      // lib.optionalAttrs (netSocket != null) { socket = netSocket; })
     ];
   };
   eval =

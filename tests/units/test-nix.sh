@@ -112,6 +112,29 @@ out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath
 # (the other checks do not hold for it: net's runner gets share settings)
 check "a share inside another VM's read-only share is no assertion" \
     eval '[[ $out == "["* && $out != *"lies inside"* ]]'
+# The socket too (a socket bound, or a stale one removed, in a directory of
+# root's that the guest made), and paths not written plainly (found by an
+# audit: only sources were checked, by their text).
+nested() { # nested SOURCE [SOCKET]: the evaluation's output
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form microvm-nix --argstr store "$STORE" --argstr netShare "$1" \
+        ${2:+--argstr netSocket "$2"} 2>&1
+}
+out=$(nested /srv/net-data /home/alice/vm/sock/net.sock)
+check "a socket inside another VM's writable share is an assertion naming it" \
+    grep -q "vm net: share 'inner' (socket /home/alice/vm/sock/net.sock) lies inside vm files's writable share 'home'" <<<"$out"
+out=$(nested /srv/net-data ../../../../home/alice/vm/net.sock)
+check "a relative socket that leads inside it is an assertion" \
+    grep -q "share 'inner' (socket /var/lib/microvms/net/../../../../home/alice/vm/net.sock) lies inside" <<<"$out"
+out=$(nested /home/alice//vm/./media)
+check "a source with // and . inside it is an assertion" \
+    grep -q "share 'inner' (/home/alice//vm/./media) lies inside vm files's writable share" <<<"$out"
+out=$(nested /home/alice/vm/x/../../y)
+check "a source that passes through it (x/../..) is an assertion" \
+    grep -q "share 'inner' (/home/alice/vm/x/../../y) lies inside" <<<"$out"
+out=$(nested /home/alice/vmx/media)
+check "a source beside it (a longer name) is no assertion" \
+    eval '[[ $out == "["* && $out != *"lies inside"* ]]'
 
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
