@@ -500,7 +500,25 @@ static const char *or_dash(const char *s)
 	return s ? s : "-";
 }
 
-/* The table is for a terminal: every field is escaped (escape_line), since
+/* A field of the table: escape_line(), and a space as \x20, so that a
+ * name or target with spaces ("web ", "web  yes  no  /nix/store/...")
+ * neither reads as another nor makes columns of its own. */
+static void table_field(const char *s, char *out, size_t size)
+{
+	char tmp[PATH_MAX];
+	size_t o = 0;
+	escape_line(s, tmp, sizeof(tmp));
+	for (const char *p = tmp; *p; p++) {
+		size_t k = *p == ' ' ? 4 : 1;
+		if (o + k + 1 > size)
+			break;
+		memcpy(out + o, *p == ' ' ? "\\x20" : p, k);
+		o += k;
+	}
+	out[o] = '\0';
+}
+
+/* The table is for a terminal: every field is escaped (table_field), since
  * names and link targets are the VM user's to choose; --json escapes the
  * JSON way. */
 static int print_table(const struct row *rows, size_t n, struct mvm_error *e)
@@ -511,9 +529,9 @@ static int print_table(const struct row *rows, size_t n, struct mvm_error *e)
 		return mvm_error_set(e, ENOMEM, "print", "status", NULL);
 	int wn = 2, wc = 14;
 	for (size_t i = 0; i < n; i++) {
-		escape_line(rows[i].name, f[i][0], sizeof(f[i][0]));
-		escape_line(or_dash(rows[i].system[VM_CURRENT]), f[i][1], sizeof(f[i][1]));
-		escape_line(or_dash(rows[i].system[VM_BOOTED]), f[i][2], sizeof(f[i][2]));
+		table_field(rows[i].name, f[i][0], sizeof(f[i][0]));
+		table_field(or_dash(rows[i].system[VM_CURRENT]), f[i][1], sizeof(f[i][1]));
+		table_field(or_dash(rows[i].system[VM_BOOTED]), f[i][2], sizeof(f[i][2]));
 		int l = (int)strlen(f[i][0]);
 		wn = l > wn ? l : wn;
 		l = (int)strlen(f[i][1]);

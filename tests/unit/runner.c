@@ -589,6 +589,11 @@ START_TEST(status_table_escapes)
 	struct tu_vm t;
 	tu_vm_make(&t, "zeta");
 	add_vm(&t, "alpha", "/nix/store/x\x1b[31m-red\nvm9  yes     no        /forged", NULL);
+	/* Found by an audit: "web" and "web " read the same in the table, and
+	 * a name with spaces could make columns of its own. A space in a
+	 * field is \x20. */
+	add_vm(&t, "web", "/nix/store/w-nixos-system-web", NULL);
+	add_vm(&t, "web ", "/nix/store/w-nixos-system-web yes", NULL);
 	char *bin = tu_bin("runner-exec");
 	const char *argv[] = { bin, "--state-dir", t.state, "status", NULL };
 	struct tu_run r;
@@ -600,12 +605,17 @@ START_TEST(status_table_escapes)
 	char w[5][256];
 	ck_assert_int_eq(table_row(r.out, "vm9", w), -1);
 	ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
-	ck_assert_str_eq(w[3], "/nix/store/x\\x1b[31m-red\\nvm9");
-	/* Header, alpha, zeta: three lines. */
+	/* The forged columns stay in the target's field. */
+	ck_assert_str_eq(w[3], "/nix/store/x\\x1b[31m-red\\nvm9\\x20\\x20yes\\x20\\x20\\x20\\x20\\x20no\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20/forged");
+	ck_assert_int_eq(table_row(r.out, "web", w), 5);
+	ck_assert_str_eq(w[3], "/nix/store/w-nixos-system-web");
+	ck_assert_int_eq(table_row(r.out, "web\\x20", w), 5);
+	ck_assert_str_eq(w[3], "/nix/store/w-nixos-system-web\\x20yes");
+	/* Header, alpha, web, web\x20, zeta: five lines. */
 	size_t lines = 0;
 	for (const char *p = r.out; *p; p++)
 		lines += *p == '\n';
-	ck_assert_uint_eq(lines, 3);
+	ck_assert_uint_eq(lines, 5);
 	tu_run_free(&r);
 	free(bin);
 	tu_vm_free(&t);
