@@ -44,16 +44,17 @@ let
   virtiofsShares = guest: lib.filter (s: s.proto == "virtiofs") guest.microvm.shares;
 
   # Written by the guest, outside the state dir (inside it, virtiofs-launch
-  # follows no link below the state dir).
+  # follows no link below the state dir), each with its source absolute.
   writableOutside =
-    guest:
-    lib.filter (
-      s:
-      !s.readOnly
-      && lib.hasPrefix "/" s.source
-      && s.source != "/nix/store"
-      && !(lib.take (lib.length (normal cfg.stateDir)) (normal s.source) == normal cfg.stateDir)
-    ) (virtiofsShares guest);
+    name: guest:
+    map (s: s // { source = absOf name s.source; }) (
+      lib.filter (
+        s:
+        !s.readOnly
+        && normal (absOf name s.source) != normal "/nix/store"
+        && !(under cfg.stateDir (absOf name s.source))
+      ) (virtiofsShares guest)
+    );
 
   # The components of a path, "." and "" left out; ".." kept.
   parts = p: lib.filter (c: c != "" && c != ".") (lib.splitString "/" p);
@@ -81,9 +82,18 @@ let
       st = [ ];
       hit = false;
     } (parts p)).hit;
-  # A share's socket as virtiofs-launch takes it: relative to the VM's
-  # directory in the state dir.
-  socketOf = name: s: if lib.hasPrefix "/" s.socket then s.socket else "${cfg.stateDir}/${name}/${s.socket}";
+  # A share's source or socket as virtiofs-launch takes it: a relative one
+  # under the VM's directory in the state dir.
+  absOf = name: p: if lib.hasPrefix "/" p then p else "${cfg.stateDir}/${name}/${p}";
+  # Is p, taken lexically, dir or below it?
+  under =
+    dir: p:
+    let
+      d = normal dir;
+    in
+    lib.take (lib.length d) (normal p) == d;
+  # p taken lexically, as a path.
+  normalPath = p: "/" + lib.concatStringsSep "/" (normal p);
 
   # A share whose source or socket lies inside another VM's writable
   # share: that guest's root makes directories and links of host uid 0
@@ -108,19 +118,19 @@ let
                     [
                       {
                         what = t.source;
-                        path = t.source;
+                        path = absOf b t.source;
                       }
                     ]
                     ++ lib.optional (t.socket or null != null) {
-                      what = "socket ${socketOf b t}";
-                      path = socketOf b t;
+                      what = "socket ${absOf b t.socket}";
+                      path = absOf b t.socket;
                     }
                   )
                 )
             ) (lib.optionals (b != a) (virtiofsShares gb))
           ) guests
         )
-      ) (writableOutside ga)
+      ) (writableOutside a ga)
     ) guests
   );
 
@@ -135,7 +145,7 @@ let
       shares = virtiofsShares guest;
       # Written by the guest, outside the state dir: the virtiofsd unit's
       # sandbox must let it write there.
-      writable = if guest == null then [ ] else writableOutside guest;
+      writable = if guest == null then [ ] else writableOutside name guest;
     in
     {
       autostart = mkDefault vm.autostart;
@@ -168,7 +178,7 @@ let
         package = mkDefault g.virtiofsd.package;
         group = mkDefault g.virtiofsd.group;
         threadPoolSize = mkDefault (if lib.isAttrs threads then null else threads);
-        readWritePaths = map (s: s.source) writable;
+        readWritePaths = map (s: normalPath s.source) writable;
       };
     };
 

@@ -135,6 +135,14 @@ check "a source that passes through it (x/../..) is an assertion" \
 out=$(nested /home/alice/vmx/media)
 check "a source beside it (a longer name) is no assertion" \
     eval '[[ $out == "["* && $out != *"lies inside"* ]]'
+# A relative source is under the VM's directory, as the launcher takes it
+# (found in review: it was taken from /).
+out=$(nested ../../../../home/alice/vm/media)
+check "a relative source that leads inside it is an assertion" \
+    grep -q "share 'inner' (../../../../home/alice/vm/media) lies inside vm files's writable share" <<<"$out"
+out=$(nested home/alice/vm/media)
+check "a relative source under the VM's own directory is no assertion" \
+    eval '[[ $out == "["* && $out != *"lies inside"* ]]'
 
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
