@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,12 @@ int grant(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 	int r = vm_macvtap_interfaces(vm, &list, e);
 	if (r < 0)
 		return r;
+	if (c->dry_run) { /* up --dry-run made nothing and recorded nothing */
+		for (size_t i = 0; i < list.n; i++)
+			log_action("chown %s/tap<index of %s> to %u:%u", c->devfs, list.v[i].id,
+				   (unsigned)c->uid, (unsigned)c->gid);
+		goto out;
+	}
 	if ((r = tap_record_load(c->runtime_dir, x->vm, x->kind, &rec, e)) < 0)
 		goto out;
 	if (!(fds = calloc(rec.n + 1, sizeof(*fds)))) {
@@ -127,27 +134,29 @@ int grant(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 			goto out;
 		}
 		fds[n] = -1;
-		if (!c->dry_run && (r = node_of(x, devfd, t, &fds[n], e)) < 0) {
-			n++;
+		r = node_of(x, devfd, t, &fds[n], e);
+		n++;
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < list.n; i++) {
+		bool made = false;
+		for (size_t k = 0; k < rec.n && !made; k++)
+			made = rec.v[k].ifindex > 0 && strcmp(rec.v[k].name, list.v[i].id) == 0;
+		if (!made) {
+			_cleanup_free_ char *p = ctx_record(x);
+			r = mvm_error_setf(e, ENOENT, "give", list.v[i].id,
+					   "not made: %s does not name it (run up first)",
+					   p ? p : x->kind);
+			mvm_error_after(e, " to the VM user");
 			goto out;
 		}
-		n++;
-	}
-	if (n < list.n) {
-		_cleanup_free_ char *p = ctx_record(x);
-		r = mvm_error_setf(e, ENOENT, "use", p ? p : x->kind,
-				   "it names %zu of the runner's %zu macvtaps (run up first)", n,
-				   list.n);
-		goto out;
 	}
 	for (size_t i = 0, k = 0; i < rec.n; i++) {
 		const struct tap_entry *t = &rec.v[i];
 		if (t->ifindex <= 0)
 			continue;
-		if (c->dry_run) {
-			log_action("chown %s/tap%d (macvtap %s) to %u:%u", c->devfs, t->ifindex,
-				   t->name, (unsigned)c->uid, (unsigned)c->gid);
-		} else if (fchownat(fds[k], "", c->uid, c->gid, AT_EMPTY_PATH) < 0) {
+		if (fchownat(fds[k], "", c->uid, c->gid, AT_EMPTY_PATH) < 0) {
 			_cleanup_free_ char *node = xasprintf("%s/tap%d", c->devfs, t->ifindex);
 			r = mvm_error_set(e, errno, "chown", node ? node : t->name, NULL);
 			goto out;

@@ -626,8 +626,15 @@ START_TEST(macvtap_grant_checks_the_kernel)
 	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
 	const char *up_extra[] = { "--macvtap", "--devfs", dev, "--no-grant", NULL };
 
-	/* Nothing recorded yet. */
-	grant_refused(&t, extra, dev, "names 0 of the runner's 2 macvtaps");
+	/* Nothing recorded yet; a dry run says what it would give. */
+	grant_refused(&t, extra, dev, "unable to give 'mvt0' to the VM user: not made:");
+	const char *dry[] = { "--macvtap", "--devfs", dev, "--dry-run", NULL };
+	struct tu_run dr;
+	tap_run(&dr, &t, "grant", dry);
+	ck_assert_msg(dr.status == 0, "exit %d: %s", dr.status, dr.err);
+	ck_assert_msg(strstr(dr.out, "would chown ") && strstr(dr.out, "/tap<index of mvt1> to 990:78"),
+		      "stdout: %s", dr.out);
+	tu_run_free(&dr);
 
 	tap_ok(&t, "up", up_extra);
 	struct stat st;
@@ -651,6 +658,11 @@ START_TEST(macvtap_grant_checks_the_kernel)
 		 ifindex("mvt1"), ifindex("mvt1"));
 	tu_write(t.runtime, "vm2/macvtap", rec);
 	grant_refused(&t, extra, dev, "its index now has another name");
+	/* One of the runner's twice, the other not at all (found in review). */
+	snprintf(rec, sizeof(rec), "# tap-setup record 2\ngroup 7\nmvt0 %d\nmvt0 %d\n",
+		 ifindex("mvt0"), ifindex("mvt0"));
+	tu_write(t.runtime, "vm2/macvtap", rec);
+	grant_refused(&t, extra, dev, "unable to give 'mvt1' to the VM user: not made:");
 	/* A name of the runner's that is not a macvtap. */
 	tu_write(t.runner, "share/microvm/macvtap-interfaces",
 		 "lower1 02:11:22:33:44:57 lower0 bridge\n");
