@@ -245,9 +245,10 @@ const char *escape_value(const char *s, size_t n, char *buf, size_t size)
  * interlinear annotations, the Egyptian and musical format controls, the
  * tags) and default-ignorable code points (soft hyphen, fillers,
  * variation selectors, the combining grapheme joiner), the line and
- * paragraph separators, the spaces other than ASCII's, private use and
- * noncharacters. Ranges sorted, from Unicode 15.1's
- * DerivedCoreProperties.txt and UnicodeData.txt. */
+ * paragraph separators, the spaces other than ASCII's, the blanks that
+ * are symbols (braille pattern blank, the null notehead, the Khitan
+ * filler), private use and noncharacters. Ranges sorted, from Unicode
+ * 15.1's DerivedCoreProperties.txt and UnicodeData.txt. */
 static bool invisible_format(unsigned long cp)
 {
 	static const struct {
@@ -258,11 +259,13 @@ static bool invisible_format(unsigned long cp)
 		{ 0x070f, 0x070f },   { 0x0890, 0x0891 },   { 0x08e2, 0x08e2 },
 		{ 0x115f, 0x1160 },   { 0x1680, 0x1680 },   { 0x17b4, 0x17b5 },
 		{ 0x180b, 0x180f },   { 0x2000, 0x200f },   { 0x2028, 0x202f },
-		{ 0x205f, 0x206f },   { 0x3000, 0x3000 },   { 0x3164, 0x3164 },
+		{ 0x205f, 0x206f },   { 0x2800, 0x2800 },   { 0x3000, 0x3000 },
+		{ 0x3164, 0x3164 },
 		{ 0xe000, 0xf8ff },   { 0xfdd0, 0xfdef },   { 0xfe00, 0xfe0f },
 		{ 0xfeff, 0xfeff },   { 0xffa0, 0xffa0 },   { 0xfff0, 0xfffb },
 		{ 0x110bd, 0x110bd }, { 0x110cd, 0x110cd }, { 0x13430, 0x1343f },
-		{ 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a }, { 0xe0000, 0xe0fff },
+		{ 0x16fe4, 0x16fe4 }, { 0x1bca0, 0x1bca3 }, { 0x1d159, 0x1d159 },
+		{ 0x1d173, 0x1d17a }, { 0xe0000, 0xe0fff },
 		{ 0xf0000, 0x10ffff },
 	};
 	if ((cp & 0xfffe) == 0xfffe)

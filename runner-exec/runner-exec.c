@@ -500,22 +500,38 @@ static const char *or_dash(const char *s)
 	return s ? s : "-";
 }
 
-/* A field of the table: escape_line(), and a space as \x20, so that a
- * name or target with spaces ("web ", "web  yes  no  /nix/store/...")
- * neither reads as another nor makes columns of its own. */
+/* A field of the table: a space as \x20 and a backslash as \x5c, then
+ * escape_line(), so that a name or target with spaces ("web ", "web  yes
+ * no  /nix/store/...") or with the text of an escape ("web\x20") neither
+ * reads as another nor makes columns of its own; a field cut to size (at
+ * a character, never in an escape) ends in "...". */
 static void table_field(const char *s, char *out, size_t size)
 {
-	char tmp[PATH_MAX];
-	size_t o = 0;
-	escape_line(s, tmp, sizeof(tmp));
-	for (const char *p = tmp; *p; p++) {
-		size_t k = *p == ' ' ? 4 : 1;
-		if (o + k + 1 > size)
-			break;
-		memcpy(out + o, *p == ' ' ? "\\x20" : p, k);
-		o += k;
+	size_t n = strlen(s), o = 0;
+	_cleanup_free_ char *pre = malloc(4 * n + 1), *all = malloc(16 * n + 1);
+	if (!pre || !all) {
+		snprintf(out, size, "?");
+		return;
 	}
-	out[o] = '\0';
+	for (const char *p = s; *p; p++) {
+		const char *w = *p == ' ' ? "\\x20" : *p == '\\' ? "\\x5c" : NULL;
+		if (w) {
+			memcpy(pre + o, w, 4);
+			o += 4;
+		} else {
+			pre[o++] = *p;
+		}
+	}
+	pre[o] = '\0';
+	escape_line(pre, all, 16 * n + 1); /* at most 4 bytes for each */
+	if (strlen(all) < size) {
+		memcpy(out, all, strlen(all) + 1);
+	} else if (size > 3) {
+		escape_line(pre, out, size - 3);
+		strcat(out, "...");
+	} else if (size > 0) {
+		out[0] = '\0';
+	}
 }
 
 /* The table is for a terminal: every field is escaped (table_field), since

@@ -117,6 +117,9 @@ START_TEST(escape_line_cases)
 		"\xe1\xa0\x8e",     /* U+180E Mongolian vowel separator */
 		"\xe2\x81\xaa",     /* U+206A inhibit symmetric swapping */
 		"\xe3\x85\xa4",     /* U+3164 Hangul filler */
+		"\xe2\xa0\x80",     /* U+2800 braille pattern blank */
+		"\xf0\x9d\x85\x99", /* U+1D159 musical symbol null notehead */
+		"\xf0\x96\xbf\xa4", /* U+16FE4 Khitan small script filler */
 		"\xef\xb8\x8f",     /* U+FE0F variation selector 16 */
 		"\xef\xbe\xa0",     /* U+FFA0 halfwidth Hangul filler */
 		"\xef\xbf\xb9",     /* U+FFF9 interlinear annotation anchor */

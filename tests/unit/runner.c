@@ -594,6 +594,15 @@ START_TEST(status_table_escapes)
 	 * field is \x20. */
 	add_vm(&t, "web", "/nix/store/w-nixos-system-web", NULL);
 	add_vm(&t, "web ", "/nix/store/w-nixos-system-web yes", NULL);
+	/* ... and so could the text of that escape: a backslash is \x5c. */
+	add_vm(&t, "web\\x20", "/nix/store/w-nixos-system-web", NULL);
+	/* A field cut to size says so. */
+	char *longsys = malloc(3000);
+	strcpy(longsys, "/nix/store/l-");
+	for (int k = 0; k < 900; k++)
+		strcat(longsys, "a ");
+	add_vm(&t, "long", longsys, NULL);
+	free(longsys);
 	char *bin = tu_bin("runner-exec");
 	const char *argv[] = { bin, "--state-dir", t.state, "status", NULL };
 	struct tu_run r;
@@ -611,11 +620,18 @@ START_TEST(status_table_escapes)
 	ck_assert_str_eq(w[3], "/nix/store/w-nixos-system-web");
 	ck_assert_int_eq(table_row(r.out, "web\\x20", w), 5);
 	ck_assert_str_eq(w[3], "/nix/store/w-nixos-system-web\\x20yes");
-	/* Header, alpha, web, web\x20, zeta: five lines. */
+	ck_assert_int_eq(table_row(r.out, "web\\x5cx20", w), 5);
+	ck_assert_str_eq(w[3], "/nix/store/w-nixos-system-web");
+	const char *lr = strstr(r.out, "\nlong ");
+	ck_assert_ptr_nonnull(lr);
+	const char *le = strchr(lr + 1, '\n');
+	ck_assert_msg(le && le - lr > 4000 && le - lr < 4200 && strncmp(le - 6, "...  -", 6) == 0,
+		      "the long row: %.*s", (int)(le ? le - lr : 80), lr);
+	/* Header, alpha, long, web, web\x20, web\x5cx20, zeta: seven lines. */
 	size_t lines = 0;
 	for (const char *p = r.out; *p; p++)
 		lines += *p == '\n';
-	ck_assert_uint_eq(lines, 5);
+	ck_assert_uint_eq(lines, 7);
 	tu_run_free(&r);
 	free(bin);
 	tu_vm_free(&t);
