@@ -156,11 +156,19 @@ grep -qx 'ExecStart=/bin/systemctl --no-block stop microvm@%i.service' "$unitdir
 # its ExecStartPost= grant may fail after up); the virtiofsd launcher is
 # stopped by SIGTERM to it alone (it stops its daemons).
 for h in microvm-tap-interfaces microvm-pci-devices; do
-    grep -Eq '^ExecStop=.* (down|unbind) -- %i$' "$unitdir/$h@.service" || fail "$h has no teardown ExecStop"
+    grep -Eq '^ExecStop=.* (down|unbind)( \$MICROVM_[A-Z]+_OPTIONS)? -- %i$' "$unitdir/$h@.service" \
+        || fail "$h has no teardown ExecStop"
 done
-grep -qx "ExecStopPost=$prefix/bin/tap-setup --macvtap down -- %i" \
+grep -qx "ExecStopPost=$prefix/bin/tap-setup --macvtap down \$MICROVM_MACVTAP_OPTIONS -- %i" \
     "$unitdir/microvm-macvtap-interfaces@.service" \
     || fail "microvm-macvtap-interfaces@ has no teardown ExecStopPost"
+# The host's options (a --runtime-dir, say) reach the teardown as they
+# reach the start (found in review: up and down could use two runtime dirs).
+for h in microvm-tap-interfaces:TAP microvm-macvtap-interfaces:MACVTAP microvm-pci-devices:PCI; do
+    n=$(grep -Ec "^Exec[A-Za-z]*=.*\\\$MICROVM_${h#*:}_OPTIONS -- %i$" "$unitdir/${h%%:*}@.service")
+    want=2; [[ ${h%%:*} == microvm-macvtap-interfaces ]] && want=3
+    [[ $n == "$want" ]] || fail "${h%%:*}@: \$MICROVM_${h#*:}_OPTIONS on $n of its $want helper lines"
+done
 # /dev/tapN goes to the VM user in a privileged step: the sandboxed up has
 # no CAP_CHOWN (nor CAP_FOWNER, CAP_MKNOD) and a read-only /dev.
 h=microvm-macvtap-interfaces
