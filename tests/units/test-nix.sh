@@ -19,7 +19,8 @@
 # Nixpkgs' lib: $MVM_NIXPKGS_LIB, else <nixpkgs/lib> when NIX_PATH has
 # nixpkgs, else shared/vendor/nixpkgs-lib/lib beside the repository (or
 # beside a directory above it);
-# without any, SKIPPED. The real NixOS evaluation is tests/units/test-nixos.sh.
+# without any, the rest is SKIPPED (exit 77), unless a file did not parse
+# (exit 1). The real NixOS evaluation is tests/units/test-nixos.sh.
 # Exit 0 pass, 1 fail, 77 skip.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -63,7 +64,14 @@ if [[ -n ${MVM_NIXPKGS_LIB:-} && ! -f $libpath/default.nix ]]; then
     exit 1
 fi
 [[ -f $libpath/default.nix ]] || {
-    echo "SKIP: no Nixpkgs lib: \$MVM_NIXPKGS_LIB unset, no nixpkgs in NIX_PATH, no shared/vendor/nixpkgs-lib/lib beside $top or a directory above it" >&2
+    nolib="no Nixpkgs lib: \$MVM_NIXPKGS_LIB unset, no nixpkgs in NIX_PATH, no shared/vendor/nixpkgs-lib/lib beside $top or a directory above it"
+    # A failure already counted (a file that does not parse) is a failure:
+    # the missing lib only skips what is left.
+    if [[ $fails != 0 ]]; then
+        echo "FAIL: $fails failure(s) above; the rest not run: $nolib" >&2
+        exit 1
+    fi
+    echo "SKIP: $nolib" >&2
     exit 77
 }
 echo "info: Nixpkgs lib from $libpath"
