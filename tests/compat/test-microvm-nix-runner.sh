@@ -277,7 +277,9 @@ check "runner-exec unregister: exit 0${out:+: $out}" test $? -eq 0
 check "microvm-unregister ran as root, no arguments" test "$(cat "$MARKS/unregister" 2>/dev/null)" = "0 0"
 out=$(setpriv --reuid="$VMUSER" --regid="$VMGROUP" --clear-groups -- \
     "$RUNNER_EXEC" --state-dir "$STATE" cleanup "$NAME" 2>&1)
-check "runner-exec cleanup: exit 0, booted gone${out:+: $out}" test ! -L "$VMDIR/booted"
+rc=$?
+check "runner-exec cleanup: exit 0 (was $rc), booted gone${out:+: $out}" \
+    test "$rc" -eq 0 -a ! -L "$VMDIR/booted"
 
 # ---- 5. down -------------------------------------------------------------
 echo "== stop: virtiofs-launch, pci-bind unbind, tap-setup down"
