@@ -122,3 +122,17 @@ e2e_unix_listening() {
     awk -v p="$1" '$8 == p && $4 == "00010000" { f = 1 } END { exit !f }' \
         "${2:-/proc/net/unix}"
 }
+
+# e2e_hold_clients SOCKET...: connect to each Unix socket and hold the
+# connections until killed (run it in the background): clients that make
+# virtiofs-launch start the shares' daemons. Exits non-zero at once if one does
+# not connect.
+e2e_hold_clients() {
+    perl -MIO::Socket::UNIX -e '
+        my @c;
+        for my $p (@ARGV) {
+            my $s = IO::Socket::UNIX->new(Peer => $p) or die "cannot connect to $p: $!\n";
+            push @c, $s;
+        }
+        sleep 1 while 1;' -- "$@"
+}

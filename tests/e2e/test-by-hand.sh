@@ -15,7 +15,8 @@
 #      while no client is there, the same sockets listen; cleanup removes
 #      `booted`; a second boot of the same VM works (its connection
 #      started the daemons);
-#   5. SIGTERM to the launcher: STOPPING=1, exit 0, no virtiofsd left;
+#   5. a client on each socket starts both daemons; SIGTERM to the
+#      launcher: STOPPING=1, exit 0, those virtiofsd gone;
 #   6. `current` re-pointed to a new runner (multi_queue TAP, no share):
 #      tap-setup down still removes the TAP from its record, up makes the
 #      multi_queue one, a third boot (QEMU queues=2) pings the host;
@@ -58,6 +59,7 @@ TMP=
 NOTIFY_PID=
 LAUNCH_PID=
 VM_PID=
+CLIENT_PID=
 NS_MADE=0
 
 cleanup() {
@@ -66,6 +68,7 @@ cleanup() {
     [[ -n $VM_PID ]] && { e2e_kill_group "$VM_PID"; wait "$VM_PID" 2>/dev/null || true; }
     [[ -n $LAUNCH_PID ]] && { e2e_kill_group "$LAUNCH_PID"; wait "$LAUNCH_PID" 2>/dev/null || true; }
     [[ -n $NOTIFY_PID ]] && { kill "$NOTIFY_PID" 2>/dev/null; wait "$NOTIFY_PID" 2>/dev/null || true; }
+    [[ -n $CLIENT_PID ]] && { kill "$CLIENT_PID" 2>/dev/null; wait "$CLIENT_PID" 2>/dev/null || true; }
     if [[ $NS_MADE == 1 ]]; then
         ip netns exec "$NS" "$TAP_SETUP" --state-dir "$TMP/state" \
             --runtime-dir "$TMP/run" down "$NAME" >/dev/null 2>&1 || true
@@ -234,9 +237,17 @@ boot 2 "result=ok token=$TOKEN share=ok ping=ok ro=ok"
 check "the launcher started the daemons when the VM connected" \
     grep -q "its client left; starting it again when a client connects" "$TMP/launch.log"
 
-echo "== 5. stop: SIGTERM to the launcher"
-e2e_wait 10 fsd_gone || true
-FSD=$(pgrep -P "$LAUNCH_PID" -d' ' 2>/dev/null || true)
+echo "== 5. stop: SIGTERM to the launcher, its daemons running"
+# The daemons run while a client is there (4.): a client on each socket
+# makes the launcher start them, so the stop has daemons to stop. Their
+# pids are taken while they run, before the stop.
+e2e_wait 10 fsd_gone || true # (the second VM's, exiting)
+e2e_hold_clients "$SOCK" "$ROSOCK" &
+CLIENT_PID=$!
+e2e_wait 10 two_daemons || true
+FSD=$(pgrep -P "$LAUNCH_PID" -d' ' -x virtiofsd 2>/dev/null || true)
+check "a virtiofsd for each of two clients before the stop (pids ${FSD:-none})" \
+    test "$(wc -w <<<"$FSD")" -eq 2
 T0=$(e2e_now)
 kill -TERM "$LAUNCH_PID" 2>/dev/null || true
 LRC=0
@@ -245,8 +256,12 @@ echo "   launcher exited $LRC after $(e2e_since "$T0")s"
 LAUNCH_PID=
 check "launcher exit 0 on SIGTERM" test "$LRC" -eq 0
 check "STOPPING=1 on the notify socket" grep -q ' STOPPING=1$' "$TMP/notify.log"
-gone() { local p; for p in $FSD; do [[ -d /proc/$p ]] && return 1; done; return 0; }
-check "no virtiofsd left (was: ${FSD:-none})" gone
+# (none recorded: nothing shown gone, a failure)
+gone() { local p; [[ -n $FSD ]] || return 1; for p in $FSD; do [[ -d /proc/$p ]] && return 1; done; return 0; }
+check "no virtiofsd left (were: ${FSD:-none})" gone
+kill "$CLIENT_PID" 2>/dev/null || true
+wait "$CLIENT_PID" 2>/dev/null || true
+CLIENT_PID=
 check "the sockets are removed" test ! -e "$SOCK" -a ! -e "$ROSOCK"
 echo "   virtiofs-launch's log (last lines):"
 tail -n 4 "$TMP/launch.log" | show
