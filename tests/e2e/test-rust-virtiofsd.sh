@@ -13,7 +13,8 @@
 #   3. the VM left, so both virtiofsd exited: the launcher starts none
 #      while no client is there, the same sockets listen; a second boot
 #      (its connections start the daemons) works the same;
-#   4. SIGTERM to the launcher: exit 0, no virtiofsd left, sockets removed;
+#   4. a client on each socket starts both daemons; SIGTERM to the
+#      launcher: exit 0, those virtiofsd gone, sockets removed;
 #   5. the same under systemd (the installed units in a container, as
 #      test-systemd.sh runs them, the Rust daemon given by a drop-in through
 #      $MICROVM_VIRTIOFS_OPTIONS, as NixOS does): microvm@rusty starts, the
@@ -47,6 +48,7 @@ NOTIFYD=$(e2e_bin tests/helpers/e2e-notify)
 "$E2E_DIR/guest.sh" "$CACHE" >/dev/null
 
 TMP= NOTIFY_PID= LAUNCH_PID= VM_PID= WORK=
+CLIENT_PID=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -58,6 +60,7 @@ cleanup() {
     [[ -n $VM_PID ]] && { e2e_kill_group "$VM_PID"; wait "$VM_PID" 2>/dev/null || true; }
     [[ -n $LAUNCH_PID ]] && { e2e_kill_group "$LAUNCH_PID"; wait "$LAUNCH_PID" 2>/dev/null || true; }
     [[ -n $NOTIFY_PID ]] && { kill "$NOTIFY_PID" 2>/dev/null; wait "$NOTIFY_PID" 2>/dev/null || true; }
+    [[ -n $CLIENT_PID ]] && { kill "$CLIENT_PID" 2>/dev/null; wait "$CLIENT_PID" 2>/dev/null || true; }
     if [[ -n $TMP ]]; then
         if [[ ${E2E_KEEP:-0} == 1 ]]; then e2e_log "kept $TMP"; else rm -rf "$TMP"; fi
     fi
@@ -153,15 +156,28 @@ check "the sockets listen all along" listening
 check "the socket was not made again (inode $SOCK_INO)" test "$(stat -c %i "$SOCK")" == "$SOCK_INO"
 boot 2
 
-echo "== 4. stop: SIGTERM to the launcher"
-daemons || true
+echo "== 4. stop: SIGTERM to the launcher, its daemons running"
+# The daemons run while a client is there (3.): a client on each socket
+# makes the launcher start them, so the stop has daemons to stop. Their
+# pids are taken while they run, before the stop.
+e2e_wait 10 nofsd || true # (the second VM's, exiting)
+e2e_hold_clients "$SOCK" "$ROSOCK" &
+CLIENT_PID=$!
+e2e_wait 10 daemons || true
+FSD=$(pgrep -P "$LAUNCH_PID" -d' ' -x virtiofsd 2>/dev/null || true)
+check "a virtiofsd for each of two clients before the stop (pids ${FSD:-none})" \
+    test "$(wc -w <<<"$FSD")" -eq 2
 kill -TERM "$LAUNCH_PID" 2>/dev/null || true
 LRC=0
 wait "$LAUNCH_PID" || LRC=$?
 LAUNCH_PID=
 check "launcher exit 0 on SIGTERM" test "$LRC" -eq 0
-gone() { local p; for p in $FSD; do [[ -d /proc/$p ]] && return 1; done; return 0; }
-check "no virtiofsd left (was: ${FSD:-none})" gone
+# (none recorded: nothing shown gone, a failure)
+gone() { local p; [[ -n $FSD ]] || return 1; for p in $FSD; do [[ -d /proc/$p ]] && return 1; done; return 0; }
+check "no virtiofsd left (were: ${FSD:-none})" gone
+kill "$CLIENT_PID" 2>/dev/null || true
+wait "$CLIENT_PID" 2>/dev/null || true
+CLIENT_PID=
 check "the sockets are removed" test ! -e "$SOCK" -a ! -e "$ROSOCK"
 [[ $E2E_FAILS -eq 0 ]] || { echo "   virtiofs-launch's log:"; show "$TMP/launch.log"; }
 
