@@ -403,7 +403,7 @@ END_TEST
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
-	TCase *tc = tcase_create("parse");
+	TCase *tc = tu_tcase_create("parse");
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, env_overrides);

@@ -163,7 +163,7 @@ END_TEST
 Suite *logs_suite(void)
 {
 	Suite *s = suite_create("logs");
-	TCase *tc = tcase_create("escape");
+	TCase *tc = tu_tcase_create("escape");
 	tcase_add_test(tc, escape_line_cases);
 	tu_add_loop_test_if(tc, forged_line_is_escaped, 0, (int)ARRAY_SIZE(tools), tu_need_root());
 	suite_add_tcase(s, tc);

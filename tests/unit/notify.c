@@ -121,7 +121,7 @@ END_TEST
 Suite *notify_suite(void)
 {
 	Suite *s = suite_create("notify");
-	TCase *tc = tcase_create("sd_notify");
+	TCase *tc = tu_tcase_create("sd_notify");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, path_socket);
 	tcase_add_test(tc, abstract_socket);

@@ -710,43 +710,43 @@ Suite *parse_suite(void)
 	Suite *s = suite_create("parse");
 	TCase *tc;
 
-	tc = tcase_create("tap-interfaces");
+	tc = tu_tcase_create("tap-interfaces");
 	tcase_add_loop_test(tc, tap_interfaces_good, 0, ARRAY_SIZE(tap_good));
 	tcase_add_loop_test(tc, tap_interfaces_bad, 0, ARRAY_SIZE(tap_bad));
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("tap-flags");
+	tc = tu_tcase_create("tap-flags");
 	tcase_add_loop_test(tc, tap_flags_good, 0, ARRAY_SIZE(flags_good));
 	tcase_add_loop_test(tc, tap_flags_bad, 0, ARRAY_SIZE(flags_bad));
 	tcase_add_test(tc, tap_flags_to_string);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("macvtap-interfaces");
+	tc = tu_tcase_create("macvtap-interfaces");
 	tcase_add_loop_test(tc, macvtap_interfaces_good, 0, ARRAY_SIZE(macvtap_good));
 	tcase_add_loop_test(tc, macvtap_interfaces_bad, 0, ARRAY_SIZE(macvtap_bad));
 	tcase_add_test(tc, macvtap_mode_names);
 	tcase_add_test(tc, mac_addresses);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("pci-devices");
+	tc = tu_tcase_create("pci-devices");
 	tcase_add_loop_test(tc, pci_devices_good, 0, ARRAY_SIZE(pci_good));
 	tcase_add_loop_test(tc, pci_devices_bad, 0, ARRAY_SIZE(pci_bad));
 	tcase_add_test(tc, pci_address_fields);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("path");
+	tc = tu_tcase_create("path");
 	tcase_add_loop_test(tc, path_good_cases, 0, ARRAY_SIZE(path_good));
 	tcase_add_loop_test(tc, path_bad_cases, 0, ARRAY_SIZE(path_bad));
 	tcase_add_test(tc, path_too_long);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("share-settings");
+	tc = tu_tcase_create("share-settings");
 	tcase_add_loop_test(tc, share_settings_good, 0, ARRAY_SIZE(setting_good));
 	tcase_add_loop_test(tc, share_settings_bad, 0, ARRAY_SIZE(setting_bad));
 	tcase_add_test(tc, share_settings_unknown_name);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("every-format");
+	tc = tu_tcase_create("every-format");
 	tcase_add_loop_test(tc, over_64k_refused, 0, ARRAY_SIZE(formats));
 	tcase_add_loop_test(tc, nul_byte_refused, 0, ARRAY_SIZE(formats));
 	tcase_add_loop_test(tc, null_error_ok, 0, ARRAY_SIZE(formats));

@@ -357,7 +357,7 @@ END_TEST
 
 void pci_attack_cases(Suite *s)
 {
-	TCase *tc = tcase_create("attack");
+	TCase *tc = tu_tcase_create("attack");
 	tcase_set_timeout(tc, 240);
 	tu_add_loop_test_if(tc, killed_bind_then_unbind_restores, 0, 2, tu_need_root());
 	tu_add_test_if(tc, concurrent_binds_one_vm, tu_need_root());

@@ -760,7 +760,7 @@ END_TEST
 Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
-	TCase *tc = tcase_create("sim");
+	TCase *tc = tu_tcase_create("sim");
 	tcase_set_timeout(tc, 30);
 	tu_add_test_if(tc, bind_unbind_restores_both, tu_need_root());
 	tu_add_test_if(tc, already_bound_no_writes, tu_need_root());
@@ -781,7 +781,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, unbind_back_to_the_driver_it_had, tu_need_root());
 	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
-	TCase *km = tcase_create("kmod");
+	TCase *km = tu_tcase_create("kmod");
 	tcase_set_timeout(km, 30);
 	tu_add_test_if(km, kmod_loads_vfio_pci, tu_need_root());
 	tu_add_test_if(km, kmod_builtin, tu_need_root());

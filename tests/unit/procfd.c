@@ -200,10 +200,10 @@ END_TEST
 Suite *procfd_suite(void)
 {
 	Suite *s = suite_create("procfd");
-	TCase *tc = tcase_create("fdinfo");
+	TCase *tc = tu_tcase_create("fdinfo");
 	tcase_add_loop_test(tc, fdinfo_iff_lines, 0, (int)ARRAY_SIZE(iff_cases));
 	suite_add_tcase(s, tc);
-	TCase *sc = tcase_create("scan");
+	TCase *sc = tu_tcase_create("scan");
 	const char *why = tu_need_root(); /* mknod of the device nodes */
 	tcase_add_checked_fixture(sc, setup, teardown);
 	tu_add_test_if(sc, scan_finds_holders, why);

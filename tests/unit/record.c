@@ -361,7 +361,7 @@ END_TEST
 Suite *record_suite(void)
 {
 	Suite *s = suite_create("record");
-	TCase *tc = tcase_create("store");
+	TCase *tc = tu_tcase_create("store");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, atomic_replace);

@@ -682,7 +682,7 @@ END_TEST
 Suite *register_suite(void)
 {
 	Suite *s = suite_create("register");
-	TCase *tc = tcase_create("register");
+	TCase *tc = tu_tcase_create("register");
 	tcase_set_timeout(tc, 30);
 	const char *why = tu_need_root();
 	tu_add_test_if(tc, register_untrusted_refused, why);

@@ -752,7 +752,7 @@ END_TEST
 Suite *runner_suite(void)
 {
 	Suite *s = suite_create("runner");
-	TCase *tc = tcase_create("runner-exec");
+	TCase *tc = tu_tcase_create("runner-exec");
 	tcase_set_timeout(tc, 30);
 	tu_add_test_if(tc, start_execs_in_place, tu_need_root());
 	tu_add_test_if(tc, start_replaces_booted, tu_need_root());

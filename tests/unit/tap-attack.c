@@ -887,7 +887,7 @@ START_TEST(mq_attach_race_refused)
 		snprintf(why, sizeof(why),
 			 "uid %d never attached within %d ups (%lu tries, last: %s)", FOREIGN,
 			 RACE_ROUNDS, tries, strerror(last));
-		tu_skip_now("mq_attach_race_refused", 0, why);
+		tu_skip_now(mq_attach_race_refused, 0, why);
 	} else {
 		fprintf(stderr, "tap: the attacker won up %d of %d (%lu tries): up refused it\n",
 			round - 1, RACE_ROUNDS, tries);
@@ -950,7 +950,7 @@ START_TEST(mq_attach_relink_refused)
 		char why[160];
 		snprintf(why, sizeof(why), "uid %d never attached within %d ups (%lu tries)", FOREIGN,
 			 RACE_ROUNDS, tries);
-		tu_skip_now("mq_attach_relink_refused", _i, why);
+		tu_skip_now(mq_attach_relink_refused, _i, why);
 	} else {
 		fprintf(stderr, "tap: the relinking attacker won up %d of %d (%lu tries): handled\n",
 			round - 1, RACE_ROUNDS, tries);
@@ -1083,7 +1083,7 @@ START_TEST(fuse_file_does_not_blind_held_check)
 	gid_t g = 0;
 	uid_t u = named_user(&g);
 	if (!u) {
-		tu_skip_now("fuse_file_does_not_blind_held_check", 0,
+		tu_skip_now(fuse_file_does_not_blind_held_check, 0,
 			    "no user in /etc/passwd but root, nobody and the VM user (fusermount "
 			    "wants a name)");
 		return;
@@ -1109,7 +1109,7 @@ START_TEST(fuse_file_does_not_blind_held_check)
 		char why[96];
 		snprintf(why, sizeof(why), "bindfs as uid %u failed (exit %d): no FUSE here",
 			 (unsigned)u, k);
-		tu_skip_now("fuse_file_does_not_blind_held_check", 0, why);
+		tu_skip_now(fuse_file_does_not_blind_held_check, 0, why);
 		umount2("/dev/fuse", MNT_DETACH);
 		goto out;
 	}
@@ -1140,7 +1140,7 @@ START_TEST(fuse_file_does_not_blind_held_check)
 		char why[128];
 		snprintf(why, sizeof(why), "stat of a file on the FUSE mount as nobody: %s, not EACCES",
 			 k ? strerror(k) : "no error");
-		tu_skip_now("fuse_file_does_not_blind_held_check", 0, why);
+		tu_skip_now(fuse_file_does_not_blind_held_check, 0, why);
 		goto stop;
 	}
 	tap_run(&r, &t, "down", NULL);
@@ -1178,7 +1178,7 @@ END_TEST
 void tap_attack_cases(Suite *s)
 {
 	const char *why = tu_need_netns();
-	TCase *tc = tcase_create("attack");
+	TCase *tc = tu_tcase_create("attack");
 	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
 	tcase_set_timeout(tc, 240);
 	tu_add_loop_test_if(tc, killed_up_then_down_leaves_nothing, 0, 4, why);
@@ -1196,7 +1196,7 @@ void tap_attack_cases(Suite *s)
 	suite_add_tcase(s, tc);
 
 	/* audit F1: CK_RUN_CASE=attach */
-	tc = tcase_create("attach");
+	tc = tu_tcase_create("attach");
 	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
 	tcase_set_timeout(tc, 240);
 	tu_add_test_if(tc, mq_attach_race_refused, why);
@@ -1209,7 +1209,7 @@ void tap_attack_cases(Suite *s)
 			   : access(BINDFS, X_OK) < 0 ? "needs " BINDFS
 			   : access(FUSERMOUNT, X_OK) < 0 ? "needs " FUSERMOUNT
 							 : NULL;
-	tc = tcase_create("fuse");
+	tc = tu_tcase_create("fuse");
 	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
 	tcase_set_timeout(tc, 120);
 	tu_add_test_if(tc, fuse_file_does_not_blind_held_check, fuse);

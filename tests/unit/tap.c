@@ -853,12 +853,12 @@ END_TEST
 Suite *tap_suite(void)
 {
 	Suite *s = suite_create("tap");
-	TCase *cli = tcase_create("cli");
+	TCase *cli = tu_tcase_create("cli");
 	tcase_add_test(cli, usage_errors);
 	tcase_add_test(cli, bad_mtu_from_environment);
 	tcase_add_test(cli, bad_lock_timeout_from_environment);
 	suite_add_tcase(s, cli);
-	TCase *tc = tcase_create("netns");
+	TCase *tc = tu_tcase_create("netns");
 	const char *why = tu_need_netns();
 	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
 	tcase_set_timeout(tc, 60);

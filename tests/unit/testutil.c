@@ -215,41 +215,121 @@ const char *tu_need_netns(void)
 	}
 }
 
-/* One skipped test: "SKIP NAME: WHY" on stderr, and a line in
- * $TU_SKIP_FILE (mark: "" for a test not run, TU_RAN_MARK for one that
- * ran and gave up, which Check counted as passed). */
-static void skip_report(const char *name, const char *why, const char *mark)
+/* One test not run: "SKIP NAME: WHY" on stderr, and a line "NAME: WHY"
+ * in $TU_SKIP_FILE. */
+static void skip_report(const char *name, const char *why)
 {
 	const char *file = getenv("TU_SKIP_FILE");
 	FILE *f = file && *file ? fopen(file, "ae") : NULL;
 	fprintf(stderr, "SKIP %s: %s\n", name, why);
 	if (f) {
-		fprintf(f, "%s: %s%s\n", name, why, mark);
+		fprintf(f, "%s: %s\n", name, why);
 		fclose(f);
 	}
 }
 
+/* The TCases of tu_tcase_create() and their names (Check's TCase keeps its
+ * name out of reach). */
+static struct tu_tcase {
+	const TCase *tc;
+	char *name;
+} *tcases;
+static size_t ntcases;
+
+TCase *tu_tcase_create(const char *name)
+{
+	TCase *tc = tcase_create(name);
+	struct tu_tcase *v = realloc(tcases, (ntcases + 1) * sizeof(*v));
+	char *n = strdup(name);
+	if (!tc || !v || !n) {
+		fprintf(stderr, "tu_tcase_create(%s): out of memory\n", name);
+		abort();
+	}
+	tcases = v;
+	tcases[ntcases++] = (struct tu_tcase){.tc = tc, .name = n};
+	return tc;
+}
+
+/* Whether Check runs the tests of the TCase named name, as
+ * srunner_run_all(CK_ENV) decides it for a TCase of a suite it was given
+ * (main.c gives it the suite CK_RUN_SUITE names, or all when unset):
+ * CK_RUN_CASE, when set (even empty), names the one TCase run;
+ * CK_INCLUDE_TAGS, when set, runs only TCases with one of its tags, and
+ * these have none (tcase_set_tags is not used); CK_EXCLUDE_TAGS then
+ * leaves every one. */
+static bool tcase_selected(const char *name)
+{
+	const char *only = getenv("CK_RUN_CASE");
+	if (only && strcmp(only, name) != 0)
+		return false;
+	return !getenv("CK_INCLUDE_TAGS");
+}
+
+/* The tests registered by tu_add_loop_test_if(), with their TCase's name:
+ * what tu_skip_now() names a test by. */
+static struct tu_reg {
+	const TTest *tf;
+	const char *tcase;
+} *regs;
+static size_t nregs;
+
+static const char *tcase_name_of(const TCase *tc)
+{
+	for (size_t i = 0; i < ntcases; i++)
+		if (tcases[i].tc == tc)
+			return tcases[i].name;
+	fprintf(stderr, "tu_add_loop_test_if: a TCase not made by tu_tcase_create()\n");
+	abort();
+}
+
 void tu_add_loop_test_if(TCase *tc, const TTest *tf, int start, int end, const char *why)
 {
+	const char *tcase = tcase_name_of(tc);
 	if (!why) {
+		struct tu_reg *v = realloc(regs, (nregs + 1) * sizeof(*v));
+		if (!v) {
+			fprintf(stderr, "tu_add_loop_test_if(%s): out of memory\n", tf->name);
+			abort();
+		}
+		regs = v;
+		regs[nregs++] = (struct tu_reg){.tf = tf, .tcase = tcase};
 		tcase_add_loop_test(tc, tf, start, end);
 		return;
 	}
+	if (!tcase_selected(tcase))
+		return; /* not run either way: no skip */
 	for (int i = start; i < end; i++) {
 		char name[256];
 		if (end - start > 1)
 			snprintf(name, sizeof(name), "%s[%d]", tf->name, i);
 		else
 			snprintf(name, sizeof(name), "%s", tf->name);
-		skip_report(name, why, "");
+		skip_report(name, why);
 	}
 }
 
-void tu_skip_now(const char *name, int i, const char *why)
+void tu_skip_now(const TTest *tf, int i, const char *why)
 {
-	char n[256];
-	snprintf(n, sizeof(n), "%s[%d]", name, i);
-	skip_report(n, why, TU_RAN_MARK);
+	/* Its TCase: the registrations were made in the runner's process,
+	 * before the fork into this test. */
+	const char *tcase = NULL;
+	for (size_t k = 0; k < nregs; k++) {
+		if (regs[k].tf != tf)
+			continue;
+		/* (in two TCases: which one runs is not known here) */
+		ck_assert_msg(!tcase, "tu_skip_now: %s is in TCases %s and %s", tf->name, tcase,
+			      regs[k].tcase);
+		tcase = regs[k].tcase;
+	}
+	ck_assert_msg(tcase, "tu_skip_now: %s was not registered by tu_add_loop_test_if()",
+		      tf->name);
+	const char *file = getenv("TU_SKIP_FILE");
+	FILE *f = file && *file ? fopen(file, "ae") : NULL;
+	fprintf(stderr, "SKIP %s[%d]: %s\n", tf->name, i, why);
+	if (f) {
+		fprintf(f, "%s:%s:%d: %s%s\n", tcase, tf->name, i, why, TU_RAN_MARK);
+		fclose(f);
+	}
 }
 
 const char *tu_error_str(const struct mvm_error *e)

@@ -62,18 +62,30 @@ const char *tu_need_root(void);
  * be made (tried in a child): what the namespace tests of tap need. */
 const char *tu_need_netns(void);
 
+/* tcase_create(name), the name kept for tu_add_loop_test_if(): a TCase
+ * given to it must come from here. */
+TCase *tu_tcase_create(const char *name);
 /* Register test tf (loop test: indexes start..end-1) in tc when why is
  * NULL. Otherwise it is not run: each index is reported as skipped, with
  * its reason, on stderr ("SKIP test: why") and counted by tests/run
- * through the file $TU_SKIP_FILE, never as a test that passed. */
+ * through the file $TU_SKIP_FILE, never as a test that passed. Only when
+ * Check will run tc (CK_RUN_CASE unset or naming it; the suite is built
+ * only when selected, main.c): a test not selected is no skip. */
 void tu_add_loop_test_if(TCase *tc, const TTest *tf, int start, int end, const char *why);
 #define tu_add_test_if(tc, tf, why) tu_add_loop_test_if((tc), (tf), 0, 1, (why))
 /* A test that ran but could not reach what it tests (a race never won
- * within its bound): call, then return from the test. Reported and
- * counted as skipped like the above; its line in $TU_SKIP_FILE ends with
- * TU_RAN_MARK, and tests/run takes it off Check's count of passed tests. */
+ * within its bound): call, then return from the test (tf: the test, as
+ * START_TEST(name) names it in its body; i: its index, _i). The test must
+ * be registered with tu_add_test_if() or tu_add_loop_test_if() (why NULL
+ * to always run it), in one TCase: else it fails. Reported and counted as
+ * skipped like the above; its line in $TU_SKIP_FILE is
+ * "TCASE:NAME:I: why" + TU_RAN_MARK, the three fields Check's log names a
+ * test by ($CK_LOG_FILE_NAME: "FILE:LINE:P:TCASE:NAME:I: ..."). tests/run
+ * counts it as skipped, and takes it off Check's count of passed tests,
+ * only when Check's log has it passed: one that failed after the call
+ * (F or E) is a failure, never a skip. */
 #define TU_RAN_MARK " (gave up at run time)"
-void tu_skip_now(const char *name, int i, const char *why);
+void tu_skip_now(const TTest *tf, int i, const char *why);
 
 /* Assert every field of a struct mvm_error (reason NULL: no reason). The
  * location reported is the caller's. */

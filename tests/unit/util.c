@@ -754,7 +754,7 @@ Suite *util_suite(void)
 	Suite *s = suite_create("util");
 	TCase *tc;
 
-	tc = tcase_create("names");
+	tc = tu_tcase_create("names");
 	tcase_add_test(tc, path_join_cases);
 	tcase_add_test(tc, escape_values);
 	tcase_add_loop_test(tc, ifname_rules, 0, ARRAY_SIZE(ifnames));
@@ -766,7 +766,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, error_verb_after_long);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("files");
+	tc = tu_tcase_create("files");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, mkdir_p_cases);
 	tcase_add_test(tc, read_write_files);
@@ -774,14 +774,14 @@ Suite *util_suite(void)
 	tcase_add_test(tc, monotonic_clock);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("log");
+	tc = tu_tcase_create("log");
 	tcase_add_test(tc, log_plain);
 	tcase_add_test(tc, log_journal);
 	tcase_add_test(tc, log_message_shape);
 	tcase_add_test(tc, log_dry_run_action);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("spawn");
+	tc = tu_tcase_create("spawn");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, spawn_missing);
 	tcase_add_test(tc, spawn_exit_status);

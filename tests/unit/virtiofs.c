@@ -2477,7 +2477,7 @@ END_TEST
 Suite *virtiofs_suite(void)
 {
 	Suite *s = suite_create("virtiofs");
-	TCase *tc = tcase_create("launch");
+	TCase *tc = tu_tcase_create("launch");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, usage_errors);
 	tcase_add_test(tc, bad_name_one_error_line);
@@ -2513,7 +2513,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, speed_and_memory, need_real());
 	suite_add_tcase(s, tc);
 	/* The VM user's attacks: each failed on the code before issue 12. */
-	tc = tcase_create("attack");
+	tc = tu_tcase_create("attack");
 	tcase_set_timeout(tc, 30);
 	add_real_test(tc, attack_source_swapped_after_ready);
 	add_real_test(tc, attack_socket_chown_symlink);

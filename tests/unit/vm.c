@@ -1548,7 +1548,7 @@ Suite *vm_suite(void)
 	Suite *s = suite_create("vm");
 	TCase *tc;
 
-	tc = tcase_create("open");
+	tc = tu_tcase_create("open");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tu_add_test_if(tc, open_current, tu_need_root());
 	tu_add_test_if(tc, open_booted, tu_need_root());
@@ -1557,7 +1557,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, open_name_128, tu_need_root());
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("read");
+	tc = tu_tcase_create("read");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tu_add_test_if(tc, read_every_format, tu_need_root());
 	tu_add_test_if(tc, shares_relative_to_real_state_dir, tu_need_root());
@@ -1582,7 +1582,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, system_link, tu_need_root());
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("trust");
+	tc = tu_tcase_create("trust");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tu_add_test_if(tc, trust_group_writable_dir, tu_need_root());
 	tu_add_test_if(tc, trust_dir_inside_runner, tu_need_root());
