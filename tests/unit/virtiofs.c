@@ -1858,24 +1858,32 @@ END_TEST
 
 
 /* The launcher is started on t, refuses share tag's path (source or
- * socket, named by what) for a symlink, and starts no daemon at all. */
-static void expect_symlink_refused(struct lt *t, const char *tag, const char *what,
-				   const char *path)
+ * socket, named by what) for reason, exits 1 and starts no daemon at all. */
+static void expect_refused(struct lt *t, const char *tag, const char *what, const char *path,
+			   const char *reason)
 {
 	const char *const once[] = {"--max-failures", "1", NULL};
 	lt_start(t, t->fake, once);
-	ck_assert_int_eq(lt_wait_exit(t, 3000), 1);
-	char *want = xasprintf("virtiofs-launch: vm1: unable to use share '%s' %s '%s': a symlink "
-			       "in the VM's directory (refused: the VM user could point it "
-			       "anywhere)\n",
-			       tag, what, path);
+	int st = lt_wait_exit(t, 3000);
 	char *log = lt_log(t);
+	ck_assert_msg(st == 1, "exit %d, not 1; log:\n%s", st, log);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use share '%s' %s '%s': %s\n",
+			       tag, what, path, reason);
 	ck_assert_msg(strstr(log, want), "want:\n%slog:\n%s", want, log);
 	free(log);
 	free(want);
 	ck_assert_int_lt(lt_wait_msg(t, 0, "READY=1", 0), 0);
 	ck_assert_uint_eq(dir_entries(t->fake_dir), 0); /* no daemon ever ran */
 	ck_assert_uint_eq(leftovers(t), 0);
+}
+
+/* The same for a symlink in the VM's directory. */
+static void expect_symlink_refused(struct lt *t, const char *tag, const char *what,
+				   const char *path)
+{
+	expect_refused(t, tag, what, path,
+		       "a symlink in the VM's directory (refused: the VM user could point it "
+		       "anywhere)");
 }
 
 /* The source is a symlink to another directory of the VM's: refused (a
@@ -1960,6 +1968,88 @@ START_TEST(socket_dir_symlink_refused)
 	ck_assert(lstat(sa.sun_path, &st) == 0 && S_ISSOCK(st.st_mode));
 	free(elsewhere);
 	free(socks);
+	lt_free(&t);
+}
+END_TEST
+
+/* ---- outside the state dir: symlinks only where no one but root could
+ * have made them (virtiofs-launch/path.c) ---- */
+
+#define OTHERS_DIR_LINK                                                                    \
+	"a symlink in a directory that a user other than root owns or can write (refused: " \
+	"that user could point it anywhere)"
+
+/* Share s through dir/link (-> target, a directory of root's, empty):
+ * the source dir/link/data refused for reason, then (the source fine)
+ * the socket dir/link/s.sock; nothing made in target either time. */
+static void expect_link_refused(struct lt *t, const char *dir, const char *target,
+				const char *reason)
+{
+	char *src = tu_path(dir, "link/data"), *sock = tu_path(dir, "link/s.sock");
+	lt_share(t, "s", src, "vm1-virtiofs-s.sock");
+	expect_refused(t, "s", "source", src, reason);
+	ck_assert_uint_eq(dir_entries(target), 0);
+	lt_forget_share(t, "s");
+	lt_share(t, "s", "data", sock);
+	ck_assert_int_eq(unlink(t->err_path), 0);
+	expect_refused(t, "s", "socket", sock, reason);
+	ck_assert_uint_eq(dir_entries(target), 0);
+	lt_forget_share(t, "s");
+	ck_assert_int_eq(unlink(t->err_path), 0);
+	free(src);
+	free(sock);
+}
+
+/* Control: share s through dir/link now passes (a dry run: exit 0, would
+ * make the source and listen there), so what was refused was the link's
+ * way, nothing else. */
+static void expect_link_followed(struct lt *t, const char *dir)
+{
+	char *src = tu_path(dir, "link/data"), *sock = tu_path(dir, "link/s.sock");
+	lt_share(t, "s", src, sock);
+	const char *const dry[] = {"-n", NULL};
+	lt_start(t, t->fake, dry);
+	int st = lt_wait_exit(t, 3000);
+	char *log = lt_log(t);
+	char *want = xasprintf("would listen on socket '%s'", sock);
+	ck_assert_msg(st == 0 && strstr(log, want) && !strstr(log, "unable"),
+		      "dry run: exit %d; log:\n%s", st, log);
+	free(want);
+	free(log);
+	lt_forget_share(t, "s");
+	free(src);
+	free(sock);
+}
+
+/* A directory of root's outside the state dir that group (_i 0, mode
+ * 0775) or others (_i 1, 0757) can write, or one of another user's (_i 2,
+ * nobody's 0755), then root's own symlink in it to root's directory: the
+ * link could be that user's doing (replaced since), so the walk refuses
+ * it, for a source and for a socket's directory. The same directory as
+ * root's 01777 (sticky, as /tmp: nobody can replace root's entries) lets
+ * the link be followed. */
+START_TEST(symlink_after_others_dir_refused)
+{
+	static const struct {
+		uid_t uid;
+		mode_t mode;
+	} way[] = {{0, 0775}, {0, 0757}, {TU_NOBODY, 0755}};
+	struct lt t;
+	lt_init(&t);
+	char *dir = tu_path(t.vm.root, "theirs"), *target = tu_path(t.vm.root, "target");
+	char *link = tu_path(dir, "link");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(mkdir(target, 0755), 0);
+	tu_symlink(target, link); /* root's */
+	tu_chown(dir, way[_i].uid, way[_i].uid);
+	tu_chmod(dir, way[_i].mode);
+	expect_link_refused(&t, dir, target, OTHERS_DIR_LINK);
+	tu_chown(dir, 0, 0);
+	tu_chmod(dir, 01777);
+	expect_link_followed(&t, dir);
+	free(link);
+	free(target);
+	free(dir);
 	lt_free(&t);
 }
 END_TEST
@@ -2508,6 +2598,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, source_symlink_refused, tu_need_root());
 	tu_add_test_if(tc, source_parent_symlink_refused, tu_need_root());
 	tu_add_test_if(tc, socket_dir_symlink_refused, tu_need_root());
+	tu_add_loop_test_if(tc, symlink_after_others_dir_refused, 0, 3, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_must_be_roots, tu_need_root());
 	tu_add_test_if(tc, mounts_stay_in_the_launchers_namespace, tu_need_root());
 	tu_add_test_if(tc, speed_and_memory, need_real());
