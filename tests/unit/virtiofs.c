@@ -1978,6 +1978,7 @@ END_TEST
 #define OTHERS_DIR_LINK                                                                    \
 	"a symlink in a directory that a user other than root owns or can write (refused: " \
 	"that user could point it anywhere)"
+#define FOREIGN_LINK "a symlink not owned by root (refused: its owner could point it anywhere)"
 
 /* Share s through dir/link (-> target, a directory of root's, empty):
  * the source dir/link/data refused for reason, then (the source fine)
@@ -2046,6 +2047,30 @@ START_TEST(symlink_after_others_dir_refused)
 	expect_link_refused(&t, dir, target, OTHERS_DIR_LINK);
 	tu_chown(dir, 0, 0);
 	tu_chmod(dir, 01777);
+	expect_link_followed(&t, dir);
+	free(link);
+	free(target);
+	free(dir);
+	lt_free(&t);
+}
+END_TEST
+
+/* In a directory of root's (0755) outside the state dir, a symlink of
+ * another user's (nobody's) to root's directory: its owner could point it
+ * anywhere, refused for a source and a socket's directory. Made root's,
+ * the same link is followed. */
+START_TEST(symlink_not_roots_refused)
+{
+	struct lt t;
+	lt_init(&t);
+	char *dir = tu_path(t.vm.root, "links"), *target = tu_path(t.vm.root, "target");
+	char *link = tu_path(dir, "link");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(mkdir(target, 0755), 0);
+	tu_symlink(target, link);
+	tu_chown(link, TU_NOBODY, TU_NOBODY);
+	expect_link_refused(&t, dir, target, FOREIGN_LINK);
+	tu_chown(link, 0, 0);
 	expect_link_followed(&t, dir);
 	free(link);
 	free(target);
@@ -2599,6 +2624,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, source_parent_symlink_refused, tu_need_root());
 	tu_add_test_if(tc, socket_dir_symlink_refused, tu_need_root());
 	tu_add_loop_test_if(tc, symlink_after_others_dir_refused, 0, 3, tu_need_root());
+	tu_add_test_if(tc, symlink_not_roots_refused, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_must_be_roots, tu_need_root());
 	tu_add_test_if(tc, mounts_stay_in_the_launchers_namespace, tu_need_root());
 	tu_add_test_if(tc, speed_and_memory, need_real());
