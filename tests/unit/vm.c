@@ -1030,6 +1030,55 @@ START_TEST(trust_symlink_escape)
 }
 END_TEST
 
+/* A link inside the runner to another place inside it (share/microvm ->
+ * ../other/dir): the resolved path is checked below the runner too, so
+ * a directory there that group and others can write (or another user
+ * owns) is refused, by the reader and by `tap-setup -n up`, which says so
+ * and changes nothing; root's 0755, the link is fine. */
+START_TEST(trust_link_within_runner)
+{
+	ck_assert_int_eq(mkdir_p(R("other/dir"), 0755), 0);
+	tu_write(t.runner, "other/dir/tap-interfaces", "tap0\n");
+	ck_assert_int_eq(mkdir_p(R("share"), 0755), 0);
+	tu_symlink("../other/dir", R("share/microvm"));
+	tu_chmod(R("other"), 0777);
+	struct vm v;
+	struct mvm_error e;
+	open_ok(&v);
+	struct ifname_list tl = {.n = 3};
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R("other"), 0, "mode 0777", "writable by group or others");
+	ck_assert_uint_eq(tl.n, 0);
+	/* What the administrator sees. */
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = {bin, "--state-dir", t.state, "--runtime-dir", t.runtime,
+			      "--user", "990", "--group", "78", "-n", "up", "vm1", NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	char want[PATH_MAX + 128];
+	snprintf(want, sizeof(want),
+		 "tap-setup: vm1: unable to trust '%s': writable by group or others: 'mode 0777'",
+		 R("other"));
+	ck_assert_msg(r.status == 1 && strstr(r.err, want) && !strstr(r.out, "would"),
+		      "exit %d\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
+	tu_run_free(&r);
+	ck_assert_int_ne(access(t.runtime, F_OK), 0);
+	/* Root's mode, another user's. */
+	tu_chmod(R("other"), 0755);
+	tu_chown(R("other"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", R("other"), 0, "uid 65534", "not owned by root");
+	/* Root's: the link is followed. */
+	tu_chown(R("other"), 0, 0);
+	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), 0);
+	ck_assert_uint_eq(tl.n, 1);
+	ck_assert_str_eq(tl.v[0], "tap0");
+	ifname_list_free(&tl);
+	vm_close(&v);
+	free(bin);
+}
+END_TEST
+
 /* A root-owned sticky directory (/tmp 1777, /nix/store 1775) is fine. */
 START_TEST(trust_sticky_dir)
 {
@@ -1588,6 +1637,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_dir_inside_runner, tu_need_root());
 	tu_add_test_if(tc, trust_file_other_owner, tu_need_root());
 	tu_add_test_if(tc, trust_symlink_escape, tu_need_root());
+	tu_add_test_if(tc, trust_link_within_runner, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_dir, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
 	tu_add_test_if(tc, trust_fuse_mount, need_bindfs());
