@@ -176,11 +176,13 @@ static int sock_bind(struct listener *l, const char *path, const char *dir, cons
 	struct stat st;
 	if (fstatat(l->dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return mvm_error_set(e, errno, verb, path, NULL);
-	if (!S_ISSOCK(st.st_mode) || st.st_uid != 0 || st.st_gid != L.gid ||
-	    (st.st_mode & 07777) != 0660)
+	if (!S_ISSOCK(st.st_mode))
+		return mvm_error_set(e, EPERM, verb, path,
+				     "not the socket it bound: its name was taken away at once");
+	if (st.st_uid != 0 || st.st_gid != L.gid || (st.st_mode & 07777) != 0660)
 		return mvm_error_setf(e, EPERM, verb, path,
-				      "it was made with owner %u, group %u, mode %04o (its "
-				      "directory is setgid?), not root, %u, 0660",
+				      "it is owner %u, group %u, mode %04o, not root, %u, 0660 "
+				      "(a setgid directory, or its name taken away at once)",
 				      (unsigned)st.st_uid, (unsigned)st.st_gid,
 				      (unsigned)(st.st_mode & 07777), (unsigned)L.gid);
 	l->dev = st.st_dev;
