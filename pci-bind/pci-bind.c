@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
@@ -375,9 +376,20 @@ static int group_check(const char *g, const struct devs *mine, struct devs *bad,
 	return r;
 }
 
-/* /dev/vfio/GROUP to the VM user and group, mode 0660. A node that another
- * user owns is another VM's (its devices bound for it): refused, as the
- * VM user could name that VM's devices in a runner of root's. */
+/* Remove p's access ACL: its owner may set one (for itself, or another
+ * user), which chown and chmod leave, and which would outlast the VM.
+ * 0, or -1 with errno. */
+static int strip_acl(const char *p)
+{
+	if (lremovexattr(p, "system.posix_acl_access") < 0 && errno != ENODATA &&
+	    errno != ENOTSUP && errno != EOPNOTSUPP)
+		return -1;
+	return 0;
+}
+
+/* /dev/vfio/GROUP to the VM user and group, mode 0660, no ACL. A node that
+ * another user owns is another VM's (its devices bound for it): refused,
+ * as the VM user could name that VM's devices in a runner of root's. */
 static int give_group_node(const char *g, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, g);
@@ -401,9 +413,31 @@ static int give_group_node(const char *g, struct mvm_error *e)
 		mvm_error_after(e, " to the VM");
 		return -EBUSY;
 	}
-	if (lchown(p, c.uid, c.gid) < 0 || chmod(p, 0660) < 0)
+	if (strip_acl(p) < 0 || lchown(p, c.uid, c.gid) < 0 || chmod(p, 0660) < 0)
 		return mvm_error_set(e, errno, "give to the VM", p, NULL);
 	log_debug("%s owned by %u:%u mode 0660", p, (unsigned)c.uid, (unsigned)c.gid);
+	return 0;
+}
+
+/* After unbind: the kernel removes DEVFS/vfio/GROUP once no device of the
+ * group is on vfio-pci; one that stays (a device of the group bound to
+ * vfio-pci at boot) goes back to root:root 0600 without an ACL, so the
+ * stopped VM's user keeps no access to the group (found by an audit). */
+static int take_back_group_node(const char *g, struct mvm_error *e)
+{
+	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, g);
+	struct stat st;
+	if (!p)
+		return mvm_error_set(e, ENOMEM, "take back", g, NULL);
+	if (lstat(p, &st) < 0 || !S_ISCHR(st.st_mode))
+		return 0; /* gone with the group's last device, as it should */
+	if (c.dry_run) {
+		log_action("chown %s to 0:0 mode 0600, without an ACL (if it stays)", p);
+		return 0;
+	}
+	if (strip_acl(p) < 0 || lchown(p, 0, 0) < 0 || chmod(p, 0600) < 0)
+		return mvm_error_set(e, errno, "take back", p, NULL);
+	log_debug("%s stays: owned by 0:0 mode 0600 again", p);
 	return 0;
 }
 
@@ -707,6 +741,24 @@ static int do_unbind(struct mvm_error *e)
 			goto out;
 		}
 		left.v[left.n - 1] = rec.v[i];
+	}
+	/* The groups' nodes that stay: each group once. */
+	for (size_t i = 0; i < rec.n; i++) {
+		char g[16];
+		struct mvm_error e1;
+		if (dev_group(rec.v[i].addr, g, sizeof(g), NULL) < 0)
+			continue; /* the device is gone: so is its group's node */
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++) {
+			char h[16];
+			seen = dev_group(rec.v[k].addr, h, sizeof(h), NULL) == 0 && !strcmp(g, h);
+		}
+		if (seen || take_back_group_node(g, &e1) == 0)
+			continue;
+		log_error_info(&e1);
+		if (r == 0)
+			*e = e1;
+		r = -EIO;
 	}
 	struct mvm_error e1; /* e may hold a device's error, logged already */
 	int s = save_record(&left, &e1);

@@ -5,11 +5,14 @@
  * the `driver` links the way the kernel does, and a module "load" only
  * makes directories. Nothing here names the real /sys. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "pcikit.h"
@@ -351,6 +354,83 @@ START_TEST(vfio_node_owner_mode)
 		free(p);
 	}
 	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
+/* An access ACL on p naming uid (rw), as its owner may set with setfacl:
+ * 0, or errno (ENOTSUP: the file system has none). */
+static int set_acl_for(const char *p, uint32_t uid)
+{
+	struct {
+		uint16_t tag, perm;
+		uint32_t id;
+	} __attribute__((packed)) e[] = {
+		{ 0x01, 6, UINT32_MAX }, /* user::rw- */
+		{ 0x02, 6, uid },	 /* user:UID:rw- */
+		{ 0x04, 6, UINT32_MAX }, /* group::rw- */
+		{ 0x10, 6, UINT32_MAX }, /* mask::rw- */
+		{ 0x20, 0, UINT32_MAX }, /* other::--- */
+	};
+	char buf[4 + sizeof(e)];
+	uint32_t version = 2;
+	memcpy(buf, &version, 4);
+	memcpy(buf + 4, e, sizeof(e));
+	return setxattr(p, "system.posix_acl_access", buf, sizeof(buf), 0) < 0 ? errno : 0;
+}
+
+static bool has_acl(const char *p)
+{
+	return getxattr(p, "system.posix_acl_access", NULL, 0) >= 0;
+}
+
+/* Found by an audit: the VM user owns /dev/vfio/GROUP while its VM runs
+ * and may set an ACL on it, which chown and chmod leave. On a node that
+ * stays after unbind (a device of the group bound to vfio-pci at boot),
+ * it kept access after its VM stopped, and the next bind, for another
+ * VM's user, gave the node on with the entry still in it. unbind now
+ * takes such a node back (root:root 0600, no ACL), and bind strips any. */
+START_TEST(vfio_node_acl_taken_back)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	char *p = tu_path(s.dev, "vfio/5");
+	struct stat st;
+
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	int err = set_acl_for(p, 4242);
+	if (err == ENOTSUP || err == EOPNOTSUPP) {
+		tu_skip_now(vfio_node_acl_taken_back, 0, "no POSIX ACLs where the test's /dev is");
+		free(p);
+		sim_free(&s);
+		return;
+	}
+	ck_assert_int_eq(err, 0);
+	ck_assert(has_acl(p));
+	/* (the simulation, unlike the kernel, never removes the node: it
+	 * stays, as with a device of the group on vfio-pci from boot) */
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_uint_eq(st.st_gid, 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_msg(!has_acl(p), "the VM user's ACL outlasted unbind");
+
+	/* An ACL left on a node of root's: bind gives the node without it. */
+	ck_assert_int_eq(set_acl_for(p, 4242), 0);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 990);
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	ck_assert_msg(!has_acl(p), "bind gave the node on with another user's ACL");
+	free(p);
 	sim_free(&s);
 }
 END_TEST
@@ -774,6 +854,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, no_iommu_group, tu_need_root());
 	tu_add_test_if(tc, missing_device, tu_need_root());
 	tu_add_test_if(tc, vfio_node_owner_mode, tu_need_root());
+	tu_add_test_if(tc, vfio_node_acl_taken_back, tu_need_root());
 	tu_add_test_if(tc, dry_run_prints_writes, tu_need_root());
 	tu_add_test_if(tc, bind_twice_keeps_record, tu_need_root());
 	tu_add_test_if(tc, unbound_device_stays_unbound, tu_need_root());
