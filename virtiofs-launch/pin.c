@@ -201,23 +201,51 @@ static bool mounted_as(const char *rel, int dir)
 	return yes;
 }
 
+/* The socket directories seen, by their path: each has a chroot tree of
+ * its own, RUNTIME/.root/N, so that no socket directory is reached through
+ * the clone of another (a directory of the VM user's, where a name could
+ * be swapped for a symlink between the check and the bind; found by an
+ * audit), nor is any unmounted through one. */
+static char **trees;
+static size_t ntrees;
+
+static int tree_of(const char *abs_dir)
+{
+	for (size_t i = 0; i < ntrees; i++)
+		if (strcmp(trees[i], abs_dir) == 0)
+			return (int)i;
+	char **v = realloc(trees, (ntrees + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	trees = v;
+	if (!(trees[ntrees] = strdup(abs_dir)))
+		return -ENOMEM;
+	return (int)ntrees++;
+}
+
 int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
 		    struct mvm_error *e)
 {
-	/* RUNTIME/.root/ABS_DIR is dir (made once a directory: the sockets
-	 * of a VM are usually all in one); chroot to RUNTIME/.root. */
-	_cleanup_free_ char *rel = xasprintf(".root/%s", abs_dir);
-	_cleanup_free_ char *path = xasprintf("%s/.root%s", L.runtime, abs_dir);
-	if (!rel || !path)
+	/* RUNTIME/.root/N/ABS_DIR is dir, below nothing but directories of
+	 * the tmpfs (made once: the sockets of a VM are usually all in one
+	 * directory); chroot to RUNTIME/.root/N, where the socket's path is
+	 * ABS_DIR/NAME as it is outside. */
+	int n = tree_of(abs_dir);
+	if (n < 0)
+		return mvm_error_set(e, -n, "mount", abs_dir, NULL);
+	_cleanup_free_ char *top = xasprintf(".root/%d", n);
+	_cleanup_free_ char *rel = xasprintf(".root/%d/%s", n, abs_dir);
+	_cleanup_free_ char *path = xasprintf("%s/.root/%d%s", L.runtime, n, abs_dir);
+	if (!top || !rel || !path)
 		return mvm_error_set(e, ENOMEM, "mount", abs_dir, NULL);
 	int r = 0;
 	if (!mounted_as(rel, dir))
 		r = mount_clone(dir, rel, path, false, false, e);
 	if (r < 0)
 		return r;
-	int root = tmpfs_dir(".root");
+	int root = tmpfs_dir(top);
 	if (root < 0) {
-		r = mvm_error_set(e, -root, "make", ".root", NULL);
+		r = mvm_error_set(e, -root, "make", top, NULL);
 	} else if (fchdir(root) < 0 || chroot(".") < 0) {
 		r = mvm_error_set(e, errno, "chroot to", path, NULL);
 		unchroot();

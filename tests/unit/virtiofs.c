@@ -2090,6 +2090,57 @@ static bool pinned_is(const struct lt *t, const char *tag, const char *path)
 	return yes;
 }
 
+/* Does the launcher's mount namespace have a mount on RUNTIME/.root/N/DIR
+ * (any N) of its own? (mountinfo's 5th field, no octal escapes in DIR) */
+static bool own_socket_mount(const struct lt *t, const char *dir)
+{
+	char *p = xasprintf("/proc/%d/mountinfo", (int)t->pid);
+	char *pre = xasprintf("%s/.root/", t->vm.runtime);
+	FILE *f = fopen(p, "re");
+	ck_assert_ptr_nonnull(f);
+	char line[4096];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[2048];
+		if (sscanf(line, "%*s %*s %*s %*s %2047s", mp) != 1 ||
+		    strncmp(mp, pre, strlen(pre)) != 0)
+			continue;
+		const char *q = mp + strlen(pre) + strspn(mp + strlen(pre), "0123456789");
+		found = q > mp + strlen(pre) && strcmp(q, dir) == 0;
+	}
+	fclose(f);
+	free(pre);
+	free(p);
+	return found;
+}
+
+/* Found by an audit: a socket directory below another one (sub/b.sock
+ * beside a.sock in the VM's directory) was bound through the clone of the
+ * VM's directory, by the name "sub", which the VM user could swap for a
+ * symlink between the launcher's check and its bind(); its remount went
+ * through that name too. Each socket directory is now a mount of its own,
+ * in a chroot tree of its own that holds nothing of the VM user's on the
+ * way. */
+START_TEST(nested_socket_dirs_own_mounts)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "a.sock");
+	lt_share(&t, "b", "b", "sub/b.sock");
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	char *sub = tu_path(t.vm.dir, "sub");
+	ck_assert_msg(own_socket_mount(&t, t.vm.dir), "no mount of its own for %s", t.vm.dir);
+	ck_assert_msg(own_socket_mount(&t, sub), "no mount of its own for %s", sub);
+	for (size_t i = 0; i < t.nsock; i++)
+		ck_assert_msg(oracle_listening(t.sock[i]), "%s does not listen", t.sock[i]);
+	free(sub);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 6000), 0);
+	lt_free(&t);
+}
+END_TEST
+
 /* Still as before: a missing nested source is made, and pinned; an
  * absolute source outside the state dir is the administrator's: made if
  * missing, through root's own symlink in a root-owned directory; a
@@ -2673,6 +2724,7 @@ Suite *virtiofs_suite(void)
 	add_real_test(tc, client_leaves_daemon_starts_on_next_client);
 	add_real_test(tc, sighup_socket_back_while_old_daemon_stops);
 	add_real_test(tc, nested_and_outside_sources);
+	tu_add_test_if(tc, nested_socket_dirs_own_mounts, tu_need_root());
 	add_real_test(tc, read_only_share);
 	tu_add_test_if(tc, rust_dialect_argv, tu_need_root());
 	tu_add_test_if(tc, c_dialect_argv_and_detection, tu_need_root());
