@@ -746,7 +746,9 @@ static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 
 /* in, an absolute path, into out (PATH_MAX) step by step, as written:
  * "" and "." skipped, ".." back one. true as soon as out is strictly
- * below below (NULL: never), else false at the end. */
+ * below below (NULL: never), or when a step does not fit in PATH_MAX (no
+ * share path is that long: taken as inside, so refused), else false at
+ * the end. */
 static bool lexical_walk(const char *in, char *out, const char *below)
 {
 	size_t o = 0, bn = below ? strlen(below) : 0;
@@ -758,7 +760,9 @@ static bool lexical_walk(const char *in, char *out, const char *below)
 			char *slash = strrchr(out, '/');
 			o = slash ? (size_t)(slash - out) : 0;
 			out[o] = '\0';
-		} else if (n > 0 && !(n == 1 && p[0] == '.') && o + 1 + n < PATH_MAX) {
+		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
+			if (o + 1 + n >= PATH_MAX)
+				return true;
 			out[o++] = '/';
 			memcpy(out + o, p, n);
 			o += n;
@@ -777,7 +781,8 @@ static bool lexical_walk(const char *in, char *out, const char *below)
 static bool passes_below(const char *path, const char *dir)
 {
 	char d[PATH_MAX], cur[PATH_MAX];
-	lexical_walk(dir, d, NULL);
+	if (lexical_walk(dir, d, NULL))
+		return true; /* too long to tell: as inside */
 	return lexical_walk(path, cur, d);
 }
 
@@ -798,10 +803,16 @@ static int nested_in_writable(const struct share_list *l, struct mvm_error *e)
 										       : NULL;
 			if (!what)
 				continue;
-			mvm_error_setf(e, EINVAL, "use", what,
-				       "inside the source of writable share '%s', whose guest could "
-				       "make it lead anywhere",
-				       w->tag);
+			if (strlen(what) >= PATH_MAX || strlen(w->source) >= PATH_MAX)
+				mvm_error_setf(e, ENAMETOOLONG, "use", what,
+					       "too long to tell whether it lies inside writable "
+					       "share '%s'",
+					       w->tag);
+			else
+				mvm_error_setf(e, EINVAL, "use", what,
+					       "inside the source of writable share '%s', whose "
+					       "guest could make it lead anywhere",
+					       w->tag);
 			if (e)
 				escape_value(s->tag, strlen(s->tag), e->value, sizeof(e->value));
 			return -EINVAL;

@@ -821,6 +821,19 @@ START_TEST(share_inside_writable_share)
 	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
 	tu_assert_error(&e, EINVAL, "use", "/srv/vm-a/data.sock", 0, "data", NULL);
 	tu_write(t.runner, "share/microvm/virtiofs/data/socket", "data.sock\n");
+	/* A relative source that, under the VM's directory, goes past
+	 * PATH_MAX: the walk cannot tell, so it is taken as inside (found by
+	 * a fuzz run's read: a step that did not fit was dropped). */
+	char *longsrc = malloc(PATH_MAX + 8);
+	size_t o = 0;
+	while (o + 9 < PATH_MAX - 4)
+		o += (size_t)sprintf(longsrc + o, "%s", "aaaaaaaa/");
+	sprintf(longsrc + o, "b\n");
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", longsrc);
+	free(longsrc);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	ck_assert_str_eq(mvm_error_reason(&e),
+			 "too long to tell whether it lies inside writable share 'data'");
 	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a/../media\n");
 	/* ../media is beside it, the same source twice is no nesting, and
 	 * inside a read-only share is fine */
