@@ -745,11 +745,10 @@ static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 }
 
 /* in, an absolute path, into out (PATH_MAX) step by step, as written:
- * "" and "." skipped, ".." back one. true as soon as out is strictly
- * below below (NULL: never), or when a step does not fit in PATH_MAX (no
- * share path is that long: taken as inside, so refused), else false at
- * the end. */
-static bool lexical_walk(const char *in, char *out, const char *below)
+ * "" and "." skipped, ".." back one. 1 as soon as out is strictly below
+ * below (NULL: never), -1 when a step does not fit in PATH_MAX (no share
+ * path is that long: the caller refuses it), else 0 at the end. */
+static int lexical_walk(const char *in, char *out, const char *below)
 {
 	size_t o = 0, bn = below ? strlen(below) : 0;
 	out[0] = '\0';
@@ -762,27 +761,27 @@ static bool lexical_walk(const char *in, char *out, const char *below)
 			out[o] = '\0';
 		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
 			if (o + 1 + n >= PATH_MAX)
-				return true;
+				return -1;
 			out[o++] = '/';
 			memcpy(out + o, p, n);
 			o += n;
 			out[o] = '\0';
 			if (below && o > bn && strncmp(out, below, bn) == 0 && out[bn] == '/')
-				return true;
+				return 1;
 		}
 		p += n;
 	}
-	return false;
+	return 0;
 }
 
-/* Does path, as written, pass strictly below dir at any step? A path
+/* Does path, as written, pass strictly below dir at any step (1)? A path
  * that only passes through dir's inside, as x/../.. does, counts: the
- * walk goes there, through whatever x is by then. */
-static bool passes_below(const char *path, const char *dir)
+ * walk goes there, through whatever x is by then. -1: too long to tell. */
+static int passes_below(const char *path, const char *dir)
 {
 	char d[PATH_MAX], cur[PATH_MAX];
-	if (lexical_walk(dir, d, NULL))
-		return true; /* too long to tell: as inside */
+	if (lexical_walk(dir, d, NULL) < 0)
+		return -1;
 	return lexical_walk(path, cur, d);
 }
 
@@ -798,12 +797,15 @@ static int nested_in_writable(const struct share_list *l, struct mvm_error *e)
 			continue;
 		for (size_t j = 0; j < l->n; j++) {
 			const struct share *s = &l->v[j];
-			const char *what = j != i && passes_below(s->source, w->source) ? s->source
-					   : passes_below(s->socket, w->source)       ? s->socket
-										       : NULL;
-			if (!what)
+			int k = j != i ? passes_below(s->source, w->source) : 0;
+			const char *what = s->source;
+			if (k == 0) {
+				k = passes_below(s->socket, w->source);
+				what = s->socket;
+			}
+			if (k == 0)
 				continue;
-			if (strlen(what) >= PATH_MAX || strlen(w->source) >= PATH_MAX)
+			if (k < 0)
 				mvm_error_setf(e, ENAMETOOLONG, "use", what,
 					       "too long to tell whether it lies inside writable "
 					       "share '%s'",
@@ -815,7 +817,7 @@ static int nested_in_writable(const struct share_list *l, struct mvm_error *e)
 					       w->tag);
 			if (e)
 				escape_value(s->tag, strlen(s->tag), e->value, sizeof(e->value));
-			return -EINVAL;
+			return k < 0 ? -ENAMETOOLONG : -EINVAL;
 		}
 	}
 	return 0;

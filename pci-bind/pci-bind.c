@@ -396,7 +396,8 @@ static int give_group_node(const char *g, struct mvm_error *e)
 	if (!p)
 		return mvm_error_set(e, ENOMEM, "give to the VM", g, NULL);
 	if (c.dry_run) {
-		log_action("chown %s to %u:%u mode 0660", p, (unsigned)c.uid, (unsigned)c.gid);
+		log_action("chown %s to %u:%u mode 0660, without an ACL", p, (unsigned)c.uid,
+			   (unsigned)c.gid);
 		return 0;
 	}
 	struct stat st;
@@ -435,7 +436,8 @@ static int take_back_group_node(const char *g, struct mvm_error *e)
 		log_action("chown %s to 0:0 mode 0600, without an ACL (if it stays)", p);
 		return 0;
 	}
-	if (strip_acl(p) < 0 || lchown(p, 0, 0) < 0 || chmod(p, 0600) < 0)
+	/* root's first: until then its owner could set the ACL again */
+	if (lchown(p, 0, 0) < 0 || strip_acl(p) < 0 || chmod(p, 0600) < 0)
 		return mvm_error_set(e, errno, "take back", p, NULL);
 	log_debug("%s stays: owned by 0:0 mode 0600 again", p);
 	return 0;
@@ -510,6 +512,10 @@ static int bind_one(struct dev *x, struct mvm_error *e)
 static int give_back(const struct dev *x, struct mvm_error *e)
 {
 	char now[DRIVER_MAX];
+	if (!strcmp(x->prev, VFIO_DRIVER)) {
+		log_debug("'%s' was on %s before bind: left there", x->addr, VFIO_DRIVER);
+		return 0;
+	}
 	_cleanup_free_ char *p = dev_path(x->addr, NULL);
 	if (p && access(p, F_OK) < 0 && errno == ENOENT) {
 		log_warn("device '%s' is gone: nothing to give back", x->addr);
@@ -633,16 +639,22 @@ static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 	int r = 0;
 	for (size_t i = 0; i < mine->n && r == 0; i++) {
 		struct dev *x = &mine->v[i];
-		if (!strcmp(x->prev, VFIO_DRIVER)) {
-			log_debug("'%s' is on %s already", x->addr, VFIO_DRIVER);
-			continue;
-		}
 		struct dev *y = devs_find(rec, x->addr);
 		if (!y) {
 			y = devs_add(rec, x->addr);
 			if (!y)
 				return mvm_error_set(e, ENOMEM, "bind", x->addr, NULL);
 			*y = *x;
+		}
+		/* On vfio-pci already (vfio-pci.ids=): nothing to write, but
+		 * recorded all the same (previous driver vfio-pci, which
+		 * unbind leaves it on), so that unbind takes back the group's
+		 * node, which stays (found in review). */
+		if (!strcmp(x->prev, VFIO_DRIVER)) {
+			log_debug("'%s' is on %s already", x->addr, VFIO_DRIVER);
+			if ((r = save_record(rec, e)) < 0)
+				break;
+			continue;
 		}
 		if ((r = save_record(rec, e)) < 0 || (r = bind_one(x, e)) < 0)
 			break;

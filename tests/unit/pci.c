@@ -73,12 +73,30 @@ START_TEST(already_bound_no_writes)
 	ck_assert_msg(strcmp(log, "") == 0, "expected no sysfs writes, got:\n%s", log);
 	free(log);
 	ck_assert_str_eq(driver_of(&s, "0000:03:00.0"), "vfio-pci");
-	/* nothing changed, so nothing to undo: unbind leaves it on vfio-pci */
-	ck_assert(!record_exists(&s));
+	/* Recorded all the same, as on vfio-pci before (found in review: with
+	 * no record, unbind never took back the group's node, which stays). */
+	char *rec = record_text(&s);
+	ck_assert_msg(rec && strstr(rec, "0000:03:00.0 vfio-pci listed"), "record: %s",
+		      rec ? rec : "(none)");
+	free(rec);
+	char *node = tu_path(s.dev, "vfio/9");
+	struct stat st;
+	ck_assert_int_eq(lstat(node, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 990);
 	tu_run_free(&r);
+	/* unbind leaves it on vfio-pci, writes nothing to sysfs, and takes
+	 * the node back */
 	pci_run(&s, &r, "unbind", NULL);
-	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	log = sim_log(&s);
+	ck_assert_msg(strcmp(log, "") == 0, "expected no sysfs writes, got:\n%s", log);
+	free(log);
 	ck_assert_str_eq(driver_of(&s, "0000:03:00.0"), "vfio-pci");
+	ck_assert(!record_exists(&s));
+	ck_assert_int_eq(lstat(node, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	free(node);
 	tu_run_free(&r);
 	sim_free(&s);
 }

@@ -831,9 +831,23 @@ START_TEST(share_inside_writable_share)
 	sprintf(longsrc + o, "b\n");
 	tu_write(t.runner, "share/microvm/virtiofs/media/source", longsrc);
 	free(longsrc);
-	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -ENAMETOOLONG);
 	ck_assert_str_eq(mvm_error_reason(&e),
 			 "too long to tell whether it lies inside writable share 'data'");
+	/* A long path that is plainly inside it before it gets too long is
+	 * said to be inside (found in review: the message went by length). */
+	longsrc = malloc(PATH_MAX + 64);
+	o = 0;
+	while (o + 2 < PATH_MAX - 200) /* relative: longer than PATH_MAX once joined */
+		o += (size_t)sprintf(longsrc + o, "./");
+	for (int k = 0; k < 40; k++) /* up to / from the VM's directory */
+		o += (size_t)sprintf(longsrc + o, "../");
+	sprintf(longsrc + o, "srv/vm-a/x\n");
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", longsrc);
+	free(longsrc);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	ck_assert_str_eq(mvm_error_reason(&e), "inside the source of writable share 'data', "
+					       "whose guest could make it lead anywhere");
 	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a/../media\n");
 	/* ../media is beside it, the same source twice is no nesting, and
 	 * inside a read-only share is fine */
