@@ -877,7 +877,11 @@ START_TEST(sighup_adds_removes_keeps)
 	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
 	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
 	ck_assert_int_ge(rl, 0);
-	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 5000);
+	/* READY=1 once chg's old daemon is gone: a daemon that takes its
+	 * time over SIGTERM (a busy machine) is killed after the launcher's
+	 * --grace of 5 s, so wait longer than that (it waited 5 s, and failed
+	 * now and then under load). */
+	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 12000);
 	ck_assert_msg(rd > rl, "no READY=1 after RELOADING=1");
 	ck_assert_uint_eq(t.msgs[rd].listening, 3); /* keep, chg and new */
 	ck_assert_int_eq(daemon_of(&t, "keep"), pk);
