@@ -124,11 +124,12 @@ e2e_unix_listening() {
 }
 
 # e2e_hold_clients SOCKET...: connect to each Unix socket and hold the
-# connections until killed (run it in the background): clients that make
-# virtiofs-launch start the shares' daemons. Exits non-zero at once if one does
-# not connect.
+# connections until killed (run it in the background, as `e2e_hold_clients
+# ... &`: the subshell becomes perl, so killing $! kills the client, and no
+# client outlives the test): clients that make virtiofs-launch start the
+# shares' daemons. Exits non-zero at once if one does not connect.
 e2e_hold_clients() {
-    perl -MIO::Socket::UNIX -e '
+    exec perl -MIO::Socket::UNIX -e '
         my @c;
         for my $p (@ARGV) {
             my $s = IO::Socket::UNIX->new(Peer => $p) or die "cannot connect to $p: $!\n";
