@@ -570,6 +570,15 @@ static void rollback(struct devs *d)
 
 /* ---- the verbs ---- */
 
+/* Is d->v[i]'s group one of an earlier device's? */
+static bool group_seen(const struct devs *d, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (!strcmp(d->v[k].group, d->v[i].group))
+			return true;
+	return false;
+}
+
 /* e for an IOMMU group (of mine's device x) that also holds the devices
  * extra[from...] on other drivers. */
 static int not_viable(const struct dev *x, const struct devs *extra, size_t from,
@@ -661,13 +670,9 @@ static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 		if (opts.bind_group && x->by_group)
 			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr, x->group);
 	}
-	for (size_t i = 0; i < mine->n && r == 0; i++) {
-		bool seen = false;
-		for (size_t k = 0; k < i; k++)
-			seen |= !strcmp(mine->v[k].group, mine->v[i].group);
-		if (!seen)
+	for (size_t i = 0; i < mine->n && r == 0; i++)
+		if (!group_seen(mine, i))
 			r = give_group_node(mine->v[i].group, e);
-	}
 	return r;
 }
 
@@ -754,18 +759,15 @@ static int do_unbind(struct mvm_error *e)
 		}
 		left.v[left.n - 1] = rec.v[i];
 	}
-	/* The groups' nodes that stay: each group once. */
+	/* The groups' nodes that stay: each group once (a device that is gone
+	 * has no group, and its group's node is gone with it). */
+	for (size_t i = 0; i < rec.n; i++)
+		if (dev_group(rec.v[i].addr, rec.v[i].group, sizeof(rec.v[i].group), NULL) < 0)
+			rec.v[i].group[0] = '\0';
 	for (size_t i = 0; i < rec.n; i++) {
-		char g[16];
 		struct mvm_error e1;
-		if (dev_group(rec.v[i].addr, g, sizeof(g), NULL) < 0)
-			continue; /* the device is gone: so is its group's node */
-		bool seen = false;
-		for (size_t k = 0; k < i && !seen; k++) {
-			char h[16];
-			seen = dev_group(rec.v[k].addr, h, sizeof(h), NULL) == 0 && !strcmp(g, h);
-		}
-		if (seen || take_back_group_node(g, &e1) == 0)
+		if (!rec.v[i].group[0] || group_seen(&rec, i) ||
+		    take_back_group_node(rec.v[i].group, &e1) == 0)
 			continue;
 		log_error_info(&e1);
 		if (r == 0)

@@ -123,12 +123,11 @@ static const struct cli_tool tool = {
  * its sandbox: before it reads anything, it keeps CAP_CHOWN and
  * CAP_DAC_READ_SEARCH alone (of those it has), no_new_privs and the
  * system call filter of up and down. */
-static int main_grant(struct cli *c, const char *name, long wait_ms)
+static int grant_confine(struct mvm_error *e)
 {
-	struct mvm_error e = { 0 };
 	struct caps cs;
-	int lock = -1, r;
-	if ((r = caps_get(&cs)) == 0) {
+	int r = caps_get(&cs);
+	if (r == 0) {
 		cs.prm &= CAP_BIT(CAP_CHOWN) | CAP_BIT(CAP_DAC_READ_SEARCH);
 		cs.eff = cs.prm;
 		cs.inh = 0;
@@ -138,29 +137,25 @@ static int main_grant(struct cli *c, const char *name, long wait_ms)
 		r = -errno;
 	if (r == 0)
 		r = seccomp_confine(true);
-	if (r < 0) {
-		mvm_error_set(&e, -r, "drop", "capabilities", NULL);
-		log_error_info(&e);
-		return 1;
-	}
-	if (cli_resolve_ids(c, &e) < 0 ||
-	    vm_lock(c->runtime_dir, name, wait_ms, !c->dry_run, &lock, &e) < 0) {
-		log_error_info(&e);
-		return 1;
-	}
-	struct ctx x = { .c = c, .vm = name, .kind = "macvtap", .mac = true };
-	struct vm vm = { 0 };
-	r = vm_open(&vm, c->state_dir, name, VM_CURRENT, c->allow_untrusted, &e);
-	if (r == 0)
-		r = grant(&x, &vm, &e);
-	vm_close(&vm);
-	ctx_close(&x);
-	if (lock >= 0)
-		close(lock);
-	if (r < 0) {
-		log_error_info(&e);
-		return 1;
-	}
+	return r < 0 ? mvm_error_set(e, -r, "drop", "capabilities", NULL) : 0;
+}
+
+/* up and down: from here on only the scanner holds CAP_SYS_PTRACE
+ * (common/procfd.h), and no socket but rtnetlink is made
+ * (common/seccomp.h). */
+static int scan_confine(struct fd_scanner *scan, const struct cli *c, struct mvm_error *e)
+{
+	if (fd_scanner_start(scan, c->procfs, e) < 0)
+		return -1;
+	int sr = seccomp_confine(true);
+	if (sr < 0)
+		return mvm_error_set(e, -sr, "set", "the system call filter", NULL);
+	bool root_scan = !scan->as_nobody, root_group = getegid() == 0;
+	if (geteuid() == 0 && (root_scan || root_group))
+		log_warn("%s%s%s: no CAP_SETUID and CAP_SETGID (see SECURITY in tap-setup(8))",
+			 root_scan ? "the scan of /proc runs as root" : "",
+			 root_scan && root_group ? ", and " : "",
+			 root_group ? "tap-setup keeps group root" : "");
 	return 0;
 }
 
@@ -206,37 +201,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_subject(name);
-	if (give)
-		return main_grant(&c, name, wait_ms);
-	/* Before anything a VM user can change is read: from here on only
-	 * the scanner holds CAP_SYS_PTRACE (common/procfd.h). */
-	struct fd_scanner scan;
-	if (fd_scanner_start(&scan, c.procfs, &e) < 0) {
-		log_error_info(&e);
-		return 1;
-	}
-	/* No socket but rtnetlink from here on (common/seccomp.h). */
-	int sr = seccomp_confine(true);
-	if (sr < 0) {
-		mvm_error_set(&e, -sr, "set", "the system call filter", NULL);
-		log_error_info(&e);
-		fd_scanner_stop(&scan);
-		return 1;
-	}
-	bool root_scan = !scan.as_nobody, root_group = getegid() == 0;
-	if (geteuid() == 0 && (root_scan || root_group))
-		log_warn("%s%s%s: no CAP_SETUID and CAP_SETGID (see SECURITY in tap-setup(8))",
-			 root_scan ? "the scan of /proc runs as root" : "",
-			 root_scan && root_group ? ", and " : "",
-			 root_group ? "tap-setup keeps group root" : "");
-	if (up && cli_resolve_ids(&c, &e) < 0) {
-		log_error_info(&e);
-		fd_scanner_stop(&scan);
-		return 1;
-	}
-	/* Every run for this VM, tap or macvtap, up or down (a dry run too,
-	 * without making the file), waits for the one before. */
-	if (vm_lock(c.runtime_dir, name, wait_ms, !c.dry_run, &lock, &e) < 0) {
+	/* Before anything a VM user can change is read. */
+	struct fd_scanner scan = { .pid = 0, .sock = -1 };
+	int r = give ? grant_confine(&e) : scan_confine(&scan, &c, &e);
+	if (r == 0 && (up || give))
+		r = cli_resolve_ids(&c, &e);
+	/* Every run for this VM, tap or macvtap, up, down or grant (a dry run
+	 * too, without making the file), waits for the one before. */
+	if (r == 0)
+		r = vm_lock(c.runtime_dir, name, wait_ms, !c.dry_run, &lock, &e);
+	if (r < 0) {
 		log_error_info(&e);
 		fd_scanner_stop(&scan);
 		return 1;
@@ -246,13 +220,14 @@ int main(int argc, char **argv)
 			 .vm = name,
 			 .kind = opts.macvtap ? "macvtap" : "tap",
 			 .mac = opts.macvtap,
-			 .scan = &scan };
-	int r;
-	if (up) {
+			 .scan = give ? NULL : &scan };
+	if (up || give) {
 		struct vm vm = { 0 };
 		r = vm_open(&vm, c.state_dir, name, VM_CURRENT, c.allow_untrusted, &e);
 		if (r == 0)
-			r = opts.macvtap ? up_macvtaps(&x, &vm, &e) : up_taps(&x, &vm, &e);
+			r = give ? grant(&x, &vm, &e)
+			    : opts.macvtap ? up_macvtaps(&x, &vm, &e)
+			    : up_taps(&x, &vm, &e);
 		vm_close(&vm);
 	} else {
 		r = down(&x, &e);

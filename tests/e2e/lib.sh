@@ -123,6 +123,15 @@ e2e_unix_listening() {
         "${2:-/proc/net/unix}"
 }
 
+# e2e_pids_gone "PID...": every one of the pids has exited; false for
+# none at all (nothing recorded is nothing shown gone).
+e2e_pids_gone() {
+    local p
+    [[ -n $1 ]] || return 1
+    for p in $1; do [[ -d /proc/$p ]] && return 1; done
+    return 0
+}
+
 # e2e_hold_clients SOCKET...: connect to each Unix socket and hold the
 # connections until killed (run it in the background, as `e2e_hold_clients
 # ... &`: the subshell becomes perl, so killing $! kills the client, and no

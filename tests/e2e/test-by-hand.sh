@@ -256,9 +256,7 @@ echo "   launcher exited $LRC after $(e2e_since "$T0")s"
 LAUNCH_PID=
 check "launcher exit 0 on SIGTERM" test "$LRC" -eq 0
 check "STOPPING=1 on the notify socket" grep -q ' STOPPING=1$' "$TMP/notify.log"
-# (none recorded: nothing shown gone, a failure)
-gone() { local p; [[ -n $FSD ]] || return 1; for p in $FSD; do [[ -d /proc/$p ]] && return 1; done; return 0; }
-check "no virtiofsd left (were: ${FSD:-none})" gone
+check "no virtiofsd left (were: ${FSD:-none})" e2e_pids_gone "$FSD"
 kill "$CLIENT_PID" 2>/dev/null || true
 wait "$CLIENT_PID" 2>/dev/null || true
 CLIENT_PID=

@@ -2094,27 +2094,18 @@ static bool pinned_is(const struct lt *t, const char *tag, const char *path)
 	return yes;
 }
 
+static size_t mounts_naming(pid_t pid, const char *path);
+
 /* Does the launcher's mount namespace have a mount on RUNTIME/.root/N/DIR
- * (any N) of its own? (mountinfo's 5th field, no octal escapes in DIR) */
+ * (N one of the first few trees) of its own? */
 static bool own_socket_mount(const struct lt *t, const char *dir)
 {
-	char *p = xasprintf("/proc/%d/mountinfo", (int)t->pid);
-	char *pre = xasprintf("%s/.root/", t->vm.runtime);
-	FILE *f = fopen(p, "re");
-	ck_assert_ptr_nonnull(f);
-	char line[4096];
 	bool found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char mp[2048];
-		if (sscanf(line, "%*s %*s %*s %*s %2047s", mp) != 1 ||
-		    strncmp(mp, pre, strlen(pre)) != 0)
-			continue;
-		const char *q = mp + strlen(pre) + strspn(mp + strlen(pre), "0123456789");
-		found = q > mp + strlen(pre) && strcmp(q, dir) == 0;
+	for (int n = 0; n < 8 && !found; n++) {
+		char *mp = xasprintf("%s/.root/%d%s ", t->vm.runtime, n, dir);
+		found = mounts_naming(t->pid, mp) > 0;
+		free(mp);
 	}
-	fclose(f);
-	free(pre);
-	free(p);
 	return found;
 }
 
