@@ -16,6 +16,17 @@
  *              .fake-exit0     never accepts; prints "fake: exiting
  *                              without a client", exits 0 (a broken
  *                              daemon)
+ *              .fake-term-late as the C virtiofsd between setting its
+ *                              SIGTERM handler (no SA_RESTART: it
+ *                              notes the signal) and calling accept():
+ *                              writes $VFS_FAKE_DIR/PID.starting, waits
+ *                              (at most 10 s) until a SIGTERM is noted,
+ *                              prints "fake: SIGTERM noted while
+ *                              starting", then accepts as below; an
+ *                              accept() a signal interrupts fails
+ *              .fake-term-ignore  ignores SIGTERM, writes
+ *                              $VFS_FAKE_DIR/PID.ignoring, then accepts
+ *                              as below
  *              otherwise       accepts one client on the listening socket
  *                              --fd=N (or listens on --socket-path=PATH
  *                              itself, removing what is there, as
@@ -24,12 +35,35 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t term_noted;
+
+static void note_term(int sig)
+{
+	(void)sig;
+	term_noted = 1;
+}
+
+/* Touch $VFS_FAKE_DIR/PID.NAME (a test waits for it). */
+static void mark(const char *name)
+{
+	const char *dir = getenv("VFS_FAKE_DIR");
+	char p[PATH_MAX];
+	if (!dir)
+		return;
+	snprintf(p, sizeof(p), "%s/%d.%s", dir, (int)getpid(), name);
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+}
 
 static const char rust_help[] =
 	"virtiofsd backend\n\n"
@@ -110,6 +144,19 @@ int main(int argc, char **argv)
 		fputs("fake: not accepting\n", stderr);
 		for (;;)
 			pause();
+	}
+	if (has(shared, ".fake-term-ignore")) {
+		signal(SIGTERM, SIG_IGN);
+		mark("ignoring");
+	}
+	if (has(shared, ".fake-term-late")) {
+		struct sigaction sa = {.sa_handler = note_term}; /* (sa_flags 0) */
+		sigaction(SIGTERM, &sa, NULL);
+		mark("starting");
+		for (int i = 0; i < 1000 && !term_noted; i++)
+			nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+		if (term_noted)
+			fputs("fake: SIGTERM noted while starting\n", stderr);
 	}
 	if (fd >= 0) {
 		fprintf(stderr, "fake: accepting on fd %d\n", fd);
