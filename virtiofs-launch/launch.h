@@ -58,10 +58,11 @@ struct child {
 	bool prepared;	     /* source pinned, socket listening: to be started */
 	bool removed;	     /* dropped by a reload: forgotten once it exited */
 	bool killed;	     /* SIGKILL sent */
-	bool held;	     /* waits for a removed share's daemon (blocked()) */
+	bool held;	     /* waits for a removed share's daemon, not yet killed */
 	unsigned failures;   /* quick failures in a row */
 	long long started;   /* its last start */
-	long long down_since;/* since when it has had no daemon but quick failures */
+	long long down_since;/* since when it has had no daemon but quick failures
+			      * (or was released: held) */
 	long long start_at, kill_at;
 	long long term_at, term_gap; /* stopping: SIGTERM again then, the gap doubling */
 	size_t llen;

@@ -264,8 +264,10 @@ static void exec_result(struct child *ch)
 	}
 }
 
-/* The first SIGTERM again after this long (ms); each next gap doubles. */
+/* The first SIGTERM again after this long (ms); each next gap doubles,
+ * up to the second. */
 #define TERM_AGAIN_MS 100
+#define TERM_GAP_MAX_MS 1000
 
 /* Stop the daemon of a share that goes: SIGTERM, and its socket shut down,
  * which makes an accept() that SIGTERM came too early for (a daemon still
@@ -298,6 +300,8 @@ static void begin_shutdown(bool fatal)
 	L.stop_by = now + L.set.grace;
 	for (size_t i = 0; i < L.n; i++) {
 		struct child *ch = L.v[i];
+		if (ch->st == ST_STOPPING && ch->pid > 0)
+			continue; /* (a reload's: its grace runs on) */
 		if (ch->pid > 0)
 			stop(ch, now);
 		else
@@ -467,17 +471,22 @@ static void reap(void)
 	}
 }
 
-/* Must ch wait for the daemon of a removed share with its tag (its pin)
- * or its socket to be gone? */
-static bool blocked(const struct child *ch)
+/* The daemon of a removed share with ch's tag (its pin) or socket, which
+ * must be gone before ch starts; NULL when none. */
+static const struct child *blocker(const struct child *ch)
 {
 	for (size_t i = 0; i < L.n; i++) {
 		const struct child *o = L.v[i];
 		if (o != ch && o->pid > 0 &&
 		    (strcmp(o->sh.tag, ch->sh.tag) == 0 || strcmp(o->sh.socket, ch->sh.socket) == 0))
-			return true;
+			return o;
 	}
-	return false;
+	return NULL;
+}
+
+static bool blocked(const struct child *ch)
+{
+	return blocker(ch) != NULL;
 }
 
 /* The shares behind `current` now, checked for the dialect. */
@@ -617,18 +626,43 @@ static long long timers(void)
 {
 	long long now = now_ms(), next = LLONG_MAX;
 	char t[32];
+	/* Daemons that go: SIGTERM again, SIGKILL once the grace is over. */
+	for (size_t i = 0; i < L.n; i++) {
+		struct child *ch = L.v[i];
+		if (ch->st != ST_STOPPING || ch->pid <= 0 || ch->killed)
+			continue;
+		if (now >= ch->kill_at) {
+			log_warn("share '%s': virtiofsd (pid %d) still there after %s, killing it",
+				 ch->sh.tag, ch->pid, time_str(L.set.grace, t, sizeof(t)));
+			kill(ch->pid, SIGKILL);
+			ch->killed = true;
+			continue;
+		}
+		if (now >= ch->term_at) {
+			kill(ch->pid, SIGTERM);
+			if (ch->term_gap < TERM_GAP_MAX_MS)
+				ch->term_gap *= 2;
+			ch->term_at = now + ch->term_gap;
+		}
+		if (ch->kill_at < next)
+			next = ch->kill_at;
+		if (ch->term_at < next)
+			next = ch->term_at;
+	}
 	for (size_t i = 0; i < L.n && !L.stopping; i++) {
 		struct child *ch = L.v[i];
 		if (ch->st != ST_WAIT || ch->removed)
 			continue;
-		/* Waiting for its predecessor's daemon to go (within that
-		 * one's --grace) is not failing: the --timeout runs from when
-		 * the share may start. */
+		/* Waiting for a removed share's daemon to go, within its
+		 * --grace, is not failing: the --timeout runs from when it is
+		 * gone, or from its SIGKILL (a daemon stuck in the kernel
+		 * may outlive that, and the share would wait for ever). */
+		const struct child *b = blocker(ch);
 		bool was_held = ch->held;
-		ch->held = blocked(ch);
+		ch->held = b && !b->killed;
 		if (was_held && !ch->held)
 			ch->down_since = now;
-		if (now >= ch->start_at && !ch->held)
+		if (now >= ch->start_at && !b)
 			prepare_start(ch, now);
 	}
 	/* Every socket listens: READY=1 before the daemons are forked (they
@@ -646,36 +680,18 @@ static long long timers(void)
 			L.v[i]->prepared = false;
 	for (size_t i = 0; i < L.n; i++) {
 		struct child *ch = L.v[i];
+		if (ch->st != ST_WAIT || L.stopping || ch->removed)
+			continue;
 		/* (a failed start may be due again at once) */
-		if (ch->st == ST_WAIT && !L.stopping && !ch->removed && !blocked(ch) &&
-		    ch->start_at < next)
+		if (!blocked(ch) && ch->start_at < next)
 			next = ch->start_at;
-		if (ch->st == ST_STOPPING && ch->pid > 0 && !ch->killed) {
-			if (now >= ch->kill_at) {
-				log_warn("share '%s': virtiofsd (pid %d) still there after %s, killing it",
-					 ch->sh.tag, ch->pid, time_str(L.set.grace, t, sizeof(t)));
-				kill(ch->pid, SIGKILL);
-				ch->killed = true;
-			} else {
-				if (now >= ch->term_at) {
-					kill(ch->pid, SIGTERM);
-					ch->term_gap *= 2;
-					ch->term_at = now + ch->term_gap;
-				}
-				if (ch->kill_at < next)
-					next = ch->kill_at;
-				if (ch->term_at < next)
-					next = ch->term_at;
-			}
-		}
-		if (ch->st == ST_WAIT && !L.stopping && !ch->removed && !ch->held) {
-			long long deadline = ch->down_since + L.set.timeout;
-			if (now >= deadline) {
-				share_timeout(ch);
-			} else if (deadline < next) {
-				next = deadline;
-			}
-		}
+		if (ch->held)
+			continue;
+		long long deadline = ch->down_since + L.set.timeout;
+		if (now >= deadline)
+			share_timeout(ch);
+		else if (deadline < next)
+			next = deadline;
 	}
 	return next;
 }
