@@ -110,9 +110,18 @@ if [[ ! $victim =~ ^[1-9][0-9]*$ ]] ||
     exit 1
 fi
 container_exec sh -c "echo $victim >/run/mvm-victim.pid"
+# journal_lines UNIT PREFIX LAST: the lines of UNIT's journal that start
+# with "PREFIX ", without it, once the one that starts with "PREFIX LAST "
+# (what its run prints last) is in (journalctl --sync first), or after 10 s.
+journal_lines() {
+    # shellcheck disable=SC2016  # expanded by the shell in the container
+    e2e_wait 10 container_exec sh -c 'journalctl --sync &&
+        journalctl -q -o cat -u "$1" | grep -q "^$2 $3 "' sh "$1" "$2" "$3"
+    container_exec journalctl -q -o cat -u "$1" | sed -n "s/^$2 //p"
+}
 results() { # results UNIT: the PROBE lines of its one run
     container_exec systemctl start "probe-$1@vm1.service" >/dev/null 2>&1
-    container_exec journalctl -q -o cat -u "probe-$1@vm1.service" | sed -n 's/^PROBE //p'
+    journal_lines "probe-$1@vm1.service" PROBE ipv6
 }
 want() { # want KEY yes|no WHAT (in $unit's results $r)
     if grep -qx "$1 $2" <<<"$r"; then
@@ -180,7 +189,7 @@ done
 container_exec systemctl daemon-reload
 hijacked() { # hijacked UNIT: the HIJACK lines of its one run
     container_exec systemctl start "hijack-$1@vm1.service" >/dev/null 2>&1
-    container_exec journalctl -q -o cat -u "hijack-$1@vm1.service" | sed -n 's/^HIJACK //p'
+    journal_lines "hijack-$1@vm1.service" HIJACK scanner_uid
 }
 for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
     r=$(hijacked "$unit")

@@ -17,10 +17,10 @@
 #     given): `runner-exec register` (ExecStartPost=+) runs it as root with
 #     the unit's main PID, so `machinectl list` shows vm1, class vm, leader
 #     the VM; on stop, microvm-unregister runs and machined forgets it.
-#  3. A runner that notifies (tests/helpers/runner-notify): with the
-#     Type=notify drop-in, start waits for its READY=1, sent from the
-#     unit's main PID (runner-exec exec'd it in place, NOTIFY_SOCKET kept);
-#     without the drop-in, start does not wait.
+#  3. A runner that notifies (tests/helpers/runner-notify, READY=1 5 s
+#     after it starts): with the Type=notify drop-in, start waits for its
+#     READY=1, sent from the unit's main PID (runner-exec exec'd it in
+#     place, NOTIFY_SOCKET kept); without the drop-in, start does not wait.
 # Exit 0 pass, 1 fail, 77 skip.
 # e2e: a container with systemd; tests/run leaves it out when MVM_NO_E2E=1
 # (the sanitizer pass: LeakSanitizer needs ptrace, which the units'
@@ -40,6 +40,14 @@ e2e_need_pkgs systemd systemd-container iproute2 qemu-system-common procps util-
 
 container_test_init mvm-units-ct
 fails_to() { ! "$@" >/dev/null 2>&1; }
+# journal_has UNIT ERE: a line of UNIT's journal matches ERE (all of the
+# line), within 10 s; journalctl --sync first, so that what its processes
+# wrote is in.
+journal_has() {
+    # shellcheck disable=SC2016  # expanded by the shell in the container
+    e2e_wait 10 cx sh -c 'journalctl --sync && journalctl -b -u "$1" -o cat | grep -qxE -- "$2"' \
+        sh "$1" "$2"
+}
 
 # The units and binaries as a distribution installs them, under /opt/mvm.
 make -s B="$B" install DESTDIR="$TMP/dest" PREFIX=/opt/mvm >"$TMP/install.log" 2>&1 \
@@ -85,7 +93,10 @@ printf '[Service]\nEnvironment="MICROVM_TAP_OPTIONS=--bridge mvmubr0 --mtu 1400"
     >"$TMP/dropin/host.conf"
 printf '[Service]\nType=notify\n' >"$TMP/dropin/notify.conf"
 # vm2 (Type=notify drop-in) and vm3 (without): a runner that sends READY=1
-# itself one second after it starts, and has no microvm-shutdown.
+# itself 5 s after it starts (delay.conf, for both), and has no
+# microvm-shutdown. 5 s: a start that waits for it and one that does not
+# are far apart, however loaded the machine.
+printf '[Service]\nEnvironment=RUNNER_NOTIFY_DELAY=5\n' >"$TMP/dropin/delay.conf"
 R2=$TMP/runner2
 mkdir -p "$R2/bin" "$TMP/state/vm2" "$TMP/state/vm3"
 cp "$B/tests/helpers/runner-notify" "$R2/bin/microvm-run" \
@@ -105,8 +116,9 @@ cx sh -c 'mkdir -p /etc/microvm/runners && ln -s /opt/runner-notify /etc/microvm
 cx sh -c 'cp /opt/mvm/lib/systemd/system/* /etc/systemd/system/ &&
     mkdir -p /etc/systemd/system/microvm-tap-interfaces@vm1.service.d &&
     cp /opt/dropin/host.conf /etc/systemd/system/microvm-tap-interfaces@vm1.service.d/ &&
-    mkdir -p /etc/systemd/system/microvm@vm2.service.d &&
-    cp /opt/dropin/notify.conf /etc/systemd/system/microvm@vm2.service.d/ &&
+    mkdir -p /etc/systemd/system/microvm@vm2.service.d /etc/systemd/system/microvm@vm3.service.d &&
+    cp /opt/dropin/notify.conf /opt/dropin/delay.conf /etc/systemd/system/microvm@vm2.service.d/ &&
+    cp /opt/dropin/delay.conf /etc/systemd/system/microvm@vm3.service.d/ &&
     systemctl daemon-reload'
 cx ip link add mvmubr0 type bridge
 
@@ -134,17 +146,30 @@ check "virtiofsd socket made by the launcher: root, group kvm, mode 0660" cx sh 
 vfsd_pid() { cx pgrep -o -f 'source=/run/microvm/vm1/virtiofs/fs( |$)'; }
 fsd=$(vfsd_pid)
 check "systemctl reload microvm-virtiofsd@vm1 (SIGHUP)" cx systemctl reload microvm-virtiofsd@vm1.service
+# The reload returns once kill has sent SIGHUP; the launcher handles it
+# after (RELOADING=1, then READY=1 when every share is up: "reloading"
+# until then). Give a daemon replaced by mistake the time it had before
+# (0.3 s), then wait until the launcher has taken the SIGHUP (none pending)
+# and is active again: a share it replaced would be up again by then.
 sleep 0.3
+launcher=$(cx systemctl show -P MainPID microvm-virtiofsd@vm1.service)
+reloaded() { # no SIGHUP pending for the launcher (bit 1 of SigPnd/ShdPnd), active
+    # shellcheck disable=SC2016  # awk's $2
+    [[ ${launcher:-0} -gt 0 ]] &&
+        cx awk '/^(ShdPnd|SigPnd):/ && substr($2, 16) ~ /[13579bdf]/ { p = 1 } END { exit p }' \
+            "/proc/$launcher/status" &&
+        [[ $(cx systemctl is-active microvm-virtiofsd@vm1.service) == active ]]
+}
+e2e_wait 10 reloaded
 check "after reload: active, the unchanged share's virtiofsd kept its PID" test -n "$fsd" -a \
     "$(cx systemctl is-active microvm-virtiofsd@vm1.service) $(vfsd_pid)" = "active $fsd"
 check "booted -> the runner" test "$(readlink "$TMP/state/vm1/booted")" = /opt/runner-vm1
-sleep 0.5
-check "runner runs as microvm:kvm in the VM dir" cx sh -c \
-    'journalctl -b -u microvm@vm1 -o cat | grep -qx "runner: microvm:kvm in /var/lib/microvms/vm1"'
+check "runner runs as microvm:kvm in the VM dir" \
+    journal_has microvm@vm1 "runner: microvm:kvm in /var/lib/microvms/vm1"
 # 1b. machined
 main1=$(cx systemctl show -P MainPID microvm@vm1.service)
-check "microvm-register ran as root with the main PID ($main1)" cx sh -c \
-    "journalctl -b -u microvm@vm1 -o cat | grep -qx 'microvm-register: uid 0 leader $main1'"
+check "microvm-register ran as root with the main PID ($main1)" \
+    journal_has microvm@vm1 "microvm-register: uid 0 leader $main1"
 check "machinectl list shows vm1 (class vm)" cx sh -c \
     'machinectl list --no-legend --no-pager | grep -Eq "^vm1 +vm "'
 check "machined's leader of vm1 is the VM ($main1)" \
@@ -161,6 +186,7 @@ done
 for u in microvm@vm1 microvm-tap-interfaces@vm1 microvm-virtiofsd@vm1; do
     check "$u inactive" test "$(cx systemctl is-active "$u.service")" = inactive
 done
+cx journalctl --sync
 log=$(cx journalctl -b -o cat _PID=1 + SYSLOG_IDENTIFIER=microvm@vm1)
 check "microvm-shutdown ran" grep -q '^microvm-shutdown: microvm in /var/lib/microvms/vm1' <<<"$log"
 stopped=$(grep -n "^Stopped microvm@vm1.service" <<<"$log" | cut -d: -f1)
@@ -184,12 +210,19 @@ t2=$(($(ms) - t0))
 t0=$(ms)
 check "systemctl start microvm@vm3 (Type=simple)" cx systemctl start microvm@vm3.service
 t3=$(($(ms) - t0))
-check "vm2 start waited for READY=1 (${t2} ms)" test "$t2" -ge 900
-check "vm3 start did not wait (${t3} ms)" test "$t3" -lt 900
-sleep 0.3
+# READY=1 comes 5 s after the runner starts: a start that waits for it
+# takes at least that (vm2); one that does not, well under a second (vm3,
+# held to 4 s: a wait would take 5).
+check "vm2 start waited for READY=1 (${t2} ms)" test "$t2" -ge 4900
+check "vm3 start did not wait (${t3} ms)" test "$t3" -lt 4000
+# (Type=simple: start returns once runner-exec is forked; the runner's
+# first line says it runs, with the delay given.)
+check "vm3's runner runs (READY=1 in 5 s)" \
+    journal_has microvm@vm3 'runner-notify: pid [0-9]+, NOTIFY_SOCKET [a-z]+, READY=1 in 5 s'
 check "vm3 runs the pinned runner (it has no current)" \
     test "$(cx systemctl is-active microvm@vm3.service) $(readlink "$TMP/state/vm3/booted")" = \
     "active /opt/runner-notify"
+cx journalctl --sync
 log2=$(cx journalctl -b -o cat SYSLOG_IDENTIFIER=microvm@vm2)
 check "vm2 runner got NOTIFY_SOCKET" \
     grep -q 'NOTIFY_SOCKET set' <<<"$log2"
