@@ -254,12 +254,16 @@ START_TEST(lock_held_bounded_wait)
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	ck_assert_ptr_null(record_of(&t, "tap"));
 
+	/* vm2 with a long timeout: had it waited for vm1's lock (still held),
+	 * it would take 30 s, far from the bound, however loaded the machine. */
 	struct tu_vm v = second_vm(&t);
+	const char *env2[] = { "MICROVM_LOCK_TIMEOUT=30", NULL };
 	long long t0 = now_ms();
 	struct tu_run r;
-	tap_run_env(&r, &v, "up", NULL, env);
+	tap_run_env(&r, &v, "up", NULL, env2);
+	long long ms = now_ms() - t0;
 	ck_assert_msg(r.status == 0, "vm2: %s", r.err);
-	ck_assert_msg(now_ms() - t0 < 900, "vm2 waited for vm1's lock");
+	ck_assert_msg(ms < 10000, "vm2 waited for vm1's lock (%lld ms)", ms);
 	tu_run_free(&r);
 	ck_assert_int_gt(ifindex("vm2-a"), 0);
 	tap_ok(&v, "down", NULL);
@@ -798,14 +802,16 @@ static void attacker_stop(struct attacker *a, pid_t pid)
 #define RACE_ROUNDS 200
 
 /* One up of t (TAP vm1-a, multi_queue) while the attacker spins: did it
- * win (attach) in it? A win shows in its count a moment after its ioctl
- * returned: a failed up looks again after a short wait. */
+ * win (attach) in it? A win shows in its count only once the attacker,
+ * back from its ioctl, has counted it: on a loaded machine that can be a
+ * while after up saw the queue, so a failed up looks again for up to 5 s
+ * (a clean up does not wait). */
 static int race_up(struct tu_run *r, const struct tu_vm *t, const struct attacker *a,
 		   const char *const *extra)
 {
 	tap_run(r, t, "up", extra);
-	if (!a->attached && r->status != 0)
-		usleep(100000);
+	for (int k = 0; k < 500 && !a->attached && r->status != 0; k++)
+		usleep(10000);
 	return a->attached;
 }
 
@@ -863,7 +869,7 @@ START_TEST(mq_attach_race_refused)
 		won = race_up(&r, &t, a, NULL);
 		if (won) {
 			a->try_takeover = 1;
-			for (int k = 0; k < 1000 && !a->took_over; k++)
+			for (int k = 0; k < 10000 && !a->took_over; k++) /* 10 s */
 				usleep(1000);
 			assert_won_up_refused(&t, &r, a, round,
 					      "attached to it before its owner was set");

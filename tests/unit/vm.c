@@ -1660,6 +1660,9 @@ Suite *vm_suite(void)
 
 	tc = tu_tcase_create("trust");
 	tcase_add_checked_fixture(tc, setup, teardown);
+	/* Check's default is 4 s a test: trust_current_exchange_race runs 2 s
+	 * of calls, trust_fuse_mount waits up to 5 s for bindfs. */
+	tcase_set_timeout(tc, 30);
 	tu_add_test_if(tc, trust_group_writable_dir, tu_need_root());
 	tu_add_test_if(tc, trust_dir_inside_runner, tu_need_root());
 	tu_add_test_if(tc, trust_file_other_owner, tu_need_root());
