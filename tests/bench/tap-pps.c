@@ -28,6 +28,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,12 @@ int main(int argc, char **argv)
 	int pfd[2];
 	if (pipe(pfd) < 0)
 		die("make", "pipe", errno);
+	/* SIGTERM blocked across the fork: one sent before the reader has its
+	 * handler waits for it, instead of killing it uncounted. */
+	sigset_t term, old;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork", "reader", errno);
@@ -132,6 +139,7 @@ int main(int argc, char **argv)
 		close(pfd[0]);
 		struct sigaction sa = { .sa_handler = on_term }; /* no SA_RESTART */
 		sigaction(SIGTERM, &sa, NULL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		static char buf[65536 + 64];
 		long long n = 0;
 		while (!stop) {
@@ -145,6 +153,7 @@ int main(int argc, char **argv)
 			_exit(1);
 		_exit(0);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(pfd[1]);
 
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -175,7 +184,18 @@ int main(int argc, char **argv)
 	}
 	double dt = t - t0;
 	usleep(100000);
-	kill(pid, SIGTERM);
+	/* Again every 100 ms until it answers: a SIGTERM that came between
+	 * its check of stop and its read() leaves it blocked there, with
+	 * nothing more to read. */
+	for (;;) {
+		kill(pid, SIGTERM);
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		int r = poll(&p, 1, 100);
+		if (r < 0 && errno != EINTR)
+			die("wait for", "reader", errno);
+		if (r > 0)
+			break;
+	}
 	long long received = -1;
 	if (read(pfd[0], &received, sizeof(received)) != sizeof(received))
 		die("read the count of", "reader", EIO);
