@@ -146,3 +146,31 @@ e2e_hold_clients() {
         }
         sleep 1 while 1;' -- "$@"
 }
+
+# e2e_virtiofsd_of LAUNCHER [N]: the pids of LAUNCHER's virtiofsd children,
+# space-separated, on stdout; with N, false unless there are N of them.
+e2e_virtiofsd_of() {
+    local p
+    p=$(pgrep -P "$1" -d' ' -x virtiofsd 2>/dev/null) || true
+    echo "$p"
+    [[ -z ${2:-} ]] || [[ $(wc -w <<<"$p") -eq $2 ]]
+}
+
+# e2e_hold_daemons LAUNCHER SOCKET...: hold a client on each socket
+# (e2e_hold_clients, in the background; its pid in E2E_CLIENT_PID) until
+# LAUNCHER has a virtiofsd for each, at most 10 s. e2e_release_clients
+# ends the client (a test's cleanup calls it too: again, it does nothing).
+e2e_hold_daemons() {
+    local launcher=$1
+    shift
+    e2e_hold_clients "$@" &
+    E2E_CLIENT_PID=$!
+    e2e_wait 10 e2e_virtiofsd_of "$launcher" $# >/dev/null || true
+}
+E2E_CLIENT_PID=
+e2e_release_clients() {
+    [[ -n $E2E_CLIENT_PID ]] || return 0
+    kill "$E2E_CLIENT_PID" 2>/dev/null
+    wait "$E2E_CLIENT_PID" 2>/dev/null || true
+    E2E_CLIENT_PID=
+}

@@ -59,7 +59,6 @@ TMP=
 NOTIFY_PID=
 LAUNCH_PID=
 VM_PID=
-CLIENT_PID=
 NS_MADE=0
 
 cleanup() {
@@ -68,7 +67,7 @@ cleanup() {
     [[ -n $VM_PID ]] && { e2e_kill_group "$VM_PID"; wait "$VM_PID" 2>/dev/null || true; }
     [[ -n $LAUNCH_PID ]] && { e2e_kill_group "$LAUNCH_PID"; wait "$LAUNCH_PID" 2>/dev/null || true; }
     [[ -n $NOTIFY_PID ]] && { kill "$NOTIFY_PID" 2>/dev/null; wait "$NOTIFY_PID" 2>/dev/null || true; }
-    [[ -n $CLIENT_PID ]] && { kill "$CLIENT_PID" 2>/dev/null; wait "$CLIENT_PID" 2>/dev/null || true; }
+    e2e_release_clients
     if [[ $NS_MADE == 1 ]]; then
         ip netns exec "$NS" "$TAP_SETUP" --state-dir "$TMP/state" \
             --runtime-dir "$TMP/run" down "$NAME" >/dev/null 2>&1 || true
@@ -154,7 +153,7 @@ check "sockets root:$VMGROUP 0660" test "$(stat -c %U:%G:%a "$SOCK" "$ROSOCK" 2>
     == "root:$VMGROUP:660"
 SOCK_INO=$(stat -c %i "$SOCK")
 # READY=1 comes just before the daemons are forked: wait for both.
-two_daemons() { FSD1=$(pgrep -P "$LAUNCH_PID" -d' ' -x virtiofsd 2>/dev/null) && [[ $(wc -w <<<"$FSD1") -eq 2 ]]; }
+two_daemons() { FSD1=$(e2e_virtiofsd_of "$LAUNCH_PID" 2); }
 e2e_wait 5 two_daemons || true
 # ip netns exec execs the launcher in place: its children are virtiofsd.
 check "two virtiofsd children of the launcher (pids ${FSD1:-none})" two_daemons
@@ -242,10 +241,8 @@ echo "== 5. stop: SIGTERM to the launcher, its daemons running"
 # makes the launcher start them, so the stop has daemons to stop. Their
 # pids are taken while they run, before the stop.
 e2e_wait 10 fsd_gone || true # (the second VM's, exiting)
-e2e_hold_clients "$SOCK" "$ROSOCK" &
-CLIENT_PID=$!
-e2e_wait 10 two_daemons || true
-FSD=$(pgrep -P "$LAUNCH_PID" -d' ' -x virtiofsd 2>/dev/null || true)
+e2e_hold_daemons "$LAUNCH_PID" "$SOCK" "$ROSOCK"
+FSD=$(e2e_virtiofsd_of "$LAUNCH_PID")
 check "a virtiofsd for each of two clients before the stop (pids ${FSD:-none})" \
     test "$(wc -w <<<"$FSD")" -eq 2
 T0=$(e2e_now)
@@ -257,9 +254,7 @@ LAUNCH_PID=
 check "launcher exit 0 on SIGTERM" test "$LRC" -eq 0
 check "STOPPING=1 on the notify socket" grep -q ' STOPPING=1$' "$TMP/notify.log"
 check "no virtiofsd left (were: ${FSD:-none})" e2e_pids_gone "$FSD"
-kill "$CLIENT_PID" 2>/dev/null || true
-wait "$CLIENT_PID" 2>/dev/null || true
-CLIENT_PID=
+e2e_release_clients
 check "the sockets are removed" test ! -e "$SOCK" -a ! -e "$ROSOCK"
 echo "   virtiofs-launch's log (last lines):"
 tail -n 4 "$TMP/launch.log" | show

@@ -48,7 +48,6 @@ NOTIFYD=$(e2e_bin tests/helpers/e2e-notify)
 "$E2E_DIR/guest.sh" "$CACHE" >/dev/null
 
 TMP= NOTIFY_PID= LAUNCH_PID= VM_PID= WORK=
-CLIENT_PID=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -60,7 +59,7 @@ cleanup() {
     [[ -n $VM_PID ]] && { e2e_kill_group "$VM_PID"; wait "$VM_PID" 2>/dev/null || true; }
     [[ -n $LAUNCH_PID ]] && { e2e_kill_group "$LAUNCH_PID"; wait "$LAUNCH_PID" 2>/dev/null || true; }
     [[ -n $NOTIFY_PID ]] && { kill "$NOTIFY_PID" 2>/dev/null; wait "$NOTIFY_PID" 2>/dev/null || true; }
-    [[ -n $CLIENT_PID ]] && { kill "$CLIENT_PID" 2>/dev/null; wait "$CLIENT_PID" 2>/dev/null || true; }
+    e2e_release_clients
     if [[ -n $TMP ]]; then
         if [[ ${E2E_KEEP:-0} == 1 ]]; then e2e_log "kept $TMP"; else rm -rf "$TMP"; fi
     fi
@@ -112,7 +111,7 @@ check "sockets root:$VMGROUP 0660" test "$(stat -c %U:%G:%a "$SOCK" "$ROSOCK" | 
     == "root:$VMGROUP:660"
 SOCK_INO=$(stat -c %i "$SOCK")
 check "the launcher told the Rust command line" grep -q "takes the rust command line" "$TMP/launch.log"
-daemons() { FSD=$(pgrep -P "$LAUNCH_PID" -d' ' -x virtiofsd 2>/dev/null) && [[ $(wc -w <<<"$FSD") -eq 2 ]]; }
+daemons() { FSD=$(e2e_virtiofsd_of "$LAUNCH_PID" 2); }
 e2e_wait 5 daemons || true
 check "two virtiofsd children of the launcher (pids ${FSD:-none})" daemons
 args=$(for p in $FSD; do tr '\0' ' ' <"/proc/$p/cmdline"; echo; done)
@@ -161,10 +160,8 @@ echo "== 4. stop: SIGTERM to the launcher, its daemons running"
 # makes the launcher start them, so the stop has daemons to stop. Their
 # pids are taken while they run, before the stop.
 e2e_wait 10 nofsd || true # (the second VM's, exiting)
-e2e_hold_clients "$SOCK" "$ROSOCK" &
-CLIENT_PID=$!
-e2e_wait 10 daemons || true
-FSD=$(pgrep -P "$LAUNCH_PID" -d' ' -x virtiofsd 2>/dev/null || true)
+e2e_hold_daemons "$LAUNCH_PID" "$SOCK" "$ROSOCK"
+FSD=$(e2e_virtiofsd_of "$LAUNCH_PID")
 check "a virtiofsd for each of two clients before the stop (pids ${FSD:-none})" \
     test "$(wc -w <<<"$FSD")" -eq 2
 kill -TERM "$LAUNCH_PID" 2>/dev/null || true
@@ -173,9 +170,7 @@ wait "$LAUNCH_PID" || LRC=$?
 LAUNCH_PID=
 check "launcher exit 0 on SIGTERM" test "$LRC" -eq 0
 check "no virtiofsd left (were: ${FSD:-none})" e2e_pids_gone "$FSD"
-kill "$CLIENT_PID" 2>/dev/null || true
-wait "$CLIENT_PID" 2>/dev/null || true
-CLIENT_PID=
+e2e_release_clients
 check "the sockets are removed" test ! -e "$SOCK" -a ! -e "$ROSOCK"
 [[ $E2E_FAILS -eq 0 ]] || { echo "   virtiofs-launch's log:"; show "$TMP/launch.log"; }
 

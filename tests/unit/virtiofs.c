@@ -376,18 +376,18 @@ static char *lt_log(const struct lt *t)
  * sent, with its time (ms since the start), one per line. */
 static char *lt_story(const struct lt *t)
 {
-	char *log = lt_log(t), *out = xasprintf("%s--- notifications:", log);
+	char *log = lt_log(t), *out = NULL;
+	size_t len;
+	FILE *f = open_memstream(&out, &len);
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s--- notifications:", log);
 	free(log);
 	for (size_t i = 0; i < t->nmsg; i++) {
-		char *n = xasprintf("%s\n%lld ms: ", out, t->msgs[i].at_us / 1000);
-		free(out);
-		out = n;
-		for (const char *c = t->msgs[i].text; *c; c++) {
-			n = xasprintf("%s%c", out, *c == '\n' ? '|' : *c);
-			free(out);
-			out = n;
-		}
+		fprintf(f, "\n%lld ms: ", t->msgs[i].at_us / 1000);
+		for (const char *c = t->msgs[i].text; *c; c++)
+			fputc(*c == '\n' ? '|' : *c, f);
 	}
+	ck_assert_int_eq(fclose(f), 0);
 	return out;
 }
 
@@ -1629,6 +1629,50 @@ static pid_t fake_mark(const struct lt *t, const char *name)
 	return 0;
 }
 
+/* Share chg on "old", whose fake daemon does what the file marker
+ * (.fake-*) there says, under a launcher with the extra options: up, and
+ * the fake's pid once it wrote its file mark (the point from which it may
+ * be signalled). */
+static pid_t chg_up(struct lt *t, const char *marker, const char *mark,
+		    const char *const extra[])
+{
+	lt_init(t);
+	lt_share(t, "chg", "old", "vm1-virtiofs-chg.sock");
+	char *m = xasprintf("old/%s", marker);
+	tu_write(t->vm.dir, m, "");
+	free(m);
+	tu_write(t->vm.dir, "new/in-new", "");
+	lt_start(t, t->fake, extra);
+	ck_assert_int_ge(lt_wait_msg(t, 0, "READY=1", 5000), 0);
+	pid_t old = fake_mark(t, mark);
+	ck_assert_msg(old > 0, "the fake never started");
+	return old;
+}
+
+/* chg's source changed to "new", and SIGHUP: READY=1 must follow
+ * RELOADING=1. The launcher's story (lt_story()), for more checks. */
+static char *chg_reload(struct lt *t)
+{
+	tu_write(t->vm.runner, "share/microvm/virtiofs/chg/source", "new\n");
+	size_t from = t->nmsg;
+	ck_assert_int_eq(kill(t->pid, SIGHUP), 0);
+	int rl = lt_wait_msg(t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	int rd = lt_wait_msg(t, (size_t)rl + 1, "READY=1", 8000);
+	char *story = lt_story(t);
+	ck_assert_msg(rd > rl, "no READY=1 after RELOADING=1; log:\n%s", story);
+	return story;
+}
+
+/* The old daemon is gone; a new one serves chg, from "new". */
+static void chg_replaced(const struct lt *t, pid_t old)
+{
+	ck_assert(!alive(old));
+	ck_assert(pinned_has(t, "chg", "in-new"));
+	pid_t now = daemon_of(t, "chg");
+	ck_assert(now > 0 && now != old);
+}
+
 /* Found by CI: a reload right after the start (READY=1 comes before the
  * daemons are forked) sent SIGTERM to the changed share's daemon while it
  * was still starting. The C virtiofsd had set its handler, which only
@@ -1640,35 +1684,18 @@ static pid_t fake_mark(const struct lt *t, const char *name)
 START_TEST(reload_signal_before_accept_is_sent_again)
 {
 	struct lt t;
-	lt_init(&t);
-	lt_share(&t, "chg", "old", "vm1-virtiofs-chg.sock");
-	tu_write(t.vm.dir, "old/.fake-term-late", "");
-	tu_write(t.vm.dir, "new/in-new", "");
 	const char *const extra[] = {"--grace", "10s", NULL};
-	lt_start(&t, t.fake, extra);
-	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
-	pid_t old = fake_mark(&t, "starting"); /* its handler is set */
-	ck_assert_msg(old > 0, "the fake never started");
-	tu_write(t.vm.runner, "share/microvm/virtiofs/chg/source", "new\n");
-	size_t from = t.nmsg;
+	pid_t old = chg_up(&t, ".fake-term-late", "starting", extra); /* its handler is set */
 	long long t0 = now_us();
-	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
-	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
-	ck_assert_int_ge(rl, 0);
-	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 8000);
+	char *story = chg_reload(&t);
 	long long took = now_us() - t0;
-	char *story = lt_story(&t);
-	ck_assert_msg(rd > rl, "no READY=1 after RELOADING=1; log:\n%s", story);
 	ck_assert_msg(strstr(story, "fake: SIGTERM noted while starting"),
 		      "the old daemon never noted SIGTERM; log:\n%s", story);
 	ck_assert_msg(!strstr(story, "killing it"), "the old daemon was killed; log:\n%s", story);
 	ck_assert_msg(took < 5000000, "the share was back after %lld ms (grace 10 s); log:\n%s",
 		      took / 1000, story);
 	free(story);
-	ck_assert(!alive(old));
-	ck_assert(pinned_has(&t, "chg", "in-new"));
-	pid_t now = daemon_of(&t, "chg");
-	ck_assert(now > 0 && now != old);
+	chg_replaced(&t, old);
 	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
 	lt_free(&t);
 }
@@ -1682,29 +1709,13 @@ END_TEST
 START_TEST(reload_timeout_counts_after_the_old_daemon)
 {
 	struct lt t;
-	lt_init(&t);
-	lt_share(&t, "chg", "old", "vm1-virtiofs-chg.sock");
-	tu_write(t.vm.dir, "old/.fake-term-ignore", "");
-	tu_write(t.vm.dir, "new/in-new", "");
 	const char *const extra[] = {"--grace", "1500ms", "--timeout", "1s", NULL};
-	lt_start(&t, t.fake, extra);
-	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
-	pid_t old = fake_mark(&t, "ignoring"); /* (not before: SIGTERM would end it) */
-	ck_assert_msg(old > 0, "the fake never started");
-	tu_write(t.vm.runner, "share/microvm/virtiofs/chg/source", "new\n");
-	size_t from = t.nmsg;
-	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
-	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
-	ck_assert_int_ge(rl, 0);
-	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 8000);
-	char *story = lt_story(&t);
-	ck_assert_msg(rd > rl, "no READY=1 after RELOADING=1; log:\n%s", story);
+	/* (not before its file: SIGTERM would end it) */
+	pid_t old = chg_up(&t, ".fake-term-ignore", "ignoring", extra);
+	char *story = chg_reload(&t);
 	ck_assert_msg(strstr(story, "still there after 1500ms, killing it"), "log:\n%s", story);
 	free(story);
-	ck_assert(!alive(old));
-	ck_assert(pinned_has(&t, "chg", "in-new"));
-	pid_t now = daemon_of(&t, "chg");
-	ck_assert(now > 0 && now != old);
+	chg_replaced(&t, old);
 	ck_assert_int_eq(lt_wait_exit(&t, 1500), -1);
 	lt_free(&t);
 }
