@@ -39,22 +39,25 @@ static const struct option tool_options[] = {
 	{ 0 },
 };
 
-static int set_bridge(struct opts *o, const char *arg)
+/* from: the variable the value came from, or NULL for an option. */
+static int set_bridge(struct opts *o, const char *arg, const char *from)
 {
 	const char *why = ifname_invalid(arg, strlen(arg));
 	if (why) {
-		log_err("unable to use bridge '%s': %s", arg, why);
+		log_err("unable to use bridge '%s'%s%s: %s", arg, from ? " of " : "", from ? from : "",
+			why);
 		return -EINVAL;
 	}
 	o->bridge = arg;
 	return 0;
 }
 
-static int set_mtu(struct opts *o, const char *arg)
+static int set_mtu(struct opts *o, const char *arg, const char *from)
 {
 	unsigned long v;
 	if (parse_uint(arg, 65535, &v) < 0 || v < 68) {
-		log_err("unable to use MTU '%s': not a number from 68 to 65535", arg);
+		log_err("unable to use MTU '%s'%s%s: not a number from 68 to 65535", arg,
+			from ? " of " : "", from ? from : "");
 		return -EINVAL;
 	}
 	o->mtu = (unsigned)v;
@@ -62,10 +65,11 @@ static int set_mtu(struct opts *o, const char *arg)
 }
 
 /* noqueue (the default) or default: the kernel's own root qdisc. */
-static int set_qdisc(struct opts *o, const char *arg)
+static int set_qdisc(struct opts *o, const char *arg, const char *from)
 {
 	if (strcmp(arg, "noqueue") != 0 && strcmp(arg, "default") != 0) {
-		log_err("unable to use qdisc '%s': not noqueue or default", arg);
+		log_err("unable to use qdisc '%s'%s%s: not noqueue or default", arg,
+			from ? " of " : "", from ? from : "");
 		return -EINVAL;
 	}
 	o->qdisc = arg;
@@ -81,11 +85,11 @@ static int handle_option(int opt, const char *arg, void *userdata)
 		o->macvtap = true;
 		return 0;
 	case OPT_BRIDGE:
-		return set_bridge(o, arg);
+		return set_bridge(o, arg, NULL);
 	case OPT_MTU:
-		return set_mtu(o, arg);
+		return set_mtu(o, arg, NULL);
 	case OPT_QDISC:
-		return set_qdisc(o, arg);
+		return set_qdisc(o, arg, NULL);
 	case OPT_NO_GRANT:
 		o->no_grant = true;
 		return 0;
@@ -167,23 +171,15 @@ int main(int argc, char **argv)
 	long wait_ms;
 	const char *env;
 
-	if ((env = getenv("MICROVM_TAP_BRIDGE")) && *env)
-		opts.bridge = env;
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
 		return st;
-	/* After cli_parse (which opens the log): --qdisc wins over it. */
-	if (!opts.qdisc && (env = getenv("MICROVM_TAP_QDISC")) && *env && set_qdisc(&opts, env) < 0)
-		return 2;
-	/* After cli_parse (which opens the log): --mtu wins over it. */
-	if (!opts.mtu && (env = getenv("MICROVM_TAP_MTU")) && *env && set_mtu(&opts, env) < 0)
-		return 2;
 	if (lock_timeout_ms(&wait_ms, &e) < 0) {
 		log_error_info(&e);
 		return 2;
 	}
 	if (argc - i != 2)
-		return cli_usage_error(&tool, "expected up|down and a VM name");
+		return cli_usage_error(&tool, "expected up|down|grant and a VM name");
 	const char *verb = argv[i], *name = argv[i + 1];
 	bool up = !strcmp(verb, "up"), give = !strcmp(verb, "grant");
 	if (!up && !give && strcmp(verb, "down"))
@@ -192,10 +188,21 @@ int main(int argc, char **argv)
 		return cli_usage_error(&tool, "grant applies to macvtaps (--macvtap)");
 	if (opts.no_grant && !(up && opts.macvtap))
 		return cli_usage_error(&tool, "--no-grant applies to up --macvtap");
-	if (opts.bridge && set_bridge(&opts, opts.bridge) < 0)
-		return 2;
 	if (opts.bridge && opts.macvtap)
 		return cli_usage_error(&tool, "--bridge applies to TAPs, not to macvtaps");
+	/* The variables are defaults of up's options (an option wins), read
+	 * by up alone: a bad one in a drop-in changed while the VM ran does
+	 * not stand in the way of the down that takes back what up made. A
+	 * bridge is for TAPs only. */
+	if (up && !opts.bridge && !opts.macvtap && (env = getenv("MICROVM_TAP_BRIDGE")) && *env &&
+	    set_bridge(&opts, env, "MICROVM_TAP_BRIDGE") < 0)
+		return 2;
+	if (up && !opts.qdisc && (env = getenv("MICROVM_TAP_QDISC")) && *env &&
+	    set_qdisc(&opts, env, "MICROVM_TAP_QDISC") < 0)
+		return 2;
+	if (up && !opts.mtu && (env = getenv("MICROVM_TAP_MTU")) && *env &&
+	    set_mtu(&opts, env, "MICROVM_TAP_MTU") < 0)
+		return 2;
 	if (vm_name_check(name, &e) < 0) {
 		log_error_info(&e);
 		return 1;

@@ -801,14 +801,16 @@ START_TEST(qdisc_noqueue_unless_default)
 	const char *env_bad[] = { "MICROVM_TAP_QDISC=pfifo", NULL };
 	tap_run_env(&r, &t, "up", NULL, env_bad);
 	ck_assert_int_eq(r.status, 2);
-	ck_assert_str_eq(r.err, "tap-setup: unable to use qdisc 'pfifo': not noqueue or default\n");
+	ck_assert_str_eq(r.err, "tap-setup: unable to use qdisc 'pfifo' of MICROVM_TAP_QDISC: not "
+				"noqueue or default\n");
 	tu_run_free(&r);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	tu_vm_free(&t);
 }
 END_TEST
 
-/* A bad $MICROVM_TAP_MTU is named like every other error: "tap-setup: ...". */
+/* A bad $MICROVM_TAP_MTU is named like every other error, "tap-setup: ...",
+ * with the variable it came from. */
 START_TEST(bad_mtu_from_environment)
 {
 	char *bin = tu_bin("tap-setup");
@@ -818,8 +820,8 @@ START_TEST(bad_mtu_from_environment)
 	struct tu_run r;
 	tu_run_env(&r, argv, env);
 	ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.err);
-	ck_assert_msg(!strncmp(r.err, "tap-setup: unable to use MTU 'abc': ", 36), "stderr: %s",
-		      r.err);
+	ck_assert_str_eq(r.err, "tap-setup: unable to use MTU 'abc' of MICROVM_TAP_MTU: not a number "
+				"from 68 to 65535\n");
 	tu_run_free(&r);
 	free(bin);
 }
@@ -838,6 +840,55 @@ START_TEST(bad_lock_timeout_from_environment)
 				"of seconds from 0 to 3600: '5s'\n");
 	tu_run_free(&r);
 	free(bin);
+}
+END_TEST
+
+/* $MICROVM_TAP_BRIDGE, _MTU and _QDISC are defaults of up's options: a
+ * value there that is bad, or that does not apply (a bridge for macvtaps),
+ * never stands in the way of a down, which takes back what up made (a
+ * drop-in changed while the VM ran), nor of a macvtap's up. */
+START_TEST(environment_defaults_only_where_they_apply)
+{
+	const char *bad_env[] = { "MICROVM_TAP_BRIDGE=nobr0", "MICROVM_TAP_MTU=abc",
+				  "MICROVM_TAP_QDISC=pfifo", NULL };
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	tap_ok(&t, "up", NULL);
+	struct tu_run r;
+	tap_run_env(&r, &t, "down", NULL, bad_env);
+	ck_assert_msg(r.status == 0, "down: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	/* up still takes them, and names the bad one. */
+	tap_run_env(&r, &t, "up", NULL, bad_env);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "'abc'") || strstr(r.err, "'pfifo'"), "%s", r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tu_vm_free(&t);
+
+	make_bridge("br1");
+	tu_vm_make(&t, "vm2");
+	make_veth("lower0");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", "mvt0 02:11:22:33:44:55 lower0 bridge\n");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
+	const char *bridge_env[] = { "MICROVM_TAP_BRIDGE=br1", "MICROVM_TAP_MTU=1300", NULL };
+	tap_run_env(&r, &t, "up", extra, bridge_env);
+	ck_assert_msg(r.status == 0, "macvtap up: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_int_gt(ifindex("mvt0"), 0);
+	ck_assert_uint_eq(sysnum("mvt0", "mtu"), 1300);
+	ck_assert_int_ne(access("/sys/class/net/mvt0/master", F_OK), 0);
+	tap_run_env(&r, &t, "down", extra, bad_env);
+	ck_assert_msg(r.status == 0, "macvtap down: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("mvt0"), 0);
+	ck_assert_ptr_null(record_of(&t, "macvtap"));
+	free(dev);
+	tu_vm_free(&t);
 }
 END_TEST
 
@@ -867,6 +918,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, bridge_and_mtu, why);
 	tu_add_test_if(tc, qdisc_noqueue_unless_default, why);
 	tu_add_test_if(tc, bridge_from_environment_and_missing_bridge, why);
+	tu_add_test_if(tc, environment_defaults_only_where_they_apply, why);
 	tu_add_loop_test_if(tc, refuses_non_tap, 0, 2, why);
 	tu_add_test_if(tc, refuses_held_tap, why);
 	tu_add_test_if(tc, bad_name_on_line_3_creates_nothing, why);
