@@ -78,8 +78,10 @@ int record_write(const char *runtime_dir, const char *vm, const char *kind, cons
 	return 0;
 }
 
-int record_read(const char *runtime_dir, const char *vm, const char *kind, char **text,
-		struct mvm_error *e)
+/* record_read(), and the length read: a NUL byte in the text (a damaged
+ * file) is the parser's to name, on its line. */
+static int record_read_n(const char *runtime_dir, const char *vm, const char *kind, char **text,
+			 size_t *len, struct mvm_error *e)
 {
 	_cleanup_free_ char *dir = NULL, *file = NULL;
 	_cleanup_close_ int dfd = -1, fd = -1;
@@ -101,10 +103,16 @@ int record_read(const char *runtime_dir, const char *vm, const char *kind, char 
 		return mvm_error_set(e, errno, "read", file, NULL);
 	if (!S_ISREG(st.st_mode))
 		return mvm_error_set(e, EINVAL, "read", file, "not a regular file");
-	r = read_fd(fd, RECORD_MAX, text, NULL);
+	r = read_fd(fd, RECORD_MAX, text, len);
 	if (r == -EFBIG)
 		return mvm_error_set(e, EFBIG, "read", file, "larger than 1 MiB");
 	return r < 0 ? mvm_error_set(e, r, "read", file, NULL) : 0;
+}
+
+int record_read(const char *runtime_dir, const char *vm, const char *kind, char **text,
+		struct mvm_error *e)
+{
+	return record_read_n(runtime_dir, vm, kind, text, NULL, e);
 }
 
 int record_remove(const char *runtime_dir, const char *vm, const char *kind, struct mvm_error *e)
@@ -275,7 +283,8 @@ int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
 		    struct tap_record *out, struct mvm_error *e)
 {
 	_cleanup_free_ char *text = NULL, *file = NULL;
-	int r = record_read(runtime_dir, vm, kind, &text, e);
+	size_t len = 0;
+	int r = record_read_n(runtime_dir, vm, kind, &text, &len, e);
 	if (r == -ENOENT) {
 		*out = (struct tap_record){ 0 };
 		return 0;
@@ -284,7 +293,7 @@ int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
 		return r;
 	if (!text)
 		return mvm_error_set(e, EIO, "read", kind, NULL); /* not reached */
-	r = tap_record_parse(text, strlen(text), out, e);
+	r = tap_record_parse(text, len, out, e);
 	if (r < 0 && e && record_path(runtime_dir, vm, kind, &file, NULL) == 0)
 		snprintf(e->path, sizeof(e->path), "%s", file);
 	return r;
@@ -315,13 +324,15 @@ char *pci_record_text(const struct pci_record *r)
 /* One "ADDRESS PREVIOUS-DRIVER HOW" line into m (not when listed already). */
 static int pci_entry_parse(const char *s, size_t n, struct pci_record *m)
 {
-	char line[256], addr[32], prev[PCI_DRIVER_MAX], how[16], extra[2];
+	/* Each field as wide as the line, so that none is cut and run into
+	 * the next; their lengths are checked below. */
+	char line[256], addr[256], prev[256], how[256], extra[2];
 	struct pci_addr a;
 	if (n >= 200 || memchr(s, '\0', n))
 		return -EINVAL;
 	memcpy(line, s, n);
 	line[n] = '\0';
-	if (sscanf(line, "%31s %63s %15s %1s", addr, prev, how, extra) != 3 ||
+	if (sscanf(line, "%255s %255s %255s %1s", addr, prev, how, extra) != 3 ||
 	    parse_pci_addr(addr, strlen(addr), &a) < 0 ||
 	    (strcmp(prev, "-") != 0 && component_invalid(prev, PCI_DRIVER_MAX - 1)) ||
 	    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0))
@@ -336,7 +347,8 @@ static int pci_entry_parse(const char *s, size_t n, struct pci_record *m)
 	v = &m->v[m->n++];
 	memset(v, 0, sizeof(*v));
 	snprintf(v->addr, sizeof(v->addr), "%s", a.str);
-	snprintf(v->prev, sizeof(v->prev), "%s", strcmp(prev, "-") ? prev : "");
+	if (strcmp(prev, "-") != 0)
+		memcpy(v->prev, prev, strlen(prev) + 1); /* checked to fit above */
 	v->by_group = !strcmp(how, "group");
 	return 0;
 }
@@ -350,7 +362,9 @@ int pci_record_parse(const char *text, size_t len, struct pci_record *out, struc
 	int r = 0;
 	lines_init(&ls, text, len);
 	while (r == 0 && lines_next(&ls, &s, &n))
-		if (n > 0 && s[0] != '#')
+		if (n > 0 && memchr(s, '\0', n))
+			r = -EINVAL; /* a damaged file, comment or not */
+		else if (n > 0 && s[0] != '#')
 			r = pci_entry_parse(s, n, &m);
 	if (r == 0) {
 		*out = m;
@@ -371,7 +385,8 @@ int pci_record_load(const char *runtime_dir, const char *vm, struct pci_record *
 		    struct mvm_error *e)
 {
 	_cleanup_free_ char *text = NULL, *file = NULL;
-	int r = record_read(runtime_dir, vm, "pci", &text, e);
+	size_t len = 0;
+	int r = record_read_n(runtime_dir, vm, "pci", &text, &len, e);
 	if (r == -ENOENT) {
 		*out = (struct pci_record){ 0 };
 		return 0;
@@ -380,7 +395,7 @@ int pci_record_load(const char *runtime_dir, const char *vm, struct pci_record *
 		return r;
 	if (!text)
 		return mvm_error_set(e, EIO, "read", "pci", NULL); /* not reached */
-	r = pci_record_parse(text, strlen(text), out, e);
+	r = pci_record_parse(text, len, out, e);
 	if (r < 0 && e && record_path(runtime_dir, vm, "pci", &file, NULL) == 0)
 		snprintf(e->path, sizeof(e->path), "%s", file);
 	return r;

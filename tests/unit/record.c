@@ -349,12 +349,37 @@ START_TEST(pci_record_round_trip)
 	static const char *const bad[] = { "0000:01:00.0 e1000e\n", "zz e1000e listed\n",
 					   "0000:01:00.0 e1000e listed extra\n",
 					   "0000:01:00.0 e1/000e listed\n",
-					   "0000:01:00.0 e1000e sideways\n" };
+					   "0000:01:00.0 e1000e sideways\n",
+					   /* a driver name too long for its field, run
+					    * into the next one (not read as two) */
+					   "0000:01:00.0 "
+					   "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+					   "listed\n" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		ck_assert_int_eq(pci_record_parse(bad[i], strlen(bad[i]), &r, &e), -EINVAL);
 		ck_assert_uint_eq(e.line, 1);
 		ck_assert_str_eq(e.reason, "not a line of a pci-bind record");
 	}
+}
+END_TEST
+
+/* A NUL byte in a record (a damaged file) is an error on its line, not
+ * the end of the record: what follows it is still to be taken back. */
+START_TEST(record_with_a_nul_is_refused)
+{
+	static const char tap[] = "# tap-setup record 2\ngroup 5\nvm-a 12\0\nvm-b 13\nvm-c 14\n";
+	static const char pci[] = "# x\0\n0000:01:00.0 - listed\n";
+	struct tap_record r;
+	struct pci_record p;
+	struct mvm_error e;
+	tu_write_n(vmdir, "tap", tap, sizeof(tap) - 1);
+	ck_assert_int_eq(tap_record_load(run, "vm1", "tap", &r, &e), -EINVAL);
+	ck_assert_uint_eq(e.line, 3);
+	ck_assert_str_eq(e.value, "vm-a 12\\x00");
+	tu_write_n(vmdir, "pci", pci, sizeof(pci) - 1);
+	ck_assert_int_eq(pci_record_load(run, "vm1", &p, &e), -EINVAL);
+	ck_assert_uint_eq(e.line, 1);
+	ck_assert_str_eq(e.value, "# x\\x00");
 }
 END_TEST
 
@@ -374,6 +399,7 @@ Suite *record_suite(void)
 	tcase_add_loop_test(tc, tap_record_bad_lines, 0, (int)ARRAY_SIZE(bad_tap));
 	tcase_add_test(tc, tap_record_load_names_file);
 	tcase_add_test(tc, pci_record_round_trip);
+	tcase_add_test(tc, record_with_a_nul_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
