@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "util.h"
 
@@ -385,7 +386,9 @@ void pci_list_free(struct pci_list *l)
 	l->n = 0;
 }
 
-int parse_path(const char *buf, size_t len, const char *base, char **out, struct mvm_error *e)
+/* parse_path(); a result of max bytes or more is an error (0: none). */
+static int parse_path_max(const char *buf, size_t len, const char *base, size_t max, char **out,
+			  struct mvm_error *e)
 {
 	int r = check_file(buf, len, e);
 	if (r < 0)
@@ -411,6 +414,10 @@ int parse_path(const char *buf, size_t len, const char *base, char **out, struct
 	for (size_t i = 0; i < vn; i++)
 		if ((unsigned char)val[i] < 0x20 || val[i] == 0x7f)
 			return bad(e, vline, val, vn, "path with a control character");
+	/* Legal in a name, but more likely a slip than meant; a leading one
+	 * would make the path relative. */
+	if (val[0] == ' ' || val[vn - 1] == ' ')
+		return bad(e, vline, val, vn, "path with a space at its start or end");
 	if (vn >= PATH_MAX)
 		return bad(e, vline, val, vn, "path too long");
 	char *v = strndup(val, vn);
@@ -420,8 +427,32 @@ int parse_path(const char *buf, size_t len, const char *base, char **out, struct
 	free(v);
 	if (!p)
 		return mvm_error_set(e, ENOMEM, "parse", "", NULL);
+	size_t pn = strlen(p);
+	if (max && pn >= max) {
+		free(p);
+		r = mvm_error_setf(e, EINVAL, "parse", "",
+				       "a path of %zu bytes%s, longer than the %zu a unix socket's "
+				       "address takes",
+				       pn, val[0] == '/' ? "" : " from the VM's directory", max - 1);
+		if (e) {
+			e->line = vline;
+			escape_value(val, vn, e->value, sizeof(e->value));
+		}
+		return r;
+	}
 	*out = p;
 	return 0;
+}
+
+int parse_path(const char *buf, size_t len, const char *base, char **out, struct mvm_error *e)
+{
+	return parse_path_max(buf, len, base, 0, out, e);
+}
+
+int parse_socket_path(const char *buf, size_t len, const char *base, char **out,
+		      struct mvm_error *e)
+{
+	return parse_path_max(buf, len, base, sizeof(((struct sockaddr_un *)0)->sun_path), out, e);
 }
 
 /* ---- share/microvm/virtiofs/TAG/<setting> ---- */

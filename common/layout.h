@@ -73,6 +73,10 @@ int parse_pci_addr(const char *s, size_t n, struct pci_addr *out);
 /* share/microvm/virtiofs/TAG/{source,socket}: one path, made absolute
  * against base (the VM's state dir) when relative. */
 int parse_path(const char *buf, size_t len, const char *base, char **out, struct mvm_error *e);
+/* parse_path(), for a socket: the result must fit a unix socket's address
+ * (107 bytes), which its clients (the VM) connect to. */
+int parse_socket_path(const char *buf, size_t len, const char *base, char **out,
+		      struct mvm_error *e);
 
 /* The virtio-fs device config holds at most 36 bytes of tag. */
 #define VIRTIOFS_TAG_MAX 36

@@ -668,8 +668,9 @@ static int share_parse(const struct vm *vm, struct share *s, int dfd, const char
 	}
 	if (r < 0)
 		return r;
-	r = path ? parse_path(buf, len, vm->dir, path, e)
-		 : parse_share_setting(name, buf, len, &s->set, e);
+	r = !path			 ? parse_share_setting(name, buf, len, &s->set, e)
+	    : strcmp(name, "socket") == 0 ? parse_socket_path(buf, len, vm->dir, path, e)
+					 : parse_path(buf, len, vm->dir, path, e);
 	free(buf);
 	if (r < 0 && e && e->path[0] == '\0')
 		snprintf(e->path, sizeof(e->path), "%s/share/microvm/virtiofs/%s/%s", vm->runner,
@@ -823,6 +824,40 @@ static int nested_in_writable(const struct share_list *l, struct mvm_error *e)
 	return 0;
 }
 
+/* The tag the guest sees: the tag setting, else the directory's name. */
+static const char *guest_tag(const struct share *s)
+{
+	return s->set.tag[0] ? s->set.tag : s->tag;
+}
+
+/* Share s against an earlier one, a: one socket (their paths the same,
+ * step by step as written, as the launcher walks them) or one tag is an
+ * error naming s's file. */
+static int same_socket_or_tag(const struct vm *vm, const struct share *a, const struct share *s,
+			      struct mvm_error *e)
+{
+	char pa[PATH_MAX], ps[PATH_MAX], file[PATH_MAX];
+	const char *what = NULL, *value = NULL;
+	if (lexical_walk(a->socket, pa, NULL) == 0 && lexical_walk(s->socket, ps, NULL) == 0 &&
+	    strcmp(pa, ps) == 0) {
+		what = "socket";
+		value = s->socket;
+	} else if (strcmp(guest_tag(a), guest_tag(s)) == 0) {
+		what = "tag";
+		value = guest_tag(s);
+	} else {
+		return 0;
+	}
+	/* (a tag from the directory's name: the directory) */
+	bool dir = what[0] == 't' && !s->set.tag[0];
+	snprintf(file, sizeof(file), "%s/share/microvm/virtiofs/%s%s%s", vm->runner, s->tag,
+		 dir ? "" : "/", dir ? "" : what);
+	int r = mvm_error_setf(e, EINVAL, "use", file, "the %s of share '%s' too", what, a->tag);
+	if (e)
+		escape_value(value, strlen(value), e->value, sizeof(e->value));
+	return r;
+}
+
 int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 {
 	*out = (struct share_list){0};
@@ -858,13 +893,7 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 		l.n++;
 		r = share_read(vm, s, e);
 		for (size_t j = 0; r == 0 && j + 1 < l.n; j++)
-			if (strcmp(l.v[j].socket, s->socket) == 0) {
-				r = mvm_error_set(e, EINVAL, "use socket", s->socket,
-						  "two shares name the same socket");
-				if (e)
-					escape_value(tag, strlen(tag), e->value,
-						     sizeof(e->value));
-			}
+			r = same_socket_or_tag(vm, &l.v[j], s, e);
 	}
 	for (int i = 0; i < n; i++)
 		free(ents[i]);

@@ -398,6 +398,8 @@ static const struct bad_case path_bad[] = {
 	{"/a\tb\n", 0, 1, "/a\\x09b", "path with a control character"},
 	{"/a\rb\n", 0, 1, "/a\\x0db", "path with a control character"},
 	{"/srv\0/x\n", 7, 1, "/srv\\x00/x", "NUL byte"},
+	{" /srv/x\n", 0, 1, " /srv/x", "path with a space at its start or end"},
+	{"/srv/x \n", 0, 1, "/srv/x ", "path with a space at its start or end"},
 };
 
 START_TEST(path_bad_cases)

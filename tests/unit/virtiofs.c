@@ -1416,6 +1416,12 @@ START_TEST(bad_setting_files)
 		{"extra-args", "--a\n--b\tc\n", "line 2: an argument with a control character: "
 						  "'--b\\x09c'"},
 		{"tag", "a/b\n", "line 1: a name may not contain '/': 'a/b'"},
+		/* found before anything is made: the source is not there */
+		{"socket",
+		 "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+		 "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk.sock\n",
+		 "bytes from the VM's directory, longer than the 107 a unix socket's address takes: 'kkkkk"},
+		{"source", " /srv/x \n", "line 1: path with a space at its start or end: ' /srv/x '"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct lt t;
@@ -1459,6 +1465,45 @@ START_TEST(bad_setting_files)
 		      "log:\n%s", log);
 	free(log);
 	lt_free(&t);
+}
+END_TEST
+
+/* Two shares of a VM on one socket, however each writes its path, or
+ * with one tag: refused, naming the second share's file, before anything
+ * is made. */
+START_TEST(two_shares_one_socket_or_tag)
+{
+	static const struct {
+		const char *socket_b, *tag_a, *tag_b, *file, *msg;
+	} cases[] = {
+		{"./x.sock", NULL, NULL, "b/socket", "the socket of share 'a' too: "},
+		{"sub/../x.sock", NULL, NULL, "b/socket", "the socket of share 'a' too: "},
+		{"y.sock", "same", "same", "b/tag", "the tag of share 'a' too: 'same'"},
+		{"y.sock", "b", NULL, "b", "the tag of share 'a' too: 'b'"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct lt t;
+		lt_init(&t);
+		lt_share(&t, "a", "a", "x.sock");
+		lt_share(&t, "b", "b", cases[i].socket_b);
+		if (cases[i].tag_a)
+			lt_setting(&t, "a", "tag", cases[i].tag_a);
+		if (cases[i].tag_b)
+			lt_setting(&t, "b", "tag", cases[i].tag_b);
+		lt_start(&t, t.fake, NULL);
+		ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
+		char *path = xasprintf("%s/share/microvm/virtiofs/%s'", t.vm.runner, cases[i].file);
+		char *log = lt_log(&t);
+		ck_assert_msg(strstr(log, path) && strstr(log, cases[i].msg), "case %zu: log:\n%s", i,
+			      log);
+		ck_assert_msg(strchr(log, '\n') == log + strlen(log) - 1, "case %zu: not one line:\n%s",
+			      i, log);
+		free(log);
+		free(path);
+		ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
+		ck_assert_uint_eq(dir_entries(t.vm.dir), 1);
+		lt_free(&t);
+	}
 }
 END_TEST
 
@@ -2897,6 +2942,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, c_dialect_argv_and_detection, tu_need_root());
 	tu_add_test_if(tc, c_dialect_refuses_what_it_cannot_honour, tu_need_root());
 	tu_add_test_if(tc, bad_setting_files, tu_need_root());
+	tu_add_test_if(tc, two_shares_one_socket_or_tag, tu_need_root());
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
