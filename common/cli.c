@@ -85,8 +85,9 @@ int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	escape_line(raw, msg, sizeof(msg)); /* it may quote an argument */
-	fprintf(stderr, "%s: usage error: %s\nUsage: %s %s\nTry '%s --help' for more.\n", t->name,
-		msg, t->name, t->synopsis, t->name);
+	/* One line, as every error (the journal keeps each line apart). */
+	fprintf(stderr, "%s: usage error: %s (usage: %s %s; more in '%s --help')\n", t->name, msg,
+		t->name, t->synopsis, t->name);
 	return 2;
 }
 

@@ -233,8 +233,8 @@ START_TEST(usage_error)
 	ck_assert_int_eq(r.st, 2);
 	char want[512];
 	snprintf(want, sizeof(want),
-		 "tap-setup: usage error: %s\nUsage: tap-setup [OPTIONS] up|down NAME\n"
-		 "Try 'tap-setup --help' for more.\n",
+		 "tap-setup: usage error: %s (usage: tap-setup [OPTIONS] up|down NAME; more in "
+		 "'tap-setup --help')\n",
 		 usage_errors[_i].msg);
 	ck_assert_str_eq(r.err, want);
 	ck_assert_str_eq(r.out, "");
@@ -249,9 +249,9 @@ START_TEST(usage_error_call)
 	int st = cli_usage_error(&bare, "expected a verb, got '%s'", "boot");
 	char *s = tu_capture_end(&e);
 	ck_assert_int_eq(st, 2);
-	ck_assert_str_eq(s, "runner-exec: usage error: expected a verb, got 'boot'\n"
-			    "Usage: runner-exec [OPTIONS] start|stop NAME...\n"
-			    "Try 'runner-exec --help' for more.\n");
+	ck_assert_str_eq(s, "runner-exec: usage error: expected a verb, got 'boot' (usage: "
+			    "runner-exec [OPTIONS] start|stop NAME...; more in 'runner-exec "
+			    "--help')\n");
 	free(s);
 }
 END_TEST
