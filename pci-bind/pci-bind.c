@@ -799,9 +799,9 @@ int main(int argc, char **argv)
 	if (strcmp(verb, "bind") != 0 && strcmp(verb, "unbind") != 0)
 		return cli_usage_error(&tool, "unknown verb '%s'", verb);
 	struct mvm_error e;
-	if (vm_name_check(vm_name, &e) < 0) { /* before it is in every line */
+	if (vm_name_check(vm_name, &e) < 0) { /* before it is in every line; a usage error */
 		log_error_info(&e);
-		return 1;
+		return 2;
 	}
 	log_set_subject(vm_name);
 	long wait_ms;

@@ -667,9 +667,9 @@ int main(int argc, char **argv)
 		return cli_usage_error(&tool, "unknown verb '%s'", verb);
 	if (argc - i != 1)
 		return cli_usage_error(&tool, "%s takes exactly one NAME", verb);
-	if (vm_name_check(argv[i], &e) < 0) { /* before it is in every line */
+	if (vm_name_check(argv[i], &e) < 0) { /* before it is in every line; a usage error */
 		log_error_info(&e);
-		return 1;
+		return 2;
 	}
 	log_set_subject(argv[i]);
 	return exit_status(action(&c, argv[i], &e), &e);

@@ -203,9 +203,9 @@ int main(int argc, char **argv)
 	if (up && !opts.mtu && (env = getenv("MICROVM_TAP_MTU")) && *env &&
 	    set_mtu(&opts, env, "MICROVM_TAP_MTU") < 0)
 		return 2;
-	if (vm_name_check(name, &e) < 0) {
+	if (vm_name_check(name, &e) < 0) { /* a usage error, named in its own words */
 		log_error_info(&e);
-		return 1;
+		return 2;
 	}
 	log_set_subject(name);
 	/* Before anything a VM user can change is read. */

@@ -336,8 +336,11 @@ int main(int argc, char **argv)
 	}
 	L.name = argv[i];
 	int r = vm_name_check(L.name, &e); /* before it is in every line */
-	if (r < 0)
-		goto out;
+	if (r < 0) { /* a usage error */
+		log_error_info(&e);
+		cleanup(&l);
+		return 2;
+	}
 	log_set_subject(L.name);
 	if (L.set.threads < 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -699,7 +699,7 @@ START_TEST(status_errors)
 	tu_run_free(&r);
 	const char *dots[] = { bin, "--state-dir", t.state, "cleanup", "..", NULL };
 	tu_run(&r, dots);
-	ck_assert_int_eq(r.status, 1);
+	ck_assert_int_eq(r.status, 2);
 	ck_assert_msg(strstr(r.err, "unable to use VM name"), "stderr: %s", r.err);
 	tu_run_free(&r);
 	free(bin);
@@ -740,7 +740,7 @@ START_TEST(bad_name_one_error_line)
 	const char *argv[] = { bin, "stop", "a\nb", NULL };
 	struct tu_run r;
 	tu_run(&r, argv);
-	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(!strcmp(r.err, "runner-exec: unable to use VM name 'a\\x0ab': a name may not "
 				     "contain control characters\n"),
 		      "stderr: %s", r.err);

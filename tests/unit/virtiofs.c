@@ -2911,7 +2911,7 @@ START_TEST(bad_name_one_error_line)
 	const char *argv[] = { bin, "a\nb", NULL };
 	struct tu_run r;
 	tu_run(&r, argv);
-	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(!strcmp(r.err, "virtiofs-launch: unable to use VM name 'a\\x0ab': a name may not "
 				     "contain control characters\n"),
 		      "stderr: %s", r.err);
