@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "error.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -57,8 +58,10 @@ void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
 	if (e->line)
 		snprintf(line, sizeof(line), " line %u", e->line);
 	const char *why = mvm_error_reason(e);
+	char path[4 * sizeof(e->path)];
+	escape_text(e->path, path, sizeof(path));
 	int n = snprintf(buf, size, "unable to %s '%s'%s%s: %s", e->verb[0] ? e->verb : "handle",
-			 e->path, line, e->after, why);
+			 path, line, e->after, why);
 	if (n < 0 || (size_t)n >= size)
 		return;
 	if (e->value[0])

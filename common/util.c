@@ -294,17 +294,20 @@ size_t utf8_printable(const unsigned char *s, size_t n)
 	return len;
 }
 
-const char *escape_line(const char *s, char *buf, size_t size)
+static const char *escape_utf8(const char *s, char *buf, size_t size, bool backslash)
 {
 	size_t o = 0, n = strlen(s);
 	for (size_t i = 0; i < n;) {
 		const unsigned char *c = (const unsigned char *)s + i;
 		char tmp[5];
 		size_t k, take = 1;
-		if (*c >= 0x20 && *c < 0x7f) {
+		if (*c == '\\' && backslash) {
+			memcpy(tmp, "\\\\", 2);
+			k = 2;
+		} else if (*c >= 0x20 && *c < 0x7f) {
 			tmp[0] = (char)*c;
 			k = 1;
-		} else if (*c == '\n' || *c == '\t' || *c == '\r') {
+		} else if (!backslash && (*c == '\n' || *c == '\t' || *c == '\r')) {
 			tmp[0] = '\\';
 			tmp[1] = *c == '\n' ? 'n' : *c == '\t' ? 't' : 'r';
 			k = 2;
@@ -325,6 +328,16 @@ const char *escape_line(const char *s, char *buf, size_t size)
 	if (size > 0)
 		buf[o] = '\0';
 	return buf;
+}
+
+const char *escape_line(const char *s, char *buf, size_t size)
+{
+	return escape_utf8(s, buf, size, false);
+}
+
+const char *escape_text(const char *s, char *buf, size_t size)
+{
+	return escape_utf8(s, buf, size, true);
 }
 
 const char *component_invalid(const char *s, size_t max)

@@ -76,6 +76,11 @@ size_t utf8_printable(const unsigned char *s, size_t n);
  * escape_value() escaped stay readable). Cut at a character, never inside
  * an escape, when buf is too small. Returns buf. */
 const char *escape_line(const char *s, char *buf, size_t size);
+/* escape_line(), but a backslash as \\ and every control character as
+ * \xNN: for a name or path inside a message, so that one with a control
+ * character and one with the text of its escape read apart (as
+ * escape_value() does; printable UTF-8 kept). */
+const char *escape_text(const char *s, char *buf, size_t size);
 
 /* One path component: not empty, not "." or "..", no '/', no control
  * characters, at most max bytes. NULL when valid, else the reason. */

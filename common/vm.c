@@ -29,7 +29,7 @@ int vm_name_check(const char *name, struct mvm_error *e)
 		return 0;
 	mvm_error_set(e, EINVAL, "use VM name", "", why);
 	if (e)
-		escape_value(name, strlen(name), e->path, sizeof(e->path));
+		snprintf(e->path, sizeof(e->path), "%s", name); /* escaped when shown */
 	return -EINVAL;
 }
 

@@ -316,6 +316,17 @@ START_TEST(error_format)
 	char small[20];
 	mvm_error_format(&e, small, sizeof(small));
 	ck_assert_str_eq(small, "unable to parse '/r");
+	/* A path with an ESC and one with the text of its escape read apart
+	 * (found by an audit: both printed 'read\x1b[1monly'), as values do. */
+	mvm_error_set(&e, EINVAL, "use", "/v/read\x1b[1monly", "not a share setting");
+	char esc[256];
+	escape_line(tu_error_str(&e), esc, sizeof(esc));
+	ck_assert_str_eq(esc, "unable to use '/v/read\\x1b[1monly': not a share setting");
+	mvm_error_set(&e, EINVAL, "use", "/v/read\\x1b[1monly", "not a share setting");
+	escape_line(tu_error_str(&e), esc, sizeof(esc));
+	ck_assert_str_eq(esc, "unable to use '/v/read\\\\x1b[1monly': not a share setting");
+	mvm_error_set(&e, EINVAL, "use", "/v/d\xc3\xa4ta", "x");
+	ck_assert_str_eq(tu_error_str(&e), "unable to use '/v/d\xc3\xa4ta': x");
 }
 END_TEST
 
