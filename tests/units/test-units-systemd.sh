@@ -21,6 +21,11 @@
 #     after it starts): with the Type=notify drop-in, start waits for its
 #     READY=1, sent from the unit's main PID (runner-exec exec'd it in
 #     place, NOTIFY_SOCKET kept); without the drop-in, start does not wait.
+#  4. A share whose virtiofsd keeps failing after READY=1 (vm4: an
+#     argument virtiofsd refuses): the launcher gives up and exits 1, and
+#     the unit's Restart=always (as microvm.nix's) starts it again after
+#     5 s, and microvm@vm4 with it; the unit never fails for good, so
+#     OnFailure= (microvm-failed@) does not run; a stop ends it all.
 # Exit 0 pass, 1 fail, 77 skip.
 # e2e: a container with systemd; tests/run leaves it out when MVM_NO_E2E=1
 # (the sanitizer pass: LeakSanitizer needs ptrace, which the units'
@@ -103,13 +108,24 @@ cp "$B/tests/helpers/runner-notify" "$R2/bin/microvm-run" \
     || { echo "FAIL: $B/tests/helpers/runner-notify not built"; exit 1; }
 chmod 755 "$R2/bin/microvm-run"
 ln -s /opt/runner-notify "$TMP/state/vm2/current"
+# vm4: one share, and an argument that Debian's virtiofsd refuses.
+R4=$TMP/runner4
+mkdir -p "$R4/bin" "$R4/share/microvm/virtiofs/fs" "$TMP/state/vm4"
+printf '#!/bin/sh\necho "runner4: started"\nexec sleep 1000\n' >"$R4/bin/microvm-run"
+chmod 755 "$R4/bin/microvm-run"
+echo fs-src >"$R4/share/microvm/virtiofs/fs/source"
+echo vm4-virtiofs-fs.sock >"$R4/share/microvm/virtiofs/fs/socket"
+echo --no-such-option >"$R4/share/microvm/virtiofs/fs/extra-args"
+ln -s /opt/runner-vm4 "$TMP/state/vm4/current"
 
 container_start --bind-ro="$TMP/dest/opt/mvm:/opt/mvm" \
     --bind="$TMP/state:/var/lib/microvms" --bind-ro="$R:/opt/runner-vm1" \
-    --bind-ro="$R2:/opt/runner-notify" --bind-ro="$TMP/dropin:/opt/dropin" || exit 1
+    --bind-ro="$R2:/opt/runner-notify" --bind-ro="$R4:/opt/runner-vm4" \
+    --bind-ro="$TMP/dropin:/opt/dropin" || exit 1
 container_wait_running 60 || exit 1
 cx systemd-sysusers /opt/mvm/lib/sysusers.d/microvm.conf >/dev/null 2>&1
-cx chown microvm:kvm /var/lib/microvms/vm1 /var/lib/microvms/vm2 /var/lib/microvms/vm3
+cx chown microvm:kvm /var/lib/microvms/vm1 /var/lib/microvms/vm2 /var/lib/microvms/vm3 \
+    /var/lib/microvms/vm4
 # vm3: no `current` at all (the unit tests refuse a VM user's one); root's
 # pin names its runner, for the units' conditions too.
 cx sh -c 'mkdir -p /etc/microvm/runners && ln -s /opt/runner-notify /etc/microvm/runners/vm3'
@@ -232,6 +248,33 @@ check "vm2 main PID is the runner (exec in place)" test \
 check "systemctl stop microvm@vm2 vm3 (no microvm-shutdown: SIGTERM)" \
     cx systemctl stop microvm@vm2.service microvm@vm3.service
 check "vm2 booted removed" test ! -L "$TMP/state/vm2/booted"
+
+# 4. A share that keeps failing after READY=1: the VM starts (READY=1 came
+# when the socket listened), the launcher gives up on the share, and
+# systemd starts the unit again 5 s later (Restart=always), and the VM
+# with it (it Requires= the unit): the runner starts a second time.
+started_twice4() {
+    local i
+    for i in $(seq 60); do
+        [[ $(cx sh -c 'journalctl --sync; journalctl -b -u microvm@vm4 -o cat |
+            grep -c "^runner4: started$"') -ge 2 ]] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+check "systemctl start microvm@vm4 (its share's daemon refuses an argument)" \
+    cx systemctl start microvm@vm4.service
+check "the launcher gave up on the share, naming it" \
+    journal_has microvm-virtiofsd@vm4 \
+    ".*vm4: unable to start share 'fs': it failed 5 times in a row"
+check "systemd started the launcher again, and the VM with it (runner started twice in 30 s)" \
+    started_twice4
+check "the unit did not fail for good: OnFailure= (microvm-failed@vm4) did not run" \
+    test "$(cx systemctl show -P ActiveEnterTimestampMonotonic microvm-failed@vm4.service)" = 0
+check "systemctl stop microvm@vm4" cx systemctl stop microvm@vm4.service
+check "vm4: the VM and the launcher inactive, the socket gone" \
+    test "$(cx systemctl is-active microvm@vm4.service microvm-virtiofsd@vm4.service | sort -u)" = \
+    inactive -a ! -e "$TMP/state/vm4/vm4-virtiofs-fs.sock"
 
 [[ $fails == 0 ]] || { cx journalctl -b --no-pager -u 'microvm*' | tail -n 40; }
 [[ $fails == 0 ]]
