@@ -36,7 +36,8 @@ static const struct common_opt common_opts[] = {
 	{{"state-dir", required_argument, NULL, OPT_STATE_DIR}, 0,
 	 "  --state-dir DIR      VM directories (default /var/lib/microvms, $MICROVM_STATE_DIR)"},
 	{{"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR}, CLI_RUNTIME,
-	 "  --runtime-dir DIR    teardown records (default /run/microvm, $MICROVM_RUNTIME_DIR)"},
+	 "  --runtime-dir DIR    records and locks; virtiofs-launch: its mounts (default\n"
+	 "                       /run/microvm, $MICROVM_RUNTIME_DIR)"},
 	{{"user", required_argument, NULL, OPT_USER}, CLI_IDS,
 	 "  --user USER          the VM's user, name or number (default microvm)"},
 	{{"group", required_argument, NULL, OPT_GROUP}, CLI_IDS,
