@@ -287,11 +287,16 @@ int parse_macvtap_interfaces(const char *buf, size_t len, struct macvtap_list *o
 			goto fail;
 		}
 		m.mode = (enum macvtap_mode)mode;
-		for (size_t i = 0; i < l.n; i++)
+		for (size_t i = 0; i < l.n; i++) {
 			if (strcmp(l.v[i].id, m.id) == 0) {
 				r = bad(e, it.lineno, f[0], fn[0], "duplicate interface name");
 				goto fail;
 			}
+			if (memcmp(l.v[i].mac, m.mac, sizeof(m.mac)) == 0) {
+				r = bad(e, it.lineno, f[1], fn[1], "duplicate MAC address");
+				goto fail;
+			}
+		}
 		if (grow(&l.v, l.n, sizeof(*l.v)) < 0) {
 			r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
 			goto fail;

@@ -353,7 +353,10 @@ const char *component_invalid(const char *s, size_t max)
 		unsigned char c = (unsigned char)s[i];
 		if (c == '/')
 			return "a name may not contain '/'";
-		if (c < 0x20 || c == 0x7f)
+		/* C0, DEL, and C1 (U+0080 to U+009F, 0xc2 0x80-0x9f in UTF-8) */
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+		     (unsigned char)s[i + 1] <= 0x9f))
 			return "a name may not contain control characters";
 	}
 	return NULL;

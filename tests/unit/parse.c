@@ -230,6 +230,9 @@ static const struct bad_case macvtap_bad[] = {
 	{"mv0 02:00:00:00:00:01 eth0 bridge\nmv0 02:00:00:00:00:02 eth0 bridge\n", 0, 2, "mv0",
 	 "duplicate interface name"},
 	{"eth0 02:00:00:00:00:01 eth0 bridge\n", 0, 1, "eth0", "an interface cannot be its own link"},
+	/* one MAC twice: the kernel refused it only once the first was made */
+	{"mv0 02:00:00:00:00:01 eth0 bridge\nmv1 02:00:00:00:00:01 eth1 bridge\n", 0, 2,
+	 "02:00:00:00:00:01", "duplicate MAC address"},
 	{"mv0 02:00:00:00:00:01 eth0 bridge\r\nmv1 02:00:00:00:00:02 eth0 nope\r\n", 0, 2, "nope",
 	 unknown_mode},
 	{"mv0 02:00:00:00:00:01\0eth0 bridge\n", 34, 1, "mv0 02:00:00:00:00:01\\x00eth0 bridge",
