@@ -287,6 +287,7 @@ int parse_macvtap_interfaces(const char *buf, size_t len, struct macvtap_list *o
 			goto fail;
 		}
 		m.mode = (enum macvtap_mode)mode;
+		m.line = it.lineno;
 		for (size_t i = 0; i < l.n; i++) {
 			if (strcmp(l.v[i].id, m.id) == 0) {
 				r = bad(e, it.lineno, f[0], fn[0], "duplicate interface name");

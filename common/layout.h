@@ -45,6 +45,7 @@ struct macvtap_if {
 	uint8_t mac[6];
 	char link[IFNAMSIZ];
 	enum macvtap_mode mode;
+	unsigned line; /* in the file, for messages */
 };
 struct macvtap_list {
 	size_t n;

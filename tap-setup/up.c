@@ -591,8 +591,15 @@ int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		goto out;
 	}
 	for (size_t i = 0; i < list.n; i++) {
-		if ((r = find_link(x, list.v[i].link, "link", &lower[i], e)) < 0)
+		if ((r = find_link(x, list.v[i].link, "link", &lower[i], e)) < 0) {
+			/* the host lacks it: say where the runner asks for it */
+			if (r == -ENODEV)
+				mvm_error_setf(e, ENODEV, "find", list.v[i].link,
+					       "no such link, the LINK of '%s' in "
+					       "'%s/share/microvm/macvtap-interfaces' line %u",
+					       list.v[i].id, vm->runner, list.v[i].line);
 			goto out;
+		}
 		p.wanted[i] = list.v[i].id;
 	}
 	if ((r = plan_up(x, &p, e)) < 0)
