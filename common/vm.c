@@ -400,8 +400,12 @@ static int root_named(struct vm *v, struct mvm_error *e)
 		return r;
 	}
 	v->runner = realpath(target, NULL);
-	if (!v->runner)
-		return mvm_error_set(e, errno, "resolve", v->link, NULL);
+	if (!v->runner) { /* with the target, as a dangling link is fixed */
+		int r = mvm_error_set(e, errno, "resolve", v->link, NULL);
+		if (e)
+			escape_value(target, (size_t)n, e->value, sizeof(e->value));
+		return r;
+	}
 	return 0;
 }
 
@@ -532,6 +536,10 @@ static int read_opened(const struct vm *vm, int fd, const char *rp, char **buf, 
 			return r;
 	}
 	int r = read_fd(fd, LAYOUT_FILE_MAX, buf, len);
+	struct stat big;
+	if (r == -EFBIG && fstat(fd, &big) == 0)
+		return mvm_error_setf(e, EFBIG, "read", rp, "a file of %lld bytes, larger than 64 KiB",
+				      (long long)big.st_size);
 	if (r == -EFBIG)
 		return mvm_error_set(e, EFBIG, "read", rp, "file larger than 64 KiB");
 	if (r < 0)
