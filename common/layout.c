@@ -293,8 +293,10 @@ int parse_macvtap_interfaces(const char *buf, size_t len, struct macvtap_list *o
 				r = bad(e, it.lineno, f[0], fn[0], "duplicate interface name");
 				goto fail;
 			}
-			if (memcmp(l.v[i].mac, m.mac, sizeof(m.mac)) == 0) {
-				r = bad(e, it.lineno, f[1], fn[1], "duplicate MAC address");
+			/* the kernel refuses a MAC twice on one link, not on two */
+			if (memcmp(l.v[i].mac, m.mac, sizeof(m.mac)) == 0 &&
+			    strcmp(l.v[i].link, m.link) == 0) {
+				r = bad(e, it.lineno, f[1], fn[1], "duplicate MAC address on its LINK");
 				goto fail;
 			}
 		}
@@ -417,9 +419,8 @@ static int parse_path_max(const char *buf, size_t len, const char *base, size_t 
 	}
 	if (!val)
 		return bad(e, 1, "", 0, "no path");
-	for (size_t i = 0; i < vn; i++)
-		if ((unsigned char)val[i] < 0x20 || val[i] == 0x7f)
-			return bad(e, vline, val, vn, "path with a control character");
+	if (has_control(val, vn))
+		return bad(e, vline, val, vn, "path with a control character");
 	/* Legal in a name, but more likely a slip than meant; a leading one
 	 * would make the path relative. */
 	if (val[0] == ' ' || val[vn - 1] == ' ')
@@ -574,14 +575,6 @@ static int one_of(const char *buf, size_t len, const char *const *names, size_t 
 	return bad(e, line, v, vn, reason);
 }
 
-/* A control character in s: its offset, or -1. */
-static long control_char(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return (long)i;
-	return -1;
-}
 
 static int parse_tag(const char *buf, size_t len, char *tag, struct mvm_error *e)
 {
@@ -621,7 +614,7 @@ static int parse_extra_args(const char *buf, size_t len, char ***out, size_t *no
 			k++;
 		if (k == n)
 			continue;
-		if (control_char(s, n) >= 0) {
+		if (has_control(s, n)) {
 			r = bad(e, it.lineno, s, n, "an argument with a control character");
 			goto fail;
 		}

@@ -194,10 +194,7 @@ static bool node_ok(const char *s)
 	for (const char *c = base + 4; *c; c++)
 		if (*c < '0' || *c > '9')
 			return false;
-	for (const char *c = s; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return false;
-	return true;
+	return !has_control(s, strlen(s));
 }
 
 /* "IFNAME IFINDEX [NODE]" or "IFNAME pending" (line NUL-terminated). */

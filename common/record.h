@@ -30,7 +30,8 @@ int record_path(const char *runtime_dir, const char *vm, const char *kind, char 
  * renamed over KIND. 0 or -errno. */
 int record_write(const char *runtime_dir, const char *vm, const char *kind, const char *text,
 		 struct mvm_error *e);
-/* Read it back; -ENOENT when there is none (nothing to undo). It is
+/* Read it back (NUL-terminated; the loaders below also take its length,
+ * for a NUL byte in it); -ENOENT when there is none (nothing to undo). It is
  * opened without blocking and without following a symlink, and refused
  * (-EINVAL, "not a regular file") unless it is a regular file of at most
  * RECORD_MAX bytes (-EFBIG). */
@@ -67,8 +68,9 @@ char *tap_record_text(const struct tap_record *r);
 /* Append an entry (node copied, may be NULL): 0 or -ENOMEM. */
 int tap_record_add(struct tap_record *r, const char *name, int ifindex, const char *node);
 void tap_record_free(struct tap_record *r);
-/* record_read() and tap_record_parse(), e->path the record's path. An
- * empty record (n == 0, group 0) when there is none. */
+/* record_read() and tap_record_parse() of all that was read (a NUL byte
+ * in it is an error on its line), e->path the record's path. An empty
+ * record (n == 0, group 0) when there is none. */
 int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
 		    struct tap_record *out, struct mvm_error *e);
 

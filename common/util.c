@@ -340,6 +340,18 @@ const char *escape_text(const char *s, char *buf, size_t size)
 	return escape_utf8(s, buf, size, true);
 }
 
+bool has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+		     (unsigned char)s[i + 1] <= 0x9f))
+			return true;
+	}
+	return false;
+}
+
 const char *component_invalid(const char *s, size_t max)
 {
 	size_t n = strlen(s);
@@ -349,16 +361,10 @@ const char *component_invalid(const char *s, size_t max)
 		return "name too long";
 	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
 		return "'.' and '..' are not names";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '/')
-			return "a name may not contain '/'";
-		/* C0, DEL, and C1 (U+0080 to U+009F, 0xc2 0x80-0x9f in UTF-8) */
-		if (c < 0x20 || c == 0x7f ||
-		    (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-		     (unsigned char)s[i + 1] <= 0x9f))
-			return "a name may not contain control characters";
-	}
+	if (memchr(s, '/', n))
+		return "a name may not contain '/'";
+	if (has_control(s, n))
+		return "a name may not contain control characters";
 	return NULL;
 }
 

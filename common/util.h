@@ -82,8 +82,13 @@ const char *escape_line(const char *s, char *buf, size_t size);
  * escape_value() does; printable UTF-8 kept). */
 const char *escape_text(const char *s, char *buf, size_t size);
 
+/* A control character in s[0..n): C0, DEL, or C1 (U+0080 to U+009F,
+ * 0xc2 0x80-0x9f in UTF-8)? */
+bool has_control(const char *s, size_t n);
+
 /* One path component: not empty, not "." or "..", no '/', no control
- * characters, at most max bytes. NULL when valid, else the reason. */
+ * characters (has_control()), at most max bytes. NULL when valid, else
+ * the reason. */
 const char *component_invalid(const char *s, size_t max);
 /* A Linux interface name as the kernel and iproute2 accept it, limited to
  * printable ASCII (as systemd does): 1..15 bytes, no '/', ':' or white

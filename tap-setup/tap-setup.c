@@ -44,8 +44,9 @@ static int set_bridge(struct opts *o, const char *arg, const char *from)
 {
 	const char *why = ifname_invalid(arg, strlen(arg));
 	if (why) {
-		log_err("unable to use bridge '%s'%s%s: %s", arg, from ? " of " : "", from ? from : "",
-			why);
+		char esc[256];
+		log_err("unable to use bridge '%s'%s%s: %s", escape_value(arg, strlen(arg), esc, sizeof(esc)),
+			from ? " of " : "", from ? from : "", why);
 		return -EINVAL;
 	}
 	o->bridge = arg;
@@ -56,8 +57,10 @@ static int set_mtu(struct opts *o, const char *arg, const char *from)
 {
 	unsigned long v;
 	if (parse_uint(arg, 65535, &v) < 0 || v < 68) {
-		log_err("unable to use MTU '%s'%s%s: not a number from 68 to 65535", arg,
-			from ? " of " : "", from ? from : "");
+		char esc[256];
+		log_err("unable to use MTU '%s'%s%s: not a number from 68 to 65535",
+			escape_value(arg, strlen(arg), esc, sizeof(esc)), from ? " of " : "",
+			from ? from : "");
 		return -EINVAL;
 	}
 	o->mtu = (unsigned)v;
@@ -68,14 +71,18 @@ static int set_mtu(struct opts *o, const char *arg, const char *from)
 static int set_qdisc(struct opts *o, const char *arg, const char *from)
 {
 	if (strcmp(arg, "noqueue") != 0 && strcmp(arg, "default") != 0) {
-		log_err("unable to use qdisc '%s'%s%s: not noqueue or default", arg,
-			from ? " of " : "", from ? from : "");
+		char esc[256];
+		log_err("unable to use qdisc '%s'%s%s: not noqueue or default",
+			escape_value(arg, strlen(arg), esc, sizeof(esc)), from ? " of " : "",
+			from ? from : "");
 		return -EINVAL;
 	}
 	o->qdisc = arg;
 	o->kernel_qdisc = strcmp(arg, "default") == 0;
 	return 0;
 }
+
+static const char *arg_bridge, *arg_mtu, *arg_qdisc;
 
 static int handle_option(int opt, const char *arg, void *userdata)
 {
@@ -84,12 +91,16 @@ static int handle_option(int opt, const char *arg, void *userdata)
 	case OPT_MACVTAP:
 		o->macvtap = true;
 		return 0;
+	/* Values checked after the verb is known: by up alone. */
 	case OPT_BRIDGE:
-		return set_bridge(o, arg, NULL);
+		arg_bridge = arg;
+		return 0;
 	case OPT_MTU:
-		return set_mtu(o, arg, NULL);
+		arg_mtu = arg;
+		return 0;
 	case OPT_QDISC:
-		return set_qdisc(o, arg, NULL);
+		arg_qdisc = arg;
+		return 0;
 	case OPT_NO_GRANT:
 		o->no_grant = true;
 		return 0;
@@ -188,20 +199,26 @@ int main(int argc, char **argv)
 		return cli_usage_error(&tool, "grant applies to macvtaps (--macvtap)");
 	if (opts.no_grant && !(up && opts.macvtap))
 		return cli_usage_error(&tool, "--no-grant applies to up --macvtap");
-	if (opts.bridge && opts.macvtap)
+	/* --bridge, --mtu and --qdisc, and the variables that are their
+	 * defaults (an option wins), are up's: checked and used by up alone.
+	 * The units give down the same options, so a bad value in a drop-in
+	 * changed while the VM ran does not stand in the way of the down that
+	 * takes back what up made. A bridge and a qdisc are for TAPs only. */
+	if (up && arg_bridge && opts.macvtap)
 		return cli_usage_error(&tool, "--bridge applies to TAPs, not to macvtaps");
-	/* The variables are defaults of up's options (an option wins), read
-	 * by up alone: a bad one in a drop-in changed while the VM ran does
-	 * not stand in the way of the down that takes back what up made. A
-	 * bridge is for TAPs only. */
-	if (up && !opts.bridge && !opts.macvtap && (env = getenv("MICROVM_TAP_BRIDGE")) && *env &&
-	    set_bridge(&opts, env, "MICROVM_TAP_BRIDGE") < 0)
-		return 2;
-	if (up && !opts.qdisc && (env = getenv("MICROVM_TAP_QDISC")) && *env &&
-	    set_qdisc(&opts, env, "MICROVM_TAP_QDISC") < 0)
-		return 2;
-	if (up && !opts.mtu && (env = getenv("MICROVM_TAP_MTU")) && *env &&
-	    set_mtu(&opts, env, "MICROVM_TAP_MTU") < 0)
+	if (up && !opts.macvtap) {
+		if (arg_bridge ? set_bridge(&opts, arg_bridge, NULL) < 0
+			       : (env = getenv("MICROVM_TAP_BRIDGE")) && *env &&
+					 set_bridge(&opts, env, "MICROVM_TAP_BRIDGE") < 0)
+			return 2;
+		if (arg_qdisc ? set_qdisc(&opts, arg_qdisc, NULL) < 0
+			      : (env = getenv("MICROVM_TAP_QDISC")) && *env &&
+					set_qdisc(&opts, env, "MICROVM_TAP_QDISC") < 0)
+			return 2;
+	}
+	if (up && (arg_mtu ? set_mtu(&opts, arg_mtu, NULL) < 0
+			   : (env = getenv("MICROVM_TAP_MTU")) && *env &&
+				     set_mtu(&opts, env, "MICROVM_TAP_MTU") < 0))
 		return 2;
 	if (vm_name_check(name, &e) < 0) { /* a usage error, named in its own words */
 		log_error_info(&e);

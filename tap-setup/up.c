@@ -593,11 +593,16 @@ int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 	for (size_t i = 0; i < list.n; i++) {
 		if ((r = find_link(x, list.v[i].link, "link", &lower[i], e)) < 0) {
 			/* the host lacks it: say where the runner asks for it */
+			char id[4 * IFNAMSIZ], runner[PATH_MAX];
 			if (r == -ENODEV)
 				mvm_error_setf(e, ENODEV, "find", list.v[i].link,
 					       "no such link, the LINK of '%s' in "
 					       "'%s/share/microvm/macvtap-interfaces' line %u",
-					       list.v[i].id, vm->runner, list.v[i].line);
+					       escape_value(list.v[i].id, strlen(list.v[i].id), id,
+							    sizeof(id)),
+					       escape_value(vm->runner, strlen(vm->runner), runner,
+							    sizeof(runner)),
+					       list.v[i].line);
 			goto out;
 		}
 		p.wanted[i] = list.v[i].id;

@@ -185,6 +185,9 @@ static const struct {
 	 "mv0 02:00:00:00:00:01 enp1s0 bridge;mv1 fe:ff:ff:ff:ff:ff enp1s0 vepa"},
 	{"abcdefghijklmno 02:00:00:00:00:01 abcdefghijklmnx bridge\n",
 	 "abcdefghijklmno 02:00:00:00:00:01 abcdefghijklmnx bridge"},
+	/* one MAC on two links: each link has its own */
+	{"mv0 02:00:00:00:00:01 eth0 bridge\nmv1 02:00:00:00:00:01 eth1 bridge\n",
+	 "mv0 02:00:00:00:00:01 eth0 bridge;mv1 02:00:00:00:00:01 eth1 bridge"},
 };
 
 START_TEST(macvtap_interfaces_good)
@@ -230,9 +233,10 @@ static const struct bad_case macvtap_bad[] = {
 	{"mv0 02:00:00:00:00:01 eth0 bridge\nmv0 02:00:00:00:00:02 eth0 bridge\n", 0, 2, "mv0",
 	 "duplicate interface name"},
 	{"eth0 02:00:00:00:00:01 eth0 bridge\n", 0, 1, "eth0", "an interface cannot be its own link"},
-	/* one MAC twice: the kernel refused it only once the first was made */
-	{"mv0 02:00:00:00:00:01 eth0 bridge\nmv1 02:00:00:00:00:01 eth1 bridge\n", 0, 2,
-	 "02:00:00:00:00:01", "duplicate MAC address"},
+	/* one MAC twice on a link: the kernel refused it only once the first
+	 * was made (on two links it takes it: see macvtap_interfaces_good) */
+	{"mv0 02:00:00:00:00:01 eth0 bridge\nmv1 02:00:00:00:00:01 eth0 bridge\n", 0, 2,
+	 "02:00:00:00:00:01", "duplicate MAC address on its LINK"},
 	{"mv0 02:00:00:00:00:01 eth0 bridge\r\nmv1 02:00:00:00:00:02 eth0 nope\r\n", 0, 2, "nope",
 	 unknown_mode},
 	{"mv0 02:00:00:00:00:01\0eth0 bridge\n", 34, 1, "mv0 02:00:00:00:00:01\\x00eth0 bridge",
@@ -402,6 +406,7 @@ static const struct bad_case path_bad[] = {
 	{"/a\rb\n", 0, 1, "/a\\x0db", "path with a control character"},
 	{"/srv\0/x\n", 7, 1, "/srv\\x00/x", "NUL byte"},
 	{" /srv/x\n", 0, 1, " /srv/x", "path with a space at its start or end"},
+	{"/a\xc2\x85" "b\n", 0, 1, "/a\\xc2\\x85b", "path with a control character"}, /* C1 */
 	{"/srv/x \n", 0, 1, "/srv/x ", "path with a space at its start or end"},
 };
 

@@ -865,6 +865,17 @@ START_TEST(environment_defaults_only_where_they_apply)
 	tu_run_free(&r);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	ck_assert_ptr_null(record_of(&t, "tap"));
+	/* ... nor as options, which the units give down too */
+	tap_ok(&t, "up", NULL);
+	const char *bad_opts[] = { "--bridge", "a/b", "--mtu", "abc", "--qdisc", "fq", NULL };
+	tap_run(&r, &t, "down", bad_opts);
+	ck_assert_msg(r.status == 0, "down with options: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tap_run(&r, &t, "up", bad_opts);
+	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
 	/* up still takes them, and names the bad one. */
 	tap_run_env(&r, &t, "up", NULL, bad_env);
 	ck_assert_int_eq(r.status, 2);
@@ -880,7 +891,8 @@ START_TEST(environment_defaults_only_where_they_apply)
 	char *dev = tu_path(t.root, "dev");
 	ck_assert_int_eq(mkdir(dev, 0755), 0);
 	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
-	const char *bridge_env[] = { "MICROVM_TAP_BRIDGE=br1", "MICROVM_TAP_MTU=1300", NULL };
+	const char *bridge_env[] = { "MICROVM_TAP_BRIDGE=br1", "MICROVM_TAP_MTU=1300",
+				     "MICROVM_TAP_QDISC=pfifo", NULL };
 	tap_run_env(&r, &t, "up", extra, bridge_env);
 	ck_assert_msg(r.status == 0, "macvtap up: exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
@@ -893,6 +905,48 @@ START_TEST(environment_defaults_only_where_they_apply)
 	ck_assert_int_eq(ifindex("mvt0"), 0);
 	ck_assert_ptr_null(record_of(&t, "macvtap"));
 	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* A damaged record (a NUL byte after its first TAP) is an error naming
+ * its line: down deletes nothing and keeps the record, where it read the
+ * record as ending there, deleted the first TAP, removed the record and
+ * forgot the second (found by an audit). */
+START_TEST(down_refuses_a_record_with_a_nul)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
+	tap_ok(&t, "up", NULL);
+	char *rec = record_of(&t, "tap");
+	ck_assert_ptr_nonnull(rec);
+	char *a = strstr(rec, "vm1-a ");
+	ck_assert_ptr_nonnull(a);
+	size_t n = strlen(rec), cut = (size_t)(strchr(a, '\n') - rec);
+	char *bad = malloc(n + 2);
+	memcpy(bad, rec, cut);
+	bad[cut] = '\0';
+	memcpy(bad + cut + 1, rec + cut, n - cut + 1);
+	char rel[32];
+	snprintf(rel, sizeof(rel), "%s/tap", t.name);
+	tu_write_n(t.runtime, rel, bad, n + 1);
+	struct tu_run r;
+	tap_run(&r, &t, "down", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "not a line of a tap-setup record") && strstr(r.err, "\\x00'"),
+		      "%s", r.err);
+	tu_run_free(&r);
+	ck_assert_int_gt(ifindex("vm1-a"), 0);
+	ck_assert_int_gt(ifindex("vm1-b"), 0);
+	char *kept = record_of(&t, "tap");
+	ck_assert_ptr_nonnull(kept);
+	free(kept);
+	tu_write_n(t.runtime, rel, rec, n);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	free(bad);
+	free(rec);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -933,6 +987,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, down_group_only_when_exact, why);
 	tu_add_test_if(tc, down_leaves_what_is_no_longer_a_tap, why);
 	tu_add_test_if(tc, down_without_record, why);
+	tu_add_test_if(tc, down_refuses_a_record_with_a_nul, why);
 	tu_add_test_if(tc, many_taps, why);
 	tu_add_test_if(tc, macvtap_up_down, why);
 	tu_add_test_if(tc, macvtap_refusals_and_rollback, why);

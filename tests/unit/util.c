@@ -128,7 +128,7 @@ START_TEST(component_rules)
 	ck_assert_str_eq(component_invalid("\x7f", 128),
 			 "a name may not contain control characters");
 	/* C1 controls too (U+0085, found by an audit: a tag 't' U+0085 'g'
-	 * passed), and bytes that are no UTF-8 */
+	 * passed) */
 	ck_assert_str_eq(component_invalid("t\xc2\x85g", 128),
 			 "a name may not contain control characters");
 	ck_assert_str_eq(component_invalid("t\xc2\x9fg", 128),
