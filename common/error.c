@@ -58,8 +58,10 @@ void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
 	if (e->line)
 		snprintf(line, sizeof(line), " line %u", e->line);
 	const char *why = mvm_error_reason(e);
-	char path[4 * sizeof(e->path)];
-	escape_text(e->path, path, sizeof(path));
+	/* Cut (at a character, never in an escape) to leave half of buf for
+	 * the rest: a long escaped path must not push the reason out. */
+	char path[sizeof(e->path)] = "";
+	escape_text(e->path, path, size / 2 < sizeof(path) ? size / 2 : sizeof(path));
 	int n = snprintf(buf, size, "unable to %s '%s'%s%s: %s", e->verb[0] ? e->verb : "handle",
 			 path, line, e->after, why);
 	if (n < 0 || (size_t)n >= size)

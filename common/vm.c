@@ -22,6 +22,16 @@ const char *vm_link_name(enum vm_link l)
 	return l == VM_BOOTED ? "booted" : "current";
 }
 
+/* An error about symlink path: its target as the value, which is what
+ * the admin fixes (nothing when it is no symlink). */
+static void link_target(const char *path, struct mvm_error *e)
+{
+	char t[PATH_MAX];
+	ssize_t n = e ? readlink(path, t, sizeof(t)) : -1;
+	if (n > 0 && (size_t)n < sizeof(t))
+		escape_value(t, (size_t)n, e->value, sizeof(e->value));
+}
+
 int vm_name_check(const char *name, struct mvm_error *e)
 {
 	const char *why = component_invalid(name, VM_NAME_MAX);
@@ -341,8 +351,11 @@ static int pinned(struct vm *v, struct mvm_error *e)
 	} else {
 		r = resolve_rooted(pin, &v->runner, e);
 	}
-	if (r == -ENOENT) /* not -ENOENT: that would be "nothing to do" */
-		return mvm_error_set(e, ENOLINK, "resolve", pin, "dangling symlink");
+	if (r == -ENOENT) { /* not -ENOENT: that would be "nothing to do" */
+		mvm_error_set(e, ENOLINK, "resolve", pin, "dangling symlink");
+		link_target(pin, e);
+		return -ENOLINK;
+	}
 	if (r < 0)
 		return r;
 	free(v->link);
@@ -434,8 +447,10 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 		r = root_named(&v, e);
 	} else if (r == 0) {
 		v.runner = realpath(v.link, NULL);
-		if (!v.runner)
+		if (!v.runner) {
 			r = mvm_error_set(e, errno, "resolve", v.link, NULL);
+			link_target(v.link, e); /* booted's runner collected, say */
+		}
 	}
 	if (r < 0)
 		goto fail;
@@ -814,22 +829,31 @@ static int nested_in_writable(const struct share_list *l, struct mvm_error *e)
 			}
 			if (k == 0)
 				continue;
+			char tag[4 * VIRTIOFS_TAG_MAX + 8];
+			escape_value(w->tag, strlen(w->tag), tag, sizeof(tag));
 			if (k < 0)
 				mvm_error_setf(e, ENAMETOOLONG, "use", what,
 					       "too long to tell whether it lies inside writable "
 					       "share '%s'",
-					       w->tag);
+					       tag);
 			else
 				mvm_error_setf(e, EINVAL, "use", what,
 					       "inside the source of writable share '%s', whose "
 					       "guest could make it lead anywhere",
-					       w->tag);
+					       tag);
 			if (e)
 				escape_value(s->tag, strlen(s->tag), e->value, sizeof(e->value));
 			return k < 0 ? -ENAMETOOLONG : -EINVAL;
 		}
 	}
 	return 0;
+}
+
+bool path_same_as_written(const char *a, const char *b)
+{
+	char pa[PATH_MAX], pb[PATH_MAX];
+	return lexical_walk(a, pa, NULL) == 0 && lexical_walk(b, pb, NULL) == 0 &&
+	       strcmp(pa, pb) == 0;
 }
 
 /* The tag the guest sees: the tag setting, else the directory's name. */
@@ -844,10 +868,9 @@ static const char *guest_tag(const struct share *s)
 static int same_socket_or_tag(const struct vm *vm, const struct share *a, const struct share *s,
 			      struct mvm_error *e)
 {
-	char pa[PATH_MAX], ps[PATH_MAX], file[PATH_MAX];
+	char file[PATH_MAX];
 	const char *what = NULL, *value = NULL;
-	if (lexical_walk(a->socket, pa, NULL) == 0 && lexical_walk(s->socket, ps, NULL) == 0 &&
-	    strcmp(pa, ps) == 0) {
+	if (path_same_as_written(a->socket, s->socket)) {
 		what = "socket";
 		value = s->socket;
 	} else if (strcmp(guest_tag(a), guest_tag(s)) == 0) {
@@ -860,7 +883,9 @@ static int same_socket_or_tag(const struct vm *vm, const struct share *a, const 
 	bool dir = what[0] == 't' && !s->set.tag[0];
 	snprintf(file, sizeof(file), "%s/share/microvm/virtiofs/%s%s%s", vm->runner, s->tag,
 		 dir ? "" : "/", dir ? "" : what);
-	int r = mvm_error_setf(e, EINVAL, "use", file, "the %s of share '%s' too", what, a->tag);
+	char tag[4 * VIRTIOFS_TAG_MAX + 8];
+	int r = mvm_error_setf(e, EINVAL, "use", file, "the %s of share '%s' too", what,
+			       escape_value(a->tag, strlen(a->tag), tag, sizeof(tag)));
 	if (e)
 		escape_value(value, strlen(value), e->value, sizeof(e->value));
 	return r;

@@ -84,6 +84,9 @@ struct share_list {
  * optional setting files beside them (layout.h); any other file there is
  * an error naming it. */
 int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e);
+/* Do absolute paths a and b name one file, step by step as written (""
+ * and "." skipped, ".." back one)? How two shares' sockets are compared. */
+bool path_same_as_written(const char *a, const char *b);
 void share_free(struct share *s);
 void share_list_free(struct share_list *l);
 

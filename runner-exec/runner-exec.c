@@ -573,9 +573,12 @@ static int row_of(const struct cli *c, const char *name, struct row *w, struct m
 		return r;
 	_cleanup_free_ char *dir = path_join(c->state_dir, name);
 	struct stat st;
-	if (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		char esc[PATH_MAX];
+		const char *d = dir ? dir : name;
 		return mvm_error_setf(e, ENOENT, "find VM", name, "no directory '%s'",
-				      dir ? dir : name);
+				      escape_value(d, strlen(d), esc, sizeof(esc)));
+	}
 	if (!(w->name = strdup(name)))
 		return mvm_error_set(e, ENOMEM, "read", name, NULL);
 	row_fill(c, w);

@@ -478,7 +478,8 @@ static const struct child *blocker(const struct child *ch)
 	for (size_t i = 0; i < L.n; i++) {
 		const struct child *o = L.v[i];
 		if (o != ch && o->pid > 0 &&
-		    (strcmp(o->sh.tag, ch->sh.tag) == 0 || strcmp(o->sh.socket, ch->sh.socket) == 0))
+		    (strcmp(o->sh.tag, ch->sh.tag) == 0 ||
+		     path_same_as_written(o->sh.socket, ch->sh.socket)))
 			return o;
 	}
 	return NULL;
@@ -509,7 +510,8 @@ static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
 static bool same_share(const struct child *ch, const struct share *sh)
 {
 	return sh->tag && strcmp(sh->tag, ch->sh.tag) == 0 &&
-	       strcmp(sh->source, ch->sh.source) == 0 && strcmp(sh->socket, ch->sh.socket) == 0 &&
+	       strcmp(sh->source, ch->sh.source) == 0 &&
+	       path_same_as_written(sh->socket, ch->sh.socket) &&
 	       share_settings_equal(&sh->set, &ch->sh.set);
 }
 
@@ -565,7 +567,7 @@ static void reload(void)
 		}
 		for (size_t i = 0; i < old; i++)
 			if (L.v[i]->removed && L.v[i]->st != ST_STOPPING && L.v[i]->sock.fd >= 0 &&
-			    strcmp(L.v[i]->sh.socket, nch->sh.socket) == 0) {
+			    path_same_as_written(L.v[i]->sh.socket, nch->sh.socket)) {
 				nch->sock = L.v[i]->sock;
 				L.v[i]->sock = (struct listener)LISTENER_INIT;
 			}

@@ -967,6 +967,49 @@ START_TEST(sighup_adds_removes_keeps)
 }
 END_TEST
 
+/* A reload that removes a share and adds one on its socket, written
+ * another way ("./x.sock" for "x.sock"): the new share takes the socket
+ * over, as for the same text (found in review: the launcher compared the
+ * text, so the new share found its socket in use and failed). */
+START_TEST(reload_socket_written_another_way)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "old", "old", "vm1-x.sock");
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	ck_assert_int_gt(daemon_of(&t, "old"), 0);
+	char *sock = strdup(sock_of(&t, "old"));
+	ino_t ino0;
+	check_socket(&t, "old", &ino0);
+	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/old");
+	tu_rm_rf(d);
+	free(d);
+	lt_forget_share(&t, "old");
+	lt_share(&t, "nu", "nu", "./vm1-x.sock");
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 12000);
+	if (rd <= rl) {
+		char *story = lt_story(&t);
+		ck_abort_msg("no READY=1 after RELOADING=1; log:\n%s", story);
+	}
+	ck_assert_int_gt(daemon_of(&t, "nu"), 0);
+	struct stat st;
+	ck_assert_int_eq(lstat(sock, &st), 0);
+	ck_assert_uint_eq(st.st_ino, ino0);
+	ck_assert(oracle_listening(sock));
+	char *log = lt_log(&t);
+	ck_assert_msg(!strstr(log, "unable"), "log:\n%s", log);
+	free(log);
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	free(sock);
+	lt_free(&t);
+}
+END_TEST
+
 /* Connect to sock and send VHOST_USER_GET_FEATURES (what QEMU sends
  * first); true when a daemon answers it within timeout_ms. *fd stays
  * connected (the caller closes it). */
@@ -2943,6 +2986,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, c_dialect_refuses_what_it_cannot_honour, tu_need_root());
 	tu_add_test_if(tc, bad_setting_files, tu_need_root());
 	tu_add_test_if(tc, two_shares_one_socket_or_tag, tu_need_root());
+	tu_add_test_if(tc, reload_socket_written_another_way, tu_need_root());
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());

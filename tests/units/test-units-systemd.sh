@@ -269,8 +269,10 @@ check "the launcher gave up on the share, naming it" \
     ".*vm4: unable to start share 'fs': it failed 5 times in a row"
 check "systemd started the launcher again, and the VM with it (runner started twice in 30 s)" \
     started_twice4
+# (a oneshot without RemainAfterExit= is never "active": one that ran has
+# left "inactive" once, which InactiveExitTimestamp records)
 check "the unit did not fail for good: OnFailure= (microvm-failed@vm4) did not run" \
-    test "$(cx systemctl show -P ActiveEnterTimestampMonotonic microvm-failed@vm4.service)" = 0
+    test "$(cx systemctl show -P InactiveExitTimestampMonotonic microvm-failed@vm4.service)" = 0
 check "systemctl stop microvm@vm4" cx systemctl stop microvm@vm4.service
 check "vm4: the VM and the launcher inactive, the socket gone" \
     test "$(cx systemctl is-active microvm@vm4.service microvm-virtiofsd@vm4.service | sort -u)" = \
