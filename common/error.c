@@ -52,22 +52,49 @@ const char *mvm_error_reason(const struct mvm_error *e)
 	return e->reason ? e->reason : strerror(e->err ? e->err : EINVAL);
 }
 
-void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
+/* The message with path (escaped) as its object into buf; the length it
+ * needs (without the NUL), as snprintf() returns it. */
+static size_t format_with(const struct mvm_error *e, const char *path, char *buf, size_t size)
 {
 	char line[32] = "";
 	if (e->line)
 		snprintf(line, sizeof(line), " line %u", e->line);
-	const char *why = mvm_error_reason(e);
-	/* Cut (at a character, never in an escape) to leave half of buf for
-	 * the rest: a long escaped path must not push the reason out. */
-	char path[sizeof(e->path)] = "";
-	escape_text(e->path, path, size / 2 < sizeof(path) ? size / 2 : sizeof(path));
-	int n = snprintf(buf, size, "unable to %s '%s'%s%s: %s", e->verb[0] ? e->verb : "handle",
-			 path, line, e->after, why);
-	if (n < 0 || (size_t)n >= size)
-		return;
-	if (e->value[0])
-		n += snprintf(buf + n, size - (size_t)n, ": '%s'", e->value);
-	if (e->hint && n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, " (%s)", e->hint);
+	size_t n = 0;
+	int k = snprintf(buf, size, "unable to %s '%s'%s%s: %s", e->verb[0] ? e->verb : "handle",
+			 path, line, e->after, mvm_error_reason(e));
+	n += k > 0 ? (size_t)k : 0;
+	if (e->value[0]) {
+		k = snprintf(n < size ? buf + n : NULL, n < size ? size - n : 0, ": '%s'", e->value);
+		n += k > 0 ? (size_t)k : 0;
+	}
+	if (e->hint) {
+		k = snprintf(n < size ? buf + n : NULL, n < size ? size - n : 0, " (%s)", e->hint);
+		n += k > 0 ? (size_t)k : 0;
+	}
+	return n;
+}
+
+/* path escaped into out (size > 3), cut to at most size - 1 bytes (at a
+ * character, never in an escape) with "..." at the end when cut. */
+static void path_cut(const char *path, char *out, size_t size)
+{
+	if (escape_text_n(path, out, size - 3) < strlen(path))
+		strcat(out, "...");
+}
+
+void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
+{
+	char path[sizeof(e->path) + 4];
+	path_cut(e->path, path, sizeof(path));
+	size_t n = format_with(e, path, buf, size), pn = strlen(path);
+	/* Too long with the whole path: the path is cut, not the reason, the
+	 * value and the hint after it (a long escaped path must not push them
+	 * out), as long as half of the line is left for it. */
+	if (n >= size && size > 16 && pn > 8) {
+		size_t rest = n - pn, room = rest + size / 2 < size ? size - rest : size / 2;
+		if (room < pn) {
+			path_cut(e->path, path, room > 8 ? room : 8);
+			format_with(e, path, buf, size);
+		}
+	}
 }

@@ -294,7 +294,9 @@ size_t utf8_printable(const unsigned char *s, size_t n)
 	return len;
 }
 
-static const char *escape_utf8(const char *s, char *buf, size_t size, bool backslash)
+/* *used (unless NULL): the bytes of s written, escaped, to buf. */
+static const char *escape_utf8(const char *s, char *buf, size_t size, bool backslash,
+			       size_t *used)
 {
 	size_t o = 0, n = strlen(s);
 	for (size_t i = 0; i < n;) {
@@ -324,6 +326,8 @@ static const char *escape_utf8(const char *s, char *buf, size_t size, bool backs
 		memcpy(buf + o, tmp, k);
 		o += k;
 		i += take;
+		if (used)
+			*used = i;
 	}
 	if (size > 0)
 		buf[o] = '\0';
@@ -332,12 +336,19 @@ static const char *escape_utf8(const char *s, char *buf, size_t size, bool backs
 
 const char *escape_line(const char *s, char *buf, size_t size)
 {
-	return escape_utf8(s, buf, size, false);
+	return escape_utf8(s, buf, size, false, NULL);
 }
 
 const char *escape_text(const char *s, char *buf, size_t size)
 {
-	return escape_utf8(s, buf, size, true);
+	return escape_utf8(s, buf, size, true, NULL);
+}
+
+size_t escape_text_n(const char *s, char *buf, size_t size)
+{
+	size_t used = 0;
+	escape_utf8(s, buf, size, true, &used);
+	return used;
 }
 
 bool has_control(const char *s, size_t n)

@@ -81,6 +81,8 @@ const char *escape_line(const char *s, char *buf, size_t size);
  * character and one with the text of its escape read apart (as
  * escape_value() does; printable UTF-8 kept). */
 const char *escape_text(const char *s, char *buf, size_t size);
+/* escape_text(); the bytes of s it took (strlen(s) unless it was cut). */
+size_t escape_text_n(const char *s, char *buf, size_t size);
 
 /* A control character in s[0..n): C0, DEL, or C1 (U+0080 to U+009F,
  * 0xc2 0x80-0x9f in UTF-8)? */

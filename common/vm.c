@@ -856,6 +856,30 @@ bool path_same_as_written(const char *a, const char *b)
 	       strcmp(pa, pb) == 0;
 }
 
+/* in without its "" and "." steps into out (PATH_MAX); false when it has
+ * a ".." step (which the launcher's walk takes in the file system, or
+ * refuses) or ends in "/" or "/." (no name of its own). */
+static bool plain_form(const char *in, char *out)
+{
+	size_t n = strlen(in);
+	if (n == 0 || in[n - 1] == '/' || (n >= 2 && strcmp(in + n - 2, "/.") == 0))
+		return false;
+	for (const char *p = in; *p;) {
+		p += strspn(p, "/");
+		size_t k = strcspn(p, "/");
+		if (k == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += k;
+	}
+	return lexical_walk(in, out, NULL) == 0;
+}
+
+bool path_same_plain(const char *a, const char *b)
+{
+	char pa[PATH_MAX], pb[PATH_MAX];
+	return strcmp(a, b) == 0 || (plain_form(a, pa) && plain_form(b, pb) && strcmp(pa, pb) == 0);
+}
+
 /* The tag the guest sees: the tag setting, else the directory's name. */
 static const char *guest_tag(const struct share *s)
 {

@@ -84,9 +84,15 @@ struct share_list {
  * optional setting files beside them (layout.h); any other file there is
  * an error naming it. */
 int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e);
-/* Do absolute paths a and b name one file, step by step as written (""
- * and "." skipped, ".." back one)? How two shares' sockets are compared. */
+/* Are absolute paths a and b one path, step by step as written ("" and
+ * "." skipped, ".." back one)? How two shares of one runner are found to
+ * name one socket (refused), and how a reload finds a daemon in the way. */
 bool path_same_as_written(const char *a, const char *b);
+/* a and b the same text, or the same once "" and "." steps are dropped,
+ * neither with a ".." step nor ending in "/" or "/.": how a reload finds
+ * a socket to keep or hand over (by its path, which must then lead to it
+ * as the launcher walks it). */
+bool path_same_plain(const char *a, const char *b);
 void share_free(struct share *s);
 void share_list_free(struct share_list *l);
 

@@ -203,17 +203,20 @@ int main(int argc, char **argv)
 	 * defaults (an option wins), are up's: checked and used by up alone.
 	 * The units give down the same options, so a bad value in a drop-in
 	 * changed while the VM ran does not stand in the way of the down that
-	 * takes back what up made. A bridge and a qdisc are for TAPs only. */
+	 * takes back what up made. A bridge is for TAPs only; so is a qdisc
+	 * (macvtaps have no queue of their own), but --qdisc given to a
+	 * macvtap up is still checked, as it always was. */
 	if (up && arg_bridge && opts.macvtap)
 		return cli_usage_error(&tool, "--bridge applies to TAPs, not to macvtaps");
+	if (up && arg_qdisc && set_qdisc(&opts, arg_qdisc, NULL) < 0)
+		return 2;
 	if (up && !opts.macvtap) {
 		if (arg_bridge ? set_bridge(&opts, arg_bridge, NULL) < 0
 			       : (env = getenv("MICROVM_TAP_BRIDGE")) && *env &&
 					 set_bridge(&opts, env, "MICROVM_TAP_BRIDGE") < 0)
 			return 2;
-		if (arg_qdisc ? set_qdisc(&opts, arg_qdisc, NULL) < 0
-			      : (env = getenv("MICROVM_TAP_QDISC")) && *env &&
-					set_qdisc(&opts, env, "MICROVM_TAP_QDISC") < 0)
+		if (!arg_qdisc && (env = getenv("MICROVM_TAP_QDISC")) && *env &&
+		    set_qdisc(&opts, env, "MICROVM_TAP_QDISC") < 0)
 			return 2;
 	}
 	if (up && (arg_mtu ? set_mtu(&opts, arg_mtu, NULL) < 0

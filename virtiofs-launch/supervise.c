@@ -510,8 +510,7 @@ static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
 static bool same_share(const struct child *ch, const struct share *sh)
 {
 	return sh->tag && strcmp(sh->tag, ch->sh.tag) == 0 &&
-	       strcmp(sh->source, ch->sh.source) == 0 &&
-	       path_same_as_written(sh->socket, ch->sh.socket) &&
+	       strcmp(sh->source, ch->sh.source) == 0 && path_same_plain(sh->socket, ch->sh.socket) &&
 	       share_settings_equal(&sh->set, &ch->sh.set);
 }
 
@@ -567,7 +566,7 @@ static void reload(void)
 		}
 		for (size_t i = 0; i < old; i++)
 			if (L.v[i]->removed && L.v[i]->st != ST_STOPPING && L.v[i]->sock.fd >= 0 &&
-			    path_same_as_written(L.v[i]->sh.socket, nch->sh.socket)) {
+			    path_same_plain(L.v[i]->sh.socket, nch->sh.socket)) {
 				nch->sock = L.v[i]->sock;
 				L.v[i]->sock = (struct listener)LISTENER_INIT;
 			}

@@ -529,6 +529,7 @@ static const struct {
 	{"tag", {"a\nb\n", 0, 2, "b", "more than one value"}},
 	{"extra-args", {"--a\n--b\tc\n", 0, 2, "--b\\x09c", "an argument with a control character"}},
 	{"extra-args", {"--a\r\r\n", 0, 1, "--a\\x0d", "an argument with a control character"}},
+	{"extra-args", {"--a\xc2\x85\n", 0, 1, "--a\\xc2\\x85", "an argument with a control character"}},
 	{"extra-args", {"--a\n\0\n", 6, 2, "\\x00", "NUL byte"}},
 };
 

@@ -334,6 +334,22 @@ START_TEST(error_format)
 	ck_assert_str_eq(esc, "unable to use '/v/read\\\\x1b[1monly': not a share setting");
 	mvm_error_set(&e, EINVAL, "use", "/v/d\xc3\xa4ta", "x");
 	ck_assert_str_eq(tu_error_str(&e), "unable to use '/v/d\xc3\xa4ta': x");
+	/* A long path of escapes is cut, marked with "...", and the reason,
+	 * value and hint after it stay in the line (found in review). */
+	char longp[2001];
+	memset(longp, 0x1b, 2000);
+	longp[2000] = '\0';
+	mvm_error_set(&e, EINVAL, "use", longp, "not a share setting");
+	snprintf(e.value, sizeof(e.value), "v");
+	e.hint = "a hint";
+	char line[PATH_MAX + 512];
+	mvm_error_format(&e, line, sizeof(line));
+	ck_assert_uint_lt(strlen(line), sizeof(line));
+	const char *tail = "...': not a share setting: 'v' (a hint)";
+	ck_assert_msg(strlen(line) > strlen(tail) &&
+			      !strcmp(line + strlen(line) - strlen(tail), tail),
+		      "%s", line + strlen(line) - 60);
+	ck_assert_int_eq(strncmp(line, "unable to use '\\x1b\\x1b", 23), 0);
 }
 END_TEST
 

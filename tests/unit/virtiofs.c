@@ -970,7 +970,9 @@ END_TEST
 /* A reload that removes a share and adds one on its socket, written
  * another way ("./x.sock" for "x.sock"): the new share takes the socket
  * over, as for the same text (found in review: the launcher compared the
- * text, so the new share found its socket in use and failed). */
+ * text, and the new share got a socket of its own, made anew). Then a
+ * reload that writes the socket back as "x.sock": the same share, its
+ * daemon kept. */
 START_TEST(reload_socket_written_another_way)
 {
 	struct lt t;
@@ -1001,6 +1003,16 @@ START_TEST(reload_socket_written_another_way)
 	ck_assert_int_eq(lstat(sock, &st), 0);
 	ck_assert_uint_eq(st.st_ino, ino0);
 	ck_assert(oracle_listening(sock));
+	pid_t nu = daemon_of(&t, "nu");
+	tu_write(t.vm.runner, "share/microvm/virtiofs/nu/socket", "vm1-x.sock\n");
+	from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	ck_assert_int_gt(lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 12000), rl);
+	ck_assert_int_eq(daemon_of(&t, "nu"), nu);
+	ck_assert_int_eq(lstat(sock, &st), 0);
+	ck_assert_uint_eq(st.st_ino, ino0);
 	char *log = lt_log(&t);
 	ck_assert_msg(!strstr(log, "unable"), "log:\n%s", log);
 	free(log);

@@ -772,6 +772,23 @@ START_TEST(share_setting_untrusted)
 }
 END_TEST
 
+/* How sockets are compared: as written ("" and "." skipped, ".." back one)
+ * for the duplicate check and a reload's wait; plainly (no ".." step, a
+ * name at the end) for a reload that keeps or hands a socket over. */
+START_TEST(socket_paths_compared)
+{
+	ck_assert(path_same_as_written("/a/./x.sock", "/a/x.sock"));
+	ck_assert(path_same_as_written("/a//b/../x.sock", "/a/x.sock"));
+	ck_assert(!path_same_as_written("/a/y.sock", "/a/x.sock"));
+	ck_assert(path_same_plain("/a/x.sock", "/a/x.sock"));
+	ck_assert(path_same_plain("/a/./x.sock", "/a//x.sock"));
+	ck_assert(!path_same_plain("/a/b/../x.sock", "/a/x.sock"));
+	ck_assert(!path_same_plain("/a/x.sock/", "/a/x.sock"));
+	ck_assert(!path_same_plain("/a/x.sock/.", "/a/x.sock"));
+	ck_assert(!path_same_plain("/a/y.sock", "/a/x.sock"));
+}
+END_TEST
+
 START_TEST(share_same_socket)
 {
 	tu_write(t.runner, "share/microvm/virtiofs/a/source", "/srv/a\n");
@@ -1666,6 +1683,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, share_missing_socket, tu_need_root());
 	tu_add_test_if(tc, share_bad_tag, tu_need_root());
 	tu_add_test_if(tc, share_same_socket, tu_need_root());
+	tcase_add_test(tc, socket_paths_compared);
 	tu_add_test_if(tc, share_inside_writable_share, tu_need_root());
 	tu_add_test_if(tc, share_settings_files, tu_need_root());
 	tu_add_test_if(tc, share_unknown_setting_file, tu_need_root());
