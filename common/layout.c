@@ -575,7 +575,6 @@ static int one_of(const char *buf, size_t len, const char *const *names, size_t 
 	return bad(e, line, v, vn, reason);
 }
 
-
 static int parse_tag(const char *buf, size_t len, char *tag, struct mvm_error *e)
 {
 	const char *v;

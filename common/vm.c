@@ -552,11 +552,12 @@ static int read_opened(const struct vm *vm, int fd, const char *rp, char **buf, 
 	}
 	int r = read_fd(fd, LAYOUT_FILE_MAX, buf, len);
 	struct stat big;
-	if (r == -EFBIG && fstat(fd, &big) == 0)
-		return mvm_error_setf(e, EFBIG, "read", rp, "a file of %lld bytes, larger than 64 KiB",
-				      (long long)big.st_size);
 	if (r == -EFBIG)
-		return mvm_error_set(e, EFBIG, "read", rp, "file larger than 64 KiB");
+		return fstat(fd, &big) == 0
+			       ? mvm_error_setf(e, EFBIG, "read", rp,
+						"a file of %lld bytes, larger than 64 KiB",
+						(long long)big.st_size)
+			       : mvm_error_set(e, EFBIG, "read", rp, "file larger than 64 KiB");
 	if (r < 0)
 		return mvm_error_set(e, r, "read", rp, NULL);
 	return 0;
@@ -892,19 +893,13 @@ static const char *guest_tag(const struct share *s)
 static int same_socket_or_tag(const struct vm *vm, const struct share *a, const struct share *s,
 			      struct mvm_error *e)
 {
-	char file[PATH_MAX];
-	const char *what = NULL, *value = NULL;
-	if (path_same_as_written(a->socket, s->socket)) {
-		what = "socket";
-		value = s->socket;
-	} else if (strcmp(guest_tag(a), guest_tag(s)) == 0) {
-		what = "tag";
-		value = guest_tag(s);
-	} else {
+	bool sock = path_same_as_written(a->socket, s->socket);
+	if (!sock && strcmp(guest_tag(a), guest_tag(s)) != 0)
 		return 0;
-	}
+	const char *what = sock ? "socket" : "tag", *value = sock ? s->socket : guest_tag(s);
 	/* (a tag from the directory's name: the directory) */
-	bool dir = what[0] == 't' && !s->set.tag[0];
+	bool dir = !sock && !s->set.tag[0];
+	char file[PATH_MAX];
 	snprintf(file, sizeof(file), "%s/share/microvm/virtiofs/%s%s%s", vm->runner, s->tag,
 		 dir ? "" : "/", dir ? "" : what);
 	char tag[4 * VIRTIOFS_TAG_MAX + 8];

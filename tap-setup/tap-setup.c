@@ -39,16 +39,21 @@ static const struct option tool_options[] = {
 	{ 0 },
 };
 
-/* from: the variable the value came from, or NULL for an option. */
+/* "unable to use WHAT 'ARG' [of FROM]: WHY", ARG escaped; from: the
+ * variable the value came from, or NULL for an option. -EINVAL. */
+static int bad_value(const char *what, const char *arg, const char *from, const char *why)
+{
+	char esc[256];
+	log_err("unable to use %s '%s'%s%s: %s", what, escape_value(arg, strlen(arg), esc, sizeof(esc)),
+		from ? " of " : "", from ? from : "", why);
+	return -EINVAL;
+}
+
 static int set_bridge(struct opts *o, const char *arg, const char *from)
 {
 	const char *why = ifname_invalid(arg, strlen(arg));
-	if (why) {
-		char esc[256];
-		log_err("unable to use bridge '%s'%s%s: %s", escape_value(arg, strlen(arg), esc, sizeof(esc)),
-			from ? " of " : "", from ? from : "", why);
-		return -EINVAL;
-	}
+	if (why)
+		return bad_value("bridge", arg, from, why);
 	o->bridge = arg;
 	return 0;
 }
@@ -56,13 +61,8 @@ static int set_bridge(struct opts *o, const char *arg, const char *from)
 static int set_mtu(struct opts *o, const char *arg, const char *from)
 {
 	unsigned long v;
-	if (parse_uint(arg, 65535, &v) < 0 || v < 68) {
-		char esc[256];
-		log_err("unable to use MTU '%s'%s%s: not a number from 68 to 65535",
-			escape_value(arg, strlen(arg), esc, sizeof(esc)), from ? " of " : "",
-			from ? from : "");
-		return -EINVAL;
-	}
+	if (parse_uint(arg, 65535, &v) < 0 || v < 68)
+		return bad_value("MTU", arg, from, "not a number from 68 to 65535");
 	o->mtu = (unsigned)v;
 	return 0;
 }
@@ -70,16 +70,20 @@ static int set_mtu(struct opts *o, const char *arg, const char *from)
 /* noqueue (the default) or default: the kernel's own root qdisc. */
 static int set_qdisc(struct opts *o, const char *arg, const char *from)
 {
-	if (strcmp(arg, "noqueue") != 0 && strcmp(arg, "default") != 0) {
-		char esc[256];
-		log_err("unable to use qdisc '%s'%s%s: not noqueue or default",
-			escape_value(arg, strlen(arg), esc, sizeof(esc)), from ? " of " : "",
-			from ? from : "");
-		return -EINVAL;
-	}
+	if (strcmp(arg, "noqueue") != 0 && strcmp(arg, "default") != 0)
+		return bad_value("qdisc", arg, from, "not noqueue or default");
 	o->qdisc = arg;
 	o->kernel_qdisc = strcmp(arg, "default") == 0;
 	return 0;
+}
+
+/* The value of an option as given, else of its variable var (NULL: none
+ * read), *from then naming it; NULL when neither is set. */
+static const char *option_or_env(const char *arg, const char *var, const char **from)
+{
+	const char *env = var ? getenv(var) : NULL;
+	*from = arg || !env || !*env ? NULL : var;
+	return arg ? arg : *from ? env : NULL;
 }
 
 static const char *arg_bridge, *arg_mtu, *arg_qdisc;
@@ -180,7 +184,6 @@ int main(int argc, char **argv)
 	struct mvm_error e = { 0 };
 	int st, lock = -1;
 	long wait_ms;
-	const char *env;
 
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
@@ -208,21 +211,19 @@ int main(int argc, char **argv)
 	 * macvtap up is still checked, as it always was. */
 	if (up && arg_bridge && opts.macvtap)
 		return cli_usage_error(&tool, "--bridge applies to TAPs, not to macvtaps");
-	if (up && arg_qdisc && set_qdisc(&opts, arg_qdisc, NULL) < 0)
-		return 2;
-	if (up && !opts.macvtap) {
-		if (arg_bridge ? set_bridge(&opts, arg_bridge, NULL) < 0
-			       : (env = getenv("MICROVM_TAP_BRIDGE")) && *env &&
-					 set_bridge(&opts, env, "MICROVM_TAP_BRIDGE") < 0)
+	if (up) {
+		const char *from, *v;
+		bool tap = !opts.macvtap;
+		if ((v = option_or_env(arg_qdisc, tap ? "MICROVM_TAP_QDISC" : NULL, &from)) &&
+		    set_qdisc(&opts, v, from) < 0)
 			return 2;
-		if (!arg_qdisc && (env = getenv("MICROVM_TAP_QDISC")) && *env &&
-		    set_qdisc(&opts, env, "MICROVM_TAP_QDISC") < 0)
+		if ((v = option_or_env(arg_bridge, tap ? "MICROVM_TAP_BRIDGE" : NULL, &from)) &&
+		    set_bridge(&opts, v, from) < 0)
+			return 2;
+		if ((v = option_or_env(arg_mtu, "MICROVM_TAP_MTU", &from)) &&
+		    set_mtu(&opts, v, from) < 0)
 			return 2;
 	}
-	if (up && (arg_mtu ? set_mtu(&opts, arg_mtu, NULL) < 0
-			   : (env = getenv("MICROVM_TAP_MTU")) && *env &&
-				     set_mtu(&opts, env, "MICROVM_TAP_MTU") < 0))
-		return 2;
 	if (vm_name_check(name, &e) < 0) { /* a usage error, named in its own words */
 		log_error_info(&e);
 		return 2;

@@ -485,11 +485,6 @@ static const struct child *blocker(const struct child *ch)
 	return NULL;
 }
 
-static bool blocked(const struct child *ch)
-{
-	return blocker(ch) != NULL;
-}
-
 /* The shares behind `current` now, checked for the dialect. */
 static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
 {
@@ -520,7 +515,7 @@ static bool same_share(const struct child *ch, const struct share *sh)
  * listening). One removed by an earlier reload, its daemon still within
  * its grace, had its socket shut down (stop()): that one is no use, and
  * goes with the share; the new share makes its own once that daemon is
- * gone (blocked()). */
+ * gone (blocker()). */
 static void reload(void)
 {
 	struct timespec ts;
@@ -684,7 +679,7 @@ static long long timers(void)
 		if (ch->st != ST_WAIT || L.stopping || ch->removed)
 			continue;
 		/* (a failed start may be due again at once) */
-		if (!blocked(ch) && ch->start_at < next)
+		if (!blocker(ch) && ch->start_at < next)
 			next = ch->start_at;
 		if (ch->held)
 			continue;
