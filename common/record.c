@@ -237,6 +237,7 @@ int tap_record_parse(const char *text, size_t len, struct tap_record *out, struc
 	size_t n = 0;
 	int r = 0, seen = 0; /* lines seen: in version 2, 1 is the header, 2 the group */
 	bool v2 = false;
+	const char *why = "not a line of a tap-setup record";
 	lines_init(&ls, text, len);
 	while (r >= 0 && lines_next(&ls, &s, &n)) {
 		char line[PATH_MAX + 64];
@@ -251,16 +252,21 @@ int tap_record_parse(const char *text, size_t len, struct tap_record *out, struc
 		seen++;
 		if (seen == 1 && !strcmp(line, TAP_HEADER))
 			v2 = true;
-		else if (v2 && seen == 2)
-			r = group_parse(line, &m) == 1 && m.group ? 0 : -EINVAL;
+		else if (v2 && seen == 2 && (group_parse(line, &m) != 1 || !m.group)) {
+			why = "not the group line that follows the header ('group GID', GID above 0)";
+			r = -EINVAL;
+		} else if (v2 && seen == 2)
+			r = 0;
 		else if (!v2 && (r = group_parse(line, &m)) == 0)
 			r = tap_entry_parse(line, false, &m);
 		else if (v2)
 			r = tap_entry_parse(line, true, &m);
 		r = r > 0 ? 0 : r;
 	}
-	if (r == 0 && v2 && seen < 2)
-		r = -EINVAL; /* the header without its group */
+	if (r == 0 && v2 && seen < 2) {
+		why = "the header without the group line that follows it";
+		r = -EINVAL;
+	}
 	if (r == 0) {
 		*out = m;
 		return 0;
@@ -268,7 +274,7 @@ int tap_record_parse(const char *text, size_t len, struct tap_record *out, struc
 	tap_record_free(&m);
 	if (r == -ENOMEM)
 		return mvm_error_set(e, ENOMEM, "read", "", NULL);
-	mvm_error_set(e, EINVAL, "parse", "", "not a line of a tap-setup record");
+	mvm_error_set(e, EINVAL, "parse", "", why);
 	if (e) {
 		e->line = ls.lineno;
 		escape_value(s ? s : "", n, e->value, sizeof(e->value));

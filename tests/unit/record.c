@@ -270,29 +270,33 @@ START_TEST(tap_record_round_trip)
 }
 END_TEST
 
+#define NOT_GROUP "not the group line that follows the header ('group GID', GID above 0)"
 static const struct {
 	const char *text;
 	unsigned line;
 	const char *value;
+	const char *reason; /* NULL: "not a line of a tap-setup record" */
 } bad_tap[] = {
-	{ "# tap-setup record 2\nvm1-a 5\n", 2, "vm1-a 5" },	      /* no group line */
-	{ "# tap-setup record 2\n", 1, "# tap-setup record 2" },     /* ... at all */
-	{ "# tap-setup record 2\ngroup 0\nvm1-a pending\n", 2, "group 0" },
-	{ "vm1-a pending\n", 1, "vm1-a pending" },		      /* pending: version 2 */
+	{ "# tap-setup record 2\nvm1-a 5\n", 2, "vm1-a 5", NOT_GROUP }, /* no group line */
+	{ "# tap-setup record 2\n", 1, "# tap-setup record 2", /* ... at all */
+	  "the header without the group line that follows it" },
+	{ "# tap-setup record 2\ngroup 0\nvm1-a pending\n", 2, "group 0", NOT_GROUP },
+	{ "# tap-setup record 2\ngroup x\n", 2, "group x", NOT_GROUP },
+	{ "vm1-a pending\n", 1, "vm1-a pending", NULL }, /* pending: version 2 */
 	{ "# tap-setup record 2\ngroup 9\nvm1-a pending /dev/tap3\n", 3,
-	  "vm1-a pending /dev/tap3" },
-	{ "group 1\nvm1-a 0\n", 2, "vm1-a 0" },
-	{ "group 1\nvm1-a 2147483648\n", 2, "vm1-a 2147483648" },
-	{ "group 1\nvm1-a -3\n", 2, "vm1-a -3" },
-	{ "group 1\nvm1/a 3\n", 2, "vm1/a 3" },
-	{ "group 1\nvm1-a-very-long-name 3\n", 2, "vm1-a-very-long-name 3" },
-	{ "group 1\nvm1-a 3 /dev/sda\n", 2, "vm1-a 3 /dev/sda" },     /* not a tapN node */
-	{ "group 1\nvm1-a 3 dev/tap3\n", 2, "vm1-a 3 dev/tap3" },     /* not absolute */
-	{ "group 1\nvm1-a  3\n", 2, "vm1-a  3" },
-	{ "group x\n", 1, "group x" },
-	{ "group 4294967296\n", 1, "group 4294967296" },
-	{ "group 1\nvm1-a\n", 2, "vm1-a" },
-	{ "group 1\nvm1-a 3\x01\n", 2, "vm1-a 3\\x01" },
+	  "vm1-a pending /dev/tap3", NULL },
+	{ "group 1\nvm1-a 0\n", 2, "vm1-a 0", NULL },
+	{ "group 1\nvm1-a 2147483648\n", 2, "vm1-a 2147483648", NULL },
+	{ "group 1\nvm1-a -3\n", 2, "vm1-a -3", NULL },
+	{ "group 1\nvm1/a 3\n", 2, "vm1/a 3", NULL },
+	{ "group 1\nvm1-a-very-long-name 3\n", 2, "vm1-a-very-long-name 3", NULL },
+	{ "group 1\nvm1-a 3 /dev/sda\n", 2, "vm1-a 3 /dev/sda", NULL }, /* not a tapN node */
+	{ "group 1\nvm1-a 3 dev/tap3\n", 2, "vm1-a 3 dev/tap3", NULL }, /* not absolute */
+	{ "group 1\nvm1-a  3\n", 2, "vm1-a  3", NULL },
+	{ "group x\n", 1, "group x", NULL },
+	{ "group 4294967296\n", 1, "group 4294967296", NULL },
+	{ "group 1\nvm1-a\n", 2, "vm1-a", NULL },
+	{ "group 1\nvm1-a 3\x01\n", 2, "vm1-a 3\\x01", NULL },
 };
 
 START_TEST(tap_record_bad_lines)
@@ -302,7 +306,7 @@ START_TEST(tap_record_bad_lines)
 	const char *t = bad_tap[_i].text;
 	ck_assert_int_eq(tap_record_parse(t, strlen(t), &r, &e), -EINVAL);
 	tu_assert_error(&e, EINVAL, "parse", "", bad_tap[_i].line, bad_tap[_i].value,
-			"not a line of a tap-setup record");
+			bad_tap[_i].reason ? bad_tap[_i].reason : "not a line of a tap-setup record");
 }
 END_TEST
 
