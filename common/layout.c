@@ -559,12 +559,11 @@ static int one_value(const char *buf, size_t len, const char **v, size_t *vn, un
 
 /* One of names[1..n-1] (names[0] may be NULL: "not given"), its index. */
 static int one_of(const char *buf, size_t len, const char *const *names, size_t n, int *out,
-		  const char *reason, struct mvm_error *e)
+		  unsigned *line, const char *reason, struct mvm_error *e)
 {
 	const char *v;
 	size_t vn;
-	unsigned line;
-	int r = one_value(buf, len, &v, &vn, &line, e);
+	int r = one_value(buf, len, &v, &vn, line, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
@@ -572,15 +571,15 @@ static int one_of(const char *buf, size_t len, const char *const *names, size_t 
 			*out = (int)i;
 			return 0;
 		}
-	return bad(e, line, v, vn, reason);
+	return bad(e, *line, v, vn, reason);
 }
 
-static int parse_tag(const char *buf, size_t len, char *tag, struct mvm_error *e)
+static int parse_tag(const char *buf, size_t len, char *tag, unsigned *line,
+		     struct mvm_error *e)
 {
 	const char *v;
 	size_t vn;
-	unsigned line;
-	int r = one_value(buf, len, &v, &vn, &line, e);
+	int r = one_value(buf, len, &v, &vn, line, e);
 	if (r < 0)
 		return r;
 	char t[VIRTIOFS_TAG_MAX + 2];
@@ -588,7 +587,7 @@ static int parse_tag(const char *buf, size_t len, char *tag, struct mvm_error *e
 	const char *why = vn > VIRTIOFS_TAG_MAX ? "tag longer than 36 bytes"
 						: component_invalid(t, VIRTIOFS_TAG_MAX);
 	if (why)
-		return bad(e, line, v, vn, why);
+		return bad(e, *line, v, vn, why);
 	memcpy(tag, t, vn + 1);
 	return 0;
 }
@@ -639,32 +638,37 @@ int parse_share_setting(const char *name, const char *buf, size_t len, struct sh
 			struct mvm_error *e)
 {
 	int v = 0, r;
+	unsigned line = 0;
 	bool *flag = strcmp(name, "read-only") == 0   ? &s->read_only
 		     : strcmp(name, "posix-acl") == 0 ? &s->posix_acl
 						      : NULL;
 	if (flag) {
-		r = one_of(buf, len, bool_names, ARRAY_SIZE(bool_names), &v,
+		r = one_of(buf, len, bool_names, ARRAY_SIZE(bool_names), &v, &line,
 			   "unknown value (known: true, false)", e);
 		if (r == 0)
 			*flag = v;
 		return r;
 	}
 	if (strcmp(name, "cache") == 0) {
-		r = one_of(buf, len, cache_names, ARRAY_SIZE(cache_names), &v,
+		r = one_of(buf, len, cache_names, ARRAY_SIZE(cache_names), &v, &line,
 			   "unknown cache mode (known: auto, always, metadata, never)", e);
-		if (r == 0)
+		if (r == 0) {
 			s->cache = (enum share_cache)v;
+			s->cache_line = line;
+		}
 		return r;
 	}
 	if (strcmp(name, "inode-file-handles") == 0) {
-		r = one_of(buf, len, ifh_names, ARRAY_SIZE(ifh_names), &v,
+		r = one_of(buf, len, ifh_names, ARRAY_SIZE(ifh_names), &v, &line,
 			   "unknown value (known: never, prefer, mandatory)", e);
-		if (r == 0)
+		if (r == 0) {
 			s->inode_file_handles = (enum share_ifh)v;
+			s->ifh_line = line;
+		}
 		return r;
 	}
 	if (strcmp(name, "tag") == 0)
-		return parse_tag(buf, len, s->tag, e);
+		return parse_tag(buf, len, s->tag, &s->tag_line, e);
 	if (strcmp(name, "extra-args") == 0) {
 		char **x = NULL;
 		size_t n = 0;

@@ -106,6 +106,9 @@ struct share_settings {
 	char tag[VIRTIOFS_TAG_MAX + 1];	       /* tag: "" when not given */
 	char **extra;			       /* extra-args: one argument a line */
 	size_t n_extra;
+	/* The line of the value of cache, inode-file-handles and tag, for
+	 * messages (0: not given; not compared by share_settings_equal). */
+	unsigned cache_line, ifh_line, tag_line;
 };
 /* The names of the setting files, for messages: "read-only, cache, ...". */
 extern const char share_setting_names[];

@@ -204,17 +204,19 @@ int detect_dialect(struct mvm_error *e)
 	return 0;
 }
 
-/* The error for a setting the daemon cannot honour. */
-static int unsupported(const struct share *sh, const char *file, const char *value,
-		       const char *why, struct mvm_error *e)
+/* The error for a setting the daemon cannot honour (its file's line). */
+static int unsupported(const struct share *sh, const char *file, unsigned line,
+		       const char *value, const char *why, struct mvm_error *e)
 {
 	static char verb[64 + VIRTIOFS_TAG_MAX]; /* (valid until the next call) */
 	char path[PATH_MAX];
 	snprintf(verb, sizeof(verb), "use share '%s' setting", sh->tag);
 	snprintf(path, sizeof(path), "%s/%s", sh->conf ? sh->conf : sh->tag, file);
 	mvm_error_setf(e, EINVAL, verb, path, "QEMU's C virtiofsd (dialect c) %s", why);
-	if (e)
+	if (e) {
+		e->line = line;
 		escape_value(value, strlen(value), e->value, sizeof(e->value));
+	}
 	return -EINVAL;
 }
 
@@ -224,14 +226,14 @@ int check_share(const struct share *sh, struct mvm_error *e)
 	if (L.dialect != DIALECT_C)
 		return 0; /* the Rust one has an option for each */
 	if (s->cache == SHARE_CACHE_METADATA)
-		return unsupported(sh, "cache", "metadata",
+		return unsupported(sh, "cache", s->cache_line, "metadata",
 				   "has no such cache mode (only auto, always, never)", e);
 	if (s->inode_file_handles == SHARE_IFH_MANDATORY)
-		return unsupported(sh, "inode-file-handles", "mandatory",
+		return unsupported(sh, "inode-file-handles", s->ifh_line, "mandatory",
 				   "has no file handles (only never; prefer means never there)",
 				   e);
 	if (s->tag[0])
-		return unsupported(sh, "tag", s->tag,
+		return unsupported(sh, "tag", s->tag_line, s->tag,
 				   "cannot announce a tag (the hypervisor's device sets it)", e);
 	return 0;
 }

@@ -1417,17 +1417,22 @@ START_TEST(dialect_from_the_binarys_strings)
 }
 END_TEST
 
-/* What QEMU's virtiofsd cannot honour is an error naming the share and
- * the setting, before anything is started or made (and not dropped). */
+/* What QEMU's virtiofsd cannot honour is an error naming the share, the
+ * setting's file and line, before anything is started or made (and not
+ * dropped). */
 START_TEST(c_dialect_refuses_what_it_cannot_honour)
 {
 	static const struct {
-		const char *file, *value, *why;
+		const char *file, *value;
+		unsigned line;
+		const char *why;
 	} cases[] = {
-		{"cache", "metadata\n", "has no such cache mode (only auto, always, never): 'metadata'"},
-		{"inode-file-handles", "mandatory\n",
+		{"cache", "metadata\n", 1,
+		 "has no such cache mode (only auto, always, never): 'metadata'"},
+		{"inode-file-handles", "\n  \nmandatory\n", 3,
 		 "has no file handles (only never; prefer means never there): 'mandatory'"},
-		{"tag", "fs0\n", "cannot announce a tag (the hypervisor's device sets it): 'fs0'"},
+		{"tag", "\nfs0\n\n", 2,
+		 "cannot announce a tag (the hypervisor's device sets it): 'fs0'"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct lt t;
@@ -1439,9 +1444,9 @@ START_TEST(c_dialect_refuses_what_it_cannot_honour)
 		lt_start(&t, t.fake, extra);
 		ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
 		char *want = xasprintf("virtiofs-launch: vm1: unable to use share 'zz' setting "
-				       "'%s/share/microvm/virtiofs/zz/%s': QEMU's C virtiofsd "
-				       "(dialect c) %s\n",
-				       t.vm.runner, cases[i].file, cases[i].why);
+				       "'%s/share/microvm/virtiofs/zz/%s' line %u: QEMU's C "
+				       "virtiofsd (dialect c) %s\n",
+				       t.vm.runner, cases[i].file, cases[i].line, cases[i].why);
 		char *log = lt_log(&t);
 		ck_assert_msg(strcmp(log, want) == 0, "want:\n%slog:\n%s", want, log);
 		free(log);
