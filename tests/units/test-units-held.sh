@@ -7,7 +7,7 @@
 #     mvmhm0 (on a veth made here), the VM user's;
 #  2. a process of the VM user (tests/helpers/tap-holder, as microvm:kvm)
 #     holds the TAP with its carrier off and the macvtap's /dev/tapN open;
-#  3. `systemctl restart` of each unit fails (its ExecStop `down` and its
+#  3. `systemctl restart` of each unit fails (its ExecStopPost `down` and its
 #     ExecStart `up` refuse; the failed unit's OnFailure= also stops the
 #     other one, whose `down` refuses too), the journal names the holder,
 #     and both interfaces keep their index;

@@ -26,6 +26,12 @@
 #     the unit's Restart=always (as microvm.nix's) starts it again after
 #     5 s, and microvm@vm4 with it; the unit never fails for good, so
 #     OnFailure= (microvm-failed@) does not run; a stop ends it all.
+#  5. A start of the TAP unit whose `up` is killed part-way (vm5: three
+#     TAPs, tests/shims/killat.so kills it at its 40th call that changes
+#     the host, after two TAPs): the start fails, and the unit's `down`
+#     (ExecStopPost=, which systemd runs after a failed start; ExecStop=
+#     would not run) deletes what the killed run made: no TAP and no
+#     record are left.
 # Exit 0 pass, 1 fail, 77 skip.
 # e2e: a container with systemd; tests/run leaves it out when MVM_NO_E2E=1
 # (the sanitizer pass: LeakSanitizer needs ptrace, which the units'
@@ -117,15 +123,29 @@ echo fs-src >"$R4/share/microvm/virtiofs/fs/source"
 echo vm4-virtiofs-fs.sock >"$R4/share/microvm/virtiofs/fs/socket"
 echo --no-such-option >"$R4/share/microvm/virtiofs/fs/extra-args"
 ln -s /opt/runner-vm4 "$TMP/state/vm4/current"
+# vm5: three TAPs; a drop-in runs its up under killat.so (--verbose: down
+# then says what it deleted).
+R5=$TMP/runner5
+mkdir -p "$R5/bin" "$R5/share/microvm" "$TMP/state/vm5" "$TMP/shim"
+printf '#!/bin/sh\nexec sleep 1000\n' >"$R5/bin/microvm-run"
+chmod 755 "$R5/bin/microvm-run"
+printf 'mvmk5a\nmvmk5b\nmvmk5c\n' >"$R5/share/microvm/tap-interfaces"
+echo vnet_hdr >"$R5/share/microvm/tap-flags"
+ln -s /opt/runner-vm5 "$TMP/state/vm5/current"
+cp "$B/tests/shims/killat.so" "$TMP/shim/" || { echo "FAIL: $B/tests/shims/killat.so not built"; exit 1; }
+printf '%s\n' '[Service]' 'Environment=MICROVM_TAP_OPTIONS=--verbose' 'ExecStart=' \
+    'ExecStart=/usr/bin/env LD_PRELOAD=/opt/shim/killat.so KILLAT=40 /opt/mvm/bin/tap-setup up $MICROVM_TAP_OPTIONS -- %i' \
+    >"$TMP/dropin/killat.conf"
 
 container_start --bind-ro="$TMP/dest/opt/mvm:/opt/mvm" \
     --bind="$TMP/state:/var/lib/microvms" --bind-ro="$R:/opt/runner-vm1" \
     --bind-ro="$R2:/opt/runner-notify" --bind-ro="$R4:/opt/runner-vm4" \
+    --bind-ro="$R5:/opt/runner-vm5" --bind-ro="$TMP/shim:/opt/shim" \
     --bind-ro="$TMP/dropin:/opt/dropin" || exit 1
 container_wait_running 60 || exit 1
 cx systemd-sysusers /opt/mvm/lib/sysusers.d/microvm.conf >/dev/null 2>&1
 cx chown microvm:kvm /var/lib/microvms/vm1 /var/lib/microvms/vm2 /var/lib/microvms/vm3 \
-    /var/lib/microvms/vm4
+    /var/lib/microvms/vm4 /var/lib/microvms/vm5
 # vm3: no `current` at all (the unit tests refuse a VM user's one); root's
 # pin names its runner, for the units' conditions too.
 cx sh -c 'mkdir -p /etc/microvm/runners && ln -s /opt/runner-notify /etc/microvm/runners/vm3'
@@ -135,6 +155,8 @@ cx sh -c 'cp /opt/mvm/lib/systemd/system/* /etc/systemd/system/ &&
     mkdir -p /etc/systemd/system/microvm@vm2.service.d /etc/systemd/system/microvm@vm3.service.d &&
     cp /opt/dropin/notify.conf /opt/dropin/delay.conf /etc/systemd/system/microvm@vm2.service.d/ &&
     cp /opt/dropin/delay.conf /etc/systemd/system/microvm@vm3.service.d/ &&
+    mkdir -p /etc/systemd/system/microvm-tap-interfaces@vm5.service.d &&
+    cp /opt/dropin/killat.conf /etc/systemd/system/microvm-tap-interfaces@vm5.service.d/ &&
     systemctl daemon-reload'
 cx ip link add mvmubr0 type bridge
 
@@ -277,6 +299,17 @@ check "systemctl stop microvm@vm4" cx systemctl stop microvm@vm4.service
 check "vm4: the VM and the launcher inactive, the socket gone" \
     test "$(cx systemctl is-active microvm@vm4.service microvm-virtiofsd@vm4.service | sort -u)" = \
     inactive -a ! -e "$TMP/state/vm4/vm4-virtiofs-fs.sock"
+
+# 5. up killed part-way: ExecStopPost= down takes back what it made.
+check "systemctl start microvm-tap-interfaces@vm5 fails (up killed at its 40th change)" \
+    fails_to cx systemctl start microvm-tap-interfaces@vm5.service
+check "vm5: systemd saw up killed" journal_has microvm-tap-interfaces@vm5 \
+    '.*Main process exited, code=killed, status=9/KILL'
+check "vm5: down ran after the failed start and deleted what up had made" \
+    journal_has microvm-tap-interfaces@vm5 \
+    '.*vm5: deleted [1-9][0-9]* interfaces with link group [0-9]+'
+check "vm5: no TAP left" test -z "$(cx ip -o link show | grep -o 'mvmk5[a-c]')"
+check "vm5: no record left" fails_to cx test -e /run/microvm/vm5/tap
 
 [[ $fails == 0 ]] || { cx journalctl -b --no-pager -u 'microvm*' | tail -n 40; }
 [[ $fails == 0 ]]

@@ -151,13 +151,15 @@ for h in "${HELPERS[@]}"; do
 done
 grep -qx 'ExecStart=/bin/systemctl --no-block stop microvm@%i.service' "$unitdir/microvm-failed@.service" \
     || fail "microvm-failed@ does not stop microvm@%i"
-# Teardown: the oneshot helpers undo from their records in ExecStop= (the
-# macvtap unit in ExecStopPost=, which also runs after a failed start:
-# its ExecStartPost= grant may fail after up); the virtiofsd launcher is
-# stopped by SIGTERM to it alone (it stops its daemons).
+# Teardown: the oneshot helpers undo from their records in ExecStopPost=,
+# which systemd runs after a start that failed too (a killed or timed-out
+# up or bind, the macvtap unit's ExecStartPost= grant failing after up);
+# ExecStop= runs only after a start that succeeded. The virtiofsd launcher
+# is stopped by SIGTERM to it alone (it stops its daemons).
 for h in microvm-tap-interfaces microvm-pci-devices; do
-    grep -Eq '^ExecStop=.* (down|unbind)( \$MICROVM_[A-Z]+_OPTIONS)? -- %i$' "$unitdir/$h@.service" \
-        || fail "$h has no teardown ExecStop"
+    grep -Eq '^ExecStopPost=.* (down|unbind)( \$MICROVM_[A-Z]+_OPTIONS)? -- %i$' "$unitdir/$h@.service" \
+        || fail "$h has no teardown ExecStopPost"
+    ! grep -q '^ExecStop=' "$unitdir/$h@.service" || fail "$h has an ExecStop= (skipped after a failed start)"
 done
 grep -qx "ExecStopPost=$prefix/bin/tap-setup --macvtap down \$MICROVM_MACVTAP_OPTIONS -- %i" \
     "$unitdir/microvm-macvtap-interfaces@.service" \
