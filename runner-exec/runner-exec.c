@@ -114,10 +114,40 @@ static int point_booted(const char *dir, const char *target, struct mvm_error *e
 	return 0;
 }
 
+/* The target of dir/booted (malloc'd), or NULL when there is none. */
+static char *booted_target(const char *dir)
+{
+	_cleanup_free_ char *booted = path_join(dir, "booted");
+	char buf[PATH_MAX];
+	ssize_t n = booted ? readlink(booted, buf, sizeof(buf) - 1) : -1;
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* After an exec that failed: `booted` as it was before (old, or none), so
+ * that no runner that never started counts as booted. Logged, not fatal:
+ * the exec's error is the one to report. */
+static void restore_booted(const char *dir, const char *old)
+{
+	struct mvm_error e2 = { 0 };
+	int r = 0;
+	if (old) {
+		r = point_booted(dir, old, &e2);
+	} else {
+		_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || (unlinkat(dfd, "booted", 0) < 0 && errno != ENOENT))
+			r = mvm_error_set(&e2, errno, "remove", "booted", NULL);
+	}
+	if (r < 0)
+		log_error_info(&e2);
+}
+
 static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 {
 	struct vm vm = { 0 };
-	_cleanup_free_ char *run = NULL;
+	_cleanup_free_ char *run = NULL, *old = NULL;
 	int r = vm_open(&vm, c->state_dir, name, VM_CURRENT, c->allow_untrusted, e);
 	if (r >= 0)
 		r = vm_executable(&vm, "bin/microvm-run", &run, e);
@@ -135,6 +165,7 @@ static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 		log_action("exec %s as %s", run, argv0);
 		goto out;
 	}
+	old = booted_target(vm.dir);
 	r = point_booted(vm.dir, vm.runner, e);
 	if (r < 0)
 		goto out;
@@ -144,6 +175,7 @@ static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 	char *const argv[] = { argv0, NULL };
 	execv(run, argv);
 	int err = errno;
+	restore_booted(vm.dir, old);
 	mvm_error_set(e, err, "execute", run, NULL);
 	r = err == ENOENT ? START_EXEC_NOT_FOUND : START_EXEC_FAILED;
 out:

@@ -305,6 +305,8 @@ END_TEST
 
 /* exec itself fails after the checks: 127 when the program (here its
  * interpreter) is missing, 126 when it cannot be executed. */
+/* A start whose exec fails leaves `booted` as it found it: absent, or
+ * naming the runner it named (no runner started, none is booted). */
 START_TEST(start_exec_failure_status)
 {
 	struct tu_vm t;
@@ -314,13 +316,22 @@ START_TEST(start_exec_failure_status)
 	run_verb(&r, &t, "start", NULL);
 	ck_assert_int_eq(r.status, 127);
 	ck_assert_msg(strstr(r.err, "unable to execute '"), "stderr: %s", r.err);
+	ck_assert_msg(!exists(t.dir, "booted"), "a failed start left 'booted'");
 	tu_run_free(&r);
 
+	char *booted = tu_path(t.dir, "booted");
+	ck_assert_int_eq(symlink("/nix/store/old-runner", booted), 0);
 	write_exec(t.runner, "bin/microvm-run", "\x01\x02 not a program\n", 0755);
 	run_verb(&r, &t, "start", NULL);
 	ck_assert_int_eq(r.status, 126);
 	ck_assert_msg(strstr(r.err, "Exec format error"), "stderr: %s", r.err);
+	char target[PATH_MAX];
+	ssize_t n = readlink(booted, target, sizeof(target) - 1);
+	ck_assert_msg(n > 0, "a failed start removed 'booted'");
+	target[n] = '\0';
+	ck_assert_str_eq(target, "/nix/store/old-runner");
 	tu_run_free(&r);
+	free(booted);
 	tu_vm_free(&t);
 }
 END_TEST
