@@ -57,6 +57,7 @@ struct child {
 	int exec_fd;	     /* says whether its exec worked (spawn_nowait), -1: none */
 	bool prepared;	     /* source pinned, socket listening: to be started */
 	bool removed;	     /* dropped by a reload: forgotten once it exited */
+	bool kept;	     /* (reload()) the new runner has it as it is */
 	bool killed;	     /* SIGKILL sent */
 	bool held;	     /* waits for a removed share's daemon, not yet killed */
 	unsigned failures;   /* quick failures in a row */

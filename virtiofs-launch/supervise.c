@@ -172,15 +172,16 @@ static void failed(struct child *ch, long long now)
 	}
 }
 
-/* The pinned source of a share, and its socket the first time. */
-static int prepare(struct child *ch, struct mvm_error *e)
+/* The pinned source of a share (pin), and its socket the first time
+ * (sock); the source is walked to, and made if missing, either way. */
+static int prepare(struct child *ch, bool pin, bool sock, struct mvm_error *e)
 {
 	int src = walk_dir(ch->sh.source, WALK_CREATE, share_verb(&ch->sh, "source"), e);
 	if (src < 0)
 		return src;
-	int r = pin_source(ch->sh.tag, src, ch->sh.set.read_only, e);
+	int r = pin ? pin_source(ch->sh.tag, src, ch->sh.set.read_only, e) : 0;
 	close(src);
-	if (r == 0 && ch->sock.fd < 0)
+	if (r == 0 && sock && ch->sock.fd < 0)
 		r = sock_open(&ch->sock, ch->sh.socket, false, share_verb(&ch->sh, "socket"), e);
 	return r;
 }
@@ -219,7 +220,7 @@ static void prepare_start(struct child *ch, long long now)
 {
 	struct mvm_error e = {0};
 	ch->started = now;
-	if (prepare(ch, &e) < 0)
+	if (prepare(ch, true, true, &e) < 0)
 		start_failed(ch, &e, true);
 	else
 		ch->prepared = true;
@@ -509,13 +510,51 @@ static bool same_share(const struct child *ch, const struct share *sh)
 	       share_settings_equal(&sh->set, &ch->sh.set);
 }
 
+/* The share removed by this reload (not kept, not stopping: those went
+ * with an earlier one) whose socket the new share ch takes over (it never
+ * stops listening); NULL when none. */
+static struct child *socket_giver(const struct child *ch, size_t old)
+{
+	for (size_t i = 0; i < old; i++) {
+		struct child *o = L.v[i];
+		if (!o->kept && o->st != ST_STOPPING && o->sock.fd >= 0 &&
+		    path_same_plain(o->sh.socket, ch->sh.socket))
+			return o;
+	}
+	return NULL;
+}
+
+/* A new share of a reload, before the reload is taken: its source walked
+ * to (made if missing) and pinned, its socket made, so that one that
+ * cannot be used refuses the reload instead of failing, and giving up on
+ * every share, once it is taken. Not what another share still has: the
+ * pin of its tag (the daemon of a share that goes may serve it yet: the
+ * source is pinned at the start), a socket taken over, or one that a
+ * going share's daemon holds (made at the start, once that daemon is
+ * gone: blocker()). */
+static int prepare_new(struct child *ch, size_t old, struct mvm_error *e)
+{
+	bool pin = true, sock = !socket_giver(ch, old);
+	for (size_t i = 0; i < old; i++) {
+		const struct child *o = L.v[i];
+		pin &= strcmp(o->sh.tag, ch->sh.tag) != 0;
+		sock &= !((o->pid > 0 || o->sock.fd >= 0) &&
+			  (path_same_as_written(o->sh.socket, ch->sh.socket) ||
+			   path_same_plain(o->sh.socket, ch->sh.socket)));
+	}
+	return prepare(ch, pin, sock, e);
+}
+
 /* SIGHUP: the runner behind `current` may have changed. Shares the same in
  * every respect keep their daemon; a new share with the socket of one
  * removed by this reload takes that socket over (it never stops
  * listening). One removed by an earlier reload, its daemon still within
  * its grace, had its socket shut down (stop()): that one is no use, and
  * goes with the share; the new share makes its own once that daemon is
- * gone (blocker()). */
+ * gone (blocker()). The new shares are prepared first (prepare_new()): if
+ * one cannot be, or the shares cannot be read, the reload is refused as a
+ * whole, what it made is undone, and the shares stay as they were (READY=1
+ * follows all the same: the service is what it was). */
 static void reload(void)
 {
 	struct timespec ts;
@@ -531,42 +570,55 @@ static void reload(void)
 		log_err("unable to reload: the shares stay as they were");
 		return;
 	}
-	vm_close(&L.vm);
-	L.vm = nv;
 	long long now = now_ms();
 	size_t old = L.n;
 	for (size_t i = 0; i < old; i++) {
 		struct child *ch = L.v[i];
-		struct share *keep = NULL;
-		for (size_t j = 0; j < l.n && !ch->removed && !keep; j++)
-			if (same_share(ch, &l.v[j]))
-				keep = &l.v[j];
-		if (keep) {
-			share_free(keep); /* (tag NULL: taken) */
-		} else if (!ch->removed) {
+		ch->kept = false;
+		for (size_t j = 0; j < l.n && !ch->removed && !ch->kept; j++)
+			if (l.v[j].tag && same_share(ch, &l.v[j])) {
+				share_free(&l.v[j]); /* (tag NULL: taken) */
+				ch->kept = true;
+			}
+	}
+	int r = 0;
+	for (size_t j = 0; j < l.n && r == 0; j++) {
+		if (!l.v[j].tag)
+			continue;
+		char *tag = l.v[j].tag;
+		struct child *nch = child_add(&l.v[j], now);
+		if (!nch)
+			r = mvm_error_set(&e, ENOMEM, "reload share", tag, NULL);
+		else
+			r = prepare_new(nch, old, &e);
+	}
+	share_list_free(&l);
+	if (r < 0) {
+		while (L.n > old)
+			child_remove(L.n - 1);
+		vm_close(&nv);
+		log_error_info(&e);
+		log_err("unable to reload: the shares stay as they were");
+		return;
+	}
+	vm_close(&L.vm);
+	L.vm = nv;
+	for (size_t i = 0; i < old; i++) {
+		struct child *ch = L.v[i];
+		if (!ch->kept && !ch->removed) {
 			log_info("share '%s': removed or changed, stopping it", ch->sh.tag);
 			ch->removed = true;
 		}
 	}
-	for (size_t j = 0; j < l.n; j++) {
-		if (!l.v[j].tag)
-			continue;
-		log_info("share '%s': new", l.v[j].tag);
-		struct child *nch = child_add(&l.v[j], now);
-		if (!nch) {
-			mvm_error_set(&e, ENOMEM, "reload share", l.v[j].tag, NULL);
-			log_error_info(&e);
-			give_up(&e);
-			break;
+	for (size_t k = old; k < L.n; k++) {
+		struct child *nch = L.v[k];
+		log_info("share '%s': new", nch->sh.tag);
+		struct child *giver = socket_giver(nch, old);
+		if (giver) {
+			nch->sock = giver->sock;
+			giver->sock = (struct listener)LISTENER_INIT;
 		}
-		for (size_t i = 0; i < old; i++)
-			if (L.v[i]->removed && L.v[i]->st != ST_STOPPING && L.v[i]->sock.fd >= 0 &&
-			    path_same_plain(L.v[i]->sh.socket, nch->sh.socket)) {
-				nch->sock = L.v[i]->sock;
-				L.v[i]->sock = (struct listener)LISTENER_INIT;
-			}
 	}
-	share_list_free(&l);
 	for (size_t i = 0; i < L.n;) {
 		struct child *ch = L.v[i];
 		if (ch->removed && ch->pid == 0) {

@@ -1597,6 +1597,99 @@ START_TEST(reload_applies_settings)
 }
 END_TEST
 
+/* Is a mount of the launcher's on the pin of tag (its mount namespace)? */
+static bool pin_mounted(const struct lt *t, const char *tag)
+{
+	char p[64], *buf;
+	size_t len;
+	snprintf(p, sizeof(p), "/proc/%d/mountinfo", (int)t->pid);
+	ck_assert_int_eq(read_file(p, 1 << 22, &buf, &len), 0);
+	char *pin = pin_of(t, tag), *want = xasprintf(" %s ", pin);
+	bool yes = strstr(buf, want) != NULL;
+	free(want);
+	free(pin);
+	free(buf);
+	return yes;
+}
+
+/* A reload whose new share cannot be prepared (case 0: its source is below
+ * a file; 1: its socket's path is a file) is refused as a whole: one line
+ * naming the share and the path, the old share serves on (the same daemon,
+ * the same socket), the launcher goes on and says READY=1 again, and
+ * nothing the reload made is left (the socket of the good new share b,
+ * prepared first; no pin). Found by an audit: the new share went through
+ * the restarts of a share that fails, and the launcher gave up on it,
+ * stopping every share and exiting 1. A later reload without the bad share
+ * adds b. */
+START_TEST(reload_bad_new_share_refused)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	const char *const extra[] = {"--max-failures", "3", NULL};
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t pa = daemon_of(&t, "a");
+	ck_assert_int_gt(pa, 0);
+	ino_t ino, ino2;
+	check_socket(&t, "a", &ino);
+	tu_write(t.vm.dir, "afile", "not a directory\n");
+	lt_share(&t, "b", "bsrc", "vm1-virtiofs-b.sock");
+	if (_i == 0)
+		lt_share(&t, "z", "afile/sub", "vm1-virtiofs-z.sock");
+	else
+		lt_share(&t, "z", "zsrc", "afile");
+	char *bad = tu_path(t.vm.dir, _i == 0 ? "afile/sub" : "afile");
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use share 'z' %s '%s': %s",
+			       _i == 0 ? "source" : "socket", bad,
+			       _i == 0 ? "Not a directory" : "it exists and is not a socket");
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000);
+	/* (time for the restarts that gave up: 3 in 0.3 s) */
+	int st = lt_wait_exit(&t, 1000);
+	if (rd <= rl || st != -1) {
+		char *story = lt_story(&t);
+		ck_abort_msg("case %d: no READY=1 after RELOADING=1, or exit %d; log:\n%s", _i, st,
+			     story);
+	}
+	ck_assert_int_eq(daemon_of(&t, "a"), pa);
+	check_socket(&t, "a", &ino2);
+	ck_assert_uint_eq(ino, ino2);
+	ck_assert_msg(access(sock_of(&t, "b"), F_OK) < 0, "b's socket left behind");
+	ck_assert_msg(access(sock_of(&t, "z"), F_OK) < 0 || _i == 1, "z's socket left behind");
+	ck_assert(!pin_mounted(&t, "b") && !pin_mounted(&t, "z"));
+	ck_assert_int_eq(daemon_of_now(&t, "b"), 0);
+	ck_assert_uint_eq(listening_count(&t), 1);
+	char *log = lt_log(&t);
+	ck_assert_msg(has_line(log, want), "case %d: want %s; log:\n%s", _i, want, log);
+	ck_assert_msg(has_line(log, "virtiofs-launch: vm1: unable to reload: the shares stay as "
+				    "they were"),
+		      "log:\n%s", log);
+	ck_assert_msg(!strstr(log, "unable to start share"), "log:\n%s", log);
+	free(log);
+	/* The runner without z: b comes up, a stays. */
+	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/z");
+	tu_rm_rf(d);
+	free(d);
+	lt_forget_share(&t, "z");
+	from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	ck_assert_int_gt(lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000), rl);
+	ck_assert_int_gt(daemon_of(&t, "b"), 0);
+	check_socket(&t, "b", NULL);
+	ck_assert_int_eq(daemon_of(&t, "a"), pa);
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	free(want);
+	free(bad);
+	lt_free(&t);
+}
+END_TEST
+
 START_TEST(unknown_dialect_is_an_error)
 {
 	struct lt t;
@@ -3005,6 +3098,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, two_shares_one_socket_or_tag, tu_need_root());
 	tu_add_test_if(tc, reload_socket_written_another_way, tu_need_root());
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
+	tu_add_loop_test_if(tc, reload_bad_new_share_refused, 0, 2, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
