@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,15 @@ int main(int argc, char **argv)
 	struct mvm_error e = {0};
 	struct share_list l = {0};
 	int st;
+	/* SIGHUP (systemctl reload) may come at any time after the start: held
+	 * from now on, it is a reload once the loop's signalfd reads it, not
+	 * the end of a launcher still setting up. (SIGTERM and SIGINT keep
+	 * their default until then: nothing made before the loop is left.
+	 * Children start with an empty mask: spawn.c.) */
+	sigset_t hup;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	sigprocmask(SIG_BLOCK, &hup, NULL);
 	L.set = (struct settings){
 		.threads = -1,
 		.rlimit = -1,

@@ -7,7 +7,10 @@
  *            with $VFS_FAKE_HELP=c, or none of either with =none), exit 0;
  *            the binary itself holds neither "shared-dir" nor "source="
  *            (written here with '~' for '-' and '^' for '=', put right at
- *            run time), so the launcher must run --help to tell
+ *            run time), so the launcher must run --help to tell;
+ *            with $VFS_FAKE_HELP_SLEEP_MS=N it first writes the SigBlk
+ *            line of its /proc/self/status to $VFS_FAKE_DIR/help.sigblk
+ *            and sleeps N ms (a launcher slow to set up)
  *   else     writes its argv, NUL-separated, to $VFS_FAKE_DIR/PID.argv;
  *            takes the shared dir from --shared-dir=DIR or -o source=DIR;
  *            then by what that dir holds:
@@ -84,6 +87,28 @@ static const char c_help[] = "usage: virtiofsd [options]\n"
 			     "    -o source^PATH             shared directory tree\n"
 			     "    --socket-path=PATH         path for the vhost-user socket\n";
 
+/* Note the signal mask it was started with, then sleep ms. */
+static void help_slowly(int ms)
+{
+	const char *dir = getenv("VFS_FAKE_DIR");
+	FILE *in = fopen("/proc/self/status", "re");
+	char line[256], p[PATH_MAX];
+	FILE *out = NULL;
+	if (dir) {
+		snprintf(p, sizeof(p), "%s/help.sigblk", dir);
+		out = fopen(p, "we");
+	}
+	while (in && out && fgets(line, sizeof(line), in))
+		if (strncmp(line, "SigBlk:", 7) == 0)
+			fputs(line, out);
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
 static int has(const char *dir, const char *name)
 {
 	char p[PATH_MAX];
@@ -95,6 +120,9 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
 		const char *h = getenv("VFS_FAKE_HELP");
+		const char *slow = getenv("VFS_FAKE_HELP_SLEEP_MS");
+		if (slow)
+			help_slowly(atoi(slow));
 		const char *t = h && strcmp(h, "c") == 0    ? c_help
 				: h && strcmp(h, "none") == 0 ? "some other program\n"
 							      : rust_help;
