@@ -9,6 +9,7 @@
  *   supervise.c        the daemons' life: start, restart, reload, stop */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -70,6 +71,19 @@ struct child {
 	char line[256]; /* a partial line of its output */
 };
 
+/* Directories walks made (WALK_CREATE), for a run that fails to undo:
+ * each named by its parent's descriptor and its name, with its identity. */
+struct made_dir {
+	int parent; /* O_PATH */
+	dev_t dev;
+	ino_t ino;
+	char name[NAME_MAX + 1];
+};
+struct made_dirs {
+	struct made_dir *v;
+	size_t n;
+};
+
 struct launcher {
 	struct cli c;
 	struct settings set;
@@ -91,12 +105,14 @@ struct launcher {
 	long long stop_by; /* stopping: wait for the daemons' own children until then */
 	size_t status_up, status_total; /* what STATUS= said last */
 	bool status_sent;
+	struct made_dirs *made; /* where walk_dir() notes what it makes; NULL: nowhere */
 };
 extern struct launcher L;
 
 /* ---- path.c ---- */
 enum {
-	WALK_CREATE = 1u << 0, /* make missing directories (root's, 0755) */
+	WALK_CREATE = 1u << 0, /* make missing directories (root's, 0755; noted in
+				  L.made when set) */
 	WALK_ROOTS = 1u << 1,  /* every directory on the way must be root's and
 				  unwritable by others (sticky ones are fine) */
 };
@@ -105,6 +121,12 @@ enum {
  * Without WALK_CREATE a missing component gives -ENOENT, e untouched;
  * other failures -errno with e filled: verb, the whole path, the reason. */
 int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_error *e);
+/* Remove the directories in m that are still empty and still the ones
+ * made, deepest (latest) first, each relative to its parent's descriptor;
+ * then forget them. */
+void made_dirs_undo(struct made_dirs *m);
+/* Forget them (kept). */
+void made_dirs_forget(struct made_dirs *m);
 /* The directory part of path ("/" for "/x"), in buf; returns the base. */
 const char *path_split(const char *path, char *buf, size_t size);
 

@@ -19,12 +19,14 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "launch.h"
+#include "log.h"
 
 /* As the kernel's own limit. */
 #define MAX_SYMLINKS 40
@@ -125,6 +127,53 @@ static int follow(struct walk *w, const char *name, const struct stat *lst, cons
 	return 0;
 }
 
+/* The directory name in parent, just made, is fd: note it in L.made.
+ * (Not noted, for want of memory: left, as before.) */
+static void note_made(int parent, const char *name, int fd)
+{
+	struct made_dirs *m = L.made;
+	struct stat st;
+	if (!m || fstat(fd, &st) < 0)
+		return;
+	struct made_dir *v = realloc(m->v, (m->n + 1) * sizeof(*v));
+	if (!v)
+		return;
+	m->v = v;
+	struct made_dir *d = &v[m->n];
+	d->parent = fcntl(parent, F_DUPFD_CLOEXEC, 3);
+	if (d->parent < 0)
+		return;
+	d->dev = st.st_dev;
+	d->ino = st.st_ino;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	m->n++;
+}
+
+void made_dirs_forget(struct made_dirs *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		close(m->v[i].parent);
+	free(m->v);
+	*m = (struct made_dirs){0};
+}
+
+void made_dirs_undo(struct made_dirs *m)
+{
+	for (size_t i = m->n; i-- > 0;) {
+		const struct made_dir *d = &m->v[i];
+		struct stat st;
+		/* (one the VM user put in its place is theirs: left) */
+		if (fstatat(d->parent, d->name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode) || st.st_dev != d->dev || st.st_ino != d->ino)
+			continue;
+		if (unlinkat(d->parent, d->name, AT_REMOVEDIR) == 0)
+			log_debug("removed directory '%s' it made", d->name);
+		else
+			log_debug("left directory '%s' it made: %s", d->name, strerror(errno));
+	}
+	made_dirs_forget(m);
+}
+
 /* One step: the component name (rest after it) from w->fd. 1 when the
  * walk must start over from w->buf (a symlink was followed), 0 when it
  * moved on, -errno. */
@@ -140,9 +189,12 @@ static int step(struct walk *w, const char *name, const char *rest, unsigned fla
 	} else {
 		fd = open_dir_at(w->fd, name);
 		if (fd < 0 && errno == ENOENT && (flags & WALK_CREATE)) {
-			if (mkdirat(w->fd, name, 0755) < 0 && errno != EEXIST)
+			bool made = mkdirat(w->fd, name, 0755) == 0;
+			if (!made && errno != EEXIST)
 				return -errno;
 			fd = open_dir_at(w->fd, name);
+			if (made && fd >= 0)
+				note_made(w->fd, name, fd);
 		}
 	}
 	if (fd < 0) {

@@ -46,6 +46,10 @@ static void begin_shutdown(bool fatal);
  * run() returns, so that main() does not log it again. */
 static struct mvm_error gave_up;
 
+/* The directories made for the shares until the first READY=1: removed
+ * again, when still empty, if the start gives up. */
+static struct made_dirs start_made;
+
 /* Stop every daemon and exit 1 afterwards: e is why (logged already). */
 static void give_up(const struct mvm_error *e)
 {
@@ -373,6 +377,9 @@ static bool update_status(void)
 	bool ready = L.ready_pending && up == total && !leaving;
 	if (ready) {
 		L.ready_pending = false;
+		if (L.made == &start_made)
+			L.made = NULL;
+		made_dirs_forget(&start_made); /* (the start is done) */
 		notifyf("READY=1\nSTATUS=%zu of %zu shares up", up, total);
 		log_debug("ready: %zu shares up", up);
 	} else if (L.status_sent && up == L.status_up && total == L.status_total) {
@@ -582,6 +589,8 @@ static void reload(void)
 			}
 	}
 	int r = 0;
+	struct made_dirs made = {0}, *outer = L.made;
+	L.made = &made;
 	for (size_t j = 0; j < l.n && r == 0; j++) {
 		if (!l.v[j].tag)
 			continue;
@@ -593,14 +602,17 @@ static void reload(void)
 			r = prepare_new(nch, old, &e);
 	}
 	share_list_free(&l);
+	L.made = outer;
 	if (r < 0) {
 		while (L.n > old)
 			child_remove(L.n - 1);
+		made_dirs_undo(&made); /* (once their sockets are gone) */
 		vm_close(&nv);
 		log_error_info(&e);
 		log_err("unable to reload: the shares stay as they were");
 		return;
 	}
+	made_dirs_forget(&made);
 	vm_close(&L.vm);
 	L.vm = nv;
 	for (size_t i = 0; i < old; i++) {
@@ -822,6 +834,7 @@ int run(struct mvm_error *e)
 	struct child **pch = NULL;
 	size_t cap = 0;
 	int ret = 0;
+	L.made = &start_made;
 	for (;;) {
 		long long next = timers();
 		update_status();
@@ -878,9 +891,15 @@ int run(struct mvm_error *e)
 	}
 	free(pfd);
 	free(pch);
-	/* The sockets go with the launcher. */
+	/* The sockets go with the launcher; a start that failed takes the
+	 * directories it made with it (those still empty). */
 	for (size_t i = 0; i < L.n; i++)
 		sock_close(&L.v[i]->sock, L.v[i]->sh.socket);
+	L.made = NULL;
+	if (ret < 0 || L.fatal)
+		made_dirs_undo(&start_made);
+	else
+		made_dirs_forget(&start_made);
 	if (ret < 0 || !L.fatal)
 		return ret;
 	*e = gave_up; /* logged when the loop gave up */

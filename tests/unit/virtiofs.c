@@ -1634,7 +1634,9 @@ START_TEST(reload_bad_new_share_refused)
 	ino_t ino, ino2;
 	check_socket(&t, "a", &ino);
 	tu_write(t.vm.dir, "afile", "not a directory\n");
-	lt_share(&t, "b", "bsrc", "vm1-virtiofs-b.sock");
+	char *pre = tu_path(t.vm.dir, "pre");
+	ck_assert_int_eq(mkdir(pre, 0755), 0);
+	lt_share(&t, "b", "pre/bsrc/deep", "bsock/in/vm1-virtiofs-b.sock");
 	if (_i == 0)
 		lt_share(&t, "z", "afile/sub", "vm1-virtiofs-z.sock");
 	else
@@ -1659,6 +1661,17 @@ START_TEST(reload_bad_new_share_refused)
 	check_socket(&t, "a", &ino2);
 	ck_assert_uint_eq(ino, ino2);
 	ck_assert_msg(access(sock_of(&t, "b"), F_OK) < 0, "b's socket left behind");
+	/* The directories the reload made for b are gone; the one that was
+	 * there before stays. */
+	ck_assert_uint_eq(dir_entries(pre), 0);
+	char *bsock = tu_path(t.vm.dir, "bsock");
+	ck_assert_msg(access(bsock, F_OK) < 0, "%s left behind", bsock);
+	free(bsock);
+	if (_i == 1) {
+		char *zsrc = tu_path(t.vm.dir, "zsrc");
+		ck_assert_msg(access(zsrc, F_OK) < 0, "%s left behind", zsrc);
+		free(zsrc);
+	}
 	ck_assert_msg(access(sock_of(&t, "z"), F_OK) < 0 || _i == 1, "z's socket left behind");
 	ck_assert(!pin_mounted(&t, "b") && !pin_mounted(&t, "z"));
 	ck_assert_int_eq(daemon_of_now(&t, "b"), 0);
@@ -1686,6 +1699,48 @@ START_TEST(reload_bad_new_share_refused)
 	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
 	free(want);
 	free(bad);
+	free(pre);
+	lt_free(&t);
+}
+END_TEST
+
+/* A start that gives up removes the directories it made for the shares
+ * (sources, socket directories, deepest first), when they are still
+ * empty; not one that was there before. Here share a's are made, a's
+ * socket made in one of them, and z fails for good: its socket's path is
+ * a file. Found by an audit: they were left, root's, in the VM's
+ * directory. */
+START_TEST(start_given_up_removes_its_directories)
+{
+	struct lt t;
+	lt_init(&t);
+	char *pre = tu_path(t.vm.dir, "pre");
+	ck_assert_int_eq(mkdir(pre, 0755), 0);
+	lt_share(&t, "a", "made/deep/src", "made/deep/a.sock");
+	lt_share(&t, "b", "pre/new", "pre/b.sock");
+	lt_share(&t, "z", "zsrc", "zfile");
+	tu_write(t.vm.dir, "zfile", "not a socket\n");
+	const char *const extra[] = {"--max-failures", "2", NULL};
+	lt_start(&t, t.fake, extra);
+	int st = lt_wait_exit(&t, 4000);
+	ck_assert_msg(st == 1, "exit %d", st);
+	char *log = lt_log(&t);
+	ck_assert_msg(strstr(log, "unable to start share 'z': it failed 2 times in a row"),
+		      "log:\n%s", log);
+	free(log);
+	/* Left: pre (empty again), zfile, the launcher's files. */
+	ck_assert_uint_eq(dir_entries(pre), 0);
+	const char *gone[] = {"made", "zsrc"};
+	for (size_t i = 0; i < ARRAY_SIZE(gone); i++) {
+		char *p = tu_path(t.vm.dir, gone[i]);
+		ck_assert_msg(access(p, F_OK) < 0, "%s left behind", p);
+		free(p);
+	}
+	char *z = tu_path(t.vm.dir, "zfile");
+	struct stat sb;
+	ck_assert(stat(z, &sb) == 0 && S_ISREG(sb.st_mode));
+	free(z);
+	free(pre);
 	lt_free(&t);
 }
 END_TEST
@@ -3157,6 +3212,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_loop_test_if(tc, reload_bad_new_share_refused, 0, 2, tu_need_root());
 	tu_add_test_if(tc, early_sighup_is_a_reload, tu_need_root());
+	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
