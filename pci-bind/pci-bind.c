@@ -98,6 +98,8 @@ struct dev {
 	bool changed;	       /* this run wrote to it */
 	bool failed;	       /* unbind could not give it back */
 	char group[16];
+	bool node_given;       /* this run changed its group's node ... */
+	struct stat node_was;  /* ... which was this before */
 };
 
 struct devs {
@@ -376,6 +378,15 @@ static int group_check(const char *g, const struct devs *mine, struct devs *bad,
 	return r;
 }
 
+/* Is d->v[i]'s group one of an earlier device's? */
+static bool group_seen(const struct devs *d, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (!strcmp(d->v[k].group, d->v[i].group))
+			return true;
+	return false;
+}
+
 /* Remove p's access ACL: its owner may set one (for itself, or another
  * user), which chown and chmod leave, and which would outlast the VM.
  * 0, or -1 with errno. */
@@ -387,14 +398,59 @@ static int strip_acl(const char *p)
 	return 0;
 }
 
-/* /dev/vfio/GROUP to the VM user and group, mode 0660, no ACL. A node that
- * another user owns is another VM's (its devices bound for it): refused,
- * as the VM user could name that VM's devices in a runner of root's. */
-static int give_group_node(const char *g, struct mvm_error *e)
+/* May DEVFS/vfio/GROUP (p, as lstat() found it) be given to the VM user?
+ * A node that another user owns is another VM's (its devices bound for
+ * it): refused, as the VM user could name that VM's devices in a runner
+ * of root's. */
+static int group_node_check(const char *p, const struct stat *st, struct mvm_error *e)
 {
-	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, g);
+	if (!S_ISCHR(st->st_mode)) {
+		mvm_error_set(e, EINVAL, "give", p, "not a character device");
+		mvm_error_after(e, " to the VM");
+		return -EINVAL;
+	}
+	if (st->st_uid != 0 && st->st_uid != c.uid) {
+		mvm_error_setf(e, EBUSY, "give", p, "it belongs to uid %u, another VM's",
+			       (unsigned)st->st_uid);
+		mvm_error_after(e, " to the VM");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* In the plan, before any change: each group's node that is there may be
+ * given (group_node_check()). One that is not there yet is fine: the
+ * kernel makes it when the group's first device binds to vfio-pci, and it
+ * is checked when it is given. */
+static int plan_group_nodes(const struct devs *mine, struct mvm_error *e)
+{
+	for (size_t i = 0; i < mine->n; i++) {
+		if (group_seen(mine, i))
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, mine->v[i].group);
+		struct stat st;
+		if (!p)
+			return mvm_error_set(e, ENOMEM, "give to the VM", mine->v[i].group, NULL);
+		if (lstat(p, &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return mvm_error_set(e, errno, "find", p, NULL);
+		}
+		int r = group_node_check(p, &st, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* /dev/vfio/GROUP of x to the VM user and group, mode 0660, no ACL (checked
+ * again: the plan may have found no node). What it was is kept in x, for
+ * give_back_group_node(). */
+static int give_group_node(struct dev *x, struct mvm_error *e)
+{
+	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, x->group);
 	if (!p)
-		return mvm_error_set(e, ENOMEM, "give to the VM", g, NULL);
+		return mvm_error_set(e, ENOMEM, "give to the VM", x->group, NULL);
 	if (c.dry_run) {
 		log_action("chown %s to %u:%u mode 0660, without an ACL", p, (unsigned)c.uid,
 			   (unsigned)c.gid);
@@ -403,20 +459,38 @@ static int give_group_node(const char *g, struct mvm_error *e)
 	struct stat st;
 	if (lstat(p, &st) < 0)
 		return mvm_error_set(e, errno, "find", p, NULL);
-	if (!S_ISCHR(st.st_mode)) {
-		mvm_error_set(e, EINVAL, "give", p, "not a character device");
-		mvm_error_after(e, " to the VM");
-		return -EINVAL;
-	}
-	if (st.st_uid != 0 && st.st_uid != c.uid) {
-		mvm_error_setf(e, EBUSY, "give", p, "it belongs to uid %u, another VM's",
-			       (unsigned)st.st_uid);
-		mvm_error_after(e, " to the VM");
-		return -EBUSY;
-	}
+	int r = group_node_check(p, &st, e);
+	if (r < 0)
+		return r;
+	x->node_was = st;
+	x->node_given = true; /* before the first change, which may be the one that fails */
 	if (strip_acl(p) < 0 || lchown(p, c.uid, c.gid) < 0 || chmod(p, 0660) < 0)
 		return mvm_error_set(e, errno, "give to the VM", p, NULL);
 	log_debug("%s owned by %u:%u mode 0660", p, (unsigned)c.uid, (unsigned)c.gid);
+	return 0;
+}
+
+/* After a failed bind: x's group node, which this run gave, back to the
+ * owner, group and mode it had; root's first, then no ACL (the VM user,
+ * its owner meanwhile, may have set one; one that was there before bind
+ * removed and is not put back). A node that is not the one it gave (gone,
+ * or another device now) is left alone. */
+static int give_back_group_node(const struct dev *x, struct mvm_error *e)
+{
+	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, x->group);
+	const struct stat *was = &x->node_was;
+	struct stat st;
+	if (!p)
+		return mvm_error_set(e, ENOMEM, "give back", x->group, NULL);
+	if (lstat(p, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != was->st_rdev) {
+		log_warn("'%s' is gone or another node: left alone", p);
+		return 0;
+	}
+	log_notice("giving '%s' back to %u:%u mode %04o", p, (unsigned)was->st_uid,
+		   (unsigned)was->st_gid, (unsigned)(was->st_mode & 07777));
+	if (lchown(p, 0, 0) < 0 || strip_acl(p) < 0 || lchown(p, was->st_uid, was->st_gid) < 0 ||
+	    chmod(p, was->st_mode & 07777) < 0)
+		return mvm_error_set(e, errno, "give back", p, NULL);
 	return 0;
 }
 
@@ -570,15 +644,6 @@ static void rollback(struct devs *d)
 
 /* ---- the verbs ---- */
 
-/* Is d->v[i]'s group one of an earlier device's? */
-static bool group_seen(const struct devs *d, size_t i)
-{
-	for (size_t k = 0; k < i; k++)
-		if (!strcmp(d->v[k].group, d->v[i].group))
-			return true;
-	return false;
-}
-
 /* e for an IOMMU group (of mine's device x) that also holds the devices
  * extra[from...] on other drivers. */
 static int not_viable(const struct dev *x, const struct devs *extra, size_t from,
@@ -597,7 +662,8 @@ static int not_viable(const struct dev *x, const struct devs *extra, size_t from
 
 /* Look before touching anything: each device there, its driver and
  * group; every group viable (or, with --bind-group, its other devices
- * appended to mine). */
+ * appended to mine); every group's node, if there, one that may be given
+ * to the VM user. */
 static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_error *e)
 {
 	struct devs extra = { 0 };
@@ -637,7 +703,7 @@ static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_
 			*y = extra.v[i];
 	}
 	free(extra.v);
-	return r;
+	return r < 0 ? r : plan_group_nodes(mine, e);
 }
 
 /* Each device of mine to vfio-pci. The record lists every device changed
@@ -672,17 +738,21 @@ static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 	}
 	for (size_t i = 0; i < mine->n && r == 0; i++)
 		if (!group_seen(mine, i))
-			r = give_group_node(mine->v[i].group, e);
+			r = give_group_node(&mine->v[i], e);
 	return r;
 }
 
-/* After a failed bind_all(): give back what this run changed. What
- * earlier runs recorded stays in the record, and so does what the
- * rollback could not give back: unbind retries it. */
+/* After a failed bind_all(): give back what this run changed, the
+ * groups' nodes first (while their devices are on vfio-pci, the kernel
+ * keeps them). What earlier runs recorded stays in the record, and so
+ * does what the rollback could not give back: unbind retries it. */
 static void undo_bind(struct devs *mine, const struct devs *rec)
 {
 	struct devs keep = { 0 };
 	struct mvm_error e1;
+	for (size_t i = mine->n; i-- > 0;)
+		if (mine->v[i].node_given && give_back_group_node(&mine->v[i], &e1) < 0)
+			log_error_info(&e1);
 	rollback(mine);
 	for (size_t i = 0; i < rec->n; i++) {
 		const struct dev *m = devs_find(mine, rec->v[i].addr);

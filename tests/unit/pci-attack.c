@@ -327,6 +327,92 @@ START_TEST(vfio_node_of_another_user_refused)
 }
 END_TEST
 
+/* DEVFS/vfio/GROUP's owner, group and mode, as "UID:GID MODE". */
+static const char *node_state(struct sim *s, const char *group)
+{
+	static char buf[64];
+	char *rel = xasprintf("vfio/%s", group);
+	char *p = tu_path(s->dev, rel);
+	struct stat st;
+	ck_assert_msg(lstat(p, &st) == 0, "lstat %s: %s", p, strerror(errno));
+	snprintf(buf, sizeof(buf), "%u:%u %04o", (unsigned)st.st_uid, (unsigned)st.st_gid,
+		 (unsigned)(st.st_mode & 07777));
+	free(p);
+	free(rel);
+	return buf;
+}
+
+/* Found by an audit: the group nodes were checked one by one as they were
+ * given, after every device was bound, so a later group's node that
+ * another VM's user owns failed the bind after an earlier group's node had
+ * been given to this VM's user; the rollback gave back only drivers, the
+ * record went, and a later unbind changed nothing: /dev/vfio/5 stayed
+ * 990:78 0660. Every node is now checked before any change. */
+START_TEST(vfio_node_refused_before_any_change)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "device", "0000:01:00.0", "driver=vfio-pci", "orig=e1000e", "group=5");
+	SIM(&s, "device", "0000:02:00.0", "driver=vfio-pci", "orig=snd_hda_intel", "group=6");
+	vfio_node(&s, "5");
+	vfio_node(&s, "6");
+	char *node6 = xasprintf("%s/vfio/6", s.dev);
+	ck_assert_int_eq(chown(node6, 991, 78), 0);
+	pci_devices(&s, "0000:01:00.0\n0000:02:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind: exit %d: %s", r.status, r.err);
+	char *want = xasprintf("pci-bind: vm1: unable to give '%s' to the VM: it belongs to uid "
+			       "991, another VM's\n",
+			       node6);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	free(want);
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	ck_assert_str_eq(node_state(&s, "6"), "991:78 0600");
+	ck_assert(!record_exists(&s));
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	tu_run_free(&r);
+	free(node6);
+	sim_free(&s);
+}
+END_TEST
+
+/* Found by the same audit: a failure after a group's node was given (here
+ * the node of the second group is missing after its device was bound) gave
+ * the devices back but left the first group's node to the VM user with no
+ * record. The nodes this run changed are given back to exactly what they
+ * were (owner, group, mode); one it did not change is left alone. */
+START_TEST(failed_bind_gives_nodes_back)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	sim_device(&s, "0000:03:00.0", "xhci_hcd", "7");
+	pci_devices(&s, "0000:01:00.0\n0000:02:00.0\n0000:03:00.0\n");
+	char *node5 = xasprintf("%s/vfio/5", s.dev), *node6 = xasprintf("%s/vfio/6", s.dev);
+	ck_assert_int_eq(chown(node5, 0, 78), 0);
+	ck_assert_int_eq(chmod(node5, 0640), 0);
+	ck_assert_int_eq(unlink(node6), 0);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind: exit %d: %s", r.status, r.err);
+	char *want = xasprintf("pci-bind: vm1: unable to find '%s': %s\n", node6, strerror(ENOENT));
+	ck_assert_msg(!strncmp(r.err, want, strlen(want)), "stderr: %s", r.err);
+	free(want);
+	ck_assert_str_eq(node_state(&s, "5"), "0:78 0640");
+	ck_assert_str_eq(node_state(&s, "7"), "0:0 0600");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert_str_eq(driver_of(&s, "0000:03:00.0"), "xhci_hcd");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	free(node6);
+	free(node5);
+	sim_free(&s);
+}
+END_TEST
+
 /* ---- 6: records that are not regular files ---------------------------------- */
 
 /* Attack (issue 11, point 6): a FIFO in place of the record hung
@@ -369,5 +455,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, unbind_refusal_writes_nothing, tu_need_root());
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 2, tu_need_root());
 	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
+	tu_add_test_if(tc, vfio_node_refused_before_any_change, tu_need_root());
+	tu_add_test_if(tc, failed_bind_gives_nodes_back, tu_need_root());
 	suite_add_tcase(s, tc);
 }
