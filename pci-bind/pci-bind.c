@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libkmod.h>
 #include <stdbool.h>
@@ -562,6 +563,132 @@ static int load_record(struct devs *d, struct mvm_error *e)
 	return r;
 }
 
+/* ---- the other VMs' records ---- */
+
+/* A device another VM's pci record lists. */
+struct held {
+	char vm[VM_NAME_MAX + 1];
+	char addr[16];
+	char group[16]; /* its IOMMU group now, "" when it has none (gone) */
+};
+
+struct helds {
+	size_t n;
+	struct held *v;
+};
+
+#define UNKNOWN_HINT "another VM's record: the devices it holds are unknown"
+
+/* Add the devices of OTHER's record (other than this VM, a directory of
+ * root's) to h. A record that cannot be read or parsed: with strict
+ * (bind), an error naming it, with a hint; else (unbind, a teardown) a
+ * warning, and it counts as listing nothing. */
+static int held_add_vm(const char *other, bool strict, struct helds *h, struct mvm_error *e)
+{
+	struct pci_record rec;
+	struct mvm_error e1;
+	/* Read as this VM's own record is: the directory and the file opened
+	 * without following a symlink, a regular file, at most 1 MiB. */
+	int r = pci_record_load(c.runtime_dir, other, &rec, &e1);
+	if (r < 0 && strict) {
+		*e = e1;
+		e->hint = UNKNOWN_HINT "; bind refuses until it is mended, or removed once "
+				       "that VM has stopped";
+		return r;
+	}
+	if (r < 0) {
+		char buf[PATH_MAX + 512];
+		e1.hint = UNKNOWN_HINT;
+		mvm_error_format(&e1, buf, sizeof(buf));
+		log_warn("%s", buf);
+		return 0;
+	}
+	for (size_t i = 0; i < rec.n && r == 0; i++) {
+		struct held *nv = realloc(h->v, (h->n + 1) * sizeof(*nv));
+		if (!nv) {
+			r = mvm_error_set(e, ENOMEM, "read the record of", other, NULL);
+			break;
+		}
+		h->v = nv;
+		struct held *x = &h->v[h->n++];
+		*x = (struct held){ 0 };
+		snprintf(x->vm, sizeof(x->vm), "%s", other);
+		snprintf(x->addr, sizeof(x->addr), "%s", rec.v[i].addr);
+		if (dev_group(x->addr, x->group, sizeof(x->group), NULL) < 0)
+			x->group[0] = '\0';
+	}
+	pci_record_free(&rec);
+	return r;
+}
+
+/* The devices the other VMs' pci records list (RUNTIME_DIR/OTHER/pci).
+ * An entry of RUNTIME_DIR that is not a directory of root's, unwritable by
+ * group and others (the VMs' lock files, a symlink), or whose name is no
+ * VM name, holds no record: the records are written by root alone. */
+static int load_held(bool strict, struct helds *h, struct mvm_error *e)
+{
+	int dfd = open(c.runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT)
+		return 0;
+	if (dfd < 0)
+		return mvm_error_set(e, errno, "list", c.runtime_dir, NULL);
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return mvm_error_set(e, errno, "list", c.runtime_dir, NULL);
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, vm_name) || vm_name_check(de->d_name, NULL) < 0 ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != 0 || (st.st_mode & 022))
+			continue;
+		r = held_add_vm(de->d_name, strict, h, e);
+	}
+	closedir(d);
+	return r;
+}
+
+/* Refuse, before any change, a device of mine that another VM's record
+ * lists, or one of an IOMMU group that holds such a device: that VM
+ * runs with it (its user may be this VM's: the owner of the group's node
+ * tells nothing then), and its unbind would take it back. */
+static int check_held(const struct devs *mine, const struct helds *h, struct mvm_error *e)
+{
+	for (size_t i = 0; i < mine->n; i++) {
+		const struct dev *x = &mine->v[i];
+		for (size_t k = 0; k < h->n; k++) {
+			const struct held *y = &h->v[k];
+			_cleanup_free_ char *p = NULL;
+			if (strcmp(y->addr, x->addr) != 0 && strcmp(y->group, x->group) != 0)
+				continue;
+			if (record_path(c.runtime_dir, y->vm, RECORD_KIND, &p, e) < 0)
+				return -EINVAL;
+			char vm[4 * sizeof(y->vm)], path[4 * PATH_MAX];
+			escape_text(y->vm, vm, sizeof(vm));
+			escape_text(p, path, sizeof(path));
+			if (!strcmp(y->addr, x->addr))
+				return mvm_error_setf(e, EBUSY, "bind", x->addr,
+						      "VM '%s' holds it (listed in '%s')", vm, path);
+			return mvm_error_setf(e, EBUSY, "bind", x->addr,
+					      "VM '%s' holds IOMMU group %s ('%s', listed in '%s')",
+					      vm, x->group, y->addr, path);
+		}
+	}
+	return 0;
+}
+
+/* The first device of group g that another VM's record lists, or NULL. */
+static const struct held *held_group(const struct helds *h, const char *g)
+{
+	for (size_t k = 0; k < h->n; k++)
+		if (h->v[k].group[0] && !strcmp(h->v[k].group, g))
+			return &h->v[k];
+	return NULL;
+}
+
 /* ---- rebinding ---- */
 
 /* To vfio-pci: override, unbind, probe, check. */
@@ -771,6 +898,7 @@ static int do_bind(struct mvm_error *e)
 	struct vm vm = { 0 };
 	struct pci_list list = { 0 };
 	struct devs mine = { 0 }, rec = { 0 };
+	struct helds held = { 0 };
 	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, e);
 	if (r == 0)
 		r = vm_pci_devices(&vm, &list, e);
@@ -781,6 +909,7 @@ static int do_bind(struct mvm_error *e)
 		goto out;
 	}
 	if ((r = load_record(&rec, e)) < 0 || (r = plan_bind(&list, &mine, e)) < 0 ||
+	    (r = load_held(true, &held, e)) < 0 || (r = check_held(&mine, &held, e)) < 0 ||
 	    (r = load_vfio(e)) < 0)
 		goto out;
 	if ((r = bind_all(&mine, &rec, e)) < 0) {
@@ -788,6 +917,7 @@ static int do_bind(struct mvm_error *e)
 		undo_bind(&mine, &rec);
 	}
 out:
+	free(held.v);
 	free(mine.v);
 	free(rec.v);
 	pci_list_free(&list);
@@ -801,7 +931,9 @@ out:
 static int do_unbind(struct mvm_error *e)
 {
 	struct devs rec = { 0 }, left = { 0 };
-	int r = load_record(&rec, e);
+	struct helds held = { 0 };
+	struct mvm_error e2;
+	int r2, r = load_record(&rec, e);
 	if (r < 0)
 		goto out;
 	if (rec.n == 0) {
@@ -830,14 +962,30 @@ static int do_unbind(struct mvm_error *e)
 		left.v[left.n - 1] = rec.v[i];
 	}
 	/* The groups' nodes that stay: each group once (a device that is gone
-	 * has no group, and its group's node is gone with it). */
+	 * has no group, and its group's node is gone with it), but for a group
+	 * of which another VM's record lists a device: that VM's user (maybe
+	 * this VM's) keeps the node its VM runs with. */
 	for (size_t i = 0; i < rec.n; i++)
 		if (dev_group(rec.v[i].addr, rec.v[i].group, sizeof(rec.v[i].group), NULL) < 0)
 			rec.v[i].group[0] = '\0';
+	if ((r2 = load_held(false, &held, &e2)) < 0) {
+		log_error_info(&e2); /* the nodes are taken back all the same */
+		if (r == 0)
+			*e = e2;
+		r = r2;
+	}
 	for (size_t i = 0; i < rec.n; i++) {
 		struct mvm_error e1;
-		if (!rec.v[i].group[0] || group_seen(&rec, i) ||
-		    take_back_group_node(rec.v[i].group, &e1) == 0)
+		const struct held *y;
+		if (!rec.v[i].group[0] || group_seen(&rec, i))
+			continue;
+		if ((y = held_group(&held, rec.v[i].group))) {
+			log_notice("leaving the node of IOMMU group %s as it is: VM '%s' holds '%s' "
+				   "of it",
+				   rec.v[i].group, y->vm, y->addr);
+			continue;
+		}
+		if (take_back_group_node(rec.v[i].group, &e1) == 0)
 			continue;
 		log_error_info(&e1);
 		if (r == 0)
@@ -851,6 +999,7 @@ static int do_unbind(struct mvm_error *e)
 		r = s;
 	}
 out:
+	free(held.v);
 	free(rec.v);
 	free(left.v);
 	return r;

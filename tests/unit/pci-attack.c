@@ -413,6 +413,157 @@ START_TEST(failed_bind_gives_nodes_back)
 }
 END_TEST
 
+/* A second VM, vm2, in s's state and runtime dirs (s2 a copy of s with
+ * that name), its runner listing devices. */
+static void second_vm(struct sim *s, struct sim *s2, const char *devices)
+{
+	*s2 = *s;
+	s2->vm.name = "vm2";
+	tu_write(s->vm.root, "runner2/share/microvm/pci-devices", devices);
+	char *dir = tu_path(s->vm.state, "vm2"), *cur = tu_path(dir, "current");
+	char *runner2 = tu_path(s->vm.root, "runner2");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	tu_symlink(runner2, cur);
+	free(runner2);
+	free(cur);
+	free(dir);
+}
+
+/* Found by an audit: with both VMs run as the same user (the default
+ * microvm), vm2's bind took a device vm1's record held (it was on
+ * vfio-pci already: recorded as "vfio-pci listed", no write, and the
+ * group's node passed the owner check, being that user's), and vm2's
+ * unbind then took /dev/vfio/5 back to root 0600 while vm1 still ran with
+ * it. bind now refuses, before any change, a device another VM's record
+ * lists (or one of the same IOMMU group); unbind leaves a node whose group
+ * another VM's record holds (here vm2's record is one an earlier pci-bind
+ * left). */
+START_TEST(device_of_another_vm_refused)
+{
+	struct sim s, s2;
+	struct tu_run r;
+	two_devices(&s);
+	pci_devices(&s, "0000:01:00.0\n");
+	second_vm(&s, &s2, "0000:01:00.0\n0000:02:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind vm1: %s", r.err);
+	tu_run_free(&r);
+	sim_log_clear(&s);
+
+	pci_run(&s2, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind vm2: exit %d: %s", r.status, r.err);
+	char *rec1 = tu_path(s.vm.runtime, "vm1/pci"), *rec2 = tu_path(s.vm.runtime, "vm2/pci");
+	char *want = xasprintf("pci-bind: vm2: unable to bind '0000:01:00.0': VM 'vm1' holds it "
+			       "(listed in '%s')\n",
+			       rec1);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	free(want);
+	tu_run_free(&r);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_int_eq(access(rec2, F_OK), -1);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
+	ck_assert_str_eq(node_state(&s, "6"), "0:0 0600");
+
+	/* A device of the group vm1 holds, on vfio-pci from boot: refused too. */
+	SIM(&s, "device", "0000:01:00.1", "driver=vfio-pci", "orig=snd_hda_intel", "group=5");
+	tu_write(s.vm.root, "runner2/share/microvm/pci-devices", "0000:01:00.1\n");
+	pci_run(&s2, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind vm2: exit %d: %s", r.status, r.err);
+	want = xasprintf("pci-bind: vm2: unable to bind '0000:01:00.1': VM 'vm1' holds IOMMU "
+			 "group 5 ('0000:01:00.0', listed in '%s')\n",
+			 rec1);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	free(want);
+	tu_run_free(&r);
+	ck_assert_int_eq(access(rec2, F_OK), -1);
+
+	/* vm2's record from an earlier pci-bind that let it through: its
+	 * unbind leaves the device and vm1's node as they are. */
+	tu_write(s.vm.runtime, "vm2/pci", "0000:01:00.0 vfio-pci listed\n");
+	pci_run(&s2, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind vm2: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(access(rec2, F_OK), -1);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
+
+	/* vm1's own unbind: its device back, the node with it. */
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind vm1: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	free(rec2);
+	free(rec1);
+	sim_free(&s);
+}
+END_TEST
+
+/* Another VM's record that cannot be read: bind cannot tell which devices
+ * that VM holds, and refuses with one line naming the record, changing
+ * nothing (as tap-setup refuses rather than guess); unbind, a teardown,
+ * warns in one line and goes on, taking the nodes back. What is not a
+ * VM's record directory (a lock file, a symlink, a name no VM has) is no
+ * VM's record. */
+START_TEST(unreadable_record_of_another_vm)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	pci_devices(&s, "0000:01:00.0\n");
+	/* not records: a symlink to a directory with a record, and a file */
+	tu_write(s.vm.root, "elsewhere/pci", "0000:01:00.0 e1000e listed\n");
+	char *elsewhere = tu_path(s.vm.root, "elsewhere"), *vm8 = tu_path(s.vm.runtime, "vm8");
+	ck_assert_int_eq(mkdir_p(s.vm.runtime, 0755), 0);
+	tu_symlink(elsewhere, vm8);
+	tu_write(s.vm.runtime, "vm7", "0000:01:00.0 e1000e listed\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+
+	char *rec9 = tu_path(s.vm.runtime, "vm9/pci");
+	tu_write(s.vm.runtime, "vm9/pci", "# pci-bind\n0000:03:00.0 e1000e listed\ngar\x1b" "bage\n");
+	sim_log_clear(&s);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	char *want = xasprintf("pci-bind: vm1: unable to parse '%s' line 3: not a line of a pci-bind "
+			       "record: 'gar\\x1bbage' (another VM's record: the devices it holds "
+			       "are unknown)\n",
+			       rec9);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	free(want);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	ck_assert(!record_exists(&s));
+
+	sim_log_clear(&s);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind: exit %d: %s", r.status, r.err);
+	want = xasprintf("pci-bind: vm1: unable to parse '%s' line 3: not a line of a pci-bind "
+			 "record: 'gar\\x1bbage' (another VM's record: the devices it holds are "
+			 "unknown; bind refuses until it is mended, or removed once that VM has "
+			 "stopped)\n",
+			 rec9);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	free(want);
+	tu_run_free(&r);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert(!record_exists(&s));
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	free(rec9);
+	free(vm8);
+	free(elsewhere);
+	sim_free(&s);
+}
+END_TEST
+
 /* ---- 6: records that are not regular files ---------------------------------- */
 
 /* Attack (issue 11, point 6): a FIFO in place of the record hung
@@ -457,5 +608,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
 	tu_add_test_if(tc, vfio_node_refused_before_any_change, tu_need_root());
 	tu_add_test_if(tc, failed_bind_gives_nodes_back, tu_need_root());
+	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
+	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());
 	suite_add_tcase(s, tc);
 }
