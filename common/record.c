@@ -310,35 +310,46 @@ void pci_record_free(struct pci_record *r)
 	memset(r, 0, sizeof(*r));
 }
 
+#define PCI_HEADER "# pci-bind record 2"
+
 char *pci_record_text(const struct pci_record *r)
 {
-	size_t cap = 128 + r->n * (16 + PCI_DRIVER_MAX + 8);
+	size_t cap = 128 + r->n * (16 + 2 * PCI_DRIVER_MAX + 8);
 	char *t = malloc(cap);
 	if (!t)
 		return NULL;
-	size_t o = (size_t)snprintf(t, cap, "# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n");
+	size_t o = (size_t)snprintf(t, cap, PCI_HEADER "\n# ADDRESS PREVIOUS-DRIVER listed|group "
+					     "PREVIOUS-OVERRIDE\n");
 	for (size_t i = 0; i < r->n && o < cap; i++)
-		o += (size_t)snprintf(t + o, cap - o, "%s %s %s\n", r->v[i].addr,
+		o += (size_t)snprintf(t + o, cap - o, "%s %s %s %s\n", r->v[i].addr,
 				      *r->v[i].prev ? r->v[i].prev : "-",
-				      r->v[i].by_group ? "group" : "listed");
+				      r->v[i].by_group ? "group" : "listed",
+				      *r->v[i].override ? r->v[i].override : "-");
 	return t;
 }
 
-/* One "ADDRESS PREVIOUS-DRIVER HOW" line into m (not when listed already). */
-static int pci_entry_parse(const char *s, size_t n, struct pci_record *m)
+/* A driver name of a record line, or "-" for none. */
+static bool driver_field_ok(const char *s)
+{
+	return !strcmp(s, "-") || !component_invalid(s, PCI_DRIVER_MAX - 1);
+}
+
+/* One "ADDRESS PREVIOUS-DRIVER HOW" line (version 1), or "... HOW
+ * PREVIOUS-OVERRIDE" (version 2), into m (not when listed already). */
+static int pci_entry_parse(const char *s, size_t n, bool v2, struct pci_record *m)
 {
 	/* Each field as wide as the line, so that none is cut and run into
 	 * the next; their lengths are checked below. */
-	char line[256], addr[256], prev[256], how[256], extra[2];
+	char line[256], addr[256], prev[256], how[256], ov[256] = "-", extra[2];
 	struct pci_addr a;
 	if (n >= 200 || memchr(s, '\0', n))
 		return -EINVAL;
 	memcpy(line, s, n);
 	line[n] = '\0';
-	if (sscanf(line, "%255s %255s %255s %1s", addr, prev, how, extra) != 3 ||
-	    parse_pci_addr(addr, strlen(addr), &a) < 0 ||
-	    (strcmp(prev, "-") != 0 && component_invalid(prev, PCI_DRIVER_MAX - 1)) ||
-	    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0))
+	int want = v2 ? 4 : 3;
+	if (sscanf(line, "%255s %255s %255s %255s %1s", addr, prev, how, ov, extra) != want ||
+	    parse_pci_addr(addr, strlen(addr), &a) < 0 || !driver_field_ok(prev) ||
+	    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0) || !driver_field_ok(ov))
 		return -EINVAL;
 	for (size_t i = 0; i < m->n; i++)
 		if (!strcmp(m->v[i].addr, a.str))
@@ -353,6 +364,8 @@ static int pci_entry_parse(const char *s, size_t n, struct pci_record *m)
 	if (strcmp(prev, "-") != 0)
 		memcpy(v->prev, prev, strlen(prev) + 1); /* checked to fit above */
 	v->by_group = !strcmp(how, "group");
+	if (strcmp(ov, "-") != 0)
+		memcpy(v->override, ov, strlen(ov) + 1); /* checked to fit above */
 	return 0;
 }
 
@@ -363,12 +376,17 @@ int pci_record_parse(const char *text, size_t len, struct pci_record *out, struc
 	const char *s = NULL;
 	size_t n = 0;
 	int r = 0;
+	bool first = true, v2 = false; /* the first line that is not blank */
 	lines_init(&ls, text, len);
-	while (r == 0 && lines_next(&ls, &s, &n))
+	while (r == 0 && lines_next(&ls, &s, &n)) {
 		if (n > 0 && memchr(s, '\0', n))
 			r = -EINVAL; /* a damaged file, comment or not */
+		else if (n > 0 && first && n == strlen(PCI_HEADER) && !memcmp(s, PCI_HEADER, n))
+			v2 = true;
 		else if (n > 0 && s[0] != '#')
-			r = pci_entry_parse(s, n, &m);
+			r = pci_entry_parse(s, n, v2, &m);
+		first = first && n == 0;
+	}
 	if (r == 0) {
 		*out = m;
 		return 0;

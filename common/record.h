@@ -76,21 +76,28 @@ int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
 
 /* ---- pci-bind: RUNTIME/VM/pci ------------------------------------------------
  *
+ *   # pci-bind record 2                     (the first line that is not blank)
  *   # comment lines
- *   ADDRESS PREVIOUS-DRIVER listed|group     ("-" for no driver)
+ *   ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE
  *
- * A device named twice counts once (its first line). */
+ * PREVIOUS-DRIVER and PREVIOUS-OVERRIDE (the device's driver_override
+ * before bind) are "-" for none. A record without the first line is of
+ * version 1 (before the override was kept): "ADDRESS PREVIOUS-DRIVER
+ * listed|group" lines, loaded with no override. A device named twice
+ * counts once (its first line). */
 #define PCI_DRIVER_MAX 64
 struct pci_entry {
-	char addr[13];		   /* canonical "0000:01:00.0" */
-	char prev[PCI_DRIVER_MAX]; /* "" for none */
-	bool by_group;		   /* bound because it shares an IOMMU group */
+	char addr[13];		       /* canonical "0000:01:00.0" */
+	char prev[PCI_DRIVER_MAX];     /* "" for none */
+	bool by_group;		       /* bound because it shares an IOMMU group */
+	char override[PCI_DRIVER_MAX]; /* driver_override before bind, "" for none */
 };
 struct pci_record {
 	size_t n;
 	struct pci_entry *v;
 };
 int pci_record_parse(const char *text, size_t len, struct pci_record *out, struct mvm_error *e);
+/* The text of version 2 for r (malloc'ed); NULL on ENOMEM. */
 char *pci_record_text(const struct pci_record *r);
 void pci_record_free(struct pci_record *r);
 int pci_record_load(const char *runtime_dir, const char *vm, struct pci_record *out,

@@ -4,8 +4,10 @@
  *   bind NAME    load vfio-pci (libkmod), check each device's IOMMU group,
  *                rebind each device in share/microvm/pci-devices to
  *                vfio-pci, give /dev/vfio/GROUP to the VM user; all or
- *                nothing; record each device's previous driver.
- *   unbind NAME  give every recorded device back to its previous driver.
+ *                nothing; record each device's previous driver and
+ *                driver_override; refuse a device another VM's record lists.
+ *   unbind NAME  give every recorded device back to its previous driver,
+ *                its driver_override back to what it was.
  *
  * Rebinding follows libvirt (src/util/virpci.c): write driver_override,
  * unbind from the current driver, write drivers_probe, then check the
@@ -94,6 +96,7 @@ static const char *vm_name;
 struct dev {
 	char addr[16];
 	char prev[DRIVER_MAX]; /* driver before bind, "" for none */
+	char override[DRIVER_MAX]; /* driver_override before bind, "" for none */
 	bool by_group;	       /* bound because it shares a group (--bind-group) */
 	bool from_record;      /* entry of an earlier record */
 	bool changed;	       /* this run wrote to it */
@@ -188,6 +191,32 @@ static int write_probe(const char *addr, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/bus/pci/drivers_probe", c.sysfs);
 	return p ? sysfs_write(p, addr, e) : mvm_error_set(e, ENOMEM, "probe", addr, NULL);
+}
+
+/* x's driver_override into x->override ("" for none: the kernel shows
+ * "(null)"). One that is no driver name could not be kept in the record
+ * (nor is it a pin an admin makes): refused. */
+static int read_override(struct dev *x, struct mvm_error *e)
+{
+	_cleanup_free_ char *p = dev_path(x->addr, "driver_override");
+	_cleanup_free_ char *v = NULL;
+	int r = p ? read_line(p, &v) : -ENOMEM;
+	if (r < 0)
+		return mvm_error_set(e, r, "read", p ? p : x->addr, NULL);
+	if (!strcmp(v, "(null)") || !*v) {
+		x->override[0] = '\0';
+		return 0;
+	}
+	if (!strcmp(v, "-") || strpbrk(v, " \t") || component_invalid(v, sizeof(x->override) - 1)) {
+		mvm_error_set(e, EINVAL, "bind", x->addr,
+			      "its driver_override is no driver name, which the record could not "
+			      "keep");
+		if (e)
+			escape_value(v, strlen(v), e->value, sizeof(e->value));
+		return -EINVAL;
+	}
+	snprintf(x->override, sizeof(x->override), "%s", v);
+	return 0;
 }
 
 /* After a probe: is the device on `want` ("" for no driver)? */
@@ -533,6 +562,7 @@ static int save_record(const struct devs *d, struct mvm_error *e)
 	for (size_t i = 0; i < d->n; i++) {
 		snprintf(rec.v[i].addr, sizeof(rec.v[i].addr), "%.12s", d->v[i].addr);
 		snprintf(rec.v[i].prev, sizeof(rec.v[i].prev), "%s", d->v[i].prev);
+		snprintf(rec.v[i].override, sizeof(rec.v[i].override), "%s", d->v[i].override);
 		rec.v[i].by_group = d->v[i].by_group;
 	}
 	_cleanup_free_ char *t = pci_record_text(&rec);
@@ -556,6 +586,7 @@ static int load_record(struct devs *d, struct mvm_error *e)
 			break;
 		}
 		snprintf(x->prev, sizeof(x->prev), "%s", rec.v[i].prev);
+		snprintf(x->override, sizeof(x->override), "%s", rec.v[i].override);
 		x->by_group = rec.v[i].by_group;
 		x->from_record = true;
 	}
@@ -706,13 +737,16 @@ static int bind_one(struct dev *x, struct mvm_error *e)
 }
 
 /* Back to x->prev: the override set to it, unbind from vfio-pci,
- * reprobe, check, the override cleared. While it is probed, the override
- * names the driver it goes back to, so that no other driver that matches
- * it (the native one, where pci-stub held it) takes it first. A device
- * some other driver took meanwhile is left alone, with no write at all. */
+ * reprobe, check, the override put back to what it was before bind
+ * (x->override; cleared when there was none, or the record is of version
+ * 1, which did not keep it). While it is probed, the override names the
+ * driver it goes back to, so that no other driver that matches it (the
+ * native one, where pci-stub held it) takes it first. A device some other
+ * driver took meanwhile is left alone, with no write at all. */
 static int give_back(const struct dev *x, struct mvm_error *e)
 {
 	char now[DRIVER_MAX];
+	const char *restore = *x->override ? x->override : "\n";
 	if (!strcmp(x->prev, VFIO_DRIVER)) {
 		log_debug("'%s' was on %s before bind: left there", x->addr, VFIO_DRIVER);
 		return 0;
@@ -732,7 +766,7 @@ static int give_back(const struct dev *x, struct mvm_error *e)
 		return -EBUSY;
 	}
 	bool probe = *x->prev && (!*now || !strcmp(now, VFIO_DRIVER));
-	r = write_override(x->addr, probe ? x->prev : "\n", e);
+	r = write_override(x->addr, probe ? x->prev : restore, e);
 	if (r < 0)
 		return r;
 	if (!strcmp(now, VFIO_DRIVER)) {
@@ -745,10 +779,10 @@ static int give_back(const struct dev *x, struct mvm_error *e)
 	r = write_probe(x->addr, e);
 	if (r == 0)
 		r = check_driver(x->addr, x->prev, "give back", e);
-	/* The override cleared, whether the driver took it or not; the
+	/* The override put back, whether the driver took it or not; the
 	 * first error is the one reported. */
 	struct mvm_error e1;
-	int rc = write_override(x->addr, "\n", r < 0 ? &e1 : e);
+	int rc = write_override(x->addr, restore, r < 0 ? &e1 : e);
 	return r < 0 ? r : rc;
 }
 
@@ -830,6 +864,9 @@ static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_
 			*y = extra.v[i];
 	}
 	free(extra.v);
+	for (size_t i = 0; i < mine->n && r == 0; i++)
+		if (strcmp(mine->v[i].prev, VFIO_DRIVER) != 0)
+			r = read_override(&mine->v[i], e);
 	return r < 0 ? r : plan_group_nodes(mine, e);
 }
 

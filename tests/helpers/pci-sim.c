@@ -7,6 +7,7 @@
  *   pci-sim ROOT driver NAME
  *   pci-sim ROOT device ADDR [driver=DRV] [group=N] [vendor=0xVVVV]
  *                            [device=0xDDDD] [class=0xCCCCCC] [orig=DRV]
+ *                            [override=DRV]
  *   pci-sim ROOT refuse DRV ADDR|all [ERRNO]
  *                                        DRV's probe of ADDR (all: of any
  *                                        device) fails
@@ -17,7 +18,9 @@
  *
  * `device ... driver=DRV` binds the device to DRV (made if missing) and
  * makes DRV its original driver, the one a plain reprobe gives it back
- * to (orig= overrides that; orig=- means none).
+ * to (orig= overrides that; orig=- means none). override=DRV sets its
+ * driver_override, as `driverctl set-override` does (without one it reads
+ * "(null)", as the kernel's does).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -119,7 +122,7 @@ static void device(const char *addr, int argc, char **argv)
 	if (parse_pci_addr(addr, strlen(addr), &a) < 0)
 		die("parse", addr, EINVAL);
 	const char *drv = NULL, *group = NULL, *vendor = "0x8086", *dev = "0x1234",
-		   *cls = "0x020000", *orig = NULL;
+		   *cls = "0x020000", *orig = NULL, *override = "(null)";
 	for (int i = 0; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
 		if (!eq)
@@ -138,6 +141,8 @@ static void device(const char *addr, int argc, char **argv)
 			cls = v;
 		else if (!strcmp(k, "orig"))
 			orig = v;
+		else if (!strcmp(k, "override"))
+			override = v;
 		else
 			die("parse", k, EINVAL);
 	}
@@ -145,7 +150,7 @@ static void device(const char *addr, int argc, char **argv)
 	attr(d, "vendor", vendor);
 	attr(d, "device", dev);
 	attr(d, "class", cls);
-	attr(d, "driver_override", "(null)");
+	attr(d, "driver_override", override);
 	_cleanup_free_ char *f = xasprintf("bus/pci/devices/%s", a.str);
 	_cleanup_free_ char *t = xasprintf("../../../%s", d);
 	link_rel(t, f);

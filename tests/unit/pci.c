@@ -570,6 +570,114 @@ START_TEST(unbound_device_stays_unbound)
 }
 END_TEST
 
+/* Found by an audit: give_back ended every device's return, on rollback
+ * and on unbind, by clearing its driver_override, so an admin's pin
+ * (driverctl set-override: to the device's own driver, to pci-stub) was
+ * lost. The override found before bind is kept (in the record, for
+ * unbind) and put back. A record of the earlier format, without it, still
+ * loads, and its devices' overrides are cleared, as before. */
+START_TEST(driver_override_kept)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "device", "0000:01:00.0", "driver=e1000e", "group=5", "override=e1000e");
+	SIM(&s, "device", "0000:02:00.0", "driver=snd_hda_intel", "group=6", "override=pci-stub");
+	SIM(&s, "device", "0000:03:00.0", "driver=xhci_hcd", "group=7");
+	vfio_node(&s, "5");
+	vfio_node(&s, "6");
+	vfio_node(&s, "7");
+	SIM(&s, "driver", "vfio-pci");
+	SIM(&s, "driver", "pci-stub");
+	pci_devices(&s, "0000:01:00.0\n0000:02:00.0\n0000:03:00.0\n");
+
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "vfio-pci");
+	char *rec = record_text(&s);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert_str_eq(driver_of(&s, "0000:03:00.0"), "xhci_hcd");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:02:00.0"), "pci-stub");
+	/* kept for unbind, another process, in the record */
+	ck_assert_msg(!strncmp(rec, "# pci-bind record 2\n", 20) &&
+			      strstr(rec, "\n0000:01:00.0 e1000e listed e1000e\n") &&
+			      strstr(rec, "\n0000:02:00.0 snd_hda_intel listed pci-stub\n") &&
+			      strstr(rec, "\n0000:03:00.0 xhci_hcd listed -\n"),
+		      "record: %s", rec);
+	free(rec);
+	/* none stays none: the file reads "(null)\n", as the kernel's */
+	char *p = tu_path(s.sys, "bus/pci/devices/0000:03:00.0/driver_override");
+	char *raw = NULL;
+	size_t len;
+	ck_assert_int_eq(read_file(p, 4096, &raw, &len), 0);
+	ck_assert_str_eq(raw, "(null)\n");
+	free(raw);
+	free(p);
+
+	/* The rollback of a failed bind puts them back too. */
+	SIM(&s, "refuse", "vfio-pci", "0000:03:00.0");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:02:00.0"), "pci-stub");
+	ck_assert_str_eq(override_of(&s, "0000:03:00.0"), "(null)");
+	ck_assert(!record_exists(&s));
+	char *refuse = tu_path(s.sys, ".sim/refuse/vfio-pci/0000:03:00.0");
+	ck_assert_int_eq(unlink(refuse), 0);
+	free(refuse);
+
+	/* A record of the earlier format (no override field) still loads. */
+	pci_devices(&s, "0000:01:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	tu_write(s.vm.runtime, "vm1/pci",
+		 "# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n0000:01:00.0 e1000e listed\n");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+	ck_assert(!record_exists(&s));
+	sim_free(&s);
+}
+END_TEST
+
+/* An override that is no driver name cannot be kept in the record: bind
+ * refuses the device before any change, naming it and the value. */
+START_TEST(driver_override_not_a_name_refused)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	char *p = tu_path(s.sys, "devices/pci0000:00/0000:02:00.0/driver_override");
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("a b\n", f);
+	fclose(f);
+	free(p);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind: exit %d: %s", r.status, r.err);
+	ck_assert_str_eq(r.err, "pci-bind: vm1: unable to bind '0000:02:00.0': its driver_override "
+				"is no driver name, which the record could not keep: 'a b'\n");
+	tu_run_free(&r);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert(!record_exists(&s));
+	sim_free(&s);
+}
+END_TEST
+
 /* ---- libkmod against a fake module tree ---- */
 
 #define KVER "6.1.0-sim"
@@ -878,6 +986,8 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, unbound_device_stays_unbound, tu_need_root());
 	tu_add_test_if(tc, unbind_partial_keeps_record, tu_need_root());
 	tu_add_test_if(tc, unbind_back_to_the_driver_it_had, tu_need_root());
+	tu_add_test_if(tc, driver_override_kept, tu_need_root());
+	tu_add_test_if(tc, driver_override_not_a_name_refused, tu_need_root());
 	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
 	TCase *km = tu_tcase_create("kmod");

@@ -343,8 +343,9 @@ START_TEST(pci_record_round_trip)
 	ck_assert_str_eq(r.v[1].prev, "");
 	ck_assert(r.v[1].by_group);
 	char *text = pci_record_text(&r);
-	ck_assert_str_eq(text, "# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n"
-			       "0000:01:00.0 e1000e listed\n0000:02:00.0 - group\n");
+	ck_assert_str_eq(text, "# pci-bind record 2\n"
+			       "# ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE\n"
+			       "0000:01:00.0 e1000e listed -\n0000:02:00.0 - group -\n");
 	ck_assert_int_eq(pci_record_parse(text, strlen(text), &back, &e), 0);
 	ck_assert_uint_eq(back.n, 2);
 	free(text);
@@ -362,6 +363,46 @@ START_TEST(pci_record_round_trip)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		ck_assert_int_eq(pci_record_parse(bad[i], strlen(bad[i]), &r, &e), -EINVAL);
 		ck_assert_uint_eq(e.line, 1);
+		ck_assert_str_eq(e.reason, "not a line of a pci-bind record");
+	}
+}
+END_TEST
+
+/* Version 2 keeps each device's driver_override from before bind (the
+ * fourth field, "-" for none); a record of version 1 (no header, three
+ * fields) still loads, with no override, and is written back as 2. */
+START_TEST(pci_record_version_2)
+{
+	struct pci_record r;
+	struct mvm_error e;
+	const char *v2 = "# pci-bind record 2\n"
+			 "# ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE\n"
+			 "0000:01:00.0 e1000e listed pci-stub\n0000:02:00.0 - group -\n";
+	ck_assert_int_eq(pci_record_parse(v2, strlen(v2), &r, &e), 0);
+	ck_assert_uint_eq(r.n, 2);
+	char *text = pci_record_text(&r);
+	ck_assert_str_eq(text, v2);
+	free(text);
+	pci_record_free(&r);
+	const char *v1 = "# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n"
+			 "0000:01:00.0 e1000e listed\n";
+	ck_assert_int_eq(pci_record_parse(v1, strlen(v1), &r, &e), 0);
+	text = pci_record_text(&r);
+	ck_assert_str_eq(text, "# pci-bind record 2\n"
+			       "# ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE\n"
+			       "0000:01:00.0 e1000e listed -\n");
+	free(text);
+	pci_record_free(&r);
+	static const char *const bad[] = {
+		/* version 2 lines have four fields, version 1 lines three */
+		"# pci-bind record 2\n0000:01:00.0 e1000e listed\n",
+		"# pci-bind record 2\n0000:01:00.0 e1000e listed - x\n",
+		"# pci-bind record 2\n0000:01:00.0 e1000e listed pci/stub\n",
+		"0000:01:00.0 e1000e listed pci-stub\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		ck_assert_msg(pci_record_parse(bad[i], strlen(bad[i]), &r, &e) == -EINVAL, "%s",
+			      bad[i]);
 		ck_assert_str_eq(e.reason, "not a line of a pci-bind record");
 	}
 }
@@ -403,6 +444,7 @@ Suite *record_suite(void)
 	tcase_add_loop_test(tc, tap_record_bad_lines, 0, (int)ARRAY_SIZE(bad_tap));
 	tcase_add_test(tc, tap_record_load_names_file);
 	tcase_add_test(tc, pci_record_round_trip);
+	tcase_add_test(tc, pci_record_version_2);
 	tcase_add_test(tc, record_with_a_nul_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
