@@ -693,7 +693,8 @@ static int check_held(const struct devs *mine, const struct helds *h, struct mvm
 		for (size_t k = 0; k < h->n; k++) {
 			const struct held *y = &h->v[k];
 			_cleanup_free_ char *p = NULL;
-			if (strcmp(y->addr, x->addr) != 0 && strcmp(y->group, x->group) != 0)
+			if (strcmp(y->addr, x->addr) != 0 &&
+			    (!y->group[0] || strcmp(y->group, x->group) != 0))
 				continue;
 			if (record_path(c.runtime_dir, y->vm, RECORD_KIND, &p, e) < 0)
 				return -EINVAL;
