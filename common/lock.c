@@ -89,3 +89,37 @@ int vm_lock(const char *runtime_dir, const char *vm, long timeout_ms, bool creat
 	*fd = lfd;
 	return 0;
 }
+
+int runtime_lock(const char *runtime_dir, const char *busy, long timeout_ms, bool create,
+		 int *fd, struct mvm_error *e)
+{
+	int r;
+	if (create && (r = mkdir_p(runtime_dir, 0755)) < 0)
+		return mvm_error_set(e, r, "create", runtime_dir, NULL);
+	int dfd = open(runtime_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 && !create && errno == ENOENT) {
+		*fd = -1;
+		return 0;
+	}
+	if (dfd < 0)
+		return mvm_error_set(e, errno, "lock", runtime_dir,
+				     errno == ELOOP || errno == ENOTDIR ? "not a directory" : NULL);
+	struct stat st;
+	if (fstat(dfd, &st) < 0)
+		r = mvm_error_set(e, errno, "lock", runtime_dir, NULL);
+	else if (st.st_uid != geteuid() || (st.st_mode & 022))
+		r = mvm_error_set(e, EPERM, "lock", runtime_dir,
+				  "not a directory of ours that only we can write");
+	else if ((r = lock_wait(dfd, timeout_ms)) == -EWOULDBLOCK)
+		r = mvm_error_setf(e, EWOULDBLOCK, "lock", runtime_dir,
+				   "%s (waited %ld s); try again when it is done", busy,
+				   timeout_ms / 1000);
+	else if (r < 0)
+		r = mvm_error_set(e, r, "lock", runtime_dir, NULL);
+	if (r < 0) {
+		close(dfd);
+		return r;
+	}
+	*fd = dfd;
+	return 0;
+}

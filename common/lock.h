@@ -29,3 +29,12 @@ int lock_timeout_ms(long *ms, struct mvm_error *e);
  * holds the VM". */
 int vm_lock(const char *runtime_dir, const char *vm, long timeout_ms, bool create, int *fd,
 	    struct mvm_error *e);
+
+/* A lock of the runtime dir itself (flock of the directory: no file whose
+ * name a VM's could clash with), for the runs of one tool for all VMs to
+ * take turns (pci-bind: each reads the other VMs' records). As vm_lock():
+ * the directory made if missing (unless !create: then *fd is -1 when it
+ * is missing), refused unless it is ours, waited for at most timeout_ms;
+ * busy says who holds it, in the error. */
+int runtime_lock(const char *runtime_dir, const char *busy, long timeout_ms, bool create,
+		 int *fd, struct mvm_error *e);

@@ -1073,8 +1073,19 @@ int main(int argc, char **argv)
 	}
 	/* Runs for this VM (of pci-bind and tap-setup; a dry run too, without
 	 * making the file) take turns; the lock goes at exit. */
-	int lock;
+	int lock, all;
 	if (vm_lock(c.runtime_dir, vm_name, wait_ms, !c.dry_run, &lock, &e) < 0) {
+		log_error_info(&e);
+		return 1;
+	}
+	/* And the runs for all VMs take turns: bind refuses a device another
+	 * VM's record holds, and unbind leaves a node such a record needs, so
+	 * neither may run while another VM's bind has not written its record
+	 * yet (at boot, every VM's unit starts at once). Taken after the VM's
+	 * lock, as every pci-bind run does: no run waits on one that waits on
+	 * it. */
+	if (runtime_lock(c.runtime_dir, "another run of pci-bind, for some VM, holds the host's "
+			 "devices", wait_ms, !c.dry_run, &all, &e) < 0) {
 		log_error_info(&e);
 		return 1;
 	}

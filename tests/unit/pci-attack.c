@@ -429,6 +429,56 @@ static void second_vm(struct sim *s, struct sim *s2, const char *devices)
 	free(dir);
 }
 
+/* Found in review: bind checks the other VMs' records, so binds (and
+ * unbinds) of two VMs must not run at once, or each may miss the record
+ * the other is about to write; at boot microvms.target starts every VM's
+ * PCI unit together. They take turns on a lock of the runtime directory
+ * itself (flock of the directory: no file name a VM name could clash
+ * with), waited for at most MICROVM_LOCK_TIMEOUT seconds. Before, bind
+ * went ahead at once. */
+START_TEST(pci_runs_of_all_vms_take_turns)
+{
+	struct sim s;
+	two_devices(&s);
+	ck_assert_int_eq(mkdir(s.vm.runtime, 0755), 0);
+	int fd = open(s.vm.runtime, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	const char *env[] = { "MICROVM_LOCK_TIMEOUT=1", NULL };
+	char *want = xasprintf("pci-bind: vm1: unable to lock '%s': another run of pci-bind, "
+			       "for some VM, holds the host's devices (waited 1 s)",
+			       s.vm.runtime);
+	static const char *const verbs[][2] = { { "bind", NULL }, { "bind", "--dry-run" },
+						{ "unbind", NULL } };
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		const char *extra[] = { verbs[i][1], NULL };
+		struct tu_run r;
+		long long t0 = now_ms();
+		pci_run_env(&s, &r, verbs[i][0], extra, env, NULL, NULL);
+		long long ms = now_ms() - t0;
+		ck_assert_msg(r.status == 1, "%s %s with the runtime dir locked: exit %d: %s",
+			      verbs[i][0], verbs[i][1] ? verbs[i][1] : "", r.status, r.err);
+		ck_assert_msg(ms >= 900 && ms < 10000, "waited %lld ms, not about 1 s", ms);
+		ck_assert_msg(!strncmp(r.err, want, strlen(want)) &&
+				      strchr(r.err, '\n') == r.err + strlen(r.err) - 1,
+			      "stderr: %s", r.err);
+		tu_run_free(&r);
+	}
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	close(fd);
+	struct tu_run r;
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind once the lock is free: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	tu_run_free(&r);
+	free(want);
+	sim_free(&s);
+}
+END_TEST
+
 /* Found by an audit: with both VMs run as the same user (the default
  * microvm), vm2's bind took a device vm1's record held (it was on
  * vfio-pci already: recorded as "vfio-pci listed", no write, and the
@@ -608,6 +658,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
 	tu_add_test_if(tc, vfio_node_refused_before_any_change, tu_need_root());
 	tu_add_test_if(tc, failed_bind_gives_nodes_back, tu_need_root());
+	tu_add_test_if(tc, pci_runs_of_all_vms_take_turns, tu_need_root());
 	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
 	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());
 	suite_add_tcase(s, tc);
