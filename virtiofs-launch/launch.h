@@ -61,6 +61,8 @@ struct child {
 	bool kept;	     /* (reload()) the new runner has it as it is */
 	bool killed;	     /* SIGKILL sent */
 	bool held;	     /* waits for a removed share's daemon, not yet killed */
+	bool late;	     /* a reload's, once the launcher was ready: given up alone */
+	bool dropped;	     /* given up alone: forgotten by the loop (forget_dropped()) */
 	unsigned failures;   /* quick failures in a row */
 	long long started;   /* its last start */
 	long long down_since;/* since when it has had no daemon but quick failures
@@ -102,6 +104,7 @@ struct launcher {
 	struct child **v;
 	size_t n;
 	bool stopping, fatal, ready_pending;
+	bool was_ready; /* the first READY=1 went out */
 	long long stop_by; /* stopping: wait for the daemons' own children until then */
 	size_t status_up, status_total; /* what STATUS= said last */
 	bool status_sent;

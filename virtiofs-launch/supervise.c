@@ -13,8 +13,10 @@
  * waits in the socket's backlog. A share counts as up from then on while
  * its daemon runs, and while it is idle (its client left: the next
  * client's connection starts a daemon); one that cannot start is
- * restarted, and given up on (the launcher exits 1) as virtiofs-launch(8)
- * says. */
+ * restarted, and given up on as virtiofs-launch(8) says: the launcher
+ * exits 1, unless a reload added (or changed) the share once the
+ * launcher was ready: then that share alone is given up
+ * (share_failed_for_good()). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -144,6 +146,45 @@ static void child_remove(size_t i)
 	L.n--;
 }
 
+/* Share ch, which has no daemon, cannot come up: err and why say how,
+ * status is the STATUS= that names it. A share the VM was started with
+ * (there at the first READY=1) takes every share with it: the launcher
+ * exits 1, and systemd starts it again with the VM, which Requires= it. A
+ * share that a reload added or changed once the launcher was ready (late)
+ * is for the VM's next boot, not the running one: it is given up alone
+ * (no restart; the loop forgets it before it waits again: its socket
+ * closed and removed, its pin dropped), the other shares serve on, and
+ * the next reload finds it new. */
+static void share_failed_for_good(struct child *ch, int err, const char *why,
+				  const char *status)
+{
+	struct mvm_error e;
+	if (!ch->late) {
+		mvm_error_setf(&e, err, "start share", ch->sh.tag, "%s", why);
+		log_error_info(&e);
+		notifyf("STATUS=share '%s' %s", ch->sh.tag, status);
+		give_up(&e);
+		return;
+	}
+	mvm_error_setf(&e, err, "start share", ch->sh.tag, "%s; the other shares serve on", why);
+	e.hint = "fix the runner, then reload";
+	log_error_info(&e);
+	ch->st = ST_DOWN;
+	ch->prepared = false;
+	ch->dropped = true;
+}
+
+/* Forget the shares given up alone (not in the middle of a walk of L.v:
+ * run() calls it once timers() is done). */
+static void forget_dropped(void)
+{
+	for (size_t i = 0; i < L.n;)
+		if (L.v[i]->dropped && L.v[i]->pid == 0)
+			child_remove(i);
+		else
+			i++;
+}
+
 /* A start that failed or a daemon that did not stay: restart it, at once
  * the first time, with a doubling back-off after that; give up after
  * max_failures quick ones in a row. */
@@ -152,12 +193,10 @@ static void failed(struct child *ch, long long now)
 	ch->st = ST_WAIT;
 	ch->failures = now - ch->started < L.set.min_uptime ? ch->failures + 1 : 1;
 	if (ch->failures >= L.set.max_failures) {
-		struct mvm_error e;
-		mvm_error_setf(&e, EIO, "start share", ch->sh.tag, "it failed %u times in a row",
-			       ch->failures);
-		log_error_info(&e);
-		notifyf("STATUS=share '%s' failed %u times in a row", ch->sh.tag, ch->failures);
-		give_up(&e);
+		char why[64], status[64];
+		snprintf(why, sizeof(why), "it failed %u times in a row", ch->failures);
+		snprintf(status, sizeof(status), "failed %u times in a row", ch->failures);
+		share_failed_for_good(ch, EIO, why, status);
 		return;
 	}
 	long long delay = 0;
@@ -367,6 +406,8 @@ static bool update_status(void)
 	size_t up = 0, total = 0;
 	bool leaving = false;
 	for (size_t i = 0; i < L.n; i++) {
+		if (L.v[i]->dropped)
+			continue; /* (given up alone: not a share any more) */
 		if (L.v[i]->removed) {
 			leaving = true;
 			continue;
@@ -377,6 +418,7 @@ static bool update_status(void)
 	bool ready = L.ready_pending && up == total && !leaving;
 	if (ready) {
 		L.ready_pending = false;
+		L.was_ready = true;
 		if (L.made == &start_made)
 			L.made = NULL;
 		made_dirs_forget(&start_made); /* (the start is done) */
@@ -509,10 +551,11 @@ static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
 	return r;
 }
 
-/* Is sh what ch serves, in every respect? */
+/* Is sh what ch serves, in every respect? (Never a share given up alone:
+ * a reload tries that one again.) */
 static bool same_share(const struct child *ch, const struct share *sh)
 {
-	return sh->tag && strcmp(sh->tag, ch->sh.tag) == 0 &&
+	return !ch->dropped && sh->tag && strcmp(sh->tag, ch->sh.tag) == 0 &&
 	       strcmp(sh->source, ch->sh.source) == 0 && path_same_plain(sh->socket, ch->sh.socket) &&
 	       share_settings_equal(&sh->set, &ch->sh.set);
 }
@@ -596,10 +639,12 @@ static void reload(void)
 			continue;
 		char *tag = l.v[j].tag;
 		struct child *nch = child_add(&l.v[j], now);
-		if (!nch)
+		if (!nch) {
 			r = mvm_error_set(&e, ENOMEM, "reload share", tag, NULL);
-		else
+		} else {
+			nch->late = L.was_ready;
 			r = prepare_new(nch, old, &e);
+		}
 	}
 	share_list_free(&l);
 	L.made = outer;
@@ -670,15 +715,13 @@ static void on_signals(void)
 }
 
 /* No daemon of ch stayed up for --timeout: give up. */
-static void share_timeout(const struct child *ch)
+static void share_timeout(struct child *ch)
 {
-	char t[32];
-	struct mvm_error e;
+	char t[32], why[64], status[64];
 	time_str(L.set.timeout, t, sizeof(t));
-	mvm_error_setf(&e, ETIMEDOUT, "start share", ch->sh.tag, "no daemon stayed up in %s", t);
-	log_error_info(&e);
-	notifyf("STATUS=share '%s' not up in %s", ch->sh.tag, t);
-	give_up(&e);
+	snprintf(why, sizeof(why), "no daemon stayed up in %s", t);
+	snprintf(status, sizeof(status), "not up in %s", t);
+	share_failed_for_good(ch, ETIMEDOUT, why, status);
 }
 
 /* Run what is due; returns the next deadline (LLONG_MAX: none). */
@@ -837,6 +880,7 @@ int run(struct mvm_error *e)
 	L.made = &start_made;
 	for (;;) {
 		long long next = timers();
+		forget_dropped();
 		update_status();
 		if (L.stopping && all_gone(now_ms()))
 			break;

@@ -12,6 +12,9 @@
  *            line of its /proc/self/status to $VFS_FAKE_DIR/help.sigblk
  *            and sleeps N ms (a launcher slow to set up)
  *   else     writes its argv, NUL-separated, to $VFS_FAKE_DIR/PID.argv;
+ *            refuses an argument --fake-refuse as virtiofsd does one it
+ *            does not know (a share's bad extra-args): prints "fake:
+ *            unknown argument '--fake-refuse'", exits 2;
  *            takes the shared dir from --shared-dir=DIR or -o source=DIR;
  *            then by what that dir holds:
  *              .fake-fail      prints "fake: failing", exits 1
@@ -146,6 +149,10 @@ int main(int argc, char **argv)
 	const char *socket_path = NULL, *shared = NULL;
 	int fd = -1;
 	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--fake-refuse") == 0) {
+			fprintf(stderr, "fake: unknown argument '%s'\n", argv[i]);
+			return 2;
+		}
 		if (strncmp(argv[i], "--socket-path=", 14) == 0)
 			socket_path = argv[i] + 14;
 		else if (strncmp(argv[i], "--fd=", 5) == 0)

@@ -1704,6 +1704,121 @@ START_TEST(reload_bad_new_share_refused)
 }
 END_TEST
 
+/* Wait up to timeout_ms until s is in the launcher's log n times, or the
+ * launcher exited (not reaped: lt_wait_exit() tells its status): is it? */
+static bool lt_wait_log(const struct lt *t, const char *s, unsigned n, int timeout_ms)
+{
+	long long end = now_us() + timeout_ms * 1000LL;
+	for (;;) {
+		char *log = lt_log(t);
+		unsigned k = occurrences(log, s);
+		free(log);
+		if (k >= n)
+			return true;
+		struct pollfd p = {.fd = t->pidfd, .events = POLLIN};
+		if (now_us() >= end || poll(&p, 1, 0) > 0)
+			return false;
+		sleep_ms(10);
+	}
+}
+
+/* A share that a reload adds once the launcher was ready, whose daemon
+ * keeps failing (an extra-args setting the daemon refuses), is given up
+ * alone (case 0: after --max-failures quick failures; 1: no daemon up for
+ * --timeout; 2: as 0, a share there at the start that the reload changed,
+ * its socket taken over from its old daemon): one line naming it, its
+ * socket and pin gone, STATUS= counts the shares left; the share the VM
+ * runs with keeps its daemon and socket and the launcher goes on. Found by
+ * a review: the launcher gave up on every share and exited 1, and under
+ * systemd the running VM was restarted for a share it did not use yet.
+ * The next reload tries the share again (it was forgotten): the same
+ * runner fails again, alone; the runner fixed brings it up. */
+START_TEST(reload_failing_new_share_given_up_alone)
+{
+	static const char *const extra[][7] = {
+		{"--max-failures", "3", "--restart-delay", "20ms", NULL},
+		{"--max-failures", "100", "--restart-delay", "20ms", "--timeout", "500ms", NULL},
+		{"--max-failures", "3", "--restart-delay", "20ms", NULL},
+	};
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	if (_i == 2)
+		lt_share(&t, "b", "b", "vm1-virtiofs-b.sock");
+	lt_start(&t, t.fake, extra[_i]);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t pa = daemon_of(&t, "a");
+	ck_assert_int_gt(pa, 0);
+	ino_t ino, ino2;
+	size_t len, starts;
+	if (_i == 2) { /* (its argv written: it is not stopped before) */
+		ck_assert_int_gt(daemon_of(&t, "b"), 0);
+		free(fake_argv(&t, "b", &len, &starts));
+		ck_assert_uint_eq(starts, 1);
+	}
+	check_socket(&t, "a", &ino);
+	if (_i != 2)
+		lt_share(&t, "b", "b", "vm1-virtiofs-b.sock");
+	lt_setting(&t, "b", "extra-args", "--fake-refuse\n");
+	char *want = xasprintf("virtiofs-launch: vm1: unable to start share 'b': %s; the other "
+			       "shares serve on (fix the runner, then reload)",
+			       _i != 1 ? "it failed 3 times in a row"
+				       : "no daemon stayed up in 500ms");
+	for (unsigned round = 1; round <= 2; round++) {
+		size_t from = t.nmsg;
+		ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+		int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+		ck_assert_int_ge(rl, 0);
+		int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000);
+		bool said = lt_wait_log(&t, "unable to start share 'b'", round, 3000);
+		/* (time for a restart or an exit that should not come) */
+		int st = lt_wait_exit(&t, 200);
+		if (rd <= rl || !said || st != -1) {
+			char *story = lt_story(&t);
+			ck_abort_msg("case %d, round %u: READY=1 %d after %d, said %d, exit %d; "
+				     "log:\n%s",
+				     _i, round, rd, rl, said, st, story);
+		}
+		ck_assert_int_eq(daemon_of(&t, "a"), pa);
+		check_socket(&t, "a", &ino2);
+		ck_assert_uint_eq(ino, ino2);
+		ck_assert_msg(access(sock_of(&t, "b"), F_OK) < 0, "b's socket left behind");
+		ck_assert(!pin_mounted(&t, "b"));
+		ck_assert_int_eq(daemon_of_now(&t, "b"), 0);
+		ck_assert_uint_eq(listening_count(&t), 1);
+		free(fake_argv(&t, "b", &len, &starts));
+		if (_i != 1) /* (and b's daemon from the start, in case 2) */
+			ck_assert_uint_eq(starts, 3 * round + (_i == 2));
+		char *log = lt_log(&t);
+		ck_assert_msg(has_line(log, want), "want %s; log:\n%s", want, log);
+		ck_assert_msg(occurrences(log, "unable to") == round, "log:\n%s", log);
+		ck_assert_msg(strstr(log, "b: fake: unknown argument '--fake-refuse'"), "log:\n%s",
+			      log);
+		free(log);
+		ck_assert_int_gt(lt_wait_msg(&t, (size_t)rd, "STATUS=1 of 1 shares up", 1000), rd);
+		ck_assert_int_lt(lt_wait_msg(&t, from, "STOPPING=1", 0), 0);
+	}
+	/* The runner fixed: b comes up, a stays. */
+	char *x = tu_path(t.vm.runner, "share/microvm/virtiofs/b/extra-args");
+	ck_assert_int_eq(unlink(x), 0);
+	free(x);
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	ck_assert_int_gt(lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000), rl);
+	pid_t pb = daemon_of(&t, "b");
+	ck_assert_int_gt(pb, 0);
+	check_socket(&t, "b", NULL);
+	ck_assert_int_eq(lt_wait_exit(&t, 200), -1);
+	ck_assert_int_eq(daemon_of_now(&t, "b"), pb);
+	ck_assert_int_eq(daemon_of(&t, "a"), pa);
+	ck_assert_uint_eq(listening_count(&t), 2);
+	free(want);
+	lt_free(&t);
+}
+END_TEST
+
 /* A start that gives up removes the directories it made for the shares
  * (sources, socket directories, deepest first), when they are still
  * empty; not one that was there before. Here share a's are made, a's
@@ -3211,6 +3326,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_socket_written_another_way, tu_need_root());
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_loop_test_if(tc, reload_bad_new_share_refused, 0, 2, tu_need_root());
+	tu_add_loop_test_if(tc, reload_failing_new_share_given_up_alone, 0, 3, tu_need_root());
 	tu_add_test_if(tc, early_sighup_is_a_reload, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
