@@ -91,6 +91,7 @@ static const struct cli_tool tool = {
 
 static struct cli c;
 static const char *vm_name;
+static long lock_wait_ms; /* $MICROVM_LOCK_TIMEOUT */
 
 /* One device this run handles, or one line of the record. */
 struct dev {
@@ -721,6 +722,21 @@ static const struct held *held_group(const struct helds *h, const char *g)
 	return NULL;
 }
 
+/* The lock that the runs of pci-bind for all VMs take turns on (a flock
+ * of the runtime dir), so that each sees what the others hold: bind reads
+ * the other VMs' records and writes its own claim under it, unbind takes
+ * back the groups' nodes under it. Held for that alone, never across a
+ * write to a device (vfio-pci's unbind waits for the device's last
+ * descriptor, which a VM user's process can keep open): runs for other
+ * VMs wait on no device of this one. Taken after the VM's lock, as in
+ * every run. *fd is -1 when a dry run finds no runtime dir. */
+static int all_vms_lock(int *fd, struct mvm_error *e)
+{
+	return runtime_lock(c.runtime_dir,
+			    "another run of pci-bind, for some VM, reads or writes the records",
+			    lock_wait_ms, !c.dry_run, fd, e);
+}
+
 /* ---- rebinding ---- */
 
 /* To vfio-pci: override, unbind, probe, check. */
@@ -874,29 +890,37 @@ static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_
 /* Each device of mine to vfio-pci. The record lists every device changed
  * so far, before it is changed, so that unbind undoes even a bind that
  * died halfway; then the groups' nodes to the VM user. */
-static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
+/* Every device of mine into the record (rec: what earlier runs recorded)
+ * before any is changed: a killed bind is undone by unbind (giving back a
+ * device that was never changed writes back the override it has), and
+ * the other VMs' binds see them all from now on. */
+static int claim(const struct devs *mine, struct devs *rec, struct mvm_error *e)
+{
+	for (size_t i = 0; i < mine->n; i++) {
+		if (devs_find(rec, mine->v[i].addr))
+			continue;
+		struct dev *y = devs_add(rec, mine->v[i].addr);
+		if (!y)
+			return mvm_error_set(e, ENOMEM, "record", mine->v[i].addr, NULL);
+		*y = mine->v[i];
+	}
+	return save_record(rec, e);
+}
+
+static int bind_all(struct devs *mine, struct mvm_error *e)
 {
 	int r = 0;
 	for (size_t i = 0; i < mine->n && r == 0; i++) {
 		struct dev *x = &mine->v[i];
-		struct dev *y = devs_find(rec, x->addr);
-		if (!y) {
-			y = devs_add(rec, x->addr);
-			if (!y)
-				return mvm_error_set(e, ENOMEM, "bind", x->addr, NULL);
-			*y = *x;
-		}
 		/* On vfio-pci already (vfio-pci.ids=): nothing to write, but
 		 * recorded all the same (previous driver vfio-pci, which
 		 * unbind leaves it on), so that unbind takes back the group's
 		 * node, which stays (found in review). */
 		if (!strcmp(x->prev, VFIO_DRIVER)) {
 			log_debug("'%s' is on %s already", x->addr, VFIO_DRIVER);
-			if ((r = save_record(rec, e)) < 0)
-				break;
 			continue;
 		}
-		if ((r = save_record(rec, e)) < 0 || (r = bind_one(x, e)) < 0)
+		if ((r = bind_one(x, e)) < 0)
 			break;
 		if (opts.bind_group && x->by_group)
 			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr, x->group);
@@ -946,11 +970,18 @@ static int do_bind(struct mvm_error *e)
 		log_debug("no PCI devices: nothing to do");
 		goto out;
 	}
-	if ((r = load_record(&rec, e)) < 0 || (r = plan_bind(&list, &mine, e)) < 0 ||
-	    (r = load_held(true, &held, e)) < 0 || (r = check_held(&mine, &held, e)) < 0 ||
-	    (r = load_vfio(e)) < 0)
+	if ((r = load_record(&rec, e)) < 0 || (r = plan_bind(&list, &mine, e)) < 0)
 		goto out;
-	if ((r = bind_all(&mine, &rec, e)) < 0) {
+	int all = -1;
+	if ((r = all_vms_lock(&all, e)) < 0)
+		goto out;
+	if ((r = load_held(true, &held, e)) == 0 && (r = check_held(&mine, &held, e)) == 0)
+		r = claim(&mine, &rec, e);
+	if (all >= 0)
+		close(all);
+	if (r < 0)
+		goto out;
+	if ((r = load_vfio(e)) < 0 || (r = bind_all(&mine, e)) < 0) {
 		log_error_info(e);
 		undo_bind(&mine, &rec);
 	}
@@ -1006,6 +1037,19 @@ static int do_unbind(struct mvm_error *e)
 	for (size_t i = 0; i < rec.n; i++)
 		if (dev_group(rec.v[i].addr, rec.v[i].group, sizeof(rec.v[i].group), NULL) < 0)
 			rec.v[i].group[0] = '\0';
+	/* The devices are given back; the nodes and the record take turns
+	 * with the other VMs' runs (all_vms_lock()). Without that lock the
+	 * record stays as it was: another unbind gives back nothing twice
+	 * (each device is on its driver) and takes back the nodes. */
+	int all = -1;
+	if ((r2 = all_vms_lock(&all, &e2)) < 0) {
+		if (r == 0)
+			*e = e2;
+		else
+			log_error_info(&e2);
+		r = r2;
+		goto out;
+	}
 	if ((r2 = load_held(false, &held, &e2)) < 0) {
 		log_error_info(&e2); /* the nodes are taken back all the same */
 		if (r == 0)
@@ -1036,6 +1080,8 @@ static int do_unbind(struct mvm_error *e)
 		*e = e1;
 		r = s;
 	}
+	if (all >= 0)
+		close(all);
 out:
 	free(held.v);
 	free(rec.v);
@@ -1073,22 +1119,12 @@ int main(int argc, char **argv)
 	}
 	/* Runs for this VM (of pci-bind and tap-setup; a dry run too, without
 	 * making the file) take turns; the lock goes at exit. */
-	int lock, all;
+	int lock;
 	if (vm_lock(c.runtime_dir, vm_name, wait_ms, !c.dry_run, &lock, &e) < 0) {
 		log_error_info(&e);
 		return 1;
 	}
-	/* And the runs for all VMs take turns: bind refuses a device another
-	 * VM's record holds, and unbind leaves a node such a record needs, so
-	 * neither may run while another VM's bind has not written its record
-	 * yet (at boot, every VM's unit starts at once). Taken after the VM's
-	 * lock, as every pci-bind run does: no run waits on one that waits on
-	 * it. */
-	if (runtime_lock(c.runtime_dir, "another run of pci-bind, for some VM, holds the host's "
-			 "devices", wait_ms, !c.dry_run, &all, &e) < 0) {
-		log_error_info(&e);
-		return 1;
-	}
+	lock_wait_ms = wait_ms; /* for the lock of all VMs' runs, taken in the verbs */
 	if ((bind ? do_bind(&e) : do_unbind(&e)) < 0) {
 		log_error_info(&e); /* unless the verb logged it where it went on */
 		return 1;
