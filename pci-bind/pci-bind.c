@@ -513,11 +513,13 @@ static int give_back_group_node(const struct dev *x, struct mvm_error *e)
 	struct stat st;
 	if (!p)
 		return mvm_error_set(e, ENOMEM, "give back", x->group, NULL);
+	char shown[4 * PATH_MAX];
+	escape_text(p, shown, sizeof(shown));
 	if (lstat(p, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != was->st_rdev) {
-		log_warn("'%s' is gone or another node: left alone", p);
+		log_warn("'%s' is gone or another node: left alone", shown);
 		return 0;
 	}
-	log_notice("giving '%s' back to %u:%u mode %04o", p, (unsigned)was->st_uid,
+	log_notice("giving '%s' back to %u:%u mode %04o", shown, (unsigned)was->st_uid,
 		   (unsigned)was->st_gid, (unsigned)(was->st_mode & 07777));
 	if (lchown(p, 0, 0) < 0 || strip_acl(p) < 0 || lchown(p, was->st_uid, was->st_gid) < 0 ||
 	    chmod(p, was->st_mode & 07777) < 0)
@@ -1062,9 +1064,11 @@ static int do_unbind(struct mvm_error *e)
 		if (!rec.v[i].group[0] || group_seen(&rec, i))
 			continue;
 		if ((y = held_group(&held, rec.v[i].group))) {
+			char vm[4 * sizeof(y->vm)];
+			escape_text(y->vm, vm, sizeof(vm));
 			log_notice("leaving the node of IOMMU group %s as it is: VM '%s' holds '%s' "
 				   "of it",
-				   rec.v[i].group, y->vm, y->addr);
+				   rec.v[i].group, vm, y->addr);
 			continue;
 		}
 		if (take_back_group_node(rec.v[i].group, &e1) == 0)

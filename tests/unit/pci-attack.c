@@ -642,6 +642,27 @@ START_TEST(device_of_another_vm_refused)
 }
 END_TEST
 
+/* Found in review: the notice of an unbind that leaves a node to another
+ * VM showed that VM's name (a directory name in the runtime dir, which may
+ * hold a backslash) as it was, where every other message escapes it: a
+ * name with a backslash read as one with an escape. */
+START_TEST(other_vm_named_in_a_notice_escaped)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	tu_write(s.vm.runtime, "vm1/pci", "0000:01:00.0 e1000e listed\n");
+	tu_write(s.vm.runtime, "a\\x1b/pci", "0000:01:00.0 vfio-pci listed\n");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_msg(strstr(r.err, "leaving the node of IOMMU group 5 as it is: VM 'a\\\\x1b' "
+				    "holds '0000:01:00.0' of it\n"),
+		      "stderr: %s", r.err);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 /* Another VM's record that cannot be read: bind cannot tell which devices
  * that VM holds, and refuses with one line naming the record, changing
  * nothing (as tap-setup refuses rather than guess); unbind, a teardown,
@@ -749,6 +770,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, failed_bind_gives_nodes_back, tu_need_root());
 	tu_add_test_if(tc, pci_runs_of_all_vms_take_turns, tu_need_root());
 	tu_add_test_if(tc, stuck_unbind_holds_up_no_other_vm, tu_need_root());
+	tu_add_test_if(tc, other_vm_named_in_a_notice_escaped, tu_need_root());
 	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
 	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());
 	suite_add_tcase(s, tc);
