@@ -642,6 +642,10 @@ static void reload(void)
 		if (!nch) {
 			r = mvm_error_set(&e, ENOMEM, "reload share", tag, NULL);
 		} else {
+			/* (For the VM's next boot, not the running one: when the
+			 * VM restarts, systemd restarts this launcher too, its unit
+			 * being PartOf= the VM's, and every share is of the start
+			 * again. Run by hand without that, a late share stays late.) */
 			nch->late = L.was_ready;
 			r = prepare_new(nch, old, &e);
 		}
