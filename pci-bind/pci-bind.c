@@ -889,9 +889,6 @@ static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_
 	return r < 0 ? r : plan_group_nodes(mine, e);
 }
 
-/* Each device of mine to vfio-pci. The record lists every device changed
- * so far, before it is changed, so that unbind undoes even a bind that
- * died halfway; then the groups' nodes to the VM user. */
 /* Every device of mine into the record (rec: what earlier runs recorded)
  * before any is changed: a killed bind is undone by unbind (giving back a
  * device that was never changed writes back the override it has), and
@@ -909,6 +906,9 @@ static int claim(const struct devs *mine, struct devs *rec, struct mvm_error *e)
 	return save_record(rec, e);
 }
 
+/* Each device of mine to vfio-pci (claim() recorded them all first, so
+ * that unbind undoes even a bind that died halfway); then the groups'
+ * nodes to the VM user. */
 static int bind_all(struct devs *mine, struct mvm_error *e)
 {
 	int r = 0;
