@@ -296,9 +296,13 @@ check "systemd started the launcher again, and the VM with it (runner started tw
 check "the unit did not fail for good: OnFailure= (microvm-failed@vm4) did not run" \
     test "$(cx systemctl show -P InactiveExitTimestampMonotonic microvm-failed@vm4.service)" = 0
 check "systemctl stop microvm@vm4" cx systemctl stop microvm@vm4.service
-check "vm4: the VM and the launcher inactive, the socket gone" \
-    test "$(cx systemctl is-active microvm@vm4.service microvm-virtiofsd@vm4.service | sort -u)" = \
-    inactive -a ! -e "$TMP/state/vm4/vm4-virtiofs-fs.sock"
+# (The launcher may give up on the share just as the stop comes: its unit
+# then ends "failed" rather than "inactive"; either way it has ended.)
+check "vm4: the VM inactive, the launcher ended, the socket gone" \
+    test "$(cx systemctl is-active microvm@vm4.service)" = inactive -a \
+    ! -e "$TMP/state/vm4/vm4-virtiofs-fs.sock"
+check "vm4: the launcher's unit inactive or failed" \
+    grep -qxE 'inactive|failed' <<<"$(cx systemctl is-active microvm-virtiofsd@vm4.service)"
 
 # 5. up killed part-way: ExecStopPost= down takes back what it made.
 check "systemctl start microvm-tap-interfaces@vm5 fails (up killed at its 40th change)" \
