@@ -724,19 +724,23 @@ static const struct held *held_group(const struct helds *h, const char *g)
 	return NULL;
 }
 
-/* The lock that the runs of pci-bind for all VMs take turns on (a flock
- * of the runtime dir), so that each sees what the others hold: bind reads
- * the other VMs' records and writes its own claim under it, unbind takes
- * back the groups' nodes under it. Held for that alone, never across a
- * write to a device (vfio-pci's unbind waits for the device's last
- * descriptor, which a VM user's process can keep open): runs for other
- * VMs wait on no device of this one. Taken after the VM's lock, as in
- * every run. *fd is -1 when a dry run finds no runtime dir. */
+/* The lock that the binds of all VMs take turns on (a flock of the
+ * runtime dir), so that two binds of one device do not both pass: a bind
+ * reads the other VMs' records and writes its claim under it. Held for
+ * that alone (records, and iommu_group links), never across a read or a
+ * write of a device (vfio-pci's unbind waits for the device's last
+ * descriptor, which a VM user's process can keep open, and holds the
+ * device's own lock meanwhile): no bind waits on another VM's device.
+ * Taken after the VM's lock. It is held for milliseconds, so it is waited
+ * for at least ALL_VMS_WAIT_MS, whatever $MICROVM_LOCK_TIMEOUT says (0
+ * there must not make the binds of VMs started together fail). *fd is -1
+ * when a dry run finds no runtime dir. */
+#define ALL_VMS_WAIT_MS 5000
 static int all_vms_lock(int *fd, struct mvm_error *e)
 {
-	return runtime_lock(c.runtime_dir,
-			    "another run of pci-bind, for some VM, reads or writes the records",
-			    lock_wait_ms, !c.dry_run, fd, e);
+	return runtime_lock(c.runtime_dir, "another run of pci-bind, for some VM, checks the records",
+			    lock_wait_ms > ALL_VMS_WAIT_MS ? lock_wait_ms : ALL_VMS_WAIT_MS,
+			    !c.dry_run, fd, e);
 }
 
 /* ---- rebinding ---- */
@@ -955,6 +959,38 @@ static void undo_bind(struct devs *mine, const struct devs *rec)
 	free(keep.v);
 }
 
+/* The plan made again once the claim is written, and compared: the first
+ * was made before the lock of all VMs' runs (it reads driver_override,
+ * which the kernel answers only once a device's own lock is free, so it
+ * must not wait under that lock for another VM's stuck unbind), and
+ * another VM's unbind or rollback may have been giving a device back
+ * meanwhile. Once our claim is written and the other records were
+ * checked, no other run writes our devices any more (each writes only
+ * devices its record lists, and rewrites its record after): what is read
+ * now is final. A plan that differs is refused, nothing having been
+ * changed. */
+static int plan_again(const struct pci_list *list, const struct devs *mine,
+		      struct mvm_error *e)
+{
+	struct devs now = { 0 };
+	int r = plan_bind(list, &now, e);
+	for (size_t i = 0; r == 0 && i < mine->n; i++) {
+		const struct dev *a = &mine->v[i], *b = i < now.n ? &now.v[i] : NULL;
+		if (b && !strcmp(a->addr, b->addr) && !strcmp(a->prev, b->prev) &&
+		    !strcmp(a->override, b->override) && !strcmp(a->group, b->group) &&
+		    a->by_group == b->by_group)
+			continue;
+		r = mvm_error_set(e, EAGAIN, "bind", a->addr,
+				  "it changed while it was checked (another VM's run was giving it "
+				  "back); try again");
+	}
+	if (r == 0 && now.n != mine->n)
+		r = mvm_error_set(e, EAGAIN, "bind", mine->v[0].addr,
+				  "its IOMMU group changed while it was checked; try again");
+	free(now.v);
+	return r;
+}
+
 /* bind NAME: 0, or -errno with e filled; reported when the rollback
  * followed (its failure is said before the rollback's own lines). */
 static int do_bind(struct mvm_error *e)
@@ -977,12 +1013,20 @@ static int do_bind(struct mvm_error *e)
 	int all = -1;
 	if ((r = all_vms_lock(&all, e)) < 0)
 		goto out;
+	size_t earlier = rec.n; /* what earlier runs recorded; the claims follow */
 	if ((r = load_held(true, &held, e)) == 0 && (r = check_held(&mine, &held, e)) == 0)
 		r = claim(&mine, &rec, e);
 	if (all >= 0)
 		close(all);
 	if (r < 0)
 		goto out;
+	if ((r = plan_again(&list, &mine, e)) < 0) {
+		rec.n = earlier; /* the claims out again: nothing was changed */
+		struct mvm_error e1;
+		if (save_record(&rec, &e1) < 0)
+			log_error_info(&e1);
+		goto out;
+	}
 	if ((r = load_vfio(e)) < 0 || (r = bind_all(&mine, e)) < 0) {
 		log_error_info(e);
 		undo_bind(&mine, &rec);
@@ -1039,19 +1083,10 @@ static int do_unbind(struct mvm_error *e)
 	for (size_t i = 0; i < rec.n; i++)
 		if (dev_group(rec.v[i].addr, rec.v[i].group, sizeof(rec.v[i].group), NULL) < 0)
 			rec.v[i].group[0] = '\0';
-	/* The devices are given back; the nodes and the record take turns
-	 * with the other VMs' runs (all_vms_lock()). Without that lock the
-	 * record stays as it was: another unbind gives back nothing twice
-	 * (each device is on its driver) and takes back the nodes. */
-	int all = -1;
-	if ((r2 = all_vms_lock(&all, &e2)) < 0) {
-		if (r == 0)
-			*e = e2;
-		else
-			log_error_info(&e2);
-		r = r2;
-		goto out;
-	}
+	/* The other records, read without the lock of all VMs' runs: while
+	 * ours lists these groups, no other bind claims a device of them (it
+	 * checks the records under that lock), so what they hold does not
+	 * change under us; and our record is rewritten, once, at the end. */
 	if ((r2 = load_held(false, &held, &e2)) < 0) {
 		log_error_info(&e2); /* the nodes are taken back all the same */
 		if (r == 0)
@@ -1084,8 +1119,6 @@ static int do_unbind(struct mvm_error *e)
 		*e = e1;
 		r = s;
 	}
-	if (all >= 0)
-		close(all);
 out:
 	free(held.v);
 	free(rec.v);

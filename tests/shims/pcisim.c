@@ -30,10 +30,10 @@
  *   .sim/fail/REL        any write to REL (relative to the root, e.g.
  *                        bus/pci/drivers/e1000e/unbind) fails with the
  *                        errno number in the file
- *   .sim/held/ADDR       a descriptor of ADDR is open (a VMM's): the write
- *                        of ADDR to vfio-pci's unbind waits while the file
- *                        exists, as the kernel's waits for the device's
- *                        last descriptor to close
+ *   .sim/held/ADDR       the write of ADDR to a driver's unbind waits while
+ *                        the file exists: as the kernel's to vfio-pci's
+ *                        waits for the device's last descriptor (a VMM's)
+ *                        to close, or another driver's remove takes long
  *   .sim/moddrv/MOD      loading module MOD registers the PCI driver named
  *                        in the file (bus/pci/drivers/NAME appears)
  *   .sim/modfail/MOD     loading MOD fails with that errno
@@ -350,7 +350,7 @@ static int store_unbind(const char *drv, const char *addr)
 	if (!device_dir(addr, dev, sizeof(dev)))
 		return ENODEV;
 	snprintf(held, sizeof(held), ".sim/held/%s", addr);
-	while (strcmp(drv, "vfio-pci") == 0 && sim_read(held, buf, sizeof(buf)))
+	while (sim_read(held, buf, sizeof(buf)))
 		usleep(10000);
 	device_driver(dev, cur, sizeof(cur));
 	if (strcmp(cur, drv) != 0)
