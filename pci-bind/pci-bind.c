@@ -724,14 +724,16 @@ static const struct held *held_group(const struct helds *h, const char *g)
 	return NULL;
 }
 
-/* The lock that the binds of all VMs take turns on (a flock of the
- * runtime dir), so that two binds of one device do not both pass: a bind
- * reads the other VMs' records and writes its claim under it. Held for
+/* The lock that the runs of pci-bind for all VMs take turns on (a flock
+ * of the runtime dir), so that two binds of one device do not both pass:
+ * a bind reads the other VMs' records and writes its claim under it. Held for
  * that alone (records, and iommu_group links), never across a read or a
  * write of a device (vfio-pci's unbind waits for the device's last
  * descriptor, which a VM user's process can keep open, and holds the
  * device's own lock meanwhile): no bind waits on another VM's device.
- * Taken after the VM's lock. It is held for milliseconds, so it is waited
+ * Taken after the VM's lock; unbind takes it too, for the other records,
+ * the nodes and its record (after its devices are given back). It is held
+ * for milliseconds, so it is waited
  * for at least ALL_VMS_WAIT_MS, whatever $MICROVM_LOCK_TIMEOUT says (0
  * there must not make the binds of VMs started together fail). *fd is -1
  * when a dry run finds no runtime dir. */
@@ -967,8 +969,8 @@ static void undo_bind(struct devs *mine, const struct devs *rec)
  * meanwhile. Once our claim is written and the other records were
  * checked, no other run writes our devices any more (each writes only
  * devices its record lists, and rewrites its record after): what is read
- * now is final. A plan that differs is refused, nothing having been
- * changed. */
+ * now is final. A plan that differs: -EAGAIN (do_bind() takes the claims
+ * back and claims what it reads then), nothing having been changed. */
 static int plan_again(const struct pci_list *list, const struct devs *mine,
 		      struct mvm_error *e)
 {
@@ -982,14 +984,22 @@ static int plan_again(const struct pci_list *list, const struct devs *mine,
 			continue;
 		r = mvm_error_set(e, EAGAIN, "bind", a->addr,
 				  "it changed while it was checked (another VM's run was giving it "
-				  "back); try again");
+				  "back)");
 	}
 	if (r == 0 && now.n != mine->n)
 		r = mvm_error_set(e, EAGAIN, "bind", mine->v[0].addr,
-				  "its IOMMU group changed while it was checked; try again");
+				  "its IOMMU group changed while it was checked");
+	if (r == -EAGAIN)
+		e->hint = "try again";
 	free(now.v);
 	return r;
 }
+
+/* How many times bind checks, claims and reads its devices again when
+ * they changed meanwhile (another VM's run was giving one back): the
+ * second read is final, so a third round is for a run of ours that was
+ * itself slow to claim. */
+#define PLAN_ROUNDS 3
 
 /* bind NAME: 0, or -errno with e filled; reported when the rollback
  * followed (its failure is said before the rollback's own lines). */
@@ -1010,22 +1020,33 @@ static int do_bind(struct mvm_error *e)
 	}
 	if ((r = load_record(&rec, e)) < 0 || (r = plan_bind(&list, &mine, e)) < 0)
 		goto out;
-	int all = -1;
-	if ((r = all_vms_lock(&all, e)) < 0)
-		goto out;
 	size_t earlier = rec.n; /* what earlier runs recorded; the claims follow */
-	if ((r = load_held(true, &held, e)) == 0 && (r = check_held(&mine, &held, e)) == 0)
-		r = claim(&mine, &rec, e);
-	if (all >= 0)
-		close(all);
-	if (r < 0)
-		goto out;
-	if ((r = plan_again(&list, &mine, e)) < 0) {
+	for (int round = 1;; round++) {
+		int all = -1;
+		if ((r = all_vms_lock(&all, e)) < 0)
+			goto out;
+		if ((r = load_held(true, &held, e)) == 0 && (r = check_held(&mine, &held, e)) == 0)
+			r = claim(&mine, &rec, e);
+		if (all >= 0)
+			close(all);
+		if (r < 0)
+			goto out;
+		if ((r = plan_again(&list, &mine, e)) == 0)
+			break;
 		rec.n = earlier; /* the claims out again: nothing was changed */
 		struct mvm_error e1;
 		if (save_record(&rec, &e1) < 0)
 			log_error_info(&e1);
-		goto out;
+		if (r != -EAGAIN || round == PLAN_ROUNDS)
+			goto out;
+		/* What is read now is final (plan_again()): claim that. */
+		log_info("'%s': %s: checking again", e->path, e->reason);
+		free(held.v);
+		free(mine.v);
+		held = (struct helds){ 0 };
+		mine = (struct devs){ 0 };
+		if ((r = plan_bind(&list, &mine, e)) < 0)
+			goto out;
 	}
 	if ((r = load_vfio(e)) < 0 || (r = bind_all(&mine, e)) < 0) {
 		log_error_info(e);
@@ -1083,10 +1104,21 @@ static int do_unbind(struct mvm_error *e)
 	for (size_t i = 0; i < rec.n; i++)
 		if (dev_group(rec.v[i].addr, rec.v[i].group, sizeof(rec.v[i].group), NULL) < 0)
 			rec.v[i].group[0] = '\0';
-	/* The other records, read without the lock of all VMs' runs: while
-	 * ours lists these groups, no other bind claims a device of them (it
-	 * checks the records under that lock), so what they hold does not
-	 * change under us; and our record is rewritten, once, at the end. */
+	/* The other records, the nodes and our record, under the lock of all
+	 * VMs' binds (no device is read or written meanwhile): two unbinds of
+	 * VMs whose records list one group (records of an earlier version)
+	 * would each see the other's and both leave the node. Without the
+	 * lock the record stays, devices and all, for the next unbind (giving
+	 * back what is back writes only the override it has). */
+	int all = -1;
+	if ((r2 = all_vms_lock(&all, &e2)) < 0) {
+		if (r == 0)
+			*e = e2;
+		else
+			log_error_info(&e2);
+		r = r2;
+		goto out;
+	}
 	if ((r2 = load_held(false, &held, &e2)) < 0) {
 		log_error_info(&e2); /* the nodes are taken back all the same */
 		if (r == 0)
@@ -1119,6 +1151,8 @@ static int do_unbind(struct mvm_error *e)
 		*e = e1;
 		r = s;
 	}
+	if (all >= 0)
+		close(all);
 out:
 	free(held.v);
 	free(rec.v);

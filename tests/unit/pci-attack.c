@@ -436,8 +436,9 @@ static void second_vm(struct sim *s, struct sim *s2, const char *devices)
  * itself (flock of the directory: no file name a VM name could clash
  * with), held for the records alone and waited for at least 5 s, whatever
  * MICROVM_LOCK_TIMEOUT says (it is held for milliseconds; 0 there must not
- * make binds started together fail). unbind does not take it. Before, bind
- * went ahead at once. */
+ * make binds started together fail). unbind takes it for the nodes and
+ * its record, once its devices are given back; without it, it keeps its
+ * record for the next unbind. Before, bind went ahead at once. */
 START_TEST(pci_runs_of_all_vms_take_turns)
 {
 	struct sim s;
@@ -477,17 +478,21 @@ START_TEST(pci_runs_of_all_vms_take_turns)
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
 	tu_run_free(&r);
 
-	/* unbind does not take it: its devices, its nodes and its record
-	 * are its own while its record lists them. */
 	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
 	pci_run_env(&s, &r, "unbind", NULL, env, NULL, NULL);
-	ck_assert_msg(r.status == 0, "unbind with the runtime dir locked: exit %d: %s", r.status,
-		      r.err);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "another run of pci-bind"),
+		      "unbind with the runtime dir locked: exit %d: %s", r.status, r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
-	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
-	ck_assert(!record_exists(&s));
+	ck_assert(record_exists(&s));
+	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
 	tu_run_free(&r);
 	close(fd);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind once the lock is free: %s", r.err);
+	ck_assert(!record_exists(&s));
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	tu_run_free(&r);
 	free(want);
 	sim_free(&s);
 }
@@ -672,15 +677,15 @@ START_TEST(device_of_another_vm_refused)
 END_TEST
 
 /* Found in review: bind reads its devices (driver, driver_override) before
- * it takes the lock of all VMs' binds, while another VM's unbind, which
- * takes no such lock, may be giving one of them back. Here vm1's bind
- * reads the device while vm2's unbind waits in vfio-pci's unbind (the
- * device still on vfio-pci), and is held (gate.so) before the lock until
- * vm2's unbind is done. It recorded the device as on vfio-pci before, so
- * the VM user got the group's node for a device on e1000e. Now the plan is
- * made again once the claim is written, and a change refuses the bind,
- * nothing changed. */
-START_TEST(stale_plan_refused)
+ * it takes the lock of all VMs' binds, while another VM's unbind may be
+ * giving one of them back. Here vm1's bind reads the device while vm2's
+ * unbind waits in vfio-pci's unbind (the device still on vfio-pci), and is
+ * held (gate.so) before the lock until vm2's unbind is done. It recorded
+ * the device as on vfio-pci before, so the VM user got the group's node
+ * for a device on e1000e, and unbind would have left it on vfio-pci. Now
+ * the plan is made again once the claim is written; a change takes the
+ * claims back and checks again, and what it reads then is final. */
+START_TEST(stale_plan_read_again)
 {
 	struct sim s, s2;
 	struct tu_run r;
@@ -742,17 +747,18 @@ START_TEST(stale_plan_refused)
 	char *err = NULL;
 	size_t len;
 	ck_assert_int_eq(read_file(out, 65536, &err, &len), 0);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "vm1's bind: status %d: %s", st, err);
-	ck_assert_msg(strstr(err, "pci-bind: vm1: unable to bind '0000:01:00.0': it changed while "
-				  "it was checked"),
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm1's bind: status %d: %s", st, err);
+	ck_assert_msg(strstr(err, "pci-bind: vm1: '0000:01:00.0': it changed while it was checked "
+				  "(another VM's run was giving it back): checking again\n"),
 		      "stderr: %s", err);
-	ck_assert(!record_exists(&s));
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "\n0000:01:00.0 e1000e listed -\n"), "record: %s", rec);
+	free(rec);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind vm1: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
-	/* and tried again, it binds */
-	pci_run(&s, &r, "bind", NULL);
-	ck_assert_msg(r.status == 0, "bind vm1 again: %s", r.err);
-	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
 	tu_run_free(&r);
 	free(err);
 	free(out);
@@ -763,6 +769,88 @@ START_TEST(stale_plan_refused)
 	free(hold);
 	free(held);
 	free(simdir);
+	sim_free(&s);
+}
+END_TEST
+
+/* Found in review: two VMs whose records list devices of one IOMMU group
+ * (records of a pci-bind from before other VMs' records were checked)
+ * stopped together: each unbind saw the other's record, left the group's
+ * node, and the stopped VMs' user kept it for good. unbind reads the other
+ * records, decides the nodes and rewrites its record under the lock of all
+ * VMs' runs: vm1 is held (gate.so) just before it removes its record, vm2
+ * then waits for the lock, and takes the node back once vm1 is done. */
+START_TEST(two_unbinds_of_a_split_group)
+{
+	struct sim s, s2;
+	sim_make(&s);
+	SIM(&s, "driver", "vfio-pci");
+	SIM(&s, "driver", "e1000e");
+	SIM(&s, "driver", "snd_hda_intel");
+	SIM(&s, "device", "0000:01:00.0", "driver=vfio-pci", "orig=e1000e", "group=5");
+	SIM(&s, "device", "0000:01:00.1", "driver=vfio-pci", "orig=snd_hda_intel", "group=5");
+	vfio_node(&s, "5");
+	char *node = tu_path(s.dev, "vfio/5");
+	ck_assert_int_eq(chown(node, 990, 78), 0);
+	ck_assert_int_eq(chmod(node, 0660), 0);
+	pci_devices(&s, "0000:01:00.0\n");
+	second_vm(&s, &s2, "0000:01:00.1\n");
+	tu_write(s.vm.runtime, "vm1/pci", "0000:01:00.0 e1000e listed\n");
+	tu_write(s.vm.runtime, "vm2/pci", "0000:01:00.1 snd_hda_intel listed\n");
+	char *gate = tu_path(s.vm.root, "gate"), *reached = tu_path(s.vm.root, "gate.reached");
+	tu_write(s.vm.root, "gate", "");
+	char *env_gate = xasprintf("GATE_FILE=%s", gate);
+	char *shim = xasprintf("%s/tests/shims/gate.so", BUILD_DIR);
+	pid_t p1 = fork();
+	ck_assert_int_ge(p1, 0);
+	if (p1 == 0) {
+		const char *env[] = { env_gate, "GATE_AT=unlink:pci", NULL };
+		struct tu_run u;
+		pci_run_env(&s, &u, "unbind", NULL, env, shim, NULL);
+		tu_write(s.vm.root, "vm1.err", u.err);
+		_exit(u.status == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < 1000 && access(reached, F_OK) < 0; i++)
+		usleep(10000);
+	ck_assert_msg(access(reached, F_OK) == 0, "vm1's unbind never came to its record");
+	sim_log_clear(&s);
+	pid_t p2 = fork();
+	ck_assert_int_ge(p2, 0);
+	if (p2 == 0) {
+		struct tu_run u;
+		pci_run(&s2, &u, "unbind", NULL);
+		_exit(u.status == 0 ? 0 : 1);
+	}
+	/* vm2 has given its device back (the override it had put back comes
+	 * last): now let vm1 finish */
+	bool back = false;
+	for (int i = 0; i < 1000 && !back; i++) {
+		char *log = sim_log(&s);
+		back = strstr(log, "write bus/pci/drivers_probe 0000:01:00.1") != NULL;
+		free(log);
+		if (!back)
+			usleep(10000);
+	}
+	ck_assert_msg(back, "vm2's unbind never gave its device back");
+	usleep(100000);
+	ck_assert_int_eq(unlink(gate), 0);
+	int st;
+	ck_assert_int_eq(waitpid(p1, &st, 0), p1);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm1's unbind: status %d", st);
+	ck_assert_int_eq(waitpid(p2, &st, 0), p2);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm2's unbind: status %d", st);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "snd_hda_intel");
+	ck_assert(!record_exists(&s));
+	char *rec2 = tu_path(s.vm.runtime, "vm2/pci");
+	ck_assert_int_eq(access(rec2, F_OK), -1);
+	free(rec2);
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	free(shim);
+	free(env_gate);
+	free(reached);
+	free(gate);
+	free(node);
 	sim_free(&s);
 }
 END_TEST
@@ -896,7 +984,8 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, pci_runs_of_all_vms_take_turns, tu_need_root());
 	tu_add_test_if(tc, stuck_unbind_holds_up_no_other_vm, tu_need_root());
 	tu_add_test_if(tc, other_vm_named_in_a_notice_escaped, tu_need_root());
-	tu_add_test_if(tc, stale_plan_refused, tu_need_root());
+	tu_add_test_if(tc, stale_plan_read_again, tu_need_root());
+	tu_add_test_if(tc, two_unbinds_of_a_split_group, tu_need_root());
 	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
 	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());
 	suite_add_tcase(s, tc);
