@@ -52,6 +52,35 @@ static int lock_wait(int fd, long timeout_ms)
 	}
 }
 
+/* The flock of lfd (path, opened without following a symlink) within
+ * timeout_ms, once it is ours: a regular file (a VM's lock), or a
+ * directory (dir) that only we can write. busy says who holds it when
+ * the wait is over. *fd = lfd, or lfd closed and -errno with e filled. */
+static int take(int lfd, const char *path, bool dir, const char *busy, long timeout_ms, int *fd,
+		struct mvm_error *e)
+{
+	struct stat st;
+	int r;
+	if (fstat(lfd, &st) < 0)
+		r = mvm_error_set(e, errno, "lock", path, NULL);
+	else if (st.st_uid != geteuid() || (dir ? (st.st_mode & 022) != 0 : !S_ISREG(st.st_mode)))
+		r = mvm_error_set(e, EPERM, "lock", path,
+				  dir ? "not a directory of ours that only we can write"
+				      : "not a regular file of ours");
+	else if ((r = lock_wait(lfd, timeout_ms)) == -EWOULDBLOCK)
+		r = mvm_error_setf(e, EWOULDBLOCK, "lock", path,
+				   "%s (waited %ld s); try again when it is done", busy,
+				   timeout_ms / 1000);
+	else if (r < 0)
+		r = mvm_error_set(e, r, "lock", path, NULL);
+	if (r < 0) {
+		close(lfd);
+		return r;
+	}
+	*fd = lfd;
+	return 0;
+}
+
 int vm_lock(const char *runtime_dir, const char *vm, long timeout_ms, bool create, int *fd,
 	    struct mvm_error *e)
 {
@@ -71,23 +100,7 @@ int vm_lock(const char *runtime_dir, const char *vm, long timeout_ms, bool creat
 	}
 	if (lfd < 0)
 		return mvm_error_set(e, errno, "lock", path, errno == ELOOP ? "a symlink" : NULL);
-	struct stat st;
-	if (fstat(lfd, &st) < 0)
-		r = mvm_error_set(e, errno, "lock", path, NULL);
-	else if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
-		r = mvm_error_set(e, EPERM, "lock", path, "not a regular file of ours");
-	else if ((r = lock_wait(lfd, timeout_ms)) == -EWOULDBLOCK)
-		r = mvm_error_setf(e, EWOULDBLOCK, "lock", path,
-				   "another run holds the VM (waited %ld s); try again when it is done",
-				   timeout_ms / 1000);
-	else if (r < 0)
-		r = mvm_error_set(e, r, "lock", path, NULL);
-	if (r < 0) {
-		close(lfd);
-		return r;
-	}
-	*fd = lfd;
-	return 0;
+	return take(lfd, path, false, "another run holds the VM", timeout_ms, fd, e);
 }
 
 int runtime_lock(const char *runtime_dir, const char *busy, long timeout_ms, bool create,
@@ -104,22 +117,5 @@ int runtime_lock(const char *runtime_dir, const char *busy, long timeout_ms, boo
 	if (dfd < 0)
 		return mvm_error_set(e, errno, "lock", runtime_dir,
 				     errno == ELOOP || errno == ENOTDIR ? "not a directory" : NULL);
-	struct stat st;
-	if (fstat(dfd, &st) < 0)
-		r = mvm_error_set(e, errno, "lock", runtime_dir, NULL);
-	else if (st.st_uid != geteuid() || (st.st_mode & 022))
-		r = mvm_error_set(e, EPERM, "lock", runtime_dir,
-				  "not a directory of ours that only we can write");
-	else if ((r = lock_wait(dfd, timeout_ms)) == -EWOULDBLOCK)
-		r = mvm_error_setf(e, EWOULDBLOCK, "lock", runtime_dir,
-				   "%s (waited %ld s); try again when it is done", busy,
-				   timeout_ms / 1000);
-	else if (r < 0)
-		r = mvm_error_set(e, r, "lock", runtime_dir, NULL);
-	if (r < 0) {
-		close(dfd);
-		return r;
-	}
-	*fd = dfd;
-	return 0;
+	return take(dfd, runtime_dir, true, busy, timeout_ms, fd, e);
 }
