@@ -429,6 +429,89 @@ static void second_vm(struct sim *s, struct sim *s2, const char *devices)
 	free(dir);
 }
 
+/* pci-bind VERB for s in a child of ours, with env and preload as
+ * pci_run_env() takes them; its stderr into ROOT/ERRFILE when errfile is
+ * given. The child exits 0 when the run did, 1 when not. */
+static pid_t run_behind(struct sim *s, const char *verb, const char *const env[],
+			const char *preload, const char *errfile)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct tu_run u;
+		pci_run_env(s, &u, verb, NULL, env, preload, NULL);
+		if (errfile)
+			tu_write(s->vm.root, errfile, u.err);
+		_exit(u.status == 0 ? 0 : 1);
+	}
+	return pid;
+}
+
+/* The exit status of run_behind()'s child pid, once it is done. */
+static int behind_status(pid_t pid)
+{
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Whether the simulated sysfs logs line within 10 s. */
+static bool sim_logs(struct sim *s, const char *line)
+{
+	for (int i = 0; i < 1000; i++) {
+		char *log = sim_log(s);
+		bool yes = strstr(log, line) != NULL;
+		free(log);
+		if (yes)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* A descriptor of addr stays open: a driver's unbind of addr waits until
+ * the file returned (.sim/held/ADDR) is removed. */
+static char *hold_device(struct sim *s, const char *addr)
+{
+	char *rel = xasprintf(".sim/held/%s", addr);
+	tu_write(s->sys, rel, "open\n");
+	char *p = tu_path(s->sys, rel);
+	free(rel);
+	return p;
+}
+
+/* gate.so for one run (tests/shims/gate.c): GATE_FILE is ROOT/gate, made
+ * here; the run, once at the gate, makes ROOT/gate.reached and waits
+ * until the gate is removed. */
+struct gate {
+	char *file, *reached, *env, *shim;
+};
+
+static void gate_make(struct sim *s, struct gate *g)
+{
+	g->file = tu_path(s->vm.root, "gate");
+	g->reached = tu_path(s->vm.root, "gate.reached");
+	g->env = xasprintf("GATE_FILE=%s", g->file);
+	g->shim = xasprintf("%s/tests/shims/gate.so", BUILD_DIR);
+	tu_write(s->vm.root, "gate", "");
+}
+
+/* Whether a run came to the gate within 10 s. */
+static bool gate_reached(const struct gate *g)
+{
+	for (int i = 0; i < 1000 && access(g->reached, F_OK) < 0; i++)
+		usleep(10000);
+	return access(g->reached, F_OK) == 0;
+}
+
+static void gate_free(struct gate *g)
+{
+	free(g->file);
+	free(g->reached);
+	free(g->env);
+	free(g->shim);
+}
+
 /* Found in review: bind checks the other VMs' records, so the binds of
  * two VMs must not check and claim at once, or each may miss the claim
  * the other is about to write; at boot microvms.target starts every VM's
@@ -505,7 +588,7 @@ END_TEST
  * while vm1's unbind waits in the kernel. */
 START_TEST(stuck_unbind_holds_up_no_other_vm)
 {
-	struct sim s;
+	struct sim s, s2;
 	sim_make(&s);
 	sim_device(&s, "0000:01:00.0", "e1000e", "5");
 	sim_device(&s, "0000:09:00.0", "nvme", "19");
@@ -515,70 +598,32 @@ START_TEST(stuck_unbind_holds_up_no_other_vm)
 	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind vm1: %s", r.err);
 	tu_run_free(&r);
-	/* vm2, same runtime dir, its own device */
-	struct sim s2 = s;
-	s2.vm.name = "vm2";
-	tu_write(s.vm.root, "runner2/share/microvm/pci-devices", "0000:09:00.0\n");
-	char *dir = tu_path(s.vm.state, "vm2"), *cur = tu_path(dir, "current");
-	char *runner2 = tu_path(s.vm.root, "runner2");
-	ck_assert_int_eq(mkdir(dir, 0755), 0);
-	tu_symlink(runner2, cur);
+	second_vm(&s, &s2, "0000:09:00.0\n"); /* same runtime dir, its own device */
 
 	/* a descriptor of vm1's device stays open: its unbind waits */
-	char *simdir = tu_path(s.sys, ".sim"), *held = tu_path(simdir, "held");
-	ck_assert_int_eq(mkdir(held, 0755), 0);
-	tu_write(held, "0000:01:00.0", "open\n");
+	char *h = hold_device(&s, "0000:01:00.0");
 	sim_log_clear(&s);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct tu_run u;
-		pci_run(&s, &u, "unbind", NULL);
-		_exit(u.status == 0 ? 0 : 1);
-	}
-	bool waiting = false;
-	for (int i = 0; i < 1000 && !waiting; i++) {
-		char *log = sim_log(&s);
-		waiting = strstr(log, "write bus/pci/drivers/vfio-pci/unbind 0000:01:00.0") != NULL;
-		free(log);
-		if (!waiting)
-			usleep(10000);
-	}
-	ck_assert_msg(waiting, "vm1's unbind never reached vfio-pci's unbind");
+	pid_t pid = run_behind(&s, "unbind", NULL, NULL, NULL);
+	ck_assert_msg(sim_logs(&s, "write bus/pci/drivers/vfio-pci/unbind 0000:01:00.0"),
+		      "vm1's unbind never reached vfio-pci's unbind");
 	const char *env[] = { "MICROVM_LOCK_TIMEOUT=2", NULL };
 	pci_run_env(&s2, &r, "bind", NULL, env, NULL, NULL);
 	ck_assert_msg(r.status == 0, "vm2's bind while vm1's unbind waits: exit %d: %s", r.status,
 		      r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:09:00.0"), "vfio-pci");
 	tu_run_free(&r);
-	char *h = tu_path(held, "0000:01:00.0");
 	ck_assert_int_eq(unlink(h), 0);
-	int st;
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm1's unbind: status %d", st);
+	ck_assert_int_eq(behind_status(pid), 0);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 
 	/* vm1's bind waits in e1000e's unbind (a driver's remove that takes
 	 * long): vm2's unbind and its bind again, which takes the lock of all
 	 * VMs' binds, go ahead all the same. */
-	tu_write(held, "0000:01:00.0", "open\n");
+	free(hold_device(&s, "0000:01:00.0"));
 	sim_log_clear(&s);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct tu_run u;
-		pci_run(&s, &u, "bind", NULL);
-		_exit(u.status == 0 ? 0 : 1);
-	}
-	waiting = false;
-	for (int i = 0; i < 1000 && !waiting; i++) {
-		char *log = sim_log(&s);
-		waiting = strstr(log, "write bus/pci/drivers/e1000e/unbind 0000:01:00.0") != NULL;
-		free(log);
-		if (!waiting)
-			usleep(10000);
-	}
-	ck_assert_msg(waiting, "vm1's bind never reached e1000e's unbind");
+	pid = run_behind(&s, "bind", NULL, NULL, NULL);
+	ck_assert_msg(sim_logs(&s, "write bus/pci/drivers/e1000e/unbind 0000:01:00.0"),
+		      "vm1's bind never reached e1000e's unbind");
 	const char *env0[] = { "MICROVM_LOCK_TIMEOUT=0", NULL };
 	pci_run_env(&s2, &r, "unbind", NULL, env0, NULL, NULL);
 	ck_assert_msg(r.status == 0, "vm2's unbind while vm1's bind waits: %s", r.err);
@@ -588,15 +633,9 @@ START_TEST(stuck_unbind_holds_up_no_other_vm)
 		      r.err);
 	tu_run_free(&r);
 	ck_assert_int_eq(unlink(h), 0);
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm1's bind: status %d", st);
+	ck_assert_int_eq(behind_status(pid), 0);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
 	free(h);
-	free(held);
-	free(simdir);
-	free(runner2);
-	free(cur);
-	free(dir);
 	sim_free(&s);
 }
 END_TEST
@@ -697,57 +736,27 @@ START_TEST(stale_plan_read_again)
 	pci_run(&s2, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind vm2: %s", r.err);
 	tu_run_free(&r);
-	char *simdir = tu_path(s.sys, ".sim"), *held = tu_path(simdir, "held");
-	char *hold = tu_path(held, "0000:01:00.0");
-	ck_assert_int_eq(mkdir(held, 0755), 0);
-	tu_write(held, "0000:01:00.0", "open\n");
+	char *hold = hold_device(&s, "0000:01:00.0");
 	sim_log_clear(&s);
-	pid_t p2 = fork();
-	ck_assert_int_ge(p2, 0);
-	if (p2 == 0) {
-		struct tu_run u;
-		pci_run(&s2, &u, "unbind", NULL);
-		_exit(u.status == 0 ? 0 : 1);
-	}
-	bool waiting = false;
-	for (int i = 0; i < 1000 && !waiting; i++) {
-		char *log = sim_log(&s);
-		waiting = strstr(log, "write bus/pci/drivers/vfio-pci/unbind 0000:01:00.0") != NULL;
-		free(log);
-		if (!waiting)
-			usleep(10000);
-	}
-	ck_assert_msg(waiting, "vm2's unbind never reached vfio-pci's unbind");
+	pid_t p2 = run_behind(&s2, "unbind", NULL, NULL, NULL);
+	ck_assert_msg(sim_logs(&s, "write bus/pci/drivers/vfio-pci/unbind 0000:01:00.0"),
+		      "vm2's unbind never reached vfio-pci's unbind");
 	/* vm1's bind reads the device now, then waits at the gate */
-	char *gate = tu_path(s.vm.root, "gate"), *reached = tu_path(s.vm.root, "gate.reached");
-	tu_write(s.vm.root, "gate", "");
-	char *env_gate = xasprintf("GATE_FILE=%s", gate);
-	char *shim = xasprintf("%s/tests/shims/gate.so", BUILD_DIR);
-	char *out = tu_path(s.vm.root, "vm1.err");
-	pid_t p1 = fork();
-	ck_assert_int_ge(p1, 0);
-	if (p1 == 0) {
-		const char *env[] = { env_gate, NULL };
-		struct tu_run u;
-		pci_run_env(&s, &u, "bind", NULL, env, shim, NULL);
-		tu_write(s.vm.root, "vm1.err", u.err);
-		_exit(u.status);
-	}
-	for (int i = 0; i < 1000 && access(reached, F_OK) < 0; i++)
-		usleep(10000);
-	ck_assert_msg(access(reached, F_OK) == 0, "vm1's bind never reached the lock");
+	struct gate g;
+	gate_make(&s, &g);
+	const char *env[] = { g.env, NULL };
+	pid_t p1 = run_behind(&s, "bind", env, g.shim, "vm1.err");
+	ck_assert_msg(gate_reached(&g), "vm1's bind never reached the lock");
 	/* vm2's unbind finishes; then vm1 takes the lock */
 	ck_assert_int_eq(unlink(hold), 0);
-	int st;
-	ck_assert_int_eq(waitpid(p2, &st, 0), p2);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm2's unbind: status %d", st);
+	ck_assert_int_eq(behind_status(p2), 0);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
-	ck_assert_int_eq(unlink(gate), 0);
-	ck_assert_int_eq(waitpid(p1, &st, 0), p1);
-	char *err = NULL;
+	ck_assert_int_eq(unlink(g.file), 0);
+	int st = behind_status(p1);
+	char *out = tu_path(s.vm.root, "vm1.err"), *err = NULL;
 	size_t len;
 	ck_assert_int_eq(read_file(out, 65536, &err, &len), 0);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm1's bind: status %d: %s", st, err);
+	ck_assert_msg(st == 0, "vm1's bind: status %d: %s", st, err);
 	ck_assert_msg(strstr(err, "pci-bind: vm1: '0000:01:00.0': it changed while it was checked "
 				  "(another VM's run was giving it back): checking again\n"),
 		      "stderr: %s", err);
@@ -762,13 +771,8 @@ START_TEST(stale_plan_read_again)
 	tu_run_free(&r);
 	free(err);
 	free(out);
-	free(shim);
-	free(env_gate);
-	free(reached);
-	free(gate);
+	gate_free(&g);
 	free(hold);
-	free(held);
-	free(simdir);
 	sim_free(&s);
 }
 END_TEST
@@ -797,48 +801,21 @@ START_TEST(two_unbinds_of_a_split_group)
 	second_vm(&s, &s2, "0000:01:00.1\n");
 	tu_write(s.vm.runtime, "vm1/pci", "0000:01:00.0 e1000e listed\n");
 	tu_write(s.vm.runtime, "vm2/pci", "0000:01:00.1 snd_hda_intel listed\n");
-	char *gate = tu_path(s.vm.root, "gate"), *reached = tu_path(s.vm.root, "gate.reached");
-	tu_write(s.vm.root, "gate", "");
-	char *env_gate = xasprintf("GATE_FILE=%s", gate);
-	char *shim = xasprintf("%s/tests/shims/gate.so", BUILD_DIR);
-	pid_t p1 = fork();
-	ck_assert_int_ge(p1, 0);
-	if (p1 == 0) {
-		const char *env[] = { env_gate, "GATE_AT=unlink:pci", NULL };
-		struct tu_run u;
-		pci_run_env(&s, &u, "unbind", NULL, env, shim, NULL);
-		tu_write(s.vm.root, "vm1.err", u.err);
-		_exit(u.status == 0 ? 0 : 1);
-	}
-	for (int i = 0; i < 1000 && access(reached, F_OK) < 0; i++)
-		usleep(10000);
-	ck_assert_msg(access(reached, F_OK) == 0, "vm1's unbind never came to its record");
+	struct gate g;
+	gate_make(&s, &g);
+	const char *env[] = { g.env, "GATE_AT=unlink:pci", NULL };
+	pid_t p1 = run_behind(&s, "unbind", env, g.shim, NULL);
+	ck_assert_msg(gate_reached(&g), "vm1's unbind never came to its record");
 	sim_log_clear(&s);
-	pid_t p2 = fork();
-	ck_assert_int_ge(p2, 0);
-	if (p2 == 0) {
-		struct tu_run u;
-		pci_run(&s2, &u, "unbind", NULL);
-		_exit(u.status == 0 ? 0 : 1);
-	}
+	pid_t p2 = run_behind(&s2, "unbind", NULL, NULL, NULL);
 	/* vm2 has given its device back (the override it had put back comes
 	 * last): now let vm1 finish */
-	bool back = false;
-	for (int i = 0; i < 1000 && !back; i++) {
-		char *log = sim_log(&s);
-		back = strstr(log, "write bus/pci/drivers_probe 0000:01:00.1") != NULL;
-		free(log);
-		if (!back)
-			usleep(10000);
-	}
-	ck_assert_msg(back, "vm2's unbind never gave its device back");
+	ck_assert_msg(sim_logs(&s, "write bus/pci/drivers_probe 0000:01:00.1"),
+		      "vm2's unbind never gave its device back");
 	usleep(100000);
-	ck_assert_int_eq(unlink(gate), 0);
-	int st;
-	ck_assert_int_eq(waitpid(p1, &st, 0), p1);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm1's unbind: status %d", st);
-	ck_assert_int_eq(waitpid(p2, &st, 0), p2);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm2's unbind: status %d", st);
+	ck_assert_int_eq(unlink(g.file), 0);
+	ck_assert_int_eq(behind_status(p1), 0);
+	ck_assert_int_eq(behind_status(p2), 0);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "snd_hda_intel");
 	ck_assert(!record_exists(&s));
@@ -846,10 +823,7 @@ START_TEST(two_unbinds_of_a_split_group)
 	ck_assert_int_eq(access(rec2, F_OK), -1);
 	free(rec2);
 	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
-	free(shim);
-	free(env_gate);
-	free(reached);
-	free(gate);
+	gate_free(&g);
 	free(node);
 	sim_free(&s);
 }

@@ -1597,18 +1597,15 @@ START_TEST(reload_applies_settings)
 }
 END_TEST
 
+static size_t mounts_naming(pid_t pid, const char *path);
+
 /* Is a mount of the launcher's on the pin of tag (its mount namespace)? */
 static bool pin_mounted(const struct lt *t, const char *tag)
 {
-	char p[64], *buf;
-	size_t len;
-	snprintf(p, sizeof(p), "/proc/%d/mountinfo", (int)t->pid);
-	ck_assert_int_eq(read_file(p, 1 << 22, &buf, &len), 0);
 	char *pin = pin_of(t, tag), *want = xasprintf(" %s ", pin);
-	bool yes = strstr(buf, want) != NULL;
+	bool yes = mounts_naming(t->pid, want) > 0;
 	free(want);
 	free(pin);
-	free(buf);
 	return yes;
 }
 
@@ -2693,8 +2690,6 @@ static bool pinned_is(const struct lt *t, const char *tag, const char *path)
 	free(p);
 	return yes;
 }
-
-static size_t mounts_naming(pid_t pid, const char *path);
 
 /* Does the launcher's mount namespace have a mount on RUNTIME/.root/N/DIR
  * (N one of the first few trees) of its own? */
