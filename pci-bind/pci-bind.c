@@ -726,17 +726,17 @@ static const struct held *held_group(const struct helds *h, const char *g)
 
 /* The lock that the runs of pci-bind for all VMs take turns on (a flock
  * of the runtime dir), so that two binds of one device do not both pass:
- * a bind reads the other VMs' records and writes its claim under it. Held for
- * that alone (records, and iommu_group links), never across a read or a
- * write of a device (vfio-pci's unbind waits for the device's last
- * descriptor, which a VM user's process can keep open, and holds the
- * device's own lock meanwhile): no bind waits on another VM's device.
- * Taken after the VM's lock; unbind takes it too, for the other records,
- * the nodes and its record (after its devices are given back). It is held
- * for milliseconds, so it is waited
- * for at least ALL_VMS_WAIT_MS, whatever $MICROVM_LOCK_TIMEOUT says (0
- * there must not make the binds of VMs started together fail). *fd is -1
- * when a dry run finds no runtime dir. */
+ * a bind reads the other VMs' records and writes its claim under it;
+ * unbind, once its devices are given back, reads the other records, takes
+ * back the nodes and rewrites its record under it. Held for that alone
+ * (records, iommu_group links, nodes), never across a read or a write of
+ * a device (vfio-pci's unbind waits for the device's last descriptor,
+ * which a VM user's process can keep open, and holds the device's own
+ * lock meanwhile): no run waits on another VM's device. Taken after the
+ * VM's lock. Held for milliseconds, it is waited for at least
+ * ALL_VMS_WAIT_MS, whatever $MICROVM_LOCK_TIMEOUT says (0 there must not
+ * make the binds of VMs started together fail). *fd is -1 when a dry run
+ * finds no runtime dir. */
 #define ALL_VMS_WAIT_MS 5000
 static int all_vms_lock(int *fd, struct mvm_error *e)
 {
