@@ -103,6 +103,21 @@ int vm_lock(const char *runtime_dir, const char *vm, long timeout_ms, bool creat
 	return take(lfd, path, false, "another run holds the VM", timeout_ms, fd, e);
 }
 
+int vm_lock_to_undo(const char *runtime_dir, const char *vm, long timeout_ms, bool create,
+		    int *fd, struct mvm_error *e)
+{
+	int r = vm_lock(runtime_dir, vm, timeout_ms, false, fd, e);
+	if (r < 0 || *fd >= 0 || !create)
+		return r;
+	_cleanup_free_ char *dir = path_join(runtime_dir, vm);
+	if (!dir)
+		return mvm_error_set(e, ENOMEM, "lock", vm, NULL);
+	struct stat st;
+	if (lstat(dir, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return 1;
+	return vm_lock(runtime_dir, vm, timeout_ms, true, fd, e);
+}
+
 int runtime_lock(const char *runtime_dir, const char *busy, long timeout_ms, bool create,
 		 int *fd, struct mvm_error *e)
 {

@@ -30,6 +30,16 @@ int lock_timeout_ms(long *ms, struct mvm_error *e);
 int vm_lock(const char *runtime_dir, const char *vm, long timeout_ms, bool create, int *fd,
 	    struct mvm_error *e);
 
+/* vm_lock() for a run that undoes what the VM's records say (tap-setup
+ * down, pci-bind unbind): when there is neither the lock file nor
+ * RUNTIME_DIR/VM, where the records live, no run made anything for the VM
+ * (each takes the lock before it writes a record, and both stay until
+ * the runtime dir goes): 1, with *fd -1 and nothing made, so that a
+ * mistyped name changes nothing on the host. A run that makes them after
+ * that look came after this one. */
+int vm_lock_to_undo(const char *runtime_dir, const char *vm, long timeout_ms, bool create,
+		    int *fd, struct mvm_error *e);
+
 /* A lock of the runtime dir itself (flock of the directory: no file whose
  * name a VM's could clash with), for the runs of one tool for all VMs to
  * take turns (pci-bind: each reads the other VMs' records). As vm_lock():

@@ -1003,15 +1003,12 @@ static int plan_again(const struct pci_list *list, const struct devs *mine,
 
 /* bind NAME: 0, or -errno with e filled; reported when the rollback
  * followed (its failure is said before the rollback's own lines). */
-static int do_bind(struct mvm_error *e)
+static int do_bind(const struct vm *vm, struct mvm_error *e)
 {
-	struct vm vm = { 0 };
 	struct pci_list list = { 0 };
 	struct devs mine = { 0 }, rec = { 0 };
 	struct helds held = { 0 };
-	int r = vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, e);
-	if (r == 0)
-		r = vm_pci_devices(&vm, &list, e);
+	int r = vm_pci_devices(vm, &list, e);
 	if (r < 0)
 		goto out;
 	if (list.n == 0) {
@@ -1057,7 +1054,6 @@ out:
 	free(mine.v);
 	free(rec.v);
 	pci_list_free(&list);
-	vm_close(&vm);
 	return r;
 }
 
@@ -1188,15 +1184,27 @@ int main(int argc, char **argv)
 		log_error_info(&e);
 		return 1;
 	}
-	/* Runs for this VM (of pci-bind and tap-setup; a dry run too, without
-	 * making the file) take turns; the lock goes at exit. */
-	int lock;
-	if (vm_lock(c.runtime_dir, vm_name, wait_ms, !c.dry_run, &lock, &e) < 0) {
+	/* The runner before the lock: a VM that is not there (a mistyped name)
+	 * fails before the lock file is made, and changes nothing. */
+	struct vm vm = { 0 };
+	if (bind && vm_open(&vm, c.state_dir, vm_name, VM_CURRENT, c.allow_untrusted, &e) < 0) {
 		log_error_info(&e);
 		return 1;
 	}
-	lock_wait_ms = wait_ms; /* for the lock of all VMs' runs, taken in the verbs */
-	if ((bind ? do_bind(&e) : do_unbind(&e)) < 0) {
+	/* Runs for this VM (of pci-bind and tap-setup; a dry run too, without
+	 * making the file) take turns; the lock goes at exit. An unbind for a
+	 * VM that no run made anything for makes no lock either. */
+	int lock, r = bind ? vm_lock(c.runtime_dir, vm_name, wait_ms, !c.dry_run, &lock, &e)
+			   : vm_lock_to_undo(c.runtime_dir, vm_name, wait_ms, !c.dry_run, &lock, &e);
+	if (r == 0) {
+		lock_wait_ms = wait_ms; /* for the lock of all VMs' runs, taken in the verbs */
+		r = bind ? do_bind(&vm, &e) : do_unbind(&e);
+	} else if (r > 0) {
+		log_debug("nothing made for the VM: nothing to give back");
+		r = 0;
+	}
+	vm_close(&vm);
+	if (r < 0) {
 		log_error_info(&e); /* unless the verb logged it where it went on */
 		return 1;
 	}

@@ -234,14 +234,25 @@ int main(int argc, char **argv)
 	int r = give ? grant_confine(&e) : scan_confine(&scan, &c, &e);
 	if (r == 0 && (up || give))
 		r = cli_resolve_ids(&c, &e);
+	/* The runner before the lock: a VM that is not there (a mistyped
+	 * name) fails before the lock file is made, and changes nothing. */
+	struct vm vm = { 0 };
+	if (r == 0 && (up || give))
+		r = vm_open(&vm, c.state_dir, name, VM_CURRENT, c.allow_untrusted, &e);
 	/* Every run for this VM, tap or macvtap, up, down or grant (a dry run
-	 * too, without making the file), waits for the one before. */
+	 * too, without making the file), waits for the one before; a down
+	 * for a VM that no run made anything for makes no lock either. */
 	if (r == 0)
-		r = vm_lock(c.runtime_dir, name, wait_ms, !c.dry_run, &lock, &e);
-	if (r < 0) {
-		log_error_info(&e);
+		r = up || give ? vm_lock(c.runtime_dir, name, wait_ms, !c.dry_run, &lock, &e)
+			       : vm_lock_to_undo(c.runtime_dir, name, wait_ms, !c.dry_run, &lock, &e);
+	if (r != 0) {
+		if (r < 0)
+			log_error_info(&e);
+		else
+			log_debug("nothing made for the VM: nothing to delete");
+		vm_close(&vm);
 		fd_scanner_stop(&scan);
-		return 1;
+		return r < 0;
 	}
 
 	struct ctx x = { .c = &c,
@@ -249,17 +260,13 @@ int main(int argc, char **argv)
 			 .kind = opts.macvtap ? "macvtap" : "tap",
 			 .mac = opts.macvtap,
 			 .scan = give ? NULL : &scan };
-	if (up || give) {
-		struct vm vm = { 0 };
-		r = vm_open(&vm, c.state_dir, name, VM_CURRENT, c.allow_untrusted, &e);
-		if (r == 0)
-			r = give ? grant(&x, &vm, &e)
-			    : opts.macvtap ? up_macvtaps(&x, &vm, &e)
-			    : up_taps(&x, &vm, &e);
-		vm_close(&vm);
-	} else {
+	if (up || give)
+		r = give ? grant(&x, &vm, &e)
+		    : opts.macvtap ? up_macvtaps(&x, &vm, &e)
+		    : up_taps(&x, &vm, &e);
+	else
 		r = down(&x, &e);
-	}
+	vm_close(&vm);
 	ctx_close(&x);
 	fd_scanner_stop(&scan);
 	if (lock >= 0)

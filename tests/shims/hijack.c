@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* hijack.so: an LD_PRELOAD shim that plays someone who made tap-setup run
  * their code. At the program's first flock() (tap-setup takes its VM's
- * lock before it reads the runner or a record: anything a VM user could
- * shape comes after it) it tries to get past its sandbox through another
+ * lock confined as it is when it reads the runner or a record, anything
+ * a VM user could shape) it tries to get past its sandbox through another
  * process, then lets the program go on:
  *
  *   HIJACK_VICTIM=PID...  the processes to go through, separated by

@@ -963,6 +963,36 @@ START_TEST(unbind_back_to_the_driver_it_had)
 }
 END_TEST
 
+/* A VM that is not there (a mistyped name): bind fails on it, unbind finds
+ * nothing to undo, and neither makes anything, not even the VM's lock
+ * file in the runtime dir (it was made before the runner was read). */
+START_TEST(unknown_vm_makes_nothing)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	ck_assert_int_eq(mkdir(s.vm.runtime, 0755), 0);
+	struct sim ghost = s;
+	ghost.vm.name = "vm9";
+	static const char *const verbs[] = { "bind", "unbind" };
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		pci_run(&ghost, &r, verbs[i], NULL);
+		ck_assert_msg(r.status == (i == 0 ? 1 : 0), "%s: exit %d: %s", verbs[i], r.status,
+			      r.err);
+		ck_assert_msg(i > 0 || strstr(r.err, "/state/vm9/current"), "%s: %s", verbs[i],
+			      r.err);
+		char names[256];
+		tu_list_dir(s.vm.runtime, names, sizeof(names));
+		ck_assert_msg(!names[0], "%s left in the runtime dir: %s", verbs[i], names);
+		tu_run_free(&r);
+	}
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	sim_free(&s);
+}
+END_TEST
+
 Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -988,6 +1018,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, unbind_back_to_the_driver_it_had, tu_need_root());
 	tu_add_test_if(tc, driver_override_kept, tu_need_root());
 	tu_add_test_if(tc, driver_override_not_a_name_refused, tu_need_root());
+	tu_add_test_if(tc, unknown_vm_makes_nothing, tu_need_root());
 	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
 	TCase *km = tu_tcase_create("kmod");

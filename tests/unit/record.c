@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* common/record.h: the runtime records of DESIGN.md section 4. */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,22 +29,6 @@ static void teardown(void)
 	free(vmdir);
 }
 
-/* The names in dir, sorted, joined by ' '. */
-static void list_dir(const char *dir, char *buf, size_t size)
-{
-	struct dirent **ents;
-	int n = scandir(dir, &ents, NULL, alphasort);
-	ck_assert_msg(n >= 0, "scandir %s: %s", dir, strerror(errno));
-	buf[0] = '\0';
-	for (int i = 0; i < n; i++) {
-		if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, ".."))
-			snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", buf[0] ? " " : "",
-				 ents[i]->d_name);
-		free(ents[i]);
-	}
-	free(ents);
-}
-
 START_TEST(round_trip)
 {
 	struct mvm_error e;
@@ -72,7 +55,7 @@ START_TEST(round_trip)
 	ck_assert_str_eq(text, "tap2\n");
 	free(text);
 	char names[256];
-	list_dir(vmdir, names, sizeof(names));
+	tu_list_dir(vmdir, names, sizeof(names));
 	ck_assert_str_eq(names, "tap");
 
 	/* An empty record is a record. */
@@ -80,7 +63,7 @@ START_TEST(round_trip)
 	ck_assert_int_eq(record_read(run, "vm1", "pci", &text, &e), 0);
 	ck_assert_str_eq(text, "");
 	free(text);
-	list_dir(vmdir, names, sizeof(names));
+	tu_list_dir(vmdir, names, sizeof(names));
 	ck_assert_str_eq(names, "pci tap");
 	free(file);
 }
@@ -221,7 +204,7 @@ START_TEST(temp_file_of_a_killed_write)
 	tu_write(vmdir, "pci.tmp", "half a record that is longer\n");
 	ck_assert_int_eq(record_write(run, "vm1", "pci", "new\n", &e), 0);
 	char names[64], *text;
-	list_dir(vmdir, names, sizeof(names));
+	tu_list_dir(vmdir, names, sizeof(names));
 	ck_assert_str_eq(names, "pci");
 	ck_assert_int_eq(record_read(run, "vm1", "pci", &text, &e), 0);
 	ck_assert_str_eq(text, "new\n");

@@ -980,6 +980,41 @@ START_TEST(down_without_record)
 }
 END_TEST
 
+/* A VM that is not there (a mistyped name): up and grant fail on it, down
+ * finds nothing to undo, and none of them makes anything on the host, not
+ * even the VM's lock file in the runtime dir (it was made before the
+ * runner was read). */
+START_TEST(unknown_vm_makes_nothing)
+{
+	static const struct {
+		const char *verb, *opt;
+		int status;
+	} runs[] = {
+		{ "up", NULL, 1 },   { "up", "--macvtap", 1 },	 { "grant", "--macvtap", 1 },
+		{ "down", NULL, 0 }, { "down", "--macvtap", 0 },
+	};
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	ck_assert_int_eq(mkdir(t.runtime, 0755), 0);
+	struct tu_vm ghost = t;
+	ghost.name = "vm9";
+	for (size_t i = 0; i < ARRAY_SIZE(runs); i++) {
+		struct tu_run r;
+		tap_run(&r, &ghost, runs[i].verb, (const char *const[]){ runs[i].opt, NULL });
+		ck_assert_msg(r.status == runs[i].status, "%s %s: exit %d: %s",
+			      runs[i].opt ? runs[i].opt : "", runs[i].verb, r.status, r.err);
+		ck_assert_msg(runs[i].status == 0 || strstr(r.err, "/state/vm9/current"),
+			      "%s: %s", runs[i].verb, r.err);
+		char names[256];
+		tu_list_dir(t.runtime, names, sizeof(names));
+		ck_assert_msg(!names[0], "%s %s left in the runtime dir: %s",
+			      runs[i].opt ? runs[i].opt : "", runs[i].verb, names);
+		tu_run_free(&r);
+	}
+	tu_vm_free(&t);
+}
+END_TEST
+
 Suite *tap_suite(void)
 {
 	Suite *s = suite_create("tap");
@@ -1007,6 +1042,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, down_group_only_when_exact, why);
 	tu_add_test_if(tc, down_leaves_what_is_no_longer_a_tap, why);
 	tu_add_test_if(tc, down_without_record, why);
+	tu_add_test_if(tc, unknown_vm_makes_nothing, why);
 	tu_add_test_if(tc, down_refuses_a_record_with_a_nul, why);
 	tu_add_test_if(tc, many_taps, why);
 	tu_add_test_if(tc, macvtap_up_down, why);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -69,6 +70,21 @@ void tu_write_n(const char *dir, const char *rel, const char *content, size_t n)
 void tu_write(const char *dir, const char *rel, const char *content)
 {
 	tu_write_n(dir, rel, content, strlen(content));
+}
+
+void tu_list_dir(const char *dir, char *buf, size_t size)
+{
+	struct dirent **ents;
+	int n = scandir(dir, &ents, NULL, alphasort);
+	ck_assert_msg(n >= 0, "scandir %s: %s", dir, strerror(errno));
+	buf[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, ".."))
+			snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", buf[0] ? " " : "",
+				 ents[i]->d_name);
+		free(ents[i]);
+	}
+	free(ents);
 }
 
 void tu_vm_make(struct tu_vm *t, const char *name)

@@ -23,6 +23,8 @@ void tu_write(const char *dir, const char *rel, const char *content);
 void tu_write_n(const char *dir, const char *rel, const char *content, size_t n);
 /* dir/rel as a new string. */
 char *tu_path(const char *dir, const char *rel);
+/* The names in dir, sorted, joined by ' ' (into buf, cut at size). */
+void tu_list_dir(const char *dir, char *buf, size_t size);
 
 /* A runner package in a fresh state dir: STATE/NAME/current -> RUNNER.
  * Files are added with tu_write(t->runner, "share/microvm/...", ...). */

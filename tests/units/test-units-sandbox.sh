@@ -21,7 +21,7 @@
 # Then the attack from inside the helper itself, in the real TAP, macvtap
 # and PCI units (virtiofs-launch takes no lock, where the shim starts):
 # tests/shims/hijack.so (LD_PRELOAD) plays code someone made the helper
-# run, from its lock on (before it reads a runner or a record),
+# run, from its lock on (confined as when it reads a runner or a record),
 # and tries to reach past the sandbox through PID 1 (root, every
 # capability) and through a root process with no capability at all (as
 # Debian's systemd-localed runs): a unit file created through
