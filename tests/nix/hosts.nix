@@ -9,8 +9,8 @@
 # microvm-nix: as microvm.nix's users write it (microvm.vms.NAME.config,
 # the guests' microvm.interfaces/shares/devices), the host settings that
 # microvm.nix has no option for in services.microvm-host-helpers.vms, plus
-# a fourth VM, flakey, deployed from a flake with updateFlake, and an
-# imperative VM in microvm.autostart.
+# a fourth VM, flakey, deployed from a flake with updateFlake (with a
+# read-only virtiofs share), and an imperative VM in microvm.autostart.
 # store: the directory the runners' outPaths are in.
 { store }:
 let
@@ -169,6 +169,17 @@ in
                   networking.hostName = "flakey";
                   _module.args.microvmStubStore = store;
                   _module.args.pkgs = pkgs;
+                  # Served read-only by the runner the host declares; one
+                  # that `microvm -u` builds has no settings files.
+                  microvm.shares = [
+                    {
+                      proto = "virtiofs";
+                      tag = "docs";
+                      source = "/srv/docs";
+                      mountPoint = "/docs";
+                      readOnly = true;
+                    }
+                  ];
                 }
               ];
             };

@@ -236,10 +236,10 @@ else
         check "install-microvm-$vm (systemd-tmpfiles --root)" install_vm "$vm"
     done
     toplevel=$(ev microvm-nix services.microvm-host-helpers.vms.net.toplevel.outPath | json)
-    flakey=$(ev microvm-nix services.microvm-host-helpers.vms.flakey.runner.outPath | json)
+    flakey=$(ev microvm-nix services.microvm-host-helpers.vms.flakey.currentRunner.outPath | json)
     check "files/current -> the runner with settings" test "$(cur files)" = "$wrapped"
     check "net/toplevel -> the guest's system" test "$(readlink "$R/var/lib/microvms/net/toplevel")" = "$toplevel"
-    check "flakey/current -> its runner" test "$(cur flakey)" = "$flakey"
+    check "flakey/current -> its runner with settings" test "$(cur flakey)" = "$flakey"
     check "flakey/flake holds updateFlake" test "$(cat "$R/var/lib/microvms/flakey/flake")" = "git+file:///etc/nixos"
     check "VM dir 0755 microvm:kvm" test "$(stat -c '%a %u:%g' "$R/var/lib/microvms/files")" = "755 990:78"
     # Everything, as at boot (systemd-tmpfiles-setup): the state dir, the
