@@ -177,6 +177,7 @@ let
           description = ''
             Restart microvm@${name} on a switch that changes its runner or
             its host settings (microvm.nix: microvm.vms.NAME.restartIfChanged).
+            A VM not in `vms` is never restarted by a switch.
           '';
         };
         updateCurrent = mkOption {
@@ -346,8 +347,15 @@ let
       "microvm@${name}" = {
         overrideStrategy = "asDropin";
         path = lib.mkForce [ ];
-        serviceConfig.Type = if vm.notify then "notify" else "simple";
-        inherit (vm) restartIfChanged;
+        serviceConfig = {
+          Type = if vm.notify then "notify" else "simple";
+          # Over the template's `false` (NixOS writes nothing for true):
+          # cleared, then this VM's own.
+          X-RestartIfChanged = [
+            ""
+            vm.restartIfChanged
+          ];
+        };
         restartTriggers = lib.optional (vm.currentRunner != null) vm.currentRunner ++ lib.attrValues env;
         wants = [ "install-microvm-${name}.service" ] ++ lib.optional machined "systemd-machined.service";
         after = lib.optional machined "systemd-machined.service";
@@ -647,11 +655,15 @@ in
               wantedBy = [ "local-fs.target" ];
               restartIfChanged = false;
             };
-            # Template-wide. microvm@ keeps NixOS's PATH of a service
-            # (coreutils, findutils, grep, sed, systemd), which the runner
-            # scripts of microvm.nix use, as with its own unit.
+            # Template-wide. A switch leaves a VM the host does not declare
+            # (in vms: restartIfChanged) running, and its helpers, whatever
+            # changed in the units, as microvm.nix's templates do.
+            # microvm@ keeps NixOS's PATH of a service (coreutils,
+            # findutils, grep, sed, systemd), which the runner scripts of
+            # microvm.nix use, as with its own unit.
             "microvm@" = {
               overrideStrategy = "asDropin";
+              restartIfChanged = false;
               serviceConfig = {
                 TimeoutSec = cfg.startupTimeout;
               } // lib.optionalAttrs cfg.useNotifySockets { Type = "notify"; };
@@ -659,12 +671,25 @@ in
             # virtiofs-launch finds virtiofsd on PATH (for VMs not in vms).
             "microvm-virtiofsd@" = {
               overrideStrategy = "asDropin";
+              restartIfChanged = false;
               path = [ cfg.virtiofsdPackage ];
               environment.MICROVM_VIRTIOFS_OPTIONS = lib.optionalString (
                 cfg.virtiofsdDialect != null
               ) "--virtiofsd-dialect=${cfg.virtiofsdDialect}";
             };
           }
+          (lib.genAttrs
+            [
+              "microvm-tap-interfaces@"
+              "microvm-macvtap-interfaces@"
+              "microvm-pci-devices@"
+            ]
+            (_: {
+              overrideStrategy = "asDropin";
+              path = lib.mkForce [ ];
+              restartIfChanged = false;
+            })
+          )
         ]
         ++ lib.mapAttrsToList vmUnits cfg.vms
       );

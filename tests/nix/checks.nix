@@ -40,6 +40,38 @@ let
   filesRunner = current "files";
   virtiofsd = (if mvnix then h.vms.files.virtiofsd.package else h.virtiofsdPackage);
   vfsOpts = words ((env "microvm-virtiofsd@files").MICROVM_VIRTIOFS_OPTIONS or "");
+  # Does a switch (switch-to-configuration) restart unit@inst when its
+  # units changed? It reads X-RestartIfChanged of [Service] in the
+  # template's file, the template's drop-in, then the instance's (inst
+  # null: a VM the host does not declare): an empty value clears those
+  # before it, the last one counts, none is true. NixOS writes `false` for
+  # restartIfChanged = false, before the values of serviceConfig.
+  xri =
+    s:
+    lib.optional (!(s.restartIfChanged or true)) "false"
+    ++ map (v: if v == true then "true" else if v == false then "false" else toString v) (
+      lib.toList ((s.serviceConfig or { }).X-RestartIfChanged or [ ])
+    );
+  fileXri =
+    unit:
+    map (lib.removePrefix "X-RestartIfChanged=") (
+      lib.filter (lib.hasPrefix "X-RestartIfChanged=") (
+        lib.splitString "\n" (builtins.readFile (../../units + "/${unit}@.service"))
+      )
+    );
+  restartsOnSwitch =
+    unit: inst:
+    let
+      vals = lib.foldl' (acc: v: if v == "" then [ ] else acc ++ [ v ]) [ ] (
+        fileXri unit ++ xri (get "${unit}@") ++ lib.optionals (inst != null) (xri (get "${unit}@${inst}"))
+      );
+    in
+    vals == [ ] || lib.elem (lib.last vals) [
+      "1"
+      "yes"
+      "true"
+      "on"
+    ];
   # The warnings about flakey's share settings (below).
   flakeyWarnings = lib.filter (lib.hasPrefix "services.microvm-host-helpers.vms.flakey: ") config.warnings;
   flakeyWarning = lib.concatStrings flakeyWarnings;
@@ -58,6 +90,23 @@ lib.concatMap (
     ++ ok "${name}: a PATH of its own: ${(env name).PATH or ""}" (!(env name ? PATH))
   ) ([ "microvm" ] ++ helpers)
 ) vms
+# A switch restarts a declared VM as its restartIfChanged says (microvm.nix:
+# microvm.vms.NAME.restartIfChanged), its helper units only with it (they
+# are PartOf= it), and never a VM the host does not declare (an imperative
+# one, `microvm -c`), nor its helpers: microvm.nix's templates have
+# restartIfChanged = false.
+++ lib.concatMap (
+  n:
+  expect "a switch restarts microvm@${n}" (restartsOnSwitch "microvm" n) h.vms.${n}.restartIfChanged
+  ++ lib.optionals mvnix (
+    expect "microvm@${n} follows microvm.vms.${n}.restartIfChanged" h.vms.${n}.restartIfChanged
+      config.microvm.vms.${n}.restartIfChanged
+  )
+  ++ lib.concatMap (u: ok "a switch restarts ${u}@${n} on its own" (!restartsOnSwitch u n)) helpers
+) vms
+++ lib.concatMap (
+  u: ok "a switch restarts ${u}@ of a VM the host does not declare" (!restartsOnSwitch u null)
+) ([ "microvm" ] ++ helpers)
 # Readiness: the notify runner's VM is Type=notify, the others simple.
 ++ expect "microvm@files Type" (get "microvm@files").serviceConfig.Type or null "notify"
 ++ expect "microvm@net Type" (get "microvm@net").serviceConfig.Type or null "simple"
