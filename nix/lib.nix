@@ -52,6 +52,11 @@ rec {
   # a line in extra-args.
   splitArgs = args: lib.concatMap (a: lib.filter (w: lib.isString w && w != "") (builtins.split "[ \t\n]+" a)) args;
 
+  # Does an element of those extraArgs hold more shell syntax than white
+  # space (a quote, a backslash, $, a backtick, ; & | < > ( ))? On
+  # microvm.nix's shell line it meant something splitArgs does not do.
+  shellSyntax = a: builtins.match ".*[\"'\\$`;&|<>()].*" a != null;
+
   # microvm.virtiofsd.threadPoolSize (an unsigned integer, or a string the
   # shell expanded, "`nproc`" by default) as virtiofs-launch's
   # --thread-pool-size: null for "`nproc`" (virtiofs-launch's own default is

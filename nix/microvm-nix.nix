@@ -245,6 +245,21 @@ in
           assertion = false;
           inherit message;
         }) nestedShares
+        ++ lib.concatLists (
+          lib.mapAttrsToList (
+            name: guest:
+            let
+              bad = what: args: map (a: {
+                assertion = false;
+                message = "vm ${name}: ${what} element ${builtins.toJSON a} holds shell syntax (a quote, a backslash, $, a backtick, ; & | < > or a parenthesis), which microvm.nix's shell line acted on and this module does not (it splits at white space alone): give the arguments as virtiofsd is to see them";
+              }) (lib.filter hlib.shellSyntax args);
+            in
+            bad "microvm.virtiofsd.extraArgs" guest.microvm.virtiofsd.extraArgs
+            ++ lib.concatMap (s: bad "microvm.shares.*.extraArgs (share '${s.tag}')" s.extraArgs) (
+              virtiofsShares guest
+            )
+          ) guests
+        )
         ++ lib.mapAttrsToList (
           name: guest:
           let

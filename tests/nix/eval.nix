@@ -12,6 +12,8 @@
 # store:  where the test runners' outPaths are.
 # tapWord: one more word of VM net's tap.extraOptions (the check of bad
 #         option words).
+# vfsArg: one more element of VM files' microvm.virtiofsd.extraArgs
+#         (microvm.nix form; the check of shell-only syntax in it).
 # netShare: the source of one more (read-only) virtiofs share of VM net,
 #         microvm.nix form (the check of shares nested in a writable one);
 # netSocket: its socket (else microvm.nix's default, in net's directory).
@@ -22,6 +24,7 @@
   store ? "/nix/store",
   attr ? null,
   tapWord ? null,
+  vfsArg ? null,
   netShare ? null,
   netSocket ? null,
 }:
@@ -34,6 +37,7 @@ let
     { _module.args.microvmStubStore = store; }
   ]
   ++ lib.optional (tapWord != null) { services.microvm-host-helpers.vms.net.tap.extraOptions = [ tapWord ]; }
+  ++ lib.optional (vfsArg != null) { microvm.vms.files.config.microvm.virtiofsd.extraArgs = [ vfsArg ]; }
   ++ lib.optional (netShare != null) {
     microvm.vms.net.config.microvm.shares = [
       ({

@@ -107,6 +107,27 @@ out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath
 check "an option word with a space is an assertion naming it" \
     grep -q 'vms.net: the option words \[\\"--bridge=br 0\\"\] hold a space' <<<"$out"
 
+# microvm.nix put extraArgs into a shell line: quotes, a backslash, $ and
+# the like meant more than words split at white space, which is all the
+# module does with them (found by an audit: they reached virtiofsd as
+# written). The evaluation names such an element; white space alone is
+# split, as the shell did.
+vfsarg() { # vfsarg ARG: the evaluation's output
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form microvm-nix --argstr store "$STORE" --argstr vfsArg "$1" 2>&1
+}
+says() { json <<<"$out" | grep -qF -- "$1"; } # says TEXT: a failure in $out holds it
+out=$(vfsarg "--log-level='debug'")
+check "a quote in microvm.virtiofsd.extraArgs is an assertion naming it" \
+    says "vm files: microvm.virtiofsd.extraArgs element \"--log-level='debug'\""
+out=$(vfsarg '--cache=$CACHE')
+check "a \$ in microvm.virtiofsd.extraArgs is an assertion naming it" \
+    says 'vm files: microvm.virtiofsd.extraArgs element "--cache=$CACHE"'
+out=$(vfsarg '--modcaps=+sys_admin --cache auto')
+# (the other checks do not hold for it: files' extra-args change)
+check "white space alone in microvm.virtiofsd.extraArgs is no assertion" \
+    eval '[[ $out == "["* && $out != *"extraArgs element"* ]]'
+
 # A share of one VM inside another VM's writable share: that guest could
 # make it lead anywhere (found by a red-team read); virtiofs-launch sees
 # its own VM alone, so the evaluation names it. Inside a read-only share
