@@ -421,7 +421,9 @@ let
         lib.optional (s.readOnly == true) (lost "readOnly" true "microvm.shares.*.readOnly")
         ++ lib.optional (s.cache != null && s.cache != "auto") (lost "cache" s.cache "microvm.shares.*.cache")
         ++ lib.optional (s.posixAcl == false) (lost "posixAcl" false "microvm.shares.*.posixAcl")
-        ++ lib.optional (s.inodeFileHandles != null && s.inodeFileHandles != "never") (
+        # ("prefer", microvm.nix's default, lost costs descriptors, not
+        # behaviour: named, it would make every such VM warn at every rebuild.)
+        ++ lib.optional (s.inodeFileHandles == "mandatory") (
           lost "inodeFileHandles" s.inodeFileHandles "microvm.virtiofsd.inodeFileHandles"
         )
         ++ lib.optional (s.tag != null) (lost "tag" s.tag "microvm.hypervisor = \"crosvm\"")
