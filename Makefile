@@ -89,9 +89,10 @@ $(B)/tests/helpers/%: tests/helpers/%.c $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBCOMMON)
 # Shims are built without sanitizers: they are preloaded into other programs.
+# killat.so and failat.so share tests/shims/counted.h (-MMD: rebuilt with it).
 $(B)/tests/shims/%.so: tests/shims/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(WARN) -g -O1 -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
+	$(CC) -std=gnu11 $(WARN) -g -O1 -D_GNU_SOURCE -fPIC -shared -MMD -MP -o $@ $< -ldl
 
 build-tests: all $(B)/check-runner $(HELPERS) $(SHIMS)
 

@@ -423,3 +423,40 @@ void tu_symlink(const char *target, const char *link)
 {
 	ck_assert_msg(symlink(target, link) == 0, "symlink %s: %s", link, strerror(errno));
 }
+
+long tu_failat_calls(const char *log)
+{
+	char *text = NULL;
+	size_t len = 0;
+	long n = 0;
+	if (read_file(log, 1 << 20, &text, &len) < 0)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		n += text[i] == '\n';
+	free(text);
+	ck_assert_int_eq(unlink(log), 0);
+	return n;
+}
+
+const char *const *tu_failat_errnos(long n)
+{
+	static const char *const eio[] = { "EIO", NULL }, *const nospc[] = { "EIO", "ENOSPC", NULL },
+				 *const nomem[] = { "EIO", "ENOMEM", NULL };
+	return n % 5 == 1 ? nospc : n % 5 == 3 ? nomem : eio;
+}
+
+const char *tu_error_line(const char *err, char *buf, size_t size)
+{
+	const char *found = NULL;
+	for (const char *p = err; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, "<3>", 3) != 0)
+			continue;
+		if (found)
+			return NULL;
+		found = p + 3;
+	}
+	if (!found)
+		return NULL;
+	snprintf(buf, size, "%.*s", (int)strcspn(found, "\n"), found);
+	return buf;
+}

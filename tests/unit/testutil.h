@@ -137,3 +137,18 @@ void tu_symlink(const char *target, const char *link);
 #define TU_NOBODY 65534
 /* $MICROVM_RUNNER_PINS of the tests: no pins (main.c sets it). */
 #define TU_NO_PINS "/nonexistent/mvm-test-pins"
+
+/* Fault injection with tests/shims/failat.so (LD_PRELOAD, before any
+ * other shim): a run with FAILAT_LOG=PATH lists the calls through which
+ * it can change the host; a run with FAILAT=N fails the Nth of them with
+ * FAILAT_ERRNO (EIO by default), and the run goes on. */
+/* How many calls the FAILAT_LOG file log lists (0 when there is none);
+ * the file is removed, for the next run. */
+long tu_failat_calls(const char *log);
+/* The FAILAT_ERRNO values a test runs FAILAT=n with: EIO for every n,
+ * and for some n ENOSPC or ENOMEM too (NULL-terminated, static). */
+const char *const *tu_failat_errnos(long n);
+/* Of stderr captured with the env entry "JOURNAL_STREAM=" (priority
+ * prefixes): the one line of priority error ("<3>"), its prefix taken
+ * off, in buf; NULL when there is none, or more than one. */
+const char *tu_error_line(const char *err, char *buf, size_t size);

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* failat.so: an LD_PRELOAD shim that makes the program's Nth call that
+ * can change the host fail, as the kernel would fail it, while the program
+ * goes on: a test can fail each step of a root helper in turn and check
+ * that the run says so and rolls back what it did. No test hooks in the
+ * product code: the program runs unchanged.
+ *
+ *   FAILAT=N   the Nth counted call is not made: it returns -1 with
+ *              errno FAILAT_ERRNO; every other call goes through; unset
+ *              or 0: count only
+ *   FAILAT_ERRNO=NAME   EIO (default), ENOSPC, ENOMEM, EPERM, ... or a
+ *              number
+ *   FAILAT_LOG=PATH     append "N CALL" for every counted call
+ *
+ * Nothing is written to stderr: what the program says there is its own.
+ * The counted calls, and what counts them, are those of counted.h (shared
+ * with killat.so, which kills the program instead). Put it first in
+ * LD_PRELOAD (before pcisim.so). Built without sanitizers. */
+#define SHIM "failat"
+#define VAR(x) FAILAT##x
+#define HERE " (failed here)"
+#include "counted.h"
+
+static const struct {
+	const char *name;
+	int no;
+} errnos[] = {
+	{ "EIO", EIO },	      { "ENOSPC", ENOSPC }, { "ENOMEM", ENOMEM }, { "EPERM", EPERM },
+	{ "EACCES", EACCES }, { "EBUSY", EBUSY },   { "EINVAL", EINVAL }, { "ENODEV", ENODEV },
+	{ "ENOENT", ENOENT }, { "EEXIST", EEXIST }, { "EAGAIN", EAGAIN }, { "EINTR", EINTR },
+	{ "EDQUOT", EDQUOT }, { "EROFS", EROFS },   { "ENOBUFS", ENOBUFS },
+};
+
+/* FAILAT_ERRNO, read when the call fails (the variable stays in the
+ * environment: it does nothing without FAILAT). A name this does not know
+ * is the test's mistake: abort. */
+static int at_nth(long n, const char *call)
+{
+	const char *s = getenv("FAILAT_ERRNO");
+	int e = EIO;
+	if (s && *s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		e = 0;
+		if (!*end && v > 0)
+			e = (int)v;
+		for (size_t i = 0; !e && i < sizeof(errnos) / sizeof(errnos[0]); i++)
+			if (!strcmp(s, errnos[i].name))
+				e = errnos[i].no;
+		if (!e) {
+			fprintf(stderr, "failat: unknown FAILAT_ERRNO '%s'\n", s);
+			abort();
+		}
+	}
+	(void)n;
+	(void)call;
+	errno = e;
+	return -1;
+}
