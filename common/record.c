@@ -61,8 +61,11 @@ int record_write(const char *runtime_dir, const char *vm, const char *kind, cons
 		return r;
 	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
 			0644);
-	if (fd < 0)
-		return mvm_error_setf(e, errno, "create", dir, "%s: %s", tmp, strerror(errno));
+	if (fd < 0) {
+		r = -errno;
+		rmdir(dir); /* made for this record alone: gone with it (else ENOTEMPTY) */
+		return mvm_error_setf(e, r, "create", dir, "%s: %s", tmp, strerror(-r));
+	}
 	r = write_all(fd, text, strlen(text));
 	if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
 		r = -errno;
@@ -72,6 +75,7 @@ int record_write(const char *runtime_dir, const char *vm, const char *kind, cons
 		r = -errno;
 	if (r < 0) {
 		unlinkat(dfd, tmp, 0);
+		rmdir(dir); /* as above */
 		return mvm_error_setf(e, r, "write", dir, "%s: %s", kind, strerror(-r));
 	}
 	fsync(dfd); /* the rename itself durable */
