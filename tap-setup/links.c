@@ -16,26 +16,53 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "util.h"
 
+/* How long a wait for the kernel's answer may be. The kernel answers a
+ * request before its sendmsg() returns, so a wait is for an answer that
+ * will not come: libnl 3.7 drops the error of a dump request it could
+ * not send (link_request_update()) and waits for the dump all the same. */
+#define NL_TIMEOUT_S 5
+
 int fail_nl(struct mvm_error *e, int nlerr, const char *verb, const char *obj)
 {
+	if (nlerr == -NLE_AGAIN)
+		return mvm_error_setf(e, ETIMEDOUT, verb, obj, "no answer from the kernel in %d s",
+				      NL_TIMEOUT_S);
 	return mvm_error_setf(e, 0, verb, obj, "%s", nl_geterror(nlerr));
+}
+
+/* A connected rtnetlink socket, each wait on it NL_TIMEOUT_S at most. */
+static int sock_open(struct nl_sock **out, struct mvm_error *e)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	if (!sk)
+		return mvm_error_set(e, ENOMEM, "open", "netlink socket", NULL);
+	struct timeval tv = { .tv_sec = NL_TIMEOUT_S };
+	int r = nl_connect(sk, NETLINK_ROUTE);
+	if (r < 0)
+		r = fail_nl(e, r, "open", "netlink socket");
+	else if (setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		r = mvm_error_set(e, errno, "open", "netlink socket", NULL);
+	if (r < 0) {
+		nl_socket_free(sk);
+		return r;
+	}
+	*out = sk;
+	return 0;
 }
 
 static int dump_msg_in(struct nl_msg *msg, void *arg);
 
 int ctx_open(struct ctx *x, struct mvm_error *e)
 {
-	x->sk = nl_socket_alloc();
-	if (!x->sk)
-		return mvm_error_set(e, ENOMEM, "open", "netlink socket", NULL);
-	int r = nl_connect(x->sk, NETLINK_ROUTE);
+	int r = sock_open(&x->sk, e);
 	if (r < 0)
-		return fail_nl(e, r, "open", "netlink socket");
+		return r;
 	/* The dump's messages pass dump_msg_in() too (the cache's reader
 	 * takes the socket's callbacks). */
 	struct nl_cb *cb = nl_socket_get_cb(x->sk);
