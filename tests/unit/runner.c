@@ -79,12 +79,16 @@ static bool exists(const char *dir, const char *rel)
 }
 
 /* runner-exec --state-dir STATE VERB NAME, with the probe's environment. */
-static void run_verb(struct tu_run *r, const struct tu_vm *t, const char *verb, const char *extra)
+/* The same with more environment (NULL-terminated "K=V", or NULL). */
+static void run_verb_env(struct tu_run *r, const struct tu_vm *t, const char *verb,
+			 const char *extra, const char *const more[])
 {
 	char *bin = tu_bin("runner-exec");
 	char *out = tu_path(t->root, "probe.out");
 	char *env_out = xasprintf("RUNNER_PROBE_OUT=%s", out);
-	const char *const env[] = { env_out, "NOTIFY_SOCKET=" NOTIFY, NULL };
+	const char *env[16] = { env_out, "NOTIFY_SOCKET=" NOTIFY };
+	for (size_t i = 0, k = 2; more && more[i] && k < 15; i++)
+		env[k++] = more[i];
 	const char *argv[8];
 	size_t n = 0;
 	argv[n++] = bin;
@@ -99,6 +103,11 @@ static void run_verb(struct tu_run *r, const struct tu_vm *t, const char *verb, 
 	free(env_out);
 	free(out);
 	free(bin);
+}
+
+static void run_verb(struct tu_run *r, const struct tu_vm *t, const char *verb, const char *extra)
+{
+	run_verb_env(r, t, verb, extra, NULL);
 }
 
 START_TEST(start_execs_in_place)
@@ -331,6 +340,87 @@ START_TEST(start_exec_failure_status)
 	target[n] = '\0';
 	ck_assert_str_eq(target, "/nix/store/old-runner");
 	tu_run_free(&r);
+	free(booted);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* What a user would check of a VM's directory: where `booted` points
+ * (or that there is none), and every other name in it. */
+static char *vm_dir_state(const struct tu_vm *t)
+{
+	char *out = NULL, *b = link_target(t->dir, "booted");
+	size_t len;
+	FILE *f = open_memstream(&out, &len);
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "booted -> %s;", b ? b : "(none)");
+	DIR *d = opendir(t->dir);
+	ck_assert_ptr_nonnull(d);
+	for (struct dirent *de; (de = readdir(d));)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "booted"))
+			fprintf(f, " %s", de->d_name);
+	closedir(d);
+	ck_assert_int_eq(fclose(f), 0);
+	free(b);
+	return out;
+}
+
+/* start whose Nth call that can change the host fails (tests/shims/
+ * failat.so: the call is not made, it returns an errno, start goes on),
+ * for every N of a clean start in turn: exit 1, one error line naming
+ * what failed, the runner not started, and `booted` as it was (none, _i
+ * 0; an older runner's, _i 1), no temporary link left. */
+START_TEST(start_failed_step_leaves_booted)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	char *booted = tu_path(t.dir, "booted"), *out = tu_path(t.root, "probe.out");
+	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.root, "failat.log");
+	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
+	if (_i)
+		ck_assert_int_eq(symlink("/nix/store/old-runner", booted), 0);
+	char *before = vm_dir_state(&t);
+	struct tu_run r;
+	run_verb_env(&r, &t, "start", NULL, (const char *const[]){ preload, logenv, NULL });
+	ck_assert_msg(r.status == 0, "start, counting: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	long calls = tu_failat_calls(log);
+	ck_assert_int_ge(calls, 2); /* the link, its rename */
+	for (long n = 1; n <= calls; n++) {
+		const char *const *errs = tu_failat_errnos(n);
+		for (size_t k = 0; errs[k]; k++) {
+			char failat[32], errenv[32], line[1024];
+			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
+			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
+			unlink(booted);
+			if (_i)
+				ck_assert_int_eq(symlink("/nix/store/old-runner", booted), 0);
+			unlink(out);
+			const char *env[] = { preload, failat, errenv, "JOURNAL_STREAM=", NULL };
+			run_verb_env(&r, &t, "start", NULL, env);
+			const char *what = tu_error_line(r.err, line, sizeof(line));
+			ck_assert_msg(r.status == 1, "start, call %ld of %ld failing (%s): exit %d: %s",
+				      n, calls, errs[k], r.status, r.err);
+			ck_assert_msg(what && !strncmp(what, "runner-exec: alpha: unable to ", 30),
+				      "start, call %ld failing (%s): not one error line: %s", n,
+				      errs[k], r.err);
+			ck_assert_msg(access(out, F_OK) < 0, "start, call %ld failing: the runner ran",
+				      n);
+			tu_run_free(&r);
+			char *now = vm_dir_state(&t);
+			ck_assert_msg(!strcmp(now, before),
+				      "start, call %ld failing (%s: '%s'): %s, before: %s", n, errs[k],
+				      what, now, before);
+			free(now);
+		}
+	}
+	free(before);
+	free(logenv);
+	free(preload);
+	free(log);
+	free(shim);
+	free(out);
 	free(booted);
 	tu_vm_free(&t);
 }
@@ -773,6 +863,7 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, start_no_current);
 	tu_add_test_if(tc, start_untrusted, tu_need_root());
 	tu_add_test_if(tc, start_exec_failure_status, tu_need_root());
+	tu_add_loop_test_if(tc, start_failed_step_leaves_booted, 0, 2, tu_need_root());
 	tu_add_test_if(tc, start_dry_run, tu_need_root());
 	tu_add_test_if(tc, stop_runs_shutdown, tu_need_root());
 	tu_add_test_if(tc, stop_shutdown_fails, tu_need_root());
