@@ -8,9 +8,11 @@
  *                    PATH exists
  *   GATE_AT=flock    before the first flock() of a directory (default)
  *   GATE_AT=unlink:NAME   before the first unlinkat() of a file NAME
+ *   GATE_AT=chmod    after the first chmod() (of a path), once it is done
  *
  * Put it before pcisim.so in LD_PRELOAD. Built without sanitizers. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,4 +63,16 @@ int unlinkat(int dfd, const char *name, int flags)
 	if (!strncmp(a, "unlink:", 7) && !strcmp(name, a + 7))
 		hold();
 	return real(dfd, name, flags);
+}
+
+int chmod(const char *path, mode_t mode)
+{
+	static int (*real)(const char *, mode_t);
+	if (!real)
+		real = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "chmod");
+	int r = real(path, mode), err = errno;
+	if (!strcmp(at(), "chmod"))
+		hold();
+	errno = err;
+	return r;
 }

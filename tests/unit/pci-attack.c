@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -877,6 +878,113 @@ START_TEST(stale_plan_read_again)
 }
 END_TEST
 
+/* A bind that fails at its second group's node (/dev/vfio/6 missing),
+ * held (gate.so) once it has given the first group's node, /dev/vfio/5
+ * (0:78 0640 before), to the VM user: the caller acts there, as the VM
+ * user or the kernel might, then removes g->file. Returns the run's pid
+ * (run_behind()); its stderr goes to ROOT/vm1.err. */
+static pid_t bind_held_at_a_given_node(struct sim *s, struct gate *g)
+{
+	two_devices(s);
+	char *node5 = tu_path(s->dev, "vfio/5"), *node6 = tu_path(s->dev, "vfio/6");
+	ck_assert_int_eq(chown(node5, 0, 78), 0);
+	ck_assert_int_eq(chmod(node5, 0640), 0);
+	ck_assert_int_eq(unlink(node6), 0);
+	free(node6);
+	free(node5);
+	gate_make(s, g);
+	const char *env[] = { g->env, "GATE_AT=chmod", NULL };
+	pid_t pid = run_behind(s, "bind", env, g->shim, "vm1.err");
+	if (!gate_reached(g)) {
+		unlink(g->file);
+		ck_abort_msg("bind never gave /dev/vfio/5");
+	}
+	return pid;
+}
+
+/* Found by a mutation test: a failed bind gives its groups' nodes back
+ * before it gives the devices back, while the devices are still on
+ * vfio-pci (the kernel removes a node once no device of its group is
+ * there), so that the VM user, their owner meanwhile, can no longer open
+ * one and hold the rollback's vfio-pci unbind up; and without the ACL the
+ * VM user may have set on it meanwhile, which chown and chmod leave. With
+ * the nodes given back after the devices, /dev/vfio/5 was still the VM
+ * user's while vfio-pci's unbind of its device waited; with the ACL not
+ * removed, it outlasted the failed bind. */
+START_TEST(failed_bind_takes_nodes_back_first)
+{
+	struct sim s;
+	struct gate g;
+	pid_t pid = bind_held_at_a_given_node(&s, &g);
+	char *node5 = tu_path(s.dev, "vfio/5");
+	char given[64];
+	snprintf(given, sizeof(given), "%s", node_state(&s, "5"));
+	int acl = set_acl_for(node5, 4242); /* the VM user's, as its owner now */
+	/* the rollback's unbind of 0000:01:00.0 from vfio-pci waits for this */
+	char *h = hold_device(&s, "0000:01:00.0");
+	ck_assert_int_eq(unlink(g.file), 0);
+	bool reached = sim_logs(&s, "write bus/pci/drivers/vfio-pci/unbind 0000:01:00.0");
+	char during[64];
+	snprintf(during, sizeof(during), "%s", node_state(&s, "5"));
+	bool acl_during = has_acl(node5);
+	ck_assert_int_eq(unlink(h), 0); /* (before any assertion: the run must end) */
+	int st = behind_status(pid);
+	ck_assert_str_eq(given, "990:78 0660");
+	ck_assert_msg(reached, "the rollback never reached vfio-pci's unbind of 0000:01:00.0");
+	ck_assert_msg(!strcmp(during, "0:78 0640"),
+		      "while the rollback unbinds 0000:01:00.0 from vfio-pci, /dev/vfio/5 is %s, "
+		      "not back to 0:78 0640",
+		      during);
+	if (acl != ENOTSUP && acl != EOPNOTSUPP) {
+		ck_assert_int_eq(acl, 0);
+		ck_assert_msg(!acl_during, "the VM user's ACL on /dev/vfio/5 outlasted the failed "
+					   "bind");
+	}
+	ck_assert_int_eq(st, 1);
+	ck_assert_str_eq(node_state(&s, "5"), "0:78 0640");
+	ck_assert(!has_acl(node5));
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert(!record_exists(&s));
+	free(h);
+	free(node5);
+	gate_free(&g);
+	sim_free(&s);
+}
+END_TEST
+
+/* Found by a mutation test: a node that is no longer the one the failed
+ * bind gave (the group's node made anew by the kernel meanwhile: another
+ * device number) is left as it is, and said so; it was given the owner and
+ * mode the old one had. */
+START_TEST(failed_bind_leaves_a_new_node_alone)
+{
+	struct sim s;
+	struct gate g;
+	pid_t pid = bind_held_at_a_given_node(&s, &g);
+	char *node5 = tu_path(s.dev, "vfio/5");
+	ck_assert_int_eq(unlink(node5), 0);
+	ck_assert_int_eq(mknod(node5, S_IFCHR | 0600, makedev(10, 201)), 0);
+	ck_assert_int_eq(unlink(g.file), 0);
+	int st = behind_status(pid);
+	char *out = tu_path(s.vm.root, "vm1.err"), *err = NULL;
+	size_t len;
+	ck_assert_int_eq(read_file(out, 65536, &err, &len), 0);
+	ck_assert_msg(st == 1, "bind: status %d: %s", st, err);
+	char *want = xasprintf("'%s' is gone or another node: left alone", node5);
+	ck_assert_msg(strstr(err, want), "stderr: %s", err);
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	free(want);
+	free(err);
+	free(out);
+	free(node5);
+	gate_free(&g);
+	sim_free(&s);
+}
+END_TEST
+
 /* Found in review: two VMs whose records list devices of one IOMMU group
  * (records of a pci-bind from before other VMs' records were checked)
  * stopped together: each unbind saw the other's record, left the group's
@@ -1056,6 +1164,8 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
 	tu_add_test_if(tc, vfio_node_refused_before_any_change, tu_need_root());
 	tu_add_test_if(tc, failed_bind_gives_nodes_back, tu_need_root());
+	tu_add_test_if(tc, failed_bind_takes_nodes_back_first, tu_need_root());
+	tu_add_test_if(tc, failed_bind_leaves_a_new_node_alone, tu_need_root());
 	tu_add_test_if(tc, pci_runs_of_all_vms_take_turns, tu_need_root());
 	tu_add_test_if(tc, stuck_unbind_holds_up_no_other_vm, tu_need_root());
 	tu_add_test_if(tc, other_vm_named_in_a_notice_escaped, tu_need_root());

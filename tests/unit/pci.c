@@ -6,13 +6,11 @@
  * makes directories. Nothing here names the real /sys. */
 #include <errno.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "pcikit.h"
@@ -375,32 +373,6 @@ START_TEST(vfio_node_owner_mode)
 	sim_free(&s);
 }
 END_TEST
-
-/* An access ACL on p naming uid (rw), as its owner may set with setfacl:
- * 0, or errno (ENOTSUP: the file system has none). */
-static int set_acl_for(const char *p, uint32_t uid)
-{
-	struct {
-		uint16_t tag, perm;
-		uint32_t id;
-	} __attribute__((packed)) e[] = {
-		{ 0x01, 6, UINT32_MAX }, /* user::rw- */
-		{ 0x02, 6, uid },	 /* user:UID:rw- */
-		{ 0x04, 6, UINT32_MAX }, /* group::rw- */
-		{ 0x10, 6, UINT32_MAX }, /* mask::rw- */
-		{ 0x20, 0, UINT32_MAX }, /* other::--- */
-	};
-	char buf[4 + sizeof(e)];
-	uint32_t version = 2;
-	memcpy(buf, &version, 4);
-	memcpy(buf + 4, e, sizeof(e));
-	return setxattr(p, "system.posix_acl_access", buf, sizeof(buf), 0) < 0 ? errno : 0;
-}
-
-static bool has_acl(const char *p)
-{
-	return getxattr(p, "system.posix_acl_access", NULL, 0) >= 0;
-}
 
 /* Found by an audit: the VM user owns /dev/vfio/GROUP while its VM runs
  * and may set an ACL on it, which chown and chmod leave. On a node that

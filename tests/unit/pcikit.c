@@ -4,11 +4,13 @@
 #include "pcikit.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -198,4 +200,28 @@ void two_devices(struct sim *s)
 	sim_device(s, "0000:02:00.0", "snd_hda_intel", "6");
 	SIM(s, "driver", "vfio-pci");
 	pci_devices(s, "0000:01:00.0\n02:00.0\n");
+}
+
+int set_acl_for(const char *p, uint32_t uid)
+{
+	struct {
+		uint16_t tag, perm;
+		uint32_t id;
+	} __attribute__((packed)) e[] = {
+		{ 0x01, 6, UINT32_MAX }, /* user::rw- */
+		{ 0x02, 6, uid },	 /* user:UID:rw- */
+		{ 0x04, 6, UINT32_MAX }, /* group::rw- */
+		{ 0x10, 6, UINT32_MAX }, /* mask::rw- */
+		{ 0x20, 0, UINT32_MAX }, /* other::--- */
+	};
+	char buf[4 + sizeof(e)];
+	uint32_t version = 2;
+	memcpy(buf, &version, 4);
+	memcpy(buf + 4, e, sizeof(e));
+	return setxattr(p, "system.posix_acl_access", buf, sizeof(buf), 0) < 0 ? errno : 0;
+}
+
+bool has_acl(const char *p)
+{
+	return getxattr(p, "system.posix_acl_access", NULL, 0) >= 0;
 }

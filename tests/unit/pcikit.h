@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "testutil.h"
 
@@ -48,6 +49,11 @@ void pci_run(struct sim *s, struct tu_run *r, const char *verb, const char *cons
 #define EXTRA(...) ((const char *const[]){ __VA_ARGS__, NULL })
 /* The usual start: two devices on their drivers, vfio-pci registered. */
 void two_devices(struct sim *s);
+
+/* An access ACL on p naming uid (rw), as its owner may set with setfacl:
+ * 0, or errno (ENOTSUP: the file system has none). */
+int set_acl_for(const char *p, uint32_t uid);
+bool has_acl(const char *p);
 
 /* The attack tests (pci-attack.c), added to the pci suite. */
 void pci_attack_cases(Suite *s);
