@@ -624,6 +624,44 @@ START_TEST(driver_override_kept)
 }
 END_TEST
 
+/* Found by a mutation test: a device that unbind gives back without a
+ * probe (one that had no driver before bind; one on its driver already,
+ * as a bind killed once its claim was written leaves it) had its
+ * driver_override cleared instead of put back: with that write cleared
+ * too, no test saw it, and an admin's pin was lost. */
+START_TEST(override_kept_without_a_probe)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "device", "0000:04:00.0", "orig=-", "group=3", "override=pci-stub");
+	SIM(&s, "device", "0000:01:00.0", "driver=e1000e", "group=5", "override=e1000e");
+	vfio_node(&s, "3");
+	vfio_node(&s, "5");
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:04:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:04:00.0"), "vfio-pci");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:04:00.0"), "");
+	ck_assert_str_eq(override_of(&s, "0000:04:00.0"), "pci-stub");
+
+	/* the claim of a bind killed before it changed the device */
+	tu_write(s.vm.runtime, "vm1/pci", "# pci-bind record 2\n0000:01:00.0 e1000e listed e1000e\n");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert(!record_exists(&s));
+	sim_free(&s);
+}
+END_TEST
+
 /* An override that is no driver name cannot be kept in the record: bind
  * refuses the device before any change, naming it and the value. */
 START_TEST(driver_override_not_a_name_refused)
@@ -989,6 +1027,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, unbind_partial_keeps_record, tu_need_root());
 	tu_add_test_if(tc, unbind_back_to_the_driver_it_had, tu_need_root());
 	tu_add_test_if(tc, driver_override_kept, tu_need_root());
+	tu_add_test_if(tc, override_kept_without_a_probe, tu_need_root());
 	tu_add_test_if(tc, driver_override_not_a_name_refused, tu_need_root());
 	tu_add_test_if(tc, unknown_vm_makes_nothing, tu_need_root());
 	tcase_add_test(tc, bad_name_one_error_line);
