@@ -1063,7 +1063,8 @@ END_TEST
  * nothing (as tap-setup refuses rather than guess); unbind, a teardown,
  * warns in one line and goes on, taking the nodes back. What is not a
  * VM's record directory (a lock file, a symlink, a name no VM has) is no
- * VM's record. */
+ * VM's record, nor is a directory that another user than root owns or
+ * may write. */
 START_TEST(unreadable_record_of_another_vm)
 {
 	struct sim s;
@@ -1076,6 +1077,16 @@ START_TEST(unreadable_record_of_another_vm)
 	ck_assert_int_eq(mkdir_p(s.vm.runtime, 0755), 0);
 	tu_symlink(elsewhere, vm8);
 	tu_write(s.vm.runtime, "vm7", "0000:01:00.0 e1000e listed\n");
+	/* nor a directory that another user than root owns or may write:
+	 * root alone writes the records (found by a mutation test: neither
+	 * check had a test) */
+	tu_write(s.vm.runtime, "vm6/pci", "0000:01:00.0 e1000e listed\n");
+	tu_write(s.vm.runtime, "vm5/pci", "0000:01:00.0 e1000e listed\n");
+	char *vm6 = tu_path(s.vm.runtime, "vm6"), *vm5 = tu_path(s.vm.runtime, "vm5");
+	ck_assert_int_eq(chown(vm6, 990, 78), 0);
+	ck_assert_int_eq(chmod(vm5, 0777), 0);
+	free(vm5);
+	free(vm6);
 	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	tu_run_free(&r);
