@@ -530,17 +530,17 @@ static void second_vm(struct sim *s, struct sim *s2, const char *devices)
 	free(dir);
 }
 
-/* pci-bind VERB for s in a child of ours, with env and preload as
+/* pci-bind VERB for s in a child of ours, with extra, env and preload as
  * pci_run_env() takes them; its stderr into ROOT/ERRFILE when errfile is
  * given. The child exits 0 when the run did, 1 when not. */
-static pid_t run_behind(struct sim *s, const char *verb, const char *const env[],
-			const char *preload, const char *errfile)
+static pid_t run_behind(struct sim *s, const char *verb, const char *const extra[],
+			const char *const env[], const char *preload, const char *errfile)
 {
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct tu_run u;
-		pci_run_env(s, &u, verb, NULL, env, preload, NULL);
+		pci_run_env(s, &u, verb, extra, env, preload, NULL);
 		if (errfile)
 			tu_write(s->vm.root, errfile, u.err);
 		_exit(u.status == 0 ? 0 : 1);
@@ -704,7 +704,7 @@ START_TEST(stuck_unbind_holds_up_no_other_vm)
 	/* a descriptor of vm1's device stays open: its unbind waits */
 	char *h = hold_device(&s, "0000:01:00.0");
 	sim_log_clear(&s);
-	pid_t pid = run_behind(&s, "unbind", NULL, NULL, NULL);
+	pid_t pid = run_behind(&s, "unbind", NULL, NULL, NULL, NULL);
 	ck_assert_msg(sim_logs(&s, "write bus/pci/drivers/vfio-pci/unbind 0000:01:00.0"),
 		      "vm1's unbind never reached vfio-pci's unbind");
 	const char *env[] = { "MICROVM_LOCK_TIMEOUT=2", NULL };
@@ -722,7 +722,7 @@ START_TEST(stuck_unbind_holds_up_no_other_vm)
 	 * VMs' binds, go ahead all the same. */
 	free(hold_device(&s, "0000:01:00.0"));
 	sim_log_clear(&s);
-	pid = run_behind(&s, "bind", NULL, NULL, NULL);
+	pid = run_behind(&s, "bind", NULL, NULL, NULL, NULL);
 	ck_assert_msg(sim_logs(&s, "write bus/pci/drivers/e1000e/unbind 0000:01:00.0"),
 		      "vm1's bind never reached e1000e's unbind");
 	const char *env0[] = { "MICROVM_LOCK_TIMEOUT=0", NULL };
@@ -839,14 +839,14 @@ START_TEST(stale_plan_read_again)
 	tu_run_free(&r);
 	char *hold = hold_device(&s, "0000:01:00.0");
 	sim_log_clear(&s);
-	pid_t p2 = run_behind(&s2, "unbind", NULL, NULL, NULL);
+	pid_t p2 = run_behind(&s2, "unbind", NULL, NULL, NULL, NULL);
 	ck_assert_msg(sim_logs(&s, "write bus/pci/drivers/vfio-pci/unbind 0000:01:00.0"),
 		      "vm2's unbind never reached vfio-pci's unbind");
 	/* vm1's bind reads the device now, then waits at the gate */
 	struct gate g;
 	gate_make(&s, &g);
 	const char *env[] = { g.env, NULL };
-	pid_t p1 = run_behind(&s, "bind", env, g.shim, "vm1.err");
+	pid_t p1 = run_behind(&s, "bind", NULL, env, g.shim, "vm1.err");
 	ck_assert_msg(gate_reached(&g), "vm1's bind never reached the lock");
 	/* vm2's unbind finishes; then vm1 takes the lock */
 	ck_assert_int_eq(unlink(hold), 0);
@@ -878,6 +878,117 @@ START_TEST(stale_plan_read_again)
 }
 END_TEST
 
+/* vm1's bind (extra: its options), held (gate.so) once it has made its
+ * plan, before the lock of all VMs' runs; fn changes the devices there,
+ * as another VM's unbind that was giving one back would. Returns the
+ * bind's exit status; its stderr in *err (malloc'd). */
+static int bind_changed_before_the_lock(struct sim *s, const char *const extra[],
+					void (*fn)(struct sim *), char **err)
+{
+	struct gate g;
+	gate_make(s, &g);
+	const char *env[] = { g.env, NULL };
+	pid_t pid = run_behind(s, "bind", extra, env, g.shim, "vm1.err");
+	bool reached = gate_reached(&g);
+	if (reached)
+		fn(s);
+	ck_assert_int_eq(unlink(g.file), 0);
+	int st = behind_status(pid);
+	ck_assert_msg(reached, "vm1's bind never reached the lock");
+	char *out = tu_path(s->vm.root, "vm1.err");
+	size_t len;
+	ck_assert_int_eq(read_file(out, 65536, err, &len), 0);
+	free(out);
+	gate_free(&g);
+	return st;
+}
+
+/* The override a device had while another VM's unbind gave it back (set
+ * to the driver it went back to, for its probe) put back to none. */
+static void override_put_back(struct sim *s)
+{
+	tu_write(s->sys, "bus/pci/devices/0000:01:00.0/driver_override", "(null)\n");
+}
+
+/* Found by a mutation test: plan_again() compares each device's
+ * driver_override too, and no test had an override that changed alone.
+ * vm1's bind read the device while another VM's unbind was giving it back
+ * (on e1000e again, its override still e1000e, as give_back() sets it
+ * for the probe); that unbind then put the override back to none. Without
+ * the comparison, the record kept e1000e as the override from before
+ * bind, and vm1's unbind left a pin nobody had made. */
+START_TEST(override_changed_before_the_lock_read_again)
+{
+	struct sim s;
+	struct tu_run r;
+	char *err = NULL;
+	sim_make(&s);
+	SIM(&s, "device", "0000:01:00.0", "driver=e1000e", "group=5", "override=e1000e");
+	vfio_node(&s, "5");
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+	int st = bind_changed_before_the_lock(&s, NULL, override_put_back, &err);
+	ck_assert_msg(st == 0, "vm1's bind: status %d: %s", st, err);
+	ck_assert_msg(strstr(err, "pci-bind: vm1: '0000:01:00.0': it changed while it was checked "
+				  "(another VM's run was giving it back): checking again\n"),
+		      "stderr: %s", err);
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "\n0000:01:00.0 e1000e listed -\n"), "record: %s", rec);
+	free(rec);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind vm1: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+	free(err);
+	sim_free(&s);
+}
+END_TEST
+
+/* The other device of group 7, on vfio-pci, given back to its driver. */
+static void group_device_given_back(struct sim *s)
+{
+	claimed_by(s, "0000:01:00.1", "snd_hda_intel");
+}
+
+/* Found by a mutation test: plan_again() compares the number of devices
+ * too, and no test had a group whose other device changed alone. With
+ * --bind-group, vm1's bind planned group 7 while its other device was on
+ * vfio-pci (nothing to add); another VM's unbind then gave that device
+ * back to snd_hda_intel. Without the comparison, the bind went on with
+ * the old plan: one device of the group on vfio-pci, the other on
+ * snd_hda_intel, which VFIO refuses, and exit 0. */
+START_TEST(group_changed_before_the_lock_read_again)
+{
+	struct sim s;
+	struct tu_run r;
+	char *err = NULL;
+	sim_make(&s);
+	SIM(&s, "driver", "vfio-pci");
+	sim_device(&s, "0000:01:00.0", "e1000e", "7");
+	SIM(&s, "device", "0000:01:00.1", "driver=vfio-pci", "orig=snd_hda_intel", "group=7");
+	pci_devices(&s, "0000:01:00.0\n");
+	int st = bind_changed_before_the_lock(&s, EXTRA("--bind-group"), group_device_given_back,
+					      &err);
+	ck_assert_msg(st == 0, "vm1's bind: status %d: %s", st, err);
+	ck_assert_msg(strstr(err, "pci-bind: vm1: '0000:01:00.0': its IOMMU group changed while "
+				  "it was checked: checking again\n"),
+		      "stderr: %s", err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "vfio-pci");
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "\n0000:01:00.1 snd_hda_intel group -\n"), "record: %s", rec);
+	free(rec);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind vm1: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "snd_hda_intel");
+	free(err);
+	sim_free(&s);
+}
+END_TEST
+
 /* A bind that fails at its second group's node (/dev/vfio/6 missing),
  * held (gate.so) once it has given the first group's node, /dev/vfio/5
  * (0:78 0640 before), to the VM user: the caller acts there, as the VM
@@ -894,7 +1005,7 @@ static pid_t bind_held_at_a_given_node(struct sim *s, struct gate *g)
 	free(node5);
 	gate_make(s, g);
 	const char *env[] = { g->env, "GATE_AT=chmod", NULL };
-	pid_t pid = run_behind(s, "bind", env, g->shim, "vm1.err");
+	pid_t pid = run_behind(s, "bind", NULL, env, g->shim, "vm1.err");
 	if (!gate_reached(g)) {
 		unlink(g->file);
 		ck_abort_msg("bind never gave /dev/vfio/5");
@@ -1012,10 +1123,10 @@ START_TEST(two_unbinds_of_a_split_group)
 	struct gate g;
 	gate_make(&s, &g);
 	const char *env[] = { g.env, "GATE_AT=unlink:pci", NULL };
-	pid_t p1 = run_behind(&s, "unbind", env, g.shim, NULL);
+	pid_t p1 = run_behind(&s, "unbind", NULL, env, g.shim, NULL);
 	ck_assert_msg(gate_reached(&g), "vm1's unbind never came to its record");
 	sim_log_clear(&s);
-	pid_t p2 = run_behind(&s2, "unbind", NULL, NULL, NULL);
+	pid_t p2 = run_behind(&s2, "unbind", NULL, NULL, NULL, NULL);
 	/* vm2 has given its device back (the override it had put back comes
 	 * last): now let vm1 finish */
 	ck_assert_msg(sim_logs(&s, "write bus/pci/drivers_probe 0000:01:00.1"),
@@ -1181,6 +1292,8 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, stuck_unbind_holds_up_no_other_vm, tu_need_root());
 	tu_add_test_if(tc, other_vm_named_in_a_notice_escaped, tu_need_root());
 	tu_add_test_if(tc, stale_plan_read_again, tu_need_root());
+	tu_add_test_if(tc, override_changed_before_the_lock_read_again, tu_need_root());
+	tu_add_test_if(tc, group_changed_before_the_lock_read_again, tu_need_root());
 	tu_add_test_if(tc, two_unbinds_of_a_split_group, tu_need_root());
 	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
 	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());
