@@ -343,6 +343,62 @@ static const char *node_state(struct sim *s, const char *group)
 	return buf;
 }
 
+/* Found by a mutation test: the locks are refused unless they are root's
+ * alone, and no test showed it. The runtime dir (whose flock the runs for
+ * all VMs take turns on, and where the records are) of the VM user's, or
+ * one others may write, or a symlink; a VM's lock file of another user's:
+ * each refused in one line naming it, before any change. _i: the case. */
+START_TEST(lock_not_ours_refused)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	char *lock = tu_path(s.vm.runtime, "vm1.lock"), *want = NULL;
+	if (_i == 2) {
+		char *real = tu_path(s.vm.root, "run.real");
+		ck_assert_int_eq(mkdir(real, 0755), 0);
+		tu_symlink(real, s.vm.runtime);
+		free(real);
+	} else {
+		ck_assert_int_eq(mkdir(s.vm.runtime, 0755), 0);
+	}
+	switch (_i) {
+	case 0: /* the VM user's */
+		ck_assert_int_eq(chown(s.vm.runtime, 990, 78), 0);
+		/* fall through */
+	case 1: /* others may write it */
+		if (_i == 1)
+			ck_assert_int_eq(chmod(s.vm.runtime, 0775), 0);
+		want = xasprintf("pci-bind: vm1: unable to lock '%s': not a directory of ours that "
+				 "only we can write\n",
+				 s.vm.runtime);
+		break;
+	case 2: /* a symlink */
+		want = xasprintf("pci-bind: vm1: unable to lock '%s': not a directory\n",
+				 s.vm.runtime);
+		break;
+	default: /* the VM's lock file the VM user's */
+		tu_write(s.vm.runtime, "vm1.lock", "");
+		ck_assert_int_eq(chown(lock, 990, 78), 0);
+		want = xasprintf("pci-bind: vm1: unable to lock '%s': not a regular file of ours\n",
+				 lock);
+	}
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind: exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s\nwant: %s", r.err, want);
+	tu_run_free(&r);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert(!record_exists(&s));
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	free(want);
+	free(lock);
+	sim_free(&s);
+}
+END_TEST
+
 /* Found by an audit: the group nodes were checked one by one as they were
  * given, after every device was bound, so a later group's node that
  * another VM's user owns failed the bind after an earlier group's node had
@@ -1281,6 +1337,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, failed_bind_rolls_back, tu_need_root());
 	tu_add_test_if(tc, concurrent_binds_one_vm, tu_need_root());
 	tu_add_test_if(tc, lock_held_bounded_wait, tu_need_root());
+	tu_add_loop_test_if(tc, lock_not_ours_refused, 0, 4, tu_need_root());
 	tu_add_test_if(tc, unbind_refusal_writes_nothing, tu_need_root());
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 2, tu_need_root());
 	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
