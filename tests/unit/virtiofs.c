@@ -1816,6 +1816,47 @@ START_TEST(reload_failing_new_share_given_up_alone)
 }
 END_TEST
 
+/* A share that a reload adds before the launcher was ever ready is one
+ * the VM starts with (it is there at the first READY=1): when it keeps
+ * failing, the launcher gives up on every share and exits 1, as for a
+ * share of the start, instead of dropping it alone and leaving the VM to
+ * boot without it. Here w cannot be prepared at first (its socket's path
+ * is a file), so READY=1 waits; the reload adds b, whose daemon refuses
+ * its extra argument; then w's path is freed and w comes up. Found by a
+ * mutation test: with every reload's share taken as late, b was dropped
+ * alone and no test saw it. */
+START_TEST(reload_before_ready_failing_share_gives_up)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	lt_share(&t, "w", "w", "wfile");
+	tu_write(t.vm.dir, "wfile", "not a socket\n");
+	const char *const extra[] = {"--max-failures", "4", "--restart-delay", "1s", NULL};
+	lt_start(&t, t.fake, extra);
+	/* w failed twice (its third try in 1 s): not ready */
+	bool waiting = lt_wait_log(&t, "share 'w': starting again in 1s", 1, 3000);
+	lt_share(&t, "b", "b", "vm1-virtiofs-b.sock");
+	lt_setting(&t, "b", "extra-args", "--fake-refuse\n");
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, 0, "RELOADING=1", 3000);
+	char *wfile = tu_path(t.vm.dir, "wfile");
+	ck_assert_int_eq(unlink(wfile), 0);
+	free(wfile);
+	int st = lt_wait_exit(&t, 8000);
+	int rd = lt_wait_msg(&t, 0, "READY=1", 0);
+	char *story = lt_story(&t);
+	ck_assert_msg(waiting && rl >= 0 && (rd < 0 || rd > rl),
+		      "not a reload before READY=1; log:\n%s", story);
+	ck_assert_msg(st == 1, "exit %d; log:\n%s", st, story);
+	ck_assert_msg(strstr(story, "virtiofs-launch: vm1: unable to start share 'b': it failed 4 "
+				    "times in a row\n"),
+		      "log:\n%s", story);
+	free(story);
+	lt_free(&t);
+}
+END_TEST
+
 /* A start that gives up removes the directories it made for the shares
  * (sources, socket directories, deepest first), when they are still
  * empty; not one that was there before. Here share a's are made, a's
@@ -3328,6 +3369,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_loop_test_if(tc, reload_bad_new_share_refused, 0, 2, tu_need_root());
 	tu_add_loop_test_if(tc, reload_failing_new_share_given_up_alone, 0, 3, tu_need_root());
+	tu_add_test_if(tc, reload_before_ready_failing_share_gives_up, tu_need_root());
 	tu_add_test_if(tc, early_sighup_is_a_reload, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
