@@ -1898,6 +1898,45 @@ START_TEST(start_given_up_removes_its_directories)
 }
 END_TEST
 
+/* A directory the start made, that the VM user removed and made anew
+ * (its own now, in the VM's directory it may write) before the start gave
+ * up, is left: removed is only the very directory made (its inode). Found
+ * by a mutation test: with the inode not compared, the user's directory
+ * went. */
+START_TEST(start_given_up_leaves_a_directory_made_anew)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "msrc", "vm1-virtiofs-a.sock");
+	lt_share(&t, "z", "zsrc", "zfile");
+	tu_write(t.vm.dir, "zfile", "not a socket\n");
+	const char *const extra[] = {"--max-failures", "3", "--restart-delay", "1s", NULL};
+	lt_start(&t, t.fake, extra);
+	/* z failed twice, its last try in 1 s: msrc is made */
+	bool waiting = lt_wait_log(&t, "share 'z': starting again in 1s", 1, 3000);
+	char *msrc = tu_path(t.vm.dir, "msrc");
+	int gone = rmdir(msrc), made = mkdir(msrc, 0755), owned = chown(msrc, 990, 78);
+	int st = lt_wait_exit(&t, 5000);
+	char *story = lt_story(&t);
+	ck_assert_msg(waiting, "z never waited to start again; log:\n%s", story);
+	ck_assert_int_eq(gone, 0);
+	ck_assert_int_eq(made, 0);
+	ck_assert_int_eq(owned, 0);
+	ck_assert_msg(st == 1, "exit %d; log:\n%s", st, story);
+	ck_assert_msg(strstr(story, "unable to start share 'z': it failed 3 times in a row"),
+		      "log:\n%s", story);
+	struct stat sb;
+	ck_assert_msg(stat(msrc, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == 990,
+		      "the VM user's %s removed", msrc);
+	char *zsrc = tu_path(t.vm.dir, "zsrc");
+	ck_assert_msg(access(zsrc, F_OK) < 0, "%s left behind", zsrc);
+	free(zsrc);
+	free(story);
+	free(msrc);
+	lt_free(&t);
+}
+END_TEST
+
 /* The SigBlk line of /proc/PID/status ("" when gone). */
 static void sigblk_of(pid_t pid, char *buf, size_t size)
 {
@@ -2017,6 +2056,13 @@ START_TEST(quick_failures_give_up)
 	ck_assert_uint_eq(leftovers(&t), 0);
 	for (size_t i = 0; i < t.nsock; i++)
 		ck_assert_msg(access(t.sock[i], F_OK) < 0, "%s left behind", t.sock[i]);
+	/* ok's source, which the launcher made: its start was done (READY=1),
+	 * so a give-up after it leaves the directory (found by a mutation
+	 * test: the directories made at the start were removed then too) */
+	char *ok = tu_path(t.vm.dir, "ok");
+	struct stat sb;
+	ck_assert_msg(stat(ok, &sb) == 0 && S_ISDIR(sb.st_mode), "%s removed", ok);
+	free(ok);
 	lt_free(&t);
 }
 END_TEST
@@ -3372,6 +3418,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_before_ready_failing_share_gives_up, tu_need_root());
 	tu_add_test_if(tc, early_sighup_is_a_reload, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
+	tu_add_test_if(tc, start_given_up_leaves_a_directory_made_anew, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
