@@ -421,6 +421,39 @@ START_TEST(path_bad_cases)
 }
 END_TEST
 
+/* A socket's path, absolute or from the VM's directory, fits a unix
+ * socket's address: 107 bytes and its NUL. Found by a mutation test:
+ * with 108 bytes let through (> instead of >=), no test failed, and the
+ * launcher would have refused it only once it had made directories. */
+START_TEST(socket_path_fits_sun_path)
+{
+	char buf[256], *p = NULL;
+	struct mvm_error e;
+	size_t base = strlen(BASE) + 1; /* "BASE/" before a relative path */
+	for (int rel = 0; rel <= 1; rel++)
+		for (size_t n = 106; n <= 109; n++) {
+			size_t own = rel ? n - base : n; /* the bytes written */
+			memset(buf, 'k', own);
+			buf[0] = rel ? 'k' : '/';
+			buf[own] = '\n';
+			int r = parse_socket_path(buf, own + 1, BASE, &p, &e);
+			if (n <= 107) {
+				ck_assert_msg(r == 0, "%zu bytes (rel %d): %s", n, rel, e.reason);
+				ck_assert_uint_eq(strlen(p), n);
+				free(p);
+				continue;
+			}
+			ck_assert_msg(r == -EINVAL, "%zu bytes (rel %d) accepted", n, rel);
+			ck_assert_uint_eq(e.line, 1);
+			char *want = xasprintf("a path of %zu bytes%s, longer than the 107 a unix "
+					       "socket's address takes",
+					       n, rel ? " from the VM's directory" : "");
+			ck_assert_str_eq(mvm_error_reason(&e), want);
+			free(want);
+		}
+}
+END_TEST
+
 START_TEST(path_too_long)
 {
 	size_t n = PATH_MAX + 10;
@@ -749,6 +782,7 @@ Suite *parse_suite(void)
 	tcase_add_loop_test(tc, path_good_cases, 0, ARRAY_SIZE(path_good));
 	tcase_add_loop_test(tc, path_bad_cases, 0, ARRAY_SIZE(path_bad));
 	tcase_add_test(tc, path_too_long);
+	tcase_add_test(tc, socket_path_fits_sun_path);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase_create("share-settings");
