@@ -382,6 +382,9 @@ START_TEST(pci_record_version_2)
 		"# pci-bind record 2\n0000:01:00.0 e1000e listed - x\n",
 		"# pci-bind record 2\n0000:01:00.0 e1000e listed pci/stub\n",
 		"0000:01:00.0 e1000e listed pci-stub\n",
+		/* the header counts on the first line that is not blank alone */
+		"# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n# pci-bind record 2\n"
+		"0000:01:00.0 e1000e listed pci-stub\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		ck_assert_msg(pci_record_parse(bad[i], strlen(bad[i]), &r, &e) == -EINVAL, "%s",
