@@ -1022,6 +1022,51 @@ START_TEST(reload_socket_written_another_way)
 }
 END_TEST
 
+/* A reload that removes a share and adds one on its socket written with a
+ * '..' step ("socks/sub/../x.sock" for "socks/x.sock", in a directory of
+ * root's, where the walk takes '..'): not the same path plainly, so the
+ * socket is not handed over; the old share stops, and the new one makes
+ * the socket anew once the old daemon is gone (blocker()). Found by a
+ * mutation test: with prepare_new() opening a socket that a share still
+ * there listens on, the reload was refused ("another process listens on
+ * it"), and no test saw it. */
+START_TEST(reload_socket_with_a_dotdot_step_made_anew)
+{
+	struct lt t;
+	lt_init(&t);
+	char *sub = tu_path(t.vm.root, "socks/sub");
+	ck_assert_int_eq(mkdir_p(sub, 0755), 0);
+	free(sub);
+	char *x = tu_path(t.vm.root, "socks/x.sock"), *y = tu_path(t.vm.root, "socks/sub/../x.sock");
+	lt_share(&t, "old", "old", x);
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	ck_assert_int_gt(daemon_of(&t, "old"), 0);
+	check_socket(&t, "old", NULL);
+	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/old");
+	tu_rm_rf(d);
+	free(d);
+	lt_forget_share(&t, "old");
+	lt_share(&t, "nu", "nu", y);
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 12000);
+	bool up = false;
+	for (int i = 0; i < 500 && !up; i++, sleep_ms(10))
+		up = daemon_of_now(&t, "nu") > 0;
+	char *story = lt_story(&t);
+	ck_assert_msg(rd > rl && up && !strstr(story, "unable"), "log:\n%s", story);
+	free(story);
+	check_socket(&t, "nu", NULL);
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	free(y);
+	free(x);
+	lt_free(&t);
+}
+END_TEST
+
 /* Connect to sock and send VHOST_USER_GET_FEATURES (what QEMU sends
  * first); true when a daemon answers it within timeout_ms. *fd stays
  * connected (the caller closes it). */
@@ -3412,6 +3457,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, bad_setting_files, tu_need_root());
 	tu_add_test_if(tc, two_shares_one_socket_or_tag, tu_need_root());
 	tu_add_test_if(tc, reload_socket_written_another_way, tu_need_root());
+	tu_add_test_if(tc, reload_socket_with_a_dotdot_step_made_anew, tu_need_root());
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_loop_test_if(tc, reload_bad_new_share_refused, 0, 2, tu_need_root());
 	tu_add_loop_test_if(tc, reload_failing_new_share_given_up_alone, 0, 3, tu_need_root());
