@@ -161,6 +161,9 @@ int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
  * share in messages. */
 int sock_open(struct listener *l, const char *path, bool dry_run, const char *verb,
 	      struct mvm_error *e);
+/* The socket at path's directory walked to as sock_open() does (made if
+ * missing), nothing bound: for a socket that is made later. */
+int sock_dir(const char *path, const char *verb, struct mvm_error *e);
 /* Close it and remove its file, if that is still the one it made. */
 void sock_close(struct listener *l, const char *path);
 /* --group: a number, or a name looked up in /etc/group. */

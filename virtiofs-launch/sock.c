@@ -190,22 +190,44 @@ static int sock_bind(struct listener *l, const char *path, const char *dir, cons
 	return 0;
 }
 
+/* walk_dir() of path's directory (into dir, PATH_MAX) with flags; the
+ * socket's name in *base. The walk's error names the directory: it names
+ * the socket instead (a missing one without WALK_CREATE leaves e alone,
+ * as walk_dir() does). */
+static int walk_sock_dir(const char *path, char *dir, const char **base, unsigned flags,
+			 const char *verb, struct mvm_error *e)
+{
+	*base = path_split(path, dir, PATH_MAX);
+	int r = walk_dir(dir, flags, verb, e);
+	if (r < 0 && (r != -ENOENT || (flags & WALK_CREATE)) && e)
+		snprintf(e->path, sizeof(e->path), "%s", path);
+	return r;
+}
+
+int sock_dir(const char *path, const char *verb, struct mvm_error *e)
+{
+	char dir[PATH_MAX];
+	const char *base;
+	int r = walk_sock_dir(path, dir, &base, WALK_CREATE, verb, e);
+	if (r >= 0)
+		close(r);
+	return r < 0 ? r : 0;
+}
+
 int sock_open(struct listener *l, const char *path, bool dry_run, const char *verb,
 	      struct mvm_error *e)
 {
 	char dir[PATH_MAX];
+	const char *base;
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return mvm_error_set(e, ENAMETOOLONG, verb, path, NULL);
-	const char *base = path_split(path, dir, sizeof(dir));
-	int r = walk_dir(dir, dry_run ? 0 : WALK_CREATE, verb, e);
+	int r = walk_sock_dir(path, dir, &base, dry_run ? 0 : WALK_CREATE, verb, e);
 	if (r == -ENOENT && dry_run) { /* no directory, no stale socket */
 		log_action("create directory '%s'", dir);
 		r = 0;
 	} else if (r >= 0) {
 		l->dir = r;
 		r = stale(l->dir, base, path, dry_run, verb, e);
-	} else if (e) { /* the walk's error names the directory: the socket */
-		snprintf(e->path, sizeof(e->path), "%s", path);
 	}
 	if (r < 0 || dry_run) {
 		if (r == 0)

@@ -216,7 +216,10 @@ static void failed(struct child *ch, long long now)
 }
 
 /* The pinned source of a share (pin), and its socket the first time
- * (sock); the source is walked to, and made if missing, either way. */
+ * (sock); the source is walked to, and made if missing, either way, and
+ * so is the socket's directory when the socket is not made now (a
+ * reload's, for a socket another share has yet): a path the walk refuses
+ * fails here, not at each start. */
 static int prepare(struct child *ch, bool pin, bool sock, struct mvm_error *e)
 {
 	int src = walk_dir(ch->sh.source, WALK_CREATE, share_verb(&ch->sh, "source"), e);
@@ -226,6 +229,8 @@ static int prepare(struct child *ch, bool pin, bool sock, struct mvm_error *e)
 	close(src);
 	if (r == 0 && sock && ch->sock.fd < 0)
 		r = sock_open(&ch->sock, ch->sh.socket, false, share_verb(&ch->sh, "socket"), e);
+	else if (r == 0 && !sock)
+		r = sock_dir(ch->sh.socket, share_verb(&ch->sh, "socket"), e);
 	return r;
 }
 

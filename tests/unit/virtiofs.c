@@ -1067,6 +1067,58 @@ START_TEST(reload_socket_with_a_dotdot_step_made_anew)
 }
 END_TEST
 
+/* The same in the VM's directory, where the walk refuses a '..' step:
+ * the new share's socket can never be made, so the reload is refused as
+ * a whole and the old share serves on, as for any new share that cannot
+ * be prepared. Found by a mutation test (the socket of a share still
+ * there is not made at the reload, and so was not looked at): the reload
+ * was taken, the old share stopped, and the new one failed at each start
+ * until it was given up; the VM lost the share. */
+START_TEST(reload_socket_never_usable_refused)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "old", "old", "vm1-x.sock");
+	char *sub = tu_path(t.vm.dir, "sub");
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	free(sub);
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t po = daemon_of(&t, "old");
+	ck_assert_int_gt(po, 0);
+	ino_t ino, ino2;
+	check_socket(&t, "old", &ino);
+	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/old");
+	tu_rm_rf(d); /* (its socket still known to t: the old share stays) */
+	free(d);
+	lt_share(&t, "nu", "nu", "sub/../vm1-x.sock");
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000);
+	/* (time for a stop of the old share that should not come) */
+	int st = lt_wait_exit(&t, 500);
+	char *story = lt_story(&t);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use share 'nu' socket "
+			       "'%s/sub/../vm1-x.sock': '..' in a path in the VM's directory\n"
+			       "virtiofs-launch: vm1: unable to reload: the shares stay as they "
+			       "were\n",
+			       t.vm.dir);
+	ck_assert_msg(rd > rl && st == -1 && strstr(story, want), "want:\n%slog:\n%s", want,
+		      story);
+	ck_assert_msg(!strstr(story, "stopping it") && !strstr(story, "unable to start"),
+		      "log:\n%s", story);
+	free(want);
+	free(story);
+	ck_assert_int_eq(daemon_of_now(&t, "old"), po);
+	check_socket(&t, "old", &ino2);
+	ck_assert_uint_eq(ino, ino2);
+	ck_assert_int_eq(daemon_of_now(&t, "nu"), 0);
+	lt_free(&t);
+}
+END_TEST
+
 /* Connect to sock and send VHOST_USER_GET_FEATURES (what QEMU sends
  * first); true when a daemon answers it within timeout_ms. *fd stays
  * connected (the caller closes it). */
@@ -3458,6 +3510,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, two_shares_one_socket_or_tag, tu_need_root());
 	tu_add_test_if(tc, reload_socket_written_another_way, tu_need_root());
 	tu_add_test_if(tc, reload_socket_with_a_dotdot_step_made_anew, tu_need_root());
+	tu_add_test_if(tc, reload_socket_never_usable_refused, tu_need_root());
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_loop_test_if(tc, reload_bad_new_share_refused, 0, 2, tu_need_root());
 	tu_add_loop_test_if(tc, reload_failing_new_share_given_up_alone, 0, 3, tu_need_root());
