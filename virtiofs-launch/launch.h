@@ -130,6 +130,9 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 void made_dirs_undo(struct made_dirs *m);
 /* Forget them (kept). */
 void made_dirs_forget(struct made_dirs *m);
+/* Those of from appended to to (undone with them, or forgotten), from
+ * emptied. */
+void made_dirs_move(struct made_dirs *to, struct made_dirs *from);
 /* The directory part of path ("/" for "/x"), in buf; returns the base. */
 const char *path_split(const char *path, char *buf, size_t size);
 

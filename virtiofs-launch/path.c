@@ -157,6 +157,20 @@ void made_dirs_forget(struct made_dirs *m)
 	*m = (struct made_dirs){0};
 }
 
+void made_dirs_move(struct made_dirs *to, struct made_dirs *from)
+{
+	struct made_dir *v = from->n ? realloc(to->v, (to->n + from->n) * sizeof(*v)) : NULL;
+	if (!v) { /* (nothing to move, or for want of memory: left, as before) */
+		made_dirs_forget(from);
+		return;
+	}
+	memcpy(v + to->n, from->v, from->n * sizeof(*v));
+	to->v = v;
+	to->n += from->n;
+	free(from->v);
+	*from = (struct made_dirs){0};
+}
+
 void made_dirs_undo(struct made_dirs *m)
 {
 	for (size_t i = m->n; i-- > 0;) {

@@ -666,7 +666,12 @@ static void reload(void)
 		log_err("unable to reload: the shares stay as they were");
 		return;
 	}
-	made_dirs_forget(&made);
+	/* Before the first READY=1 its shares are the start's: what it made
+	 * goes if the start gives up. */
+	if (outer == &start_made)
+		made_dirs_move(&start_made, &made);
+	else
+		made_dirs_forget(&made);
 	vm_close(&L.vm);
 	L.vm = nv;
 	for (size_t i = 0; i < old; i++) {

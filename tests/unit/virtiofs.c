@@ -1995,6 +1995,49 @@ START_TEST(start_given_up_removes_its_directories)
 }
 END_TEST
 
+/* Directories that a reload before the first READY=1 made for a share it
+ * added belong to the start: when the start then gives up, they go with
+ * the start's own. Here w holds READY=1 back (its socket's path is a
+ * file) until the launcher gives up on it, and the reload meanwhile adds
+ * b, with a source and a socket directory that are not there. (Noticed
+ * at the last stop; a reload before READY=1 is reached as in
+ * reload_before_ready_failing_share_gives_up. The reload forgot them.) */
+START_TEST(reload_before_ready_dirs_go_with_the_start)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	lt_share(&t, "w", "w", "wfile");
+	tu_write(t.vm.dir, "wfile", "not a socket\n");
+	const char *const extra[] = {"--max-failures", "4", "--restart-delay", "1s", NULL};
+	lt_start(&t, t.fake, extra);
+	bool waiting = lt_wait_log(&t, "share 'w': starting again in 1s", 1, 3000);
+	lt_share(&t, "b", "bmade/src", "bsock/b.sock");
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, 0, "RELOADING=1", 3000);
+	char *bsrc = tu_path(t.vm.dir, "bmade/src");
+	for (int i = 0; i < 300 && access(bsrc, F_OK) < 0; i++)
+		usleep(10000);
+	bool made = access(bsrc, F_OK) == 0;
+	free(bsrc);
+	int st = lt_wait_exit(&t, 8000);
+	int rd = lt_wait_msg(&t, 0, "READY=1", 0);
+	char *story = lt_story(&t);
+	ck_assert_msg(waiting && rl >= 0 && made && rd < 0,
+		      "not a reload before READY=1 that made b's source; log:\n%s", story);
+	ck_assert_msg(st == 1 && strstr(story, "unable to start share 'w'"), "exit %d; log:\n%s",
+		      st, story);
+	const char *gone[] = {"bmade", "bsock"};
+	for (size_t i = 0; i < ARRAY_SIZE(gone); i++) {
+		char *p = tu_path(t.vm.dir, gone[i]);
+		ck_assert_msg(access(p, F_OK) < 0, "%s left behind; log:\n%s", p, story);
+		free(p);
+	}
+	free(story);
+	lt_free(&t);
+}
+END_TEST
+
 /* A directory the start made, that the VM user removed and made anew
  * (its own now, in the VM's directory it may write) before the start gave
  * up, is left: removed is only the very directory made (its inode). Found
@@ -3515,6 +3558,7 @@ Suite *virtiofs_suite(void)
 	tu_add_loop_test_if(tc, reload_bad_new_share_refused, 0, 2, tu_need_root());
 	tu_add_loop_test_if(tc, reload_failing_new_share_given_up_alone, 0, 3, tu_need_root());
 	tu_add_test_if(tc, reload_before_ready_failing_share_gives_up, tu_need_root());
+	tu_add_test_if(tc, reload_before_ready_dirs_go_with_the_start, tu_need_root());
 	tu_add_test_if(tc, early_sighup_is_a_reload, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, start_given_up_leaves_a_directory_made_anew, tu_need_root());
