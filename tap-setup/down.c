@@ -65,6 +65,7 @@ static int delete_victims(struct ctx *x, const struct victims *v, const bool *he
 			log_debug("group delete failed (%s), deleting one at a time",
 				  mvm_error_reason(&e1));
 			by_group = false;
+			ctx_renew(x); /* the next delete on a socket in step */
 		}
 	}
 	for (size_t i = 0; i < v->r.n; i++) {
@@ -78,6 +79,7 @@ static int delete_victims(struct ctx *x, const struct victims *v, const bool *he
 			r = r ? r : -EIO;
 			if (tap_record_add(left, m->name, m->ifindex, m->node) < 0)
 				log_warn("unable to keep '%s' in the record: out of memory", m->name);
+			ctx_renew(x); /* the next delete on a socket in step */
 			continue;
 		}
 		node_remove(m->node);

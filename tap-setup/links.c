@@ -84,16 +84,18 @@ int ctx_open(struct ctx *x, struct mvm_error *e)
 	return 0;
 }
 
-int ctx_renew(struct ctx *x)
+void ctx_renew(struct ctx *x)
 {
 	struct nl_sock *sk;
-	int r = sock_open(&sk, NULL);
-	if (r < 0)
-		return r;
+	struct mvm_error e;
+	if (sock_open(&sk, &e) < 0) {
+		log_warn("unable to open a new netlink socket (%s): going on with the old one",
+			 mvm_error_reason(&e));
+		return;
+	}
 	nl_socket_disable_msg_peek(sk); /* (as ctx_open() leaves it) */
 	nl_socket_free(x->sk);
 	x->sk = sk;
-	return 0;
 }
 
 char *ctx_record(const struct ctx *x)

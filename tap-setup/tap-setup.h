@@ -43,11 +43,12 @@ struct ctx {
 /* ---- links.c ---- */
 int fail_nl(struct mvm_error *e, int nlerr, const char *verb, const char *obj);
 int ctx_open(struct ctx *x, struct mvm_error *e);
-/* x->sk replaced by a new socket, for a rollback: a request libnl could
- * not send leaves the old one out of step (libnl numbered it, and takes
- * every answer after it for one with the wrong sequence number). The old
- * one stays when no new one can be had: 0 or -errno. */
-int ctx_renew(struct ctx *x);
+/* x->sk replaced by a new socket, after a failed request (up's rollback,
+ * down's next delete): a request libnl could not send leaves the old one
+ * out of step (libnl numbered it, and takes every answer after it for one
+ * with the wrong sequence number). The old one stays, with a warning,
+ * when no new one can be had. */
+void ctx_renew(struct ctx *x);
 void ctx_close(struct ctx *x);
 /* The path of this run's record (malloc'ed), for messages; NULL on ENOMEM. */
 char *ctx_record(const struct ctx *x);

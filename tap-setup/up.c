@@ -133,8 +133,7 @@ static int delete_doomed(struct ctx *x, const struct plan *p, size_t *done, stru
 static void undo(struct ctx *x, const struct plan *p, size_t done, const struct tap_record *made)
 {
 	struct tap_record left = { .group = p->group };
-	if (ctx_renew(x) < 0)
-		log_warn("unable to open a new netlink socket: the rollback uses the old one");
+	ctx_renew(x);
 	for (size_t i = done; i < p->doomed.r.n; i++)
 		tap_record_add(&left, p->doomed.r.v[i].name, p->doomed.r.v[i].ifindex,
 			       p->doomed.r.v[i].node);

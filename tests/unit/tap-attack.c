@@ -227,6 +227,110 @@ START_TEST(failed_up_rolls_back)
 }
 END_TEST
 
+/* Does the record of t name each of the n interfaces names[] that is
+ * there now, and, unless stale (the record itself could not be
+ * rewritten), none that is gone? ("" when so, else the first that is not
+ * as it should be; static buffer.) */
+static const char *record_off(const struct tu_vm *t, const char *kind, const char *const *names,
+			      int n, bool stale)
+{
+	static char what[64];
+	char *rec = record_of(t, kind);
+	what[0] = '\0';
+	for (int i = 0; i < n && !what[0]; i++) {
+		char line[32];
+		snprintf(line, sizeof(line), "\n%s ", names[i]);
+		bool named = rec && strstr(rec, line), there = ifindex(names[i]) > 0;
+		if (there ? !named : named && !stale)
+			snprintf(what, sizeof(what), "%s %s", names[i],
+				 there ? "there, not in the record" : "gone, in the record");
+	}
+	free(rec);
+	return what;
+}
+
+/* down whose Nth call that can change the host fails (failat.so), for
+ * every N of a clean down: it exits 0, or 1 with one error line; either
+ * way the record names every interface that is still there, and none
+ * that is gone unless the error is the record's own (what the next down
+ * deletes, and what it says it left), and the next down leaves the
+ * namespace as it was before up. _i: 0 three TAPs, 1 three macvtaps. */
+START_TEST(failed_down_records_what_is_left)
+{
+	bool mac = _i == 1;
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *mac_extra[] = { "--macvtap", "--devfs", dev, NULL };
+	const char *const *extra = mac ? mac_extra : NULL;
+	const char *taps[] = { "vm1-a", "vm1-b", "vm1-c" }, *mvts[] = { "mvt0", "mvt1", "mvt2" };
+	const char *const *names = mac ? mvts : taps;
+	if (mac) {
+		make_veth("lower0");
+		tu_write(t.runner, "share/microvm/macvtap-interfaces", MAC_LIST);
+	} else {
+		tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\nvm1-b\nvm1-c\n");
+	}
+	char *before = links_now(), *vmrun = tu_path(t.runtime, "vm1");
+	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.root, "failat.log");
+	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
+	const char *count_env[] = { preload, logenv, NULL };
+	struct tu_run r;
+	tap_ok(&t, "up", extra);
+	tap_run_env(&r, &t, "down", extra, count_env);
+	ck_assert_msg(r.status == 0, "down, counting: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	long calls = tu_failat_calls(log);
+	ck_assert_int_gt(calls, 1);
+	for (long n = 1; n <= calls; n++) {
+		const char *const *errs = tu_failat_errnos(n);
+		for (size_t k = 0; errs[k]; k++) {
+			char failat[32], errenv[32], line[1024];
+			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
+			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
+			const char *env[] = { preload, failat, errenv, "JOURNAL_STREAM=", NULL };
+			tap_ok(&t, "up", extra);
+			tap_run_env(&r, &t, "down", extra, env);
+			const char *what = tu_error_line(r.err, line, sizeof(line));
+			ck_assert_msg(r.status == 0 || r.status == 1,
+				      "down, call %ld of %ld failing (%s): exit %d: %s", n, calls,
+				      errs[k], r.status, r.err);
+			ck_assert_msg(r.status == 0 ||
+					      (what && !strncmp(what, "tap-setup: vm1: unable to ", 26)),
+				      "down, call %ld failing (%s): not one error line: %s", n, errs[k],
+				      r.err);
+			bool stale = what && strstr(what, vmrun);
+			const char *off = record_off(&t, mac ? "macvtap" : "tap", names, 3, stale);
+			ck_assert_msg(!*off, "down, call %ld failing (%s), exit %d ('%s'): %s", n,
+				      errs[k], r.status, r.status ? what : "", off);
+			tu_run_free(&r);
+			tap_ok(&t, "down", extra);
+			char *now = links_now();
+			ck_assert_msg(!strcmp(now, before),
+				      "down, call %ld failing (%s), then down: links '%s', before up '%s'",
+				      n, errs[k], now, before);
+			free(now);
+			ck_assert_msg(!*left_in(vmrun) && (access(vmrun, F_OK) < 0 || !*left_in(t.runtime)),
+				      "down, call %ld failing (%s), then down: '%s' left in %s", n,
+				      errs[k], left_in(vmrun), vmrun);
+			ck_assert_msg(!*left_in(dev), "down, call %ld failing (%s), then down: %s/%s left",
+				      n, errs[k], dev, left_in(dev));
+		}
+	}
+	fprintf(stderr, "tap: down %s failed at each of its %ld changing calls: recorded what is left\n",
+		mac ? "--macvtap" : "(TAPs)", calls);
+	free(logenv);
+	free(preload);
+	free(log);
+	free(shim);
+	free(vmrun);
+	free(before);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* ---- 2: two runs at once ------------------------------------------------ */
 
 /* tap-setup VERB of t in the background, its stderr into errfile. */
@@ -1292,6 +1396,7 @@ void tap_attack_cases(Suite *s)
 	tcase_set_timeout(tc, 240);
 	tu_add_loop_test_if(tc, killed_up_then_down_leaves_nothing, 0, 4, why);
 	tu_add_loop_test_if(tc, failed_up_rolls_back, 0, 2, why);
+	tu_add_loop_test_if(tc, failed_down_records_what_is_left, 0, 2, why);
 	tu_add_test_if(tc, concurrent_ups_one_vm, why);
 	tu_add_test_if(tc, lock_held_bounded_wait, why);
 	tu_add_loop_test_if(tc, held_tap_carrier_off, 0, 2, why);
