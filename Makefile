@@ -73,6 +73,13 @@ $(B)/$(1): $$($(1)_OBJ) $(LIBCOMMON)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
+# virtiofs-launch again, from the same objects, linked dynamically: for the
+# tests that preload a shim into it (tests/shims/failat.so), which does
+# nothing to a static program. Never installed.
+$(B)/tests/virtiofs-launch: $(virtiofs-launch_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(virtiofs-launch_OBJ) $(LIBCOMMON)
+
 # Unit tests: one Check runner, one suite per area (tests/unit/suites.def).
 tests_CFLAGS := $(CHECK_CFLAGS) $(NL_CFLAGS) $(KMOD_CFLAGS) -Itests/unit \
                 -DBUILD_DIR='"$(abspath $(B))"' -DSRC_DIR='"$(CURDIR)"'
@@ -94,7 +101,7 @@ $(B)/tests/shims/%.so: tests/shims/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(WARN) -g -O1 -D_GNU_SOURCE -fPIC -shared -MMD -MP -o $@ $< -ldl
 
-build-tests: all $(B)/check-runner $(HELPERS) $(SHIMS)
+build-tests: all $(B)/check-runner $(HELPERS) $(SHIMS) $(B)/tests/virtiofs-launch
 
 # Debian packages the build and the tests need (as root; only missing ones).
 deps:
