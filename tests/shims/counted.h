@@ -41,7 +41,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,7 +59,7 @@
 
 static long limit, count;
 static pid_t self;
-static char log_path[PATH_MAX];
+static int log_fd = -1;
 
 static int at_nth(long n, const char *call);
 
@@ -74,15 +73,27 @@ static void *next(const char *sym)
 	return p;
 }
 
-/* At load: N and the log path, kept here and taken out of the
- * environment (a program this one runs is not the run under test). */
+/* At load: N, and the log opened, kept here and taken out of the
+ * environment (a program this one runs is not the run under test). The
+ * log stays open, close-on-exec, far above the program's descriptors: a
+ * path opened at each call would not be found from a chroot
+ * (virtiofs-launch binds its sockets in one), and those calls would go
+ * unlogged while counted. */
 __attribute__((constructor)) static void counted_init(void)
 {
 	const char *n = getenv(STR(VAR()));
 	const char *log = getenv(STR(VAR(_LOG)));
 	limit = n ? strtol(n, NULL, 10) : 0;
-	if (log)
-		snprintf(log_path, sizeof(log_path), "%s", log);
+	if (log) {
+		int fd = (int)syscall(SYS_openat, AT_FDCWD, log,
+				      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int high = fd >= 0 ? (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 900) : -1;
+		if (high >= 0) {
+			syscall(SYS_close, fd);
+			fd = high;
+		}
+		log_fd = fd;
+	}
 	self = getpid();
 	unsetenv(STR(VAR()));
 	unsetenv(STR(VAR(_LOG)));
@@ -95,16 +106,11 @@ static int step(const char *call)
 	if (getpid() != self)
 		return 0; /* a forked child: not counted */
 	count++;
-	if (log_path[0]) {
+	if (log_fd >= 0) {
 		char line[128];
 		int n = snprintf(line, sizeof(line), "%ld %s%s\n", count, call,
 				 count == limit ? HERE : "");
-		int fd = (int)syscall(SYS_openat, AT_FDCWD, log_path,
-				      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			syscall(SYS_write, fd, line, (size_t)n);
-			syscall(SYS_close, fd);
-		}
+		syscall(SYS_write, log_fd, line, (size_t)n);
 	}
 	return count == limit ? at_nth(count, call) : 0;
 }
