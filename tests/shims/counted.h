@@ -22,10 +22,12 @@
  * and writev to a descriptor above 2 (files, sysfs; not the log on
  * stderr), mknod, mknodat, chown, lchown, fchown, fchownat, chmod,
  * fchmod, fchmodat, rename, renameat, renameat2, mkdirat, symlinkat,
- * unlinkat, bind of an AF_UNIX socket to a path (it makes a file), and
- * module loading through syscall(). unlink, symlink, mkdir and rmdir are
- * not: tests/shims/pcisim.so calls them to play the kernel, and those
- * calls must not count as the program's (it makes no *at call).
+ * unlinkat, bind of an AF_UNIX socket to a path (it makes a file), listen
+ * (others may connect from then on), fork (a process starts: a daemon of
+ * virtiofs-launch), and module loading through syscall(). unlink,
+ * symlink, mkdir and rmdir are not: tests/shims/pcisim.so calls them to
+ * play the kernel, and those calls must not count as the program's (it
+ * makes no *at call, nor listen or fork).
  *
  * Only the process the shim was loaded into counts, and the variables are
  * taken out of its environment at load: a forked child (tap-setup's scan
@@ -294,6 +296,22 @@ int bind(int fd, const struct sockaddr *a, socklen_t al)
 	if (file && step("bind") < 0)
 		return -1;
 	return real(fd, a, al);
+}
+
+int listen(int fd, int backlog)
+{
+	REAL(int, "listen", int, int);
+	if (step("listen") < 0)
+		return -1;
+	return real(fd, backlog);
+}
+
+pid_t fork(void)
+{
+	REAL(pid_t, "fork", void);
+	if (step("fork") < 0)
+		return -1;
+	return real();
 }
 
 long syscall(long nr, ...);
