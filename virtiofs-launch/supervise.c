@@ -422,12 +422,25 @@ static bool update_status(void)
 	}
 	bool ready = L.ready_pending && up == total && !leaving;
 	if (ready) {
+		int r = notifyf("READY=1\nSTATUS=%zu of %zu shares up", up, total);
+		if (r < 0) {
+			/* Lost, the service manager would wait for it until its
+			 * start timeout, and the VM with it: a start gives up (and
+			 * takes what it made with it); after a reload the shares
+			 * serve on as they are, and the journal says why. */
+			struct mvm_error e;
+			mvm_error_set(&e, -r, "send READY=1 to", getenv("NOTIFY_SOCKET"), NULL);
+			log_error_info(&e);
+			if (!L.was_ready) {
+				give_up(&e);
+				return false;
+			}
+		}
 		L.ready_pending = false;
 		L.was_ready = true;
 		if (L.made == &start_made)
 			L.made = NULL;
 		made_dirs_forget(&start_made); /* (the start is done) */
-		notifyf("READY=1\nSTATUS=%zu of %zu shares up", up, total);
 		log_debug("ready: %zu shares up", up);
 	} else if (L.status_sent && up == L.status_up && total == L.status_total) {
 		return false;

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <poll.h>
 #include <regex.h>
@@ -65,6 +66,8 @@ struct lt {
 	size_t nsock;
 	struct msg msgs[MAX_MSGS];
 	size_t nmsg;
+	const char *bin;	/* the launcher, below BUILD_DIR; NULL: virtiofs-launch */
+	const char *const *env; /* more "K=V" for it; NULL: none */
 };
 
 static long long now_us(void)
@@ -257,11 +260,11 @@ static void lt_forget_share(struct lt *t, const char *tag)
 		}
 }
 
-/* Start the launcher: virtiofsd NULL for the real one (found by the
- * launcher itself), extra options before NAME. */
+/* Start the launcher (t->bin, with t->env): virtiofsd NULL for the real
+ * one (found by the launcher itself), extra options before NAME. */
 static void lt_start(struct lt *t, const char *virtiofsd, const char *const extra[])
 {
-	char *bin = tu_bin("virtiofs-launch");
+	char *bin = tu_bin(t->bin ? t->bin : "virtiofs-launch");
 	const char *argv[48];
 	size_t n = 0;
 	argv[n++] = bin;
@@ -292,6 +295,8 @@ static void lt_start(struct lt *t, const char *virtiofsd, const char *const extr
 		setenv("NOTIFY_SOCKET", t->notify_path, 1);
 		setenv("VFS_FAKE_DIR", t->fake_dir, 1);
 		unsetenv("JOURNAL_STREAM");
+		for (size_t i = 0; t->env && t->env[i]; i++)
+			putenv((char *)t->env[i]);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -3528,6 +3533,465 @@ START_TEST(bad_name_one_error_line)
 }
 END_TEST
 
+/* ---- a call that fails (tests/shims/failat.so) ---- */
+
+/* The test's tree as `ls -lR` shows it: each entry's path (below the temp
+ * dir), type, owner and mode, one a line, sorted; without what the test
+ * itself writes there (the launcher's log, the notify socket, the shim's
+ * log, the fake daemons' files). */
+static char **listing_v;
+static size_t listing_n, listing_skip;
+
+static int list_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	static const char *const test_own[] = {"/launcher.log", "/notify.sock", "/failat.log"};
+	const char *rel = path + listing_skip;
+	(void)flag;
+	(void)ftw;
+	for (size_t i = 0; i < ARRAY_SIZE(test_own); i++)
+		if (strcmp(rel, test_own[i]) == 0)
+			return 0;
+	if (strncmp(rel, "/fake/", 6) == 0)
+		return 0;
+	char type = S_ISDIR(st->st_mode) ? 'd' : S_ISSOCK(st->st_mode) ? 's'
+		    : S_ISLNK(st->st_mode) ? 'l' : S_ISREG(st->st_mode) ? 'f' : '?';
+	listing_v = realloc(listing_v, (listing_n + 1) * sizeof(*listing_v));
+	ck_assert_ptr_nonnull(listing_v);
+	listing_v[listing_n++] = xasprintf("%s %c %u:%u %04o", *rel ? rel : "/", type,
+					   (unsigned)st->st_uid, (unsigned)st->st_gid,
+					   (unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *tree_listing(const struct lt *t)
+{
+	listing_v = NULL;
+	listing_n = 0;
+	listing_skip = strlen(t->vm.root);
+	ck_assert_int_eq(nftw(t->vm.root, list_one, 32, FTW_PHYS), 0);
+	qsort(listing_v, listing_n, sizeof(*listing_v), cmp_str);
+	char *out = NULL;
+	size_t len;
+	FILE *f = open_memstream(&out, &len);
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i < listing_n; i++) {
+		fprintf(f, "%s\n", listing_v[i]);
+		free(listing_v[i]);
+	}
+	ck_assert_int_eq(fclose(f), 0);
+	free(listing_v);
+	return out;
+}
+
+/* The call the shim failed, from its log ("N CALL (failed here)"), into
+ * buf ("?" when none); the log removed, for the next run. */
+static const char *failed_call(const char *log, char *buf, size_t size)
+{
+	char *text = NULL;
+	size_t len;
+	snprintf(buf, size, "?");
+	if (read_file(log, 1 << 20, &text, &len) < 0)
+		return buf;
+	char *here = strstr(text, " (failed here)");
+	if (here) {
+		*here = '\0';
+		char *line = strrchr(text, '\n') ? strrchr(text, '\n') + 1 : text;
+		char *call = strchr(line, ' ');
+		snprintf(buf, size, "%s", call ? call + 1 : line);
+	}
+	free(text);
+	ck_assert_int_eq(unlink(log), 0);
+	return buf;
+}
+
+/* The lines of the launcher's log that say "unable to": how many; the
+ * first two in first and second ("" when none). */
+static unsigned error_lines(const struct lt *t, char *first, char *second, size_t size)
+{
+	char *log = lt_log(t);
+	unsigned n = 0;
+	first[0] = second[0] = '\0';
+	for (char *p = log; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		int len = (int)strcspn(p, "\n");
+		if (!memmem(p, (size_t)len, ": unable to ", 12))
+			continue;
+		if (n < 2)
+			snprintf(n ? second : first, size, "%.*s", len, p);
+		n++;
+	}
+	free(log);
+	return n;
+}
+
+/* A run of its own: the launcher's log and datagrams of the last one
+ * gone. */
+static void lt_fresh(struct lt *t)
+{
+	unlink(t->err_path);
+	lt_recv_all(t);
+	t->nmsg = 0;
+}
+
+/* Every share's daemon runs and its socket listens (root's, the group's,
+ * 0660). */
+static void all_up(const struct lt *t, const char *what)
+{
+	for (size_t i = 0; i < t->nsock; i++) {
+		ck_assert_msg(daemon_of(t, t->tag[i]) > 0, "%s: share %s has no daemon", what,
+			      t->tag[i]);
+		check_socket(t, t->tag[i], NULL);
+	}
+}
+
+/* Is call one of the list? */
+static bool call_in(const char *call, const char *const list[])
+{
+	for (size_t i = 0; list[i]; i++)
+		if (strcmp(call, list[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The FAILAT_ERRNO values for call n: tu_failat_errnos()'s, and EPERM
+ * for some n too. */
+static size_t failat_errnos(long n, const char *out[4])
+{
+	const char *const *errs = tu_failat_errnos(n);
+	size_t k = 0;
+	while (errs[k] && k < 3) {
+		out[k] = errs[k];
+		k++;
+	}
+	if (n % 5 == 2)
+		out[k++] = "EPERM";
+	out[k] = NULL;
+	return k;
+}
+
+/* The shares of the failing-call tests: a's source and socket directory
+ * are not there yet, b's are (the socket in the VM's directory), c's
+ * source (when with_c) is outside the VM's directory, not there yet, its
+ * socket in a's directory. The runtime dir is there, as the unit's
+ * RuntimeDirectory= makes it. */
+static void failat_shares(struct lt *t, bool with_c)
+{
+	ck_assert_int_eq(mkdir(t->vm.runtime, 0755), 0);
+	char *pre = tu_path(t->vm.dir, "pre");
+	ck_assert_int_eq(mkdir(pre, 0755), 0);
+	free(pre);
+	lt_share(t, "a", "made/asrc", "socks/a.sock");
+	lt_share(t, "b", "pre", "vm1-virtiofs-b.sock");
+	if (with_c) {
+		char *csrc = tu_path(t->vm.root, "outside/csrc");
+		lt_share(t, "c", csrc, "socks/c.sock");
+		free(csrc);
+	}
+}
+
+/* What a run that got as far as READY=1 made, and a reload's share d,
+ * removed: the tree as before the run. */
+static void failat_reset(const struct lt *t, const char *before)
+{
+	static const char *const made[] = {"state/vm1/made", "state/vm1/socks", "outside",
+					   "state/vm1/dmade", "state/vm1/dsocks"};
+	for (size_t i = 0; i < ARRAY_SIZE(made); i++) {
+		char *p = tu_path(t->vm.root, made[i]);
+		tu_rm_rf(p);
+		free(p);
+	}
+	char *now = tree_listing(t);
+	ck_assert_msg(strcmp(now, before) == 0, "not reset:\n%s\nbefore:\n%s", now, before);
+	free(now);
+}
+
+/* A start whose Nth call that can change the host fails (failat.so,
+ * preloaded into tests/virtiofs-launch: the launcher linked dynamically;
+ * the call is not made, it returns an errno, the launcher goes on), for
+ * every N of a clean start of three shares (failat_shares()) in turn,
+ * up to the forks of their daemons. Either the launcher exits 1 before
+ * READY=1, with one line naming what failed, the tree as it was and no
+ * daemon left: a call of its set-up (the fork of `virtiofsd --help`, to
+ * tell the dialect), or the sending of READY=1 itself; or it retries the
+ * share whose start failed, as it does any (virtiofs-launch(8)): a
+ * directory made, a socket bound or listening while the share is
+ * prepared, the fork of its daemon just after READY=1. Then one line
+ * names what failed, every share comes up as after a clean start and the
+ * tree is as a clean start leaves it; after SIGTERM as a clean start and
+ * stop leave it (the directories made stay, the sockets go). */
+START_TEST(failed_start_step_gives_up_or_retries)
+{
+	static const char *const gives_up[] = {"fork", "sendto", NULL};
+	static const char *const retried[] = {"mkdirat", "bind", "listen", "fork", NULL};
+	struct lt t;
+	lt_init(&t);
+	failat_shares(&t, true);
+	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.vm.root, "failat.log");
+	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
+	t.bin = "tests/virtiofs-launch";
+	char *before = tree_listing(&t);
+	const char *const count_env[] = {preload, logenv, NULL};
+	t.env = count_env;
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	all_up(&t, "counting");
+	long calls = tu_failat_calls(log);
+	ck_assert_int_gt(calls, 10);
+	char *ready = tree_listing(&t);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	char *stopped = tree_listing(&t);
+	failat_reset(&t, before);
+	unsigned n_gave_up = 0, n_retried = 0;
+	for (long n = 1; n <= calls; n++) {
+		const char *errs[4];
+		failat_errnos(n, errs);
+		for (size_t k = 0; errs[k]; k++) {
+			char failat[32], errenv[32], call[32], what[1024], more[1024];
+			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
+			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
+			const char *const env[] = {preload, logenv, failat, errenv, NULL};
+			t.env = env;
+			lt_fresh(&t);
+			lt_start(&t, t.fake, NULL);
+			lt_wait_ready_or_exit(&t, 3000);
+			bool was_ready = lt_wait_msg(&t, 0, "READY=1", 0) >= 0;
+			int st = was_ready ? -1 : lt_wait_exit(&t, 1000);
+			if (was_ready) /* (a daemon's fork comes after READY=1) */
+				all_up(&t, "retried");
+			failed_call(log, call, sizeof(call));
+			if (!was_ready) {
+				char *story = lt_story(&t);
+				ck_assert_msg(st == 1,
+					      "start, call %ld of %ld (%s) failing with %s: exit %d, "
+					      "no READY=1; log:\n%s",
+					      n, calls, call, errs[k], st, story);
+				free(story);
+				unsigned e = error_lines(&t, what, more, sizeof(what));
+				ck_assert_msg(e == 1 && call_in(call, gives_up) &&
+						      !strncmp(what, "virtiofs-launch: vm1: unable to ", 32),
+					      "start, call %ld (%s) failing with %s: gave up, with "
+					      "%u error lines: '%s' '%s'",
+					      n, call, errs[k], e, what, more);
+				char *now = tree_listing(&t);
+				ck_assert_msg(strcmp(now, before) == 0,
+					      "start, call %ld (%s) failing with %s ('%s'): left\n%s"
+					      "before:\n%s",
+					      n, call, errs[k], what, now, before);
+				free(now);
+				ck_assert_uint_eq(leftovers(&t), 0);
+				n_gave_up++;
+				continue;
+			}
+			unsigned e = error_lines(&t, what, more, sizeof(what));
+			ck_assert_msg(e == 1 && call_in(call, retried),
+				      "start, call %ld (%s) failing with %s: retried, with %u error "
+				      "lines: '%s' '%s'",
+				      n, call, errs[k], e, what, more);
+			ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+			char *now = tree_listing(&t);
+			ck_assert_msg(strcmp(now, ready) == 0,
+				      "start, call %ld (%s) failing with %s ('%s'), retried: "
+				      "the tree\n%safter a clean start:\n%s",
+				      n, call, errs[k], what, now, ready);
+			free(now);
+			kill(t.pid, SIGTERM);
+			ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+			now = tree_listing(&t);
+			ck_assert_msg(strcmp(now, stopped) == 0,
+				      "start, call %ld (%s) failing with %s ('%s'), then stop: "
+				      "the tree\n%safter a clean start and stop:\n%s",
+				      n, call, errs[k], what, now, stopped);
+			free(now);
+			ck_assert_uint_eq(leftovers(&t), 0);
+			failat_reset(&t, before);
+			n_retried++;
+		}
+	}
+	fprintf(stderr,
+		"virtiofs: start failed at each of its %ld changing calls: %u runs gave up, "
+		"%u retried\n",
+		calls, n_gave_up, n_retried);
+	free(stopped);
+	free(ready);
+	free(before);
+	free(logenv);
+	free(preload);
+	free(log);
+	free(shim);
+	lt_free(&t);
+}
+END_TEST
+
+/* Add share d to the runner: its source and socket directory not there. */
+static void add_d(struct lt *t)
+{
+	lt_share(t, "d", "dmade/deep", "dsocks/in/d.sock");
+}
+
+/* ... and take it away again. */
+static void drop_d(struct lt *t)
+{
+	char *p = tu_path(t->vm.runner, "share/microvm/virtiofs/d");
+	tu_rm_rf(p);
+	free(p);
+	lt_forget_share(t, "d");
+}
+
+/* A reload that adds share d (add_d()) to a launcher serving a and b
+ * (failat_shares()), whose Nth call that can change the host fails, for
+ * every N of a clean reload in turn (as failed_start_step_gives_up_or_
+ * retries does for a start). Either the reload is refused as a whole: a
+ * line naming what failed, then "unable to reload: the shares stay as
+ * they were", READY=1 all the same, a and b served by the same daemons on
+ * the same sockets, and the tree as before the reload (nothing of d's
+ * left); or the reload is taken and d comes up as in a clean reload, the
+ * failed call retried (the pin made at d's start, the fork of its daemon:
+ * one line names it), or it was a notification: RELOADING=1 (lost, and
+ * nothing else), or READY=1 (lost: one line says so). */
+START_TEST(failed_reload_step_refused_or_taken)
+{
+	static const char *const refused_calls[] = {"mkdirat", "bind", "listen", NULL};
+	static const char *const retried[] = {"mkdirat", "fork", "sendto", NULL};
+	struct lt t;
+	lt_init(&t);
+	failat_shares(&t, false);
+	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.vm.root, "failat.log");
+	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
+	t.bin = "tests/virtiofs-launch";
+	char *before = tree_listing(&t);
+	const char *const count_env[] = {preload, logenv, NULL};
+	t.env = count_env;
+	/* The calls of the start alone, then of the start and the reload. */
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	all_up(&t, "counting");
+	long start_calls = tu_failat_calls(log);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	failat_reset(&t, before);
+	lt_fresh(&t);
+	lt_start(&t, t.fake, NULL);
+	int r0 = lt_wait_msg(&t, 0, "READY=1", 5000);
+	ck_assert_int_ge(r0, 0);
+	all_up(&t, "counting");
+	add_d(&t);
+	char *before_reload = tree_listing(&t);
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, (size_t)r0 + 1, "RELOADING=1", 3000);
+	ck_assert_int_gt(rl, r0);
+	ck_assert_int_gt(lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000), rl);
+	all_up(&t, "counting");
+	long calls = tu_failat_calls(log);
+	ck_assert_int_gt(calls, start_calls + 5);
+	char *reloaded = tree_listing(&t);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	drop_d(&t);
+	failat_reset(&t, before);
+	unsigned n_refused = 0, n_taken = 0;
+	for (long n = start_calls + 1; n <= calls; n++) {
+		const char *errs[4];
+		failat_errnos(n, errs);
+		for (size_t k = 0; errs[k]; k++) {
+			char failat[32], errenv[32], call[32], what[1024], more[1024];
+			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
+			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
+			const char *const env[] = {preload, logenv, failat, errenv, NULL};
+			t.env = env;
+			lt_fresh(&t);
+			lt_start(&t, t.fake, NULL);
+			r0 = lt_wait_msg(&t, 0, "READY=1", 5000);
+			ck_assert_int_ge(r0, 0);
+			all_up(&t, "before the reload");
+			pid_t pa = daemon_of(&t, "a"), pb = daemon_of(&t, "b");
+			ino_t ia, ib, ia2, ib2;
+			check_socket(&t, "a", &ia);
+			check_socket(&t, "b", &ib);
+			add_d(&t);
+			char *now = tree_listing(&t);
+			ck_assert_str_eq(now, before_reload);
+			free(now);
+			ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+			int rd = lt_wait_msg(&t, (size_t)r0 + 1, "READY=1", 3000);
+			char *story = lt_story(&t);
+			bool refused = strstr(story, "virtiofs-launch: vm1: unable to reload: the "
+						     "shares stay as they were\n");
+			if (!refused) /* (d's daemon, or a retry of its start, may come last) */
+				daemon_of(&t, "d");
+			ck_assert_msg(lt_wait_exit(&t, 0) == -1,
+				      "reload, call %ld failing with %s: the launcher exited; "
+				      "log:\n%s",
+				      n, errs[k], story);
+			free(story);
+			failed_call(log, call, sizeof(call));
+			unsigned e = error_lines(&t, what, more, sizeof(what));
+			ck_assert_int_eq(daemon_of_now(&t, "a"), pa);
+			ck_assert_int_eq(daemon_of_now(&t, "b"), pb);
+			check_socket(&t, "a", &ia2);
+			check_socket(&t, "b", &ib2);
+			ck_assert(ia == ia2 && ib == ib2);
+			if (refused) {
+				ck_assert_msg(rd > r0 && e == 2 && call_in(call, refused_calls),
+					      "reload, call %ld (%s) failing with %s: refused, "
+					      "READY=1 %d after %d, %u error lines: '%s' '%s'",
+					      n, call, errs[k], rd, r0, e, what, more);
+				ck_assert_int_eq(daemon_of_now(&t, "d"), 0);
+				ck_assert(!oracle_listening(sock_of(&t, "d")));
+				now = tree_listing(&t);
+				ck_assert_msg(strcmp(now, before_reload) == 0,
+					      "reload, call %ld (%s) failing with %s ('%s'), refused: "
+					      "left\n%sbefore:\n%s",
+					      n, call, errs[k], what, now, before_reload);
+				free(now);
+				n_refused++;
+			} else {
+				/* Taken: READY=1 follows, unless that is what was
+				 * lost, and then a line says so. */
+				bool lost_reloading = e == 0 && strcmp(call, "sendto") == 0;
+				ck_assert_msg(lost_reloading || (e == 1 && call_in(call, retried)),
+					      "reload, call %ld (%s) failing with %s: taken, %u "
+					      "error lines: '%s' '%s'",
+					      n, call, errs[k], e, what, more);
+				ck_assert_msg(rd > r0 || (e == 1 && strstr(what, "READY=1")),
+					      "reload, call %ld (%s) failing with %s: taken, no "
+					      "READY=1 after it, and no line says so",
+					      n, call, errs[k]);
+				all_up(&t, "taken");
+				now = tree_listing(&t);
+				ck_assert_msg(strcmp(now, reloaded) == 0,
+					      "reload, call %ld (%s) failing with %s ('%s'), taken: "
+					      "the tree\n%safter a clean reload:\n%s",
+					      n, call, errs[k], what, now, reloaded);
+				free(now);
+				n_taken++;
+			}
+			kill(t.pid, SIGTERM);
+			ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+			ck_assert_uint_eq(leftovers(&t), 0);
+			drop_d(&t);
+			failat_reset(&t, before);
+		}
+	}
+	fprintf(stderr,
+		"virtiofs: reload failed at each of its %ld changing calls: %u runs refused it, "
+		"%u took it\n",
+		calls - start_calls, n_refused, n_taken);
+	free(reloaded);
+	free(before_reload);
+	free(before);
+	free(logenv);
+	free(preload);
+	free(log);
+	free(shim);
+	lt_free(&t);
+}
+END_TEST
+
 Suite *virtiofs_suite(void)
 {
 	Suite *s = suite_create("virtiofs");
@@ -3581,6 +4045,13 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, runtime_dir_must_be_roots, tu_need_root());
 	tu_add_test_if(tc, mounts_stay_in_the_launchers_namespace, tu_need_root());
 	tu_add_test_if(tc, speed_and_memory, need_real());
+	suite_add_tcase(s, tc);
+	/* Each call that can change the host failing in turn (failat.so,
+	 * preloaded into the launcher built for it: tests/virtiofs-launch). */
+	tc = tu_tcase_create("failat");
+	tcase_set_timeout(tc, 300);
+	tu_add_test_if(tc, failed_start_step_gives_up_or_retries, tu_need_root());
+	tu_add_test_if(tc, failed_reload_step_refused_or_taken, tu_need_root());
 	suite_add_tcase(s, tc);
 	/* The VM user's attacks: each failed on the code before issue 12. */
 	tc = tu_tcase_create("attack");
