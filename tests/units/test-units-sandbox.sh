@@ -81,10 +81,13 @@ done
 cp "$B/tests/shims/hijack.so" "$TMP/probe/hijack.so" || { echo "FAIL: no $B/tests/shims/hijack.so"; exit 1; }
 for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
     # the unit as installed, the helper with hijack.so, no ExecStop= (nor
-    # the macvtap unit's grant); the TAP units run down at start (the PCI
-    # unit runs its bind)
+    # the macvtap unit's grant); at start the TAP units run down, the PCI
+    # unit unbind: vm1 has no runner (up and bind read it before the lock),
+    # and the lock file is made before (a down or unbind makes none when
+    # nothing was made for the VM), so each takes the lock, where the shim
+    # plays its part
     awk '
-        /^ExecStart=/ { sub(/ up (--no-grant )?/, " down "); print; next }
+        /^ExecStart=/ { sub(/ up (--no-grant )?/, " down "); sub(/ bind /, " unbind "); print; next }
         /^ExecStop=|^ExecStopPost=|^ExecStartPost=|^ConditionPathExists=|^OnFailure=/ { next }
         /^\[Service\]/ { print; print "Environment=LD_PRELOAD=/opt/probe/hijack.so HIJACK_VICTIM=1 HIJACK_FILE=/run/systemd/system/mvm-hijack.service"; next }
         { print }' "$TMP/dest/opt/mvm/lib/systemd/system/$u@.service" \
@@ -186,6 +189,8 @@ for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; 
         echo '[Service]
 Environment=\"HIJACK_VICTIM=1 $victim\"' >/etc/systemd/system/hijack-$u@.service.d/victim.conf"
 done
+container_exec sh -c 'mkdir -p /run/microvm && : >/run/microvm/vm1.lock && chmod 0600 /run/microvm/vm1.lock' \
+    || { echo "FAIL: vm1's lock file"; exit 1; }
 container_exec systemctl daemon-reload
 hijacked() { # hijacked UNIT: the HIJACK lines of its one run
     container_exec systemctl start "hijack-$1@vm1.service" >/dev/null 2>&1
