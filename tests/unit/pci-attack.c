@@ -520,14 +520,14 @@ START_TEST(failed_bind_rolls_back)
 	ck_assert_int_eq(chown(node7, 0, 78), 0);
 	ck_assert_int_eq(chmod(node7, 0640), 0);
 	char *before = bind_state(&s, addrs, ARRAY_SIZE(addrs), groups, ARRAY_SIZE(groups));
-	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(s.vm.root, "failat.log");
-	char *logenv = xasprintf("FAILAT_LOG=%s", log);
+	struct tu_failat f;
+	tu_failat_init(&f, s.vm.root);
 	const char *const *extra = EXTRA("--bind-group");
 	struct tu_run r;
-	pci_run_env(&s, &r, "bind", extra, (const char *const[]){ logenv, NULL }, shim, NULL);
+	pci_run_env(&s, &r, "bind", extra, (const char *const[]){ f.logenv, NULL }, f.shim, NULL);
 	ck_assert_msg(r.status == 0, "bind, counting: exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
-	long calls = tu_failat_calls(log);
+	long calls = tu_failat_calls(f.log);
 	ck_assert_int_gt(calls, 10);
 	pci_run(&s, &r, "unbind", NULL);
 	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
@@ -541,11 +541,10 @@ START_TEST(failed_bind_rolls_back)
 	for (long n = 1; n <= calls; n++) {
 		const char *const *errs = tu_failat_errnos(n);
 		for (size_t k = 0; errs[k]; k++) {
-			char failat[32], errenv[32], line[1024];
-			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
-			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
-			const char *env[] = { failat, errenv, "JOURNAL_STREAM=", NULL };
-			pci_run_env(&s, &r, "bind", extra, env, shim, NULL);
+			char line[1024];
+			tu_failat_at(&f, n, errs[k]);
+			const char *env[] = { f.at, f.err, "JOURNAL_STREAM=", NULL };
+			pci_run_env(&s, &r, "bind", extra, env, f.shim, NULL);
 			const char *what = tu_error_line(r.err, line, sizeof(line));
 			ck_assert_msg(r.status == 1, "bind, call %ld of %ld failing (%s): exit %d: %s", n,
 				      calls, errs[k], r.status, r.err);
@@ -561,9 +560,7 @@ START_TEST(failed_bind_rolls_back)
 		}
 	}
 	fprintf(stderr, "pci: bind failed at each of its %ld changing calls: rolled back\n", calls);
-	free(logenv);
-	free(log);
-	free(shim);
+	tu_failat_free(&f);
 	free(before);
 	free(node7);
 	sim_free(&s);

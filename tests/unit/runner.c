@@ -376,28 +376,27 @@ START_TEST(start_failed_step_leaves_booted)
 	tu_vm_make(&t, "alpha");
 	install_probe(t.runner);
 	char *booted = tu_path(t.dir, "booted"), *out = tu_path(t.root, "probe.out");
-	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.root, "failat.log");
-	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
+	struct tu_failat f;
+	tu_failat_init(&f, t.root);
 	if (_i)
 		ck_assert_int_eq(symlink("/nix/store/old-runner", booted), 0);
 	char *before = vm_dir_state(&t);
 	struct tu_run r;
-	run_verb_env(&r, &t, "start", NULL, (const char *const[]){ preload, logenv, NULL });
+	run_verb_env(&r, &t, "start", NULL, (const char *const[]){ f.preload, f.logenv, NULL });
 	ck_assert_msg(r.status == 0, "start, counting: exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
-	long calls = tu_failat_calls(log);
+	long calls = tu_failat_calls(f.log);
 	ck_assert_int_ge(calls, 2); /* the link, its rename */
 	for (long n = 1; n <= calls; n++) {
 		const char *const *errs = tu_failat_errnos(n);
 		for (size_t k = 0; errs[k]; k++) {
-			char failat[32], errenv[32], line[1024];
-			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
-			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
+			char line[1024];
+			tu_failat_at(&f, n, errs[k]);
 			unlink(booted);
 			if (_i)
 				ck_assert_int_eq(symlink("/nix/store/old-runner", booted), 0);
 			unlink(out);
-			const char *env[] = { preload, failat, errenv, "JOURNAL_STREAM=", NULL };
+			const char *env[] = { f.preload, f.at, f.err, "JOURNAL_STREAM=", NULL };
 			run_verb_env(&r, &t, "start", NULL, env);
 			const char *what = tu_error_line(r.err, line, sizeof(line));
 			ck_assert_msg(r.status == 1, "start, call %ld of %ld failing (%s): exit %d: %s",
@@ -416,10 +415,7 @@ START_TEST(start_failed_step_leaves_booted)
 		}
 	}
 	free(before);
-	free(logenv);
-	free(preload);
-	free(log);
-	free(shim);
+	tu_failat_free(&f);
 	free(out);
 	free(booted);
 	tu_vm_free(&t);

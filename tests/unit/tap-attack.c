@@ -177,23 +177,22 @@ START_TEST(failed_up_rolls_back)
 		tu_write(t.runner, "share/microvm/tap-flags", "vnet_hdr multi_queue\n");
 	}
 	char *before = links_state(), *vmrun = tu_path(t.runtime, "vm1");
-	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.root, "failat.log");
-	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
-	const char *count_env[] = { preload, logenv, NULL };
+	struct tu_failat f;
+	tu_failat_init(&f, t.root);
+	const char *count_env[] = { f.preload, f.logenv, NULL };
 	struct tu_run r;
 	tap_run_env(&r, &t, "up", extra, count_env);
 	ck_assert_msg(r.status == 0, "up, counting: exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
-	long calls = tu_failat_calls(log);
+	long calls = tu_failat_calls(f.log);
 	ck_assert_int_gt(calls, 10);
 	tap_ok(&t, "down", extra);
 	for (long n = 1; n <= calls; n++) {
 		const char *const *errs = tu_failat_errnos(n);
 		for (size_t k = 0; errs[k]; k++) {
-			char failat[32], errenv[32], line[1024];
-			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
-			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
-			const char *env[] = { preload, failat, errenv, "JOURNAL_STREAM=", NULL };
+			char line[1024];
+			tu_failat_at(&f, n, errs[k]);
+			const char *env[] = { f.preload, f.at, f.err, "JOURNAL_STREAM=", NULL };
 			tap_run_env(&r, &t, "up", extra, env);
 			const char *what = tu_error_line(r.err, line, sizeof(line));
 			ck_assert_msg(r.status == 1, "up, call %ld of %ld failing (%s): exit %d: %s", n,
@@ -216,10 +215,7 @@ START_TEST(failed_up_rolls_back)
 	}
 	fprintf(stderr, "tap: up %s failed at each of its %ld changing calls: rolled back\n",
 		mac ? "--macvtap" : "(TAPs)", calls);
-	free(logenv);
-	free(preload);
-	free(log);
-	free(shim);
+	tu_failat_free(&f);
 	free(vmrun);
 	free(before);
 	free(dev);
@@ -273,23 +269,22 @@ START_TEST(failed_down_records_what_is_left)
 		tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\nvm1-b\nvm1-c\n");
 	}
 	char *before = links_now(), *vmrun = tu_path(t.runtime, "vm1");
-	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.root, "failat.log");
-	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
-	const char *count_env[] = { preload, logenv, NULL };
+	struct tu_failat f;
+	tu_failat_init(&f, t.root);
+	const char *count_env[] = { f.preload, f.logenv, NULL };
 	struct tu_run r;
 	tap_ok(&t, "up", extra);
 	tap_run_env(&r, &t, "down", extra, count_env);
 	ck_assert_msg(r.status == 0, "down, counting: exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
-	long calls = tu_failat_calls(log);
+	long calls = tu_failat_calls(f.log);
 	ck_assert_int_gt(calls, 1);
 	for (long n = 1; n <= calls; n++) {
 		const char *const *errs = tu_failat_errnos(n);
 		for (size_t k = 0; errs[k]; k++) {
-			char failat[32], errenv[32], line[1024];
-			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
-			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
-			const char *env[] = { preload, failat, errenv, "JOURNAL_STREAM=", NULL };
+			char line[1024];
+			tu_failat_at(&f, n, errs[k]);
+			const char *env[] = { f.preload, f.at, f.err, "JOURNAL_STREAM=", NULL };
 			tap_ok(&t, "up", extra);
 			tap_run_env(&r, &t, "down", extra, env);
 			const char *what = tu_error_line(r.err, line, sizeof(line));
@@ -320,10 +315,7 @@ START_TEST(failed_down_records_what_is_left)
 	}
 	fprintf(stderr, "tap: down %s failed at each of its %ld changing calls: recorded what is left\n",
 		mac ? "--macvtap" : "(TAPs)", calls);
-	free(logenv);
-	free(preload);
-	free(log);
-	free(shim);
+	tu_failat_free(&f);
 	free(vmrun);
 	free(before);
 	free(dev);

@@ -424,6 +424,31 @@ void tu_symlink(const char *target, const char *link)
 	ck_assert_msg(symlink(target, link) == 0, "symlink %s: %s", link, strerror(errno));
 }
 
+void tu_failat_init(struct tu_failat *f, const char *dir)
+{
+	f->shim = tu_bin("tests/shims/failat.so");
+	f->log = tu_path(dir, "failat.log");
+	f->preload = xasprintf("LD_PRELOAD=%s", f->shim);
+	f->logenv = xasprintf("FAILAT_LOG=%s", f->log);
+	ck_assert(f->preload && f->logenv);
+	f->at[0] = f->err[0] = '\0';
+}
+
+void tu_failat_at(struct tu_failat *f, long n, const char *err)
+{
+	snprintf(f->at, sizeof(f->at), "FAILAT=%ld", n);
+	snprintf(f->err, sizeof(f->err), "FAILAT_ERRNO=%s", err);
+}
+
+void tu_failat_free(struct tu_failat *f)
+{
+	free(f->shim);
+	free(f->log);
+	free(f->preload);
+	free(f->logenv);
+	memset(f, 0, sizeof(*f));
+}
+
 long tu_failat_calls(const char *log)
 {
 	char *text = NULL;

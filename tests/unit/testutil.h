@@ -142,6 +142,20 @@ void tu_symlink(const char *target, const char *link);
  * other shim): a run with FAILAT_LOG=PATH lists the calls through which
  * it can change the host; a run with FAILAT=N fails the Nth of them with
  * FAILAT_ERRNO (EIO by default), and the run goes on. */
+/* A test's failat.so: the shim, the log a clean run counts its calls
+ * into (DIR/failat.log), and the environment entries to run with. */
+struct tu_failat {
+	char *shim;    /* the built tests/shims/failat.so */
+	char *log;     /* DIR/failat.log */
+	char *preload; /* "LD_PRELOAD=" shim */
+	char *logenv;  /* "FAILAT_LOG=" log */
+	char at[32];   /* "FAILAT=N", set by tu_failat_at() */
+	char err[48];  /* "FAILAT_ERRNO=NAME", the same */
+};
+void tu_failat_init(struct tu_failat *f, const char *dir);
+/* at and err for the Nth call failing with the errno named err. */
+void tu_failat_at(struct tu_failat *f, long n, const char *err);
+void tu_failat_free(struct tu_failat *f);
 /* How many calls the FAILAT_LOG file log lists (0 when there is none);
  * the file is removed, for the next run. */
 long tu_failat_calls(const char *log);

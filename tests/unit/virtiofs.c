@@ -3730,16 +3730,16 @@ START_TEST(failed_start_step_gives_up_or_retries)
 	struct lt t;
 	lt_init(&t);
 	failat_shares(&t, true);
-	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.vm.root, "failat.log");
-	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
+	struct tu_failat f;
+	tu_failat_init(&f, t.vm.root);
 	t.bin = "tests/virtiofs-launch";
 	char *before = tree_listing(&t);
-	const char *const count_env[] = {preload, logenv, NULL};
+	const char *const count_env[] = {f.preload, f.logenv, NULL};
 	t.env = count_env;
 	lt_start(&t, t.fake, NULL);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
 	all_up(&t, "counting");
-	long calls = tu_failat_calls(log);
+	long calls = tu_failat_calls(f.log);
 	ck_assert_int_gt(calls, 10);
 	char *ready = tree_listing(&t);
 	kill(t.pid, SIGTERM);
@@ -3751,10 +3751,9 @@ START_TEST(failed_start_step_gives_up_or_retries)
 		const char *errs[4];
 		failat_errnos(n, errs);
 		for (size_t k = 0; errs[k]; k++) {
-			char failat[32], errenv[32], call[32], what[1024], more[1024];
-			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
-			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
-			const char *const env[] = {preload, logenv, failat, errenv, NULL};
+			char call[32], what[1024], more[1024];
+			tu_failat_at(&f, n, errs[k]);
+			const char *const env[] = {f.preload, f.logenv, f.at, f.err, NULL};
 			t.env = env;
 			lt_fresh(&t);
 			lt_start(&t, t.fake, NULL);
@@ -3763,7 +3762,7 @@ START_TEST(failed_start_step_gives_up_or_retries)
 			int st = was_ready ? -1 : lt_wait_exit(&t, 1000);
 			if (was_ready) /* (a daemon's fork comes after READY=1) */
 				all_up(&t, "retried");
-			failed_call(log, call, sizeof(call));
+			failed_call(f.log, call, sizeof(call));
 			if (!was_ready) {
 				char *story = lt_story(&t);
 				ck_assert_msg(st == 1,
@@ -3819,10 +3818,7 @@ START_TEST(failed_start_step_gives_up_or_retries)
 	free(stopped);
 	free(ready);
 	free(before);
-	free(logenv);
-	free(preload);
-	free(log);
-	free(shim);
+	tu_failat_free(&f);
 	lt_free(&t);
 }
 END_TEST
@@ -3860,17 +3856,17 @@ START_TEST(failed_reload_step_refused_or_taken)
 	struct lt t;
 	lt_init(&t);
 	failat_shares(&t, false);
-	char *shim = tu_bin("tests/shims/failat.so"), *log = tu_path(t.vm.root, "failat.log");
-	char *preload = xasprintf("LD_PRELOAD=%s", shim), *logenv = xasprintf("FAILAT_LOG=%s", log);
+	struct tu_failat f;
+	tu_failat_init(&f, t.vm.root);
 	t.bin = "tests/virtiofs-launch";
 	char *before = tree_listing(&t);
-	const char *const count_env[] = {preload, logenv, NULL};
+	const char *const count_env[] = {f.preload, f.logenv, NULL};
 	t.env = count_env;
 	/* The calls of the start alone, then of the start and the reload. */
 	lt_start(&t, t.fake, NULL);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
 	all_up(&t, "counting");
-	long start_calls = tu_failat_calls(log);
+	long start_calls = tu_failat_calls(f.log);
 	kill(t.pid, SIGTERM);
 	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
 	failat_reset(&t, before);
@@ -3886,7 +3882,7 @@ START_TEST(failed_reload_step_refused_or_taken)
 	ck_assert_int_gt(rl, r0);
 	ck_assert_int_gt(lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000), rl);
 	all_up(&t, "counting");
-	long calls = tu_failat_calls(log);
+	long calls = tu_failat_calls(f.log);
 	ck_assert_int_gt(calls, start_calls + 5);
 	char *reloaded = tree_listing(&t);
 	kill(t.pid, SIGTERM);
@@ -3898,10 +3894,9 @@ START_TEST(failed_reload_step_refused_or_taken)
 		const char *errs[4];
 		failat_errnos(n, errs);
 		for (size_t k = 0; errs[k]; k++) {
-			char failat[32], errenv[32], call[32], what[1024], more[1024];
-			snprintf(failat, sizeof(failat), "FAILAT=%ld", n);
-			snprintf(errenv, sizeof(errenv), "FAILAT_ERRNO=%s", errs[k]);
-			const char *const env[] = {preload, logenv, failat, errenv, NULL};
+			char call[32], what[1024], more[1024];
+			tu_failat_at(&f, n, errs[k]);
+			const char *const env[] = {f.preload, f.logenv, f.at, f.err, NULL};
 			t.env = env;
 			lt_fresh(&t);
 			lt_start(&t, t.fake, NULL);
@@ -3928,7 +3923,7 @@ START_TEST(failed_reload_step_refused_or_taken)
 				      "log:\n%s",
 				      n, errs[k], story);
 			free(story);
-			failed_call(log, call, sizeof(call));
+			failed_call(f.log, call, sizeof(call));
 			unsigned e = error_lines(&t, what, more, sizeof(what));
 			ck_assert_int_eq(daemon_of_now(&t, "a"), pa);
 			ck_assert_int_eq(daemon_of_now(&t, "b"), pb);
@@ -3984,10 +3979,7 @@ START_TEST(failed_reload_step_refused_or_taken)
 	free(reloaded);
 	free(before_reload);
 	free(before);
-	free(logenv);
-	free(preload);
-	free(log);
-	free(shim);
+	tu_failat_free(&f);
 	lt_free(&t);
 }
 END_TEST
