@@ -7,6 +7,7 @@
 #include <linux/if_arp.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -28,26 +30,101 @@
  * not send (link_request_update()) and waits for the dump all the same. */
 #define NL_TIMEOUT_S 5
 
+/* What libnl does not keep of the last request that failed: the errno
+ * (it maps every errno it does not know, EIO and ENOSPC among them, to
+ * "Unspecific failure"), and the kernel's own words for a refusal (the
+ * extended ACK, as `ip` prints it). Cleared as each request is sent, so it
+ * is always that of the last one; one socket at a time (ctx_renew() frees
+ * the old one). */
+static struct {
+	int err;	/* errno: of sendmsg(), or in the kernel's NLMSG_ERROR; 0 */
+	char says[256]; /* NLMSGERR_ATTR_MSG, escaped; "" */
+} last;
+
 int fail_nl(struct mvm_error *e, int nlerr, const char *verb, const char *obj)
 {
+	/* (A wait in vain after a request that could not be sent: libnl
+	 * drops the error of a dump's, then waits for the dump.) */
+	if (nlerr == -NLE_AGAIN && last.err > 0)
+		return mvm_error_set(e, last.err, verb, obj, NULL);
 	if (nlerr == -NLE_AGAIN)
 		return mvm_error_setf(e, ETIMEDOUT, verb, obj, "no answer from the kernel in %d s",
 				      NL_TIMEOUT_S);
+	/* (The errno only when it is what libnl made nlerr of: a request
+	 * that failed in libnl itself has none.) */
+	if (last.err > 0 && nl_syserr2nlerr(last.err) == -nlerr)
+		return mvm_error_setf(e, 0, verb, obj, "%s%s%s%s", strerror(last.err),
+				      last.says[0] ? " (the kernel: " : "", last.says,
+				      last.says[0] ? ")" : "");
 	return mvm_error_setf(e, 0, verb, obj, "%s", nl_geterror(nlerr));
 }
 
-/* A connected rtnetlink socket, each wait on it NL_TIMEOUT_S at most. */
+/* Each request goes out here (libnl's nl_send() with the errno noted). */
+static int send_noting(struct nl_sock *sk, struct nl_msg *msg)
+{
+	struct iovec iov = { .iov_base = nlmsg_hdr(msg), .iov_len = nlmsg_hdr(msg)->nlmsg_len };
+	last.err = 0;
+	last.says[0] = '\0';
+	int r = nl_send_iovec(sk, msg, &iov, 1);
+	if (r < 0)
+		last.err = errno; /* sendmsg()'s: libnl's return keeps it */
+	return r;
+}
+
+/* The kernel refused a request: its errno and extended ACK noted, then
+ * libnl's own handling (NL_STOP: the request fails with nlerr). */
+static int nack_in(struct sockaddr_nl *nla, struct nlmsgerr *err, void *arg)
+{
+	const struct nlmsghdr *h = (const void *)((const char *)err - NLMSG_HDRLEN);
+	last.err = err->error < 0 ? -err->error : err->error;
+	if (!(h->nlmsg_flags & NLM_F_ACK_TLVS))
+		return NL_STOP;
+	/* The attributes follow the request echoed (only its header with
+	 * NETLINK_CAP_ACK: NLM_F_CAPPED). */
+	size_t at = NLMSG_HDRLEN + sizeof(*err), len = h->nlmsg_len;
+	if (!(h->nlmsg_flags & NLM_F_CAPPED) && err->msg.nlmsg_len > NLMSG_HDRLEN)
+		at += err->msg.nlmsg_len - NLMSG_HDRLEN;
+	at = NLMSG_ALIGN(at);
+	if (at >= len)
+		return NL_STOP;
+	const struct nlattr *a = nla_find((struct nlattr *)((char *)h + at), (int)(len - at),
+					  NLMSGERR_ATTR_MSG);
+	if (a && nla_len(a) > 0) {
+		char msg[sizeof(last.says)];
+		snprintf(msg, sizeof(msg), "%.*s", nla_len(a), (const char *)nla_data(a));
+		escape_text(msg, last.says, sizeof(last.says));
+	}
+	return NL_STOP;
+}
+
+/* A connected rtnetlink socket, each wait on it NL_TIMEOUT_S at most, its
+ * requests' errors noted in last. */
 static int sock_open(struct nl_sock **out, struct mvm_error *e)
 {
+	last.err = 0; /* (the old socket's, after a failed request) */
+	last.says[0] = '\0';
 	struct nl_sock *sk = nl_socket_alloc();
 	if (!sk)
 		return mvm_error_set(e, ENOMEM, "open", "netlink socket", NULL);
+	struct nl_cb *cb = nl_socket_get_cb(sk);
 	struct timeval tv = { .tv_sec = NL_TIMEOUT_S };
-	int r = nl_connect(sk, NETLINK_ROUTE);
-	if (r < 0)
+	int one = 1, r = cb ? nl_cb_err(cb, NL_CB_CUSTOM, nack_in, NULL) : -NLE_NOMEM;
+	if (cb) {
+		nl_cb_overwrite_send(cb, send_noting);
+		nl_cb_put(cb);
+	}
+	if (r >= 0)
+		r = nl_connect(sk, NETLINK_ROUTE);
+	if (r < 0) {
 		r = fail_nl(e, r, "open", "netlink socket");
-	else if (setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+	} else if (setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
 		r = mvm_error_set(e, errno, "open", "netlink socket", NULL);
+	} else {
+		/* The kernel's words for a refusal, without the request echoed
+		 * (a kernel older than 4.12 has no words: the errno alone). */
+		setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+		setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	}
 	if (r < 0) {
 		nl_socket_free(sk);
 		return r;
@@ -75,11 +152,13 @@ int ctx_open(struct ctx *x, struct mvm_error *e)
 	nl_cb_put(cb);
 	if (r < 0)
 		return fail_nl(e, r, "list", "network interfaces");
-	/* All that comes on the socket after the dump is an ACK: 36 bytes, or
-	 * on an error the request echoed, a few hundred; far below libnl's
-	 * 16 KiB buffer, so libnl need not peek at the size of each first (a
-	 * second recvmsg() for each request). A reply that could be larger (a
-	 * dump, a get, NLM_F_ECHO) needs the peek back on. */
+	/* All that comes on the socket after the dump is an ACK: 36 bytes,
+	 * or on an error the request's header and the kernel's words (the
+	 * whole request echoed, a few hundred bytes, on a kernel older than
+	 * 4.3); far below libnl's 16 KiB buffer, so libnl need not peek at
+	 * the size of each first (a second recvmsg() for each request). A
+	 * reply that could be larger (a dump, a get, NLM_F_ECHO) needs the
+	 * peek back on. */
 	nl_socket_disable_msg_peek(x->sk);
 	return 0;
 }

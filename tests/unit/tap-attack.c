@@ -200,6 +200,9 @@ START_TEST(failed_up_rolls_back)
 			ck_assert_msg(what && !strncmp(what, "tap-setup: vm1: unable to ", 26),
 				      "up, call %ld failing (%s): not one error line: %s", n, errs[k],
 				      r.err);
+			ck_assert_msg(strstr(what, tu_failat_cause(errs[k])),
+				      "up, call %ld failing (%s): the error does not say why: %s", n,
+				      errs[k], what);
 			tu_run_free(&r);
 			char *now = links_state();
 			ck_assert_msg(!strcmp(now, before),
@@ -295,6 +298,9 @@ START_TEST(failed_down_records_what_is_left)
 					      (what && !strncmp(what, "tap-setup: vm1: unable to ", 26)),
 				      "down, call %ld failing (%s): not one error line: %s", n, errs[k],
 				      r.err);
+			ck_assert_msg(r.status == 0 || strstr(what, tu_failat_cause(errs[k])),
+				      "down, call %ld failing (%s): the error does not say why: %s", n,
+				      errs[k], what);
 			bool stale = what && strstr(what, vmrun);
 			const char *off = record_off(&t, mac ? "macvtap" : "tap", names, 3, stale);
 			ck_assert_msg(!*off, "down, call %ld failing (%s), exit %d ('%s'): %s", n,

@@ -147,6 +147,33 @@ START_TEST(bridge_and_mtu)
 }
 END_TEST
 
+/* A request the kernel refuses: the error says why in the kernel's own
+ * words (its extended ACK, what `ip link set vm1-a mtu 65535` prints as
+ * "Error: mtu greater than device maximum."), and the errno as strerror()
+ * says it; up leaves nothing. A TAP's largest MTU is 65535 less its
+ * Ethernet header. */
+START_TEST(kernel_refusal_says_why)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	const char *extra[] = { "--mtu", "65535", NULL }, *env[] = { "JOURNAL_STREAM=", NULL };
+	char *before = links_now(), line[1024];
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", extra, env);
+	ck_assert_msg(r.status == 1, "up with MTU 65535: exit %d: %s", r.status, r.err);
+	const char *what = tu_error_line(r.err, line, sizeof(line));
+	ck_assert_msg(what && !strcmp(what, "tap-setup: vm1: unable to set up 'vm1-a': Invalid "
+					    "argument (the kernel: mtu greater than device maximum)"),
+		      "up with MTU 65535: %s", r.err);
+	tu_run_free(&r);
+	char *now = links_now();
+	ck_assert_str_eq(now, before);
+	free(now);
+	free(before);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(bridge_from_environment_and_missing_bridge)
 {
 	struct tu_vm t;
@@ -1030,6 +1057,7 @@ Suite *tap_suite(void)
 	tu_add_loop_test_if(tc, up_creates_taps_down_deletes, 0, (int)ARRAY_SIZE(flag_cases), why);
 	tu_add_test_if(tc, multi_queue_attach_as_vm_user, why);
 	tu_add_test_if(tc, bridge_and_mtu, why);
+	tu_add_test_if(tc, kernel_refusal_says_why, why);
 	tu_add_test_if(tc, qdisc_noqueue_unless_default, why);
 	tu_add_test_if(tc, bridge_from_environment_and_missing_bridge, why);
 	tu_add_test_if(tc, environment_defaults_only_where_they_apply, why);

@@ -470,6 +470,19 @@ const char *const *tu_failat_errnos(long n)
 	return n % 5 == 1 ? nospc : n % 5 == 3 ? nomem : eio;
 }
 
+const char *tu_failat_cause(const char *err)
+{
+	static const struct {
+		const char *name;
+		int no;
+	} known[] = { { "EIO", EIO }, { "ENOSPC", ENOSPC }, { "ENOMEM", ENOMEM }, { "EPERM", EPERM } };
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(err, known[i].name))
+			return strerror(known[i].no);
+	ck_abort_msg("tu_failat_cause: unknown errno name '%s'", err);
+	return NULL;
+}
+
 const char *tu_error_line(const char *err, char *buf, size_t size)
 {
 	const char *found = NULL;

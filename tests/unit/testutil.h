@@ -162,6 +162,8 @@ long tu_failat_calls(const char *log);
 /* The FAILAT_ERRNO values a test runs FAILAT=n with: EIO for every n,
  * and for some n ENOSPC or ENOMEM too (NULL-terminated, static). */
 const char *const *tu_failat_errnos(long n);
+/* What a run failed with the errno named err says of it: its strerror(). */
+const char *tu_failat_cause(const char *err);
 /* Of stderr captured with the env entry "JOURNAL_STREAM=" (priority
  * prefixes): the one line of priority error ("<3>"), its prefix taken
  * off, in buf; NULL when there is none, or more than one. */
