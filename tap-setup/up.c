@@ -128,11 +128,14 @@ static int delete_doomed(struct ctx *x, const struct plan *p, size_t *done, stru
 	return 0;
 }
 
-/* After a failure: delete what this run made, last first; the record
- * keeps what is still there of the doomed (from done on) and of made. */
-static void undo(struct ctx *x, const struct plan *p, size_t done, const struct tap_record *made)
+/* After failure e, said first (the rollback's own lines, if any, follow
+ * it): delete what this run made, last first; the record keeps what is
+ * still there of the doomed (from done on) and of made. */
+static void undo(struct ctx *x, const struct plan *p, size_t done, const struct tap_record *made,
+		 struct mvm_error *e)
 {
 	struct tap_record left = { .group = p->group };
+	log_error_info(e);
 	ctx_renew(x);
 	for (size_t i = done; i < p->doomed.r.n; i++)
 		tap_record_add(&left, p->doomed.r.v[i].name, p->doomed.r.v[i].ifindex,
@@ -368,7 +371,7 @@ static int make_taps(struct ctx *x, const struct plan *p, unsigned flags, int ma
 	if ((r = finish(x, p, &made, e)) == 0)
 		goto out;
 undo:
-	undo(x, p, done, &made);
+	undo(x, p, done, &made, e);
 out:
 	if (ch)
 		rtnl_link_put(ch);
@@ -567,7 +570,7 @@ static int make_macvtaps(struct ctx *x, const struct plan *p, const struct macvt
 	if ((r = finish(x, p, &made, e)) == 0)
 		goto out;
 undo:
-	undo(x, p, done, &made);
+	undo(x, p, done, &made, e);
 out:
 	rtnl_link_put(ch);
 	tap_record_free(&made);

@@ -16,6 +16,8 @@
  * with that errno) or does not return.
  *
  *   VAR()=N        the Nth counted call is the one; unset or 0: count only
+ *   VAR()=N+       the Nth and every one after it (failat: a failure and
+ *                  then the rollback's calls failing too)
  *   VAR(_LOG)=PATH append "N CALL" for every counted call
  *
  * Counted: ioctl, sendmsg, sendto (netlink requests, sd_notify), write
@@ -60,6 +62,7 @@
 #define STR(x) STR_(x)
 
 static long limit, count;
+static bool onward; /* VAR() was N+ */
 static pid_t self;
 static int log_fd = -1;
 
@@ -85,7 +88,9 @@ __attribute__((constructor)) static void counted_init(void)
 {
 	const char *n = getenv(STR(VAR()));
 	const char *log = getenv(STR(VAR(_LOG)));
-	limit = n ? strtol(n, NULL, 10) : 0;
+	char *end = NULL;
+	limit = n ? strtol(n, &end, 10) : 0;
+	onward = end && *end == '+';
 	if (log) {
 		int fd = (int)syscall(SYS_openat, AT_FDCWD, log,
 				      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -108,13 +113,13 @@ static int step(const char *call)
 	if (getpid() != self)
 		return 0; /* a forked child: not counted */
 	count++;
+	bool hit = limit > 0 && (count == limit || (onward && count > limit));
 	if (log_fd >= 0) {
 		char line[128];
-		int n = snprintf(line, sizeof(line), "%ld %s%s\n", count, call,
-				 count == limit ? HERE : "");
+		int n = snprintf(line, sizeof(line), "%ld %s%s\n", count, call, hit ? HERE : "");
 		syscall(SYS_write, log_fd, line, (size_t)n);
 	}
-	return count == limit ? at_nth(count, call) : 0;
+	return hit ? at_nth(count, call) : 0;
 }
 
 #define REAL(ret, name, ...)                                                               \

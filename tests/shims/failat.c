@@ -8,6 +8,8 @@
  *   FAILAT=N   the Nth counted call is not made: it returns -1 with
  *              errno FAILAT_ERRNO; every other call goes through; unset
  *              or 0: count only
+ *   FAILAT=N+  the Nth and every later counted call fails so (the
+ *              rollback of a failed step failing too)
  *   FAILAT_ERRNO=NAME   EIO (default), ENOSPC, ENOMEM, EPERM, ... or a
  *              number
  *   FAILAT_LOG=PATH     append "N CALL" for every counted call

@@ -226,6 +226,49 @@ START_TEST(failed_up_rolls_back)
 }
 END_TEST
 
+/* A failed up whose rollback fails too (failat.so's FAILAT=N+: the
+ * record's last write of a clean up, and every call after it, fail): the
+ * first line up prints is the error that made it roll back, as pci-bind
+ * says it, and then the rollback's own; the record left lets a clean down
+ * delete every TAP. */
+START_TEST(failed_rollback_says_the_error_first)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	tu_write(t.runner, "share/microvm/tap-interfaces", "vm1-a\nvm1-b\nvm1-c\n");
+	char *before = links_now();
+	struct tu_failat f;
+	tu_failat_init(&f, t.root);
+	const char *count_env[] = { f.preload, f.logenv, NULL };
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", NULL, count_env);
+	ck_assert_msg(r.status == 0, "up, counting: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	long calls = tu_failat_calls(f.log);
+	tap_ok(&t, "down", NULL);
+	char at[48];
+	snprintf(at, sizeof(at), "FAILAT=%ld+", calls);
+	const char *env[] = { f.preload, at, "JOURNAL_STREAM=", NULL };
+	tap_run_env(&r, &t, "up", NULL, env);
+	for (char *p = r.err; (p = strchr(p, '\n'));)
+		*p = '|'; /* (one line in Check's log) */
+	ck_assert_msg(r.status == 1, "up, calls %ld+ failing: exit %d: %s", calls, r.status, r.err);
+	ck_assert_msg(!strncmp(r.err, "<3>tap-setup: vm1: unable to ", 29),
+		      "up, calls %ld+ failing: the first line is not the error: %s", calls, r.err);
+	ck_assert_msg(strstr(r.err, "|<4>tap-setup: vm1: unable to delete 'vm1-c' again"),
+		      "up, calls %ld+ failing: the rollback did not fail as the test wants: %s",
+		      calls, r.err);
+	tu_run_free(&r);
+	tap_ok(&t, "down", NULL);
+	char *now = links_now();
+	ck_assert_str_eq(now, before);
+	free(now);
+	free(before);
+	tu_failat_free(&f);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Does the record of t name each of the n interfaces names[] that is
  * there now, and, unless stale (the record itself could not be
  * rewritten), none that is gone? ("" when so, else the first that is not
@@ -1394,6 +1437,7 @@ void tap_attack_cases(Suite *s)
 	tcase_set_timeout(tc, 240);
 	tu_add_loop_test_if(tc, killed_up_then_down_leaves_nothing, 0, 4, why);
 	tu_add_loop_test_if(tc, failed_up_rolls_back, 0, 2, why);
+	tu_add_test_if(tc, failed_rollback_says_the_error_first, why);
 	tu_add_loop_test_if(tc, failed_down_records_what_is_left, 0, 2, why);
 	tu_add_test_if(tc, concurrent_ups_one_vm, why);
 	tu_add_test_if(tc, lock_held_bounded_wait, why);
