@@ -109,6 +109,10 @@ struct launcher {
 	size_t status_up, status_total; /* what STATUS= said last */
 	bool status_sent;
 	struct made_dirs *made; /* where walk_dir() notes what it makes; NULL: nowhere */
+	/* The directories made for the start until its first READY=1 (the
+	 * runtime dir, the shares'): removed again, when still empty, if the
+	 * start gives up (end_start()). */
+	struct made_dirs start_made;
 };
 extern struct launcher L;
 
@@ -147,6 +151,9 @@ char *pin_path(const char *tag);
 int pin_source(const char *tag, int src, bool read_only, struct mvm_error *e);
 /* Unmount pin_path(tag). */
 void pin_drop(const char *tag);
+/* Take the tmpfs (and all on it) off the runtime dir, which is then the
+ * host's directory again, as pin_setup() found or made it. */
+void pin_teardown(void);
 /* Call fn(arg) with the root directory changed so that the absolute path
  * abs_dir is the directory dir (a descriptor): a path string names it
  * exactly, with no symlink or rename of anyone's on the way (the tmpfs's
@@ -189,7 +196,8 @@ struct child *child_add(struct share *sh, long long now);
 void child_free(struct child *ch);
 /* The loop: 0 when stopped by a signal; -errno with e filled when it
  * cannot go on, or after giving up on a share (e then is that share's
- * failure, logged when the loop gave up: error.h's loop case). */
+ * failure, logged when the loop gave up: error.h's loop case). The
+ * sockets are closed and removed when it returns. */
 int run(struct mvm_error *e);
 int setup_events(struct mvm_error *e);
 /* The verb of a share's messages ("use share 'TAG' source"). */

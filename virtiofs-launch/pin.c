@@ -179,6 +179,16 @@ void pin_drop(const char *tag)
 		unmount_all(path);
 }
 
+void pin_teardown(void)
+{
+	if (L.rt_fd < 0)
+		return;
+	close(L.rt_fd);
+	L.rt_fd = -1;
+	/* (ours alone: what was mounted there before, on the host, stays) */
+	sys_umount2(L.runtime, MNT_DETACH | UMOUNT_NOFOLLOW);
+}
+
 /* Back from a chroot: the real root, the old working directory. A failure
  * here would leave the launcher in the wrong root: it stops at once. */
 static void unchroot(void)

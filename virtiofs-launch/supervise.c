@@ -48,10 +48,6 @@ static void begin_shutdown(bool fatal);
  * run() returns, so that main() does not log it again. */
 static struct mvm_error gave_up;
 
-/* The directories made for the shares until the first READY=1: removed
- * again, when still empty, if the start gives up. */
-static struct made_dirs start_made;
-
 /* Stop every daemon and exit 1 afterwards: e is why (logged already). */
 static void give_up(const struct mvm_error *e)
 {
@@ -438,9 +434,9 @@ static bool update_status(void)
 		}
 		L.ready_pending = false;
 		L.was_ready = true;
-		if (L.made == &start_made)
+		if (L.made == &L.start_made)
 			L.made = NULL;
-		made_dirs_forget(&start_made); /* (the start is done) */
+		made_dirs_forget(&L.start_made); /* (the start is done) */
 		log_debug("ready: %zu shares up", up);
 	} else if (L.status_sent && up == L.status_up && total == L.status_total) {
 		return false;
@@ -681,8 +677,8 @@ static void reload(void)
 	}
 	/* Before the first READY=1 its shares are the start's: what it made
 	 * goes if the start gives up. */
-	if (outer == &start_made)
-		made_dirs_move(&start_made, &made);
+	if (outer == &L.start_made)
+		made_dirs_move(&L.start_made, &made);
 	else
 		made_dirs_forget(&made);
 	vm_close(&L.vm);
@@ -904,7 +900,6 @@ int run(struct mvm_error *e)
 	struct child **pch = NULL;
 	size_t cap = 0;
 	int ret = 0;
-	L.made = &start_made;
 	for (;;) {
 		long long next = timers();
 		forget_dropped();
@@ -962,15 +957,10 @@ int run(struct mvm_error *e)
 	}
 	free(pfd);
 	free(pch);
-	/* The sockets go with the launcher; a start that failed takes the
-	 * directories it made with it (those still empty). */
+	/* The sockets go with the launcher (before the directories a start
+	 * that failed made: end_start()). */
 	for (size_t i = 0; i < L.n; i++)
 		sock_close(&L.v[i]->sock, L.v[i]->sh.socket);
-	L.made = NULL;
-	if (ret < 0 || L.fatal)
-		made_dirs_undo(&start_made);
-	else
-		made_dirs_forget(&start_made);
 	if (ret < 0 || !L.fatal)
 		return ret;
 	*e = gave_up; /* logged when the loop gave up */

@@ -302,6 +302,25 @@ static void cleanup(struct share_list *l)
 			close(*fds[k]);
 }
 
+/* The start is over: done (failed false), or given up, before its first
+ * READY=1 or in its set-up (failed true: after READY=1 L.start_made is
+ * empty). One that gives up leaves the host as it found it: the
+ * directories it made that are still empty go, deepest first, the runtime
+ * dir among them once the tmpfs is off it (run by hand with a
+ * --runtime-dir that was not there; under systemd RuntimeDirectory= makes
+ * it first). */
+static void end_start(bool failed)
+{
+	L.made = NULL;
+	if (!failed) {
+		made_dirs_forget(&L.start_made);
+		return;
+	}
+	if (L.start_made.n)
+		pin_teardown();
+	made_dirs_undo(&L.start_made);
+}
+
 /* A child for each share (taking the shares over). */
 static int add_children(struct share_list *l, struct mvm_error *e)
 {
@@ -365,6 +384,7 @@ int main(int argc, char **argv)
 		r = dry_run(&l, &e);
 		goto out;
 	}
+	L.made = &L.start_made;
 	if ((r = pin_setup(&e)) < 0 || (r = setup_events(&e)) < 0 ||
 	    (r = add_children(&l, &e)) < 0)
 		goto out;
@@ -373,6 +393,7 @@ int main(int argc, char **argv)
 out:
 	if (r < 0)
 		log_error_info(&e); /* unless the supervisor logged it as it gave up */
+	end_start(r < 0);
 	cleanup(&l);
 	return r < 0 ? 1 : 0;
 }

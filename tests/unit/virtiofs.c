@@ -3709,6 +3709,126 @@ static void failat_reset(const struct lt *t, const char *before)
 	free(now);
 }
 
+/* The numbers of the calls named call in a failat.so log, in order (at
+ * most max into out): how many there are. The log is left as it is. */
+static size_t failat_calls_of(const char *log, const char *call, long *out, size_t max)
+{
+	char *text = NULL;
+	size_t len, n = 0;
+	ck_assert_int_eq(read_file(log, 1 << 20, &text, &len), 0);
+	for (char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		long k;
+		int used = 0;
+		if (sscanf(p, "%ld %n", &k, &used) != 1 || used == 0)
+			continue;
+		size_t cn = strlen(call);
+		if (strncmp(p + used, call, cn) == 0 && strchr("\n (", p[used + cn]) && n < max)
+			out[n++] = k;
+	}
+	free(text);
+	return n;
+}
+
+/* Run by hand, the launcher makes a --runtime-dir that is not there (and
+ * the directories up to it); a start that gives up then takes them with
+ * it, as it does the shares' directories: the host as it found it. One
+ * that was there (the unit's RuntimeDirectory= makes it first) stays.
+ * Here share z fails for good (its socket's path is a file), with the
+ * runtime dir RUN/rt, then with RUN there, then with RUN/rt there too.
+ * (Noticed at the last review: RUN/rt, root's, was left behind.) */
+START_TEST(start_given_up_removes_the_runtime_dir_it_made)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "z", "zsrc", "zfile");
+	tu_write(t.vm.dir, "zfile", "not a socket\n");
+	char *run = t.vm.runtime;
+	t.vm.runtime = tu_path(run, "rt");
+	const char *const extra[] = {"--max-failures", "2", NULL};
+	for (int there = 0; there < 3; there++) {
+		if (there > 0)
+			ck_assert_int_eq(mkdir(there == 1 ? run : t.vm.runtime, 0755), 0);
+		char *before = tree_listing(&t);
+		lt_fresh(&t);
+		lt_start(&t, t.fake, extra);
+		int st = lt_wait_exit(&t, 4000);
+		char *story = lt_story(&t);
+		ck_assert_msg(st == 1 && strstr(story, "unable to start share 'z': it failed 2 "
+						       "times in a row"),
+			      "exit %d; log:\n%s", st, story);
+		ck_assert_msg(lt_wait_msg(&t, 0, "READY=1", 0) < 0, "READY=1 came; log:\n%s",
+			      story);
+		char *now = tree_listing(&t);
+		ck_assert_msg(strcmp(now, before) == 0,
+			      "with %s there: left\n%sbefore:\n%slog:\n%s",
+			      there == 0 ? "nothing" : there == 1 ? "RUN" : "RUN/rt", now, before,
+			      story);
+		free(now);
+		free(story);
+		free(before);
+	}
+	ck_assert_uint_eq(leftovers(&t), 0);
+	free(run);
+	lt_free(&t);
+}
+END_TEST
+
+/* The same when the walk to the runtime dir fails half-way: its mkdirat
+ * of RUN/rt, after the one of RUN (failat.so). The launcher exits 1 before
+ * anything starts, with one line naming the runtime dir, and RUN, which
+ * it made, is gone. (Noticed at the last review: RUN was left.) */
+START_TEST(failed_runtime_dir_step_leaves_no_directory)
+{
+	struct lt t;
+	lt_init(&t);
+	char *pre = tu_path(t.vm.dir, "pre");
+	ck_assert_int_eq(mkdir(pre, 0755), 0);
+	free(pre);
+	lt_share(&t, "b", "pre", "vm1-virtiofs-b.sock");
+	char *run = t.vm.runtime;
+	t.vm.runtime = tu_path(run, "rt");
+	struct tu_failat f;
+	tu_failat_init(&f, t.vm.root);
+	t.bin = "tests/virtiofs-launch";
+	char *before = tree_listing(&t);
+	const char *const count_env[] = {f.preload, f.logenv, NULL};
+	t.env = count_env;
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	long mk[2];
+	ck_assert_uint_eq(failat_calls_of(f.log, "mkdirat", mk, 2), 2);
+	tu_failat_calls(f.log);
+	tu_rm_rf(run);
+	char *now = tree_listing(&t);
+	ck_assert_str_eq(now, before);
+	free(now);
+	tu_failat_at(&f, mk[1], "EIO");
+	const char *const env[] = {f.preload, f.logenv, f.at, f.err, NULL};
+	t.env = env;
+	lt_fresh(&t);
+	lt_start(&t, t.fake, NULL);
+	int st = lt_wait_exit(&t, 3000);
+	char call[32];
+	failed_call(f.log, call, sizeof(call));
+	char *log = lt_log(&t);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use runtime dir '%s': %s\n",
+			       t.vm.runtime, strerror(EIO));
+	ck_assert_msg(st == 1 && strcmp(call, "mkdirat") == 0 && strcmp(log, want) == 0,
+		      "exit %d, failed %s; want:\n%slog:\n%s", st, call, want, log);
+	free(want);
+	free(log);
+	now = tree_listing(&t);
+	ck_assert_msg(strcmp(now, before) == 0, "left\n%sbefore:\n%s", now, before);
+	free(now);
+	free(before);
+	free(run);
+	tu_failat_free(&f);
+	lt_free(&t);
+}
+END_TEST
+
 /* A start whose Nth call that can change the host fails (failat.so,
  * preloaded into tests/virtiofs-launch: the launcher linked dynamically;
  * the call is not made, it returns an errno, the launcher goes on), for
@@ -4018,6 +4138,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, early_sighup_is_a_reload, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, start_given_up_leaves_a_directory_made_anew, tu_need_root());
+	tu_add_test_if(tc, start_given_up_removes_the_runtime_dir_it_made, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
@@ -4044,6 +4165,7 @@ Suite *virtiofs_suite(void)
 	tcase_set_timeout(tc, 300);
 	tu_add_test_if(tc, failed_start_step_gives_up_or_retries, tu_need_root());
 	tu_add_test_if(tc, failed_reload_step_refused_or_taken, tu_need_root());
+	tu_add_test_if(tc, failed_runtime_dir_step_leaves_no_directory, tu_need_root());
 	suite_add_tcase(s, tc);
 	/* The VM user's attacks: each failed on the code before issue 12. */
 	tc = tu_tcase_create("attack");
