@@ -256,9 +256,24 @@ void sock_close(struct listener *l, const char *path)
 		char buf[PATH_MAX];
 		const char *base = path_split(path, buf, sizeof(buf));
 		struct stat st;
-		if (fstatat(l->dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == l->dev &&
-		    st.st_ino == l->ino && unlinkat(l->dir, base, 0) == 0)
+		/* (gone, or another file now: not ours to remove) */
+		bool ours = fstatat(l->dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    st.st_dev == l->dev && st.st_ino == l->ino;
+		if (ours && unlinkat(l->dir, base, 0) == 0) {
 			log_debug("removed socket '%s'", path);
+		} else if (ours && errno != ENOENT) {
+			/* A warning, not a failure: the share's daemon is gone and
+			 * its socket is closed just below, so what is left is a
+			 * file nobody listens on, which the next start removes as
+			 * stale (stale()). A stop that exited 1 for it would leave
+			 * the unit failed, and start its OnFailure=, over a file. */
+			struct mvm_error e;
+			char msg[PATH_MAX + 512];
+			mvm_error_set(&e, errno, "remove socket", path, NULL);
+			e.hint = "left behind: the next start removes it";
+			mvm_error_format(&e, msg, sizeof(msg));
+			log_warn("%s", msg);
+		}
 	}
 	if (l->fd >= 0)
 		close(l->fd);
