@@ -246,7 +246,9 @@ int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
 	_cleanup_free_ char *top = xasprintf(".root/%d", n);
 	_cleanup_free_ char *rel = xasprintf(".root/%d/%s", n, abs_dir);
 	_cleanup_free_ char *path = xasprintf("%s/.root/%d%s", L.runtime, n, abs_dir);
-	if (!top || !rel || !path)
+	/* (top as messages name it, absolute, as they do the tmpfs's others) */
+	_cleanup_free_ char *top_path = xasprintf("%s/.root/%d", L.runtime, n);
+	if (!top || !rel || !path || !top_path)
 		return mvm_error_set(e, ENOMEM, "mount", abs_dir, NULL);
 	int r = 0;
 	if (!mounted_as(rel, dir))
@@ -255,7 +257,7 @@ int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
 		return r;
 	int root = tmpfs_dir(top);
 	if (root < 0) {
-		r = mvm_error_set(e, -root, "make", top, NULL);
+		r = mvm_error_set(e, -root, "make", top_path, NULL);
 	} else if (fchdir(root) < 0 || chroot(".") < 0) {
 		r = mvm_error_set(e, errno, "chroot to", path, NULL);
 		unchroot();

@@ -3913,6 +3913,86 @@ START_TEST(failed_socket_removal_is_said)
 }
 END_TEST
 
+/* The first thing quoted in line ('...') that is a relative path (holds a
+ * '/' but does not start with one), into buf; NULL when none. A user
+ * cannot find a path named so: relative to what? */
+static const char *relative_path_in(const char *line, char *buf, size_t size)
+{
+	const char *p = strchr(line, '\'');
+	while (p) {
+		const char *end = strchr(p + 1, '\'');
+		if (!end)
+			break;
+		size_t n = (size_t)(end - p - 1);
+		if (p[1] != '/' && memchr(p + 1, '/', n)) {
+			snprintf(buf, size, "%.*s", (int)n, p + 1);
+			return buf;
+		}
+		p = strchr(end + 1, '\'');
+	}
+	return NULL;
+}
+
+/* A failure to make the top of a socket directory's chroot tree in the
+ * launcher's tmpfs (RUNTIME/.root/N: its mkdirat of .root or of N
+ * failing, failat.so): the line names that directory by its absolute
+ * path, and the share is started again. (Noticed at the last review:
+ * the line said '.root/0'.) */
+START_TEST(failed_chroot_step_names_its_path)
+{
+	struct lt t;
+	lt_init(&t);
+	ck_assert_int_eq(mkdir(t.vm.runtime, 0755), 0); /* (as RuntimeDirectory=) */
+	char *pre = tu_path(t.vm.dir, "pre");
+	ck_assert_int_eq(mkdir(pre, 0755), 0);
+	free(pre);
+	lt_share(&t, "b", "pre", "vm1-virtiofs-b.sock");
+	struct tu_failat f;
+	tu_failat_init(&f, t.vm.root);
+	t.bin = "tests/virtiofs-launch";
+	const char *const count_env[] = {f.preload, f.logenv, NULL};
+	t.env = count_env;
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	all_up(&t, "counting");
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	/* The tree's top is made last, just before the bind. */
+	long mk[32], bd[2];
+	size_t nmk = failat_calls_of(f.log, "mkdirat", mk, ARRAY_SIZE(mk));
+	ck_assert_uint_eq(failat_calls_of(f.log, "bind", bd, 2), 1);
+	tu_failat_calls(f.log);
+	while (nmk > 0 && mk[nmk - 1] > bd[0])
+		nmk--;
+	ck_assert_uint_ge(nmk, 2);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to make '%s/.root/0': %s",
+			       t.vm.runtime, strerror(EIO));
+	for (size_t k = nmk - 2; k < nmk; k++) {
+		tu_failat_at(&f, mk[k], "EIO");
+		const char *const env[] = {f.preload, f.logenv, f.at, f.err, NULL};
+		t.env = env;
+		lt_fresh(&t);
+		lt_start(&t, t.fake, NULL);
+		ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+		all_up(&t, "retried");
+		char call[32], what[1024], more[1024];
+		failed_call(f.log, call, sizeof(call));
+		unsigned e = error_lines(&t, what, more, sizeof(what));
+		char *log = lt_log(&t);
+		ck_assert_msg(strcmp(call, "mkdirat") == 0 && e == 1 && strcmp(what, want) == 0,
+			      "call %ld: failed %s, %u lines; want:\n%s\nlog:\n%s", mk[k], call, e,
+			      want, log);
+		free(log);
+		kill(t.pid, SIGTERM);
+		ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	}
+	free(want);
+	ck_assert_uint_eq(leftovers(&t), 0);
+	tu_failat_free(&f);
+	lt_free(&t);
+}
+END_TEST
+
 /* A start whose Nth call that can change the host fails (failat.so,
  * preloaded into tests/virtiofs-launch: the launcher linked dynamically;
  * the call is not made, it returns an errno, the launcher goes on), for
@@ -3980,6 +4060,10 @@ START_TEST(failed_start_step_gives_up_or_retries)
 					      "start, call %ld (%s) failing with %s: gave up, with "
 					      "%u error lines: '%s' '%s'",
 					      n, call, errs[k], e, what, more);
+				ck_assert_msg(!relative_path_in(what, more, sizeof(more)),
+					      "start, call %ld (%s) failing with %s: '%s' names the "
+					      "relative path '%s'",
+					      n, call, errs[k], what, more);
 				char *now = tree_listing(&t);
 				ck_assert_msg(strcmp(now, before) == 0,
 					      "start, call %ld (%s) failing with %s ('%s'): left\n%s"
@@ -3995,6 +4079,10 @@ START_TEST(failed_start_step_gives_up_or_retries)
 				      "start, call %ld (%s) failing with %s: retried, with %u error "
 				      "lines: '%s' '%s'",
 				      n, call, errs[k], e, what, more);
+			ck_assert_msg(!relative_path_in(what, more, sizeof(more)),
+				      "start, call %ld (%s) failing with %s: '%s' names the "
+				      "relative path '%s'",
+				      n, call, errs[k], what, more);
 			ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
 			char *now = tree_listing(&t);
 			ck_assert_msg(strcmp(now, ready) == 0,
@@ -4129,6 +4217,12 @@ START_TEST(failed_reload_step_refused_or_taken)
 			free(story);
 			failed_call(f.log, call, sizeof(call));
 			unsigned e = error_lines(&t, what, more, sizeof(what));
+			char rel[1024];
+			ck_assert_msg(!relative_path_in(what, rel, sizeof(rel)) &&
+					      !relative_path_in(more, rel, sizeof(rel)),
+				      "reload, call %ld (%s) failing with %s: '%s' '%s' name the "
+				      "relative path '%s'",
+				      n, call, errs[k], what, more, rel);
 			ck_assert_int_eq(daemon_of_now(&t, "a"), pa);
 			ck_assert_int_eq(daemon_of_now(&t, "b"), pb);
 			check_socket(&t, "a", &ia2);
@@ -4251,6 +4345,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, failed_reload_step_refused_or_taken, tu_need_root());
 	tu_add_test_if(tc, failed_runtime_dir_step_leaves_no_directory, tu_need_root());
 	tu_add_test_if(tc, failed_socket_removal_is_said, tu_need_root());
+	tu_add_test_if(tc, failed_chroot_step_names_its_path, tu_need_root());
 	suite_add_tcase(s, tc);
 	/* The VM user's attacks: each failed on the code before issue 12. */
 	tc = tu_tcase_create("attack");
