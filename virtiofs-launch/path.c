@@ -27,6 +27,7 @@
 
 #include "launch.h"
 #include "log.h"
+#include "util.h"
 
 /* As the kernel's own limit. */
 #define MAX_SYMLINKS 40
@@ -171,19 +172,36 @@ void made_dirs_move(struct made_dirs *to, struct made_dirs *from)
 	*from = (struct made_dirs){0};
 }
 
+/* d's path for a message, escaped: where its parent is now, as the
+ * kernel names the descriptor (its name alone if that cannot be read). */
+static const char *made_dir_shown(const struct made_dir *d, char *buf, size_t size)
+{
+	char fdp[32];
+	_cleanup_free_ char *parent = NULL, *path = NULL;
+	snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", d->parent);
+	if (read_link(fdp, &parent) == 0 && parent[0] == '/')
+		path = path_join(parent, d->name);
+	return escape_text(path ? path : d->name, buf, size);
+}
+
 void made_dirs_undo(struct made_dirs *m)
 {
 	for (size_t i = m->n; i-- > 0;) {
 		const struct made_dir *d = &m->v[i];
 		struct stat st;
+		char shown[4 * PATH_MAX];
 		/* (one the VM user put in its place is theirs: left) */
 		if (fstatat(d->parent, d->name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISDIR(st.st_mode) || st.st_dev != d->dev || st.st_ino != d->ino)
 			continue;
-		if (unlinkat(d->parent, d->name, AT_REMOVEDIR) == 0)
-			log_debug("removed directory '%s' it made", d->name);
-		else
-			log_debug("left directory '%s' it made: %s", d->name, strerror(errno));
+		if (unlinkat(d->parent, d->name, AT_REMOVEDIR) == 0) {
+			log_debug("removed directory '%s' it made",
+				  made_dir_shown(d, shown, sizeof(shown)));
+		} else {
+			int err = errno;
+			log_debug("left directory '%s' it made: %s",
+				  made_dir_shown(d, shown, sizeof(shown)), strerror(err));
+		}
 	}
 	made_dirs_forget(m);
 }

@@ -3735,16 +3735,19 @@ static size_t failat_calls_of(const char *log, const char *call, long *out, size
  * that was there (the unit's RuntimeDirectory= makes it first) stays.
  * Here share z fails for good (its socket's path is a file), with the
  * runtime dir RUN/rt, then with RUN there, then with RUN/rt there too.
- * (Noticed at the last review: RUN/rt, root's, was left behind.) */
+ * (Noticed at the last review: RUN/rt, root's, was left behind.) With
+ * -v each directory removed is named by its absolute path, escaped (a
+ * backslash in RUN's name). (Found while there: by its name alone.) */
 START_TEST(start_given_up_removes_the_runtime_dir_it_made)
 {
 	struct lt t;
 	lt_init(&t);
 	lt_share(&t, "z", "zsrc", "zfile");
 	tu_write(t.vm.dir, "zfile", "not a socket\n");
-	char *run = t.vm.runtime;
+	char *run = tu_path(t.vm.root, "r\\un");
+	free(t.vm.runtime);
 	t.vm.runtime = tu_path(run, "rt");
-	const char *const extra[] = {"--max-failures", "2", NULL};
+	const char *const extra[] = {"--max-failures", "2", "-v", NULL};
 	for (int there = 0; there < 3; there++) {
 		if (there > 0)
 			ck_assert_int_eq(mkdir(there == 1 ? run : t.vm.runtime, 0755), 0);
@@ -3764,6 +3767,18 @@ START_TEST(start_given_up_removes_the_runtime_dir_it_made)
 			      there == 0 ? "nothing" : there == 1 ? "RUN" : "RUN/rt", now, before,
 			      story);
 		free(now);
+		/* what it made, by absolute paths; escape_text()'s backslash */
+		char *zsrc = xasprintf("removed directory '%s/zsrc' it made\n", t.vm.dir);
+		char *rt = xasprintf("removed directory '%s/r\\\\un/rt' it made\n", t.vm.root);
+		char *r = xasprintf("removed directory '%s/r\\\\un' it made\n", t.vm.root);
+		ck_assert_msg(strstr(story, zsrc) && !strstr(story, rt) == (there == 2) &&
+				      !strstr(story, r) == (there > 0),
+			      "with %s there: want\n%s%s%slog:\n%s",
+			      there == 0 ? "nothing" : there == 1 ? "RUN" : "RUN/rt", zsrc,
+			      there < 2 ? rt : "", there < 1 ? r : "", story);
+		free(zsrc);
+		free(rt);
+		free(r);
 		free(story);
 		free(before);
 	}
