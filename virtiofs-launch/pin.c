@@ -189,11 +189,13 @@ void pin_teardown(void)
 	sys_umount2(L.runtime, MNT_DETACH | UMOUNT_NOFOLLOW);
 }
 
-/* Back from a chroot: the real root, the old working directory. A failure
- * here would leave the launcher in the wrong root: it stops at once. */
-static void unchroot(void)
+/* Back from a chroot (from its directory alone when chrooted is false:
+ * the chroot was refused): the real root, the old working directory. A
+ * failure here would leave the launcher in the wrong root or directory:
+ * it stops at once. */
+static void unchroot(bool chrooted)
 {
-	if (fchdir(L.root_fd) < 0 || chroot(".") < 0 || fchdir(L.cwd_fd) < 0) {
+	if ((chrooted && (fchdir(L.root_fd) < 0 || chroot(".") < 0)) || fchdir(L.cwd_fd) < 0) {
 		log_err("unable to leave a chroot: %s", strerror(errno));
 		abort();
 	}
@@ -258,12 +260,14 @@ int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
 	int root = tmpfs_dir(top);
 	if (root < 0) {
 		r = mvm_error_set(e, -root, "make", top_path, NULL);
-	} else if (fchdir(root) < 0 || chroot(".") < 0) {
-		r = mvm_error_set(e, errno, "chroot to", path, NULL);
-		unchroot();
+	} else if (fchdir(root) < 0) {
+		r = mvm_error_set(e, errno, "chroot to", top_path, NULL);
+	} else if (chroot(".") < 0) { /* (no CAP_SYS_CHROOT, say: still in /) */
+		r = mvm_error_set(e, errno, "chroot to", top_path, NULL);
+		unchroot(false);
 	} else {
 		r = fn(arg);
-		unchroot();
+		unchroot(true);
 	}
 	if (root >= 0)
 		close(root);

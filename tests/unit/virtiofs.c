@@ -3948,6 +3948,51 @@ static const char *relative_path_in(const char *line, char *buf, size_t size)
 	return NULL;
 }
 
+/* Without CAP_SYS_CHROOT (a unit's CapabilityBoundingSet=, or a container,
+ * that leaves it out: setpriv here) the chroot in which a socket is bound
+ * is refused. One line names that chroot's directory, RUNTIME/.root/0,
+ * and why; the share fails as one that cannot be prepared does, and the
+ * launcher gives up: exit 1, the host as it found it. (Found while there:
+ * the launcher then tried to leave a chroot it never entered, failed at
+ * that too, and aborted: "unable to leave a chroot", exit 134, its
+ * runtime dir left behind; the line that was meant named RUNTIME/.root/0
+ * followed by the socket's directory.) */
+START_TEST(chroot_refused_gives_up_cleanly)
+{
+	struct lt t;
+	lt_init(&t);
+	char *pre = tu_path(t.vm.dir, "pre");
+	ck_assert_int_eq(mkdir(pre, 0755), 0);
+	free(pre);
+	lt_share(&t, "a", "pre", "vm1-virtiofs-a.sock");
+	char *before = tree_listing(&t);
+	char *bin = tu_bin("virtiofs-launch");
+	const char *const argv[] = {"/usr/bin/setpriv", "--bounding-set", "-sys_chroot",
+				    "--inh-caps", "-sys_chroot", "--", bin, "--state-dir",
+				    t.vm.state, "--group", t.group, "--runtime-dir", t.vm.runtime,
+				    "--virtiofsd", t.fake, "--max-failures", "1", "vm1", NULL};
+	char *fake_env = xasprintf("VFS_FAKE_DIR=%s", t.fake_dir);
+	const char *const env[] = {fake_env, "NOTIFY_SOCKET=", NULL};
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to chroot to '%s/.root/0': %s\n",
+			       t.vm.runtime, strerror(EPERM));
+	ck_assert_msg(r.status == 1 && strstr(r.err, want) &&
+			      strstr(r.err, "unable to start share 'a': it failed 1 times in a row"),
+		      "exit %d; want:\n%slog:\n%s", r.status, want, r.err);
+	char *now = tree_listing(&t);
+	ck_assert_msg(strcmp(now, before) == 0, "left\n%sbefore:\n%s", now, before);
+	ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
+	free(now);
+	free(want);
+	tu_run_free(&r);
+	free(fake_env);
+	free(bin);
+	free(before);
+	lt_free(&t);
+}
+END_TEST
+
 /* A failure to make the top of a socket directory's chroot tree in the
  * launcher's tmpfs (RUNTIME/.root/N: its mkdirat of .root or of N
  * failing, failat.so): the line names that directory by its absolute
@@ -4332,6 +4377,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, start_given_up_leaves_a_directory_made_anew, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_the_runtime_dir_it_made, tu_need_root());
+	tu_add_test_if(tc, chroot_refused_gives_up_cleanly, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
