@@ -311,24 +311,30 @@ int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
 void pci_record_free(struct pci_record *r)
 {
 	free(r->v);
+	free(r->nodes);
 	memset(r, 0, sizeof(*r));
 }
 
-#define PCI_HEADER "# pci-bind record 2"
+#define PCI_HEADER "# pci-bind record 3"
+#define PCI_HEADER_2 "# pci-bind record 2"
 
 char *pci_record_text(const struct pci_record *r)
 {
-	size_t cap = 128 + r->n * (16 + 2 * PCI_DRIVER_MAX + 8);
+	size_t cap = 160 + r->n * (16 + 2 * PCI_DRIVER_MAX + 8) + r->nn * 48;
 	char *t = malloc(cap);
 	if (!t)
 		return NULL;
 	size_t o = (size_t)snprintf(t, cap, PCI_HEADER "\n# ADDRESS PREVIOUS-DRIVER listed|group "
-					     "PREVIOUS-OVERRIDE\n");
+					     "PREVIOUS-OVERRIDE\n# node GROUP UID GID MODE\n");
 	for (size_t i = 0; i < r->n && o < cap; i++)
 		o += (size_t)snprintf(t + o, cap - o, "%s %s %s %s\n", r->v[i].addr,
 				      *r->v[i].prev ? r->v[i].prev : "-",
 				      r->v[i].by_group ? "group" : "listed",
 				      *r->v[i].override ? r->v[i].override : "-");
+	for (size_t i = 0; i < r->nn && o < cap; i++)
+		o += (size_t)snprintf(t + o, cap - o, "node %s %u %u %04o\n", r->nodes[i].group,
+				      (unsigned)r->nodes[i].uid, (unsigned)r->nodes[i].gid,
+				      (unsigned)r->nodes[i].mode);
 	return t;
 }
 
@@ -339,18 +345,14 @@ static bool driver_field_ok(const char *s)
 }
 
 /* One "ADDRESS PREVIOUS-DRIVER HOW" line (version 1), or "... HOW
- * PREVIOUS-OVERRIDE" (version 2), into m (not when listed already). */
-static int pci_entry_parse(const char *s, size_t n, bool v2, struct pci_record *m)
+ * PREVIOUS-OVERRIDE" (version 2 and 3), into m (not when listed already). */
+static int pci_entry_parse(const char *line, int version, struct pci_record *m)
 {
 	/* Each field as wide as the line, so that none is cut and run into
 	 * the next; their lengths are checked below. */
-	char line[256], addr[256], prev[256], how[256], ov[256] = "-", extra[2];
+	char addr[256], prev[256], how[256], ov[256] = "-", extra[2];
 	struct pci_addr a;
-	if (n >= 200 || memchr(s, '\0', n))
-		return -EINVAL;
-	memcpy(line, s, n);
-	line[n] = '\0';
-	int want = v2 ? 4 : 3;
+	int want = version > 1 ? 4 : 3;
 	if (sscanf(line, "%255s %255s %255s %255s %1s", addr, prev, how, ov, extra) != want ||
 	    parse_pci_addr(addr, strlen(addr), &a) < 0 || !driver_field_ok(prev) ||
 	    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0) || !driver_field_ok(ov))
@@ -373,22 +375,76 @@ static int pci_entry_parse(const char *s, size_t n, bool v2, struct pci_record *
 	return 0;
 }
 
+/* An IOMMU group's name as the kernel writes it: decimal, no leading 0. */
+static bool group_field_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	return n > 0 && n <= max && strspn(s, "0123456789") == n && (s[0] != '0' || n == 1);
+}
+
+/* One "node GROUP UID GID MODE" line (version 3) into m (not when the
+ * group has one already). */
+static int pci_node_parse(const char *line, struct pci_record *m)
+{
+	char word[256], group[256], uid[256], gid[256], mode[256], extra[2];
+	unsigned long u, g, md;
+	char *end;
+	if (sscanf(line, "%255s %255s %255s %255s %255s %1s", word, group, uid, gid, mode,
+		   extra) != 5 ||
+	    strcmp(word, "node") != 0 || !group_field_ok(group, sizeof(m->nodes->group) - 1) ||
+	    parse_uint(uid, UINT32_MAX - 1, &u) < 0 || parse_uint(gid, UINT32_MAX - 1, &g) < 0 ||
+	    strspn(mode, "01234567") != strlen(mode) || strlen(mode) > 5)
+		return -EINVAL;
+	md = strtoul(mode, &end, 8);
+	if (!*mode || *end || md > 07777)
+		return -EINVAL;
+	for (size_t i = 0; i < m->nn; i++)
+		if (!strcmp(m->nodes[i].group, group))
+			return 0;
+	struct pci_node *v = realloc(m->nodes, (m->nn + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	m->nodes = v;
+	v = &m->nodes[m->nn++];
+	memset(v, 0, sizeof(*v));
+	memcpy(v->group, group, strlen(group) + 1); /* checked to fit above */
+	v->uid = (uint32_t)u;
+	v->gid = (uint32_t)g;
+	v->mode = (uint32_t)md;
+	return 0;
+}
+
+/* One line that is not a comment, of a record of version v. */
+static int pci_line_parse(const char *s, size_t n, int version, struct pci_record *m)
+{
+	char line[256];
+	if (n >= 200 || memchr(s, '\0', n))
+		return -EINVAL;
+	memcpy(line, s, n);
+	line[n] = '\0';
+	if (version >= 3 && !strncmp(line, "node", 4))
+		return pci_node_parse(line, m);
+	return pci_entry_parse(line, version, m);
+}
+
 int pci_record_parse(const char *text, size_t len, struct pci_record *out, struct mvm_error *e)
 {
-	struct pci_record m = { 0 };
+	struct pci_record m = { .version = 1 };
 	struct lines ls;
 	const char *s = NULL;
 	size_t n = 0;
 	int r = 0;
-	bool first = true, v2 = false; /* the first line that is not blank */
+	bool first = true; /* the first line that is not blank */
 	lines_init(&ls, text, len);
 	while (r == 0 && lines_next(&ls, &s, &n)) {
 		if (n > 0 && memchr(s, '\0', n))
 			r = -EINVAL; /* a damaged file, comment or not */
 		else if (n > 0 && first && n == strlen(PCI_HEADER) && !memcmp(s, PCI_HEADER, n))
-			v2 = true;
+			m.version = 3;
+		else if (n > 0 && first && n == strlen(PCI_HEADER_2) && !memcmp(s, PCI_HEADER_2, n))
+			m.version = 2;
 		else if (n > 0 && s[0] != '#')
-			r = pci_entry_parse(s, n, v2, &m);
+			r = pci_line_parse(s, n, m.version, &m);
 		first = first && n == 0;
 	}
 	if (r == 0) {
@@ -413,7 +469,7 @@ int pci_record_load(const char *runtime_dir, const char *vm, struct pci_record *
 	size_t len = 0;
 	int r = record_read_n(runtime_dir, vm, "pci", &text, &len, e);
 	if (r == -ENOENT) {
-		*out = (struct pci_record){ 0 };
+		*out = (struct pci_record){ .version = PCI_RECORD_VERSION };
 		return 0;
 	}
 	if (r < 0)

@@ -76,25 +76,38 @@ int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
 
 /* ---- pci-bind: RUNTIME/VM/pci ------------------------------------------------
  *
- *   # pci-bind record 2                     (the first line that is not blank)
+ *   # pci-bind record 3                     (the first line that is not blank)
  *   # comment lines
  *   ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE
+ *   node GROUP UID GID MODE
  *
  * PREVIOUS-DRIVER and PREVIOUS-OVERRIDE (the device's driver_override
- * before bind) are "-" for none. A record without the first line is of
- * version 1 (before the override was kept): "ADDRESS PREVIOUS-DRIVER
- * listed|group" lines, loaded with no override. A device named twice
- * counts once (its first line). */
+ * before bind) are "-" for none. A node line is DEVFS/vfio/GROUP as it is
+ * to be put back (MODE in octal), written before bind first changes it:
+ * a group without one is a node that bind never changed. A record of
+ * version 2 ("# pci-bind record 2") has no node lines; one without a
+ * header is of version 1 (before the override was kept): "ADDRESS
+ * PREVIOUS-DRIVER listed|group" lines, loaded with no override. A device
+ * or a group named twice counts once (its first line). */
 #define PCI_DRIVER_MAX 64
+#define PCI_RECORD_VERSION 3
 struct pci_entry {
 	char addr[13];		       /* canonical "0000:01:00.0" */
 	char prev[PCI_DRIVER_MAX];     /* "" for none */
 	bool by_group;		       /* bound because it shares an IOMMU group */
 	char override[PCI_DRIVER_MAX]; /* driver_override before bind, "" for none */
 };
+struct pci_node {
+	char group[16]; /* decimal, as in /sys/kernel/iommu_groups */
+	uint32_t uid, gid;
+	uint32_t mode; /* permission bits, at most 07777 */
+};
 struct pci_record {
+	int version; /* of the text parsed: 1, 2 or 3 */
 	size_t n;
 	struct pci_entry *v;
+	size_t nn;
+	struct pci_node *nodes;
 };
 int pci_record_parse(const char *text, size_t len, struct pci_record *out, struct mvm_error *e);
 /* The text of version 2 for r (malloc'ed); NULL on ENOMEM. */

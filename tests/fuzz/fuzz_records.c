@@ -85,12 +85,19 @@ static void pci(const char *buf, size_t len)
 		for (size_t j = 0; j < i; j++)
 			CHECK(strcmp(r.v[i].addr, r.v[j].addr) != 0);
 	}
+	for (size_t i = 0; i < r.nn; i++) {
+		CHECK(r.version == 3 && r.nodes[i].mode <= 07777);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(r.nodes[i].group, r.nodes[j].group) != 0);
+	}
 	char *t = pci_record_text(&r);
 	CHECK(t != NULL);
 	CHECK(pci_record_parse(t, strlen(t), &again, &e) == 0);
-	CHECK(again.n == r.n);
+	CHECK(again.n == r.n && again.nn == r.nn && again.version == PCI_RECORD_VERSION);
 	for (size_t i = 0; i < r.n; i++)
 		CHECK(!memcmp(&again.v[i], &r.v[i], sizeof(r.v[i])));
+	for (size_t i = 0; i < r.nn; i++)
+		CHECK(!memcmp(&again.nodes[i], &r.nodes[i], sizeof(r.nodes[i])));
 	pci_record_free(&again);
 	free(t);
 	pci_record_free(&r);

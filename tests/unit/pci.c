@@ -577,7 +577,7 @@ START_TEST(driver_override_kept)
 	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert_str_eq(override_of(&s, "0000:02:00.0"), "pci-stub");
 	/* kept for unbind, another process, in the record */
-	ck_assert_msg(!strncmp(rec, "# pci-bind record 2\n", 20) &&
+	ck_assert_msg(!strncmp(rec, "# pci-bind record 3\n", 20) &&
 			      strstr(rec, "\n0000:01:00.0 e1000e listed e1000e\n") &&
 			      strstr(rec, "\n0000:02:00.0 snd_hda_intel listed pci-stub\n") &&
 			      strstr(rec, "\n0000:03:00.0 xhci_hcd listed -\n"),

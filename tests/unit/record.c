@@ -326,8 +326,9 @@ START_TEST(pci_record_round_trip)
 	ck_assert_str_eq(r.v[1].prev, "");
 	ck_assert(r.v[1].by_group);
 	char *text = pci_record_text(&r);
-	ck_assert_str_eq(text, "# pci-bind record 2\n"
+	ck_assert_str_eq(text, "# pci-bind record 3\n"
 			       "# ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE\n"
+			       "# node GROUP UID GID MODE\n"
 			       "0000:01:00.0 e1000e listed -\n0000:02:00.0 - group -\n");
 	ck_assert_int_eq(pci_record_parse(text, strlen(text), &back, &e), 0);
 	ck_assert_uint_eq(back.n, 2);
@@ -353,7 +354,9 @@ END_TEST
 
 /* Version 2 keeps each device's driver_override from before bind (the
  * fourth field, "-" for none); a record of version 1 (no header, three
- * fields) still loads, with no override, and is written back as 2. */
+ * fields) still loads, with no override; both are written back as 3, and
+ * the version read is said (pci-bind takes back the nodes of an earlier
+ * version's groups). */
 START_TEST(pci_record_version_2)
 {
 	struct pci_record r;
@@ -363,16 +366,22 @@ START_TEST(pci_record_version_2)
 			 "0000:01:00.0 e1000e listed pci-stub\n0000:02:00.0 - group -\n";
 	ck_assert_int_eq(pci_record_parse(v2, strlen(v2), &r, &e), 0);
 	ck_assert_uint_eq(r.n, 2);
+	ck_assert_int_eq(r.version, 2);
 	char *text = pci_record_text(&r);
-	ck_assert_str_eq(text, v2);
+	ck_assert_str_eq(text, "# pci-bind record 3\n"
+			       "# ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE\n"
+			       "# node GROUP UID GID MODE\n"
+			       "0000:01:00.0 e1000e listed pci-stub\n0000:02:00.0 - group -\n");
 	free(text);
 	pci_record_free(&r);
 	const char *v1 = "# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n"
 			 "0000:01:00.0 e1000e listed\n";
 	ck_assert_int_eq(pci_record_parse(v1, strlen(v1), &r, &e), 0);
+	ck_assert_int_eq(r.version, 1);
 	text = pci_record_text(&r);
-	ck_assert_str_eq(text, "# pci-bind record 2\n"
+	ck_assert_str_eq(text, "# pci-bind record 3\n"
 			       "# ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE\n"
+			       "# node GROUP UID GID MODE\n"
 			       "0000:01:00.0 e1000e listed -\n");
 	free(text);
 	pci_record_free(&r);
@@ -385,11 +394,67 @@ START_TEST(pci_record_version_2)
 		/* the header counts on the first line that is not blank alone */
 		"# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n# pci-bind record 2\n"
 		"0000:01:00.0 e1000e listed pci-stub\n",
+		/* node lines are of version 3 */
+		"# pci-bind record 2\nnode 5 0 36 0660\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		ck_assert_msg(pci_record_parse(bad[i], strlen(bad[i]), &r, &e) == -EINVAL, "%s",
 			      bad[i]);
 		ck_assert_str_eq(e.reason, "not a line of a pci-bind record");
+	}
+}
+END_TEST
+
+/* Version 3 adds a line for each group's node that bind changed: what it
+ * was before (owner, group, octal mode), which unbind puts back. A group
+ * named twice counts once (its first line). */
+START_TEST(pci_record_version_3)
+{
+	struct pci_record r;
+	struct mvm_error e;
+	const char *v3 = "# pci-bind record 3\n"
+			 "# ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE\n"
+			 "# node GROUP UID GID MODE\n"
+			 "0000:01:00.0 e1000e listed -\n"
+			 "node 5 0 36 0660\n"
+			 "node 0 4294967294 0 0600\n";
+	ck_assert_int_eq(pci_record_parse(v3, strlen(v3), &r, &e), 0);
+	ck_assert_int_eq(r.version, 3);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_uint_eq(r.nn, 2);
+	ck_assert_str_eq(r.nodes[0].group, "5");
+	ck_assert_uint_eq(r.nodes[0].uid, 0);
+	ck_assert_uint_eq(r.nodes[0].gid, 36);
+	ck_assert_uint_eq(r.nodes[0].mode, 0660);
+	ck_assert_uint_eq(r.nodes[1].uid, 4294967294u);
+	char *text = pci_record_text(&r);
+	ck_assert_str_eq(text, v3);
+	free(text);
+	pci_record_free(&r);
+	const char *twice = "# pci-bind record 3\nnode 5 0 36 0660\nnode 5 990 78 0660\n";
+	ck_assert_int_eq(pci_record_parse(twice, strlen(twice), &r, &e), 0);
+	ck_assert_uint_eq(r.nn, 1);
+	ck_assert_uint_eq(r.nodes[0].uid, 0);
+	pci_record_free(&r);
+	static const char *const bad[] = {
+		"node 5 0 36\n",
+		"node 5 0 36 0660 x\n",
+		"node x 0 36 0660\n",
+		"node 05 0 36 0660\n",
+		"node 5/6 0 36 0660\n",
+		"node 5 -1 36 0660\n",
+		"node 5 0 4294967295 0660\n",
+		"node 5 0 36 0680\n",
+		"node 5 0 36 10000\n",
+		"nodes 5 0 36 0660\n",
+		"node 1234567890123456 0 36 0660\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *t = xasprintf("# pci-bind record 3\n%s", bad[i]);
+		ck_assert_msg(pci_record_parse(t, strlen(t), &r, &e) == -EINVAL, "%s", bad[i]);
+		ck_assert_uint_eq(e.line, 2);
+		ck_assert_str_eq(e.reason, "not a line of a pci-bind record");
+		free(t);
 	}
 }
 END_TEST
@@ -431,6 +496,7 @@ Suite *record_suite(void)
 	tcase_add_test(tc, tap_record_load_names_file);
 	tcase_add_test(tc, pci_record_round_trip);
 	tcase_add_test(tc, pci_record_version_2);
+	tcase_add_test(tc, pci_record_version_3);
 	tcase_add_test(tc, record_with_a_nul_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
