@@ -107,10 +107,50 @@ struct dev {
 	struct stat node_was;  /* ... which was this before */
 };
 
+/* A group's node as the record keeps it: what unbind puts back. */
+struct node {
+	struct pci_node was;
+	bool from_record; /* a line of an earlier record */
+};
+
+/* Devices; for the record, the nodes too. */
 struct devs {
 	size_t n;
 	struct dev *v;
+	size_t nn;
+	struct node *nodes;
 };
+
+static void devs_free(struct devs *d)
+{
+	free(d->v);
+	free(d->nodes);
+	*d = (struct devs){ 0 };
+}
+
+static struct node *nodes_find(const struct devs *d, const char *group)
+{
+	for (size_t i = 0; i < d->nn; i++)
+		if (!strcmp(d->nodes[i].was.group, group))
+			return &d->nodes[i];
+	return NULL;
+}
+
+/* Group g's node, to be put back to uid:gid mode, into d (not when it
+ * has one already): 0, or -ENOMEM. */
+static int nodes_add(struct devs *d, const char *g, uid_t uid, gid_t gid, mode_t mode)
+{
+	if (nodes_find(d, g))
+		return 0;
+	struct node *nv = realloc(d->nodes, (d->nn + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	d->nodes = nv;
+	struct node *x = &d->nodes[d->nn++];
+	*x = (struct node){ .was = { .uid = uid, .gid = gid, .mode = mode & 07777 } };
+	snprintf(x->was.group, sizeof(x->was.group), "%s", g);
+	return 0;
+}
 
 static struct dev *devs_add(struct devs *d, const char *addr)
 {
@@ -474,10 +514,28 @@ static int plan_group_nodes(const struct devs *mine, struct mvm_error *e)
 	return 0;
 }
 
+static int save_record(const struct devs *d, struct mvm_error *e);
+
+/* p to uid:gid mode: root's first, then without an ACL (its owner
+ * meanwhile, the VM user, may have set one, which chown and chmod leave:
+ * until it is root's, it could set it again), then the owner, group and
+ * mode. 0, or -1 with errno. */
+static int node_set(const char *p, uid_t uid, gid_t gid, mode_t mode)
+{
+	if (lchown(p, 0, 0) < 0 || strip_acl(p) < 0 || lchown(p, uid, gid) < 0 ||
+	    chmod(p, mode & 07777) < 0)
+		return -1;
+	return 0;
+}
+
 /* /dev/vfio/GROUP of x to the VM user and group, mode 0660, no ACL (checked
  * again: the plan may have found no node). What it was is kept in x, for
- * give_back_group_node(). */
-static int give_group_node(struct dev *x, struct mvm_error *e)
+ * give_back_group_node(), and in the record (rec), for unbind, before the
+ * first change: what unbind puts back, and only where bind changed
+ * something. A node the VM user owns already (one that an unbind could
+ * not take back) is to go back to root:root 0600, not to the VM user; an
+ * earlier run's line stays, as what it found was before this VM's bind. */
+static int give_group_node(struct dev *x, struct devs *rec, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, x->group);
 	if (!p)
@@ -493,6 +551,14 @@ static int give_group_node(struct dev *x, struct mvm_error *e)
 	int r = group_node_check(p, &st, e);
 	if (r < 0)
 		return r;
+	if (!nodes_find(rec, x->group)) {
+		bool vm_users = st.st_uid == c.uid;
+		if (nodes_add(rec, x->group, vm_users ? 0 : st.st_uid, vm_users ? 0 : st.st_gid,
+			      vm_users ? 0600 : st.st_mode) < 0)
+			return mvm_error_set(e, ENOMEM, "record", p, NULL);
+		if ((r = save_record(rec, e)) < 0)
+			return r;
+	}
 	x->node_was = st;
 	x->node_given = true; /* before the first change, which may be the one that fails */
 	if (strip_acl(p) < 0 || lchown(p, c.uid, c.gid) < 0 || chmod(p, 0660) < 0)
@@ -502,10 +568,8 @@ static int give_group_node(struct dev *x, struct mvm_error *e)
 }
 
 /* After a failed bind: x's group node, which this run gave, back to the
- * owner, group and mode it had; root's first, then no ACL (the VM user,
- * its owner meanwhile, may have set one; one that was there before bind
- * removed and is not put back). A node that is not the one it gave (gone,
- * or another device now) is left alone. */
+ * owner, group and mode it had (node_set()). A node that is not the one it
+ * gave (gone, or another device now) is left alone. */
 static int give_back_group_node(const struct dev *x, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, x->group);
@@ -521,32 +585,41 @@ static int give_back_group_node(const struct dev *x, struct mvm_error *e)
 	}
 	log_notice("giving '%s' back to %u:%u mode %04o", shown, (unsigned)was->st_uid,
 		   (unsigned)was->st_gid, (unsigned)(was->st_mode & 07777));
-	if (lchown(p, 0, 0) < 0 || strip_acl(p) < 0 || lchown(p, was->st_uid, was->st_gid) < 0 ||
-	    chmod(p, was->st_mode & 07777) < 0)
+	if (node_set(p, was->st_uid, was->st_gid, was->st_mode) < 0)
 		return mvm_error_set(e, errno, "give back", p, NULL);
 	return 0;
 }
 
-/* After unbind: the kernel removes DEVFS/vfio/GROUP once no device of the
- * group is on vfio-pci; one that stays (a device of the group bound to
- * vfio-pci at boot) goes back to root:root 0600 without an ACL, so the
- * stopped VM's user keeps no access to the group (found by an audit). */
-static int take_back_group_node(const char *g, struct mvm_error *e)
+/* After unbind: a group's node back to what the record says it was
+ * before this VM's bind (node_set()). The kernel removes DEVFS/vfio/GROUP
+ * once no device of the group is on vfio-pci; one that stays (a device of
+ * the group bound to vfio-pci at boot) goes back to the admin's owner and
+ * mode (a udev rule's), or root:root 0600, so that the stopped VM's user
+ * keeps no access to the group (found by an audit). One that is as
+ * recorded already is left alone, ACL and all: bind was killed before it
+ * changed it, and the VM user never owned it (no record line names the
+ * VM user). */
+static int put_back_node(const struct pci_node *was, struct mvm_error *e)
 {
-	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, g);
+	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, was->group);
 	struct stat st;
 	if (!p)
-		return mvm_error_set(e, ENOMEM, "take back", g, NULL);
+		return mvm_error_set(e, ENOMEM, "put back", was->group, NULL);
 	if (lstat(p, &st) < 0 || !S_ISCHR(st.st_mode))
 		return 0; /* gone with the group's last device, as it should */
-	if (c.dry_run) {
-		log_action("chown %s to 0:0 mode 0600, without an ACL (if it stays)", p);
+	if (st.st_uid == was->uid && st.st_gid == was->gid && (st.st_mode & 07777) == was->mode) {
+		log_debug("%s is as it was before bind", p);
 		return 0;
 	}
-	/* root's first: until then its owner could set the ACL again */
-	if (lchown(p, 0, 0) < 0 || strip_acl(p) < 0 || chmod(p, 0600) < 0)
-		return mvm_error_set(e, errno, "take back", p, NULL);
-	log_debug("%s stays: owned by 0:0 mode 0600 again", p);
+	if (c.dry_run) {
+		log_action("chown %s to %u:%u mode %04o, without an ACL (if it stays)", p,
+			   (unsigned)was->uid, (unsigned)was->gid, (unsigned)was->mode);
+		return 0;
+	}
+	if (node_set(p, was->uid, was->gid, was->mode) < 0)
+		return mvm_error_set(e, errno, "put back", p, NULL);
+	log_debug("%s stays: owned by %u:%u mode %04o again", p, (unsigned)was->uid,
+		  (unsigned)was->gid, (unsigned)was->mode);
 	return 0;
 }
 
@@ -557,11 +630,16 @@ static int save_record(const struct devs *d, struct mvm_error *e)
 {
 	if (c.dry_run)
 		return 0;
-	if (d->n == 0)
+	if (d->n == 0 && d->nn == 0)
 		return record_remove(c.runtime_dir, vm_name, RECORD_KIND, e);
-	struct pci_record rec = { .n = d->n, .v = calloc(d->n, sizeof(*rec.v)) };
-	if (!rec.v)
+	struct pci_record rec = { .n = d->n, .v = calloc(d->n, sizeof(*rec.v)), .nn = d->nn,
+				  .nodes = calloc(d->nn ? d->nn : 1, sizeof(*rec.nodes)) };
+	if (!rec.v || !rec.nodes) {
+		pci_record_free(&rec);
 		return mvm_error_set(e, ENOMEM, "write the record of", vm_name, NULL);
+	}
+	for (size_t i = 0; i < d->nn; i++)
+		rec.nodes[i] = d->nodes[i].was;
 	for (size_t i = 0; i < d->n; i++) {
 		snprintf(rec.v[i].addr, sizeof(rec.v[i].addr), "%.12s", d->v[i].addr);
 		snprintf(rec.v[i].prev, sizeof(rec.v[i].prev), "%s", d->v[i].prev);
@@ -593,6 +671,23 @@ static int load_record(struct devs *d, struct mvm_error *e)
 		x->by_group = rec.v[i].by_group;
 		x->from_record = true;
 	}
+	for (size_t i = 0; i < rec.nn && r == 0; i++) {
+		const struct pci_node *y = &rec.nodes[i];
+		if ((r = nodes_add(d, y->group, y->uid, y->gid, y->mode)) < 0)
+			r = mvm_error_set(e, ENOMEM, "read", RECORD_KIND, NULL);
+	}
+	/* A record of an earlier version does not say which nodes bind gave,
+	 * nor what they were: each group's node goes back to root:root 0600,
+	 * as that version's unbind took it back (a device that is gone has no
+	 * group, and its group's node is gone with it). */
+	for (size_t i = 0; i < d->n && r == 0 && rec.version < 3; i++) {
+		char g[sizeof(d->v->group)];
+		if (dev_group(d->v[i].addr, g, sizeof(g), NULL) == 0 &&
+		    nodes_add(d, g, 0, 0, 0600) < 0)
+			r = mvm_error_set(e, ENOMEM, "read", RECORD_KIND, NULL);
+	}
+	for (size_t i = 0; i < d->nn; i++)
+		d->nodes[i].from_record = true;
 	pci_record_free(&rec);
 	return r;
 }
@@ -888,7 +983,7 @@ static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_
 		else
 			*y = extra.v[i];
 	}
-	free(extra.v);
+	devs_free(&extra);
 	for (size_t i = 0; i < mine->n && r == 0; i++)
 		if (strcmp(mine->v[i].prev, VFIO_DRIVER) != 0)
 			r = read_override(&mine->v[i], e);
@@ -914,8 +1009,8 @@ static int claim(const struct devs *mine, struct devs *rec, struct mvm_error *e)
 
 /* Each device of mine to vfio-pci (claim() recorded them all first, so
  * that unbind undoes even a bind that died halfway); then the groups'
- * nodes to the VM user. */
-static int bind_all(struct devs *mine, struct mvm_error *e)
+ * nodes to the VM user, each recorded in rec first. */
+static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 {
 	int r = 0;
 	for (size_t i = 0; i < mine->n && r == 0; i++) {
@@ -935,14 +1030,15 @@ static int bind_all(struct devs *mine, struct mvm_error *e)
 	}
 	for (size_t i = 0; i < mine->n && r == 0; i++)
 		if (!group_seen(mine, i))
-			r = give_group_node(&mine->v[i], e);
+			r = give_group_node(&mine->v[i], rec, e);
 	return r;
 }
 
 /* After a failed bind_all(): give back what this run changed, the
  * groups' nodes first (while their devices are on vfio-pci, the kernel
- * keeps them). What earlier runs recorded stays in the record, and so
- * does what the rollback could not give back: unbind retries it. */
+ * keeps them). What earlier runs recorded stays in the record (their
+ * nodes too), and so does what the rollback could not give back: unbind
+ * retries it. */
 static void undo_bind(struct devs *mine, const struct devs *rec)
 {
 	struct devs keep = { 0 };
@@ -956,9 +1052,17 @@ static void undo_bind(struct devs *mine, const struct devs *rec)
 		if ((rec->v[i].from_record || (m && m->failed)) && devs_add(&keep, rec->v[i].addr))
 			keep.v[keep.n - 1] = rec->v[i];
 	}
+	for (size_t i = 0; i < rec->nn; i++) {
+		const struct node *y = &rec->nodes[i];
+		if (y->from_record && nodes_add(&keep, y->was.group, y->was.uid, y->was.gid,
+						y->was.mode) < 0) {
+			mvm_error_set(&e1, ENOMEM, "record", y->was.group, NULL);
+			log_error_info(&e1);
+		}
+	}
 	if (save_record(&keep, &e1) < 0)
 		log_error_info(&e1);
-	free(keep.v);
+	devs_free(&keep);
 }
 
 /* The plan made again once the claim is written, and compared: the first
@@ -991,7 +1095,7 @@ static int plan_again(const struct pci_list *list, const struct devs *mine,
 				  "its IOMMU group changed while it was checked");
 	if (r == -EAGAIN)
 		e->hint = "try again";
-	free(now.v);
+	devs_free(&now);
 	return r;
 }
 
@@ -1039,20 +1143,19 @@ static int do_bind(const struct vm *vm, struct mvm_error *e)
 		/* What is read now is final (plan_again()): claim that. */
 		log_info("'%s': %s: checking again", e->path, e->reason);
 		free(held.v);
-		free(mine.v);
+		devs_free(&mine);
 		held = (struct helds){ 0 };
-		mine = (struct devs){ 0 };
 		if ((r = plan_bind(&list, &mine, e)) < 0)
 			goto out;
 	}
-	if ((r = load_vfio(e)) < 0 || (r = bind_all(&mine, e)) < 0) {
+	if ((r = load_vfio(e)) < 0 || (r = bind_all(&mine, &rec, e)) < 0) {
 		log_error_info(e);
 		undo_bind(&mine, &rec);
 	}
 out:
 	free(held.v);
-	free(mine.v);
-	free(rec.v);
+	devs_free(&mine);
+	devs_free(&rec);
 	pci_list_free(&list);
 	return r;
 }
@@ -1065,10 +1168,10 @@ static int do_unbind(struct mvm_error *e)
 	struct devs rec = { 0 }, left = { 0 };
 	struct helds held = { 0 };
 	struct mvm_error e2;
-	int r2, r = load_record(&rec, e);
+	int all = -1, r2, r = load_record(&rec, e);
 	if (r < 0)
 		goto out;
-	if (rec.n == 0) {
+	if (rec.n == 0 && rec.nn == 0) {
 		log_debug("no record: nothing to give back");
 		r = save_record(&rec, e); /* a temporary file a killed bind left */
 		goto out;
@@ -1093,20 +1196,12 @@ static int do_unbind(struct mvm_error *e)
 		}
 		left.v[left.n - 1] = rec.v[i];
 	}
-	/* The groups' nodes that stay: each group once (a device that is gone
-	 * has no group, and its group's node is gone with it), but for a group
-	 * of which another VM's record lists a device: that VM's user (maybe
-	 * this VM's) keeps the node its VM runs with. */
-	for (size_t i = 0; i < rec.n; i++)
-		if (dev_group(rec.v[i].addr, rec.v[i].group, sizeof(rec.v[i].group), NULL) < 0)
-			rec.v[i].group[0] = '\0';
 	/* The other records, the nodes and our record, under the lock of all
 	 * VMs' binds (no device is read or written meanwhile): two unbinds of
 	 * VMs whose records list one group (records of an earlier version)
 	 * would each see the other's and both leave the node. Without the
 	 * lock the record stays, devices and all, for the next unbind (giving
 	 * back what is back writes only the override it has). */
-	int all = -1;
 	if ((r2 = all_vms_lock(&all, &e2)) < 0) {
 		if (r == 0)
 			*e = e2;
@@ -1121,25 +1216,32 @@ static int do_unbind(struct mvm_error *e)
 			*e = e2;
 		r = r2;
 	}
-	for (size_t i = 0; i < rec.n; i++) {
+	/* The groups' nodes that bind changed (the record's node lines), put
+	 * back; but for a group of which another VM's record lists a device:
+	 * that VM's user (maybe this VM's) keeps the node its VM runs with. One
+	 * that cannot be put back stays recorded for another try. */
+	for (size_t i = 0; i < rec.nn; i++) {
 		struct mvm_error e1;
+		const struct pci_node *x = &rec.nodes[i].was;
 		const struct held *y;
-		if (!rec.v[i].group[0] || group_seen(&rec, i))
-			continue;
-		if ((y = held_group(&held, rec.v[i].group))) {
+		if ((y = held_group(&held, x->group))) {
 			char vm[4 * sizeof(y->vm)];
 			escape_text(y->vm, vm, sizeof(vm));
 			log_notice("leaving the node of IOMMU group %s as it is: VM '%s' holds '%s' "
 				   "of it",
-				   rec.v[i].group, vm, y->addr);
+				   x->group, vm, y->addr);
 			continue;
 		}
-		if (take_back_group_node(rec.v[i].group, &e1) == 0)
+		if (put_back_node(x, &e1) == 0)
 			continue;
 		log_error_info(&e1);
 		if (r == 0)
 			*e = e1;
 		r = -EIO;
+		if (nodes_add(&left, x->group, x->uid, x->gid, x->mode) < 0) {
+			r = mvm_error_set(e, ENOMEM, "record", x->group, NULL);
+			goto out;
+		}
 	}
 	struct mvm_error e1; /* e may hold a device's error, logged already */
 	int s = save_record(&left, &e1);
@@ -1147,12 +1249,12 @@ static int do_unbind(struct mvm_error *e)
 		*e = e1;
 		r = s;
 	}
+out:
 	if (all >= 0)
 		close(all);
-out:
 	free(held.v);
-	free(rec.v);
-	free(left.v);
+	devs_free(&rec);
+	devs_free(&left);
 	return r;
 }
 

@@ -47,6 +47,21 @@ static bool runtime_clean(struct sim *s)
 	return gone;
 }
 
+/* DEVFS/vfio/GROUP's owner, group and mode, as "UID:GID MODE". */
+static const char *node_state(struct sim *s, const char *group)
+{
+	static char buf[64];
+	char *rel = xasprintf("vfio/%s", group);
+	char *p = tu_path(s->dev, rel);
+	struct stat st;
+	ck_assert_msg(lstat(p, &st) == 0, "lstat %s: %s", p, strerror(errno));
+	snprintf(buf, sizeof(buf), "%u:%u %04o", (unsigned)st.st_uid, (unsigned)st.st_gid,
+		 (unsigned)(st.st_mode & 07777));
+	free(p);
+	free(rel);
+	return buf;
+}
+
 /* ---- 9: killed at every step ------------------------------------------------ */
 
 /* Attack (issue 11, point 9): `bind` killed at any point must be undone
@@ -54,14 +69,19 @@ static bool runtime_clean(struct sim *s)
  * just before its Nth call that can change the host (a sysfs write, the
  * record, the chown of /dev/vfio/GROUP, the module load), for N = 1, 2,
  * ... until a run completes; after each, `unbind` must leave every device
- * on the driver it had, with no driver_override, and no record (nor a
- * temporary file of one). _i: 0 two devices, 1 --bind-group (a device
- * whose group holds a second one on another driver). */
+ * on the driver it had, with no driver_override, the first group's node
+ * with the owner, group and mode the admin gave it (a udev rule's 0:36
+ * 0660), and no record (nor a temporary file of one). Found in review:
+ * a bind killed once its claim was written, before it changed the node,
+ * and every bind that completed, left unbind to take the node to 0:0
+ * 0600, the admin's own setting lost. _i: 0 two devices, 1 --bind-group
+ * (a device whose group holds a second one on another driver). */
 START_TEST(killed_bind_then_unbind_restores)
 {
 	struct sim s;
 	const char *addrs[] = { "0000:01:00.0", _i ? "0000:01:00.1" : "0000:02:00.0" };
 	const char *drvs[] = { "e1000e", "snd_hda_intel" };
+	const char *group = _i ? "7" : "5";
 	if (_i) {
 		sim_make(&s);
 		sim_device(&s, addrs[0], drvs[0], "7");
@@ -71,6 +91,9 @@ START_TEST(killed_bind_then_unbind_restores)
 	} else {
 		two_devices(&s);
 	}
+	char *rel = xasprintf("vfio/%s", group), *node = tu_path(s.dev, rel);
+	ck_assert_int_eq(chown(node, 0, 36), 0);
+	ck_assert_int_eq(chmod(node, 0660), 0);
 	const char *const *extra = _i ? EXTRA("--bind-group") : NULL;
 	char *shim = tu_bin("tests/shims/killat.so");
 	int n = 1;
@@ -96,12 +119,17 @@ START_TEST(killed_bind_then_unbind_restores)
 				      "bind killed before its call %d, then unbind: %s override '%s'",
 				      n, addrs[k], override_of(&s, addrs[k]));
 		}
+		ck_assert_msg(!strcmp(node_state(&s, group), "0:36 0660"),
+			      "bind killed before its call %d, then unbind: %s is %s, not 0:36 0660",
+			      n, node, node_state(&s, group));
 		ck_assert_msg(runtime_clean(&s),
 			      "bind killed before its call %d, then unbind: left in %s/vm1", n,
 			      s.vm.runtime);
 	}
 	fprintf(stderr, "pci: bind killed at each of its %d changing calls, then unbind: clean\n",
 		n - 2);
+	free(node);
+	free(rel);
 	free(shim);
 	sim_free(&s);
 }
@@ -327,21 +355,6 @@ START_TEST(vfio_node_of_another_user_refused)
 	sim_free(&s);
 }
 END_TEST
-
-/* DEVFS/vfio/GROUP's owner, group and mode, as "UID:GID MODE". */
-static const char *node_state(struct sim *s, const char *group)
-{
-	static char buf[64];
-	char *rel = xasprintf("vfio/%s", group);
-	char *p = tu_path(s->dev, rel);
-	struct stat st;
-	ck_assert_msg(lstat(p, &st) == 0, "lstat %s: %s", p, strerror(errno));
-	snprintf(buf, sizeof(buf), "%u:%u %04o", (unsigned)st.st_uid, (unsigned)st.st_gid,
-		 (unsigned)(st.st_mode & 07777));
-	free(p);
-	free(rel);
-	return buf;
-}
 
 /* Found by a mutation test: the locks are refused unless they are root's
  * alone, and no test showed it. The runtime dir (whose flock the runs for

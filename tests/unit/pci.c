@@ -425,6 +425,46 @@ START_TEST(vfio_node_acl_taken_back)
 }
 END_TEST
 
+/* unbind puts a node back to what it was before bind, which the record
+ * keeps (an admin's owner and mode stay the admin's), but one that the VM
+ * user owned already (an unbind before could not take it back) goes back
+ * to root:root 0600: the stopped VM's user keeps no access to it. */
+START_TEST(vfio_node_of_the_vm_user_taken_back)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	char *p5 = tu_path(s.dev, "vfio/5"), *p6 = tu_path(s.dev, "vfio/6");
+	ck_assert_int_eq(chown(p5, 990, 78), 0);
+	ck_assert_int_eq(chmod(p5, 0660), 0);
+	ck_assert_int_eq(chown(p6, 0, 36), 0);
+	ck_assert_int_eq(chmod(p6, 0660), 0);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "\nnode 5 0 0 0600\n") && strstr(rec, "\nnode 6 0 36 0660\n"),
+		      "record: %s", rec);
+	free(rec);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	struct stat st;
+	ck_assert_int_eq(lstat(p5, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_uint_eq(st.st_gid, 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(lstat(p6, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_uint_eq(st.st_gid, 36);
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	ck_assert(!record_exists(&s));
+	free(p6);
+	free(p5);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(dry_run_prints_writes)
 {
 	struct sim s;
@@ -1021,6 +1061,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, missing_device, tu_need_root());
 	tu_add_test_if(tc, vfio_node_owner_mode, tu_need_root());
 	tu_add_test_if(tc, vfio_node_acl_taken_back, tu_need_root());
+	tu_add_test_if(tc, vfio_node_of_the_vm_user_taken_back, tu_need_root());
 	tu_add_test_if(tc, dry_run_prints_writes, tu_need_root());
 	tu_add_test_if(tc, bind_twice_keeps_record, tu_need_root());
 	tu_add_test_if(tc, unbound_device_stays_unbound, tu_need_root());
