@@ -111,6 +111,7 @@ struct dev {
 struct node {
 	struct pci_node was;
 	bool from_record; /* a line of an earlier record */
+	bool failed;	  /* a failed bind could not give it back */
 };
 
 /* Devices; for the record, the nodes too. */
@@ -1037,15 +1038,20 @@ static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 /* After a failed bind_all(): give back what this run changed, the
  * groups' nodes first (while their devices are on vfio-pci, the kernel
  * keeps them). What earlier runs recorded stays in the record (their
- * nodes too), and so does what the rollback could not give back: unbind
- * retries it. */
-static void undo_bind(struct devs *mine, const struct devs *rec)
+ * nodes too), and so does what the rollback could not give back, node or
+ * device: unbind retries it. */
+static void undo_bind(struct devs *mine, struct devs *rec)
 {
 	struct devs keep = { 0 };
 	struct mvm_error e1;
-	for (size_t i = mine->n; i-- > 0;)
-		if (mine->v[i].node_given && give_back_group_node(&mine->v[i], &e1) < 0)
-			log_error_info(&e1);
+	for (size_t i = mine->n; i-- > 0;) {
+		struct node *y;
+		if (!mine->v[i].node_given || give_back_group_node(&mine->v[i], &e1) == 0)
+			continue;
+		log_error_info(&e1);
+		if ((y = nodes_find(rec, mine->v[i].group))) /* recorded before it was given */
+			y->failed = true;
+	}
 	rollback(mine);
 	for (size_t i = 0; i < rec->n; i++) {
 		const struct dev *m = devs_find(mine, rec->v[i].addr);
@@ -1054,8 +1060,8 @@ static void undo_bind(struct devs *mine, const struct devs *rec)
 	}
 	for (size_t i = 0; i < rec->nn; i++) {
 		const struct node *y = &rec->nodes[i];
-		if (y->from_record && nodes_add(&keep, y->was.group, y->was.uid, y->was.gid,
-						y->was.mode) < 0) {
+		if ((y->from_record || y->failed) &&
+		    nodes_add(&keep, y->was.group, y->was.uid, y->was.gid, y->was.mode) < 0) {
 			mvm_error_set(&e1, ENOMEM, "record", y->was.group, NULL);
 			log_error_info(&e1);
 		}
