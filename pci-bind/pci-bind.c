@@ -1206,15 +1206,22 @@ static int do_unbind(struct mvm_error *e)
 	 * VMs' binds (no device is read or written meanwhile): two unbinds of
 	 * VMs whose records list one group (records of an earlier version)
 	 * would each see the other's and both leave the node. Without the
-	 * lock the record stays, devices and all, for the next unbind (giving
-	 * back what is back writes only the override it has). */
-	if ((r2 = all_vms_lock(&all, &e2)) < 0) {
+	 * lock (held longer than the wait: whoever may open the runtime dir
+	 * may flock it, the VM user too) the nodes are put back all the same,
+	 * or the stopped VM's user would keep its node by holding the lock;
+	 * and the record stays, devices and all, for the next unbind (giving
+	 * back what is back writes only the override it has), which does this
+	 * again under the lock. Putting the nodes back without it races with
+	 * no bind: while our record lists a group, no other VM's bind claims
+	 * a device of it (check_held()), and a record is read whole (written
+	 * by a rename). What is left is the race above, where both leave the
+	 * node, as neither rewrites its record without the lock. */
+	bool locked = (r2 = all_vms_lock(&all, &e2)) == 0;
+	if (!locked) {
+		log_error_info(&e2); /* the nodes are put back all the same */
 		if (r == 0)
 			*e = e2;
-		else
-			log_error_info(&e2);
 		r = r2;
-		goto out;
 	}
 	if ((r2 = load_held(false, &held, &e2)) < 0) {
 		log_error_info(&e2); /* the nodes are taken back all the same */
@@ -1249,6 +1256,8 @@ static int do_unbind(struct mvm_error *e)
 			goto out;
 		}
 	}
+	if (!locked)
+		goto out;
 	struct mvm_error e1; /* e may hold a device's error, logged already */
 	int s = save_record(&left, &e1);
 	if (s < 0) {

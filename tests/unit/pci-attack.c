@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -754,7 +755,12 @@ static void gate_free(struct gate *g)
  * MICROVM_LOCK_TIMEOUT says (it is held for milliseconds; 0 there must not
  * make binds started together fail). unbind takes it for the nodes and
  * its record, once its devices are given back; without it, it keeps its
- * record for the next unbind. Before, bind went ahead at once. */
+ * record for the next unbind. Before, bind went ahead at once.
+ * Found in review: anyone who can open the runtime dir can flock it, the
+ * VM user too, and an unbind that did not get the lock left the group's
+ * node to the VM user (990:78 0660) until the next unbind, at the VM's
+ * next stop: the stopped VM's user kept its device by holding the lock.
+ * It puts the nodes back all the same, and keeps the record. */
 START_TEST(pci_runs_of_all_vms_take_turns)
 {
 	struct sim s;
@@ -794,13 +800,37 @@ START_TEST(pci_runs_of_all_vms_take_turns)
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
 	tu_run_free(&r);
 
-	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	/* the VM user holds it (the child's pipe closes once it does) */
+	int ready[2];
+	ck_assert_int_eq(pipe(ready), 0);
+	pid_t holder = fork();
+	ck_assert_int_ge(holder, 0);
+	if (holder == 0) {
+		close(ready[0]);
+		int dfd = -1;
+		if (setgroups(0, NULL) == 0 && setresgid(78, 78, 78) == 0 &&
+		    setresuid(990, 990, 990) == 0)
+			dfd = open(s.vm.runtime, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || flock(dfd, LOCK_EX) < 0)
+			_exit(1);
+		close(ready[1]);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	char c;
+	ck_assert_int_eq(read(ready[0], &c, 1), 0);
+	close(ready[0]);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), -1); /* held by the VM user */
 	pci_run_env(&s, &r, "unbind", NULL, env, NULL, NULL);
+	kill(holder, SIGKILL);
+	ck_assert_int_eq(behind_status(holder), 128 + SIGKILL);
 	ck_assert_msg(r.status == 1 && strstr(r.err, "another run of pci-bind"),
 		      "unbind with the runtime dir locked: exit %d: %s", r.status, r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert(record_exists(&s));
-	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
+	ck_assert_msg(!strcmp(node_state(&s, "5"), "0:0 0600"),
+		      "unbind without the lock left /dev/vfio/5 %s", node_state(&s, "5"));
 	tu_run_free(&r);
 	close(fd);
 	pci_run(&s, &r, "unbind", NULL);
