@@ -326,11 +326,13 @@ char *pci_record_text(const struct pci_record *r)
 		return NULL;
 	size_t o = (size_t)snprintf(t, cap, PCI_HEADER "\n# ADDRESS PREVIOUS-DRIVER listed|group "
 					     "PREVIOUS-OVERRIDE\n# node GROUP UID GID MODE\n");
-	for (size_t i = 0; i < r->n && o < cap; i++)
-		o += (size_t)snprintf(t + o, cap - o, "%s %s %s %s\n", r->v[i].addr,
-				      *r->v[i].prev ? r->v[i].prev : "-",
-				      r->v[i].by_group ? "group" : "listed",
-				      *r->v[i].override ? r->v[i].override : "-");
+	for (size_t i = 0; i < r->n && o < cap; i++) {
+		const struct pci_entry *x = &r->v[i];
+		const char *prev = x->claimed ? "?" : *x->prev ? x->prev : "-";
+		const char *ov = x->claimed ? "?" : *x->override ? x->override : "-";
+		o += (size_t)snprintf(t + o, cap - o, "%s %s %s %s\n", x->addr, prev,
+				      x->by_group ? "group" : "listed", ov);
+	}
 	for (size_t i = 0; i < r->nn && o < cap; i++)
 		o += (size_t)snprintf(t + o, cap - o, "node %s %u %u %04o\n", r->nodes[i].group,
 				      (unsigned)r->nodes[i].uid, (unsigned)r->nodes[i].gid,
@@ -338,10 +340,11 @@ char *pci_record_text(const struct pci_record *r)
 	return t;
 }
 
-/* A driver name of a record line, or "-" for none. */
+/* A driver name of a record line, or "-" for none ("?", not known yet,
+ * is no driver name). */
 static bool driver_field_ok(const char *s)
 {
-	return !strcmp(s, "-") || !component_invalid(s, PCI_DRIVER_MAX - 1);
+	return !strcmp(s, "-") || (strcmp(s, "?") != 0 && !component_invalid(s, PCI_DRIVER_MAX - 1));
 }
 
 /* One "ADDRESS PREVIOUS-DRIVER HOW" line (version 1), or "... HOW
@@ -353,9 +356,12 @@ static int pci_entry_parse(const char *line, int version, struct pci_record *m)
 	char addr[256], prev[256], how[256], ov[256] = "-", extra[2];
 	struct pci_addr a;
 	int want = version > 1 ? 4 : 3;
-	if (sscanf(line, "%255s %255s %255s %255s %1s", addr, prev, how, ov, extra) != want ||
-	    parse_pci_addr(addr, strlen(addr), &a) < 0 || !driver_field_ok(prev) ||
-	    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0) || !driver_field_ok(ov))
+	if (sscanf(line, "%255s %255s %255s %255s %1s", addr, prev, how, ov, extra) != want)
+		return -EINVAL;
+	bool claimed = version >= 3 && !strcmp(prev, "?") && !strcmp(ov, "?");
+	if (parse_pci_addr(addr, strlen(addr), &a) < 0 ||
+	    (!claimed && (!driver_field_ok(prev) || !driver_field_ok(ov))) ||
+	    (strcmp(how, "listed") != 0 && strcmp(how, "group") != 0))
 		return -EINVAL;
 	for (size_t i = 0; i < m->n; i++)
 		if (!strcmp(m->v[i].addr, a.str))
@@ -367,9 +373,12 @@ static int pci_entry_parse(const char *line, int version, struct pci_record *m)
 	v = &m->v[m->n++];
 	memset(v, 0, sizeof(*v));
 	snprintf(v->addr, sizeof(v->addr), "%s", a.str);
+	v->by_group = !strcmp(how, "group");
+	v->claimed = claimed;
+	if (claimed)
+		return 0;
 	if (strcmp(prev, "-") != 0)
 		memcpy(v->prev, prev, strlen(prev) + 1); /* checked to fit above */
-	v->by_group = !strcmp(how, "group");
 	if (strcmp(ov, "-") != 0)
 		memcpy(v->override, ov, strlen(ov) + 1); /* checked to fit above */
 	return 0;

@@ -79,10 +79,13 @@ int tap_record_load(const char *runtime_dir, const char *vm, const char *kind,
  *   # pci-bind record 3                     (the first line that is not blank)
  *   # comment lines
  *   ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE
+ *   ADDRESS ? listed|group ?
  *   node GROUP UID GID MODE
  *
  * PREVIOUS-DRIVER and PREVIOUS-OVERRIDE (the device's driver_override
- * before bind) are "-" for none. A node line is DEVFS/vfio/GROUP as it is
+ * before bind) are "-" for none; both are "?" for a device claimed and
+ * not yet read again (version 3): what it had is not known, and bind has
+ * changed nothing of it. A node line is DEVFS/vfio/GROUP as it is
  * to be put back (MODE in octal), written before bind first changes it:
  * a group without one is a node that bind never changed. A record of
  * version 2 ("# pci-bind record 2") has no node lines; one without a
@@ -96,6 +99,7 @@ struct pci_entry {
 	char prev[PCI_DRIVER_MAX];     /* "" for none */
 	bool by_group;		       /* bound because it shares an IOMMU group */
 	char override[PCI_DRIVER_MAX]; /* driver_override before bind, "" for none */
+	bool claimed;		       /* "?": prev and override not known yet ("") */
 };
 struct pci_node {
 	char group[16]; /* decimal, as in /sys/kernel/iommu_groups */

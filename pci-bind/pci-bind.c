@@ -100,6 +100,7 @@ struct dev {
 	char override[DRIVER_MAX]; /* driver_override before bind, "" for none */
 	bool by_group;	       /* bound because it shares a group (--bind-group) */
 	bool from_record;      /* entry of an earlier record */
+	bool claimed;	       /* recorded as claimed, prev and override not read again */
 	bool changed;	       /* this run wrote to it */
 	bool failed;	       /* unbind could not give it back */
 	char group[16];
@@ -249,7 +250,8 @@ static int read_override(struct dev *x, struct mvm_error *e)
 		x->override[0] = '\0';
 		return 0;
 	}
-	if (!strcmp(v, "-") || strpbrk(v, " \t") || component_invalid(v, sizeof(x->override) - 1)) {
+	if (!strcmp(v, "-") || !strcmp(v, "?") || strpbrk(v, " \t") ||
+	    component_invalid(v, sizeof(x->override) - 1)) {
 		mvm_error_set(e, EINVAL, "bind", x->addr,
 			      "its driver_override is no driver name, which the record could not "
 			      "keep");
@@ -646,6 +648,7 @@ static int save_record(const struct devs *d, struct mvm_error *e)
 		snprintf(rec.v[i].prev, sizeof(rec.v[i].prev), "%s", d->v[i].prev);
 		snprintf(rec.v[i].override, sizeof(rec.v[i].override), "%s", d->v[i].override);
 		rec.v[i].by_group = d->v[i].by_group;
+		rec.v[i].claimed = d->v[i].claimed;
 	}
 	_cleanup_free_ char *t = pci_record_text(&rec);
 	pci_record_free(&rec);
@@ -670,6 +673,7 @@ static int load_record(struct devs *d, struct mvm_error *e)
 		snprintf(x->prev, sizeof(x->prev), "%s", rec.v[i].prev);
 		snprintf(x->override, sizeof(x->override), "%s", rec.v[i].override);
 		x->by_group = rec.v[i].by_group;
+		x->claimed = rec.v[i].claimed;
 		x->from_record = true;
 	}
 	for (size_t i = 0; i < rec.nn && r == 0; i++) {
@@ -992,9 +996,11 @@ static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_
 }
 
 /* Every device of mine into the record (rec: what earlier runs recorded)
- * before any is changed: a killed bind is undone by unbind (giving back a
- * device that was never changed writes back the override it has), and
- * the other VMs' binds see them all from now on. */
+ * before any is changed, claimed: the other VMs' binds see them all from
+ * now on. What each had is not recorded yet: the plan it would come from
+ * was made before the lock, and may be what another VM's unbind left
+ * halfway (plan_again()); a bind killed before confirm() leaves claims,
+ * of which unbind changes nothing, as bind changed nothing of them. */
 static int claim(const struct devs *mine, struct devs *rec, struct mvm_error *e)
 {
 	for (size_t i = 0; i < mine->n; i++) {
@@ -1004,8 +1010,37 @@ static int claim(const struct devs *mine, struct devs *rec, struct mvm_error *e)
 		if (!y)
 			return mvm_error_set(e, ENOMEM, "record", mine->v[i].addr, NULL);
 		*y = mine->v[i];
+		y->claimed = true;
 	}
 	return save_record(rec, e);
+}
+
+/* Once plan_again() has found the plan final: what each claimed device
+ * of mine had, into the record before any is changed, so that a killed
+ * bind is undone by unbind (giving back a device that was never changed
+ * writes back the override it has). A claim an earlier, killed, run left
+ * is this run's now. */
+static int confirm(const struct devs *mine, struct devs *rec, struct mvm_error *e)
+{
+	bool any = false;
+	for (size_t i = 0; i < mine->n; i++) {
+		struct dev *y = devs_find(rec, mine->v[i].addr);
+		if (!y || !y->claimed)
+			continue;
+		*y = mine->v[i];
+		any = true;
+	}
+	return any ? save_record(rec, e) : 0;
+}
+
+/* The claims of this run (rec's entries from earlier on) taken back out
+ * of the record: nothing was changed. */
+static void unclaim(struct devs *rec, size_t earlier)
+{
+	struct mvm_error e1;
+	rec->n = earlier;
+	if (save_record(rec, &e1) < 0)
+		log_error_info(&e1);
 }
 
 /* Each device of mine to vfio-pci (claim() recorded them all first, so
@@ -1140,10 +1175,7 @@ static int do_bind(const struct vm *vm, struct mvm_error *e)
 			goto out;
 		if ((r = plan_again(&list, &mine, e)) == 0)
 			break;
-		rec.n = earlier; /* the claims out again: nothing was changed */
-		struct mvm_error e1;
-		if (save_record(&rec, &e1) < 0)
-			log_error_info(&e1);
+		unclaim(&rec, earlier);
 		if (r != -EAGAIN || round == PLAN_ROUNDS)
 			goto out;
 		/* What is read now is final (plan_again()): claim that. */
@@ -1153,6 +1185,10 @@ static int do_bind(const struct vm *vm, struct mvm_error *e)
 		held = (struct helds){ 0 };
 		if ((r = plan_bind(&list, &mine, e)) < 0)
 			goto out;
+	}
+	if ((r = confirm(&mine, &rec, e)) < 0) {
+		unclaim(&rec, earlier);
+		goto out;
 	}
 	if ((r = load_vfio(e)) < 0 || (r = bind_all(&mine, &rec, e)) < 0) {
 		log_error_info(e);
@@ -1184,6 +1220,12 @@ static int do_unbind(struct mvm_error *e)
 	}
 	for (size_t i = rec.n; i-- > 0;) {
 		struct mvm_error e1;
+		if (rec.v[i].claimed) {
+			log_debug("'%s' was claimed by a bind that changed nothing of it: left as it "
+				  "is",
+				  rec.v[i].addr);
+			continue;
+		}
 		rec.v[i].failed = give_back(&rec.v[i], &e1) < 0;
 		if (!rec.v[i].failed)
 			continue;

@@ -82,6 +82,7 @@ static void pci(const char *buf, size_t len)
 		CHECK(parse_pci_addr(r.v[i].addr, strlen(r.v[i].addr), &a) == 0);
 		CHECK(strcmp(a.str, r.v[i].addr) == 0);
 		CHECK(!r.v[i].prev[0] || !component_invalid(r.v[i].prev, PCI_DRIVER_MAX - 1));
+		CHECK(!r.v[i].claimed || (r.version == 3 && !r.v[i].prev[0] && !r.v[i].override[0]));
 		for (size_t j = 0; j < i; j++)
 			CHECK(strcmp(r.v[i].addr, r.v[j].addr) != 0);
 	}

@@ -1107,6 +1107,102 @@ START_TEST(override_changed_before_the_lock_read_again)
 }
 END_TEST
 
+/* Another VM's unbind finishing with 0000:01:00.0 (a probe by e1000e,
+ * its override put back to none), as vm1's bind waits at the gate. */
+static void given_back_to_e1000e(struct sim *s)
+{
+	SIM(s, "device", "0000:01:00.0", "driver=e1000e", "group=5");
+	override_put_back(s);
+}
+
+/* Found in review: a bind whose first look was made while another VM's
+ * unbind was giving the device back (on no driver yet, or on e1000e with
+ * the override that unbind sets for its probe), killed once it had
+ * claimed what it saw, before it read the device again: its record kept
+ * that first look as what the device had before bind. vm1's unbind then
+ * refused for good a device it never touched ("it is bound to e1000e
+ * now"), its record kept, and every other VM's bind of it refused while
+ * that record listed it (_i 0); or it pinned the device to e1000e, an
+ * override nobody made (_i 1). A claim is what the record lists until
+ * the second read confirms it: what the device had is not known yet,
+ * and bind has changed nothing of it, so unbind writes nothing to it. The
+ * bind is held (gate.so) before the lock of all VMs' runs while the
+ * device changes, and killed (killat.so) at its first call after the
+ * claim's rename: the claims taken back out, on seeing the change. */
+START_TEST(killed_before_its_claim_was_read_again)
+{
+	struct sim s, s2;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "driver", "vfio-pci");
+	SIM(&s, "driver", "e1000e");
+	vfio_node(&s, "5");
+	if (_i == 0)
+		SIM(&s, "device", "0000:01:00.0", "orig=e1000e", "group=5", "override=e1000e");
+	else
+		SIM(&s, "device", "0000:01:00.0", "driver=e1000e", "group=5", "override=e1000e");
+	pci_devices(&s, "0000:01:00.0\n");
+	second_vm(&s, &s2, "0000:01:00.0\n");
+	char *killat = tu_bin("tests/shims/killat.so"), *log = tu_path(s.vm.root, "killat.log");
+	char *logenv = xasprintf("KILLAT_LOG=%s", log);
+
+	/* the calls up to the claim's rename, counted on a bind that goes
+	 * through (and is undone) */
+	pci_run_env(&s, &r, "bind", NULL, (const char *const[]){ logenv, NULL }, killat, NULL);
+	ck_assert_msg(r.status == 0, "bind, counting: %s", r.err);
+	tu_run_free(&r);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), _i ? "e1000e" : "");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "e1000e");
+	long n = nth_call(log, "renameat", 1);
+	if (!n)
+		n = nth_call(log, "rename", 1);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(unlink(log), 0);
+
+	struct gate g;
+	gate_make(&s, &g);
+	char *preload = xasprintf("%s:%s", killat, g.shim), at[32];
+	snprintf(at, sizeof(at), "KILLAT=%ld", n + 1);
+	const char *env[] = { g.env, at, logenv, NULL };
+	pid_t pid = run_behind(&s, "bind", NULL, env, preload, "vm1.err");
+	bool reached = gate_reached(&g);
+	if (reached)
+		given_back_to_e1000e(&s);
+	ck_assert_int_eq(unlink(g.file), 0);
+	ck_assert_int_eq(behind_status(pid), 1);
+	ck_assert_msg(reached, "vm1's bind never reached the lock");
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "0000:01:00.0"), "no claim in the record: %s", rec);
+	free(rec);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+
+	sim_log_clear(&s);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind after the kill: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	char *writes = sim_log(&s);
+	ck_assert_msg(!strstr(writes, "0000:01:00.0"), "unbind wrote to the device:\n%s", writes);
+	free(writes);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+	ck_assert(!record_exists(&s));
+	pci_run(&s2, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "vm2's bind: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	gate_free(&g);
+	free(preload);
+	free(logenv);
+	free(log);
+	free(killat);
+	sim_free(&s);
+}
+END_TEST
+
 /* The other device of group 7, on vfio-pci, given back to its driver. */
 static void group_device_given_back(struct sim *s)
 {
@@ -1458,6 +1554,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, stale_plan_read_again, tu_need_root());
 	tu_add_test_if(tc, override_changed_before_the_lock_read_again, tu_need_root());
 	tu_add_test_if(tc, group_changed_before_the_lock_read_again, tu_need_root());
+	tu_add_loop_test_if(tc, killed_before_its_claim_was_read_again, 0, 2, tu_need_root());
 	tu_add_test_if(tc, two_unbinds_of_a_split_group, tu_need_root());
 	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
 	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());

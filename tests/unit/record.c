@@ -394,8 +394,9 @@ START_TEST(pci_record_version_2)
 		/* the header counts on the first line that is not blank alone */
 		"# pci-bind: ADDRESS PREVIOUS-DRIVER listed|group\n# pci-bind record 2\n"
 		"0000:01:00.0 e1000e listed pci-stub\n",
-		/* node lines are of version 3 */
+		/* node lines and claims are of version 3 */
 		"# pci-bind record 2\nnode 5 0 36 0660\n",
+		"# pci-bind record 2\n0000:01:00.0 ? listed ?\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		ck_assert_msg(pci_record_parse(bad[i], strlen(bad[i]), &r, &e) == -EINVAL, "%s",
@@ -406,8 +407,9 @@ START_TEST(pci_record_version_2)
 END_TEST
 
 /* Version 3 adds a line for each group's node that bind changed: what it
- * was before (owner, group, octal mode), which unbind puts back. A group
- * named twice counts once (its first line). */
+ * was before (owner, group, octal mode), which unbind puts back (a group
+ * named twice counts once, its first line); and devices claimed, "?" for
+ * what they had, which bind has not read again yet. */
 START_TEST(pci_record_version_3)
 {
 	struct pci_record r;
@@ -431,6 +433,19 @@ START_TEST(pci_record_version_3)
 	ck_assert_str_eq(text, v3);
 	free(text);
 	pci_record_free(&r);
+	/* a device claimed, what it had not read yet */
+	const char *claim = "# pci-bind record 3\n"
+			    "# ADDRESS PREVIOUS-DRIVER listed|group PREVIOUS-OVERRIDE\n"
+			    "# node GROUP UID GID MODE\n"
+			    "0000:01:00.0 ? group ?\n";
+	ck_assert_int_eq(pci_record_parse(claim, strlen(claim), &r, &e), 0);
+	ck_assert(r.v[0].claimed && r.v[0].by_group);
+	ck_assert_str_eq(r.v[0].prev, "");
+	ck_assert_str_eq(r.v[0].override, "");
+	text = pci_record_text(&r);
+	ck_assert_str_eq(text, claim);
+	free(text);
+	pci_record_free(&r);
 	const char *twice = "# pci-bind record 3\nnode 5 0 36 0660\nnode 5 990 78 0660\n";
 	ck_assert_int_eq(pci_record_parse(twice, strlen(twice), &r, &e), 0);
 	ck_assert_uint_eq(r.nn, 1);
@@ -448,6 +463,9 @@ START_TEST(pci_record_version_3)
 		"node 5 0 36 10000\n",
 		"nodes 5 0 36 0660\n",
 		"node 1234567890123456 0 36 0660\n",
+		/* "?" is no driver name: both fields, or neither */
+		"0000:01:00.0 ? listed -\n",
+		"0000:01:00.0 e1000e listed ?\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		char *t = xasprintf("# pci-bind record 3\n%s", bad[i]);
