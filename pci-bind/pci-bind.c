@@ -599,9 +599,9 @@ static int give_back_group_node(const struct dev *x, struct mvm_error *e)
  * the group bound to vfio-pci at boot) goes back to the admin's owner and
  * mode (a udev rule's), or root:root 0600, so that the stopped VM's user
  * keeps no access to the group (found by an audit). One that is as
- * recorded already is left alone, ACL and all: bind was killed before it
- * changed it, and the VM user never owned it (no record line names the
- * VM user). */
+ * recorded already is set all the same: an ACL the VM user set while it
+ * owned it outlasts an owner and mode set back by someone else (a udev
+ * rule applied again). */
 static int put_back_node(const struct pci_node *was, struct mvm_error *e)
 {
 	_cleanup_free_ char *p = xasprintf("%s/vfio/%s", c.devfs, was->group);
@@ -610,10 +610,6 @@ static int put_back_node(const struct pci_node *was, struct mvm_error *e)
 		return mvm_error_set(e, ENOMEM, "put back", was->group, NULL);
 	if (lstat(p, &st) < 0 || !S_ISCHR(st.st_mode))
 		return 0; /* gone with the group's last device, as it should */
-	if (st.st_uid == was->uid && st.st_gid == was->gid && (st.st_mode & 07777) == was->mode) {
-		log_debug("%s is as it was before bind", p);
-		return 0;
-	}
 	if (c.dry_run) {
 		log_action("chown %s to %u:%u mode %04o, without an ACL (if it stays)", p,
 			   (unsigned)was->uid, (unsigned)was->gid, (unsigned)was->mode);

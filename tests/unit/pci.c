@@ -420,6 +420,22 @@ START_TEST(vfio_node_acl_taken_back)
 	ck_assert_uint_eq(st.st_uid, 990);
 	ck_assert_uint_eq(st.st_mode & 07777, 0660);
 	ck_assert_msg(!has_acl(p), "bind gave the node on with another user's ACL");
+
+	/* The VM user's ACL on the node it was given, whose owner and mode
+	 * are then set back to what the record keeps (a udev rule applied
+	 * again, by `udevadm trigger`, which leaves ACLs): unbind removes it
+	 * all the same. (The ACL set before bind made the mode 0660.) */
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "\nnode 5 0 0 0660\n"), "record: %s", rec);
+	free(rec);
+	ck_assert_int_eq(set_acl_for(p, 990), 0);
+	ck_assert_int_eq(chown(p, 0, 0), 0);
+	ck_assert_int_eq(chmod(p, 0660), 0);
+	ck_assert(has_acl(p));
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_msg(!has_acl(p), "the VM user's ACL outlasted unbind on a node as recorded");
 	free(p);
 	sim_free(&s);
 }
