@@ -90,7 +90,7 @@ int vm_lock(const char *runtime_dir, const char *vm, long timeout_ms, bool creat
 	_cleanup_free_ char *path = xasprintf("%s/%s.lock", runtime_dir, vm);
 	if (!path)
 		return mvm_error_set(e, ENOMEM, "lock", vm, NULL);
-	if (create && (r = mkdir_p(runtime_dir, 0755)) < 0)
+	if (create && (r = mkdir_p(runtime_dir, RUNTIME_DIR_MODE)) < 0)
 		return mvm_error_set(e, r, "create", runtime_dir, NULL);
 	int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (create ? O_CREAT : 0);
 	int lfd = open(path, flags, 0600);
@@ -122,7 +122,7 @@ int runtime_lock(const char *runtime_dir, const char *busy, long timeout_ms, boo
 		 int *fd, struct mvm_error *e)
 {
 	int r;
-	if (create && (r = mkdir_p(runtime_dir, 0755)) < 0)
+	if (create && (r = mkdir_p(runtime_dir, RUNTIME_DIR_MODE)) < 0)
 		return mvm_error_set(e, r, "create", runtime_dir, NULL);
 	int dfd = open(runtime_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0 && !create && errno == ENOENT) {
@@ -132,5 +132,17 @@ int runtime_lock(const char *runtime_dir, const char *busy, long timeout_ms, boo
 	if (dfd < 0)
 		return mvm_error_set(e, errno, "lock", runtime_dir,
 				     errno == ELOOP || errno == ENOTDIR ? "not a directory" : NULL);
+	/* Whoever can open a directory can flock it: ours, but readable by
+	 * others (made so by hand, or by an older unit), it is made ours alone
+	 * to read (not by a dry run), or the VM user could hold up every VM's
+	 * runs. (One who opened it before keeps that descriptor, until the
+	 * next boot empties /run.) */
+	struct stat st;
+	if (create && fstat(dfd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 022) == 0 &&
+	    (st.st_mode & 044) && fchmod(dfd, st.st_mode & 07711) < 0) {
+		int err = errno;
+		close(dfd);
+		return mvm_error_set(e, err, "lock", runtime_dir, "unable to make it ours alone to read");
+	}
 	return take(dfd, runtime_dir, true, busy, timeout_ms, fd, e);
 }

@@ -44,7 +44,9 @@ int vm_lock_to_undo(const char *runtime_dir, const char *vm, long timeout_ms, bo
  * name a VM's could clash with), for the runs of one tool for all VMs to
  * take turns (pci-bind: each reads the other VMs' records). As vm_lock():
  * the directory made if missing (unless !create: then *fd is -1 when it
- * is missing), refused unless it is ours, waited for at most timeout_ms;
- * busy says who holds it, in the error. */
+ * is missing), refused unless it is ours, made ours alone to read
+ * (RUNTIME_DIR_MODE; unless !create) so that no one else can open it and
+ * hold the lock, waited for at most timeout_ms; busy says who holds it, in
+ * the error. */
 int runtime_lock(const char *runtime_dir, const char *busy, long timeout_ms, bool create,
 		 int *fd, struct mvm_error *e);

@@ -38,7 +38,7 @@ static int vm_dir_open(const char *runtime_dir, const char *vm, bool create, cha
 	*dir = path_join(runtime_dir, vm);
 	if (!*dir)
 		return mvm_error_set(e, ENOMEM, "record", vm, NULL);
-	if (create && (r = mkdir_p(*dir, 0755)) < 0)
+	if (create && (r = mkdir_p(*dir, RUNTIME_DIR_MODE)) < 0)
 		return mvm_error_set(e, r, "create", *dir, NULL);
 	*fd = open(*dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (*fd < 0 && (errno == ENOTDIR || errno == ELOOP))

@@ -100,6 +100,11 @@ const char *ifname_invalid(const char *s, size_t n);
 /* Longest VM name we accept (it becomes part of unit names and paths). */
 #define VM_NAME_MAX 128
 
+/* The runtime dir (and a VM's directory in it) as the tools make it: root's
+ * alone to read, so that no one else may open it, and flock it
+ * (runtime_lock()); the units' RuntimeDirectoryMode= is the same. */
+#define RUNTIME_DIR_MODE 0711
+
 /* Lines of a buffer: strips "\n" and "\r\n", counts from 1. */
 struct lines {
 	const char *p, *end;

@@ -760,7 +760,11 @@ static void gate_free(struct gate *g)
  * VM user too, and an unbind that did not get the lock left the group's
  * node to the VM user (990:78 0660) until the next unbind, at the VM's
  * next stop: the stopped VM's user kept its device by holding the lock.
- * It puts the nodes back all the same, and keeps the record. */
+ * It puts the nodes back all the same, and keeps the record. And the VM
+ * user who held it made every VM's bind fail after 5 s: the runtime dir
+ * is now root's alone to read (0711, as the units' RuntimeDirectoryMode=
+ * makes it; a run that finds it readable by others makes it so), so no
+ * one else can open it to flock it. */
 START_TEST(pci_runs_of_all_vms_take_turns)
 {
 	struct sim s;
@@ -800,7 +804,9 @@ START_TEST(pci_runs_of_all_vms_take_turns)
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
 	tu_run_free(&r);
 
-	/* the VM user holds it (the child's pipe closes once it does) */
+	/* The VM user cannot even open the runtime dir to flock it: bind made
+	 * it root's alone to read (0711). The child says 'H' when it holds
+	 * the lock, 'A' when the open was refused (EACCES), else 'E'. */
 	int ready[2];
 	ck_assert_int_eq(pipe(ready), 0);
 	pid_t holder = fork();
@@ -808,23 +814,35 @@ START_TEST(pci_runs_of_all_vms_take_turns)
 	if (holder == 0) {
 		close(ready[0]);
 		int dfd = -1;
+		char says = 'E';
 		if (setgroups(0, NULL) == 0 && setresgid(78, 78, 78) == 0 &&
 		    setresuid(990, 990, 990) == 0)
 			dfd = open(s.vm.runtime, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || flock(dfd, LOCK_EX) < 0)
+		if (dfd < 0 && errno == EACCES)
+			says = 'A';
+		else if (dfd >= 0 && flock(dfd, LOCK_EX) == 0)
+			says = 'H';
+		if (write(ready[1], &says, 1) != 1)
 			_exit(1);
-		close(ready[1]);
 		pause();
 		_exit(0);
 	}
 	close(ready[1]);
-	char c;
-	ck_assert_int_eq(read(ready[0], &c, 1), 0);
+	char c = 0;
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
 	close(ready[0]);
-	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), -1); /* held by the VM user */
-	pci_run_env(&s, &r, "unbind", NULL, env, NULL, NULL);
 	kill(holder, SIGKILL);
 	ck_assert_int_eq(behind_status(holder), 128 + SIGKILL);
+	ck_assert_msg(c == 'A', "the VM user %s", c == 'H' ? "held the lock of all VMs' runs"
+					   : "could not open the runtime dir, but not for EACCES");
+	struct stat rst;
+	ck_assert_int_eq(stat(s.vm.runtime, &rst), 0);
+	ck_assert_msg((rst.st_mode & 07777) == 0711, "the runtime dir is mode %04o after bind",
+		      (unsigned)(rst.st_mode & 07777));
+	/* Held longer than the wait by another (root's) run: unbind puts the
+	 * nodes back all the same, and keeps its record. */
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	pci_run_env(&s, &r, "unbind", NULL, env, NULL, NULL);
 	ck_assert_msg(r.status == 1 && strstr(r.err, "another run of pci-bind"),
 		      "unbind with the runtime dir locked: exit %d: %s", r.status, r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");

@@ -486,9 +486,16 @@ START_TEST(dry_run_prints_writes)
 	struct sim s;
 	struct tu_run r;
 	two_devices(&s);
+	/* a runtime dir others may read: a dry run leaves it so (a real run
+	 * makes it root's alone to read, pci-attack.c) */
+	ck_assert_int_eq(mkdir(s.vm.runtime, 0755), 0);
 
 	pci_run(&s, &r, "bind", EXTRA("--dry-run"));
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	struct stat rst;
+	ck_assert_int_eq(stat(s.vm.runtime, &rst), 0);
+	ck_assert_msg((rst.st_mode & 07777) == 0755, "a dry run made the runtime dir %04o",
+		      (unsigned)(rst.st_mode & 07777));
 	char *want = xasprintf("pci-bind: vm1: would write 'vfio-pci' to "
 			       "%s/bus/pci/devices/0000:01:00.0/driver_override\n"
 			       "pci-bind: vm1: would write '0000:01:00.0' to "

@@ -41,7 +41,7 @@ START_TEST(round_trip)
 	ck_assert_int_eq(record_write(run, "vm1", "tap", "tap0\ntap1\n", &e), 0);
 	struct stat st;
 	ck_assert_int_eq(stat(vmdir, &st), 0);
-	ck_assert_uint_eq(st.st_mode & 07777, 0755);
+	ck_assert_uint_eq(st.st_mode & 07777, 0711); /* RUNTIME_DIR_MODE */
 	ck_assert_int_eq(stat(file, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
 	ck_assert_uint_eq(st.st_mode & 07777, 0644);
