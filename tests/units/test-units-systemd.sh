@@ -179,6 +179,9 @@ check "TAP mvmu0 MTU 1400 (drop-in)" grep -q 'mtu 1400' <<<"$link"
 check "virtiofsd socket made by the launcher: root, group kvm, mode 0660" cx sh -c \
     'test -S /var/lib/microvms/vm1/vm1-virtiofs-fs.sock &&
      test "$(stat -c %U:%G:%a /var/lib/microvms/vm1/vm1-virtiofs-fs.sock)" = root:kvm:660'
+# Root's alone to read (RuntimeDirectoryMode=0711 in every unit that makes
+# it): no VM user can open it and hold the lock pci-bind's runs share.
+check "/run/microvm is root's, mode 0711" test "$(cx stat -c %U:%a /run/microvm)" = root:711
 # The daemon serves the source pinned on /run/microvm (in the launcher's
 # mount namespace) and gets the socket as fd 3.
 vfsd_pid() { cx pgrep -o -f 'source=/run/microvm/vm1/virtiofs/fs( |$)'; }
