@@ -128,6 +128,26 @@ static int stale(int dir, const char *base, const char *path, bool dry_run, cons
 	return 0;
 }
 
+/* Remove the socket file base in dir (path: its name in messages), one
+ * whose descriptor is closed or about to be. One that cannot be removed
+ * is a warning, not a failure: what is left is a file nobody listens on,
+ * which the next start removes as stale (stale()). A stop that exited 1
+ * for it would leave the unit failed, and start its OnFailure=, over a
+ * file; a start that fails already says why. */
+static void sock_remove(int dir, const char *base, const char *path)
+{
+	if (unlinkat(dir, base, 0) == 0) {
+		log_debug("removed socket '%s'", path);
+	} else if (errno != ENOENT) {
+		struct mvm_error e;
+		char msg[PATH_MAX + 512];
+		mvm_error_set(&e, errno, "remove socket", path, NULL);
+		e.hint = "left behind: the next start removes it";
+		mvm_error_format(&e, msg, sizeof(msg));
+		log_warn("%s", msg);
+	}
+}
+
 struct bind_arg {
 	int fd;
 	const char *path;
@@ -244,7 +264,7 @@ int sock_open(struct listener *l, const char *path, bool dry_run, const char *ve
 		struct stat st;
 		if (fstatat(l->dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
 		    st.st_uid == 0)
-			unlinkat(l->dir, base, 0);
+			sock_remove(l->dir, base, path);
 	}
 	sock_close(l, NULL);
 	return r;
@@ -259,21 +279,8 @@ void sock_close(struct listener *l, const char *path)
 		/* (gone, or another file now: not ours to remove) */
 		bool ours = fstatat(l->dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    st.st_dev == l->dev && st.st_ino == l->ino;
-		if (ours && unlinkat(l->dir, base, 0) == 0) {
-			log_debug("removed socket '%s'", path);
-		} else if (ours && errno != ENOENT) {
-			/* A warning, not a failure: the share's daemon is gone and
-			 * its socket is closed just below, so what is left is a
-			 * file nobody listens on, which the next start removes as
-			 * stale (stale()). A stop that exited 1 for it would leave
-			 * the unit failed, and start its OnFailure=, over a file. */
-			struct mvm_error e;
-			char msg[PATH_MAX + 512];
-			mvm_error_set(&e, errno, "remove socket", path, NULL);
-			e.hint = "left behind: the next start removes it";
-			mvm_error_format(&e, msg, sizeof(msg));
-			log_warn("%s", msg);
-		}
+		if (ours)
+			sock_remove(l->dir, base, path);
 	}
 	if (l->fd >= 0)
 		close(l->fd);
