@@ -57,16 +57,23 @@ int log_get_verbose(void)
 	return verbose;
 }
 
+/* "PROG: NAME: " (what, if not NULL, after it) into raw; its length.
+ * The name comes from the command line, and a backslash is a valid
+ * character of it: escaped as any value in a line (ESC()). */
+static size_t prefix(char *raw, size_t size, const char *what)
+{
+	int k = snprintf(raw, size, "%s: %s%s%s", prog, subject ? ESC(subject) : "",
+			 subject ? ": " : "", what ? what : "");
+	return k < 0 || (size_t)k >= size ? 0 : (size_t)k;
+}
+
 void log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	if (prio >= LOG_DEBUG && verbose < 1)
 		return;
 	char raw[4096], msg[4096];
-	int k = snprintf(raw, sizeof(raw), "%s: %s%s", prog, subject ? subject : "",
-			 subject ? ": " : "");
-	if (k < 0 || (size_t)k >= sizeof(raw))
-		k = 0;
-	vsnprintf(raw + k, sizeof(raw) - (size_t)k, fmt, ap);
+	size_t k = prefix(raw, sizeof(raw), NULL);
+	vsnprintf(raw + k, sizeof(raw) - k, fmt, ap);
 	/* Values in messages come from files, links and names the VM user may
 	 * have written: a newline in one would start a line of its own, with
 	 * a priority prefix of its choosing (DESIGN.md section 3). */
@@ -104,13 +111,10 @@ void log_error_info(struct mvm_error *e)
 void log_action(const char *fmt, ...)
 {
 	char raw[4096], msg[4096];
-	int k = snprintf(raw, sizeof(raw), "%s: %s%swould ", prog, subject ? subject : "",
-			 subject ? ": " : "");
-	if (k < 0 || (size_t)k >= sizeof(raw))
-		k = 0;
+	size_t k = prefix(raw, sizeof(raw), "would ");
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(raw + k, sizeof(raw) - (size_t)k, fmt, ap);
+	vsnprintf(raw + k, sizeof(raw) - k, fmt, ap);
 	va_end(ap);
 	printf("%s\n", escape_line(raw, msg, sizeof(msg)));
 	fflush(stdout);

@@ -539,6 +539,40 @@ START_TEST(log_dry_run_action)
 }
 END_TEST
 
+/* The VM's name (from the command line: a backslash is a valid character
+ * of it) in every line, escaped as an error's path is: "vm\x41" (a
+ * backslash, x, 4, 1) must not read as the escape of "vmA", nor a control
+ * character in it (a name not yet refused) pass as one. So must a value
+ * put in a line with ESC(). */
+static void log_odd_subject(void)
+{
+	log_open("pci-bind");
+	log_set_subject("vm\\x41\x1b");
+	log_set_verbose(1);
+	log_err("e");
+	log_debug("d '%s'", ESC("/r\\x41\x1b"));
+	log_set_subject(NULL);
+}
+
+START_TEST(log_subject_escaped)
+{
+	unsetenv("JOURNAL_STREAM");
+	char *s = logged(log_odd_subject);
+	ck_assert_str_eq(s, "pci-bind: vm\\\\x41\\x1b: e\n"
+			    "pci-bind: vm\\\\x41\\x1b: d '/r\\\\x41\\x1b'\n");
+	free(s);
+	log_open("tap-setup");
+	log_set_subject("vm\\x41");
+	struct tu_capture c;
+	tu_capture_start(&c, 1);
+	log_action("create %s", ESC("tap\\x41"));
+	s = tu_capture_end(&c);
+	log_set_subject(NULL);
+	ck_assert_str_eq(s, "tap-setup: vm\\\\x41: would create tap\\\\x41\n");
+	free(s);
+}
+END_TEST
+
 /* ---- spawn ---- */
 
 /* Run argv with stdout into a pipe; returns the output, *status the exit. */
@@ -813,6 +847,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, log_journal);
 	tcase_add_test(tc, log_message_shape);
 	tcase_add_test(tc, log_dry_run_action);
+	tcase_add_test(tc, log_subject_escaped);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase_create("spawn");
