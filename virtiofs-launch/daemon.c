@@ -157,7 +157,7 @@ int detect_dialect(struct mvm_error *e)
 {
 	L.dialect = dialect_of_binary();
 	if (L.dialect != DIALECT_AUTO) {
-		log_debug("'%s' takes the %s command line (its strings say)", L.virtiofsd,
+		log_debug("'%s' takes the %s command line (its strings say)", ESC(L.virtiofsd),
 			  L.dialect == DIALECT_RUST ? "rust" : "c");
 		return 0;
 	}
@@ -199,7 +199,7 @@ int detect_dialect(struct mvm_error *e)
 		return mvm_error_set(e, EINVAL, "tell the dialect of", L.virtiofsd,
 				     "its --help names neither --shared-dir nor -o source=; "
 				     "use --virtiofsd-dialect");
-	log_debug("'%s' takes the %s command line", L.virtiofsd,
+	log_debug("'%s' takes the %s command line", ESC(L.virtiofsd),
 		  L.dialect == DIALECT_RUST ? "rust" : "c");
 	return 0;
 }
@@ -339,15 +339,16 @@ void argv_str(char *const *argv, char *buf, size_t size)
 					       "0123456789_./=:,@+-%") == strlen(s);
 		if (i)
 			buf[k++] = ' ';
-		if (!plain && k + 1 < size)
-			buf[k++] = '\'';
-		for (; *s && k + 5 < size; s++) {
-			if (*s == '\'' && !plain) {
-				memcpy(buf + k, "'\\''", 4);
-				k += 4;
-			} else {
-				buf[k++] = *s;
-			}
+		/* Any other in $'...', where a shell reads escape_text()'s
+		 * escapes back (\\, \xNN), and a quote as \'. */
+		if (!plain && k + 2 < size) {
+			memcpy(buf + k, "$'", 2);
+			k += 2;
+		}
+		for (s = plain ? s : ESC(s); *s && k + 5 < size; s++) {
+			if (*s == '\'' && !plain)
+				buf[k++] = '\\';
+			buf[k++] = *s;
 		}
 		if (!plain && k + 1 < size)
 			buf[k++] = '\'';

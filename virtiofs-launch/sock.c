@@ -119,12 +119,12 @@ static int stale(int dir, const char *base, const char *path, bool dry_run, cons
 	if (r > 0)
 		return mvm_error_set(e, EADDRINUSE, verb, path, "another process listens on it");
 	if (dry_run) {
-		log_action("remove stale socket '%s'", path);
+		log_action("remove stale socket '%s'", ESC(path));
 		return 0;
 	}
 	if (unlinkat(dir, base, 0) < 0 && errno != ENOENT)
 		return mvm_error_set(e, errno, "remove stale socket", path, NULL);
-	log_debug("removed stale socket '%s'", path);
+	log_debug("removed stale socket '%s'", ESC(path));
 	return 0;
 }
 
@@ -137,7 +137,7 @@ static int stale(int dir, const char *base, const char *path, bool dry_run, cons
 static void sock_remove(int dir, const char *base, const char *path)
 {
 	if (unlinkat(dir, base, 0) == 0) {
-		log_debug("removed socket '%s'", path);
+		log_debug("removed socket '%s'", ESC(path));
 	} else if (errno != ENOENT) {
 		struct mvm_error e;
 		char msg[PATH_MAX + 512];
@@ -243,7 +243,7 @@ int sock_open(struct listener *l, const char *path, bool dry_run, const char *ve
 		return mvm_error_set(e, ENAMETOOLONG, verb, path, NULL);
 	int r = walk_sock_dir(path, dir, &base, dry_run ? 0 : WALK_CREATE, verb, e);
 	if (r == -ENOENT && dry_run) { /* no directory, no stale socket */
-		log_action("create directory '%s'", dir);
+		log_action("create directory '%s'", ESC(dir));
 		r = 0;
 	} else if (r >= 0) {
 		l->dir = r;
@@ -251,7 +251,7 @@ int sock_open(struct listener *l, const char *path, bool dry_run, const char *ve
 	}
 	if (r < 0 || dry_run) {
 		if (r == 0)
-			log_action("listen on socket '%s' (owner root, group %u, mode 0660)", path,
+			log_action("listen on socket '%s' (owner root, group %u, mode 0660)", ESC(path),
 				   (unsigned)L.gid);
 		sock_close(l, NULL);
 		return r;

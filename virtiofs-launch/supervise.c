@@ -66,7 +66,7 @@ static void log_share_error(const struct child *ch, struct mvm_error *e, bool na
 	}
 	char msg[PATH_MAX + 512];
 	mvm_error_format(e, msg, sizeof(msg));
-	log_err("share '%s': %s", ch->sh.tag, msg);
+	log_err("share '%s': %s", ESC(ch->sh.tag), msg);
 	e->reported = true;
 }
 
@@ -206,7 +206,7 @@ static void failed(struct child *ch, long long now)
 	ch->start_at = now + delay;
 	if (delay) {
 		char t[32];
-		log_info("share '%s': starting again in %s", ch->sh.tag,
+		log_info("share '%s': starting again in %s", ESC(ch->sh.tag),
 			 time_str(delay, t, sizeof(t)));
 	}
 }
@@ -291,7 +291,7 @@ static void launch(struct child *ch)
 	if (log_get_verbose() > 0) {
 		char msg[PATH_MAX + 512];
 		argv_str(argv, msg, sizeof(msg));
-		log_debug("share '%s': started pid %d: %s", ch->sh.tag, pid, msg);
+		log_debug("share '%s': started pid %d: %s", ESC(ch->sh.tag), pid, msg);
 	}
 	argv_free(argv);
 }
@@ -363,7 +363,11 @@ static void flush_line(struct child *ch)
 	size_t n = ch->llen;
 	if (ch->line[n - 1] == '\r')
 		n--;
-	log_info("%s: %.*s", ch->sh.tag, (int)n, ch->line);
+	char text[sizeof(ch->line) + 1];
+	memcpy(text, ch->line, n);
+	text[n] = '\0';
+	/* (its text too: it may name the guest's files) */
+	log_info("%s: %s", ESC(ch->sh.tag), ESC(text));
 	ch->llen = 0;
 }
 
@@ -486,7 +490,7 @@ static void child_exited(size_t i, int status)
 	ch->pid = 0;
 	describe_exit(status, why, sizeof(why));
 	if (ch->removed || L.stopping) {
-		log_debug("share '%s': virtiofsd (pid %d) %s", ch->sh.tag, pid, why);
+		log_debug("share '%s': virtiofsd (pid %d) %s", ESC(ch->sh.tag), pid, why);
 		if (ch->removed)
 			child_remove(i);
 		else
@@ -501,7 +505,7 @@ static void child_exited(size_t i, int status)
 		 * would have every share's daemon started only to be stopped). */
 		log_info("share '%s': virtiofsd (pid %d) exited, its client left; "
 			 "starting it again when a client connects",
-			 ch->sh.tag, pid);
+			 ESC(ch->sh.tag), pid);
 		ch->failures = 0;
 		ch->st = ST_IDLE;
 		return;
@@ -514,7 +518,7 @@ static void child_exited(size_t i, int status)
 	 * is what matters.) A client that came just after the daemon's own
 	 * one left looks the same: that costs one failure in the count (a
 	 * first one is restarted at once); only repeated quick ones give up. */
-	log_warn("share '%s': virtiofsd (pid %d) %s%s", ch->sh.tag, pid, why,
+	log_warn("share '%s': virtiofsd (pid %d) %s%s", ESC(ch->sh.tag), pid, why,
 		 clean ? ", a client still waiting" : "");
 	/* --timeout counts from the last daemon that was not a quick failure. */
 	if (now - ch->started >= L.set.min_uptime)
@@ -686,13 +690,13 @@ static void reload(void)
 	for (size_t i = 0; i < old; i++) {
 		struct child *ch = L.v[i];
 		if (!ch->kept && !ch->removed) {
-			log_info("share '%s': removed or changed, stopping it", ch->sh.tag);
+			log_info("share '%s': removed or changed, stopping it", ESC(ch->sh.tag));
 			ch->removed = true;
 		}
 	}
 	for (size_t k = old; k < L.n; k++) {
 		struct child *nch = L.v[k];
-		log_info("share '%s': new", nch->sh.tag);
+		log_info("share '%s': new", ESC(nch->sh.tag));
 		struct child *giver = socket_giver(nch, old);
 		if (giver) {
 			nch->sock = giver->sock;
@@ -759,7 +763,7 @@ static long long timers(void)
 			continue;
 		if (now >= ch->kill_at) {
 			log_warn("share '%s': virtiofsd (pid %d) still there after %s, killing it",
-				 ch->sh.tag, ch->pid, time_str(L.set.grace, t, sizeof(t)));
+				 ESC(ch->sh.tag), ch->pid, time_str(L.set.grace, t, sizeof(t)));
 			kill(ch->pid, SIGKILL);
 			ch->killed = true;
 			continue;
@@ -853,7 +857,7 @@ static bool waits_for_client(const struct child *ch)
 static void client_came(struct child *ch)
 {
 	long long now = now_ms();
-	log_debug("share '%s': a client connects, starting virtiofsd", ch->sh.tag);
+	log_debug("share '%s': a client connects, starting virtiofsd", ESC(ch->sh.tag));
 	ch->st = ST_WAIT;
 	ch->start_at = now;
 	ch->down_since = now;

@@ -235,7 +235,7 @@ static int dry_run(const struct share_list *l, struct mvm_error *e)
 			return r;
 		int src = walk_dir(sh->source, 0, share_verb(sh, "source"), e);
 		if (src == -ENOENT)
-			log_action("create directory '%s'", sh->source);
+			log_action("create directory '%s'", ESC(sh->source));
 		else if (src < 0)
 			return src;
 		else
@@ -245,10 +245,10 @@ static int dry_run(const struct share_list *l, struct mvm_error *e)
 		char **argv = pin ? make_argv(sh, pin) : NULL;
 		if (!argv)
 			return mvm_error_set(e, ENOMEM, "start", L.virtiofsd, NULL);
-		log_action("mount '%s' on '%s'%s", sh->source, pin,
+		log_action("mount '%s' on '%s'%s", ESC(sh->source), ESC(pin),
 			   sh->set.read_only ? " read-only" : "");
 		argv_str(argv, msg, sizeof(msg));
-		log_action("start share '%s': %s", sh->tag, msg);
+		log_action("start share '%s': %s", ESC(sh->tag), msg);
 		argv_free(argv);
 	}
 	return 0;
