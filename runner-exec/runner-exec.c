@@ -161,15 +161,15 @@ static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 	char argv0[sizeof("microvm@") + VM_NAME_MAX];
 	snprintf(argv0, sizeof(argv0), "microvm@%s", name);
 	if (c->dry_run) {
-		log_action("point %s/booted at %s", vm.dir, vm.runner);
-		log_action("exec %s as %s", run, argv0);
+		log_action("point %s/booted at %s", ESC(vm.dir), ESC(vm.runner));
+		log_action("exec %s as %s", ESC(run), ESC(argv0));
 		goto out;
 	}
 	old = booted_target(vm.dir);
 	r = point_booted(vm.dir, vm.runner, e);
 	if (r < 0)
 		goto out;
-	log_debug("booted -> %s; exec %s", vm.runner, run);
+	log_debug("booted -> %s; exec %s", ESC(vm.runner), ESC(run));
 	/* In place: same pid, same environment (NOTIFY_SOCKET stays, for
 	 * runners that notify systemd themselves), same descriptors. */
 	char *const argv[] = { argv0, NULL };
@@ -223,7 +223,8 @@ static int run_program(const struct cli *c, const char *name, const struct runne
 		goto out;
 	const char *cwd = p->in_vm_dir ? vm.dir : "/";
 	if (c->dry_run) {
-		log_action("run %s%s%s in %s", prog, p->arg ? " " : "", p->arg ? p->arg : "", cwd);
+		log_action("run %s%s%s in %s", ESC(prog), p->arg ? " " : "", p->arg ? p->arg : "",
+			   ESC(cwd));
 		goto out;
 	}
 	static const char *const unset[] = { "NOTIFY_SOCKET", NULL };
@@ -311,7 +312,7 @@ static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct 
 		usleep(10 * 1000);
 	}
 	log_warn("main process %ld does not run the runner in '%s' after 10 s: going on",
-		 (long)pid, dir);
+		 (long)pid, ESC(dir));
 	return 1;
 }
 
@@ -367,7 +368,7 @@ static int do_cleanup(const struct cli *c, const char *name, struct mvm_error *e
 	if (!S_ISLNK(st.st_mode))
 		return mvm_error_set(e, EEXIST, "remove", booted, "not a symlink, left alone");
 	if (c->dry_run)
-		log_action("remove %s", booted);
+		log_action("remove %s", ESC(booted));
 	else if (unlink(booted) < 0 && errno != ENOENT)
 		return mvm_error_set(e, errno, "remove", booted, NULL);
 	return 0;
@@ -404,7 +405,7 @@ static void row_fill(const struct cli *c, struct row *w)
 		struct vm vm = { 0 };
 		if (vm_open(&vm, c->state_dir, w->name, l, true, &e) < 0) {
 			if (e.err != ENOENT)
-				log_debug("%s: %s", w->name, mvm_error_reason(&e));
+				log_debug("%s: %s", ESC(w->name), mvm_error_reason(&e));
 			continue;
 		}
 		w->runner[l] = strdup(vm.runner);
