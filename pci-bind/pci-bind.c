@@ -204,10 +204,10 @@ static int sysfs_write(const char *path, const char *value, struct mvm_error *e)
 	char esc[128];
 	escape_value(value, strlen(value), esc, sizeof(esc));
 	if (c.dry_run) {
-		log_action("write '%s' to %s", esc, path);
+		log_action("write '%s' to %s", esc, ESC(path));
 		return 0;
 	}
-	log_debug("write '%s' to %s", esc, path);
+	log_debug("write '%s' to %s", esc, ESC(path));
 	int r = write_str(path, value);
 	if (r < 0) {
 		char verb[sizeof(esc) + 16];
@@ -291,7 +291,7 @@ static void kmod_log(void *data, int prio, const char *file, int line, const cha
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	log_debug("libkmod: %s", msg);
+	log_debug("libkmod: %s", ESC(msg));
 }
 
 static bool have_vfio_driver(void)
@@ -311,7 +311,7 @@ static int probe_module(struct kmod_module *mod, bool *builtin, struct mvm_error
 	/* modprobe.d "install" commands would be run by libkmod through a
 	 * shell: not from here (DESIGN.md section 3). */
 	if (kmod_module_get_install_commands(mod))
-		log_warn("module %s: the modprobe.d install command is not run", name);
+		log_warn("module %s: the modprobe.d install command is not run", ESC(name));
 	unsigned flags = KMOD_PROBE_APPLY_BLACKLIST | KMOD_PROBE_IGNORE_COMMAND;
 	int r = kmod_module_probe_insert_module(mod, flags, NULL, NULL, NULL, NULL);
 	if (r > 0)
@@ -319,7 +319,7 @@ static int probe_module(struct kmod_module *mod, bool *builtin, struct mvm_error
 				     "it is blacklisted (modprobe.d)");
 	if (r < 0)
 		return mvm_error_set(e, r, "load module", name, NULL);
-	log_debug("module %s %s", name, *builtin ? "is built in" : "loaded");
+	log_debug("module %s %s", ESC(name), *builtin ? "is built in" : "loaded");
 	return 0;
 }
 
@@ -544,7 +544,7 @@ static int give_group_node(struct dev *x, struct devs *rec, struct mvm_error *e)
 	if (!p)
 		return mvm_error_set(e, ENOMEM, "give to the VM", x->group, NULL);
 	if (c.dry_run) {
-		log_action("chown %s to %u:%u mode 0660, without an ACL", p, (unsigned)c.uid,
+		log_action("chown %s to %u:%u mode 0660, without an ACL", ESC(p), (unsigned)c.uid,
 			   (unsigned)c.gid);
 		return 0;
 	}
@@ -566,7 +566,7 @@ static int give_group_node(struct dev *x, struct devs *rec, struct mvm_error *e)
 	x->node_given = true; /* before the first change, which may be the one that fails */
 	if (strip_acl(p) < 0 || lchown(p, c.uid, c.gid) < 0 || chmod(p, 0660) < 0)
 		return mvm_error_set(e, errno, "give to the VM", p, NULL);
-	log_debug("%s owned by %u:%u mode 0660", p, (unsigned)c.uid, (unsigned)c.gid);
+	log_debug("%s owned by %u:%u mode 0660", ESC(p), (unsigned)c.uid, (unsigned)c.gid);
 	return 0;
 }
 
@@ -611,13 +611,13 @@ static int put_back_node(const struct pci_node *was, struct mvm_error *e)
 	if (lstat(p, &st) < 0 || !S_ISCHR(st.st_mode))
 		return 0; /* gone with the group's last device, as it should */
 	if (c.dry_run) {
-		log_action("chown %s to %u:%u mode %04o, without an ACL (if it stays)", p,
+		log_action("chown %s to %u:%u mode %04o, without an ACL (if it stays)", ESC(p),
 			   (unsigned)was->uid, (unsigned)was->gid, (unsigned)was->mode);
 		return 0;
 	}
 	if (node_set(p, was->uid, was->gid, was->mode) < 0)
 		return mvm_error_set(e, errno, "put back", p, NULL);
-	log_debug("%s stays: owned by %u:%u mode %04o again", p, (unsigned)was->uid,
+	log_debug("%s stays: owned by %u:%u mode %04o again", ESC(p), (unsigned)was->uid,
 		  (unsigned)was->gid, (unsigned)was->mode);
 	return 0;
 }
@@ -917,7 +917,7 @@ static void rollback(struct devs *d)
 		if (!d->v[i].changed)
 			continue;
 		log_notice("giving '%s' back to %s", d->v[i].addr,
-			   *d->v[i].prev ? d->v[i].prev : "no driver");
+			   *d->v[i].prev ? ESC(d->v[i].prev) : "no driver");
 		d->v[i].failed = give_back(&d->v[i], &e1) < 0;
 		if (d->v[i].failed)
 			log_error_info(&e1);
@@ -1058,7 +1058,8 @@ static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 		if ((r = bind_one(x, e)) < 0)
 			break;
 		if (opts.bind_group && x->by_group)
-			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr, x->group);
+			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr,
+				 ESC(x->group));
 	}
 	for (size_t i = 0; i < mine->n && r == 0; i++)
 		if (!group_seen(mine, i))
@@ -1175,7 +1176,7 @@ static int do_bind(const struct vm *vm, struct mvm_error *e)
 		if (r != -EAGAIN || round == PLAN_ROUNDS)
 			goto out;
 		/* What is read now is final (plan_again()): claim that. */
-		log_info("'%s': %s: checking again", e->path, e->reason);
+		log_info("'%s': %s: checking again", ESC(e->path), e->reason);
 		free(held.v);
 		devs_free(&mine);
 		held = (struct helds){ 0 };
@@ -1280,7 +1281,7 @@ static int do_unbind(struct mvm_error *e)
 			escape_text(y->vm, vm, sizeof(vm));
 			log_notice("leaving the node of IOMMU group %s as it is: VM '%s' holds '%s' "
 				   "of it",
-				   x->group, vm, y->addr);
+				   ESC(x->group), vm, y->addr);
 			continue;
 		}
 		if (put_back_node(x, &e1) == 0)
