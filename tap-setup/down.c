@@ -41,12 +41,12 @@ static void dry_run_down(struct ctx *x, const struct victims *v, const bool *hel
 {
 	for (size_t i = 0; i < v->r.n; i++)
 		if (!held[i])
-			log_action("delete %s%s", v->r.v[i].name,
+			log_action("delete %s%s", ESC(v->r.v[i].name),
 				   by_group ? " (with its link group)" : "");
 	if (by_group)
 		log_action("delete link group %u in one request", group);
 	_cleanup_free_ char *rec = ctx_record(x);
-	log_action("remove record %s", rec ? rec : x->kind);
+	log_action("remove record %s", ESC(rec ? rec : x->kind));
 }
 
 /* Delete the victims not held (by group, or one at a time); what cannot
@@ -78,7 +78,8 @@ static int delete_victims(struct ctx *x, const struct victims *v, const bool *he
 				*e = e1;
 			r = r ? r : -EIO;
 			if (tap_record_add(left, m->name, m->ifindex, m->node) < 0)
-				log_warn("unable to keep '%s' in the record: out of memory", m->name);
+				log_warn("unable to keep '%s' in the record: out of memory",
+					 ESC(m->name));
 			ctx_renew(x); /* the next delete on a socket in step */
 			continue;
 		}

@@ -101,7 +101,8 @@ int grant(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		return r;
 	if (c->dry_run) { /* up --dry-run made nothing and recorded nothing */
 		for (size_t i = 0; i < list.n; i++)
-			log_action("chown %s/tap<index of %s> to %u:%u", c->devfs, list.v[i].id,
+			log_action("chown %s/tap<index of %s> to %u:%u", ESC(c->devfs),
+				   ESC(list.v[i].id),
 				   (unsigned)c->uid, (unsigned)c->gid);
 		goto out;
 	}

@@ -46,7 +46,8 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
 		struct rtnl_link *l = o->ifindex > 0 ? rtnl_link_get(x->links, o->ifindex)
 						     : rtnl_link_get_by_name(x->links, o->name);
 		if (!l) {
-			log_debug("%s (%s %d) is not there", o->name, o->ifindex ? "index" : "pending",
+			log_debug("%s (%s %d) is not there", ESC(o->name),
+				  o->ifindex ? "index" : "pending",
 				  o->ifindex);
 			continue;
 		}
@@ -58,10 +59,11 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
 					   strerror(-ours));
 		else if (o->ifindex > 0 && (!ours || !now || strcmp(now, o->name) != 0))
 			log_warn("index %d is now '%s' (%s), not the %s '%s' recorded: left alone",
-				 o->ifindex, now ? now : "?", link_kind_str(l), x->kind, o->name);
+				 o->ifindex, now ? ESC(now) : "?", link_kind_str(l), x->kind,
+				 ESC(o->name));
 		else if (o->ifindex == 0 && (!ours || rtnl_link_get_group(l) != old->group))
 			log_debug("%s is not a %s in link group %u: not the one recorded as pending",
-				  o->name, x->kind, old->group);
+				  ESC(o->name), x->kind, old->group);
 		else if (victims_add(v, o->name, ifx, o->node, false) < 0)
 			r = mvm_error_set(e, ENOMEM, "delete", o->name, NULL);
 		rtnl_link_put(l);

@@ -534,6 +534,8 @@ int macvtap_devt(const struct cli *c, const char *name, int ifindex, dev_t *out)
 void node_remove(const char *node)
 {
 	struct stat st;
-	if (node && lstat(node, &st) == 0 && S_ISCHR(st.st_mode) && unlink(node) < 0)
-		log_warn("unable to remove '%s': %s", node, strerror(errno));
+	if (node && lstat(node, &st) == 0 && S_ISCHR(st.st_mode) && unlink(node) < 0) {
+		int err = errno; /* (before ESC() runs) */
+		log_warn("unable to remove '%s': %s", ESC(node), strerror(err));
+	}
 }

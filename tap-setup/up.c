@@ -123,7 +123,7 @@ static int delete_doomed(struct ctx *x, const struct plan *p, size_t *done, stru
 		if (r < 0)
 			return r;
 		node_remove(d->node);
-		log_debug("deleted %s (index %d) first", d->name, d->ifindex);
+		log_debug("deleted %s (index %d) first", ESC(d->name), d->ifindex);
 	}
 	return 0;
 }
@@ -147,7 +147,7 @@ static void undo(struct ctx *x, const struct plan *p, size_t done, const struct 
 			node_remove(m->node);
 			continue;
 		}
-		log_warn("unable to delete '%s' again: %s", m->name, mvm_error_reason(&e1));
+		log_warn("unable to delete '%s' again: %s", ESC(m->name), mvm_error_reason(&e1));
 		tap_record_add(&left, m->name, m->ifindex, m->node);
 	}
 	struct mvm_error e2;
@@ -301,7 +301,7 @@ static const char *settings_str(uint32_t group, char *buf, size_t size)
 {
 	int n = snprintf(buf, size, "group %u", group);
 	if (opts.bridge && n > 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, " master %s", opts.bridge);
+		n += snprintf(buf + n, size - (size_t)n, " master %s", ESC(opts.bridge));
 	if (opts.mtu && n > 0 && (size_t)n < size)
 		snprintf(buf + n, size - (size_t)n, " mtu %u", opts.mtu);
 	return buf;
@@ -314,16 +314,17 @@ static void dry_run_taps(struct ctx *x, const struct plan *p, unsigned flags)
 	tap_flags_str(flags, fl, sizeof(fl));
 	settings_str(p->group, set, sizeof(set));
 	for (size_t i = 0; i < p->doomed.r.n; i++)
-		log_action("delete stale TAP %s", p->doomed.r.v[i].name);
+		log_action("delete stale TAP %s", ESC(p->doomed.r.v[i].name));
 	for (size_t i = 0; i < p->n; i++) {
-		log_action("create %s flags %s owner %u:%u", p->wanted[i], fl, (unsigned)c->uid,
+		const char *name = ESC(p->wanted[i]);
+		log_action("create %s flags %s owner %u:%u", name, fl, (unsigned)c->uid,
 			   (unsigned)c->gid);
 		if (!opts.kernel_qdisc)
-			log_action("set the root qdisc of %s to noqueue", p->wanted[i]);
-		log_action("set %s up %s", p->wanted[i], set);
+			log_action("set the root qdisc of %s to noqueue", name);
+		log_action("set %s up %s", name, set);
 	}
 	_cleanup_free_ char *rec = ctx_record(x);
-	log_action("record %zu TAPs in %s", p->n, rec ? rec : x->kind);
+	log_action("record %zu TAPs in %s", p->n, ESC(rec ? rec : x->kind));
 }
 
 /* Steps 2 to 4 for TAPs. */
@@ -366,7 +367,7 @@ static int make_taps(struct ctx *x, const struct plan *p, unsigned flags, int ma
 		}
 		if (r < 0)
 			goto undo;
-		log_debug("created %s (index %d) flags %s %s", p->wanted[i], ifx, fl, set);
+		log_debug("created %s (index %d) flags %s %s", ESC(p->wanted[i]), ifx, fl, set);
 	}
 	if ((r = finish(x, p, &made, e)) == 0)
 		goto out;
@@ -506,23 +507,24 @@ static void dry_run_macvtaps(struct ctx *x, const struct plan *p, const struct m
 {
 	const struct cli *c = x->c;
 	for (size_t i = 0; i < p->doomed.r.n; i++)
-		log_action("delete stale macvtap %s", p->doomed.r.v[i].name);
+		log_action("delete stale macvtap %s", ESC(p->doomed.r.v[i].name));
 	for (size_t i = 0; i < list->n; i++) {
 		const struct macvtap_if *m = &list->v[i];
+		const char *id = ESC(m->id);
 		log_action("create macvtap %s link %s mac %02x:%02x:%02x:%02x:%02x:%02x "
 			   "mode %s allmulticast group %u",
-			   m->id, m->link, m->mac[0], m->mac[1], m->mac[2], m->mac[3], m->mac[4],
+			   id, ESC(m->link), m->mac[0], m->mac[1], m->mac[2], m->mac[3], m->mac[4],
 			   m->mac[5], macvtap_mode_str(m->mode), p->group);
 		if (opts.mtu)
-			log_action("set mtu %u on %s", opts.mtu, m->id);
-		log_action("disable IPv6 on %s", m->id);
+			log_action("set mtu %u on %s", opts.mtu, id);
+		log_action("disable IPv6 on %s", id);
 		if (!opts.no_grant)
-			log_action("chown %s/tap<index of %s> to %u:%u", c->devfs, m->id,
+			log_action("chown %s/tap<index of %s> to %u:%u", ESC(c->devfs), id,
 				   (unsigned)c->uid, (unsigned)c->gid);
-		log_action("set %s up", m->id);
+		log_action("set %s up", id);
 	}
 	_cleanup_free_ char *rec = ctx_record(x);
-	log_action("record %zu macvtaps in %s", list->n, rec ? rec : x->kind);
+	log_action("record %zu macvtaps in %s", list->n, ESC(rec ? rec : x->kind));
 }
 
 /* One macvtap: made, found, IPv6 off, its node, up. */
@@ -545,7 +547,8 @@ static int make_macvtap(struct ctx *x, const struct plan *p, const struct macvta
 	if ((r = disable_ipv6(x, m->id, e)) < 0 || (r = macvtap_node(x, p, made, e)) < 0 ||
 	    (r = link_setup(x, ch, ifx, m->id, e)) < 0)
 		return r;
-	log_debug("created macvtap %s (index %d) on %s mode %s group %u", m->id, ifx, m->link,
+	log_debug("created macvtap %s (index %d) on %s mode %s group %u", ESC(m->id), ifx,
+		  ESC(m->link),
 		  macvtap_mode_str(m->mode), p->group);
 	return 0;
 }

@@ -376,6 +376,93 @@ START_TEST(dry_run_changes_nothing)
 }
 END_TEST
 
+/* What up and down print with --dry-run names each interface and path
+ * escaped as an error names one (escape_text()): a backslash doubled in
+ * a TAP's and a macvtap's name and LINK (the runner's), in --bridge,
+ * --devfs and --runtime-dir (the command line's), and the escape
+ * character in those dirs as \x1b; so that "vm1\x41" (a backslash, x, 4,
+ * 1: a name the kernel takes) does not read as the escape of "vm1A", nor
+ * a path holding "\x1b" as one holding the character. (Noticed at the
+ * last review: only the line's escape went over them, which keeps a
+ * backslash.) */
+START_TEST(dry_run_lines_are_escaped)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1\\x41\n", "vnet_hdr\n");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "mvt\\x41 02:11:22:33:44:55 low\\x41 bridge\n");
+	free(t.runtime);
+	t.runtime = tu_path(t.root, "run\\x41\x1b");
+	char *dev = tu_path(t.root, "dev\\x41\x1b");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	make_bridge("br\\x41");
+	make_veth("low\\x41");
+	/* (the temp dir's own name is plain) */
+	char *run = xasprintf("%s/run\\\\x41\\x1b/vm1", t.root);
+	char *taps[] = {
+		xasprintf("tap-setup: vm1: would create vm1\\\\x41 flags vnet_hdr owner 990:78\n"),
+		xasprintf("tap-setup: vm1: would set the root qdisc of vm1\\\\x41 to noqueue\n"),
+		xasprintf("tap-setup: vm1: would set vm1\\\\x41 up group "),
+		xasprintf(" master br\\\\x41\n"),
+		xasprintf("tap-setup: vm1: would record 1 TAPs in %s/tap\n", run),
+	};
+	const char *dry[] = { "--dry-run", "--bridge", "br\\x41", NULL };
+	struct tu_run r;
+	tap_run(&r, &t, "up", dry);
+	for (size_t i = 0; i < ARRAY_SIZE(taps); i++) {
+		ck_assert_msg(r.status == 0 && strstr(r.out, taps[i]),
+			      "up: exit %d; want:\n%s\nstdout:\n%sstderr:\n%s", r.status, taps[i],
+			      r.out, r.err);
+		free(taps[i]);
+	}
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("vm1\\x41"), 0);
+
+	char *mvts[] = {
+		xasprintf("tap-setup: vm1: would create macvtap mvt\\\\x41 link low\\\\x41 mac "
+			  "02:11:22:33:44:55 mode bridge allmulticast group "),
+		xasprintf("tap-setup: vm1: would disable IPv6 on mvt\\\\x41\n"),
+		xasprintf("tap-setup: vm1: would chown %s/dev\\\\x41\\x1b/tap<index of mvt\\\\x41> "
+			  "to 990:78\n",
+			  t.root),
+		xasprintf("tap-setup: vm1: would set mvt\\\\x41 up\n"),
+		xasprintf("tap-setup: vm1: would record 1 macvtaps in %s/macvtap\n", run),
+	};
+	const char *mdry[] = { "--dry-run", "--macvtap", "--devfs", dev, NULL };
+	tap_run(&r, &t, "up", mdry);
+	for (size_t i = 0; i < ARRAY_SIZE(mvts); i++) {
+		ck_assert_msg(r.status == 0 && strstr(r.out, mvts[i]),
+			      "up --macvtap: exit %d; want:\n%s\nstdout:\n%sstderr:\n%s", r.status,
+			      mvts[i], r.out, r.err);
+		free(mvts[i]);
+	}
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("mvt\\x41"), 0);
+
+	/* down, of the TAP up made: its name and the record's path. */
+	tap_ok(&t, "up", NULL);
+	char *down[] = {
+		xasprintf("tap-setup: vm1: would delete vm1\\\\x41"),
+		xasprintf("tap-setup: vm1: would remove record %s/tap\n", run),
+	};
+	const char *ddry[] = { "--dry-run", NULL };
+	tap_run(&r, &t, "down", ddry);
+	for (size_t i = 0; i < ARRAY_SIZE(down); i++) {
+		ck_assert_msg(r.status == 0 && strstr(r.out, down[i]),
+			      "down: exit %d; want:\n%s\nstdout:\n%sstderr:\n%s", r.status, down[i],
+			      r.out, r.err);
+		free(down[i]);
+	}
+	tu_run_free(&r);
+	ck_assert_int_gt(ifindex("vm1\\x41"), 0);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1\\x41"), 0);
+	free(run);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* down deletes the group in one request only when the group holds
  * exactly the recorded TAPs; a stranger in the group is left alone. */
 START_TEST(down_group_only_when_exact)
@@ -1067,6 +1154,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, rollback_taps, why);
 	tu_add_test_if(tc, idempotent_and_down_without_runner, why);
 	tu_add_test_if(tc, dry_run_changes_nothing, why);
+	tu_add_test_if(tc, dry_run_lines_are_escaped, why);
 	tu_add_test_if(tc, down_group_only_when_exact, why);
 	tu_add_test_if(tc, down_leaves_what_is_no_longer_a_tap, why);
 	tu_add_test_if(tc, down_without_record, why);
