@@ -146,18 +146,21 @@ static struct option *options_of(const struct cli_tool *t, char **shortopts)
 	return opts;
 }
 
-/* The usage error of getopt_long()'s ':' or '?' for argv[optind - 1]. */
+/* The usage error of getopt_long()'s ':' or '?' for argv[optind - 1],
+ * which is quoted escaped as a value is (ESC()). */
 static int option_error(const struct cli_tool *t, int o, const struct option *opts, char **argv)
 {
 	const char *arg = argv[optind - 1];
 	if (o == ':')
-		return cli_usage_error(t, "option '%s' needs a value", arg);
+		return cli_usage_error(t, "option '%s' needs a value", ESC(arg));
+	/* (the name of one of ours before the '=': plain) */
 	if (optopt && takes_no_value(opts, arg, optopt))
 		return cli_usage_error(t, "option '%.*s' takes no value",
 				       (int)(strchr(arg, '=') - arg), arg);
+	char opt[2] = { (char)optopt, '\0' };
 	if (optopt)
-		return cli_usage_error(t, "unknown option '-%c'", optopt);
-	return cli_usage_error(t, "unknown option '%s'", arg);
+		return cli_usage_error(t, "unknown option '-%s'", ESC(opt));
+	return cli_usage_error(t, "unknown option '%s'", ESC(arg));
 }
 
 /* One option o: 0 to go on, or -1 when the program ends with *exit_status. */

@@ -1323,7 +1323,7 @@ int main(int argc, char **argv)
 	const char *verb = argv[i];
 	vm_name = argv[i + 1];
 	if (strcmp(verb, "bind") != 0 && strcmp(verb, "unbind") != 0)
-		return cli_usage_error(&tool, "unknown verb '%s'", verb);
+		return cli_usage_error(&tool, "unknown verb '%s'", ESC(verb));
 	struct mvm_error e;
 	if (vm_name_check(vm_name, &e) < 0) { /* before it is in every line; a usage error */
 		log_error_info(&e);

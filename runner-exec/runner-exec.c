@@ -700,7 +700,7 @@ int main(int argc, char **argv)
 	else if (strcmp(verb, "unregister") == 0)
 		action = do_unregister;
 	else
-		return cli_usage_error(&tool, "unknown verb '%s'", verb);
+		return cli_usage_error(&tool, "unknown verb '%s'", ESC(verb));
 	if (argc - i != 1)
 		return cli_usage_error(&tool, "%s takes exactly one NAME", verb);
 	if (vm_name_check(argv[i], &e) < 0) { /* before it is in every line; a usage error */

@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 	const char *verb = argv[i], *name = argv[i + 1];
 	bool up = !strcmp(verb, "up"), give = !strcmp(verb, "grant");
 	if (!up && !give && strcmp(verb, "down"))
-		return cli_usage_error(&tool, "unknown verb '%s' (up, down or grant)", verb);
+		return cli_usage_error(&tool, "unknown verb '%s' (up, down or grant)", ESC(verb));
 	if (give && !opts.macvtap)
 		return cli_usage_error(&tool, "grant applies to macvtaps (--macvtap)");
 	if (opts.no_grant && !(up && opts.macvtap))

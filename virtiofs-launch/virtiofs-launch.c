@@ -172,7 +172,7 @@ static int handle(int opt, const char *arg, void *userdata)
 	}
 	for (const struct option *o = options; o->name; o++)
 		if (o->val == opt)
-			cli_usage_error(&tool, "invalid value for --%s: '%s'", o->name, arg);
+			cli_usage_error(&tool, "invalid value for --%s: '%s'", o->name, ESC(arg));
 	return -EINVAL;
 }
 

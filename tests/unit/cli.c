@@ -223,6 +223,9 @@ static const struct {
 	{"--macvtap=", "option '--macvtap' takes no value"},
 	{"-nq", "unknown option '-q'"},
 	{"--ver", "unknown option '--ver'"}, /* ambiguous: --verbose, --version */
+	/* escaped as a value is (escape_text()): a backslash doubled */
+	{"--x\\x41\x1b", "unknown option '--x\\\\x41\\x1b'"},
+	{"--x\\x41=1", "unknown option '--x\\\\x41=1'"},
 };
 
 START_TEST(usage_error)

@@ -80,6 +80,32 @@ START_TEST(forged_line_is_escaped)
 }
 END_TEST
 
+/* A usage error quotes the argument it refuses escaped as a value is
+ * (escape_text()): "b\x41" (a backslash, x, 4, 1) must not read as the
+ * escape of "bA". (Noticed at the last review: only the line's escape
+ * went over it, which keeps a backslash.) */
+START_TEST(usage_error_argument_is_escaped)
+{
+	const char *tool = tools[_i];
+	char *bin = tu_bin(tool);
+	const char *argv[8] = { bin, "b\\x41\x1b", "vm1", NULL };
+	const char *want = "unknown verb 'b\\\\x41\\x1b'";
+	if (strcmp(tool, "virtiofs-launch") == 0) {
+		argv[1] = "--timeout";
+		argv[2] = "b\\x41\x1b";
+		argv[3] = "vm1";
+		argv[4] = NULL;
+		want = "invalid value for --timeout: 'b\\\\x41\\x1b'";
+	}
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 2 && strstr(r.err, want), "%s: exit %d; want %s in: %s", tool,
+		      r.status, want, r.err);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 START_TEST(escape_line_cases)
 {
 	char buf[64];
@@ -166,6 +192,7 @@ Suite *logs_suite(void)
 	TCase *tc = tu_tcase_create("escape");
 	tcase_add_test(tc, escape_line_cases);
 	tu_add_loop_test_if(tc, forged_line_is_escaped, 0, (int)ARRAY_SIZE(tools), tu_need_root());
+	tcase_add_loop_test(tc, usage_error_argument_is_escaped, 0, (int)ARRAY_SIZE(tools));
 	suite_add_tcase(s, tc);
 	return s;
 }
