@@ -121,7 +121,8 @@ enum {
 	WALK_CREATE = 1u << 0, /* make missing directories (root's, 0755; noted in
 				  L.made when set) */
 	WALK_ROOTS = 1u << 1,  /* every directory on the way must be root's and
-				  unwritable by others (sticky ones are fine) */
+				  unwritable by others (sticky ones are fine);
+				  those made are RUNTIME_DIR_MODE, 0711 */
 };
 /* The directory at path (absolute) as an O_PATH descriptor, walked from /
  * one component at a time (see path.c for which symlinks are followed).

@@ -221,7 +221,10 @@ static int step(struct walk *w, const char *name, const char *rest, unsigned fla
 	} else {
 		fd = open_dir_at(w->fd, name);
 		if (fd < 0 && errno == ENOENT && (flags & WALK_CREATE)) {
-			bool made = mkdirat(w->fd, name, 0755) == 0;
+			/* (the runtime dir's way, WALK_ROOTS: as the other
+			 * tools make it, root's alone to read) */
+			mode_t mode = flags & WALK_ROOTS ? RUNTIME_DIR_MODE : 0755;
+			bool made = mkdirat(w->fd, name, mode) == 0;
 			if (!made && errno != EEXIST)
 				return -errno;
 			fd = open_dir_at(w->fd, name);

@@ -3842,6 +3842,38 @@ START_TEST(start_given_up_removes_the_runtime_dir_it_made)
 }
 END_TEST
 
+/* Run by hand with a runtime dir that is not there, the launcher makes
+ * it (and the directories up to it) root's alone to read, mode 0711, as
+ * the units' RuntimeDirectoryMode= and the other tools make it: no one
+ * else may open it, and flock it (pci-bind's lock of all VMs' runs). */
+START_TEST(runtime_dir_made_roots_alone_to_read)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "asrc", "a.sock");
+	char *run = tu_path(t.vm.root, "made");
+	free(t.vm.runtime);
+	t.vm.runtime = tu_path(run, "rt");
+	lt_start(&t, t.fake, NULL);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 4000);
+	char *story = lt_story(&t);
+	ck_assert_msg(ready >= 0, "no READY=1; log:\n%s", story);
+	free(story);
+	const char *dirs[] = { run, t.vm.runtime };
+	for (size_t i = 0; i < 2; i++) {
+		struct stat st;
+		ck_assert_int_eq(stat(dirs[i], &st), 0);
+		ck_assert_msg(st.st_uid == 0 && (st.st_mode & 07777) == 0711,
+			      "%s made %u, mode %04o", dirs[i], (unsigned)st.st_uid,
+			      (unsigned)(st.st_mode & 07777));
+	}
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 4000), 0);
+	free(run);
+	lt_free(&t);
+}
+END_TEST
+
 /* The same when the walk to the runtime dir fails half-way: its mkdirat
  * of RUN/rt, after the one of RUN (failat.so). The launcher exits 1 before
  * anything starts, with one line naming the runtime dir, and RUN, which
@@ -4496,6 +4528,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, start_given_up_leaves_a_directory_made_anew, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_the_runtime_dir_it_made, tu_need_root());
+	tu_add_test_if(tc, runtime_dir_made_roots_alone_to_read, tu_need_root());
 	tu_add_test_if(tc, chroot_refused_gives_up_cleanly, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
