@@ -1176,7 +1176,7 @@ static int do_bind(const struct vm *vm, struct mvm_error *e)
 		if (r != -EAGAIN || round == PLAN_ROUNDS)
 			goto out;
 		/* What is read now is final (plan_again()): claim that. */
-		log_info("'%s': %s: checking again", ESC(e->path), e->reason);
+		log_info("'%s': %s: checking again", ESC(e->path), mvm_error_reason(e));
 		free(held.v);
 		devs_free(&mine);
 		held = (struct helds){ 0 };
