@@ -78,17 +78,37 @@ static void help(const struct cli_tool *t)
 	       t->exit_status ? "; " : "", t->exit_status ? t->exit_status : "", t->name);
 }
 
+/* t->synopsis on one line: a form on a line of its own (after a newline
+ * and the indent, as --help shows it) follows ", or ". */
+static void synopsis_line(const struct cli_tool *t, char *buf, size_t size)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (const char *p = t->synopsis; *p && n + 6 < size; p++) {
+		if (*p != '\n') {
+			buf[n++] = *p;
+			continue;
+		}
+		while (p[1] == ' ')
+			p++;
+		memcpy(buf + n, ", or ", 5);
+		n += 5;
+	}
+	buf[n] = '\0';
+}
+
 int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 {
-	char raw[512], msg[512];
+	char raw[512], msg[512], syn[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	escape_line(raw, msg, sizeof(msg)); /* it may quote an argument */
+	synopsis_line(t, syn, sizeof(syn));
 	/* One line, as every error (the journal keeps each line apart). */
 	fprintf(stderr, "%s: usage error: %s (usage: %s %s; more in '%s --help')\n", t->name, msg,
-		t->name, t->synopsis, t->name);
+		t->name, syn, t->name);
 	return 2;
 }
 

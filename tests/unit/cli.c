@@ -259,6 +259,29 @@ START_TEST(usage_error_call)
 }
 END_TEST
 
+/* A synopsis of two forms (runner-exec's: --help shows them one a line):
+ * a usage error is still one line, every error being one, the forms
+ * joined. */
+START_TEST(usage_error_two_forms_one_line)
+{
+	static const struct cli_tool two = {
+		.name = "runner-exec",
+		.synopsis = "[OPTIONS] start|stop NAME\n"
+			    "       runner-exec [OPTIONS] status [NAME...]",
+		.summary = "Run a MicroVM.",
+	};
+	struct tu_capture e;
+	tu_capture_start(&e, 2);
+	int st = cli_usage_error(&two, "missing verb");
+	char *s = tu_capture_end(&e);
+	ck_assert_int_eq(st, 2);
+	ck_assert_str_eq(s, "runner-exec: usage error: missing verb (usage: runner-exec [OPTIONS] "
+			    "start|stop NAME, or runner-exec [OPTIONS] status [NAME...]; more in "
+			    "'runner-exec --help')\n");
+	free(s);
+}
+END_TEST
+
 /* --help lists exactly the options of the tool's flags. */
 static const struct {
 	const char *opt;
@@ -414,6 +437,7 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, tool_options);
 	tcase_add_loop_test(tc, usage_error, 0, ARRAY_SIZE(usage_errors));
 	tcase_add_test(tc, usage_error_call);
+	tcase_add_test(tc, usage_error_two_forms_one_line);
 	tcase_add_test(tc, help);
 	tcase_add_test(tc, version);
 	tcase_add_loop_test(tc, resolve_ids, 0, ARRAY_SIZE(ids_ok));
