@@ -177,9 +177,10 @@ static int option_error(const struct cli_tool *t, int o, const struct option *op
 	if (optopt && takes_no_value(opts, arg, optopt))
 		return cli_usage_error(t, "option '%.*s' takes no value",
 				       (int)(strchr(arg, '=') - arg), arg);
-	char opt[2] = { (char)optopt, '\0' };
-	if (optopt)
+	if (optopt) {
+		char opt[2] = { (char)optopt, '\0' };
 		return cli_usage_error(t, "unknown option '-%s'", ESC(opt));
+	}
 	return cli_usage_error(t, "unknown option '%s'", ESC(arg));
 }
 
