@@ -695,11 +695,13 @@ static int load_record(struct devs *d, struct mvm_error *e)
 
 /* ---- the other VMs' records ---- */
 
-/* A device another VM's pci record lists. */
+/* A device another VM's pci record lists, or a group's node it lists
+ * (one its unbind or its failed bind could not put back). */
 struct held {
 	char vm[VM_NAME_MAX + 1];
-	char addr[16];
+	char addr[16];	/* "" for a node */
 	char group[16]; /* its IOMMU group now, "" when it has none (gone) */
+	bool node;	/* the node of group, not a device */
 };
 
 struct helds {
@@ -708,6 +710,19 @@ struct helds {
 };
 
 #define UNKNOWN_HINT "another VM's record: the devices it holds are unknown"
+
+/* A new entry of h for VM other, or NULL (ENOMEM). */
+static struct held *held_new(struct helds *h, const char *other)
+{
+	struct held *nv = realloc(h->v, (h->n + 1) * sizeof(*nv));
+	if (!nv)
+		return NULL;
+	h->v = nv;
+	struct held *x = &h->v[h->n++];
+	*x = (struct held){ 0 };
+	snprintf(x->vm, sizeof(x->vm), "%s", other);
+	return x;
+}
 
 /* Add the devices of OTHER's record (other than this VM, a directory of
  * root's) to h. A record that cannot be read or parsed: with strict
@@ -733,16 +748,17 @@ static int held_add_vm(const char *other, bool strict, struct helds *h, struct m
 		log_warn("%s", buf);
 		return 0;
 	}
-	for (size_t i = 0; i < rec.n && r == 0; i++) {
-		struct held *nv = realloc(h->v, (h->n + 1) * sizeof(*nv));
-		if (!nv) {
+	for (size_t i = 0; i < rec.n + rec.nn && r == 0; i++) {
+		struct held *x = held_new(h, other);
+		if (!x) {
 			r = mvm_error_set(e, ENOMEM, "read the record of", other, NULL);
 			break;
 		}
-		h->v = nv;
-		struct held *x = &h->v[h->n++];
-		*x = (struct held){ 0 };
-		snprintf(x->vm, sizeof(x->vm), "%s", other);
+		if (i >= rec.n) {
+			x->node = true;
+			snprintf(x->group, sizeof(x->group), "%s", rec.nodes[i - rec.n].group);
+			continue;
+		}
 		snprintf(x->addr, sizeof(x->addr), "%s", rec.v[i].addr);
 		if (dev_group(x->addr, x->group, sizeof(x->group), NULL) < 0)
 			x->group[0] = '\0';
@@ -784,7 +800,12 @@ static int load_held(bool strict, struct helds *h, struct mvm_error *e)
 /* Refuse, before any change, a device of mine that another VM's record
  * lists, or one of an IOMMU group that holds such a device: that VM
  * runs with it (its user may be this VM's: the owner of the group's node
- * tells nothing then), and its unbind would take it back. */
+ * tells nothing then), and its unbind would take it back. So is one of a
+ * group whose node that record lists without a device of it (its unbind,
+ * or its failed bind, could not put the node back): that VM's next unbind
+ * is to put it back, which it would leave to this VM, dropping its line,
+ * and this VM, should its bind fail or be killed before it records the
+ * node, would leave it the VM user's with no record of it. */
 static int check_held(const struct devs *mine, const struct helds *h, struct mvm_error *e)
 {
 	for (size_t i = 0; i < mine->n; i++) {
@@ -800,6 +821,11 @@ static int check_held(const struct devs *mine, const struct helds *h, struct mvm
 			char vm[4 * sizeof(y->vm)], path[4 * PATH_MAX];
 			escape_text(y->vm, vm, sizeof(vm));
 			escape_text(p, path, sizeof(path));
+			if (y->node)
+				return mvm_error_setf(e, EBUSY, "bind", x->addr,
+						      "VM '%s' holds IOMMU group %s (its node, listed in "
+						      "'%s')",
+						      vm, x->group, path);
 			if (!strcmp(y->addr, x->addr))
 				return mvm_error_setf(e, EBUSY, "bind", x->addr,
 						      "VM '%s' holds it (listed in '%s')", vm, path);
@@ -811,11 +837,12 @@ static int check_held(const struct devs *mine, const struct helds *h, struct mvm
 	return 0;
 }
 
-/* The first device of group g that another VM's record lists, or NULL. */
+/* The first device of group g that another VM's record lists, or NULL
+ * (a node it lists is not one it runs with). */
 static const struct held *held_group(const struct helds *h, const char *g)
 {
 	for (size_t k = 0; k < h->n; k++)
-		if (h->v[k].group[0] && !strcmp(h->v[k].group, g))
+		if (!h->v[k].node && h->v[k].group[0] && !strcmp(h->v[k].group, g))
 			return &h->v[k];
 	return NULL;
 }
@@ -1251,9 +1278,9 @@ static int do_unbind(struct mvm_error *e)
 	 * and the record stays, devices and all, for the next unbind (giving
 	 * back what is back writes only the override it has), which does this
 	 * again under the lock. Putting the nodes back without it races with
-	 * no bind: while our record lists a group, no other VM's bind claims
-	 * a device of it (check_held()), and a record is read whole (written
-	 * by a rename). What is left is the race above, where both leave the
+	 * no bind: while our record lists a group (a device of it, or its
+	 * node), no other VM's bind claims a device of it (check_held()), and
+	 * a record is read whole (written by a rename). What is left is the race above, where both leave the
 	 * node, as neither rewrites its record without the lock. */
 	bool locked = (r2 = all_vms_lock(&all, &e2)) == 0;
 	if (!locked) {

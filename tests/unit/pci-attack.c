@@ -1221,6 +1221,89 @@ START_TEST(killed_before_its_claim_was_read_again)
 }
 END_TEST
 
+/* Found in review: a node that an unbind could not put back (its first
+ * lchown fails, tests/shims/failat.so) stays in the record, but the
+ * devices given back do not, so the record listed no device of its group,
+ * and another VM's bind could claim one. That bind killed after its claim
+ * (tests/shims/killat.so), vm1's next unbind left the node to vm2, whose
+ * record listed a device of the group, and dropped its line; vm2's unbind
+ * dropped its claim; both exited 0, and /dev/vfio/5 stayed the VM user's
+ * (990:78 0660), with no record left to put it back. */
+START_TEST(node_left_in_a_record_holds_its_group)
+{
+	struct sim s, s2;
+	struct tu_run r;
+	two_devices(&s);
+	pci_devices(&s, "0000:01:00.0\n");
+	second_vm(&s, &s2, "0000:01:00.0\n");
+	struct tu_failat f;
+	tu_failat_init(&f, s.vm.root);
+	const char *count[] = { f.logenv, NULL };
+
+	/* the calls of a bind and an unbind that go through, counted */
+	pci_run_env(&s, &r, "bind", NULL, count, f.shim, NULL);
+	ck_assert_msg(r.status == 0, "bind, counting: %s", r.err);
+	tu_run_free(&r);
+	long claimed = nth_call(f.log, "renameat", 1);
+	ck_assert_int_gt(claimed, 0);
+	ck_assert_int_eq(unlink(f.log), 0);
+	pci_run_env(&s, &r, "unbind", NULL, count, f.shim, NULL);
+	ck_assert_msg(r.status == 0, "unbind, counting: %s", r.err);
+	tu_run_free(&r);
+	long put_back = nth_call(f.log, "lchown", 1);
+	ck_assert_int_gt(put_back, 0);
+	ck_assert_int_eq(unlink(f.log), 0);
+
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	tu_failat_at(&f, put_back, "EIO");
+	pci_run_env(&s, &r, "unbind", NULL, (const char *const[]){ f.at, f.err, NULL }, f.shim,
+		    NULL);
+	ck_assert_msg(r.status == 1, "unbind: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
+	ck_assert(record_exists(&s));
+
+	char *killat = tu_bin("tests/shims/killat.so"), at[32];
+	snprintf(at, sizeof(at), "KILLAT=%ld", claimed + 1);
+	pci_run_env(&s2, &r, "bind", NULL, (const char *const[]){ at, NULL }, killat, NULL);
+	ck_assert_int_ne(r.status, 0);
+	char *vm2_err = strdup(r.err);
+	tu_run_free(&r);
+	pci_run(&s, &r, "unbind", NULL);
+	tu_run_free(&r);
+	pci_run(&s2, &r, "unbind", NULL);
+	tu_run_free(&r);
+	ck_assert_msg(!strcmp(node_state(&s, "5"), "0:0 0600"),
+		      "after both VMs' unbinds, /dev/vfio/5 is %s (vm2's bind said: %s)",
+		      node_state(&s, "5"), vm2_err);
+	ck_assert(!record_exists(&s));
+	char *rec1 = tu_path(s.vm.runtime, "vm1/pci");
+	char *want = xasprintf("pci-bind: vm2: unable to bind '0000:01:00.0': VM 'vm1' holds "
+			       "IOMMU group 5 (its node, listed in '%s')\n",
+			       rec1);
+	ck_assert_msg(strstr(vm2_err, want), "vm2's bind: %s", vm2_err);
+	free(want);
+
+	/* once vm1's unbind has put the node back, vm2 binds the device */
+	pci_run(&s2, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "vm2's bind: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
+	pci_run(&s2, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "vm2's unbind: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	free(rec1);
+	free(vm2_err);
+	free(killat);
+	tu_failat_free(&f);
+	sim_free(&s);
+}
+END_TEST
+
 /* The other device of group 7, on vfio-pci, given back to its driver. */
 static void group_device_given_back(struct sim *s)
 {
@@ -1574,6 +1657,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, group_changed_before_the_lock_read_again, tu_need_root());
 	tu_add_loop_test_if(tc, killed_before_its_claim_was_read_again, 0, 2, tu_need_root());
 	tu_add_test_if(tc, two_unbinds_of_a_split_group, tu_need_root());
+	tu_add_test_if(tc, node_left_in_a_record_holds_its_group, tu_need_root());
 	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
 	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());
 	suite_add_tcase(s, tc);
