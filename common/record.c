@@ -444,6 +444,7 @@ int pci_record_parse(const char *text, size_t len, struct pci_record *out, struc
 	size_t n = 0;
 	int r = 0;
 	bool first = true; /* the first line that is not blank */
+	const char *why = "not a line of a pci-bind record";
 	lines_init(&ls, text, len);
 	while (r == 0 && lines_next(&ls, &s, &n)) {
 		if (n > 0 && memchr(s, '\0', n))
@@ -456,6 +457,13 @@ int pci_record_parse(const char *text, size_t len, struct pci_record *out, struc
 			r = pci_line_parse(s, n, m.version, &m);
 		first = first && n == 0;
 	}
+	/* Every version's writer ends each line with a newline: a last line
+	 * without one is a record cut short, whose last field may still
+	 * parse, as something else ("0660" cut to "06"). */
+	if (r == 0 && len > 0 && text[len - 1] != '\n') {
+		why = "its last line is cut short (no newline at its end)";
+		r = -EINVAL;
+	}
 	if (r == 0) {
 		*out = m;
 		return 0;
@@ -463,7 +471,7 @@ int pci_record_parse(const char *text, size_t len, struct pci_record *out, struc
 	pci_record_free(&m);
 	if (r == -ENOMEM)
 		return mvm_error_set(e, ENOMEM, "read", "", NULL);
-	mvm_error_set(e, EINVAL, "parse", "", "not a line of a pci-bind record");
+	mvm_error_set(e, EINVAL, "parse", "", why);
 	if (e) {
 		e->line = ls.lineno;
 		escape_value(s, n, e->value, sizeof(e->value));

@@ -477,6 +477,42 @@ START_TEST(pci_record_version_3)
 }
 END_TEST
 
+/* Found in review: a record cut short (a partial copy, a file written
+ * other than by record_write()) whose last line still parses was read as
+ * whole: "node 5 0 36 0660" cut to "node 5 0 36 06" made unbind give
+ * /dev/vfio/5 mode 0006, to everyone; "pci-stub" cut to "pci-st" an
+ * override no one set. Every version's writer ends each line with a
+ * newline: a last line without one is refused, on its line. */
+START_TEST(pci_record_cut_short)
+{
+	static const char *const cut[] = {
+		"# pci-bind record 3\n0000:01:00.0 e1000e listed -\nnode 5 0 36 06",
+		"# pci-bind record 3\n0000:01:00.0 e1000e listed pci-st",
+		"# pci-bind record 2\n0000:01:00.0 e1000e listed pci-st",
+		"0000:01:00.0 e1000e listed\n0000:02:00.0 - listed",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cut); i++) {
+		struct pci_record r;
+		struct mvm_error e;
+		size_t lines = 1;
+		for (const char *c = cut[i]; *c; c++)
+			lines += *c == '\n';
+		int rc = pci_record_parse(cut[i], strlen(cut[i]), &r, &e);
+		if (rc == 0) {
+			char mode[32] = "";
+			if (r.nn)
+				snprintf(mode, sizeof(mode), ", mode %04o", (unsigned)r.nodes[0].mode);
+			ck_abort_msg("a record cut short was read as whole (%zu devices, %zu nodes%s): "
+				     "%s",
+				     r.n, r.nn, mode, cut[i]);
+		}
+		ck_assert_int_eq(rc, -EINVAL);
+		ck_assert_uint_eq(e.line, lines);
+		ck_assert_str_eq(e.reason, "its last line is cut short (no newline at its end)");
+	}
+}
+END_TEST
+
 /* A NUL byte in a record (a damaged file) is an error on its line, not
  * the end of the record: what follows it is still to be taken back. */
 START_TEST(record_with_a_nul_is_refused)
@@ -515,6 +551,7 @@ Suite *record_suite(void)
 	tcase_add_test(tc, pci_record_round_trip);
 	tcase_add_test(tc, pci_record_version_2);
 	tcase_add_test(tc, pci_record_version_3);
+	tcase_add_test(tc, pci_record_cut_short);
 	tcase_add_test(tc, record_with_a_nul_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
