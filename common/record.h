@@ -25,9 +25,9 @@
 /* RUNTIME/VM/KIND as a new string in *out (the VM name checked). */
 int record_path(const char *runtime_dir, const char *vm, const char *kind, char **out,
 		struct mvm_error *e);
-/* Write text (NUL-terminated) atomically: RUNTIME/VM made 0755 if
- * missing (and refused if a symlink), KIND.tmp written, fsync'ed and
- * renamed over KIND. 0 or -errno. */
+/* Write text (NUL-terminated) atomically: RUNTIME/VM made, mode
+ * RUNTIME_DIR_MODE (0711), if missing (and refused if a symlink), KIND.tmp
+ * written, fsync'ed and renamed over KIND. 0 or -errno. */
 int record_write(const char *runtime_dir, const char *vm, const char *kind, const char *text,
 		 struct mvm_error *e);
 /* Read it back (NUL-terminated; the loaders below also take its length,
@@ -114,7 +114,7 @@ struct pci_record {
 	struct pci_node *nodes;
 };
 int pci_record_parse(const char *text, size_t len, struct pci_record *out, struct mvm_error *e);
-/* The text of version 2 for r (malloc'ed); NULL on ENOMEM. */
+/* The text of version 3 for r (malloc'ed); NULL on ENOMEM. */
 char *pci_record_text(const struct pci_record *r);
 void pci_record_free(struct pci_record *r);
 int pci_record_load(const char *runtime_dir, const char *vm, struct pci_record *out,
