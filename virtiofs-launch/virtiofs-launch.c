@@ -339,7 +339,8 @@ int main(int argc, char **argv)
 	/* SIGHUP (systemctl reload) may come at any time after the start: held
 	 * from now on, it is a reload once the loop's signalfd reads it, not
 	 * the end of a launcher still setting up. (SIGTERM and SIGINT keep
-	 * their default until then: nothing made before the loop is left.
+	 * their default until then: no daemon and no socket is made before
+	 * the loop; a runtime dir made by hand stays, as after any stop.
 	 * Children start with an empty mask: spawn.c.) */
 	sigset_t hup;
 	sigemptyset(&hup);
