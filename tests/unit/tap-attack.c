@@ -246,9 +246,8 @@ START_TEST(failed_rollback_says_the_error_first)
 	tu_run_free(&r);
 	long calls = tu_failat_calls(f.log);
 	tap_ok(&t, "down", NULL);
-	char at[48];
-	snprintf(at, sizeof(at), "FAILAT=%ld+", calls);
-	const char *env[] = { f.preload, at, "JOURNAL_STREAM=", NULL };
+	tu_failat_from(&f, calls, "EIO");
+	const char *env[] = { f.preload, f.at, f.err, "JOURNAL_STREAM=", NULL };
 	tap_run_env(&r, &t, "up", NULL, env);
 	for (char *p = r.err; (p = strchr(p, '\n'));)
 		*p = '|'; /* (one line in Check's log) */

@@ -440,6 +440,12 @@ void tu_failat_at(struct tu_failat *f, long n, const char *err)
 	snprintf(f->err, sizeof(f->err), "FAILAT_ERRNO=%s", err);
 }
 
+void tu_failat_from(struct tu_failat *f, long n, const char *err)
+{
+	tu_failat_at(f, n, err);
+	snprintf(f->at, sizeof(f->at), "FAILAT=%ld+", n);
+}
+
 void tu_failat_free(struct tu_failat *f)
 {
 	free(f->shim);

@@ -155,6 +155,8 @@ struct tu_failat {
 void tu_failat_init(struct tu_failat *f, const char *dir);
 /* at and err for the Nth call failing with the errno named err. */
 void tu_failat_at(struct tu_failat *f, long n, const char *err);
+/* The same for the Nth call and every later one (FAILAT=N+). */
+void tu_failat_from(struct tu_failat *f, long n, const char *err);
 void tu_failat_free(struct tu_failat *f);
 /* How many calls the FAILAT_LOG file log lists (0 when there is none);
  * the file is removed, for the next run. */

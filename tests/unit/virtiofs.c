@@ -3930,6 +3930,32 @@ START_TEST(failed_runtime_dir_step_leaves_no_directory)
 }
 END_TEST
 
+/* For the tests of one step of a share's socket: share TAG on socket SOCK
+ * (in the VM's dir) of an existing source, the runtime dir there as
+ * RuntimeDirectory= makes it; then a clean start and stop of the
+ * dynamically linked launcher (t->bin from now on) with failat.so
+ * counting into f's log (the fork of its daemon counted before the
+ * stop's calls). */
+static void failat_counted_run(struct lt *t, struct tu_failat *f, const char *tag,
+			       const char *sock)
+{
+	ck_assert_int_eq(mkdir(t->vm.runtime, 0755), 0); /* (as RuntimeDirectory=) */
+	char *pre = tu_path(t->vm.dir, "pre");
+	ck_assert_int_eq(mkdir(pre, 0755), 0);
+	free(pre);
+	lt_share(t, tag, "pre", sock);
+	tu_failat_init(f, t->vm.root);
+	t->bin = "tests/virtiofs-launch";
+	const char *const count_env[] = {f->preload, f->logenv, NULL};
+	t->env = count_env;
+	lt_start(t, t->fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(t, 0, "READY=1", 5000), 0);
+	all_up(t, "counting");
+	kill(t->pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(t, 5000), 0);
+	t->env = NULL; /* (count_env ends here) */
+}
+
 /* A share's socket that cannot be removed when the launcher stops (its
  * unlinkat failing, failat.so, with EBUSY, EPERM, EIO): one warning line
  * names it, escaped (a backslash, and a bidi override, in its name), and
@@ -3942,21 +3968,8 @@ START_TEST(failed_socket_removal_is_said)
 	static const int errnos[] = {EBUSY, EPERM, EIO};
 	struct lt t;
 	lt_init(&t);
-	ck_assert_int_eq(mkdir(t.vm.runtime, 0755), 0); /* (as RuntimeDirectory=) */
-	char *pre = tu_path(t.vm.dir, "pre");
-	ck_assert_int_eq(mkdir(pre, 0755), 0);
-	free(pre);
-	lt_share(&t, "a", "pre", "odd\\name\xe2\x80\xae.sock");
 	struct tu_failat f;
-	tu_failat_init(&f, t.vm.root);
-	t.bin = "tests/virtiofs-launch";
-	const char *const count_env[] = {f.preload, f.logenv, NULL};
-	t.env = count_env;
-	lt_start(&t, t.fake, NULL);
-	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
-	all_up(&t, "counting"); /* (its fork counted before the stop's calls) */
-	kill(t.pid, SIGTERM);
-	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	failat_counted_run(&t, &f, "a", "odd\\name\xe2\x80\xae.sock");
 	long un[2];
 	ck_assert_uint_eq(failat_calls_of(f.log, "unlinkat", un, 2), 1);
 	tu_failat_calls(f.log);
@@ -4025,26 +4038,12 @@ START_TEST(failed_removal_of_a_wrong_socket_is_said)
 {
 	struct lt t;
 	lt_init(&t);
-	ck_assert_int_eq(mkdir(t.vm.runtime, 0755), 0); /* (as RuntimeDirectory=) */
-	char *pre = tu_path(t.vm.dir, "pre");
-	ck_assert_int_eq(mkdir(pre, 0755), 0);
-	free(pre);
-	lt_share(&t, "a", "pre", "odd\\name\xe2\x80\xae.sock");
 	struct tu_failat f;
-	tu_failat_init(&f, t.vm.root);
-	t.bin = "tests/virtiofs-launch";
-	const char *const count_env[] = {f.preload, f.logenv, NULL};
-	t.env = count_env;
-	lt_start(&t, t.fake, NULL);
-	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
-	all_up(&t, "counting");
-	kill(t.pid, SIGTERM);
-	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	failat_counted_run(&t, &f, "a", "odd\\name\xe2\x80\xae.sock");
 	long ls[2];
 	ck_assert_uint_eq(failat_calls_of(f.log, "listen", ls, 2), 1);
 	tu_failat_calls(f.log);
-	snprintf(f.at, sizeof(f.at), "FAILAT=%ld+", ls[0]);
-	snprintf(f.err, sizeof(f.err), "FAILAT_ERRNO=EBUSY");
+	tu_failat_from(&f, ls[0], "EBUSY");
 	const char *const env[] = {f.preload, f.logenv, f.at, f.err, NULL};
 	t.env = env;
 	lt_fresh(&t);
@@ -4153,21 +4152,8 @@ START_TEST(failed_chroot_step_names_its_path)
 {
 	struct lt t;
 	lt_init(&t);
-	ck_assert_int_eq(mkdir(t.vm.runtime, 0755), 0); /* (as RuntimeDirectory=) */
-	char *pre = tu_path(t.vm.dir, "pre");
-	ck_assert_int_eq(mkdir(pre, 0755), 0);
-	free(pre);
-	lt_share(&t, "b", "pre", "vm1-virtiofs-b.sock");
 	struct tu_failat f;
-	tu_failat_init(&f, t.vm.root);
-	t.bin = "tests/virtiofs-launch";
-	const char *const count_env[] = {f.preload, f.logenv, NULL};
-	t.env = count_env;
-	lt_start(&t, t.fake, NULL);
-	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
-	all_up(&t, "counting");
-	kill(t.pid, SIGTERM);
-	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	failat_counted_run(&t, &f, "b", "vm1-virtiofs-b.sock");
 	/* The tree's top is made last, just before the bind. */
 	long mk[32], bd[2];
 	size_t nmk = failat_calls_of(f.log, "mkdirat", mk, ARRAY_SIZE(mk));
