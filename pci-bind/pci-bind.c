@@ -1226,6 +1226,16 @@ out:
 	return r;
 }
 
+/* unbind's failure e1, logged now: the run goes on, and ends with status
+ * r1 and, reported as its error, the first failure (e, when *r is 0). */
+static void unbind_failed(struct mvm_error *e, struct mvm_error *e1, int *r, int r1)
+{
+	log_error_info(e1);
+	if (*r == 0)
+		*e = *e1;
+	*r = r1;
+}
+
 /* unbind NAME: every recorded device given back; one that cannot be is
  * logged where the others go on, and stays recorded. 0, or -errno with e
  * filled (reported when it is such a device's). */
@@ -1251,12 +1261,8 @@ static int do_unbind(struct mvm_error *e)
 			continue;
 		}
 		rec.v[i].failed = give_back(&rec.v[i], &e1) < 0;
-		if (!rec.v[i].failed)
-			continue;
-		log_error_info(&e1);
-		if (r == 0)
-			*e = e1;
-		r = -EIO;
+		if (rec.v[i].failed)
+			unbind_failed(e, &e1, &r, -EIO);
 	}
 	/* What could not be given back stays recorded for another try. */
 	for (size_t i = 0; i < rec.n; i++) {
@@ -1272,29 +1278,22 @@ static int do_unbind(struct mvm_error *e)
 	 * VMs' binds (no device is read or written meanwhile): two unbinds of
 	 * VMs whose records list one group (records of an earlier version)
 	 * would each see the other's and both leave the node. Without the
-	 * lock (held longer than the wait: whoever may open the runtime dir
-	 * may flock it, the VM user too) the nodes are put back all the same,
-	 * or the stopped VM's user would keep its node by holding the lock;
-	 * and the record stays, devices and all, for the next unbind (giving
-	 * back what is back writes only the override it has), which does this
-	 * again under the lock. Putting the nodes back without it races with
-	 * no bind: while our record lists a group (a device of it, or its
-	 * node), no other VM's bind claims a device of it (check_held()), and
-	 * a record is read whole (written by a rename). What is left is the race above, where both leave the
-	 * node, as neither rewrites its record without the lock. */
+	 * lock (another run of root's held it longer than the wait) the nodes
+	 * are put back all the same, so that the stopped VM's user keeps none
+	 * meanwhile; and the record stays, devices and all, for the next
+	 * unbind (giving back what is back writes only the override it has),
+	 * which does this again under the lock. Putting the nodes back
+	 * without it races with no bind: while our record lists a group (a
+	 * device of it, or its node), no other VM's bind claims a device of
+	 * it (check_held()), and a record is read whole (written by a
+	 * rename). What is left is the race above, where both leave the node,
+	 * as neither rewrites its record without the lock. */
+	/* (either way, the nodes are put back all the same) */
 	bool locked = (r2 = all_vms_lock(&all, &e2)) == 0;
-	if (!locked) {
-		log_error_info(&e2); /* the nodes are put back all the same */
-		if (r == 0)
-			*e = e2;
-		r = r2;
-	}
-	if ((r2 = load_held(false, &held, &e2)) < 0) {
-		log_error_info(&e2); /* the nodes are taken back all the same */
-		if (r == 0)
-			*e = e2;
-		r = r2;
-	}
+	if (!locked)
+		unbind_failed(e, &e2, &r, r2);
+	if ((r2 = load_held(false, &held, &e2)) < 0)
+		unbind_failed(e, &e2, &r, r2);
 	/* The groups' nodes that bind changed (the record's node lines), put
 	 * back; but for a group of which another VM's record lists a device:
 	 * that VM's user (maybe this VM's) keeps the node its VM runs with. One
@@ -1313,10 +1312,7 @@ static int do_unbind(struct mvm_error *e)
 		}
 		if (put_back_node(x, &e1) == 0)
 			continue;
-		log_error_info(&e1);
-		if (r == 0)
-			*e = e1;
-		r = -EIO;
+		unbind_failed(e, &e1, &r, -EIO);
 		if (nodes_add(&left, x->group, x->uid, x->gid, x->mode) < 0) {
 			r = mvm_error_set(e, ENOMEM, "record", x->group, NULL);
 			goto out;
