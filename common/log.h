@@ -23,7 +23,13 @@ void log_vmsg(int prio, const char *fmt, va_list ap);
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+/* Its arguments are not evaluated unless debug lines are on: the ESC() of
+ * each value (a 4 KiB buffer cleared and filled) costs nothing otherwise. */
+#define log_debug(...)                                   \
+	do {                                             \
+		if (log_get_verbose() >= 1)              \
+			log_msg(LOG_DEBUG, __VA_ARGS__); \
+	} while (0)
 
 /* log_err() of a filled struct mvm_error, unless it was logged already;
  * it is then marked reported (error.h: an error is logged once). */
