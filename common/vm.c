@@ -373,7 +373,8 @@ static int pinned(struct vm *v, struct mvm_error *e)
  * and back, cannot slip another link's text in between. One name only
  * (a hard link to another root-owned link, were fs.protected_hardlinks
  * off, is not root's naming); a relative target would resolve through
- * the VM user's directory. */
+ * the VM user's directory. Not on FUSE: the VM user can mount one on its
+ * directory, whose daemon shows any link as root's. */
 static int root_named(struct vm *v, struct mvm_error *e)
 {
 	_cleanup_close_ int dfd = open(v->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -395,6 +396,9 @@ static int root_named(struct vm *v, struct mvm_error *e)
 				  "overrides";
 		return r;
 	}
+	int r = trust_fs(v->link, fd, e);
+	if (r < 0)
+		return r;
 	char target[PATH_MAX];
 	ssize_t n = readlinkat(fd, "", target, sizeof(target));
 	if (n < 0)
@@ -403,8 +407,7 @@ static int root_named(struct vm *v, struct mvm_error *e)
 		return mvm_error_set(e, ENAMETOOLONG, "resolve", v->link, NULL);
 	target[n] = '\0';
 	if (target[0] != '/') {
-		int r = untrusted(e, v->link, "a relative link (through the VM user's directory)",
-				  "");
+		r = untrusted(e, v->link, "a relative link (through the VM user's directory)", "");
 		if (e) {
 			escape_value(target, (size_t)n, e->value, sizeof(e->value));
 			e->hint = "root links `current` to the runner's absolute path; "
@@ -414,7 +417,7 @@ static int root_named(struct vm *v, struct mvm_error *e)
 	}
 	v->runner = realpath(target, NULL);
 	if (!v->runner) { /* with the target, as a dangling link is fixed */
-		int r = mvm_error_set(e, errno, "resolve", v->link, NULL);
+		r = mvm_error_set(e, errno, "resolve", v->link, NULL);
 		if (e)
 			escape_value(target, (size_t)n, e->value, sizeof(e->value));
 		return r;

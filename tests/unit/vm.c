@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1254,6 +1255,31 @@ static const char *need_bindfs(void)
 	return NULL;
 }
 
+/* src shown on mnt as root's by bindfs with allow_other, in a mount
+ * namespace of this test's own, by a bindfs that dies with the test; once
+ * mnt is a FUSE mount and mnt/probe looks root's. Its pid, to kill. */
+static pid_t bindfs_as_roots(const char *src, const char *mnt, const char *probe)
+{
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	pid_t fs = fork();
+	ck_assert_int_ge(fs, 0);
+	if (fs == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/usr/bin/bindfs", "bindfs", "-f", "-u", "0", "-g", "0", "-o", "allow_other",
+		      src, mnt, (char *)NULL);
+		_exit(127);
+	}
+	struct statfs sf = {0};
+	struct stat st = {0};
+	for (int i = 0; i < 500 && !(statfs(mnt, &sf) == 0 && sf.f_type == 0x65735546 &&
+				     lstat(P(mnt, probe), &st) == 0 && st.st_uid == 0);
+	     i++)
+		usleep(10000);
+	ck_assert_msg(st.st_uid == 0, "bindfs did not show the VM user's files as root's");
+	return fs;
+}
+
 /* Attack (found in review after issue 17): where /etc/fuse.conf has
  * user_allow_other, the VM user mounts a FUSE file system of its own (here
  * bindfs, showing the VM user's files as root's) and points current at it:
@@ -1270,20 +1296,7 @@ START_TEST(trust_fuse_mount)
 	tu_chown(P(src, "share/microvm"), TU_NOBODY, TU_NOBODY);
 	tu_chown(P(src, "share/microvm/tap-interfaces"), TU_NOBODY, TU_NOBODY);
 	ck_assert_int_eq(mkdir(mnt, 0755), 0);
-	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
-	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	pid_t fs = fork();
-	ck_assert_int_ge(fs, 0);
-	if (fs == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/usr/bin/bindfs", "bindfs", "-f", "-u", "0", "-g", "0", "-o", "allow_other",
-		      src, mnt, (char *)NULL);
-		_exit(127);
-	}
-	struct stat st = {0};
-	for (int i = 0; i < 500 && !(stat(P(mnt, "share"), &st) == 0 && st.st_uid == 0); i++)
-		usleep(10000);
-	ck_assert_msg(st.st_uid == 0, "bindfs did not show the VM user's files as root's");
+	pid_t fs = bindfs_as_roots(src, mnt, "share");
 	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
 	tu_symlink(mnt, P(t.dir, "current"));
 	struct vm v;
@@ -1306,6 +1319,41 @@ START_TEST(trust_fuse_mount)
 	umount2(mnt, MNT_DETACH);
 	free(mnt);
 	free(src);
+}
+END_TEST
+
+/* Attack (audit of runner-exec, 2026-12-02): the same FUSE mount, on the
+ * VM's directory, which the VM user owns (fusermount mounts on a
+ * directory of one's own; here the VM user's files are bindfs'd there).
+ * In it `current`, the VM user's link to a runner it added to the store,
+ * looked root's (owner 0, one name, an absolute target): root's naming,
+ * so register and unregister ran that runner's programs as root, and the
+ * root helpers took its layout. A link on FUSE is not root's. */
+START_TEST(trust_fuse_current)
+{
+	char *added = tu_path(t.root, "nix-added");
+	char *src = tu_path(t.root, "userdir");
+	tu_write(added, "share/microvm/tap-interfaces", "eth0\n");
+	ck_assert_int_eq(mkdir(src, 0755), 0);
+	tu_symlink(added, P(src, "current"));
+	tu_chown(P(src, "current"), TU_NOBODY, TU_NOBODY);
+	tu_chown(src, TU_NOBODY, TU_NOBODY);
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0); /* (a mount point must be empty) */
+	pid_t fs = bindfs_as_roots(src, t.dir, "current");
+	struct vm v;
+	struct mvm_error e;
+	int r = vm_open(&v, t.state, t.name, VM_CURRENT, false, &e);
+	if (r == 0)
+		vm_close(&v);
+	ck_assert_msg(r == -EPERM, "vm_open: %d, the VM user's link taken as root's", r);
+	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "fuse",
+			"on a FUSE mount (its owners are whatever its daemon says)");
+	kill(fs, SIGKILL);
+	waitpid(fs, NULL, 0);
+	umount2(t.dir, MNT_DETACH);
+	free(src);
+	free(added);
 }
 END_TEST
 
@@ -1706,6 +1754,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_sticky_dir, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
 	tu_add_test_if(tc, trust_fuse_mount, need_bindfs());
+	tu_add_test_if(tc, trust_fuse_current, need_bindfs());
 	tu_add_test_if(tc, trust_state_dir_not_checked, tu_need_root());
 	tcase_add_test(tc, allow_untrusted_lifts_all);
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
