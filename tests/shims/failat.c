@@ -13,6 +13,11 @@
  *   FAILAT_ERRNO=NAME   EIO (default), ENOSPC, ENOMEM, EPERM, ... or a
  *              number
  *   FAILAT_LOG=PATH     append "N CALL" for every counted call
+ *   FAILAT_OPEN=PATH    every open() of PATH (that very string) fails so
+ *              too, with or without FAILAT; not counted (an open
+ *              changes nothing), it reaches the step just after a
+ *              change the counted calls do not see: the open of a
+ *              mount point that a mount made through syscall() covers
  *
  * Nothing is written to stderr: what the program says there is its own.
  * The counted calls, and what counts them, are those of counted.h (shared
@@ -30,11 +35,11 @@ static const struct {
 	{ "EIO", EIO },	      { "ENOSPC", ENOSPC }, { "ENOMEM", ENOMEM }, { "EPERM", EPERM },
 	{ "EACCES", EACCES }, { "EBUSY", EBUSY },   { "EINVAL", EINVAL }, { "ENODEV", ENODEV },
 	{ "ENOENT", ENOENT }, { "EEXIST", EEXIST }, { "EAGAIN", EAGAIN }, { "EINTR", EINTR },
-	{ "EDQUOT", EDQUOT }, { "EROFS", EROFS },   { "ENOBUFS", ENOBUFS },
+	{ "EDQUOT", EDQUOT }, { "EROFS", EROFS },   { "ENOBUFS", ENOBUFS }, { "EMFILE", EMFILE },
 };
 
 /* FAILAT_ERRNO, read when the call fails (the variable stays in the
- * environment: it does nothing without FAILAT). A name this does not know
+ * environment: it does nothing without FAILAT or FAILAT_OPEN). A name this does not know
  * is the test's mistake: abort. */
 static int at_nth(long n, const char *call)
 {
@@ -58,4 +63,30 @@ static int at_nth(long n, const char *call)
 	(void)call;
 	errno = e;
 	return -1;
+}
+
+/* FAILAT_OPEN, taken out of the environment at load as the others are. */
+static char *open_path;
+
+__attribute__((constructor)) static void failat_open_init(void)
+{
+	const char *p = getenv("FAILAT_OPEN");
+	if (p && *p)
+		open_path = strdup(p);
+	unsetenv("FAILAT_OPEN");
+}
+
+int open(const char *p, int fl, ...)
+{
+	REAL(int, "open", const char *, int, ...);
+	mode_t m = 0;
+	if ((fl & O_CREAT) || (fl & O_TMPFILE) == O_TMPFILE) {
+		va_list ap;
+		va_start(ap, fl);
+		m = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (open_path && getpid() == self && strcmp(p, open_path) == 0)
+		return at_nth(0, "open");
+	return real(p, fl, m);
 }
