@@ -84,8 +84,13 @@ int pin_setup(struct mvm_error *e)
 		return mvm_error_set(e, errno, "mount a tmpfs on", L.runtime, NULL);
 	/* (a new mount below a slave one is private: nothing more to do) */
 	L.rt_fd = open(L.runtime, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (L.rt_fd < 0)
-		return mvm_error_set(e, errno, "open", L.runtime, NULL);
+	if (L.rt_fd < 0) {
+		/* Off again, as pin_teardown() takes it (it goes by L.rt_fd):
+		 * on it, a runtime dir this start made would be left. */
+		int err = errno;
+		sys_umount2(L.runtime, MNT_DETACH | UMOUNT_NOFOLLOW);
+		return mvm_error_set(e, err, "open", L.runtime, NULL);
+	}
 	return 0;
 }
 

@@ -3930,6 +3930,57 @@ START_TEST(failed_runtime_dir_step_leaves_no_directory)
 }
 END_TEST
 
+/* The same when the tmpfs is mounted on the runtime dir the launcher made
+ * but the open of it just after fails (failat.so's FAILAT_OPEN, with
+ * ENOMEM, then EMFILE): exit 1, one line naming the runtime dir and why,
+ * and the runtime dir is gone. (Left alone at the last stop: the tmpfs
+ * stayed on it in the launcher's namespace, and its removal found it
+ * busy.) */
+START_TEST(failed_runtime_dir_open_leaves_no_directory)
+{
+	static const struct {
+		const char *name;
+		int no;
+	} errs[] = {{"ENOMEM", ENOMEM}, {"EMFILE", EMFILE}};
+	struct lt t;
+	lt_init(&t);
+	char *pre = tu_path(t.vm.dir, "pre");
+	ck_assert_int_eq(mkdir(pre, 0755), 0);
+	free(pre);
+	lt_share(&t, "b", "pre", "vm1-virtiofs-b.sock");
+	struct tu_failat f;
+	tu_failat_init(&f, t.vm.root);
+	t.bin = "tests/virtiofs-launch";
+	char *before = tree_listing(&t);
+	char *open_env = xasprintf("FAILAT_OPEN=%s", t.vm.runtime);
+	for (size_t k = 0; k < ARRAY_SIZE(errs); k++) {
+		char err[48];
+		snprintf(err, sizeof(err), "FAILAT_ERRNO=%s", errs[k].name);
+		const char *const env[] = {f.preload, open_env, err, NULL};
+		t.env = env;
+		lt_fresh(&t);
+		lt_start(&t, t.fake, NULL);
+		int st = lt_wait_exit(&t, 3000);
+		char *log = lt_log(&t);
+		char *want = xasprintf("virtiofs-launch: vm1: unable to open '%s': %s\n",
+				       t.vm.runtime, strerror(errs[k].no));
+		ck_assert_msg(st == 1 && strcmp(log, want) == 0, "%s: exit %d; want:\n%slog:\n%s",
+			      errs[k].name, st, want, log);
+		free(want);
+		free(log);
+		char *now = tree_listing(&t);
+		ck_assert_msg(strcmp(now, before) == 0, "%s: left\n%sbefore:\n%s", errs[k].name,
+			      now, before);
+		free(now);
+	}
+	t.env = NULL;
+	free(open_env);
+	free(before);
+	tu_failat_free(&f);
+	lt_free(&t);
+}
+END_TEST
+
 /* For the tests of one step of a share's socket: share TAG on socket SOCK
  * (in the VM's dir) of an existing source, the runtime dir there as
  * RuntimeDirectory= makes it; then a clean start and stop of the
@@ -4544,6 +4595,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, failed_start_step_gives_up_or_retries, tu_need_root());
 	tu_add_test_if(tc, failed_reload_step_refused_or_taken, tu_need_root());
 	tu_add_test_if(tc, failed_runtime_dir_step_leaves_no_directory, tu_need_root());
+	tu_add_test_if(tc, failed_runtime_dir_open_leaves_no_directory, tu_need_root());
 	tu_add_test_if(tc, failed_socket_removal_is_said, tu_need_root());
 	tu_add_test_if(tc, failed_removal_of_a_wrong_socket_is_said, tu_need_root());
 	tu_add_test_if(tc, failed_chroot_step_names_its_path, tu_need_root());
