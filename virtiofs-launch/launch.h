@@ -98,6 +98,8 @@ struct launcher {
 	ino_t state_ino;
 	char *runtime;	 /* the runtime dir, absolute */
 	int rt_fd;	 /* the tmpfs on it, in our mount namespace; -1: none yet */
+	int host_ns;	 /* the mount namespace it was started in (the host's),
+			  * where what it made is removed; -1: not opened yet */
 	int root_fd;	 /* "/" and the working directory, to come back from chroot */
 	int cwd_fd;
 	int sfd;	 /* signalfd */
@@ -130,7 +132,8 @@ enum {
  * other failures -errno with e filled: verb, the whole path, the reason. */
 int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_error *e);
 /* Remove the directories in m that are still empty and still the ones
- * made, deepest (latest) first, each relative to its parent's descriptor;
+ * made, deepest (latest) first, each relative to its parent's descriptor,
+ * in the host's mount namespace (L.host_ns: a mount point there stays);
  * then forget them. */
 void made_dirs_undo(struct made_dirs *m);
 /* Forget them (kept). */

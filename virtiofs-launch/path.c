@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 #include "launch.h"
 #include "log.h"
+#include "spawn.h"
 #include "util.h"
 
 /* As the kernel's own limit. */
@@ -184,8 +186,22 @@ static const char *made_dir_shown(const struct made_dir *d, char *buf, size_t si
 	return escape_text(path ? path : d->name, buf, size);
 }
 
-void made_dirs_undo(struct made_dirs *m)
+/* Each directory of m, deepest first, said to be left: why, err. */
+static void say_left(const struct made_dirs *m, const char *why, int err)
 {
+	char shown[4 * PATH_MAX];
+	for (size_t i = m->n; i-- > 0;)
+		log_debug("left directory '%s' it made: %s: %s",
+			  made_dir_shown(&m->v[i], shown, sizeof(shown)), why, strerror(err));
+}
+
+/* made_dirs_undo()'s child: its exit status. */
+static int remove_in_host(const struct made_dirs *m)
+{
+	if (setns(L.host_ns, CLONE_NEWNS) < 0) {
+		say_left(m, "unable to enter the host's mount namespace", errno);
+		return 1;
+	}
 	for (size_t i = m->n; i-- > 0;) {
 		const struct made_dir *d = &m->v[i];
 		struct stat st;
@@ -202,6 +218,34 @@ void made_dirs_undo(struct made_dirs *m)
 			log_debug("left directory '%s' it made: %s",
 				  made_dir_shown(d, shown, sizeof(shown)), strerror(err));
 		}
+	}
+	return 0;
+}
+
+/* Removed in the mount namespace the launcher was started in (the
+ * host's), never in its own: the kernel refuses to remove a directory
+ * that is a mount point in the remover's namespace (EBUSY), but removes
+ * one that is a mount point elsewhere alone, and detaches the mounts on
+ * it in every namespace. A mount that someone made on one of these after
+ * the launcher made its namespace is in the host's, but not in the
+ * launcher's where the host's mounts do not propagate to it (run by hand
+ * under `unshare -m`, or on a host whose / is private). So a child enters
+ * the host's namespace and removes there, by the same descriptors (a path
+ * would be the VM user's to change; after setns() the child's root is the
+ * host's, whatever chroot the launcher was in). Where it cannot enter
+ * (setns() refused: no CAP_SYS_CHROOT, say), or no child can be made, the
+ * directories are left: an empty directory does less harm than someone's
+ * mount gone. */
+void made_dirs_undo(struct made_dirs *m)
+{
+	if (m->n) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(remove_in_host(m));
+		if (pid < 0)
+			say_left(m, "unable to fork", errno);
+		else
+			spawn_wait(pid);
 	}
 	made_dirs_forget(m);
 }

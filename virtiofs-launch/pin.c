@@ -66,6 +66,10 @@ static int sys_mount(const char *src, const char *target, const char *type, unsi
 
 int pin_setup(struct mvm_error *e)
 {
+	/* (kept for made_dirs_undo(); close-on-exec: no daemon gets it) */
+	L.host_ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (L.host_ns < 0)
+		return mvm_error_set(e, errno, "open", "/proc/self/ns/mnt", NULL);
 	if (unshare(CLONE_NEWNS) < 0)
 		return mvm_error_set(e, errno, "make", "a mount namespace", NULL);
 	if (sys_mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)

@@ -22,7 +22,7 @@
 #include "spawn.h"
 #include "util.h"
 
-struct launcher L = {.sfd = -1, .rt_fd = -1, .root_fd = -1, .cwd_fd = -1};
+struct launcher L = {.sfd = -1, .rt_fd = -1, .host_ns = -1, .root_fd = -1, .cwd_fd = -1};
 
 static const char help_text[] =
 	"Starts one virtiofsd per share/microvm/virtiofs/TAG of the VM's runner\n"
@@ -296,7 +296,7 @@ static void cleanup(struct share_list *l)
 	free(L.virtiofsd);
 	free(L.runtime);
 	free(L.set.extra);
-	int *fds[] = {&L.sfd, &L.rt_fd, &L.root_fd, &L.cwd_fd};
+	int *fds[] = {&L.sfd, &L.rt_fd, &L.host_ns, &L.root_fd, &L.cwd_fd};
 	for (size_t k = 0; k < ARRAY_SIZE(fds); k++)
 		if (*fds[k] >= 0)
 			close(*fds[k]);

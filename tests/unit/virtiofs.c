@@ -2082,6 +2082,66 @@ START_TEST(start_given_up_leaves_a_directory_made_anew)
 }
 END_TEST
 
+/* Run by hand where mounts do not propagate (the test's own mount
+ * namespace with / private, as `unshare -m` makes one, or a host without
+ * shared propagation), a mount that someone makes on a directory the start
+ * made, once the launcher is in its own namespace, is not seen there. A
+ * start that gives up leaves such a directory, and the mount on it, and
+ * -v says why; it removes the others it made. Here the runtime dir and
+ * share a's source get a tmpfs each, with a file in it, while z fails for
+ * good. (Left alone at the last stop: removed from the launcher's
+ * namespace, where they were not mount points, the directories went, and
+ * the kernel detached the mounts on them in every namespace.) */
+START_TEST(start_given_up_leaves_a_mount_it_cannot_see)
+{
+	struct lt t;
+	lt_init(&t);
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0); /* (this test's process alone) */
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	lt_share(&t, "a", "asrc", "vm1-virtiofs-a.sock");
+	lt_share(&t, "z", "zsrc", "zfile");
+	tu_write(t.vm.dir, "zfile", "not a socket\n");
+	const char *const extra[] = {"--max-failures", "3", "--restart-delay", "1s", "-v", NULL};
+	lt_start(&t, t.fake, extra);
+	/* z failed twice, its last try in 1 s: the directories are made */
+	bool waiting = lt_wait_log(&t, "share 'z': starting again in 1s", 1, 3000);
+	char *asrc = tu_path(t.vm.dir, "asrc");
+	const char *const theirs[] = {t.vm.runtime, asrc};
+	int mounted[ARRAY_SIZE(theirs)];
+	for (size_t i = 0; i < ARRAY_SIZE(theirs); i++) {
+		mounted[i] = mount("someone", theirs[i], "tmpfs", 0, "size=64k");
+		if (mounted[i] == 0)
+			tu_write(theirs[i], "file", "theirs\n");
+	}
+	int st = lt_wait_exit(&t, 5000);
+	char *story = lt_story(&t);
+	ck_assert_msg(waiting && mounted[0] == 0 && mounted[1] == 0,
+		      "z never waited to start again, or no mount made; log:\n%s", story);
+	ck_assert_msg(st == 1 && strstr(story, "unable to start share 'z': it failed 3 times "
+					       "in a row"),
+		      "exit %d; log:\n%s", st, story);
+	for (size_t i = 0; i < ARRAY_SIZE(theirs); i++) {
+		char *file = tu_path(theirs[i], "file"), *text = NULL;
+		size_t len;
+		bool kept = read_file(file, 4096, &text, &len) == 0 && strcmp(text, "theirs\n") == 0;
+		char *said = xasprintf("left directory '%s' it made: %s\n", theirs[i],
+				       strerror(EBUSY));
+		ck_assert_msg(kept, "someone's mount on %s detached; log:\n%s", theirs[i], story);
+		ck_assert_msg(strstr(story, said), "want:\n%slog:\n%s", said, story);
+		free(said);
+		free(text);
+		free(file);
+		ck_assert_int_eq(umount(theirs[i]), 0);
+	}
+	char *zsrc = tu_path(t.vm.dir, "zsrc");
+	ck_assert_msg(access(zsrc, F_OK) < 0, "%s left behind; log:\n%s", zsrc, story);
+	free(zsrc);
+	free(story);
+	free(asrc);
+	lt_free(&t);
+}
+END_TEST
+
 /* The SigBlk line of /proc/PID/status ("" when gone). */
 static void sigblk_of(pid_t pid, char *buf, size_t size)
 {
@@ -3981,6 +4041,41 @@ START_TEST(failed_runtime_dir_open_leaves_no_directory)
 }
 END_TEST
 
+/* The launcher keeps the mount namespace it was started in (the host's),
+ * opened before it makes its own, to remove what a start that gives up
+ * made (start_given_up_leaves_a_mount_it_cannot_see). When that open fails
+ * (failat.so's FAILAT_OPEN, ENOMEM), one line says so, exit 1, and nothing
+ * is made: the runtime dir, not there, is not made. */
+START_TEST(failed_host_namespace_open_makes_nothing)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "asrc", "vm1-virtiofs-a.sock");
+	struct tu_failat f;
+	tu_failat_init(&f, t.vm.root);
+	t.bin = "tests/virtiofs-launch";
+	char *before = tree_listing(&t);
+	const char *const env[] = {f.preload, "FAILAT_OPEN=/proc/self/ns/mnt",
+				   "FAILAT_ERRNO=ENOMEM", NULL};
+	t.env = env;
+	lt_start(&t, t.fake, NULL);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to open '/proc/self/ns/mnt': %s\n",
+			       strerror(ENOMEM));
+	ck_assert_msg(st == 1 && strcmp(log, want) == 0, "exit %d; want:\n%slog:\n%s", st, want,
+		      log);
+	free(want);
+	free(log);
+	char *now = tree_listing(&t);
+	ck_assert_msg(strcmp(now, before) == 0, "left\n%sbefore:\n%s", now, before);
+	free(now);
+	free(before);
+	tu_failat_free(&f);
+	lt_free(&t);
+}
+END_TEST
+
 /* For the tests of one step of a share's socket: share TAG on socket SOCK
  * (in the VM's dir) of an existing source, the runtime dir there as
  * RuntimeDirectory= makes it; then a clean start and stop of the
@@ -4153,11 +4248,15 @@ static const char *relative_path_in(const char *line, char *buf, size_t size)
  * that leaves it out: setpriv here) the chroot in which a socket is bound
  * is refused. One line names that chroot's directory, RUNTIME/.root/0,
  * and why; the share fails as one that cannot be prepared does, and the
- * launcher gives up: exit 1, the host as it found it. (Found while there:
- * the launcher then tried to leave a chroot it never entered, failed at
- * that too, and aborted: "unable to leave a chroot", exit 134, its
- * runtime dir left behind; the line that was meant named RUNTIME/.root/0
- * followed by the socket's directory.) */
+ * launcher gives up: exit 1, the host as it found it, the runtime dir there
+ * as the unit's RuntimeDirectory= makes it. (Found while there: the
+ * launcher then tried to leave a chroot it never entered, failed at that
+ * too, and aborted: "unable to leave a chroot", exit 134, its runtime dir
+ * left behind; the line that was meant named RUNTIME/.root/0 followed by
+ * the socket's directory.) Run by hand with no runtime dir, the one it
+ * made is left, and -v says why: without CAP_SYS_CHROOT it cannot enter
+ * the host's mount namespace, the only one where it can tell whether
+ * someone's mount is on it (start_given_up_leaves_a_mount_it_cannot_see). */
 START_TEST(chroot_refused_gives_up_cleanly)
 {
 	struct lt t;
@@ -4166,30 +4265,46 @@ START_TEST(chroot_refused_gives_up_cleanly)
 	ck_assert_int_eq(mkdir(pre, 0755), 0);
 	free(pre);
 	lt_share(&t, "a", "pre", "vm1-virtiofs-a.sock");
-	char *before = tree_listing(&t);
 	char *bin = tu_bin("virtiofs-launch");
 	const char *const argv[] = {"/usr/bin/setpriv", "--bounding-set", "-sys_chroot",
 				    "--inh-caps", "-sys_chroot", "--", bin, "--state-dir",
 				    t.vm.state, "--group", t.group, "--runtime-dir", t.vm.runtime,
-				    "--virtiofsd", t.fake, "--max-failures", "1", "vm1", NULL};
+				    "--virtiofsd", t.fake, "--max-failures", "1", "-v", "vm1", NULL};
 	char *fake_env = xasprintf("VFS_FAKE_DIR=%s", t.fake_dir);
 	const char *const env[] = {fake_env, "NOTIFY_SOCKET=", NULL};
-	struct tu_run r;
-	tu_run_env(&r, argv, env);
 	char *want = xasprintf("virtiofs-launch: vm1: unable to chroot to '%s/.root/0': %s\n",
 			       t.vm.runtime, strerror(EPERM));
-	ck_assert_msg(r.status == 1 && strstr(r.err, want) &&
-			      strstr(r.err, "unable to start share 'a': it failed 1 times in a row"),
-		      "exit %d; want:\n%slog:\n%s", r.status, want, r.err);
-	char *now = tree_listing(&t);
-	ck_assert_msg(strcmp(now, before) == 0, "left\n%sbefore:\n%s", now, before);
-	ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
-	free(now);
+	char *left = xasprintf("virtiofs-launch: vm1: left directory '%s' it made: unable to "
+			       "enter the host's mount namespace: %s\n",
+			       t.vm.runtime, strerror(EPERM));
+	for (int by_hand = 1; by_hand >= 0; by_hand--) {
+		if (!by_hand)
+			ck_assert_int_eq(mkdir(t.vm.runtime, 0755), 0);
+		char *before = tree_listing(&t);
+		struct tu_run r;
+		tu_run_env(&r, argv, env);
+		ck_assert_msg(r.status == 1 && strstr(r.err, want) &&
+				      strstr(r.err, "unable to start share 'a': it failed 1 times "
+						    "in a row"),
+			      "exit %d; want:\n%slog:\n%s", r.status, want, r.err);
+		ck_assert_msg(!strstr(r.err, left) == !by_hand, "%s:\n%slog:\n%s",
+			      by_hand ? "want" : "not wanted", left, r.err);
+		struct stat st;
+		if (by_hand)
+			ck_assert_msg(stat(t.vm.runtime, &st) == 0 && S_ISDIR(st.st_mode) &&
+					      st.st_uid == 0 && rmdir(t.vm.runtime) == 0,
+				      "no runtime dir left");
+		char *now = tree_listing(&t);
+		ck_assert_msg(strcmp(now, before) == 0, "left\n%sbefore:\n%s", now, before);
+		ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
+		free(now);
+		free(before);
+		tu_run_free(&r);
+	}
+	free(left);
 	free(want);
-	tu_run_free(&r);
 	free(fake_env);
 	free(bin);
-	free(before);
 	lt_free(&t);
 }
 END_TEST
@@ -4564,6 +4679,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, early_sighup_is_a_reload, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, start_given_up_leaves_a_directory_made_anew, tu_need_root());
+	tu_add_test_if(tc, start_given_up_leaves_a_mount_it_cannot_see, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_the_runtime_dir_it_made, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_made_roots_alone_to_read, tu_need_root());
 	tu_add_test_if(tc, chroot_refused_gives_up_cleanly, tu_need_root());
@@ -4596,6 +4712,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, failed_reload_step_refused_or_taken, tu_need_root());
 	tu_add_test_if(tc, failed_runtime_dir_step_leaves_no_directory, tu_need_root());
 	tu_add_test_if(tc, failed_runtime_dir_open_leaves_no_directory, tu_need_root());
+	tu_add_test_if(tc, failed_host_namespace_open_makes_nothing, tu_need_root());
 	tu_add_test_if(tc, failed_socket_removal_is_said, tu_need_root());
 	tu_add_test_if(tc, failed_removal_of_a_wrong_socket_is_said, tu_need_root());
 	tu_add_test_if(tc, failed_chroot_step_names_its_path, tu_need_root());
