@@ -15,7 +15,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -229,6 +231,51 @@ const char *tu_need_netns(void)
 	case 2: return why = "cannot make the mount namespace private";
 	default: return why = "cannot mount a sysfs in a new network namespace";
 	}
+}
+
+const char *tu_need_bindfs(void)
+{
+	const char *why = tu_need_root();
+	if (why)
+		return why;
+	if (access("/usr/bin/bindfs", X_OK) < 0)
+		return "no /usr/bin/bindfs (Debian package bindfs)";
+	if (access("/dev/fuse", R_OK | W_OK) < 0)
+		return "no /dev/fuse";
+	return NULL;
+}
+
+pid_t tu_bindfs_as_roots(const char *src, const char *mnt, const char *probe)
+{
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	pid_t fs = fork();
+	ck_assert_int_ge(fs, 0);
+	if (fs == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/usr/bin/bindfs", "bindfs", "-f", "-u", "0", "-g", "0", "-o", "allow_other",
+		      src, mnt, (char *)NULL);
+		_exit(127);
+	}
+	/* (the mount itself too: a probe that the directory under it also
+	 * has would pass before the mount is up) */
+	char *p = tu_path(mnt, probe);
+	struct statfs sf = {0};
+	struct stat st = {0};
+	for (int i = 0; i < 500 && !(statfs(mnt, &sf) == 0 && sf.f_type == 0x65735546 &&
+				     lstat(p, &st) == 0 && st.st_uid == 0);
+	     i++)
+		usleep(10000);
+	free(p);
+	ck_assert_msg(st.st_uid == 0, "bindfs did not show the VM user's files as root's");
+	return fs;
+}
+
+void tu_bindfs_stop(pid_t fs, const char *mnt)
+{
+	kill(fs, SIGKILL);
+	waitpid(fs, NULL, 0);
+	umount2(mnt, MNT_DETACH);
 }
 
 /* One test not run: "SKIP NAME: WHY" on stderr, and a line "NAME: WHY"

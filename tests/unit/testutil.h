@@ -63,6 +63,19 @@ const char *tu_need_root(void);
 /* Root, and a new network and mount namespace with a sysfs of its own can
  * be made (tried in a child): what the namespace tests of tap need. */
 const char *tu_need_netns(void);
+/* Root, /usr/bin/bindfs (Debian package bindfs) and /dev/fuse: what the
+ * tests of a FUSE mount that shows the VM user's files as root's need. */
+const char *tu_need_bindfs(void);
+
+/* src shown on mnt as root's (owner and group 0) by bindfs with
+ * allow_other, as the VM user's FUSE daemon could show its own files
+ * where /etc/fuse.conf has user_allow_other: in a mount namespace of the
+ * test's own (made here), by a bindfs that dies with the test; returns
+ * once mnt is a FUSE mount and mnt/probe looks root's, with bindfs's pid
+ * for tu_bindfs_stop(). */
+pid_t tu_bindfs_as_roots(const char *src, const char *mnt, const char *probe);
+/* Kill that bindfs and take its mount off mnt. */
+void tu_bindfs_stop(pid_t fs, const char *mnt);
 
 /* tcase_create(name), the name kept for tu_add_loop_test_if(): a TCase
  * given to it must come from here. */

@@ -8,13 +8,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1241,45 +1237,6 @@ START_TEST(trust_sticky_runner)
 }
 END_TEST
 
-/* bindfs (Debian package bindfs), and /dev/fuse: what trust_fuse_mount
- * needs besides root. */
-static const char *need_bindfs(void)
-{
-	const char *why = tu_need_root();
-	if (why)
-		return why;
-	if (access("/usr/bin/bindfs", X_OK) < 0)
-		return "no /usr/bin/bindfs (Debian package bindfs)";
-	if (access("/dev/fuse", R_OK | W_OK) < 0)
-		return "no /dev/fuse";
-	return NULL;
-}
-
-/* src shown on mnt as root's by bindfs with allow_other, in a mount
- * namespace of this test's own, by a bindfs that dies with the test; once
- * mnt is a FUSE mount and mnt/probe looks root's. Its pid, to kill. */
-static pid_t bindfs_as_roots(const char *src, const char *mnt, const char *probe)
-{
-	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
-	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	pid_t fs = fork();
-	ck_assert_int_ge(fs, 0);
-	if (fs == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/usr/bin/bindfs", "bindfs", "-f", "-u", "0", "-g", "0", "-o", "allow_other",
-		      src, mnt, (char *)NULL);
-		_exit(127);
-	}
-	struct statfs sf = {0};
-	struct stat st = {0};
-	for (int i = 0; i < 500 && !(statfs(mnt, &sf) == 0 && sf.f_type == 0x65735546 &&
-				     lstat(P(mnt, probe), &st) == 0 && st.st_uid == 0);
-	     i++)
-		usleep(10000);
-	ck_assert_msg(st.st_uid == 0, "bindfs did not show the VM user's files as root's");
-	return fs;
-}
-
 /* Attack (found in review after issue 17): where /etc/fuse.conf has
  * user_allow_other, the VM user mounts a FUSE file system of its own (here
  * bindfs, showing the VM user's files as root's) and points current at it:
@@ -1296,7 +1253,7 @@ START_TEST(trust_fuse_mount)
 	tu_chown(P(src, "share/microvm"), TU_NOBODY, TU_NOBODY);
 	tu_chown(P(src, "share/microvm/tap-interfaces"), TU_NOBODY, TU_NOBODY);
 	ck_assert_int_eq(mkdir(mnt, 0755), 0);
-	pid_t fs = bindfs_as_roots(src, mnt, "share");
+	pid_t fs = tu_bindfs_as_roots(src, mnt, "share");
 	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
 	tu_symlink(mnt, P(t.dir, "current"));
 	struct vm v;
@@ -1314,9 +1271,7 @@ START_TEST(trust_fuse_mount)
 	ck_assert_int_eq(vm_tap_interfaces(&v, &tl, &e), -EPERM);
 	ck_assert_msg(strstr(tu_error_str(&e), "on a FUSE mount"), "%s", tu_error_str(&e));
 	vm_close(&v);
-	kill(fs, SIGKILL);
-	waitpid(fs, NULL, 0);
-	umount2(mnt, MNT_DETACH);
+	tu_bindfs_stop(fs, mnt);
 	free(mnt);
 	free(src);
 }
@@ -1340,7 +1295,7 @@ START_TEST(trust_fuse_current)
 	tu_chown(src, TU_NOBODY, TU_NOBODY);
 	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
 	ck_assert_int_eq(unlink(P(t.dir, "current")), 0); /* (a mount point must be empty) */
-	pid_t fs = bindfs_as_roots(src, t.dir, "current");
+	pid_t fs = tu_bindfs_as_roots(src, t.dir, "current");
 	struct vm v;
 	struct mvm_error e;
 	int r = vm_open(&v, t.state, t.name, VM_CURRENT, false, &e);
@@ -1349,9 +1304,7 @@ START_TEST(trust_fuse_current)
 	ck_assert_msg(r == -EPERM, "vm_open: %d, the VM user's link taken as root's", r);
 	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "fuse",
 			"on a FUSE mount (its owners are whatever its daemon says)");
-	kill(fs, SIGKILL);
-	waitpid(fs, NULL, 0);
-	umount2(t.dir, MNT_DETACH);
+	tu_bindfs_stop(fs, t.dir);
 	free(src);
 	free(added);
 }
@@ -1753,8 +1706,8 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_link_within_runner, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_dir, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
-	tu_add_test_if(tc, trust_fuse_mount, need_bindfs());
-	tu_add_test_if(tc, trust_fuse_current, need_bindfs());
+	tu_add_test_if(tc, trust_fuse_mount, tu_need_bindfs());
+	tu_add_test_if(tc, trust_fuse_current, tu_need_bindfs());
 	tu_add_test_if(tc, trust_state_dir_not_checked, tu_need_root());
 	tcase_add_test(tc, allow_untrusted_lifts_all);
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
