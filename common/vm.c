@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,17 +82,21 @@ static int trust_stat(const char *path, const struct stat *st, bool sticky_ok,
 	return 0;
 }
 
-#define FUSE_MAGIC 0x65735546
-
-/* On a file system whose owners are whatever its daemon says (FUSE: a
- * user's own, mounted with allow_other, can show every file as root's),
- * nothing is root's, whatever stat says. fd >= 0: of that file. */
-static int trust_fs(const char *path, int fd, struct mvm_error *e)
+int on_fuse(const char *path, int fd)
 {
 	struct statfs sf;
 	if ((fd >= 0 ? fstatfs(fd, &sf) : statfs(path, &sf)) < 0)
-		return mvm_error_set(e, errno, "trust", path, NULL);
-	if (sf.f_type == FUSE_MAGIC)
+		return -errno;
+	return sf.f_type == FUSE_SUPER_MAGIC;
+}
+
+/* Not on FUSE (on_fuse()). fd >= 0: of that file. */
+static int trust_fs(const char *path, int fd, struct mvm_error *e)
+{
+	int r = on_fuse(path, fd);
+	if (r < 0)
+		return mvm_error_set(e, -r, "trust", path, NULL);
+	if (r)
 		return untrusted(e, path, "on a FUSE mount (its owners are whatever its daemon says)",
 				 "fuse");
 	return 0;

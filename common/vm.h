@@ -57,6 +57,12 @@ int vm_name_check(const char *name, struct mvm_error *e);
  * above it: -EPERM with e naming the offending path. */
 int trust_check(const char *path, struct mvm_error *e);
 
+/* Is the file fd (path when fd < 0) on FUSE, whose owners are whatever
+ * its daemon says? A user's own, mounted with allow_other where
+ * /etc/fuse.conf has user_allow_other, can show every file as root's: so
+ * nothing on one is root's, whatever stat says. 1, 0, or -errno. */
+int on_fuse(const char *path, int fd);
+
 /* Read RUNNER/rel (at most LAYOUT_FILE_MAX bytes), trust-checked.
  * -ENOENT when it does not exist (an optional file: nothing to do); a
  * dangling symlink (-ENOLINK), a directory, an unreadable or too large
