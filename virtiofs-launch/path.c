@@ -9,11 +9,12 @@
  * no one but root could have made it: owned by root, in a directory that
  * is root's and not writable by group or others (a sticky one is fine:
  * there nobody can replace root's entries). Once the walk enters the state
- * dir (the same directory as --state-dir, however it is reached) or a
- * directory another user owns or can write, it follows no symlink and no
- * '..' any more. A missing directory is made with mkdirat() in the
- * descriptor it belongs to, and then opened the same way: nothing is ever
- * made through a symlink. */
+ * dir (the same directory as --state-dir, however it is reached), a
+ * directory another user owns or can write, or one on FUSE (whose owners
+ * are whatever its daemon says), it follows no symlink and no '..' any
+ * more. A missing directory is made with mkdirat() in the descriptor it
+ * belongs to, and then opened the same way: nothing is ever made through
+ * a symlink. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +39,7 @@ enum taint {
 	CLEAN,	   /* root's all the way */
 	IN_STATE,  /* in the state dir (the VM users' directories) */
 	IN_OTHERS, /* in a directory a user other than root owns or can write */
+	IN_FUSE,   /* in a directory on FUSE (on_fuse(): who owns it is unknown) */
 };
 
 static const char *const symlink_reason[] = {
@@ -45,10 +47,12 @@ static const char *const symlink_reason[] = {
 		     "anywhere)",
 	[IN_OTHERS] = "a symlink in a directory that a user other than root owns or can write "
 		      "(refused: that user could point it anywhere)",
+	[IN_FUSE] = "a symlink on a FUSE mount (refused: its owners are whatever its daemon says)",
 };
 static const char *const dotdot_reason[] = {
 	[IN_STATE] = "'..' in a path in the VM's directory",
 	[IN_OTHERS] = "'..' in a directory that a user other than root owns or can write",
+	[IN_FUSE] = "'..' in a directory on a FUSE mount",
 };
 
 const char *path_split(const char *path, char *buf, size_t size)
@@ -75,17 +79,33 @@ static int open_dir_at(int dfd, const char *name)
 	return (int)fd;
 }
 
-/* What looking up names in the directory st means from now on. */
-static enum taint taint_of(const struct stat *st, enum taint t)
+/* What looking up names in the directory fd means from now on, into *t:
+ * 0, or -errno. A directory on FUSE is nobody's known (the VM user can
+ * mount its own with allow_other where /etc/fuse.conf lets it, on a
+ * directory it owns, and show it and its links as root's); a source on
+ * FUSE is still served, as long as the walk follows no link and no '..'
+ * on it. (A link lies on its directory's file system: no mount has a
+ * symlink for its root.) */
+static int taint_of(int fd, enum taint *t)
 {
-	if (t != CLEAN)
-		return t;
-	if (st->st_dev == L.state_dev && st->st_ino == L.state_ino)
-		return IN_STATE;
-	if (st->st_uid != 0 ||
-	    ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX)))
-		return IN_OTHERS;
-	return CLEAN;
+	struct stat st;
+	if (*t != CLEAN)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_dev == L.state_dev && st.st_ino == L.state_ino) {
+		*t = IN_STATE;
+		return 0;
+	}
+	int fuse = on_fuse(NULL, fd);
+	if (fuse < 0)
+		return fuse;
+	if (fuse)
+		*t = IN_FUSE;
+	else if (st.st_uid != 0 ||
+		 ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)))
+		*t = IN_OTHERS;
+	return 0;
 }
 
 struct walk {
@@ -285,15 +305,13 @@ static int step(struct walk *w, const char *name, const char *rest, unsigned fla
 		}
 		return -err;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int err = errno;
+	int r = taint_of(fd, &w->t);
+	if (r < 0) {
 		close(fd);
-		return -err;
+		return r;
 	}
 	close(w->fd);
 	w->fd = fd;
-	w->t = taint_of(&st, w->t);
 	if ((flags & WALK_ROOTS) && w->t != CLEAN) {
 		w->reason = "a directory on the way is not root's, or is writable by others";
 		return -EPERM;
@@ -310,12 +328,11 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 		return mvm_error_set(e, ENAMETOOLONG, verb, path, NULL);
 	memcpy(w.buf, path, strlen(path) + 1);
 	int r = 0;
-	struct stat st;
 	w.fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (w.fd < 0 || fstat(w.fd, &st) < 0)
+	if (w.fd < 0)
 		r = -errno;
 	else
-		w.t = taint_of(&st, CLEAN);
+		r = taint_of(w.fd, &w.t);
 	const char *p = w.buf;
 	while (r >= 0) {
 		p += strspn(p, "/");

@@ -3429,6 +3429,97 @@ START_TEST(attack_state_dir_symlink)
 }
 END_TEST
 
+#define FUSE_LINK "a symlink on a FUSE mount (refused: its owners are whatever its daemon says)"
+
+/* Attack 4 (audit of virtiofs-launch, 2026-12-02): where /etc/fuse.conf
+ * has user_allow_other, the VM user mounts a FUSE file system of its own,
+ * with allow_other, on a directory it owns on a share's way (here vmdata,
+ * outside the state dir: one the administrator gave it),
+ * whose daemon (bindfs -u 0 here) shows every file as root's. The walk
+ * took that directory for root's from fstat() alone and followed the VM
+ * user's link in it, shown as root's too, to a root-only host directory:
+ * the guest was served that. Wanted: nothing on FUSE counts as root's, so
+ * the link is refused, for a source and for a socket's directory, and no
+ * daemon starts; the FUSE directory itself, reached through root's
+ * directories, is still served (what an administrator's FUSE share is;
+ * here the VM user's own files, which it could always share). */
+START_TEST(attack_fuse_dir_shown_roots)
+{
+	struct lt t;
+	lt_init(&t);
+	char *secret = make_secret(&t);
+	/* (in a directory of its own: leftovers() looks for processes naming
+	 * t.vm.root, and bindfs names its directories) */
+	char *fuse = tu_tmpdir();
+	char *theirs = tu_path(fuse, "theirs"), *vmdata = tu_path(fuse, "vmdata");
+	char *src = tu_path(vmdata, "etc"), *sock = tu_path(vmdata, "etc/a.sock");
+	/* The VM user's files, all its own, and its link to the host's
+	 * directory. */
+	tu_write(theirs, "mine/in-mine", "the VM user's\n");
+	char *link = tu_path(theirs, "etc");
+	tu_symlink(secret, link);
+	const char *const own[] = {"mine/in-mine", "mine", "etc", "."};
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+		char *p = tu_path(theirs, own[i]);
+		tu_chown(p, TU_NOBODY, TU_NOBODY);
+		free(p);
+	}
+	ck_assert_int_eq(mkdir(vmdata, 0755), 0);
+	tu_chown(vmdata, TU_NOBODY, TU_NOBODY);
+	pid_t fs = tu_bindfs_as_roots(theirs, vmdata, "etc");
+
+	lt_share(&t, "a", src, "vm1-virtiofs-a.sock");
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int st = lt_wait_exit(&t, 3000);
+	ck_assert_msg(st != -1 || !pinned_is(&t, "a", secret),
+		      "the guest is served the root-only %s, through the VM user's FUSE link %s",
+		      secret, src);
+	char *log = lt_log(&t);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use share 'a' source '%s': %s\n",
+			       src, FUSE_LINK);
+	ck_assert_msg(st == 1 && strstr(log, want), "exit %d; want:\n%slog:\n%s", st, want, log);
+	free(want);
+	free(log);
+	ck_assert_uint_eq(dir_entries(t.fake_dir), 0); /* no daemon ever ran */
+	ck_assert_uint_eq(leftovers(&t), 0);
+
+	/* The socket's directory through the same link: refused, nothing
+	 * bound in the root-only directory. */
+	lt_forget_share(&t, "a");
+	lt_share(&t, "a", "data", sock);
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	expect_refused(&t, "a", "socket", sock, FUSE_LINK);
+	ck_assert_uint_eq(dir_entries(secret), 1);
+
+	/* The FUSE directory as the source, reached through root's: served. */
+	lt_forget_share(&t, "a");
+	char *mine = tu_path(vmdata, "mine");
+	lt_share(&t, "a", mine, "vm1-virtiofs-a.sock");
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	lt_start(&t, t.fake, NULL);
+	int r = lt_wait_msg(&t, 0, "READY=1", 5000);
+	log = lt_log(&t);
+	ck_assert_msg(r >= 0, "no READY=1; log:\n%s", log);
+	free(log);
+	ck_assert(pinned_has(&t, "a", "in-mine"));
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+
+	tu_bindfs_stop(fs, vmdata);
+	free(mine);
+	free(link);
+	free(sock);
+	free(src);
+	free(vmdata);
+	free(theirs);
+	tu_rm_rf(fuse);
+	free(fuse);
+	free(secret);
+	lt_free(&t);
+}
+END_TEST
+
 /* read-only: what the daemon serves is a read-only mount of the source,
  * for both dialects (the Rust one is told --readonly too); a share
  * without the file stays writable. */
@@ -4725,6 +4816,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, attack_state_dir_symlink, tu_need_root());
 	tu_add_test_if(tc, attack_forged_unix_line, tu_need_root());
 	tu_add_test_if(tc, attack_listener_in_other_netns, tu_need_root());
+	tu_add_test_if(tc, attack_fuse_dir_shown_roots, tu_need_bindfs());
 	suite_add_tcase(s, tc);
 	return s;
 }
