@@ -3434,15 +3434,16 @@ END_TEST
 /* Attack 4 (audit of virtiofs-launch, 2026-12-02): where /etc/fuse.conf
  * has user_allow_other, the VM user mounts a FUSE file system of its own,
  * with allow_other, on a directory it owns on a share's way (here vmdata,
- * outside the state dir: one the administrator gave it),
- * whose daemon (bindfs -u 0 here) shows every file as root's. The walk
- * took that directory for root's from fstat() alone and followed the VM
- * user's link in it, shown as root's too, to a root-only host directory:
- * the guest was served that. Wanted: nothing on FUSE counts as root's, so
- * the link is refused, for a source and for a socket's directory, and no
- * daemon starts; the FUSE directory itself, reached through root's
- * directories, is still served (what an administrator's FUSE share is;
- * here the VM user's own files, which it could always share). */
+ * outside the state dir: one the administrator gave it), whose daemon
+ * (bindfs -u 0 here) shows every file as root's. The walk took that
+ * directory for root's from fstat() alone and followed the VM user's link
+ * in it, shown as root's too, to a root-only host directory: the guest
+ * was served that. Wanted: nothing on FUSE counts as root's, so the link
+ * is refused, for a source and for a socket's directory (a '..' step
+ * there too), and no daemon starts; the FUSE directory itself, reached
+ * through root's directories, is still served (what an administrator's
+ * FUSE share is; here the VM user's own files, which it could always
+ * share). */
 START_TEST(attack_fuse_dir_shown_roots)
 {
 	struct lt t;
@@ -3491,6 +3492,14 @@ START_TEST(attack_fuse_dir_shown_roots)
 	ck_assert_int_eq(unlink(t.err_path), 0);
 	expect_refused(&t, "a", "socket", sock, FUSE_LINK);
 	ck_assert_uint_eq(dir_entries(secret), 1);
+
+	/* No '..' either, as in the VM user's directories. */
+	lt_forget_share(&t, "a");
+	char *up = tu_path(vmdata, "mine/../mine");
+	lt_share(&t, "a", up, "vm1-virtiofs-a.sock");
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	expect_refused(&t, "a", "source", up, "'..' in a directory on a FUSE mount");
+	free(up);
 
 	/* The FUSE directory as the source, reached through root's: served. */
 	lt_forget_share(&t, "a");
