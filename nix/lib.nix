@@ -52,10 +52,30 @@ rec {
   # a line in extra-args.
   splitArgs = args: lib.concatMap (a: lib.filter (w: lib.isString w && w != "") (builtins.split "[ \t\n]+" a)) args;
 
-  # Does an element of those extraArgs hold more shell syntax than white
-  # space (a quote, a backslash, $, a backtick, ; & | < > ( ))? On
-  # microvm.nix's shell line it meant something splitArgs does not do.
-  shellSyntax = a: builtins.match ".*[\"'\\$`;&|<>()].*" a != null;
+  # Does an element of those extraArgs hold more shell syntax than spaces
+  # and tabs? On microvm.nix's line (bash, in the VM's directory) it meant
+  # something splitArgs does not do:
+  # - a quote, a backslash, $, a backtick, ; & | < > ( );
+  # - a newline: the end of the command, the rest of the line went;
+  # - a brace expansion, {a,b} or {1..4};
+  # - a word starting with # (a comment) or ~ (a home directory), or a ~
+  #   after the = or a : of a NAME=VALUE word;
+  # - a glob: * ? anywhere, [ with a ] after it. bash matched it against
+  #   the VM's directory, which the VM user writes, and left it as it was
+  #   only while nothing matched. No virtiofsd option needs one (an
+  #   --xattrmap's separator is any character: : is the usual one); a [
+  #   with no ] after it is no glob, bash left it as it was.
+  # A # ~ [ { that bash left alone (--xattrmap=#ok#all###) passes.
+  shellSyntax =
+    a:
+    lib.hasInfix "\n" a
+    || builtins.match ".*[\"'\\$`;&|<>()*?].*" a != null
+    || lib.any (
+      w:
+      builtins.match "([#~]|[A-Za-z_][A-Za-z0-9_]*=(.*:)?~).*" w != null
+      || builtins.match ".*\\[.*].*" w != null
+      || builtins.match ".*[{].*(,|[.][.]).*[}].*" w != null
+    ) (splitArgs [ a ]);
 
   # microvm.virtiofsd.threadPoolSize (an unsigned integer, or a string the
   # shell expanded, "`nproc`" by default) as virtiofs-launch's

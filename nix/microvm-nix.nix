@@ -251,7 +251,7 @@ in
             let
               bad = what: args: map (a: {
                 assertion = false;
-                message = "vm ${name}: ${what} element ${builtins.toJSON a} holds shell syntax (a quote, a backslash, $, a backtick, ; & | < > or a parenthesis), which microvm.nix's shell line acted on and this module does not (it splits at white space alone): give the arguments as virtiofsd is to see them";
+                message = "vm ${name}: ${what} element ${builtins.toJSON a} holds shell syntax (a quote, a backslash, $, a backtick, ; & | < > or a parenthesis, a newline, a brace expansion, a word starting with # or ~, a ~ after NAME= or its :, a glob: * ? or [...]), which microvm.nix's shell line acted on and this module does not (it splits at white space alone): give the arguments as virtiofsd is to see them";
               }) (lib.filter hlib.shellSyntax args);
             in
             bad "microvm.virtiofsd.extraArgs" guest.microvm.virtiofsd.extraArgs

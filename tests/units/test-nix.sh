@@ -127,6 +127,33 @@ out=$(vfsarg '--modcaps=+sys_admin --cache auto')
 # (the other checks do not hold for it: files' extra-args change)
 check "white space alone in microvm.virtiofsd.extraArgs is no assertion" \
     eval '[[ $out == "["* && $out != *"extraArgs element"* ]]'
+# The rest of what bash did on that line (found in review): brace
+# expansion; a word starting with # (a comment: the rest of the line,
+# the share's arguments too, went) or ~ (a home directory; also after the
+# = or a : of a NAME=VALUE word); a glob matched against the VM's
+# directory, which the VM user writes (* ?, [...]); a newline (the
+# command ended there). \n below is a newline.
+while IFS='|' read -r what a; do
+    out=$(vfsarg "${a//\\n/$'\n'}")
+    check "$what in microvm.virtiofsd.extraArgs is an assertion naming it" \
+        says "vm files: microvm.virtiofsd.extraArgs element \"$a\""
+done <<'CASES'
+a brace list|--log-level={debug,info}
+a brace sequence|--thread-pool-size={1..4}
+a word starting with #|--sandbox=chroot #was namespace
+a word starting with ~|--shared-dir ~alice/vm
+a ~ after NAME=|-o source=~/vm
+a ~ after NAME=...:|-o xattrmap=x:~
+a *|--xattrmap=*ok*all***
+a ?|--socket-group=kvm?
+a [...]|--socket-group=kvm[0-9]
+a newline|--sandbox=chroot\n--cache=never
+CASES
+# What real virtiofsd options hold passes: : = , . + -, and a # ~ [ {
+# that bash left as it was (inside a word, no ], no , or .. in braces).
+out=$(vfsarg '--sandbox=chroot --xattrmap=:map::user.virtiofs.: --modcaps=+sys_admin,-chown --translate-uid=squash-guest:0:1000:4294967295 --xattrmap=#prefix#all#trusted.#user.virtiofs.# --xattrmap=[ok[all[[[ --shared-dir=~/vm {a}')
+check "real options with : = , . # ~ [ { in microvm.virtiofsd.extraArgs are no assertion" \
+    eval '[[ $out == "["* && $out != *"extraArgs element"* ]]'
 
 # A share of one VM inside another VM's writable share: that guest could
 # make it lead anywhere (found by a red-team read); virtiofs-launch sees
