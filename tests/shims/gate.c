@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* gate.so: an LD_PRELOAD shim that holds the program at a chosen call
+/* gate.so: an LD_PRELOAD shim that holds the program at chosen calls
  * while a file exists, so a test can order two runs exactly (one paused
  * between what it read and what it does next) without timing. No test
  * hooks in the product code: the program runs unchanged.
  *
  *   GATE_FILE=PATH   where to hold: create PATH.reached, then wait while
  *                    PATH exists
- *   GATE_AT=flock    before the first flock() of a directory (default)
- *   GATE_AT=unlink:NAME   before the first unlinkat() of a file NAME
- *   GATE_AT=chmod    after the first chmod() (of a path), once it is done
+ *   GATE_AT=POINT[,POINT...]   where, each point in turn: at the first
+ *                    call that matches the first point (on GATE_FILE),
+ *                    then at the first call after it that matches the
+ *                    second (on GATE_FILE.2, GATE_FILE.2.reached), and so
+ *                    on; a point whose file is not there is passed (its
+ *                    .reached made all the same), so that a later one can
+ *                    be a later call of the same kind. Points:
+ *     flock          before a flock() of a directory (the default)
+ *     unlink:NAME    before an unlinkat() of a file NAME
+ *     rename:NAME    before a renameat() or rename() to a file NAME
+ *     mkdir:NAME     before a mkdirat() or mkdir() of a directory NAME
+ *     chmod          after a chmod() (of a path), once it is done
  *
  * Put it before pcisim.so in LD_PRELOAD. Built without sanitizers. */
 #include <dlfcn.h>
@@ -21,26 +30,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int held;
+static int next; /* the point held at next, from 0 */
 
-static void hold(void)
+/* Point k of GATE_AT (from 0) into buf: "" when there is none. */
+static const char *point(int k, char *buf, size_t size)
 {
-	const char *gate = getenv("GATE_FILE");
-	if (held++ || !gate || !*gate)
+	const char *a = getenv("GATE_AT");
+	if (!a || !*a)
+		a = "flock";
+	for (; k > 0 && a; k--)
+		if ((a = strchr(a, ',')))
+			a++;
+	snprintf(buf, size, "%.*s", a ? (int)strcspn(a, ",") : 0, a ? a : "");
+	return buf;
+}
+
+/* The call kind (of a file name, or NULL): held there when it is the
+ * next point. */
+static void gate(const char *kind, const char *name)
+{
+	char p[512];
+	size_t n = strlen(kind);
+	point(next, p, sizeof(p));
+	if (strncmp(p, kind, n) != 0 || (p[n] && (p[n] != ':' || !name)))
 		return;
-	char reached[4096];
-	snprintf(reached, sizeof(reached), "%s.reached", gate);
+	if (p[n] == ':') {
+		const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+		if (strcmp(p + n + 1, base) != 0)
+			return;
+	}
+	const char *g = getenv("GATE_FILE");
+	if (!g || !*g)
+		return;
+	char file[4096], reached[4200];
+	if (next++ == 0)
+		snprintf(file, sizeof(file), "%s", g);
+	else
+		snprintf(file, sizeof(file), "%s.%d", g, next);
+	snprintf(reached, sizeof(reached), "%s.reached", file);
 	int r = open(reached, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (r >= 0)
 		close(r);
-	while (access(gate, F_OK) == 0)
+	while (access(file, F_OK) == 0)
 		usleep(5000);
-}
-
-static const char *at(void)
-{
-	const char *a = getenv("GATE_AT");
-	return a && *a ? a : "flock";
 }
 
 int flock(int fd, int op)
@@ -49,8 +81,8 @@ int flock(int fd, int op)
 	if (!real)
 		real = (int (*)(int, int))dlsym(RTLD_NEXT, "flock");
 	struct stat st;
-	if (!strcmp(at(), "flock") && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
-		hold();
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+		gate("flock", NULL);
 	return real(fd, op);
 }
 
@@ -59,10 +91,44 @@ int unlinkat(int dfd, const char *name, int flags)
 	static int (*real)(int, const char *, int);
 	if (!real)
 		real = (int (*)(int, const char *, int))dlsym(RTLD_NEXT, "unlinkat");
-	const char *a = at();
-	if (!strncmp(a, "unlink:", 7) && !strcmp(name, a + 7))
-		hold();
+	gate("unlink", name);
 	return real(dfd, name, flags);
+}
+
+int renameat(int odfd, const char *old, int ndfd, const char *name)
+{
+	static int (*real)(int, const char *, int, const char *);
+	if (!real)
+		real = (int (*)(int, const char *, int, const char *))dlsym(RTLD_NEXT, "renameat");
+	gate("rename", name);
+	return real(odfd, old, ndfd, name);
+}
+
+int rename(const char *old, const char *name)
+{
+	static int (*real)(const char *, const char *);
+	if (!real)
+		real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
+	gate("rename", name);
+	return real(old, name);
+}
+
+int mkdirat(int dfd, const char *name, mode_t mode)
+{
+	static int (*real)(int, const char *, mode_t);
+	if (!real)
+		real = (int (*)(int, const char *, mode_t))dlsym(RTLD_NEXT, "mkdirat");
+	gate("mkdir", name);
+	return real(dfd, name, mode);
+}
+
+int mkdir(const char *name, mode_t mode)
+{
+	static int (*real)(const char *, mode_t);
+	if (!real)
+		real = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "mkdir");
+	gate("mkdir", name);
+	return real(name, mode);
 }
 
 int chmod(const char *path, mode_t mode)
@@ -71,8 +137,7 @@ int chmod(const char *path, mode_t mode)
 	if (!real)
 		real = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "chmod");
 	int r = real(path, mode), err = errno;
-	if (!strcmp(at(), "chmod"))
-		hold();
+	gate("chmod", NULL);
 	errno = err;
 	return r;
 }
