@@ -714,20 +714,63 @@ static char *hold_device(struct sim *s, const char *addr)
 	return p;
 }
 
-/* gate.so for one run (tests/shims/gate.c): GATE_FILE is ROOT/gate, made
- * here; the run, once at the gate, makes ROOT/gate.reached and waits
+/* gate.so for one run (tests/shims/gate.c): GATE_FILE is ROOT/NAME, made
+ * here; the run, once at the gate, makes ROOT/NAME.reached and waits
  * until the gate is removed. */
 struct gate {
 	char *file, *reached, *env, *shim;
 };
 
-static void gate_make(struct sim *s, struct gate *g)
+static void gate_make_named(struct sim *s, struct gate *g, const char *name)
 {
-	g->file = tu_path(s->vm.root, "gate");
-	g->reached = tu_path(s->vm.root, "gate.reached");
+	g->file = tu_path(s->vm.root, name);
+	g->reached = xasprintf("%s.reached", g->file);
 	g->env = xasprintf("GATE_FILE=%s", g->file);
 	g->shim = xasprintf("%s/tests/shims/gate.so", BUILD_DIR);
-	tu_write(s->vm.root, "gate", "");
+	tu_write(s->vm.root, name, "");
+}
+
+/* ROOT/gate */
+static void gate_make(struct sim *s, struct gate *g)
+{
+	gate_make_named(s, g, "gate");
+}
+
+/* The file of point k (from 1) of GATE_AT: GATE_FILE, GATE_FILE.k after. */
+static char *gate_file(const struct gate *g, int k)
+{
+	return k == 1 ? xasprintf("%s", g->file) : xasprintf("%s.%d", g->file, k);
+}
+
+/* The run held at point k too (its file made; a point without one is
+ * passed). */
+static void gate_close(const struct gate *g, int k)
+{
+	char *f = gate_file(g, k);
+	int fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	free(f);
+}
+
+/* The run let go on from point k (or passing it). */
+static void gate_open(const struct gate *g, int k)
+{
+	char *f = gate_file(g, k);
+	ck_assert_msg(unlink(f) == 0 || errno == ENOENT, "unlink %s: %s", f, strerror(errno));
+	free(f);
+}
+
+/* Whether a run came to point k within ms. */
+static bool gate_reached_at(const struct gate *g, int k, int ms)
+{
+	char *f = gate_file(g, k), *reached = xasprintf("%s.reached", f);
+	for (int i = 0; i < ms / 10 && access(reached, F_OK) < 0; i++)
+		usleep(10000);
+	bool yes = access(reached, F_OK) == 0;
+	free(reached);
+	free(f);
+	return yes;
 }
 
 /* Whether a run came to the gate within 10 s. */
@@ -1348,6 +1391,74 @@ START_TEST(group_changed_before_the_lock_read_again)
 }
 END_TEST
 
+/* The stderr of vm1's run_behind() (ROOT/vm1.err), malloc'd. */
+static char *vm1_err(struct sim *s)
+{
+	char *out = tu_path(s->vm.root, "vm1.err"), *err = NULL;
+	size_t len;
+	ck_assert_int_eq(read_file(out, 65536, &err, &len), 0);
+	free(out);
+	return err;
+}
+
+/* Found by a mutation test: bind reads its devices a third time when they
+ * changed between its looks twice (PLAN_ROUNDS), and no test had a
+ * device that did. Here 0000:01:00.0 goes back to e1000e in the steps of
+ * a give-back (give_back()): on no driver, its override e1000e, at vm1's
+ * first look; probed by e1000e before vm1's first lock of all VMs' runs;
+ * its override put back to none before the second. With two rounds, the
+ * bind gave up ("try again") and the VM did not start, for a device that
+ * had come to rest where it stays. */
+START_TEST(device_changed_twice_read_a_third_time)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "driver", "vfio-pci");
+	SIM(&s, "driver", "e1000e");
+	vfio_node(&s, "5");
+	SIM(&s, "device", "0000:01:00.0", "orig=e1000e", "group=5", "override=e1000e");
+	pci_devices(&s, "0000:01:00.0\n");
+	struct gate g;
+	gate_make(&s, &g);
+	gate_close(&g, 2);
+	const char *env[] = { g.env, "GATE_AT=flock,flock", NULL };
+	pid_t pid = run_behind(&s, "bind", NULL, env, g.shim, "vm1.err");
+	bool first = gate_reached_at(&g, 1, 10000);
+	if (first)
+		SIM(&s, "device", "0000:01:00.0", "driver=e1000e", "group=5", "override=e1000e");
+	gate_open(&g, 1);
+	bool second = first && gate_reached_at(&g, 2, 10000);
+	if (second)
+		override_put_back(&s);
+	gate_open(&g, 2);
+	int st = behind_status(pid);
+	char *err = vm1_err(&s);
+	ck_assert_msg(first && second, "vm1's bind never reached its %s lock: %s",
+		      first ? "second" : "first", err);
+	ck_assert_msg(st == 0, "vm1's bind: status %d: %s", st, err);
+	const char *again = "pci-bind: vm1: '0000:01:00.0': it changed while it was checked "
+			    "(another VM's run was giving it back): checking again\n";
+	size_t n = 0;
+	for (const char *p = err; (p = strstr(p, again)); p++)
+		n++;
+	ck_assert_msg(n == 2, "checked again %zu times, not twice: %s", n, err);
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "\n0000:01:00.0 e1000e listed -\n"), "record: %s", rec);
+	free(rec);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind vm1: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+	free(err);
+	gate_free(&g);
+	sim_free(&s);
+}
+END_TEST
+
 /* A bind that fails at its second group's node (/dev/vfio/6 missing),
  * held (gate.so) once it has given the first group's node, /dev/vfio/5
  * (0:78 0640 before), to the VM user: the caller acts there, as the VM
@@ -1655,6 +1766,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, stale_plan_read_again, tu_need_root());
 	tu_add_test_if(tc, override_changed_before_the_lock_read_again, tu_need_root());
 	tu_add_test_if(tc, group_changed_before_the_lock_read_again, tu_need_root());
+	tu_add_test_if(tc, device_changed_twice_read_a_third_time, tu_need_root());
 	tu_add_loop_test_if(tc, killed_before_its_claim_was_read_again, 0, 2, tu_need_root());
 	tu_add_test_if(tc, two_unbinds_of_a_split_group, tu_need_root());
 	tu_add_test_if(tc, node_left_in_a_record_holds_its_group, tu_need_root());
