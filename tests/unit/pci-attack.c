@@ -1459,6 +1459,89 @@ START_TEST(device_changed_twice_read_a_third_time)
 }
 END_TEST
 
+/* Found by a mutation test: a bind that checks again takes the lock of
+ * all VMs' runs again for its check and claim, and no test had another
+ * VM's bind of the device meanwhile. Here vm1's first look is made while
+ * the device is given back (as above), so it checks again; held (gate.so)
+ * once it has checked the other records the second time, before its
+ * claim is written, it lets vm2's bind of the same device (both VMs list
+ * it) come to the lock. Without the lock there, vm2 found no claim and
+ * claimed too; its rebind then failed on the device vm1 had just bound,
+ * and its rollback gave the device back to e1000e from under vm1, whose
+ * bind had said it was vfio-pci's. Now vm2 waits, finds vm1's claim and
+ * is refused, naming vm1, with no change. */
+START_TEST(binds_that_check_again_take_turns)
+{
+	struct sim s, s2;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "driver", "vfio-pci");
+	SIM(&s, "driver", "e1000e");
+	vfio_node(&s, "5");
+	SIM(&s, "device", "0000:01:00.0", "orig=e1000e", "group=5", "override=e1000e");
+	pci_devices(&s, "0000:01:00.0\n");
+	second_vm(&s, &s2, "0000:01:00.0\n");
+	/* vm1: held at its first lock, and at its second claim (the first,
+	 * taken back, passed) */
+	struct gate g1, g2;
+	gate_make(&s, &g1);
+	gate_close(&g1, 3);
+	const char *env1[] = { g1.env, "GATE_AT=flock,rename:pci,rename:pci", NULL };
+	pid_t p1 = run_behind(&s, "bind", NULL, env1, g1.shim, "vm1.err");
+	bool checking = gate_reached_at(&g1, 1, 10000);
+	if (checking)
+		given_back_to_e1000e(&s);
+	gate_open(&g1, 1);
+	bool claiming = checking && gate_reached_at(&g1, 3, 10000);
+	/* vm2: seen at its lock (passed), held before its confirm() */
+	gate_make_named(&s, &g2, "gate-vm2");
+	gate_open(&g2, 1);
+	gate_close(&g2, 3);
+	const char *env2[] = { g2.env, "GATE_AT=flock,rename:pci,rename:pci", NULL };
+	pid_t p2 = claiming ? run_behind(&s2, "bind", NULL, env2, g2.shim, "vm2.err") : -1;
+	bool at_lock = claiming && gate_reached_at(&g2, 1, 10000);
+	bool confirming = at_lock && gate_reached_at(&g2, 3, 2000);
+	gate_open(&g1, 3);
+	int st1 = behind_status(p1);
+	gate_open(&g2, 3);
+	int st2 = p2 > 0 ? behind_status(p2) : -1;
+	char *err1 = vm1_err(&s), *err2 = NULL, *out2 = tu_path(s.vm.root, "vm2.err");
+	size_t len;
+	if (p2 > 0)
+		ck_assert_int_eq(read_file(out2, 65536, &err2, &len), 0);
+	ck_assert_msg(claiming && at_lock, "vm1's bind never checked again, or vm2's never came "
+					  "to the lock: vm1: %s",
+		      err1);
+	ck_assert_msg(st1 == 0, "vm1's bind: status %d: %s", st1, err1);
+	char *rec1 = tu_path(s.vm.runtime, "vm1/pci"), *rec2 = tu_path(s.vm.runtime, "vm2/pci");
+	char *want = xasprintf("pci-bind: vm2: unable to bind '0000:01:00.0': VM 'vm1' holds it "
+			       "(listed in '%s')\n",
+			       rec1);
+	ck_assert_msg(st2 == 1 && !strcmp(err2, want),
+		      "vm2's bind%s: status %d: %s(the device on '%s', override %s, /dev/vfio/5 %s)",
+		      confirming ? ", which claimed the device while vm1's did" : "", st2, err2,
+		      driver_of(&s, "0000:01:00.0"), override_of(&s, "0000:01:00.0"),
+		      node_state(&s, "5"));
+	ck_assert_msg(access(rec2, F_OK) < 0, "vm2's record is there");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind vm1: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	free(want);
+	free(rec2);
+	free(rec1);
+	free(out2);
+	free(err2);
+	free(err1);
+	gate_free(&g2);
+	gate_free(&g1);
+	sim_free(&s);
+}
+END_TEST
+
 /* A bind that fails at its second group's node (/dev/vfio/6 missing),
  * held (gate.so) once it has given the first group's node, /dev/vfio/5
  * (0:78 0640 before), to the VM user: the caller acts there, as the VM
@@ -1767,6 +1850,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, override_changed_before_the_lock_read_again, tu_need_root());
 	tu_add_test_if(tc, group_changed_before_the_lock_read_again, tu_need_root());
 	tu_add_test_if(tc, device_changed_twice_read_a_third_time, tu_need_root());
+	tu_add_test_if(tc, binds_that_check_again_take_turns, tu_need_root());
 	tu_add_loop_test_if(tc, killed_before_its_claim_was_read_again, 0, 2, tu_need_root());
 	tu_add_test_if(tc, two_unbinds_of_a_split_group, tu_need_root());
 	tu_add_test_if(tc, node_left_in_a_record_holds_its_group, tu_need_root());
