@@ -2142,6 +2142,64 @@ START_TEST(start_given_up_leaves_a_mount_it_cannot_see)
 }
 END_TEST
 
+/* Found by a mutation test: a directory that another process made between
+ * the walk's look and its mkdirat() (EEXIST) is not one the start made,
+ * and no test had one. Here share a's source, outside the state dir, is
+ * missing, and made by another process, as another VM's launcher makes a
+ * source both VMs share, while the launcher is held (gate.so) before its
+ * mkdirat() of it; then the start gives up (z's socket path is a file).
+ * With the directory noted as made, the start that gave up removed it,
+ * empty, from under the other VM that served it. */
+START_TEST(start_given_up_leaves_a_directory_another_made)
+{
+	struct lt t;
+	lt_init(&t);
+	char *srv = tu_path(t.vm.root, "srv"), *shared = tu_path(srv, "shared");
+	ck_assert_int_eq(mkdir(srv, 0755), 0);
+	lt_share(&t, "a", shared, "vm1-virtiofs-a.sock");
+	lt_share(&t, "z", "zsrc", "zfile");
+	tu_write(t.vm.dir, "zfile", "not a socket\n");
+	char *gate = tu_path(t.vm.root, "gate"), *reached = tu_path(t.vm.root, "gate.reached");
+	char *shim = tu_bin("tests/shims/gate.so");
+	char *preload = xasprintf("LD_PRELOAD=%s", shim), *genv = xasprintf("GATE_FILE=%s", gate);
+	const char *const env[] = {preload, genv, "GATE_AT=mkdir:shared", NULL};
+	tu_write(t.vm.root, "gate", "");
+	t.bin = "tests/virtiofs-launch"; /* (dynamically linked: the shim is loaded) */
+	t.env = env;
+	const char *const extra[] = {"--max-failures", "2", NULL};
+	lt_start(&t, t.fake, extra);
+	bool held = false;
+	for (int i = 0; i < 1000 && !(held = access(reached, F_OK) == 0); i++)
+		usleep(10000);
+	int made = held ? mkdir(shared, 0755) : -1;
+	ck_assert_int_eq(unlink(gate), 0);
+	int st = lt_wait_exit(&t, 5000);
+	char *story = lt_story(&t);
+	ck_assert_msg(held, "the launcher never came to its mkdirat() of %s; log:\n%s", shared,
+		      story);
+	ck_assert_int_eq(made, 0);
+	ck_assert_msg(st == 1, "exit %d; log:\n%s", st, story);
+	ck_assert_msg(strstr(story, "unable to start share 'z': it failed 2 times in a row"),
+		      "log:\n%s", story);
+	struct stat sb;
+	ck_assert_msg(stat(shared, &sb) == 0 && S_ISDIR(sb.st_mode),
+		      "%s, made by another, removed by the start that gave up; log:\n%s", shared,
+		      story);
+	char *zsrc = tu_path(t.vm.dir, "zsrc");
+	ck_assert_msg(access(zsrc, F_OK) < 0, "%s left behind", zsrc);
+	free(zsrc);
+	free(story);
+	free(genv);
+	free(preload);
+	free(shim);
+	free(reached);
+	free(gate);
+	free(shared);
+	free(srv);
+	lt_free(&t);
+}
+END_TEST
+
 /* The SigBlk line of /proc/PID/status ("" when gone). */
 static void sigblk_of(pid_t pid, char *buf, size_t size)
 {
@@ -4780,6 +4838,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, start_given_up_removes_its_directories, tu_need_root());
 	tu_add_test_if(tc, start_given_up_leaves_a_directory_made_anew, tu_need_root());
 	tu_add_test_if(tc, start_given_up_leaves_a_mount_it_cannot_see, tu_need_root());
+	tu_add_test_if(tc, start_given_up_leaves_a_directory_another_made, tu_need_root());
 	tu_add_test_if(tc, start_given_up_removes_the_runtime_dir_it_made, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_made_roots_alone_to_read, tu_need_root());
 	tu_add_test_if(tc, chroot_refused_gives_up_cleanly, tu_need_root());
