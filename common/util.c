@@ -198,32 +198,35 @@ char *path_join(const char *a, const char *b)
 	return xasprintf("%.*s/%s", (int)la, a, b);
 }
 
-/* Bytes escape_value() writes for c. */
-static size_t escaped_len(unsigned char c)
+/* The one escape of a byte of a value (escape_value(), and escape_text()
+ * for ASCII) into out; its length. A value is quoted in a line ('%s'): a
+ * quote in it is \', so that it cannot be taken for the end of the value
+ * (nor can \', as a backslash of the value is \\); printable ASCII
+ * stays, any other byte is \xNN. */
+static size_t value_byte(unsigned char c, char out[5])
 {
-	return c == '\\' ? 2 : (c >= 0x20 && c < 0x7f) ? 1 : 4;
+	if (c == '\\' || c == '\'') {
+		out[0] = '\\';
+		out[1] = (char)c;
+		return 2;
+	}
+	if (c >= 0x20 && c < 0x7f) {
+		out[0] = (char)c;
+		return 1;
+	}
+	snprintf(out, 5, "\\x%02x", c);
+	return 4;
 }
 
 const char *escape_value(const char *s, size_t n, char *buf, size_t size)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char tmp[5];
-		size_t k;
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
-			tmp[0] = (char)c;
-			k = 1;
-		} else if (c == '\\') {
-			memcpy(tmp, "\\\\", 2);
-			k = 2;
-		} else {
-			snprintf(tmp, sizeof(tmp), "\\x%02x", c);
-			k = 4;
-		}
+		char tmp[5], spare[5];
+		size_t k = value_byte((unsigned char)s[i], tmp);
 		size_t rest = 0; /* all that is left, when "..." would not fit after c */
 		for (size_t j = i; o + k + 4 > size && j < n && o + rest < size; j++)
-			rest += escaped_len((unsigned char)s[j]);
+			rest += value_byte((unsigned char)s[j], spare);
 		if (o + k + 4 > size && o + rest + 1 > size) { /* room for "..." and NUL */
 			if (size >= 4) {
 				memcpy(buf + o, "...", 3);
@@ -294,8 +297,10 @@ size_t utf8_printable(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* *used (unless NULL): the bytes of s written, escaped, to buf. */
-static const char *escape_utf8(const char *s, char *buf, size_t size, bool backslash,
+/* *used (unless NULL): the bytes of s written, escaped, to buf. value:
+ * escape_text()'s escape (ASCII as escape_value() has it), else
+ * escape_line()'s. */
+static const char *escape_utf8(const char *s, char *buf, size_t size, bool value,
 			       size_t *used)
 {
 	size_t o = 0, n = strlen(s);
@@ -303,13 +308,12 @@ static const char *escape_utf8(const char *s, char *buf, size_t size, bool backs
 		const unsigned char *c = (const unsigned char *)s + i;
 		char tmp[5];
 		size_t k, take = 1;
-		if (*c == '\\' && backslash) {
-			memcpy(tmp, "\\\\", 2);
-			k = 2;
+		if (value && *c < 0x80) {
+			k = value_byte(*c, tmp);
 		} else if (*c >= 0x20 && *c < 0x7f) {
 			tmp[0] = (char)*c;
 			k = 1;
-		} else if (!backslash && (*c == '\n' || *c == '\t' || *c == '\r')) {
+		} else if (!value && (*c == '\n' || *c == '\t' || *c == '\r')) {
 			tmp[0] = '\\';
 			tmp[1] = *c == '\n' ? 'n' : *c == '\t' ? 't' : 'r';
 			k = 2;

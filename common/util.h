@@ -57,8 +57,10 @@ char *path_join(const char *a, const char *b);
 /* malloc'ed printf; NULL on ENOMEM. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Copy s (n bytes) into buf for a message: printable ASCII kept, other
- * bytes as \xNN, cut with "..." if too long. Returns buf. */
+/* Copy s (n bytes) into buf for a message: printable ASCII kept, a
+ * backslash as \\ and a quote as \' (a value is quoted in a line: one in it
+ * cannot end it), other bytes as \xNN, cut with "..." if too long.
+ * Returns buf. */
 const char *escape_value(const char *s, size_t n, char *buf, size_t size);
 
 /* Length of the UTF-8 sequence at s (at most n bytes) of a printable code
@@ -76,10 +78,12 @@ size_t utf8_printable(const unsigned char *s, size_t n);
  * escape_value() escaped stay readable). Cut at a character, never inside
  * an escape, when buf is too small. Returns buf. */
 const char *escape_line(const char *s, char *buf, size_t size);
-/* escape_line(), but a backslash as \\ and every control character as
- * \xNN: for a name or path inside a message, so that one with a control
- * character and one with the text of its escape read apart (as
- * escape_value() does; printable UTF-8 kept). */
+/* escape_line(), but a backslash as \\, a quote as \' and every control
+ * character as \xNN: for a name or path inside a message, so that one
+ * with a control character and one with the text of its escape read
+ * apart, and a quote in one does not end it where it is quoted ('%s').
+ * ASCII as escape_value() has it (the same function); printable UTF-8
+ * kept. */
 const char *escape_text(const char *s, char *buf, size_t size);
 /* escape_text(); the bytes of s it took (strlen(s) unless it was cut). */
 size_t escape_text_n(const char *s, char *buf, size_t size);

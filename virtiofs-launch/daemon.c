@@ -340,16 +340,13 @@ void argv_str(char *const *argv, char *buf, size_t size)
 		if (i)
 			buf[k++] = ' ';
 		/* Any other in $'...', where a shell reads escape_text()'s
-		 * escapes back (\\, \xNN), and a quote as \'. */
+		 * escapes back (\\, \', \xNN). */
 		if (!plain && k + 2 < size) {
 			memcpy(buf + k, "$'", 2);
 			k += 2;
 		}
-		for (s = plain ? s : ESC(s); *s && k + 5 < size; s++) {
-			if (*s == '\'' && !plain)
-				buf[k++] = '\\';
+		for (s = plain ? s : ESC(s); *s && k + 5 < size; s++)
 			buf[k++] = *s;
-		}
 		if (!plain && k + 1 < size)
 			buf[k++] = '\'';
 		buf[k] = '\0';

@@ -226,6 +226,8 @@ static const struct {
 	/* escaped as a value is (escape_text()): a backslash doubled */
 	{"--x\\x41\x1b", "unknown option '--x\\\\x41\\x1b'"},
 	{"--x\\x41=1", "unknown option '--x\\\\x41=1'"},
+	/* ... and a quote as \', so that it does not end the quoted value */
+	{"--x'y", "unknown option '--x\\'y'"},
 };
 
 START_TEST(usage_error)

@@ -17,14 +17,14 @@
 
 static const char forged[] = "x\n<0>forged";
 
-/* STATE/vm1/current -> ROOT/sticky/x\n<0>forged, owned by nobody. */
-static void forged_vm(struct tu_vm *t)
+/* STATE/vm1/current -> ROOT/sticky/NAME, owned by nobody. */
+static void forged_vm_named(struct tu_vm *t, const char *name)
 {
 	tu_vm_make(t, "vm1");
 	char *sticky = tu_path(t->root, "sticky");
 	ck_assert_int_eq(mkdir(sticky, 0755), 0);
 	tu_chmod(sticky, 01777);
-	char *evil = tu_path(sticky, forged);
+	char *evil = tu_path(sticky, name);
 	ck_assert_int_eq(mkdir(evil, 0755), 0);
 	tu_chown(evil, TU_NOBODY, TU_NOBODY);
 	char *cur = tu_path(t->dir, "current");
@@ -35,20 +35,25 @@ static void forged_vm(struct tu_vm *t)
 	free(sticky);
 }
 
+/* STATE/vm1/current -> ROOT/sticky/x\n<0>forged, owned by nobody. */
+static void forged_vm(struct tu_vm *t)
+{
+	forged_vm_named(t, forged);
+}
+
 static const char *const tools[] = { "tap-setup", "pci-bind", "virtiofs-launch",
 				     "runner-exec" };
 
-START_TEST(forged_line_is_escaped)
+/* Run tool on vm1 of t (its runner refused), JOURNAL_STREAM empty; r
+ * has what it wrote. */
+static void run_refused(struct tu_vm *t, const char *tool, struct tu_run *r)
 {
-	struct tu_vm t;
-	forged_vm(&t);
-	const char *tool = tools[_i];
 	char *bin = tu_bin(tool);
 	const char *argv[16];
 	size_t n = 0;
 	argv[n++] = bin;
 	argv[n++] = "--state-dir";
-	argv[n++] = t.state;
+	argv[n++] = t->state;
 	if (strcmp(tool, "runner-exec") == 0) {
 		argv[n++] = "start";
 	} else if (strcmp(tool, "virtiofs-launch") == 0) {
@@ -56,7 +61,7 @@ START_TEST(forged_line_is_escaped)
 		argv[n++] = "root";
 	} else {
 		argv[n++] = "--runtime-dir";
-		argv[n++] = t.runtime;
+		argv[n++] = t->runtime;
 		argv[n++] = "--user";
 		argv[n++] = "0";
 		argv[n++] = "--group";
@@ -66,8 +71,17 @@ START_TEST(forged_line_is_escaped)
 	argv[n++] = "vm1";
 	argv[n] = NULL;
 	const char *env[] = { "JOURNAL_STREAM=", NULL };
+	tu_run_env(r, argv, env);
+	free(bin);
+}
+
+START_TEST(forged_line_is_escaped)
+{
+	struct tu_vm t;
+	forged_vm(&t);
+	const char *tool = tools[_i];
 	struct tu_run r;
-	tu_run_env(&r, argv, env);
+	run_refused(&t, tool, &r);
 	ck_assert_msg(r.status == 1, "%s: exit %d: %s", tool, r.status, r.err);
 	const char *nl = strchr(r.err, '\n');
 	ck_assert_msg(nl && nl[1] == '\0', "%s: not one line: %s", tool, r.err);
@@ -75,7 +89,30 @@ START_TEST(forged_line_is_escaped)
 	ck_assert_msg(strstr(r.err, "x\\n<0>forged") || strstr(r.err, "x\\x0a<0>forged"),
 		      "%s: the path is not named escaped: %s", tool, r.err);
 	tu_run_free(&r);
-	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* The path is quoted in the line ('PATH'): a quote in it does not end it.
+ * The VM user names the directory "x': trusted ('", which, unescaped, made
+ * the line read "unable to use '.../x': trusted ('': ...", a path ".../x"
+ * and a reason of the VM user's words. Shown as \' (a backslash of the
+ * path as \\), the quote cannot be taken for the end of the path. */
+START_TEST(quote_in_path_is_escaped)
+{
+	struct tu_vm t;
+	forged_vm_named(&t, "x': trusted ('");
+	const char *tool = tools[_i];
+	struct tu_run r;
+	run_refused(&t, tool, &r);
+	ck_assert_msg(r.status == 1, "%s: exit %d: %s", tool, r.status, r.err);
+	const char *nl = strchr(r.err, '\n');
+	ck_assert_msg(nl && nl[1] == '\0', "%s: not one line: %s", tool, r.err);
+	ck_assert_msg(strstr(r.err, "/sticky/x\\': trusted (\\''"),
+		      "%s: the quote in the path is not escaped: %s", tool, r.err);
+	ck_assert_msg(!strstr(r.err, "/sticky/x': trusted"), "%s: a bare quote: %s", tool,
+		      r.err);
+	tu_run_free(&r);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -83,19 +120,19 @@ END_TEST
 /* A usage error quotes the argument it refuses escaped as a value is
  * (escape_text()): "b\x41" (a backslash, x, 4, 1) must not read as the
  * escape of "bA". (Noticed at the last review: only the line's escape
- * went over it, which keeps a backslash.) */
+ * went over it, which keeps a backslash.) Nor does a quote in it end it. */
 START_TEST(usage_error_argument_is_escaped)
 {
 	const char *tool = tools[_i];
 	char *bin = tu_bin(tool);
-	const char *argv[8] = { bin, "b\\x41\x1b", "vm1", NULL };
-	const char *want = "unknown verb 'b\\\\x41\\x1b'";
+	const char *argv[8] = { bin, "b\\x41\x1b' c", "vm1", NULL };
+	const char *want = "unknown verb 'b\\\\x41\\x1b\\' c'";
 	if (strcmp(tool, "virtiofs-launch") == 0) {
 		argv[1] = "--timeout";
-		argv[2] = "b\\x41\x1b";
+		argv[2] = "b\\x41\x1b' c";
 		argv[3] = "vm1";
 		argv[4] = NULL;
-		want = "invalid value for --timeout: 'b\\\\x41\\x1b'";
+		want = "invalid value for --timeout: 'b\\\\x41\\x1b\\' c'";
 	}
 	struct tu_run r;
 	tu_run(&r, argv);
@@ -192,6 +229,8 @@ Suite *logs_suite(void)
 	TCase *tc = tu_tcase_create("escape");
 	tcase_add_test(tc, escape_line_cases);
 	tu_add_loop_test_if(tc, forged_line_is_escaped, 0, (int)ARRAY_SIZE(tools), tu_need_root());
+	tu_add_loop_test_if(tc, quote_in_path_is_escaped, 0, (int)ARRAY_SIZE(tools),
+			    tu_need_root());
 	tcase_add_loop_test(tc, usage_error_argument_is_escaped, 0, (int)ARRAY_SIZE(tools));
 	suite_add_tcase(s, tc);
 	return s;

@@ -77,6 +77,18 @@ START_TEST(escape_values)
 	ck_assert_str_eq(escape_value("\x01\x02\x03", 3, small, sizeof(small)), "\\x01...");
 	char tiny[3];
 	ck_assert_str_eq(escape_value("abc", 3, tiny, sizeof(tiny)), "");
+	/* A value is quoted in a line ('%s'): a quote in it as \', so that
+	 * "a' b" does not read as a value "a" that ends there and text of
+	 * the line after it. escape_text() escapes it the same way. */
+	ck_assert_str_eq(escape_value("a' b", 4, buf, sizeof(buf)), "a\\' b");
+	ck_assert_str_eq(escape_value("\\'", 2, buf, sizeof(buf)), "\\\\\\'");
+	ck_assert_str_eq(escape_value("abcde'", 6, small, sizeof(small)), "abcde\\'");
+	ck_assert_str_eq(escape_value("abcdef'", 7, small, sizeof(small)), "abcd...");
+	ck_assert_str_eq(escape_text("a' b", buf, sizeof(buf)), "a\\' b");
+	ck_assert_str_eq(escape_text("\\'\xc3\xa4'", buf, sizeof(buf)), "\\\\\\'\xc3\xa4\\'");
+	ck_assert_str_eq(ESC("it's"), "it\\'s");
+	/* ... but not the line's own quotes, which escape_line() keeps. */
+	ck_assert_str_eq(escape_line("'a' b", buf, sizeof(buf)), "'a' b");
 }
 END_TEST
 
@@ -334,6 +346,13 @@ START_TEST(error_format)
 	ck_assert_str_eq(esc, "unable to use '/v/read\\\\x1b[1monly': not a share setting");
 	mvm_error_set(&e, EINVAL, "use", "/v/d\xc3\xa4ta", "x");
 	ck_assert_str_eq(tu_error_str(&e), "unable to use '/v/d\xc3\xa4ta': x");
+	/* A quote in the path, or in the value, does not end it: the path
+	 * "/v/a': fine ('" must not read as the object "/v/a" with the
+	 * reason "fine". */
+	mvm_error_set(&e, EINVAL, "use", "/v/a': fine ('", "not a share setting");
+	escape_value("b'", 2, e.value, sizeof(e.value));
+	ck_assert_str_eq(tu_error_str(&e),
+			 "unable to use '/v/a\\': fine (\\'': not a share setting: 'b\\''");
 	/* A long path of escapes is cut, marked with "...", and the reason,
 	 * value and hint after it stay in the line (found in review). */
 	char longp[2001];
