@@ -208,9 +208,9 @@ int detect_dialect(struct mvm_error *e)
 static int unsupported(const struct share *sh, const char *file, unsigned line,
 		       const char *value, const char *why, struct mvm_error *e)
 {
-	static char verb[64 + VIRTIOFS_TAG_MAX]; /* (valid until the next call) */
+	static char verb[64 + 4 * VIRTIOFS_TAG_MAX]; /* (valid until the next call) */
 	char path[PATH_MAX];
-	snprintf(verb, sizeof(verb), "use share '%s' setting", sh->tag);
+	snprintf(verb, sizeof(verb), "use share '%s' setting", ESC(sh->tag));
 	snprintf(path, sizeof(path), "%s/%s", sh->conf ? sh->conf : sh->tag, file);
 	mvm_error_setf(e, EINVAL, verb, path, "QEMU's C virtiofsd (dialect c) %s", why);
 	if (e) {

@@ -82,10 +82,10 @@ static const char *time_str(long long ms, char *buf, size_t size)
 
 const char *share_verb(const struct share *sh, const char *what)
 {
-	static char verb[2][NAME_MAX + 32]; /* (two may be in use at once) */
+	static char verb[2][64 + 4 * VIRTIOFS_TAG_MAX]; /* (two may be in use at once) */
 	static int k;
 	k = !k;
-	snprintf(verb[k], sizeof(verb[k]), "use share '%s' %s", sh->tag, what);
+	snprintf(verb[k], sizeof(verb[k]), "use share '%s' %s", ESC(sh->tag), what);
 	return verb[k];
 }
 
@@ -158,7 +158,10 @@ static void share_failed_for_good(struct child *ch, int err, const char *why,
 	if (!ch->late) {
 		mvm_error_setf(&e, err, "start share", ch->sh.tag, "%s", why);
 		log_error_info(&e);
-		notifyf("STATUS=share '%s' %s", ch->sh.tag, status);
+		/* (escaped as in a line: a quote, a backslash or a bidi
+		 * override of the tag, which its validation lets through,
+		 * would mislead in systemctl status) */
+		notifyf("STATUS=share '%s' %s", ESC(ch->sh.tag), status);
 		give_up(&e);
 		return;
 	}

@@ -2364,6 +2364,63 @@ START_TEST(down_too_long_times_out)
 }
 END_TEST
 
+/* A share's tag is the name of its directory in the runner: one path
+ * component with no control character (so no newline, below), but a
+ * backslash, a quote and a bidi override are allowed. Where a line or the
+ * STATUS= (what systemctl status shows) names a share, its tag is escaped
+ * as every value is (escape_text()): "b\x41'" then U+202E must not read
+ * as "bA", end the quoted tag early, nor turn what follows around. */
+static const char odd_tag[] = "b\\x41'\xe2\x80\xae";
+static const char odd_tag_shown[] = "b\\\\x41\\'\\xe2\\x80\\xae";
+
+START_TEST(status_names_the_tag_escaped)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, odd_tag, "bad", "vm1-virtiofs-bad.sock");
+	tu_write(t.vm.dir, "bad/.fake-fail", "");
+	const char *const extra[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, extra);
+	int st = lt_wait_exit(&t, 4000);
+	char *status = xasprintf("STATUS=share '%s' failed 1 times in a row", odd_tag_shown);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to start share '%s': it failed 1 "
+			       "times in a row\n",
+			       odd_tag_shown);
+	char *log = lt_log(&t);
+	if (st != 1 || lt_wait_msg(&t, 0, status, 0) < 0 || !strstr(log, want))
+		ck_abort_msg("exit %d; want %s and %s; got:\n%s", st, status, want, lt_story(&t));
+	free(log);
+	free(want);
+	free(status);
+	lt_free(&t);
+}
+END_TEST
+
+/* A tag with a newline ("b\nREADY=1") would, in the STATUS= line, be a
+ * field of its own that says the launcher is ready: it is refused before
+ * any notification is sent (escaped, it could not split a line either). */
+START_TEST(newline_tag_refused_before_any_notification)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "ok", "ok", "vm1-virtiofs-ok.sock");
+	lt_share(&t, "b\nREADY=1", "b", "vm1-virtiofs-b.sock");
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
+	char *log = lt_log(&t);
+	const char *nl = strchr(log, '\n');
+	ck_assert_msg(nl && nl[1] == '\0', "not one line:\n%s", log);
+	ck_assert_msg(strstr(log, "unable to use virtiofs tag '") &&
+			      strstr(log, "a name may not contain control characters: "
+					  "'b\\x0aREADY=1'"),
+		      "log:\n%s", log);
+	free(log);
+	ck_assert_uint_eq(t.nmsg, 0);
+	ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
+	lt_free(&t);
+}
+END_TEST
+
 /* READY=1 once the sockets listen and the daemons run: a VM that connects
  * then waits in the socket's backlog until its daemon accepts (this one
  * never does), it is not refused. */
@@ -2917,6 +2974,40 @@ START_TEST(source_symlink_refused)
 	ck_assert_uint_eq(dir_entries(target), 1);
 	struct stat st;
 	ck_assert(lstat(src, &st) == 0 && S_ISLNK(st.st_mode));
+	free(target);
+	free(src);
+	lt_free(&t);
+}
+END_TEST
+
+/* The tag in an error's verb ("use share 'TAG' setting", "use share
+ * 'TAG' source"), escaped as the object after it is. */
+START_TEST(verbs_name_the_tag_escaped)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, odd_tag, "zz", "vm1-virtiofs-zz.sock");
+	lt_setting(&t, odd_tag, "cache", "metadata\n");
+	const char *const c[] = {"--virtiofsd-dialect", "c", NULL};
+	lt_start(&t, t.fake, c);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use share '%s' setting "
+			       "'%s/share/microvm/virtiofs/%s/cache' line 1: QEMU's C virtiofsd "
+			       "(dialect c) has no such cache mode (only auto, always, never): "
+			       "'metadata'\n",
+			       odd_tag_shown, t.vm.runner, odd_tag_shown);
+	char *log = lt_log(&t);
+	ck_assert_msg(strcmp(log, want) == 0, "want:\n%slog:\n%s", want, log);
+	free(log);
+	free(want);
+	lt_free(&t);
+
+	lt_init(&t);
+	lt_share(&t, odd_tag, "data", "vm1-virtiofs-data.sock");
+	char *target = tu_path(t.vm.dir, "target"), *src = tu_path(t.vm.dir, "data");
+	ck_assert_int_eq(mkdir(target, 0755), 0);
+	ck_assert_int_eq(symlink(target, src), 0);
+	expect_symlink_refused(&t, odd_tag_shown, "source", src);
 	free(target);
 	free(src);
 	lt_free(&t);
@@ -4826,6 +4917,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, rust_dialect_argv, tu_need_root());
 	tu_add_test_if(tc, c_dialect_argv_and_detection, tu_need_root());
 	tu_add_test_if(tc, c_dialect_refuses_what_it_cannot_honour, tu_need_root());
+	tu_add_test_if(tc, verbs_name_the_tag_escaped, tu_need_root());
 	tu_add_test_if(tc, bad_setting_files, tu_need_root());
 	tu_add_test_if(tc, two_shares_one_socket_or_tag, tu_need_root());
 	tu_add_test_if(tc, reload_socket_written_another_way, tu_need_root());
@@ -4848,6 +4940,8 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
 	tu_add_test_if(tc, down_too_long_times_out, tu_need_root());
+	tu_add_test_if(tc, status_names_the_tag_escaped, tu_need_root());
+	tu_add_test_if(tc, newline_tag_refused_before_any_notification, tu_need_root());
 	tu_add_test_if(tc, ready_before_daemon_accepts, tu_need_root());
 	tu_add_test_if(tc, reload_signal_before_accept_is_sent_again, tu_need_root());
 	tu_add_test_if(tc, reload_timeout_counts_after_the_old_daemon, tu_need_root());
