@@ -267,7 +267,8 @@ static int main_pid(pid_t *out, struct mvm_error *e)
 		return mvm_error_set(e, EINVAL, "read", "MAINPID",
 				     "not set (systemd sets it for ExecStartPost=)");
 	if (parse_uint(s, INT_MAX, &v) < 0 || v == 0)
-		return mvm_error_setf(e, EINVAL, "read", "MAINPID", "not a process ID: '%s'", s);
+		return mvm_error_setf(e, EINVAL, "read", "MAINPID", "not a process ID: '%s'",
+				      ESC(s));
 	*out = (pid_t)v;
 	return 0;
 }

@@ -531,6 +531,16 @@ START_TEST(register_mainpid_checked)
 		free(want);
 		tu_run_free(&r);
 	}
+	/* The environment's value is quoted escaped, as every value is
+	 * (escape_text()): a backslash, a quote and a newline in it can make
+	 * the line say no more than that. */
+	run_reg(&r, &t, "register", "1\\x41' 2\n<0>x");
+	const char *nl = strchr(r.err, '\n');
+	ck_assert_msg(r.status == 1 && nl && nl[1] == '\0' &&
+			      strstr(r.err, "unable to read 'MAINPID': not a process ID: "
+					    "'1\\\\x41\\' 2\\x0a<0>x'\n"),
+		      "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
 	ck_assert(!reg_ran(&t));
 	tu_vm_free(&t);
 }
