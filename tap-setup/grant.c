@@ -130,7 +130,7 @@ int grant(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		if (why) {
 			_cleanup_free_ char *p = ctx_record(x);
 			r = mvm_error_setf(e, 0, "give", t->name, "%s (recorded in %s)", why,
-					   p ? p : x->kind);
+					   ESC(p ? p : x->kind));
 			mvm_error_after(e, " to the VM user");
 			goto out;
 		}
@@ -148,7 +148,7 @@ int grant(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 			_cleanup_free_ char *p = ctx_record(x);
 			r = mvm_error_setf(e, ENOENT, "give", list.v[i].id,
 					   "not made: %s does not name it (run up first)",
-					   p ? p : x->kind);
+					   ESC(p ? p : x->kind));
 			mvm_error_after(e, " to the VM user");
 			goto out;
 		}

@@ -59,7 +59,7 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
 					   strerror(-ours));
 		else if (o->ifindex > 0 && (!ours || !now || strcmp(now, o->name) != 0))
 			log_warn("index %d is now '%s' (%s), not the %s '%s' recorded: left alone",
-				 o->ifindex, now ? ESC(now) : "?", link_kind_str(l), x->kind,
+				 o->ifindex, now ? ESC(now) : "?", ESC(link_kind_str(l)), x->kind,
 				 ESC(o->name));
 		else if (o->ifindex == 0 && (!ours || rtnl_link_get_group(l) != old->group))
 			log_debug("%s is not a %s in link group %u: not the one recorded as pending",
@@ -90,7 +90,7 @@ static void held_why(struct ctx *x, const struct victims *v, size_t i, const str
 		mvm_error_setf(e, EBUSY, verb, name,
 			       "cannot tell whether a process holds it open: unable to read "
 			       "'%s/%s': %s",
-			       x->c->procfs, s->blind_what, strerror(s->blind_err));
+			       ESC(x->c->procfs), ESC(s->blind_what), strerror(s->blind_err));
 }
 
 int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_error *e)

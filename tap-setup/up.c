@@ -66,7 +66,7 @@ static int plan_up(struct ctx *x, struct plan *p, struct mvm_error *e)
 		else if (!ours)
 			r = mvm_error_setf(e, EEXIST, "replace", p->wanted[i],
 					   "it exists and is not a %s (kind %s)",
-					   x->mac ? "macvtap" : "TAP", link_kind_str(l));
+					   x->mac ? "macvtap" : "TAP", ESC(link_kind_str(l)));
 		if (l)
 			rtnl_link_put(l);
 		if (r < 0)

@@ -463,6 +463,54 @@ START_TEST(dry_run_lines_are_escaped)
 }
 END_TEST
 
+/* The reasons of errors name the paths of the command line escaped as
+ * the object is (escape_text()), though they are no object: --procfs in
+ * a scan that could not read a process (here PROCFS/123/fd is a file),
+ * --runtime-dir in the record that grant names. "x\x41'" must read as
+ * itself: not as "xA", nor as a path "x" that the quote ends. */
+START_TEST(reasons_name_paths_escaped)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	tap_ok(&t, "up", NULL);
+	char *procfs = tu_path(t.root, "proc\\x41'");
+	tu_write(procfs, "123/fd", "");
+	const char *scan[] = { "--procfs", procfs, NULL };
+	struct tu_run r;
+	tap_run(&r, &t, "down", scan);
+	char *want = xasprintf("tap-setup: vm1: unable to delete 'vm1-a': cannot tell whether a "
+			       "process holds it open: unable to read '%s/proc\\\\x41\\'/123/fd': "
+			       "%s\n",
+			       t.root, strerror(ENOTDIR));
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d; want:\n%sstderr:\n%s",
+		      r.status, want, r.err);
+	free(want);
+	tu_run_free(&r);
+	ck_assert_int_gt(ifindex("vm1-a"), 0);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "mvt0 02:11:22:33:44:55 low0 bridge\n");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	free(t.runtime);
+	t.runtime = tu_path(t.root, "run\\x41'");
+	const char *grant[] = { "--macvtap", "--devfs", dev, NULL };
+	tap_run(&r, &t, "grant", grant);
+	want = xasprintf("tap-setup: vm1: unable to give 'mvt0' to the VM user: not made: "
+			 "%s/run\\\\x41\\'/vm1/macvtap does not name it (run up first)\n",
+			 t.root);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d; want:\n%sstderr:\n%s",
+		      r.status, want, r.err);
+	free(want);
+	tu_run_free(&r);
+	free(dev);
+	free(procfs);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* down deletes the group in one request only when the group holds
  * exactly the recorded TAPs; a stranger in the group is left alone. */
 START_TEST(down_group_only_when_exact)
@@ -1165,6 +1213,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, idempotent_and_down_without_runner, why);
 	tu_add_test_if(tc, dry_run_changes_nothing, why);
 	tu_add_test_if(tc, dry_run_lines_are_escaped, why);
+	tu_add_test_if(tc, reasons_name_paths_escaped, why);
 	tu_add_test_if(tc, down_group_only_when_exact, why);
 	tu_add_test_if(tc, down_leaves_what_is_no_longer_a_tap, why);
 	tu_add_test_if(tc, down_without_record, why);
