@@ -276,10 +276,10 @@ static int check_driver(const char *addr, const char *want, const char *verb,
 	if (strcmp(now, want) == 0)
 		return 0;
 	if (!*want)
-		return mvm_error_setf(e, EIO, verb, addr, "it is still bound to %s", now);
+		return mvm_error_setf(e, EIO, verb, addr, "it is still bound to %s", ESC(now));
 	mvm_error_setf(e, EIO, verb, addr, "the driver did not take it (driver now: %s)",
-		       *now ? now : "none");
-	mvm_error_after(e, " to %s", want);
+		       *now ? ESC(now) : "none");
+	mvm_error_after(e, " to %s", ESC(want));
 	return -EIO;
 }
 
@@ -349,7 +349,7 @@ static int load_vfio(struct mvm_error *e)
 	if (!ctx)
 		return mvm_error_setf(e, ENOMEM, "load module", VFIO_MODULE,
 				      "libkmod could not start (modules dir '%s')",
-				      c.modules_dir ? c.modules_dir : "default");
+				      c.modules_dir ? ESC(c.modules_dir) : "default");
 	kmod_set_log_fn(ctx, kmod_log, NULL);
 	kmod_set_log_priority(ctx, log_get_verbose() > 0 ? LOG_INFO : LOG_ERR);
 
@@ -362,7 +362,7 @@ static int load_vfio(struct mvm_error *e)
 	}
 	if (!list) {
 		r = mvm_error_setf(e, ENOENT, "load module", VFIO_MODULE, "not found in %s",
-				   kmod_get_dirname(ctx));
+				   ESC(kmod_get_dirname(ctx)));
 		goto out;
 	}
 	kmod_list_foreach(l, list) {
@@ -376,7 +376,7 @@ static int load_vfio(struct mvm_error *e)
 		r = mvm_error_setf(e, ENOENT, "find driver", VFIO_DRIVER,
 				   "module %s %s, but the driver did not register", VFIO_MODULE,
 				   builtin ? "is built in" : "loaded");
-		mvm_error_after(e, " in %s/bus/pci/drivers", c.sysfs);
+		mvm_error_after(e, " in %s/bus/pci/drivers", ESC(c.sysfs));
 	}
 out:
 	kmod_module_unref_list(list);
@@ -825,13 +825,13 @@ static int check_held(const struct devs *mine, const struct helds *h, struct mvm
 				return mvm_error_setf(e, EBUSY, "bind", x->addr,
 						      "VM '%s' holds IOMMU group %s (its node, listed in "
 						      "'%s')",
-						      vm, x->group, path);
+						      vm, ESC(x->group), path);
 			if (!strcmp(y->addr, x->addr))
 				return mvm_error_setf(e, EBUSY, "bind", x->addr,
 						      "VM '%s' holds it (listed in '%s')", vm, path);
 			return mvm_error_setf(e, EBUSY, "bind", x->addr,
 					      "VM '%s' holds IOMMU group %s ('%s', listed in '%s')",
-					      vm, x->group, y->addr, path);
+					      vm, ESC(x->group), ESC(y->addr), path);
 		}
 	}
 	return 0;
@@ -909,8 +909,8 @@ static int give_back(const struct dev *x, struct mvm_error *e)
 		return mvm_error_set(e, r, "read the driver of", x->addr, NULL);
 	/* Another driver took it meanwhile: refused before any write. */
 	if (*now && strcmp(now, VFIO_DRIVER) != 0 && strcmp(now, x->prev) != 0) {
-		mvm_error_setf(e, EBUSY, "give", x->addr, "it is bound to %s now", now);
-		mvm_error_after(e, " back to %s", *x->prev ? x->prev : "no driver");
+		mvm_error_setf(e, EBUSY, "give", x->addr, "it is bound to %s now", ESC(now));
+		mvm_error_after(e, " back to %s", *x->prev ? ESC(x->prev) : "no driver");
 		return -EBUSY;
 	}
 	bool probe = *x->prev && (!*now || !strcmp(now, VFIO_DRIVER));
@@ -961,8 +961,8 @@ static int not_viable(const struct dev *x, const struct devs *extra, size_t from
 	char names[1024] = "", verb[64];
 	for (size_t k = from; k < extra->n; k++)
 		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s (driver %s)",
-			 k > from ? ", " : "", extra->v[k].addr, extra->v[k].prev);
-	snprintf(verb, sizeof(verb), "use IOMMU group %s of", x->group);
+			 k > from ? ", " : "", ESC(extra->v[k].addr), ESC(extra->v[k].prev));
+	snprintf(verb, sizeof(verb), "use IOMMU group %s of", ESC(x->group));
 	return mvm_error_setf(e, EBUSY, verb, x->addr,
 			      "the group is not viable, it also holds %s; bind those to vfio-pci "
 			      "too (--bind-group) or unbind them",

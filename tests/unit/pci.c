@@ -563,6 +563,41 @@ START_TEST(dry_run_lines_are_escaped)
 }
 END_TEST
 
+/* Names the kernel gives (a driver's, read from sysfs or kept in the
+ * record) are escaped where a reason names them, as the object is: a
+ * driver "snd\x41'" must not read as "sndA", nor its quote end the
+ * value. Found where a group is not viable and where a device does not
+ * go back to the driver it had. */
+START_TEST(driver_names_in_reasons_escaped)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	sim_device(&s, "0000:01:00.0", "e1\\x41'", "7");
+	sim_device(&s, "0000:01:00.1", "snd\\x41'", "7");
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "it also holds 0000:01:00.1 (driver "
+						     "snd\\\\x41\\'); bind those"),
+		      "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+
+	pci_devices(&s, "0000:01:00.0\n0000:01:00.1\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	SIM(&s, "refuse", "e1\\x41'", "0000:01:00.0");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, "pci-bind: vm1: unable to give back "
+							"'0000:01:00.0' to e1\\\\x41\\': the driver "
+							"did not take it (driver now: none)\n"),
+		      "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 /* A second bind (unit restarted without stop) must not lose the
  * original drivers: the record keeps them. */
 START_TEST(bind_twice_keeps_record)
@@ -959,6 +994,45 @@ START_TEST(kmod_load_fails)
 }
 END_TEST
 
+/* The paths of the command line in a reason, escaped as the object is:
+ * --modules-dir where vfio-pci is not found, --sysfs where the module is
+ * there but the driver did not register. */
+START_TEST(kmod_reasons_name_paths_escaped)
+{
+	struct sim s;
+	struct tu_run r;
+	char *dir = kmod_vm(&s, "", (const char *const[]){ "kernel/drivers/net/e1000e.ko", NULL });
+	char *odd = tu_path(s.vm.root, "mods\\x41'");
+	ck_assert_int_eq(rename(dir, odd), 0);
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", odd));
+	char *want = xasprintf("pci-bind: vm1: unable to load module 'vfio-pci': not found in "
+			       "%s/mods\\\\x41\\'\n",
+			       s.vm.root);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d; want:\n%sstderr:\n%s",
+		      r.status, want, r.err);
+	free(want);
+	tu_run_free(&r);
+	free(odd);
+	free(dir);
+	sim_free(&s);
+
+	dir = kmod_vm(&s, "kernel/drivers/vfio/pci/vfio-pci.ko\n", NULL);
+	char *sys = tu_path(s.vm.root, "sys\\x41'");
+	ck_assert_int_eq(rename(s.sys, sys), 0);
+	free(s.sys);
+	s.sys = sys;
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	want = xasprintf(" in %s/sys\\\\x41\\'/bus/pci/drivers: module vfio-pci is built in",
+			 s.vm.root);
+	ck_assert_msg(r.status == 1 && strstr(r.err, want), "exit %d; want:\n%s\nstderr:\n%s",
+		      r.status, want, r.err);
+	free(want);
+	tu_run_free(&r);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
 /* A modprobe.d install command would go through a shell: not run. */
 START_TEST(kmod_install_command_not_run)
 {
@@ -1132,6 +1206,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, vfio_node_of_the_vm_user_taken_back, tu_need_root());
 	tu_add_test_if(tc, dry_run_prints_writes, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
+	tu_add_test_if(tc, driver_names_in_reasons_escaped, tu_need_root());
 	tu_add_test_if(tc, bind_twice_keeps_record, tu_need_root());
 	tu_add_test_if(tc, unbound_device_stays_unbound, tu_need_root());
 	tu_add_test_if(tc, unbind_partial_keeps_record, tu_need_root());
@@ -1147,6 +1222,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(km, kmod_loads_vfio_pci, tu_need_root());
 	tu_add_test_if(km, kmod_builtin, tu_need_root());
 	tu_add_test_if(km, kmod_missing, tu_need_root());
+	tu_add_test_if(km, kmod_reasons_name_paths_escaped, tu_need_root());
 	tu_add_test_if(km, kmod_blacklisted, tu_need_root());
 	tu_add_test_if(km, kmod_load_fails, tu_need_root());
 	tu_add_test_if(km, kmod_install_command_not_run, tu_need_root());
