@@ -413,12 +413,51 @@ static bool dev_is_bridge(const char *addr)
 	return (cls >> 8) == 0x0604 || (cls >> 8) == 0x0607;
 }
 
-/* Members of group g that keep it from being viable: bound to a driver
- * other than vfio-pci or pci-stub, not bridges, not in `mine`. Appended
- * to `bad` (by_group set, prev their driver). */
-static int group_check(const char *g, const struct devs *mine, struct devs *bad,
+/* Is `name`, an entry of group g's devices/ (listed for x), a PCI device?
+ * 1: yes, its name is a PCI address as the kernel writes it; 0: it is
+ * not on the PCI bus (no SYSFS/bus/pci/devices/NAME: a platform device,
+ * which some platforms put in a group with PCI devices), and vfio-pci
+ * cannot take it: skipped, as before, in a debug line. A device the PCI
+ * bus lists under a name that is no PCI address (which no kernel makes)
+ * could not be kept in the record: -EINVAL, e filled. The name, which
+ * the kernel gave, is shown escaped. */
+static int group_member_is_pci(const char *g, const char *name, const struct dev *x,
+			       struct mvm_error *e)
+{
+	struct pci_addr a;
+	bool is_addr = parse_pci_addr(name, strlen(name), &a) == 0 && !strcmp(a.str, name);
+	_cleanup_free_ char *p = dev_path(name, NULL);
+	struct stat st;
+	if (!p)
+		return mvm_error_set(e, ENOMEM, "check group", g, NULL);
+	if (lstat(p, &st) < 0) {
+		if (errno != ENOENT)
+			return mvm_error_set(e, errno, "find", p, NULL);
+		log_debug("IOMMU group %s: '%s' is no PCI device (not in %s/bus/pci/devices): "
+			  "skipped",
+			  ESC(g), ESC(name), ESC(c.sysfs));
+		return 0;
+	}
+	if (is_addr)
+		return 1;
+	char verb[64];
+	snprintf(verb, sizeof(verb), "use IOMMU group %s of", ESC(g));
+	mvm_error_set(e, EINVAL, verb, x->addr,
+		      "it holds a device on the PCI bus whose name is no PCI address "
+		      "(DDDD:BB:DD.F)");
+	if (e)
+		escape_value(name, strlen(name), e->value, sizeof(e->value));
+	return -EINVAL;
+}
+
+/* Members of the group of x (one of `mine`) that keep it from being
+ * viable: PCI devices bound to a driver other than vfio-pci or pci-stub,
+ * not bridges, not in `mine`. Appended to `bad` (by_group set, prev their
+ * driver). */
+static int group_check(const struct dev *x, const struct devs *mine, struct devs *bad,
 		       struct mvm_error *e)
 {
+	const char *g = x->group;
 	_cleanup_free_ char *dir = xasprintf("%s/kernel/iommu_groups/%s/devices", c.sysfs, g);
 	if (!dir)
 		return mvm_error_set(e, ENOMEM, "check group", g, NULL);
@@ -429,7 +468,14 @@ static int group_check(const char *g, const struct devs *mine, struct devs *bad,
 	int r = 0;
 	while ((de = readdir(d))) {
 		char drv[DRIVER_MAX];
-		if (de->d_name[0] == '.' || devs_find(mine, de->d_name) || devs_find(bad, de->d_name))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		int pci = group_member_is_pci(g, de->d_name, x, e);
+		if (pci < 0) {
+			r = pci;
+			break;
+		}
+		if (!pci || devs_find(mine, de->d_name) || devs_find(bad, de->d_name))
 			continue;
 		r = dev_driver(de->d_name, drv, sizeof(drv));
 		if (r < 0) {
@@ -439,14 +485,14 @@ static int group_check(const char *g, const struct devs *mine, struct devs *bad,
 		if (!*drv || !strcmp(drv, VFIO_DRIVER) || !strcmp(drv, "pci-stub") ||
 		    dev_is_bridge(de->d_name))
 			continue;
-		struct dev *x = devs_add(bad, de->d_name);
-		if (!x) {
+		struct dev *y = devs_add(bad, de->d_name);
+		if (!y) {
 			r = mvm_error_set(e, ENOMEM, "check group", g, NULL);
 			break;
 		}
-		snprintf(x->prev, sizeof(x->prev), "%s", drv);
-		snprintf(x->group, sizeof(x->group), "%s", g);
-		x->by_group = true;
+		snprintf(y->prev, sizeof(y->prev), "%s", drv);
+		snprintf(y->group, sizeof(y->group), "%s", g);
+		y->by_group = true;
 	}
 	closedir(d);
 	return r;
@@ -999,7 +1045,7 @@ static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_
 	}
 	for (size_t i = 0; i < mine->n && r == 0; i++) {
 		size_t before = extra.n;
-		r = group_check(mine->v[i].group, mine, &extra, e);
+		r = group_check(&mine->v[i], mine, &extra, e);
 		if (r == 0 && extra.n > before && !opts.bind_group)
 			r = not_viable(&mine->v[i], &extra, before, e);
 	}
