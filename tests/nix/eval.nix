@@ -14,6 +14,8 @@
 #         option words).
 # vfsArg: one more element of VM files' microvm.virtiofsd.extraArgs
 #         (microvm.nix form; the check of shell-only syntax in it).
+# shareArg: the extraArgs element of one more (read-only) virtiofs share
+#         'extra' of VM files, microvm.nix form (the same check, per share).
 # netShare: the source of one more (read-only) virtiofs share of VM net,
 #         microvm.nix form (the check of shares nested in a writable one);
 # netSocket: its socket (else microvm.nix's default, in net's directory).
@@ -25,6 +27,7 @@
   attr ? null,
   tapWord ? null,
   vfsArg ? null,
+  shareArg ? null,
   netShare ? null,
   netSocket ? null,
 }:
@@ -38,6 +41,18 @@ let
   ]
   ++ lib.optional (tapWord != null) { services.microvm-host-helpers.vms.net.tap.extraOptions = [ tapWord ]; }
   ++ lib.optional (vfsArg != null) { microvm.vms.files.config.microvm.virtiofsd.extraArgs = [ vfsArg ]; }
+  ++ lib.optional (shareArg != null) {
+    microvm.vms.files.config.microvm.shares = [
+      {
+        proto = "virtiofs";
+        tag = "extra";
+        source = "/srv/extra";
+        mountPoint = "/extra";
+        readOnly = true;
+        extraArgs = [ shareArg ];
+      }
+    ];
+  }
   ++ lib.optional (netShare != null) {
     microvm.vms.net.config.microvm.shares = [
       ({

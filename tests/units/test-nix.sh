@@ -155,6 +155,33 @@ out=$(vfsarg '--sandbox=chroot --xattrmap=:map::user.virtiofs.: --modcaps=+sys_a
 check "real options with : = , . # ~ [ { in microvm.virtiofsd.extraArgs are no assertion" \
     eval '[[ $out == "["* && $out != *"extraArgs element"* ]]'
 
+# A share's own extraArgs (microvm.shares.*.extraArgs) went into the same
+# shell line: the same check, the share named in the message; a plain
+# element is split as the shell did and reaches that share's extra-args,
+# no other share's.
+sharearg() { # sharearg ARG [ATTR]: the evaluation's output
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form microvm-nix --argstr store "$STORE" --argstr shareArg "$1" \
+        ${2:+--argstr attr "$2"} 2>&1
+}
+out=$(sharearg "--log-level='debug'")
+check "a quote in a share's extraArgs is an assertion naming the VM, the share and it" \
+    says "vm files: microvm.shares.*.extraArgs (share 'extra') element \"--log-level='debug'\""
+out=$(sharearg '--cache=$CACHE')
+check "a \$ in a share's extraArgs is an assertion naming the VM, the share and it" \
+    says "vm files: microvm.shares.*.extraArgs (share 'extra') element \"--cache=\$CACHE\""
+out=$(sharearg '--cache never')
+check "white space alone in a share's extraArgs is no assertion" \
+    eval '[[ $out == "["* && $out != *"extraArgs element"* ]]'
+# (python: each extra-args file of VM files as PATH TEXT, the text as JSON)
+out=$(sharearg '--cache never' services.microvm-host-helpers.vms.files.currentRunner.files \
+    | python3 -c 'import json,sys
+for f in json.load(sys.stdin):
+    if f["path"].endswith("/extra-args"): print(f["path"], json.dumps(f["text"]))')
+check "a share's plain extraArgs element reaches its extra-args, split, and no other share's" \
+    test "$out" = 'share/microvm/virtiofs/extra/extra-args "--cache\nnever\n"
+share/microvm/virtiofs/home/extra-args "--announce-submounts\n--log-level\ndebug\n"'
+
 # A share of one VM inside another VM's writable share: that guest could
 # make it lead anywhere (found by a red-team read); virtiofs-launch sees
 # its own VM alone, so the evaluation names it. Inside a read-only share
