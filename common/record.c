@@ -385,10 +385,11 @@ static int pci_entry_parse(const char *line, int version, struct pci_record *m)
 }
 
 /* An IOMMU group's name as the kernel writes it: decimal, no leading 0. */
-static bool group_field_ok(const char *s, size_t max)
+bool pci_group_ok(const char *s)
 {
 	size_t n = strlen(s);
-	return n > 0 && n <= max && strspn(s, "0123456789") == n && (s[0] != '0' || n == 1);
+	return n > 0 && n < sizeof(((struct pci_node *)0)->group) && strspn(s, "0123456789") == n &&
+	       (s[0] != '0' || n == 1);
 }
 
 /* One "node GROUP UID GID MODE" line (version 3) into m (not when the
@@ -400,7 +401,7 @@ static int pci_node_parse(const char *line, struct pci_record *m)
 	char *end;
 	if (sscanf(line, "%255s %255s %255s %255s %255s %1s", word, group, uid, gid, mode,
 		   extra) != 5 ||
-	    strcmp(word, "node") != 0 || !group_field_ok(group, sizeof(m->nodes->group) - 1) ||
+	    strcmp(word, "node") != 0 || !pci_group_ok(group) ||
 	    parse_uint(uid, UINT32_MAX - 1, &u) < 0 || parse_uint(gid, UINT32_MAX - 1, &g) < 0 ||
 	    strspn(mode, "01234567") != strlen(mode) || strlen(mode) > 5)
 		return -EINVAL;

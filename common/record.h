@@ -106,6 +106,9 @@ struct pci_node {
 	uint32_t uid, gid;
 	uint32_t mode; /* permission bits, at most 07777 */
 };
+/* Is s an IOMMU group's name as the kernel gives it (a decimal number,
+ * no leading zero) that fits a pci_node? */
+bool pci_group_ok(const char *s);
 struct pci_record {
 	int version; /* of the text parsed: 1, 2 or 3 */
 	size_t n;

@@ -397,6 +397,13 @@ static int dev_group(const char *addr, char *buf, size_t size, struct mvm_error 
 				     "firmware and with intel_iommu=on or amd_iommu=on)");
 	if (r < 0)
 		return mvm_error_set(e, r, "read the IOMMU group of", addr, NULL);
+	/* (its name goes into the record's node lines and /dev/vfio/NAME) */
+	if (!pci_group_ok(g)) {
+		r = mvm_error_set(e, EINVAL, "read the IOMMU group of", addr, "not a group number");
+		if (e)
+			escape_value(g, strlen(g), e->value, sizeof(e->value));
+		return r;
+	}
 	snprintf(buf, size, "%s", g);
 	return 0;
 }

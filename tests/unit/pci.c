@@ -437,6 +437,36 @@ START_TEST(no_iommu_group)
 }
 END_TEST
 
+/* An IOMMU group's name is the kernel's number of it, and bind writes it
+ * into its record's node lines and into /dev/vfio/NAME. One that is no
+ * number (a tree not as the kernel makes it) is refused before any
+ * change, in one escaped line. Before: bind went on, wrote the name to its
+ * record (which no later run could parse: "not a record of pci-bind") and
+ * printed it raw. */
+START_TEST(group_not_a_number_refused)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	sim_device(&s, "0000:01:00.0", "e1000e", "7'\\x41");
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1 &&
+			      !strcmp(r.err, "pci-bind: vm1: unable to read the IOMMU group of "
+					     "'0000:01:00.0': not a group number: '7\\'\\\\x41'\n"),
+		      "exit %d: %s", r.status, r.err);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(missing_device)
 {
 	struct sim s;
@@ -1308,6 +1338,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, failures_once_in_order, tu_need_root());
 	tu_add_test_if(tc, bad_address_nothing_written, tu_need_root());
 	tu_add_test_if(tc, no_iommu_group, tu_need_root());
+	tu_add_test_if(tc, group_not_a_number_refused, tu_need_root());
 	tu_add_test_if(tc, missing_device, tu_need_root());
 	tu_add_test_if(tc, vfio_node_owner_mode, tu_need_root());
 	tu_add_test_if(tc, vfio_node_acl_taken_back, tu_need_root());
