@@ -68,6 +68,7 @@ struct lt {
 	size_t nmsg;
 	const char *bin;	/* the launcher, below BUILD_DIR; NULL: virtiofs-launch */
 	const char *const *env; /* more "K=V" for it; NULL: none */
+	bool chld_ignored;	/* started with SIGCHLD ignored, as a parent may leave it */
 };
 
 static long long now_us(void)
@@ -297,6 +298,8 @@ static void lt_start(struct lt *t, const char *virtiofsd, const char *const extr
 		unsetenv("JOURNAL_STREAM");
 		for (size_t i = 0; t->env && t->env[i]; i++)
 			putenv((char *)t->env[i]);
+		if (t->chld_ignored) /* (kept through exec, as SIG_IGN is) */
+			signal(SIGCHLD, SIG_IGN);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -2609,6 +2612,38 @@ START_TEST(exit_0_with_client_waiting_fails)
 	ck_assert_msg(occurrences(log, "unable to") == 1, "log:\n%s", log);
 	free(log);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "STATUS=share 'bad' failed 3 times in a row", 0), 0);
+	ck_assert_uint_eq(leftovers(&t), 0);
+	lt_free(&t);
+}
+END_TEST
+
+/* A launcher started with SIGCHLD ignored (SIG_IGN outlives exec: a
+ * supervisor or script that ignores it to leave no zombies passes it on)
+ * sees its daemons exit all the same: the daemon whose client left is
+ * idle, and SIGTERM ends the launcher at once. (Found in review: the
+ * kernel reaped each daemon itself and sent no SIGCHLD, so the launcher
+ * never learnt of an exit; its stop then waited out --grace, sent SIGKILL
+ * to a pid long gone, and waited for it for ever.) */
+START_TEST(sigchld_ignored_at_start_still_reaps)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "asrc", "vm1-virtiofs-a.sock");
+	t.chld_ignored = true;
+	const char *const extra[] = {"--grace", "1s", NULL};
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	int fd = vm_connect(sock_of(&t, "a"));
+	ck_assert_int_ge(fd, 0);
+	ck_assert(lt_wait_log(&t, "a: fake: accepting on fd 3", 1, 3000));
+	close(fd);
+	bool idle = lt_wait_log(&t, "exited, its client left", 1, 3000);
+	kill(t.pid, SIGTERM);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(idle, "the daemon's exit never seen; log:\n%s", log);
+	ck_assert_msg(st == 0, "exit %d after SIGTERM; log:\n%s", st, log);
+	free(log);
 	ck_assert_uint_eq(leftovers(&t), 0);
 	lt_free(&t);
 }
@@ -4946,6 +4981,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_signal_before_accept_is_sent_again, tu_need_root());
 	tu_add_test_if(tc, reload_timeout_counts_after_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, exit_0_with_client_waiting_fails, tu_need_root());
+	tu_add_test_if(tc, sigchld_ignored_at_start_still_reaps, tu_need_root());
 	tu_add_test_if(tc, stale_sockets, tu_need_root());
 	tu_add_test_if(tc, dry_run_changes_nothing, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
