@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,11 @@ static int one_option(const struct cli_tool *t, struct cli *c, int o, const stru
 int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, int *exit_status)
 {
 	log_open(t->name);
+	/* Every tool waits for the children it makes (a shutdown script,
+	 * virtiofsd, tap-setup's scan). SIGCHLD ignored, as a parent that
+	 * wants no zombies passes it on through exec, has the kernel reap them
+	 * itself: waitpid() finds none (ECHILD) and no SIGCHLD is sent. */
+	signal(SIGCHLD, SIG_DFL);
 	defaults(c);
 	char *shortopts;
 	struct option *opts = options_of(t, &shortopts);

@@ -879,11 +879,9 @@ int setup_events(struct mvm_error *e)
 	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return mvm_error_set(e, errno, "block", "signals", NULL);
-	/* SIGCHLD ignored, as a parent may pass it on through exec, has the
-	 * kernel reap each daemon itself, with no SIGCHLD and no status: none
-	 * would ever be seen to exit (a blocked signal that is ignored still
-	 * comes through the signalfd; this one is not sent at all). */
-	signal(SIGCHLD, SIG_DFL);
+	/* (SIGCHLD is not ignored: cli_parse() set it to its default. An
+	 * ignored one would not be sent at all, blocked or not, and the
+	 * kernel would reap each daemon itself: none seen to exit.) */
 	signal(SIGPIPE, SIG_IGN);
 	L.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (L.sfd < 0)

@@ -539,6 +539,34 @@ START_TEST(stop_runs_shutdown)
 }
 END_TEST
 
+/* A parent that ignores SIGCHLD passes that on through exec (a script
+ * that wants no zombies, an admin's supervisor): the kernel then reaps
+ * the children itself and waitpid() finds none. stop's shutdown script
+ * succeeds and so does stop, and its failure is still told. Found by a
+ * helper after the same in virtiofs-launch; before: "unable to wait for
+ * '.../bin/microvm-shutdown': No child processes", exit 1. */
+START_TEST(stop_with_sigchld_ignored)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	write_exec(t.runner, "bin/microvm-shutdown", shutdown_script, 0755);
+	char *booted = tu_path(t.dir, "booted");
+	ck_assert_int_eq(symlink(t.runner, booted), 0);
+	const char *const ign[] = {"SIGCHLD=ignored", NULL};
+	const char *const ign3[] = {"SIGCHLD=ignored", "SHUTDOWN_EXIT=3", NULL};
+	struct tu_run r;
+	run_verb_env(&r, &t, "stop", NULL, ign);
+	ck_assert_msg(r.status == 0 && !strcmp(r.err, ""), "status %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	run_verb_env(&r, &t, "stop", NULL, ign3);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "bin/microvm-shutdown': exit status 3"),
+		      "status %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	free(booted);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(stop_shutdown_fails)
 {
 	struct tu_vm t;
@@ -921,6 +949,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, start_dry_run, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
 	tu_add_test_if(tc, stop_runs_shutdown, tu_need_root());
+	tu_add_test_if(tc, stop_with_sigchld_ignored, tu_need_root());
 	tu_add_test_if(tc, stop_shutdown_fails, tu_need_root());
 	tu_add_test_if(tc, stop_without_shutdown, tu_need_root());
 	tcase_add_test(tc, cleanup_removes_symlink_only);

@@ -156,6 +156,10 @@ void tu_run_env(struct tu_run *r, const char *const argv[], const char *const en
 		for (size_t i = 0; env && env[i]; i++) {
 			struct stat st;
 			char js[64];
+			if (strcmp(env[i], "SIGCHLD=ignored") == 0) {
+				signal(SIGCHLD, SIG_IGN); /* (passed on through exec) */
+				continue;
+			}
 			if (strcmp(env[i], "JOURNAL_STREAM=") == 0 && fstat(2, &st) == 0) {
 				snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
 					 (unsigned long long)st.st_ino);

@@ -50,7 +50,9 @@ struct tu_run {
 void tu_run(struct tu_run *r, const char *const argv[]);
 /* The same with extra environment "K=V" entries (NULL-terminated). The
  * entry "JOURNAL_STREAM=" (empty) sets it to the captured stderr's
- * DEV:INO, as systemd does, so the tool writes <N> priority prefixes. */
+ * DEV:INO, as systemd does, so the tool writes <N> priority prefixes; the
+ * entry "SIGCHLD=ignored" starts the program with SIGCHLD ignored, as a
+ * parent that wants no zombies passes it on through exec. */
 void tu_run_env(struct tu_run *r, const char *const argv[], const char *const env[]);
 void tu_run_free(struct tu_run *r);
 
