@@ -67,11 +67,14 @@ static size_t prefix(char *raw, size_t size, const char *what)
 	return k < 0 || (size_t)k >= size ? 0 : (size_t)k;
 }
 
+/* The bytes of a line before its escape (the rest is cut). */
+#define LINE_RAW 4096
+
 void log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	if (prio >= LOG_DEBUG && verbose < 1)
 		return;
-	char raw[4096], msg[4096];
+	char raw[LINE_RAW], msg[4096];
 	size_t k = prefix(raw, sizeof(raw), NULL);
 	vsnprintf(raw + k, sizeof(raw) - k, fmt, ap);
 	/* Values in messages come from files, links and names the VM user may
@@ -98,13 +101,23 @@ void log_msg(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_error_as(int prio, const struct mvm_error *e, const char *lead)
+{
+	/* Formatted for the room the line has after the prefix and lead: a
+	 * message longer than that is cut by mvm_error_format(), in its path,
+	 * so that the reason, value and hint stay; cut by log_vmsg(), at
+	 * LINE_RAW, it would lose them (and end inside an escape). */
+	char raw[LINE_RAW], buf[LINE_RAW];
+	size_t room = LINE_RAW - prefix(raw, sizeof(raw), NULL), n = strlen(lead);
+	mvm_error_format(e, buf, room > n + 64 ? room - n : 64);
+	log_msg(prio, "%s%s", lead, buf);
+}
+
 void log_error_info(struct mvm_error *e)
 {
 	if (e->reported)
 		return;
-	char buf[PATH_MAX + 512];
-	mvm_error_format(e, buf, sizeof(buf));
-	log_err("%s", buf);
+	log_error_as(LOG_ERR, e, "");
 	e->reported = true;
 }
 

@@ -34,6 +34,10 @@ void log_vmsg(int prio, const char *fmt, va_list ap);
 /* log_err() of a filled struct mvm_error, unless it was logged already;
  * it is then marked reported (error.h: an error is logged once). */
 void log_error_info(struct mvm_error *e);
+/* e's message at prio after lead (the line's own text, any value in it
+ * escaped; "" for none), cut to fit the line as mvm_error_format() cuts:
+ * in the path, never the reason after it. Not marked reported. */
+void log_error_as(int prio, const struct mvm_error *e, const char *lead);
 
 /* --dry-run: print one action on stdout, "PROG: NAME: would ACTION". */
 void log_action(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -795,10 +795,8 @@ static int held_add_vm(const char *other, bool strict, struct helds *h, struct m
 		return r;
 	}
 	if (r < 0) {
-		char buf[PATH_MAX + 512];
 		e1.hint = UNKNOWN_HINT;
-		mvm_error_format(&e1, buf, sizeof(buf));
-		log_warn("%s", buf);
+		log_error_as(LOG_WARNING, &e1, "");
 		return 0;
 	}
 	for (size_t i = 0; i < rec.n + rec.nn && r == 0; i++) {

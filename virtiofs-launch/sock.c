@@ -140,11 +140,9 @@ static void sock_remove(int dir, const char *base, const char *path)
 		log_debug("removed socket '%s'", ESC(path));
 	} else if (errno != ENOENT) {
 		struct mvm_error e;
-		char msg[PATH_MAX + 512];
 		mvm_error_set(&e, errno, "remove socket", path, NULL);
 		e.hint = "left behind: the next start removes it";
-		mvm_error_format(&e, msg, sizeof(msg));
-		log_warn("%s", msg);
+		log_error_as(LOG_WARNING, &e, "");
 	}
 }
 

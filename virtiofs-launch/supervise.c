@@ -64,9 +64,9 @@ static void log_share_error(const struct child *ch, struct mvm_error *e, bool na
 		log_error_info(e); /* (nothing when reported) */
 		return;
 	}
-	char msg[PATH_MAX + 512];
-	mvm_error_format(e, msg, sizeof(msg));
-	log_err("share '%s': %s", ESC(ch->sh.tag), msg);
+	char lead[4 * VIRTIOFS_TAG_MAX + 16];
+	snprintf(lead, sizeof(lead), "share '%s': ", ESC(ch->sh.tag));
+	log_error_as(LOG_ERR, e, lead);
 	e->reported = true;
 }
 

@@ -117,6 +117,42 @@ START_TEST(quote_in_path_is_escaped)
 }
 END_TEST
 
+/* An error's line keeps its reason when its path is long: the path is
+ * cut, marked "...", and the reason after it stays (mvm_error_format()).
+ * Here --state-dir is ROOT/ and 11 directories (not there) of 200 quotes
+ * each: 4400 bytes escaped (\'), more than a line of 4096 could hold.
+ * (Found in review: the error was formatted for 4608 bytes, the line cut
+ * it at 4096, in an escape, and the reason was gone.) */
+START_TEST(long_path_keeps_the_reason)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	const char *tool = tools[_i];
+	char quotes[201];
+	memset(quotes, '\'', 200);
+	quotes[200] = '\0';
+	free(t.state);
+	t.state = tu_path(t.root, quotes);
+	for (int i = 1; i < 11; i++) {
+		char *deeper = tu_path(t.state, quotes);
+		free(t.state);
+		t.state = deeper;
+	}
+	struct tu_run r;
+	run_refused(&t, tool, &r);
+	ck_assert_msg(r.status == 1, "%s: exit %d: %.200s", tool, r.status, r.err);
+	const char *nl = strchr(r.err, '\n');
+	ck_assert_msg(nl && nl[1] == '\0', "%s: not one line: %.200s", tool, r.err);
+	const char *want = "\\'...': No such file or directory\n";
+	ck_assert_msg(strlen(r.err) > strlen(want) &&
+			      !strcmp(r.err + strlen(r.err) - strlen(want), want),
+		      "%s: the reason is not at the end: ...%s", tool,
+		      r.err + (strlen(r.err) > 200 ? strlen(r.err) - 200 : 0));
+	tu_run_free(&r);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* A usage error quotes the argument it refuses escaped as a value is
  * (escape_text()): "b\x41" (a backslash, x, 4, 1) must not read as the
  * escape of "bA". (Noticed at the last review: only the line's escape
@@ -230,6 +266,8 @@ Suite *logs_suite(void)
 	tcase_add_test(tc, escape_line_cases);
 	tu_add_loop_test_if(tc, forged_line_is_escaped, 0, (int)ARRAY_SIZE(tools), tu_need_root());
 	tu_add_loop_test_if(tc, quote_in_path_is_escaped, 0, (int)ARRAY_SIZE(tools),
+			    tu_need_root());
+	tu_add_loop_test_if(tc, long_path_keeps_the_reason, 0, (int)ARRAY_SIZE(tools),
 			    tu_need_root());
 	tcase_add_loop_test(tc, usage_error_argument_is_escaped, 0, (int)ARRAY_SIZE(tools));
 	suite_add_tcase(s, tc);
