@@ -74,18 +74,10 @@ static size_t format_with(const struct mvm_error *e, const char *path, char *buf
 	return n;
 }
 
-/* path escaped into out (size > 3), cut to at most size - 1 bytes (at a
- * character, never in an escape) with "..." at the end when cut. */
-static void path_cut(const char *path, char *out, size_t size)
-{
-	if (escape_text_n(path, out, size - 3) < strlen(path))
-		strcat(out, "...");
-}
-
 void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
 {
 	char path[sizeof(e->path) + 4];
-	path_cut(e->path, path, sizeof(path));
+	escape_text_cut(e->path, path, sizeof(path));
 	size_t n = format_with(e, path, buf, size), pn = strlen(path);
 	/* Too long with the whole path: the path is cut, not the reason, the
 	 * value and the hint after it (a long escaped path must not push them
@@ -93,7 +85,7 @@ void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
 	if (n >= size && size > 16 && pn > 8) {
 		size_t rest = n - pn, room = rest + size / 2 < size ? size - rest : size / 2;
 		if (room < pn) {
-			path_cut(e->path, path, room > 8 ? room : 8);
+			escape_text_cut(e->path, path, room > 8 ? room : 8);
 			format_with(e, path, buf, size);
 		}
 	}

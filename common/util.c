@@ -355,6 +355,15 @@ size_t escape_text_n(const char *s, char *buf, size_t size)
 	return used;
 }
 
+const char *escape_text_cut(const char *s, char *buf, size_t size)
+{
+	if (size <= 3 || escape_text_n(s, buf, size) == strlen(s))
+		return buf;
+	escape_text_n(s, buf, size - 3);
+	strcat(buf, "...");
+	return buf;
+}
+
 bool has_control(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

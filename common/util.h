@@ -87,14 +87,18 @@ const char *escape_line(const char *s, char *buf, size_t size);
 const char *escape_text(const char *s, char *buf, size_t size);
 /* escape_text(); the bytes of s it took (strlen(s) unless it was cut). */
 size_t escape_text_n(const char *s, char *buf, size_t size);
-/* escape_text() of s for one value in a line of log.h (a path, a name,
- * anything the runner package, the state dir, the kernel or the command
- * line gave): log_debug("removed '%s'", ESC(path)). Its buffer is a
- * compound literal, which lives until the enclosing block ends: never
+/* escape_text(), but when s does not fit, cut (at a character, never in
+ * an escape) with "..." at its end, as escape_value() cuts: a cut value
+ * does not read as the whole (size > 3). Returns buf. */
+const char *escape_text_cut(const char *s, char *buf, size_t size);
+/* escape_text_cut() of s for one value in a line of log.h (a path, a
+ * name, anything the runner package, the state dir, the kernel or the
+ * command line gave): log_debug("removed '%s'", ESC(path)). Its buffer is
+ * a compound literal, which lives until the enclosing block ends: never
  * keep the result past that block. A line is at most 4096 bytes (log.c):
  * so is an escaped value. */
 #define ESC_MAX 4096
-#define ESC(s) escape_text((s), (char[ESC_MAX]){ 0 }, ESC_MAX)
+#define ESC(s) escape_text_cut((s), (char[ESC_MAX]){ 0 }, ESC_MAX)
 
 /* A control character in s[0..n): C0, DEL, or C1 (U+0080 to U+009F,
  * 0xc2 0x80-0x9f in UTF-8)? */

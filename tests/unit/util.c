@@ -87,6 +87,21 @@ START_TEST(escape_values)
 	ck_assert_str_eq(escape_text("a' b", buf, sizeof(buf)), "a\\' b");
 	ck_assert_str_eq(escape_text("\\'\xc3\xa4'", buf, sizeof(buf)), "\\\\\\'\xc3\xa4\\'");
 	ck_assert_str_eq(ESC("it's"), "it\\'s");
+	/* A value whose escape is longer than ESC()'s buffer is cut, at an
+	 * escape, and ends in "..." (as escape_value()'s does): quoted, it
+	 * must not read as the whole value. 2999 quotes are 5998 bytes
+	 * escaped; one that fits is not marked. */
+	char many[3000];
+	memset(many, '\'', sizeof(many) - 1);
+	many[sizeof(many) - 1] = '\0';
+	const char *cut = ESC(many);
+	ck_assert_uint_lt(strlen(cut), ESC_MAX);
+	ck_assert_uint_gt(strlen(cut), ESC_MAX - 8);
+	ck_assert_str_eq(cut + strlen(cut) - 5, "\\'...");
+	many[(ESC_MAX - 1) / 2] = '\0';
+	cut = ESC(many);
+	ck_assert_uint_eq(strlen(cut), ESC_MAX - 2);
+	ck_assert_str_eq(cut + strlen(cut) - 2, "\\'");
 	/* ... but not the line's own quotes, which escape_line() keeps. */
 	ck_assert_str_eq(escape_line("'a' b", buf, sizeof(buf)), "'a' b");
 }
