@@ -100,7 +100,8 @@ static void synopsis_line(const struct cli_tool *t, char *buf, size_t size)
 
 int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 {
-	char raw[512], msg[512], syn[512];
+	/* (room for an argument quoted whole: ESC() gives at most ESC_MAX) */
+	char raw[ESC_MAX + 512], msg[sizeof(raw)], syn[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);

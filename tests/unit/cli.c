@@ -247,6 +247,39 @@ START_TEST(usage_error)
 }
 END_TEST
 
+/* A long argument is quoted whole, escaped, and the line goes on after
+ * it: 300 quotes are 600 bytes escaped. One whose escape is longer than
+ * a value may be (ESC_MAX) is cut at an escape, marked "...". (Found in
+ * review: the line was cut at 512 bytes, inside an escape, without its
+ * closing quote and the usage after it.) */
+START_TEST(usage_error_long_argument)
+{
+	static const size_t n[] = { 300, 3000 };
+	for (size_t i = 0; i < ARRAY_SIZE(n); i++) {
+		char *arg = calloc(n[i] + 3, 1), *esc = calloc(2 * n[i] + 1, 1);
+		ck_assert(arg && esc);
+		memcpy(arg, "--", 2);
+		memset(arg + 2, '\'', n[i]);
+		for (size_t k = 0; k < n[i]; k++)
+			memcpy(esc + 2 * k, "\\'", 2);
+		if (i == 1) /* cut: ESC_MAX - 1 bytes of it, "--" and "..." in them */
+			strcpy(esc + 2 * ((ESC_MAX - 1 - 5) / 2), "...");
+		char *want = xasprintf("tap-setup: usage error: unknown option '--%s' (usage: "
+				       "tap-setup [OPTIONS] up|down NAME; more in 'tap-setup "
+				       "--help')\n",
+				       esc);
+		struct res r;
+		parse(&r, &tool, (const char *[]){ "up", arg, NULL });
+		ck_assert_int_eq(r.st, 2);
+		ck_assert_str_eq(r.err, want);
+		res_free(&r);
+		free(want);
+		free(esc);
+		free(arg);
+	}
+}
+END_TEST
+
 START_TEST(usage_error_call)
 {
 	struct tu_capture e;
@@ -438,6 +471,7 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, shared_options);
 	tcase_add_test(tc, tool_options);
 	tcase_add_loop_test(tc, usage_error, 0, ARRAY_SIZE(usage_errors));
+	tcase_add_test(tc, usage_error_long_argument);
 	tcase_add_test(tc, usage_error_call);
 	tcase_add_test(tc, usage_error_two_forms_one_line);
 	tcase_add_test(tc, help);
