@@ -423,11 +423,14 @@ static bool dev_is_bridge(const char *addr)
 /* Is `name`, an entry of group g's devices/ (listed for x), a PCI device?
  * 1: yes, its name is a PCI address as the kernel writes it; 0: it is
  * not on the PCI bus (no SYSFS/bus/pci/devices/NAME: a platform device,
- * which some platforms put in a group with PCI devices), and vfio-pci
- * cannot take it: skipped, as before, in a debug line. A device the PCI
- * bus lists under a name that is no PCI address (which no kernel makes)
- * could not be kept in the record: -EINVAL, e filled. The name, which
- * the kernel gave, is shown escaped. */
+ * which some platforms put in a group with PCI devices) and on no driver:
+ * vfio-pci cannot take it, nor need it; skipped, in a debug line. Such a
+ * device on a driver: the kernel lets no VM open the group while a
+ * driver may use it for DMA (EBUSY, as QEMU starts), and pci-bind cannot
+ * move it: -EBUSY, e filled. A device the PCI bus lists under a name that
+ * is no PCI address (which no kernel makes) could not be kept in the
+ * record: -EINVAL, e filled. Names, which the kernel gave, are shown
+ * escaped. */
 static int group_member_is_pci(const char *g, const char *name, const struct dev *x,
 			       struct mvm_error *e)
 {
@@ -435,20 +438,32 @@ static int group_member_is_pci(const char *g, const char *name, const struct dev
 	bool is_addr = parse_pci_addr(name, strlen(name), &a) == 0 && !strcmp(a.str, name);
 	_cleanup_free_ char *p = dev_path(name, NULL);
 	struct stat st;
+	char verb[64];
+	snprintf(verb, sizeof(verb), "use IOMMU group %s of", ESC(g));
 	if (!p)
 		return mvm_error_set(e, ENOMEM, "check group", g, NULL);
 	if (lstat(p, &st) < 0) {
 		if (errno != ENOENT)
 			return mvm_error_set(e, errno, "find", p, NULL);
-		log_debug("IOMMU group %s: '%s' is no PCI device (not in %s/bus/pci/devices): "
-			  "skipped",
+		_cleanup_free_ char *link = xasprintf("%s/kernel/iommu_groups/%s/devices/%s/driver",
+						      c.sysfs, g, name);
+		_cleanup_free_ char *drv = NULL;
+		int r = link ? read_link_base(link, &drv) : -ENOMEM;
+		if (r == 0)
+			return mvm_error_setf(e, EBUSY, verb, x->addr,
+					      "it holds '%s', a device of another bus, on its "
+					      "driver '%s': vfio-pci cannot take it, and the kernel "
+					      "lets no VM use a group with such a device",
+					      ESC(name), ESC(drv));
+		if (r != -ENOENT)
+			return mvm_error_set(e, -r, "read the driver of", name, NULL);
+		log_debug("IOMMU group %s: '%s' is no PCI device (not in %s/bus/pci/devices), on "
+			  "no driver: skipped",
 			  ESC(g), ESC(name), ESC(c.sysfs));
 		return 0;
 	}
 	if (is_addr)
 		return 1;
-	char verb[64];
-	snprintf(verb, sizeof(verb), "use IOMMU group %s of", ESC(g));
 	mvm_error_set(e, EINVAL, verb, x->addr,
 		      "it holds a device on the PCI bus whose name is no PCI address "
 		      "(DDDD:BB:DD.F)");
