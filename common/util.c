@@ -404,6 +404,11 @@ const char *ifname_invalid(const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 		if (c == '/' || c == ':')
 			return "interface name with '/' or ':'";
+		/* The kernel makes a link of a name with "%d" under the next
+		 * free name of that form (tap%d: tap0, tap1, ...), and refuses
+		 * any other '%': no link is ever called so. */
+		if (c == '%')
+			return "interface name with '%' (the kernel's name template)";
 		if (c == '\0')
 			return "NUL byte";
 		if (c <= ' ' || c >= 0x7f)

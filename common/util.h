@@ -109,8 +109,9 @@ bool has_control(const char *s, size_t n);
  * the reason. */
 const char *component_invalid(const char *s, size_t max);
 /* A Linux interface name as the kernel and iproute2 accept it, limited to
- * printable ASCII (as systemd does): 1..15 bytes, no '/', ':' or white
- * space, not "." or "..". NULL when valid, else the reason. */
+ * printable ASCII (as systemd does): 1..15 bytes, no '/', ':', '%' (a
+ * name template to the kernel) or white space, not "." or "..". NULL when
+ * valid, else the reason. */
 const char *ifname_invalid(const char *s, size_t n);
 
 /* Longest VM name we accept (it becomes part of unit names and paths). */

@@ -1428,6 +1428,54 @@ out:
 }
 END_TEST
 
+/* ---- the third audit (red team of tap-setup, units, runner-exec) ---------- */
+
+/* Attack (red team, runner values): the kernel takes a name with "%d" as
+ * a template and makes the link under the next free name of that form
+ * (mv0), for TUNSETIFF and RTM_NEWLINK alike; no link is ever called
+ * "mv%d". `--macvtap up` of "mv%d" made macvtap mv0 on the host's link, in
+ * the VM's group, then did not find "mv%d", failed and left mv0 behind,
+ * in no record: down did not delete it, and the next up of the same MAC on
+ * that link failed (EADDRINUSE). Such a name is refused where it is read,
+ * with the file and line, and nothing is made. _i: 0 macvtap, 1 TAP. */
+START_TEST(name_template_refused)
+{
+	struct tu_vm t;
+	bool mac = _i == 0;
+	const char *file = mac ? "macvtap-interfaces" : "tap-interfaces";
+	if (mac) {
+		tu_vm_make(&t, "vm2");
+		tu_write(t.runner, "share/microvm/macvtap-interfaces",
+			 "mvt0 02:11:22:33:44:54 lower0 bridge\nmv%d 02:11:22:33:44:55 lower0 bridge\n");
+	} else {
+		vm_taps(&t, "vm1-a\nvm%d\n", NULL);
+	}
+	make_veth("lower0");
+	char *before = links_now();
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *mextra[] = { "--macvtap", "--devfs", dev, NULL };
+	const char *const *extra = mac ? mextra : NULL;
+	struct tu_run r;
+	tap_run(&r, &t, "up", extra);
+	ck_assert_int_eq(r.status, 1);
+	char *now = links_now();
+	ck_assert_msg(!strcmp(now, before), "left after up: %s (before: %s)", now, before);
+	ck_assert_msg(strstr(r.err, file) && strstr(r.err, "line 2") && strstr(r.err, "%"), "%s",
+		      r.err);
+	tu_run_free(&r);
+	tap_ok(&t, "down", extra);
+	free(now);
+	now = links_now();
+	ck_assert_msg(!strcmp(now, before), "left after down: %s (before: %s)", now, before);
+	ck_assert_ptr_null(record_of(&t, mac ? "macvtap" : "tap"));
+	free(now);
+	free(before);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
 void tap_attack_cases(Suite *s)
 {
 	const char *why = tu_need_netns();
@@ -1469,5 +1517,12 @@ void tap_attack_cases(Suite *s)
 	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
 	tcase_set_timeout(tc, 120);
 	tu_add_test_if(tc, fuse_file_does_not_blind_held_check, fuse);
+	suite_add_tcase(s, tc);
+
+	/* the third audit: CK_RUN_CASE=redteam */
+	tc = tu_tcase_create("redteam");
+	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
+	tcase_set_timeout(tc, 120);
+	tu_add_loop_test_if(tc, name_template_refused, 0, 2, why);
 	suite_add_tcase(s, tc);
 }

@@ -123,6 +123,8 @@ static const struct {
 	{"..", 2, "'.' and '..' are not interface names"},
 	{"a/b", 3, "interface name with '/' or ':'"},
 	{"a:b", 3, "interface name with '/' or ':'"},
+	{"a%d", 3, "interface name with '%' (the kernel's name template)"},
+	{"a%", 2, "interface name with '%' (the kernel's name template)"},
 	{"a b", 3, "interface name with white space, a control or non-ASCII byte"},
 	{"a\tb", 3, "interface name with white space, a control or non-ASCII byte"},
 	{"a\nb", 3, "interface name with white space, a control or non-ASCII byte"},
