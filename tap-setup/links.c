@@ -217,6 +217,8 @@ static int link_facts(struct nlmsghdr *h, int *ifindex, struct tun_facts *f)
 	*ifindex = ifi->ifi_index;
 	memset(f, 0, sizeof(*f));
 	f->arptype = ifi->ifi_type;
+	if ((f->has_addr = tb[IFLA_ADDRESS] && nla_len(tb[IFLA_ADDRESS]) == sizeof(f->addr)))
+		memcpy(f->addr, nla_data(tb[IFLA_ADDRESS]), sizeof(f->addr));
 	if (!tb[IFLA_LINKINFO] || nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) < 0 ||
 	    !li[IFLA_INFO_KIND] || nla_strcmp(li[IFLA_INFO_KIND], "tun") != 0)
 		return 0;

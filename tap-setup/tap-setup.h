@@ -64,6 +64,8 @@ struct tun_facts {
 	 * a multi_queue TAP only (a TAP without can have one queue at most). */
 	bool counted;
 	uint32_t queues, disabled;
+	bool has_addr; /* its MAC address, as the kernel said it (any kind) */
+	unsigned char addr[6];
 };
 struct tun_seen {
 	int ifindex;

@@ -280,6 +280,21 @@ static int tap_create(struct ctx *x, const char *tun, const char *name, unsigned
 		return mvm_error_setf(e, EBUSY, "create", name, "%s", bad);
 	if ((r = tap_reset(fd, name, e)) < 0)
 		return r;
+	/* A bridge whose address was never set takes the lowest of its
+	 * ports'; the kernel's random one of a TAP (first byte 02 to fe)
+	 * often sorts below the host's port's, and the host's bridge would
+	 * change its address as the VM starts and stops. fe as the first
+	 * byte (a local unicast address, as libvirt gives its TAPs), the
+	 * kernel's random rest kept: set with up, in the same request. */
+	if (!f.has_addr)
+		return mvm_error_set(e, EIO, "create", name,
+				     "the kernel does not say its MAC address");
+	f.addr[0] = 0xfe;
+	struct nl_addr *a = nl_addr_build(AF_LLC, f.addr, sizeof(f.addr));
+	if (!a)
+		return mvm_error_set(e, ENOMEM, "create", name, NULL);
+	rtnl_link_set_addr(ch, a); /* (ch takes its own reference) */
+	nl_addr_put(a);
 	r = opts.kernel_qdisc ? 0 : link_noqueue(x, *ifindex, name, e);
 	/* Our queue is attached: with its carrier on, IFF_UP would start the
 	 * kernel's address configuration, only to stop it again when fd

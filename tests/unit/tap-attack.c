@@ -1476,6 +1476,45 @@ START_TEST(name_template_refused)
 }
 END_TEST
 
+/* Attack (red team): a bridge whose MAC address was not set (`ip link add
+ * br0 type bridge`, NixOS's scripted bridges) takes the lowest address of
+ * its ports, and the kernel gives a new TAP a random one (first byte 02
+ * to fe): `up --bridge br0` moved br0's address to the TAP's whenever that
+ * sorted below the host's port's, and `down` moved it back (the host's
+ * ARP and DHCP peers, its IPv6 addresses see another host). Each TAP now
+ * gets fe as its first byte, as libvirt does, so that it does not sort
+ * below a port of the host. Here the host's port has fc:00:00:00:00:01,
+ * below which 63 of 64 random first bytes fall; four TAPs. */
+START_TEST(bridge_keeps_its_mac)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\nvm1-c\nvm1-d\n", NULL);
+	make_bridge("br0");
+	make_veth("port0");
+	set_mac_master("port0", "fc:00:00:00:00:01", "br0");
+	char *before = sysattr("br0", "address");
+	ck_assert_str_eq(before, "fc:00:00:00:00:01");
+	const char *extra[] = { "--bridge", "br0", NULL };
+	tap_ok(&t, "up", extra);
+	char *after = sysattr("br0", "address");
+	ck_assert_msg(!strcmp(after, before), "br0 was %s, is %s after up", before, after);
+	for (int k = 0; k < 4; k++) {
+		char n[8];
+		snprintf(n, sizeof(n), "vm1-%c", 'a' + k);
+		char *mac = sysattr(n, "address");
+		ck_assert_msg(!strncmp(mac, "fe:", 3), "%s has %s", n, mac);
+		free(mac);
+	}
+	tap_ok(&t, "down", NULL);
+	free(after);
+	after = sysattr("br0", "address");
+	ck_assert_str_eq(after, before);
+	free(after);
+	free(before);
+	tu_vm_free(&t);
+}
+END_TEST
+
 void tap_attack_cases(Suite *s)
 {
 	const char *why = tu_need_netns();
@@ -1524,5 +1563,6 @@ void tap_attack_cases(Suite *s)
 	tcase_add_checked_fixture(tc, netns_setup, netns_teardown);
 	tcase_set_timeout(tc, 120);
 	tu_add_loop_test_if(tc, name_template_refused, 0, 2, why);
+	tu_add_test_if(tc, bridge_keeps_its_mac, why);
 	suite_add_tcase(s, tc);
 }

@@ -82,6 +82,21 @@ void set_group(const char *name, uint32_t group)
 	rtnl_link_put(orig);
 }
 
+void set_mac_master(const char *name, const char *mac, const char *master)
+{
+	struct rtnl_link *orig = get_link(name), *ch = rtnl_link_alloc();
+	struct nl_addr *a = NULL;
+	ck_assert_int_eq(nl_addr_parse(mac, AF_LLC, &a), 0);
+	rtnl_link_set_addr(ch, a);
+	if (master)
+		rtnl_link_set_master(ch, ifindex(master));
+	int r = rtnl_link_change(tap_sk, orig, ch, 0);
+	ck_assert_msg(r == 0, "%s address %s: %s", name, mac, nl_geterror(r));
+	nl_addr_put(a);
+	rtnl_link_put(ch);
+	rtnl_link_put(orig);
+}
+
 /* An alternative name: the kernel then refuses NAME for a new interface,
  * though no interface has it as its name (what a dump shows). */
 void add_altname(const char *dev, const char *alt)

@@ -24,6 +24,8 @@ void make_bridge(const char *name);
 /* The link as the kernel shows it now (rtnl_link_put() it). */
 struct rtnl_link *get_link(const char *name);
 void set_group(const char *name, uint32_t group);
+/* Its MAC address ("aa:bb:..."), then its master (NULL: none). */
+void set_mac_master(const char *name, const char *mac, const char *master);
 /* An alternative name (the kernel then refuses NAME for a new link). */
 void add_altname(const char *dev, const char *alt);
 /* if_nametoindex(): 0 when there is no such interface. */
