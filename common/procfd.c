@@ -560,8 +560,23 @@ int fd_scanner_holders(struct fd_scanner *sc, struct fd_target *t, size_t n, str
 	memset(s, 0, sizeof(*s));
 	if (sc->sock < 0)
 		return -EPIPE;
+	/* More than one request holds (a runner may ask for that many): in
+	 * turns, one pass each; what a pass could not see is the first's. */
+	for (size_t i = 0; n > SCAN_MAX && i < n; i += SCAN_MAX) {
+		struct fd_scan s1;
+		int r = fd_scanner_holders(sc, t + i, n - i < SCAN_MAX ? n - i : SCAN_MAX, &s1);
+		if (r < 0)
+			return r;
+		if (!s->blind_pid) {
+			s->blind_pid = s1.blind_pid;
+			s->blind_err = s1.blind_err;
+			memcpy(s->blind_what, s1.blind_what, sizeof(s->blind_what));
+		}
+		if (!s->excused_pid)
+			s->excused_pid = s1.excused_pid;
+	}
 	if (n > SCAN_MAX)
-		return -E2BIG;
+		return 0;
 	uint32_t n32 = (uint32_t)n;
 	size_t qlen = sizeof(n32) + n * sizeof(struct scan_ask);
 	size_t alen = sizeof(struct scan_answer) + n * sizeof(struct scan_result);

@@ -86,7 +86,8 @@ struct fd_scanner {
 /* Fork the scanner for PROCFS and drop the caller's capabilities as above.
  * 0, or -errno (what failed in e, nothing is left running). */
 int fd_scanner_start(struct fd_scanner *sc, const char *procfs, struct mvm_error *e);
-/* fd_holders() in the scanner: the same results, or -errno when it cannot
+/* fd_holders() in the scanner (any n: more than one request holds are
+ * asked in turns): the same results, or -errno when it cannot
  * be asked (EPIPE: it is gone; ETIMEDOUT: no answer in 30 s, as when
  * another process of nobody's stopped it). After such an error the
  * scanner is stopped: every later call gets EPIPE. */

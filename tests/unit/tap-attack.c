@@ -1515,6 +1515,35 @@ START_TEST(bridge_keeps_its_mac)
 }
 END_TEST
 
+/* Attack (red team, runner values): the scan of /proc answers for 4096
+ * interfaces a request, and refused more (E2BIG) as "held", failing
+ * closed. A runner that asks for more TAPs than that (its file may hold
+ * 15,000 names) had them all made by up, and down then refused every one
+ * ("cannot tell whether a process holds it open"), every time: the
+ * record stayed, and the next up refused too. Now the scan takes them in
+ * turns. */
+START_TEST(more_taps_than_one_scan)
+{
+	struct tu_vm t;
+	size_t n = 4100, len = 0;
+	char *names = malloc(n * 8);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(names + len, "t%zu\n", i);
+	vm_taps(&t, names, NULL);
+	free(names);
+	tap_ok(&t, "up", NULL);
+	ck_assert_int_gt(ifindex("t4099"), 0);
+	struct tu_run r;
+	tap_run(&r, &t, "down", NULL);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("t0"), 0);
+	ck_assert_int_eq(ifindex("t4099"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_vm_free(&t);
+}
+END_TEST
+
 void tap_attack_cases(Suite *s)
 {
 	const char *why = tu_need_netns();
@@ -1564,5 +1593,6 @@ void tap_attack_cases(Suite *s)
 	tcase_set_timeout(tc, 120);
 	tu_add_loop_test_if(tc, name_template_refused, 0, 2, why);
 	tu_add_test_if(tc, bridge_keeps_its_mac, why);
+	tu_add_test_if(tc, more_taps_than_one_scan, why);
 	suite_add_tcase(s, tc);
 }
