@@ -82,6 +82,65 @@ static int trust_stat(const char *path, const struct stat *st, bool sticky_ok,
 	return 0;
 }
 
+/* The line of a mount table after its ID field, [p, eol): where its type
+ * field is (*type, n bytes), 0; -EINVAL when the line is not the kernel's
+ * (no "-" separator after the six fields, no type, nothing after it). */
+static int line_fstype(const char *p, const char *eol, const char **type, size_t *n)
+{
+	for (unsigned field = 2;; field++) {
+		const char *sp = memchr(p, ' ', (size_t)(eol - p));
+		if (field > 6 && (sp ? sp : eol) - p == 1 && *p == '-') {
+			const char *t = sp ? sp + 1 : eol;
+			const char *te = memchr(t, ' ', (size_t)(eol - t));
+			if (!te || te == t)
+				return -EINVAL;
+			*type = t;
+			*n = (size_t)(te - t);
+			return 0;
+		}
+		if (!sp)
+			return -EINVAL;
+		p = sp + 1;
+	}
+}
+
+int mountinfo_fstype(const char *text, size_t len, unsigned long long id, char *type,
+		     size_t size)
+{
+	if (memchr(text, '\0', len))
+		return -EINVAL;
+	const char *end = text + len, *found = NULL;
+	size_t n = 0;
+	for (const char *p = text; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end, *q = p;
+		unsigned long long v = 0;
+		for (; q < eol && *q >= '0' && *q <= '9'; q++) {
+			unsigned d = (unsigned)(*q - '0');
+			if (v > (ULLONG_MAX - d) / 10)
+				return -EINVAL;
+			v = v * 10 + d;
+		}
+		if (q == p || q == eol || *q != ' ')
+			return -EINVAL;
+		if (v == id) {
+			if (found)
+				return -EINVAL;
+			int r = line_fstype(q + 1, eol, &found, &n);
+			if (r < 0)
+				return r;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if (!found)
+		return 0;
+	if (n >= size)
+		return -ENAMETOOLONG;
+	memcpy(type, found, n);
+	type[n] = '\0';
+	return 1;
+}
+
 int on_fuse(const char *path, int fd)
 {
 	struct statfs sf;

@@ -63,6 +63,18 @@ int trust_check(const char *path, struct mvm_error *e);
  * nothing on one is root's, whatever stat says. 1, 0, or -errno. */
 int on_fuse(const char *path, int fd);
 
+/* The file system type of the mount whose ID is id, from text (len bytes,
+ * need not be NUL-terminated) in the form of /proc/self/mountinfo
+ * (proc(5): ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] -
+ * TYPE SOURCE SUPER-OPTIONS), into type (size bytes, NUL-terminated; as
+ * the kernel prints it, escaped): 1; 0 when no line has that ID; -EINVAL
+ * when the text is not what the kernel prints (a line without a numeric
+ * ID, without the "-" separator after six fields, or with nothing after
+ * the type; an empty type; a blank line; a NUL byte; the ID on two lines);
+ * -ENAMETOOLONG when the type does not fit. type is set only on 1. */
+int mountinfo_fstype(const char *text, size_t len, unsigned long long id, char *type,
+		     size_t size);
+
 /* Read RUNNER/rel (at most LAYOUT_FILE_MAX bytes), trust-checked.
  * -ENOENT when it does not exist (an optional file: nothing to do); a
  * dangling symlink (-ENOLINK), a directory, an unreadable or too large

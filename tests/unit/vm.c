@@ -1310,6 +1310,86 @@ START_TEST(trust_fuse_current)
 }
 END_TEST
 
+/* ---- virtiofs told from FUSE: the mount table ---- */
+
+/* mountinfo_fstype() on tables as /proc/self/mountinfo has them (proc(5):
+ * ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - TYPE SOURCE
+ * SUPER-OPTIONS), and on what the kernel never prints: those are errors,
+ * which on_fuse() takes as FUSE (fail closed). */
+#define ROOT_LINE "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw,errors=remount-ro\n"
+static const struct {
+	const char *text;
+	size_t len; /* 0: strlen(text) */
+	unsigned long long id;
+	int r;
+	const char *type;
+} mountinfo_cases[] = {
+	/* a nested host's store on a virtiofs share */
+	{ ROOT_LINE "98 22 0:45 / /nix/.ro-store rw,relatime shared:40 - virtiofs ro-store rw\n", 0,
+	  98, 1, "virtiofs" },
+	/* the VM user's FUSE (fusermount gives "fuse.SUBTYPE", "fuse" or "fuseblk") */
+	{ ROOT_LINE "99 22 0:46 / /var/lib/microvms/vm1 rw,nosuid,nodev shared:41 - fuse.bindfs "
+		    "bindfs rw,user_id=0,group_id=0,allow_other\n",
+	  0, 99, 1, "fuse.bindfs" },
+	{ ROOT_LINE "99 22 0:46 / /mnt rw - fuse.virtiofs virtiofs rw\n", 0, 99, 1, "fuse.virtiofs" },
+	{ ROOT_LINE "99 22 0:46 / /mnt rw - fuse sshfs rw\n", 0, 99, 1, "fuse" },
+	/* no such ID (an ID is the whole first field: 9 is not 98) */
+	{ ROOT_LINE "98 22 0:45 / /nix/.ro-store rw - virtiofs ro-store rw\n", 0, 9, 0, NULL },
+	{ ROOT_LINE "98 22 0:45 / /nix/.ro-store rw - virtiofs ro-store rw\n", 0, 980, 0, NULL },
+	{ "", 0, 98, 0, NULL },
+	/* escaped white space in the paths and the source; a " - " there
+	 * (\040-\040) is no separator */
+	{ ROOT_LINE "98 22 0:45 /a\\040-\\040b /srv/my\\040share\\011x rw,relatime master:3 - "
+		    "virtiofs my\\040tag rw\n",
+	  0, 98, 1, "virtiofs" },
+	/* several optional fields; the last line without its newline */
+	{ ROOT_LINE "98 22 0:45 / /mnt rw shared:2 master:1 propagate_from:1 unbindable - virtiofs "
+		    "t rw",
+	  0, 98, 1, "virtiofs" },
+	/* malformed: no separator; one too early (a mount point "-"); no
+	 * type; an empty type; nothing after the type */
+	{ ROOT_LINE "98 22 0:45 / /mnt rw virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
+	{ ROOT_LINE "98 22 0:45 / - virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
+	{ ROOT_LINE "98 22 0:45 / /mnt rw -\n", 0, 98, -EINVAL, NULL },
+	{ ROOT_LINE "98 22 0:45 / /mnt rw -  ro-store rw\n", 0, 98, -EINVAL, NULL },
+	{ ROOT_LINE "98 22 0:45 / /mnt rw - virtiofs\n", 0, 98, -EINVAL, NULL },
+	/* malformed elsewhere: an ID that is no number, a blank line, an ID
+	 * too large, a NUL byte: the table is not the kernel's */
+	{ "x 1 0:21 / / rw - ext4 /dev/vda1 rw\n"
+	  "98 22 0:45 / /mnt rw - virtiofs ro-store rw\n",
+	  0, 98, -EINVAL, NULL },
+	{ ROOT_LINE "\n98 22 0:45 / /mnt rw - virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
+	{ "-98 22 0:45 / /mnt rw - virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
+	{ "123456789012345678901234567890 1 0:21 / / rw - ext4 a rw\n"
+	  "98 22 0:45 / /mnt rw - virtiofs ro-store rw\n",
+	  0, 98, -EINVAL, NULL },
+	{ "98 22 0:45 / /mnt rw - virtiofs ro-store rw\n\0" ROOT_LINE, sizeof(ROOT_LINE) + 44, 98,
+	  -EINVAL, NULL },
+	/* one ID twice */
+	{ ROOT_LINE "98 22 0:45 / /a rw - virtiofs s rw\n98 22 0:46 / /b rw - fuse s rw\n", 0, 98,
+	  -EINVAL, NULL },
+	/* a type longer than the buffer */
+	{ ROOT_LINE "98 22 0:45 / /mnt rw - fuse.a-very-long-subtype-of-its-own s rw\n", 0, 98,
+	  -ENAMETOOLONG, NULL },
+};
+
+START_TEST(mountinfo_types)
+{
+	const char *text = mountinfo_cases[_i].text;
+	size_t len = mountinfo_cases[_i].len ? mountinfo_cases[_i].len : strlen(text);
+	char type[32];
+	memset(type, 'x', sizeof(type));
+	type[sizeof(type) - 1] = '\0';
+	int r = mountinfo_fstype(text, len, mountinfo_cases[_i].id, type, sizeof(type));
+	ck_assert_msg(r == mountinfo_cases[_i].r, "case %d: %d, not %d", _i, r,
+		      mountinfo_cases[_i].r);
+	if (mountinfo_cases[_i].type)
+		ck_assert_str_eq(type, mountinfo_cases[_i].type);
+	else /* (untouched) */
+		ck_assert_uint_eq(strspn(type, "x"), sizeof(type) - 1);
+}
+END_TEST
+
 /* The state dir is the VM user's: it is not part of the check. */
 START_TEST(trust_state_dir_not_checked)
 {
@@ -1692,6 +1772,10 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, share_file_symlinks, tu_need_root());
 	tu_add_test_if(tc, executables, tu_need_root());
 	tu_add_test_if(tc, system_link, tu_need_root());
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase_create("mountinfo");
+	tcase_add_loop_test(tc, mountinfo_types, 0, ARRAY_SIZE(mountinfo_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase_create("trust");
