@@ -141,15 +141,45 @@ int mountinfo_fstype(const char *text, size_t len, unsigned long long id, char *
 	return 1;
 }
 
+/* This process's mounts; only a file on FUSE has them read (never a path
+ * a caller names: what the kernel says of this very process). Longer than
+ * MOUNTINFO_MAX: not read, FUSE. */
+#define MOUNTINFO "/proc/self/mountinfo"
+#define MOUNTINFO_MAX (16u << 20)
+
+/* Is fd, which is on FUSE_SUPER_MAGIC, on a virtiofs mount? Its mount's
+ * ID from statx() (Linux 5.8 on; no field of the file asked for and
+ * AT_STATX_DONT_SYNC: nothing asked of a FUSE daemon), looked up in
+ * MOUNTINFO: true only when that mount's type is exactly "virtiofs";
+ * anything else, or any trouble, is false (FUSE: fail closed). The fd
+ * holds the mount, so its ID names no other while the table is read. */
+static bool on_virtiofs(int fd)
+{
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return false;
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	char type[sizeof("virtiofs")];
+	return read_file(MOUNTINFO, MOUNTINFO_MAX, &text, &len) == 0 &&
+	       mountinfo_fstype(text, len, stx.stx_mnt_id, type, sizeof(type)) == 1 &&
+	       strcmp(type, "virtiofs") == 0;
+}
+
 int on_fuse(const char *path, int fd)
 {
 	struct statfs sf;
 	if ((fd >= 0 ? fstatfs(fd, &sf) : statfs(path, &sf)) < 0)
 		return -errno;
-	return sf.f_type == FUSE_SUPER_MAGIC;
+	if (sf.f_type != FUSE_SUPER_MAGIC)
+		return 0;
+	/* (statfs() follows a symlink: so does this open) */
+	_cleanup_close_ int own = fd >= 0 ? -1 : open(path, O_PATH | O_CLOEXEC);
+	return !on_virtiofs(fd >= 0 ? fd : own);
 }
 
-/* Not on FUSE (on_fuse()). fd >= 0: of that file. */
+/* Not on FUSE (on_fuse(); virtiofs passes). fd >= 0: of that file. */
 static int trust_fs(const char *path, int fd, struct mvm_error *e)
 {
 	int r = on_fuse(path, fd);
@@ -437,8 +467,9 @@ static int pinned(struct vm *v, struct mvm_error *e)
  * and back, cannot slip another link's text in between. One name only
  * (a hard link to another root-owned link, were fs.protected_hardlinks
  * off, is not root's naming); a relative target would resolve through
- * the VM user's directory. Not on FUSE: the VM user can mount one on its
- * directory, whose daemon shows any link as root's. */
+ * the VM user's directory. Not on FUSE (on_fuse(): virtiofs is not): the
+ * VM user can mount one on its directory, whose daemon shows any link as
+ * root's. */
 static int root_named(struct vm *v, struct mvm_error *e)
 {
 	_cleanup_close_ int dfd = open(v->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -60,7 +60,14 @@ int trust_check(const char *path, struct mvm_error *e);
 /* Is the file fd (path when fd < 0) on FUSE, whose owners are whatever
  * its daemon says? A user's own, mounted with allow_other where
  * /etc/fuse.conf has user_allow_other, can show every file as root's: so
- * nothing on one is root's, whatever stat says. 1, 0, or -errno. */
+ * nothing on one is root's, whatever stat says. virtiofs has FUSE's magic
+ * number but is no user's: only root in the initial user namespace mounts
+ * it (a user's FUSE, through fusermount or in a user namespace, has the
+ * type "fuse", "fuse.SUBTYPE" or "fuseblk"), and its owners are those of
+ * the host that serves it. So on that magic number the file's mount is
+ * looked up by its ID in /proc/self/mountinfo: 0 when its type is exactly
+ * "virtiofs"; 1 for any other type, and when it cannot be told (fail
+ * closed). 1, 0, or -errno. */
 int on_fuse(const char *path, int fd);
 
 /* The file system type of the mount whose ID is id, from text (len bytes,

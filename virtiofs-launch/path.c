@@ -11,7 +11,8 @@
  * there nobody can replace root's entries). Once the walk enters the state
  * dir (the same directory as --state-dir, however it is reached), a
  * directory another user owns or can write, or one on FUSE (whose owners
- * are whatever its daemon says), it follows no symlink and no '..' any
+ * are whatever its daemon says; not virtiofs, which only root mounts:
+ * on_fuse()), it follows no symlink and no '..' any
  * more. A missing directory is made with mkdirat() in the descriptor it
  * belongs to, and then opened the same way: nothing is ever made through
  * a symlink. */
@@ -84,8 +85,11 @@ static int open_dir_at(int dfd, const char *name)
  * mount its own with allow_other where /etc/fuse.conf lets it, on a
  * directory it owns, and show it and its links as root's); a source on
  * FUSE is still served, as long as the walk follows no link and no '..'
- * on it. (A link lies on its directory's file system: no mount has a
- * symlink for its root.) */
+ * on it. A directory on virtiofs (a nested host's share from its own
+ * host, which only root mounts) is not FUSE: its owners count, as on any
+ * other file system (on_fuse() tells the two apart by the mount's type).
+ * (A link lies on its directory's file system: no mount has a symlink
+ * for its root.) */
 static int taint_of(int fd, enum taint *t)
 {
 	struct stat st;

@@ -282,6 +282,28 @@ void tu_bindfs_stop(pid_t fs, const char *mnt)
 	umount2(mnt, MNT_DETACH);
 }
 
+void tu_mountinfo_init(struct tu_mountinfo *m, const char *mnt, const char *type)
+{
+	char *shim = tu_bin("tests/shims/mountinfo.so");
+	m->preload = xasprintf("LD_PRELOAD=%s", shim);
+	m->at = xasprintf("MOUNTINFO_AT=%s", mnt);
+	m->type = xasprintf("MOUNTINFO_TYPE=%s", type);
+	ck_assert(m->preload && m->at && m->type);
+	m->env[0] = m->preload;
+	m->env[1] = m->at;
+	m->env[2] = m->type;
+	m->env[3] = NULL;
+	free(shim);
+}
+
+void tu_mountinfo_free(struct tu_mountinfo *m)
+{
+	free(m->preload);
+	free(m->at);
+	free(m->type);
+	memset(m, 0, sizeof(*m));
+}
+
 /* One test not run: "SKIP NAME: WHY" on stderr, and a line "NAME: WHY"
  * in $TU_SKIP_FILE. */
 static void skip_report(const char *name, const char *why)

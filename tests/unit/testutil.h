@@ -79,6 +79,19 @@ pid_t tu_bindfs_as_roots(const char *src, const char *mnt, const char *probe);
 /* Kill that bindfs and take its mount off mnt. */
 void tu_bindfs_stop(pid_t fs, const char *mnt);
 
+/* virtiofs told from FUSE (on_fuse()): no virtiofs mount can be made here
+ * (it is a guest's side of a share, and these machines are no guest of a
+ * virtiofs host), so a test shows a program its mount table with the type
+ * of the mount on mnt (a bindfs one) changed, by tests/shims/mountinfo.so
+ * (LD_PRELOAD): env is {LD_PRELOAD=, MOUNTINFO_AT=mnt, MOUNTINFO_TYPE=type,
+ * NULL}, for tu_run_env(). */
+struct tu_mountinfo {
+	char *preload, *at, *type;
+	const char *env[4];
+};
+void tu_mountinfo_init(struct tu_mountinfo *m, const char *mnt, const char *type);
+void tu_mountinfo_free(struct tu_mountinfo *m);
+
 /* tcase_create(name), the name kept for tu_add_loop_test_if(): a TCase
  * given to it must come from here. */
 TCase *tu_tcase_create(const char *name);

@@ -3715,6 +3715,69 @@ START_TEST(attack_fuse_dir_shown_roots)
 }
 END_TEST
 
+/* A nested host (itself a MicroVM) shares what lies on its own virtiofs
+ * mount, through a link there that the outer host made (its owners are
+ * what the outer host's virtiofsd says: root's here). virtiofs has FUSE's
+ * magic number, and the walk took it for the VM user's FUSE: the link was
+ * refused. A mount whose type is "virtiofs" in the launcher's mount table
+ * is root's (no user namespace can mount one): the link is followed and
+ * the share served. No virtiofs mount can be made on this machine (no VM:
+ * virtiofs is a guest's side of a share), so the directory is a bindfs
+ * mount, shown to the launcher (tests/virtiofs-launch) as "virtiofs" by
+ * tests/shims/mountinfo.so, in the launcher's own mount namespace (whose
+ * mount IDs are not the test's). With the real table (bindfs's "fuse..."),
+ * or one that says "fuse.virtiofs" (a subtype any FUSE daemon can give),
+ * the link stays refused. */
+START_TEST(virtiofs_dir_link_followed)
+{
+	struct lt t;
+	lt_init(&t);
+	/* (in a directory of its own: leftovers() looks for processes naming
+	 * t.vm.root, and bindfs names its directories) */
+	char *dir = tu_tmpdir();
+	char *outer = tu_path(dir, "outer"), *mnt = tu_path(dir, "virtiofs");
+	char *src = tu_path(mnt, "current");
+	tu_write(outer, "data/in-data", "the outer host's\n");
+	char *link = tu_path(outer, "current");
+	tu_symlink("data", link);
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	pid_t fs = tu_bindfs_as_roots(outer, mnt, "current");
+	lt_share(&t, "a", src, "vm1-virtiofs-a.sock");
+	t.bin = "tests/virtiofs-launch";
+
+	expect_refused(&t, "a", "source", src, FUSE_LINK);
+	struct tu_mountinfo m;
+	tu_mountinfo_init(&m, mnt, "fuse.virtiofs");
+	t.env = m.env;
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	expect_refused(&t, "a", "source", src, FUSE_LINK);
+	tu_mountinfo_free(&m);
+
+	tu_mountinfo_init(&m, mnt, "virtiofs");
+	t.env = m.env;
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	lt_start(&t, t.fake, NULL);
+	int r = lt_wait_msg(&t, 0, "READY=1", 5000);
+	char *log = lt_log(&t);
+	ck_assert_msg(r >= 0, "no READY=1; log:\n%s", log);
+	free(log);
+	ck_assert(pinned_has(&t, "a", "in-data"));
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+	t.env = NULL;
+	tu_mountinfo_free(&m);
+
+	tu_bindfs_stop(fs, mnt);
+	free(link);
+	free(src);
+	free(mnt);
+	free(outer);
+	tu_rm_rf(dir);
+	free(dir);
+	lt_free(&t);
+}
+END_TEST
+
 /* read-only: what the daemon serves is a read-only mount of the source,
  * for both dialects (the Rust one is told --readonly too); a share
  * without the file stays writable. */
@@ -5017,6 +5080,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, attack_forged_unix_line, tu_need_root());
 	tu_add_test_if(tc, attack_listener_in_other_netns, tu_need_root());
 	tu_add_test_if(tc, attack_fuse_dir_shown_roots, tu_need_bindfs());
+	tu_add_test_if(tc, virtiofs_dir_link_followed, tu_need_bindfs());
 	suite_add_tcase(s, tc);
 	return s;
 }

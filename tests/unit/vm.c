@@ -1390,6 +1390,79 @@ START_TEST(mountinfo_types)
 }
 END_TEST
 
+/* A host that is itself a MicroVM, with its store on a virtiofs share:
+ * virtiofs has FUSE's magic number, and everything on it was refused as
+ * the VM user's FUSE. A mount whose type is "virtiofs" in the mount table
+ * is root's (no user namespace can mount one; fusermount's are "fuse" or
+ * "fuse.SUBTYPE"), and is trusted as any other file system: here
+ * `runner-exec unregister` runs a runner's bin/microvm-unregister from
+ * it. No virtiofs mount can be made on this machine (no VM: virtiofs is a
+ * guest's side of a share), so the runner is on a bindfs mount, which
+ * the program is shown as "virtiofs" by tests/shims/mountinfo.so; with
+ * the real table (bindfs's own type, "fuse..."), or one that says
+ * "fuse.virtiofs" (a FUSE subtype anyone can give), it stays refused. */
+START_TEST(trust_virtiofs_by_mount_type)
+{
+	char *src = tu_path(t.root, "store"), *mnt = tu_path(t.root, "virtiofs");
+	char *ran = tu_path(t.root, "ran"), *script = xasprintf("#!/bin/sh\n: >'%s'\n", ran);
+	tu_write(src, "bin/microvm-unregister", script);
+	tu_chmod(P(src, "bin/microvm-unregister"), 0755);
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	pid_t fs = tu_bindfs_as_roots(src, mnt, "bin");
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink(mnt, P(t.dir, "current"));
+
+	/* The real table: the mount is FUSE, and says so. */
+	struct statx stx;
+	ck_assert_int_eq(statx(AT_FDCWD, mnt, AT_STATX_DONT_SYNC, 0, &stx), 0);
+	ck_assert(stx.stx_mask & STATX_MNT_ID);
+	char *table, type[64];
+	size_t len;
+	ck_assert_int_eq(read_file("/proc/self/mountinfo", 1 << 24, &table, &len), 0);
+	ck_assert_int_eq(mountinfo_fstype(table, len, stx.stx_mnt_id, type, sizeof(type)), 1);
+	free(table);
+	ck_assert_msg(strncmp(type, "fuse", 4) == 0, "bindfs's mount is '%s'", type);
+	ck_assert_int_eq(on_fuse(mnt, -1), 1);
+	struct vm v;
+	struct mvm_error e;
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", mnt, 0, "fuse",
+			"on a FUSE mount (its owners are whatever its daemon says)");
+
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = {bin, "--state-dir", t.state, "unregister", "vm1", NULL};
+	static const char *const types[] = {NULL, "fuse.virtiofs", "virtiofs"};
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+		struct tu_mountinfo m = {0};
+		if (types[i])
+			tu_mountinfo_init(&m, mnt, types[i]);
+		struct tu_run r;
+		tu_run_env(&r, argv, m.env);
+		if (types[i] && strcmp(types[i], "virtiofs") == 0) {
+			ck_assert_msg(r.status == 0 && access(ran, F_OK) == 0,
+				      "on virtiofs: exit %d, %s; stderr: %s", r.status,
+				      access(ran, F_OK) == 0 ? "ran" : "did not run", r.err);
+		} else {
+			char *want = xasprintf("runner-exec: vm1: unable to trust '%s': on a FUSE "
+					       "mount (its owners are whatever its daemon says)",
+					       mnt);
+			ck_assert_msg(r.status == 1 && strstr(r.err, want) && access(ran, F_OK) < 0,
+				      "%s: exit %d; stderr: %s", types[i] ? types[i] : "fuse",
+				      r.status, r.err);
+			free(want);
+		}
+		tu_run_free(&r);
+		tu_mountinfo_free(&m);
+	}
+	free(bin);
+	tu_bindfs_stop(fs, mnt);
+	free(script);
+	free(ran);
+	free(mnt);
+	free(src);
+}
+END_TEST
+
 /* The state dir is the VM user's: it is not part of the check. */
 START_TEST(trust_state_dir_not_checked)
 {
@@ -1792,6 +1865,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
 	tu_add_test_if(tc, trust_fuse_mount, tu_need_bindfs());
 	tu_add_test_if(tc, trust_fuse_current, tu_need_bindfs());
+	tu_add_test_if(tc, trust_virtiofs_by_mount_type, tu_need_bindfs());
 	tu_add_test_if(tc, trust_state_dir_not_checked, tu_need_root());
 	tcase_add_test(tc, allow_untrusted_lifts_all);
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
