@@ -29,6 +29,9 @@
 # opened for writing, process_vm_writev() into it. The units hold CAP_SYS_PTRACE for the
 # held check; tap-setup keeps it only in its scan of /proc, a child that
 # runs as nobody (common/procfd.h).
+# Each unit still lets the helper read its own /proc/self/mountinfo and
+# call statx(), which tell a virtiofs mount (a nested host's store) from
+# the VM user's FUSE (common/vm.h, on_fuse()).
 # Last, microvm-state-dir.service: the files of host uid 0 that a guest's root
 # makes through virtiofsd in a share under the state dir (a setuid one, a
 # device node) do not work for the VM user on the host.
@@ -61,6 +64,8 @@ v=$(cat /run/mvm-victim.pid)
 try victim_root "echo x >/proc/$v/root/run/systemd/system/mvm-probe-victim.service"
 try victim_mem "exec 3<>/proc/$v/mem"
 echo "PROBE groups $(id -g) $(id -G | tr ' ' ,)"
+try mountinfo "grep -q '^[0-9]* [0-9]* .* - ' /proc/self/mountinfo"
+try statx "stat -c %i / >/dev/null"
 f=/proc/sys/net/ipv6/conf/lo/disable_ipv6
 try ipv6 "v=\$(cat $f) && echo \$v >$f"
 PROBE
@@ -141,6 +146,10 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     want core_pattern no "cannot write /proc/sys/kernel/core_pattern"
     want systemd_run no "cannot start a unit with systemd-run (PID 1's private socket, the system bus)"
     want system_bus no "cannot call PID 1 on the system bus"
+    # on_fuse() (common/vm.h) tells virtiofs from FUSE by the mount's ID
+    # (statx) in /proc/self/mountinfo; refused, a runner on virtiofs would be
+    want mountinfo yes "reads its own /proc/self/mountinfo"
+    want statx yes "may call statx() (coreutils' stat(1) does)"
     # The virtiofsd unit's processes could take group 0 again (CAP_SETGID),
     # and remount what is read-only (CAP_SYS_ADMIN): see its comment.
     [[ $unit == microvm-virtiofsd ]] && continue
