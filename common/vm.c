@@ -169,13 +169,17 @@ static bool on_virtiofs(int fd)
 
 int on_fuse(const char *path, int fd)
 {
+	/* path looked up once: the magic number and the mount's type are
+	 * those of one file (the VM user's FUSE daemon can hold a request
+	 * while its mount is taken off and a link put in its place) */
+	_cleanup_close_ int own = fd >= 0 ? -1 : open(path, O_PATH | O_CLOEXEC);
 	struct statfs sf;
-	if ((fd >= 0 ? fstatfs(fd, &sf) : statfs(path, &sf)) < 0)
+	if (fd < 0 && own < 0)
+		return -errno;
+	if (fstatfs(fd >= 0 ? fd : own, &sf) < 0)
 		return -errno;
 	if (sf.f_type != FUSE_SUPER_MAGIC)
 		return 0;
-	/* (statfs() follows a symlink: so does this open) */
-	_cleanup_close_ int own = fd >= 0 ? -1 : open(path, O_PATH | O_CLOEXEC);
 	return !on_virtiofs(fd >= 0 ? fd : own);
 }
 
@@ -196,15 +200,19 @@ static int trust_fs(const char *path, int fd, struct mvm_error *e)
  * is an error, as in a resolved path. */
 static int trust_one(const char *path, bool sticky_ok, bool links_ok, struct mvm_error *e)
 {
+	/* One look-up, not lstat() and statfs(): owner and file system of
+	 * one file (the VM user can show root's directory on its FUSE mount,
+	 * and swap a link to root's in for it before a second look-up) */
+	_cleanup_close_ int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
-	if (lstat(path, &st) < 0)
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return mvm_error_set(e, errno, "trust", path, NULL);
 	if (S_ISLNK(st.st_mode) && !links_ok)
 		return mvm_error_set(e, ELOOP, "trust", path, "a symlink in a resolved path");
 	if (S_ISLNK(st.st_mode) && st.st_uid == 0)
 		return 1;
 	int r = trust_stat(path, &st, sticky_ok, e);
-	return r < 0 ? r : trust_fs(path, -1, e);
+	return r < 0 ? r : trust_fs(path, fd, e);
 }
 
 /* Check every prefix of path that ends after byte `from` (a '/' or the

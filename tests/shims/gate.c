@@ -18,16 +18,23 @@
  *     rename:NAME    before a renameat() or rename() to a file NAME
  *     mkdir:NAME     before a mkdirat() or mkdir() of a directory NAME
  *     chmod          after a chmod() (of a path), once it is done
+ *     resolve:NAME   after the first look-up of a path whose last
+ *                    component is NAME, once it is done: open(),
+ *                    openat(), stat(), lstat(), statfs(), statx() (so a
+ *                    test can swap what the path names between the
+ *                    program's first look at it and any later one)
  *
  * Put it before pcisim.so in LD_PRELOAD. Built without sanitizers. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static int next; /* the point held at next, from 0 */
@@ -141,3 +148,79 @@ int chmod(const char *path, mode_t mode)
 	errno = err;
 	return r;
 }
+
+/* ---- resolve:NAME (after the call, errno kept) ---- */
+
+#define AFTER(call, name)                \
+	({                               \
+		__auto_type r_ = (call); \
+		int err_ = errno;        \
+		gate("resolve", name);   \
+		errno = err_;            \
+		r_;                      \
+	})
+
+/* The mode argument of open()/openat(), when there is one. */
+#define MODE_ARG(fl, m)                                                \
+	do {                                                           \
+		if (((fl) & O_CREAT) || ((fl) & O_TMPFILE) == O_TMPFILE) { \
+			va_list ap;                                    \
+			va_start(ap, fl);                              \
+			m = va_arg(ap, mode_t);                        \
+			va_end(ap);                                    \
+		}                                                      \
+	} while (0)
+
+int open(const char *p, int fl, ...)
+{
+	static int (*real)(const char *, int, ...);
+	if (!real)
+		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+	mode_t m = 0;
+	MODE_ARG(fl, m);
+	return AFTER(real(p, fl, m), p);
+}
+
+int openat(int dfd, const char *p, int fl, ...)
+{
+	static int (*real)(int, const char *, int, ...);
+	if (!real)
+		real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
+	mode_t m = 0;
+	MODE_ARG(fl, m);
+	return AFTER(real(dfd, p, fl, m), p);
+}
+
+int stat(const char *p, struct stat *st)
+{
+	static int (*real)(const char *, struct stat *);
+	if (!real)
+		real = (int (*)(const char *, struct stat *))dlsym(RTLD_NEXT, "stat");
+	return AFTER(real(p, st), p);
+}
+
+int lstat(const char *p, struct stat *st)
+{
+	static int (*real)(const char *, struct stat *);
+	if (!real)
+		real = (int (*)(const char *, struct stat *))dlsym(RTLD_NEXT, "lstat");
+	return AFTER(real(p, st), p);
+}
+
+int statfs(const char *p, struct statfs *sf)
+{
+	static int (*real)(const char *, struct statfs *);
+	if (!real)
+		real = (int (*)(const char *, struct statfs *))dlsym(RTLD_NEXT, "statfs");
+	return AFTER(real(p, sf), p);
+}
+
+int statx(int dfd, const char *p, int fl, unsigned mask, struct statx *stx)
+{
+	static int (*real)(int, const char *, int, unsigned, struct statx *);
+	if (!real)
+		real = (int (*)(int, const char *, int, unsigned, struct statx *))dlsym(RTLD_NEXT,
+											"statx");
+	return AFTER(real(dfd, p, fl, mask, stx), p);
+}
+

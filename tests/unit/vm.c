@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1463,6 +1464,144 @@ START_TEST(trust_virtiofs_by_mount_type)
 }
 END_TEST
 
+/* One of common/vm.h's checks of path (tests/helpers/trust-probe: "fuse"
+ * or "check"), run with gate.so (and mountinfo.so showing shown_at as
+ * "virtiofs", when given) and held after its first look-up of path; there
+ * the VM user swaps what path names: the FUSE mount on it comes off
+ * (fusermount -uz) and the directory is exchanged with path.next, a link
+ * the VM user made. Its output, "RESULT\nERROR\n" (free it). */
+static char *probe_swapped(const char *what, const char *path, const char *shown_at)
+{
+	char *gate = xasprintf("%s.gate", path), *reached = xasprintf("%s.reached", gate);
+	char *next = xasprintf("%s.next", path);
+	char *gshim = tu_bin("tests/shims/gate.so"), *mshim = tu_bin("tests/shims/mountinfo.so");
+	char *preload = xasprintf("LD_PRELOAD=%s %s", gshim, mshim);
+	char *genv = xasprintf("GATE_FILE=%s", gate);
+	const char *slash = strrchr(path, '/');
+	char *at = xasprintf("GATE_AT=resolve:%s", slash + 1);
+	char *mat = xasprintf("MOUNTINFO_AT=%s", shown_at ? shown_at : "");
+	const char *const env[] = {preload, genv, at, mat, "MOUNTINFO_TYPE=virtiofs", NULL};
+	int fd = open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	pid_t vmuser = fork();
+	ck_assert_int_ge(vmuser, 0);
+	if (vmuser == 0) {
+		int held = 0;
+		for (int i = 0; i < 1000 && !(held = access(reached, F_OK) == 0); i++)
+			usleep(10000);
+		int swapped = held && umount2(path, MNT_DETACH) == 0 &&
+			      renameat2(AT_FDCWD, next, AT_FDCWD, path, RENAME_EXCHANGE) == 0;
+		unlink(gate);
+		_exit(held ? swapped ? 0 : 2 : 1);
+	}
+	char *bin = tu_bin("tests/helpers/trust-probe");
+	const char *argv[] = {bin, what, path, NULL};
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	int st = 0;
+	ck_assert_int_eq(waitpid(vmuser, &st, 0), vmuser);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "the probe was %s; stdout: %s; stderr: %s",
+		      WIFEXITED(st) && WEXITSTATUS(st) == 1 ? "never held after a look-up of it"
+							     : "held, but the swap failed",
+		      r.out, r.err);
+	ck_assert_msg(r.status == 0, "trust-probe: exit %d: %s", r.status, r.err);
+	char *out = r.out;
+	r.out = NULL;
+	tu_run_free(&r);
+	free(bin);
+	free(mat);
+	free(at);
+	free(genv);
+	free(preload);
+	free(mshim);
+	free(gshim);
+	free(next);
+	free(reached);
+	free(gate);
+	return out;
+}
+
+/* A root-owned sticky directory (as /tmp) with the VM user's FUSE mount
+ * shown as root's at STICKY/mnt (its source in *src, the daemon's pid
+ * returned), and STICKY/mnt.next, the VM user's link to target. */
+static pid_t fuse_in_sticky(const char *target, char **sticky, char **src, char **mnt)
+{
+	*sticky = tu_path(t.root, "sticky");
+	*src = tu_path(t.root, "userdir");
+	*mnt = tu_path(*sticky, "mnt");
+	ck_assert_int_eq(mkdir(*sticky, 01777), 0);
+	tu_chmod(*sticky, 01777);
+	ck_assert_int_eq(mkdir(*src, 0755), 0);
+	ck_assert_int_eq(mkdir(P(*src, "sub"), 0755), 0);
+	tu_chown(P(*src, "sub"), TU_NOBODY, TU_NOBODY);
+	tu_chown(*src, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(mkdir(*mnt, 0755), 0);
+	tu_chown(*mnt, TU_NOBODY, TU_NOBODY);
+	tu_symlink(target, P(*sticky, "mnt.next"));
+	return tu_bindfs_as_roots(*src, *mnt, "sub");
+}
+
+/* Attack (second read of on_fuse(), 2026-12-02): on_fuse(path, -1) asked
+ * statfs(path), and on FUSE's magic number opened path again for the
+ * mount's type: two look-ups. The VM user's FUSE daemon holds a request
+ * as long as it likes; meanwhile the VM user takes its mount off a
+ * directory of its own (here in a sticky one) and puts a link there, to a
+ * mount whose type is "virtiofs": the FUSE mount statfs() saw was then
+ * judged by the virtiofs one. One look-up, one object. */
+START_TEST(on_fuse_path_looked_up_once)
+{
+	char *vsrc = tu_path(t.root, "store"), *vmnt = tu_path(t.root, "virtiofs");
+	tu_write(vsrc, "probe", "x\n");
+	ck_assert_int_eq(mkdir(vmnt, 0755), 0);
+	pid_t vfs = tu_bindfs_as_roots(vsrc, vmnt, "probe");
+	char *sticky, *src, *mnt;
+	pid_t fs = fuse_in_sticky(vmnt, &sticky, &src, &mnt);
+	char *out = probe_swapped("fuse", mnt, vmnt);
+	ck_assert_msg(strcmp(out, "1\n\n") == 0 || strcmp(out, "1\n") == 0,
+		      "on_fuse() of the VM user's FUSE mount, swapped for a link to virtiofs "
+		      "between its look-ups: %s",
+		      out);
+	free(out);
+	tu_bindfs_stop(fs, P(sticky, "mnt.next"));
+	tu_bindfs_stop(vfs, vmnt);
+	free(mnt);
+	free(src);
+	free(sticky);
+	free(vmnt);
+	free(vsrc);
+}
+END_TEST
+
+/* Attack (the same read): trust_check() took a path's owner from lstat()
+ * and its file system from on_fuse(), each a look-up of its own. The VM
+ * user's FUSE mount in a sticky directory showed root's directory to the
+ * lstat(), and was swapped for a link to a directory of root's before
+ * the statfs(): the FUSE directory passed as root's. Owner and file
+ * system now come from one descriptor. */
+START_TEST(trust_path_looked_up_once)
+{
+	char *real = tu_path(t.root, "rootsdir");
+	ck_assert_int_eq(mkdir(real, 0755), 0);
+	char *sticky, *src, *mnt;
+	pid_t fs = fuse_in_sticky(real, &sticky, &src, &mnt);
+	char *out = probe_swapped("check", mnt, NULL);
+	char *want = xasprintf("-1\nunable to trust '%s': on a FUSE mount", mnt);
+	ck_assert_msg(strncmp(out, want, strlen(want)) == 0,
+		      "trust_check() of the VM user's FUSE mount, swapped for a link to root's "
+		      "directory between its look-ups: %s",
+		      out);
+	free(want);
+	free(out);
+	tu_bindfs_stop(fs, P(sticky, "mnt.next"));
+	free(mnt);
+	free(src);
+	free(sticky);
+	free(real);
+}
+END_TEST
+
 /* The state dir is the VM user's: it is not part of the check. */
 START_TEST(trust_state_dir_not_checked)
 {
@@ -1866,6 +2005,8 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_fuse_mount, tu_need_bindfs());
 	tu_add_test_if(tc, trust_fuse_current, tu_need_bindfs());
 	tu_add_test_if(tc, trust_virtiofs_by_mount_type, tu_need_bindfs());
+	tu_add_test_if(tc, on_fuse_path_looked_up_once, tu_need_bindfs());
+	tu_add_test_if(tc, trust_path_looked_up_once, tu_need_bindfs());
 	tu_add_test_if(tc, trust_state_dir_not_checked, tu_need_root());
 	tcase_add_test(tc, allow_untrusted_lifts_all);
 	tu_add_test_if(tc, trust_check_direct, tu_need_root());
