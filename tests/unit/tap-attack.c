@@ -1521,7 +1521,7 @@ END_TEST
  * 15,000 names) had them all made by up, and down then refused every one
  * ("cannot tell whether a process holds it open"), every time: the
  * record stayed, and the next up refused too. Now the scan takes them in
- * turns. */
+ * turns; a TAP held in a later turn than the first is still refused. */
 START_TEST(more_taps_than_one_scan)
 {
 	struct tu_vm t;
@@ -1532,8 +1532,19 @@ START_TEST(more_taps_than_one_scan)
 	vm_taps(&t, names, NULL);
 	free(names);
 	tap_ok(&t, "up", NULL);
-	ck_assert_int_gt(ifindex("t4099"), 0);
+	int before = ifindex("t4099");
+	ck_assert_int_gt(before, 0);
+	/* held, and in the second turn: down refuses it and keeps it */
+	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "--vnet-hdr", "t4099", NULL });
+	char pid[32];
+	snprintf(pid, sizeof(pid), "process %d ", (int)h);
 	struct tu_run r;
+	tap_run(&r, &t, "down", NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "'t4099'") && strstr(r.err, pid),
+		      "down of a TAP held in the second turn: exit %d: %s", r.status, r.err);
+	ck_assert_int_eq(ifindex("t4099"), before);
+	tu_run_free(&r);
+	holder_stop(h);
 	tap_run(&r, &t, "down", NULL);
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	tu_run_free(&r);
