@@ -422,6 +422,46 @@ START_TEST(start_failed_step_leaves_booted)
 }
 END_TEST
 
+/* A start that was killed between its temporary link and the rename left
+ * .booted.PID behind; a later start that gets the same pid (pids are
+ * reused, a container's are few) still starts, and leaves only `booted`.
+ * Here the test's child makes that link with its own pid, then execs
+ * start, which keeps the pid. */
+START_TEST(start_replaces_leftover_temp_link)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t.root, "probe.out");
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char tmp[64];
+		snprintf(tmp, sizeof(tmp), ".booted.%ld", (long)getpid());
+		char *stale = tu_path(t.dir, tmp);
+		if (symlink("/nix/store/stale-runner", stale) < 0)
+			_exit(98);
+		setenv("RUNNER_PROBE_OUT", out, 1);
+		execl(bin, bin, "--state-dir", t.state, "start", "alpha", (char *)NULL);
+		_exit(99);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "start with a leftover .booted.%ld: wait status 0x%x", (long)pid, st);
+	ck_assert_msg(exists(t.root, "probe.out"), "the runner did not run");
+	char *now = vm_dir_state(&t);
+	char *want = xasprintf("booted -> %s; current", t.runner);
+	ck_assert_str_eq(now, want);
+	free(want);
+	free(now);
+	free(out);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(start_dry_run)
 {
 	struct tu_vm t;
@@ -946,6 +986,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, start_untrusted, tu_need_root());
 	tu_add_test_if(tc, start_exec_failure_status, tu_need_root());
 	tu_add_loop_test_if(tc, start_failed_step_leaves_booted, 0, 2, tu_need_root());
+	tu_add_test_if(tc, start_replaces_leftover_temp_link, tu_need_root());
 	tu_add_test_if(tc, start_dry_run, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
 	tu_add_test_if(tc, stop_runs_shutdown, tu_need_root());
