@@ -527,6 +527,11 @@ START_TEST(dry_run_lines_are_escaped)
 			      want[i], r.out, r.err);
 		tu_run_free(&r);
 		free(want[i]);
+		/* and nothing changed: `booted` is where it was */
+		char *b = link_target(t.dir, "booted");
+		ck_assert_msg(b && !strcmp(b, runner), "%s --dry-run: booted -> %s", verbs[i],
+			      b ? b : "(none)");
+		free(b);
 	}
 	ck_assert(!exists(t.root, "probe.out"));
 	free(run);
