@@ -808,6 +808,53 @@ START_TEST(status_table_and_json)
 }
 END_TEST
 
+/* A runner without share/microvm/system (not built by microvm.nix, or an
+ * older one): OUTDATED compares the runner packages `current` and
+ * `booted` name. A `booted` that is no symlink (a directory the user
+ * made; start refuses to replace it) is not a booted runner. */
+START_TEST(status_without_system)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha"); /* its runner has no system */
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", t.state, "status", "alpha", NULL };
+	char *booted = tu_path(t.dir, "booted");
+	char w[5][256];
+	struct tu_run r;
+	tu_symlink(t.runner, booted);
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
+	ck_assert_msg(!strcmp(w[1], "yes") && !strcmp(w[2], "no"),
+		      "booted the runner current names: BOOTED %s, OUTDATED %s", w[1], w[2]);
+	tu_run_free(&r);
+
+	char *other = tu_path(t.root, "other-runner");
+	ck_assert_int_eq(mkdir(other, 0755), 0);
+	ck_assert_int_eq(unlink(booted), 0);
+	tu_symlink(other, booted);
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
+	ck_assert_msg(!strcmp(w[1], "yes") && !strcmp(w[2], "yes"),
+		      "booted another runner: BOOTED %s, OUTDATED %s", w[1], w[2]);
+	tu_run_free(&r);
+
+	ck_assert_int_eq(unlink(booted), 0);
+	ck_assert_int_eq(mkdir(booted, 0755), 0);
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
+	ck_assert_msg(!strcmp(w[1], "no") && !strcmp(w[2], "-"),
+		      "'booted' a directory: BOOTED %s, OUTDATED %s", w[1], w[2]);
+	tu_run_free(&r);
+	free(other);
+	free(booted);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Attack (issue 11, point 8): the VM user's runner names a system whose
  * link target holds an escape sequence and a newline followed by a forged
  * row. The table must show it escaped on the VM's own row: no raw control
@@ -1000,6 +1047,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, stop_without_shutdown, tu_need_root());
 	tcase_add_test(tc, cleanup_removes_symlink_only);
 	tcase_add_test(tc, status_table_and_json);
+	tcase_add_test(tc, status_without_system);
 	tcase_add_test(tc, status_json_is_utf8);
 	tcase_add_test(tc, status_table_escapes);
 	tcase_add_test(tc, help_lists_exit_statuses);
