@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -553,12 +554,38 @@ static long ms_since(const struct timespec *t0)
 	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+/* Let traced process pid run until its chdir() has returned, and hold it
+ * there (ptrace syscall stops). */
+static void run_past_chdir(pid_t pid)
+{
+	ck_assert_int_eq(ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)PTRACE_O_TRACESYSGOOD), 0);
+	bool in_chdir = false;
+	for (int n = 0; n < 100000; n++) {
+		int st;
+		ck_assert_int_eq(ptrace(PTRACE_SYSCALL, pid, NULL, NULL), 0);
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFSTOPPED(st), "start ended before its chdir: status 0x%x", st);
+		if (WSTOPSIG(st) != (SIGTRAP | 0x80))
+			continue;
+		struct __ptrace_syscall_info si;
+		ck_assert_int_gt(ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(si), &si), 0);
+		if (si.op == PTRACE_SYSCALL_INFO_ENTRY) {
+			in_chdir = si.entry.nr == SYS_chdir;
+		} else if (si.op == PTRACE_SYSCALL_INFO_EXIT && in_chdir) {
+			ck_assert_msg(si.exit.rval == 0, "start's chdir: %lld", (long long)si.exit.rval);
+			return;
+		}
+	}
+	ck_abort_msg("start made no chdir");
+}
+
 /* The race of a Type=simple unit: systemd starts ExecStartPost= as soon as
  * it has forked the main process, while that is still runner-exec start,
  * before it runs the runner. register must wait until the main process
  * has exec'd the runner, then run the script (of the runner `current`
- * names). The main
- * process is held (ptrace) right after its exec of runner-exec. */
+ * names). The main process is held (ptrace) right after its exec of
+ * runner-exec (_i 0), or once it has changed into the VM's directory, as
+ * the runner will be (_i 1): runner-exec there is not the runner yet. */
 START_TEST(register_waits_for_exec)
 {
 	struct tu_vm t;
@@ -577,6 +604,8 @@ START_TEST(register_waits_for_exec)
 	int st;
 	ck_assert_int_eq(waitpid(main_pid, &st, 0), main_pid);
 	ck_assert_msg(WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP, "status 0x%x", st);
+	if (_i)
+		run_past_chdir(main_pid);
 
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
@@ -590,8 +619,9 @@ START_TEST(register_waits_for_exec)
 		_exit(97);
 	}
 	usleep(300 * 1000);
+	ck_assert_msg(!reg_ran(&t), "registered while the main process was runner-exec start%s",
+		      _i ? ", in the VM's directory" : "");
 	ck_assert_int_eq(waitpid(reg, &st, WNOHANG), 0); /* still waiting */
-	ck_assert(!reg_ran(&t));
 	char *booted = tu_path(t.dir, "booted");
 	struct stat sb;
 	ck_assert_int_ne(lstat(booted, &sb), 0);
@@ -704,7 +734,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, unregister_pinned_runner, why);
 	tu_add_test_if(tc, register_nothing_to_do, why);
 	tu_add_test_if(tc, register_mainpid_checked, why);
-	tu_add_test_if(tc, register_waits_for_exec, why);
+	tu_add_loop_test_if(tc, register_waits_for_exec, 0, 2, why);
 	tu_add_test_if(tc, register_waits_for_start_itself, why);
 	tu_add_test_if(tc, register_goes_on_after_10s, why);
 	suite_add_tcase(s, tc);
