@@ -219,6 +219,17 @@ START_TEST(lock_held_bounded_wait)
 		ck_assert_str_eq(r.out, "");
 		tu_run_free(&r);
 	}
+	/* MICROVM_LOCK_TIMEOUT=0: no wait at all (a mutant that waited a
+	 * second beyond the deadline passed the bound above). */
+	const char *env0[] = { "MICROVM_LOCK_TIMEOUT=0", NULL };
+	struct tu_run r0;
+	long long t00 = now_ms();
+	pci_run_env(&s, &r0, "bind", NULL, env0, NULL, NULL);
+	long long ms0 = now_ms() - t00;
+	ck_assert_msg(r0.status == 1 && !strncmp(r0.err, want, strlen(want)),
+		      "bind with the lock held, no wait: exit %d: %s", r0.status, r0.err);
+	ck_assert_msg(ms0 < 800, "MICROVM_LOCK_TIMEOUT=0: waited %lld ms", ms0);
+	tu_run_free(&r0);
 	char *log = sim_log(&s);
 	ck_assert_str_eq(log, "");
 	free(log);
@@ -360,14 +371,15 @@ END_TEST
 /* Found by a mutation test: the locks are refused unless they are root's
  * alone, and no test showed it. The runtime dir (whose flock the runs for
  * all VMs take turns on, and where the records are) of the VM user's, or
- * one others may write, or a symlink; a VM's lock file of another user's:
- * each refused in one line naming it, before any change. _i: the case. */
+ * one others may write, or a symlink; a VM's lock file of another user's,
+ * or a symlink (nothing is made through it): each refused in one line
+ * naming it, before any change. _i: the case. */
 START_TEST(lock_not_ours_refused)
 {
 	struct sim s;
 	struct tu_run r;
 	two_devices(&s);
-	char *lock = tu_path(s.vm.runtime, "vm1.lock"), *want = NULL;
+	char *lock = tu_path(s.vm.runtime, "vm1.lock"), *want = NULL, *elsewhere = NULL;
 	if (_i == 2) {
 		char *real = tu_path(s.vm.root, "run.real");
 		ck_assert_int_eq(mkdir(real, 0755), 0);
@@ -391,6 +403,11 @@ START_TEST(lock_not_ours_refused)
 		want = xasprintf("pci-bind: vm1: unable to lock '%s': not a directory\n",
 				 s.vm.runtime);
 		break;
+	case 4: /* the VM's lock a symlink, dangling: opening it would make its target */
+		elsewhere = tu_path(s.vm.root, "elsewhere");
+		tu_symlink(elsewhere, lock);
+		want = xasprintf("pci-bind: vm1: unable to lock '%s': a symlink\n", lock);
+		break;
 	default: /* the VM's lock file the VM user's */
 		tu_write(s.vm.runtime, "vm1.lock", "");
 		ck_assert_int_eq(chown(lock, 990, 78), 0);
@@ -407,6 +424,11 @@ START_TEST(lock_not_ours_refused)
 	ck_assert(!record_exists(&s));
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	if (elsewhere) {
+		struct stat st;
+		ck_assert_msg(lstat(elsewhere, &st) < 0, "the lock's symlink made its target");
+	}
+	free(elsewhere);
 	free(want);
 	free(lock);
 	sim_free(&s);
@@ -808,6 +830,16 @@ static void gate_free(struct gate *g)
  * is now root's alone to read (0711, as the units' RuntimeDirectoryMode=
  * makes it; a run that finds it readable by others makes it so), so no
  * one else can open it to flock it. */
+/* For tu_fork_call() as another user: 0 when opening path (a lock file)
+ * is refused with EACCES, 2 when it opens and its flock is taken, else 1. */
+static int open_refused(void *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == EACCES ? 0 : 1;
+	return flock(fd, LOCK_EX | LOCK_NB) == 0 ? 2 : 1;
+}
+
 START_TEST(pci_runs_of_all_vms_take_turns)
 {
 	struct sim s;
@@ -882,6 +914,13 @@ START_TEST(pci_runs_of_all_vms_take_turns)
 	ck_assert_int_eq(stat(s.vm.runtime, &rst), 0);
 	ck_assert_msg((rst.st_mode & 07777) == 0711, "the runtime dir is mode %04o after bind",
 		      (unsigned)(rst.st_mode & 07777));
+	/* Nor the VM's own lock, which the runtime dir (0711) lets it reach
+	 * by name: the file is root's alone to read. */
+	char *vmlock = tu_path(s.vm.runtime, "vm1.lock");
+	int lr = tu_fork_call(990, 78, open_refused, vmlock);
+	ck_assert_msg(lr == 0, "the VM user %s", lr == 2 ? "held the VM's lock RUNTIME/vm1.lock"
+					       : "could not open the VM's lock, but not for EACCES");
+	free(vmlock);
 	/* Held longer than the wait by another (root's) run: unbind puts the
 	 * nodes back all the same, and keeps its record. */
 	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
@@ -1834,7 +1873,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, failed_bind_rolls_back, tu_need_root());
 	tu_add_test_if(tc, concurrent_binds_one_vm, tu_need_root());
 	tu_add_test_if(tc, lock_held_bounded_wait, tu_need_root());
-	tu_add_loop_test_if(tc, lock_not_ours_refused, 0, 4, tu_need_root());
+	tu_add_loop_test_if(tc, lock_not_ours_refused, 0, 5, tu_need_root());
 	tu_add_test_if(tc, unbind_refusal_writes_nothing, tu_need_root());
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 2, tu_need_root());
 	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
