@@ -18,20 +18,25 @@
 
 #define NOTIFY "/run/mvm-test-notify.sock"
 
-/* The probe, copied into the runner as bin/microvm-run (root's, 0755, so
- * the runner passes the trust check). */
-static void install_probe(const char *runner)
+/* The probe, copied into the runner as rel (root's, 0755, so the runner
+ * passes the trust check). */
+static void install_probe_as(const char *runner, const char *rel)
 {
 	char *src = tu_bin("tests/helpers/runner-probe");
 	char *buf;
 	size_t len;
 	ck_assert_msg(read_file(src, 16 << 20, &buf, &len) == 0, "read %s", src);
-	tu_write_n(runner, "bin/microvm-run", buf, len);
-	char *dst = tu_path(runner, "bin/microvm-run");
+	tu_write_n(runner, rel, buf, len);
+	char *dst = tu_path(runner, rel);
 	ck_assert_int_eq(chmod(dst, 0755), 0);
 	free(dst);
 	free(buf);
 	free(src);
+}
+
+static void install_probe(const char *runner)
+{
+	install_probe_as(runner, "bin/microvm-run");
 }
 
 static void write_exec(const char *dir, const char *rel, const char *content, mode_t mode)
@@ -612,6 +617,41 @@ START_TEST(stop_with_sigchld_ignored)
 }
 END_TEST
 
+/* microvm-shutdown starts as a program expects, whatever runner-exec stop
+ * was handed (here SIGCHLD and SIGPIPE ignored, as systemd ignores SIGPIPE
+ * for a service, and a descriptor not close-on-exec):
+ * no signal ignored, no descriptor but 0, 1 and 2 (DESIGN.md: children
+ * get every descriptor close-on-exec and reset signals). */
+START_TEST(stop_shutdown_gets_a_clean_start)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe_as(t.runner, "bin/microvm-shutdown");
+	char *booted = tu_path(t.dir, "booted");
+	ck_assert_int_eq(symlink(t.runner, booted), 0);
+	int fd = open("/dev/null", O_RDONLY); /* handed on to runner-exec */
+	ck_assert_int_ge(fd, 3);
+	const char *const ign[] = { "SIGCHLD=ignored", "SIGPIPE=ignored", NULL };
+	struct tu_run r;
+	run_verb_env(&r, &t, "stop", NULL, ign);
+	close(fd);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	char *out = tu_path(t.root, "probe.out");
+	char *v = probe_value(out, "sigign");
+	ck_assert_msg(v && strspn(v, "0") == strlen(v) && *v,
+		      "microvm-shutdown started with signals ignored: SigIgn %s", v ? v : "(none)");
+	free(v);
+	v = probe_value(out, "fds");
+	ck_assert_msg(v && !strcmp(v, ""), "microvm-shutdown was handed descriptors %s",
+		      v ? v : "(none)");
+	free(v);
+	tu_run_free(&r);
+	free(out);
+	free(booted);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(stop_shutdown_fails)
 {
 	struct tu_vm t;
@@ -1043,6 +1083,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
 	tu_add_test_if(tc, stop_runs_shutdown, tu_need_root());
 	tu_add_test_if(tc, stop_with_sigchld_ignored, tu_need_root());
+	tu_add_test_if(tc, stop_shutdown_gets_a_clean_start, tu_need_root());
 	tu_add_test_if(tc, stop_shutdown_fails, tu_need_root());
 	tu_add_test_if(tc, stop_without_shutdown, tu_need_root());
 	tcase_add_test(tc, cleanup_removes_symlink_only);

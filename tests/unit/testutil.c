@@ -160,6 +160,10 @@ void tu_run_env(struct tu_run *r, const char *const argv[], const char *const en
 				signal(SIGCHLD, SIG_IGN); /* (passed on through exec) */
 				continue;
 			}
+			if (strcmp(env[i], "SIGPIPE=ignored") == 0) {
+				signal(SIGPIPE, SIG_IGN); /* as systemd starts a service */
+				continue;
+			}
 			if (strcmp(env[i], "JOURNAL_STREAM=") == 0 && fstat(2, &st) == 0) {
 				snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
 					 (unsigned long long)st.st_ino);

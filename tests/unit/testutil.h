@@ -52,7 +52,8 @@ void tu_run(struct tu_run *r, const char *const argv[]);
  * entry "JOURNAL_STREAM=" (empty) sets it to the captured stderr's
  * DEV:INO, as systemd does, so the tool writes <N> priority prefixes; the
  * entry "SIGCHLD=ignored" starts the program with SIGCHLD ignored, as a
- * parent that wants no zombies passes it on through exec. */
+ * parent that wants no zombies passes it on through exec; "SIGPIPE=ignored"
+ * with SIGPIPE ignored, as systemd starts a service (IgnoreSIGPIPE=yes). */
 void tu_run_env(struct tu_run *r, const char *const argv[], const char *const env[]);
 void tu_run_free(struct tu_run *r);
 
