@@ -664,6 +664,13 @@ START_TEST(stop_shutdown_fails)
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "bin/microvm-shutdown': exit status 3"), "stderr: %s", r.err);
 	tu_run_free(&r);
+	/* Killed by a signal is no success either (128 + the signal, as a
+	 * shell says it). */
+	write_exec(t.runner, "bin/microvm-shutdown", "#!/bin/sh\nkill -KILL $$\n", 0755);
+	run_verb(&r, &t, "stop", NULL);
+	ck_assert_msg(r.status == 1, "stop, microvm-shutdown killed: exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "bin/microvm-shutdown': exit status 137"), "stderr: %s", r.err);
+	tu_run_free(&r);
 	free(booted);
 	tu_vm_free(&t);
 }
