@@ -671,6 +671,13 @@ START_TEST(stop_shutdown_fails)
 	ck_assert_msg(r.status == 1, "stop, microvm-shutdown killed: exit %d: %s", r.status, r.err);
 	ck_assert_msg(strstr(r.err, "bin/microvm-shutdown': exit status 137"), "stderr: %s", r.err);
 	tu_run_free(&r);
+	/* One that cannot be executed (its interpreter is missing): why. */
+	write_exec(t.runner, "bin/microvm-shutdown", "#!/nonexistent/interpreter\n", 0755);
+	run_verb(&r, &t, "stop", NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "unable to start '") &&
+			      strstr(r.err, "bin/microvm-shutdown': No such file or directory"),
+		      "stop, microvm-shutdown not executable: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
 	free(booted);
 	tu_vm_free(&t);
 }
