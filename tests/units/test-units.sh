@@ -219,6 +219,10 @@ prop microvm@.service After | grep -qx systemd-modules-load.service \
 # unregister once stopped, as root ('+'), before cleanup removes `booted`.
 grep -qx "ExecStartPost=+$prefix/bin/runner-exec register -- %i" "$unitdir/microvm@.service" \
     || fail "microvm@: no ExecStartPost=+.../runner-exec register -- %i"
+# The graceful stop: booted/bin/microvm-shutdown, within TimeoutSec= (below),
+# before systemd's SIGTERM.
+grep -qx "ExecStop=$prefix/bin/runner-exec stop -- %i" "$unitdir/microvm@.service" \
+    || fail "microvm@: no ExecStop=.../runner-exec stop -- %i (the graceful shutdown)"
 [[ $(sed -n 's/^ExecStopPost=//p' "$unitdir/microvm@.service") == \
     "+$prefix/bin/runner-exec unregister -- %i"$'\n'"$prefix/bin/runner-exec cleanup -- %i" ]] \
     || fail "microvm@: ExecStopPost= is not +runner-exec unregister, then runner-exec cleanup"
