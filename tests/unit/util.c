@@ -718,6 +718,43 @@ START_TEST(spawn_only_std_fds)
 }
 END_TEST
 
+/* pass_fd: the child reads it as its fd 3, whether the caller's was 3
+ * already (dup2 onto itself would leave it close-on-exec) or another.
+ * The caller's fd 3 (Check's own, maybe) is put back before any assert. */
+START_TEST(spawn_pass_fd)
+{
+	char got[2][64] = { "", "" };
+	int st[2] = { -1, -1 };
+	int flags3 = fcntl(3, F_GETFD), saved = flags3 < 0 ? -1 : fcntl(3, F_DUPFD_CLOEXEC, 10);
+	for (int i = 0; i < 2; i++) {
+		int p[2], fd = i == 0 ? 3 : 7;
+		if (pipe2(p, O_CLOEXEC) < 0 || write(p[1], "handed", 6) != 6 ||
+		    dup3(p[0], fd, O_CLOEXEC) != fd) {
+			snprintf(got[i], sizeof(got[i]), "(set-up: %s)", strerror(errno));
+			continue;
+		}
+		close(p[1]);
+		close(p[0]);
+		struct spawn_opts o = SPAWN_OPTS_INIT;
+		o.pass_fd = fd;
+		char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"cat <&3", NULL};
+		char *out = spawn_out(argv, &o, &st[i]);
+		snprintf(got[i], sizeof(got[i]), "%s", out);
+		free(out);
+		close(fd);
+	}
+	if (saved >= 0) {
+		dup3(saved, 3, flags3 & FD_CLOEXEC ? O_CLOEXEC : 0);
+		close(saved);
+	}
+	ck_assert_msg(flags3 < 0 || saved >= 0, "unable to keep fd 3 aside");
+	for (int i = 0; i < 2; i++)
+		ck_assert_msg(st[i] == 0 && strcmp(got[i], "handed") == 0,
+			      "pass_fd %d: the child read '%s' from its fd 3, exit %d", i == 0 ? 3 : 7,
+			      got[i], st[i]);
+}
+END_TEST
+
 START_TEST(spawn_signals_reset)
 {
 	sigset_t set;
@@ -892,6 +929,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, spawn_exit_status);
 	tcase_add_test(tc, spawn_unset_env);
 	tcase_add_test(tc, spawn_only_std_fds);
+	tcase_add_test(tc, spawn_pass_fd);
 	tcase_add_test(tc, spawn_signals_reset);
 	tcase_add_test(tc, spawn_stdin_cwd_pgroup);
 	tcase_add_test(tc, spawn_pdeathsig);
