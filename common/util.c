@@ -198,11 +198,11 @@ char *path_join(const char *a, const char *b)
 	return xasprintf("%.*s/%s", (int)la, a, b);
 }
 
-/* The one escape of a byte of a value (escape_value(), and escape_text()
- * for ASCII) into out; its length. A value is quoted in a line ('%s'): a
- * quote in it is \', so that it cannot be taken for the end of the value
- * (nor can \', as a backslash of the value is \\); printable ASCII
- * stays, any other byte is \xNN. */
+/* The one escape of an ASCII byte of a value (escape_value(),
+ * escape_text()) into out; its length. A value is quoted in a line
+ * ('%s'): a quote in it is \', so that it cannot be taken for the end of
+ * the value (nor can \', as a backslash of the value is \\); printable
+ * ASCII stays, any other byte is \xNN. */
 static size_t value_byte(unsigned char c, char out[5])
 {
 	if (c == '\\' || c == '\'') {
@@ -216,30 +216,6 @@ static size_t value_byte(unsigned char c, char out[5])
 	}
 	snprintf(out, 5, "\\x%02x", c);
 	return 4;
-}
-
-const char *escape_value(const char *s, size_t n, char *buf, size_t size)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char tmp[5], spare[5];
-		size_t k = value_byte((unsigned char)s[i], tmp);
-		size_t rest = 0; /* all that is left, when "..." would not fit after c */
-		for (size_t j = i; o + k + 4 > size && j < n && o + rest < size; j++)
-			rest += value_byte((unsigned char)s[j], spare);
-		if (o + k + 4 > size && o + rest + 1 > size) { /* room for "..." and NUL */
-			if (size >= 4) {
-				memcpy(buf + o, "...", 3);
-				o += 3;
-			}
-			break;
-		}
-		memcpy(buf + o, tmp, k);
-		o += k;
-	}
-	if (size > 0)
-		buf[o < size ? o : size - 1] = '\0';
-	return buf;
 }
 
 /* Code points that show nothing, or a blank, or change what a terminal
@@ -297,14 +273,14 @@ size_t utf8_printable(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* *used (unless NULL): the bytes of s written, escaped, to buf. value:
- * escape_text()'s escape (ASCII as escape_value() has it), else
- * escape_line()'s. */
-static const char *escape_utf8(const char *s, char *buf, size_t size, bool value,
-			       size_t *used)
+/* s[0..n) escaped into buf (NUL-terminated), up to the last character
+ * or escape that fits; the bytes of s it took (n unless it was cut).
+ * value: a value's escape (escape_value(), escape_text(): ASCII as
+ * value_byte() has it), else escape_line()'s. */
+static size_t escape_utf8(const char *s, size_t n, char *buf, size_t size, bool value)
 {
-	size_t o = 0, n = strlen(s);
-	for (size_t i = 0; i < n;) {
+	size_t o = 0, i = 0;
+	while (i < n) {
 		const unsigned char *c = (const unsigned char *)s + i;
 		char tmp[5];
 		size_t k, take = 1;
@@ -330,38 +306,44 @@ static const char *escape_utf8(const char *s, char *buf, size_t size, bool value
 		memcpy(buf + o, tmp, k);
 		o += k;
 		i += take;
-		if (used)
-			*used = i;
 	}
 	if (size > 0)
 		buf[o] = '\0';
+	return i;
+}
+
+const char *escape_value(const char *s, size_t n, char *buf, size_t size)
+{
+	if (escape_utf8(s, n, buf, size, true) < n && size > 0) {
+		buf[0] = '\0';
+		if (size > 3) {
+			escape_utf8(s, n, buf, size - 3, true);
+			strcat(buf, "...");
+		}
+	}
 	return buf;
 }
 
 const char *escape_line(const char *s, char *buf, size_t size)
 {
-	return escape_utf8(s, buf, size, false, NULL);
+	escape_utf8(s, strlen(s), buf, size, false);
+	return buf;
 }
 
 const char *escape_text(const char *s, char *buf, size_t size)
 {
-	return escape_utf8(s, buf, size, true, NULL);
+	escape_utf8(s, strlen(s), buf, size, true);
+	return buf;
 }
 
 size_t escape_text_n(const char *s, char *buf, size_t size)
 {
-	size_t used = 0;
-	escape_utf8(s, buf, size, true, &used);
-	return used;
+	return escape_utf8(s, strlen(s), buf, size, true);
 }
 
 const char *escape_text_cut(const char *s, char *buf, size_t size)
 {
-	if (size <= 3 || escape_text_n(s, buf, size) == strlen(s))
-		return buf;
-	escape_text_n(s, buf, size - 3);
-	strcat(buf, "...");
-	return buf;
+	return escape_value(s, strlen(s), buf, size);
 }
 
 bool has_control(const char *s, size_t n)

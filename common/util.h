@@ -57,10 +57,13 @@ char *path_join(const char *a, const char *b);
 /* malloc'ed printf; NULL on ENOMEM. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Copy s (n bytes) into buf for a message: printable ASCII kept, a
- * backslash as \\ and a quote as \' (a value is quoted in a line: one in it
- * cannot end it), other bytes as \xNN, cut with "..." if too long.
- * Returns buf. */
+/* Copy s (n bytes, a NUL among them as \x00) into buf for a message, as
+ * escape_text() escapes a value: printable ASCII and printable UTF-8 kept
+ * (utf8_printable()), a backslash as \\ and a quote as \' (a value is
+ * quoted in a line: one in it cannot end it), other bytes as \xNN; so a
+ * value reads the same in every part of a message. Cut (at a character,
+ * never in an escape) with "..." at its end if too long; "" when size < 4
+ * leaves no room for that. Returns buf. */
 const char *escape_value(const char *s, size_t n, char *buf, size_t size);
 
 /* Length of the UTF-8 sequence at s (at most n bytes) of a printable code
@@ -82,14 +85,14 @@ const char *escape_line(const char *s, char *buf, size_t size);
  * character as \xNN: for a name or path inside a message, so that one
  * with a control character and one with the text of its escape read
  * apart, and a quote in one does not end it where it is quoted ('%s').
- * ASCII as escape_value() has it (the same function); printable UTF-8
- * kept. */
+ * As escape_value() has it (the same function), but cut without a mark
+ * when buf is too small (escape_text_cut() marks it). */
 const char *escape_text(const char *s, char *buf, size_t size);
 /* escape_text(); the bytes of s it took (strlen(s) unless it was cut). */
 size_t escape_text_n(const char *s, char *buf, size_t size);
 /* escape_text(), but when s does not fit, cut (at a character, never in
- * an escape) with "..." at its end, as escape_value() cuts: a cut value
- * does not read as the whole (size > 3). Returns buf. */
+ * an escape) with "..." at its end: a cut value does not read as the
+ * whole. escape_value() of strlen(s) bytes. Returns buf. */
 const char *escape_text_cut(const char *s, char *buf, size_t size);
 /* escape_text_cut() of s for one value in a line of log.h (a path, a
  * name, anything the runner package, the state dir, the kernel or the

@@ -83,7 +83,7 @@ static const struct bad_case tap_bad[] = {
 	{"tap0\n..\n", 0, 2, "..", "'.' and '..' are not interface names"},
 	{"tap0 tap1\ntap0\n", 0, 2, "tap0", "duplicate interface name"},
 	{"tap\xff\n", 0, 1, "tap\\xff", ifname_chars},		/* not UTF-8 */
-	{"t\xc3\xa4p\n", 0, 1, "t\\xc3\\xa4p", ifname_chars}, /* UTF-8, not ASCII */
+	{"t\xc3\xa4p\n", 0, 1, "t\xc3\xa4p", ifname_chars}, /* UTF-8, not ASCII (shown as it is) */
 	{"tap\x01x\n", 0, 1, "tap\\x01x", ifname_chars},
 	{"tap\x7f\n", 0, 1, "tap\\x7f", ifname_chars},
 	{"tap0\ntap\0x\ntap2\n", 16, 2, "tap\\x00x", "NUL byte"},

@@ -84,6 +84,19 @@ START_TEST(escape_values)
 	ck_assert_str_eq(escape_value("\\'", 2, buf, sizeof(buf)), "\\\\\\'");
 	ck_assert_str_eq(escape_value("abcde'", 6, small, sizeof(small)), "abcde\\'");
 	ck_assert_str_eq(escape_value("abcdef'", 7, small, sizeof(small)), "abcd...");
+	/* A value reads one way wherever it is shown: printable UTF-8 kept,
+	 * as escape_text() (ESC()) keeps it, so that a tag "t\u00e4g" is not
+	 * "t\\xc3\\xa4g" in an error's value and "t\u00e4g" in its path; what
+	 * shows nothing or reorders the line (a bidi override) stays
+	 * escaped; a cut never splits a character. */
+	ck_assert_str_eq(escape_value("t\xc3\xa4g", 4, buf, sizeof(buf)), "t\xc3\xa4g");
+	ck_assert_str_eq(escape_value("t\xc3\xa4g", 4, buf, sizeof(buf)),
+			 escape_text("t\xc3\xa4g", small, sizeof(small)));
+	ck_assert_str_eq(escape_value("evil\xe2\x80\xaegpj", 10, buf, sizeof(buf)),
+			 "evil\\xe2\\x80\\xaegpj");
+	ck_assert_str_eq(escape_value("\xc2\x85\xc3", 3, buf, sizeof(buf)), "\\xc2\\x85\\xc3");
+	ck_assert_str_eq(escape_value("\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4", 8, small, sizeof(small)),
+			 "\xc3\xa4\xc3\xa4...");
 	ck_assert_str_eq(escape_text("a' b", buf, sizeof(buf)), "a\\' b");
 	ck_assert_str_eq(escape_text("\\'\xc3\xa4'", buf, sizeof(buf)), "\\\\\\'\xc3\xa4\\'");
 	ck_assert_str_eq(ESC("it's"), "it\\'s");

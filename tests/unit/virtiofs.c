@@ -1672,6 +1672,30 @@ START_TEST(two_shares_one_socket_or_tag)
 }
 END_TEST
 
+/* A tag reads one way in every part of a message: "a\u00e4" (UTF-8,
+ * printable) is shown as it is in the path (escape_text()), and was
+ * "a\\xc3\\xa4" in the reason and the value (escape_value(), which
+ * escaped every byte that is not ASCII). */
+START_TEST(tag_shown_one_way)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a\xc3\xa4", "a", "x.sock");
+	lt_share(&t, "b\xc3\xa4", "b", "y.sock");
+	lt_setting(&t, "b\xc3\xa4", "tag", "a\xc3\xa4");
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
+	char *log = lt_log(&t);
+	char *want = xasprintf("unable to use '%s/share/microvm/virtiofs/b\xc3\xa4/tag': the tag of "
+			       "share 'a\xc3\xa4' too: 'a\xc3\xa4'\n",
+			       t.vm.runner);
+	ck_assert_msg(strstr(log, want), "want:\n%s\nlog:\n%s", want, log);
+	free(want);
+	free(log);
+	lt_free(&t);
+}
+END_TEST
+
 /* A changed setting is a changed share at a reload: its daemon is started
  * again with it, on the same socket, which listens all along. */
 START_TEST(reload_applies_settings)
@@ -5018,6 +5042,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, verbs_name_the_tag_escaped, tu_need_root());
 	tu_add_test_if(tc, bad_setting_files, tu_need_root());
 	tu_add_test_if(tc, two_shares_one_socket_or_tag, tu_need_root());
+	tu_add_test_if(tc, tag_shown_one_way, tu_need_root());
 	tu_add_test_if(tc, reload_socket_written_another_way, tu_need_root());
 	tu_add_test_if(tc, reload_socket_with_a_dotdot_step_made_anew, tu_need_root());
 	tu_add_test_if(tc, reload_socket_never_usable_refused, tu_need_root());
