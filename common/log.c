@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,17 +71,29 @@ static size_t prefix(char *raw, size_t size, const char *what)
 /* The bytes of a line before its escape (the rest is cut). */
 #define LINE_RAW 4096
 
+/* "PROG: NAME: " (what after it) and fmt's text into msg (size at most
+ * LINE_RAW), escaped for a line. Values in messages come from files,
+ * links and names the VM user may have written: a newline in one would
+ * start a line of its own, with a priority prefix of its choosing
+ * (DESIGN.md section 3). A text too long is cut at a character or
+ * escape, never inside one (nor inside an escape ESC() made in a value),
+ * and ends in "...", as a value ESC() cuts does (escape_line_cut()). The
+ * raw text holds a byte more than msg: one cut there is cut in msg too,
+ * so marked. */
+static void format_line(char *msg, size_t size, const char *what, const char *fmt, va_list ap)
+{
+	char raw[LINE_RAW + 1];
+	size_t k = prefix(raw, sizeof(raw), what);
+	vsnprintf(raw + k, sizeof(raw) - k, fmt, ap);
+	escape_line_cut(raw, msg, size);
+}
+
 void log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	if (prio >= LOG_DEBUG && verbose < 1)
 		return;
-	char raw[LINE_RAW], msg[4096];
-	size_t k = prefix(raw, sizeof(raw), NULL);
-	vsnprintf(raw + k, sizeof(raw) - k, fmt, ap);
-	/* Values in messages come from files, links and names the VM user may
-	 * have written: a newline in one would start a line of its own, with
-	 * a priority prefix of its choosing (DESIGN.md section 3). */
-	escape_line(raw, msg, sizeof(msg));
+	char msg[LINE_RAW];
+	format_line(msg, sizeof(msg), NULL, fmt, ap);
 	/* One write per line, so lines of concurrent writers do not mix. */
 	char line[sizeof(msg) + 8];
 	int n = journal ? snprintf(line, sizeof(line), "<%d>%s\n", prio & 7, msg)
@@ -121,14 +134,31 @@ void log_error_info(struct mvm_error *e)
 	e->reported = true;
 }
 
+/* Printed whole, however long: a line of --dry-run may be a command line
+ * to paste into a shell (virtiofs-launch's daemons'), which a cut would
+ * leave inside a $'...' quote, or, marked, make another command. Only
+ * when there is no memory for it, cut and marked as a log line. */
 void log_action(const char *fmt, ...)
 {
-	char raw[4096], msg[4096];
-	size_t k = prefix(raw, sizeof(raw), "would ");
-	va_list ap;
+	char pre[LINE_RAW];
+	pre[prefix(pre, sizeof(pre), "would ")] = '\0';
+	va_list ap, aq;
 	va_start(ap, fmt);
-	vsnprintf(raw + k, sizeof(raw) - k, fmt, ap);
+	va_copy(aq, ap);
+	_cleanup_free_ char *body = NULL, *raw = NULL, *msg = NULL;
+	if (vasprintf(&body, fmt, ap) < 0)
+		body = NULL;
 	va_end(ap);
-	printf("%s\n", escape_line(raw, msg, sizeof(msg)));
+	size_t n = 0;
+	if (body && (raw = xasprintf("%s%s", pre, body)))
+		n = strlen(raw);
+	if (raw && n < SIZE_MAX / 4 && (msg = malloc(4 * n + 1))) {
+		printf("%s\n", escape_line(raw, msg, 4 * n + 1)); /* 4 bytes a byte at most */
+	} else {
+		char line[LINE_RAW];
+		format_line(line, sizeof(line), "would ", fmt, aq);
+		printf("%s\n", line);
+	}
+	va_end(aq);
 	fflush(stdout);
 }

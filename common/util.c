@@ -312,21 +312,61 @@ static size_t escape_utf8(const char *s, size_t n, char *buf, size_t size, bool 
 	return i;
 }
 
+/* The length of the character or escape at s[0..n) of escaped text: a
+ * backslash and the byte after it (\\, \', \n) or \xNN, a UTF-8
+ * sequence (as many continuation bytes as its lead byte announces and
+ * it has), else 1; more than n when s ends inside it. */
+static size_t escaped_unit(const unsigned char *s, size_t n)
+{
+	if (s[0] == '\\')
+		return n >= 2 && s[1] == 'x' ? 4 : 2;
+	size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 1;
+	for (size_t i = 1; i < len; i++) {
+		if (i >= n)
+			return len;
+		if ((s[i] & 0xc0) != 0x80)
+			return i;
+	}
+	return len;
+}
+
+/* (util.h) */
+char *escaped_cut(char *s, size_t size)
+{
+	size_t n = strlen(s), o = 0;
+	if (size < 4) {
+		if (size > 0)
+			s[0] = '\0';
+		return s;
+	}
+	while (o < n) {
+		size_t k = escaped_unit((const unsigned char *)s + o, n - o);
+		if (o + k + 4 > size) /* and "...", NUL */
+			break;
+		o += k;
+	}
+	memcpy(s + o, "...", 4);
+	return s;
+}
+
 const char *escape_value(const char *s, size_t n, char *buf, size_t size)
 {
-	if (escape_utf8(s, n, buf, size, true) < n && size > 0) {
-		buf[0] = '\0';
-		if (size > 3) {
-			escape_utf8(s, n, buf, size - 3, true);
-			strcat(buf, "...");
-		}
-	}
+	if (escape_utf8(s, n, buf, size, true) < n)
+		escaped_cut(buf, size);
 	return buf;
 }
 
 const char *escape_line(const char *s, char *buf, size_t size)
 {
 	escape_utf8(s, strlen(s), buf, size, false);
+	return buf;
+}
+
+const char *escape_line_cut(const char *s, char *buf, size_t size)
+{
+	size_t n = strlen(s);
+	if (escape_utf8(s, n, buf, size, false) < n)
+		escaped_cut(buf, size);
 	return buf;
 }
 

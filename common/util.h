@@ -81,6 +81,16 @@ size_t utf8_printable(const unsigned char *s, size_t n);
  * escape_value() escaped stay readable). Cut at a character, never inside
  * an escape, when buf is too small. Returns buf. */
 const char *escape_line(const char *s, char *buf, size_t size);
+/* escape_line(), but when s does not fit, cut with "..." at its end
+ * (escaped_cut()): for a whole line, whose values ESC() escaped. */
+const char *escape_line_cut(const char *s, char *buf, size_t size);
+/* s, escaped text (what the functions here make, and lines made of it)
+ * that does not fit size (it was cut, or is too long): cut at the last
+ * character or escape after which "..." and its NUL fit, never inside one
+ * (\xNN, \\, \', a UTF-8 sequence), and marked with "..."; "" when
+ * size < 4 leaves no room for the mark. One cut for all: a value, a
+ * line, a reason. Returns s. */
+char *escaped_cut(char *s, size_t size);
 /* escape_line(), but a backslash as \\, a quote as \' and every control
  * character as \xNN: for a name or path inside a message, so that one
  * with a control character and one with the text of its escape read

@@ -329,26 +329,32 @@ char **make_argv(const struct share *sh, const char *pin)
 	return a;
 }
 
-void argv_str(char *const *argv, char *buf, size_t size)
+char *argv_str(char *const *argv)
 {
-	size_t k = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; argv[i] && k + 1 < size; i++) {
+	size_t size = 1, k = 0;
+	for (size_t i = 0; argv[i]; i++)
+		size += 4 * strlen(argv[i]) + 4; /* " $'" + 4 bytes a byte at most + "'" */
+	char *buf = malloc(size);
+	if (!buf)
+		return NULL;
+	for (size_t i = 0; argv[i]; i++) {
 		const char *s = argv[i];
 		bool plain = s[0] && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 					       "0123456789_./=:,@+-%") == strlen(s);
 		if (i)
 			buf[k++] = ' ';
 		/* Any other in $'...', where a shell reads escape_text()'s
-		 * escapes back (\\, \', \xNN). */
-		if (!plain && k + 2 < size) {
+		 * escapes back (\\, \', \xNN); whole, never cut. */
+		if (plain) {
+			memcpy(buf + k, s, strlen(s));
+			k += strlen(s);
+		} else {
 			memcpy(buf + k, "$'", 2);
 			k += 2;
-		}
-		for (s = plain ? s : ESC(s); *s && k + 5 < size; s++)
-			buf[k++] = *s;
-		if (!plain && k + 1 < size)
+			k += strlen(escape_text(s, buf + k, size - k));
 			buf[k++] = '\'';
-		buf[k] = '\0';
+		}
 	}
+	buf[k] = '\0';
+	return buf;
 }

@@ -191,9 +191,10 @@ int check_share(const struct share *sh, struct mvm_error *e);
 /* The daemon's argv: it serves pin, listens on fd 3. NULL on ENOMEM. */
 char **make_argv(const struct share *sh, const char *pin);
 void argv_free(char **argv);
-/* argv quoted as a shell would need it, for messages only: an argument
- * that is not plain in $'...', escaped as a value in a line is (ESC()). */
-void argv_str(char *const *argv, char *buf, size_t size);
+/* argv quoted as a shell would need it, whole (malloc'ed; NULL on
+ * ENOMEM), for --dry-run and messages: an argument that is not plain in
+ * $'...', escaped as a value in a line is (escape_text()). */
+char *argv_str(char *const *argv);
 extern const char *const no_notify[];
 
 /* ---- supervise.c ---- */

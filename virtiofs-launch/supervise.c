@@ -292,9 +292,9 @@ static void launch(struct child *ch)
 	ch->killed = false;
 	ch->llen = 0;
 	if (log_get_verbose() > 0) {
-		char msg[PATH_MAX + 512];
-		argv_str(argv, msg, sizeof(msg));
-		log_debug("share '%s': started pid %d: %s", ESC(ch->sh.tag), pid, msg);
+		_cleanup_free_ char *cmd = argv_str(argv);
+		log_debug("share '%s': started pid %d: %s", ESC(ch->sh.tag), pid,
+			  cmd ? cmd : "(no memory to show its command line)");
 	}
 	argv_free(argv);
 }

@@ -240,16 +240,16 @@ static int dry_run(const struct share_list *l, struct mvm_error *e)
 			return src;
 		else
 			close(src);
-		char msg[PATH_MAX + 512];
-		_cleanup_free_ char *pin = pin_path(sh->tag);
+		_cleanup_free_ char *pin = pin_path(sh->tag), *cmd = NULL;
 		char **argv = pin ? make_argv(sh, pin) : NULL;
-		if (!argv)
+		if (argv)
+			cmd = argv_str(argv);
+		argv_free(argv);
+		if (!cmd)
 			return mvm_error_set(e, ENOMEM, "start", L.virtiofsd, NULL);
 		log_action("mount '%s' on '%s'%s", ESC(sh->source), ESC(pin),
 			   sh->set.read_only ? " read-only" : "");
-		argv_str(argv, msg, sizeof(msg));
-		log_action("start share '%s': %s", ESC(sh->tag), msg);
-		argv_free(argv);
+		log_action("start share '%s': %s", ESC(sh->tag), cmd);
 	}
 	return 0;
 }

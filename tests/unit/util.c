@@ -115,6 +115,17 @@ START_TEST(escape_values)
 	cut = ESC(many);
 	ck_assert_uint_eq(strlen(cut), ESC_MAX - 2);
 	ck_assert_str_eq(cut + strlen(cut) - 2, "\\'");
+	/* Escaped text cut where "..." fits, never inside an escape (of
+	 * escape_line()'s or of a value's in it) or a character. */
+	char t[32] = "ab\\x5cdef";
+	ck_assert_str_eq(escaped_cut(t, 8), "ab...");
+	strcpy(t, "a\\\\bcdef");
+	ck_assert_str_eq(escaped_cut(t, 7), "a\\\\...");
+	strcpy(t, "a\xc3\xa4\xc3\xa4");
+	ck_assert_str_eq(escaped_cut(t, 7), "a\xc3\xa4...");
+	ck_assert_str_eq(escaped_cut(t, 3), "");
+	ck_assert_str_eq(escape_line_cut("a\nbc\x01d", buf, 9), "a\\nbc...");
+	ck_assert_str_eq(escape_line_cut("a\nbc\x01", buf, 11), "a\\nbc\\x01");
 	/* ... but not the line's own quotes, which escape_line() keeps. */
 	ck_assert_str_eq(escape_line("'a' b", buf, sizeof(buf)), "'a' b");
 }
@@ -568,6 +579,81 @@ START_TEST(log_message_shape)
 	ck_assert_int_eq(strncmp(last, "virtiofs-launch: vm1: xxxx", 26), 0);
 	ck_assert_ptr_eq(strchr(last, '\n'), s + strlen(s) - 1);
 	ck_assert_uint_gt(strlen(last), 4000);
+	/* ... and marked so, as ESC() marks a value it cuts. */
+	ck_assert_uint_le(strlen(last), 4096);
+	ck_assert_str_eq(last + strlen(last) - 5, "x...\n");
+	free(s);
+}
+END_TEST
+
+/* A line too long for its 4096 bytes is cut at a character or escape,
+ * never inside one, and marked "...": the escapes of its values (ESC():
+ * \x01), its own (escape_line(): \x01 of a byte in the format's text)
+ * and UTF-8 characters; with a lead of 0 to 3 bytes, so that the cut
+ * meets every byte of an escape. (Before, the line ended "\x0", "\x" or
+ * "\", or whole escapes and characters, with no mark.) A line that fits
+ * is not marked. */
+static int cut_lead;
+
+static void log_long_lines(void)
+{
+	log_open("pci-bind");
+	log_set_subject("vm1");
+	char ctl[3000], utf[6001];
+	memset(ctl, 1, sizeof(ctl) - 1);
+	ctl[sizeof(ctl) - 1] = '\0';
+	for (size_t i = 0; i + 1 < sizeof(utf); i += 2)
+		memcpy(utf + i, "\xc3\xa4", 2);
+	utf[sizeof(utf) - 1] = '\0';
+	log_err("%.*s'%s'", cut_lead, "abc", ESC(ctl));
+	log_err("%.*s%s", cut_lead, "abc", ctl);
+	log_err("%.*s%s", cut_lead, "abc", utf);
+	/* "pci-bind: vm1: " and 4080 bytes: 4095, whole. */
+	char fits[4081];
+	memset(fits, 'y', sizeof(fits) - 1);
+	fits[sizeof(fits) - 1] = '\0';
+	log_err("%s", fits);
+}
+
+START_TEST(log_cut_at_escape)
+{
+	unsetenv("JOURNAL_STREAM");
+	cut_lead = _i;
+	char *s = logged(log_long_lines);
+	const char *ends[] = {"\\x01...", "\\x01...", "\xc3\xa4..."};
+	char *p = s;
+	for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
+		char *nl = strchr(p, '\n');
+		ck_assert_ptr_nonnull(nl);
+		*nl = '\0';
+		ck_assert_msg(strlen(p) <= 4095 && strlen(p) > 4080, "line %zu: %zu bytes", i,
+			      strlen(p));
+		ck_assert_msg(!strcmp(p + strlen(p) - strlen(ends[i]), ends[i]),
+			      "line %zu, lead %d: ends ...%s", i, _i, p + strlen(p) - 12);
+		p = nl + 1;
+	}
+	ck_assert_uint_eq(strlen(p), 4096);
+	ck_assert_str_eq(p + 4090, "yyyyy\n");
+	free(s);
+}
+END_TEST
+
+/* --dry-run lines are printed whole (some are for pasting into a shell:
+ * virtiofs-launch's daemon command line), however long. */
+START_TEST(log_action_whole)
+{
+	log_open("virtiofs-launch");
+	log_set_subject("vm1");
+	char big[9001];
+	memset(big, 'z', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	struct tu_capture c;
+	tu_capture_start(&c, 1);
+	log_action("start %s", big);
+	char *s = tu_capture_end(&c);
+	log_set_subject(NULL);
+	ck_assert_uint_eq(strlen(s), strlen("virtiofs-launch: vm1: would start ") + 9000 + 1);
+	ck_assert_str_eq(s + strlen(s) - 3, "zz\n");
 	free(s);
 }
 END_TEST
@@ -932,6 +1018,8 @@ Suite *util_suite(void)
 	tcase_add_test(tc, log_plain);
 	tcase_add_test(tc, log_journal);
 	tcase_add_test(tc, log_message_shape);
+	tcase_add_loop_test(tc, log_cut_at_escape, 0, 4);
+	tcase_add_test(tc, log_action_whole);
 	tcase_add_test(tc, log_dry_run_action);
 	tcase_add_test(tc, log_subject_escaped);
 	suite_add_tcase(s, tc);

@@ -2940,6 +2940,54 @@ START_TEST(dry_run_lines_are_escaped)
 }
 END_TEST
 
+/* The daemon's command line in a --dry-run line is for pasting into a
+ * shell: it is printed whole, however long, never cut (a cut in $'...'
+ * reads as an unfinished quote, or, with a mark, as another argument).
+ * Here an extra argument of 5204 bytes, 7804 escaped: its line was cut
+ * at 4096 bytes, inside the $'...'. bash reads the line back to the
+ * argument. */
+START_TEST(dry_run_long_command_whole)
+{
+	if (access("/bin/bash", X_OK) != 0) {
+		tu_skip_now(dry_run_long_command_whole, _i, "no /bin/bash to read the line back");
+		return;
+	}
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "a.sock");
+	size_t n = 1300;
+	char *arg = malloc(4 * n + 5);
+	ck_assert_ptr_nonnull(arg);
+	strcpy(arg, "--x=");
+	for (size_t i = 0; i < n; i++)
+		strcat(arg, "b'\\ ");
+	char *line = xasprintf("%s\n", arg);
+	lt_setting(&t, "a", "extra-args", line);
+	free(line);
+	const char *const dry[] = {"--dry-run", NULL};
+	lt_start(&t, t.fake, dry);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	const char *lead = "would start share 'a': ";
+	char *cmd = strstr(log, lead);
+	ck_assert_msg(st == 0 && cmd, "exit %d; log:\n%.300s", st, log);
+	cmd += strlen(lead);
+	cmd[strcspn(cmd, "\n")] = '\0';
+	ck_assert_msg(strlen(cmd) > 7804, "cut: %zu bytes, ends ...%s", strlen(cmd),
+		      cmd + (strlen(cmd) > 40 ? strlen(cmd) - 40 : 0));
+	const char *const sh[] = {"/bin/bash", "-c", "eval \"a=($1)\" && printf %s \"${a[-1]}\"",
+				  "bash", cmd, NULL};
+	struct tu_run r;
+	tu_run(&r, sh);
+	ck_assert_msg(r.status == 0 && !strcmp(r.out, arg), "bash: exit %d: %s; read back %zu bytes",
+		      r.status, r.err, strlen(r.out));
+	tu_run_free(&r);
+	free(log);
+	free(arg);
+	lt_free(&t);
+}
+END_TEST
+
 START_TEST(no_shares_ready_at_once)
 {
 	struct lt t;
@@ -5073,6 +5121,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, stale_sockets, tu_need_root());
 	tu_add_test_if(tc, dry_run_changes_nothing, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
+	tu_add_test_if(tc, dry_run_long_command_whole, tu_need_root());
 	tu_add_test_if(tc, no_shares_ready_at_once, tu_need_root());
 	tu_add_test_if(tc, source_symlink_refused, tu_need_root());
 	tu_add_test_if(tc, source_parent_symlink_refused, tu_need_root());
