@@ -15,7 +15,8 @@ int mvm_error_set(struct mvm_error *e, int err, const char *verb, const char *pa
 	if (e) {
 		memset(e, 0, sizeof(*e));
 		e->err = err;
-		snprintf(e->verb, sizeof(e->verb), "%s", verb ? verb : "");
+		if (snprintf(e->verb, sizeof(e->verb), "%s", verb ? verb : "") >= (int)sizeof(e->verb))
+			escaped_cut(e->verb, sizeof(e->verb));
 		snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
 		e->reason = reason;
 	}
@@ -29,8 +30,11 @@ int mvm_error_setf(struct mvm_error *e, int err, const char *verb, const char *p
 	if (e) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(e->why, sizeof(e->why), fmt, ap);
+		int k = vsnprintf(e->why, sizeof(e->why), fmt, ap);
 		va_end(ap);
+		/* Its values are escaped: a cut lands between escapes, marked. */
+		if (k >= (int)sizeof(e->why))
+			escaped_cut(e->why, sizeof(e->why));
 	}
 	return r;
 }
@@ -41,8 +45,10 @@ void mvm_error_after(struct mvm_error *e, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->after, sizeof(e->after), fmt, ap);
+	int k = vsnprintf(e->after, sizeof(e->after), fmt, ap);
 	va_end(ap);
+	if (k >= (int)sizeof(e->after))
+		escaped_cut(e->after, sizeof(e->after));
 }
 
 const char *mvm_error_reason(const struct mvm_error *e)

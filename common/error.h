@@ -46,7 +46,9 @@ struct mvm_error {
 };
 
 /* Fill e (may be NULL), verb and path copied; returns -err (or -EINVAL
- * when err is 0). */
+ * when err is 0). A verb, why or after too long for its buffer (its
+ * values escaped, as every value in a message is) is cut between escapes
+ * and ends in "..." (escaped_cut()). */
 int mvm_error_set(struct mvm_error *e, int err, const char *verb, const char *path,
 		  const char *reason);
 /* The same with a reason formatted into e->why (copies of e keep it). */

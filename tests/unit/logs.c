@@ -179,6 +179,45 @@ START_TEST(usage_error_argument_is_escaped)
 }
 END_TEST
 
+/* A reason built at run time (struct mvm_error's why, 1280 bytes) that
+ * is too long is cut at an escape, never inside one, and marked "...".
+ * runner-exec status of a VM whose state dir (not there) is 4 directories
+ * of 200 quotes: "no directory '...'" escapes them (\'), 1600 bytes and
+ * more. Before, the line ended in "\'\'" or, a byte further, "\'\", with
+ * no mark. (_i: a path a byte longer, to meet each half of \'.) */
+START_TEST(long_reason_cut_marked)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	char quotes[201];
+	memset(quotes, '\'', 200);
+	quotes[200] = '\0';
+	char *state = tu_path(t.root, _i ? "ab" : "a");
+	for (int i = 0; i < 4; i++) {
+		char *deeper = tu_path(state, quotes);
+		free(state);
+		state = deeper;
+	}
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", state, "status", "vm1", NULL };
+	const char *env[] = { "JOURNAL_STREAM=", NULL };
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	ck_assert_msg(r.status == 1, "exit %d: %.200s", r.status, r.err);
+	const char *nl = strchr(r.err, '\n');
+	ck_assert_msg(nl && nl[1] == '\0', "not one line: %.200s", r.err);
+	const char *want = "no directory '";
+	ck_assert_msg(strstr(r.err, want), "%.300s", r.err);
+	const char *end = "\\'...\n";
+	ck_assert_msg(!strcmp(r.err + strlen(r.err) - strlen(end), end), "the end: ...%s",
+		      r.err + strlen(r.err) - 20);
+	tu_run_free(&r);
+	free(bin);
+	free(state);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(escape_line_cases)
 {
 	char buf[64];
@@ -270,6 +309,7 @@ Suite *logs_suite(void)
 	tu_add_loop_test_if(tc, long_path_keeps_the_reason, 0, (int)ARRAY_SIZE(tools),
 			    tu_need_root());
 	tcase_add_loop_test(tc, usage_error_argument_is_escaped, 0, (int)ARRAY_SIZE(tools));
+	tu_add_loop_test_if(tc, long_reason_cut_marked, 0, 2, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -425,6 +425,31 @@ START_TEST(error_setf)
 	mvm_error_set(&e, ENOENT, "open", "/x", NULL); /* a later set clears it */
 	ck_assert_str_eq(mvm_error_reason(&e), "No such file or directory");
 	ck_assert_int_eq(mvm_error_setf(NULL, 0, "x", "y", "z"), -EINVAL);
+	/* A reason too long for why is cut at an escape of a value in it,
+	 * never inside one, and marked "..."; so is a text after the object
+	 * (lead: 0 to 3 bytes, so that the cut meets every byte of \x01). */
+	char ctl[1500];
+	memset(ctl, 1, sizeof(ctl) - 1);
+	ctl[sizeof(ctl) - 1] = '\0';
+	for (int lead = 0; lead < 4; lead++) {
+		mvm_error_setf(&e, EINVAL, "use", "/x", "%.*sno directory '%s'", lead, "abc",
+			       ESC(ctl));
+		const char *w = e.why;
+		ck_assert_uint_lt(strlen(w), sizeof(e.why));
+		ck_assert_uint_gt(strlen(w), sizeof(e.why) - 8);
+		ck_assert_msg(!strcmp(w + strlen(w) - 7, "\\x01..."), "lead %d: ...%s", lead,
+			      w + strlen(w) - 12);
+		char verb[sizeof(e.verb) + 8];
+		snprintf(verb, sizeof(verb), "%.*suse %s", lead, "abc", ESC(ctl));
+		mvm_error_set(&e, EINVAL, verb, "/x", NULL);
+		ck_assert_msg(!strcmp(e.verb + strlen(e.verb) - 7, "\\x01..."), "verb, lead %d: %s",
+			      lead, e.verb);
+		mvm_error_after(&e, "%.*s to %s", lead, "abc", ESC(ctl));
+		w = e.after;
+		ck_assert_uint_gt(strlen(w), sizeof(e.after) - 8);
+		ck_assert_msg(!strcmp(w + strlen(w) - 7, "\\x01..."), "after, lead %d: ...%s", lead,
+			      w + strlen(w) - 12);
+	}
 }
 END_TEST
 
