@@ -1020,14 +1020,26 @@ static void rollback(struct devs *d)
 /* ---- the verbs ---- */
 
 /* e for an IOMMU group (of mine's device x) that also holds the devices
- * extra[from...] on other drivers. */
+ * extra[from...] on other drivers: as many named as fit, each whole, then
+ * how many more (a name cut would read as another's, and the advice after
+ * them must stay). */
 static int not_viable(const struct dev *x, const struct devs *extra, size_t from,
 		      struct mvm_error *e)
 {
-	char names[1024] = "", verb[64];
-	for (size_t k = from; k < extra->n; k++)
-		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s (driver %s)",
-			 k > from ? ", " : "", ESC(extra->v[k].addr), ESC(extra->v[k].prev));
+	char names[1024] = "", verb[64], more[48];
+	size_t k = from;
+	for (; k < extra->n; k++) {
+		char one[16 + 4 * sizeof(extra->v[k].addr) + 4 * DRIVER_MAX];
+		snprintf(one, sizeof(one), "%s%s (driver %s)", k > from ? ", " : "",
+			 ESC(extra->v[k].addr), ESC(extra->v[k].prev));
+		if (strlen(names) + strlen(one) + sizeof(more) > sizeof(names))
+			break;
+		strcat(names, one);
+	}
+	if (k < extra->n) {
+		snprintf(more, sizeof(more), "%sand %zu more", k > from ? ", " : "", extra->n - k);
+		strcat(names, more);
+	}
 	snprintf(verb, sizeof(verb), "use IOMMU group %s of", ESC(x->group));
 	return mvm_error_setf(e, EBUSY, verb, x->addr,
 			      "the group is not viable, it also holds %s; bind those to vfio-pci "

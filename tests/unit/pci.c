@@ -134,6 +134,52 @@ START_TEST(group_not_viable_refused)
 }
 END_TEST
 
+/* A group of many devices on other drivers: the reason names as many as
+ * fit, each whole, then how many more, and the advice after them stays.
+ * 40 functions on a driver snd'\hda (shown snd\'\\hda): before, the
+ * list was cut at 1023 bytes inside a name or an escape, unmarked. */
+START_TEST(group_not_viable_many_named)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	sim_device(&s, "0000:01:00.0", "e1000e", "7");
+	for (int i = 1; i <= 40; i++) {
+		char addr[16];
+		snprintf(addr, sizeof(addr), "0000:01:%02x.%d", i / 8, i % 8);
+		sim_device(&s, addr, "snd'\\hda", "7");
+	}
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_int_eq(r.status, 1);
+	const char *lead = "the group is not viable, it also holds ";
+	const char *tail = " more; bind those to vfio-pci too (--bind-group) or unbind them\n";
+	char *list = strstr(r.err, lead);
+	ck_assert_msg(list && strlen(r.err) > strlen(tail) &&
+			      !strcmp(r.err + strlen(r.err) - strlen(tail), tail),
+		      "stderr: %s", r.err);
+	list += strlen(lead);
+	r.err[strlen(r.err) - strlen(tail)] = '\0';
+	/* "ADDR (driver snd\'\\hda), ..., and N more" */
+	const char *entry = " (driver snd\\'\\\\hda)";
+	size_t named = 0;
+	for (char *p = list; (p = strstr(p, entry)); p += strlen(entry))
+		named++;
+	char want[64];
+	snprintf(want, sizeof(want), "hda), and %zu", 40 - named);
+	ck_assert_msg(named > 10 && named < 40 && strlen(list) > strlen(want) &&
+			      !strcmp(list + strlen(list) - strlen(want), want),
+		      "%zu named; list: %s", named, list);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(bind_group_binds_and_restores)
 {
 	struct sim s;
@@ -1368,6 +1414,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, bind_unbind_restores_both, tu_need_root());
 	tu_add_test_if(tc, already_bound_no_writes, tu_need_root());
 	tu_add_test_if(tc, group_not_viable_refused, tu_need_root());
+	tu_add_test_if(tc, group_not_viable_many_named, tu_need_root());
 	tu_add_test_if(tc, bind_group_binds_and_restores, tu_need_root());
 	tu_add_test_if(tc, group_member_of_another_bus_skipped, tu_need_root());
 	tu_add_test_if(tc, group_member_of_another_bus_on_a_driver_refused, tu_need_root());
