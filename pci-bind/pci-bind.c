@@ -288,9 +288,13 @@ static int check_driver(const char *addr, const char *want, const char *verb,
 static void kmod_log(void *data, int prio, const char *file, int line, const char *fn,
 		     const char *fmt, va_list ap)
 {
-	char msg[1024];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	msg[strcspn(msg, "\n")] = '\0';
+	/* A byte more than ESC() holds: a message cut here is cut, and
+	 * marked, by ESC() too. Only its own newline is taken off: one in a
+	 * path it names is escaped. */
+	char msg[ESC_MAX + 1];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n > 0 && n < (int)sizeof(msg) && msg[n - 1] == '\n')
+		msg[n - 1] = '\0';
 	log_debug("libkmod: %s", ESC(msg));
 }
 

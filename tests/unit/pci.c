@@ -1074,7 +1074,7 @@ static char *modules_tree(struct sim *s, const char *builtin, const char *const 
 	s->mods = tu_path(s->vm.root, "mods");
 	char *dir = tu_path(s->mods, "lib/modules/" KVER);
 	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
-	char order[1024] = "";
+	char order[4096] = "";
 	for (size_t i = 0; kos && kos[i]; i++) {
 		/* not ELF: enough for libkmod, which hands the file to the
 		 * (simulated) finit_module */
@@ -1121,6 +1121,58 @@ START_TEST(kmod_loads_vfio_pci)
 	tu_run_free(&r);
 	free(dir);
 	sim_free(&s);
+}
+END_TEST
+
+/* libkmod's own lines (-v) are shown whole, not cut at 1024 bytes
+ * without a mark: a load that fails (tests/shims/failat.so fails the
+ * finit_module) is logged with the module's path, here over 1100 bytes.
+ * Before, the line ended inside the path ("...00000000"), its reason
+ * gone. */
+START_TEST(kmod_long_message_whole)
+{
+	char ko[1200] = "kernel/drivers/vfio/pci";
+	for (int i = 0; i < 5; i++)
+		snprintf(ko + strlen(ko), sizeof(ko) - strlen(ko), "/%0200d", i);
+	strcat(ko, "/vfio-pci.ko");
+	const char *const kos[] = { ko, NULL };
+	long at = 0;
+	for (int run = 0; run < 2; run++) {
+		struct sim s;
+		struct tu_run r;
+		struct tu_failat f;
+		char *dir = kmod_vm(&s, "", kos);
+		tu_failat_init(&f, s.vm.root);
+		if (run == 0) {
+			/* which counted call is the module's load */
+			pci_run_env(&s, &r, "bind", EXTRA("-v", "--modules-dir", dir),
+				    (const char *const[]){ f.logenv, NULL }, f.shim, NULL);
+			ck_assert_msg(r.status == 0, "bind: %s", r.err);
+			char *text = NULL;
+			size_t len;
+			ck_assert_int_eq(read_file(f.log, 1 << 20, &text, &len), 0);
+			char *l = strstr(text, " syscall(module)\n");
+			ck_assert_msg(l, "no module load counted: %s", text);
+			while (l > text && l[-1] != '\n')
+				l--;
+			at = atol(l);
+			free(text);
+		} else {
+			tu_failat_at(&f, at, "EIO");
+			pci_run_env(&s, &r, "bind", EXTRA("-v", "--modules-dir", dir),
+				    (const char *const[]){ f.at, f.err, NULL }, f.shim, NULL);
+			ck_assert_int_eq(r.status, 1);
+			/* (the text is libkmod's: all of it escaped, its quotes too) */
+			char *want = xasprintf("libkmod: Failed to insert module \\'%s/%s\\': %s\n", dir,
+					       ko, strerror(EIO));
+			ck_assert_msg(strstr(r.err, want), "want: %s\nstderr: %s", want, r.err);
+			free(want);
+		}
+		tu_run_free(&r);
+		tu_failat_free(&f);
+		free(dir);
+		sim_free(&s);
+	}
 }
 END_TEST
 
@@ -1446,6 +1498,7 @@ Suite *pci_suite(void)
 	TCase *km = tu_tcase_create("kmod");
 	tcase_set_timeout(km, 30);
 	tu_add_test_if(km, kmod_loads_vfio_pci, tu_need_root());
+	tu_add_test_if(km, kmod_long_message_whole, tu_need_root());
 	tu_add_test_if(km, kmod_builtin, tu_need_root());
 	tu_add_test_if(km, kmod_missing, tu_need_root());
 	tu_add_test_if(km, kmod_reasons_name_paths_escaped, tu_need_root());
