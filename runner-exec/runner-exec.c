@@ -538,12 +538,13 @@ static const char *or_dash(const char *s)
  * escape_line(), so that a name or target with spaces ("web ", "web  yes
  * no  /nix/store/...") or with the text of an escape ("web\x20") neither
  * reads as another nor makes columns of its own; a field cut to size (at
- * a character, never in an escape) ends in "...". */
+ * a character, never in an escape, its own \x20 and \x5c too:
+ * escape_line_cut()) ends in "...". */
 static void table_field(const char *s, char *out, size_t size)
 {
 	size_t n = strlen(s), o = 0;
-	_cleanup_free_ char *pre = malloc(4 * n + 1), *all = malloc(16 * n + 1);
-	if (!pre || !all) {
+	_cleanup_free_ char *pre = malloc(4 * n + 1);
+	if (!pre) {
 		snprintf(out, size, "?");
 		return;
 	}
@@ -557,15 +558,7 @@ static void table_field(const char *s, char *out, size_t size)
 		}
 	}
 	pre[o] = '\0';
-	escape_line(pre, all, 16 * n + 1); /* at most 4 bytes for each */
-	if (strlen(all) < size) {
-		memcpy(out, all, strlen(all) + 1);
-	} else if (size > 3) {
-		escape_line(pre, out, size - 3);
-		strcat(out, "...");
-	} else if (size > 0) {
-		out[0] = '\0';
-	}
+	escape_line_cut(pre, out, size);
 }
 
 /* The table is for a terminal: every field is escaped (table_field), since

@@ -956,6 +956,9 @@ START_TEST(status_table_escapes)
 	const char *le = strchr(lr + 1, '\n');
 	ck_assert_msg(le && le - lr > 4000 && le - lr < 4200 && strncmp(le - 6, "...  -", 6) == 0,
 		      "the long row: %.*s", (int)(le ? le - lr : 80), lr);
+	/* ... cut at an escape, never inside one (it was "a\x2..."). */
+	ck_assert_msg(le[-7] == 'a' || strncmp(le - 10, "\\x20", 4) == 0, "the long row ends: %.20s",
+		      le - 20);
 	/* Header, alpha, long, web, web\x20, web\x5cx20, zeta: seven lines. */
 	size_t lines = 0;
 	for (const char *p = r.out; *p; p++)
