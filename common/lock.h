@@ -19,7 +19,7 @@
  * anything else. */
 int lock_timeout_ms(long *ms, struct mvm_error *e);
 
-/* Take the lock of VM: the runtime dir made if missing (0755), the lock
+/* Take the lock of VM: the runtime dir made if missing (RUNTIME_DIR_MODE, 0711), the lock
  * file opened without following a symlink or blocking, and refused
  * unless it is a regular file of ours; then waited for at most
  * timeout_ms. *fd is the descriptor that holds it (close it, or exit, to
