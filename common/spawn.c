@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,8 +50,15 @@ static int child_setup(const struct spawn_opts *o, pid_t parent, int *errfd)
 {
 	sigset_t none;
 	sigemptyset(&none);
+	/* Every disposition back to SIG_DFL through the system call: glibc's
+	 * signal() refuses its own two (32 and 33, SIGCANCEL and SIGSETXID),
+	 * which a parent may pass on ignored (every child of GNU make 4.3 has
+	 * them so, from glibc's posix_spawn). A zeroed struct sigaction is
+	 * SIG_DFL on every architecture. Fails harmlessly for SIGKILL and
+	 * SIGSTOP. */
+	static const unsigned long dfl[8];
 	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP */
+		syscall(SYS_rt_sigaction, s, dfl, NULL, (size_t)(NSIG - 1) / 8);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		return errno;
 	if (o->pdeathsig) {
