@@ -92,7 +92,11 @@ void mvm_error_format(const struct mvm_error *e, char *buf, size_t size)
 		size_t rest = n - pn, room = rest + size / 2 < size ? size - rest : size / 2;
 		if (room < pn) {
 			escape_text_cut(e->path, path, room > 8 ? room : 8);
-			format_with(e, path, buf, size);
+			n = format_with(e, path, buf, size);
 		}
 	}
+	/* Still too long (its verb, after-text and reason): cut between
+	 * escapes, as every part of it is escaped text, and marked. */
+	if (n >= size)
+		escaped_cut(buf, size);
 }

@@ -60,5 +60,7 @@ void mvm_error_after(struct mvm_error *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The reason alone: e->why, else e->reason, else strerror(e->err). */
 const char *mvm_error_reason(const struct mvm_error *e);
-/* Format the message (the shape above) into buf, cut to size. */
+/* Format the message (the shape above) into buf, cut to size: in its
+ * path first; what is still too long is cut between escapes and ends in
+ * "..." (escaped_cut()). */
 void mvm_error_format(const struct mvm_error *e, char *buf, size_t size);

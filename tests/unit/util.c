@@ -375,7 +375,7 @@ START_TEST(error_format)
 			 "(try this)");
 	char small[20];
 	mvm_error_format(&e, small, sizeof(small));
-	ck_assert_str_eq(small, "unable to parse '/r");
+	ck_assert_str_eq(small, "unable to parse ..."); /* cut, and marked */
 	/* A path with an ESC and one with the text of its escape read apart
 	 * (found by an audit: both printed 'read\x1b[1monly'), as values do. */
 	mvm_error_set(&e, EINVAL, "use", "/v/read\x1b[1monly", "not a share setting");
@@ -633,6 +633,15 @@ static void log_long_lines(void)
 	log_err("%.*s'%s'", cut_lead, "abc", ESC(ctl));
 	log_err("%.*s%s", cut_lead, "abc", ctl);
 	log_err("%.*s%s", cut_lead, "abc", utf);
+	/* An error too long for its line for its after-text and reason, not
+	 * its path: cut by mvm_error_format(), and marked the same way. */
+	struct mvm_error e;
+	char ctl2[701];
+	memcpy(ctl2, ctl, sizeof(ctl2) - 1);
+	ctl2[sizeof(ctl2) - 1] = '\0';
+	mvm_error_setf(&e, EINVAL, "use", "/x", "no directory '%s'", ESC(ctl));
+	mvm_error_after(&e, "%.*s in '%s'", cut_lead, "abc", ESC(ctl2));
+	log_error_info(&e);
 	/* "pci-bind: vm1: " and 4080 bytes: 4095, whole. */
 	char fits[4081];
 	memset(fits, 'y', sizeof(fits) - 1);
@@ -645,7 +654,7 @@ START_TEST(log_cut_at_escape)
 	unsetenv("JOURNAL_STREAM");
 	cut_lead = _i;
 	char *s = logged(log_long_lines);
-	const char *ends[] = {"\\x01...", "\\x01...", "\xc3\xa4..."};
+	const char *ends[] = {"\\x01...", "\\x01...", "\xc3\xa4...", "\\x01..."};
 	char *p = s;
 	for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
 		char *nl = strchr(p, '\n');
