@@ -5,8 +5,10 @@
  * must not crash, leak or hit undefined behaviour, and what it accepts
  * must meet its format (checked below; a violation aborts).
  * Build: make fuzz; run: build/fuzz/fuzz-layout tests/fuzz/corpus/layout */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +161,67 @@ static void share_settings(const char *buf, size_t len)
 	share_settings_free(&st);
 }
 
+/* s[0..n) is whole escapes of a value: printable ASCII but for a quote
+ * and a backslash, \\, \', \xNN, a printable UTF-8 character. */
+static bool value_units(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0, k; i < n; i += k) {
+		if (p[i] == '\\')
+			k = i + 1 < n && p[i + 1] == 'x' ? 4 : 2;
+		else if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'')
+			k = 1;
+		else
+			k = utf8_printable(p + i, n - i);
+		if (k == 0 || k > n - i)
+			return false;
+		if (p[i] == '\\' && k == 2 && p[i + 1] != '\\' && p[i + 1] != '\'')
+			return false;
+		if (p[i] == '\\' && k == 4 && !(isxdigit(p[i + 2]) && isxdigit(p[i + 3])))
+			return false;
+	}
+	return true;
+}
+
+/* escape_value() of any bytes is whole escapes (no control byte, no byte
+ * of a broken or invisible character, a quote only as \'); one cut to
+ * size is a prefix of the whole, at an escape's end, marked "..."; so is
+ * a line quoting it cut by escape_line_cut() (log.c). */
+static void escapes(const char *buf, size_t len)
+{
+	char whole[4 * 256 + 1], line[sizeof(whole) + 8], lwhole[4 * sizeof(line)];
+	size_t n = len < 256 ? len : 256;
+	escape_value(buf, n, whole, sizeof(whole));
+	size_t wn = strlen(whole);
+	CHECK(value_units(whole, wn));
+	snprintf(line, sizeof(line), "a '%s' b", whole);
+	escape_line(line, lwhole, sizeof(lwhole));
+	CHECK(strcmp(line, lwhole) == 0); /* escaped text is left as it is */
+	for (size_t size = 1; size <= 24; size++) {
+		char out[24];
+		escape_value(buf, n, out, size);
+		size_t on = strlen(out);
+		CHECK(on < size);
+		if (wn < size) {
+			CHECK(strcmp(out, whole) == 0);
+		} else if (size < 4) {
+			CHECK(on == 0);
+		} else {
+			CHECK(on >= 3 && strcmp(out + on - 3, "...") == 0);
+			CHECK(memcmp(out, whole, on - 3) == 0 && value_units(out, on - 3));
+		}
+		escape_line_cut(line, out, size);
+		on = strlen(out);
+		CHECK(on < size);
+		if (strlen(line) < size || size < 4)
+			continue;
+		CHECK(on >= 3 && strcmp(out + on - 3, "...") == 0);
+		CHECK(memcmp(out, line, on - 3) == 0);
+		if (on - 3 > 3)
+			CHECK(value_units(out + 3, on - 6));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* An exact-size copy, so reads past the end are caught. */
@@ -183,6 +246,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char esc[128];
 	escape_value(buf, size, esc, sizeof(esc));
 	CHECK(strlen(esc) < sizeof(esc));
+	escapes(buf, size);
 	free(buf);
 	return 0;
 }
