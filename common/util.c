@@ -333,12 +333,12 @@ static size_t escaped_unit(const unsigned char *s, size_t n)
 /* (util.h) */
 char *escaped_cut(char *s, size_t size)
 {
-	size_t n = strlen(s), o = 0;
-	if (size < 4) {
+	if (size < 4) { /* (s may hold no NUL at all when size is 0) */
 		if (size > 0)
 			s[0] = '\0';
 		return s;
 	}
+	size_t n = strlen(s), o = 0;
 	while (o < n) {
 		size_t k = escaped_unit((const unsigned char *)s + o, n - o);
 		if (o + k + 4 > size) /* and "...", NUL */

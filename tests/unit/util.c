@@ -63,6 +63,11 @@ START_TEST(escape_values)
 	ck_assert_str_eq(escape_value("a\\b", 3, buf, sizeof(buf)), "a\\\\b");
 	ck_assert_str_eq(escape_value("a\0b\n\xff", 5, buf, sizeof(buf)), "a\\x00b\\x0a\\xff");
 	ck_assert_str_eq(escape_value("", 0, buf, sizeof(buf)), "");
+	/* No room at all: nothing written, nothing read past the buffer
+	 * (which holds no NUL; ASan sees a read past it). */
+	char none[2] = { 'x', 'y' };
+	escape_value("abc", 3, none, 0);
+	ck_assert_msg(none[0] == 'x' && none[1] == 'y', "escape_value into 0 bytes wrote");
 	/* Only n bytes. */
 	ck_assert_str_eq(escape_value("abcdef", 3, buf, sizeof(buf)), "abc");
 	/* Cut with "..." when too long; never past the buffer. */
