@@ -27,6 +27,7 @@
 #define VAR(x) FAILAT##x
 #define HERE " (failed here)"
 #include "counted.h"
+#include "openmode.h"
 
 static const struct {
 	const char *name;
@@ -79,13 +80,7 @@ __attribute__((constructor)) static void failat_open_init(void)
 int open(const char *p, int fl, ...)
 {
 	REAL(int, "open", const char *, int, ...);
-	mode_t m = 0;
-	if ((fl & O_CREAT) || (fl & O_TMPFILE) == O_TMPFILE) {
-		va_list ap;
-		va_start(ap, fl);
-		m = va_arg(ap, mode_t);
-		va_end(ap);
-	}
+	mode_t m = OPEN_MODE(fl);
 	if (open_path && getpid() == self && strcmp(p, open_path) == 0)
 		return at_nth(0, "open");
 	return real(p, fl, m);

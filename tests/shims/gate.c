@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include "openmode.h"
 
 static int next; /* the point held at next, from 0 */
 
@@ -160,24 +161,12 @@ int chmod(const char *path, mode_t mode)
 		r_;                      \
 	})
 
-/* The mode argument of open()/openat(), when there is one. */
-#define MODE_ARG(fl, m)                                                \
-	do {                                                           \
-		if (((fl) & O_CREAT) || ((fl) & O_TMPFILE) == O_TMPFILE) { \
-			va_list ap;                                    \
-			va_start(ap, fl);                              \
-			m = va_arg(ap, mode_t);                        \
-			va_end(ap);                                    \
-		}                                                      \
-	} while (0)
-
 int open(const char *p, int fl, ...)
 {
 	static int (*real)(const char *, int, ...);
 	if (!real)
 		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-	mode_t m = 0;
-	MODE_ARG(fl, m);
+	mode_t m = OPEN_MODE(fl);
 	return AFTER(real(p, fl, m), p);
 }
 
@@ -186,8 +175,7 @@ int openat(int dfd, const char *p, int fl, ...)
 	static int (*real)(int, const char *, int, ...);
 	if (!real)
 		real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
-	mode_t m = 0;
-	MODE_ARG(fl, m);
+	mode_t m = OPEN_MODE(fl);
 	return AFTER(real(dfd, p, fl, m), p);
 }
 

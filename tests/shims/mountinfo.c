@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "openmode.h"
 
 static char *at, *type;
 
@@ -91,13 +92,7 @@ int open(const char *p, int fl, ...)
 	static int (*real)(const char *, int, ...);
 	if (!real)
 		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-	mode_t m = 0;
-	if ((fl & O_CREAT) || (fl & O_TMPFILE) == O_TMPFILE) {
-		va_list ap;
-		va_start(ap, fl);
-		m = va_arg(ap, mode_t);
-		va_end(ap);
-	}
+	mode_t m = OPEN_MODE(fl);
 	if (at && strcmp(p, "/proc/self/mountinfo") == 0)
 		return changed(real, fl);
 	return real(p, fl, m);

@@ -67,6 +67,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include "openmode.h"
 
 /* Paths in the simulated tree are short; a cut one fails to resolve,
  * which the tests would see. */
@@ -618,44 +619,27 @@ static int do_open(int dirfd, const char *path, int flags, mode_t mode)
 	return real_openat(dirfd, path, flags, mode);
 }
 
-static mode_t va_mode(int flags, va_list ap)
-{
-	return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
-}
-
 int open(const char *path, int flags, ...)
 {
-	va_list ap;
-	va_start(ap, flags);
-	mode_t m = va_mode(flags, ap);
-	va_end(ap);
+	mode_t m = OPEN_MODE(flags);
 	return do_open(AT_FDCWD, path, flags, m);
 }
 
 int open64(const char *path, int flags, ...)
 {
-	va_list ap;
-	va_start(ap, flags);
-	mode_t m = va_mode(flags, ap);
-	va_end(ap);
+	mode_t m = OPEN_MODE(flags);
 	return do_open(AT_FDCWD, path, flags, m);
 }
 
 int openat(int dirfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	va_start(ap, flags);
-	mode_t m = va_mode(flags, ap);
-	va_end(ap);
+	mode_t m = OPEN_MODE(flags);
 	return do_open(dirfd, path, flags, m);
 }
 
 int openat64(int dirfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	va_start(ap, flags);
-	mode_t m = va_mode(flags, ap);
-	va_end(ap);
+	mode_t m = OPEN_MODE(flags);
 	return do_open(dirfd, path, flags, m);
 }
 
