@@ -211,6 +211,17 @@ void vm_taps(struct tu_vm *t, const char *names, const char *flags)
 		tu_write(t->runner, "share/microvm/tap-flags", flags);
 }
 
+void vm_n_taps(struct tu_vm *t, size_t n, const char *flags)
+{
+	char *names = malloc(n * 8 + 1), *p = names; /* "t99999\n" at most */
+	ck_assert_ptr_nonnull(names);
+	*p = '\0';
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "t%zu\n", i);
+	vm_taps(t, names, flags);
+	free(names);
+}
+
 char *tun_node(const struct tu_vm *t)
 {
 	char *net = tu_path(t->root, "dev/net"), *tun = tu_path(net, "tun");

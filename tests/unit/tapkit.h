@@ -47,6 +47,8 @@ void tap_ok(const struct tu_vm *t, const char *verb, const char *const *extra);
 char *record_of(const struct tu_vm *t, const char *kind);
 /* A VM vm1 with share/microvm/tap-interfaces (and tap-flags unless NULL). */
 void vm_taps(struct tu_vm *t, const char *names, const char *flags);
+/* The same with n TAPs, t0 to t(n-1). */
+void vm_n_taps(struct tu_vm *t, size_t n, const char *flags);
 
 /* ROOT/dev/net/tun, a TUN clone node of mode 0666 (as udev makes it; the
  * host's may be 0600), made if missing; malloc'ed path. */
