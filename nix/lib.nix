@@ -57,7 +57,9 @@ rec {
   # something splitArgs does not do:
   # - a quote, a backslash, $, a backtick, ; & | < > ( );
   # - a newline: the end of the command, the rest of the line went;
-  # - a brace expansion, {a,b} or {1..4};
+  # - a brace expansion: a comma in braces, {a,b}, or a sequence of two
+  #   numbers or two letters, {1..4}, {a..e}, {1..9..2} ({a..bc} and
+  #   {1..a} bash left as they were);
   # - a word starting with # (a comment) or ~ (a home directory), or a ~
   #   after the = or a : of a NAME=VALUE word;
   # - a glob: * ? anywhere, [ with a ] after it. bash matched it against
@@ -74,7 +76,8 @@ rec {
       w:
       builtins.match "([#~]|[A-Za-z_][A-Za-z0-9_]*=(.*:)?~).*" w != null
       || builtins.match ".*\\[.*].*" w != null
-      || builtins.match ".*[{].*(,|[.][.]).*[}].*" w != null
+      || builtins.match ".*[{].*,.*[}].*" w != null
+      || builtins.match ".*[{]([-+]?[0-9]+[.][.][-+]?[0-9]+|[A-Za-z][.][.][A-Za-z])([.][.][-+]?[0-9]+)?[}].*" w != null
     ) (splitArgs [ a ]);
 
   # microvm.virtiofsd.threadPoolSize (an unsigned integer, or a string the

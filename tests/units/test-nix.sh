@@ -140,6 +140,8 @@ while IFS='|' read -r what a; do
 done <<'CASES'
 a brace list|--log-level={debug,info}
 a brace sequence|--thread-pool-size={1..4}
+a brace sequence of letters|--log-level={a..e}
+a brace sequence with a step|--thread-pool-size={-8..+8..2}
 a word starting with #|--sandbox=chroot #was namespace
 a word starting with ~|--shared-dir ~alice/vm
 a ~ after NAME=|-o source=~/vm
@@ -150,9 +152,15 @@ a [...]|--socket-group=kvm[0-9]
 a newline|--sandbox=chroot\n--cache=never
 CASES
 # What real virtiofsd options hold passes: : = , . + -, and a # ~ [ {
-# that bash left as it was (inside a word, no ], no , or .. in braces).
+# that bash left as it was (inside a word, no ], no comma or sequence in
+# braces).
 out=$(vfsarg '--sandbox=chroot --xattrmap=:map::user.virtiofs.: --modcaps=+sys_admin,-chown --translate-uid=squash-guest:0:1000:4294967295 --xattrmap=#prefix#all#trusted.#user.virtiofs.# --xattrmap=[ok[all[[[ --shared-dir=~/vm {a}')
 check "real options with : = , . # ~ [ { in microvm.virtiofsd.extraArgs are no assertion" \
+    eval '[[ $out == "["* && $out != *"extraArgs element"* ]]'
+# A .. in braces that bash left as it was (no sequence: not two numbers
+# nor two letters) passes too.
+out=$(vfsarg '--xattrmap={a..bc}ok{1..a}all{..}x{a.b}')
+check "a {..} that is no brace sequence in microvm.virtiofsd.extraArgs is no assertion" \
     eval '[[ $out == "["* && $out != *"extraArgs element"* ]]'
 
 # A share's own extraArgs (microvm.shares.*.extraArgs) went into the same
