@@ -24,6 +24,39 @@ rec {
     ++ lib.optional (s.tag != null) (file "tag" s.tag)
     ++ lib.optional (s.extraArgs != [ ]) (file "extra-args" (lib.concatStringsSep "\n" s.extraArgs));
 
+  # One tmpfiles.d(5) line, each field written so that systemd-tmpfiles
+  # reads back the value given. It cuts a line at white space, takes quotes
+  # and backslashes in the path as a shell would, and expands specifiers
+  # (%b, the boot ID) in the path and the argument; the argument, the rest
+  # of the line, it C-unescapes first. So the path goes in double quotes
+  # (\" and \\ inside) when it holds white space, a quote or a backslash,
+  # the argument has white space and backslashes as \xNN, and % is %% in
+  # both. A newline cannot be written in the path: an error naming it.
+  #   tmpfilesRule { type = "d"; path = "/srv/a b"; mode = "0755"; }
+  #   => ''d "/srv/a b" 0755 - - -''
+  tmpfilesRule =
+    {
+      type,
+      path,
+      mode ? "-",
+      user ? "-",
+      group ? "-",
+      age ? "-",
+      argument ? null,
+    }:
+    let
+      pct = lib.replaceStrings [ "%" ] [ "%%" ];
+      quoted =
+        if lib.hasInfix "\n" path then
+          throw "tmpfiles rule ${type}: the path ${builtins.toJSON path} holds a newline, which tmpfiles.d cannot take"
+        else if builtins.match ".*[[:space:]\"'\\].*" path != null then
+          "\"" + lib.replaceStrings [ "\\" "\"" ] [ "\\\\" "\\\"" ] (pct path) + "\""
+        else
+          pct path;
+      arg = lib.replaceStrings [ "\\" " " "\t" "\n" "\r" "%" ] [ "\\x5c" "\\x20" "\\x09" "\\x0a" "\\x0d" "%%" ] argument;
+    in
+    lib.concatStringsSep " " ([ type quoted mode user group age ] ++ lib.optional (argument != null) arg);
+
   # Every settings file of a VM's shares (an attribute set TAG -> settings).
   sharesFiles = shares: lib.concatLists (lib.mapAttrsToList shareFiles shares);
 

@@ -218,13 +218,22 @@ in
       };
 
       # The tmpfiles rules of microvm.nix's host module for share sources:
-      # made for the VM user when missing, left alone when they exist.
+      # made for the VM user when missing, left alone when they exist. (A
+      # source with a space is quoted, as microvm.nix's tmpfiles.settings
+      # did.)
       systemd.tmpfiles.rules = lib.concatLists (
         lib.mapAttrsToList (
           _: guest:
-          map (s: "d ${s.source} :0775 :microvm :kvm -") (
-            lib.filter (s: lib.hasPrefix "/" s.source && s.source != "/nix/store") guest.microvm.shares
-          )
+          map (
+            s:
+            hlib.tmpfilesRule {
+              type = "d";
+              path = s.source;
+              mode = ":0775";
+              user = ":microvm";
+              group = ":kvm";
+            }
+          ) (lib.filter (s: lib.hasPrefix "/" s.source && s.source != "/nix/store") guest.microvm.shares)
         ) guests
       );
 

@@ -394,17 +394,36 @@ let
     };
 
   # tmpfiles(5) lines of a VM. systemd-tmpfiles works without following
-  # the VM user's symlinks in the state dir.
+  # the VM user's symlinks in the state dir. (hlib.tmpfilesRule: a flake
+  # reference with % or a space is written as given.)
   vmRules =
     name: vm:
     let
       dir = "${cfg.stateDir}/${name}";
       plus = lib.optionalString vm.updateCurrent "+";
+      rule = hlib.tmpfilesRule;
+      vmFile = {
+        mode = "0644";
+        user = "microvm";
+        group = "kvm";
+      };
     in
-    [ "d ${dir} 0755 microvm kvm -" ]
-    ++ lib.optional (vm.currentRunner != null) "L${plus} ${dir}/current - - - - ${vm.currentRunner}"
-    ++ lib.optional (vm.toplevel != null) "L+ ${dir}/toplevel - - - - ${vm.toplevel}"
-    ++ lib.optional (vm.flake != null) "f${plus} ${dir}/flake 0644 microvm kvm - ${vm.flake}";
+    [ (rule (vmFile // { type = "d"; path = dir; mode = "0755"; })) ]
+    ++ lib.optional (vm.currentRunner != null) (rule {
+      type = "L${plus}";
+      path = "${dir}/current";
+      argument = "${vm.currentRunner}";
+    })
+    ++ lib.optional (vm.toplevel != null) (rule {
+      type = "L+";
+      path = "${dir}/toplevel";
+      argument = "${vm.toplevel}";
+    })
+    ++ lib.optional (vm.flake != null) (rule (vmFile // {
+      type = "f${plus}";
+      path = "${dir}/flake";
+      argument = vm.flake;
+    }));
 
   # A runner that `current` names but the host did not declare (updateCurrent
   # false: one `microvm -u` built) has no settings files, and
@@ -637,7 +656,13 @@ in
       };
 
       systemd.tmpfiles.rules = [
-        "d ${cfg.stateDir} 0775 microvm kvm -"
+        (hlib.tmpfilesRule {
+          type = "d";
+          path = cfg.stateDir;
+          mode = "0775";
+          user = "microvm";
+          group = "kvm";
+        })
       ] ++ lib.concatLists (lib.mapAttrsToList vmRules cfg.vms);
 
       systemd.targets.microvms = {

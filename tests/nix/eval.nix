@@ -19,6 +19,7 @@
 # netShare: the source of one more (read-only) virtiofs share of VM net,
 #         microvm.nix form (the check of shares nested in a writable one);
 # netSocket: its socket (else microvm.nix's default, in net's directory).
+# flakeyUpdate: flakey's microvm.nix updateFlake, in place of hosts.nix's.
 {
   libPath ? null,
   nixos ? null,
@@ -30,6 +31,7 @@
   shareArg ? null,
   netShare ? null,
   netSocket ? null,
+  flakeyUpdate ? null,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
@@ -53,6 +55,7 @@ let
       }
     ];
   }
+  ++ lib.optional (flakeyUpdate != null) { microvm.vms.flakey.updateFlake = lib.mkForce flakeyUpdate; }
   ++ lib.optional (netShare != null) {
     microvm.vms.net.config.microvm.shares = [
       ({

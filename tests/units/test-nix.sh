@@ -338,6 +338,31 @@ else
     check "updateFlake VM: current left as microvm -u made it" \
         test "$(cur flakey)" = /nix/store/00000000000000000000000000000001-updated
     check "declarative VM: current re-pointed at its runner" test "$(cur files)" = "$wrapped"
+
+    # Values tmpfiles.d(5) would read as something else (found by an
+    # audit): a share source with a space (microvm.nix's
+    # tmpfiles.settings quoted it; a plain rule is cut at the space and
+    # refused) and an updateFlake with % (microvm.nix echoed it into
+    # `flake`; to tmpfiles a specifier, refused); % in a path likewise
+    # (%b, the boot ID). Every rule must be taken and mean what was given.
+    R2=$TMP/root2
+    mkdir -p "$R2/etc/tmpfiles.d" "$R2/var/lib" "$R2/srv"
+    cp "$R/etc/passwd" "$R/etc/group" "$R2/etc/"
+    src='/srv/net data %b'
+    upd='git+file:///home/alice/My%20Infra?ref=main'
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form microvm-nix --argstr store "$STORE" --argstr netShare "$src" \
+        --argstr flakeyUpdate "$upd" --argstr attr systemd.tmpfiles.rules \
+        | json >"$R2/etc/tmpfiles.d/00-nixos.conf"
+    systemd-tmpfiles --root="$R2" --create >"$TMP/tmpfiles2.log" 2>&1
+    rc=$?
+    [[ $rc == 0 ]] || sed 's/^/  /' "$TMP/tmpfiles2.log"
+    check "systemd-tmpfiles takes every rule of a source with a space, an updateFlake with % (exit $rc)" \
+        test "$rc" = 0
+    check "share source '$src' made for the VM user" \
+        test "$(stat -c '%a %u:%g' "$R2$src" 2>&1)" = "775 990:78"
+    check "flakey/flake holds updateFlake '$upd' as written" \
+        test "$(cat "$R2/var/lib/microvms/flakey/flake" 2>&1)" = "$upd"
 fi
 
 [[ $fails == 0 ]]
