@@ -254,7 +254,7 @@ let
           package = mkOption {
             type = types.nullOr types.package;
             default = null;
-            description = "This VM's virtiofsd (microvm.virtiofsd.package); null: virtiofsdPackage.";
+            description = "This VM's virtiofsd (microvm.virtiofsd.package), its meta.mainProgram run; null: virtiofsdPackage.";
           };
           threadPoolSize = mkOption {
             type = types.nullOr types.ints.unsigned;
@@ -318,8 +318,9 @@ let
         ++ vm.tap.extraOptions;
       macvtap = vm.macvtap.extraOptions;
       pci = lib.optional vm.pci.bindGroup "--bind-group";
+      # The package's main program (meta.mainProgram), as microvm.nix ran it.
       virtiofs =
-        [ "--virtiofsd=${virtiofsd}/bin/virtiofsd" ]
+        [ "--virtiofsd=${lib.getExe virtiofsd}" ]
         ++ lib.optional (cfg.virtiofsdDialect != null) "--virtiofsd-dialect=${cfg.virtiofsdDialect}"
         ++ lib.optional (vm.virtiofsd.threadPoolSize != null) "--thread-pool-size=${toString vm.virtiofsd.threadPoolSize}"
         ++ lib.optional (vm.virtiofsd.group != null) "--group=${vm.virtiofsd.group}"
@@ -484,7 +485,7 @@ in
       type = types.package;
       default = pkgs.virtiofsd;
       defaultText = lib.literalExpression "pkgs.virtiofsd";
-      description = "The virtiofsd that virtiofs-launch starts, unless a VM names its own.";
+      description = "The virtiofsd that virtiofs-launch starts (its meta.mainProgram), unless a VM names its own.";
     };
 
     virtiofsdDialect = mkOption {
@@ -695,14 +696,16 @@ in
                 TimeoutSec = cfg.startupTimeout;
               } // lib.optionalAttrs cfg.useNotifySockets { Type = "notify"; };
             };
-            # virtiofs-launch finds virtiofsd on PATH (for VMs not in vms).
+            # For VMs not in vms: virtiofsdPackage's program, also on
+            # PATH (for a drop-in that leaves --virtiofsd out).
             "microvm-virtiofsd@" = {
               overrideStrategy = "asDropin";
               restartIfChanged = false;
               path = [ cfg.virtiofsdPackage ];
-              environment.MICROVM_VIRTIOFS_OPTIONS = lib.optionalString (
-                cfg.virtiofsdDialect != null
-              ) "--virtiofsd-dialect=${cfg.virtiofsdDialect}";
+              environment.MICROVM_VIRTIOFS_OPTIONS = words (
+                [ "--virtiofsd=${lib.getExe cfg.virtiofsdPackage}" ]
+                ++ lib.optional (cfg.virtiofsdDialect != null) "--virtiofsd-dialect=${cfg.virtiofsdDialect}"
+              );
             };
           }
           (lib.genAttrs

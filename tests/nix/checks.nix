@@ -116,7 +116,8 @@ lib.concatMap (
 ++ expect "MICROVM_MACVTAP_OPTIONS of pass" (env "microvm-macvtap-interfaces@pass").MICROVM_MACVTAP_OPTIONS or null "--mtu 1500"
 ++ expect "MICROVM_PCI_OPTIONS of pass" (env "microvm-pci-devices@pass").MICROVM_PCI_OPTIONS or null "--bind-group"
 ++ expect "MICROVM_PCI_OPTIONS of net" (env "microvm-pci-devices@net").MICROVM_PCI_OPTIONS or null ""
-++ contains "MICROVM_VIRTIOFS_OPTIONS of files" vfsOpts "--virtiofsd=${virtiofsd}/bin/virtiofsd"
+# The package's main program (meta.mainProgram), as microvm.nix's lib.getExe.
+++ contains "MICROVM_VIRTIOFS_OPTIONS of files" vfsOpts "--virtiofsd=${virtiofsd}/bin/${virtiofsd.meta.mainProgram}"
 ++ contains "MICROVM_VIRTIOFS_OPTIONS of files" vfsOpts "--virtiofsd-dialect=rust"
 ++ contains "MICROVM_VIRTIOFS_OPTIONS of files" vfsOpts "--group=kvm"
 ++ ok "MICROVM_VIRTIOFS_OPTIONS of files: no --thread-pool-size (microvm.nix's \"`nproc`\" is the default)" (
@@ -125,7 +126,10 @@ lib.concatMap (
 ++ expect "microvm-virtiofsd@files ReadWritePaths" (get "microvm-virtiofsd@files").serviceConfig.ReadWritePaths or null [ "/home/alice/vm" ]
 ++ expect "microvm-virtiofsd@files ProtectHome" (get "microvm-virtiofsd@files").serviceConfig.ProtectHome or null false
 ++ ok "microvm-virtiofsd@net: ProtectHome changed" (!(sc "microvm-virtiofsd@net" ? ProtectHome))
-# The templates: virtiofsd on virtiofs-launch's PATH, the start timeout.
+# The templates: virtiofsd on virtiofs-launch's PATH, and named (its main
+# program), the start timeout.
+++ contains "MICROVM_VIRTIOFS_OPTIONS of microvm-virtiofsd@" (words ((env "microvm-virtiofsd@").MICROVM_VIRTIOFS_OPTIONS or "")
+) "--virtiofsd=${h.virtiofsdPackage}/bin/${h.virtiofsdPackage.meta.mainProgram}"
 ++ ok "microvm-virtiofsd@ PATH without virtiofsd: ${(env "microvm-virtiofsd@").PATH or ""}" (
   lib.hasInfix "${h.virtiofsdPackage}/bin" ((env "microvm-virtiofsd@").PATH or "")
 )

@@ -5,12 +5,14 @@
 #         with extra virtiofsd arguments
 #   pass  a macvtap (host setting: --mtu 1500) and a PCI device (host
 #         setting: --bind-group), registered with machined, not autostarted
-# standalone: services.microvm-host-helpers.vms.* only, runners given;
+# standalone: services.microvm-host-helpers.vms.* only, runners given, a
+# virtiofsd package whose program is bin/virtiofsd-host;
 # microvm-nix: as microvm.nix's users write it (microvm.vms.NAME.config,
 # the guests' microvm.interfaces/shares/devices), the host settings that
 # microvm.nix has no option for in services.microvm-host-helpers.vms, plus
 # a fourth VM, flakey, deployed from a flake with updateFlake (with a
-# read-only virtiofs share), and an imperative VM in microvm.autostart.
+# read-only virtiofs share), and an imperative VM in microvm.autostart;
+# files's microvm.virtiofsd.package runs bin/virtiofsd-wrapped.
 # store: the directory the runners' outPaths are in.
 { store }:
 let
@@ -41,6 +43,10 @@ in
 {
   standalone = {
     imports = [ hostSettings ];
+    # A virtiofsd whose program is not bin/virtiofsd (meta.mainProgram).
+    services.microvm-host-helpers.virtiofsdPackage = drv "virtiofsd-host" {
+      meta.mainProgram = "virtiofsd-host";
+    };
     services.microvm-host-helpers.vms = {
       net.runner = drv "microvm-qemu-net" { hypervisor = "qemu"; };
       files = {
@@ -98,6 +104,8 @@ in
         };
         files.config = {
           microvm.hypervisor = "cloud-hypervisor";
+          # microvm.nix runs lib.getExe of it: its meta.mainProgram.
+          microvm.virtiofsd.package = drv "virtiofsd-wrapped" { meta.mainProgram = "virtiofsd-wrapped"; };
           microvm.vsock.cid = 3;
           microvm.shares = [
             {

@@ -40,6 +40,11 @@ lib.fix (
       drv name (builtins.removeAttrs env [ "passthru" ] // (env.passthru or { }) // { inherit buildCommand; });
     writeShellScriptBin = name: text: drv name { inherit text; };
     runtimeShell = "${pkg "bash"}/bin/bash";
+    # As Nixpkgs' (meta.mainProgram; lib.getExe reads it).
+    virtiofsd = drv "virtiofsd" {
+      pname = "virtiofsd";
+      meta.mainProgram = "virtiofsd";
+    };
   }
   // lib.genAttrs [
     "pkg-config"
@@ -48,7 +53,6 @@ lib.fix (
     "check"
     "util-linux"
     "systemd"
-    "virtiofsd"
     "qemu-utils"
     "coreutils"
     "findutils"
