@@ -113,19 +113,29 @@ rec {
       || builtins.match ".*[{]([-+]?[0-9]+[.][.][-+]?[0-9]+|[A-Za-z][.][.][A-Za-z])([.][.][-+]?[0-9]+)?[}].*" w != null
     ) (splitArgs [ a ]);
 
+  # The most threads virtiofs-launch gives a virtiofsd (--thread-pool-size;
+  # a larger number is a usage error there).
+  maxThreads = 1024;
+
   # microvm.virtiofsd.threadPoolSize (an unsigned integer, or a string the
   # shell expanded, "`nproc`" by default) as virtiofs-launch's
   # --thread-pool-size: null for "`nproc`" (virtiofs-launch's own default is
-  # the number of CPUs), a number for a number, and { error = ...; } for
-  # anything else, which only a shell could have made sense of.
+  # the number of CPUs), a number for a number up to maxThreads, and
+  # { error = ...; } for a larger one (microvm.nix passed any) or anything
+  # else, which only a shell could have made sense of.
   threadPoolSize =
     v:
-    if lib.isInt v then
-      v
-    else if v == "`nproc`" || v == "$(nproc)" then
+    let
+      n = if lib.isInt v then v else if builtins.match "[0-9]+" v != null then lib.toIntBase10 v else null;
+    in
+    if lib.isString v && (v == "`nproc`" || v == "$(nproc)") then
       null
-    else if builtins.match "[0-9]+" v != null then
-      lib.toIntBase10 v
+    else if n == null then
+      { error = "microvm.virtiofsd.threadPoolSize = \"${v}\": give a number (or \"`nproc`\", the default)"; }
+    else if n > maxThreads then
+      {
+        error = "microvm.virtiofsd.threadPoolSize = ${toString v}: at most ${toString maxThreads} (virtiofs-launch's limit), or \"`nproc`\" (the default)";
+      }
     else
-      { error = "microvm.virtiofsd.threadPoolSize = \"${v}\": give a number (or \"`nproc`\", the default)"; };
+      n;
 }

@@ -257,9 +257,9 @@ let
             description = "This VM's virtiofsd (microvm.virtiofsd.package), its meta.mainProgram run; null: virtiofsdPackage.";
           };
           threadPoolSize = mkOption {
-            type = types.nullOr types.ints.unsigned;
+            type = types.nullOr (types.ints.between 0 hlib.maxThreads);
             default = null;
-            description = "Threads a virtiofsd (--thread-pool-size); null: the number of CPUs.";
+            description = "Threads a virtiofsd (--thread-pool-size, at most ${toString hlib.maxThreads}); null: the number of CPUs.";
           };
           group = mkOption {
             type = types.nullOr types.str;

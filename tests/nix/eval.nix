@@ -20,6 +20,9 @@
 #         microvm.nix form (the check of shares nested in a writable one);
 # netSocket: its socket (else microvm.nix's default, in net's directory).
 # flakeyUpdate: flakey's microvm.nix updateFlake, in place of hosts.nix's.
+# vfsThreads: VM files's virtiofsd thread pool size (microvm.nix form: its
+#         guest's microvm.virtiofsd.threadPoolSize; stand-alone: vms.files.
+#         virtiofsd.threadPoolSize), given with --arg.
 {
   libPath ? null,
   nixos ? null,
@@ -32,6 +35,7 @@
   netShare ? null,
   netSocket ? null,
   flakeyUpdate ? null,
+  vfsThreads ? null,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
@@ -55,6 +59,12 @@ let
       }
     ];
   }
+  ++ lib.optional (vfsThreads != null) (
+    if form == "standalone" then
+      { services.microvm-host-helpers.vms.files.virtiofsd.threadPoolSize = vfsThreads; }
+    else
+      { microvm.vms.files.config.microvm.virtiofsd.threadPoolSize = vfsThreads; }
+  )
   ++ lib.optional (flakeyUpdate != null) { microvm.vms.flakey.updateFlake = lib.mkForce flakeyUpdate; }
   ++ lib.optional (netShare != null) {
     microvm.vms.net.config.microvm.shares = [

@@ -190,6 +190,25 @@ check "a share's plain extraArgs element reaches its extra-args, split, and no o
     test "$out" = 'share/microvm/virtiofs/extra/extra-args "--cache\nnever\n"
 share/microvm/virtiofs/home/extra-args "--announce-submounts\n--log-level\ndebug\n"'
 
+# microvm.virtiofsd.threadPoolSize takes any unsigned number; virtiofs-
+# launch refuses one over 1024 (exit 2, so the VM would not start): the
+# evaluation names it, in both forms (found by an audit: it failed only at
+# the start). 1024 passes.
+threads() { # threads FORM N [ATTR]: the evaluation's output
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form "$1" --argstr store "$STORE" --arg vfsThreads "$2" ${3:+--argstr attr "$3"} 2>&1
+}
+out=$(threads microvm-nix 2048)
+check "microvm.virtiofsd.threadPoolSize 2048 is an assertion naming it" \
+    says 'vm files: microvm.virtiofsd.threadPoolSize = 2048: at most 1024'
+out=$(threads standalone 2048)
+check "vms.files.virtiofsd.threadPoolSize 2048 is refused naming it" \
+    grep -q "services.microvm-host-helpers.vms.files.virtiofsd.threadPoolSize' is not of type" <<<"$out"
+for form in microvm-nix standalone; do
+    out=$(threads $form 1024 systemd.services.microvm-virtiofsd@files.environment.MICROVM_VIRTIOFS_OPTIONS)
+    check "$form: threadPoolSize 1024 reaches virtiofs-launch" grep -q -- '--thread-pool-size=1024' <<<"$out"
+done
+
 # A share of one VM inside another VM's writable share: that guest could
 # make it lead anywhere (found by a red-team read); virtiofs-launch sees
 # its own VM alone, so the evaluation names it. Inside a read-only share
