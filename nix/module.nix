@@ -396,7 +396,9 @@ let
 
   # tmpfiles(5) lines of a VM. systemd-tmpfiles works without following
   # the VM user's symlinks in the state dir. (hlib.tmpfilesRule: a flake
-  # reference with % or a space is written as given.)
+  # reference with % or a space is written as given.) The VM's directory
+  # is made 0755 and given to the VM user; a mode the host gave it stays
+  # (":0755"), as microvm.nix's install step chowned it, never chmod'ed it.
   vmRules =
     name: vm:
     let
@@ -409,7 +411,7 @@ let
         group = "kvm";
       };
     in
-    [ (rule (vmFile // { type = "d"; path = dir; mode = "0755"; })) ]
+    [ (rule (vmFile // { type = "d"; path = dir; mode = ":0755"; })) ]
     ++ lib.optional (vm.currentRunner != null) (rule {
       type = "L${plus}";
       path = "${dir}/current";

@@ -233,7 +233,7 @@ lib.concatMap (
 ++ lib.concatMap (contains "systemd.tmpfiles.rules" config.systemd.tmpfiles.rules) (
   [
     "d ${sd} 0775 microvm kvm -"
-    "d ${sd}/net 0755 microvm kvm -"
+    "d ${sd}/net :0755 microvm kvm -"
     "L+ ${sd}/net/current - - - - ${runnerOf "net"}"
     "L+ ${sd}/files/current - - - - ${filesRunner}"
     "L+ ${sd}/pass/current - - - - ${runnerOf "pass"}"

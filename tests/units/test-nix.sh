@@ -357,6 +357,15 @@ else
     check "updateFlake VM: current left as microvm -u made it" \
         test "$(cur flakey)" = /nix/store/00000000000000000000000000000001-updated
     check "declarative VM: current re-pointed at its runner" test "$(cur files)" = "$wrapped"
+    # The host made a VM's directory private (found by an audit:
+    # microvm.nix's install step chowned the directory, never chmod'ed it;
+    # the rule reset it to 0755 at every start): the mode is the host's,
+    # the owner the VM user's again.
+    chmod 0750 "$R/var/lib/microvms/files"
+    chown 0:0 "$R/var/lib/microvms/files" 2>/dev/null
+    install_vm files
+    check "VM dir chmod'ed 0750 by the host: mode kept, owner microvm:kvm" \
+        test "$(stat -c '%a %u:%g' "$R/var/lib/microvms/files")" = "750 990:78"
 
     # Values tmpfiles.d(5) would read as something else (found by an
     # audit): a share source with a space (microvm.nix's
