@@ -605,11 +605,14 @@ in
       environment.systemPackages = [ pkg ] ++ lib.optional (cfg.microvmCommand != null) cfg.microvmCommand;
       systemd.packages = [ pkg ];
 
+      # isSystemUser and group as microvm.nix's; the rest defaults, which
+      # the host's own settings of the user (microvm.nix left them to it)
+      # override.
       users.users.microvm = {
         isSystemUser = true;
         group = "kvm";
-        home = cfg.stateDir;
-        description = "MicroVM runner";
+        home = lib.mkDefault cfg.stateDir;
+        description = lib.mkDefault "MicroVM runner";
       };
       users.groups.kvm = { };
 

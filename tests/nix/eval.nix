@@ -23,6 +23,8 @@
 # vfsThreads: VM files's virtiofsd thread pool size (microvm.nix form: its
 #         guest's microvm.virtiofsd.threadPoolSize; stand-alone: vms.files.
 #         virtiofsd.threadPoolSize), given with --arg.
+# extraModule: one more module of the host (a path or an expression, with
+#         --arg), as a host's own settings beside the module's.
 {
   libPath ? null,
   nixos ? null,
@@ -36,6 +38,7 @@
   netSocket ? null,
   flakeyUpdate ? null,
   vfsThreads ? null,
+  extraModule ? null,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
@@ -59,6 +62,7 @@ let
       }
     ];
   }
+  ++ lib.optional (extraModule != null) extraModule
   ++ lib.optional (vfsThreads != null) (
     if form == "standalone" then
       { services.microvm-host-helpers.vms.files.virtiofsd.threadPoolSize = vfsThreads; }

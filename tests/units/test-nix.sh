@@ -190,6 +190,21 @@ check "a share's plain extraArgs element reaches its extra-args, split, and no o
     test "$out" = 'share/microvm/virtiofs/extra/extra-args "--cache\nnever\n"
 share/microvm/virtiofs/home/extra-args "--announce-submounts\n--log-level\ndebug\n"'
 
+# The host's own settings of the VM user, which microvm.nix left to it
+# (it sets isSystemUser and group alone): they win, in both forms (found
+# by an audit: the module's home and description were definitions of
+# equal priority, a conflict).
+for form in standalone microvm-nix; do
+    out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form "$form" --argstr store "$STORE" --argstr attr users.users.microvm \
+        --arg extraModule '{ users.users.microvm = { home = "/srv/vm-user"; description = "VMs of this host"; }; }' 2>&1)
+    got=$(python3 -c 'import json,sys; u=json.load(sys.stdin); print(u["home"] + "|" + u["description"])' \
+        <<<"$out" 2>/dev/null)
+    check "$form: users.users.microvm.home and description set by the host" \
+        test "$got" = "/srv/vm-user|VMs of this host"
+    [[ $out == "{"* ]] || printf '%s\n' "$out" | grep -m3 . | sed 's/^/  /'
+done
+
 # microvm.virtiofsd.threadPoolSize takes any unsigned number; virtiofs-
 # launch refuses one over 1024 (exit 2, so the VM would not start): the
 # evaluation names it, in both forms (found by an audit: it failed only at
