@@ -694,11 +694,16 @@ in
             # microvm@ keeps NixOS's PATH of a service (coreutils,
             # findutils, grep, sed, systemd), which the runner scripts of
             # microvm.nix use, as with its own unit.
+            # The VM's directory as the working directory, as microvm.nix's
+            # microvm@ had it, for a host's own ExecStartPre= or preStart
+            # with relative paths (runner-exec goes there itself and works
+            # from absolute paths); "-": a stop runs when it is gone.
             "microvm@" = {
               overrideStrategy = "asDropin";
               restartIfChanged = false;
               serviceConfig = {
                 TimeoutSec = cfg.startupTimeout;
+                WorkingDirectory = "-${cfg.stateDir}/%i";
               } // lib.optionalAttrs cfg.useNotifySockets { Type = "notify"; };
             };
             # For VMs not in vms: virtiofsdPackage's program, also on

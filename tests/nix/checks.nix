@@ -134,6 +134,10 @@ lib.concatMap (
   lib.hasInfix "${h.virtiofsdPackage}/bin" ((env "microvm-virtiofsd@").PATH or "")
 )
 ++ expect "microvm@ TimeoutSec" (get "microvm@").serviceConfig.TimeoutSec or null 150
+# The VM's directory, as microvm.nix's microvm@ had it: a host's own
+# ExecStartPre= or preStart with relative paths runs there; "-": a stop
+# runs even when the directory is gone (teardown needs none of it).
+++ expect "microvm@ WorkingDirectory" (sc "microvm@").WorkingDirectory or null "-${sd}/%i"
 ++ ok "microvm@ has a PATH (coreutils for the runner scripts)" ((env "microvm@") ? PATH)
 # machined: the registered VM waits for it.
 ++ contains "microvm@pass wants" (get "microvm@pass").wants or [ ] "systemd-machined.service"
