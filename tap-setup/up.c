@@ -336,7 +336,7 @@ static void dry_run_taps(struct ctx *x, const struct plan *p, unsigned flags)
 			   (unsigned)c->gid);
 		if (!opts.kernel_qdisc)
 			log_action("set the root qdisc of %s to noqueue", name);
-		log_action("set %s up %s", name, set);
+		log_action("set %s up %s address fe:<the kernel's random rest>", name, set);
 	}
 	_cleanup_free_ char *rec = ctx_record(x);
 	log_action("record %zu TAPs in %s", p->n, ESC(rec ? rec : x->kind));
