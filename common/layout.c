@@ -684,3 +684,275 @@ int parse_share_setting(const char *name, const char *buf, size_t len, struct sh
 	}
 	return -ENOENT; /* not a setting: share_setting_known() */
 }
+
+/* ---- microvm.nix's own virtiofsd scripts ----
+ * A runner microvm.nix built alone (`microvm -u`, `microvm -c`) has no
+ * setting files; its shares' settings are in the scripts its
+ * bin/virtiofsd-run starts (nixos-modules/microvm/virtiofsd): that runs
+ * supervisord with `--configuration CONF`, CONF's [program:virtiofsd-TAG]
+ * has `command=SCRIPT`, and SCRIPT ends in `exec VIRTIOFSD ARGS...`, one
+ * argument a line joined by backslash-newline, written by Nix (paths
+ * through lib.escapeShellArg: '...'). Only that much shell is read: a
+ * word that would need more (a double quote, a $ but $OPT_RLIMIT's, a
+ * backtick, ...) is an error naming it, never a guess. */
+
+struct shword {
+	char *s;      /* the word, quotes removed */
+	unsigned line; /* the line it starts on */
+	bool plain;   /* written without quotes or backslashes */
+	const char *at; /* where it starts in buf, and its raw length */
+	size_t raw;
+};
+
+/* Next shell word of a command from *p: false at its end (an unescaped
+ * newline, a ; or the end of buf) or on an error (r set). */
+static bool shword_next(const char *buf, size_t len, const char **p, unsigned *line,
+			struct shword *w, int *r, struct mvm_error *e)
+{
+	const char *end = buf + len;
+	*r = 0;
+	for (;;) { /* blanks and backslash-newlines */
+		while (*p < end && (**p == ' ' || **p == '\t'))
+			(*p)++;
+		if (*p + 1 < end && (*p)[0] == '\\' && (*p)[1] == '\n') {
+			*p += 2;
+			(*line)++;
+			continue;
+		}
+		break;
+	}
+	if (*p >= end || **p == '\n' || **p == ';' || **p == '#')
+		return false;
+	char *out = malloc((size_t)(end - *p) + 1);
+	if (!out) {
+		*r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
+		return false;
+	}
+	size_t o = 0;
+	*w = (struct shword){.s = out, .line = *line, .plain = true, .at = *p};
+	while (*p < end && **p != ' ' && **p != '\t' && **p != '\n' && **p != ';') {
+		char c = **p;
+		if (c == '\'') {
+			const char *q = memchr(*p + 1, '\'', (size_t)(end - *p - 1));
+			if (!q || memchr(*p, '\n', (size_t)(q - *p))) {
+				*r = bad(e, *line, w->at, (size_t)(end - w->at) > 64 ? 64 : (size_t)(end - w->at),
+					 "a quote not closed on its line");
+				break;
+			}
+			memcpy(out + o, *p + 1, (size_t)(q - *p - 1));
+			o += (size_t)(q - *p - 1);
+			*p = q + 1;
+			w->plain = false;
+		} else if (c == '\\' && *p + 1 < end && (*p)[1] != '\n') {
+			out[o++] = (*p)[1];
+			*p += 2;
+			w->plain = false;
+		} else if (c == '"' || c == '`' || c == '\\' || c == '|' || c == '&' || c == '<' ||
+			   c == '>' || c == '(' || c == ')' || c == '*' || c == '?' || c == '[' ||
+			   c == '~' || c == '{' || c == '\r' || (unsigned char)c < 0x20) {
+			const char *s = w->at;
+			while (*p < end && **p != '\n')
+				(*p)++;
+			*r = bad(e, *line, s, (size_t)(*p - s),
+				 "shell syntax microvm.nix's scripts do not write");
+			break;
+		} else {
+			out[o++] = c;
+			(*p)++;
+		}
+	}
+	if (*r < 0) {
+		free(out);
+		w->s = NULL;
+		return false;
+	}
+	out[o] = '\0';
+	w->raw = (size_t)(*p - w->at);
+	return true;
+}
+
+/* From s[i], the first of s[0..n) not in set. */
+static size_t blanks(const char *s, size_t i, size_t n, const char *set)
+{
+	while (i < n && strchr(set, s[i]) && s[i] != '\0')
+		i++;
+	return i;
+}
+
+/* The words of the command on the first line that starts with `exec`
+ * (after blanks): *p there, just after it; -ENOENT when there is none. */
+static int exec_line(const char *buf, size_t len, const char **p, unsigned *line)
+{
+	struct lines it;
+	const char *s;
+	size_t n;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		size_t k = blanks(s, 0, n, " \t");
+		if (k + 5 <= n && memcmp(s + k, "exec", 4) == 0 && (s[k + 4] == ' ' || s[k + 4] == '\t')) {
+			*p = s + k + 4;
+			*line = it.lineno;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int parse_mnix_virtiofsd_run(const char *buf, size_t len, char **conf, struct mvm_error *e)
+{
+	*conf = NULL;
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	const char *p;
+	unsigned line;
+	if (exec_line(buf, len, &p, &line) < 0)
+		return bad(e, 0, NULL, 0, "no `exec` line: not microvm.nix's virtiofsd-run");
+	struct shword w;
+	bool want = false;
+	while (shword_next(buf, len, &p, &line, &w, &r, e)) {
+		if (want) {
+			if (w.s[0] != '/') {
+				r = bad(e, w.line, w.at, w.raw, "the configuration is not an absolute path");
+				free(w.s);
+				return r;
+			}
+			*conf = w.s;
+			return 0;
+		}
+		want = strcmp(w.s, "--configuration") == 0 || strcmp(w.s, "-c") == 0;
+		free(w.s);
+	}
+	return r < 0 ? r : bad(e, line, NULL, 0, "no `--configuration FILE` on its `exec` line");
+}
+
+int parse_mnix_supervisord(const char *buf, size_t len, const char *tag, char **cmd,
+			   struct mvm_error *e)
+{
+	*cmd = NULL;
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	char head[sizeof("[program:virtiofsd-]") + VIRTIOFS_TAG_MAX];
+	snprintf(head, sizeof(head), "[program:virtiofsd-%s]", tag);
+	struct lines it;
+	const char *s;
+	size_t n;
+	bool in = false;
+	lines_init(&it, buf, len);
+	while (lines_next(&it, &s, &n)) {
+		while (n > 0 && strchr(WS, s[n - 1]))
+			n--;
+		size_t k = blanks(s, 0, n, WS);
+		s += k;
+		n = n > k ? n - k : 0;
+		if (n > 0 && s[0] == '[') {
+			in = n == strlen(head) && memcmp(s, head, n) == 0;
+			continue;
+		}
+		if (!in || n < 7 || memcmp(s, "command", 7) != 0)
+			continue;
+		size_t i = blanks(s, 7, n, " \t");
+		if (i >= n || s[i] != '=')
+			continue;
+		i = blanks(s, i + 1, n, " \t");
+		if (i >= n || s[i] != '/' || has_control(s + i, n - i) || memchr(s + i, ' ', n - i))
+			return bad(e, it.lineno, s, n, "not a command of one absolute path");
+		*cmd = strndup(s + i, n - i);
+		return *cmd ? 0 : mvm_error_set(e, ENOMEM, "parse", "", NULL);
+	}
+	return bad(e, 0, head, strlen(head), "no command= in the share's program section");
+}
+
+/* A word VALUE of names (names[0] may be NULL) after "--OPT=": its index. */
+static int word_of(const struct shword *w, size_t skip, const char *const *names, size_t n,
+		   int *out, const char *reason, struct mvm_error *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && strcmp(w->s + skip, names[i]) == 0) {
+			*out = (int)i;
+			return 0;
+		}
+	return bad(e, w->line, w->at, w->raw, reason);
+}
+
+static bool has_prefix(const char *s, const char *pre)
+{
+	return strncmp(s, pre, strlen(pre)) == 0;
+}
+
+int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settings *s,
+				struct mvm_error *e)
+{
+	share_settings_free(s);
+	s->posix_acl = false; /* microvm.nix writes --posix-acl when it is on */
+	int r = check_file(buf, len, e);
+	if (r < 0)
+		return r;
+	const char *p;
+	unsigned line;
+	if (exec_line(buf, len, &p, &line) < 0)
+		return bad(e, 0, NULL, 0, "no `exec` line: not microvm.nix's virtiofsd script");
+	struct shword w;
+	size_t i = 0;
+	bool skip_next = false, acl_last = false;
+	for (; r == 0 && shword_next(buf, len, &p, &line, &w, &r, e); i++) {
+		int v = 0;
+		bool acl = false;
+		if (i == 0 || skip_next) { /* the program; --thread-pool-size's value */
+			skip_next = false;
+		} else if (strcmp(w.s, "$OPT_RLIMIT") == 0 && w.plain) {
+		} else if (strchr(w.s, '$') && w.plain) {
+			r = bad(e, w.line, w.at, w.raw, "shell syntax microvm.nix's scripts do not write");
+		} else if (has_prefix(w.s, "--socket-path=") || has_prefix(w.s, "--shared-dir=") ||
+			   has_prefix(w.s, "--socket-group=") ||
+			   has_prefix(w.s, "--thread-pool-size=")) {
+			/* (virtiofs-launch's own: from the layout and its options) */
+		} else if (strcmp(w.s, "--thread-pool-size") == 0) {
+			skip_next = true;
+		} else if (strcmp(w.s, "--readonly") == 0) {
+			s->read_only = true;
+		} else if (strcmp(w.s, "--posix-acl") == 0) {
+			s->posix_acl = acl = true;
+		} else if (strcmp(w.s, "--xattr") == 0 && acl_last) {
+			/* (microvm.nix writes it with --posix-acl, which implies it) */
+		} else if (has_prefix(w.s, "--cache=")) {
+			r = word_of(&w, 8, cache_names, ARRAY_SIZE(cache_names), &v,
+				    "unknown cache mode (known: auto, always, metadata, never)", e);
+			s->cache = (enum share_cache)v;
+			s->cache_line = w.line;
+		} else if (has_prefix(w.s, "--inode-file-handles=")) {
+			r = word_of(&w, 21, ifh_names, ARRAY_SIZE(ifh_names), &v,
+				    "unknown value (known: never, prefer, mandatory)", e);
+			s->inode_file_handles = (enum share_ifh)v;
+			s->ifh_line = w.line;
+		} else if (has_prefix(w.s, "--tag=")) {
+			const char *t = w.s + 6;
+			const char *why = strlen(t) > VIRTIOFS_TAG_MAX
+						  ? "tag longer than 36 bytes"
+						  : component_invalid(t, VIRTIOFS_TAG_MAX);
+			if (why)
+				r = bad(e, w.line, w.at, w.raw, why);
+			else {
+				memcpy(s->tag, t, strlen(t) + 1);
+				s->tag_line = w.line;
+			}
+		} else if (has_control(w.s, strlen(w.s))) {
+			r = bad(e, w.line, w.at, w.raw, "an argument with a control character");
+		} else if (w.s[0] == '\0') {
+			r = bad(e, w.line, w.at, w.raw, "an empty argument");
+		} else if (grow(&s->extra, s->n_extra, sizeof(*s->extra)) < 0) {
+			r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
+		} else { /* extraArgs, microvm.virtiofsd's and the share's */
+			s->extra[s->n_extra++] = w.s;
+			w.s = NULL;
+		}
+		acl_last = acl;
+		free(w.s);
+	}
+	if (r == 0 && i == 0)
+		r = bad(e, line, NULL, 0, "no program on its `exec` line");
+	if (r < 0)
+		share_settings_free(s);
+	return r;
+}

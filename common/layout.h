@@ -122,5 +122,19 @@ bool share_settings_equal(const struct share_settings *a, const struct share_set
  * unknown value, a second one, a control character is an error. */
 int parse_share_setting(const char *name, const char *buf, size_t len, struct share_settings *s,
 			struct mvm_error *e);
+/* A runner microvm.nix built alone has no setting files: its shares'
+ * settings are in its own scripts. bin/virtiofsd-run: the supervisord
+ * configuration its `exec` line names (*conf, an absolute path). */
+int parse_mnix_virtiofsd_run(const char *buf, size_t len, char **conf, struct mvm_error *e);
+/* That configuration: the command= of [program:virtiofsd-TAG] (*cmd). */
+int parse_mnix_supervisord(const char *buf, size_t len, const char *tag, char **cmd,
+			   struct mvm_error *e);
+/* That command, microvm.nix's script for the share: the settings its
+ * `exec` line gives virtiofsd (--readonly, --cache=, --posix-acl,
+ * --inode-file-handles=, --tag=, the rest as extra arguments) into s;
+ * posix-acl false unless given. A word needing more shell than quotes is
+ * an error naming it. */
+int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settings *s,
+				struct mvm_error *e);
 const char *share_cache_str(enum share_cache c);
 const char *share_ifh_str(enum share_ifh h);

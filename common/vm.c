@@ -820,7 +820,8 @@ static int no_dots(const struct dirent *d)
 
 /* The setting files of share s (every file of its directory but source and
  * socket): an unknown one is an error naming it. */
-static int share_settings_read(const struct vm *vm, struct share *s, int dfd, struct mvm_error *e)
+static int share_settings_read(const struct vm *vm, struct share *s, int dfd, size_t *found,
+			       struct mvm_error *e)
 {
 	struct dirent **ents;
 	int n = scandir(s->conf, &ents, no_dots, by_name);
@@ -840,10 +841,86 @@ static int share_settings_read(const struct vm *vm, struct share *s, int dfd, st
 			break;
 		}
 		r = share_parse(vm, s, dfd, name, NULL, e);
+		(*found)++;
 	}
 	for (int i = 0; i < n; i++)
 		free(ents[i]);
 	free(ents);
+	return r;
+}
+
+/* An absolute path a runner's file names (a store path in microvm.nix's
+ * scripts), trusted as the runner is (resolved through root's steps
+ * alone, below a runner root, root's and unwritable by anyone else) and
+ * read whole. */
+static int read_named(const struct vm *vm, const char *path, char **buf, size_t *len,
+		      struct mvm_error *e)
+{
+	_cleanup_free_ char *rp = NULL;
+	int r = 0;
+	if (vm->allow_untrusted) {
+		rp = realpath(path, NULL);
+		if (!rp)
+			return mvm_error_set(e, errno, "read", path, NULL);
+	} else {
+		r = resolve_rooted(path, &rp, e);
+		if (r == 0)
+			r = trust_roots(rp, e);
+		if (r == 0)
+			r = trust_check(rp, e);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_close_ int fd = open(rp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return mvm_error_set(e, errno, "read", rp, NULL);
+	return read_opened(vm, fd, rp, buf, len, e);
+}
+
+/* A share with no setting file, of a runner microvm.nix built alone (it
+ * has bin/virtiofsd-run, which the helpers replace): its settings from
+ * microvm.nix's own scripts (parse_mnix_virtiofsd_run()), so that a
+ * readOnly share stays read-only. No bin/virtiofsd-run: the defaults. */
+static int share_mnix_settings(const struct vm *vm, struct share *s, struct mvm_error *e)
+{
+	static const char run[] = "bin/virtiofsd-run";
+	char *buf = NULL;
+	size_t len = 0;
+	_cleanup_free_ char *conf = NULL;
+	_cleanup_free_ char *cmd = NULL;
+	int r = vm_read(vm, run, &buf, &len, e);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = parse_mnix_virtiofsd_run(buf, len, &conf, e);
+	free(buf);
+	if (r < 0) {
+		if (e && e->path[0] == '\0')
+			snprintf(e->path, sizeof(e->path), "%s/%s", vm->runner, run);
+		return r;
+	}
+	r = read_named(vm, conf, &buf, &len, e);
+	if (r == -ENOENT)
+		return mvm_error_set(e, ENOENT, "read", conf, NULL);
+	if (r < 0)
+		return r;
+	r = parse_mnix_supervisord(buf, len, s->tag, &cmd, e);
+	free(buf);
+	if (r < 0) {
+		if (e && e->path[0] == '\0')
+			snprintf(e->path, sizeof(e->path), "%s", conf);
+		return r;
+	}
+	r = read_named(vm, cmd, &buf, &len, e);
+	if (r == -ENOENT)
+		return mvm_error_set(e, ENOENT, "read", cmd, NULL);
+	if (r < 0)
+		return r;
+	r = parse_mnix_virtiofsd_script(buf, len, &s->set, e);
+	free(buf);
+	if (r < 0 && e && e->path[0] == '\0')
+		snprintf(e->path, sizeof(e->path), "%s", cmd);
 	return r;
 }
 
@@ -870,8 +947,11 @@ static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 	r = share_parse(vm, s, dfd, "source", &s->source, e);
 	if (r == 0)
 		r = share_parse(vm, s, dfd, "socket", &s->socket, e);
+	size_t found = 0;
 	if (r == 0)
-		r = share_settings_read(vm, s, dfd, e);
+		r = share_settings_read(vm, s, dfd, &found, e);
+	if (r == 0 && found == 0)
+		r = share_mnix_settings(vm, s, e);
 	return r;
 }
 

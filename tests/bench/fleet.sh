@@ -100,6 +100,12 @@ fleet_pkg() { # fleet_pkg K
 	for t in a b; do
 		echo "share-$t" >"$p/share/microvm/virtiofs/$t/source"
 		echo "$name-virtiofs-$t.sock" >"$p/share/microvm/virtiofs/$t/socket"
+		# the setting files this project's NixOS module adds (microvm.nix's
+		# defaults), as on a host that switched: the helpers read them, not
+		# the scripts of bin/virtiofsd-run below
+		echo false >"$p/share/microvm/virtiofs/$t/read-only"
+		echo auto >"$p/share/microvm/virtiofs/$t/cache"
+		echo true >"$p/share/microvm/virtiofs/$t/posix-acl"
 	done
 	# microvm.nix's tap-up / tap-down (nixos-modules/microvm/interfaces.nix)
 	{

@@ -147,9 +147,39 @@ script microvm-unregister "set -euo pipefail
 MACHINE_NAME=\"web\"
 # (busctl call ... TerminateMachine \"s\" \"\$MACHINE_NAME\" || true)
 echo \"\$(id -u) \$#\" > $MARKS/unregister"
-for s in tap-up tap-down macvtap-up macvtap-down pci-setup virtiofsd-run; do
+for s in tap-up tap-down macvtap-up macvtap-down pci-setup; do
     script "$s" "$(mark "$s")"
 done
+# bin/virtiofsd-run as microvm.nix writes it: supervisord with its
+# configuration (lib.generators.toINI), one script a share, exec'ing its
+# virtiofsd; supervisord and that virtiofsd here leave a mark if run. The
+# runner has no setting files of this project (as one `microvm -u` built):
+# the launcher takes share ro's --readonly from its script.
+SUPERVISORD=$STORE/$(h 3)-python3.11-supervisor-4.2.5/bin/supervisord
+MNIX_VIRTIOFSD=$STORE/$(h 4)-virtiofsd-1.13.2/bin/virtiofsd
+CONF=$STORE/$(h 5)-web-virtiofsd-supervisord.conf
+for p in "$SUPERVISORD" "$MNIX_VIRTIOFSD"; do
+    mkdir -p "${p%/*}"
+    printf '#!/bin/bash\n%s\n' "$(mark "${p##*/}")" >"$p"
+done
+{
+    printf '[eventlistener:notify]\nbuffer_size=48\ncommand=%s\nevents=PROCESS_STATE\n' \
+        "$STORE/$(h 6)-supervisord-event-handler"
+    for tag in data ro; do
+        printf '\n[program:virtiofsd-%s]\ncommand=%s\nstderr_syslog=true\nstdout_syslog=true\n' \
+            "$tag" "$STORE/$(h 7)-virtiofsd-$tag"
+    done
+    printf '\n[supervisord]\nnodaemon=true\nuser=root\n'
+} >"$CONF"
+for tag in data ro; do
+    # shellcheck disable=SC2016  # the script's own expansions
+    printf '#!/bin/bash\nif [ $(id -u) = 0 ]; then\n  OPT_RLIMIT="--rlimit-nofile 1048576"\nelse\n  OPT_RLIMIT=""\nfi\nexec %s \\\n  --socket-path=%s \\\n  --socket-group=kvm \\\n  --shared-dir=%s \\\n  $OPT_RLIMIT \\\n  --thread-pool-size 4 \\\n  --posix-acl --xattr \\\n  --cache=auto \\\n  --inode-file-handles=prefer \\\n   \\\n  %s \\\n   \\\n  \n' \
+        "$MNIX_VIRTIOFSD" "web-virtiofs-$tag.sock" "'/var/lib/microvms/web/$tag src'" \
+        "$([[ $tag == ro ]] && echo --readonly)" >"$STORE/$(h 7)-virtiofsd-$tag"
+done
+chmod 555 "$SUPERVISORD" "$MNIX_VIRTIOFSD" "$STORE/$(h 7)"-virtiofsd-*
+chmod 444 "$CONF"
+script virtiofsd-run "exec $SUPERVISORD --configuration $CONF \"\$@\""
 ln -s "$SYSTEM" "$R/share/microvm/system"
 sm=$R/share/microvm
 echo vnet_hdr >"$sm/tap-flags"
@@ -238,6 +268,13 @@ fsd_args=$(for p in $(pgrep -P "$LAUNCH_PID" -x virtiofsd); do tr '\0' ' ' <"/pr
 # in its own mount namespace, and takes its socket as fd 3.
 check "virtiofsd of share data: --fd=3 -o source=$RUN/$NAME/virtiofs/data" \
     grep -q -- "--fd=3 -o source=$RUN/$NAME/virtiofs/data " <<<"$fsd_args"
+# Share ro is read-only (--readonly in microvm.nix's script for it), data
+# writable: the launcher's pins, in its mount namespace, as the daemons
+# see them.
+pinned() { echo "/proc/$LAUNCH_PID/root$RUN/$NAME/virtiofs/$1"; }
+check "share ro served read-only (microvm.nix's --readonly)" \
+    bash -c "! touch '$(pinned ro)/x' 2>/dev/null && grep -q ' $RUN/$NAME/virtiofs/ro ro[, ]' /proc/$LAUNCH_PID/mountinfo"
+check "share data served writable" bash -c "touch '$(pinned data)/x' && rm '$(pinned data)/x'"
 check "what it serves is $TMP/shared/data" test "$(stat -c %d:%i "/proc/$LAUNCH_PID/root$RUN/$NAME/virtiofs/data")" \
     = "$(stat -c %d:%i "$TMP/shared/data")"
 

@@ -161,6 +161,47 @@ static void share_settings(const char *buf, size_t len)
 	share_settings_free(&st);
 }
 
+/* microvm.nix's own scripts (a runner it built alone): what is taken
+ * is what a setting file could say, and the same twice. */
+static void mnix_scripts(const char *buf, size_t len)
+{
+	struct mvm_error e;
+	char *p = NULL;
+	int r = parse_mnix_virtiofsd_run(buf, len, &p, &e);
+	if (r < 0)
+		check_error(r, &e);
+	else
+		CHECK(p && p[0] == '/');
+	free(p);
+	p = NULL;
+	r = parse_mnix_supervisord(buf, len, "data", &p, &e);
+	if (r < 0)
+		check_error(r, &e);
+	else
+		CHECK(p && p[0] == '/' && !strchr(p, ' ') && !has_control(p, strlen(p)));
+	free(p);
+	struct share_settings st, copy;
+	share_settings_init(&st);
+	share_settings_init(&copy);
+	r = parse_mnix_virtiofsd_script(buf, len, &st, &e);
+	if (r < 0) {
+		check_error(r, &e);
+	} else {
+		CHECK(st.cache <= SHARE_CACHE_NEVER && st.inode_file_handles <= SHARE_IFH_MANDATORY);
+		if (st.tag[0])
+			CHECK(component_invalid(st.tag, VIRTIOFS_TAG_MAX) == NULL);
+		for (size_t i = 0; i < st.n_extra; i++) {
+			CHECK(st.extra[i][0] != '\0');
+			for (const char *c = st.extra[i]; *c; c++)
+				CHECK((unsigned char)*c >= 0x20 && *c != 0x7f);
+		}
+		CHECK(parse_mnix_virtiofsd_script(buf, len, &copy, NULL) == 0);
+		CHECK(share_settings_equal(&st, &copy));
+	}
+	share_settings_free(&copy);
+	share_settings_free(&st);
+}
+
 /* s[0..n) is whole escapes of a value: printable ASCII but for a quote
  * and a backslash, \\, \', \xNN, a printable UTF-8 character. */
 static bool value_units(const char *s, size_t n)
@@ -235,6 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pci_devices(buf, size);
 	path(buf, size);
 	share_settings(buf, size);
+	mnix_scripts(buf, size);
 
 	/* The single-value parsers on the raw bytes. */
 	uint8_t mac[6];

@@ -684,6 +684,129 @@ START_TEST(share_settings_files)
 }
 END_TEST
 
+/* A runner microvm.nix built alone (`microvm -u`, `microvm -c`) has no
+ * setting files: its shares' settings are in the scripts its
+ * bin/virtiofsd-run starts (supervisord, its configuration, one script a
+ * share), which the helpers replace. Read from there, as microvm.nix
+ * 71beea0 writes them, so that a readOnly share stays read-only; a share
+ * with setting files of its own keeps them; what cannot be read is an
+ * error naming the file and line, never the writable default. */
+static const char mnix_script_head[] =
+	"#!/nix/store/b-bash/bin/bash\n"
+	"if [ $(id -u) = 0 ]; then\n"
+	"  OPT_RLIMIT=\"--rlimit-nofile 1048576\"\n"
+	"else\n"
+	"  OPT_RLIMIT=\"\"\n"
+	"fi\n"
+	"exec /nix/store/v-virtiofsd/bin/virtiofsd \\\n"
+	"  --socket-path='/var/lib/microvms/vm1/vm1-virtiofs-ro.sock' \\\n"
+	"  --socket-group=kvm \\\n"
+	"  --shared-dir='/srv/net data' \\\n"
+	"  $OPT_RLIMIT \\\n"
+	"  --thread-pool-size 4 \\\n";
+
+static void mnix_runner(const char *store, const char *ro_tail, const char *rw_tail)
+{
+	char *conf = tu_path(store, "c-host-virtiofsd-supervisord.conf");
+	char *run = xasprintf("#!/nix/store/b-bash/bin/bash\n"
+			      "exec /nix/store/s-supervisor/bin/supervisord --configuration %s \"$@\"\n",
+			      conf);
+	tu_write(t.runner, "bin/virtiofsd-run", run);
+	char *ini = xasprintf("[eventlistener:notify]\nbuffer_size=48\ncommand=/nix/store/e-handler\n"
+			      "events=PROCESS_STATE\n\n"
+			      "[program:virtiofsd-ro]\ncommand=%s/r-virtiofsd-ro\nstderr_syslog=true\n\n"
+			      "[program:virtiofsd-rw]\ncommand=%s/w-virtiofsd-rw\nstderr_syslog=true\n\n"
+			      "[supervisord]\nnodaemon=true\nuser=root\n",
+			      store, store);
+	tu_write(store, "c-host-virtiofsd-supervisord.conf", ini);
+	char *ro = xasprintf("%s%s", mnix_script_head, ro_tail);
+	char *rw = xasprintf("%s%s", mnix_script_head, rw_tail);
+	tu_write(store, "r-virtiofsd-ro", ro);
+	tu_write(store, "w-virtiofsd-rw", rw);
+	free(conf);
+	free(run);
+	free(ini);
+	free(ro);
+	free(rw);
+}
+
+START_TEST(share_settings_of_microvm_nix)
+{
+	char *store = tu_path(t.root, "store");
+	for (const char *const *tag = (const char *const[]){"ro", "rw", NULL}; *tag; tag++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/source", *tag);
+		tu_write(t.runner, rel, "/srv/x\n");
+		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/socket", *tag);
+		tu_write(t.runner, rel, *tag);
+	}
+	mnix_runner(store,
+		    "  --cache=auto \\\n  --inode-file-handles=prefer \\\n   \\\n  --readonly \\\n"
+		    "  --xattrmap=:map::user.virtiofs.: --allow-mmap\n",
+		    "  --posix-acl --xattr \\\n  --cache=never \\\n   \\\n   \\\n   \\\n  \n");
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	int r = vm_shares(&v, &sl, &e);
+	ck_assert_msg(r == 0, "vm_shares: %s", tu_error_str(&e));
+	ck_assert_uint_eq(sl.n, 2);
+	const struct share_settings *ro = &sl.v[0].set, *rw = &sl.v[1].set;
+	ck_assert_msg(ro->read_only, "share ro of microvm.nix's runner is not read-only");
+	ck_assert(!ro->posix_acl);
+	ck_assert_int_eq(ro->cache, SHARE_CACHE_AUTO);
+	ck_assert_int_eq(ro->inode_file_handles, SHARE_IFH_PREFER);
+	ck_assert_uint_eq(ro->n_extra, 2);
+	ck_assert_str_eq(ro->extra[0], "--xattrmap=:map::user.virtiofs.:");
+	ck_assert_str_eq(ro->extra[1], "--allow-mmap");
+	ck_assert(!rw->read_only && rw->posix_acl);
+	ck_assert_int_eq(rw->cache, SHARE_CACHE_NEVER);
+	ck_assert_int_eq(rw->inode_file_handles, SHARE_IFH_UNSET);
+	ck_assert_uint_eq(rw->n_extra, 0);
+	share_list_free(&sl);
+
+	/* A share with a setting file of its own: its files alone. */
+	tu_write(t.runner, "share/microvm/virtiofs/ro/cache", "never\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert(!sl.v[0].set.read_only && sl.v[0].set.posix_acl);
+	ck_assert_int_eq(sl.v[0].set.cache, SHARE_CACHE_NEVER);
+	share_list_free(&sl);
+	tu_rm_rf(R("share/microvm/virtiofs/ro/cache"));
+
+	/* Shell the parser does not read: an error naming script and line. */
+	char *script = tu_path(store, "r-virtiofsd-ro");
+	mnix_runner(store, "  --readonly \\\n  \"$EXTRA\"\n", "\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "parse", script, 14, "\"$EXTRA\"",
+			"shell syntax microvm.nix's scripts do not write");
+	/* A script the VM user could change: not trusted. */
+	mnix_runner(store, "  --readonly\n", "\n");
+	tu_chown(script, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", script, 0, "uid 65534", "not owned by root");
+	tu_chown(script, 0, 0);
+	/* No program of that share in the configuration. */
+	char *conf = tu_path(store, "c-host-virtiofsd-supervisord.conf");
+	tu_write(store, "c-host-virtiofsd-supervisord.conf", "[program:virtiofsd-rw]\ncommand=/x\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "parse", conf, 0, "[program:virtiofsd-ro]",
+			"no command= in the share's program section");
+	/* A configuration that is gone. */
+	tu_rm_rf(conf);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -ENOENT);
+	ck_assert_str_eq(e.path, conf);
+	/* No bin/virtiofsd-run: the defaults, as before. */
+	tu_rm_rf(R("bin/virtiofsd-run"));
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	ck_assert(!sl.v[0].set.read_only && sl.v[0].set.posix_acl);
+	share_list_free(&sl);
+	vm_close(&v);
+	free(conf);
+	free(script);
+	free(store);
+}
+END_TEST
+
 /* A file that is no setting (a typo, a directory): an error naming it,
  * not a setting silently left out. */
 START_TEST(share_unknown_setting_file)
@@ -1979,6 +2102,7 @@ Suite *vm_suite(void)
 	tcase_add_test(tc, socket_paths_compared);
 	tu_add_test_if(tc, share_inside_writable_share, tu_need_root());
 	tu_add_test_if(tc, share_settings_files, tu_need_root());
+	tu_add_test_if(tc, share_settings_of_microvm_nix, tu_need_root());
 	tu_add_test_if(tc, share_unknown_setting_file, tu_need_root());
 	tu_add_test_if(tc, share_setting_untrusted, tu_need_root());
 	tu_add_test_if(tc, share_file_symlinks, tu_need_root());
