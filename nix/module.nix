@@ -188,7 +188,8 @@ let
             and pin the runner; false: only make them when missing, and no
             pin (microvm.nix: a flake VM with updateFlake, updated with
             `microvm -u`). A runner built by hand lacks the settings files
-            of `shares`: a warning names the settings it would lose.
+            of `shares`; virtiofs-launch then reads each share's settings
+            from microvm.nix's own scripts in it (bin/virtiofsd-run).
           '';
         };
         toplevel = mkOption {
@@ -428,33 +429,6 @@ let
       argument = vm.flake;
     }));
 
-  # A runner that `current` names but the host did not declare (updateCurrent
-  # false: one `microvm -u` built) has no settings files, and
-  # virtiofs-launch's defaults take their place: the settings whose loss
-  # changes something, each with microvm.nix's option it comes from.
-  lostSettings =
-    vm:
-    lib.concatLists (
-      lib.mapAttrsToList (
-        tag: s:
-        let
-          lost = what: value: from: "shares.${tag}.${what} = ${builtins.toJSON value} (${from})";
-        in
-        lib.optional (s.readOnly == true) (lost "readOnly" true "microvm.shares.*.readOnly")
-        ++ lib.optional (s.cache != null && s.cache != "auto") (lost "cache" s.cache "microvm.shares.*.cache")
-        ++ lib.optional (s.posixAcl == false) (lost "posixAcl" false "microvm.shares.*.posixAcl")
-        # ("prefer", microvm.nix's default, lost costs descriptors, not
-        # behaviour: named, it would make every such VM warn at every rebuild.)
-        ++ lib.optional (s.inodeFileHandles == "mandatory") (
-          lost "inodeFileHandles" s.inodeFileHandles "microvm.virtiofsd.inodeFileHandles"
-        )
-        ++ lib.optional (s.tag != null) (lost "tag" s.tag "microvm.hypervisor = \"crosvm\"")
-        ++ lib.optional (s.extraArgs != [ ]) (
-          lost "extraArgs" s.extraArgs "microvm.shares.*.extraArgs, microvm.virtiofsd.extraArgs"
-        )
-      ) vm.shares
-    );
-
   autostartNames = lib.unique (
     lib.attrNames (lib.filterAttrs (_: vm: vm.autostart) cfg.vms) ++ cfg.autostart
   );
@@ -596,11 +570,6 @@ in
         assertion = badWords vm == [ ];
         message = "services.microvm-host-helpers.vms.${name}: the option words ${builtins.toJSON (badWords vm)} hold a space, a quote, a backslash or %, which systemd splits at or expands in MICROVM_*_OPTIONS: give each argument as a word of its own";
       }) cfg.vms;
-
-      warnings = lib.mapAttrsToList (
-        name: vm:
-        "services.microvm-host-helpers.vms.${name}: updateCurrent is false (microvm.nix: updateFlake), so `current` may name a runner built by hand (`microvm -u`), which has no settings files: there virtiofs-launch's defaults replace ${lib.concatStringsSep ", " (lostSettings vm)}. Set updateCurrent = true to keep them, or each to null to take the default"
-      ) (lib.filterAttrs (_: vm: !vm.updateCurrent && vm.runner != null && lostSettings vm != [ ]) cfg.vms);
 
       environment.systemPackages = [ pkg ] ++ lib.optional (cfg.microvmCommand != null) cfg.microvmCommand;
       systemd.packages = [ pkg ];

@@ -217,22 +217,9 @@ lib.concatMap (
   !(config.environment.etc ? "microvm/runners/flakey")
 )
 # A runner that `microvm -u` builds for flakey has no settings files:
-# virtiofs-launch's defaults replace the settings of its shares, and the
-# evaluation names those whose loss changes something, with microvm.nix's
-# option (the cache, "auto", and the ACLs, on, are the defaults too).
-++ lib.optionals mvnix (
-  expect "warnings about flakey's share settings" (lib.length flakeyWarnings) 1
-  ++ lib.concatMap (f: ok "flakey's warning does not name ${f}: ${flakeyWarning}" (lib.hasInfix f flakeyWarning)) [
-    "shares.docs.readOnly = true (microvm.shares.*.readOnly)"
-  ]
-  # (inodeFileHandles "prefer", microvm.nix's default: lost, it costs
-  # descriptors, not behaviour, and would make every such VM warn.)
-  ++ lib.concatMap (f: ok "flakey's warning names ${f}, which is the default or changes nothing: ${flakeyWarning}" (!lib.hasInfix f flakeyWarning)) [
-    "shares.docs.cache"
-    "shares.docs.posixAcl"
-    "shares.docs.inodeFileHandles"
-  ]
-)
+# virtiofs-launch reads its shares' settings from microvm.nix's own
+# scripts in it, so nothing is lost and the evaluation warns of nothing.
+++ expect "warnings about flakey's share settings" (lib.length flakeyWarnings) 0
 # tmpfiles: the state dir, each VM's directory and links.
 ++ lib.concatMap (contains "systemd.tmpfiles.rules" config.systemd.tmpfiles.rules) (
   [
