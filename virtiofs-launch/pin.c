@@ -160,7 +160,11 @@ static int mount_clone(int src, const char *rel, const char *path, bool read_onl
 				  errno == ENOSYS ? "needs Linux 5.12 or later" : NULL);
 		goto out;
 	}
-	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+	/* Read-only, and private: a clone is a slave of what it copies, and a
+	 * mount made below the source later (an automount the guest's own
+	 * look-up triggers, a disk, a FUSE mount) would come into it with its
+	 * own flags, read-write (found by an audit). */
+	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY, .propagation = MS_PRIVATE};
 	if (read_only && sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro) < 0)
 		r = mvm_error_set(e, errno, "make read-only", path, NULL);
 	else if (sys_move_mount(tree, "", to, "",

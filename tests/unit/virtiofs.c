@@ -3877,6 +3877,51 @@ START_TEST(read_only_share)
 }
 END_TEST
 
+/* Attack (audit of virtiofs-launch, hR): a read-only share's pin was a
+ * read-only clone of the mounts below its source, but still their slave:
+ * a mount made on the host below the source once the pin was made (an
+ * automount that the guest's own look-up triggers, a disk mounted later,
+ * the VM user's FUSE) came into the pin, and into the daemon's view,
+ * read-write (mount propagation keeps the mount's own flags): the guest
+ * wrote through a read-only share, with the C daemon, which has no
+ * --readonly of its own. Here the host's namespace is the test's own,
+ * with / shared as systemd makes it. Wanted: nothing mounted later
+ * reaches the pin of a read-only share; it is read-only all through. */
+START_TEST(attack_read_only_pin_gets_later_mount)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "ro", "ro", "vm1-virtiofs-ro.sock");
+	lt_setting(&t, "ro", "read-only", "true\n");
+	char *sub = tu_path(t.vm.dir, "ro/sub");
+	ck_assert_int_eq(mkdir_p(sub, 0755), 0);
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0); /* (this test's process alone) */
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL), 0);
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t d = daemon_of(&t, "ro");
+	ck_assert_int_gt(d, 0);
+	ck_assert(pin_read_only(&t, "ro"));
+	ck_assert_int_eq(mount("later", sub, "tmpfs", 0, NULL), 0);
+	sleep_ms(50);
+	char *p = xasprintf("/proc/%d/root%s/vm1/virtiofs/ro/sub/written", (int)d,
+			    t.vm.runtime);
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	ck_assert_int_eq(umount2(sub, MNT_DETACH), 0);
+	ck_assert_msg(fd < 0, "the daemon of the read-only share could write %s", p);
+	ck_assert_msg(err == EROFS, "%s: %s, not EROFS", p, strerror(err));
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	free(p);
+	free(sub);
+	lt_free(&t);
+}
+END_TEST
+
 /* Lines of /proc/PID/mountinfo that name path. */
 static size_t mounts_naming(pid_t pid, const char *path)
 {
@@ -5155,6 +5200,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, attack_listener_in_other_netns, tu_need_root());
 	tu_add_test_if(tc, attack_fuse_dir_shown_roots, tu_need_bindfs());
 	tu_add_test_if(tc, virtiofs_dir_link_followed, tu_need_bindfs());
+	tu_add_test_if(tc, attack_read_only_pin_gets_later_mount, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
