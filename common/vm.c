@@ -477,12 +477,34 @@ static int pinned(struct vm *v, struct mvm_error *e)
  * off, is not root's naming); a relative target would resolve through
  * the VM user's directory. Not on FUSE (on_fuse(): virtiofs is not): the
  * VM user can mount one on its directory, whose daemon shows any link as
- * root's. */
+ * root's. The VM's directory itself is not followed when it is a link:
+ * the state dir is the VM user's too (the NixOS module makes it 0775
+ * microvm:kvm), and its link could lead to any directory that holds a
+ * `current` of root's (one the VM user added to /nix/store through the
+ * Nix daemon, which makes it root's). */
 static int root_named(struct vm *v, struct mvm_error *e)
 {
-	_cleanup_close_ int dfd = open(v->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) /* as a missing link: no VM of that name */
+	_cleanup_close_ int dfd = open(v->dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat dst;
+	if (dfd < 0 || fstat(dfd, &dst) < 0) /* as a missing link: no VM of that name */
 		return mvm_error_set(e, errno, "resolve", v->link, NULL);
+	if (S_ISLNK(dst.st_mode)) {
+		char t[PATH_MAX];
+		ssize_t n = readlinkat(dfd, "", t, sizeof(t));
+		int r = untrusted(e, v->dir,
+				  "a symlink in the state dir (refused: the VM user could point it "
+				  "anywhere)",
+				  "");
+		if (e) {
+			if (n > 0 && (size_t)n < sizeof(t))
+				escape_value(t, (size_t)n, e->value, sizeof(e->value));
+			e->hint = "a VM's directory is a directory of the state dir, not a link; "
+				  "--allow-untrusted overrides";
+		}
+		return r;
+	}
+	if (!S_ISDIR(dst.st_mode))
+		return mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
 	_cleanup_close_ int fd =
 		openat(dfd, vm_link_name(VM_CURRENT), O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;

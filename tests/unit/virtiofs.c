@@ -3136,14 +3136,25 @@ START_TEST(source_parent_symlink_refused)
 	ck_assert_uint_eq(dir_entries(real), 0); /* not even data made in it */
 
 	/* STATE/vm1 -> STATE/vm1.real, the share's source a real directory
-	 * there: still refused, the link is in the state dir. */
+	 * there: still refused, the link is in the state dir (the VM user's:
+	 * refused before any share is read, where `current` is looked for). */
 	ck_assert_int_eq(unlink(sub), 0);
 	ck_assert_int_eq(rename(real, sub), 0);
 	char *moved = xasprintf("%s.real", t.vm.dir);
 	ck_assert_int_eq(rename(t.vm.dir, moved), 0);
 	ck_assert_int_eq(symlink(moved, t.vm.dir), 0);
 	ck_assert_int_eq(unlink(t.err_path), 0);
-	expect_symlink_refused(&t, "data", "source", src);
+	lt_start(&t, t.fake, NULL);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to trust '%s': a symlink in the "
+			       "state dir (refused: the VM user could point it anywhere): '%s'",
+			       t.vm.dir, moved);
+	ck_assert_msg(st == 1 && strstr(log, want), "exit %d; want:\n%s\nlog:\n%s", st, want,
+		      log);
+	free(want);
+	free(log);
+	ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
 	ck_assert_int_eq(unlink(t.vm.dir), 0); /* (tu_vm_free removes moved) */
 	free(moved);
 	free(real);

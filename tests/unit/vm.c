@@ -2051,6 +2051,62 @@ START_TEST(trust_current_exchange_race)
 }
 END_TEST
 
+/* Attack (audit of virtiofs-launch, hR): the state dir is the VM user's
+ * (the NixOS module makes it 0775 microvm:kvm), so the VM's directory is
+ * a name the VM user can replace, by a symlink to a directory that holds
+ * a `current` link root owns, one name, an absolute target: on a NixOS
+ * host a path the VM user added to /nix/store through the Nix daemon
+ * (`nix-store --add` of a directory holding that link), which the daemon
+ * makes root's. That passed as root's naming: the root helpers took the
+ * VM user's runner (virtiofs-launch then served what its shares name,
+ * the host's / say). Here root made that directory, as the daemon would.
+ * Wanted: the VM's directory opened without following a symlink, the
+ * link refused with its target named, root's runner never replaced. */
+static int user_links_vm_dir(void *arg)
+{
+	const char *target = arg;
+	return rename(t.dir, P(t.state, "vm1.orig")) < 0 || symlink(target, t.dir) < 0;
+}
+
+START_TEST(trust_vm_dir_symlink_refused)
+{
+	char *evil = tu_path(t.root, "nix-added-runner");
+	tu_write(evil, "share/microvm/virtiofs/root/source", "/\n");
+	tu_write(evil, "share/microvm/virtiofs/root/socket", "root.sock\n");
+	char *holder = tu_path(t.root, "nix-added-dir");
+	ck_assert_int_eq(mkdir(holder, 0755), 0);
+	tu_symlink(evil, P(holder, "current")); /* root's, as in the store */
+	tu_chown(t.state, TU_NOBODY, TU_NOBODY);
+	tu_chmod(t.state, 0775);
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_links_vm_dir, holder), 0);
+
+	struct vm v;
+	struct mvm_error e;
+	int r = vm_open(&v, t.state, t.name, VM_CURRENT, false, &e);
+	ck_assert_msg(r != 0 || strcmp(v.runner, evil) != 0,
+		      "the VM user's runner %s trusted, through its link %s", evil, t.dir);
+	if (r == 0)
+		vm_close(&v);
+	ck_assert_int_eq(r, -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.dir, 0, holder,
+			"a symlink in the state dir (refused: the VM user could point it "
+			"anywhere)");
+	/* --allow-untrusted: as it is. */
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, true, &e), 0);
+	ck_assert_str_eq(v.runner, evil);
+	vm_close(&v);
+	/* Root's own directory back: root's runner. */
+	ck_assert_int_eq(unlink(t.dir), 0);
+	ck_assert_int_eq(rename(P(t.state, "vm1.orig"), t.dir), 0);
+	open_ok(&v);
+	ck_assert_str_eq(v.runner, t.runner);
+	vm_close(&v);
+	free(holder);
+	free(evil);
+}
+END_TEST
+
 START_TEST(trust_check_direct)
 {
 	struct mvm_error e;
@@ -2138,6 +2194,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_current_named_by_root, tu_need_root());
 	tu_add_test_if(tc, trust_current_exchange_race, tu_need_root());
 	tu_add_test_if(tc, trust_pin_over_guest_link, tu_need_root());
+	tu_add_test_if(tc, trust_vm_dir_symlink_refused, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
