@@ -1058,6 +1058,11 @@ static int nested_in_writable(const struct share_list *l, struct mvm_error *e)
 	return 0;
 }
 
+int path_lexical(const char *path, char *out)
+{
+	return lexical_walk(path, out, NULL) < 0 ? -ENAMETOOLONG : 0;
+}
+
 bool path_same_as_written(const char *a, const char *b)
 {
 	char pa[PATH_MAX], pb[PATH_MAX];

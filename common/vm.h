@@ -113,6 +113,10 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e);
  * "." skipped, ".." back one)? How two shares of one runner are found to
  * name one socket (refused), and how a reload finds a daemon in the way. */
 bool path_same_as_written(const char *a, const char *b);
+/* The absolute path in that form, into out (PATH_MAX): no "", "." or ".."
+ * step, a ".." at / staying there, as the kernel takes it where no step
+ * is a link or a mount ("" for /). 0, or -ENAMETOOLONG. */
+int path_lexical(const char *path, char *out);
 /* a and b the same text, or the same once "" and "." steps are dropped,
  * neither with a ".." step nor ending in "/" or "/.": how a reload finds
  * a socket to keep or hand over (by its path, which must then lead to it

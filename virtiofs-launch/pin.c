@@ -104,11 +104,14 @@ char *pin_path(const char *tag)
 }
 
 /* The directory rel (relative, '/'-separated) below the tmpfs, made if
- * missing: an O_PATH descriptor, or -errno. */
-static int tmpfs_dir(const char *rel)
+ * missing: an O_PATH descriptor, or -errno. A '..' step goes back one,
+ * but never above the first `floor` steps: there it stays, as the kernel
+ * stays at a chroot's root (a tree's socket path may climb above /). */
+static int tmpfs_dir(const char *rel, size_t floor)
 {
 	int fd = fcntl(L.rt_fd, F_DUPFD_CLOEXEC, 3);
 	char name[NAME_MAX + 1];
+	size_t depth = 0;
 	for (const char *p = rel; fd >= 0;) {
 		p += strspn(p, "/");
 		size_t n = strcspn(p, "/");
@@ -121,7 +124,11 @@ static int tmpfs_dir(const char *rel)
 		memcpy(name, p, n);
 		name[n] = '\0';
 		p += n;
-		if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST) {
+		bool up = strcmp(name, "..") == 0;
+		if (strcmp(name, ".") == 0 || (up && depth <= floor))
+			continue;
+		depth = up ? depth - 1 : depth + 1;
+		if (!up && mkdirat(fd, name, 0755) < 0 && errno != EEXIST) {
 			int err = errno;
 			close(fd);
 			return -err;
@@ -144,12 +151,13 @@ static void unmount_all(const char *path)
 }
 
 /* A clone of the directory src (and the mounts below it) on the tmpfs
- * directory rel, read-only if asked. path is rel's absolute path. */
-static int mount_clone(int src, const char *rel, const char *path, bool read_only, bool recursive,
-		       struct mvm_error *e)
+ * directory rel (tmpfs_dir() with floor), read-only if asked. path is
+ * rel's absolute path, with no '..' step. */
+static int mount_clone(int src, const char *rel, size_t floor, const char *path, bool read_only,
+		       bool recursive, struct mvm_error *e)
 {
 	unmount_all(path); /* (first: opening a mount point opens the mount) */
-	int to = tmpfs_dir(rel);
+	int to = tmpfs_dir(rel, floor);
 	if (to < 0)
 		return mvm_error_set(e, -to, "make", path, NULL);
 	int r = 0;
@@ -182,7 +190,7 @@ int pin_source(const char *tag, int src, bool read_only, struct mvm_error *e)
 	_cleanup_free_ char *path = pin_path(tag);
 	if (!rel || !path)
 		return mvm_error_set(e, ENOMEM, "mount", tag, NULL);
-	return mount_clone(src, rel, path, read_only, true, e);
+	return mount_clone(src, rel, 0, path, read_only, true, e);
 }
 
 void pin_drop(const char *tag)
@@ -254,23 +262,31 @@ int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
 	/* RUNTIME/.root/N/ABS_DIR is dir, below nothing but directories of
 	 * the tmpfs (made once: the sockets of a VM are usually all in one
 	 * directory); chroot to RUNTIME/.root/N, where the socket's path is
-	 * ABS_DIR/NAME as it is outside. */
+	 * ABS_DIR/NAME as it is outside. Its '..' steps are taken in the
+	 * tmpfs as the kernel takes them in the chroot: back one, and at its
+	 * root (above /) staying there, never up out of the tmpfs (found by
+	 * an audit). Where that leads, with no '..' step (lex): what is
+	 * looked at and unmounted by path. */
+	char lex[PATH_MAX];
+	if (path_lexical(abs_dir, lex) < 0)
+		return mvm_error_set(e, ENAMETOOLONG, "mount", abs_dir, NULL);
 	int n = tree_of(abs_dir);
 	if (n < 0)
 		return mvm_error_set(e, -n, "mount", abs_dir, NULL);
 	_cleanup_free_ char *top = xasprintf(".root/%d", n);
 	_cleanup_free_ char *rel = xasprintf(".root/%d/%s", n, abs_dir);
-	_cleanup_free_ char *path = xasprintf("%s/.root/%d%s", L.runtime, n, abs_dir);
+	_cleanup_free_ char *rel_lex = xasprintf(".root/%d%s", n, lex);
+	_cleanup_free_ char *path = xasprintf("%s/.root/%d%s", L.runtime, n, lex);
 	/* (top as messages name it, absolute, as they do the tmpfs's others) */
 	_cleanup_free_ char *top_path = xasprintf("%s/.root/%d", L.runtime, n);
-	if (!top || !rel || !path || !top_path)
+	if (!top || !rel || !rel_lex || !path || !top_path)
 		return mvm_error_set(e, ENOMEM, "mount", abs_dir, NULL);
 	int r = 0;
-	if (!mounted_as(rel, dir))
-		r = mount_clone(dir, rel, path, false, false, e);
+	if (!mounted_as(rel_lex, dir)) /* (.root/N/ABS_DIR: its top is 2 steps down) */
+		r = mount_clone(dir, rel, 2, path, false, false, e);
 	if (r < 0)
 		return r;
-	int root = tmpfs_dir(top);
+	int root = tmpfs_dir(top, 0);
 	if (root < 0) {
 		r = mvm_error_set(e, -root, "make", top_path, NULL);
 	} else if (fchdir(root) < 0) {

@@ -1075,6 +1075,50 @@ START_TEST(reload_socket_with_a_dotdot_step_made_anew)
 }
 END_TEST
 
+/* A socket's path with '..' steps above / (legal: the kernel, and the
+ * walk, stay at / there), as a broken runner may write it. The tree in
+ * which the socket is bound (RUNTIME/.root/N) was made by following those
+ * steps in the tmpfs, up out of it: the launcher made directories on the
+ * host next to the runtime dir (and took off whatever was mounted where
+ * they led, in its namespace), and the bind, in the chroot where '..'
+ * stays at its root, found no directory: the share failed (found by an
+ * audit). Wanted: '..' stays at the tree's top as at the chroot's root,
+ * the socket listens in the directory the walk reached, nothing is made
+ * outside the tmpfs. */
+START_TEST(socket_dotdot_above_root_stays_in_the_tmpfs)
+{
+	struct lt t;
+	lt_init(&t);
+	char *socks = tu_path(t.vm.root, "socks");
+	ck_assert_int_eq(mkdir(socks, 0755), 0);
+	char *written = xasprintf("/../../..%s/x.sock", socks);
+	lt_share(&t, "a", "a", written);
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	lt_wait_ready_or_exit(&t, 5000);
+	char *outside = tu_path(t.vm.root, "tmp"); /* ROOT/run/.root/0/../../.. is ROOT */
+	struct stat st;
+	ck_assert_msg(lstat(outside, &st) < 0 && errno == ENOENT,
+		      "the launcher made %s, outside its tmpfs", outside);
+	char *story = lt_story(&t);
+	ck_assert_msg(lt_wait_msg(&t, 0, "READY=1", 0) >= 0 && daemon_of(&t, "a") > 0,
+		      "log:\n%s", story);
+	free(story);
+	check_socket(&t, "a", NULL); /* (bound as written: /proc/net/unix names it so) */
+	char *real = tu_path(socks, "x.sock");
+	ck_assert_int_eq(lstat(real, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	ck_assert(lstat(real, &st) < 0 && errno == ENOENT);
+	free(real);
+	free(outside);
+	free(written);
+	free(socks);
+	lt_free(&t);
+}
+END_TEST
+
 /* The same in the VM's directory, where the walk refuses a '..' step:
  * the new share's socket can never be made, so the reload is refused as
  * a whole and the old share serves on, as for any new share that cannot
@@ -5149,6 +5193,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, tag_shown_one_way, tu_need_root());
 	tu_add_test_if(tc, reload_socket_written_another_way, tu_need_root());
 	tu_add_test_if(tc, reload_socket_with_a_dotdot_step_made_anew, tu_need_root());
+	tu_add_test_if(tc, socket_dotdot_above_root_stays_in_the_tmpfs, tu_need_root());
 	tu_add_test_if(tc, reload_socket_never_usable_refused, tu_need_root());
 	tu_add_test_if(tc, reload_applies_settings, tu_need_root());
 	tu_add_loop_test_if(tc, reload_bad_new_share_refused, 0, 2, tu_need_root());
