@@ -180,6 +180,53 @@ START_TEST(group_not_viable_many_named)
 }
 END_TEST
 
+/* A device of the group that no host driver uses for DMA: the kernel lets a
+ * VM use the group all the same (vfio's viability allows a device on
+ * pci-stub, parked there by pci-stub.ids=, or on no driver), so the bind
+ * goes through without --bind-group, and that device stays as it was,
+ * through bind and unbind, unrecorded. _i: its driver (NULL: none). */
+static const char *const parked_drv[] = { "pci-stub" };
+START_TEST(group_member_that_does_no_dma_is_viable)
+{
+	struct sim s;
+	struct tu_run r;
+	struct stat st;
+	const char *drv = parked_drv[_i];
+	sim_make(&s);
+	sim_device(&s, "0000:01:00.0", "e1000e", "7");
+	if (drv) {
+		char d[64];
+		snprintf(d, sizeof(d), "driver=%s", drv);
+		SIM(&s, "device", "0000:01:00.1", d, "orig=snd_hda_intel", "group=7");
+	} else {
+		SIM(&s, "device", "0000:01:00.1", "orig=-", "group=7");
+	}
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+	char *node = tu_path(s.dev, "vfio/7");
+
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind (01:00.1 on %s): %s", drv ? drv : "no driver", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), drv ? drv : "");
+	ck_assert_int_eq(lstat(node, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 990);
+	char *rec = record_text(&s);
+	ck_assert_msg(!strstr(rec, "0000:01:00.1"), "record: %s", rec);
+	free(rec);
+	tu_run_free(&r);
+
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), drv ? drv : "");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	free(node);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(bind_group_binds_and_restores)
 {
 	struct sim s;
@@ -1467,6 +1514,8 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, already_bound_no_writes, tu_need_root());
 	tu_add_test_if(tc, group_not_viable_refused, tu_need_root());
 	tu_add_test_if(tc, group_not_viable_many_named, tu_need_root());
+	tu_add_loop_test_if(tc, group_member_that_does_no_dma_is_viable, 0, ARRAY_SIZE(parked_drv),
+			    tu_need_root());
 	tu_add_test_if(tc, bind_group_binds_and_restores, tu_need_root());
 	tu_add_test_if(tc, group_member_of_another_bus_skipped, tu_need_root());
 	tu_add_test_if(tc, group_member_of_another_bus_on_a_driver_refused, tu_need_root());
