@@ -185,7 +185,7 @@ END_TEST
  * pci-stub, parked there by pci-stub.ids=, or on no driver), so the bind
  * goes through without --bind-group, and that device stays as it was,
  * through bind and unbind, unrecorded. _i: its driver (NULL: none). */
-static const char *const parked_drv[] = { "pci-stub" };
+static const char *const parked_drv[] = { "pci-stub", NULL };
 START_TEST(group_member_that_does_no_dma_is_viable)
 {
 	struct sim s;
