@@ -749,6 +749,39 @@ START_TEST(vfio_node_of_the_vm_user_taken_back)
 }
 END_TEST
 
+/* A record of version 2 (written by a pci-bind from before the record kept
+ * the nodes, which an upgrade left while the VM ran) does not say which
+ * node bind gave: unbind takes each recorded device's group node back to
+ * root:root 0600, as that version's unbind did, so that the stopped VM's
+ * user keeps no access to the group. */
+START_TEST(record_of_version_2_node_taken_back)
+{
+	struct sim s;
+	struct tu_run r;
+	struct stat st;
+	sim_make(&s);
+	SIM(&s, "driver", "e1000e");
+	SIM(&s, "device", "0000:01:00.0", "driver=vfio-pci", "orig=e1000e", "group=5");
+	vfio_node(&s, "5");
+	char *node = tu_path(s.dev, "vfio/5");
+	ck_assert_int_eq(chown(node, 990, 78), 0);
+	ck_assert_int_eq(chmod(node, 0660), 0);
+	tu_write(s.vm.runtime, "vm1/pci", "# pci-bind record 2\n0000:01:00.0 e1000e listed -\n");
+
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_int_eq(lstat(node, &st), 0);
+	ck_assert_msg(st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 07777) == 0600,
+		      "%s: %u:%u %04o", node, (unsigned)st.st_uid, (unsigned)st.st_gid,
+		      (unsigned)(st.st_mode & 07777));
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	free(node);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(dry_run_prints_writes)
 {
 	struct sim s;
@@ -1531,6 +1564,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, vfio_node_owner_mode, tu_need_root());
 	tu_add_test_if(tc, vfio_node_acl_taken_back, tu_need_root());
 	tu_add_test_if(tc, vfio_node_of_the_vm_user_taken_back, tu_need_root());
+	tu_add_test_if(tc, record_of_version_2_node_taken_back, tu_need_root());
 	tu_add_test_if(tc, dry_run_prints_writes, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
 	tu_add_test_if(tc, driver_names_in_reasons_escaped, tu_need_root());
