@@ -929,6 +929,44 @@ START_TEST(bind_twice_keeps_record)
 }
 END_TEST
 
+/* A second bind (the runner now lists one more device) that fails gives
+ * back what it changed, and keeps in the record what the first bind did:
+ * the VM's stop still gives every device back to its own driver. */
+START_TEST(failed_second_bind_keeps_the_first)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	pci_devices(&s, "0000:01:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+
+	pci_devices(&s, "0000:01:00.0\n0000:02:00.0\n");
+	SIM(&s, "refuse", "vfio-pci", "0000:02:00.0");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "0000:02:00.0"), "bind: exit %d: %s",
+		      r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "\n0000:01:00.0 e1000e listed -\n") &&
+			      !strstr(rec, "0000:02:00.0"),
+		      "record: %s", rec);
+	free(rec);
+
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert(!record_exists(&s));
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 /* unbind when the old driver will not take a device back: the others
  * are given back, that one stays recorded, and a later unbind finishes. */
 START_TEST(unbind_partial_keeps_record)
@@ -1569,6 +1607,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
 	tu_add_test_if(tc, driver_names_in_reasons_escaped, tu_need_root());
 	tu_add_test_if(tc, bind_twice_keeps_record, tu_need_root());
+	tu_add_test_if(tc, failed_second_bind_keeps_the_first, tu_need_root());
 	tu_add_test_if(tc, unbound_device_stays_unbound, tu_need_root());
 	tu_add_test_if(tc, unbind_partial_keeps_record, tu_need_root());
 	tu_add_test_if(tc, unbind_back_to_the_driver_it_had, tu_need_root());
