@@ -1740,6 +1740,33 @@ START_TEST(two_unbinds_of_a_split_group)
 }
 END_TEST
 
+/* Another VM's record that lists a group's node alone (its unbind could
+ * not put the node back, and will try again; records of an earlier
+ * version let two VMs list one group) does not hold the group: that VM
+ * runs with no device of it. This VM's unbind puts the node back all the
+ * same, so that this VM's user keeps no access to the group. */
+START_TEST(node_line_of_another_vm_holds_no_group)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	pci_devices(&s, "0000:01:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(node_state(&s, "5"), "990:78 0660");
+	tu_write(s.vm.runtime, "vm2/pci", "# pci-bind record 3\nnode 5 0 0 0600\n");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0 && !strstr(r.err, "leaving the node"), "unbind: exit %d: %s",
+		      r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	ck_assert(!record_exists(&s));
+	sim_free(&s);
+}
+END_TEST
+
 /* Found in review: the notice of an unbind that leaves a node to another
  * VM showed that VM's name (a directory name in the runtime dir, which may
  * hold a backslash) as it was, where every other message escapes it: a
@@ -1884,6 +1911,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, failed_bind_leaves_a_new_node_alone, tu_need_root());
 	tu_add_test_if(tc, pci_runs_of_all_vms_take_turns, tu_need_root());
 	tu_add_test_if(tc, stuck_unbind_holds_up_no_other_vm, tu_need_root());
+	tu_add_test_if(tc, node_line_of_another_vm_holds_no_group, tu_need_root());
 	tu_add_test_if(tc, other_vm_named_in_a_notice_escaped, tu_need_root());
 	tu_add_test_if(tc, stale_plan_read_again, tu_need_root());
 	tu_add_test_if(tc, override_changed_before_the_lock_read_again, tu_need_root());
