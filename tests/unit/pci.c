@@ -1144,6 +1144,31 @@ START_TEST(override_kept_without_a_probe)
 }
 END_TEST
 
+/* Giving back a device that is on its own driver already (a bind killed
+ * once its record was written, before it changed the device) writes only
+ * the override it had, as do_unbind() says: no override to the driver, no
+ * probe, nothing the device's driver could be disturbed by. */
+START_TEST(give_back_of_a_device_back_already_writes_its_override)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	tu_write(s.vm.runtime, "vm1/pci", "# pci-bind record 3\n0000:01:00.0 e1000e listed -\n");
+	sim_log_clear(&s);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+	char *log = sim_log(&s);
+	ck_assert_msg(!strcmp(log, "write devices/pci0000:00/0000:01:00.0/driver_override \\x0a\n"),
+		      "sysfs writes:\n%s", log);
+	free(log);
+	ck_assert(!record_exists(&s));
+	sim_free(&s);
+}
+END_TEST
+
 /* An override that is no driver name cannot be kept in the record: bind
  * refuses the device before any change, naming it and the value. */
 START_TEST(driver_override_not_a_name_refused)
@@ -1613,6 +1638,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, unbind_back_to_the_driver_it_had, tu_need_root());
 	tu_add_test_if(tc, driver_override_kept, tu_need_root());
 	tu_add_test_if(tc, override_kept_without_a_probe, tu_need_root());
+	tu_add_test_if(tc, give_back_of_a_device_back_already_writes_its_override, tu_need_root());
 	tu_add_test_if(tc, driver_override_not_a_name_refused, tu_need_root());
 	tu_add_test_if(tc, unknown_vm_makes_nothing, tu_need_root());
 	tcase_add_test(tc, bad_name_one_error_line);
