@@ -18,6 +18,9 @@
  *              changes nothing), it reaches the step just after a
  *              change the counted calls do not see: the open of a
  *              mount point that a mount made through syscall() covers
+ *   FAILAT_FSYNC=1      every fsync() fails so too, with or without FAILAT;
+ *              not counted (it changes nothing): a record that cannot be
+ *              made durable must fail the run before the change it is for
  *
  * Nothing is written to stderr: what the program says there is its own.
  * The counted calls, and what counts them, are those of counted.h (shared
@@ -84,4 +87,22 @@ int open(const char *p, int fl, ...)
 	if (open_path && getpid() == self && strcmp(p, open_path) == 0)
 		return at_nth(0, "open");
 	return real(p, fl, m);
+}
+
+/* FAILAT_FSYNC, taken out of the environment at load as the others are. */
+static bool fsync_fails;
+
+__attribute__((constructor)) static void failat_fsync_init(void)
+{
+	const char *v = getenv("FAILAT_FSYNC");
+	fsync_fails = v && !strcmp(v, "1");
+	unsetenv("FAILAT_FSYNC");
+}
+
+int fsync(int fd)
+{
+	REAL(int, "fsync", int);
+	if (fsync_fails && getpid() == self)
+		return at_nth(0, "fsync");
+	return real(fd);
 }

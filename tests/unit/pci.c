@@ -548,6 +548,35 @@ START_TEST(bad_address_nothing_written)
 }
 END_TEST
 
+/* The record is made durable (fsync) before the change it is for: one the
+ * file system cannot make durable (EIO at fsync, as a failing disk
+ * answers) fails the bind before any device is changed, in one line that
+ * names the record, and leaves no record. */
+START_TEST(record_not_durable_nothing_changed)
+{
+	struct sim s;
+	struct tu_run r;
+	struct tu_failat f;
+	two_devices(&s);
+	tu_failat_init(&f, s.vm.root);
+	pci_run_env(&s, &r, "bind", NULL, (const char *const[]){ "FAILAT_FSYNC=1", NULL }, f.shim,
+		    NULL);
+	char *want = xasprintf("pci-bind: vm1: unable to write '%s/vm1': pci: %s\n", s.vm.runtime,
+			       strerror(EIO));
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "bind: exit %d: %s", r.status, r.err);
+	free(want);
+	tu_run_free(&r);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	ck_assert(!record_exists(&s));
+	tu_failat_free(&f);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(no_iommu_group)
 {
 	struct sim s;
@@ -1621,6 +1650,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, rollback_failure_keeps_record, tu_need_root());
 	tu_add_test_if(tc, failures_once_in_order, tu_need_root());
 	tu_add_test_if(tc, bad_address_nothing_written, tu_need_root());
+	tu_add_test_if(tc, record_not_durable_nothing_changed, tu_need_root());
 	tu_add_test_if(tc, no_iommu_group, tu_need_root());
 	tu_add_test_if(tc, group_not_a_number_refused, tu_need_root());
 	tu_add_test_if(tc, missing_device, tu_need_root());
