@@ -694,15 +694,24 @@ int parse_share_setting(const char *name, const char *buf, size_t len, struct sh
  * argument a line joined by backslash-newline, written by Nix (paths
  * through lib.escapeShellArg: '...'). Only that much shell is read: a
  * word that would need more (a double quote, a $ but $OPT_RLIMIT's, a
- * backtick, ...) is an error naming it, never a guess. */
+ * backtick, ...) is an error naming it, never a guess; but for the
+ * command substitutions microvm.nix itself writes (mnix_substs), as words
+ * of their own. */
 
 struct shword {
 	char *s;      /* the word, quotes removed */
 	unsigned line; /* the line it starts on */
 	bool plain;   /* written without quotes or backslashes */
+	bool subst;   /* one of mnix_substs, as written (s: that text) */
 	const char *at; /* where it starts in buf, and its raw length */
 	size_t raw;
 };
+
+/* Command substitutions in microvm.nix's scripts, each a whole word,
+ * each a value virtiofs-launch sets itself (its caller knows where):
+ * `nproc` is microvm.virtiofsd.threadPoolSize's default (since 2024-06,
+ * "--thread-pool-size `nproc`"). */
+static const char *const mnix_substs[] = {"`nproc`"};
 
 /* Next shell word of a command from *p: false at its end (an unescaped
  * newline, a ; or the end of buf) or on an error (r set). */
@@ -723,6 +732,21 @@ static bool shword_next(const char *buf, size_t len, const char **p, unsigned *l
 	}
 	if (*p >= end || **p == '\n' || **p == ';' || **p == '#')
 		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(mnix_substs); i++) {
+		size_t k = strlen(mnix_substs[i]);
+		const char *after = *p + k;
+		if ((size_t)(end - *p) < k || memcmp(*p, mnix_substs[i], k) != 0 ||
+		    (after < end && *after != ' ' && *after != '\t' && *after != '\n'))
+			continue;
+		*w = (struct shword){.s = strdup(mnix_substs[i]), .line = *line, .subst = true,
+				     .at = *p, .raw = k};
+		if (!w->s) {
+			*r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
+			return false;
+		}
+		*p = after;
+		return true;
+	}
 	char *out = malloc((size_t)(end - *p) + 1);
 	if (!out) {
 		*r = mvm_error_set(e, ENOMEM, "parse", "", NULL);
@@ -811,6 +835,11 @@ int parse_mnix_virtiofsd_run(const char *buf, size_t len, char **conf, struct mv
 	struct shword w;
 	bool want = false;
 	while (shword_next(buf, len, &p, &line, &w, &r, e)) {
+		if (w.subst) {
+			r = bad(e, w.line, w.at, w.raw, "shell syntax microvm.nix's scripts do not write");
+			free(w.s);
+			return r;
+		}
 		if (want) {
 			if (w.s[0] != '/') {
 				r = bad(e, w.line, w.at, w.raw, "the configuration is not an absolute path");
@@ -899,7 +928,9 @@ int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settin
 	for (; r == 0 && shword_next(buf, len, &p, &line, &w, &r, e); i++) {
 		int v = 0;
 		bool acl = false;
-		if (i == 0 || skip_next) { /* the program; --thread-pool-size's value */
+		if (w.subst && !(skip_next && strcmp(w.s, "`nproc`") == 0)) {
+			r = bad(e, w.line, w.at, w.raw, "shell syntax microvm.nix's scripts do not write");
+		} else if (i == 0 || skip_next) { /* the program; --thread-pool-size's value */
 			skip_next = false;
 		} else if (strcmp(w.s, "$OPT_RLIMIT") == 0 && w.plain) {
 		} else if (strchr(w.s, '$') && w.plain) {

@@ -173,7 +173,7 @@ done
 } >"$CONF"
 for tag in data ro; do
     # shellcheck disable=SC2016  # the script's own expansions
-    printf '#!/bin/bash\nif [ $(id -u) = 0 ]; then\n  OPT_RLIMIT="--rlimit-nofile 1048576"\nelse\n  OPT_RLIMIT=""\nfi\nexec %s \\\n  --socket-path=%s \\\n  --socket-group=kvm \\\n  --shared-dir=%s \\\n  $OPT_RLIMIT \\\n  --thread-pool-size 4 \\\n  --posix-acl --xattr \\\n  --cache=auto \\\n  --inode-file-handles=prefer \\\n   \\\n  %s \\\n   \\\n  \n' \
+    printf '#!/bin/bash\nif [ $(id -u) = 0 ]; then\n  OPT_RLIMIT="--rlimit-nofile 1048576"\nelse\n  OPT_RLIMIT=""\nfi\nexec %s \\\n  --socket-path=%s \\\n  --socket-group=kvm \\\n  --shared-dir=%s \\\n  $OPT_RLIMIT \\\n  --thread-pool-size `nproc` \\\n  --posix-acl --xattr \\\n  --cache=auto \\\n  --inode-file-handles=prefer \\\n   \\\n  %s \\\n   \\\n  \n' \
         "$MNIX_VIRTIOFSD" "web-virtiofs-$tag.sock" "'/var/lib/microvms/web/$tag src'" \
         "$([[ $tag == ro ]] && echo --readonly)" >"$STORE/$(h 7)-virtiofsd-$tag"
 done

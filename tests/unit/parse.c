@@ -621,6 +621,84 @@ START_TEST(share_settings_unknown_name)
 }
 END_TEST
 
+/* ---- microvm.nix's own virtiofsd script (a runner it built alone) ---- */
+
+/* The script of nixos-modules/microvm/virtiofsd (writeShellScript) to the
+ * --socket-path line: the rest, each case's, from line 9. The socket goes
+ * through lib.escapeShellArg ('...', a quote as '\''). */
+#define MNIX_HEAD                                                                     \
+	"#!/nix/store/b-bash/bin/bash\n"                                                \
+	"if [ $(id -u) = 0 ]; then\n"                                                   \
+	"  OPT_RLIMIT=\"--rlimit-nofile 1048576\"\n"                                    \
+	"else\n"                                                                        \
+	"  OPT_RLIMIT=\"\"\n"                                                           \
+	"fi\n"                                                                          \
+	"exec /nix/store/v-virtiofsd/bin/virtiofsd \\\n"                                \
+	"  --socket-path='/var/lib/microvms/vm1/it'\\''s.sock' \\\n"
+/* Lines 9 to 12 as microvm.nix writes them with its defaults (group kvm,
+ * threadPoolSize "`nproc`"). */
+#define MNIX_DEFAULTS                                                                 \
+	"  --socket-group=kvm \\\n"                                                     \
+	"  --shared-dir='/srv/net data' \\\n"                                           \
+	"  $OPT_RLIMIT \\\n"                                                            \
+	"  --thread-pool-size `nproc` \\\n"
+
+static const struct {
+	const char *in, *want;
+} mnix_good[] = {
+	/* 71beea0, a readOnly share, every other option its default */
+	{MNIX_HEAD MNIX_DEFAULTS "  --posix-acl --xattr \\\n  --cache=auto \\\n"
+				 "  --inode-file-handles=prefer \\\n   \\\n  --readonly \\\n   \\\n  \n",
+	 "ro=1 acl=1 cache=auto ifh=prefer tag= extra="},
+	/* 82fa24f (2025-12): no --cache= yet, --posix-acl always */
+	{MNIX_HEAD MNIX_DEFAULTS "  --posix-acl --xattr \\\n  --inode-file-handles=prefer \\\n"
+				 "   \\\n  --readonly \\\n  \n",
+	 "ro=1 acl=1 cache=- ifh=prefer tag= extra="},
+	/* a number of threads, no group, crosvm's tag, every share option */
+	{MNIX_HEAD "   \\\n  --shared-dir=/srv/x \\\n  $OPT_RLIMIT \\\n  --thread-pool-size 16 \\\n"
+		   "   \\\n  --cache=never \\\n  --inode-file-handles=mandatory \\\n  --tag=fs0 \\\n"
+		   "   \\\n  --allow-mmap \\\n  --xattrmap=:map::user.virtiofs.: -o x\n",
+	 "ro=0 acl=0 cache=never ifh=mandatory tag=fs0 extra=[--allow-mmap]"
+	 "[--xattrmap=:map::user.virtiofs.:][-o][x]"},
+};
+
+START_TEST(mnix_script_good)
+{
+	struct share_settings st;
+	struct mvm_error e;
+	char got[512];
+	share_settings_init(&st);
+	const char *in = mnix_good[_i].in;
+	int r = parse_mnix_virtiofsd_script(in, strlen(in), &st, &e);
+	ck_assert_msg(r == 0, "%s", tu_error_str(&e));
+	ck_assert_str_eq(settings_str(&st, got, sizeof(got)), mnix_good[_i].want);
+	share_settings_free(&st);
+}
+END_TEST
+
+static const struct bad_case mnix_bad[] = {
+	/* a command substitution other than microvm.nix's `nproc` default,
+	 * or that one anywhere but as the thread pool's size */
+	{MNIX_HEAD MNIX_DEFAULTS "  --allow-mmap `nproc`\n", 0, 13, "`nproc`",
+	 "shell syntax microvm.nix's scripts do not write"},
+	{MNIX_HEAD "  --thread-pool-size `id -u` \\\n  --readonly\n", 0, 9, "`id -u` \\\\",
+	 "shell syntax microvm.nix's scripts do not write"},
+};
+
+START_TEST(mnix_script_bad)
+{
+	const struct bad_case *c = &mnix_bad[_i];
+	struct share_settings st;
+	struct mvm_error e;
+	share_settings_init(&st);
+	ck_assert_int_eq(parse_mnix_virtiofsd_script(c->in, in_len(c->in, c->len), &st, &e),
+			 -EINVAL);
+	assert_bad(&e, c);
+	ck_assert(!st.read_only && st.n_extra == 0);
+	share_settings_free(&st);
+}
+END_TEST
+
 /* ---- what holds for every format ---- */
 
 typedef int (*any_parser)(const char *buf, size_t len, struct mvm_error *e);
@@ -797,6 +875,11 @@ Suite *parse_suite(void)
 	tcase_add_loop_test(tc, share_settings_good, 0, ARRAY_SIZE(setting_good));
 	tcase_add_loop_test(tc, share_settings_bad, 0, ARRAY_SIZE(setting_bad));
 	tcase_add_test(tc, share_settings_unknown_name);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase_create("mnix-script");
+	tcase_add_loop_test(tc, mnix_script_good, 0, ARRAY_SIZE(mnix_good));
+	tcase_add_loop_test(tc, mnix_script_bad, 0, ARRAY_SIZE(mnix_bad));
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase_create("every-format");

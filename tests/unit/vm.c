@@ -703,7 +703,7 @@ static const char mnix_script_head[] =
 	"  --socket-group=kvm \\\n"
 	"  --shared-dir='/srv/net data' \\\n"
 	"  $OPT_RLIMIT \\\n"
-	"  --thread-pool-size 4 \\\n";
+	"  --thread-pool-size `nproc` \\\n"; /* threadPoolSize's default */
 
 static void mnix_runner(const char *store, const char *ro_tail, const char *rw_tail)
 {
