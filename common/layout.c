@@ -710,8 +710,10 @@ struct shword {
 /* Command substitutions in microvm.nix's scripts, each a whole word,
  * each a value virtiofs-launch sets itself (its caller knows where):
  * `nproc` is microvm.virtiofsd.threadPoolSize's default (since 2024-06,
- * "--thread-pool-size `nproc`"). */
-static const char *const mnix_substs[] = {"`nproc`"};
+ * "--thread-pool-size `nproc`"); the group of the shell was the socket's
+ * from 1547160 to 5bfa7dc (2024-10/11, before readOnly existed). */
+#define MNIX_SOCKET_GROUP "--socket-group=$(id -gn)"
+static const char *const mnix_substs[] = {"`nproc`", MNIX_SOCKET_GROUP};
 
 /* Next shell word of a command from *p: false at its end (an unescaped
  * newline, a ; or the end of buf) or on an error (r set). */
@@ -928,7 +930,8 @@ int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settin
 	for (; r == 0 && shword_next(buf, len, &p, &line, &w, &r, e); i++) {
 		int v = 0;
 		bool acl = false;
-		if (w.subst && !(skip_next && strcmp(w.s, "`nproc`") == 0)) {
+		if (w.subst && !(skip_next ? strcmp(w.s, "`nproc`") == 0
+					   : i > 0 && strcmp(w.s, MNIX_SOCKET_GROUP) == 0)) {
 			r = bad(e, w.line, w.at, w.raw, "shell syntax microvm.nix's scripts do not write");
 		} else if (i == 0 || skip_next) { /* the program; --thread-pool-size's value */
 			skip_next = false;

@@ -654,6 +654,11 @@ static const struct {
 	{MNIX_HEAD MNIX_DEFAULTS "  --posix-acl --xattr \\\n  --inode-file-handles=prefer \\\n"
 				 "   \\\n  --readonly \\\n  \n",
 	 "ro=1 acl=1 cache=- ifh=prefer tag= extra="},
+	/* 1547160 to 5bfa7dc (2024-10/11): the group of the shell, no
+	 * readOnly yet (so writable), inodeFileHandles null by default */
+	{MNIX_HEAD "  --socket-group=$(id -gn) \\\n  --shared-dir='/srv/x' \\\n  $OPT_RLIMIT \\\n"
+		   "  --thread-pool-size `nproc` \\\n  --posix-acl --xattr \\\n   \\\n  \n",
+	 "ro=0 acl=1 cache=- ifh=- tag= extra="},
 	/* a number of threads, no group, crosvm's tag, every share option */
 	{MNIX_HEAD "   \\\n  --shared-dir=/srv/x \\\n  $OPT_RLIMIT \\\n  --thread-pool-size 16 \\\n"
 		   "   \\\n  --cache=never \\\n  --inode-file-handles=mandatory \\\n  --tag=fs0 \\\n"
@@ -683,6 +688,10 @@ static const struct bad_case mnix_bad[] = {
 	 "shell syntax microvm.nix's scripts do not write"},
 	{MNIX_HEAD "  --thread-pool-size `id -u` \\\n  --readonly\n", 0, 9, "`id -u` \\\\",
 	 "shell syntax microvm.nix's scripts do not write"},
+	{MNIX_HEAD "  --socket-group=$(id -gn)x \\\n  --readonly\n", 0, 9, "--socket-group=$(id -gn)x \\\\",
+	 "shell syntax microvm.nix's scripts do not write"},
+	{MNIX_HEAD "  --socket-group=kvm --thread-pool-size --socket-group=$(id -gn) \\\n  --readonly\n",
+	 0, 9, "--socket-group=$(id -gn)", "shell syntax microvm.nix's scripts do not write"},
 };
 
 START_TEST(mnix_script_bad)
