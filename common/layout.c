@@ -924,7 +924,7 @@ int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settin
 	unsigned line;
 	if (exec_line(buf, len, &p, &line) < 0)
 		return bad(e, 0, NULL, 0, "no `exec` line: not microvm.nix's virtiofsd script");
-	struct shword w;
+	struct shword w, pool = {0}; /* pool: the last --thread-pool-size */
 	size_t i = 0;
 	bool skip_next = false, acl_last = false;
 	for (; r == 0 && shword_next(buf, len, &p, &line, &w, &r, e); i++) {
@@ -933,8 +933,11 @@ int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settin
 		if (w.subst && !(skip_next ? strcmp(w.s, "`nproc`") == 0
 					   : i > 0 && strcmp(w.s, MNIX_SOCKET_GROUP) == 0)) {
 			r = bad(e, w.line, w.at, w.raw, "shell syntax microvm.nix's scripts do not write");
-		} else if (i == 0 || skip_next) { /* the program; --thread-pool-size's value */
+		} else if (i == 0) { /* the program */
+		} else if (skip_next) { /* --thread-pool-size's value: the launcher's own */
 			skip_next = false;
+			if (!w.subst && (w.s[0] == '\0' || w.s[strspn(w.s, "0123456789")] != '\0'))
+				r = bad(e, w.line, w.at, w.raw, "not a thread pool size (a number or `nproc`)");
 		} else if (strcmp(w.s, "$OPT_RLIMIT") == 0 && w.plain) {
 		} else if (strchr(w.s, '$') && w.plain) {
 			r = bad(e, w.line, w.at, w.raw, "shell syntax microvm.nix's scripts do not write");
@@ -944,6 +947,8 @@ int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settin
 			/* (virtiofs-launch's own: from the layout and its options) */
 		} else if (strcmp(w.s, "--thread-pool-size") == 0) {
 			skip_next = true;
+			pool = w;
+			pool.s = NULL; /* (freed below: its place alone is kept) */
 		} else if (strcmp(w.s, "--readonly") == 0) {
 			s->read_only = true;
 		} else if (strcmp(w.s, "--posix-acl") == 0) {
@@ -986,6 +991,8 @@ int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settin
 	}
 	if (r == 0 && i == 0)
 		r = bad(e, line, NULL, 0, "no program on its `exec` line");
+	if (r == 0 && skip_next)
+		r = bad(e, pool.line, pool.at, pool.raw, "no value after it");
 	if (r < 0)
 		share_settings_free(s);
 	return r;

@@ -692,6 +692,14 @@ static const struct bad_case mnix_bad[] = {
 	 "shell syntax microvm.nix's scripts do not write"},
 	{MNIX_HEAD "  --socket-group=kvm --thread-pool-size --socket-group=$(id -gn) \\\n  --readonly\n",
 	 0, 9, "--socket-group=$(id -gn)", "shell syntax microvm.nix's scripts do not write"},
+	/* --thread-pool-size's value is the launcher's own, but no other word
+	 * hides in its place (bash gave virtiofsd that, which refused it) */
+	{MNIX_HEAD "  --thread-pool-size --readonly \\\n  --cache=auto\n", 0, 9, "--readonly",
+	 "not a thread pool size (a number or `nproc`)"},
+	{MNIX_HEAD "  --thread-pool-size '' --readonly\n", 0, 9, "\\'\\'",
+	 "not a thread pool size (a number or `nproc`)"},
+	{MNIX_HEAD "  --readonly \\\n  --thread-pool-size \\\n  \n", 0, 10, "--thread-pool-size",
+	 "no value after it"},
 };
 
 START_TEST(mnix_script_bad)
