@@ -702,6 +702,7 @@ struct shword {
 	char *s;      /* the word, quotes removed */
 	unsigned line; /* the line it starts on */
 	bool plain;   /* written without quotes or backslashes */
+	bool dollar;  /* a $ outside quotes, unescaped: an expansion in the shell */
 	bool subst;   /* one of mnix_substs, as written (s: that text) */
 	const char *at; /* where it starts in buf, and its raw length */
 	size_t raw;
@@ -783,6 +784,8 @@ static bool shword_next(const char *buf, size_t len, const char **p, unsigned *l
 				 "shell syntax microvm.nix's scripts do not write");
 			break;
 		} else {
+			if (c == '$')
+				w->dollar = true;
 			out[o++] = c;
 			(*p)++;
 		}
@@ -837,7 +840,7 @@ int parse_mnix_virtiofsd_run(const char *buf, size_t len, char **conf, struct mv
 	struct shword w;
 	bool want = false;
 	while (shword_next(buf, len, &p, &line, &w, &r, e)) {
-		if (w.subst) {
+		if (w.subst || w.dollar) {
 			r = bad(e, w.line, w.at, w.raw, "shell syntax microvm.nix's scripts do not write");
 			free(w.s);
 			return r;
@@ -939,7 +942,7 @@ int parse_mnix_virtiofsd_script(const char *buf, size_t len, struct share_settin
 			if (!w.subst && (w.s[0] == '\0' || w.s[strspn(w.s, "0123456789")] != '\0'))
 				r = bad(e, w.line, w.at, w.raw, "not a thread pool size (a number or `nproc`)");
 		} else if (strcmp(w.s, "$OPT_RLIMIT") == 0 && w.plain) {
-		} else if (strchr(w.s, '$') && w.plain) {
+		} else if (w.dollar) { /* ($'...', $x'', 'a'$b: expanded all the same) */
 			r = bad(e, w.line, w.at, w.raw, "shell syntax microvm.nix's scripts do not write");
 		} else if (has_prefix(w.s, "--socket-path=") || has_prefix(w.s, "--shared-dir=") ||
 			   has_prefix(w.s, "--socket-group=") ||

@@ -665,6 +665,9 @@ static const struct {
 		   "   \\\n  --allow-mmap \\\n  --xattrmap=:map::user.virtiofs.: -o x\n",
 	 "ro=0 acl=0 cache=never ifh=mandatory tag=fs0 extra=[--allow-mmap]"
 	 "[--xattrmap=:map::user.virtiofs.:][-o][x]"},
+	/* a $ in single quotes or after a backslash is itself */
+	{MNIX_HEAD "  --thread-pool-size 2 --xattrmap='$a:$b' \\$c\n",
+	 "ro=0 acl=0 cache=- ifh=- tag= extra=[--xattrmap=$a:$b][$c]"},
 };
 
 START_TEST(mnix_script_good)
@@ -700,6 +703,14 @@ static const struct bad_case mnix_bad[] = {
 	 "not a thread pool size (a number or `nproc`)"},
 	{MNIX_HEAD "  --readonly \\\n  --thread-pool-size \\\n  \n", 0, 10, "--thread-pool-size",
 	 "no value after it"},
+	/* a $ outside quotes is an expansion, however the word goes on:
+	 * bash gave virtiofsd "--readonly" for $''--readonly */
+	{MNIX_HEAD "  $''--readonly\n", 0, 9, "$\\'\\'--readonly",
+	 "shell syntax microvm.nix's scripts do not write"},
+	{MNIX_HEAD "  --foo='a'$HOME \\\n  --readonly\n", 0, 9, "--foo=\\'a\\'$HOME",
+	 "shell syntax microvm.nix's scripts do not write"},
+	{MNIX_HEAD "  $OPT_RLIMIT'' \\\n  --readonly\n", 0, 9, "$OPT_RLIMIT\\'\\'",
+	 "shell syntax microvm.nix's scripts do not write"},
 };
 
 START_TEST(mnix_script_bad)
@@ -713,6 +724,48 @@ START_TEST(mnix_script_bad)
 	assert_bad(&e, c);
 	ck_assert(!st.read_only && st.n_extra == 0);
 	share_settings_free(&st);
+}
+END_TEST
+
+/* bin/virtiofsd-run: the configuration its exec line names. */
+static const struct {
+	const char *in, *want;
+} mnix_run_good[] = {
+	{"#!/nix/store/b-bash/bin/bash\n"
+	 "exec /nix/store/s-supervisor/bin/supervisord --configuration /nix/store/c.conf \"$@\"\n",
+	 "/nix/store/c.conf"},
+	{"exec /nix/store/s/bin/supervisord -c '/nix/store/c d.conf'\n", "/nix/store/c d.conf"},
+};
+
+START_TEST(mnix_run_good_cases)
+{
+	struct mvm_error e;
+	char *conf = NULL;
+	const char *in = mnix_run_good[_i].in;
+	int r = parse_mnix_virtiofsd_run(in, strlen(in), &conf, &e);
+	ck_assert_msg(r == 0, "%s", tu_error_str(&e));
+	ck_assert_str_eq(conf, mnix_run_good[_i].want);
+	free(conf);
+}
+END_TEST
+
+static const struct bad_case mnix_run_bad[] = {
+	{"exec /s/supervisord --configuration /nix/store/$X.conf\n", 0, 1, "/nix/store/$X.conf",
+	 "shell syntax microvm.nix's scripts do not write"},
+	{"exec /s/supervisord --configuration '/nix/store/'$X\n", 0, 1, "\\'/nix/store/\\'$X",
+	 "shell syntax microvm.nix's scripts do not write"},
+	{"exec /s/supervisord --configuration `nproc`\n", 0, 1, "`nproc`",
+	 "shell syntax microvm.nix's scripts do not write"},
+};
+
+START_TEST(mnix_run_bad_cases)
+{
+	const struct bad_case *c = &mnix_run_bad[_i];
+	struct mvm_error e;
+	char *conf = NULL;
+	ck_assert_int_eq(parse_mnix_virtiofsd_run(c->in, in_len(c->in, c->len), &conf, &e), -EINVAL);
+	assert_bad(&e, c);
+	ck_assert_ptr_null(conf);
 }
 END_TEST
 
@@ -897,6 +950,8 @@ Suite *parse_suite(void)
 	tc = tu_tcase_create("mnix-script");
 	tcase_add_loop_test(tc, mnix_script_good, 0, ARRAY_SIZE(mnix_good));
 	tcase_add_loop_test(tc, mnix_script_bad, 0, ARRAY_SIZE(mnix_bad));
+	tcase_add_loop_test(tc, mnix_run_good_cases, 0, ARRAY_SIZE(mnix_run_good));
+	tcase_add_loop_test(tc, mnix_run_bad_cases, 0, ARRAY_SIZE(mnix_run_bad));
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase_create("every-format");
