@@ -716,6 +716,20 @@ struct shword {
 #define MNIX_SOCKET_GROUP "--socket-group=$(id -gn)"
 static const char *const mnix_substs[] = {"`nproc`", MNIX_SOCKET_GROUP};
 
+/* The length of the word at s as a message shows it: to the end of its
+ * line, without the blanks and the backslash-newline after it. */
+static size_t word_on_line(const char *s, const char *end)
+{
+	const char *nl = memchr(s, '\n', (size_t)(end - s));
+	size_t n = (size_t)((nl ? nl : end) - s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (nl && n > 1 && s[n - 1] == '\\' && (s[n - 2] == ' ' || s[n - 2] == '\t'))
+		for (n--; n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t');)
+			n--;
+	return n;
+}
+
 /* Next shell word of a command from *p: false at its end (an unescaped
  * newline, a ; or the end of buf) or on an error (r set). */
 static bool shword_next(const char *buf, size_t len, const char **p, unsigned *line,
@@ -762,7 +776,7 @@ static bool shword_next(const char *buf, size_t len, const char **p, unsigned *l
 		if (c == '\'') {
 			const char *q = memchr(*p + 1, '\'', (size_t)(end - *p - 1));
 			if (!q || memchr(*p, '\n', (size_t)(q - *p))) {
-				*r = bad(e, *line, w->at, (size_t)(end - w->at) > 64 ? 64 : (size_t)(end - w->at),
+				*r = bad(e, *line, w->at, word_on_line(w->at, end),
 					 "a quote not closed on its line");
 				break;
 			}
@@ -777,10 +791,7 @@ static bool shword_next(const char *buf, size_t len, const char **p, unsigned *l
 		} else if (c == '"' || c == '`' || c == '\\' || c == '|' || c == '&' || c == '<' ||
 			   c == '>' || c == '(' || c == ')' || c == '*' || c == '?' || c == '[' ||
 			   c == '~' || c == '{' || c == '\r' || (unsigned char)c < 0x20) {
-			const char *s = w->at;
-			while (*p < end && **p != '\n')
-				(*p)++;
-			*r = bad(e, *line, s, (size_t)(*p - s),
+			*r = bad(e, *line, w->at, word_on_line(w->at, end),
 				 "shell syntax microvm.nix's scripts do not write");
 			break;
 		} else {

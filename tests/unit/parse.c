@@ -689,9 +689,9 @@ static const struct bad_case mnix_bad[] = {
 	 * or that one anywhere but as the thread pool's size */
 	{MNIX_HEAD MNIX_DEFAULTS "  --allow-mmap `nproc`\n", 0, 13, "`nproc`",
 	 "shell syntax microvm.nix's scripts do not write"},
-	{MNIX_HEAD "  --thread-pool-size `id -u` \\\n  --readonly\n", 0, 9, "`id -u` \\\\",
+	{MNIX_HEAD "  --thread-pool-size `id -u` \\\n  --readonly\n", 0, 9, "`id -u`",
 	 "shell syntax microvm.nix's scripts do not write"},
-	{MNIX_HEAD "  --socket-group=$(id -gn)x \\\n  --readonly\n", 0, 9, "--socket-group=$(id -gn)x \\\\",
+	{MNIX_HEAD "  --socket-group=$(id -gn)x \\\n  --readonly\n", 0, 9, "--socket-group=$(id -gn)x",
 	 "shell syntax microvm.nix's scripts do not write"},
 	{MNIX_HEAD "  --socket-group=kvm --thread-pool-size --socket-group=$(id -gn) \\\n  --readonly\n",
 	 0, 9, "--socket-group=$(id -gn)", "shell syntax microvm.nix's scripts do not write"},
@@ -711,6 +711,13 @@ static const struct bad_case mnix_bad[] = {
 	 "shell syntax microvm.nix's scripts do not write"},
 	{MNIX_HEAD "  $OPT_RLIMIT'' \\\n  --readonly\n", 0, 9, "$OPT_RLIMIT\\'\\'",
 	 "shell syntax microvm.nix's scripts do not write"},
+	/* the value is the word to the end of its line, without the
+	 * backslash-newline that continues the command */
+	{MNIX_HEAD "  --a \"$EXTRA\"  \\\n  --readonly\n", 0, 9, "\"$EXTRA\"",
+	 "shell syntax microvm.nix's scripts do not write"},
+	{MNIX_HEAD "  --a 'b c \\\n  --readonly'\n", 0, 9, "\\'b c",
+	 "a quote not closed on its line"},
+	{MNIX_HEAD "  --a=\\", 0, 9, "--a=\\\\", "shell syntax microvm.nix's scripts do not write"},
 };
 
 START_TEST(mnix_script_bad)
