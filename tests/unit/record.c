@@ -274,6 +274,9 @@ static const struct {
 	{ "group 1\nvm1/a 3\n", 2, "vm1/a 3", NULL },
 	{ "group 1\nvm1-a-very-long-name 3\n", 2, "vm1-a-very-long-name 3", NULL },
 	{ "group 1\nvm1-a 3 /dev/sda\n", 2, "vm1-a 3 /dev/sda", NULL }, /* not a tapN node */
+	/* ... though as long as one, and ending in digits: down would have
+	 * removed the terminal's character device */
+	{ "group 1\nvm1-a 3 /dev/tty1\n", 2, "vm1-a 3 /dev/tty1", NULL },
 	{ "group 1\nvm1-a 3 dev/tap3\n", 2, "vm1-a 3 dev/tap3", NULL }, /* not absolute */
 	{ "group 1\nvm1-a  3\n", 2, "vm1-a  3", NULL },
 	{ "group x\n", 1, "group x", NULL },
