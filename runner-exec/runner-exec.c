@@ -17,10 +17,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -278,6 +280,18 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+/* Has the process of pidfd pfd exited (poll()ed for up to ms)? A pidfd
+ * stays that process's: its ID, once free, may be another's, whose /proc
+ * entries would answer for it. */
+static bool exited(int pfd, int ms)
+{
+	struct pollfd p = { .fd = pfd, .events = POLLIN };
+	int n;
+	while ((n = poll(&p, 1, ms)) < 0 && errno == EINTR)
+		;
+	return n > 0;
+}
+
 /* Wait until the main process pid runs the runner: a program other than
  * this one, in the VM's directory (`runner-exec start` changes into it,
  * points `booted`, then executes the runner), so that the script registers
@@ -286,7 +300,12 @@ static bool same_file(const struct stat *a, const struct stat *b)
  * child (systemd's program or systemd-executor) or runner-exec start.
  * 0 when the process is gone; 1 when it runs the runner, or after 10 s
  * (then with a warning: a runner that left the directory at once must not
- * fail the unit). */
+ * fail the unit). The process is held by a pidfd from the start: once it
+ * has exited, its ID may be another process's (the VM user can kill its
+ * main process, and hold this look at /proc up meanwhile), which is never
+ * registered; what /proc says counts only while that process still runs.
+ * (Between this and the script's own use of the ID, it can still exit:
+ * the script takes a number.) */
 static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct mvm_error *e)
 {
 	char rel[2][48];
@@ -299,19 +318,31 @@ static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct 
 	struct stat me, vmdir, st;
 	if (!self || !exe || !cwd || !dir)
 		return mvm_error_set(e, ENOMEM, "inspect", "MAINPID", NULL);
+	_cleanup_close_ int pfd = pidfd_open(pid, 0);
+	if (pfd < 0 && errno == ESRCH)
+		return 0;
+	if (pfd < 0)
+		return mvm_error_setf(e, errno, "inspect", "MAINPID", "process %ld", (long)pid);
 	if (stat(self, &me) < 0)
 		return mvm_error_set(e, errno, "inspect", self, NULL);
 	if (stat(dir, &vmdir) < 0)
 		return 1; /* no VM directory: run_program() says so */
 	for (int i = 0; i < 1000; i++) {
+		bool runs = false;
 		if (stat(exe, &st) < 0) {
 			if (errno == ENOENT || errno == ESRCH)
 				return 0;
 		} else if (!same_file(&st, &me) && stat(cwd, &st) == 0 && same_file(&st, &vmdir)) {
-			return 1;
+			runs = true;
 		}
-		usleep(10 * 1000);
+		/* (an exit meanwhile: what /proc said may be another's) */
+		if (exited(pfd, runs ? 0 : 10))
+			return 0;
+		if (runs)
+			return 1;
 	}
+	if (exited(pfd, 0))
+		return 0;
 	log_warn("main process %ld does not run the runner in '%s' after 10 s: going on",
 		 (long)pid, ESC(dir));
 	return 1;

@@ -719,6 +719,78 @@ START_TEST(register_goes_on_after_10s)
 }
 END_TEST
 
+/* Attack: the VM user's main process dies while register waits for it to
+ * run the runner, and its process ID goes to another process, of another
+ * unit or user (the VM user stalls register's look at /proc/PID/exe, an
+ * executable on a FUSE mount of its own with allow_other, while it runs
+ * through the process IDs). register waited its 10 s, then ran
+ * microvm-register with that ID: machined took another process's unit
+ * for the VM's, which `machinectl kill` and the unregister's
+ * TerminateMachine act on. The reuse is made with a procfs of the test's
+ * (--procfs): PID/exe and PID/cwd, of a process not in the VM's
+ * directory, stay there once the real process has exited. register must
+ * see that the process it was given is gone (it holds it by a pidfd), and
+ * register nothing. */
+START_TEST(register_main_pid_reused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_current(&t, t.runner);
+	pid_t main_pid = fork();
+	ck_assert_int_ge(main_pid, 0);
+	if (main_pid == 0) {
+		usleep(300 * 1000);
+		_exit(0);
+	}
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	char *procfs = tu_path(t.root, "proc");
+	char *rel = xasprintf("%s/x", pid);
+	tu_write(procfs, rel, ""); /* PROCFS/PID/ */
+	char *p = tu_path(procfs, "self");
+	tu_symlink("/proc/self", p);
+	free(p);
+	p = xasprintf("%s/%s/exe", procfs, pid);
+	tu_symlink("/bin/sh", p); /* the other process */
+	free(p);
+	p = xasprintf("%s/%s/cwd", procfs, pid);
+	tu_symlink("/", p);
+	free(p);
+
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t.root, "reg.out");
+	char *env_out = xasprintf("REG_OUT=%s", out);
+	char *env_pid = xasprintf("MAINPID=%s", pid);
+	const char *env[] = { env_out, env_pid, NULL };
+	const char *argv[] = { bin, "--state-dir", t.state, "--procfs", procfs, "register",
+			       "alpha", NULL };
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	long ms = ms_since(&t0);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	char *v = reg_value(&t, "arg1");
+	ck_assert_msg(!reg_ran(&t), "registered process %s, which is not the VM's main process "
+				    "any more (after %ld ms): %s",
+		      v ? v : "(none)", ms, r.err);
+	ck_assert_msg(strstr(r.err, "main process " ) && strstr(r.err, "is gone"), "stderr: %s",
+		      r.err);
+	ck_assert_msg(ms < 5000, "took %ld ms", ms);
+	free(v);
+	tu_run_free(&r);
+	waitpid(main_pid, NULL, 0);
+	free(env_pid);
+	free(env_out);
+	free(out);
+	free(bin);
+	free(rel);
+	free(procfs);
+	tu_vm_free(&t);
+}
+END_TEST
+
 Suite *register_suite(void)
 {
 	Suite *s = suite_create("register");
@@ -737,6 +809,7 @@ Suite *register_suite(void)
 	tu_add_loop_test_if(tc, register_waits_for_exec, 0, 2, why);
 	tu_add_test_if(tc, register_waits_for_start_itself, why);
 	tu_add_test_if(tc, register_goes_on_after_10s, why);
+	tu_add_test_if(tc, register_main_pid_reused, why);
 	suite_add_tcase(s, tc);
 	return s;
 }
