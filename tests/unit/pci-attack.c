@@ -1862,6 +1862,55 @@ END_TEST
 
 /* ---- 6: records that are not regular files ---------------------------------- */
 
+/* Attack (tried, held): a VM with root's pin; its user, who owns the state
+ * dir, puts a link to another VM's directory in place of its own, whose
+ * root-made `current` names a runner with another device. With a pin,
+ * vm_open() reads no `current` (it only checks that the VM's directory is
+ * there, through the link): bind takes the devices of the pinned runner,
+ * and the other runner's device stays on its driver. */
+START_TEST(pinned_vm_dir_link_binds_the_pins_devices)
+{
+	struct sim s;
+	two_devices(&s);
+	sim_device(&s, "0000:03:00.0", "nvme", "7");
+	char *other = tu_path(s.vm.root, "other-runner");
+	tu_write(other, "share/microvm/pci-devices", "0000:03:00.0\n");
+	char *vm2 = tu_path(s.vm.state, "vm2");
+	ck_assert_int_eq(mkdir(vm2, 0755), 0);
+	char *cur2 = tu_path(vm2, "current");
+	tu_symlink(other, cur2); /* root's, for vm2 */
+	char *pins = tu_path(s.vm.root, "pins");
+	char *pin = tu_path(pins, "vm1");
+	ck_assert_int_eq(mkdir_p(pins, 0755), 0);
+	tu_symlink(s.vm.runner, pin);
+	char *orig = tu_path(s.vm.state, "vm1.orig");
+	ck_assert_int_eq(rename(s.vm.dir, orig), 0);
+	tu_symlink(vm2, s.vm.dir); /* the VM user's link */
+	char *env_pins = xasprintf("MICROVM_RUNNER_PINS=%s", pins);
+	const char *env[] = { env_pins, NULL };
+	struct tu_run r;
+	pci_run_env(&s, &r, "bind", NULL, env, NULL, NULL);
+	ck_assert_msg(strcmp(driver_of(&s, "0000:03:00.0"), "nvme") == 0,
+		      "the other runner's device was bound (exit %d): %s", r.status, r.err);
+	/* (a refusal would hold too; today the pin is taken) */
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "vfio-pci");
+	char *rec = record_text(&s);
+	ck_assert_msg(!strstr(rec, "0000:03:00.0"), "record: %s", rec);
+	free(rec);
+	tu_run_free(&r);
+	free(env_pins);
+	free(orig);
+	free(pin);
+	free(pins);
+	free(cur2);
+	free(vm2);
+	free(other);
+	sim_free(&s);
+}
+END_TEST
+
 /* Attack (issue 11, point 6): a FIFO in place of the record hung
  * `unbind` (and `bind`) for ever. It is refused at once, with one line
  * naming it, and nothing is written. _i: 0 unbind, 1 bind. (Run under
@@ -1923,5 +1972,6 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, node_left_in_a_record_holds_its_group, tu_need_root());
 	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
 	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());
+	tu_add_test_if(tc, pinned_vm_dir_link_binds_the_pins_devices, tu_need_root());
 	suite_add_tcase(s, tc);
 }
