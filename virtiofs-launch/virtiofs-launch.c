@@ -272,9 +272,11 @@ static int setup(struct share_list *l, struct mvm_error *e)
 	if (r < 0)
 		return r;
 	L.virtiofsd = find_virtiofsd(L.set.virtiofsd);
+	/* (a name given without a slash is looked up on $PATH alone) */
+	if (!L.virtiofsd && L.set.virtiofsd)
+		return mvm_error_set(e, ENOENT, "find", L.set.virtiofsd, "not on $PATH");
 	if (!L.virtiofsd)
-		return mvm_error_set(e, ENOENT, "find",
-				     L.set.virtiofsd ? L.set.virtiofsd : "virtiofsd",
+		return mvm_error_set(e, ENOENT, "find", "virtiofsd",
 				     "not on $PATH nor in /usr/libexec or /usr/lib/qemu; use "
 				     "--virtiofsd");
 	L.dialect = L.set.dialect;

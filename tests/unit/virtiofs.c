@@ -2354,6 +2354,31 @@ START_TEST(unknown_dialect_is_an_error)
 }
 END_TEST
 
+/* --virtiofsd NAME without a slash is looked up on $PATH alone, and one
+ * not found there is named so: not as the default's search ("nor in
+ * /usr/libexec or /usr/lib/qemu; use --virtiofsd"), which was never made
+ * and would send the admin to the option they gave (found by the docs
+ * audit). Nothing starts. */
+START_TEST(virtiofsd_name_not_on_path_said_so)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "s", "s", "vm1-virtiofs-s.sock");
+	lt_start(&t, "no-such-virtiofsd", NULL);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 1);
+	char *log = lt_log(&t);
+	ck_assert_msg(strstr(log, "virtiofs-launch: vm1: unable to find 'no-such-virtiofsd': not "
+				  "on $PATH\n"),
+		      "log:\n%s", log);
+	ck_assert_msg(!strstr(log, "/usr/libexec") && !strstr(log, "use --virtiofsd"), "log:\n%s",
+		      log);
+	free(log);
+	ck_assert_int_lt(lt_wait_msg(&t, 0, "READY=1", 0), 0);
+	ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
+	lt_free(&t);
+}
+END_TEST
+
 /* A daemon that keeps failing: restarted at once, then after a back-off;
  * the launcher gives up after --max-failures, saying which share, and
  * leaves nothing behind. READY=1 came before (the sockets listened and
@@ -5209,6 +5234,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, runtime_dir_made_roots_alone_to_read, tu_need_root());
 	tu_add_test_if(tc, chroot_refused_gives_up_cleanly, tu_need_root());
 	tu_add_test_if(tc, unknown_dialect_is_an_error, tu_need_root());
+	tu_add_test_if(tc, virtiofsd_name_not_on_path_said_so, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
 	tu_add_test_if(tc, down_too_long_times_out, tu_need_root());
