@@ -335,19 +335,20 @@ static int load_vfio(struct mvm_error *e)
 		log_debug("driver %s is there", VFIO_DRIVER);
 		return 0;
 	}
-	if (c.dry_run) {
-		log_action("load module %s", VFIO_MODULE);
-		return 0;
-	}
 	/* The unit has no CAP_SYS_MODULE (with it, code someone made this
 	 * process run could load any module): its ExecStartPre= loads
-	 * vfio-pci before. Said here before libkmod's EPERM would be. */
+	 * vfio-pci before. Said here before libkmod's EPERM would be, and
+	 * by a dry run too, which would otherwise promise a load. */
 	if (!cap_effective(CAP_SYS_MODULE))
 		return mvm_error_setf(e, EPERM, "load module", VFIO_MODULE,
 				      "the driver is not there and this process may not load "
 				      "modules (no CAP_SYS_MODULE): it must be loaded before "
 				      "(modprobe -b %s, as the unit's ExecStartPre= does)",
 				      VFIO_MODULE);
+	if (c.dry_run) {
+		log_action("load module %s", VFIO_MODULE);
+		return 0;
+	}
 	const char *cfg[] = { opts.modprobe_config, NULL };
 	struct kmod_ctx *ctx = kmod_new(c.modules_dir, opts.modprobe_config ? cfg : NULL);
 	if (!ctx)

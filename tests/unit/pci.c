@@ -1532,6 +1532,18 @@ START_TEST(kmod_without_cap_sys_module)
 	ck_assert(!record_exists(&s));
 	tu_run_free(&r);
 
+	/* A dry run says so too: not "would load module vfio-pci" and exit
+	 * 0, as it did, for a load the real run never tries. */
+	pci_run_env(&s, &r, "bind", EXTRA("-n", "--modules-dir", dir), NULL, NULL,
+		    (const char *const[]){ "/usr/bin/setpriv", "--bounding-set", "-sys_module",
+					   NULL });
+	ck_assert_msg(r.status == 1, "dry run: exit %d: %s%s", r.status, r.out, r.err);
+	ck_assert_msg(strstr(r.err, "this process may not load modules (no CAP_SYS_MODULE)") &&
+			      !strstr(r.out, "would load module") &&
+			      !strstr(r.err, "would load module"),
+		      "dry run: stdout: %s stderr: %s", r.out, r.err);
+	tu_run_free(&r);
+
 	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
