@@ -358,7 +358,12 @@ let
             vm.restartIfChanged
           ];
         };
-        restartTriggers = lib.optional (vm.currentRunner != null) vm.currentRunner ++ lib.attrValues env;
+        # What the helper units' drop-ins hold too: they are not restarted
+        # on their own (restartIfChanged false), only with the VM.
+        restartTriggers =
+          lib.optional (vm.currentRunner != null) vm.currentRunner
+          ++ lib.attrValues env
+          ++ vm.virtiofsd.readWritePaths;
         wants = [ "install-microvm-${name}.service" ] ++ lib.optional machined "systemd-machined.service";
         after = lib.optional machined "systemd-machined.service";
       };

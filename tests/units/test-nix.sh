@@ -205,6 +205,24 @@ for form in standalone microvm-nix; do
     [[ $out == "{"* ]] || printf '%s\n' "$out" | grep -m3 . | sed 's/^/  /'
 done
 
+# restartIfChanged: a switch restarts the VM when its runner or its host
+# settings changed. The helper units are not restarted on their own
+# (restartIfChanged false, PartOf= the VM), so a change to one of their
+# drop-ins must change the VM's restart triggers (found by an audit: a
+# path added to virtiofsd.readWritePaths left the VM running, its
+# virtiofsd in the old sandbox, the new path read-only to the guest).
+triggers() { # triggers MODULE: microvm@files's restartTriggers, stand-alone
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form standalone --argstr store "$STORE" --arg extraModule "$1" \
+        --argstr attr 'systemd.services.microvm@files.restartTriggers' 2>&1
+}
+base=$(triggers '{ }')
+for m in 'virtiofsd.readWritePaths = [ "/srv/more" ]' 'tap.mtu = 1400' 'virtiofsd.extraOptions = [ "--rlimit-nofile=4096" ]'; do
+    out=$(triggers "{ services.microvm-host-helpers.vms.files.$m; }")
+    check "vms.files.$m changes microvm@files's restart triggers" \
+        eval '[[ $base == "["* && $out == "["* && $out != "$base" ]]'
+done
+
 # microvm.virtiofsd.threadPoolSize takes any unsigned number; virtiofs-
 # launch refuses one over 1024 (exit 2, so the VM would not start): the
 # evaluation names it, in both forms (found by an audit: it failed only at
