@@ -479,8 +479,10 @@ in
       default = "rust";
       description = ''
         The command-line dialect of the virtiofsd: "rust" for nixpkgs'
-        virtiofsd, "c" for QEMU's old one, null to let virtiofs-launch ask the
-        binary (one `virtiofsd --help` before the first share starts).
+        virtiofsd, "c" for QEMU's old one, null to let virtiofs-launch tell
+        it from the binary before the first share starts: an ELF file by its
+        strings, anything else (a wrapper script) by one run with --help
+        (see virtiofs-launch(8), Dialects).
       '';
     };
 
