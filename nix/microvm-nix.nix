@@ -3,7 +3,9 @@
 # services.microvm-host-helpers.enable (and fromMicrovmNix, its default
 # there), the VMs of microvm.vms become services.microvm-host-helpers.vms
 # and microvm.nix's host module is switched off, so its units step aside.
-# Every value set here is a default (mkDefault) the host may override.
+# Every value set in services.microvm-host-helpers is a default (mkDefault)
+# the host may override, but the lists autostart and vms.*.virtiofsd.
+# readWritePaths, to which the host's own add.
 #
 # Read from microvm.nix (the options of nixos-modules/host/options.nix and
 # nixos-modules/microvm/options.nix at 71beea0):
@@ -12,7 +14,7 @@
 #   microvm.host.{startupTimeout,useNotifySockets}; of each guest:
 #   microvm.declaredRunner (and its supportsNotifySocket,
 #   registerWithMachined), microvm.hypervisor, microvm.shares.*.{tag,proto,
-#   source,readOnly,cache,posixAcl,extraArgs}, microvm.virtiofsd.{package,
+#   source,socket,readOnly,cache,posixAcl,extraArgs}, microvm.virtiofsd.{package,
 #   group,threadPoolSize,inodeFileHandles,extraArgs}, microvm.interfaces.*.type,
 #   system.build.toplevel.
 {
