@@ -212,7 +212,8 @@ let
           description = ''
             Per-share settings by virtiofs tag, written as files into
             `currentRunner` for virtiofs-launch (microvm.nix:
-            microvm.shares.*.{readOnly,cache,posixAcl,extraArgs}).
+            microvm.shares.*.{readOnly,cache,posixAcl,extraArgs}). Needs
+            `runner`: with none, the evaluation fails naming the shares.
           '';
         };
         tap = {
@@ -572,6 +573,12 @@ in
       ] ++ lib.mapAttrsToList (name: vm: {
         assertion = lib.all (a: !lib.hasInfix "\n" a) (lib.concatMap (s: s.extraArgs) (lib.attrValues vm.shares));
         message = "services.microvm-host-helpers.vms.${name}.shares: an extra argument may not hold a newline (extra-args is one argument a line)";
+      }) cfg.vms
+      # The settings of shares are files in a copy of the runner: without
+      # one, they would be dropped, a readOnly share served writable.
+      ++ lib.mapAttrsToList (name: vm: {
+        assertion = vm.shares == { } || vm.runner != null;
+        message = "services.microvm-host-helpers.vms.${name}.shares: settings for ${lib.concatMapStringsSep ", " builtins.toJSON (lib.attrNames vm.shares)} need runner: they are written as files into a copy of it; with runner = null, give the runner's share/microvm/virtiofs/TAG/ files yourself (virtiofs-launch(8)) and set no shares here";
       }) cfg.vms
       ++ lib.mapAttrsToList (name: vm: {
         assertion = badWords vm == [ ];

@@ -223,6 +223,24 @@ for m in 'virtiofsd.readWritePaths = [ "/srv/more" ]' 'tap.mtu = 1400' 'virtiofs
         eval '[[ $base == "["* && $out == "["* && $out != "$base" ]]'
 done
 
+# A share's settings are files in a copy of the runner: with no runner
+# (managed by hand), they had nowhere to go and were dropped without a
+# word, a readOnly share served writable. The evaluation says so, naming
+# the VM and the shares; with a runner, no such assertion.
+noRunner() { # noRunner MODULE: the evaluation's output
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form standalone --argstr store "$STORE" --arg extraModule "$1" 2>&1
+}
+out=$(noRunner '{ services.microvm-host-helpers.vms.bare.shares.data.readOnly = true; }')
+check "shares of a VM without a runner are an assertion naming them" \
+    says 'services.microvm-host-helpers.vms.bare.shares: settings for "data" need runner'
+out=$(noRunner '{ services.microvm-host-helpers.vms.bare = { }; }')
+check "a VM without a runner or shares is no assertion" \
+    eval '[[ $out == "["* ]] && ! says "need runner"'
+out=$(noRunner '{ services.microvm-host-helpers.vms.files.shares.more.readOnly = true; }')
+check "shares of a VM with a runner are no assertion" \
+    eval '[[ $out == "["* ]] && ! says "need runner"'
+
 # microvm.virtiofsd.threadPoolSize takes any unsigned number; virtiofs-
 # launch refuses one over 1024 (exit 2, so the VM would not start): the
 # evaluation names it, in both forms (found by an audit: it failed only at
