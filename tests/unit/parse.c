@@ -718,6 +718,14 @@ static const struct bad_case mnix_bad[] = {
 	{MNIX_HEAD "  --a 'b c \\\n  --readonly'\n", 0, 9, "\\'b c",
 	 "a quote not closed on its line"},
 	{MNIX_HEAD "  --a=\\", 0, 9, "--a=\\\\", "shell syntax microvm.nix's scripts do not write"},
+	/* a double-quoted word, even with nothing to expand: bash gave
+	 * virtiofsd --readonly, never "--readonly" as an extra argument
+	 * that leaves the share writable */
+	{MNIX_HEAD "  \"--readonly\"\n", 0, 9, "\"--readonly\"",
+	 "shell syntax microvm.nix's scripts do not write"},
+	/* a tag is at most 36 bytes, as a setting file's */
+	{MNIX_HEAD "  --tag=abcdefghijklmnopqrstuvwxyz0123456789a\n", 0, 9,
+	 "--tag=abcdefghijklmnopqrstuvwxyz0123456789a", "tag longer than 36 bytes"},
 };
 
 START_TEST(mnix_script_bad)
@@ -742,6 +750,8 @@ static const struct {
 	 "exec /nix/store/s-supervisor/bin/supervisord --configuration /nix/store/c.conf \"$@\"\n",
 	 "/nix/store/c.conf"},
 	{"exec /nix/store/s/bin/supervisord -c '/nix/store/c d.conf'\n", "/nix/store/c d.conf"},
+	/* a line that only starts with "exec" is no exec line */
+	{"executor=supervisord\nexec /s/supervisord -c /nix/store/c.conf\n", "/nix/store/c.conf"},
 };
 
 START_TEST(mnix_run_good_cases)
@@ -763,6 +773,9 @@ static const struct bad_case mnix_run_bad[] = {
 	 "shell syntax microvm.nix's scripts do not write"},
 	{"exec /s/supervisord --configuration `nproc`\n", 0, 1, "`nproc`",
 	 "shell syntax microvm.nix's scripts do not write"},
+	/* relative: to the unit's working directory, which is not the store */
+	{"#!/bin/sh\nexec /s/supervisord -c c.conf\n", 0, 2, "c.conf",
+	 "the configuration is not an absolute path"},
 };
 
 START_TEST(mnix_run_bad_cases)
@@ -773,6 +786,58 @@ START_TEST(mnix_run_bad_cases)
 	ck_assert_int_eq(parse_mnix_virtiofsd_run(c->in, in_len(c->in, c->len), &conf, &e), -EINVAL);
 	assert_bad(&e, c);
 	ck_assert_ptr_null(conf);
+}
+END_TEST
+
+/* The supervisord configuration: the command= of the share's own
+ * [program:virtiofsd-TAG] section, never another share's. */
+static const struct {
+	const char *in, *want;
+} mnix_conf_good[] = {
+	{"[program:virtiofsd-ro]\ncommand=/nix/store/r-virtiofsd-ro\nstderr_syslog=true\n\n"
+	 "[program:virtiofsd-rw]\ncommand=/nix/store/w-virtiofsd-rw\n",
+	 "/nix/store/r-virtiofsd-ro"},
+	{"[program:virtiofsd-rw]\ncommand=/nix/store/w\n[program:virtiofsd-ro]\n"
+	 "  command = /nix/store/r  \r\n",
+	 "/nix/store/r"},
+};
+
+START_TEST(mnix_conf_good_cases)
+{
+	struct mvm_error e;
+	char *cmd = NULL;
+	const char *in = mnix_conf_good[_i].in;
+	int r = parse_mnix_supervisord(in, strlen(in), "ro", &cmd, &e);
+	ck_assert_msg(r == 0, "%s", tu_error_str(&e));
+	ck_assert_str_eq(cmd, mnix_conf_good[_i].want);
+	free(cmd);
+}
+END_TEST
+
+static const struct bad_case mnix_conf_bad[] = {
+	/* its section has no command=: not the next section's (share rw's
+	 * script, whose settings, writable, are not ro's) */
+	{"[program:virtiofsd-ro]\nstderr_syslog=true\n[program:virtiofsd-rw]\n"
+	 "command=/nix/store/w-virtiofsd-rw\n",
+	 0, 0, "[program:virtiofsd-ro]", "no command= in the share's program section"},
+	{"[program:virtiofsd-rw]\ncommand=/nix/store/w\n", 0, 0, "[program:virtiofsd-ro]",
+	 "no command= in the share's program section"},
+	/* one absolute path, no arguments (no shell reads them) */
+	{"[program:virtiofsd-ro]\ncommand=/nix/store/r --readonly\n", 0, 2,
+	 "command=/nix/store/r --readonly", "not a command of one absolute path"},
+	{"[program:virtiofsd-ro]\ncommand=r-virtiofsd-ro\n", 0, 2, "command=r-virtiofsd-ro",
+	 "not a command of one absolute path"},
+};
+
+START_TEST(mnix_conf_bad_cases)
+{
+	const struct bad_case *c = &mnix_conf_bad[_i];
+	struct mvm_error e;
+	char *cmd = NULL;
+	ck_assert_int_eq(parse_mnix_supervisord(c->in, in_len(c->in, c->len), "ro", &cmd, &e),
+			 -EINVAL);
+	assert_bad(&e, c);
+	ck_assert_ptr_null(cmd);
 }
 END_TEST
 
@@ -959,6 +1024,8 @@ Suite *parse_suite(void)
 	tcase_add_loop_test(tc, mnix_script_bad, 0, ARRAY_SIZE(mnix_bad));
 	tcase_add_loop_test(tc, mnix_run_good_cases, 0, ARRAY_SIZE(mnix_run_good));
 	tcase_add_loop_test(tc, mnix_run_bad_cases, 0, ARRAY_SIZE(mnix_run_bad));
+	tcase_add_loop_test(tc, mnix_conf_good_cases, 0, ARRAY_SIZE(mnix_conf_good));
+	tcase_add_loop_test(tc, mnix_conf_bad_cases, 0, ARRAY_SIZE(mnix_conf_bad));
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase_create("every-format");
