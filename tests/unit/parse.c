@@ -800,6 +800,8 @@ static const struct {
 	{"[program:virtiofsd-rw]\ncommand=/nix/store/w\n[program:virtiofsd-ro]\n"
 	 "  command = /nix/store/r  \r\n",
 	 "/nix/store/r"},
+	/* a key that only starts with "command" is another key */
+	{"[program:virtiofsd-ro]\ncommand_note=x\ncommand=/nix/store/r\n", "/nix/store/r"},
 };
 
 START_TEST(mnix_conf_good_cases)
