@@ -795,6 +795,11 @@ START_TEST(share_settings_of_microvm_nix)
 	tu_rm_rf(conf);
 	ck_assert_int_eq(vm_shares(&v, &sl, &e), -ENOENT);
 	ck_assert_str_eq(e.path, conf);
+	/* A bin/virtiofsd-run that is not microvm.nix's: an error naming it. */
+	tu_write(t.runner, "bin/virtiofsd-run", "#!/bin/sh\nsupervisord -c /nix/store/c.conf\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "parse", R("bin/virtiofsd-run"), 0, "",
+			"no `exec` line: not microvm.nix's virtiofsd-run");
 	/* No bin/virtiofsd-run: the defaults, as before. */
 	tu_rm_rf(R("bin/virtiofsd-run"));
 	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
@@ -803,6 +808,37 @@ START_TEST(share_settings_of_microvm_nix)
 	vm_close(&v);
 	free(conf);
 	free(script);
+	free(store);
+}
+END_TEST
+
+/* The configuration and scripts bin/virtiofsd-run names are trusted as a
+ * runner is: root's all the way and below a runner root
+ * ($MICROVM_RUNNER_ROOTS); one elsewhere, root's or not, is refused,
+ * naming it, never read for the settings. */
+START_TEST(share_script_outside_runner_roots)
+{
+	char *store = tu_tmpdir(); /* beside ROOT, not below it */
+	for (const char *const *tag = (const char *const[]){"ro", "rw", NULL}; *tag; tag++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/source", *tag);
+		tu_write(t.runner, rel, "/srv/x\n");
+		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/socket", *tag);
+		tu_write(t.runner, rel, *tag);
+	}
+	mnix_runner(store, "  --readonly\n", "\n");
+	char *conf = tu_path(store, "c-host-virtiofsd-supervisord.conf");
+	setenv("MICROVM_RUNNER_ROOTS", t.root, 1); /* the runner's, not the scripts' */
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", conf, 0, t.root, "not below a runner root");
+	vm_close(&v);
+	setenv("MICROVM_RUNNER_ROOTS", "/tmp", 1); /* as main() set it */
+	tu_rm_rf(store);
+	free(conf);
 	free(store);
 }
 END_TEST
@@ -2159,6 +2195,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, share_inside_writable_share, tu_need_root());
 	tu_add_test_if(tc, share_settings_files, tu_need_root());
 	tu_add_test_if(tc, share_settings_of_microvm_nix, tu_need_root());
+	tu_add_test_if(tc, share_script_outside_runner_roots, tu_need_root());
 	tu_add_test_if(tc, share_unknown_setting_file, tu_need_root());
 	tu_add_test_if(tc, share_setting_untrusted, tu_need_root());
 	tu_add_test_if(tc, share_file_symlinks, tu_need_root());
