@@ -2929,6 +2929,8 @@ START_TEST(dry_run_changes_nothing)
 	struct lt t;
 	lt_init(&t);
 	lt_share(&t, "a", "new dir", "sub/a.sock");
+	lt_share(&t, "r", "r", "r.sock");
+	lt_setting(&t, "r", "read-only", "true\n");
 	const char *const dry[] = {"-n", NULL};
 	lt_start(&t, t.fake, dry);
 	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
@@ -2939,6 +2941,15 @@ START_TEST(dry_run_changes_nothing)
 			      strstr(log, "would listen on socket '") &&
 			      strstr(log, "would mount '"),
 		      "log:\n%s", log);
+	free(want);
+	/* the read-only share's mount says so, the other's does not */
+	want = xasprintf("' on '%s'\n", pin);
+	ck_assert_msg(strstr(log, want), "want:\n%slog:\n%s", want, log);
+	free(want);
+	free(pin);
+	pin = pin_of(&t, "r");
+	want = xasprintf("' on '%s' read-only\n", pin);
+	ck_assert_msg(strstr(log, want), "want:\n%slog:\n%s", want, log);
 	free(want);
 	free(pin);
 	free(log);
