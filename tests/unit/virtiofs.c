@@ -3090,6 +3090,8 @@ START_TEST(usage_errors)
 		{bin, "a", "b", NULL},
 		{bin, "--virtiofsd-dialect", "go", "vm1", NULL},
 		{bin, "--timeout", "5h", "vm1", NULL},
+		{bin, "--timeout", "86401s", "vm1", NULL}, /* a day at most */
+		{bin, "--grace", "1441min", "vm1", NULL},
 		{bin, "--max-failures", "0", "vm1", NULL},
 		{bin, "--thread-pool-size", "x", "vm1", NULL},
 		{bin, "--bogus", "vm1", NULL},
