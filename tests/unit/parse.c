@@ -668,6 +668,10 @@ static const struct {
 	/* a $ in single quotes or after a backslash is itself */
 	{MNIX_HEAD "  --thread-pool-size 2 --xattrmap='$a:$b' \\$c\n",
 	 "ro=0 acl=0 cache=- ifh=- tag= extra=[--xattrmap=$a:$b][$c]"},
+	/* --xattr of the share's extraArgs, with no --posix-acl before it:
+	 * passed on, not taken for the one --posix-acl brings */
+	{MNIX_HEAD "  --thread-pool-size 2 \\\n   \\\n  --xattr\n",
+	 "ro=0 acl=0 cache=- ifh=- tag= extra=[--xattr]"},
 };
 
 START_TEST(mnix_script_good)
