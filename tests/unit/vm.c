@@ -843,6 +843,42 @@ START_TEST(share_script_outside_runner_roots)
 }
 END_TEST
 
+/* A store path bin/virtiofsd-run names may be root's symlink (a file of
+ * one derivation linked into another): followed, trusted or with
+ * --allow-untrusted alike, and the share's settings read through it. */
+START_TEST(share_script_through_a_symlink)
+{
+	char *store = tu_path(t.root, "store");
+	for (const char *const *tag = (const char *const[]){"ro", "rw", NULL}; *tag; tag++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/source", *tag);
+		tu_write(t.runner, rel, "/srv/x\n");
+		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/socket", *tag);
+		tu_write(t.runner, rel, *tag);
+	}
+	mnix_runner(store, "  --readonly\n", "\n");
+	char *conf = tu_path(store, "c-host-virtiofsd-supervisord.conf");
+	char *real = tu_path(store, "c-real.conf");
+	ck_assert_int_eq(rename(conf, real), 0);
+	ck_assert_int_eq(symlink(real, conf), 0);
+	for (int untrusted = 0; untrusted < 2; untrusted++) {
+		struct vm v;
+		struct mvm_error e;
+		struct share_list sl;
+		int r = vm_open(&v, t.state, t.name, VM_CURRENT, untrusted, &e);
+		ck_assert_msg(r == 0, "vm_open: %s", tu_error_str(&e));
+		r = vm_shares(&v, &sl, &e);
+		ck_assert_msg(r == 0, "allow_untrusted %d: %s", untrusted, tu_error_str(&e));
+		ck_assert_msg(sl.v[0].set.read_only, "share ro is not read-only");
+		share_list_free(&sl);
+		vm_close(&v);
+	}
+	free(real);
+	free(conf);
+	free(store);
+}
+END_TEST
+
 /* A file that is no setting (a typo, a directory): an error naming it,
  * not a setting silently left out. */
 START_TEST(share_unknown_setting_file)
@@ -2196,6 +2232,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, share_settings_files, tu_need_root());
 	tu_add_test_if(tc, share_settings_of_microvm_nix, tu_need_root());
 	tu_add_test_if(tc, share_script_outside_runner_roots, tu_need_root());
+	tu_add_test_if(tc, share_script_through_a_symlink, tu_need_root());
 	tu_add_test_if(tc, share_unknown_setting_file, tu_need_root());
 	tu_add_test_if(tc, share_setting_untrusted, tu_need_root());
 	tu_add_test_if(tc, share_file_symlinks, tu_need_root());
