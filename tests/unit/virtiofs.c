@@ -3041,7 +3041,8 @@ START_TEST(dry_run_long_command_whole)
 	strcpy(arg, "--x=");
 	for (size_t i = 0; i < n; i++)
 		strcat(arg, "b'\\ ");
-	char *line = xasprintf("%s\n", arg);
+	/* and after it one of plain characters but a space: quoted too */
+	char *line = xasprintf("%s\n--y=c d\n", arg);
 	lt_setting(&t, "a", "extra-args", line);
 	free(line);
 	const char *const dry[] = {"--dry-run", NULL};
@@ -3055,12 +3056,16 @@ START_TEST(dry_run_long_command_whole)
 	cmd[strcspn(cmd, "\n")] = '\0';
 	ck_assert_msg(strlen(cmd) > 7804, "cut: %zu bytes, ends ...%s", strlen(cmd),
 		      cmd + (strlen(cmd) > 40 ? strlen(cmd) - 40 : 0));
-	const char *const sh[] = {"/bin/bash", "-c", "eval \"a=($1)\" && printf %s \"${a[-1]}\"",
+	const char *const sh[] = {"/bin/bash", "-c",
+				  "eval \"a=($1)\" && printf '%s\\n%s' \"${a[-2]}\" \"${a[-1]}\"",
 				  "bash", cmd, NULL};
 	struct tu_run r;
 	tu_run(&r, sh);
-	ck_assert_msg(r.status == 0 && !strcmp(r.out, arg), "bash: exit %d: %s; read back %zu bytes",
-		      r.status, r.err, strlen(r.out));
+	char *both = xasprintf("%s\n--y=c d", arg);
+	ck_assert_msg(r.status == 0 && !strcmp(r.out, both),
+		      "bash: exit %d: %s; read back %zu bytes, ends ...%s", r.status, r.err,
+		      strlen(r.out), r.out + (strlen(r.out) > 40 ? strlen(r.out) - 40 : 0));
+	free(both);
 	tu_run_free(&r);
 	free(log);
 	free(arg);
