@@ -3112,6 +3112,23 @@ START_TEST(usage_errors)
 }
 END_TEST
 
+/* --group by name: the whole name of a line of /etc/group, never one
+ * that only starts with it ("roo" is not root's group). */
+START_TEST(group_name_whole)
+{
+	char *bin = tu_bin("virtiofs-launch");
+	const char *const argv[] = {bin, "--group", "roo", "--dry-run", "vm1", NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 1 &&
+			      !strcmp(r.err, "virtiofs-launch: vm1: unable to resolve group 'roo': "
+					     "not in /etc/group (give another group by number)\n"),
+		      "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 /* ---- the state dir belongs to the VM user: no symlink is followed ---- */
 
 
@@ -5215,6 +5232,7 @@ Suite *virtiofs_suite(void)
 	TCase *tc = tu_tcase_create("launch");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, usage_errors);
+	tcase_add_test(tc, group_name_whole);
 	tcase_add_test(tc, bad_name_one_error_line);
 	add_real_test(tc, three_shares_ready_after_all_listen);
 	add_real_test(tc, killed_daemon_comes_back_others_stay);
