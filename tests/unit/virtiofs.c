@@ -4037,6 +4037,59 @@ START_TEST(attack_read_only_pin_gets_later_mount)
 }
 END_TEST
 
+/* A file system mounted below a share's source when the launcher starts
+ * (a disk on SOURCE/sub) is served with the rest: the daemon sees its
+ * files, not the empty directory under it. */
+START_TEST(mount_below_source_is_served)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "s", "s", "vm1-virtiofs-s.sock");
+	char *sub = tu_path(t.vm.dir, "s/sub");
+	ck_assert_int_eq(mkdir_p(sub, 0755), 0);
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0); /* (this test's process alone) */
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	ck_assert_int_eq(mount("disk", sub, "tmpfs", 0, NULL), 0);
+	tu_write(sub, "on-the-disk", "x\n");
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	bool seen = pinned_has(&t, "s", "sub/on-the-disk");
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	ck_assert_int_eq(umount2(sub, MNT_DETACH), 0);
+	ck_assert_msg(seen, "the share serves the empty directory under %s, not the mount on it",
+		      sub);
+	free(sub);
+	lt_free(&t);
+}
+END_TEST
+
+/* The socket in a setgid directory of the VM user's would take that
+ * directory's group, not --group's: refused, naming the socket, its
+ * group and mode, and removed; no daemon starts on it. */
+START_TEST(socket_in_setgid_dir_refused)
+{
+	struct lt t;
+	lt_init(&t);
+	ck_assert_uint_ne(t.gid, TU_NOBODY);
+	lt_share(&t, "s", "s", "sd/s.sock");
+	char *sd = tu_path(t.vm.dir, "sd");
+	ck_assert_int_eq(mkdir_p(sd, 0755), 0);
+	tu_chown(sd, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(chmod(sd, 02775), 0);
+	char *sock = tu_path(sd, "s.sock");
+	char *why = xasprintf("it is owner 0, group %u, mode 0660, not root, %u, 0660 (a setgid "
+			      "directory, or its name taken away at once)",
+			      (unsigned)TU_NOBODY, (unsigned)t.gid);
+	expect_refused(&t, "s", "socket", sock, why);
+	ck_assert_msg(access(sock, F_OK) != 0, "%s left behind", sock);
+	free(why);
+	free(sock);
+	free(sd);
+	lt_free(&t);
+}
+END_TEST
+
 /* Lines of /proc/PID/mountinfo that name path. */
 static size_t mounts_naming(pid_t pid, const char *path)
 {
@@ -5233,6 +5286,8 @@ Suite *virtiofs_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, usage_errors);
 	tcase_add_test(tc, group_name_whole);
+	tu_add_test_if(tc, mount_below_source_is_served, tu_need_root());
+	tu_add_test_if(tc, socket_in_setgid_dir_refused, tu_need_root());
 	tcase_add_test(tc, bad_name_one_error_line);
 	add_real_test(tc, three_shares_ready_after_all_listen);
 	add_real_test(tc, killed_daemon_comes_back_others_stay);
