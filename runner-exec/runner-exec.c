@@ -202,51 +202,62 @@ struct runner_program {
 	bool in_vm_dir;	  /* run in the VM's directory, else in / */
 };
 
-static int run_program(const struct cli *c, const char *name, const struct runner_program *p,
-		       struct mvm_error *e)
+/* The program p names in the VM's runner: 0 with vm open and *prog set,
+ * 1 when there is none (said), or an error. */
+static int find_program(const struct cli *c, const char *name, const struct runner_program *p,
+			struct vm *vm, char **prog, struct mvm_error *e)
 {
-	struct vm vm = { 0 };
-	_cleanup_free_ char *prog = NULL;
-	int r = vm_open(&vm, c->state_dir, name, p->link, c->allow_untrusted, e);
+	int r = vm_open(vm, c->state_dir, name, p->link, c->allow_untrusted, e);
 	if (r == -ENOENT) {
 		/* Never booted, already cleaned up, or its runner is gone. */
 		log_info("no %s runner, nothing to do", vm_link_name(p->link));
-		r = 0;
-		goto out;
+		return 1;
 	}
 	if (r >= 0)
-		r = vm_executable(&vm, p->rel, &prog, e);
+		r = vm_executable(vm, p->rel, prog, e);
 	if (r == -ENOENT) {
 		log_info("runner has no %s, %s", p->rel, p->none);
-		r = 0;
-		goto out;
+		return 1;
 	}
-	if (r < 0)
-		goto out;
-	const char *cwd = p->in_vm_dir ? vm.dir : "/";
+	return r < 0 ? r : 0;
+}
+
+/* Run prog, which find_program() found in vm, to its end. */
+static int run_found(const struct cli *c, const struct vm *vm, const struct runner_program *p,
+		     const char *prog, struct mvm_error *e)
+{
+	const char *cwd = p->in_vm_dir ? vm->dir : "/";
 	if (c->dry_run) {
 		log_action("run %s%s%s in %s", ESC(prog), p->arg ? " " : "", p->arg ? p->arg : "",
 			   ESC(cwd));
-		goto out;
+		return 0;
 	}
 	static const char *const unset[] = { "NOTIFY_SOCKET", NULL };
 	struct spawn_opts so = SPAWN_OPTS_INIT;
 	so.cwd = cwd;
 	so.unset_env = unset;
-	char *const argv[] = { prog, (char *)p->arg, NULL };
+	char *const argv[] = { (char *)prog, (char *)p->arg, NULL };
 	pid_t pid = spawn(argv, &so, e);
-	if (pid < 0) {
-		r = pid;
-		goto out;
-	}
-	r = spawn_wait(pid);
+	if (pid < 0)
+		return pid;
+	int r = spawn_wait(pid);
 	if (r < 0)
 		mvm_error_set(e, r, "wait for", prog, NULL);
 	else if (r > 0)
 		r = mvm_error_setf(e, EIO, "run", prog, "exit status %d", r);
-out:
-	vm_close(&vm);
 	return r;
+}
+
+static int run_program(const struct cli *c, const char *name, const struct runner_program *p,
+		       struct mvm_error *e)
+{
+	struct vm vm = { 0 };
+	_cleanup_free_ char *prog = NULL;
+	int r = find_program(c, name, p, &vm, &prog, e);
+	if (r == 0)
+		r = run_found(c, &vm, p, prog, e);
+	vm_close(&vm);
+	return r < 0 ? r : 0;
 }
 
 static int do_stop(const struct cli *c, const char *name, struct mvm_error *e)
@@ -354,13 +365,6 @@ static int do_register(const struct cli *c, const char *name, struct mvm_error *
 	int r = main_pid(&pid, e);
 	if (r < 0)
 		return r;
-	r = wait_runner(c, name, pid, e);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		log_info("main process %ld is gone, nothing to register", (long)pid);
-		return 0;
-	}
 	char arg[32];
 	snprintf(arg, sizeof(arg), "%ld", (long)pid);
 	const struct runner_program p = {
@@ -369,7 +373,20 @@ static int do_register(const struct cli *c, const char *name, struct mvm_error *
 		.none = "nothing to register",
 		.arg = arg,
 	};
-	return run_program(c, name, &p, e);
+	/* The program first: a runner without one (microvm.nix's without
+	 * registerWithMachined) has nothing to wait for. */
+	struct vm vm = { 0 };
+	_cleanup_free_ char *prog = NULL;
+	r = find_program(c, name, &p, &vm, &prog, e);
+	if (r == 0) {
+		r = wait_runner(c, name, pid, e);
+		if (r == 0)
+			log_info("main process %ld is gone, nothing to register", (long)pid);
+		else if (r > 0)
+			r = run_found(c, &vm, &p, prog, e);
+	}
+	vm_close(&vm);
+	return r < 0 ? r : 0;
 }
 
 static int do_unregister(const struct cli *c, const char *name, struct mvm_error *e)

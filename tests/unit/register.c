@@ -719,6 +719,39 @@ START_TEST(register_goes_on_after_10s)
 }
 END_TEST
 
+/* A runner with no bin/microvm-register (microvm.nix's without
+ * registerWithMachined, most of them): nothing to register, said at once,
+ * without waiting for the main process to run the runner first. Before,
+ * register waited for it all the same: by hand, with a MAINPID that never
+ * runs it, 10 s and "going on"; under systemd, up to a poll of 10 ms
+ * more before each VM's unit was active. */
+START_TEST(register_without_script_waits_for_nothing)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	point_current(&t, t.runner);
+	pid_t main_pid = fork();
+	ck_assert_int_ge(main_pid, 0);
+	if (main_pid == 0) {
+		if (chdir("/") < 0)
+			_exit(99);
+		for (;;)
+			pause();
+	}
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	struct tu_run r;
+	run_reg(&r, &t, "register", pid);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "no bin/microvm-register, nothing to register"),
+		      "stderr: %s", r.err);
+	ck_assert_msg(!strstr(r.err, "going on"), "waited for the runner: %s", r.err);
+	tu_run_free(&r);
+	end_main(main_pid);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Attack: the VM user's main process dies while register waits for it to
  * run the runner, and its process ID goes to another process, of another
  * unit or user (the VM user stalls register's look at /proc/PID/exe, an
@@ -810,6 +843,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, register_waits_for_start_itself, why);
 	tu_add_test_if(tc, register_goes_on_after_10s, why);
 	tu_add_test_if(tc, register_main_pid_reused, why);
+	tu_add_test_if(tc, register_without_script_waits_for_nothing, why);
 	suite_add_tcase(s, tc);
 	return s;
 }
