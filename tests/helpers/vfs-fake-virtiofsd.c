@@ -19,6 +19,9 @@
  *            then by what that dir holds:
  *              .fake-fail      prints "fake: failing", exits 1
  *              .fake-nolisten  never accepts; waits for a signal
+ *              .fake-talk      prints "fake: one" ended by "\r\n", a
+ *                              line of 300 'x' then "END", and "fake:
+ *                              last words" with no newline, exits 1
  *              .fake-exit0     never accepts; prints "fake: exiting
  *                              without a client", exits 0 (a broken
  *                              daemon)
@@ -169,6 +172,13 @@ int main(int argc, char **argv)
 	}
 	if (has(shared, ".fake-fail")) {
 		fputs("fake: failing\n", stderr);
+		return 1;
+	}
+	if (has(shared, ".fake-talk")) {
+		fputs("fake: one\r\n", stderr);
+		for (int i = 0; i < 300; i++)
+			fputc('x', stderr);
+		fputs("END\nfake: last words", stderr);
 		return 1;
 	}
 	if (has(shared, ".fake-exit0")) {

@@ -2427,6 +2427,35 @@ START_TEST(quick_failures_give_up)
 }
 END_TEST
 
+/* What a daemon prints reaches the launcher's log a line at a time, with
+ * its share's tag: a line ended by "\r\n" without its '\r', a line longer
+ * than the launcher reads at once in pieces with nothing lost, and a last
+ * line with no newline, printed just before the daemon exits. */
+START_TEST(daemon_output_relayed_line_by_line)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "talk", "talk", "vm1-virtiofs-talk.sock");
+	tu_write(t.vm.dir, "talk/.fake-talk", "");
+	const char *const extra[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_eq(lt_wait_exit(&t, 4000), 1);
+	char *log = lt_log(&t);
+	ck_assert_msg(strstr(log, ": talk: fake: one\n"), "log:\n%s", log);
+	ck_assert_msg(strstr(log, ": talk: fake: last words\n"), "log:\n%s", log);
+	/* The 300 'x' and "END", over as many lines as it takes. */
+	size_t xs = 0, ends = 0;
+	for (const char *p = log; (p = strstr(p, ": talk: x")); p += 8) {
+		size_t n = strspn(p + 8, "x");
+		xs += n;
+		ends += strncmp(p + 8 + n, "END\n", 4) == 0;
+	}
+	ck_assert_msg(xs == 300 && ends == 1, "%zu 'x', %zu END; log:\n%s", xs, ends, log);
+	free(log);
+	lt_free(&t);
+}
+END_TEST
+
 /* A share that has no daemon that stays up for --timeout (here: its
  * source cannot be opened, with --max-failures out of the way): given up. */
 START_TEST(down_too_long_times_out)
@@ -5328,6 +5357,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, virtiofsd_name_not_on_path_said_so, tu_need_root());
 	tu_add_test_if(tc, dialect_from_the_binarys_strings, tu_need_root());
 	tu_add_test_if(tc, quick_failures_give_up, tu_need_root());
+	tu_add_test_if(tc, daemon_output_relayed_line_by_line, tu_need_root());
 	tu_add_test_if(tc, down_too_long_times_out, tu_need_root());
 	tu_add_test_if(tc, status_names_the_tag_escaped, tu_need_root());
 	tu_add_test_if(tc, newline_tag_refused_before_any_notification, tu_need_root());
