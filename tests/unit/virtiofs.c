@@ -2413,6 +2413,10 @@ START_TEST(quick_failures_give_up)
 	int status = lt_wait_msg(&t, 0, "STATUS=share 'bad' failed 3 times in a row", 0);
 	int stopping = lt_wait_msg(&t, 0, "STOPPING=1", 0);
 	ck_assert(ready >= 0 && status > ready && stopping > ready);
+	/* What systemctl status shows last is why (no STATUS= after it). */
+	for (size_t i = (size_t)status + 1; i < t.nmsg; i++)
+		ck_assert_msg(!strstr(t.msgs[i].text, "STATUS="), "STATUS after the failure's: %s",
+			      lt_story(&t));
 	ck_assert_uint_eq(leftovers(&t), 0);
 	for (size_t i = 0; i < t.nsock; i++)
 		ck_assert_msg(access(t.sock[i], F_OK) < 0, "%s left behind", t.sock[i]);
