@@ -2743,6 +2743,75 @@ START_TEST(exit_0_with_client_waiting_fails)
 }
 END_TEST
 
+/* --max-failures counts quick failures in a row: a daemon that stayed up
+ * longer than --min-uptime before it died starts the count again, so one
+ * that dies now and then is restarted each time, never given up. */
+START_TEST(failure_after_min_uptime_starts_the_count_again)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	const char *const extra[] = {"--max-failures", "2", "--min-uptime", "300ms", NULL};
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t p = daemon_of(&t, "a");
+	ck_assert_int_gt(p, 0);
+	for (int round = 0; round < 3; round++) {
+		sleep_ms(400);
+		ck_assert_int_eq(kill(p, SIGKILL), 0);
+		pid_t np = wait_new_daemon(&t, "a", p, 3000);
+		if (!np)
+			ck_abort_msg("round %d: no daemon after the kill, exit %d; log:\n%s", round,
+				     lt_wait_exit(&t, 0), lt_story(&t));
+		p = np;
+	}
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	lt_free(&t);
+}
+END_TEST
+
+/* A daemon whose client left (the VM stopped or rebooted) did not fail:
+ * the quick failures before it are forgotten, and one more after the next
+ * client's daemon starts is the first in a row, not the --max-failures'th. */
+START_TEST(client_leaving_starts_the_count_again)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	const char *const extra[] = {"--max-failures", "2", NULL};
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t p1 = daemon_of(&t, "a");
+	ck_assert_int_gt(p1, 0);
+	ck_assert_int_eq(kill(p1, SIGKILL), 0); /* a quick failure: one in a row */
+	pid_t p2 = wait_new_daemon(&t, "a", p1, 3000);
+	ck_assert_int_gt(p2, 0);
+	int fd = vm_connect(sock_of(&t, "a"));
+	ck_assert_int_ge(fd, 0);
+	close(fd); /* its client comes and goes */
+	char *log;
+	long long end = now_us() + 3000000;
+	while (!strstr(log = lt_log(&t), "its client left") && now_us() < end) {
+		free(log);
+		sleep_ms(5);
+	}
+	ck_assert_msg(strstr(log, "its client left"), "log:\n%s", log);
+	free(log);
+	fd = vm_connect(sock_of(&t, "a"));
+	ck_assert_int_ge(fd, 0);
+	pid_t p3 = wait_new_daemon(&t, "a", p2, 3000);
+	ck_assert_int_gt(p3, 0);
+	ck_assert_int_eq(kill(p3, SIGKILL), 0); /* quick again: the first in a row */
+	pid_t p4 = wait_new_daemon(&t, "a", p3, 3000);
+	close(fd);
+	if (!p4)
+		ck_abort_msg("no daemon after the kill, exit %d; log:\n%s", lt_wait_exit(&t, 0),
+			     lt_story(&t));
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	lt_free(&t);
+}
+END_TEST
+
 /* A launcher started with SIGCHLD ignored (SIG_IGN outlives exec: a
  * supervisor or script that ignores it to leave no zombies passes it on)
  * sees its daemons exit all the same: the daemon whose client left is
@@ -5369,6 +5438,8 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_signal_before_accept_is_sent_again, tu_need_root());
 	tu_add_test_if(tc, reload_timeout_counts_after_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, exit_0_with_client_waiting_fails, tu_need_root());
+	tu_add_test_if(tc, failure_after_min_uptime_starts_the_count_again, tu_need_root());
+	tu_add_test_if(tc, client_leaving_starts_the_count_again, tu_need_root());
 	tu_add_test_if(tc, sigchld_ignored_at_start_still_reaps, tu_need_root());
 	tu_add_test_if(tc, stale_sockets, tu_need_root());
 	tu_add_test_if(tc, dry_run_changes_nothing, tu_need_root());
