@@ -2686,6 +2686,36 @@ START_TEST(reload_timeout_counts_after_the_old_daemon)
 }
 END_TEST
 
+/* A stop (SIGTERM) while a reload's old daemon, which ignores SIGTERM, is
+ * within its --grace: that grace runs on, not again from the stop, so the
+ * launcher is gone --grace after the reload, within the service manager's
+ * stop timeout, its daemon killed and nothing left. */
+START_TEST(stop_during_a_reloads_grace_keeps_its_end)
+{
+	struct lt t;
+	const char *const extra[] = {"--grace", "2s", NULL};
+	pid_t old = chg_up(&t, ".fake-term-ignore", "ignoring", extra);
+	tu_write(t.vm.runner, "share/microvm/virtiofs/chg/source", "new\n");
+	size_t from = t.nmsg;
+	long long t0 = now_us();
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	ck_assert_int_ge(lt_wait_msg(&t, from, "RELOADING=1", 3000), 0);
+	sleep_ms(1500);
+	ck_assert_int_eq(kill(t.pid, SIGTERM), 0);
+	int st = lt_wait_exit(&t, 5000);
+	long long took = now_us() - t0;
+	char *story = lt_story(&t);
+	ck_assert_msg(st == 0 && took < 2700000, "exit %d %lld ms after the reload (grace 2 s); "
+		      "log:\n%s", st, took / 1000, story);
+	ck_assert_msg(occurrences(story, "still there after 2s, killing it") == 1, "log:\n%s",
+		      story);
+	free(story);
+	ck_assert(!alive(old));
+	ck_assert_uint_eq(leftovers(&t), 0);
+	lt_free(&t);
+}
+END_TEST
+
 /* Found in review: a daemon that exits 0 without taking the client it was
  * started for (a broken daemon, or --virtiofsd /bin/true) was taken for
  * one whose client left: the share went idle, the client still in the
@@ -5437,6 +5467,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, ready_before_daemon_accepts, tu_need_root());
 	tu_add_test_if(tc, reload_signal_before_accept_is_sent_again, tu_need_root());
 	tu_add_test_if(tc, reload_timeout_counts_after_the_old_daemon, tu_need_root());
+	tu_add_test_if(tc, stop_during_a_reloads_grace_keeps_its_end, tu_need_root());
 	tu_add_test_if(tc, exit_0_with_client_waiting_fails, tu_need_root());
 	tu_add_test_if(tc, failure_after_min_uptime_starts_the_count_again, tu_need_root());
 	tu_add_test_if(tc, client_leaving_starts_the_count_again, tu_need_root());
