@@ -2716,6 +2716,91 @@ START_TEST(stop_during_a_reloads_grace_keeps_its_end)
 }
 END_TEST
 
+/* A share a reload removes, whose daemon waits for a client and does not
+ * stop on SIGTERM: its socket is shut down, which ends that wait, so the
+ * daemon goes at once (not killed after --grace), READY=1 follows the
+ * reload at once, and the socket is gone. */
+START_TEST(removed_share_waiting_daemon_goes_at_once)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "keep", "keep", "vm1-virtiofs-keep.sock");
+	lt_share(&t, "gone", "gone", "vm1-virtiofs-gone.sock");
+	tu_write(t.vm.dir, "gone/.fake-term-ignore", "");
+	lt_start(&t, t.fake, NULL); /* (--grace 5 s) */
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t pg = fake_mark(&t, "ignoring");
+	ck_assert_int_gt(pg, 0);
+	ck_assert(lt_wait_log(&t, "gone: fake: accepting on fd", 1, 3000));
+	char *gone_sock = strdup(sock_of(&t, "gone"));
+	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/gone");
+	tu_rm_rf(d);
+	free(d);
+	lt_forget_share(&t, "gone");
+	size_t from = t.nmsg;
+	long long t0 = now_us();
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 8000);
+	long long took = now_us() - t0;
+	char *story = lt_story(&t);
+	ck_assert_msg(rd > rl && took < 2000000 && !strstr(story, "killing it"),
+		      "READY=1 %lld ms after the reload (grace 5 s); log:\n%s", took / 1000, story);
+	free(story);
+	ck_assert(!alive(pg));
+	ck_assert_msg(access(gone_sock, F_OK) < 0, "removed share's socket left behind");
+	free(gone_sock);
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	lt_free(&t);
+}
+END_TEST
+
+/* A reload that gives a socket to a share of another tag (the old share
+ * removed): the socket never stops listening, and the new share's daemon
+ * starts only once the old one, which ignores SIGTERM, is gone (killed
+ * after --grace): never two daemons taking clients off one socket. */
+START_TEST(socket_to_another_tag_waits_for_the_old_daemon)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "one", "old", "vm1-virtiofs-s.sock");
+	tu_write(t.vm.dir, "old/.fake-term-ignore", "");
+	tu_write(t.vm.dir, "new/in-new", "");
+	const char *const extra[] = {"--grace", "1500ms", NULL};
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t old = fake_mark(&t, "ignoring");
+	ck_assert_int_gt(old, 0);
+	ino_t ino0, ino;
+	check_socket(&t, "one", &ino0);
+	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/one");
+	tu_rm_rf(d);
+	free(d);
+	lt_forget_share(&t, "one");
+	lt_share(&t, "two", "new", "vm1-virtiofs-s.sock");
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	sleep_ms(500);
+	ck_assert_msg(alive(old), "the old daemon went before its --grace");
+	pid_t early = daemon_of_now(&t, "two");
+	ck_assert_msg(early == 0, "two's daemon %d started while %d, the old, still runs",
+		      (int)early, (int)old);
+	ck_assert(oracle_listening(sock_of(&t, "two")));
+	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 8000);
+	ck_assert_msg(rd > rl, "no READY=1 after RELOADING=1; log:\n%s", lt_story(&t));
+	ck_assert(!alive(old));
+	ck_assert_int_gt(daemon_of(&t, "two"), 0);
+	ck_assert(pinned_has(&t, "two", "in-new"));
+	check_socket(&t, "two", &ino);
+	ck_assert_uint_eq(ino, ino0);
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	lt_free(&t);
+}
+END_TEST
+
 /* Found in review: a daemon that exits 0 without taking the client it was
  * started for (a broken daemon, or --virtiofsd /bin/true) was taken for
  * one whose client left: the share went idle, the client still in the
@@ -5468,6 +5553,8 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_signal_before_accept_is_sent_again, tu_need_root());
 	tu_add_test_if(tc, reload_timeout_counts_after_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, stop_during_a_reloads_grace_keeps_its_end, tu_need_root());
+	tu_add_test_if(tc, removed_share_waiting_daemon_goes_at_once, tu_need_root());
+	tu_add_test_if(tc, socket_to_another_tag_waits_for_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, exit_0_with_client_waiting_fails, tu_need_root());
 	tu_add_test_if(tc, failure_after_min_uptime_starts_the_count_again, tu_need_root());
 	tu_add_test_if(tc, client_leaving_starts_the_count_again, tu_need_root());
