@@ -33,6 +33,10 @@
  *                              prints "fake: SIGTERM noted while
  *                              starting", then accepts as below; an
  *                              accept() a signal interrupts fails
+ *              .fake-term-slow with .fake-term-late: once a SIGTERM
+ *                              is noted, goes on starting for 500 ms
+ *                              more (noting those that come), prints
+ *                              "fake: started", then accepts
  *              .fake-term-ignore  ignores SIGTERM, writes
  *                              $VFS_FAKE_DIR/PID.ignoring, then accepts
  *                              as below
@@ -202,6 +206,17 @@ int main(int argc, char **argv)
 			nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
 		if (term_noted)
 			fputs("fake: SIGTERM noted while starting\n", stderr);
+		if (term_noted && has(shared, ".fake-term-slow")) {
+			/* (still starting: what comes now is noted as well) */
+			struct timespec end;
+			clock_gettime(CLOCK_MONOTONIC, &end);
+			end.tv_nsec += 500000000L;
+			end.tv_sec += end.tv_nsec / 1000000000L;
+			end.tv_nsec %= 1000000000L;
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end, NULL) == EINTR)
+				;
+			fputs("fake: started\n", stderr);
+		}
 	}
 	if (fd >= 0) {
 		fprintf(stderr, "fake: accepting on fd %d\n", fd);

@@ -2666,6 +2666,31 @@ START_TEST(reload_signal_before_accept_is_sent_again)
 }
 END_TEST
 
+/* The same with a daemon that is still starting when the second SIGTERM
+ * comes (it notes that one too): SIGTERM keeps coming, at doubling gaps,
+ * until one reaches its accept(); the share is back long before the
+ * grace is over, the old daemon not killed. */
+START_TEST(reload_signal_sent_until_the_daemon_goes)
+{
+	struct lt t;
+	const char *const extra[] = {"--grace", "10s", NULL};
+	pid_t old = chg_up(&t, ".fake-term-late", "starting", extra);
+	tu_write(t.vm.dir, "old/.fake-term-slow", "");
+	long long t0 = now_us();
+	char *story = chg_reload(&t);
+	long long took = now_us() - t0;
+	ck_assert_msg(strstr(story, "fake: started"), "the old daemon never went on; log:\n%s",
+		      story);
+	ck_assert_msg(!strstr(story, "killing it"), "the old daemon was killed; log:\n%s", story);
+	ck_assert_msg(took < 5000000, "the share was back after %lld ms (grace 10 s); log:\n%s",
+		      took / 1000, story);
+	free(story);
+	chg_replaced(&t, old);
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	lt_free(&t);
+}
+END_TEST
+
 /* Found with the test above: the new share's --timeout ran from the
  * reload, while it waited for the old daemon's --grace: with a grace as
  * long as the timeout, a changed share whose old daemon needed all of it
@@ -5551,6 +5576,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, newline_tag_refused_before_any_notification, tu_need_root());
 	tu_add_test_if(tc, ready_before_daemon_accepts, tu_need_root());
 	tu_add_test_if(tc, reload_signal_before_accept_is_sent_again, tu_need_root());
+	tu_add_test_if(tc, reload_signal_sent_until_the_daemon_goes, tu_need_root());
 	tu_add_test_if(tc, reload_timeout_counts_after_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, stop_during_a_reloads_grace_keeps_its_end, tu_need_root());
 	tu_add_test_if(tc, removed_share_waiting_daemon_goes_at_once, tu_need_root());
