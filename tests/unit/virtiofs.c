@@ -2413,6 +2413,9 @@ START_TEST(quick_failures_give_up)
 	int status = lt_wait_msg(&t, 0, "STATUS=share 'bad' failed 3 times in a row", 0);
 	int stopping = lt_wait_msg(&t, 0, "STOPPING=1", 0);
 	ck_assert(ready >= 0 && status > ready && stopping > ready);
+	/* While bad waited to start again, systemctl status said so. */
+	ck_assert_msg(lt_wait_msg(&t, (size_t)ready, "STATUS=1 of 2 shares up", 0) > ready,
+		      "%s", lt_story(&t));
 	/* What systemctl status shows last is why (no STATUS= after it). */
 	for (size_t i = (size_t)status + 1; i < t.nmsg; i++)
 		ck_assert_msg(!strstr(t.msgs[i].text, "STATUS="), "STATUS after the failure's: %s",
