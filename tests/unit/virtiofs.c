@@ -2553,6 +2553,47 @@ START_TEST(newline_tag_refused_before_any_notification)
 }
 END_TEST
 
+/* Its notify socket gone, as if systemd lost it. At the start READY=1
+ * cannot be sent: the service manager would wait for it until its start
+ * timeout, so the launcher gives up at once, exit 1, nothing left. After
+ * a reload the shares serve on as they were, the journal says why. */
+START_TEST(lost_ready_gives_up_at_start_not_after_a_reload)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	close(t.nfd);
+	t.nfd = -1;
+	ck_assert_int_eq(unlink(t.notify_path), 0);
+	lt_start(&t, t.fake, NULL);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(st == 1 && strstr(log, "unable to send READY=1 to"), "exit %d; log:\n%s", st,
+		      log);
+	free(log);
+	ck_assert_uint_eq(leftovers(&t), 0);
+	ck_assert_msg(access(sock_of(&t, "a"), F_OK) < 0, "a's socket left behind");
+	lt_free(&t);
+
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t p = daemon_of(&t, "a");
+	ck_assert_int_gt(p, 0);
+	close(t.nfd);
+	t.nfd = -1;
+	ck_assert_int_eq(unlink(t.notify_path), 0);
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	ck_assert(lt_wait_log(&t, "unable to send READY=1 to", 1, 3000));
+	st = lt_wait_exit(&t, 500);
+	ck_assert_msg(st == -1, "exit %d after a reload; log:\n%s", st, lt_log(&t));
+	ck_assert_int_eq(daemon_of(&t, "a"), p);
+	check_socket(&t, "a", NULL);
+	lt_free(&t);
+}
+END_TEST
+
 /* READY=1 once the sockets listen and the daemons run: a VM that connects
  * then waits in the socket's backlog until its daemon accepts (this one
  * never does), it is not refused. */
@@ -5577,6 +5618,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, down_too_long_times_out, tu_need_root());
 	tu_add_test_if(tc, status_names_the_tag_escaped, tu_need_root());
 	tu_add_test_if(tc, newline_tag_refused_before_any_notification, tu_need_root());
+	tu_add_test_if(tc, lost_ready_gives_up_at_start_not_after_a_reload, tu_need_root());
 	tu_add_test_if(tc, ready_before_daemon_accepts, tu_need_root());
 	tu_add_test_if(tc, reload_signal_before_accept_is_sent_again, tu_need_root());
 	tu_add_test_if(tc, reload_signal_sent_until_the_daemon_goes, tu_need_root());
