@@ -1000,6 +1000,37 @@ START_TEST(bad_mtu_from_environment)
 }
 END_TEST
 
+/* --mtu takes 68 to 65535, the range the man page gives: one less or one
+ * more is a usage error that names the value; the bounds themselves pass
+ * the check (the run then fails further on, on what this host lacks). */
+START_TEST(mtu_bounds)
+{
+	char *bin = tu_bin("tap-setup");
+	static const struct {
+		const char *mtu;
+		int status;
+	} cases[] = { { "67", 2 }, { "68", 1 }, { "65535", 1 }, { "65536", 2 } };
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *argv[] = { bin, "--state-dir", "/nonexistent", "--mtu", cases[i].mtu, "up",
+				       "vm1", NULL };
+		struct tu_run r;
+		tu_run(&r, argv);
+		ck_assert_msg(r.status == cases[i].status, "--mtu %s: exit %d: %s", cases[i].mtu,
+			      r.status, r.err);
+		char want[128];
+		snprintf(want, sizeof(want),
+			 "tap-setup: unable to use MTU '%s': not a number from 68 to 65535\n",
+			 cases[i].mtu);
+		if (cases[i].status == 2)
+			ck_assert_str_eq(r.err, want);
+		else
+			ck_assert_msg(!strstr(r.err, "MTU"), "--mtu %s: %s", cases[i].mtu, r.err);
+		tu_run_free(&r);
+	}
+	free(bin);
+}
+END_TEST
+
 /* A bad $MICROVM_LOCK_TIMEOUT is a usage error, named in one line. */
 START_TEST(bad_lock_timeout_from_environment)
 {
@@ -1190,6 +1221,7 @@ Suite *tap_suite(void)
 	tcase_add_test(cli, usage_errors);
 	tcase_add_test(cli, bad_mtu_from_environment);
 	tcase_add_test(cli, bad_lock_timeout_from_environment);
+	tcase_add_test(cli, mtu_bounds);
 	suite_add_tcase(s, cli);
 	TCase *tc = tu_tcase_create("netns");
 	const char *why = tu_need_netns();
