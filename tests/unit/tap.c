@@ -982,6 +982,30 @@ START_TEST(qdisc_noqueue_unless_default)
 }
 END_TEST
 
+/* A variable set empty (a drop-in's "Environment=MICROVM_TAP_BRIDGE=",
+ * which clears one an earlier drop-in set) is as if it were not set: up
+ * makes a TAP with no master, the kernel's MTU and the noqueue qdisc. */
+START_TEST(empty_environment_is_unset)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	const char *env[] = { "MICROVM_TAP_BRIDGE=", "MICROVM_TAP_MTU=", "MICROVM_TAP_QDISC=", NULL };
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", NULL, env);
+	ck_assert_msg(r.status == 0, "up: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_int_gt(ifindex("vm1-a"), 0);
+	ck_assert_uint_eq(sysnum("vm1-a", "mtu"), 1500);
+	ck_assert_int_ne(access("/sys/class/net/vm1-a/master", F_OK), 0);
+	char *k = root_qdisc("vm1-a");
+	ck_assert_msg(k && strcmp(k, "noqueue") == 0, "root qdisc %s", k ? k : "(none)");
+	free(k);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* A bad $MICROVM_TAP_MTU is named like every other error, "tap-setup: ...",
  * with the variable it came from. */
 START_TEST(bad_mtu_from_environment)
@@ -1234,6 +1258,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, qdisc_noqueue_unless_default, why);
 	tu_add_test_if(tc, bridge_from_environment_and_missing_bridge, why);
 	tu_add_test_if(tc, environment_defaults_only_where_they_apply, why);
+	tu_add_test_if(tc, empty_environment_is_unset, why);
 	tu_add_loop_test_if(tc, refuses_non_tap, 0, 2, why);
 	tu_add_test_if(tc, refuses_held_tap, why);
 	tu_add_test_if(tc, bad_name_on_line_3_creates_nothing, why);
