@@ -18,6 +18,9 @@
  *     rename:NAME    before a renameat() or rename() to a file NAME
  *     mkdir:NAME     before a mkdirat() or mkdir() of a directory NAME
  *     chmod          after a chmod() (of a path), once it is done
+ *     ioctl:HEX      after an ioctl() of request number HEX (lower-case
+ *                    hex, no 0x: TUNSETGROUP is 400454ce), once it is
+ *                    done
  *     resolve:NAME   after the first look-up of a path whose last
  *                    component is NAME, once it is done: open(),
  *                    openat(), stat(), lstat(), statfs(), statx() (so a
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -146,6 +150,23 @@ int chmod(const char *path, mode_t mode)
 		real = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "chmod");
 	int r = real(path, mode), err = errno;
 	gate("chmod", NULL);
+	errno = err;
+	return r;
+}
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	static int (*real)(int, unsigned long, ...);
+	if (!real)
+		real = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	int r = real(fd, req, arg), err = errno;
+	char hex[24];
+	snprintf(hex, sizeof(hex), "%lx", req);
+	gate("ioctl", hex);
 	errno = err;
 	return r;
 }

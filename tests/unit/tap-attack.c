@@ -1213,6 +1213,92 @@ START_TEST(mq_attach_relink_refused)
 }
 END_TEST
 
+/* What a queue attached before TUNSETOWNER can do to the TAP after up
+ * set owner and group, and then leave (its queue gone, the count of
+ * queues back to up's one): _i 0 give it another group (TUNSETGROUP), 1
+ * make it persistent (TUNSETPERSIST). The attacker here is root, at a
+ * gate.so point right after up's TUNSETGROUP: the end state of the race
+ * of mq_attach_race_refused, without the race. */
+struct late_change {
+	const char *tun, *gate;
+	int what;
+};
+
+static int late_change(void *arg)
+{
+	const struct late_change *c = arg;
+	char reached[4200];
+	snprintf(reached, sizeof(reached), "%s.reached", c->gate);
+	for (int k = 0; k < 1000 && access(reached, F_OK) < 0; k++) /* 10 s */
+		usleep(10000);
+	int err = access(reached, F_OK) < 0 ? ETIMEDOUT : 0, fd = -1;
+	if (!err && (fd = open(c->tun, O_RDWR | O_CLOEXEC)) < 0)
+		err = errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "vm1-a");
+	if (!err && ioctl(fd, TUNSETIFF, &ifr) < 0)
+		err = errno;
+	if (!err && c->what == 0 && ioctl(fd, TUNSETGROUP, (unsigned long)FOREIGN) < 0)
+		err = errno;
+	if (!err && c->what == 1 && ioctl(fd, TUNSETPERSIST, 1UL) < 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(c->gate); /* up goes on, whatever happened here */
+	return err;
+}
+
+/* Audit F1, what tap_not_fresh() checks beyond the queue count: after
+ * up's TUNSETGROUP a process that attached a queue earlier changes the
+ * TAP's group (_i 0) or makes it persistent (_i 1), and closes its
+ * queue. up must see it (the kernel says so when up asks about the TAP),
+ * fail with one line naming vm1-a and what was done to it, and leave no
+ * TAP and no record. */
+START_TEST(changed_after_owner_set_refused)
+{
+	static const char *const said[] = {
+		"another process changed its owner or group before they were set",
+		"another process made it persistent before its owner was set",
+	};
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", "multi_queue\n");
+	char *tun = tun_node(&t), *gate = tu_path(t.root, "gate");
+	char *shim = xasprintf("LD_PRELOAD=%s/tests/shims/gate.so", BUILD_DIR);
+	char *file = xasprintf("GATE_FILE=%s", gate), at[64];
+	snprintf(at, sizeof(at), "GATE_AT=ioctl:%lx", (unsigned long)TUNSETGROUP);
+	tu_write(t.root, "gate", "");
+	struct late_change c = { .tun = tun, .gate = gate, .what = _i };
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(late_change(&c));
+	const char *env[] = { shim, file, at, "JOURNAL_STREAM=", NULL };
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", NULL, env);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "the change after TUNSETGROUP was not made: %s (up: exit %d: %s)",
+		      WIFEXITED(st) ? strerror(WEXITSTATUS(st)) : "killed", r.status, r.err);
+	char want[256], line[1024], *d = ip_details("vm1-a"), *rec = record_of(&t, "tap");
+	snprintf(want, sizeof(want), "tap-setup: vm1: unable to create 'vm1-a': %s", said[_i]);
+	ck_assert_msg(r.status == 1, "up: exit %d: %s; vm1-a now: %s", r.status, r.err,
+		      d ? d : "(none)");
+	const char *what = tu_error_line(r.err, line, sizeof(line));
+	ck_assert_msg(what && !strcmp(what, want), "up: stderr: %s", r.err);
+	ck_assert_msg(!d, "up failed, but left vm1-a: %s", d);
+	ck_assert_msg(!rec, "up failed, but left a record: %s", rec);
+	tu_run_free(&r);
+	free(file);
+	free(shim);
+	free(gate);
+	free(tun);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* As uid:gid, attach to TAP name through tun and TUNSETLINK it to
  * ARPHRD_NONE, then close: 0, or the errno of what failed. */
 struct relink_args {
@@ -1580,6 +1666,7 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, mq_attach_race_refused, why);
 	tu_add_loop_test_if(tc, mq_attach_relink_refused, 0, 2, why);
 	tu_add_loop_test_if(tc, owner_relinked_tap_still_ours, 0, 2, why);
+	tu_add_loop_test_if(tc, changed_after_owner_set_refused, 0, 2, why);
 	suite_add_tcase(s, tc);
 
 	/* audit F2: CK_RUN_CASE=fuse */
