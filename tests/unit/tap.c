@@ -554,6 +554,71 @@ START_TEST(down_leaves_what_is_no_longer_a_tap)
 }
 END_TEST
 
+/* `ip` as the admin types it; asserting it succeeds. */
+static void ip(const char *const *args)
+{
+	const char *argv[16] = { "/usr/sbin/ip" };
+	for (size_t i = 0; args[i] && i < 14; i++)
+		argv[i + 1] = args[i];
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "ip %s %s: exit %d: %s", args[0], args[1], r.status, r.err);
+	tu_run_free(&r);
+}
+
+/* A TAP that up made and an admin renamed since (the record has the index
+ * with the old name) is no longer the one recorded: down says so, leaves
+ * it, and removes the record. */
+START_TEST(down_leaves_a_renamed_tap)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	tap_ok(&t, "up", NULL);
+	int ifx = ifindex("vm1-a");
+	ip((const char *[]){ "link", "set", "dev", "vm1-a", "down", NULL });
+	ip((const char *[]){ "link", "set", "dev", "vm1-a", "name", "kept0", NULL });
+	struct tu_run r;
+	tap_run(&r, &t, "down", NULL);
+	ck_assert_msg(r.status == 0, "down: exit %d: %s", r.status, r.err);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "tap-setup: vm1: index %d is now 'kept0' (tun), not the tap 'vm1-a' recorded: "
+		 "left alone\n",
+		 ifx);
+	ck_assert_str_eq(r.err, want);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("kept0"), ifx);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* A name recorded as pending (up killed before it made it) is deleted by
+ * down only when the TAP of that name is in the recorded link group: one
+ * outside it was made by someone else since, and stays. */
+START_TEST(down_pending_only_in_its_group)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	char rel[64];
+	snprintf(rel, sizeof(rel), "%s/tap", t.name);
+	ip((const char *[]){ "tuntap", "add", "dev", "vm1-a", "mode", "tap", NULL });
+	int ifx = ifindex("vm1-a");
+	ck_assert_int_gt(ifx, 0);
+	tu_write(t.runtime, rel, "# tap-setup record 2\ngroup 123456\nvm1-a pending\n");
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), ifx);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+
+	set_group("vm1-a", 123456);
+	tu_write(t.runtime, rel, "# tap-setup record 2\ngroup 123456\nvm1-a pending\n");
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(many_taps)
 {
 	struct tu_vm t;
@@ -1269,6 +1334,8 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, reasons_name_paths_escaped, why);
 	tu_add_test_if(tc, down_group_only_when_exact, why);
 	tu_add_test_if(tc, down_leaves_what_is_no_longer_a_tap, why);
+	tu_add_test_if(tc, down_leaves_a_renamed_tap, why);
+	tu_add_test_if(tc, down_pending_only_in_its_group, why);
 	tu_add_test_if(tc, down_without_record, why);
 	tu_add_test_if(tc, unknown_vm_makes_nothing, why);
 	tu_add_test_if(tc, down_refuses_a_record_with_a_nul, why);
