@@ -201,6 +201,38 @@ START_TEST(bridge_from_environment_and_missing_bridge)
 }
 END_TEST
 
+/* Two TAPs held by the running VM: up and down each fail with one error
+ * line, the first TAP's (the runner's order), naming the process. */
+START_TEST(held_error_names_the_first)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
+	tap_ok(&t, "up", NULL);
+	pid_t vm = holder_start(&t, UID, GID, (const char *[]){ "vm1-a", "vm1-b", NULL });
+	static const char *const verbs[] = { "up", "down" }, *const said[] = { "replace", "delete" };
+	for (int k = 0; k < 2; k++) {
+		const char *env[] = { "JOURNAL_STREAM=", NULL };
+		char want[160], line[1024];
+		snprintf(want, sizeof(want),
+			 "tap-setup: vm1: unable to %s 'vm1-a': process %d holds it open; is the VM "
+			 "running?",
+			 said[k], (int)vm);
+		struct tu_run r;
+		tap_run_env(&r, &t, verbs[k], NULL, env);
+		const char *what = tu_error_line(r.err, line, sizeof(line));
+		ck_assert_msg(r.status == 1 && what && !strcmp(what, want), "%s: exit %d: %s", verbs[k],
+			      r.status, r.err);
+		tu_run_free(&r);
+		ck_assert_int_gt(ifindex("vm1-a"), 0);
+		ck_assert_int_gt(ifindex("vm1-b"), 0);
+	}
+	holder_stop(vm);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* An interface of a wanted name that is not a TAP is left as it is. */
 START_TEST(refuses_non_tap)
 {
@@ -1326,6 +1358,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, empty_environment_is_unset, why);
 	tu_add_loop_test_if(tc, refuses_non_tap, 0, 2, why);
 	tu_add_test_if(tc, refuses_held_tap, why);
+	tu_add_test_if(tc, held_error_names_the_first, why);
 	tu_add_test_if(tc, bad_name_on_line_3_creates_nothing, why);
 	tu_add_test_if(tc, rollback_taps, why);
 	tu_add_test_if(tc, idempotent_and_down_without_runner, why);
