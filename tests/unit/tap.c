@@ -959,6 +959,16 @@ START_TEST(macvtap_grant_checks_the_kernel)
 	grant_refused(&t, extra, dev, "not a character device");
 	ck_assert_int_eq(stat(target, &st), 0);
 	ck_assert_uint_eq(st.st_uid, 0);
+	/* ... and a link to a node of the macvtap's very number elsewhere:
+	 * not followed, that node stays root's. */
+	ck_assert_int_eq(unlink(node), 0);
+	char *twin = tu_path(t.root, "twin");
+	ck_assert_int_eq(mknod(twin, S_IFCHR | 0600, devt), 0);
+	ck_assert_int_eq(symlink(twin, node), 0);
+	grant_refused(&t, extra, dev, "not a character device");
+	ck_assert_int_eq(stat(twin, &st), 0);
+	ck_assert_msg(st.st_uid == 0 && st.st_gid != GID, "%s given through the link %s", twin, node);
+	free(twin);
 	ck_assert_int_eq(unlink(node), 0);
 	ck_assert_int_eq(mknod(node, S_IFCHR | 0600, devt), 0);
 
