@@ -233,15 +233,30 @@ START_TEST(held_error_names_the_first)
 }
 END_TEST
 
-/* An interface of a wanted name that is not a TAP is left as it is. */
+/* `ip` as the admin types it; asserting it succeeds. */
+static void ip(const char *const *args)
+{
+	const char *argv[16] = { "/usr/sbin/ip" };
+	for (size_t i = 0; args[i] && i < 14; i++)
+		argv[i + 1] = args[i];
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "ip %s %s: exit %d: %s", args[0], args[1], r.status, r.err);
+	tu_run_free(&r);
+}
+
+/* An interface of a wanted name that is not a TAP is left as it is: _i 0
+ * a veth, 1 a bridge, 2 a (layer 3) TUN, of kind tun as a TAP is. */
 START_TEST(refuses_non_tap)
 {
 	struct tu_vm t;
 	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
 	if (_i == 0)
 		make_veth("vm1-b");
-	else
+	else if (_i == 1)
 		make_bridge("vm1-b");
+	else
+		ip((const char *[]){ "tuntap", "add", "dev", "vm1-b", "mode", "tun", NULL });
 	int before = ifindex("vm1-b");
 	struct tu_run r;
 	tap_run(&r, &t, "up", NULL);
@@ -585,18 +600,6 @@ START_TEST(down_leaves_what_is_no_longer_a_tap)
 	tu_vm_free(&t);
 }
 END_TEST
-
-/* `ip` as the admin types it; asserting it succeeds. */
-static void ip(const char *const *args)
-{
-	const char *argv[16] = { "/usr/sbin/ip" };
-	for (size_t i = 0; args[i] && i < 14; i++)
-		argv[i + 1] = args[i];
-	struct tu_run r;
-	tu_run(&r, argv);
-	ck_assert_msg(r.status == 0, "ip %s %s: exit %d: %s", args[0], args[1], r.status, r.err);
-	tu_run_free(&r);
-}
 
 /* A TAP that up made and an admin renamed since (the record has the index
  * with the old name) is no longer the one recorded: down says so, leaves
@@ -1366,7 +1369,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, bridge_from_environment_and_missing_bridge, why);
 	tu_add_test_if(tc, environment_defaults_only_where_they_apply, why);
 	tu_add_test_if(tc, empty_environment_is_unset, why);
-	tu_add_loop_test_if(tc, refuses_non_tap, 0, 2, why);
+	tu_add_loop_test_if(tc, refuses_non_tap, 0, 3, why);
 	tu_add_test_if(tc, refuses_held_tap, why);
 	tu_add_test_if(tc, held_error_names_the_first, why);
 	tu_add_test_if(tc, bad_name_on_line_3_creates_nothing, why);
