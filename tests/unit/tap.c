@@ -352,6 +352,35 @@ START_TEST(rollback_taps)
 }
 END_TEST
 
+/* A VM's TAPs are in a link group of their own (65536 to 2^31 - 1, from
+ * its name): the same on each up (the TAPs it replaces do not make it
+ * taken), and another one when another link is in it already. */
+START_TEST(link_group_own_and_stable)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
+	tap_ok(&t, "up", NULL);
+	unsigned long g = sysnum("vm1-a", "netdev_group");
+	ck_assert(g >= 65536 && g < 0x80000000ul);
+	tap_ok(&t, "up", NULL);
+	ck_assert_uint_eq(sysnum("vm1-a", "netdev_group"), g);
+	ck_assert_uint_eq(sysnum("vm1-b", "netdev_group"), g);
+	tap_ok(&t, "down", NULL);
+
+	make_veth("other0");
+	set_group("other0", (uint32_t)g);
+	tap_ok(&t, "up", NULL);
+	unsigned long g2 = sysnum("vm1-a", "netdev_group");
+	ck_assert_msg(g2 != g && g2 >= 65536 && g2 < 0x80000000ul, "group %lu, other0's %lu", g2, g);
+	ck_assert_uint_eq(sysnum("vm1-b", "netdev_group"), g2);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_gt(ifindex("other0"), 0);
+	ck_assert_uint_eq(sysnum("other0", "netdev_group"), g);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(idempotent_and_down_without_runner)
 {
 	struct tu_vm t;
@@ -1375,6 +1404,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, bad_name_on_line_3_creates_nothing, why);
 	tu_add_test_if(tc, rollback_taps, why);
 	tu_add_test_if(tc, idempotent_and_down_without_runner, why);
+	tu_add_test_if(tc, link_group_own_and_stable, why);
 	tu_add_test_if(tc, dry_run_changes_nothing, why);
 	tu_add_test_if(tc, dry_run_lines_are_escaped, why);
 	tu_add_test_if(tc, reasons_name_paths_escaped, why);
