@@ -278,6 +278,8 @@ static const struct {
 	 * removed the terminal's character device */
 	{ "group 1\nvm1-a 3 /dev/tty1\n", 2, "vm1-a 3 /dev/tty1", NULL },
 	{ "group 1\nvm1-a 3 dev/tap3\n", 2, "vm1-a 3 dev/tap3", NULL }, /* not absolute */
+	/* a control byte in its directory: the path down would log and unlink */
+	{ "group 1\nvm1-a 3 /dev/\x1b[2J/tap3\n", 2, "vm1-a 3 /dev/\\x1b[2J/tap3", NULL },
 	{ "group 1\nvm1-a  3\n", 2, "vm1-a  3", NULL },
 	{ "group x\n", 1, "group x", NULL },
 	{ "group 4294967296\n", 1, "group 4294967296", NULL },
