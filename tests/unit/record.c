@@ -216,6 +216,20 @@ START_TEST(temp_file_of_a_killed_write)
 	free(want);
 	free(p);
 	ck_assert_int_eq(record_path(run, "a/b", "pci", &p, &e), -EINVAL);
+	/* KIND.tmp a symlink: not written through (the file it names keeps
+	 * what it had), and no record made. */
+	ck_assert_int_eq(record_remove(run, "vm1", "pci", &e), 0);
+	ck_assert_int_eq(mkdir_p(vmdir, 0755), 0);
+	tu_write(root, "victim", "keep\n");
+	char *victim = tu_path(root, "victim"), *tmp = tu_path(vmdir, "tap.tmp");
+	tu_symlink(victim, tmp);
+	ck_assert_int_eq(record_write(run, "vm1", "tap", "group 1\n", &e), -ELOOP);
+	ck_assert_int_eq(read_file(victim, 64, &text, NULL), 0);
+	ck_assert_str_eq(text, "keep\n");
+	free(text);
+	ck_assert_int_eq(record_read(run, "vm1", "tap", &text, &e), -ENOENT);
+	free(tmp);
+	free(victim);
 }
 END_TEST
 
