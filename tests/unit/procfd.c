@@ -187,6 +187,27 @@ START_TEST(scan_blind_or_excused)
 }
 END_TEST
 
+/* A descriptor the scan cannot stat (a link that loops, ELOOP) could be
+ * a TAP's: the scan is blind, naming the table, so the caller refuses. */
+START_TEST(scan_blind_on_a_descriptor_it_cannot_stat)
+{
+	tree();
+	status_of("800", 990, "0000000000000000");
+	char *dir = tu_path(root, "800/fd"), *fd = tu_path(dir, "4");
+	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+	tu_symlink(fd, fd);
+	struct fd_target t[] = { { .name = "vm1-c" } };
+	struct fd_scan s;
+	ck_assert_int_eq(fd_holders(root, t, 1, &s), 0);
+	ck_assert_int_eq(t[0].pid, 0);
+	ck_assert_int_eq(s.blind_pid, 800);
+	ck_assert_int_eq(s.blind_err, ELOOP);
+	ck_assert_str_eq(s.blind_what, "800/fd");
+	free(fd);
+	free(dir);
+}
+END_TEST
+
 START_TEST(scan_without_procfs)
 {
 	struct fd_target t[] = { { .name = "vm1-a" } };
@@ -208,6 +229,7 @@ Suite *procfd_suite(void)
 	tcase_add_checked_fixture(sc, setup, teardown);
 	tu_add_test_if(sc, scan_finds_holders, why);
 	tu_add_loop_test_if(sc, scan_blind_or_excused, 0, 4, why);
+	tu_add_test_if(sc, scan_blind_on_a_descriptor_it_cannot_stat, why);
 	tcase_add_test(sc, scan_without_procfs);
 	suite_add_tcase(s, sc);
 	return s;
