@@ -720,17 +720,20 @@ START_TEST(macvtap_up_down)
 	tu_vm_make(&t, "vm2");
 	make_veth("lower0");
 	tu_write(t.runner, "share/microvm/macvtap-interfaces",
-		 "mvt0 02:11:22:33:44:55 lower0 bridge\nmvt1 02:11:22:33:44:56 lower0 private\n");
+		 "mvt0 02:11:22:33:44:55 lower0 bridge\nmvt1 02:11:22:33:44:56 lower0 private\n"
+		 "mvt2 02:11:22:33:44:57 lower0 vepa\n");
 	char *dev = tu_path(t.root, "dev");
 	ck_assert_int_eq(mkdir(dev, 0755), 0);
 	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
 	tap_ok(&t, "up", extra);
 
-	static const char *names[] = { "mvt0", "mvt1" };
-	static const char *macs[] = { "02:11:22:33:44:55", "02:11:22:33:44:56" };
-	static const uint32_t modes[] = { MACVLAN_MODE_BRIDGE, MACVLAN_MODE_PRIVATE };
-	char *nodes[2];
-	for (int k = 0; k < 2; k++) {
+	static const char *names[] = { "mvt0", "mvt1", "mvt2" };
+	static const char *macs[] = { "02:11:22:33:44:55", "02:11:22:33:44:56",
+				      "02:11:22:33:44:57" };
+	static const uint32_t modes[] = { MACVLAN_MODE_BRIDGE, MACVLAN_MODE_PRIVATE,
+					  MACVLAN_MODE_VEPA };
+	char *nodes[3];
+	for (int k = 0; k < 3; k++) {
 		const char *n = names[k];
 		char *mac = sysattr(n, "address");
 		ck_assert_str_eq(mac, macs[k]);
@@ -766,13 +769,16 @@ START_TEST(macvtap_up_down)
 		free(devt);
 		ck_assert_uint_eq(st.st_uid, UID);
 		ck_assert_uint_eq(st.st_gid, GID);
+		/* the VM user's alone: no one else opens the VM's traffic */
+		ck_assert_msg((st.st_mode & 07777) == 0600, "%s mode %04o", nodes[k],
+			      (unsigned)(st.st_mode & 07777));
 	}
 	char *rec = record_of(&t, "macvtap");
 	ck_assert_ptr_nonnull(rec);
 	free(rec);
 
 	tap_ok(&t, "down", extra);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		ck_assert_int_eq(ifindex(names[k]), 0);
 		ck_assert_int_ne(access(nodes[k], F_OK), 0);
 		free(nodes[k]);
