@@ -791,6 +791,52 @@ START_TEST(macvtap_up_down)
 }
 END_TEST
 
+/* A node already at DEVFS/tapN (no devtmpfs: one left from before, of
+ * another device) is not given to the VM user: up fails naming it, and
+ * the node stays root's and as it was. The index the macvtap gets is the
+ * next one the kernel hands out in this namespace, found with a probe. */
+START_TEST(macvtap_stale_node_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm2");
+	make_veth("lower0");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", "mvt0 02:11:22:33:44:55 lower0 bridge\n");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	make_veth("probe");
+	int a = ifindex("probe"), b = ifindex("probep"), next = (a > b ? a : b) + 1;
+	ip((const char *[]){ "link", "del", "probe", NULL });
+	char rel[32];
+	snprintf(rel, sizeof(rel), "tap%d", next);
+	char *node = tu_path(dev, rel);
+	ck_assert_int_eq(mknod(node, S_IFCHR | 0600, makedev(1, 3)), 0);
+	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
+	struct tu_run r;
+	tap_run(&r, &t, "up", extra);
+	if (r.status == 0)
+		ck_assert_msg(ifindex("mvt0") != next, "up gave the stale %s to the VM user", node);
+	ck_assert_msg(r.status == 1, "up: exit %d (mvt0 is index %d, not %d): %s", r.status,
+		      ifindex("mvt0"), next, r.err);
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "tap-setup: vm2: unable to chown '%s': a stale node: its device number is not the "
+		 "macvtap's\n",
+		 node);
+	ck_assert_str_eq(r.err, want);
+	tu_run_free(&r);
+	struct stat st;
+	ck_assert_int_eq(lstat(node, &st), 0);
+	ck_assert(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_uint_ne(st.st_gid, GID);
+	ck_assert_int_eq(ifindex("mvt0"), 0);
+	ck_assert_ptr_null(record_of(&t, "macvtap"));
+	free(node);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(macvtap_refusals_and_rollback)
 {
 	struct tu_vm t;
@@ -1424,6 +1470,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, many_taps, why);
 	tu_add_test_if(tc, macvtap_up_down, why);
 	tu_add_test_if(tc, macvtap_refusals_and_rollback, why);
+	tu_add_test_if(tc, macvtap_stale_node_refused, why);
 	tu_add_test_if(tc, macvtap_grant_checks_the_kernel, why);
 	suite_add_tcase(s, tc);
 	tap_attack_cases(s);
