@@ -606,6 +606,19 @@ START_TEST(down_group_only_when_exact)
 	ck_assert_int_eq(ifindex("vm1-b"), 0);
 	ck_assert_int_gt(ifindex("stranger"), 0);
 	tu_run_free(&r);
+
+	/* As many links in the group as TAPs to delete, but not the same
+	 * ones: vm1-b moved out of it, the stranger in. */
+	tap_ok(&t, "up", NULL);
+	group = sysnum("vm1-a", "netdev_group");
+	set_group("vm1-b", 0);
+	set_group("stranger", (uint32_t)group);
+	tap_run(&r, &t, "down", v);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_int_gt(ifindex("stranger"), 0);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	tu_run_free(&r);
 	tu_vm_free(&t);
 }
 END_TEST
