@@ -1398,11 +1398,26 @@ START_TEST(down_refuses_a_record_with_a_nul)
 }
 END_TEST
 
+/* No record: nothing to do. A record that names nothing (only its header
+ * and group, as an edit or an older tap-setup could leave it): down
+ * removes it, a dry run leaves it (it changes nothing, found by the
+ * mutation pass: a dry run that removed it went unseen). */
 START_TEST(down_without_record)
 {
 	struct tu_vm t;
 	tu_vm_make(&t, "vm1");
 	tap_ok(&t, "down", NULL);
+	char rel[64];
+	snprintf(rel, sizeof(rel), "%s/tap", t.name);
+	static const char empty[] = "# tap-setup record 2\ngroup 123456\n";
+	tu_write(t.runtime, rel, empty);
+	tap_ok(&t, "down", (const char *[]){ "--dry-run", NULL });
+	char *rec = record_of(&t, "tap");
+	ck_assert_msg(rec && strcmp(rec, empty) == 0, "after down --dry-run, the record is %s",
+		      rec ? rec : "gone");
+	free(rec);
+	tap_ok(&t, "down", NULL);
+	ck_assert_ptr_null(record_of(&t, "tap"));
 	tu_vm_free(&t);
 }
 END_TEST
