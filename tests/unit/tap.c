@@ -790,12 +790,23 @@ START_TEST(macvtap_up_down)
 	ck_assert_ptr_nonnull(rec);
 	free(rec);
 
+	/* What is at a recorded node's path when down runs and is no
+	 * character device (a file put there since) is not down's to
+	 * remove. */
+	ck_assert_int_eq(unlink(nodes[2]), 0);
+	tu_write(dev, strrchr(nodes[2], '/') + 1, "not a node\n");
 	tap_ok(&t, "down", extra);
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < 2; k++) {
 		ck_assert_int_eq(ifindex(names[k]), 0);
 		ck_assert_int_ne(access(nodes[k], F_OK), 0);
 		free(nodes[k]);
 	}
+	ck_assert_int_eq(ifindex(names[2]), 0);
+	struct stat fst;
+	ck_assert_msg(lstat(nodes[2], &fst) == 0 && S_ISREG(fst.st_mode),
+		      "down removed the file at %s, which is no node", nodes[2]);
+	ck_assert_int_eq(unlink(nodes[2]), 0);
+	free(nodes[2]);
 	ck_assert_int_gt(ifindex("lower0"), 0);
 	ck_assert_ptr_null(record_of(&t, "macvtap"));
 	tap_ok(&t, "down", extra);
