@@ -317,7 +317,7 @@ static bool exited(int pfd, int ms)
  * registered; what /proc says counts only while that process still runs.
  * (Between this and the script's own use of the ID, it can still exit:
  * the script takes a number.) */
-static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct mvm_error *e)
+static int wait_runner(const struct cli *c, const struct vm *vm, pid_t pid, struct mvm_error *e)
 {
 	char rel[2][48];
 	snprintf(rel[0], sizeof(rel[0]), "%ld/exe", (long)pid);
@@ -325,9 +325,9 @@ static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct 
 	_cleanup_free_ char *self = path_join(c->procfs, "self/exe");
 	_cleanup_free_ char *exe = path_join(c->procfs, rel[0]);
 	_cleanup_free_ char *cwd = path_join(c->procfs, rel[1]);
-	_cleanup_free_ char *dir = path_join(c->state_dir, name);
+	const char *dir = vm->dir;
 	struct stat me, vmdir, st;
-	if (!self || !exe || !cwd || !dir)
+	if (!self || !exe || !cwd)
 		return mvm_error_set(e, ENOMEM, "inspect", "MAINPID", NULL);
 	_cleanup_close_ int pfd = pidfd_open(pid, 0);
 	if (pfd < 0 && errno == ESRCH)
@@ -337,7 +337,7 @@ static int wait_runner(const struct cli *c, const char *name, pid_t pid, struct 
 	if (stat(self, &me) < 0)
 		return mvm_error_set(e, errno, "inspect", self, NULL);
 	if (stat(dir, &vmdir) < 0)
-		return 1; /* no VM directory: run_program() says so */
+		return 1; /* gone since vm_open(): the script's run says so */
 	for (int i = 0; i < 1000; i++) {
 		bool runs = false;
 		if (stat(exe, &st) < 0) {
@@ -379,7 +379,7 @@ static int do_register(const struct cli *c, const char *name, struct mvm_error *
 	_cleanup_free_ char *prog = NULL;
 	r = find_program(c, name, &p, &vm, &prog, e);
 	if (r == 0) {
-		r = wait_runner(c, name, pid, e);
+		r = wait_runner(c, &vm, pid, e);
 		if (r == 0)
 			log_info("main process %ld is gone, nothing to register", (long)pid);
 		else if (r > 0)
