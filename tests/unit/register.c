@@ -45,19 +45,25 @@ static void point_current(const struct tu_vm *t, const char *target)
 	free(b);
 }
 
-/* A process that is not runner-exec, in the VM's directory: the VM's main
- * process once `runner-exec start` has exec'd the runner. */
-static pid_t start_main(const struct tu_vm *t)
+/* A process that is not runner-exec, waiting in dir. */
+static pid_t start_main_in(const char *dir)
 {
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		if (chdir(t->dir) < 0)
+		if (chdir(dir) < 0)
 			_exit(99);
 		for (;;)
 			pause();
 	}
 	return pid;
+}
+
+/* ... in the VM's directory: the VM's main process once `runner-exec
+ * start` has exec'd the runner. */
+static pid_t start_main(const struct tu_vm *t)
+{
+	return start_main_in(t->dir);
 }
 
 static void end_main(pid_t pid)
@@ -692,14 +698,7 @@ START_TEST(register_goes_on_after_10s)
 	tu_vm_make(&t, "alpha");
 	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
 	point_current(&t, t.runner);
-	pid_t main_pid = fork();
-	ck_assert_int_ge(main_pid, 0);
-	if (main_pid == 0) {
-		if (chdir("/") < 0)
-			_exit(99);
-		for (;;)
-			pause();
-	}
+	pid_t main_pid = start_main_in("/");
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
 	struct timespec t0;
@@ -730,14 +729,7 @@ START_TEST(register_without_script_waits_for_nothing)
 	struct tu_vm t;
 	tu_vm_make(&t, "alpha");
 	point_current(&t, t.runner);
-	pid_t main_pid = fork();
-	ck_assert_int_ge(main_pid, 0);
-	if (main_pid == 0) {
-		if (chdir("/") < 0)
-			_exit(99);
-		for (;;)
-			pause();
-	}
+	pid_t main_pid = start_main_in("/");
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
 	struct tu_run r;

@@ -730,9 +730,10 @@ static void mnix_runner(const char *store, const char *ro_tail, const char *rw_t
 	free(rw);
 }
 
-START_TEST(share_settings_of_microvm_nix)
+/* The runner's shares ro and rw, with a source and a socket and no
+ * setting file: their settings are in microvm.nix's scripts. */
+static void mnix_shares(void)
 {
-	char *store = tu_path(t.root, "store");
 	for (const char *const *tag = (const char *const[]){"ro", "rw", NULL}; *tag; tag++) {
 		char rel[64];
 		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/source", *tag);
@@ -740,6 +741,12 @@ START_TEST(share_settings_of_microvm_nix)
 		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/socket", *tag);
 		tu_write(t.runner, rel, *tag);
 	}
+}
+
+START_TEST(share_settings_of_microvm_nix)
+{
+	char *store = tu_path(t.root, "store");
+	mnix_shares();
 	mnix_runner(store,
 		    "  --cache=auto \\\n  --inode-file-handles=prefer \\\n   \\\n  --readonly \\\n"
 		    "  --xattrmap=:map::user.virtiofs.: --allow-mmap\n",
@@ -819,13 +826,7 @@ END_TEST
 START_TEST(share_script_outside_runner_roots)
 {
 	char *store = tu_tmpdir(); /* beside ROOT, not below it */
-	for (const char *const *tag = (const char *const[]){"ro", "rw", NULL}; *tag; tag++) {
-		char rel[64];
-		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/source", *tag);
-		tu_write(t.runner, rel, "/srv/x\n");
-		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/socket", *tag);
-		tu_write(t.runner, rel, *tag);
-	}
+	mnix_shares();
 	mnix_runner(store, "  --readonly\n", "\n");
 	char *conf = tu_path(store, "c-host-virtiofsd-supervisord.conf");
 	setenv("MICROVM_RUNNER_ROOTS", t.root, 1); /* the runner's, not the scripts' */
@@ -849,13 +850,7 @@ END_TEST
 START_TEST(share_script_through_a_symlink)
 {
 	char *store = tu_path(t.root, "store");
-	for (const char *const *tag = (const char *const[]){"ro", "rw", NULL}; *tag; tag++) {
-		char rel[64];
-		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/source", *tag);
-		tu_write(t.runner, rel, "/srv/x\n");
-		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/socket", *tag);
-		tu_write(t.runner, rel, *tag);
-	}
+	mnix_shares();
 	mnix_runner(store, "  --readonly\n", "\n");
 	char *conf = tu_path(store, "c-host-virtiofsd-supervisord.conf");
 	char *real = tu_path(store, "c-real.conf");

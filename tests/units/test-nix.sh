@@ -211,10 +211,13 @@ done
 # drop-ins must change the VM's restart triggers (found by an audit: a
 # path added to virtiofsd.readWritePaths left the VM running, its
 # virtiofsd in the old sandbox, the new path read-only to the guest).
-triggers() { # triggers MODULE: microvm@files's restartTriggers, stand-alone
+with_module() { # with_module MODULE [ATTR]: the stand-alone evaluation's output with MODULE
     nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
         --argstr form standalone --argstr store "$STORE" --arg extraModule "$1" \
-        --argstr attr 'systemd.services.microvm@files.restartTriggers' 2>&1
+        ${2:+--argstr attr "$2"} 2>&1
+}
+triggers() { # triggers MODULE: microvm@files's restartTriggers, stand-alone
+    with_module "$1" 'systemd.services.microvm@files.restartTriggers'
 }
 base=$(triggers '{ }')
 for m in 'virtiofsd.readWritePaths = [ "/srv/more" ]' 'tap.mtu = 1400' 'virtiofsd.extraOptions = [ "--rlimit-nofile=4096" ]'; do
@@ -227,17 +230,13 @@ done
 # (managed by hand), they had nowhere to go and were dropped without a
 # word, a readOnly share served writable. The evaluation says so, naming
 # the VM and the shares; with a runner, no such assertion.
-noRunner() { # noRunner MODULE: the evaluation's output
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form standalone --argstr store "$STORE" --arg extraModule "$1" 2>&1
-}
-out=$(noRunner '{ services.microvm-host-helpers.vms.bare.shares.data.readOnly = true; }')
+out=$(with_module '{ services.microvm-host-helpers.vms.bare.shares.data.readOnly = true; }')
 check "shares of a VM without a runner are an assertion naming them" \
     says 'services.microvm-host-helpers.vms.bare.shares: settings for "data" need runner'
-out=$(noRunner '{ services.microvm-host-helpers.vms.bare = { }; }')
+out=$(with_module '{ services.microvm-host-helpers.vms.bare = { }; }')
 check "a VM without a runner or shares is no assertion" \
     eval '[[ $out == "["* ]] && ! says "need runner"'
-out=$(noRunner '{ services.microvm-host-helpers.vms.files.shares.more.readOnly = true; }')
+out=$(with_module '{ services.microvm-host-helpers.vms.files.shares.more.readOnly = true; }')
 check "shares of a VM with a runner are no assertion" \
     eval '[[ $out == "["* ]] && ! says "need runner"'
 
