@@ -1299,6 +1299,80 @@ START_TEST(changed_after_owner_set_refused)
 }
 END_TEST
 
+/* While up holds after its TUNSETGROUP of vm1-a, a persistent TAP vm1-b
+ * of uid FOREIGN appears (the gate's fork makes it as root could: up's
+ * dump said the name was free). */
+static int stranger_appears(void *arg)
+{
+	const struct late_change *c = arg;
+	char reached[4200];
+	snprintf(reached, sizeof(reached), "%s.reached", c->gate);
+	for (int k = 0; k < 1000 && access(reached, F_OK) < 0; k++) /* 10 s */
+		usleep(10000);
+	int err = access(reached, F_OK) < 0 ? ETIMEDOUT : 0, fd = -1;
+	if (!err && (fd = open(c->tun, O_RDWR | O_CLOEXEC)) < 0)
+		err = errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "vm1-b");
+	if (!err && (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+		     ioctl(fd, TUNSETOWNER, (unsigned long)FOREIGN) < 0 ||
+		     ioctl(fd, TUNSETPERSIST, 1UL) < 0))
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(c->gate);
+	return err;
+}
+
+/* A TAP of a wanted name that appears between up's dump and its
+ * TUNSETIFF is another's: up must not attach to it (IFF_TUN_EXCL), so it
+ * fails naming vm1-b, and that TAP stays as its maker left it, owner and
+ * all; vm1-a, which this run made, goes again, with no record. */
+START_TEST(appeared_since_the_dump_left_alone)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", NULL);
+	char *tun = tun_node(&t), *gate = tu_path(t.root, "gate");
+	char *shim = xasprintf("LD_PRELOAD=%s/tests/shims/gate.so", BUILD_DIR);
+	char *file = xasprintf("GATE_FILE=%s", gate), at[64];
+	snprintf(at, sizeof(at), "GATE_AT=ioctl:%lx", (unsigned long)TUNSETGROUP);
+	tu_write(t.root, "gate", "");
+	struct late_change c = { .tun = tun, .gate = gate };
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(stranger_appears(&c));
+	const char *env[] = { shim, file, at, "JOURNAL_STREAM=", NULL };
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", NULL, env);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "vm1-b was not made while up waited: %s (up: exit %d: %s)",
+		      WIFEXITED(st) ? strerror(WEXITSTATUS(st)) : "killed", r.status, r.err);
+	char line[1024], *rec = record_of(&t, "tap");
+	ck_assert_msg(r.status == 1, "up: exit %d: %s", r.status, r.err);
+	const char *what = tu_error_line(r.err, line, sizeof(line));
+	ck_assert_msg(what && !strcmp(what, "tap-setup: vm1: unable to create 'vm1-b': TUNSETIFF: "
+					    "Device or resource busy"),
+		      "up: stderr: %s", r.err);
+	ck_assert_msg(ifindex("vm1-b") > 0, "up deleted vm1-b, which another process made");
+	ck_assert_msg(sysnum("vm1-b", "owner") == FOREIGN,
+		      "up changed the owner of vm1-b, which another process made, to %lu",
+		      sysnum("vm1-b", "owner"));
+	ck_assert_msg(ifindex("vm1-a") == 0, "up failed, but left vm1-a");
+	ck_assert_msg(!rec, "up failed, but left a record: %s", rec);
+	tu_run_free(&r);
+	free(file);
+	free(shim);
+	free(gate);
+	free(tun);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* As uid:gid, attach to TAP name through tun and TUNSETLINK it to
  * ARPHRD_NONE, then close: 0, or the errno of what failed. */
 struct relink_args {
@@ -1667,6 +1741,7 @@ void tap_attack_cases(Suite *s)
 	tu_add_loop_test_if(tc, mq_attach_relink_refused, 0, 2, why);
 	tu_add_loop_test_if(tc, owner_relinked_tap_still_ours, 0, 2, why);
 	tu_add_loop_test_if(tc, changed_after_owner_set_refused, 0, 2, why);
+	tu_add_test_if(tc, appeared_since_the_dump_left_alone, why);
 	suite_add_tcase(s, tc);
 
 	/* audit F2: CK_RUN_CASE=fuse */
