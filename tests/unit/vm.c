@@ -1851,6 +1851,16 @@ START_TEST(trust_runner_roots)
 	setenv("MICROVM_RUNNER_ROOTS", "/", 1);
 	open_ok(&v);
 	vm_close(&v);
+	/* A relative entry is ignored even where it would resolve (from the
+	 * working directory, which is no promise of root's). */
+	char cwd[PATH_MAX];
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(t.root), 0);
+	setenv("MICROVM_RUNNER_ROOTS", ".", 1);
+	int r = vm_open(&v, t.state, t.name, VM_CURRENT, false, &e);
+	ck_assert_int_eq(chdir(cwd), 0);
+	ck_assert_int_eq(r, -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.runner, 0, ".", "not below a runner root");
 	free(list);
 	setenv("MICROVM_RUNNER_ROOTS", "/tmp", 1); /* as main() set it */
 }
