@@ -1861,6 +1861,10 @@ START_TEST(trust_runner_roots)
 	ck_assert_int_eq(chdir(cwd), 0);
 	ck_assert_int_eq(r, -EPERM);
 	tu_assert_error(&e, EPERM, "trust", t.runner, 0, ".", "not below a runner root");
+	/* Set but empty (Environment=MICROVM_RUNNER_ROOTS=): the default. */
+	setenv("MICROVM_RUNNER_ROOTS", "", 1);
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", t.runner, 0, "/nix/store", "not below a runner root");
 	free(list);
 	setenv("MICROVM_RUNNER_ROOTS", "/tmp", 1); /* as main() set it */
 }
