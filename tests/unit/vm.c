@@ -1979,6 +1979,12 @@ START_TEST(trust_pin_over_guest_link)
 	ck_assert_str_eq(v.runner, t.runner);
 	ck_assert_str_eq(v.link, P(pins, "vm1"));
 	vm_close(&v);
+	/* `booted` is what runs, whatever the pin says (runner-exec stop). */
+	tu_symlink(added, P(t.dir, "booted"));
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_BOOTED, false, &e), 0);
+	ck_assert_str_eq(v.runner, added);
+	ck_assert_str_eq(v.link, P(t.dir, "booted"));
+	vm_close(&v);
 	/* ... also for what does not check trust (runner-exec status). */
 	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, true, &e), 0);
 	ck_assert_str_eq(v.runner, t.runner);
