@@ -1985,6 +1985,15 @@ START_TEST(trust_pin_over_guest_link)
 	ck_assert_str_eq(v.runner, added);
 	ck_assert_str_eq(v.link, P(t.dir, "booted"));
 	vm_close(&v);
+	/* A relative pin (ln -s ../runner): from the pin directory, ".."
+	 * one step up. */
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink("../runner", P(pins, "vm1"));
+	open_ok(&v);
+	ck_assert_str_eq(v.runner, t.runner);
+	vm_close(&v);
+	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
+	tu_symlink(t.runner, P(pins, "vm1"));
 	/* ... also for what does not check trust (runner-exec status). */
 	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, true, &e), 0);
 	ck_assert_str_eq(v.runner, t.runner);
