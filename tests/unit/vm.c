@@ -1077,6 +1077,10 @@ START_TEST(share_inside_writable_share)
 	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a\n");
 	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
 	share_list_free(&sl);
+	/* a name that only starts like the share's is beside it too */
+	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a2/media\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	share_list_free(&sl);
 	tu_write(t.runner, "share/microvm/virtiofs/media/source", "/srv/vm-a/media\n");
 	tu_write(t.runner, "share/microvm/virtiofs/data/read-only", "true\n");
 	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
