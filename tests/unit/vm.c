@@ -996,6 +996,11 @@ START_TEST(share_same_socket)
 	tu_write(t.runner, "share/microvm/virtiofs/b/socket", "./x/../s.sock\n");
 	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
 	ck_assert_str_eq(mvm_error_reason(&e), "the socket of share 'a' too");
+	/* the value escaped: a quote cannot end it early */
+	tu_write(t.runner, "share/microvm/virtiofs/a/socket", "it's.sock\n");
+	tu_write(t.runner, "share/microvm/virtiofs/b/socket", "it's.sock\n");
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EINVAL);
+	tu_assert_error(&e, EINVAL, "use", file, 0, P(t.dir, "it\\'s.sock"), NULL);
 	free(file);
 	vm_close(&v);
 }
