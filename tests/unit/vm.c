@@ -132,6 +132,12 @@ START_TEST(open_booted)
 	tu_symlink(P(t.root, "collected"), P(t.dir, "booted"));
 	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_BOOTED, false, &e), -ENOENT);
 	tu_assert_error(&e, ENOENT, "resolve", P(t.dir, "booted"), 0, P(t.root, "collected"), NULL);
+	/* ... that target escaped, as every value shown is. */
+	ck_assert_int_eq(unlink(P(t.dir, "booted")), 0);
+	tu_symlink(P(t.root, "it's\ngone"), P(t.dir, "booted"));
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_BOOTED, false, &e), -ENOENT);
+	tu_assert_error(&e, ENOENT, "resolve", P(t.dir, "booted"), 0,
+			P(t.root, "it\\'s\\x0agone"), NULL);
 	free(other);
 }
 END_TEST
