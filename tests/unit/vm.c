@@ -1950,6 +1950,11 @@ START_TEST(trust_current_named_by_root)
 	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
 	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "../../nix-added",
 			"a relative link (through the VM user's directory)");
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink("../it's\nadded", P(t.dir, "current")); /* shown escaped */
+	ck_assert_int_eq(vm_open(&v, t.state, t.name, VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "../it\\'s\\x0aadded",
+			"a relative link (through the VM user's directory)");
 	/* No link at all: a directory of the VM user's making. */
 	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
 	ck_assert_int_eq(mkdir(P(t.dir, "current"), 0755), 0);
