@@ -48,6 +48,7 @@ static const struct {
 	{"vm-a.b_c@1\n", "vm-a.b_c@1"},
 	{"abcdefghijklmno\n", "abcdefghijklmno"}, /* 15 bytes: the longest */
 	{"...\n", "..."},
+	{"tap10 tap1\n", "tap10,tap1"}, /* a name that starts another is no duplicate */
 	/* 20: the list grows past its first sizes (4, 8, 16) */
 	{"tap0 tap1 tap2 tap3 tap4 tap5 tap6 tap7 tap8 tap9\n"
 	 "tap10 tap11 tap12 tap13 tap14 tap15 tap16 tap17 tap18 tap19\n",
