@@ -305,6 +305,11 @@ START_TEST(read_write_files)
 	free(buf);
 	free(q);
 	ck_assert_int_eq(read_file(root, 100, &buf, &len), -EISDIR);
+	/* A file whose size says nothing (/proc, as /proc/self/mountinfo) is
+	 * held to the limit by what it holds. */
+	buf = NULL;
+	ck_assert_int_eq(read_file("/proc/self/status", 100, &buf, &len), -EFBIG);
+	ck_assert_ptr_null(buf);
 	/* Not a regular file: refused without reading (a FIFO without a
 	 * writer would block open() for ever), a symlink not followed. */
 	ck_assert_int_eq(read_file("/dev/zero", 5000, &buf, &len), -EINVAL);
