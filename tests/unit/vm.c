@@ -1558,10 +1558,11 @@ static const struct {
 	{ ROOT_LINE "98 22 0:45 / /mnt rw shared:2 master:1 propagate_from:1 unbindable - virtiofs "
 		    "t rw",
 	  0, 98, 1, "virtiofs" },
-	/* malformed: no separator; one too early (a mount point "-"); no
-	 * type; an empty type; nothing after the type */
+	/* malformed: no separator; one too early (a mount point "-", the
+	 * options "-"); no type; an empty type; nothing after the type */
 	{ ROOT_LINE "98 22 0:45 / /mnt rw virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
 	{ ROOT_LINE "98 22 0:45 / - virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
+	{ ROOT_LINE "98 22 0:45 / /mnt - virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
 	{ ROOT_LINE "98 22 0:45 / /mnt rw -\n", 0, 98, -EINVAL, NULL },
 	{ ROOT_LINE "98 22 0:45 / /mnt rw -  ro-store rw\n", 0, 98, -EINVAL, NULL },
 	{ ROOT_LINE "98 22 0:45 / /mnt rw - virtiofs\n", 0, 98, -EINVAL, NULL },
