@@ -1567,11 +1567,13 @@ static const struct {
 	{ ROOT_LINE "98 22 0:45 / /mnt rw -  ro-store rw\n", 0, 98, -EINVAL, NULL },
 	{ ROOT_LINE "98 22 0:45 / /mnt rw - virtiofs\n", 0, 98, -EINVAL, NULL },
 	/* malformed elsewhere: an ID that is no number, a blank line, an ID
-	 * too large, a NUL byte: the table is not the kernel's */
+	 * with no space after it, an ID too large, a NUL byte: the table is
+	 * not the kernel's */
 	{ "x 1 0:21 / / rw - ext4 /dev/vda1 rw\n"
 	  "98 22 0:45 / /mnt rw - virtiofs ro-store rw\n",
 	  0, 98, -EINVAL, NULL },
 	{ ROOT_LINE "\n98 22 0:45 / /mnt rw - virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
+	{ ROOT_LINE "98x 22 0:45 / /mnt rw - virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
 	{ "-98 22 0:45 / /mnt rw - virtiofs ro-store rw\n", 0, 98, -EINVAL, NULL },
 	{ "123456789012345678901234567890 1 0:21 / / rw - ext4 a rw\n"
 	  "98 22 0:45 / /mnt rw - virtiofs ro-store rw\n",
