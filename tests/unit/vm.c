@@ -1638,6 +1638,8 @@ START_TEST(trust_virtiofs_by_mount_type)
 	free(table);
 	ck_assert_msg(strncmp(type, "fuse", 4) == 0, "bindfs's mount is '%s'", type);
 	ck_assert_int_eq(on_fuse(mnt, -1), 1);
+	/* fail closed: a path that cannot be looked up is an error, not "no FUSE" */
+	ck_assert_int_eq(on_fuse(P(t.root, "missing"), -1), -ENOENT);
 	struct vm v;
 	struct mvm_error e;
 	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
