@@ -479,6 +479,9 @@ START_TEST(path_too_long)
 	ck_assert_uint_eq(strlen(e.value), sizeof(e.value) - 1);
 	ck_assert_int_eq(strncmp(e.value, "/aaaa", 5), 0);
 	ck_assert_str_eq(e.value + strlen(e.value) - 3, "...");
+	/* PATH_MAX bytes are one too many (no room for the NUL). */
+	ck_assert_int_eq(parse_path(buf, PATH_MAX, BASE, &p, &e), -EINVAL);
+	ck_assert_str_eq(e.reason, "path too long");
 	/* PATH_MAX - 1 bytes still fit. */
 	ck_assert_int_eq(parse_path(buf, PATH_MAX - 1, BASE, &p, &e), 0);
 	ck_assert_uint_eq(strlen(p), PATH_MAX - 1);
