@@ -100,6 +100,8 @@ START_TEST(escape_values)
 	ck_assert_str_eq(escape_value("evil\xe2\x80\xaegpj", 10, buf, sizeof(buf)),
 			 "evil\\xe2\\x80\\xaegpj");
 	ck_assert_str_eq(escape_value("\xc2\x85\xc3", 3, buf, sizeof(buf)), "\\xc2\\x85\\xc3");
+	/* a lead byte with no continuation byte after it: escaped alone */
+	ck_assert_str_eq(escape_value("\xc3" "A", 2, buf, sizeof(buf)), "\\xc3A");
 	ck_assert_str_eq(escape_value("\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4", 8, small, sizeof(small)),
 			 "\xc3\xa4\xc3\xa4...");
 	ck_assert_str_eq(escape_text("a' b", buf, sizeof(buf)), "a\\' b");
