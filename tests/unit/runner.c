@@ -664,6 +664,12 @@ START_TEST(stop_shutdown_fails)
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "bin/microvm-shutdown': exit status 3"), "stderr: %s", r.err);
 	tu_run_free(&r);
+	/* Any status but 0 is a failure, 1 too (a shell's "false"). */
+	write_exec(t.runner, "bin/microvm-shutdown", "#!/bin/sh\nexit 1\n", 0755);
+	run_verb(&r, &t, "stop", NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "bin/microvm-shutdown': exit status 1"),
+		      "stop, microvm-shutdown exit 1: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
 	/* Killed by a signal is no success either (128 + the signal, as a
 	 * shell says it). */
 	write_exec(t.runner, "bin/microvm-shutdown", "#!/bin/sh\nkill -KILL $$\n", 0755);
@@ -692,7 +698,8 @@ START_TEST(stop_without_shutdown)
 	install_probe(t.runner);
 	struct tu_run r;
 	run_verb(&r, &t, "stop", NULL); /* no booted */
-	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(r.status == 0 && strstr(r.err, "alpha: no booted runner, nothing to do\n"),
+		      "stop without 'booted': status %d: %s", r.status, r.err);
 	tu_run_free(&r);
 
 	char *booted = tu_path(t.dir, "booted");
@@ -740,6 +747,20 @@ START_TEST(cleanup_removes_symlink_only)
 	ck_assert_str_eq(buf, "not a link\n");
 	free(buf);
 	tu_run_free(&r);
+
+	/* No VM directory at all (removed while the VM ran; here a file in
+	 * its place): no `booted` either, nothing to do. */
+	char *other = tu_path(t.root, "other-state");
+	ck_assert_int_eq(mkdir(other, 0755), 0);
+	tu_write(other, "alpha", "not a directory\n");
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", other, "cleanup", "alpha", NULL };
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0 && !strcmp(r.err, ""),
+		      "cleanup, no VM directory: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	free(bin);
+	free(other);
 	free(booted);
 	tu_vm_free(&t);
 }
