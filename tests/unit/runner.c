@@ -829,6 +829,12 @@ START_TEST(status_table_and_json)
 	add_vm(&t, "alpha", "/nix/store/aaa-nixos-system-alpha", "/nix/store/aaa-nixos-system-alpha");
 	add_vm(&t, "beta", "/nix/store/bbb2-nixos-system-beta", "/nix/store/bbb1-nixos-system-beta");
 	tu_write(t.state, "not-a-vm", "a file is not a VM\n");
+	/* A link in the state dir, even to a VM's directory, is no VM of its
+	 * own (no second row for alpha). */
+	char *alias = tu_path(t.state, "alias"), *alpha = tu_path(t.state, "alpha");
+	tu_symlink(alpha, alias);
+	free(alpha);
+	free(alias);
 
 	char *bin = tu_bin("runner-exec");
 	const char *argv[] = { bin, "--state-dir", t.state, "status", NULL };
@@ -850,6 +856,7 @@ START_TEST(status_table_and_json)
 	ck_assert_str_eq(w[1], "no");
 	ck_assert_str_eq(w[2], "-");
 	ck_assert_int_eq(table_row(r.out, "not-a-vm", w), -1);
+	ck_assert_msg(table_row(r.out, "alias", w) == -1, "a link listed as a VM: %s", r.out);
 	/* Sorted by name. */
 	const char *pa = strstr(r.out, "\nalpha"), *pb = strstr(r.out, "\nbeta");
 	const char *pz = strstr(r.out, "\nzeta");
@@ -913,6 +920,17 @@ START_TEST(status_without_system)
 	ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
 	ck_assert_msg(!strcmp(w[1], "yes") && !strcmp(w[2], "yes"),
 		      "booted another runner: BOOTED %s, OUTDATED %s", w[1], w[2]);
+	tu_run_free(&r);
+
+	/* A `booted` whose runner is gone (garbage-collected): booted, and
+	 * not the runner `current` names, so outdated. */
+	ck_assert_int_eq(unlink(booted), 0);
+	tu_symlink("/nonexistent/garbage-collected", booted);
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
+	ck_assert_msg(!strcmp(w[1], "yes") && !strcmp(w[2], "yes"),
+		      "booted a runner that is gone: BOOTED %s, OUTDATED %s", w[1], w[2]);
 	tu_run_free(&r);
 
 	ck_assert_int_eq(unlink(booted), 0);
@@ -1014,6 +1032,49 @@ START_TEST(status_json_is_utf8)
 }
 END_TEST
 
+/* --json escapes what JSON must have escaped: a quote, a backslash and
+ * every control character (0x1f, the last of them, too), so that a link
+ * target of the VM user's neither ends the string early nor makes the
+ * output no JSON. */
+START_TEST(status_json_escapes)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "zeta");
+	add_vm(&t, "alpha", "/nix/store/q\"b\\s\x1f\n\x01-x", NULL);
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", t.state, "status", "--json", "alpha", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "\"current_system\": "
+				    "\"/nix/store/q\\\"b\\\\s\\u001f\\u000a\\u0001-x\", "),
+		      "stdout: %s", r.out);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* status whose output cannot be written (a full disk, a closed pipe)
+ * fails, saying so: a table cut short is no success. */
+START_TEST(status_write_error)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { "/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full", bin,
+			       "--state-dir", t.state, "status", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, "runner-exec: unable to write 'stdout': No "
+						      "space left on device\n"),
+		      "status into /dev/full: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* --help gives every exit status start can end with (126, 127 too). */
 START_TEST(help_lists_exit_statuses)
 {
@@ -1040,6 +1101,17 @@ START_TEST(status_errors)
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "unable to find VM 'ghost'"), "stderr: %s", r.err);
 	ck_assert_msg(strstr(r.out, "\nalpha "), "stdout: %s", r.out);
+	tu_run_free(&r);
+	/* A file in the state dir is no VM, named or not. */
+	tu_write(t.state, "not-a-vm", "a file is not a VM\n");
+	const char *file[] = { bin, "--state-dir", t.state, "status", "not-a-vm", NULL };
+	tu_run(&r, file);
+	char *want = xasprintf("runner-exec: unable to find VM 'not-a-vm': no directory "
+			       "'%s/not-a-vm'\n",
+			       t.state);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strstr(r.out, "not-a-vm"), "stdout: %s", r.out);
+	free(want);
 	tu_run_free(&r);
 
 	const char *bad[] = { bin, "--state-dir", t.state, "stop", "--json", "alpha", NULL };
@@ -1129,6 +1201,8 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, status_without_system);
 	tcase_add_test(tc, status_json_is_utf8);
 	tcase_add_test(tc, status_table_escapes);
+	tcase_add_test(tc, status_json_escapes);
+	tcase_add_test(tc, status_write_error);
 	tcase_add_test(tc, help_lists_exit_statuses);
 	tcase_add_test(tc, status_errors);
 	tcase_add_test(tc, status_each_error_once);
