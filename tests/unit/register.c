@@ -691,11 +691,19 @@ END_TEST
 
 /* A main process that never runs in the VM's directory (a runner that
  * changed directory at once): after 10 s register goes on, with a
- * warning, and does not fail the unit. */
+ * warning, and does not fail the unit. The warning names the directory
+ * escaped, as every value is (escape_text()): here a state dir with a
+ * backslash and the escape character in its name. */
 START_TEST(register_goes_on_after_10s)
 {
 	struct tu_vm t;
 	tu_vm_make(&t, "alpha");
+	char *state = tu_path(t.root, "state\\x41\x1b");
+	ck_assert_int_eq(rename(t.state, state), 0);
+	free(t.state);
+	t.state = state;
+	free(t.dir);
+	t.dir = tu_path(state, "alpha");
 	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
 	point_current(&t, t.runner);
 	pid_t main_pid = start_main_in("/");
@@ -708,7 +716,11 @@ START_TEST(register_goes_on_after_10s)
 	long ms = ms_since(&t0);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(ms >= 9500 && ms < 20000, "took %ld ms", ms);
-	ck_assert_msg(strstr(r.err, "after 10 s: going on"), "stderr: %s", r.err);
+	char *want = xasprintf("main process %s does not run the runner in "
+			       "'%s/state\\\\x41\\x1b/alpha' after 10 s: going on\n",
+			       pid, t.root);
+	ck_assert_msg(strstr(r.err, want), "stderr: %s", r.err);
+	free(want);
 	char *v = reg_value(&t, "arg1");
 	ck_assert_str_eq(v ? v : "(none)", pid);
 	free(v);
@@ -744,6 +756,47 @@ START_TEST(register_without_script_waits_for_nothing)
 }
 END_TEST
 
+/* A procfs of the test's, ROOT/proc: PID/exe -> exe and PID/cwd -> cwd,
+ * which stay there whatever the real process does; self -> /proc/self
+ * unless !self. */
+static char *fake_procfs(const struct tu_vm *t, pid_t pid, const char *exe, const char *cwd,
+			 bool self)
+{
+	char *procfs = tu_path(t->root, "proc");
+	char *rel = xasprintf("%ld/x", (long)pid);
+	tu_write(procfs, rel, ""); /* PROCFS/PID/ */
+	free(rel);
+	char *p = tu_path(procfs, "self");
+	if (self)
+		tu_symlink("/proc/self", p);
+	free(p);
+	p = xasprintf("%s/%ld/exe", procfs, (long)pid);
+	tu_symlink(exe, p);
+	free(p);
+	p = xasprintf("%s/%ld/cwd", procfs, (long)pid);
+	tu_symlink(cwd, p);
+	free(p);
+	return procfs;
+}
+
+/* runner-exec --state-dir STATE --procfs PROCFS register NAME, MAINPID=pid. */
+static void run_reg_procfs(struct tu_run *r, const struct tu_vm *t, const char *procfs,
+			   const char *pid)
+{
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t->root, "reg.out");
+	char *env_out = xasprintf("REG_OUT=%s", out);
+	char *env_pid = xasprintf("MAINPID=%s", pid);
+	const char *env[] = { env_out, env_pid, NULL };
+	const char *argv[] = { bin, "--state-dir", t->state, "--procfs", procfs, "register",
+			       t->name, NULL };
+	tu_run_env(r, argv, env);
+	free(env_pid);
+	free(env_out);
+	free(out);
+	free(bin);
+}
+
 /* Attack: the VM user's main process dies while register waits for it to
  * run the runner, and its process ID goes to another process, of another
  * unit or user (the VM user stalls register's look at /proc/PID/exe, an
@@ -770,30 +823,11 @@ START_TEST(register_main_pid_reused)
 	}
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
-	char *procfs = tu_path(t.root, "proc");
-	char *rel = xasprintf("%s/x", pid);
-	tu_write(procfs, rel, ""); /* PROCFS/PID/ */
-	char *p = tu_path(procfs, "self");
-	tu_symlink("/proc/self", p);
-	free(p);
-	p = xasprintf("%s/%s/exe", procfs, pid);
-	tu_symlink("/bin/sh", p); /* the other process */
-	free(p);
-	p = xasprintf("%s/%s/cwd", procfs, pid);
-	tu_symlink("/", p);
-	free(p);
-
-	char *bin = tu_bin("runner-exec");
-	char *out = tu_path(t.root, "reg.out");
-	char *env_out = xasprintf("REG_OUT=%s", out);
-	char *env_pid = xasprintf("MAINPID=%s", pid);
-	const char *env[] = { env_out, env_pid, NULL };
-	const char *argv[] = { bin, "--state-dir", t.state, "--procfs", procfs, "register",
-			       "alpha", NULL };
+	char *procfs = fake_procfs(&t, main_pid, "/bin/sh", "/", true); /* the other process */
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	struct tu_run r;
-	tu_run_env(&r, argv, env);
+	run_reg_procfs(&r, &t, procfs, pid);
 	long ms = ms_since(&t0);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	char *v = reg_value(&t, "arg1");
@@ -806,11 +840,72 @@ START_TEST(register_main_pid_reused)
 	free(v);
 	tu_run_free(&r);
 	waitpid(main_pid, NULL, 0);
-	free(env_pid);
-	free(env_out);
-	free(out);
-	free(bin);
-	free(rel);
+	free(procfs);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* The same attack, where the process that has the ID by then runs in
+ * the VM's directory (the VM user's own, started there): what /proc says
+ * would pass for the runner. Here the main process has exited before
+ * register looks (a zombie: its pidfd says it exited), and the procfs of
+ * the test shows PID/exe and PID/cwd of another program in the VM's
+ * directory. register must take the pidfd's word over /proc's, and
+ * register nothing. */
+START_TEST(register_main_pid_reused_in_vm_dir)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_current(&t, t.runner);
+	pid_t main_pid = fork();
+	ck_assert_int_ge(main_pid, 0);
+	if (main_pid == 0)
+		_exit(0);
+	siginfo_t si;
+	ck_assert_int_eq(waitid(P_PID, (id_t)main_pid, &si, WEXITED | WNOWAIT), 0);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	char *procfs = fake_procfs(&t, main_pid, "/bin/sh", t.dir, true);
+	struct tu_run r;
+	run_reg_procfs(&r, &t, procfs, pid);
+	char *v = reg_value(&t, "arg1");
+	ck_assert_msg(r.status == 0 && !reg_ran(&t),
+		      "exit %d; registered process %s, which had exited: %s", r.status,
+		      v ? v : "(none)", r.err);
+	ck_assert_msg(strstr(r.err, "is gone"), "stderr: %s", r.err);
+	free(v);
+	tu_run_free(&r);
+	waitpid(main_pid, NULL, 0);
+	free(procfs);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* register that cannot tell the runner from itself (PROCFS/self/exe is
+ * not there to look at: a procfs mounted with subset=pid, or none) fails,
+ * naming what it could not read, and runs nothing as root: it never
+ * registers a process it could not look at. */
+START_TEST(register_fails_closed_when_it_cannot_look)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_current(&t, t.runner);
+	pid_t main_pid = start_main(&t);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	char *procfs = fake_procfs(&t, main_pid, "/bin/sh", t.dir, false);
+	struct tu_run r;
+	run_reg_procfs(&r, &t, procfs, pid);
+	char *want = xasprintf("runner-exec: alpha: unable to inspect '%s/self/exe': No such file "
+			       "or directory\n",
+			       procfs);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!reg_ran(&t), "registered a process it could not look at");
+	free(want);
+	tu_run_free(&r);
+	end_main(main_pid);
 	free(procfs);
 	tu_vm_free(&t);
 }
@@ -835,6 +930,8 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, register_waits_for_start_itself, why);
 	tu_add_test_if(tc, register_goes_on_after_10s, why);
 	tu_add_test_if(tc, register_main_pid_reused, why);
+	tu_add_test_if(tc, register_main_pid_reused_in_vm_dir, why);
+	tu_add_test_if(tc, register_fails_closed_when_it_cannot_look, why);
 	tu_add_test_if(tc, register_without_script_waits_for_nothing, why);
 	suite_add_tcase(s, tc);
 	return s;
