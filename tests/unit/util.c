@@ -798,6 +798,12 @@ START_TEST(spawn_missing)
 	char *argv4[] = {(char *)"/bin/true", NULL};
 	ck_assert_int_eq(spawn(argv4, &o, &e), -ENOENT);
 	free(p);
+	/* A start that failed leaves no child behind, not even a zombie (a
+	 * supervisor that starts again and again would fill the process
+	 * table). */
+	pid_t left = waitpid(-1, NULL, WNOHANG);
+	ck_assert_msg(left < 0 && errno == ECHILD,
+		      "a failed start left its child %ld unreaped", (long)left);
 }
 END_TEST
 
@@ -908,6 +914,7 @@ START_TEST(spawn_signals_reset)
 	ck_assert_int_eq(sigprocmask(SIG_BLOCK, &set, NULL), 0);
 	signal(SIGUSR2, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGRTMIN + 2, SIG_IGN); /* a real-time signal too (34 and up) */
 	struct spawn_opts o = SPAWN_OPTS_INIT;
 	char *argv[] = {(char *)"/bin/grep", (char *)"-E", (char *)"^Sig(Blk|Ign)",
 			(char *)"/proc/self/status", NULL};
