@@ -372,7 +372,7 @@ END_TEST
  * alone, and no test showed it. The runtime dir (whose flock the runs for
  * all VMs take turns on, and where the records are) of the VM user's, or
  * one others may write, or a symlink; a VM's lock file of another user's,
- * or a symlink (nothing is made through it): each refused in one line
+ * or a symlink (nothing is made through it), or no regular file: each refused in one line
  * naming it, before any change. _i: the case. */
 START_TEST(lock_not_ours_refused)
 {
@@ -407,6 +407,11 @@ START_TEST(lock_not_ours_refused)
 		elsewhere = tu_path(s.vm.root, "elsewhere");
 		tu_symlink(elsewhere, lock);
 		want = xasprintf("pci-bind: vm1: unable to lock '%s': a symlink\n", lock);
+		break;
+	case 5: /* the VM's lock no regular file (a FIFO of root's: it opens, and flock()s) */
+		ck_assert_int_eq(mkfifo(lock, 0600), 0);
+		want = xasprintf("pci-bind: vm1: unable to lock '%s': not a regular file of ours\n",
+				 lock);
 		break;
 	default: /* the VM's lock file the VM user's */
 		tu_write(s.vm.runtime, "vm1.lock", "");
@@ -1949,7 +1954,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, failed_bind_rolls_back, tu_need_root());
 	tu_add_test_if(tc, concurrent_binds_one_vm, tu_need_root());
 	tu_add_test_if(tc, lock_held_bounded_wait, tu_need_root());
-	tu_add_loop_test_if(tc, lock_not_ours_refused, 0, 5, tu_need_root());
+	tu_add_loop_test_if(tc, lock_not_ours_refused, 0, 6, tu_need_root());
 	tu_add_test_if(tc, unbind_refusal_writes_nothing, tu_need_root());
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 2, tu_need_root());
 	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
