@@ -257,8 +257,12 @@ START_TEST(lock_held_bounded_wait)
 	tu_run_free(&r);
 
 	close(fd);
-	pci_run(&s, &r, "bind", NULL);
-	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	/* Set empty (a drop-in's Environment=MICROVM_LOCK_TIMEOUT=, clearing
+	 * what an earlier one set) is as if it were not set: the default. */
+	const char *env_empty[] = { "MICROVM_LOCK_TIMEOUT=", NULL };
+	pci_run_env(&s, &r, "bind", NULL, env_empty, NULL, NULL);
+	ck_assert_msg(r.status == 0, "bind, MICROVM_LOCK_TIMEOUT set empty: exit %d: %s", r.status,
+		      r.err);
 	tu_run_free(&r);
 	free(runner2);
 	free(cur);
