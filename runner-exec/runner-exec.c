@@ -332,8 +332,11 @@ static int wait_runner(const struct cli *c, const struct vm *vm, pid_t pid, stru
 	_cleanup_close_ int pfd = pidfd_open(pid, 0);
 	if (pfd < 0 && errno == ESRCH)
 		return 0;
-	if (pfd < 0)
-		return mvm_error_setf(e, errno, "inspect", "MAINPID", "process %ld", (long)pid);
+	if (pfd < 0) {
+		int err = errno;
+		return mvm_error_setf(e, err, "inspect", "MAINPID", "process %ld: %s", (long)pid,
+				      strerror(err));
+	}
 	if (stat(self, &me) < 0)
 		return mvm_error_set(e, errno, "inspect", self, NULL);
 	if (stat(dir, &vmdir) < 0)

@@ -21,6 +21,9 @@
  *   FAILAT_FSYNC=1      every fsync() fails so too, with or without FAILAT;
  *              not counted (it changes nothing): a record that cannot be
  *              made durable must fail the run before the change it is for
+ *   FAILAT_PIDFD=1      every pidfd_open() fails so too, with or without
+ *              FAILAT; not counted (it changes nothing): a process that
+ *              cannot be held must not be acted on as if it were
  *
  * Nothing is written to stderr: what the program says there is its own.
  * The counted calls, and what counts them, are those of counted.h (shared
@@ -31,6 +34,8 @@
 #define HERE " (failed here)"
 #include "counted.h"
 #include "openmode.h"
+
+#include <sys/pidfd.h>
 
 static const struct {
 	const char *name;
@@ -105,4 +110,22 @@ int fsync(int fd)
 	if (fsync_fails && getpid() == self)
 		return at_nth(0, "fsync");
 	return real(fd);
+}
+
+/* FAILAT_PIDFD, taken out of the environment at load as the others are. */
+static bool pidfd_fails;
+
+__attribute__((constructor)) static void failat_pidfd_init(void)
+{
+	const char *v = getenv("FAILAT_PIDFD");
+	pidfd_fails = v && !strcmp(v, "1");
+	unsetenv("FAILAT_PIDFD");
+}
+
+int pidfd_open(pid_t pid, unsigned int flags)
+{
+	REAL(int, "pidfd_open", pid_t, unsigned int);
+	if (pidfd_fails && getpid() == self)
+		return at_nth(0, "pidfd_open");
+	return real(pid, flags);
 }

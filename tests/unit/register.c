@@ -756,6 +756,46 @@ START_TEST(register_without_script_waits_for_nothing)
 }
 END_TEST
 
+/* register that cannot hold the main process by a pidfd (pidfd_open()
+ * fails: out of descriptors, or a kernel without it) fails, naming the
+ * process and why, and runs nothing as root: without the pidfd it could
+ * not tell the main process from one that has its ID by then. Here
+ * tests/shims/failat.so makes pidfd_open() fail with EMFILE. */
+START_TEST(register_fails_closed_without_a_pidfd)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_current(&t, t.runner);
+	pid_t main_pid = start_main(&t);
+	struct tu_failat f;
+	tu_failat_init(&f, t.root);
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t.root, "reg.out");
+	char *env_out = xasprintf("REG_OUT=%s", out);
+	char *env_pid = xasprintf("MAINPID=%ld", (long)main_pid);
+	const char *env[] = { env_out, env_pid, f.preload, "FAILAT_PIDFD=1", "FAILAT_ERRNO=EMFILE",
+			      NULL };
+	const char *argv[] = { bin, "--state-dir", t.state, "register", "alpha", NULL };
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	char *want = xasprintf("runner-exec: alpha: unable to inspect 'MAINPID': process %ld: Too "
+			       "many open files\n",
+			       (long)main_pid);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!reg_ran(&t), "registered a process it could not hold");
+	free(want);
+	tu_run_free(&r);
+	free(env_pid);
+	free(env_out);
+	free(out);
+	free(bin);
+	tu_failat_free(&f);
+	end_main(main_pid);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* A procfs of the test's, ROOT/proc: PID/exe -> exe and PID/cwd -> cwd,
  * which stay there whatever the real process does; self -> /proc/self
  * unless !self. */
@@ -932,6 +972,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, register_main_pid_reused, why);
 	tu_add_test_if(tc, register_main_pid_reused_in_vm_dir, why);
 	tu_add_test_if(tc, register_fails_closed_when_it_cannot_look, why);
+	tu_add_test_if(tc, register_fails_closed_without_a_pidfd, why);
 	tu_add_test_if(tc, register_without_script_waits_for_nothing, why);
 	suite_add_tcase(s, tc);
 	return s;
