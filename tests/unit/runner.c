@@ -539,6 +539,15 @@ START_TEST(dry_run_lines_are_escaped)
 		free(b);
 	}
 	ck_assert(!exists(t.root, "probe.out"));
+	/* ... and so does --verbose's line of a start, before its exec. */
+	struct tu_run r;
+	run_verb(&r, &t, "start", "--verbose");
+	char *line = xasprintf("booted -> %s; exec %s/bin/microvm-run\n", run, run);
+	ck_assert_msg(r.status == 0 && strstr(r.err, line),
+		      "start --verbose: exit %d; want: %sstderr:\n%s", r.status, line, r.err);
+	ck_assert(exists(t.root, "probe.out"));
+	free(line);
+	tu_run_free(&r);
 	free(run);
 	free(dir);
 	free(booted);
@@ -1121,6 +1130,22 @@ START_TEST(status_errors)
 	const char *two[] = { bin, "--state-dir", t.state, "start", "alpha", "beta", NULL };
 	tu_run(&r, two);
 	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+	/* A verb it does not know is named escaped, as every value is: a
+	 * backslash doubled, so that "st\x41rt" does not read as "stArt". */
+	const char *odd[] = { bin, "--state-dir", t.state, "st\\x41rt\x1b", "alpha", NULL };
+	tu_run(&r, odd);
+	const char *verb = "runner-exec: usage error: unknown verb 'st\\\\x41rt\\x1b' (";
+	ck_assert_msg(r.status == 2 && strstr(r.err, verb), "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	/* The directory it did not find is named escaped too (the state dir
+	 * is the command line's, or $MICROVM_STATE_DIR's). */
+	const char *odd_state[] = { bin, "--state-dir", "/nonexistent/st\\x41te\x1b", "status",
+				    "ghost", NULL };
+	tu_run(&r, odd_state);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, "runner-exec: unable to find VM 'ghost': no "
+						      "directory '/nonexistent/st\\\\x41te\\x1b/ghost'\n"),
+		      "exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
 	const char *dots[] = { bin, "--state-dir", t.state, "cleanup", "..", NULL };
 	tu_run(&r, dots);
