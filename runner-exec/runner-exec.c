@@ -139,8 +139,11 @@ static void restore_booted(const char *dir, const char *old)
 		r = point_booted(dir, old, &e2);
 	} else {
 		_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || (unlinkat(dfd, "booted", 0) < 0 && errno != ENOENT))
-			r = mvm_error_set(&e2, errno, "remove", "booted", NULL);
+		if (dfd < 0 || (unlinkat(dfd, "booted", 0) < 0 && errno != ENOENT)) {
+			int err = errno;
+			_cleanup_free_ char *booted = path_join(dir, "booted");
+			r = mvm_error_set(&e2, err, "remove", booted ? booted : "booted", NULL);
+		}
 	}
 	if (r < 0)
 		log_error_info(&e2);

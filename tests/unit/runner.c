@@ -427,6 +427,50 @@ START_TEST(start_failed_step_leaves_booted)
 }
 END_TEST
 
+/* A start whose exec fails and whose putting `booted` back fails too (the
+ * calls after the exec fail, tests/shims/failat.so) says both: first
+ * that `booted` could not be put back (it names a runner that never
+ * started), then why the exec failed, exit 127. _i 0: there was no
+ * `booted` (it is removed again); _i 1: it named an older runner. */
+START_TEST(start_failed_restore_is_said)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	char *booted = tu_path(t.dir, "booted");
+	struct tu_failat f;
+	tu_failat_init(&f, t.root);
+	if (_i)
+		tu_symlink("/nix/store/old-runner", booted);
+	struct tu_run r;
+	run_verb_env(&r, &t, "start", NULL, (const char *const[]){ f.preload, f.logenv, NULL });
+	ck_assert_msg(r.status == 0, "start, counting: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	long calls = tu_failat_calls(f.log); /* those of pointing `booted` */
+	unlink(booted);
+	if (_i)
+		tu_symlink("/nix/store/old-runner", booted);
+	write_exec(t.runner, "bin/microvm-run", "#!/nonexistent/interpreter\n", 0755);
+	tu_failat_from(&f, calls + 1, "EIO");
+	run_verb_env(&r, &t, "start", NULL, (const char *const[]){ f.preload, f.at, f.err, NULL });
+	const char *nl = strchr(r.err, '\n');
+	/* (_i 0: `booted` named whole, as every path in an error is) */
+	char *first = _i ? xasprintf("runner-exec: alpha: unable to remove '%s/.booted.", t.dir)
+			 : xasprintf("runner-exec: alpha: unable to remove '%s/booted': ", t.dir);
+	ck_assert_msg(r.status == 127 && !strncmp(r.err, first, strlen(first)) &&
+			      strstr(r.err, "Input/output error\n") == nl - 18 &&
+			      !strncmp(nl + 1, "runner-exec: alpha: unable to execute '", 39) &&
+			      strchr(nl + 1, '\n')[1] == '\0',
+		      "start, its exec and putting 'booted' back failing: exit %d: %s", r.status,
+		      r.err);
+	free(first);
+	tu_run_free(&r);
+	tu_failat_free(&f);
+	free(booted);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* A start that was killed between its temporary link and the rename left
  * .booted.PID behind; a later start that gets the same pid (pids are
  * reused, a container's are few) still starts, and leaves only `booted`.
@@ -1213,6 +1257,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, start_untrusted, tu_need_root());
 	tu_add_test_if(tc, start_exec_failure_status, tu_need_root());
 	tu_add_loop_test_if(tc, start_failed_step_leaves_booted, 0, 2, tu_need_root());
+	tu_add_loop_test_if(tc, start_failed_restore_is_said, 0, 2, tu_need_root());
 	tu_add_test_if(tc, start_replaces_leftover_temp_link, tu_need_root());
 	tu_add_test_if(tc, start_dry_run, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
