@@ -727,6 +727,59 @@ END_TEST
 
 /* ---- macvtap ------------------------------------------------------------------ */
 
+/* down must know a macvtap's device number to check that no process
+ * holds its node: from SYSFS (here an empty directory, as when sysfs
+ * shows another network namespace), else from DEVFS/tapN. _i 0: the node
+ * is there, so down deletes the macvtap; _i 1: it is gone too, so down
+ * cannot check, refuses, and leaves the macvtap and its record. */
+START_TEST(macvtap_devt_from_node_or_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm2");
+	make_veth("lower0");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", "mvt0 02:11:22:33:44:55 lower0 bridge\n");
+	char *dev = tu_path(t.root, "dev"), *nosys = tu_path(t.root, "nosys");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	ck_assert_int_eq(mkdir(nosys, 0755), 0);
+	const char *extra[] = { "--macvtap", "--devfs", dev, "--sysfs", nosys, NULL };
+	const char *up[] = { "--macvtap", "--devfs", dev, NULL };
+	tap_ok(&t, "up", up);
+	int ifx = ifindex("mvt0");
+	ck_assert_int_gt(ifx, 0);
+	char node[64], want[256], line[1024];
+	snprintf(node, sizeof(node), "tap%d", ifx);
+	char *path = tu_path(dev, node);
+	if (_i == 1)
+		ck_assert_int_eq(unlink(path), 0);
+	const char *env[] = { "JOURNAL_STREAM=", NULL };
+	struct tu_run r;
+	tap_run_env(&r, &t, "down", extra, env);
+	char *rec = record_of(&t, "macvtap");
+	if (_i == 0) {
+		ck_assert_msg(r.status == 0, "down: exit %d: %s", r.status, r.err);
+		ck_assert_msg(ifindex("mvt0") == 0, "down left mvt0");
+		ck_assert_msg(!rec, "down left its record: %s", rec);
+	} else {
+		snprintf(want, sizeof(want),
+			 "tap-setup: vm2: unable to delete 'mvt0': cannot find its /dev/tap%d to check "
+			 "that no process holds it",
+			 ifx);
+		ck_assert_msg(r.status == 1, "down: exit %d: %s (mvt0 %s)", r.status, r.err,
+			      ifindex("mvt0") ? "left" : "deleted");
+		const char *what = tu_error_line(r.err, line, sizeof(line));
+		ck_assert_msg(what && !strcmp(what, want), "down: stderr: %s", r.err);
+		ck_assert_msg(ifindex("mvt0") == ifx, "down deleted mvt0, which it could not check");
+		ck_assert_msg(rec, "down refused, but removed the record of mvt0");
+	}
+	free(rec);
+	tu_run_free(&r);
+	free(path);
+	free(nosys);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(macvtap_up_down)
 {
 	struct tu_vm t;
@@ -1508,6 +1561,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, down_refuses_a_record_with_a_nul, why);
 	tu_add_test_if(tc, many_taps, why);
 	tu_add_test_if(tc, macvtap_up_down, why);
+	tu_add_loop_test_if(tc, macvtap_devt_from_node_or_refused, 0, 2, why);
 	tu_add_test_if(tc, macvtap_refusals_and_rollback, why);
 	tu_add_test_if(tc, macvtap_stale_node_refused, why);
 	tu_add_test_if(tc, macvtap_grant_checks_the_kernel, why);
