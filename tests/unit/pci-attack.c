@@ -481,6 +481,50 @@ START_TEST(vfio_node_refused_before_any_change)
 }
 END_TEST
 
+/* Found by a mutation test: no test put anything but a character device
+ * at DEVFS/vfio/GROUP, so a bind that gave whatever is there passed. A
+ * symlink there (to a file of root's) would be chowned itself and have its
+ * target chmod'ed 0660; a file or a directory would go to the VM user.
+ * Refused before any change, in one line naming it; the link and its
+ * target stay as they are. */
+START_TEST(vfio_node_not_a_device_refused)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	SIM(&s, "device", "0000:03:00.0", "driver=vfio-pci", "orig=e1000e", "group=9");
+	pci_devices(&s, "0000:03:00.0\n");
+	char *node = tu_path(s.dev, "vfio/9"), *target = tu_path(s.vm.root, "shadow");
+	tu_write(s.vm.root, "shadow", "root's\n");
+	ck_assert_int_eq(chmod(target, 0600), 0);
+	tu_symlink(target, node);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 1, "bind with a symlink at %s: exit %d: %s", node, r.status,
+		      r.err);
+	char *want = xasprintf("pci-bind: vm1: unable to give '%s' to the VM: not a character "
+			       "device\n",
+			       node);
+	ck_assert_msg(!strcmp(r.err, want), "stderr: %s", r.err);
+	free(want);
+	tu_run_free(&r);
+	struct stat st;
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_msg(st.st_uid == 0 && (st.st_mode & 07777) == 0600,
+		      "the symlink's target %s is %u:%u %04o after bind, not 0:0 0600", target,
+		      (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+	ck_assert_int_eq(lstat(node, &st), 0);
+	ck_assert_msg(S_ISLNK(st.st_mode) && st.st_uid == 0, "%s: mode %o owner %u", node,
+		      (unsigned)st.st_mode, (unsigned)st.st_uid);
+	ck_assert(!record_exists(&s));
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	free(target);
+	free(node);
+	sim_free(&s);
+}
+END_TEST
+
 /* Found by the same audit: a failure after a group's node was given (here
  * the node of the second group is missing after its device was bound) gave
  * the devices back but left the first group's node to the VM user with no
@@ -1963,6 +2007,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 2, tu_need_root());
 	tu_add_test_if(tc, vfio_node_of_another_user_refused, tu_need_root());
 	tu_add_test_if(tc, vfio_node_refused_before_any_change, tu_need_root());
+	tu_add_test_if(tc, vfio_node_not_a_device_refused, tu_need_root());
 	tu_add_test_if(tc, failed_bind_gives_nodes_back, tu_need_root());
 	tu_add_test_if(tc, failed_bind_keeps_a_node_it_cannot_give_back, tu_need_root());
 	tu_add_test_if(tc, failed_bind_takes_nodes_back_first, tu_need_root());
