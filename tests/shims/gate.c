@@ -18,6 +18,8 @@
  *     rename:NAME    before a renameat() or rename() to a file NAME
  *     mkdir:NAME     before a mkdirat() or mkdir() of a directory NAME
  *     chmod          after a chmod() (of a path), once it is done
+ *     xattr:NAME     after an lremovexattr() of a path whose last component
+ *                    is NAME, once it is done (errno kept)
  *     ioctl:HEX      after an ioctl() of request number HEX (lower-case
  *                    hex, no 0x: TUNSETGROUP is 400454ce), once it is
  *                    done
@@ -39,6 +41,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include "openmode.h"
 
@@ -150,6 +153,17 @@ int chmod(const char *path, mode_t mode)
 		real = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "chmod");
 	int r = real(path, mode), err = errno;
 	gate("chmod", NULL);
+	errno = err;
+	return r;
+}
+
+int lremovexattr(const char *path, const char *name)
+{
+	static int (*real)(const char *, const char *);
+	if (!real)
+		real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "lremovexattr");
+	int r = real(path, name), err = errno;
+	gate("xattr", path);
 	errno = err;
 	return r;
 }

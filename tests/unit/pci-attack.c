@@ -1634,6 +1634,59 @@ START_TEST(binds_that_check_again_take_turns)
 }
 END_TEST
 
+/* Found by a mutation test: unbind takes a node it puts back to root:root
+ * first, then removes its ACL, then sets the recorded owner and mode, and
+ * no test showed why the order matters. The VM user owns the node until
+ * then: had its ACL gone first, the VM user could set one again before
+ * the chown (here, as soon as lremovexattr() returns, gate.so), and it
+ * would outlast unbind (chown and chmod leave it). Root's first, the VM
+ * user can no longer. */
+START_TEST(unbind_takes_the_node_before_its_acl)
+{
+	struct sim s;
+	struct tu_run r;
+	struct gate g;
+	two_devices(&s);
+	char *node5 = tu_path(s.dev, "vfio/5");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	int err = set_acl_for(node5, 990); /* the VM user's, as the node's owner */
+	if (err == ENOTSUP || err == EOPNOTSUPP) {
+		tu_skip_now(unbind_takes_the_node_before_its_acl, 0,
+			    "no POSIX ACLs where the test's /dev is");
+		free(node5);
+		sim_free(&s);
+		return;
+	}
+	ck_assert_int_eq(err, 0);
+	gate_make(&s, &g);
+	const char *env[] = { g.env, "GATE_AT=xattr:5", NULL };
+	pid_t pid = run_behind(&s, "unbind", NULL, env, g.shim, "vm1.err");
+	bool reached = gate_reached(&g);
+	char at[64] = "";
+	if (reached) {
+		/* the VM user, while it owns the node, sets its ACL again */
+		snprintf(at, sizeof(at), "%s", node_state(&s, "5"));
+		if (!strncmp(at, "990:", 4))
+			ck_assert_int_eq(set_acl_for(node5, 990), 0);
+	}
+	ck_assert_int_eq(unlink(g.file), 0);
+	int st = behind_status(pid);
+	ck_assert_msg(reached, "unbind never removed the ACL of /dev/vfio/5");
+	ck_assert_msg(st == 0, "unbind: status %d", st);
+	ck_assert_msg(!has_acl(node5),
+		      "the ACL the VM user set again once unbind had removed it (the node then "
+		      "%s) outlasted unbind",
+		      at);
+	ck_assert_str_eq(node_state(&s, "5"), "0:0 0600");
+	ck_assert(!record_exists(&s));
+	gate_free(&g);
+	free(node5);
+	sim_free(&s);
+}
+END_TEST
+
 /* A bind that fails at its second group's node (/dev/vfio/6 missing),
  * held (gate.so) once it has given the first group's node, /dev/vfio/5
  * (0:78 0640 before), to the VM user: the caller acts there, as the VM
@@ -2011,6 +2064,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, failed_bind_gives_nodes_back, tu_need_root());
 	tu_add_test_if(tc, failed_bind_keeps_a_node_it_cannot_give_back, tu_need_root());
 	tu_add_test_if(tc, failed_bind_takes_nodes_back_first, tu_need_root());
+	tu_add_test_if(tc, unbind_takes_the_node_before_its_acl, tu_need_root());
 	tu_add_test_if(tc, failed_bind_leaves_a_new_node_alone, tu_need_root());
 	tu_add_test_if(tc, pci_runs_of_all_vms_take_turns, tu_need_root());
 	tu_add_test_if(tc, stuck_unbind_holds_up_no_other_vm, tu_need_root());
