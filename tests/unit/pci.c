@@ -893,6 +893,59 @@ START_TEST(dry_run_lines_are_escaped)
 }
 END_TEST
 
+/* Found by a mutation test: no test ran unbind --dry-run, and one that put
+ * the groups' nodes back for real passed. It prints each write and the
+ * chown of each node, and changes nothing: the devices stay on vfio-pci,
+ * the nodes the VM user's, the record as it was. */
+START_TEST(dry_run_unbind_changes_nothing)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	char *rec = record_text(&s);
+	sim_log_clear(&s);
+
+	pci_run(&s, &r, "unbind", EXTRA("--dry-run"));
+	ck_assert_msg(r.status == 0, "unbind --dry-run: %s", r.err);
+	char *write = xasprintf("pci-bind: vm1: would write 'e1000e' to "
+				"%s/bus/pci/devices/0000:01:00.0/driver_override\n",
+				s.sys);
+	char *chown = xasprintf("pci-bind: vm1: would chown %s/vfio/5 to 0:0 mode 0600, without "
+				"an ACL (if it stays)\n",
+				s.dev);
+	char *log = sim_log(&s);
+	ck_assert_msg(!strcmp(log, ""), "unbind --dry-run wrote:\n%s", log);
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "vfio-pci");
+	const char *nodes[] = { "vfio/5", "vfio/6" };
+	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+		char *p = tu_path(s.dev, nodes[i]);
+		struct stat st;
+		ck_assert_int_eq(lstat(p, &st), 0);
+		ck_assert_msg(st.st_uid == 990 && st.st_gid == 78 && (st.st_mode & 07777) == 0660,
+			      "after unbind --dry-run, %s is %u:%u %04o, not the VM user's "
+			      "990:78 0660",
+			      p, (unsigned)st.st_uid, (unsigned)st.st_gid,
+			      (unsigned)(st.st_mode & 07777));
+		free(p);
+	}
+	char *after = record_text(&s);
+	ck_assert_str_eq(after, rec);
+	free(after);
+	free(rec);
+	ck_assert_msg(strstr(r.out, write) && strstr(r.out, chown), "stdout:\n%s\nwant:\n%s%s",
+		      r.out, write, chown);
+	free(chown);
+	free(write);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 /* Names the kernel gives (a driver's, read from sysfs or kept in the
  * record) are escaped where a reason names them, as the object is: a
  * driver "snd\x41'" must not read as "sndA", nor its quote end the
@@ -1672,6 +1725,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, record_of_version_2_node_taken_back, tu_need_root());
 	tu_add_test_if(tc, dry_run_prints_writes, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
+	tu_add_test_if(tc, dry_run_unbind_changes_nothing, tu_need_root());
 	tu_add_test_if(tc, driver_names_in_reasons_escaped, tu_need_root());
 	tu_add_test_if(tc, bind_twice_keeps_record, tu_need_root());
 	tu_add_test_if(tc, failed_second_bind_keeps_the_first, tu_need_root());
