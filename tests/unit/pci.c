@@ -1019,6 +1019,10 @@ START_TEST(failed_second_bind_keeps_the_first)
 	struct sim s;
 	struct tu_run r;
 	two_devices(&s);
+	/* the admin's owner and mode of group 5's node (a udev rule's) */
+	char *node5 = tu_path(s.dev, "vfio/5");
+	ck_assert_int_eq(chown(node5, 0, 36), 0);
+	ck_assert_int_eq(chmod(node5, 0660), 0);
 	pci_devices(&s, "0000:01:00.0\n");
 	pci_run(&s, &r, "bind", NULL);
 	ck_assert_msg(r.status == 0, "bind: %s", r.err);
@@ -1037,6 +1041,12 @@ START_TEST(failed_second_bind_keeps_the_first)
 	ck_assert_msg(strstr(rec, "\n0000:01:00.0 e1000e listed -\n") &&
 			      !strstr(rec, "0000:02:00.0"),
 		      "record: %s", rec);
+	/* and the first bind's node line: what unbind puts the node back to
+	 * (found by a mutation test: the rollback dropped it, and unbind left
+	 * the node the VM user's) */
+	ck_assert_msg(strstr(rec, "\nnode 5 0 36 0660\n"),
+		      "after a failed second bind, the record lost the first's node line: %s",
+		      rec);
 	free(rec);
 
 	pci_run(&s, &r, "unbind", NULL);
@@ -1044,6 +1054,12 @@ START_TEST(failed_second_bind_keeps_the_first)
 	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
 	ck_assert(!record_exists(&s));
+	struct stat st;
+	ck_assert_int_eq(lstat(node5, &st), 0);
+	ck_assert_msg(st.st_uid == 0 && st.st_gid == 36 && (st.st_mode & 07777) == 0660,
+		      "after unbind, %s is %u:%u %04o, not the admin's 0:36 0660", node5,
+		      (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+	free(node5);
 	tu_run_free(&r);
 	sim_free(&s);
 }
