@@ -1065,6 +1065,49 @@ START_TEST(failed_second_bind_keeps_the_first)
 }
 END_TEST
 
+/* Found by a mutation test: no test unbound a recorded device that is
+ * gone (unplugged, or its VF removed, while the VM ran). The kernel took
+ * it and its group away; unbind says so, writes nothing for it, gives
+ * the others back and drops the record: there is nothing left to retry. */
+START_TEST(unbind_of_a_device_that_is_gone)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	/* 0000:02:00.0 unplugged: what the kernel removes with it */
+	const char *gone[] = { "bus/pci/devices/0000:02:00.0",
+			       "bus/pci/drivers/vfio-pci/0000:02:00.0",
+			       "devices/pci0000:00/0000:02:00.0", "kernel/iommu_groups/6" };
+	for (size_t i = 0; i < ARRAY_SIZE(gone); i++) {
+		char *p = tu_path(s.sys, gone[i]);
+		tu_rm_rf(p);
+		free(p);
+	}
+	char *node6 = tu_path(s.dev, "vfio/6");
+	ck_assert_int_eq(unlink(node6), 0);
+	free(node6);
+	sim_log_clear(&s);
+
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind with 0000:02:00.0 gone: exit %d: %s", r.status,
+		      r.err);
+	ck_assert_msg(strstr(r.err, "pci-bind: vm1: device '0000:02:00.0' is gone: nothing to "
+				    "give back\n"),
+		      "stderr: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_msg(!strstr(log, "0000:02:00.0"), "writes for the device that is gone:\n%s",
+		      log);
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_msg(!record_exists(&s), "the record stays for a device that is gone");
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 /* unbind when the old driver will not take a device back: the others
  * are given back, that one stays recorded, and a later unbind finishes. */
 START_TEST(unbind_partial_keeps_record)
@@ -1747,6 +1790,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, failed_second_bind_keeps_the_first, tu_need_root());
 	tu_add_test_if(tc, unbound_device_stays_unbound, tu_need_root());
 	tu_add_test_if(tc, unbind_partial_keeps_record, tu_need_root());
+	tu_add_test_if(tc, unbind_of_a_device_that_is_gone, tu_need_root());
 	tu_add_test_if(tc, unbind_back_to_the_driver_it_had, tu_need_root());
 	tu_add_test_if(tc, driver_override_kept, tu_need_root());
 	tu_add_test_if(tc, override_kept_without_a_probe, tu_need_root());
