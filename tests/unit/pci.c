@@ -987,6 +987,34 @@ START_TEST(driver_names_in_reasons_escaped)
 }
 END_TEST
 
+/* Found by a mutation test: a sysfs write that fails names the value it
+ * wrote escaped, as a reason names a driver: the driver a device goes back
+ * to, read from sysfs into the record, is the kernel's name, and one
+ * "e1\x41'" must not read as "e1A", nor its quote end the value. */
+START_TEST(written_value_in_a_failed_write_escaped)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	sim_device(&s, "0000:01:00.0", "e1\\x41'", "7");
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	SIM(&s, "fail", "devices/pci0000:00/0000:01:00.0/driver_override", "5");
+	pci_run(&s, &r, "unbind", NULL);
+	char *want = xasprintf("pci-bind: vm1: unable to write 'e1\\\\x41\\'' to "
+			       "'%s/bus/pci/devices/0000:01:00.0/driver_override': %s\n",
+			       s.sys, strerror(EIO));
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s\nwant: %s", r.status,
+		      r.err, want);
+	free(want);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 /* A second bind (unit restarted without stop) must not lose the
  * original drivers: the record keeps them. */
 START_TEST(bind_twice_keeps_record)
@@ -1792,6 +1820,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
 	tu_add_test_if(tc, dry_run_unbind_changes_nothing, tu_need_root());
 	tu_add_test_if(tc, driver_names_in_reasons_escaped, tu_need_root());
+	tu_add_test_if(tc, written_value_in_a_failed_write_escaped, tu_need_root());
 	tu_add_test_if(tc, bind_twice_keeps_record, tu_need_root());
 	tu_add_test_if(tc, failed_second_bind_keeps_the_first, tu_need_root());
 	tu_add_test_if(tc, unbound_device_stays_unbound, tu_need_root());
