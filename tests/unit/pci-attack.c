@@ -625,6 +625,68 @@ START_TEST(failed_bind_keeps_a_node_it_cannot_give_back)
 }
 END_TEST
 
+/* Found by a mutation test: a give-back that fails twice (the driver does
+ * not take the device, then its driver_override cannot be put back) is
+ * reported by its first failure, which says what the admin must see (the
+ * device is on no driver); no test failed both, and a run that reported
+ * the override's write instead passed. The device stays recorded, and a
+ * later unbind tries it all again. */
+START_TEST(give_back_failing_twice_reports_the_first)
+{
+	struct sim s;
+	struct tu_run r;
+	sim_make(&s);
+	sim_device(&s, "0000:01:00.0", "e1000e", "5");
+	SIM(&s, "driver", "vfio-pci");
+	pci_devices(&s, "0000:01:00.0\n");
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	tu_run_free(&r);
+	SIM(&s, "refuse", "e1000e", "0000:01:00.0");
+	const char *want = "pci-bind: vm1: unable to give back '0000:01:00.0' to e1000e: the "
+			   "driver did not take it (driver now: none)\n";
+	/* the first unbind takes it off vfio-pci; the device then stays on no
+	 * driver, recorded, and each unbind after makes the same calls */
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "unbind: exit %d: %s", r.status,
+		      r.err);
+	tu_run_free(&r);
+	struct tu_failat f;
+	tu_failat_init(&f, s.vm.root);
+	pci_run_env(&s, &r, "unbind", NULL, (const char *const[]){ f.logenv, NULL }, f.shim, NULL);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "unbind, counting: exit %d: %s",
+		      r.status, r.err);
+	tu_run_free(&r);
+	/* the override set for the probe, the probe, the override put back */
+	long n = nth_call(f.log, "write", 3);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_gt(tu_failat_calls(f.log), 0);
+	tu_failat_at(&f, n, "EIO");
+	pci_run_env(&s, &r, "unbind", NULL, (const char *const[]){ f.at, f.err, NULL }, f.shim,
+		    NULL);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want),
+		      "unbind, the override's write back failing too: exit %d: %s", r.status,
+		      r.err);
+	tu_run_free(&r);
+	char *rec = record_text(&s);
+	ck_assert_msg(strstr(rec, "\n0000:01:00.0 e1000e listed -\n"), "record: %s", rec);
+	free(rec);
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "e1000e");
+	/* e1000e takes it again: the next unbind finishes */
+	char *refuse = tu_path(s.sys, ".sim/refuse/e1000e/0000:01:00.0");
+	ck_assert_int_eq(unlink(refuse), 0);
+	free(refuse);
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_str_eq(override_of(&s, "0000:01:00.0"), "(null)");
+	ck_assert(!record_exists(&s));
+	tu_failat_free(&f);
+	sim_free(&s);
+}
+END_TEST
+
 /* ---- 9, the other half: a step that fails is rolled back -------------------- */
 
 /* What a user would check after a bind: each device's driver and
@@ -2102,6 +2164,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, vfio_node_not_a_device_refused, tu_need_root());
 	tu_add_test_if(tc, failed_bind_gives_nodes_back, tu_need_root());
 	tu_add_test_if(tc, failed_bind_keeps_a_node_it_cannot_give_back, tu_need_root());
+	tu_add_test_if(tc, give_back_failing_twice_reports_the_first, tu_need_root());
 	tu_add_test_if(tc, failed_bind_takes_nodes_back_first, tu_need_root());
 	tu_add_test_if(tc, unbind_takes_the_node_before_its_acl, tu_need_root());
 	tu_add_test_if(tc, failed_bind_leaves_a_new_node_alone, tu_need_root());
