@@ -832,6 +832,10 @@ START_TEST(dry_run_prints_writes)
 	ck_assert_int_eq(stat(s.vm.runtime, &rst), 0);
 	ck_assert_msg((rst.st_mode & 07777) == 0755, "a dry run made the runtime dir %04o",
 		      (unsigned)(rst.st_mode & 07777));
+	/* nor the VM's lock file (found by a mutation test) */
+	char *lock = tu_path(s.vm.runtime, "vm1.lock");
+	ck_assert_msg(access(lock, F_OK) < 0 && errno == ENOENT, "a dry run made %s", lock);
+	free(lock);
 	char *want = xasprintf("pci-bind: vm1: would write 'vfio-pci' to "
 			       "%s/bus/pci/devices/0000:01:00.0/driver_override\n"
 			       "pci-bind: vm1: would write '0000:01:00.0' to "
