@@ -1452,6 +1452,31 @@ START_TEST(kmod_loads_vfio_pci)
 }
 END_TEST
 
+/* Found by a mutation test: no dry run found vfio-pci missing, and one
+ * that loaded it passed. It says it would load it, and loads nothing. */
+START_TEST(kmod_dry_run_loads_nothing)
+{
+	struct sim s;
+	struct tu_run r;
+	char *dir = kmod_vm(&s, "", VFIO_KO);
+
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir, "--dry-run"));
+	ck_assert_msg(r.status == 0, "bind --dry-run: %s", r.err);
+	char *log = sim_log(&s);
+	ck_assert_msg(!strstr(log, "load "), "a dry run loaded a module: %s", log);
+	free(log);
+	char *drv = tu_path(s.sys, "bus/pci/drivers/vfio-pci");
+	ck_assert_msg(access(drv, F_OK) < 0, "a dry run registered %s", drv);
+	free(drv);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	ck_assert_msg(strstr(r.out, "pci-bind: vm1: would load module vfio-pci\n"), "stdout: %s",
+		      r.out);
+	tu_run_free(&r);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
 /* libkmod's own lines (-v) are shown whole, not cut at 1024 bytes
  * without a mark: a load that fails (tests/shims/failat.so fails the
  * finit_module) is logged with the module's path, here over 1100 bytes.
@@ -1847,6 +1872,7 @@ Suite *pci_suite(void)
 	TCase *km = tu_tcase_create("kmod");
 	tcase_set_timeout(km, 30);
 	tu_add_test_if(km, kmod_loads_vfio_pci, tu_need_root());
+	tu_add_test_if(km, kmod_dry_run_loads_nothing, tu_need_root());
 	tu_add_test_if(km, kmod_long_message_whole, tu_need_root());
 	tu_add_test_if(km, kmod_builtin, tu_need_root());
 	tu_add_test_if(km, kmod_missing, tu_need_root());
