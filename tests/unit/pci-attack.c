@@ -1059,6 +1059,41 @@ START_TEST(pci_runs_of_all_vms_take_turns)
 }
 END_TEST
 
+/* Found by a mutation test: the lock of all VMs' runs is waited for
+ * $MICROVM_LOCK_TIMEOUT when that is longer than 5 s (an admin who gives
+ * slow boots more time gives it here too), and no test had one longer:
+ * a bind that waited 5 s all the same passed. */
+START_TEST(all_vms_lock_waits_a_longer_timeout)
+{
+	struct sim s;
+	struct tu_run r;
+	two_devices(&s);
+	ck_assert_int_eq(mkdir(s.vm.runtime, 0755), 0);
+	int fd = open(s.vm.runtime, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	const char *env[] = { "MICROVM_LOCK_TIMEOUT=7", NULL };
+	long long t0 = now_ms();
+	pci_run_env(&s, &r, "bind", NULL, env, NULL, NULL);
+	long long ms = now_ms() - t0;
+	char *want = xasprintf("pci-bind: vm1: unable to lock '%s': another run of pci-bind, "
+			       "for some VM, checks the records (waited 7 s)",
+			       s.vm.runtime);
+	ck_assert_msg(r.status == 1 && !strncmp(r.err, want, strlen(want)) &&
+			      strchr(r.err, '\n') == r.err + strlen(r.err) - 1,
+		      "exit %d: %s", r.status, r.err);
+	ck_assert_msg(ms >= 6900 && ms < 20000, "MICROVM_LOCK_TIMEOUT=7: waited %lld ms", ms);
+	free(want);
+	tu_run_free(&r);
+	ck_assert(!record_exists(&s));
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	close(fd);
+	sim_free(&s);
+}
+END_TEST
+
 /* Found in review of the lock above: held across the whole run, it made
  * every VM's pci-bind wait for one VM's vfio-pci unbind, which the kernel
  * holds until the device's last descriptor is closed (a VM user's process
@@ -2169,6 +2204,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, unbind_takes_the_node_before_its_acl, tu_need_root());
 	tu_add_test_if(tc, failed_bind_leaves_a_new_node_alone, tu_need_root());
 	tu_add_test_if(tc, pci_runs_of_all_vms_take_turns, tu_need_root());
+	tu_add_test_if(tc, all_vms_lock_waits_a_longer_timeout, tu_need_root());
 	tu_add_test_if(tc, stuck_unbind_holds_up_no_other_vm, tu_need_root());
 	tu_add_test_if(tc, node_line_of_another_vm_holds_no_group, tu_need_root());
 	tu_add_test_if(tc, other_vm_named_in_a_notice_escaped, tu_need_root());
