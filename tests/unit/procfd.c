@@ -215,6 +215,42 @@ START_TEST(scan_blind_on_a_descriptor_it_cannot_stat)
 }
 END_TEST
 
+/* A TAP descriptor whose fdinfo cannot be read (here its fdinfo is no
+ * directory: ENOTDIR) could be any TAP's: the scan is blind, naming the
+ * file, so the caller refuses. */
+START_TEST(scan_blind_on_fdinfo_it_cannot_read)
+{
+	tree();
+	status_of("810", 990, "0000000000000000");
+	fd_entry("810", "3", "nodes/tun", NULL);
+	tu_write(root, "810/fdinfo", "not a directory\n");
+	struct fd_target t[] = { { .name = "vm1-c" } };
+	struct fd_scan s;
+	ck_assert_int_eq(fd_holders(root, t, 1, &s), 0);
+	ck_assert_int_eq(t[0].pid, 0);
+	ck_assert_int_eq(s.blind_pid, 810);
+	ck_assert_int_eq(s.blind_err, ENOTDIR);
+	ck_assert_str_eq(s.blind_what, "810/fdinfo/3");
+}
+END_TEST
+
+/* When the scan cannot tell its own network namespace (no self/ns/net),
+ * no TAP can be told to be in it or not: one a process holds counts as
+ * held, and says why (fails closed). */
+START_TEST(scan_without_its_namespace_fails_closed)
+{
+	tree();
+	char *ns = tu_path(root, "self/ns/net");
+	ck_assert_int_eq(unlink(ns), 0);
+	struct fd_target t[] = { { .name = "vm1-a" } };
+	struct fd_scan s;
+	ck_assert_int_eq(fd_holders(root, t, 1, &s), 0);
+	ck_assert_int_eq(t[0].pid, 100);
+	ck_assert_int_eq(t[0].err, ENOENT);
+	free(ns);
+}
+END_TEST
+
 START_TEST(scan_without_procfs)
 {
 	struct fd_target t[] = { { .name = "vm1-a" } };
@@ -382,6 +418,8 @@ Suite *procfd_suite(void)
 	tu_add_test_if(sc, scan_finds_holders, why);
 	tu_add_loop_test_if(sc, scan_blind_or_excused, 0, 4, why);
 	tu_add_test_if(sc, scan_blind_on_a_descriptor_it_cannot_stat, why);
+	tu_add_test_if(sc, scan_blind_on_fdinfo_it_cannot_read, why);
+	tu_add_test_if(sc, scan_without_its_namespace_fails_closed, why);
 	tcase_add_test(sc, scan_without_procfs);
 	suite_add_tcase(s, sc);
 	TCase *cf = tu_tcase_create("confine");
