@@ -23,6 +23,8 @@
  *   system_bus yes|no   connected to the system bus (the same)
  *   uevent yes|no       sent a (harmless) udev event: a netlink
  *                       NETLINK_KOBJECT_UEVENT message to udev's group
+ *   inet yes|no         made an AF_INET socket (a filter that allows
+ *                       rtnetlink alone refuses it)
  *   dev_chmod yes|no    chmod("/dev/null", 0666), its mode already: could
  *                       change the modes of the host's device nodes
  *   self_caps HEX       its own CapPrm
@@ -143,6 +145,10 @@ static void attack(void)
 		say("vm_writev", got & 4 ? "yes" : "no");
 	}
 	say("uevent", uevent() ? "yes" : "no");
+	int in = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	say("inet", in >= 0 ? "yes" : "no");
+	if (in >= 0)
+		close(in);
 	say("dev_chmod", chmod("/dev/null", 0666) == 0 ? "yes" : "no");
 	say("systemd_private", reach("/run/systemd/private") ? "yes" : "no");
 	say("system_bus", reach("/run/dbus/system_bus_socket") ? "yes" : "no");

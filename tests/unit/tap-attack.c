@@ -853,6 +853,7 @@ START_TEST(hijacked_tap_setup_cannot_reach_other_processes)
 	ck_assert_str_eq(hijacked(r.err, "mem_open"), "no");
 	ck_assert_str_eq(hijacked(r.err, "vm_writev"), "no");
 	ck_assert_str_eq(hijacked(r.err, "uevent"), "no");
+	ck_assert_str_eq(hijacked(r.err, "inet"), "no");
 	unsigned long long caps = strtoull(hijacked(r.err, "self_caps"), NULL, 16);
 	ck_assert_msg(!(caps & (1ULL << 19 | 1ULL << 7 | 1ULL << 6)),
 		      "tap-setup kept CAP_SYS_PTRACE, CAP_SETUID or CAP_SETGID: CapPrm %llx", caps);
@@ -871,6 +872,54 @@ START_TEST(hijacked_tap_setup_cannot_reach_other_processes)
 	free(file);
 	free(shim);
 	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* grant runs as the unit's privileged step (ExecStartPost=+: root with
+ * every capability, outside the sandbox) and reads the VM's record and
+ * runner, which a VM user may shape: code it was made to run (hijack.so,
+ * at the VM's lock) holds CAP_CHOWN and CAP_DAC_READ_SEARCH alone, with
+ * no_new_privs and the system call filter of up and down, so it cannot
+ * reach into another process, send a udev event or make a socket but
+ * rtnetlink. Here grant has
+ * nothing to give (no up ran): it refuses, as it would without the shim. */
+START_TEST(hijacked_grant_keeps_chown_alone)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "vm2");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces", "mvt0 02:11:22:33:44:55 lower0 bridge\n");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	char *bin = tu_bin("tap-setup"), *shim = tu_bin("tests/shims/hijack.so");
+	char *file = tu_path(t.root, "hijacked"), *preload = xasprintf("LD_PRELOAD=%s", shim);
+	char *victim = xasprintf("HIJACK_VICTIM=%d", (int)getpid());
+	char *target = xasprintf("HIJACK_FILE=%s", file);
+	const char *argv[] = { "/usr/bin/env", preload, victim, target, bin, "--state-dir", t.state,
+			       "--runtime-dir", t.runtime, "--devfs", dev, "--user", "990", "--group",
+			       "78", "--macvtap", "grant", t.name, NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(strstr(r.err, "HIJACK root_write"), "the shim did not run: %s", r.err);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "unable to give 'mvt0' to the VM user: not made"),
+		      "grant of nothing made: exit %d: %s", r.status, r.err);
+	ck_assert_msg(access(file, F_OK) < 0, "created %s through /proc/%d/root", file, (int)getpid());
+	ck_assert_str_eq(hijacked(r.err, "root_write"), "no");
+	ck_assert_str_eq(hijacked(r.err, "mem_open"), "no");
+	ck_assert_str_eq(hijacked(r.err, "vm_writev"), "no");
+	ck_assert_str_eq(hijacked(r.err, "uevent"), "no");
+	ck_assert_str_eq(hijacked(r.err, "inet"), "no");
+	ck_assert_str_eq(hijacked(r.err, "systemd_private"), "no");
+	ck_assert_str_eq(hijacked(r.err, "self_caps"), "0000000000000005"); /* CHOWN, DAC_READ_SEARCH */
+	ck_assert_str_eq(hijacked(r.err, "self_nnp"), "1");
+	tu_run_free(&r);
+	free(target);
+	free(victim);
+	free(preload);
+	free(file);
+	free(shim);
+	free(bin);
+	free(dev);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -1729,6 +1778,7 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, verbose_macvtap_prints_each, why);
 	tu_add_loop_test_if(tc, fifo_record_refused, 0, 3, why);
 	tu_add_loop_test_if(tc, hijacked_tap_setup_cannot_reach_other_processes, 0, 4, why);
+	tu_add_test_if(tc, hijacked_grant_keeps_chown_alone, why);
 	tu_add_test_if(tc, held_seen_with_the_units_capabilities, why);
 	tu_add_test_if(tc, stopped_scan_fails_closed, why);
 	suite_add_tcase(s, tc);
