@@ -477,6 +477,8 @@ START_TEST(pci_record_version_3)
 		"node 05 0 36 0660\n",
 		"node 5/6 0 36 0660\n",
 		"node 5 -1 36 0660\n",
+		/* (uid_t)-1 and (gid_t)-1 are no owner: chown(2) leaves it */
+		"node 5 4294967295 36 0660\n",
 		"node 5 0 4294967295 0660\n",
 		"node 5 0 36 0680\n",
 		"node 5 0 36 10000\n",
