@@ -118,6 +118,27 @@ START_TEST(bad_socket)
 }
 END_TEST
 
+/* notifyf() sends a message of 1023 bytes whole; one of 1024, which its
+ * buffer cannot hold with the NUL, it refuses rather than send it cut. */
+START_TEST(notifyf_longest_message)
+{
+	char *path = tu_path(root, "notify.sock");
+	int fd = listen_on(path);
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
+	char text[1025];
+	memset(text, 'a', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	memcpy(text, "STATUS=", 7);
+	text[1024] = '\0';
+	ck_assert_int_eq(notifyf("%s", text), -E2BIG);
+	text[1023] = '\0';
+	ck_assert_int_eq(notifyf("%s", text), 0);
+	expect(fd, text); /* the first datagram: the refused one was never sent */
+	close(fd);
+	free(path);
+}
+END_TEST
+
 Suite *notify_suite(void)
 {
 	Suite *s = suite_create("notify");
@@ -127,6 +148,7 @@ Suite *notify_suite(void)
 	tcase_add_test(tc, abstract_socket);
 	tcase_add_test(tc, no_socket_is_noop);
 	tcase_add_test(tc, bad_socket);
+	tcase_add_test(tc, notifyf_longest_message);
 	suite_add_tcase(s, tc);
 	return s;
 }
