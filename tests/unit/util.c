@@ -561,6 +561,12 @@ static void log_journal_open(void)
 	setenv("JOURNAL_STREAM", js, 1);
 	log_open("pci-bind");
 	log_err("plain");
+	/* ... or on another device, its inode number the same. */
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev + 1,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	log_open("pci-bind");
+	log_err("plain");
 	setenv("JOURNAL_STREAM", "garbage", 1);
 	log_open("pci-bind");
 	log_err("plain");
@@ -573,7 +579,7 @@ START_TEST(log_journal)
 	ck_assert_str_eq(s, "<3>pci-bind: vm1: unable to create 'tap0': Operation not permitted\n"
 			    "<4>pci-bind: vm1: w\n<5>pci-bind: vm1: n\n<6>pci-bind: vm1: i\n"
 			    "<7>pci-bind: vm1: d\n"
-			    "pci-bind: vm1: plain\npci-bind: vm1: plain\n");
+			    "pci-bind: vm1: plain\npci-bind: vm1: plain\npci-bind: vm1: plain\n");
 	free(s);
 }
 END_TEST
@@ -713,9 +719,12 @@ START_TEST(log_dry_run_action)
 	log_action("create %s flags %s owner %u:%u", "tap0", "vnet_hdr", 990u, 78u);
 	log_set_subject(NULL);
 	log_action("nothing");
+	/* A value a caller did not escape: still one line, its own. */
+	log_action("create %s", "tap0\n<3>tap-setup: forged");
 	char *s = tu_capture_end(&c);
 	ck_assert_str_eq(s, "tap-setup: vm1: would create tap0 flags vnet_hdr owner 990:78\n"
-			    "tap-setup: would nothing\n");
+			    "tap-setup: would nothing\n"
+			    "tap-setup: would create tap0\\n<3>tap-setup: forged\n");
 	free(s);
 }
 END_TEST
