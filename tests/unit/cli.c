@@ -291,6 +291,15 @@ START_TEST(usage_error_call)
 			    "runner-exec [OPTIONS] start|stop NAME...; more in 'runner-exec "
 			    "--help')\n");
 	free(s);
+	/* A value its caller did not escape: still one line, its own. */
+	tu_capture_start(&e, 2);
+	st = cli_usage_error(&bare, "expected a verb, got '%s'", "x\n<3>forged");
+	s = tu_capture_end(&e);
+	ck_assert_int_eq(st, 2);
+	ck_assert_str_eq(s, "runner-exec: usage error: expected a verb, got 'x\\n<3>forged' (usage: "
+			    "runner-exec [OPTIONS] start|stop NAME...; more in 'runner-exec "
+			    "--help')\n");
+	free(s);
 }
 END_TEST
 
