@@ -143,6 +143,31 @@ START_TEST(write_fails)
 	tu_write(root, "run/microvm", "not a dir\n");
 	ck_assert_int_eq(record_write(run, "vm1", "tap", "x", &e), -ENOTDIR);
 	tu_assert_error(&e, ENOTDIR, "create", vmdir, 0, "", NULL);
+	/* The VM's dir, made for a record whose temp file cannot be made
+	 * (a name too long), goes with it. */
+	ck_assert_int_eq(unlink(run), 0);
+	char kind[300];
+	memset(kind, 'k', sizeof(kind) - 1);
+	kind[sizeof(kind) - 1] = '\0';
+	ck_assert_int_eq(record_write(run, "vm1", kind, "x", &e), -ENAMETOOLONG);
+	ck_assert_int_eq(access(vmdir, F_OK), -1);
+}
+END_TEST
+
+/* A record is 0644 whatever the umask of the tool that writes it (a
+ * reader of another user must read it, e.g. a VM user's runner-exec). */
+START_TEST(record_mode_whatever_the_umask)
+{
+	struct mvm_error e;
+	mode_t old = umask(077);
+	int r = record_write(run, "vm1", "tap", "group 1\n", &e);
+	umask(old);
+	ck_assert_int_eq(r, 0);
+	char *file = tu_path(vmdir, "tap");
+	struct stat st;
+	ck_assert_int_eq(stat(file, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0644);
+	free(file);
 }
 END_TEST
 
@@ -564,6 +589,7 @@ Suite *record_suite(void)
 	tcase_add_test(tc, remove_records);
 	tcase_add_test(tc, bad_vm_name);
 	tcase_add_test(tc, write_fails);
+	tcase_add_test(tc, record_mode_whatever_the_umask);
 	tcase_add_test(tc, read_refuses_what_is_not_a_record);
 	tcase_add_test(tc, temp_file_of_a_killed_write);
 	tcase_add_test(tc, tap_record_round_trip);
