@@ -251,6 +251,49 @@ START_TEST(scan_without_its_namespace_fails_closed)
 }
 END_TEST
 
+/* A thread with a table of its own (PID/task/TID/fd) that holds a TAP,
+ * in a namespace other than ours as its ns/net says: which TAP's
+ * namespace cannot be told from there (pidfd_getfd sees the process's
+ * table), so it counts as held, saying why (fails closed). The pid is
+ * none of this machine's: kcmp() cannot say the tables are the same. */
+START_TEST(scan_thread_table_fails_closed)
+{
+	tree();
+	status_of("999999998", 990, "0000000000000000");
+	char *d = tu_path(root, "999999998/fd");
+	ck_assert_int_eq(mkdir_p(d, 0755), 0);
+	free(d);
+	fd_entry("999999998/task/999999998", "0", "nodes/file", NULL);
+	fd_entry("999999998/task/999999997", "4", "nodes/tun", "iff:\tvm1-t\n");
+	netns_of("999999998/task/999999997", "B");
+	struct fd_target t[] = { { .name = "vm1-t" } };
+	struct fd_scan s;
+	ck_assert_int_eq(fd_holders(root, t, 1, &s), 0);
+	ck_assert_int_eq(t[0].pid, 999999998);
+	ck_assert_int_eq(t[0].err, EXDEV);
+	ck_assert_int_eq(s.blind_pid, 0);
+}
+END_TEST
+
+/* The same targets scanned again (the scanner process answers one
+ * request after another with one array): what was held before and is not
+ * now is not reported held. */
+START_TEST(scan_again_forgets_the_last)
+{
+	tree();
+	struct fd_target t[] = { { .name = "vm1-a" } };
+	struct fd_scan s;
+	ck_assert_int_eq(fd_holders(root, t, 1, &s), 0);
+	ck_assert_int_eq(t[0].pid, 100);
+	char *fd = tu_path(root, "100/fd/5");
+	ck_assert_int_eq(unlink(fd), 0);
+	free(fd);
+	ck_assert_int_eq(fd_holders(root, t, 1, &s), 0);
+	ck_assert_int_eq(t[0].pid, 0);
+	ck_assert_int_eq(t[0].err, 0);
+}
+END_TEST
+
 START_TEST(scan_without_procfs)
 {
 	struct fd_target t[] = { { .name = "vm1-a" } };
@@ -420,6 +463,8 @@ Suite *procfd_suite(void)
 	tu_add_test_if(sc, scan_blind_on_a_descriptor_it_cannot_stat, why);
 	tu_add_test_if(sc, scan_blind_on_fdinfo_it_cannot_read, why);
 	tu_add_test_if(sc, scan_without_its_namespace_fails_closed, why);
+	tu_add_test_if(sc, scan_thread_table_fails_closed, why);
+	tu_add_test_if(sc, scan_again_forgets_the_last, why);
 	tcase_add_test(sc, scan_without_procfs);
 	suite_add_tcase(s, sc);
 	TCase *cf = tu_tcase_create("confine");
