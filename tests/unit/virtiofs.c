@@ -1459,11 +1459,11 @@ END_TEST
  * headers (the look must then read the whole file): 0 none, 1 the
  * headers running past the end, 2 the names' index out of range, 3
  * .rodata running past the end, 4 no sections, 5 .rodata's name out of
- * the names. */
+ * the names, 6 the section named .rodata.cst16, not .rodata. */
 static char *fake_elf(const struct lt *t, const char *name, size_t pad, const char *outside,
 		      const char *rodata, int bad)
 {
-	static const char names[] = "\0.rodata\0.shstrtab";
+	static const char names[] = "\0.rodata\0.shstrtab\0.rodata.cst16";
 	size_t ro_off = sizeof(Ehdr) + pad, ro_len = strlen(rodata);
 	size_t nm_off = ro_off + ro_len, sh_off = (nm_off + sizeof(names) + 7) & ~(size_t)7;
 	size_t size = sh_off + 3 * sizeof(Shdr);
@@ -1485,7 +1485,7 @@ static char *fake_elf(const struct lt *t, const char *name, size_t pad, const ch
 	memcpy(f + ro_off, rodata, ro_len);
 	memcpy(f + nm_off, names, sizeof(names));
 	Shdr sh[3] = {{0},
-		      {.sh_name = bad == 5 ? 4096 : 1,
+		      {.sh_name = bad == 5 ? 4096 : bad == 6 ? 19 : 1,
 		       .sh_type = SHT_PROGBITS,
 		       .sh_flags = SHF_ALLOC,
 		       .sh_offset = ro_off,
@@ -1554,7 +1554,12 @@ START_TEST(dialect_from_the_binarys_strings)
 	bin = fake_elf(&t, "elsewhere", 4096, "--shared-dir", "nothing here", 0);
 	want_dialect(&t, bin, 'r', "only outside .rodata");
 	free(bin);
-	for (int bad = 1; bad <= 5; bad++) {
+	/* Read a piece at a time: a name across two pieces is still seen
+	 * (no sections: the whole file, from its start). */
+	bin = fake_elf(&t, "split", 16384 - 4 - sizeof(Ehdr), "", "--shared-dir=DIR", 4);
+	want_dialect(&t, bin, 'r', "--shared-dir across the first 16 KiB read's end");
+	free(bin);
+	for (int bad = 1; bad <= 6; bad++) {
 		char name[16], what[64];
 		snprintf(name, sizeof(name), "bad%d", bad);
 		snprintf(what, sizeof(what), "headers spoilt (%d): the whole file", bad);
