@@ -10,7 +10,9 @@
  *            run time), so the launcher must run --help to tell;
  *            with $VFS_FAKE_HELP_SLEEP_MS=N it first writes the SigBlk
  *            line of its /proc/self/status to $VFS_FAKE_DIR/help.sigblk
- *            and sleeps N ms (a launcher slow to set up)
+ *            and sleeps N ms (a launcher slow to set up); run with
+ *            NOTIFY_SOCKET set (which it should not be), it writes its
+ *            value to $VFS_FAKE_DIR/help.notify
  *   else     writes its argv, NUL-separated, to $VFS_FAKE_DIR/PID.argv;
  *            refuses an argument --fake-refuse as virtiofsd does one it
  *            does not know (a share's bad extra-args): prints "fake:
@@ -133,6 +135,16 @@ int main(int argc, char **argv)
 		const char *slow = getenv("VFS_FAKE_HELP_SLEEP_MS");
 		if (slow)
 			help_slowly(atoi(slow));
+		const char *ns = getenv("NOTIFY_SOCKET"), *dir = getenv("VFS_FAKE_DIR");
+		if (ns && dir) {
+			char p[PATH_MAX];
+			snprintf(p, sizeof(p), "%s/help.notify", dir);
+			FILE *out = fopen(p, "we");
+			if (out) {
+				fputs(ns, out);
+				fclose(out);
+			}
+		}
 		const char *t = h && strcmp(h, "c") == 0    ? c_help
 				: h && strcmp(h, "none") == 0 ? "some other program\n"
 							      : rust_help;

@@ -2351,6 +2351,25 @@ START_TEST(unknown_dialect_is_an_error)
 	char *log = lt_log(&t);
 	ck_assert_msg(strstr(log, "--virtiofsd-dialect"), "log:\n%s", log);
 	free(log);
+	unsetenv("VFS_FAKE_HELP");
+	/* The --help run gets no NOTIFY_SOCKET, as no daemon does. */
+	char *hn = tu_path(t.fake_dir, "help.notify");
+	ck_assert_msg(access(hn, F_OK) != 0, "virtiofsd --help ran with NOTIFY_SOCKET");
+	free(hn);
+	/* A --help that says nothing within --timeout is not waited for
+	 * (here it would print the Rust help 8 s on). */
+	const char *const soon[] = {"--timeout", "1s", NULL};
+	setenv("VFS_FAKE_HELP_SLEEP_MS", "8000", 1);
+	unlink(t.err_path);
+	long long t0 = now_ms();
+	lt_start(&t, t.fake, soon);
+	unsetenv("VFS_FAKE_HELP_SLEEP_MS");
+	int st = lt_wait_exit(&t, 5000);
+	log = lt_log(&t);
+	ck_assert_msg(st == 1 && strstr(log, "its --help names neither"),
+		      "exit %d %lld ms on (--timeout 1s, --help silent for 8 s); log:\n%s", st,
+		      now_ms() - t0, log);
+	free(log);
 	/* Said explicitly, it works. */
 	const char *const extra[] = {"--virtiofsd-dialect", "rust", NULL};
 	lt_start(&t, t.fake, extra);
