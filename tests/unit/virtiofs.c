@@ -1424,7 +1424,9 @@ START_TEST(c_dialect_argv_and_detection)
 	lt_setting(&t, "t", "posix-acl", "false\n");
 	lt_setting(&t, "t", "extra-args", "-o\nannounce_submounts\n");
 	setenv("VFS_FAKE_HELP", "c", 1);
-	const char *const extra[] = {"--thread-pool-size", "0", NULL};
+	/* (0s passed on as given: to the Rust one, --rlimit-nofile=0 means
+	 * its limit is left as it is) */
+	const char *const extra[] = {"--thread-pool-size", "0", "--rlimit-nofile", "0", NULL};
 	lt_start(&t, t.fake, extra);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
 	size_t len, starts;
@@ -1432,7 +1434,8 @@ START_TEST(c_dialect_argv_and_detection)
 	ck_assert_ptr_nonnull(got);
 	char *a3 = xasprintf("source=%s/run\\,x\\\\y/vm1/virtiofs/s", t.vm.root);
 	const char *const want[] = {t.fake, "--fd=3", "-o", a3, "--thread-pool-size=0", "-o",
-				    "cache=none", "-o", "xattr", "-o", "posix_acl", NULL};
+				    "cache=none", "-o", "xattr", "-o", "posix_acl", "--rlimit-nofile=0",
+				    NULL};
 	check_argv(got, len, want);
 	free(got);
 	free(a3);
@@ -1440,7 +1443,8 @@ START_TEST(c_dialect_argv_and_detection)
 	ck_assert_ptr_nonnull(got);
 	a3 = xasprintf("source=%s/run\\,x\\\\y/vm1/virtiofs/t", t.vm.root);
 	const char *const want2[] = {t.fake, "--fd=3", "-o", a3, "--thread-pool-size=0", "-o",
-				     "cache=always", "-o", "announce_submounts", NULL};
+				     "cache=always", "--rlimit-nofile=0", "-o", "announce_submounts",
+				     NULL};
 	check_argv(got, len, want2);
 	free(got);
 	free(a3);
