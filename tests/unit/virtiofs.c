@@ -3360,7 +3360,8 @@ START_TEST(dry_run_long_command_whole)
 	char *line = xasprintf("%s\n--y=c d\n", arg);
 	lt_setting(&t, "a", "extra-args", line);
 	free(line);
-	const char *const dry[] = {"--dry-run", NULL};
+	/* and before them an empty --extra-arg: one argument too ($'') */
+	const char *const dry[] = {"--dry-run", "--extra-arg", "", NULL};
 	lt_start(&t, t.fake, dry);
 	int st = lt_wait_exit(&t, 3000);
 	char *log = lt_log(&t);
@@ -3372,14 +3373,15 @@ START_TEST(dry_run_long_command_whole)
 	ck_assert_msg(strlen(cmd) > 7804, "cut: %zu bytes, ends ...%s", strlen(cmd),
 		      cmd + (strlen(cmd) > 40 ? strlen(cmd) - 40 : 0));
 	const char *const sh[] = {"/bin/bash", "-c",
-				  "eval \"a=($1)\" && printf '%s\\n%s' \"${a[-2]}\" \"${a[-1]}\"",
+				  "eval \"a=($1)\" && printf '[%s]\\n%s\\n%s' \"${a[-3]}\" \"${a[-2]}\" "
+				  "\"${a[-1]}\"",
 				  "bash", cmd, NULL};
 	struct tu_run r;
 	tu_run(&r, sh);
-	char *both = xasprintf("%s\n--y=c d", arg);
+	char *both = xasprintf("[]\n%s\n--y=c d", arg);
 	ck_assert_msg(r.status == 0 && !strcmp(r.out, both),
-		      "bash: exit %d: %s; read back %zu bytes, ends ...%s", r.status, r.err,
-		      strlen(r.out), r.out + (strlen(r.out) > 40 ? strlen(r.out) - 40 : 0));
+		      "bash: exit %d: %s; read back %zu bytes: %.40s...%s", r.status, r.err,
+		      strlen(r.out), r.out, r.out + (strlen(r.out) > 40 ? strlen(r.out) - 40 : 0));
 	free(both);
 	tu_run_free(&r);
 	free(log);
