@@ -3696,6 +3696,22 @@ END_TEST
  * another user's (nobody's) to root's directory: its owner could point it
  * anywhere, refused for a source and a socket's directory. Made root's,
  * the same link is followed. */
+/* Root's links that lead back to themselves: refused as the kernel
+ * refuses them (40 followed at most), not walked for ever. */
+START_TEST(symlink_loop_refused)
+{
+	struct lt t;
+	lt_init(&t);
+	char *loop = tu_path(t.vm.root, "loop"), *src = tu_path(loop, "src");
+	tu_symlink("loop", loop);
+	lt_share(&t, "l", src, "vm1-virtiofs-l.sock");
+	expect_refused(&t, "l", "source", src, strerror(ELOOP));
+	free(src);
+	free(loop);
+	lt_free(&t);
+}
+END_TEST
+
 START_TEST(symlink_not_roots_refused)
 {
 	struct lt t;
@@ -5671,6 +5687,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, socket_dir_symlink_refused, tu_need_root());
 	tu_add_loop_test_if(tc, symlink_after_others_dir_refused, 0, 3, tu_need_root());
 	tu_add_test_if(tc, symlink_not_roots_refused, tu_need_root());
+	tu_add_test_if(tc, symlink_loop_refused, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_must_be_roots, tu_need_root());
 	tu_add_test_if(tc, mounts_stay_in_the_launchers_namespace, tu_need_root());
 	tu_add_test_if(tc, speed_and_memory, need_real());
