@@ -3199,6 +3199,33 @@ START_TEST(stale_sockets)
 	ck_assert(oracle_listening(sa.sun_path));
 	close(fd);
 
+	/* In use, its queue full (clients nobody accepted yet): a connect()
+	 * to it would wait; still in use, said at once. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(sa.sun_path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 0), 0);
+	int queued[16];
+	size_t nq = 0;
+	for (bool full = false; !full && nq < ARRAY_SIZE(queued); nq++) {
+		queued[nq] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		ck_assert_int_ge(queued[nq], 0);
+		full = connect(queued[nq], (struct sockaddr *)&sa, sizeof(sa)) < 0;
+		ck_assert(!full || errno == EAGAIN);
+	}
+	ck_assert_msg(nq < ARRAY_SIZE(queued), "the queue of %s never filled", sa.sun_path);
+	unlink(t.err_path);
+	lt_start(&t, t.fake, once);
+	int qst = lt_wait_exit(&t, 3000);
+	log = lt_log(&t);
+	ck_assert_msg(qst == 1 && strstr(log, "another process listens on it"),
+		      "queue full: exit %d; log:\n%s", qst, log);
+	free(log);
+	ck_assert(oracle_listening(sa.sun_path));
+	while (nq > 0)
+		close(queued[--nq]);
+	close(fd);
+
 	/* In use by another launcher for the same VM: its sockets are bound
 	 * by their real path (through its chroot), so /proc/net/unix names
 	 * them as any other; a second one leaves them alone. */
