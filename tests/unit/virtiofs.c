@@ -3723,6 +3723,35 @@ END_TEST
  * another user's (nobody's) to root's directory: its owner could point it
  * anywhere, refused for a source and a socket's directory. Made root's,
  * the same link is followed. */
+/* The directories a start makes (a source's, a socket's, like mkdir -p)
+ * are root's, mode 0755, whatever the umask it was started with (here
+ * none: a unit's UMask=0000). */
+START_TEST(made_directories_0755_whatever_the_umask)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "new/src", "sockdir/a.sock");
+	mode_t old = umask(0);
+	lt_start(&t, t.fake, NULL);
+	umask(old);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	const char *const made[] = {"new", "new/src", "sockdir"};
+	for (size_t i = 0; i < ARRAY_SIZE(made); i++) {
+		char *p = tu_path(t.vm.dir, made[i]);
+		struct stat st;
+		ck_assert_msg(lstat(p, &st) == 0 && S_ISDIR(st.st_mode), "%s not made", p);
+		ck_assert_msg(st.st_uid == 0 && (st.st_mode & 07777) == 0755,
+			      "%s made owner %u, mode %04o, not root's, 0755", p,
+			      (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		free(p);
+	}
+	check_socket(&t, "a", NULL);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+	lt_free(&t);
+}
+END_TEST
+
 /* Root's links that lead back to themselves: refused as the kernel
  * refuses them (40 followed at most), not walked for ever. */
 START_TEST(symlink_loop_refused)
@@ -5715,6 +5744,7 @@ Suite *virtiofs_suite(void)
 	tu_add_loop_test_if(tc, symlink_after_others_dir_refused, 0, 3, tu_need_root());
 	tu_add_test_if(tc, symlink_not_roots_refused, tu_need_root());
 	tu_add_test_if(tc, symlink_loop_refused, tu_need_root());
+	tu_add_test_if(tc, made_directories_0755_whatever_the_umask, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_must_be_roots, tu_need_root());
 	tu_add_test_if(tc, mounts_stay_in_the_launchers_namespace, tu_need_root());
 	tu_add_test_if(tc, speed_and_memory, need_real());
