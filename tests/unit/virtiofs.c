@@ -4277,6 +4277,23 @@ START_TEST(attack_fuse_dir_shown_roots)
 	kill(t.pid, SIGTERM);
 	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
 
+	/* A runtime dir on FUSE is not root's either, however it is shown:
+	 * refused, nothing mounted on it. */
+	char *runtime = t.vm.runtime;
+	t.vm.runtime = tu_path(vmdata, "mine");
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	lt_start(&t, t.fake, once);
+	st = lt_wait_exit(&t, 3000);
+	log = lt_log(&t);
+	want = xasprintf("virtiofs-launch: vm1: unable to use runtime dir '%s': a directory on "
+			 "the way is not root's, or is writable by others\n",
+			 t.vm.runtime);
+	ck_assert_msg(st == 1 && strstr(log, want), "exit %d; want:\n%slog:\n%s", st, want, log);
+	free(want);
+	free(log);
+	free(t.vm.runtime);
+	t.vm.runtime = runtime;
+
 	tu_bindfs_stop(fs, vmdata);
 	free(mine);
 	free(link);
