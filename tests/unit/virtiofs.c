@@ -4457,14 +4457,26 @@ START_TEST(mount_below_source_is_served)
 	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
 	ck_assert_int_eq(mount("disk", sub, "tmpfs", 0, NULL), 0);
 	tu_write(sub, "on-the-disk", "x\n");
+	/* A read-only share: read-only below too, the mount on its
+	 * directory as well. */
+	lt_share(&t, "r", "r", "vm1-virtiofs-r.sock");
+	lt_setting(&t, "r", "read-only", "true\n");
+	char *rsub = tu_path(t.vm.dir, "r/sub");
+	ck_assert_int_eq(mkdir_p(rsub, 0755), 0);
+	ck_assert_int_eq(mount("disk", rsub, "tmpfs", 0, NULL), 0);
 	lt_start(&t, t.fake, NULL);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
 	bool seen = pinned_has(&t, "s", "sub/on-the-disk");
+	bool ro = pin_read_only(&t, "r"), ro_below = pin_read_only(&t, "r/sub");
 	kill(t.pid, SIGTERM);
 	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
 	ck_assert_int_eq(umount2(sub, MNT_DETACH), 0);
+	ck_assert_int_eq(umount2(rsub, MNT_DETACH), 0);
 	ck_assert_msg(seen, "the share serves the empty directory under %s, not the mount on it",
 		      sub);
+	ck_assert_msg(ro && ro_below, "read-only share: its pin %s, the mount on %s in it %s",
+		      ro ? "read-only" : "writable", rsub, ro_below ? "read-only" : "writable");
+	free(rsub);
 	free(sub);
 	lt_free(&t);
 }
