@@ -1222,6 +1222,70 @@ START_TEST(client_leaves_daemon_starts_on_next_client)
 }
 END_TEST
 
+/* A reload's share with the socket a removed share's daemon still holds,
+ * whose directory the VM user removed meanwhile: the directory is made
+ * again at the reload, the socket once that daemon is gone. */
+START_TEST(reload_held_socket_dir_made_again)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "x", "x", "sd/s.sock");
+	const char *const extra[] = {"--grace", "3s", NULL};
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t px = daemon_of(&t, "x");
+	ck_assert(px > 0);
+	ck_assert_int_eq(kill(px, SIGSTOP), 0); /* a daemon slow to go */
+	char *d = tu_path(t.vm.runner, "share/microvm/virtiofs/x");
+	tu_rm_rf(d);
+	free(d);
+	lt_forget_share(&t, "x");
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, 0, "STATUS=0 of 0 shares up", 3000);
+	ck_assert_int_ge(rl, 0);
+	char *sd = tu_path(t.vm.dir, "sd");
+	tu_rm_rf(sd);
+	ck_assert_msg(alive(px), "x's daemon left before its grace was over");
+	lt_share(&t, "y", "y", "sd/s.sock");
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl2 = lt_wait_msg(&t, (size_t)rl + 1, "RELOADING=1", 3000);
+	ck_assert_int_gt(rl2, rl);
+	ck_assert_int_gt(lt_wait_msg(&t, (size_t)rl2 + 1, "READY=1", 10000), rl2);
+	char *log = lt_log(&t);
+	ck_assert_msg(daemon_of(&t, "y") > 0 && !strstr(log, "unable to"),
+		      "no daemon for y; log:\n%s", log);
+	free(log);
+	check_socket(&t, "y", NULL);
+	ck_assert_int_eq(lt_wait_exit(&t, 0), -1);
+	free(sd);
+	lt_free(&t);
+}
+END_TEST
+
+/* The VM user puts a file of its own where the socket was (the socket
+ * moved aside): a stop leaves it, removing only the file it made. */
+START_TEST(stop_leaves_a_file_put_at_the_socket_path)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "a.sock");
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	const char *sock = sock_of(&t, "a");
+	char *aside = xasprintf("%s.aside", sock);
+	ck_assert_int_eq(rename(sock, aside), 0);
+	tu_write(t.vm.dir, "a.sock", "the VM user's\n");
+	tu_chown(sock, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(kill(t.pid, SIGTERM), 0);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+	struct stat st;
+	ck_assert_msg(lstat(sock, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == TU_NOBODY,
+		      "the VM user's %s removed by the stop", sock);
+	free(aside);
+	lt_free(&t);
+}
+END_TEST
+
 /* Found in review: a share removed by one reload, its daemon still within
  * its --grace (here: SIGSTOPped, so its SIGTERM waits), has its socket shut
  * down; a second reload that brought a share with that socket back (a
@@ -5715,6 +5779,8 @@ Suite *virtiofs_suite(void)
 	add_real_test(tc, sighup_adds_removes_keeps);
 	add_real_test(tc, client_leaves_daemon_starts_on_next_client);
 	add_real_test(tc, sighup_socket_back_while_old_daemon_stops);
+	tcase_add_test(tc, reload_held_socket_dir_made_again);
+	tcase_add_test(tc, stop_leaves_a_file_put_at_the_socket_path);
 	add_real_test(tc, nested_and_outside_sources);
 	tu_add_test_if(tc, nested_socket_dirs_own_mounts, tu_need_root());
 	add_real_test(tc, read_only_share);
