@@ -329,6 +329,10 @@ long syscall(long nr, ...)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
 	REAL(long, "syscall", long, ...);
+#ifdef SYSCALL_FAILS /* (the shim's own failures, not counted) */
+	if (SYSCALL_FAILS(nr))
+		return -1;
+#endif
 	if ((nr == SYS_init_module || nr == SYS_finit_module || nr == SYS_delete_module) &&
 	    step("syscall(module)") < 0)
 		return -1;

@@ -24,6 +24,11 @@
  *   FAILAT_PIDFD=1      every pidfd_open() fails so too, with or without
  *              FAILAT; not counted (it changes nothing): a process that
  *              cannot be held must not be acted on as if it were
+ *   FAILAT_SYSCALL=NR   every syscall(NR) (libc's syscall(), which
+ *              virtiofs-launch makes its mount calls by) fails so too,
+ *              with or without FAILAT; not counted: a kernel without that
+ *              call (mount_setattr(2) before Linux 5.12, open_tree(2)
+ *              after it) must not make a step be skipped
  *
  * Nothing is written to stderr: what the program says there is its own.
  * The counted calls, and what counts them, are those of counted.h (shared
@@ -32,6 +37,8 @@
 #define SHIM "failat"
 #define VAR(x) FAILAT##x
 #define HERE " (failed here)"
+static int syscall_fails(long nr);
+#define SYSCALL_FAILS(nr) syscall_fails(nr)
 #include "counted.h"
 #include "openmode.h"
 
@@ -128,4 +135,24 @@ int pidfd_open(pid_t pid, unsigned int flags)
 	if (pidfd_fails && getpid() == self)
 		return at_nth(0, "pidfd_open");
 	return real(pid, flags);
+}
+
+/* FAILAT_SYSCALL, taken out of the environment at load as the others are. */
+static long syscall_nr = -1;
+
+__attribute__((constructor)) static void failat_syscall_init(void)
+{
+	const char *v = getenv("FAILAT_SYSCALL");
+	char *end;
+	long n = v && *v ? strtol(v, &end, 10) : -1;
+	syscall_nr = v && *v && !*end ? n : -1;
+	unsetenv("FAILAT_SYSCALL");
+}
+
+static int syscall_fails(long nr)
+{
+	if (syscall_nr < 0 || nr != syscall_nr || getpid() != self)
+		return 0;
+	at_nth(0, "syscall");
+	return 1;
 }

@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -5106,6 +5107,43 @@ START_TEST(failed_runtime_dir_step_leaves_no_directory)
 }
 END_TEST
 
+/* A read-only share whose mount cannot be made read-only (a kernel
+ * without mount_setattr(2), before Linux 5.12: here failat.so fails it
+ * with ENOSYS) is never served writable: the share fails, naming its
+ * mount; no daemon runs. */
+START_TEST(failed_read_only_mount_serves_nothing)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "ro", "ro", "vm1-virtiofs-ro.sock");
+	lt_setting(&t, "ro", "read-only", "true\n");
+	struct tu_failat f;
+	tu_failat_init(&f, t.vm.root);
+	t.bin = "tests/virtiofs-launch";
+	char *nr = xasprintf("FAILAT_SYSCALL=%ld", (long)SYS_mount_setattr);
+	char *err = xasprintf("FAILAT_ERRNO=%d", ENOSYS);
+	const char *const env[] = {f.preload, nr, err, NULL};
+	t.env = env;
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int st = lt_wait_exit(&t, 5000);
+	char *log = lt_log(&t);
+	char *pin = pin_of(&t, "ro");
+	char *want = xasprintf("virtiofs-launch: vm1: unable to make read-only '%s': %s\n", pin,
+			       strerror(ENOSYS));
+	ck_assert_msg(st == 1 && strstr(log, want), "exit %d; want:\n%slog:\n%s", st, want, log);
+	ck_assert_uint_eq(dir_entries(t.fake_dir), 0); /* no daemon ever ran */
+	free(want);
+	free(pin);
+	free(log);
+	t.env = NULL;
+	free(err);
+	free(nr);
+	tu_failat_free(&f);
+	lt_free(&t);
+}
+END_TEST
+
 /* The same when the tmpfs is mounted on the runtime dir the launcher made
  * but the open of it just after fails (failat.so's FAILAT_OPEN, with
  * ENOMEM, then EMFILE): exit 1, one line naming the runtime dir and why,
@@ -5852,6 +5890,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, failed_reload_step_refused_or_taken, tu_need_root());
 	tu_add_test_if(tc, failed_runtime_dir_step_leaves_no_directory, tu_need_root());
 	tu_add_test_if(tc, failed_runtime_dir_open_leaves_no_directory, tu_need_root());
+	tu_add_test_if(tc, failed_read_only_mount_serves_nothing, tu_need_root());
 	tu_add_test_if(tc, failed_host_namespace_open_makes_nothing, tu_need_root());
 	tu_add_test_if(tc, failed_socket_removal_is_said, tu_need_root());
 	tu_add_test_if(tc, failed_removal_of_a_wrong_socket_is_said, tu_need_root());
