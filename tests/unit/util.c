@@ -629,6 +629,39 @@ START_TEST(log_message_shape)
 }
 END_TEST
 
+/* An error logged after a lead ("share 'TAG': ", virtiofs-launch's, up
+ * to 160 bytes) keeps its reason at the end however long its path: the
+ * path is cut to the room the lead leaves, not the line at 4096 bytes
+ * (which would drop the reason). */
+static void log_long_error_after_lead(void)
+{
+	struct mvm_error e;
+	char path[4000], lead[161];
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	memset(lead, 'l', sizeof(lead) - 1);
+	memcpy(lead + sizeof(lead) - 3, ": ", 3);
+	log_open("virtiofs-launch");
+	log_set_subject("vm1");
+	mvm_error_set(&e, ENOENT, "open", path, NULL);
+	log_error_as(LOG_ERR, &e, lead);
+}
+
+START_TEST(log_error_after_lead_keeps_the_reason)
+{
+	unsetenv("JOURNAL_STREAM");
+	char *s = logged(log_long_error_after_lead);
+	const char *want = "...': No such file or directory\n";
+	ck_assert_msg(strncmp(s, "virtiofs-launch: vm1: llll", 26) == 0, "%.60s", s);
+	ck_assert_msg(strchr(s, '\n') == s + strlen(s) - 1, "not one line");
+	ck_assert_msg(strlen(s) > strlen(want) && !strcmp(s + strlen(s) - strlen(want), want),
+		      "the reason is not at the end (%zu bytes): ...%s", strlen(s),
+		      s + (strlen(s) > 80 ? strlen(s) - 80 : 0));
+	free(s);
+}
+END_TEST
+
 /* A line too long for its 4096 bytes is cut at a character or escape,
  * never inside one, and marked "...": the escapes of its values (ESC():
  * \x01), its own (escape_line(): \x01 of a byte in the format's text)
@@ -1079,6 +1112,7 @@ Suite *util_suite(void)
 	tc = tu_tcase_create("log");
 	tcase_add_test(tc, log_plain);
 	tcase_add_test(tc, log_journal);
+	tcase_add_test(tc, log_error_after_lead_keeps_the_reason);
 	tcase_add_test(tc, log_message_shape);
 	tcase_add_loop_test(tc, log_cut_at_escape, 0, 4);
 	tcase_add_test(tc, log_action_whole);
