@@ -166,6 +166,27 @@ START_TEST(scan_finds_holders)
 }
 END_TEST
 
+/* The scanning process's own descriptors are no holder's: tap-setup
+ * holds the TAPs it makes while it checks others (here the tree lists
+ * this process by its number, holding vm1-c, as /proc would). */
+START_TEST(scan_skips_its_own_process)
+{
+	tree();
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	fd_entry(pid, "4", "nodes/tun", "iff:\tvm1-c\n");
+	netns_of(pid, "A");
+	status_of(pid, 0, ALL_CAPS);
+	struct fd_target t[] = { { .name = "vm1-c" }, { .name = "vm1-a" } };
+	struct fd_scan s;
+	ck_assert_int_eq(fd_holders(root, t, ARRAY_SIZE(t), &s), 0);
+	ck_assert_msg(t[0].pid == 0, "the scan counted its own process %d as holding vm1-c",
+		      (int)t[0].pid);
+	ck_assert_int_eq(t[1].pid, 100);
+	ck_assert_int_eq(s.blind_pid, 0);
+}
+END_TEST
+
 /* A process whose fd directory cannot be read makes the scan blind (the
  * caller refuses), unless it runs as root with capabilities the scan
  * lacks while the scan could read any process: then it is excused. _i: 0
@@ -459,6 +480,7 @@ Suite *procfd_suite(void)
 	const char *why = tu_need_root(); /* mknod of the device nodes */
 	tcase_add_checked_fixture(sc, setup, teardown);
 	tu_add_test_if(sc, scan_finds_holders, why);
+	tu_add_test_if(sc, scan_skips_its_own_process, why);
 	tu_add_loop_test_if(sc, scan_blind_or_excused, 0, 4, why);
 	tu_add_test_if(sc, scan_blind_on_a_descriptor_it_cannot_stat, why);
 	tu_add_test_if(sc, scan_blind_on_fdinfo_it_cannot_read, why);
