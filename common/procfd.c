@@ -75,8 +75,9 @@ static bool gone(int err)
 	return err == ENOENT || err == ESRCH;
 }
 
-/* Effective uid and capabilities of PROCFS/rel (a status file). */
-static bool status_of(int procfd, const char *rel, long *euid, uint64_t *caps)
+/* Whether PROCFS/rel (a status file) is of a process whose real,
+ * effective and saved uids are all 0, and its effective capabilities. */
+static bool status_of(int procfd, const char *rel, bool *root, uint64_t *caps)
 {
 	char buf[4096];
 	int fd = openat(procfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -89,9 +90,11 @@ static bool status_of(int procfd, const char *rel, long *euid, uint64_t *caps)
 	buf[k] = '\0';
 	const char *u = strstr(buf, "\nUid:"), *c = strstr(buf, "\nCapEff:");
 	unsigned long long v;
-	long real;
-	if (!u || !c || sscanf(u + 5, "%ld %ld", &real, euid) != 2 || sscanf(c + 8, "%llx", &v) != 1)
+	long real, euid, saved;
+	if (!u || !c || sscanf(u + 5, "%ld %ld %ld", &real, &euid, &saved) != 3 ||
+	    sscanf(c + 8, "%llx", &v) != 1)
 		return false;
+	*root = real == 0 && euid == 0 && saved == 0;
 	*caps = v;
 	return true;
 }
@@ -100,15 +103,17 @@ static bool status_of(int procfd, const char *rel, long *euid, uint64_t *caps)
  * read any process (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH or
  * CAP_DAC_OVERRIDE), and which runs as root with capabilities tap-setup
  * lacks, is more privileged than tap-setup can be: the machine's own
- * supervisor (a sandbox's init), nothing the VM user can make. It is not
- * counted as blind; anything else is. */
+ * supervisor (a sandbox's init), nothing the VM user can make. Root by
+ * its real and saved uids too: a setuid-root program the VM user started
+ * acts as root with every capability, and may hold a descriptor it
+ * inherited. It is not counted as blind; anything else is. */
 static bool excused(const struct scan *x, pid_t pid)
 {
 	char rel[64];
-	long euid;
+	bool root;
 	uint64_t caps;
 	snprintf(rel, sizeof(rel), "%d/status", (int)pid);
-	return x->may_excuse && status_of(x->procfd, rel, &euid, &caps) && euid == 0 &&
+	return x->may_excuse && status_of(x->procfd, rel, &root, &caps) && root &&
 	       (caps & ~x->our_caps) != 0;
 }
 
@@ -329,8 +334,8 @@ int fd_holders(const char *procfs, struct fd_target *t, size_t n, struct fd_scan
 		close(x.procfd);
 		return -err;
 	}
-	long euid;
-	if (status_of(x.procfd, "self/status", &euid, &x.our_caps))
+	bool root;
+	if (status_of(x.procfd, "self/status", &root, &x.our_caps))
 		x.may_excuse = (x.our_caps >> CAP_SYS_PTRACE & 1) &&
 			       (x.our_caps >> CAP_DAC_READ_SEARCH & 1 || x.our_caps >> CAP_DAC_OVERRIDE & 1);
 	if (fstatat(x.procfd, "self/ns/net", &st, 0) == 0) {

@@ -215,6 +215,25 @@ START_TEST(scan_blind_or_excused)
 }
 END_TEST
 
+/* Excused is a process that runs as root, not one that only acts as
+ * root: a setuid-root program the VM user started (real uid 990, the
+ * effective and saved 0, every capability) may hold a descriptor it
+ * inherited from that user. Unreadable, it makes the scan blind. */
+START_TEST(scan_blind_on_a_setuid_program_of_another_user)
+{
+	tree();
+	tu_write(root, "600/fd", "not a directory\n");
+	tu_write(root, "600/status", "Name:\tsu\nUid:\t990\t0\t0\t0\nCapEff:\t000003ffffffffff\n");
+	struct fd_target t[] = { { .name = "vm1-c" } };
+	struct fd_scan s;
+	ck_assert_int_eq(fd_holders(root, t, 1, &s), 0);
+	ck_assert_msg(s.excused_pid == 0 && s.blind_pid == 600,
+		      "a setuid-root process of uid 990 excused (excused %d, blind %d)",
+		      (int)s.excused_pid, (int)s.blind_pid);
+	ck_assert_int_eq(s.blind_err, ENOTDIR);
+}
+END_TEST
+
 /* A descriptor the scan cannot stat (a link that loops, ELOOP) could be
  * a TAP's: the scan is blind, naming the table, so the caller refuses. */
 START_TEST(scan_blind_on_a_descriptor_it_cannot_stat)
@@ -481,6 +500,7 @@ Suite *procfd_suite(void)
 	tcase_add_checked_fixture(sc, setup, teardown);
 	tu_add_test_if(sc, scan_finds_holders, why);
 	tu_add_test_if(sc, scan_skips_its_own_process, why);
+	tu_add_test_if(sc, scan_blind_on_a_setuid_program_of_another_user, why);
 	tu_add_loop_test_if(sc, scan_blind_or_excused, 0, 4, why);
 	tu_add_test_if(sc, scan_blind_on_a_descriptor_it_cannot_stat, why);
 	tu_add_test_if(sc, scan_blind_on_fdinfo_it_cannot_read, why);
