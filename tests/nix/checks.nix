@@ -130,6 +130,8 @@ lib.concatMap (
 # program), the start timeout.
 ++ contains "MICROVM_VIRTIOFS_OPTIONS of microvm-virtiofsd@" (words ((env "microvm-virtiofsd@").MICROVM_VIRTIOFS_OPTIONS or "")
 ) "--virtiofsd=${h.virtiofsdPackage}/bin/${h.virtiofsdPackage.meta.mainProgram}"
+++ contains "MICROVM_VIRTIOFS_OPTIONS of microvm-virtiofsd@" (words ((env "microvm-virtiofsd@").MICROVM_VIRTIOFS_OPTIONS or "")
+) "--virtiofsd-dialect=rust"
 ++ ok "microvm-virtiofsd@ PATH without virtiofsd: ${(env "microvm-virtiofsd@").PATH or ""}" (
   lib.hasInfix "${h.virtiofsdPackage}/bin" ((env "microvm-virtiofsd@").PATH or "")
 )
@@ -157,6 +159,10 @@ lib.concatMap (
   ++ contains "install-microvm-${n} before" (i.before or [ ]) "microvm@${n}.service"
   ++ contains "install-microvm-${n} before" (i.before or [ ]) "microvm-tap-interfaces@${n}.service"
   ++ contains "install-microvm-${n} partOf" (i.partOf or [ ]) "microvm@${n}.service"
+  # At boot with microvms.target, after the host-wide run of the rules
+  # (the state dir it makes the VM's directory in).
+  ++ contains "install-microvm-${n} wantedBy" (i.wantedBy or [ ]) "microvms.target"
+  ++ contains "install-microvm-${n} after" (i.after or [ ]) "systemd-tmpfiles-setup.service"
   ++ contains "microvm@${n} wants" ((get "microvm@${n}").wants or [ ]) "install-microvm-${n}.service"
   ++ expect "install-microvm-${n} script (microvm.nix's)" (i.script or "") ""
 ) vms

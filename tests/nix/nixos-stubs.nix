@@ -168,6 +168,11 @@ in
       type = types.listOf types.str;
       default = [ ];
     };
+    # Read by the module (libvirtd brings its own qemu-bridge-helper).
+    virtualisation.libvirtd.enable = mkOption {
+      type = types.bool;
+      default = false;
+    };
     hardware.ksm.enable = mkOption {
       type = types.bool;
       default = false;

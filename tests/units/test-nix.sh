@@ -189,6 +189,14 @@ for f in json.load(sys.stdin):
 check "a share's plain extraArgs element reaches its extra-args, split, and no other share's" \
     test "$out" = 'share/microvm/virtiofs/extra/extra-args "--cache\nnever\n"
 share/microvm/virtiofs/home/extra-args "--announce-submounts\n--log-level\ndebug\n"'
+# A tab or a newline split there too, as the shell did (found by a
+# mutation pass: split at spaces alone, "--cache<TAB>never" reached
+# virtiofsd as one argument).
+out=$(sharearg $'--cache\tnever' services.microvm-host-helpers.vms.files.currentRunner.files \
+    | python3 -c 'import json,sys
+for f in json.load(sys.stdin):
+    if f["path"] == "share/microvm/virtiofs/extra/extra-args": print(json.dumps(f["text"]))')
+check "a share's extraArgs element with a tab is split there (got $out)" test "$out" = '"--cache\nnever\n"'
 
 # The host's own settings of the VM user, which microvm.nix left to it
 # (it sets isSystemUser and group alone): they win, in both forms (found
@@ -258,6 +266,10 @@ for form in microvm-nix standalone; do
     out=$(threads $form 1024 systemd.services.microvm-virtiofsd@files.environment.MICROVM_VIRTIOFS_OPTIONS)
     check "$form: threadPoolSize 1024 reaches virtiofs-launch" grep -q -- '--thread-pool-size=1024' <<<"$out"
 done
+# "$(nproc)", as microvm.nix's shell took it, is the default too: no
+# assertion, no --thread-pool-size (found by a mutation pass).
+out=$(threads microvm-nix '"$(nproc)"')
+check "microvm.virtiofsd.threadPoolSize \"\$(nproc)\" is no assertion (got $out)" test "$out" = "[]"
 
 # A share of one VM inside another VM's writable share: that guest could
 # make it lead anywhere (found by a red-team read); virtiofs-launch sees
@@ -303,6 +315,111 @@ check "a relative source that leads inside it is an assertion" \
 out=$(nested home/alice/vm/media)
 check "a relative source under the VM's own directory is no assertion" \
     eval '[[ $out == "["* && $out != *"lies inside"* ]]'
+
+# What a host sets reaches the units it is for, and what it must not do
+# is refused (found by a mutation pass: each of these could be dropped or
+# mis-written with every check above still holding).
+evalf() { # evalf FORM MODULE [ATTR]: the evaluation's output, FORM with MODULE
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form "$1" --argstr store "$STORE" --arg extraModule "$2" \
+        ${3:+--argstr attr "$3"} 2>&1
+}
+# A new runner for net: the switch restarts the VM (its restartIfChanged)
+# and re-runs install-microvm-net, which re-points `current`.
+newrunner='{ lib, ... }: { services.microvm-host-helpers.vms.net.runner = lib.mkForce {
+    type = "derivation"; name = "microvm-qemu-net-2";
+    outPath = "/nix/store/00000000000000000000000000000003-microvm-qemu-net-2"; }; }'
+for u in microvm@net install-microvm-net; do
+    base=$(with_module '{ }' "systemd.services.$u.restartTriggers")
+    out=$(with_module "$newrunner" "systemd.services.$u.restartTriggers")
+    check "a new runner for net changes $u's restart triggers" \
+        eval '[[ $base == "["* && $out == "["* && $out != "$base" ]]'
+done
+# ProtectHome=no for a writable path under /home, /root or /run/user (or
+# one of them itself), not for one whose name only starts like them.
+protecthome() { # protecthome PATH: ProtectHome of microvm-virtiofsd@files with PATH writable
+    with_module "{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ \"$1\" ]; }" \
+        'systemd.services.microvm-virtiofsd@files.serviceConfig.ProtectHome'
+}
+for p in /root/vm /run/user/1000/vm /home; do
+    out=$(protecthome "$p")
+    check "readWritePaths $p: microvm-virtiofsd@files gets ProtectHome=no (got $out)" test "$out" = false
+done
+out=$(protecthome /homework/vm)
+check "readWritePaths /homework/vm: microvm-virtiofsd@files keeps the unit's ProtectHome (got $out)" test "$out" = null
+# fromMicrovmNix without microvm.nix's host module: nothing would be taken
+# from it; the evaluation says so.
+out=$(with_module '{ services.microvm-host-helpers.fromMicrovmNix = true; }')
+check "fromMicrovmNix without microvm.nix's host module is an assertion" \
+    says "services.microvm-host-helpers.fromMicrovmNix: microvm.nix's host module (nixosModules.host) is not imported"
+# A share's extraArgs is one argument a line in extra-args: a newline in
+# one would be two.
+out=$(with_module '{ services.microvm-host-helpers.vms.files.shares.data.extraArgs = [ "--cache\nnever" ]; }')
+check "a newline in a share's extraArgs is an assertion naming the VM" \
+    says "services.microvm-host-helpers.vms.files.shares: an extra argument may not hold a newline"
+# The other characters systemd splits at or expands in MICROVM_*_OPTIONS.
+for w in '--bridge=br%i' "--bridge=br'0'" '--bridge=br\0' '--bridge="br0"'; do
+    out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form standalone --argstr store "$STORE" --argstr tapWord "$w" 2>&1)
+    check "an option word $w is an assertion" grep -q 'vms.net: the option words .* hold a space' <<<"$out"
+done
+# Root's pin only for a VM with a runner: none for a VM managed by hand.
+out=$(with_module '{ services.microvm-host-helpers.vms.bare = { }; }' environment.etc)
+check "no pin /etc/microvm/runners/bare for a VM without a runner" \
+    eval '[[ $out == "{"* && $out != *microvm/runners/bare* ]]'
+# libvirtd brings its own qemu-bridge-helper: the module adds none.
+out=$(evalf microvm-nix '{ virtualisation.libvirtd.enable = true; }' security.wrappers)
+check "with libvirtd, no qemu-bridge-helper wrapper of ours (got $out)" \
+    eval '[[ $out == "{"* && $out != *qemu-bridge-helper* ]]'
+# Per-VM virtiofsd.extraArgs reach every virtiofsd of the VM.
+out=$(with_module '{ services.microvm-host-helpers.vms.files.virtiofsd.extraArgs = [ "--cache=never" ]; }' \
+    systemd.services.microvm-virtiofsd@files.environment.MICROVM_VIRTIOFS_OPTIONS)
+check "vms.files.virtiofsd.extraArgs reach virtiofs-launch as --extra-arg" grep -q -- '--extra-arg=--cache=never' <<<"$out"
+# tap.qdisc as given.
+out=$(with_module '{ lib, ... }: { services.microvm-host-helpers.vms.net.tap.qdisc = lib.mkForce "noqueue"; }' \
+    systemd.services.microvm-tap-interfaces@net.environment.MICROVM_TAP_OPTIONS)
+check "vms.net.tap.qdisc noqueue reaches tap-setup (got $out)" grep -q -- '--qdisc noqueue' <<<"$out"
+# useNotifySockets: the template is Type=notify (every VM not in vms).
+out=$(with_module '{ services.microvm-host-helpers.useNotifySockets = true; }' 'systemd.services.microvm@.serviceConfig.Type')
+check "useNotifySockets: microvm@ Type=notify (got $out)" test "$out" = '"notify"'
+out=$(evalf microvm-nix '{ microvm.host.useNotifySockets = true; }' 'systemd.services.microvm@.serviceConfig.Type')
+check "microvm.host.useNotifySockets: microvm@ Type=notify (got $out)" test "$out" = '"notify"'
+# microvm.nix's host settings become ours.
+out=$(evalf microvm-nix '{ microvm.host.startupTimeout = 300; }' 'systemd.services.microvm@.serviceConfig.TimeoutSec')
+check "microvm.host.startupTimeout 300: microvm@ TimeoutSec=300 (got $out)" test "$out" = 300
+out=$(evalf microvm-nix '{ microvm.stateDir = "/srv/vms"; }' 'systemd.services.microvm@.serviceConfig.WorkingDirectory')
+check "microvm.stateDir /srv/vms: microvm@ works in /srv/vms/%i (got $out)" test "$out" = '"-/srv/vms/%i"'
+# The warnings and assertions of microvm.nix's host module that this one
+# took over.
+out=$(evalf microvm-nix '{ services.microvm-host-helpers.bridgeHelper.enable = false; }')
+check "interfaces of type bridge without bridgeHelper: a warning naming the VM" \
+    says 'vm files: interfaces of type "bridge" need services.microvm-host-helpers.bridgeHelper.enable'
+# (net given flakey's flake beside its config; python: the failing assertions)
+out=$(evalf microvm-nix '{ config, ... }: { microvm.vms.net.flake = config.microvm.vms.flakey.flake // {
+    nixosConfigurations.net = config.microvm.vms.flakey.flake.nixosConfigurations.flakey; }; }' assertions \
+    | python3 -c 'import json,sys; print("\n".join(a["message"] for a in json.load(sys.stdin) if not a["assertion"]))' 2>&1)
+check "a declarative VM that also sets a flake is an assertion" \
+    grep -qx 'vm net: Fully-declarative VMs cannot also set a flake!' <<<"$out"
+# A writable share's source as systemd takes ReadWritePaths= (it ignores
+# a path with "..", leaving the share read-only); a relative source
+# (under the VM's directory) gets no tmpfiles rule (tmpfiles.d refuses a
+# relative path, and systemd-tmpfiles-setup fails at boot).
+wshare() { # wshare SOURCE [ATTR]: microvm-nix, VM files with one more writable share
+    evalf microvm-nix "{ microvm.vms.files.config.microvm.shares = [ { proto = \"virtiofs\"; tag = \"w\";
+        source = \"$1\"; mountPoint = \"/w\"; } ]; }" ${2:+"$2"}
+}
+out=$(wshare /srv/x/../vmdata 'systemd.services.microvm-virtiofsd@files.serviceConfig.ReadWritePaths')
+check "a writable share /srv/x/../vmdata: ReadWritePaths /srv/vmdata (got $out)" \
+    test "$out" = '["/srv/vmdata","/home/alice/vm"]'
+# One inside the state dir adds none: the unit has -/var/lib/microvms
+# writable, and a path of ReadWritePaths= without "-" that is not there
+# (a relative source not made yet) fails the unit's start.
+for src in /var/lib/microvms/files/w data/w; do
+    out=$(wshare $src 'systemd.services.microvm-virtiofsd@files.serviceConfig.ReadWritePaths')
+    check "a writable share $src: no ReadWritePaths of its own (got $out)" test "$out" = '["/home/alice/vm"]'
+done
+out=$(wshare data/w systemd.tmpfiles.rules)
+check "a relative share source gets no tmpfiles rule" eval '[[ $out == "["* && $out != *data/w* ]]'
 
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
@@ -426,8 +543,10 @@ else
     R2=$TMP/root2
     mkdir -p "$R2/etc/tmpfiles.d" "$R2/var/lib" "$R2/srv"
     cp "$R/etc/passwd" "$R/etc/group" "$R2/etc/"
-    src='/srv/net data %b'
-    upd='git+file:///home/alice/My%20Infra?ref=main'
+    # (a quote and a backslash too, in both: tmpfiles.d takes the one as
+    # quoting, C-unescapes the other)
+    src='/srv/net "data" %b \x'
+    upd='git+file:///home/alice/My%20Infra?ref=main&dir=a\b'
     nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
         --argstr form microvm-nix --argstr store "$STORE" --argstr netShare "$src" \
         --argstr flakeyUpdate "$upd" --argstr attr systemd.tmpfiles.rules \
@@ -435,7 +554,7 @@ else
     systemd-tmpfiles --root="$R2" --create >"$TMP/tmpfiles2.log" 2>&1
     rc=$?
     [[ $rc == 0 ]] || sed 's/^/  /' "$TMP/tmpfiles2.log"
-    check "systemd-tmpfiles takes every rule of a source with a space, an updateFlake with % (exit $rc)" \
+    check "systemd-tmpfiles takes every rule of a source with a space, a quote and a backslash, an updateFlake with % and a backslash (exit $rc)" \
         test "$rc" = 0
     check "share source '$src' made for the VM user" \
         test "$(stat -c '%a %u:%g' "$R2$src" 2>&1)" = "775 990:78"
