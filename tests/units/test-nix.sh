@@ -157,6 +157,18 @@ CASES
 out=$(vfsarg '--sandbox=chroot --xattrmap=:map::user.virtiofs.: --modcaps=+sys_admin,-chown --translate-uid=squash-guest:0:1000:4294967295 --xattrmap=#prefix#all#trusted.#user.virtiofs.# --xattrmap=[ok[all[[[ --shared-dir=~/vm {a}')
 check "real options with : = , . # ~ [ { in microvm.virtiofsd.extraArgs are no assertion" \
     eval '[[ $out == "["* && $out != *"extraArgs element"* ]]'
+# microvm.virtiofsd.extraArgs go to every virtiofs share of the VM, before
+# the share's own, as microvm.nix's command line had them (found by a
+# mutation pass: dropped, with no check failing).
+out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+    --argstr form microvm-nix --argstr store "$STORE" --argstr vfsArg '--cache never' \
+    --argstr attr services.microvm-host-helpers.vms.files.currentRunner.files 2>&1 \
+    | python3 -c 'import json,sys
+for f in json.load(sys.stdin):
+    if f["path"].endswith("/extra-args"): print(f["path"], json.dumps(f["text"]))' 2>&1)
+check "microvm.virtiofsd.extraArgs reach every share's extra-args, before its own" \
+    test "$out" = 'share/microvm/virtiofs/data/extra-args "--cache\nnever\n"
+share/microvm/virtiofs/home/extra-args "--cache\nnever\n--announce-submounts\n--log-level\ndebug\n"'
 # A .. in braces that bash left as it was (no sequence: not two numbers
 # nor two letters) passes too.
 out=$(vfsarg '--xattrmap={a..bc}ok{1..a}all{..}x{a.b}')
@@ -400,6 +412,14 @@ out=$(evalf microvm-nix '{ config, ... }: { microvm.vms.net.flake = config.micro
     | python3 -c 'import json,sys; print("\n".join(a["message"] for a in json.load(sys.stdin) if not a["assertion"]))' 2>&1)
 check "a declarative VM that also sets a flake is an assertion" \
     grep -qx 'vm net: Fully-declarative VMs cannot also set a flake!' <<<"$out"
+# crosvm needs each share's tag given to virtiofsd: a tag file.
+out=$(evalf microvm-nix '{ lib, ... }: { microvm.vms.files.config.microvm.hypervisor = lib.mkForce "crosvm"; }' \
+    services.microvm-host-helpers.vms.files.currentRunner.files \
+    | python3 -c 'import json,sys
+for f in json.load(sys.stdin):
+    if f["path"].endswith("/tag"): print(f["path"], json.dumps(f["text"]))' 2>&1)
+check "crosvm: each share gets a tag file with its tag" test "$out" = 'share/microvm/virtiofs/data/tag "data\n"
+share/microvm/virtiofs/home/tag "home\n"'
 # A writable share's source as systemd takes ReadWritePaths= (it ignores
 # a path with "..", leaving the share read-only); a relative source
 # (under the VM's directory) gets no tmpfiles rule (tmpfiles.d refuses a
@@ -418,6 +438,10 @@ for src in /var/lib/microvms/files/w data/w; do
     out=$(wshare $src 'systemd.services.microvm-virtiofsd@files.serviceConfig.ReadWritePaths')
     check "a writable share $src: no ReadWritePaths of its own (got $out)" test "$out" = '["/home/alice/vm"]'
 done
+# The store served writable (microvm.nix's ro-store share, readOnly
+# unset) is no path virtiofsd may write: the store stays read-only.
+out=$(wshare /nix/store 'systemd.services.microvm-virtiofsd@files.serviceConfig.ReadWritePaths')
+check "a writable share of /nix/store: no ReadWritePaths for it (got $out)" test "$out" = '["/home/alice/vm"]'
 out=$(wshare data/w systemd.tmpfiles.rules)
 check "a relative share source gets no tmpfiles rule" eval '[[ $out == "["* && $out != *data/w* ]]'
 
