@@ -270,6 +270,19 @@ for u in "${UNITS[@]}"; do
         $(prop "$u" RuntimeDirectoryMode) == 0711 ]] \
         || fail "$u: RuntimeDirectory= not microvm, kept (Preserve=yes), 0711"
 done
+# /sys read-only in every root helper's sandbox (uevent_helper, run as
+# root at the next event; /sys/power), the PCI unit writing only the
+# PCI bus and devices: test-units-sandbox.sh cannot probe /sys (the
+# container's is read-only whatever the unit says), so it is read here
+# (found by a mutation pass: ReadWritePaths=-/sys in the PCI unit passed).
+for h in "${HELPERS[@]}"; do
+    prop "$h@.service" ReadOnlyPaths | grep -qx /sys || fail "$h@: /sys not in ReadOnlyPaths="
+done
+[[ $(prop microvm-pci-devices@.service ReadWritePaths | tr '\n' ' ') == "-/sys/bus/pci -/sys/devices -/dev/vfio " ]] \
+    || fail "microvm-pci-devices@: ReadWritePaths= is not -/sys/bus/pci -/sys/devices -/dev/vfio"
+for h in microvm-tap-interfaces microvm-macvtap-interfaces microvm-virtiofsd; do
+    ! prop "$h@.service" ReadWritePaths | grep -q '^-\?/sys' || fail "$h@: part of /sys writable"
+done
 # `systemctl enable microvm@NAME` puts it into microvms.target, and the
 # state dir's unit is enabled for boot; it waits for what is mounted at
 # the state dir (a disk of its own) before it binds it.
