@@ -420,6 +420,21 @@ for f in json.load(sys.stdin):
     if f["path"].endswith("/tag"): print(f["path"], json.dumps(f["text"]))' 2>&1)
 check "crosvm: each share gets a tag file with its tag" test "$out" = 'share/microvm/virtiofs/data/tag "data\n"
 share/microvm/virtiofs/home/tag "home\n"'
+# A flake VM without updateFlake is the host's to update, as a
+# declarative one: `flake` holds the flake's path, `current` and the pin
+# follow each activation (microvm.nix: no updateFlake, no `microvm -u`).
+noupd='{ lib, ... }: { microvm.vms.flakey.updateFlake = lib.mkForce null; }'
+out=$(evalf microvm-nix "$noupd" services.microvm-host-helpers.vms.flakey.flake)
+check "a flake VM without updateFlake: flake is the flake's path (got $out)" \
+    test "$out" = "\"$STORE/00000000000000000000000000000000-source\""
+out=$(evalf microvm-nix "$noupd" environment.etc)
+check "a flake VM without updateFlake: root's pin /etc/microvm/runners/flakey" \
+    eval '[[ $out == "{"* && $out == *'"'"'"microvm/runners/flakey"'"'"'* ]]'
+# A newline cannot be written in a tmpfiles.d path: the evaluation names
+# the path (a rule cut at it would make something else).
+out=$(nested $'/srv/net\ndata' 2>&1)
+check "a share source with a newline: the evaluation names it" \
+    grep -q 'the path "/srv/net\\ndata" holds a newline, which tmpfiles.d cannot take' <<<"$out"
 # A writable share's source as systemd takes ReadWritePaths= (it ignores
 # a path with "..", leaving the share read-only); a relative source
 # (under the VM's directory) gets no tmpfiles rule (tmpfiles.d refuses a
