@@ -56,6 +56,9 @@ try run "echo x >/run/systemd/system/mvm-probe.service"
 try records "echo x >/run/microvm/probe && rm /run/microvm/probe"
 try core_pattern "echo x >/proc/sys/kernel/core_pattern"
 try tun "exec 3<>/dev/net/tun"
+try root_home "touch /root/mvm-probe && rm /root/mvm-probe"
+try home "touch /home/mvm-probe && rm /home/mvm-probe"
+try run_user "touch /run/user/0/mvm-probe && rm /run/user/0/mvm-probe"
 try dev_chmod "chmod 0666 /dev/null"
 try vfio "touch /dev/vfio/mvm-probe && rm /dev/vfio/mvm-probe"
 try systemd_run "systemd-run -q --wait /bin/sh -c 'echo x >/run/systemd/system/mvm-probe-run.service'"
@@ -105,7 +108,8 @@ container_wait_running 60 || exit 1
 container_exec sh -c 'mkdir -p /run/systemd/system /var/lib/microvms /dev/vfio &&
     { getent group kvm >/dev/null || groupadd --system kvm; } &&
     { getent passwd microvm >/dev/null || useradd --system --no-create-home microvm; } &&
-    cp /opt/probe-units/* /etc/systemd/system/ && systemctl daemon-reload' || { echo "FAIL: setup"; exit 1; }
+    mkdir -p /root /home /run/user/0 && cp /opt/probe-units/* /etc/systemd/system/ && systemctl daemon-reload' \
+    || { echo "FAIL: setup"; exit 1; }
 
 # The victim without capabilities: root, in the container's own mount
 # namespace, where /run/systemd/system is writable.
@@ -144,6 +148,11 @@ for unit in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-device
     want run no "cannot drop a unit file into /run/systemd/system"
     want records yes "writes its records in /run/microvm"
     want core_pattern no "cannot write /proc/sys/kernel/core_pattern"
+    # ProtectSystem=strict leaves these to ProtectHome=: root's own files
+    # there (/root/.bashrc, .ssh/authorized_keys) run at root's next login.
+    want root_home no "cannot write /root"
+    want home no "cannot write /home"
+    want run_user no "cannot write /run/user"
     want systemd_run no "cannot start a unit with systemd-run (PID 1's private socket, the system bus)"
     want system_bus no "cannot call PID 1 on the system bus"
     # on_fuse() (common/vm.h) tells virtiofs from FUSE by the mount's ID
