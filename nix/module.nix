@@ -48,14 +48,35 @@ let
     "microvm-pci-devices"
     "microvm-virtiofsd"
   ];
-  # Under these, the virtiofsd unit's ProtectHome=read-only would keep a
-  # share read-only whatever ReadWritePaths= says.
-  homeDirs = [
-    "/home"
-    "/root"
-    "/run/user"
-  ];
+  # The virtiofsd unit keeps /run/user out of reach (InaccessiblePaths=: the
+  # user managers' and session buses' sockets let root in); a share under it
+  # needs the drop-in of runUserSandbox below. Under /home and /root,
+  # ReadWritePaths= alone is enough: a deeper path wins over the unit's
+  # ProtectHome=read-only (ProtectHome=no would make the whole of /home and
+  # /root writable: ProtectSystem=strict leaves them to ProtectHome=).
   underAny = dirs: p: lib.any (d: p == d || lib.hasPrefix "${d}/" p) dirs;
+  underRunUser = underAny [ "/run/user" ];
+  # The unit's sandbox for a VM with shares under /run/user: /run/user an
+  # empty read-only tmpfs with only those shares bound in, the unit's other
+  # InaccessiblePaths= kept (units/microvm-virtiofsd@.service; test-nix.sh
+  # checks the two lists agree), and /home and /root read-only by name, as
+  # ProtectHome=read-only made them (it would also make /run/user read-only,
+  # over the tmpfs). tests/units/test-units-sandbox.sh probes it.
+  runUserSandbox = rw: ro: {
+    ProtectHome = false;
+    ReadOnlyPaths = [
+      "-/home"
+      "-/root"
+    ];
+    InaccessiblePaths = [
+      ""
+      "-/run/systemd/private"
+      "-/run/dbus/system_bus_socket"
+    ];
+    TemporaryFileSystem = "/run/user:ro";
+    BindPaths = rw;
+    BindReadOnlyPaths = ro;
+  };
 
   shareOptions = {
     options = {
@@ -288,8 +309,18 @@ let
             description = ''
               Share sources outside the state dir that the guest writes to:
               the virtiofsd unit's sandbox makes the rest of the host
-              read-only (ReadWritePaths=; ProtectHome=no for one under
-              /home, /root or /run/user).
+              read-only (ReadWritePaths=; BindPaths= for one under
+              /run/user, which the sandbox hides).
+            '';
+          };
+          readOnlyPaths = mkOption {
+            type = types.listOf types.str;
+            default = [ ];
+            description = ''
+              Share sources that the guest only reads. Only one under
+              /run/user needs naming: the virtiofsd unit's sandbox hides
+              /run/user but for the shares bound in (BindReadOnlyPaths=);
+              it lets virtiofsd read the rest of the host.
             '';
           };
         };
@@ -329,6 +360,14 @@ let
         ++ map (a: "--extra-arg=${a}") vm.virtiofsd.extraArgs
         ++ vm.virtiofsd.extraOptions;
     };
+  # Paths systemd would split, expand or take for a relative one in the
+  # virtiofsd drop-in (ReadWritePaths=, BindPaths=, whose ':' separates
+  # source from destination).
+  badPaths =
+    vm:
+    lib.filter (
+      p: !(lib.hasPrefix "/" p) || builtins.match ".*[[:space:]\"'\\%].*" p != null || (underRunUser p && lib.hasInfix ":" p)
+    ) (vm.virtiofsd.readWritePaths ++ vm.virtiofsd.readOnlyPaths);
   badWords = vm: lib.filter (w: builtins.match ".*[[:space:]\"'\\%].*" w != null) (lib.concatLists (lib.attrValues (optionWords vm)));
 
   # The per-VM drop-ins. `path = mkForce [ ]`: NixOS gives every service a
@@ -364,7 +403,8 @@ let
         restartTriggers =
           lib.optional (vm.currentRunner != null) vm.currentRunner
           ++ lib.attrValues env
-          ++ vm.virtiofsd.readWritePaths;
+          ++ vm.virtiofsd.readWritePaths
+          ++ vm.virtiofsd.readOnlyPaths;
         wants = [ "install-microvm-${name}.service" ] ++ lib.optional machined "systemd-machined.service";
         after = lib.optional machined "systemd-machined.service";
       };
@@ -374,12 +414,15 @@ let
       "microvm-virtiofsd@${name}" = helper {
         environment.MICROVM_VIRTIOFS_OPTIONS = env.virtiofs;
         serviceConfig =
+          let
+            inherit (vm.virtiofsd) readWritePaths readOnlyPaths;
+            rw = lib.filter underRunUser readWritePaths;
+            ro = lib.filter underRunUser readOnlyPaths;
+          in
           {
-            ReadWritePaths = vm.virtiofsd.readWritePaths;
+            ReadWritePaths = lib.filter (p: !underRunUser p) readWritePaths;
           }
-          // lib.optionalAttrs (lib.any (underAny homeDirs) vm.virtiofsd.readWritePaths) {
-            ProtectHome = false;
-          };
+          // lib.optionalAttrs (rw != [ ] || ro != [ ]) (runUserSandbox rw ro);
       };
       # `current` (and `toplevel`, `flake`) from the tmpfiles rules below,
       # before the VM and its helpers start; restarted with the VM
@@ -583,6 +626,10 @@ in
       ++ lib.mapAttrsToList (name: vm: {
         assertion = badWords vm == [ ];
         message = "services.microvm-host-helpers.vms.${name}: the option words ${builtins.toJSON (badWords vm)} hold a space, a quote, a backslash or %, which systemd splits at or expands in MICROVM_*_OPTIONS: give each argument as a word of its own";
+      }) cfg.vms
+      ++ lib.mapAttrsToList (name: vm: {
+        assertion = badPaths vm == [ ];
+        message = "services.microvm-host-helpers.vms.${name}.virtiofsd: the paths ${builtins.toJSON (badPaths vm)} are not absolute or hold a space, a quote, a backslash or %, which systemd splits at or expands in ReadWritePaths= (or, under /run/user, a colon, which separates BindPaths='s source from its destination)";
       }) cfg.vms;
 
       environment.systemPackages = [ pkg ] ++ lib.optional (cfg.microvmCommand != null) cfg.microvmCommand;

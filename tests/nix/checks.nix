@@ -124,7 +124,9 @@ lib.concatMap (
   !lib.any (lib.hasPrefix "--thread-pool-size") vfsOpts
 )
 ++ expect "microvm-virtiofsd@files ReadWritePaths" (get "microvm-virtiofsd@files").serviceConfig.ReadWritePaths or null [ "/home/alice/vm" ]
-++ expect "microvm-virtiofsd@files ProtectHome" (get "microvm-virtiofsd@files").serviceConfig.ProtectHome or null false
+# A deeper ReadWritePaths= wins over the unit's ProtectHome=read-only;
+# ProtectHome=no would make all of /home and /root writable.
+++ ok "microvm-virtiofsd@files: ProtectHome changed" (!(sc "microvm-virtiofsd@files" ? ProtectHome))
 ++ ok "microvm-virtiofsd@net: ProtectHome changed" (!(sc "microvm-virtiofsd@net" ? ProtectHome))
 # The templates: virtiofsd on virtiofs-launch's PATH, and named (its main
 # program), the start timeout.

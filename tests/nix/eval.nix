@@ -23,6 +23,8 @@
 # vfsThreads: VM files's virtiofsd thread pool size (microvm.nix form: its
 #         guest's microvm.virtiofsd.threadPoolSize; stand-alone: vms.files.
 #         virtiofsd.threadPoolSize), given with --arg.
+# asSection: with attr, the value (an attribute set: a unit's serviceConfig)
+#         as the lines NixOS writes for it in the unit's file.
 # extraModule: one more module of the host (a path or an expression, with
 #         --arg), as a host's own settings beside the module's.
 {
@@ -39,6 +41,7 @@
   flakeyUpdate ? null,
   vfsThreads ? null,
   extraModule ? null,
+  asSection ? false,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
@@ -105,4 +108,13 @@ let
     inherit (eval) config options;
   };
 in
-if attr == null then failures else lib.attrByPath (lib.splitString "." attr) null eval.config
+let
+  value = lib.attrByPath (lib.splitString "." attr) null eval.config;
+  # As NixOS writes a unit's section (nixos/lib/systemd-lib.nix,
+  # attrsToSection): a line per value, a list's one per element.
+  toOption = x: if x == true then "true" else if x == false then "false" else toString x;
+  section = lib.concatStrings (
+    lib.concatLists (lib.mapAttrsToList (k: v: map (x: "${k}=${toOption x}\n") (lib.toList v)) value)
+  );
+in
+if attr == null then failures else if asSection then section else value

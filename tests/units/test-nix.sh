@@ -347,18 +347,61 @@ for u in microvm@net install-microvm-net; do
     check "a new runner for net changes $u's restart triggers" \
         eval '[[ $base == "["* && $out == "["* && $out != "$base" ]]'
 done
-# ProtectHome=no for a writable path under /home, /root or /run/user (or
-# one of them itself), not for one whose name only starts like them.
-protecthome() { # protecthome PATH: ProtectHome of microvm-virtiofsd@files with PATH writable
-    with_module "{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ \"$1\" ]; }" \
-        'systemd.services.microvm-virtiofsd@files.serviceConfig.ProtectHome'
+# A writable share under /home or /root gets ReadWritePaths= alone: a
+# deeper path wins over the unit's ProtectHome=read-only, and ProtectHome=no
+# (which the module once set) made the whole of /home and /root writable
+# for virtiofsd. One under /run/user, which the unit makes inaccessible,
+# is bound into an empty /run/user: the lines of tests/units/virtiofsd-paths.conf,
+# which test-units-sandbox.sh starts under a real systemd.
+vfs_section() { # vfs_section MODULE: microvm-virtiofsd@files's serviceConfig as NixOS writes it
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form standalone --argstr store "$STORE" --arg extraModule "$1" --arg asSection true \
+        --argstr attr 'systemd.services.microvm-virtiofsd@files.serviceConfig' 2>&1
 }
-for p in /root/vm /run/user/1000/vm /home; do
-    out=$(protecthome "$p")
-    check "readWritePaths $p: microvm-virtiofsd@files gets ProtectHome=no (got $out)" test "$out" = false
+rwpaths() { # rwpaths PATH...: the section with PATHs writable
+    vfs_section "{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ $(printf '"%s" ' "$@")]; }"
+}
+for p in /root/vm /home /home/alice/vm; do
+    out=$(rwpaths "$p")
+    check "readWritePaths $p: microvm-virtiofsd@files gets ReadWritePaths=$p alone, the unit's ProtectHome=read-only kept (got $out)" \
+        test "$out" = "\"ReadWritePaths=$p\\n\""
 done
-out=$(protecthome /homework/vm)
-check "readWritePaths /homework/vm: microvm-virtiofsd@files keeps the unit's ProtectHome (got $out)" test "$out" = null
+out=$(vfs_section '{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd = {
+    readWritePaths = lib.mkForce [ "/home/alice/vm" "/run/user/1000/vm" "/srv/data" ];
+    readOnlyPaths = [ "/run/user/1000/ro" ]; }; }')
+want=$(grep -v '^#' tests/units/virtiofsd-paths.conf | sed 1d)
+got=$(sed 's/^"//; s/"$//; s/\\n/\n/g' <<<"$out")
+check "shares under /home, /run/user and /srv: microvm-virtiofsd@files gets the lines of tests/units/virtiofsd-paths.conf (got: $(tr '\n' ' ' <<<"$got"))" \
+    test "$got" = "$want"
+# The unit's InaccessiblePaths= but /run/user, which the drop-in resets
+# and gives again: the two lists must not drift apart.
+unit=$(sed -n 's/^InaccessiblePaths=//p' units/microvm-virtiofsd@.service | tr ' ' '\n' | grep -vx -- -/run/user | sort)
+mod=$(sed -n 's/^InaccessiblePaths=\(.\)/\1/p' <<<"$want" | sort)
+check "the /run/user drop-in keeps every other InaccessiblePaths= of the unit ($(tr '\n' ' ' <<<"$mod"))" \
+    eval '[[ -n $unit && $unit == "$mod" ]]'
+# microvm.nix's form: a read-only share under /run/user is bound in too,
+# one elsewhere needs nothing.
+for src in /run/user/1000/media /srv/media; do
+    out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form microvm-nix --argstr store "$STORE" --argstr netShare "$src" \
+        --argstr attr 'systemd.services.microvm-virtiofsd@net.serviceConfig.BindReadOnlyPaths' 2>&1)
+    if [[ $src == /run/user/* ]]; then want="[\"$src\"]"; else want=null; fi
+    check "microvm.nix: a read-only share $src: BindReadOnlyPaths $want (got $out)" test "$out" = "$want"
+done
+out=$(rwpaths /homework/vm)
+check "readWritePaths /homework/vm: not taken for one under /home (got $out)" \
+    test "$out" = '"ReadWritePaths=/homework/vm\n"'
+out=$(rwpaths /run/userx/vm)
+check "readWritePaths /run/userx/vm: not taken for one under /run/user (got $out)" \
+    test "$out" = '"ReadWritePaths=/run/userx/vm\n"'
+for p in 'srv/rel' '/srv/my data' '/srv/100%' '/run/user/1000/a:b'; do
+    out=$(with_module "{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ \"$p\" ]; }")
+    check "readWritePaths '$p' is an assertion naming it" \
+        says "services.microvm-host-helpers.vms.files.virtiofsd: the paths [\"$p\"]"
+done
+out=$(rwpaths /srv/a:b)
+check "readWritePaths /srv/a:b (a colon outside /run/user) is no assertion (got $out)" \
+    test "$out" = '"ReadWritePaths=/srv/a:b\n"'
 # fromMicrovmNix without microvm.nix's host module: nothing would be taken
 # from it; the evaluation says so.
 out=$(with_module '{ services.microvm-host-helpers.fromMicrovmNix = true; }')

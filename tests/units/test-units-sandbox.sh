@@ -73,18 +73,40 @@ f=/proc/sys/net/ipv6/conf/lo/disable_ipv6
 try ipv6 "v=\$(cat $f) && echo \$v >$f"
 PROBE
 chmod 755 "$TMP/probe/probe.sh"
-probe='ExecStart=/bin/sh /opt/probe/probe.sh'
-for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd; do
-    # the unit with its ExecStart= replaced, no ExecStop=, no condition,
-    # without microvm-state-dir.service (the last check here starts it)
-    awk -v probe="$probe" '
-        /^ExecStart=/ { print probe; next }
-        /^ExecStop=|^ExecStopPost=|^ExecStartPost=|^ExecReload=|^ConditionPathExists=|^OnFailure=/ { next }
-        /^(Requires|After)=microvm-state-dir.service$/ { next }
-        /^Type=notify/ { print "Type=oneshot"; next }
-        /^Restart=/ { next }
-        { print }' "$TMP/dest/opt/mvm/lib/systemd/system/$u@.service" \
-        >"$TMP/units/probe-$u@.service"
+# What the virtiofsd unit lets virtiofsd reach of the shares outside the
+# state dir: as it ships, and with the drop-in nix/module.nix makes for
+# writable shares under /home, /run/user and /srv and a read-only one
+# under /run/user (tests/units/virtiofsd-paths.conf, which test-nix.sh
+# checks the module makes).
+cat >"$TMP/probe/paths.sh" <<'PATHS'
+#!/bin/sh
+try() { if sh -c "$2" 2>/dev/null; then echo "PATHS $1 yes"; else echo "PATHS $1 no"; fi; }
+for d in /home/alice/vm /home/bob /root /run/user/1000/vm /run/user/1000/ro /run/user/1001 /srv/data /srv/other; do
+    try "write:$d" "touch $d/probe && rm $d/probe"
+    try "read:$d" "test -r $d/file"
+done
+try bus "test -e /run/user/1000/bus"
+try systemd_run "systemd-run -q --wait /bin/true"
+try system_bus "busctl --system --no-pager call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager GetDefaultTarget"
+echo "PATHS end yes"
+PATHS
+chmod 755 "$TMP/probe/paths.sh"
+cp tests/units/virtiofsd-paths.conf "$TMP/probe/" || exit 1
+for p in probe paths; do
+    probe="ExecStart=/bin/sh /opt/probe/$p.sh"
+    for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd; do
+        [[ $p == paths && $u != microvm-virtiofsd ]] && continue
+        # the unit with its ExecStart= replaced, no ExecStop=, no condition,
+        # without microvm-state-dir.service (the last check here starts it)
+        awk -v probe="$probe" '
+            /^ExecStart=/ { print probe; next }
+            /^ExecStop=|^ExecStopPost=|^ExecStartPost=|^ExecReload=|^ConditionPathExists=|^OnFailure=/ { next }
+            /^(Requires|After)=microvm-state-dir.service$/ { next }
+            /^Type=notify/ { print "Type=oneshot"; next }
+            /^Restart=/ { next }
+            { print }' "$TMP/dest/opt/mvm/lib/systemd/system/$u@.service" \
+            >"$TMP/units/$p-$u@.service"
+    done
 done
 cp "$B/tests/shims/hijack.so" "$TMP/probe/hijack.so" || { echo "FAIL: no $B/tests/shims/hijack.so"; exit 1; }
 for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
@@ -201,6 +223,37 @@ else
 fi
 container_exec rm -f /run/systemd/system/mvm-probe.service /run/systemd/system/mvm-probe-victim.service \
     /run/systemd/system/mvm-probe-run.service
+
+# The shares' paths, with a file each; a user manager's socket dir.
+container_exec sh -c 'for d in /home/alice/vm /home/bob /root /run/user/1000/vm /run/user/1000/ro \
+        /run/user/1001 /srv/data /srv/other; do mkdir -p $d && : >$d/file; done &&
+    mkdir -p /run/user/1000/bus &&
+    mkdir -p /etc/systemd/system/paths-microvm-virtiofsd@module.service.d &&
+    cp /opt/probe/virtiofsd-paths.conf /etc/systemd/system/paths-microvm-virtiofsd@module.service.d/ &&
+    systemctl daemon-reload' || { echo "FAIL: the shares' paths"; exit 1; }
+paths() { # paths INSTANCE: the PATHS lines of its one run
+    container_exec systemctl start "paths-microvm-virtiofsd@$1.service" >/dev/null 2>&1
+    journal_lines "paths-microvm-virtiofsd@$1.service" PATHS end
+}
+unit=microvm-virtiofsd@ r=$(paths bare)
+want read:/home/alice/vm yes "as it ships: reads a share under /home"
+want write:/home/alice/vm no "as it ships: cannot write a share under /home (ReadWritePaths= opens one)"
+want write:/srv/data no "as it ships: cannot write /srv/data"
+want read:/run/user/1000/vm no "as it ships: cannot reach /run/user"
+unit="microvm-virtiofsd@ with the module's drop-in" r=$(paths module)
+want write:/home/alice/vm yes "writes the writable share under /home"
+want write:/home/bob no "cannot write the rest of /home (ProtectHome=no made it writable)"
+want read:/home/bob yes "reads the rest of /home"
+want write:/root no "cannot write /root"
+want write:/run/user/1000/vm yes "writes the writable share under /run/user"
+want read:/run/user/1000/ro yes "reads the read-only share under /run/user"
+want write:/run/user/1000/ro no "cannot write the read-only share under /run/user"
+want read:/run/user/1001 no "cannot reach the rest of /run/user"
+want bus no "cannot see a user manager's socket under /run/user"
+want write:/srv/data yes "writes the writable share /srv/data"
+want write:/srv/other no "cannot write the rest of /srv"
+want systemd_run no "cannot start a unit with systemd-run (PID 1's private socket, the system bus)"
+want system_bus no "cannot call PID 1 on the system bus"
 
 for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices; do
     container_exec sh -c "mkdir -p /etc/systemd/system/hijack-$u@.service.d &&
