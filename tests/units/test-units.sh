@@ -283,6 +283,18 @@ done
 for h in microvm-tap-interfaces microvm-macvtap-interfaces microvm-virtiofsd; do
     ! prop "$h@.service" ReadWritePaths | grep -q '^-\?/sys' || fail "$h@: part of /sys writable"
 done
+# The device policy: closed in every root helper's sandbox, the TAP unit
+# allowing /dev/net/tun alone. The container's systemd does not enforce
+# it (test-units-sandbox.sh opened /dev/net/tun with DeviceAllow= gone, a
+# mutant that would break every TAP on a host), so it is read here.
+for h in "${HELPERS[@]}"; do
+    [[ $(prop "$h@.service" DevicePolicy) == closed ]] || fail "$h@: not DevicePolicy=closed"
+done
+[[ $(prop microvm-tap-interfaces@.service DeviceAllow | tr '\n' ' ') == "/dev/net/tun rw " ]] \
+    || fail "microvm-tap-interfaces@: DeviceAllow= is not /dev/net/tun rw"
+for h in microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd; do
+    [[ -z $(prop "$h@.service" DeviceAllow) ]] || fail "$h@: DeviceAllow= $(prop "$h@.service" DeviceAllow)"
+done
 # `systemctl enable microvm@NAME` puts it into microvms.target, and the
 # state dir's unit is enabled for boot; it waits for what is mounted at
 # the state dir (a disk of its own) before it binds it.
