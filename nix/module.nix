@@ -60,15 +60,17 @@ let
   # empty read-only tmpfs with only those shares bound in, the unit's other
   # InaccessiblePaths= kept (units/microvm-virtiofsd@.service; test-nix.sh
   # checks the two lists agree), and /home and /root read-only by name, as
-  # ProtectHome=read-only made them (it would also make /run/user read-only,
-  # over the tmpfs). tests/units/test-units-sandbox.sh probes it.
+  # ProtectHome=read-only made them (its own entry for /run/user, at the
+  # tmpfs's path, would take the tmpfs's place). The reset comes first
+  # (mkBefore): the host's own InaccessiblePaths= for the unit stay.
+  # tests/units/test-units-sandbox.sh probes it.
   runUserSandbox = rw: ro: {
     ProtectHome = false;
     ReadOnlyPaths = [
       "-/home"
       "-/root"
     ];
-    InaccessiblePaths = [
+    InaccessiblePaths = lib.mkBefore [
       ""
       "-/run/systemd/private"
       "-/run/dbus/system_bus_socket"
@@ -363,10 +365,31 @@ let
   # Paths systemd would split, expand or take for a relative one in the
   # virtiofsd drop-in (ReadWritePaths=, BindPaths=, whose ':' separates
   # source from destination).
+  # Not in normal form ("//", "/./", "/../", a trailing "/"), a path would
+  # miss the /run/user handling, or systemd would refuse it with a warning.
   badPaths =
     vm:
     lib.filter (
-      p: !(lib.hasPrefix "/" p) || builtins.match ".*[[:space:]\"'\\%].*" p != null || (underRunUser p && lib.hasInfix ":" p)
+      p:
+      !(lib.hasPrefix "/" p)
+      || builtins.match ".*[[:space:]\"'\\%].*" p != null
+      || (underRunUser p && lib.hasInfix ":" p)
+      || builtins.match "(.*//.*|.*/\\.\\.?(/.*)?|.+/)" p != null
+    ) (vm.virtiofsd.readWritePaths ++ vm.virtiofsd.readOnlyPaths);
+  # The whole of what the sandbox hides or keeps read-only: systemd keeps
+  # the stricter of two settings of the same path (ReadWritePaths=/home
+  # stays read-only under ProtectHome=read-only), and /run/user or a
+  # user's /run/user/UID would bring the user managers' sockets back in.
+  wholePaths =
+    vm:
+    lib.filter (
+      p:
+      lib.elem p [
+        "/home"
+        "/root"
+        "/run/user"
+      ]
+      || builtins.match "/run/user/[^/]+" p != null
     ) (vm.virtiofsd.readWritePaths ++ vm.virtiofsd.readOnlyPaths);
   badWords = vm: lib.filter (w: builtins.match ".*[[:space:]\"'\\%].*" w != null) (lib.concatLists (lib.attrValues (optionWords vm)));
 
@@ -417,7 +440,8 @@ let
           let
             inherit (vm.virtiofsd) readWritePaths readOnlyPaths;
             rw = lib.filter underRunUser readWritePaths;
-            ro = lib.filter underRunUser readOnlyPaths;
+            # a path in both is writable, as outside /run/user
+            ro = lib.filter (p: underRunUser p && !lib.elem p rw) readOnlyPaths;
           in
           {
             ReadWritePaths = lib.filter (p: !underRunUser p) readWritePaths;
@@ -629,7 +653,11 @@ in
       }) cfg.vms
       ++ lib.mapAttrsToList (name: vm: {
         assertion = badPaths vm == [ ];
-        message = "services.microvm-host-helpers.vms.${name}.virtiofsd: the paths ${builtins.toJSON (badPaths vm)} are not absolute or hold a space, a quote, a backslash or %, which systemd splits at or expands in ReadWritePaths= (or, under /run/user, a colon, which separates BindPaths='s source from its destination)";
+        message = "services.microvm-host-helpers.vms.${name}.virtiofsd: the paths ${builtins.toJSON (badPaths vm)} are not absolute and in normal form (no //, ., .. or trailing /), or hold a space, a quote, a backslash or %, which systemd splits at or expands in ReadWritePaths= (or, under /run/user, a colon, which separates BindPaths='s source from its destination)";
+      }) cfg.vms
+      ++ lib.mapAttrsToList (name: vm: {
+        assertion = wholePaths vm == [ ];
+        message = "services.microvm-host-helpers.vms.${name}.virtiofsd: the paths ${builtins.toJSON (wholePaths vm)} are the whole of /home, /root, /run/user or a user's /run/user/UID, which the virtiofsd unit's sandbox keeps read-only or hidden (the user managers' sockets let root in): share a directory below";
       }) cfg.vms;
 
       environment.systemPackages = [ pkg ] ++ lib.optional (cfg.microvmCommand != null) cfg.microvmCommand;

@@ -23,6 +23,9 @@
 # vfsThreads: VM files's virtiofsd thread pool size (microvm.nix form: its
 #         guest's microvm.virtiofsd.threadPoolSize; stand-alone: vms.files.
 #         virtiofsd.threadPoolSize), given with --arg.
+# firstModule: a module of the host's given before nix/module.nix (its
+#         definitions of a list come first in the merge, as a host's own
+#         configuration.nix that imports the module).
 # asSection: with attr, the value (an attribute set: a unit's serviceConfig)
 #         as the lines NixOS writes for it in the unit's file.
 # extraModule: one more module of the host (a path or an expression, with
@@ -41,16 +44,19 @@
   flakeyUpdate ? null,
   vfsThreads ? null,
   extraModule ? null,
+  firstModule ? null,
   asSection ? false,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
   hosts = import ./hosts.nix { inherit store; };
-  modules = [
-    ../../nix/module.nix
-    hosts.${form}
-    { _module.args.microvmStubStore = store; }
-  ]
+  modules =
+    lib.optional (firstModule != null) firstModule
+    ++ [
+      ../../nix/module.nix
+      hosts.${form}
+      { _module.args.microvmStubStore = store; }
+    ]
   ++ lib.optional (tapWord != null) { services.microvm-host-helpers.vms.net.tap.extraOptions = [ tapWord ]; }
   ++ lib.optional (vfsArg != null) { microvm.vms.files.config.microvm.virtiofsd.extraArgs = [ vfsArg ]; }
   ++ lib.optional (shareArg != null) {

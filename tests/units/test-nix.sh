@@ -361,7 +361,7 @@ vfs_section() { # vfs_section MODULE: microvm-virtiofsd@files's serviceConfig as
 rwpaths() { # rwpaths PATH...: the section with PATHs writable
     vfs_section "{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ $(printf '"%s" ' "$@")]; }"
 }
-for p in /root/vm /home /home/alice/vm; do
+for p in /root/vm /home/alice/vm; do
     out=$(rwpaths "$p")
     check "readWritePaths $p: microvm-virtiofsd@files gets ReadWritePaths=$p alone, the unit's ProtectHome=read-only kept (got $out)" \
         test "$out" = "\"ReadWritePaths=$p\\n\""
@@ -394,11 +394,40 @@ check "readWritePaths /homework/vm: not taken for one under /home (got $out)" \
 out=$(rwpaths /run/userx/vm)
 check "readWritePaths /run/userx/vm: not taken for one under /run/user (got $out)" \
     test "$out" = '"ReadWritePaths=/run/userx/vm\n"'
-for p in 'srv/rel' '/srv/my data' '/srv/100%' '/run/user/1000/a:b'; do
-    out=$(with_module "{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ \"$p\" ]; }")
-    check "readWritePaths '$p' is an assertion naming it" \
-        says "services.microvm-host-helpers.vms.files.virtiofsd: the paths [\"$p\"]"
+# Paths systemd would split or expand, or that would miss the /run/user
+# handling (not in normal form), in either list; \\ and \" are a
+# backslash and a quote in the Nix string (JSON writes them so too).
+for p in 'srv/rel' '/srv/my data' '/srv/100%' '/run/user/1000/a:b' '/srv/it\"s' '/srv/a\\b' \
+    '/run//user/1000/x' '/run/./user/1000/x' '/run/user/1000/x/' '/srv/x/../y'; do
+    for l in readWritePaths readOnlyPaths; do
+        out=$(with_module "{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.$l = lib.mkForce [ \"$p\" ]; }")
+        check "$l '$p' is an assertion naming it" \
+            says "services.microvm-host-helpers.vms.files.virtiofsd: the paths [\"$p\"] are not absolute"
+    done
 done
+# The whole of /home or /root stays read-only (systemd keeps the stricter
+# of two settings of one path), and /run/user or a user's /run/user/UID
+# would bring the user managers' sockets back in: refused.
+for p in /home /root /run/user /run/user/1000; do
+    out=$(with_module "{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ \"$p\" ]; }")
+    check "readWritePaths $p is an assertion: the whole of it is the sandbox's" \
+        says "virtiofsd: the paths [\"$p\"] are the whole of /home, /root, /run/user or a user's /run/user/UID"
+done
+# A path in both lists is writable (as outside /run/user), not bound in twice.
+out=$(vfs_section '{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd = {
+    readWritePaths = lib.mkForce [ "/run/user/1000/vm" ]; readOnlyPaths = [ "/run/user/1000/vm" ]; }; }')
+check "a /run/user path both writable and read-only: BindPaths= alone (got $out)" \
+    eval '[[ $out == *"BindPaths=/run/user/1000/vm"* && $out != *BindReadOnlyPaths* ]]'
+# The reset of InaccessiblePaths= comes first: a host's own (given in a
+# module before this one, so first in the merge) stays.
+out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+    --argstr form standalone --argstr store "$STORE" \
+    --arg firstModule '{ systemd.services."microvm-virtiofsd@files".serviceConfig.InaccessiblePaths = [ "-/srv/secret" ]; }' \
+    --arg extraModule '{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ "/run/user/1000/vm" ]; }' \
+    --argstr attr 'systemd.services.microvm-virtiofsd@files.serviceConfig.InaccessiblePaths' 2>&1)
+check "the host's own InaccessiblePaths= of the unit outlast the /run/user drop-in's reset (got $out)" \
+    test "$out" = '["","-/run/systemd/private","-/run/dbus/system_bus_socket","-/srv/secret"]'
+
 out=$(rwpaths /srv/a:b)
 check "readWritePaths /srv/a:b (a colon outside /run/user) is no assertion (got $out)" \
     test "$out" = '"ReadWritePaths=/srv/a:b\n"'

@@ -91,7 +91,7 @@ try system_bus "busctl --system --no-pager call org.freedesktop.systemd1 /org/fr
 echo "PATHS end yes"
 PATHS
 chmod 755 "$TMP/probe/paths.sh"
-cp tests/units/virtiofsd-paths.conf "$TMP/probe/" || exit 1
+cp tests/units/virtiofsd-paths.conf "$TMP/probe/" || { echo "FAIL: no tests/units/virtiofsd-paths.conf"; exit 1; }
 for p in probe paths; do
     probe="ExecStart=/bin/sh /opt/probe/$p.sh"
     for u in microvm-tap-interfaces microvm-macvtap-interfaces microvm-pci-devices microvm-virtiofsd; do
