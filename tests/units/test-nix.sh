@@ -81,11 +81,13 @@ trap 'rm -rf "$TMP"' EXIT
 STORE=$TMP/store
 mkdir -m 1775 "$STORE"
 
-ev() { # FORM [ATTR]: nix-instantiate --eval --json of tests/nix/eval.nix
-    local a=(--argstr libPath "$libpath" --argstr form "$1" --argstr store "$STORE")
-    [[ -n ${2:-} ]] && a+=(--argstr attr "$2")
-    nix-instantiate --eval --strict --json tests/nix/eval.nix "${a[@]}"
+eva() { # FORM ARG...: nix-instantiate --eval --json of tests/nix/eval.nix, with ARGs
+    local form=$1
+    shift
+    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
+        --argstr form "$form" --argstr store "$STORE" "$@"
 }
+ev() { eva "$1" ${2:+--argstr attr "$2"}; } # FORM [ATTR]
 json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(v if isinstance(v, str) else "\n".join(map(str, v)))'; }
 
 for form in standalone microvm-nix; do
@@ -102,8 +104,7 @@ done
 
 # A word with a space would reach the tools as two (systemd splits
 # MICROVM_*_OPTIONS at whitespace): the evaluation names it (found in review).
-out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-    --argstr form standalone --argstr store "$STORE" --argstr tapWord "--bridge=br 0" 2>&1)
+out=$(eva standalone --argstr tapWord "--bridge=br 0" 2>&1)
 check "an option word with a space is an assertion naming it" \
     grep -q 'vms.net: the option words \[\\"--bridge=br 0\\"\] hold a space' <<<"$out"
 
@@ -113,8 +114,7 @@ check "an option word with a space is an assertion naming it" \
 # written). The evaluation names such an element; white space alone is
 # split, as the shell did.
 vfsarg() { # vfsarg ARG: the evaluation's output
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form microvm-nix --argstr store "$STORE" --argstr vfsArg "$1" 2>&1
+    eva microvm-nix --argstr vfsArg "$1" 2>&1
 }
 says() { json <<<"$out" | grep -qF -- "$1"; } # says TEXT: a failure in $out holds it
 out=$(vfsarg "--log-level='debug'")
@@ -160,8 +160,7 @@ check "real options with : = , . # ~ [ { in microvm.virtiofsd.extraArgs are no a
 # microvm.virtiofsd.extraArgs go to every virtiofs share of the VM, before
 # the share's own, as microvm.nix's command line had them (found by a
 # mutation pass: dropped, with no check failing).
-out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-    --argstr form microvm-nix --argstr store "$STORE" --argstr vfsArg '--cache never' \
+out=$(eva microvm-nix --argstr vfsArg '--cache never' \
     --argstr attr services.microvm-host-helpers.vms.files.currentRunner.files 2>&1 \
     | python3 -c 'import json,sys
 for f in json.load(sys.stdin):
@@ -180,8 +179,7 @@ check "a {..} that is no brace sequence in microvm.virtiofsd.extraArgs is no ass
 # element is split as the shell did and reaches that share's extra-args,
 # no other share's.
 sharearg() { # sharearg ARG [ATTR]: the evaluation's output
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form microvm-nix --argstr store "$STORE" --argstr shareArg "$1" \
+    eva microvm-nix --argstr shareArg "$1" \
         ${2:+--argstr attr "$2"} 2>&1
 }
 out=$(sharearg "--log-level='debug'")
@@ -215,8 +213,7 @@ check "a share's extraArgs element with a tab is split there (got $out)" test "$
 # by an audit: the module's home and description were definitions of
 # equal priority, a conflict).
 for form in standalone microvm-nix; do
-    out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form "$form" --argstr store "$STORE" --argstr attr users.users.microvm \
+    out=$(eva "$form" --argstr attr users.users.microvm \
         --arg extraModule '{ users.users.microvm = { home = "/srv/vm-user"; description = "VMs of this host"; }; }' 2>&1)
     got=$(python3 -c 'import json,sys; u=json.load(sys.stdin); print(u["home"] + "|" + u["description"])' \
         <<<"$out" 2>/dev/null)
@@ -232,8 +229,7 @@ done
 # path added to virtiofsd.readWritePaths left the VM running, its
 # virtiofsd in the old sandbox, the new path read-only to the guest).
 with_module() { # with_module MODULE [ATTR]: the stand-alone evaluation's output with MODULE
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form standalone --argstr store "$STORE" --arg extraModule "$1" \
+    eva standalone --arg extraModule "$1" \
         ${2:+--argstr attr "$2"} 2>&1
 }
 triggers() { # triggers MODULE: microvm@files's restartTriggers, stand-alone
@@ -265,8 +261,7 @@ check "shares of a VM with a runner are no assertion" \
 # evaluation names it, in both forms (found by an audit: it failed only at
 # the start). 1024 passes.
 threads() { # threads FORM N [ATTR]: the evaluation's output
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form "$1" --argstr store "$STORE" --arg vfsThreads "$2" ${3:+--argstr attr "$3"} 2>&1
+    eva "$1" --arg vfsThreads "$2" ${3:+--argstr attr "$3"} 2>&1
 }
 out=$(threads microvm-nix 2048)
 check "microvm.virtiofsd.threadPoolSize 2048 is an assertion naming it" \
@@ -287,12 +282,10 @@ check "microvm.virtiofsd.threadPoolSize \"\$(nproc)\" is no assertion (got $out)
 # make it lead anywhere (found by a red-team read); virtiofs-launch sees
 # its own VM alone, so the evaluation names it. Inside a read-only share
 # is fine.
-out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-    --argstr form microvm-nix --argstr store "$STORE" --argstr netShare /home/alice/vm/media 2>&1)
+out=$(eva microvm-nix --argstr netShare /home/alice/vm/media 2>&1)
 check "a share inside another VM's writable share is an assertion naming both" \
     grep -q "vm net: share 'inner' (/home/alice/vm/media) lies inside vm files's writable share 'home'" <<<"$out"
-out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-    --argstr form microvm-nix --argstr store "$STORE" --argstr netShare /srv/files/media 2>&1)
+out=$(eva microvm-nix --argstr netShare /srv/files/media 2>&1)
 # (the other checks do not hold for it: net's runner gets share settings)
 check "a share inside another VM's read-only share is no assertion" \
     eval '[[ $out == "["* && $out != *"lies inside"* ]]'
@@ -300,8 +293,7 @@ check "a share inside another VM's read-only share is no assertion" \
 # root's that the guest made), and paths not written plainly (found by an
 # audit: only sources were checked, by their text).
 nested() { # nested SOURCE [SOCKET]: the evaluation's output
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form microvm-nix --argstr store "$STORE" --argstr netShare "$1" \
+    eva microvm-nix --argstr netShare "$1" \
         ${2:+--argstr netSocket "$2"} 2>&1
 }
 out=$(nested /srv/net-data /home/alice/vm/sock/net.sock)
@@ -332,8 +324,7 @@ check "a relative source under the VM's own directory is no assertion" \
 # is refused (found by a mutation pass: each of these could be dropped or
 # mis-written with every check above still holding).
 evalf() { # evalf FORM MODULE [ATTR]: the evaluation's output, FORM with MODULE
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form "$1" --argstr store "$STORE" --arg extraModule "$2" \
+    eva "$1" --arg extraModule "$2" \
         ${3:+--argstr attr "$3"} 2>&1
 }
 # A new runner for net: the switch restarts the VM (its restartIfChanged)
@@ -354,8 +345,7 @@ done
 # is bound into an empty /run/user: the lines of tests/units/virtiofsd-paths.conf,
 # which test-units-sandbox.sh starts under a real systemd.
 vfs_section() { # vfs_section MODULE: microvm-virtiofsd@files's serviceConfig as NixOS writes it
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form standalone --argstr store "$STORE" --arg extraModule "$1" --arg asSection true \
+    eva standalone --arg extraModule "$1" --arg asSection true \
         --argstr attr 'systemd.services.microvm-virtiofsd@files.serviceConfig' 2>&1
 }
 rwpaths() { # rwpaths PATH...: the section with PATHs writable
@@ -382,8 +372,7 @@ check "the /run/user drop-in keeps every other InaccessiblePaths= of the unit ($
 # microvm.nix's form: a read-only share under /run/user is bound in too,
 # one elsewhere needs nothing.
 for src in /run/user/1000/media /srv/media; do
-    out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form microvm-nix --argstr store "$STORE" --argstr netShare "$src" \
+    out=$(eva microvm-nix --argstr netShare "$src" \
         --argstr attr 'systemd.services.microvm-virtiofsd@net.serviceConfig.BindReadOnlyPaths' 2>&1)
     if [[ $src == /run/user/* ]]; then want="[\"$src\"]"; else want=null; fi
     check "microvm.nix: a read-only share $src: BindReadOnlyPaths $want (got $out)" test "$out" = "$want"
@@ -420,8 +409,7 @@ check "a /run/user path both writable and read-only: BindPaths= alone (got $out)
     eval '[[ $out == *"BindPaths=/run/user/1000/vm"* && $out != *BindReadOnlyPaths* ]]'
 # The reset of InaccessiblePaths= comes first: a host's own (given in a
 # module before this one, so first in the merge) stays.
-out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-    --argstr form standalone --argstr store "$STORE" \
+out=$(eva standalone \
     --arg firstModule '{ systemd.services."microvm-virtiofsd@files".serviceConfig.InaccessiblePaths = [ "-/srv/secret" ]; }' \
     --arg extraModule '{ lib, ... }: { services.microvm-host-helpers.vms.files.virtiofsd.readWritePaths = lib.mkForce [ "/run/user/1000/vm" ]; }' \
     --argstr attr 'systemd.services.microvm-virtiofsd@files.serviceConfig.InaccessiblePaths' 2>&1)
@@ -443,8 +431,7 @@ check "a newline in a share's extraArgs is an assertion naming the VM" \
     says "services.microvm-host-helpers.vms.files.shares: an extra argument may not hold a newline"
 # The other characters systemd splits at or expands in MICROVM_*_OPTIONS.
 for w in '--bridge=br%i' "--bridge=br'0'" '--bridge=br\0' '--bridge="br0"'; do
-    out=$(nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form standalone --argstr store "$STORE" --argstr tapWord "$w" 2>&1)
+    out=$(eva standalone --argstr tapWord "$w" 2>&1)
     check "an option word $w is an assertion" grep -q 'vms.net: the option words .* hold a space' <<<"$out"
 done
 # Root's pin only for a VM with a runner: none for a VM managed by hand.
@@ -658,8 +645,7 @@ else
     # quoting, C-unescapes the other)
     src='/srv/net "data" %b \x'
     upd='git+file:///home/alice/My%20Infra?ref=main&dir=a\b'
-    nix-instantiate --eval --strict --json tests/nix/eval.nix --argstr libPath "$libpath" \
-        --argstr form microvm-nix --argstr store "$STORE" --argstr netShare "$src" \
+    eva microvm-nix --argstr netShare "$src" \
         --argstr flakeyUpdate "$upd" --argstr attr systemd.tmpfiles.rules \
         | json >"$R2/etc/tmpfiles.d/00-nixos.conf"
     systemd-tmpfiles --root="$R2" --create >"$TMP/tmpfiles2.log" 2>&1
