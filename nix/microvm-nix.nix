@@ -182,7 +182,7 @@ let
         threadPoolSize = mkDefault (if lib.isAttrs threads then null else threads);
         readWritePaths = map (s: normalPath s.source) writable;
         # The sandbox hides /run/user but for the shares bound in.
-        readOnlyPaths = lib.filter (p: p == "/run/user" || lib.hasPrefix "/run/user/" p) (
+        readOnlyPaths = lib.filter (under "/run/user") (
           map (s: normalPath (absOf name s.source)) (lib.filter (s: s.readOnly) shares)
         );
       };

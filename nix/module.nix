@@ -54,8 +54,7 @@ let
   # ReadWritePaths= alone is enough: a deeper path wins over the unit's
   # ProtectHome=read-only (ProtectHome=no would make the whole of /home and
   # /root writable: ProtectSystem=strict leaves them to ProtectHome=).
-  underAny = dirs: p: lib.any (d: p == d || lib.hasPrefix "${d}/" p) dirs;
-  underRunUser = underAny [ "/run/user" ];
+  underRunUser = p: p == "/run/user" || lib.hasPrefix "/run/user/" p;
   # The unit's sandbox for a VM with shares under /run/user: /run/user an
   # empty read-only tmpfs with only those shares bound in, the unit's other
   # InaccessiblePaths= kept (units/microvm-virtiofsd@.service; test-nix.sh
@@ -362,20 +361,23 @@ let
         ++ map (a: "--extra-arg=${a}") vm.virtiofsd.extraArgs
         ++ vm.virtiofsd.extraOptions;
     };
+  # What systemd splits at or expands, in an Environment= word as in a path.
+  splitOrExpanded = s: builtins.match ".*[[:space:]\"'\\%].*" s != null;
+  sharePaths = vm: vm.virtiofsd.readWritePaths ++ vm.virtiofsd.readOnlyPaths;
   # Paths systemd would split, expand or take for a relative one in the
   # virtiofsd drop-in (ReadWritePaths=, BindPaths=, whose ':' separates
-  # source from destination).
-  # Not in normal form ("//", "/./", "/../", a trailing "/"), a path would
-  # miss the /run/user handling, or systemd would refuse it with a warning.
+  # source from destination); not in normal form ("//", "/./", "/../", a
+  # trailing "/"), a path would miss the /run/user handling, or systemd
+  # would refuse it with a warning.
   badPaths =
     vm:
     lib.filter (
       p:
       !(lib.hasPrefix "/" p)
-      || builtins.match ".*[[:space:]\"'\\%].*" p != null
+      || splitOrExpanded p
       || (underRunUser p && lib.hasInfix ":" p)
       || builtins.match "(.*//.*|.*/\\.\\.?(/.*)?|.+/)" p != null
-    ) (vm.virtiofsd.readWritePaths ++ vm.virtiofsd.readOnlyPaths);
+    ) (sharePaths vm);
   # The whole of what the sandbox hides or keeps read-only: systemd keeps
   # the stricter of two settings of the same path (ReadWritePaths=/home
   # stays read-only under ProtectHome=read-only), and /run/user or a
@@ -390,8 +392,8 @@ let
         "/run/user"
       ]
       || builtins.match "/run/user/[^/]+" p != null
-    ) (vm.virtiofsd.readWritePaths ++ vm.virtiofsd.readOnlyPaths);
-  badWords = vm: lib.filter (w: builtins.match ".*[[:space:]\"'\\%].*" w != null) (lib.concatLists (lib.attrValues (optionWords vm)));
+    ) (sharePaths vm);
+  badWords = vm: lib.filter splitOrExpanded (lib.concatLists (lib.attrValues (optionWords vm)));
 
   # The per-VM drop-ins. `path = mkForce [ ]`: NixOS gives every service a
   # PATH of its own, which in an instance's drop-in would replace the one
