@@ -177,8 +177,9 @@ tapmem_section() {
 	done
 	# memory: slab growth varies little; throughput: a busy machine's noise
 	# falls on it, so more (and shorter) runs
-	local R P; R=$(reps 5) P=$(reps 9)
-	for ((r = 1; r <= R || r <= P; r++)); do
+	local R P r=0; R=$(reps 5) P=$(reps 9)
+	while next_round tap-memory "$r" $((R > P ? R : P)); do
+		r=$((r + 1))
 		if [ "$r" -le "$R" ]; then
 			for v in $(shuffle "${variants[@]}"); do tapmem_once "$v" "$r"; done
 		fi
@@ -190,5 +191,5 @@ tapmem_section() {
 			done
 		fi
 	done
-	note "tap-memory: $R rounds of memory, $P of throughput done"
+	note "tap-memory: $((r < R ? r : R)) rounds of memory, $((r < P ? r : P)) of throughput done"
 }

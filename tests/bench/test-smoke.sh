@@ -6,7 +6,8 @@
 # every table, summary.csv a measured row for each alternative and floor
 # AND for each of our helpers (a helper of ours that does not run is a
 # failure here, never an "not available" row), the PNG is written.
-# Numbers are not judged (`make bench` is for that). The fleet and
+# Numbers are not judged (`make bench` is for that); a run over its
+# BENCH_BUDGET stops after 3 rounds and says so. The fleet and
 # unit-cost sections boot a systemd container: test-smoke-fleet.sh.
 # Needs root; ~25 s.
 set -uo pipefail
@@ -53,3 +54,20 @@ for r in '| runner start' '| kernel memory per TAP' '| 8 PCI devices'; do
 	grep -qF "$r" "$out/performance.md" 2>/dev/null || fail "no README row '$r' (performance.md)"
 done
 echo "ok: report, summary.csv, performance.md and bench.png written; every helper of ours measured"
+grep -q "^cut short" "$out/stdout" && fail "a section was cut short by the default budget"
+
+# BENCH_BUDGET: a run over its budget stops its section after 3 rounds and
+# says so. Each round here takes over 0.4 s (runner-exec behind a sleep),
+# so 3 rounds spend the 1 s budget whatever the machine; 6 are asked for.
+out2=$out/budget
+mkdir -p "$out2"
+printf '#!/bin/sh\nsleep 0.4\nexec %s "$@"\n' "$PWD/${B:-build}/runner-exec" >"$out/slow-runner-exec"
+chmod 0755 "$out/slow-runner-exec"
+BENCH_OUT=$out2 BENCH_SCALE=0.1 BENCH_BUDGET=1 BENCH_NO_INSTALL=1 BENCH_SECTIONS=runner \
+	RUNNER_EXEC=$out/slow-runner-exec tests/bench/run >"$out2/stdout" 2>&1 ||
+	{ out=$out2; fail "tests/bench/run with BENCH_BUDGET=1 exited $?"; }
+n=$(grep -c '^runner,first_insn,runner-exec,' "$out2/raw.csv")
+[ "$n" = 3 ] || { out=$out2; fail "BENCH_BUDGET=1: $n rounds of runner-exec measured, not 3 of 6"; }
+grep -qx "cut short: runner, 3 of 6 rounds (BENCH_BUDGET=1 s)" "$out2/stdout" ||
+	{ out=$out2; fail "BENCH_BUDGET=1: the report does not say the runner section was cut short"; }
+echo "ok: over its budget (BENCH_BUDGET=1), the runner section stopped after 3 of 6 rounds, and the report says so"
