@@ -33,9 +33,19 @@ static void link_target(const char *path, struct mvm_error *e)
 		escape_value(t, (size_t)n, e->value, sizeof(e->value));
 }
 
+/* NAME.lock in the runtime dir is the lock of VM NAME's runs (lock.h),
+ * and RUNTIME/OTHER the directory of VM OTHER's records (record.h): a VM
+ * named NAME.lock would have its records where NAME's lock is, and
+ * whichever ran first would keep the other from taking its lock or
+ * writing its record, unbind and down included. */
+static const char lock_suffix[] = ".lock";
+
 int vm_name_check(const char *name, struct mvm_error *e)
 {
 	const char *why = component_invalid(name, VM_NAME_MAX);
+	size_t n = strlen(name), k = sizeof(lock_suffix) - 1;
+	if (!why && n >= k && strcmp(name + n - k, lock_suffix) == 0)
+		why = "a name may not end in '.lock' (the runtime dir's lock file of another VM)";
 	if (!why)
 		return 0;
 	mvm_error_set(e, EINVAL, "use VM name", "", why);

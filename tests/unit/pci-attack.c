@@ -1163,6 +1163,54 @@ END_TEST
  * lists (or one of the same IOMMU group); unbind leaves a node whose group
  * another VM's record holds (here vm2's record is one an earlier pci-bind
  * left). */
+/* Two VMs, vm1 and vm1.lock: the lock file of vm1's runs,
+ * RUNTIME/vm1.lock, is the record directory of vm1.lock. Once vm1.lock
+ * bound its device, vm1 could neither bind nor unbind (its lock a
+ * directory: "Is a directory") for as long as vm1.lock ran. A name that
+ * ends in ".lock" is refused before anything is touched (exit 2), and
+ * vm1 runs as ever. */
+START_TEST(lock_suffix_name_refused)
+{
+	struct sim s, s2;
+	struct tu_run r;
+	two_devices(&s);
+	pci_devices(&s, "0000:01:00.0\n");
+	s2 = s;
+	s2.vm.name = "vm1.lock";
+	tu_write(s.vm.root, "runner2/share/microvm/pci-devices", "0000:02:00.0\n");
+	char *dir = tu_path(s.vm.state, "vm1.lock"), *cur = tu_path(dir, "current");
+	char *runner2 = tu_path(s.vm.root, "runner2");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	tu_symlink(runner2, cur);
+
+	pci_run(&s2, &r, "bind", NULL);
+	ck_assert_msg(r.status == 2, "bind vm1.lock: exit %d: %s", r.status, r.err);
+	ck_assert_str_eq(r.err, "pci-bind: unable to use VM name 'vm1.lock': a name may not end "
+				"in '.lock' (the runtime dir's lock file of another VM)\n");
+	tu_run_free(&r);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	ck_assert_str_eq(driver_of(&s, "0000:02:00.0"), "snd_hda_intel");
+	char *rundir = tu_path(s.vm.runtime, "vm1.lock");
+	ck_assert_int_eq(access(rundir, F_OK), -1);
+
+	pci_run(&s, &r, "bind", NULL);
+	ck_assert_msg(r.status == 0, "bind vm1: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	pci_run(&s, &r, "unbind", NULL);
+	ck_assert_msg(r.status == 0, "unbind vm1: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	free(rundir);
+	free(runner2);
+	free(cur);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(device_of_another_vm_refused)
 {
 	struct sim s, s2;
@@ -2218,6 +2266,7 @@ void pci_attack_cases(Suite *s)
 	tu_add_test_if(tc, two_unbinds_of_a_split_group, tu_need_root());
 	tu_add_test_if(tc, node_left_in_a_record_holds_its_group, tu_need_root());
 	tu_add_test_if(tc, device_of_another_vm_refused, tu_need_root());
+	tu_add_test_if(tc, lock_suffix_name_refused, tu_need_root());
 	tu_add_test_if(tc, unreadable_record_of_another_vm, tu_need_root());
 	tu_add_test_if(tc, pinned_vm_dir_link_binds_the_pins_devices, tu_need_root());
 	suite_add_tcase(s, tc);

@@ -174,6 +174,8 @@ static const struct {
 	{"a\x01" "b", "a\\x01b", "a name may not contain control characters"},
 	{"vm1\n", "vm1\\x0a", "a name may not contain control characters"},
 	{"vm\x7f", "vm\\x7f", "a name may not contain control characters"},
+	{"vm1.lock", NULL, "a name may not end in '.lock' (the runtime dir's lock file of another VM)"},
+	{".lock", NULL, "a name may not end in '.lock' (the runtime dir's lock file of another VM)"},
 	{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 129 bytes */
 	 NULL, "name too long"},
