@@ -1001,6 +1001,52 @@ START_TEST(status_without_system)
 }
 END_TEST
 
+/* Attack: status is an administrator's, run as root; `booted` is the VM
+ * user's. A `booted` that names a FIFO, or a runner of the VM user's whose
+ * share/microvm/system is a FIFO, must not keep status waiting for a
+ * writer: status reads links and names, and opens nothing they lead to. */
+START_TEST(status_opens_nothing_booted_names)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *bin = tu_bin("runner-exec");
+	char *booted = tu_path(t.dir, "booted"), *fifo = tu_path(t.dir, "fifo");
+	char *mine = tu_path(t.dir, "mine"), *sys = tu_path(mine, "share/microvm/system");
+	const char *table[] = { "/usr/bin/timeout", "10", bin, "--state-dir", t.state, "status", NULL };
+	const char *json[] = { "/usr/bin/timeout", "10", bin, "--state-dir", t.state, "status", "--json",
+			       "alpha", NULL };
+	char w[5][256];
+	struct tu_run r;
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	tu_symlink(fifo, booted);
+	tu_write(mine, "share/microvm/.keep", "");
+	ck_assert_int_eq(mkfifo(sys, 0644), 0);
+	for (int k = 0; k < 2; k++) {
+		tu_run(&r, table);
+		ck_assert_msg(r.status == 0, "booted -> %s: exit %d: %s", k ? "runner" : "FIFO",
+			      r.status, r.err);
+		ck_assert_int_eq(table_row(r.out, "alpha", w), 5);
+		ck_assert_msg(!strcmp(w[1], "yes") && !strcmp(w[2], "yes"),
+			      "booted -> %s: BOOTED %s, OUTDATED %s", k ? "runner" : "FIFO", w[1],
+			      w[2]);
+		tu_run_free(&r);
+		tu_run(&r, json);
+		ck_assert_msg(r.status == 0 && strstr(r.out, "\"booted\": true"),
+			      "booted -> %s: --json exit %d: %s%s", k ? "runner" : "FIFO", r.status,
+			      r.out, r.err);
+		tu_run_free(&r);
+		ck_assert_int_eq(unlink(booted), 0);
+		tu_symlink(mine, booted);
+	}
+	free(sys);
+	free(mine);
+	free(fifo);
+	free(booted);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Attack (issue 11, point 8): the VM user's runner names a system whose
  * link target holds an escape sequence and a newline followed by a forged
  * row. The table must show it escaped on the VM's own row: no raw control
@@ -1269,6 +1315,7 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, cleanup_removes_symlink_only);
 	tcase_add_test(tc, status_table_and_json);
 	tcase_add_test(tc, status_without_system);
+	tcase_add_test(tc, status_opens_nothing_booted_names);
 	tcase_add_test(tc, status_json_is_utf8);
 	tcase_add_test(tc, status_table_escapes);
 	tcase_add_test(tc, status_json_escapes);
