@@ -111,6 +111,14 @@ struct launcher {
 	size_t status_up, status_total; /* what STATUS= said last */
 	bool status_sent;
 	struct made_dirs *made; /* where walk_dir() notes what it makes; NULL: nowhere */
+	/* The sources of the writable shares, by identity (writable_note()):
+	 * a walk that reaches one, by whatever name, follows no link and no
+	 * '..' below it (its guest's root makes them as host uid 0). */
+	struct dir_id {
+		dev_t dev;
+		ino_t ino;
+	} *writable;
+	size_t n_writable;
 	/* The directories made for the start until its first READY=1 (the
 	 * runtime dir, the shares'): removed again, when still empty, if the
 	 * start gives up (end_start()). */
@@ -141,6 +149,12 @@ void made_dirs_forget(struct made_dirs *m);
 /* Those of from appended to to (undone with them, or forgotten), from
  * emptied. */
 void made_dirs_move(struct made_dirs *to, struct made_dirs *from);
+/* Note the identity of each writable share's source of l that is there
+ * now (walked without making anything; one that cannot be walked is the
+ * share's own error later), for walk_dir(); and of the directory fd, the
+ * source of a writable share just walked to (fd < 0: none). Kept until
+ * the launcher stops: what a guest made there stays. */
+void writable_note(const struct share_list *l, int fd);
 /* The directory part of path ("/" for "/x"), in buf; returns the base. */
 const char *path_split(const char *path, char *buf, size_t size);
 

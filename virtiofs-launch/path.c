@@ -9,7 +9,9 @@
  * no one but root could have made it: owned by root, in a directory that
  * is root's and not writable by group or others (a sticky one is fine:
  * there nobody can replace root's entries). Once the walk enters the state
- * dir (the same directory as --state-dir, however it is reached), a
+ * dir (the same directory as --state-dir, however it is reached), the
+ * source of a writable share of the VM (by identity too: its guest's root
+ * makes links there as host uid 0; writable_note()), a
  * directory another user owns or can write, or one on FUSE (whose owners
  * are whatever its daemon says; not virtiofs, which only root mounts:
  * on_fuse()), it follows no symlink and no '..' any
@@ -41,6 +43,7 @@ enum taint {
 	IN_STATE,  /* in the state dir (the VM users' directories) */
 	IN_OTHERS, /* in a directory a user other than root owns or can write */
 	IN_FUSE,   /* in a directory on FUSE (on_fuse(): who owns it is unknown) */
+	IN_WRITABLE, /* in a writable share's source (its guest's root makes root's links) */
 };
 
 static const char *const symlink_reason[] = {
@@ -49,12 +52,47 @@ static const char *const symlink_reason[] = {
 	[IN_OTHERS] = "a symlink in a directory that a user other than root owns or can write "
 		      "(refused: that user could point it anywhere)",
 	[IN_FUSE] = "a symlink on a FUSE mount (refused: its owners are whatever its daemon says)",
+	[IN_WRITABLE] = "a symlink in the source of a writable share (refused: its guest's root "
+			"makes links as host uid 0)",
 };
 static const char *const dotdot_reason[] = {
 	[IN_STATE] = "'..' in a path in the VM's directory",
 	[IN_OTHERS] = "'..' in a directory that a user other than root owns or can write",
 	[IN_FUSE] = "'..' in a directory on a FUSE mount",
+	[IN_WRITABLE] = "'..' in the source of a writable share",
 };
+
+/* The identity of directory fd noted (once). */
+static void writable_add(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	for (size_t i = 0; i < L.n_writable; i++)
+		if (L.writable[i].dev == st.st_dev && L.writable[i].ino == st.st_ino)
+			return;
+	struct dir_id *v = realloc(L.writable, (L.n_writable + 1) * sizeof(*v));
+	if (!v) /* (for want of memory: the lexical check of vm_shares() stands) */
+		return;
+	v[L.n_writable++] = (struct dir_id){st.st_dev, st.st_ino};
+	L.writable = v;
+}
+
+void writable_note(const struct share_list *l, int fd)
+{
+	if (fd >= 0)
+		writable_add(fd);
+	for (size_t i = 0; l && i < l->n; i++) {
+		if (l->v[i].set.read_only || !l->v[i].source)
+			continue;
+		struct mvm_error scratch;
+		int src = walk_dir(l->v[i].source, 0, "note", &scratch);
+		if (src >= 0) {
+			writable_add(src);
+			close(src);
+		}
+	}
+}
 
 const char *path_split(const char *path, char *buf, size_t size)
 {
@@ -100,6 +138,12 @@ static int taint_of(int fd, enum taint *t)
 	if (st.st_dev == L.state_dev && st.st_ino == L.state_ino) {
 		*t = IN_STATE;
 		return 0;
+	}
+	for (size_t i = 0; i < L.n_writable; i++) {
+		if (st.st_dev == L.writable[i].dev && st.st_ino == L.writable[i].ino) {
+			*t = IN_WRITABLE;
+			return 0;
+		}
 	}
 	int fuse = on_fuse(NULL, fd);
 	if (fuse < 0)

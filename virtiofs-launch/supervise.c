@@ -224,6 +224,8 @@ static int prepare(struct child *ch, bool pin, bool sock, struct mvm_error *e)
 	int src = walk_dir(ch->sh.source, WALK_CREATE, share_verb(&ch->sh, "source"), e);
 	if (src < 0)
 		return src;
+	if (!ch->sh.set.read_only) /* (one made just now, say) */
+		writable_note(NULL, src);
 	int r = pin ? pin_source(ch->sh.tag, src, ch->sh.set.read_only, e) : 0;
 	close(src);
 	if (r == 0 && sock && ch->sock.fd < 0)
@@ -563,6 +565,8 @@ static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
 	if (r < 0)
 		return r;
 	r = vm_shares(vm, l, e);
+	if (r == 0)
+		writable_note(l, -1); /* before any walk of the new shares */
 	for (size_t i = 0; r == 0 && i < l->n; i++)
 		r = check_share(&l->v[i], e);
 	if (r < 0) {

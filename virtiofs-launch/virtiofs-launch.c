@@ -271,6 +271,9 @@ static int setup(struct share_list *l, struct mvm_error *e)
 		r = vm_shares(&L.vm, l, e);
 	if (r < 0)
 		return r;
+	/* Before any other walk: one through a writable share's source, by
+	 * whatever name, follows no link the guest made there. */
+	writable_note(l, -1);
 	L.virtiofsd = find_virtiofsd(L.set.virtiofsd);
 	/* (a name given without a slash is looked up on $PATH alone) */
 	if (!L.virtiofsd && L.set.virtiofsd)
@@ -298,6 +301,7 @@ static void cleanup(struct share_list *l)
 	free(L.virtiofsd);
 	free(L.runtime);
 	free(L.set.extra);
+	free(L.writable);
 	int *fds[] = {&L.sfd, &L.rt_fd, &L.host_ns, &L.root_fd, &L.cwd_fd};
 	for (size_t k = 0; k < ARRAY_SIZE(fds); k++)
 		if (*fds[k] >= 0)

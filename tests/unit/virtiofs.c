@@ -4256,6 +4256,49 @@ START_TEST(attack_state_dir_symlink)
 }
 END_TEST
 
+/* A guest's root makes directories and links of host uid 0 in its
+ * writable share (virtiofsd keeps the guest's owners), and the launcher
+ * follows a link of root's in a directory of root's: so a share whose
+ * path passes through a writable share's source is refused. That source
+ * reached by another name, through a link of the administrator's (ALIAS
+ * -> data, as /srv/vm -> /srv/data), is the same directory: the guest's
+ * link in it, evil -> a root-only host directory, must not be followed
+ * there either. Wanted: share s refused, the secret never served. */
+START_TEST(attack_writable_share_through_an_alias)
+{
+	struct lt t;
+	lt_init(&t);
+	char *data = tu_path(t.vm.root, "data"), *alias = tu_path(t.vm.root, "alias");
+	char *evil = tu_path(data, "evil"), *via = tu_path(alias, "evil");
+	char *secret = make_secret(&t);
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+	tu_symlink("data", alias);    /* the administrator's */
+	tu_symlink(secret, evil);     /* the guest's root's, through share w */
+	lt_share(&t, "s", via, "vm1-virtiofs-s.sock");
+	lt_share(&t, "w", data, "vm1-virtiofs-w.sock");
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	bool served = ready >= 0 && pinned_is(&t, "s", secret);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(!served, "the guest's link was followed: share s serves the root-only %s",
+		      secret);
+	ck_assert_msg(ready < 0 && strstr(log, "unable to use share 's' source '") &&
+			      strstr(log, "a symlink in the source of a writable share"),
+		      "share s not refused; log:\n%s", log);
+	free(log);
+	free(secret);
+	free(via);
+	free(evil);
+	free(alias);
+	free(data);
+	lt_free(&t);
+}
+END_TEST
+
 #define FUSE_LINK "a symlink on a FUSE mount (refused: its owners are whatever its daemon says)"
 
 /* Attack 4 (audit of virtiofs-launch, 2026-12-02): where /etc/fuse.conf
@@ -5907,6 +5950,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, attack_fuse_dir_shown_roots, tu_need_bindfs());
 	tu_add_test_if(tc, virtiofs_dir_link_followed, tu_need_bindfs());
 	tu_add_test_if(tc, attack_read_only_pin_gets_later_mount, tu_need_root());
+	tu_add_test_if(tc, attack_writable_share_through_an_alias, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
