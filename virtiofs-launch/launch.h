@@ -153,8 +153,9 @@ void made_dirs_move(struct made_dirs *to, struct made_dirs *from);
  * now (walked without making anything; one that cannot be walked is the
  * share's own error later), for walk_dir(); and of the directory fd, the
  * source of a writable share just walked to (fd < 0: none). Kept until
- * the launcher stops: what a guest made there stays. */
-void writable_note(const struct share_list *l, int fd);
+ * the launcher stops: what a guest made there stays. 0, or -errno with e
+ * filled (no memory: a walk that knows not all of them is refused). */
+int writable_note(const struct share_list *l, int fd, struct mvm_error *e);
 /* The directory part of path ("/" for "/x"), in buf; returns the base. */
 const char *path_split(const char *path, char *buf, size_t size);
 

@@ -62,36 +62,38 @@ static const char *const dotdot_reason[] = {
 	[IN_WRITABLE] = "'..' in the source of a writable share",
 };
 
-/* The identity of directory fd noted (once). */
-static void writable_add(int fd)
+/* The identity of directory fd noted (once): 0, or -errno. */
+static int writable_add(int fd)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return;
+		return -errno;
 	for (size_t i = 0; i < L.n_writable; i++)
 		if (L.writable[i].dev == st.st_dev && L.writable[i].ino == st.st_ino)
-			return;
+			return 0;
 	struct dir_id *v = realloc(L.writable, (L.n_writable + 1) * sizeof(*v));
-	if (!v) /* (for want of memory: the lexical check of vm_shares() stands) */
-		return;
+	if (!v)
+		return -ENOMEM;
 	v[L.n_writable++] = (struct dir_id){st.st_dev, st.st_ino};
 	L.writable = v;
+	return 0;
 }
 
-void writable_note(const struct share_list *l, int fd)
+int writable_note(const struct share_list *l, int fd, struct mvm_error *e)
 {
-	if (fd >= 0)
-		writable_add(fd);
-	for (size_t i = 0; l && i < l->n; i++) {
+	int r = fd >= 0 ? writable_add(fd) : 0;
+	for (size_t i = 0; r == 0 && l && i < l->n; i++) {
 		if (l->v[i].set.read_only || !l->v[i].source)
 			continue;
 		struct mvm_error scratch;
 		int src = walk_dir(l->v[i].source, 0, "note", &scratch);
 		if (src >= 0) {
-			writable_add(src);
+			r = writable_add(src);
 			close(src);
 		}
 	}
+	/* (unknown, it would be no taint: refused instead) */
+	return r < 0 ? mvm_error_set(e, -r, "note", "the writable shares' sources", NULL) : 0;
 }
 
 const char *path_split(const char *path, char *buf, size_t size)

@@ -224,9 +224,12 @@ static int prepare(struct child *ch, bool pin, bool sock, struct mvm_error *e)
 	int src = walk_dir(ch->sh.source, WALK_CREATE, share_verb(&ch->sh, "source"), e);
 	if (src < 0)
 		return src;
-	if (!ch->sh.set.read_only) /* (one made just now, say) */
-		writable_note(NULL, src);
-	int r = pin ? pin_source(ch->sh.tag, src, ch->sh.set.read_only, e) : 0;
+	int r = ch->sh.set.read_only ? 0 : writable_note(NULL, src, e); /* (made now, say) */
+	if (r < 0) {
+		close(src);
+		return r;
+	}
+	r = pin ? pin_source(ch->sh.tag, src, ch->sh.set.read_only, e) : 0;
 	close(src);
 	if (r == 0 && sock && ch->sock.fd < 0)
 		r = sock_open(&ch->sock, ch->sh.socket, false, share_verb(&ch->sh, "socket"), e);
@@ -566,7 +569,7 @@ static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
 		return r;
 	r = vm_shares(vm, l, e);
 	if (r == 0)
-		writable_note(l, -1); /* before any walk of the new shares */
+		r = writable_note(l, -1, e); /* before any walk of the new shares */
 	for (size_t i = 0; r == 0 && i < l->n; i++)
 		r = check_share(&l->v[i], e);
 	if (r < 0) {

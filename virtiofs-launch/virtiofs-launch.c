@@ -273,7 +273,8 @@ static int setup(struct share_list *l, struct mvm_error *e)
 		return r;
 	/* Before any other walk: one through a writable share's source, by
 	 * whatever name, follows no link the guest made there. */
-	writable_note(l, -1);
+	if ((r = writable_note(l, -1, e)) < 0)
+		return r;
 	L.virtiofsd = find_virtiofsd(L.set.virtiofsd);
 	/* (a name given without a slash is looked up on $PATH alone) */
 	if (!L.virtiofsd && L.set.virtiofsd)
