@@ -114,6 +114,11 @@ int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 	return 2;
 }
 
+int cli_usage_stray(const struct cli_tool *t, const char *arg)
+{
+	return cli_usage_error(t, "unexpected argument '%s' after the VM name", ESC(arg));
+}
+
 /* Was arg "--NAME=VALUE" for a long option without a value? getopt_long()
  * reports that as '?' with optopt set to the option's value, the same as
  * an unknown short option. */

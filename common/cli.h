@@ -69,6 +69,9 @@ int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, in
 int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The usage error for a word after the VM name, naming it; returns 2. */
+int cli_usage_stray(const struct cli_tool *t, const char *arg);
+
 /* --user/--group (names or numbers) to uid/gid: 0, or -errno with e
  * naming the unknown one (-ENOENT when there is no such user or group). */
 int cli_resolve_ids(struct cli *c, struct mvm_error *e);

@@ -1424,6 +1424,8 @@ int main(int argc, char **argv)
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
 		return st;
+	if (argc - i > 2)
+		return cli_usage_stray(&tool, argv[i + 2]);
 	if (argc - i != 2)
 		return cli_usage_error(&tool, "expected a verb and a VM name");
 	const char *verb = argv[i];

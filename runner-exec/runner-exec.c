@@ -749,8 +749,10 @@ int main(int argc, char **argv)
 		action = do_unregister;
 	else
 		return cli_usage_error(&tool, "unknown verb '%s'", ESC(verb));
+	if (argc - i > 1)
+		return cli_usage_stray(&tool, argv[i + 1]);
 	if (argc - i != 1)
-		return cli_usage_error(&tool, "%s takes exactly one NAME", verb);
+		return cli_usage_error(&tool, "%s takes a VM NAME", verb);
 	if (vm_name_check(argv[i], &e) < 0) { /* before it is in every line; a usage error */
 		log_error_info(&e);
 		return 2;

@@ -192,6 +192,8 @@ int main(int argc, char **argv)
 		log_error_info(&e);
 		return 2;
 	}
+	if (argc - i > 2)
+		return cli_usage_stray(&tool, argv[i + 2]);
 	if (argc - i != 2)
 		return cli_usage_error(&tool, "expected up|down|grant and a VM name");
 	const char *verb = argv[i], *name = argv[i + 1];

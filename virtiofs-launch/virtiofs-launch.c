@@ -371,8 +371,8 @@ int main(int argc, char **argv)
 	}
 	if (argc - i != 1) {
 		free(L.set.extra);
-		return cli_usage_error(&tool, argc == i ? "the VM NAME is missing"
-							: "one VM NAME only");
+		return argc == i ? cli_usage_error(&tool, "the VM NAME is missing")
+				 : cli_usage_stray(&tool, argv[i + 1]);
 	}
 	L.name = argv[i];
 	int r = vm_name_check(L.name, &e); /* before it is in every line */

@@ -470,6 +470,37 @@ START_TEST(resolve_unknown_ids_tools)
 }
 END_TEST
 
+/* A word too many is named, as an unknown verb or option is: an admin who
+ * typed "tap-setup up web eth0" learns which word was not taken. Before,
+ * each tool said only what it expected ("expected up|down|grant and a
+ * VM name", "one VM NAME only", "start takes exactly one NAME"), as if
+ * the name were missing. */
+START_TEST(usage_error_names_stray_argument)
+{
+	static const char *const cmd[][4] = {
+		{"tap-setup", "up", "vm1", "stray"},
+		{"pci-bind", "bind", "vm1", "stray"},
+		{"virtiofs-launch", "vm1", "stray", NULL},
+		{"runner-exec", "start", "vm1", "stray"},
+		{"runner-exec", "stop", "vm1", "stray"},
+	};
+	char *bin = tu_bin(cmd[_i][0]);
+	const char *argv[] = {bin, cmd[_i][1], cmd[_i][2], cmd[_i][3], NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	char *want = xasprintf("%s: usage error: unexpected argument 'stray' after the VM name "
+			       "(usage: ", cmd[_i][0]);
+	ck_assert_msg(r.status == 2, "%s: exit %d: %s", cmd[_i][0], r.status, r.err);
+	ck_assert_msg(!strncmp(r.err, want, strlen(want)), "%s: want %s... in: %s", cmd[_i][0],
+		      want, r.err);
+	const char *nl = strchr(r.err, '\n');
+	ck_assert_msg(nl && nl[1] == '\0', "%s: not one line: %s", cmd[_i][0], r.err);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -488,6 +519,7 @@ Suite *cli_suite(void)
 	tcase_add_loop_test(tc, resolve_ids, 0, ARRAY_SIZE(ids_ok));
 	tcase_add_test(tc, resolve_unknown_ids);
 	tcase_add_loop_test(tc, resolve_unknown_ids_tools, 0, 2);
+	tcase_add_loop_test(tc, usage_error_names_stray_argument, 0, 5);
 	suite_add_tcase(s, tc);
 	return s;
 }
