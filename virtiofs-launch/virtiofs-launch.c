@@ -26,29 +26,31 @@ struct launcher L = {.sfd = -1, .rt_fd = -1, .host_ns = -1, .root_fd = -1, .cwd_
 
 static const char help_text[] =
 	"Starts one virtiofsd per share/microvm/virtiofs/TAG of the VM's runner\n"
-	"package (STATE_DIR/NAME/current) on a socket it listens on itself,\n"
-	"restarts a daemon that fails (backing off; after --max-failures it\n"
-	"gives up: exits 1, or drops that share alone if a reload added it),\n"
-	"starts one whose VM left again when the next client comes, and tells\n"
-	"systemd READY=1 once every socket listens (a VM that connects before\n"
-	"its daemon runs waits in the backlog). SIGHUP re-reads the shares,\n"
-	"SIGTERM stops every daemon.\n"
+	"package (root's pin /etc/microvm/runners/NAME, else STATE_DIR/NAME/current)\n"
+	"on a socket it listens on itself, restarts a daemon that fails (backing\n"
+	"off; after --max-failures it gives up: exits 1, or drops that share alone\n"
+	"if a reload added it), starts one whose VM left again when the next\n"
+	"client comes, and tells systemd READY=1 once every socket listens (a VM\n"
+	"that connects before its daemon runs waits in the backlog). SIGHUP\n"
+	"re-reads the shares, SIGTERM stops every daemon.\n"
 	"\n"
 	"Options:\n"
 	"  --virtiofsd PATH        the daemon (default: virtiofsd on $PATH, then\n"
 	"                          /usr/libexec/virtiofsd, /usr/lib/qemu/virtiofsd)\n"
 	"  --virtiofsd-dialect D   its command line: rust or c (default: told from\n"
 	"                          the binary's strings, else its --help)\n"
-	"  --thread-pool-size N    threads a daemon (default: the number of CPUs)\n"
+	"  --thread-pool-size N    threads a daemon, 0 to 1024 (default: the number\n"
+	"                          of CPUs)\n"
 	"  --rlimit-nofile N       a daemon's open file limit (default: its own)\n"
 	"  --extra-arg ARG         one more argument for every daemon; repeatable\n"
 	"  --timeout TIME          a share may be down this long (default 10s)\n"
-	"  --max-failures N        quick failures in a row before giving up (default 5)\n"
+	"  --max-failures N        quick failures in a row before giving up, 1 to\n"
+	"                          1000 (default 5)\n"
 	"  --min-uptime TIME       a failure sooner after the start is quick (default 10s)\n"
 	"  --restart-delay TIME    wait before the 2nd quick restart, doubling each\n"
 	"                          time (default 100ms; the 1st is at once)\n"
 	"  --grace TIME            on stop, SIGKILL what is left after this (default 5s)\n"
-	"TIME is seconds, or a number with ms, s or min.\n"
+	"TIME is seconds, or a number with ms, s or min; at most a day.\n"
 	"--user is accepted and ignored: the daemons run as root; --group is the\n"
 	"group of the sockets (a number, or a name from /etc/group). The sources\n"
 	"are mounted for the daemons on a tmpfs on --runtime-dir, in a mount\n"
@@ -125,6 +127,7 @@ static int handle(int opt, const char *arg, void *userdata)
 	struct settings *s = userdata;
 	unsigned long v;
 	const char **x;
+	const char *valid = "(seconds, or a number with ms, s or min; at most a day)";
 	switch (opt) {
 	case OPT_VIRTIOFSD:
 		s->virtiofsd = arg;
@@ -134,18 +137,25 @@ static int handle(int opt, const char *arg, void *userdata)
 			s->dialect = DIALECT_RUST;
 		else if (strcmp(arg, "c") == 0)
 			s->dialect = DIALECT_C;
-		else
+		else {
+			valid = "(rust or c)";
 			break;
+		}
 		return 0;
 	case OPT_THREADS:
 	case OPT_RLIMIT:
-		if (parse_uint(arg, opt == OPT_THREADS ? 1024 : 1UL << 30, &v) < 0)
+		if (parse_uint(arg, opt == OPT_THREADS ? 1024 : 1UL << 30, &v) < 0) {
+			valid = opt == OPT_THREADS ? "(a number from 0 to 1024)"
+						   : "(a number from 0 to 1073741824)";
 			break;
+		}
 		*(opt == OPT_THREADS ? &s->threads : &s->rlimit) = (long)v;
 		return 0;
 	case OPT_MAX_FAILURES:
-		if (parse_uint(arg, 1000, &v) < 0 || v == 0)
+		if (parse_uint(arg, 1000, &v) < 0 || v == 0) {
+			valid = "(a number from 1 to 1000)";
 			break;
+		}
 		s->max_failures = v;
 		return 0;
 	case OPT_EXTRA:
@@ -172,7 +182,8 @@ static int handle(int opt, const char *arg, void *userdata)
 	}
 	for (const struct option *o = options; o->name; o++)
 		if (o->val == opt)
-			cli_usage_error(&tool, "invalid value for --%s: '%s'", o->name, ESC(arg));
+			cli_usage_error(&tool, "invalid value for --%s: '%s' %s", o->name, ESC(arg),
+					valid);
 	return -EINVAL;
 }
 

@@ -501,6 +501,34 @@ START_TEST(usage_error_names_stray_argument)
 }
 END_TEST
 
+/* virtiofs-launch's own options: a refused value says what would do, as
+ * tap-setup's --mtu does ("not a number from 68 to 65535"). Before, only
+ * "invalid value for --thread-pool-size: '1025'", and no page said 1024
+ * was the most. */
+START_TEST(virtiofs_bad_value_says_what_is_valid)
+{
+	static const char *const bad[][3] = {
+		{"--virtiofsd-dialect", "go", "(rust or c)"},
+		{"--thread-pool-size", "1025", "(a number from 0 to 1024)"},
+		{"--rlimit-nofile", "-1", "(a number from 0 to 1073741824)"},
+		{"--max-failures", "0", "(a number from 1 to 1000)"},
+		{"--timeout", "5h", "(seconds, or a number with ms, s or min; at most a day)"},
+		{"--grace", "1.5", "(seconds, or a number with ms, s or min; at most a day)"},
+	};
+	char *bin = tu_bin("virtiofs-launch");
+	const char *argv[] = {bin, bad[_i][0], bad[_i][1], "vm1", NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	char *want = xasprintf("virtiofs-launch: usage error: invalid value for %s: '%s' %s (usage: ",
+			       bad[_i][0], bad[_i][1], bad[_i][2]);
+	ck_assert_msg(r.status == 2, "%s: exit %d: %s", bad[_i][0], r.status, r.err);
+	ck_assert_msg(!strncmp(r.err, want, strlen(want)), "want %s... in: %s", want, r.err);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -520,6 +548,7 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, resolve_unknown_ids);
 	tcase_add_loop_test(tc, resolve_unknown_ids_tools, 0, 2);
 	tcase_add_loop_test(tc, usage_error_names_stray_argument, 0, 5);
+	tcase_add_loop_test(tc, virtiofs_bad_value_says_what_is_valid, 0, 6);
 	suite_add_tcase(s, tc);
 	return s;
 }
