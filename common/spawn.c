@@ -144,6 +144,14 @@ int spawn_exec_error(int exec_fd)
 	return n == (ssize_t)sizeof(err) ? err : 0;
 }
 
+const char *spawn_exec_reason(int err, const char *path, const char *cwd)
+{
+	if (err != ENOENT || path[0] != '/' || access(path, X_OK) != 0 ||
+	    (cwd && access(cwd, X_OK) != 0)) /* (a child's chdir() fails with ENOENT too) */
+		return NULL;
+	return "not found: its interpreter (#! line) or ELF loader";
+}
+
 pid_t spawn(char *const argv[], const struct spawn_opts *o, struct mvm_error *e)
 {
 	int fd;
@@ -156,7 +164,8 @@ pid_t spawn(char *const argv[], const struct spawn_opts *o, struct mvm_error *e)
 		/* exec failed: reap the child, report why. */
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		return mvm_error_set(e, err, "start", argv[0], NULL);
+		return mvm_error_set(e, err, "start", argv[0],
+				     spawn_exec_reason(err, argv[0], o ? o->cwd : NULL));
 	}
 	return pid;
 }

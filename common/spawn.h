@@ -34,6 +34,12 @@ pid_t spawn_nowait(char *const argv[], const struct spawn_opts *o, int *exec_fd,
 /* 0 once the child runs argv[0] (blocks until then), or why it does not. */
 int spawn_exec_error(int exec_fd);
 
+/* The reason for an exec of path (absolute) that failed with err, in the
+ * working directory cwd (NULL: the caller's), when strerror() would
+ * mislead: ENOENT for a file that is there means the program its #! line
+ * names, or its ELF loader, is missing. NULL otherwise. */
+const char *spawn_exec_reason(int err, const char *path, const char *cwd);
+
 /* waitpid() retried on EINTR; returns the exit code (128+sig when killed),
  * or -errno. */
 int spawn_wait(pid_t pid);

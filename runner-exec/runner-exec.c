@@ -181,7 +181,7 @@ static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 	execv(run, argv);
 	int err = errno;
 	restore_booted(vm.dir, old);
-	mvm_error_set(e, err, "execute", run, NULL);
+	mvm_error_set(e, err, "execute", run, spawn_exec_reason(err, run, NULL));
 	r = err == ENOENT ? START_EXEC_NOT_FOUND : START_EXEC_FAILED;
 out:
 	vm_close(&vm);

@@ -312,7 +312,8 @@ static void exec_result(struct child *ch)
 	ch->exec_fd = -1;
 	if (err) {
 		struct mvm_error e;
-		mvm_error_set(&e, err, "start", L.virtiofsd, NULL);
+		mvm_error_set(&e, err, "start", L.virtiofsd,
+			      spawn_exec_reason(err, L.virtiofsd, NULL));
 		log_share_error(ch, &e, false);
 	}
 }

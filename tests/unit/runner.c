@@ -329,7 +329,12 @@ START_TEST(start_exec_failure_status)
 	struct tu_run r;
 	run_verb(&r, &t, "start", NULL);
 	ck_assert_int_eq(r.status, 127);
-	ck_assert_msg(strstr(r.err, "unable to execute '"), "stderr: %s", r.err);
+	/* The file is there: "No such file or directory" alone sent an admin
+	 * looking for bin/microvm-run, not for the #! line's program. */
+	ck_assert_msg(strstr(r.err, "unable to execute '") &&
+			      strstr(r.err, "bin/microvm-run': not found: its interpreter (#! "
+					    "line) or ELF loader\n"),
+		      "stderr: %s", r.err);
 	ck_assert_msg(!exists(t.dir, "booted"), "a failed start left 'booted'");
 	tu_run_free(&r);
 
@@ -734,7 +739,8 @@ START_TEST(stop_shutdown_fails)
 	write_exec(t.runner, "bin/microvm-shutdown", "#!/nonexistent/interpreter\n", 0755);
 	run_verb(&r, &t, "stop", NULL);
 	ck_assert_msg(r.status == 1 && strstr(r.err, "unable to start '") &&
-			      strstr(r.err, "bin/microvm-shutdown': No such file or directory"),
+			      strstr(r.err, "bin/microvm-shutdown': not found: its interpreter "
+					    "(#! line) or ELF loader\n"),
 		      "stop, microvm-shutdown not executable: exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
 	free(booted);
