@@ -82,7 +82,7 @@ static const struct cli_tool tool = {
 		"Options:\n"
 		"  --bind-group         also bind the other devices of a device's IOMMU group\n"
 		"  --modprobe-config P  modprobe.d directory or file for libkmod's blacklist\n"
-		"                       (default libkmod's: /etc/modprobe.d, /lib/modprobe.d, ...)",
+		"                       (default libkmod's: /etc/modprobe.d, /lib/modprobe.d, ...)\n",
 	.flags = CLI_SYSFS | CLI_DEVFS | CLI_MODULES | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME,
 	.options = options,
 	.handle = handle,

@@ -117,16 +117,21 @@ struct opts opts;
 static const struct cli_tool tool = {
 	.name = "tap-setup",
 	.synopsis = "[OPTIONS] up|down|grant NAME",
-	.summary = "create or delete the TAP (or macvtap) interfaces of a MicroVM",
-	.help = "  up NAME           create the interfaces of current/share/microvm/tap-interfaces\n"
+	.summary = "Create or delete the TAP (or macvtap) interfaces of a MicroVM.",
+	.help = "Verbs:\n"
+		"  up NAME           create the interfaces of share/microvm/tap-interfaces of\n"
+		"                    the VM's runner (root's pin, else current)\n"
 		"  down NAME         delete the interfaces the record of 'up' names\n"
 		"  grant NAME        (--macvtap) give the /dev/tapN that 'up --no-grant'\n"
 		"                    left root's to the VM user, as a step of its own\n"
-		"      --macvtap     use share/microvm/macvtap-interfaces (ID MAC LINK MODE)\n"
-		"      --no-grant    (up --macvtap) leave each /dev/tapN root's, for 'grant'\n"
-		"      --bridge BR   enslave every TAP to bridge BR ($MICROVM_TAP_BRIDGE)\n"
-		"      --mtu N       set the MTU of every interface ($MICROVM_TAP_MTU)\n"
-		"      --qdisc Q     a TAP's root qdisc: noqueue (default; the TAP drops\n"
+		"\n"
+		"Options:\n"
+		"  --macvtap         use share/microvm/macvtap-interfaces (ID MAC LINK MODE)\n"
+		"  --no-grant        (up --macvtap) leave each /dev/tapN root's, for 'grant'\n"
+		"  --bridge BR       enslave every TAP to bridge BR ($MICROVM_TAP_BRIDGE)\n"
+		"  --mtu N           set the MTU of every interface, 68 to 65535\n"
+		"                    ($MICROVM_TAP_MTU)\n"
+		"  --qdisc Q         a TAP's root qdisc: noqueue (default; the TAP drops\n"
 		"                    what its VM does not read in time either way) or\n"
 		"                    default (the kernel's: 6.5 MiB a multi_queue TAP)\n"
 		"                    ($MICROVM_TAP_QDISC)\n",
