@@ -306,7 +306,8 @@ static bool have_vfio_driver(void)
 }
 
 /* Probe one module of the lookup, blacklist applied; *builtin is set when
- * it is built in. */
+ * it is built in. A dry run (libkmod's KMOD_PROBE_DRY_RUN) inserts
+ * nothing, but finds a blacklisted module as the load would. */
 static int probe_module(struct kmod_module *mod, bool *builtin, struct mvm_error *e)
 {
 	const char *name = kmod_module_get_name(mod);
@@ -316,14 +317,16 @@ static int probe_module(struct kmod_module *mod, bool *builtin, struct mvm_error
 	 * shell: not from here (DESIGN.md section 3). */
 	if (kmod_module_get_install_commands(mod))
 		log_warn("module %s: the modprobe.d install command is not run", ESC(name));
-	unsigned flags = KMOD_PROBE_APPLY_BLACKLIST | KMOD_PROBE_IGNORE_COMMAND;
+	unsigned flags = KMOD_PROBE_APPLY_BLACKLIST | KMOD_PROBE_IGNORE_COMMAND |
+			 (c.dry_run ? KMOD_PROBE_DRY_RUN : 0);
 	int r = kmod_module_probe_insert_module(mod, flags, NULL, NULL, NULL, NULL);
 	if (r > 0)
 		return mvm_error_set(e, EPERM, "load module", name,
 				     "it is blacklisted (modprobe.d)");
 	if (r < 0)
 		return mvm_error_set(e, r, "load module", name, NULL);
-	log_debug("module %s %s", ESC(name), *builtin ? "is built in" : "loaded");
+	if (!c.dry_run)
+		log_debug("module %s %s", ESC(name), *builtin ? "is built in" : "loaded");
 	return 0;
 }
 
@@ -345,10 +348,6 @@ static int load_vfio(struct mvm_error *e)
 				      "modules (no CAP_SYS_MODULE): it must be loaded before "
 				      "(modprobe -b %s, as the unit's ExecStartPre= does)",
 				      VFIO_MODULE);
-	if (c.dry_run) {
-		log_action("load module %s", VFIO_MODULE);
-		return 0;
-	}
 	const char *cfg[] = { opts.modprobe_config, NULL };
 	struct kmod_ctx *ctx = kmod_new(c.modules_dir, opts.modprobe_config ? cfg : NULL);
 	if (!ctx)
@@ -377,7 +376,9 @@ static int load_vfio(struct mvm_error *e)
 		if (r < 0)
 			goto out;
 	}
-	if (!have_vfio_driver()) {
+	if (c.dry_run) /* (found, and not blacklisted) */
+		log_action("load module %s", VFIO_MODULE);
+	else if (!have_vfio_driver()) {
 		r = mvm_error_setf(e, ENOENT, "find driver", VFIO_DRIVER,
 				   "module %s %s, but the driver did not register", VFIO_MODULE,
 				   builtin ? "is built in" : "loaded");

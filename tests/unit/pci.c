@@ -1601,6 +1601,41 @@ START_TEST(kmod_blacklisted)
 }
 END_TEST
 
+/* A dry run asks libkmod what a bind would: one for a vfio-pci that is
+ * blacklisted, or not in the modules dir, refuses as the bind would,
+ * instead of promising a load ("would load module vfio-pci", exit 0). */
+START_TEST(kmod_dry_run_checks_the_module)
+{
+	struct sim s;
+	struct tu_run r;
+	char *dir = kmod_vm(&s, "", VFIO_KO);
+	tu_write(s.vm.root, "modprobe.d/vfio.conf", "blacklist vfio_pci\n");
+	char *cfg = tu_path(s.vm.root, "modprobe.d");
+	pci_run(&s, &r, "bind", EXTRA("-n", "--modules-dir", dir, "--modprobe-config", cfg));
+	ck_assert_msg(r.status == 1 &&
+			      strstr(r.err, "unable to load module 'vfio_pci': it is blacklisted") &&
+			      !strstr(r.out, "would load module"),
+		      "dry run, blacklisted: exit %d: stdout: %s stderr: %s", r.status, r.out, r.err);
+	tu_run_free(&r);
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	free(cfg);
+	free(dir);
+	sim_free(&s);
+
+	dir = kmod_vm(&s, "", (const char *const[]){ "kernel/drivers/net/e1000e.ko", NULL });
+	pci_run(&s, &r, "bind", EXTRA("-n", "--modules-dir", dir));
+	ck_assert_msg(r.status == 1 &&
+			      strstr(r.err, "unable to load module 'vfio-pci': not found in ") &&
+			      !strstr(r.out, "would load module"),
+		      "dry run, no vfio-pci: exit %d: stdout: %s stderr: %s", r.status, r.out, r.err);
+	tu_run_free(&r);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(kmod_load_fails)
 {
 	struct sim s;
@@ -1878,6 +1913,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(km, kmod_missing, tu_need_root());
 	tu_add_test_if(km, kmod_reasons_name_paths_escaped, tu_need_root());
 	tu_add_test_if(km, kmod_blacklisted, tu_need_root());
+	tu_add_test_if(km, kmod_dry_run_checks_the_module, tu_need_root());
 	tu_add_test_if(km, kmod_load_fails, tu_need_root());
 	tu_add_test_if(km, kmod_install_command_not_run, tu_need_root());
 	tu_add_test_if(km, kmod_without_cap_sys_module, tu_need_root());
