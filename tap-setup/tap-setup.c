@@ -193,10 +193,6 @@ int main(int argc, char **argv)
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
 		return st;
-	if (lock_timeout_ms(&wait_ms, &e) < 0) {
-		log_error_info(&e);
-		return 2;
-	}
 	if (argc - i > 2)
 		return cli_usage_stray(&tool, argv[i + 2]);
 	if (argc - i != 2)
@@ -236,6 +232,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_subject(name);
+	if (lock_timeout_ms(&wait_ms, &e) < 0) {
+		log_error_info(&e);
+		return 2;
+	}
 	/* Before anything a VM user can change is read. */
 	struct fd_scanner scan = { .pid = 0, .sock = -1 };
 	int r = give ? grant_confine(&e) : scan_confine(&scan, &c, &e);

@@ -529,6 +529,35 @@ START_TEST(virtiofs_bad_value_says_what_is_valid)
 }
 END_TEST
 
+/* A bad $MICROVM_LOCK_TIMEOUT is named after the VM it stops, as every
+ * error of a run for a VM is, by both tools that take the lock. tap-setup
+ * read it before the command line's operands: "tap-setup: unable to use
+ * 'MICROVM_LOCK_TIMEOUT': ...", no VM named (pci-bind named it), and with
+ * no VM name given, that instead of the usage error. */
+START_TEST(lock_timeout_error_names_the_vm)
+{
+	static const char *const tools[][2] = {{"tap-setup", "down"}, {"pci-bind", "unbind"}};
+	char *bin = tu_bin(tools[_i][0]);
+	const char *argv[] = {bin, "--runtime-dir", "/nonexistent", tools[_i][1], "vm1", NULL};
+	const char *env[] = {"MICROVM_LOCK_TIMEOUT=soon", NULL};
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	char *want = xasprintf("%s: vm1: unable to use 'MICROVM_LOCK_TIMEOUT': not a number of "
+			       "seconds from 0 to 3600: 'soon'\n",
+			       tools[_i][0]);
+	ck_assert_msg(r.status == 2 && !strcmp(r.err, want), "%s: exit %d; want %s got %s",
+		      tools[_i][0], r.status, want, r.err);
+	free(want);
+	tu_run_free(&r);
+	argv[3] = NULL; /* no verb, no name: the usage error comes first */
+	tu_run_env(&r, argv, env);
+	ck_assert_msg(r.status == 2 && strstr(r.err, ": usage error: "), "%s: exit %d: %s",
+		      tools[_i][0], r.status, r.err);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -549,6 +578,7 @@ Suite *cli_suite(void)
 	tcase_add_loop_test(tc, resolve_unknown_ids_tools, 0, 2);
 	tcase_add_loop_test(tc, usage_error_names_stray_argument, 0, 5);
 	tcase_add_loop_test(tc, virtiofs_bad_value_says_what_is_valid, 0, 6);
+	tcase_add_loop_test(tc, lock_timeout_error_names_the_vm, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

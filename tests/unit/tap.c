@@ -1332,7 +1332,7 @@ START_TEST(bad_lock_timeout_from_environment)
 	struct tu_run r;
 	tu_run_env(&r, argv, env);
 	ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.err);
-	ck_assert_str_eq(r.err, "tap-setup: unable to use 'MICROVM_LOCK_TIMEOUT': not a number "
+	ck_assert_str_eq(r.err, "tap-setup: vm1: unable to use 'MICROVM_LOCK_TIMEOUT': not a number "
 				"of seconds from 0 to 3600: '5s'\n");
 	tu_run_free(&r);
 	free(bin);
