@@ -558,6 +558,54 @@ START_TEST(lock_timeout_error_names_the_vm)
 }
 END_TEST
 
+/* Every long option a tool's --help lists is in its man page (as the
+ * page writes it, "\-\-NAME"): an option added to a tool and to its
+ * --help alone would leave the page short of it. */
+START_TEST(help_options_in_man_page)
+{
+	static const char *const tools[] = {"tap-setup", "pci-bind", "virtiofs-launch",
+					    "runner-exec"};
+	const char *prog = tools[_i];
+	char *bin = tu_bin(prog);
+	const char *argv[] = {bin, "--help", NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_int_eq(r.status, 0);
+	char *page_path = xasprintf("%s/%s/%s.8", SRC_DIR, prog, prog);
+	char *page = NULL;
+	size_t len;
+	ck_assert_msg(read_file(page_path, 1 << 20, &page, &len) == 0, "read %s", page_path);
+	int n = 0;
+	for (char *line = r.out, *nl; line && *line; line = (nl = strchr(line, '\n')) ? nl + 1 : NULL) {
+		/* "  --name ..." or "  -x, --name ...": an option's own line */
+		const char *o = line + strspn(line, " ");
+		if (o == line)
+			continue;
+		if (o[0] == '-' && o[1] != '-' && o[2] == ',')
+			o += 4;
+		if (strncmp(o, "--", 2) != 0)
+			continue;
+		size_t k = strspn(o + 2, "abcdefghijklmnopqrstuvwxyz-");
+		char want[96] = "\\-\\-";
+		for (size_t j = 0; j < k && strlen(want) < sizeof(want) - 3; j++) {
+			size_t w = strlen(want);
+			if (o[2 + j] == '-')
+				want[w++] = '\\';
+			want[w++] = o[2 + j];
+			want[w] = '\0';
+		}
+		ck_assert_msg(strstr(page, want), "%s: --%.*s (in --help) is not in %s", prog,
+			      (int)k, o + 2, page_path);
+		n++;
+	}
+	ck_assert_msg(n >= 8, "%s: only %d options found in --help: %s", prog, n, r.out);
+	free(page);
+	free(page_path);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -579,6 +627,7 @@ Suite *cli_suite(void)
 	tcase_add_loop_test(tc, usage_error_names_stray_argument, 0, 5);
 	tcase_add_loop_test(tc, virtiofs_bad_value_says_what_is_valid, 0, 6);
 	tcase_add_loop_test(tc, lock_timeout_error_names_the_vm, 0, 2);
+	tcase_add_loop_test(tc, help_options_in_man_page, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;
 }
