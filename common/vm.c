@@ -66,6 +66,17 @@ static int untrusted(struct mvm_error *e, const char *path, const char *reason,
 }
 
 /* untrusted() for what root does not own: its owner as the value. */
+/* No directory v->dir (err ENOENT): no VM of that name, as runner-exec
+ * status says it. Keeps err, so that a stop has nothing to do. */
+static int no_vm(struct mvm_error *e, const struct vm *v, int err)
+{
+	if (err != ENOENT)
+		return mvm_error_set(e, err, "resolve", v->dir, NULL);
+	char esc[PATH_MAX];
+	return mvm_error_setf(e, ENOENT, "find VM", v->name, "no directory '%s'",
+			      escape_value(v->dir, strlen(v->dir), esc, sizeof(esc)));
+}
+
 static int not_roots(struct mvm_error *e, const char *path, const char *reason, uid_t uid)
 {
 	char v[32];
@@ -454,7 +465,7 @@ static int pinned(struct vm *v, struct mvm_error *e)
 	/* The VM's directory must be there, as without a pin (no VM of
 	 * that name: nothing to do). */
 	if (stat(v->dir, &st) < 0)
-		return mvm_error_set(e, errno, "resolve", v->dir, NULL);
+		return no_vm(e, v, errno);
 	if (!S_ISDIR(st.st_mode))
 		return mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
 	if (v->allow_untrusted) {
@@ -497,7 +508,7 @@ static int root_named(struct vm *v, struct mvm_error *e)
 	_cleanup_close_ int dfd = open(v->dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	struct stat dst;
 	if (dfd < 0 || fstat(dfd, &dst) < 0) /* as a missing link: no VM of that name */
-		return mvm_error_set(e, errno, "resolve", v->link, NULL);
+		return no_vm(e, v, errno);
 	if (S_ISLNK(dst.st_mode)) {
 		char t[PATH_MAX];
 		ssize_t n = readlinkat(dfd, "", t, sizeof(t));

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
@@ -606,6 +608,59 @@ START_TEST(help_options_in_man_page)
 }
 END_TEST
 
+/* A VM that is not there (a mistyped name) is named as such, as
+ * runner-exec status names it: before, "unable to resolve
+ * 'STATE/nosuch/current': No such file or directory", as if the VM were
+ * there without its link. _i 4: the same with a pin for it. */
+START_TEST(missing_vm_is_named)
+{
+	static const char *const cmd[][6] = {
+		{"tap-setup", "--user", "0", "--group", "0", "up"},
+		{"pci-bind", "--user", "0", "--group", "0", "bind"},
+		{"virtiofs-launch", "--group", "0", "-n", NULL, NULL},
+		{"runner-exec", "start", NULL, NULL, NULL, NULL},
+		{"runner-exec", "start", NULL, NULL, NULL, NULL},
+	};
+	char *tmp = tu_tmpdir();
+	char *state = tu_path(tmp, "state"), *run = tu_path(tmp, "run"), *pins = tu_path(tmp, "pins");
+	ck_assert_int_eq(mkdir(state, 0755), 0);
+	ck_assert_int_eq(mkdir(pins, 0755), 0);
+	char *pin = tu_path(pins, "nosuch");
+	if (_i == 4)
+		tu_symlink("/nix/store/x-runner", pin);
+	char *bin = tu_bin(cmd[_i][0]);
+	const char *argv[16] = {bin, "--state-dir", state, NULL};
+	size_t n = 3;
+	if (strcmp(cmd[_i][0], "runner-exec") != 0) {
+		argv[n++] = "--runtime-dir";
+		argv[n++] = run;
+	}
+	for (size_t k = 1; k < 6 && cmd[_i][k]; k++)
+		argv[n++] = cmd[_i][k];
+	argv[n++] = "nosuch";
+	argv[n] = NULL;
+	char *pins_env = xasprintf("MICROVM_RUNNER_PINS=%s", pins);
+	const char *env[] = {pins_env, NULL};
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	char *want = xasprintf("%s: nosuch: unable to find VM 'nosuch': no directory '%s/nosuch'\n",
+			       cmd[_i][0], state);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "%s: exit %d; want %sgot %s",
+		      cmd[_i][0], r.status, want, r.err);
+	ck_assert_msg(access(run, F_OK) < 0, "%s made %s", cmd[_i][0], run);
+	free(want);
+	tu_run_free(&r);
+	free(pins_env);
+	free(bin);
+	free(pin);
+	tu_rm_rf(tmp);
+	free(pins);
+	free(run);
+	free(state);
+	free(tmp);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -628,6 +683,7 @@ Suite *cli_suite(void)
 	tcase_add_loop_test(tc, virtiofs_bad_value_says_what_is_valid, 0, 6);
 	tcase_add_loop_test(tc, lock_timeout_error_names_the_vm, 0, 2);
 	tcase_add_loop_test(tc, help_options_in_man_page, 0, 4);
+	tu_add_loop_test_if(tc, missing_vm_is_named, 0, 5, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }

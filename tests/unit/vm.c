@@ -153,9 +153,12 @@ START_TEST(open_missing)
 	tu_symlink(P(t.root, "gone"), P(t.dir, "current"));
 	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -ENOENT);
 	tu_assert_error(&e, ENOENT, "resolve", P(t.dir, "current"), 0, P(t.root, "gone"), NULL);
-	/* No such VM, no such state dir. */
+	/* No such VM (named so, not by its `current`), no such state dir. */
 	ck_assert_int_eq(vm_open(&v, t.state, "vm2", VM_CURRENT, false, &e), -ENOENT);
-	tu_assert_error(&e, ENOENT, "resolve", P(t.state, "vm2/current"), 0, "", NULL);
+	tu_assert_error(&e, ENOENT, "find VM", "vm2", 0, "", NULL);
+	char *why = xasprintf("no directory '%s'", P(t.state, "vm2"));
+	ck_assert_str_eq(mvm_error_reason(&e), why);
+	free(why);
 	ck_assert_int_eq(vm_open(&v, P(t.root, "nostate"), "vm1", VM_CURRENT, false, &e), -ENOENT);
 	tu_assert_error(&e, ENOENT, "open state dir", P(t.root, "nostate"), 0, "", NULL);
 }
@@ -2037,7 +2040,7 @@ START_TEST(trust_pin_over_guest_link)
 	/* A pin of a VM with no directory: no such VM, as without a pin. */
 	tu_symlink(t.runner, P(pins, "vm9"));
 	ck_assert_int_eq(vm_open(&v, t.state, "vm9", VM_CURRENT, false, &e), -ENOENT);
-	tu_assert_error(&e, ENOENT, "resolve", P(t.state, "vm9"), 0, "", NULL);
+	tu_assert_error(&e, ENOENT, "find VM", "vm9", 0, "", NULL);
 	/* A pin that leads nowhere is an error, not "no pin". */
 	ck_assert_int_eq(unlink(P(pins, "vm1")), 0);
 	tu_symlink(P(t.root, "gone"), P(pins, "vm1"));
