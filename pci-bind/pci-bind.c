@@ -1445,6 +1445,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bool bind = !strcmp(verb, "bind");
+	/* libkmod skips a configuration path it cannot open, and says so at
+	 * debug level alone: a mistyped one would leave its blacklist
+	 * unapplied. bind's alone, as the load is: the units give unbind the
+	 * same options, and nothing there may keep the devices from going
+	 * back. */
+	struct stat cst;
+	if (bind && opts.modprobe_config && stat(opts.modprobe_config, &cst) < 0) {
+		mvm_error_set(&e, errno, "read", opts.modprobe_config, NULL);
+		log_error_info(&e);
+		return 2;
+	}
 	if (bind && cli_resolve_ids(&c, &e) < 0) {
 		log_error_info(&e);
 		return 1;

@@ -1636,6 +1636,33 @@ START_TEST(kmod_dry_run_checks_the_module)
 }
 END_TEST
 
+/* A --modprobe-config that is not there is refused, naming it: libkmod
+ * skips a configuration path it cannot open (said at debug level alone),
+ * so a mistyped one bound a device its blacklist was to keep from
+ * vfio-pci, without a word. */
+START_TEST(kmod_missing_modprobe_config_refused)
+{
+	struct sim s;
+	struct tu_run r;
+	char *dir = kmod_vm(&s, "", VFIO_KO);
+	char *cfg = tu_path(s.vm.root, "modprobe.d.typo");
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
+	char *want = xasprintf("pci-bind: vm1: unable to read '%s': No such file or directory\n",
+			       cfg);
+	ck_assert_msg(r.status == 2 && !strcmp(r.err, want), "exit %d; want %sgot %s", r.status,
+		      want, r.err);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
+	char *log = sim_log(&s);
+	ck_assert_str_eq(log, "");
+	free(log);
+	free(want);
+	tu_run_free(&r);
+	free(cfg);
+	free(dir);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(kmod_load_fails)
 {
 	struct sim s;
@@ -1915,6 +1942,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(km, kmod_reasons_name_paths_escaped, tu_need_root());
 	tu_add_test_if(km, kmod_blacklisted, tu_need_root());
 	tu_add_test_if(km, kmod_dry_run_checks_the_module, tu_need_root());
+	tu_add_test_if(km, kmod_missing_modprobe_config_refused, tu_need_root());
 	tu_add_test_if(km, kmod_load_fails, tu_need_root());
 	tu_add_test_if(km, kmod_install_command_not_run, tu_need_root());
 	tu_add_test_if(km, kmod_without_cap_sys_module, tu_need_root());
