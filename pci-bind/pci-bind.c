@@ -1067,6 +1067,8 @@ static int plan_bind(const struct pci_list *list, struct devs *mine, struct mvm_
 		struct stat st;
 		if (!p || stat(p, &st) < 0) {
 			r = mvm_error_set(e, p ? errno : ENOMEM, "find PCI device", addr, NULL);
+			/* where it looked: a wrong --sysfs shows */
+			mvm_error_after(e, " in %s/bus/pci/devices", ESC(c.sysfs));
 			break;
 		}
 		struct dev *x = devs_add(mine, addr);

@@ -643,8 +643,12 @@ START_TEST(missing_device)
 
 	pci_run(&s, &r, "bind", NULL);
 	ck_assert_int_eq(r.status, 1);
-	ck_assert_msg(strstr(r.err, "unable to find PCI device '0000:09:00.0'"), "stderr: %s",
-		      r.err);
+	/* where it looked, so that a wrong --sysfs shows (the whole line) */
+	char *want = xasprintf("pci-bind: vm1: unable to find PCI device '0000:09:00.0' in "
+			       "%s/bus/pci/devices: No such file or directory\n",
+			       s.sys);
+	ck_assert_msg(!strcmp(r.err, want), "want %sgot %s", want, r.err);
+	free(want);
 	char *log = sim_log(&s);
 	ck_assert_str_eq(log, "");
 	free(log);
