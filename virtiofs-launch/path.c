@@ -61,6 +61,12 @@ static const char *const dotdot_reason[] = {
 	[IN_FUSE] = "'..' in a directory on a FUSE mount",
 	[IN_WRITABLE] = "'..' in the source of a writable share",
 };
+/* (WALK_ROOTS: the directory named as the error's value) */
+static const char *const roots_reason[] = {
+	[IN_STATE] = "a directory on the way is the state dir (the VM users')",
+	[IN_OTHERS] = "a directory on the way is not root's, or is writable by others",
+	[IN_FUSE] = "a directory on the way is on FUSE (its owners are whatever its daemon says)",
+};
 
 /* The identity of directory fd noted (once): 0, or -errno. */
 static int writable_add(int fd)
@@ -164,6 +170,7 @@ struct walk {
 	enum taint t;
 	unsigned links;
 	const char *reason; /* for the error */
+	char where[PATH_MAX]; /* the directory refused, or "" (the error's value) */
 };
 
 /* Follow the symlink name in w->fd, with rest still to walk after it:
@@ -363,7 +370,11 @@ static int step(struct walk *w, const char *name, const char *rest, unsigned fla
 	close(w->fd);
 	w->fd = fd;
 	if ((flags & WALK_ROOTS) && w->t != CLEAN) {
-		w->reason = "a directory on the way is not root's, or is writable by others";
+		w->reason = roots_reason[w->t];
+		char self[32];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(self, w->where, sizeof(w->where) - 1);
+		w->where[n > 0 ? n : 0] = '\0';
 		return -EPERM;
 	}
 	return 0;
@@ -373,7 +384,7 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 {
 	if (path[0] != '/')
 		return mvm_error_set(e, EINVAL, verb, path, "not an absolute path");
-	struct walk w = {.fd = -1, .t = CLEAN};
+	struct walk w = {.fd = -1, .t = CLEAN, .where = ""};
 	if (strlen(path) >= PATH_MAX)
 		return mvm_error_set(e, ENAMETOOLONG, verb, path, NULL);
 	memcpy(w.buf, path, strlen(path) + 1);
@@ -411,5 +422,8 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 		close(w.fd);
 	if (r == -ENOENT && !(flags & WALK_CREATE) && !w.reason)
 		return -ENOENT;
-	return mvm_error_set(e, -r, verb, path, w.reason);
+	r = mvm_error_set(e, -r, verb, path, w.reason);
+	if (e && w.where[0])
+		escape_value(w.where, strlen(w.where), e->value, sizeof(e->value));
+	return r;
 }
