@@ -238,6 +238,15 @@ static int state_dir_identity(struct mvm_error *e)
 /* What a start of each share would do, and its daemon's command line. */
 static int dry_run(const struct share_list *l, struct mvm_error *e)
 {
+	/* The runtime dir as a start takes it (root's all the way), making
+	 * nothing: a refusal shows here too. */
+	int rt = walk_dir(L.runtime, WALK_ROOTS, "use runtime dir", e);
+	if (rt == -ENOENT)
+		log_action("create runtime dir '%s'", ESC(L.runtime));
+	else if (rt < 0)
+		return rt;
+	else
+		close(rt);
 	for (size_t i = 0; i < l->n; i++) {
 		const struct share *sh = &l->v[i];
 		struct listener sock = LISTENER_INIT;

@@ -4723,6 +4723,16 @@ START_TEST(runtime_dir_must_be_roots)
 	char *log = lt_log(&t);
 	ck_assert_msg(strcmp(log, want) == 0, "want:\n%slog:\n%s", want, log);
 	free(log);
+	/* A dry run says so too: it promised the mount ("would mount ...
+	 * on ...", exit 0) that the start then refused. */
+	const char *const dry[] = {"-n", NULL};
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	lt_start(&t, t.fake, dry);
+	int st = lt_wait_exit(&t, 3000);
+	log = lt_log(&t);
+	ck_assert_msg(st == 1 && strcmp(log, want) == 0, "dry run: exit %d; want:\n%slog:\n%s", st,
+		      want, log);
+	free(log);
 	free(want);
 	ck_assert_int_ne(access(t.vm.runtime, F_OK), 0);
 	ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
