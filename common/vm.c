@@ -65,7 +65,6 @@ static int untrusted(struct mvm_error *e, const char *path, const char *reason,
 	return -EPERM;
 }
 
-/* untrusted() for what root does not own: its owner as the value. */
 /* No directory v->dir (err ENOENT): no VM of that name, as runner-exec
  * status says it. Keeps err, so that a stop has nothing to do. */
 static int no_vm(struct mvm_error *e, const struct vm *v, int err)
@@ -77,6 +76,7 @@ static int no_vm(struct mvm_error *e, const struct vm *v, int err)
 			      escape_value(v->dir, strlen(v->dir), esc, sizeof(esc)));
 }
 
+/* untrusted() for what root does not own: its owner as the value. */
 static int not_roots(struct mvm_error *e, const char *path, const char *reason, uid_t uid)
 {
 	char v[32];
