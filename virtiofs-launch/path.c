@@ -66,6 +66,8 @@ static const char *const roots_reason[] = {
 	[IN_STATE] = "a directory on the way is the state dir (the VM users')",
 	[IN_OTHERS] = "a directory on the way is not root's, or is writable by others",
 	[IN_FUSE] = "a directory on the way is on FUSE (its owners are whatever its daemon says)",
+	[IN_WRITABLE] = "a directory on the way is the source of a writable share (its guest's "
+			"root makes links there as host uid 0)",
 };
 
 /* The identity of directory fd noted (once): 0, or -errno. */

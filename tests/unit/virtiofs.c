@@ -4741,6 +4741,47 @@ START_TEST(runtime_dir_must_be_roots)
 }
 END_TEST
 
+/* A runtime dir inside the source of a writable share (known by identity
+ * since cbe73a8) is refused, as one below a directory of a user's: its
+ * guest's root makes directories and links there as host uid 0. The
+ * refusal says why, as for the other directories on the way (07a1735
+ * gave WALK_ROOTS a reason per taint, but none for this one: the message
+ * was the bare strerror()). */
+START_TEST(runtime_dir_in_writable_share_says_why)
+{
+	struct lt t;
+	lt_init(&t);
+	char *data = tu_path(t.vm.root, "data");
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+	lt_share(&t, "w", data, "vm1-virtiofs-w.sock");
+	free(t.vm.runtime);
+	t.vm.runtime = tu_path(data, "run");
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use runtime dir '%s': a directory "
+			       "on the way is the source of a writable share (its guest's root "
+			       "makes links there as host uid 0): '%s'\n",
+			       t.vm.runtime, data);
+	const char *const dry[] = {"-n", NULL};
+	lt_start(&t, t.fake, dry);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(st == 1 && strcmp(log, want) == 0, "dry run: exit %d; want:\n%slog:\n%s", st,
+		      want, log);
+	free(log);
+	ck_assert_int_eq(unlink(t.err_path), 0);
+	lt_start(&t, t.fake, NULL);
+	st = lt_wait_exit(&t, 3000);
+	log = lt_log(&t);
+	ck_assert_msg(st == 1 && strcmp(log, want) == 0, "start: exit %d; want:\n%slog:\n%s", st,
+		      want, log);
+	free(log);
+	free(want);
+	ck_assert_int_ne(access(t.vm.runtime, F_OK), 0);
+	ck_assert_uint_eq(dir_entries(t.fake_dir), 0);
+	free(data);
+	lt_free(&t);
+}
+END_TEST
+
 static long vmhwm_kb(pid_t pid)
 {
 	char p[64], *buf;
@@ -5945,6 +5986,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, symlink_loop_refused, tu_need_root());
 	tu_add_test_if(tc, made_directories_0755_whatever_the_umask, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_must_be_roots, tu_need_root());
+	tu_add_test_if(tc, runtime_dir_in_writable_share_says_why, tu_need_root());
 	tu_add_test_if(tc, mounts_stay_in_the_launchers_namespace, tu_need_root());
 	tu_add_test_if(tc, speed_and_memory, need_real());
 	suite_add_tcase(s, tc);
