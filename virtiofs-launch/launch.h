@@ -133,6 +133,11 @@ enum {
 	WALK_ROOTS = 1u << 1,  /* every directory on the way must be root's and
 				  unwritable by others (sticky ones are fine);
 				  those made are RUNTIME_DIR_MODE, 0711 */
+	WALK_AS_MADE = 1u << 2, /* (without WALK_CREATE) a missing directory is
+				   walked as WALK_CREATE would make it: empty,
+				   so the walk goes on from its parent where a
+				   '..' step leaves it (ROOT/new/../data is
+				   ROOT/data); -ENOENT if the path ends below it */
 };
 /* The directory at path (absolute) as an O_PATH descriptor, walked from /
  * one component at a time (see path.c for which symlinks are followed).
@@ -150,11 +155,12 @@ void made_dirs_forget(struct made_dirs *m);
  * emptied. */
 void made_dirs_move(struct made_dirs *to, struct made_dirs *from);
 /* Note the identity of each writable share's source of l that is there
- * now (walked without making anything; one that cannot be walked is the
- * share's own error later), for walk_dir(); and of the directory fd, the
- * source of a writable share just walked to (fd < 0: none). Kept until
- * the launcher stops: what a guest made there stays. 0, or -errno with e
- * filled (no memory: a walk that knows not all of them is refused). */
+ * now (walked without making anything, as the start would walk it:
+ * WALK_AS_MADE; one that cannot be walked is the share's own error
+ * later), for walk_dir(); and of the directory fd, the source of a
+ * writable share just walked to (fd < 0: none). Kept until the launcher
+ * stops: what a guest made there stays. 0, or -errno with e filled (no
+ * memory: a walk that knows not all of them is refused). */
 int writable_note(const struct share_list *l, int fd, struct mvm_error *e);
 /* The directory part of path ("/" for "/x"), in buf; returns the base. */
 const char *path_split(const char *path, char *buf, size_t size);

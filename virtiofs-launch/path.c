@@ -94,7 +94,9 @@ int writable_note(const struct share_list *l, int fd, struct mvm_error *e)
 		if (l->v[i].set.read_only || !l->v[i].source)
 			continue;
 		struct mvm_error scratch;
-		int src = walk_dir(l->v[i].source, 0, "note", &scratch);
+		/* (as the start walks it: a '..' after a directory it would
+		 * make leads back to one that is there) */
+		int src = walk_dir(l->v[i].source, WALK_AS_MADE, "note", &scratch);
 		if (src >= 0) {
 			r = writable_add(src);
 			close(src);
@@ -397,6 +399,7 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 	else
 		r = taint_of(w.fd, &w.t);
 	const char *p = w.buf;
+	unsigned made = 0; /* (WALK_AS_MADE) steps below a missing directory */
 	while (r >= 0) {
 		p += strspn(p, "/");
 		size_t n = strcspn(p, "/");
@@ -412,12 +415,27 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 		p += n;
 		if (strcmp(name, ".") == 0)
 			continue;
+		if (made) { /* in directories that would be made: no link, nothing there */
+			bool up = strcmp(name, "..") == 0;
+			if (up && w.t != CLEAN) { /* (as made, they would have w's taint) */
+				w.reason = dotdot_reason[w.t];
+				r = -EINVAL;
+			}
+			made = up ? made - 1 : made + 1;
+			continue;
+		}
 		r = step(&w, name, p, flags);
 		if (r == 1) { /* a symlink: on from its target */
 			p = w.buf;
 			r = 0;
+		} else if (r == -ENOENT && (flags & WALK_AS_MADE) && !(flags & WALK_CREATE) &&
+			   !w.reason) {
+			made = 1;
+			r = 0;
 		}
 	}
+	if (r >= 0 && made)
+		r = -ENOENT;
 	if (r >= 0)
 		return w.fd;
 	if (w.fd >= 0)

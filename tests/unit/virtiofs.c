@@ -4311,6 +4311,50 @@ START_TEST(attack_writable_share_through_an_alias)
 }
 END_TEST
 
+/* The note of the writable sources walks each as written, making
+ * nothing: a source written with a '..' step after a directory the start
+ * makes (ROOT/new/../data) was not noted (ENOENT at new), although data
+ * is there, with what the guest's root made in it on an earlier run; the
+ * share before it, s through ALIAS -> data, was then walked without that
+ * taint and the guest's link followed. Wanted: s refused, the secret
+ * never served. */
+START_TEST(attack_writable_share_noted_past_a_missing_step)
+{
+	struct lt t;
+	lt_init(&t);
+	char *data = tu_path(t.vm.root, "data"), *alias = tu_path(t.vm.root, "alias");
+	char *evil = tu_path(data, "evil"), *via = tu_path(alias, "evil");
+	char *w = tu_path(t.vm.root, "new/../data");
+	char *secret = make_secret(&t);
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+	tu_symlink("data", alias);    /* the administrator's */
+	tu_symlink(secret, evil);     /* the guest's root's, through share w, on an earlier run */
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_share(&t, "s", via, "vm1-virtiofs-s.sock");
+	lt_share(&t, "w", w, "vm1-virtiofs-w.sock");
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	bool served = ready >= 0 && pinned_is(&t, "s", secret);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(!served, "the guest's link was followed: share s serves the root-only %s",
+		      secret);
+	ck_assert_msg(ready < 0 && strstr(log, "unable to use share 's' source '") &&
+			      strstr(log, "a symlink in the source of a writable share"),
+		      "share s not refused; log:\n%s", log);
+	free(log);
+	free(secret);
+	free(w);
+	free(via);
+	free(evil);
+	free(alias);
+	free(data);
+	lt_free(&t);
+}
+END_TEST
+
 #define FUSE_LINK "a symlink on a FUSE mount (refused: its owners are whatever its daemon says)"
 
 /* Attack 4 (audit of virtiofs-launch, 2026-12-02): where /etc/fuse.conf
@@ -6016,6 +6060,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, virtiofs_dir_link_followed, tu_need_bindfs());
 	tu_add_test_if(tc, attack_read_only_pin_gets_later_mount, tu_need_root());
 	tu_add_loop_test_if(tc, attack_writable_share_through_an_alias, 0, 2, tu_need_root());
+	tu_add_test_if(tc, attack_writable_share_noted_past_a_missing_step, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
