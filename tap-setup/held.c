@@ -6,14 +6,19 @@
  * whose holders cannot be told (DESIGN.md section 3; common/procfd.h). */
 #include "tap-setup.h" /* first: net/if.h before the linux/ headers */
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "procfd.h"
 #include "util.h"
+#include "vm.h"
 
 void victims_free(struct victims *v)
 {
@@ -139,4 +144,80 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 	free(t);
 	free(nodev);
 	return count;
+}
+
+/* Does OTHER's record of kind name link l, as that VM's down would
+ * delete it (made: the same index; pending: the same name in its group)?
+ * 1, 0, or -errno with e set. */
+static int other_names(struct ctx *x, const char *other, const char *kind, struct rtnl_link *l,
+		       struct mvm_error *e)
+{
+	struct tap_record rec;
+	int r = tap_record_load(x->c->runtime_dir, other, kind, &rec, e);
+	if (r < 0)
+		return r;
+	const char *name = rtnl_link_get_name(l);
+	int ifx = rtnl_link_get_ifindex(l), found = 0;
+	for (size_t i = 0; i < rec.n && !found; i++) {
+		const struct tap_entry *o = &rec.v[i];
+		found = o->ifindex > 0 ? o->ifindex == ifx
+				       : name && !strcmp(o->name, name) &&
+						 rtnl_link_get_group(l) == rec.group;
+	}
+	tap_record_free(&rec);
+	return found;
+}
+
+int link_of_other_vm(struct ctx *x, struct rtnl_link *l, char *who, size_t size,
+		     struct mvm_error *e)
+{
+	static const char *const kinds[] = { "tap", "macvtap" };
+	int dfd = open(x->c->runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT)
+		return 0;
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return mvm_error_set(e, err, "list", x->c->runtime_dir, NULL);
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+		/* Records are root's alone: a directory of root's that group
+		 * and others cannot write, named as a VM is (not a lock file). */
+		if (!strcmp(de->d_name, x->vm) || vm_name_check(de->d_name, NULL) < 0 ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != 0 || (st.st_mode & 022))
+			continue;
+		for (size_t k = 0; r == 0 && k < ARRAY_SIZE(kinds); k++)
+			r = other_names(x, de->d_name, kinds[k], l, e);
+		if (r < 0)
+			e->hint = "another VM's record: the interfaces it holds are unknown";
+		else if (r > 0)
+			snprintf(who, size, "%s", de->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
+int victims_of_others(struct ctx *x, const struct victims *v, struct mvm_error *e)
+{
+	char who[VM_NAME_MAX + 1];
+	for (size_t i = 0; i < v->r.n; i++) {
+		struct rtnl_link *l = v->replace[i] ? rtnl_link_get(x->links, v->r.v[i].ifindex)
+						    : NULL;
+		if (!l)
+			continue;
+		int r = link_of_other_vm(x, l, who, sizeof(who), e);
+		rtnl_link_put(l);
+		if (r > 0)
+			r = mvm_error_setf(e, EBUSY, "replace", v->r.v[i].name,
+					   "the record of VM '%s' names it", ESC(who));
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }

@@ -126,6 +126,15 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
  * "replace" or "delete"), or -ENOMEM with every held[i] set (a /proc
  * that cannot be read at all makes every victim held, as unsure). */
 int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_error *e);
+/* Refuse (EBUSY, naming it and the VM) a link up would replace (a wanted
+ * name) that another VM's record names, as that VM's down would delete
+ * it: another VM's TAP is never this one's stale TAP. */
+int victims_of_others(struct ctx *x, const struct victims *v, struct mvm_error *e);
+/* Does another VM's record (of either kind) name l, as that VM's down
+ * would delete it? 1 (that VM's name in who), 0, or -errno with e set (a
+ * record that cannot be read: what it holds is unknown). */
+int link_of_other_vm(struct ctx *x, struct rtnl_link *l, char *who, size_t size,
+		     struct mvm_error *e);
 
 /* ---- up.c, down.c, grant.c ---- */
 int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e);

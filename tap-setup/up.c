@@ -83,6 +83,8 @@ static int plan_up(struct ctx *x, struct plan *p, struct mvm_error *e)
 		if (r < 0)
 			return mvm_error_set(e, ENOMEM, "replace", p->wanted[i], NULL);
 	}
+	if ((r = victims_of_others(x, &p->doomed, e)) < 0)
+		return r;
 	bool *held = calloc(p->doomed.r.n + 1, sizeof(*held));
 	if (!held)
 		return mvm_error_set(e, ENOMEM, "check", x->kind, NULL);
@@ -627,6 +629,22 @@ int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 					       list.v[i].line);
 			goto out;
 		}
+		/* Another VM's TAP or macvtap is no host link: a macvtap on it
+		 * would see that VM's traffic (passthru: all of it). */
+		char who[VM_NAME_MAX + 1];
+		struct rtnl_link *l = rtnl_link_get(x->links, lower[i]);
+		r = l ? link_of_other_vm(x, l, who, sizeof(who), e) : 0;
+		if (l)
+			rtnl_link_put(l);
+		if (r > 0) {
+			r = mvm_error_setf(e, EBUSY, "use", list.v[i].link,
+					   "the record of VM '%s' names it: no host link (the "
+					   "LINK of '%s')",
+					   ESC(who), ESC(list.v[i].id));
+			mvm_error_after(e, " as a macvtap's link");
+		}
+		if (r < 0)
+			goto out;
 		p.wanted[i] = list.v[i].id;
 	}
 	if ((r = plan_up(x, &p, e)) < 0)

@@ -524,6 +524,104 @@ START_TEST(lock_held_bounded_wait)
 }
 END_TEST
 
+/* Red team B: a VM user (who may point `current` at any runner in the
+ * store) names another VM's TAP in its own runner. vm2's TAPs are up and
+ * recorded, its VM not started yet (nothing holds vm2-a): vm1's up took
+ * vm2-a for a stale TAP of its own, deleted it and made its own, in vm1's
+ * link group (on vm1's bridge), recorded by vm1; vm2's record named an
+ * index that was gone, and vm1's down deleted the TAP vm2's VM uses. A
+ * link another VM's record names (as its down would delete it) is that
+ * VM's: up refuses it in one line naming it and that VM, and changes
+ * nothing. _i: 0 TAPs, 1 macvtaps (nodes made with mknod). */
+START_TEST(tap_of_another_vm_refused)
+{
+	struct tu_vm t;
+	bool mac = _i == 1;
+	vm_taps(&t, "vm1-a\nvm2-a\n", NULL);
+	struct tu_vm v = second_vm(&t);
+	char *dev = tu_path(t.root, "dev");
+	const char *extra[] = { "--macvtap", "--devfs", dev, NULL }, *const *ex = mac ? extra : NULL;
+	const char *kind = mac ? "macvtap" : "tap";
+	if (mac) {
+		make_veth("lower0");
+		ck_assert_int_eq(mkdir(dev, 0755), 0);
+		tu_write(t.runner, "share/microvm/macvtap-interfaces",
+			 "vm1-a 02:11:22:33:44:01 lower0 bridge\n"
+			 "vm2-a 02:11:22:33:44:02 lower0 bridge\n");
+		tu_write(t.root, "runner2/share/microvm/macvtap-interfaces",
+			 "vm2-a 02:11:22:33:44:02 lower0 bridge\n");
+	}
+	tap_ok(&v, "up", ex);
+	int before = ifindex("vm2-a");
+	ck_assert_int_gt(before, 0);
+	char *rec2 = record_of(&v, kind), line[1024];
+	ck_assert_ptr_nonnull(rec2);
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", ex, (const char *const[]){ "JOURNAL_STREAM=", NULL });
+	ck_assert_msg(r.status == 1, "vm1 up with vm2's %s named: exit %d: %s", kind, r.status,
+		      r.err);
+	const char *what = tu_error_line(r.err, line, sizeof(line));
+	ck_assert_msg(what && !strcmp(what, "tap-setup: vm1: unable to replace 'vm2-a': "
+					    "the record of VM 'vm2' names it"),
+		      "stderr: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_msg(ifindex("vm2-a") == before, "vm1's up replaced vm2's %s vm2-a (index %d, now %d)",
+		      kind, before, ifindex("vm2-a"));
+	ck_assert_msg(ifindex("vm1-a") == 0, "vm1's up failed, but left vm1-a");
+	ck_assert_ptr_null(record_of(&t, kind));
+	char *now2 = record_of(&v, kind);
+	ck_assert_str_eq(now2, rec2);
+	tap_ok(&t, "down", ex);
+	ck_assert_int_eq(ifindex("vm2-a"), before);
+	tap_ok(&v, "down", ex);
+	ck_assert_int_eq(ifindex("vm2-a"), 0);
+	free(now2);
+	free(rec2);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Red team B: a runner of vm1 names vm2's TAP as the LINK of a macvtap.
+ * up made the macvtap on vm2-a and gave its node to vm1's user, who then
+ * saw what vm2's guest sends (passthru: all of it, vm2-a made
+ * promiscuous). A link another VM's record names is that VM's, no host
+ * link: refused in one line naming it, that VM and the macvtap; nothing
+ * made, no record. */
+START_TEST(macvtap_on_another_vms_tap_refused)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	struct tu_vm v = second_vm(&t);
+	char *dev = tu_path(t.root, "dev"), line[1024];
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 "vm1-mv 02:11:22:33:44:01 vm2-a passthru\n");
+	tap_ok(&v, "up", NULL);
+	int before = ifindex("vm2-a");
+	ck_assert_int_gt(before, 0);
+	unsigned long flags = sysnum("vm2-a", "flags");
+	const char *extra[] = { "--macvtap", "--devfs", dev, NULL };
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", extra, (const char *const[]){ "JOURNAL_STREAM=", NULL });
+	ck_assert_msg(r.status == 1, "macvtap on vm2's TAP: exit %d: %s (links: %s)", r.status,
+		      r.err, links_now());
+	const char *what = tu_error_line(r.err, line, sizeof(line));
+	ck_assert_msg(what && !strcmp(what, "tap-setup: vm1: unable to use 'vm2-a' as a macvtap's "
+					    "link: the record of VM 'vm2' names it: no host link "
+					    "(the LINK of 'vm1-mv')"),
+		      "stderr: %s", r.err);
+	tu_run_free(&r);
+	ck_assert_msg(ifindex("vm1-mv") == 0, "up made vm1-mv on vm2's TAP");
+	ck_assert_ptr_null(record_of(&t, "macvtap"));
+	ck_assert_int_eq(ifindex("vm2-a"), before);
+	ck_assert_uint_eq(sysnum("vm2-a", "flags"), flags);
+	tap_ok(&v, "down", NULL);
+	free(dev);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* ---- 3 and issue 16: held means open ------------------------------------ */
 
 /* vm1-a and vm1-b up (tap-flags flags), vm1-b held by a tap-holder with
@@ -1812,5 +1910,7 @@ void tap_attack_cases(Suite *s)
 	tu_add_loop_test_if(tc, name_template_refused, 0, 2, why);
 	tu_add_test_if(tc, bridge_keeps_its_mac, why);
 	tu_add_test_if(tc, more_taps_than_one_scan, why);
+	tu_add_loop_test_if(tc, tap_of_another_vm_refused, 0, 2, why);
+	tu_add_test_if(tc, macvtap_on_another_vms_tap_refused, why);
 	suite_add_tcase(s, tc);
 }
