@@ -147,8 +147,8 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 }
 
 /* Does OTHER's record of kind name link l, as that VM's down would
- * delete it (made: the same index; pending: the same name in its group)?
- * 1, 0, or -errno with e set. */
+ * delete it (victims_from_record(); made: the same index and name; pending:
+ * the same name in its group)? 1, 0, or -errno with e set. */
 static int other_names(struct ctx *x, const char *other, const char *kind, struct rtnl_link *l,
 		       struct mvm_error *e)
 {
@@ -160,9 +160,8 @@ static int other_names(struct ctx *x, const char *other, const char *kind, struc
 	int ifx = rtnl_link_get_ifindex(l), found = 0;
 	for (size_t i = 0; i < rec.n && !found; i++) {
 		const struct tap_entry *o = &rec.v[i];
-		found = o->ifindex > 0 ? o->ifindex == ifx
-				       : name && !strcmp(o->name, name) &&
-						 rtnl_link_get_group(l) == rec.group;
+		found = name && !strcmp(o->name, name) &&
+			(o->ifindex > 0 ? o->ifindex == ifx : rtnl_link_get_group(l) == rec.group);
 	}
 	tap_record_free(&rec);
 	return found;

@@ -582,6 +582,41 @@ START_TEST(tap_of_another_vm_refused)
 }
 END_TEST
 
+/* What another VM's record names is what its down would delete: a made
+ * entry by index AND name. vm2's TAP renamed by an admin (vm2-a to vm1-a,
+ * the name vm1 wants) is no longer vm2's (vm2's down leaves it, and says
+ * so): vm1's up replaces it as any unheld TAP of its name. Before, the
+ * index alone matched, and up refused "the record of VM 'vm2' names it". */
+START_TEST(renamed_tap_of_another_vm_is_not_its)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	struct tu_vm v = second_vm(&t);
+	tap_ok(&v, "up", NULL);
+	int was = ifindex("vm2-a");
+	ck_assert_int_gt(was, 0);
+	const char *down[] = { "/usr/sbin/ip", "link", "set", "dev", "vm2-a", "down", NULL };
+	const char *ren[] = { "/usr/sbin/ip", "link", "set", "dev", "vm2-a", "name", "vm1-a", NULL };
+	struct tu_run r;
+	for (int k = 0; k < 2; k++) {
+		tu_run(&r, k ? ren : down);
+		ck_assert_msg(r.status == 0, "%s: %s", k ? "ip link set name" : "ip link set down",
+			      r.err);
+		tu_run_free(&r);
+	}
+	ck_assert_int_eq(ifindex("vm1-a"), was);
+	tap_run(&r, &t, "up", NULL);
+	ck_assert_msg(r.status == 0, "vm1 up with vm1-a (once vm2-a, renamed): exit %d: %s",
+		      r.status, r.err);
+	tu_run_free(&r);
+	int now = ifindex("vm1-a");
+	ck_assert_msg(now > 0 && now != was, "vm1-a not replaced (index %d, was %d)", now, was);
+	tap_ok(&t, "down", NULL);
+	tap_ok(&v, "down", NULL);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Red team B: a runner of vm1 names vm2's TAP as the LINK of a macvtap.
  * up made the macvtap on vm2-a and gave its node to vm1's user, who then
  * saw what vm2's guest sends (passthru: all of it, vm2-a made
@@ -1912,5 +1947,6 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, more_taps_than_one_scan, why);
 	tu_add_loop_test_if(tc, tap_of_another_vm_refused, 0, 2, why);
 	tu_add_test_if(tc, macvtap_on_another_vms_tap_refused, why);
+	tu_add_test_if(tc, renamed_tap_of_another_vm_is_not_its, why);
 	suite_add_tcase(s, tc);
 }
