@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "record.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -138,6 +139,33 @@ int record_remove(const char *runtime_dir, const char *vm, const char *kind, str
 	if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
 		return mvm_error_set(e, errno, "remove", dir, NULL);
 	return 0;
+}
+
+int record_each_other_vm(const char *runtime_dir, const char *self,
+			 int (*fn)(const char *other, void *arg), void *arg, struct mvm_error *e)
+{
+	int dfd = open(runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT)
+		return 0;
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return mvm_error_set(e, err, "list", runtime_dir, NULL);
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, self) || vm_name_check(de->d_name, NULL) < 0 ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != 0 || (st.st_mode & 022))
+			continue;
+		r = fn(de->d_name, arg);
+	}
+	closedir(d);
+	return r;
 }
 
 /* ---- tap-setup ------------------------------------------------------------------ */

@@ -40,6 +40,14 @@ int record_read(const char *runtime_dir, const char *vm, const char *kind, char 
 /* Remove it and its temporary file (missing ones are fine), and RUNTIME/VM
  * when then empty. */
 int record_remove(const char *runtime_dir, const char *vm, const char *kind, struct mvm_error *e);
+/* Call fn(OTHER, arg) for each other VM that may have records: an entry of
+ * RUNTIME that is a directory of root's, unwritable by group and others,
+ * named as a VM is, and not self (the VMs' lock files, a symlink hold no
+ * record: root alone writes them). Stops at the first non-zero return of
+ * fn, and returns it; 0 when there is no RUNTIME; -errno with e set when
+ * it cannot be listed. */
+int record_each_other_vm(const char *runtime_dir, const char *self,
+			 int (*fn)(const char *other, void *arg), void *arg, struct mvm_error *e);
 
 /* ---- tap-setup: RUNTIME/VM/tap and RUNTIME/VM/macvtap ----------------------
  *

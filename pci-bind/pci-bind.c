@@ -839,34 +839,23 @@ static int held_add_vm(const char *other, bool strict, struct helds *h, struct m
 	return r;
 }
 
-/* The devices the other VMs' pci records list (RUNTIME_DIR/OTHER/pci).
- * An entry of RUNTIME_DIR that is not a directory of root's, unwritable by
- * group and others (the VMs' lock files, a symlink), or whose name is no
- * VM name, holds no record: the records are written by root alone. */
+struct load_held_arg {
+	bool strict;
+	struct helds *h;
+	struct mvm_error *e;
+};
+static int load_held_one(const char *other, void *arg)
+{
+	struct load_held_arg *a = arg;
+	return held_add_vm(other, a->strict, a->h, a->e);
+}
+
+/* The devices the other VMs' pci records list (RUNTIME_DIR/OTHER/pci;
+ * record_each_other_vm() says which entries hold none). */
 static int load_held(bool strict, struct helds *h, struct mvm_error *e)
 {
-	int dfd = open(c.runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 && errno == ENOENT)
-		return 0;
-	if (dfd < 0)
-		return mvm_error_set(e, errno, "list", c.runtime_dir, NULL);
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return mvm_error_set(e, errno, "list", c.runtime_dir, NULL);
-	}
-	struct dirent *de;
-	int r = 0;
-	while (r == 0 && (de = readdir(d))) {
-		struct stat st;
-		if (!strcmp(de->d_name, vm_name) || vm_name_check(de->d_name, NULL) < 0 ||
-		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-		    st.st_uid != 0 || (st.st_mode & 022))
-			continue;
-		r = held_add_vm(de->d_name, strict, h, e);
-	}
-	closedir(d);
-	return r;
+	struct load_held_arg a = { strict, h, e };
+	return record_each_other_vm(c.runtime_dir, vm_name, load_held_one, &a, e);
 }
 
 /* Refuse, before any change, a device of mine that another VM's record

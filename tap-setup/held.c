@@ -6,14 +6,10 @@
  * whose holders cannot be told (DESIGN.md section 3; common/procfd.h). */
 #include "tap-setup.h" /* first: net/if.h before the linux/ headers */
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "procfd.h"
@@ -167,39 +163,32 @@ static int other_names(struct ctx *x, const char *other, const char *kind, struc
 	return found;
 }
 
+struct other_arg {
+	struct ctx *x;
+	struct rtnl_link *l;
+	char *who;
+	size_t size;
+	struct mvm_error *e;
+};
+static int other_vm_names(const char *other, void *arg)
+{
+	static const char *const kinds[] = { "tap", "macvtap" };
+	struct other_arg *a = arg;
+	int r = 0;
+	for (size_t k = 0; r == 0 && k < ARRAY_SIZE(kinds); k++)
+		r = other_names(a->x, other, kinds[k], a->l, a->e);
+	if (r < 0)
+		a->e->hint = "another VM's record: the interfaces it holds are unknown";
+	else if (r > 0)
+		snprintf(a->who, a->size, "%s", other);
+	return r;
+}
+
 int link_of_other_vm(struct ctx *x, struct rtnl_link *l, char *who, size_t size,
 		     struct mvm_error *e)
 {
-	static const char *const kinds[] = { "tap", "macvtap" };
-	int dfd = open(x->c->runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 && errno == ENOENT)
-		return 0;
-	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
-	if (!d) {
-		int err = errno;
-		if (dfd >= 0)
-			close(dfd);
-		return mvm_error_set(e, err, "list", x->c->runtime_dir, NULL);
-	}
-	struct dirent *de;
-	int r = 0;
-	while (r == 0 && (de = readdir(d))) {
-		struct stat st;
-		/* Records are root's alone: a directory of root's that group
-		 * and others cannot write, named as a VM is (not a lock file). */
-		if (!strcmp(de->d_name, x->vm) || vm_name_check(de->d_name, NULL) < 0 ||
-		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-		    st.st_uid != 0 || (st.st_mode & 022))
-			continue;
-		for (size_t k = 0; r == 0 && k < ARRAY_SIZE(kinds); k++)
-			r = other_names(x, de->d_name, kinds[k], l, e);
-		if (r < 0)
-			e->hint = "another VM's record: the interfaces it holds are unknown";
-		else if (r > 0)
-			snprintf(who, size, "%s", de->d_name);
-	}
-	closedir(d);
-	return r;
+	struct other_arg a = { x, l, who, size, e };
+	return record_each_other_vm(x->c->runtime_dir, x->vm, other_vm_names, &a, e);
 }
 
 int victims_of_others(struct ctx *x, const struct victims *v, struct mvm_error *e)
