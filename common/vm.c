@@ -1239,3 +1239,55 @@ int vm_system(const struct vm *vm, char **out, struct mvm_error *e)
 		return mvm_error_set(e, r, "read", path, NULL);
 	return 0;
 }
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int vm_list(const char *state_dir, char ***names, size_t *n)
+{
+	DIR *d = opendir(state_dir);
+	if (!d)
+		return -errno;
+	char **v = NULL;
+	size_t k = 0, cap = 0;
+	int r = 0;
+	struct dirent *de;
+	while ((errno = 0, de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		if (k == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		if (!(v[k] = strdup(de->d_name))) {
+			r = -ENOMEM;
+			break;
+		}
+		k++;
+	}
+	if (!de && errno && r == 0)
+		r = -errno;
+	closedir(d);
+	if (r < 0) {
+		while (k)
+			free(v[--k]);
+		free(v);
+		return r;
+	}
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_str);
+	*names = v;
+	*n = k;
+	return 0;
+}

@@ -49,6 +49,9 @@ struct vm {
 int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
 	    bool allow_untrusted, struct mvm_error *e);
 void vm_close(struct vm *vm);
+/* Every directory in the state dir but a dot one, sorted: the VMs (names
+ * malloc'ed, as the array; -errno). Not checked as VM names. */
+int vm_list(const char *state_dir, char ***names, size_t *n);
 
 /* Only the name check of vm_open(). */
 int vm_name_check(const char *name, struct mvm_error *e);

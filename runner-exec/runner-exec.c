@@ -13,7 +13,6 @@
  *                  root's pin, else a `current` root made.
  *   status [NAME...]  current and booted system of each VM, outdated or not.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -480,59 +479,6 @@ static void row_fill(const struct cli *c, struct row *w)
 	}
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every directory in the state dir, sorted: the VMs. */
-static int list_vms(const char *state_dir, char ***names, size_t *n)
-{
-	DIR *d = opendir(state_dir);
-	if (!d)
-		return -errno;
-	char **v = NULL;
-	size_t k = 0, cap = 0;
-	int r = 0;
-	struct dirent *de;
-	while ((errno = 0, de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		struct stat st;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISDIR(st.st_mode))
-			continue;
-		if (k == cap) {
-			cap = cap ? cap * 2 : 16;
-			char **nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		if (!(v[k] = strdup(de->d_name))) {
-			r = -ENOMEM;
-			break;
-		}
-		k++;
-	}
-	if (!de && errno && r == 0)
-		r = -errno;
-	closedir(d);
-	if (r < 0) {
-		while (k)
-			free(v[--k]);
-		free(v);
-		return r;
-	}
-	if (k)
-		qsort(v, k, sizeof(*v), cmp_str);
-	*names = v;
-	*n = k;
-	return 0;
-}
-
 static void json_str(const char *s)
 {
 	if (!s) {
@@ -673,7 +619,7 @@ static int do_status(const struct cli *c, char **names, size_t n, struct mvm_err
 	char **all = NULL;
 	int r = 0;
 	if (n == 0) {
-		r = list_vms(c->state_dir, &all, &n);
+		r = vm_list(c->state_dir, &all, &n);
 		if (r < 0)
 			return mvm_error_set(e, r, "read", c->state_dir, NULL);
 		names = all;
