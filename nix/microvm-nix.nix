@@ -102,7 +102,8 @@ let
   # there, which pass as root's, and so could make it lead anywhere (the
   # source: another directory served; the socket: bound, or a stale one
   # removed, in a directory of root's). virtiofs-launch refuses this within
-  # one VM, but sees its own VM alone.
+  # one VM, and across VMs follows no link below another VM's writable
+  # source when it can read that VM's runner; here it fails the evaluation.
   nestedShares = lib.concatLists (
     lib.mapAttrsToList (
       a: ga:

@@ -162,6 +162,14 @@ void made_dirs_move(struct made_dirs *to, struct made_dirs *from);
  * stops: what a guest made there stays. 0, or -errno with e filled (no
  * memory: a walk that knows not all of them is refused). */
 int writable_note(const struct share_list *l, int fd, struct mvm_error *e);
+/* writable_note() of the shares of every other VM in the state dir, each
+ * read as this VM's (its pin, else a `current` of root's): an
+ * administrator may nest a share of this VM in another's writable one, a
+ * nesting this VM's runner does not show. A VM whose runner cannot be
+ * read so is passed over: silently when it has none, else with a
+ * warning naming it. 0, or -errno with e filled (no memory, or the state
+ * dir unreadable). */
+int others_note(struct mvm_error *e);
 /* The directory part of path ("/" for "/x"), in buf; returns the base. */
 const char *path_split(const char *path, char *buf, size_t size);
 

@@ -106,6 +106,45 @@ int writable_note(const struct share_list *l, int fd, struct mvm_error *e)
 	return r < 0 ? mvm_error_set(e, -r, "note", "the writable shares' sources", NULL) : 0;
 }
 
+int others_note(struct mvm_error *e)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r = vm_list(L.c.state_dir, &names, &n);
+	if (r < 0)
+		return mvm_error_set(e, -r, "list", L.c.state_dir, NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct vm v;
+		struct share_list l = {0};
+		struct mvm_error oe = {0};
+		int k = 0;
+		if (r == 0 && strcmp(names[i], L.name) != 0 && vm_name_check(names[i], NULL) == 0)
+			k = vm_open(&v, L.c.state_dir, names[i], VM_CURRENT, false, &oe);
+		else
+			k = 1; /* (not another VM, or after a failure) */
+		if (k == 0) {
+			k = vm_shares(&v, &l, &oe);
+			vm_close(&v);
+		}
+		if (k == 0)
+			r = writable_note(&l, -1, e);
+		else if (k == -ENOMEM)
+			r = mvm_error_set(e, ENOMEM, "read", names[i], NULL);
+		else if (k < 0 && k != -ENOENT) {
+			char lead[4 * VM_NAME_MAX + 96];
+			snprintf(lead, sizeof(lead),
+				 "VM '%s' passed over (its writable shares unknown): ",
+				 ESC(names[i]));
+			oe.hint = NULL; /* (not this VM's: no option of its overrides) */
+			log_error_as(LOG_WARNING, &oe, lead);
+		}
+		share_list_free(&l);
+		free(names[i]);
+	}
+	free(names);
+	return r;
+}
+
 const char *path_split(const char *path, char *buf, size_t size)
 {
 	const char *slash = strrchr(path, '/');

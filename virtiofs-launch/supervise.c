@@ -571,6 +571,8 @@ static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
 	r = vm_shares(vm, l, e);
 	if (r == 0)
 		r = writable_note(l, -1, e); /* before any walk of the new shares */
+	if (r == 0)
+		r = others_note(e); /* (theirs may have changed too) */
 	for (size_t i = 0; r == 0 && i < l->n; i++)
 		r = check_share(&l->v[i], e);
 	if (r < 0) {

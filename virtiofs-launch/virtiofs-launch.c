@@ -291,9 +291,10 @@ static int setup(struct share_list *l, struct mvm_error *e)
 		r = vm_shares(&L.vm, l, e);
 	if (r < 0)
 		return r;
-	/* Before any other walk: one through a writable share's source, by
-	 * whatever name, follows no link the guest made there. */
-	if ((r = writable_note(l, -1, e)) < 0)
+	/* Before any other walk: one through a writable share's source (of
+	 * this VM or another), by whatever name, follows no link the guest
+	 * made there. */
+	if ((r = writable_note(l, -1, e)) < 0 || (r = others_note(e)) < 0)
 		return r;
 	L.virtiofsd = find_virtiofsd(L.set.virtiofsd);
 	/* (a name given without a slash is looked up on $PATH alone) */

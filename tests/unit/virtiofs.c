@@ -4355,6 +4355,144 @@ START_TEST(attack_writable_share_noted_past_a_missing_step)
 }
 END_TEST
 
+/* Another VM, NAME, in t's state dir: STATE/NAME/current -> ROOT/runner-NAME,
+ * a runner with one share TAG of source (read-only or writable). */
+static void other_vm(const struct lt *t, const char *name, const char *tag, const char *source,
+		     bool read_only)
+{
+	char *runner = xasprintf("%s/runner-%s", t->vm.root, name);
+	char *dir = tu_path(t->vm.state, name), *cur = tu_path(dir, "current");
+	char rel[256];
+	ck_assert_int_eq(mkdir_p(runner, 0755), 0);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	tu_symlink(runner, cur);
+	char *v = xasprintf("%s\n", source);
+	snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/source", tag);
+	tu_write(runner, rel, v);
+	free(v);
+	v = xasprintf("%s-virtiofs-%s.sock\n", name, tag);
+	snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/socket", tag);
+	tu_write(runner, rel, v);
+	free(v);
+	snprintf(rel, sizeof(rel), "share/microvm/virtiofs/%s/read-only", tag);
+	tu_write(runner, rel, read_only ? "true\n" : "false\n");
+	free(cur);
+	free(dir);
+	free(runner);
+}
+
+/* A share inside another VM's writable share: vm2's share w serves
+ * ROOT/shared, where vm2's guest's root made data -> a root-only host
+ * directory (a link of host uid 0, in a directory of root's), and the
+ * administrator gave vm1 a share s of ROOT/shared/data, a nesting that
+ * vm1's runner does not show. Wanted: s refused, at the start (case 0)
+ * or when a reload brings it (case 1), and the secret never served. */
+START_TEST(attack_share_inside_another_vms_writable_share)
+{
+	struct lt t;
+	lt_init(&t);
+	char *shared = tu_path(t.vm.root, "shared"), *data = tu_path(shared, "data");
+	char *secret = make_secret(&t);
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	tu_symlink(secret, data); /* vm2's guest's root's, through vm2's share w */
+	other_vm(&t, "vm2", "w", shared, false);
+	const char *const once[] = {"--max-failures", "1", NULL};
+	size_t from = 0;
+	if (_i == 1) {
+		lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+		lt_start(&t, t.fake, once);
+		ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+		from = t.nmsg;
+	}
+	lt_share(&t, "s", data, "vm1-virtiofs-s.sock");
+	if (_i == 0)
+		lt_start(&t, t.fake, once);
+	else
+		ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int ready = lt_wait_msg(&t, from, "READY=1", 3000);
+	bool served = ready >= 0 && pinned_is(&t, "s", secret);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(!served, "case %d: vm2's guest's link was followed: vm1's share s serves "
+		      "the root-only %s", _i, secret);
+	ck_assert_msg(strstr(log, "unable to use share 's' source '") &&
+			      strstr(log, "a symlink in the source of a writable share") &&
+			      (_i == 0 ? ready < 0 : strstr(log, "unable to reload") != NULL),
+		      "case %d: share s not refused; log:\n%s", _i, log);
+	free(log);
+	free(secret);
+	free(data);
+	free(shared);
+	lt_free(&t);
+}
+END_TEST
+
+/* The same nesting, with vm2's share w read-only (its guest makes no
+ * links there: a link in ROOT/shared is the administrator's), and a
+ * third directory in the state dir that is no VM (no runner): s is
+ * served through the link, and nothing is said of either. */
+START_TEST(share_inside_another_vms_read_only_share_served)
+{
+	struct lt t;
+	lt_init(&t);
+	char *shared = tu_path(t.vm.root, "shared"), *data = tu_path(shared, "data");
+	char *real = tu_path(t.vm.root, "real"), *junk = tu_path(t.vm.state, "junk");
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	ck_assert_int_eq(mkdir(real, 0755), 0);
+	ck_assert_int_eq(mkdir(junk, 0755), 0);
+	tu_symlink(real, data); /* the administrator's */
+	other_vm(&t, "vm2", "w", shared, true);
+	lt_share(&t, "s", data, "vm1-virtiofs-s.sock");
+	lt_start(&t, t.fake, NULL);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 5000);
+	bool served = ready >= 0 && pinned_is(&t, "s", real);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(served, "share s (through the administrator's link) not served; log:\n%s",
+		      log);
+	ck_assert_msg(!strstr(log, "vm2") && !strstr(log, "junk"),
+		      "another VM named without cause; log:\n%s", log);
+	free(log);
+	free(junk);
+	free(real);
+	free(data);
+	free(shared);
+	lt_free(&t);
+}
+END_TEST
+
+/* vm2's `current` is a link its VM user made (as it may: the directory
+ * is its own), so vm2's runner, and with it its writable shares, cannot
+ * be read as root's. Wanted: vm1 starts all the same, and says that it
+ * passed vm2 over. */
+START_TEST(other_vm_unreadable_runner_named)
+{
+	struct lt t;
+	lt_init(&t);
+	other_vm(&t, "vm2", "w", t.vm.root, false);
+	char *cur = xasprintf("%s/vm2/current", t.vm.state);
+	ck_assert_int_eq(lchown(cur, TU_NOBODY, TU_NOBODY), 0);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	lt_start(&t, t.fake, NULL);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 5000);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(ready >= 0, "vm1 did not start; log:\n%s", log);
+	ck_assert_msg(strstr(log, "VM 'vm2' passed over (its writable shares unknown): ") &&
+			      strstr(log, "a link not made by root"),
+		      "vm2 passed over silently; log:\n%s", log);
+	free(log);
+	free(cur);
+	lt_free(&t);
+}
+END_TEST
+
 #define FUSE_LINK "a symlink on a FUSE mount (refused: its owners are whatever its daemon says)"
 
 /* Attack 4 (audit of virtiofs-launch, 2026-12-02): where /etc/fuse.conf
@@ -6061,6 +6199,9 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, attack_read_only_pin_gets_later_mount, tu_need_root());
 	tu_add_loop_test_if(tc, attack_writable_share_through_an_alias, 0, 2, tu_need_root());
 	tu_add_test_if(tc, attack_writable_share_noted_past_a_missing_step, tu_need_root());
+	tu_add_loop_test_if(tc, attack_share_inside_another_vms_writable_share, 0, 2, tu_need_root());
+	tu_add_test_if(tc, share_inside_another_vms_read_only_share_served, tu_need_root());
+	tu_add_test_if(tc, other_vm_unreadable_runner_named, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
