@@ -4429,6 +4429,42 @@ START_TEST(attack_share_inside_another_vms_writable_share)
 }
 END_TEST
 
+/* The socket of a share of vm1's inside vm2's writable share ROOT/shared,
+ * where vm2's guest's root made evil -> a root-only host directory.
+ * Wanted: the start refused, and no socket bound there. */
+START_TEST(attack_socket_inside_another_vms_writable_share)
+{
+	struct lt t;
+	lt_init(&t);
+	char *shared = tu_path(t.vm.root, "shared"), *evil = tu_path(shared, "evil");
+	char *secret = make_secret(&t), *sock = tu_path(evil, "vm1-virtiofs-a.sock");
+	char *bound = tu_path(secret, "vm1-virtiofs-a.sock");
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	tu_symlink(secret, evil); /* vm2's guest's root's, through vm2's share w */
+	other_vm(&t, "vm2", "w", shared, false);
+	lt_share(&t, "a", "a", sock);
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	struct stat st;
+	bool there = lstat(bound, &st) == 0; /* (before the stop removes it) */
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(!there, "a socket was bound in the root-only %s", secret);
+	ck_assert_msg(ready < 0 && strstr(log, "a symlink in the source of a writable share"),
+		      "the socket's way through vm2's share not refused; log:\n%s", log);
+	free(log);
+	free(bound);
+	free(sock);
+	free(secret);
+	free(evil);
+	free(shared);
+	lt_free(&t);
+}
+END_TEST
+
 /* The same nesting, with vm2's share w read-only (its guest makes no
  * links there: a link in ROOT/shared is the administrator's), and a
  * third directory in the state dir that is no VM (no runner): s is
@@ -6200,6 +6236,7 @@ Suite *virtiofs_suite(void)
 	tu_add_loop_test_if(tc, attack_writable_share_through_an_alias, 0, 2, tu_need_root());
 	tu_add_test_if(tc, attack_writable_share_noted_past_a_missing_step, tu_need_root());
 	tu_add_loop_test_if(tc, attack_share_inside_another_vms_writable_share, 0, 2, tu_need_root());
+	tu_add_test_if(tc, attack_socket_inside_another_vms_writable_share, tu_need_root());
 	tu_add_test_if(tc, share_inside_another_vms_read_only_share_served, tu_need_root());
 	tu_add_test_if(tc, other_vm_unreadable_runner_named, tu_need_root());
 	suite_add_tcase(s, tc);
