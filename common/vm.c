@@ -20,7 +20,7 @@ static const char *const trust_hint = "the runner package and the path to it mus
 
 const char *vm_link_name(enum vm_link l)
 {
-	return l == VM_BOOTED ? "booted" : "current";
+	return l == VM_CURRENT ? "current" : "booted";
 }
 
 /* An error about symlink path: its target as the value, which is what
@@ -487,8 +487,8 @@ static int pinned(struct vm *v, struct mvm_error *e)
 	return 1;
 }
 
-/* The runner vm->link (`current`) names, into vm->runner, when root named
- * it: a link that root owns, with an absolute target. The VM user owns the
+/* The runner vm->link (`current`, or `booted` for VM_BOOTED_BY_ROOT)
+ * names, into vm->runner, when root named it: a link that root owns, with an absolute target. The VM user owns the
  * VM's directory and can make a link of its own there, to any runner that
  * passes the rest of the rule (on a NixOS host, one it added through the
  * Nix daemon). The link is opened once (O_PATH, not followed) and its
@@ -503,8 +503,15 @@ static int pinned(struct vm *v, struct mvm_error *e)
  * microvm:kvm), and its link could lead to any directory that holds a
  * `current` of root's (one the VM user added to /nix/store through the
  * Nix daemon, which makes it root's). */
-static int root_named(struct vm *v, struct mvm_error *e)
+static int root_named(struct vm *v, enum vm_link which, struct mvm_error *e)
 {
+	/* who makes the link, and who else may act on another's */
+	const char *who = which == VM_CURRENT
+				  ? "only root points a VM's `current` at a runner; --allow-untrusted "
+				    "overrides"
+				  : "run as root, stop runs only what a `booted` of root's names; run "
+				    "it as the VM user, as microvm@'s ExecStop= does; --allow-untrusted "
+				    "overrides";
 	_cleanup_close_ int dfd = open(v->dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	struct stat dst;
 	if (dfd < 0 || fstat(dfd, &dst) < 0) /* as a missing link: no VM of that name */
@@ -527,7 +534,7 @@ static int root_named(struct vm *v, struct mvm_error *e)
 	if (!S_ISDIR(dst.st_mode))
 		return mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
 	_cleanup_close_ int fd =
-		openat(dfd, vm_link_name(VM_CURRENT), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		openat(dfd, vm_link_name(which), O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return mvm_error_set(e, errno, "resolve", v->link, NULL);
@@ -538,8 +545,7 @@ static int root_named(struct vm *v, struct mvm_error *e)
 				? not_roots(e, v->link, "a link not made by root", st.st_uid)
 				: untrusted(e, v->link, "a link with more than one name", "");
 		if (e)
-			e->hint = "only root points a VM's `current` at a runner; --allow-untrusted "
-				  "overrides";
+			e->hint = who;
 		return r;
 	}
 	int r = trust_fs(v->link, fd, e);
@@ -556,8 +562,10 @@ static int root_named(struct vm *v, struct mvm_error *e)
 		r = untrusted(e, v->link, "a relative link (through the VM user's directory)", "");
 		if (e) {
 			escape_value(target, (size_t)n, e->value, sizeof(e->value));
-			e->hint = "root links `current` to the runner's absolute path; "
-				  "--allow-untrusted overrides";
+			e->hint = which == VM_CURRENT
+					  ? "root links `current` to the runner's absolute path; "
+					    "--allow-untrusted overrides"
+					  : who;
 		}
 		return r;
 	}
@@ -592,8 +600,8 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 	/* Root's pin when there is one: `current`, which the VM user can
 	 * change, is not read then. */
 	r = which == VM_CURRENT ? pinned(&v, e) : 0;
-	if (r == 0 && which == VM_CURRENT && !allow_untrusted) {
-		r = root_named(&v, e);
+	if (r == 0 && which != VM_BOOTED && !allow_untrusted) {
+		r = root_named(&v, which, e);
 	} else if (r == 0) {
 		v.runner = realpath(v.link, NULL);
 		if (!v.runner) {

@@ -23,6 +23,11 @@
 enum vm_link {
 	VM_CURRENT,
 	VM_BOOTED,
+	/* `booted` as root may act on it (runner-exec stop run as root):
+	 * only a link root made, by the rule of a `current` without a pin.
+	 * `booted` is the VM user's (runner-exec start makes it as that
+	 * user), so what it names is that user's choice. */
+	VM_BOOTED_BY_ROOT,
 };
 const char *vm_link_name(enum vm_link l);
 
@@ -43,7 +48,8 @@ struct vm {
  * callers: what acts on the runner `current` names (tap-setup up,
  * pci-bind bind, virtiofs-launch, runner-exec start), for which that is
  * an error; runner-exec register and unregister on `current` and stop on
- * `booted`, for which -ENOENT is nothing to do; runner-exec status on both links, trusting any (it acts on
+ * `booted` (VM_BOOTED_BY_ROOT when it runs as root), for which -ENOENT is
+ * nothing to do; runner-exec status on both links, trusting any (it acts on
  * nothing). tap-setup down and pci-bind unbind do not call it: they undo
  * what their records name, whatever the links point at. */
 int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,

@@ -262,10 +262,14 @@ static int run_program(const struct cli *c, const char *name, const struct runne
 	return r < 0 ? r : 0;
 }
 
+/* As the VM user (microvm@'s ExecStop=), from the `booted` that user
+ * made; run as root (an admin's stop by hand), only from a `booted` root
+ * made: the VM user's would have root run a program it chose, in its
+ * directory. */
 static int do_stop(const struct cli *c, const char *name, struct mvm_error *e)
 {
-	static const struct runner_program p = {
-		.link = VM_BOOTED,
+	const struct runner_program p = {
+		.link = geteuid() == 0 ? VM_BOOTED_BY_ROOT : VM_BOOTED,
 		.rel = "bin/microvm-shutdown",
 		.none = "systemd's SIGTERM stops the VM",
 		.in_vm_dir = true,

@@ -297,6 +297,98 @@ START_TEST(register_user_named_runner_refused)
 }
 END_TEST
 
+/* Attack (red team, runner-exec stop): `booted` is the VM user's link
+ * (runner-exec start makes it as that user), so only stop, as that user,
+ * was to run a program from it; but stop never asked who runs it. An
+ * admin's `runner-exec stop NAME` by hand, as root, ran the
+ * bin/microvm-shutdown of whatever runner the VM user pointed `booted`
+ * at (one it added to the store: root's, below a runner root), as root,
+ * in the VM user's directory. Run as root, stop takes only a `booted`
+ * that root made (the rule of a `current` without a pin); the VM user's
+ * is refused, naming it, and nothing runs. Run as the VM user, as
+ * microvm@'s ExecStop= does, it runs. */
+static int user_points_booted(void *arg)
+{
+	const struct tu_vm *t = arg;
+	char *added = tu_path(t->root, "nix-added");
+	char *b = tu_path(t->dir, "booted");
+	int r = symlink(added, b) < 0;
+	free(b);
+	free(added);
+	return r;
+}
+
+/* runner-exec stop as the VM user (nobody), in a child: its exit code. */
+static int user_stops(void *arg)
+{
+	const struct tu_vm *t = arg;
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t->root, "reg.out");
+	setenv("REG_OUT", out, 1);
+	execl(bin, bin, "--state-dir", t->state, "stop", t->name, (char *)NULL);
+	return 99;
+}
+
+START_TEST(stop_as_root_users_booted_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *added = tu_path(t.root, "nix-added");
+	put_exec(added, "bin/microvm-shutdown", reg_script, 0755);
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_points_booted, &t), 0);
+	char *booted = tu_path(t.dir, "booted");
+	char *want = xasprintf("runner-exec: alpha: unable to trust '%s': a link not made by "
+			       "root: 'uid %u' (run as root, stop runs only what a `booted` of "
+			       "root's names; run it as the VM user, as microvm@'s ExecStop= "
+			       "does; --allow-untrusted overrides)\n",
+			       booted, (unsigned)TU_NOBODY);
+	struct tu_run r;
+	run_reg(&r, &t, "stop", NULL);
+	char *v = reg_value(&t, "uid");
+	ck_assert_msg(!v, "the VM user's microvm-shutdown ran as uid %s (exit %d: %s)", v,
+		      r.status, r.err);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	/* The same `booted`, with a second name: not root's naming either. */
+	tu_chown(booted, 0, 0);
+	char *second = tu_path(t.root, "second");
+	ck_assert_int_eq(link(booted, second), 0);
+	run_reg(&r, &t, "stop", NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "a link with more than one name"),
+		      "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!reg_ran(&t), "microvm-shutdown of a twice-named `booted` ran as root");
+	tu_run_free(&r);
+	ck_assert_int_eq(unlink(second), 0);
+	/* Made by root (root's runner-exec start): it runs, as root. */
+	run_reg(&r, &t, "stop", NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	v = reg_value(&t, "uid");
+	ck_assert_str_eq(v ? v : "(none)", "0");
+	free(v);
+	tu_run_free(&r);
+	/* The VM user's own, run as that user (microvm@'s ExecStop=): runs. */
+	char *out = tu_path(t.root, "reg.out");
+	ck_assert_int_eq(unlink(out), 0);
+	tu_write(t.root, "reg.out", ""); /* for the script, as nobody */
+	tu_chown(out, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(unlink(booted), 0);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_points_booted, &t), 0);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_stops, &t), 0);
+	v = reg_value(&t, "uid");
+	char uid[32];
+	snprintf(uid, sizeof(uid), "%u", (unsigned)TU_NOBODY);
+	ck_assert_str_eq(v ? v : "(none)", uid);
+	free(v);
+	free(out);
+	free(second);
+	free(want);
+	free(booted);
+	free(added);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* With root's pin (MICROVM_RUNNER_PINS/NAME), unregister runs the pinned
  * runner's program, whatever `current` names: here a link of the guest's
  * root (uid 0, through a share) that the VM user moved in. */
@@ -964,6 +1056,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, unregister_share_runner_refused, why);
 	tu_add_test_if(tc, register_user_named_runner_refused, why);
 	tu_add_test_if(tc, unregister_pinned_runner, why);
+	tu_add_test_if(tc, stop_as_root_users_booted_refused, why);
 	tu_add_test_if(tc, register_nothing_to_do, why);
 	tu_add_test_if(tc, register_mainpid_checked, why);
 	tu_add_loop_test_if(tc, register_waits_for_exec, 0, 2, why);
