@@ -569,14 +569,16 @@ static int root_named(struct vm *v, enum vm_link which, struct mvm_error *e)
 		}
 		return r;
 	}
-	v->runner = realpath(target, NULL);
-	if (!v->runner) { /* with the target, as a dangling link is fixed */
-		r = mvm_error_set(e, errno, "resolve", v->link, NULL);
+	/* Resolved as root's pin is: an absolute target can lead through the
+	 * VM user's directory too (STATE/NAME/result), where that user could
+	 * put a link of its own. */
+	r = resolve_rooted(target, &v->runner, e);
+	if (r == -ENOENT || r == -ENOTDIR) { /* with the target, as a dangling link is fixed */
+		r = mvm_error_set(e, -r, "resolve", v->link, NULL);
 		if (e)
 			escape_value(target, (size_t)n, e->value, sizeof(e->value));
-		return r;
 	}
-	return 0;
+	return r;
 }
 
 int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,

@@ -389,6 +389,72 @@ START_TEST(stop_as_root_users_booted_refused)
 }
 END_TEST
 
+/* Attack (red team): root's `current` with an absolute target that leads
+ * through the VM user's directory (STATE/NAME/result, as `nix build`
+ * names its output, or a profile of the VM user's): owned by root, one
+ * name, absolute, so it passed as root's naming, but the VM user
+ * re-points `result` at a runner it added to the store, and unregister
+ * ran that runner's program as root. A relative target is refused for
+ * this reason; an absolute one is now resolved as root's pin is, only
+ * through root's directories and links, and refused otherwise, naming
+ * the VM user's directory on the way. */
+static int user_points_result(void *arg)
+{
+	const struct tu_vm *t = arg;
+	char *added = tu_path(t->root, "nix-added");
+	char *res = tu_path(t->dir, "result");
+	int r = symlink(added, res) < 0;
+	free(res);
+	free(added);
+	return r;
+}
+
+START_TEST(unregister_current_through_users_link_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *added = tu_path(t.root, "nix-added");
+	put_exec(added, "bin/microvm-unregister", reg_script, 0755);
+	put_exec(t.runner, "bin/microvm-unregister", "#!/bin/sh\necho who=root > \"$REG_OUT\"\n",
+		 0755);
+	char *res = tu_path(t.dir, "result");
+	point_current(&t, res); /* root's link, absolute, into the VM's directory */
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_points_result, &t), 0);
+	char *want = xasprintf("runner-exec: alpha: unable to trust '%s': not owned by root: "
+			       "'uid %u' (the runner package and the path to it must be root's; "
+			       "--allow-untrusted overrides)\n",
+			       t.dir, (unsigned)TU_NOBODY);
+	struct tu_run r;
+	run_reg(&r, &t, "unregister", NULL);
+	char *v = reg_value(&t, "uid");
+	ck_assert_msg(!v, "the VM user's microvm-unregister ran as uid %s (exit %d: %s)", v,
+		      r.status, r.err);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	/* Through the VM user's directory to a link of root's there: refused
+	 * too (the VM user could put its own in its place). */
+	ck_assert_int_eq(unlink(res), 0);
+	tu_symlink(t.runner, res);
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!reg_ran(&t), "a runner named through the VM user's directory ran");
+	tu_run_free(&r);
+	/* Root's link straight to the runner: runs. */
+	point_current(&t, t.runner);
+	run_reg(&r, &t, "unregister", NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	v = reg_value(&t, "who");
+	ck_assert_str_eq(v ? v : "(none)", "root");
+	free(v);
+	tu_run_free(&r);
+	free(want);
+	free(res);
+	free(added);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* With root's pin (MICROVM_RUNNER_PINS/NAME), unregister runs the pinned
  * runner's program, whatever `current` names: here a link of the guest's
  * root (uid 0, through a share) that the VM user moved in. */
@@ -1057,6 +1123,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, register_user_named_runner_refused, why);
 	tu_add_test_if(tc, unregister_pinned_runner, why);
 	tu_add_test_if(tc, stop_as_root_users_booted_refused, why);
+	tu_add_test_if(tc, unregister_current_through_users_link_refused, why);
 	tu_add_test_if(tc, register_nothing_to_do, why);
 	tu_add_test_if(tc, register_mainpid_checked, why);
 	tu_add_loop_test_if(tc, register_waits_for_exec, 0, 2, why);
