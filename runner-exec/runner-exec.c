@@ -88,13 +88,11 @@ enum { START_EXEC_FAILED = -1126, START_EXEC_NOT_FOUND = -1127 };
 
 /* ---- start ------------------------------------------------------------ */
 
-/* dir/booted -> target, atomically: a symlink at a temporary name renamed
- * over the old one, so there is never a moment without a `booted`. */
-static int point_booted(const char *dir, const char *target, struct mvm_error *e)
+/* dir/booted -> target (dir open as dfd), atomically: a symlink at a
+ * temporary name renamed over the old one, so there is never a moment
+ * without a `booted`. */
+static int point_booted(int dfd, const char *dir, const char *target, struct mvm_error *e)
 {
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return mvm_error_set(e, errno, "open", dir, NULL);
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), ".booted.%ld", (long)getpid());
 	_cleanup_free_ char *tmp_path = path_join(dir, tmp);
@@ -115,12 +113,12 @@ static int point_booted(const char *dir, const char *target, struct mvm_error *e
 	return 0;
 }
 
-/* The target of dir/booted (malloc'd), or NULL when there is none. */
-static char *booted_target(const char *dir)
+/* The target of booted in the directory dfd (malloc'd), or NULL when
+ * there is none. */
+static char *booted_target(int dfd)
 {
-	_cleanup_free_ char *booted = path_join(dir, "booted");
 	char buf[PATH_MAX];
-	ssize_t n = booted ? readlink(booted, buf, sizeof(buf) - 1) : -1;
+	ssize_t n = readlinkat(dfd, "booted", buf, sizeof(buf) - 1);
 	if (n < 0)
 		return NULL;
 	buf[n] = '\0';
@@ -130,15 +128,14 @@ static char *booted_target(const char *dir)
 /* After an exec that failed: `booted` as it was before (old, or none), so
  * that no runner that never started counts as booted. Logged, not fatal:
  * the exec's error is the one to report. */
-static void restore_booted(const char *dir, const char *old)
+static void restore_booted(int dfd, const char *dir, const char *old)
 {
 	struct mvm_error e2 = { 0 };
 	int r = 0;
 	if (old) {
-		r = point_booted(dir, old, &e2);
+		r = point_booted(dfd, dir, old, &e2);
 	} else {
-		_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || (unlinkat(dfd, "booted", 0) < 0 && errno != ENOENT)) {
+		if (unlinkat(dfd, "booted", 0) < 0 && errno != ENOENT) {
 			int err = errno;
 			_cleanup_free_ char *booted = path_join(dir, "booted");
 			r = mvm_error_set(&e2, err, "remove", booted ? booted : "booted", NULL);
@@ -148,8 +145,63 @@ static void restore_booted(const char *dir, const char *old)
 		log_error_info(&e2);
 }
 
+/* Enter the VM's directory, where the runner's relative paths resolve:
+ * its descriptor (close-on-exec), or -errno with e filled. Run as root
+ * (an admin's start by hand), only a directory of root's, unwritable by
+ * anyone else, not reached through a link: in the VM user's, the runner,
+ * as root, would open whatever that user's links there name (a volume
+ * image linked to a disk of the host, which microvm.nix's runner formats
+ * when it is missing). Entered by the descriptor checked: the state dir
+ * is the VM user's too, who could rename another directory in its
+ * place. */
+static int vm_dir_enter(const struct cli *c, const struct vm *vm, struct mvm_error *e)
+{
+	bool as_root = geteuid() == 0 && !c->allow_untrusted;
+	int dfd = open(vm->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (as_root ? O_NOFOLLOW : 0));
+	struct stat st;
+	if (dfd < 0 || fstat(dfd, &st) < 0) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		bool link = as_root && (err == ENOTDIR || err == ELOOP);
+		return mvm_error_set(e, link ? ENOTDIR : err, "enter", vm->dir,
+				     link ? "not a directory (run as root, a symlink is not "
+					    "followed)"
+					  : NULL);
+	}
+	const char *why = NULL;
+	if (as_root && st.st_uid != 0)
+		why = "not owned by root";
+	else if (as_root && (st.st_mode & 022))
+		why = "writable by group or others";
+	if (why) {
+		close(dfd);
+		int r = mvm_error_set(e, EPERM, "enter", vm->dir, why);
+		if (e) {
+			mvm_error_after(e, " as root");
+			if (st.st_uid != 0)
+				snprintf(e->value, sizeof(e->value), "uid %lu",
+					 (unsigned long)st.st_uid);
+			else
+				snprintf(e->value, sizeof(e->value), "mode %04lo",
+					 (unsigned long)(st.st_mode & 07777));
+			e->hint = "run as root, the runner would open what the VM user's links "
+				  "there name; run start as the VM user, as microvm@'s ExecStart= "
+				  "does; --allow-untrusted overrides";
+		}
+		return r;
+	}
+	if (fchdir(dfd) < 0) {
+		int err = errno;
+		close(dfd);
+		return mvm_error_set(e, err, "enter", vm->dir, NULL);
+	}
+	return dfd;
+}
+
 static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 {
+	_cleanup_close_ int dfd = -1;
 	struct vm vm = { 0 };
 	_cleanup_free_ char *run = NULL, *old = NULL;
 	int r = vm_open(&vm, c->state_dir, name, VM_CURRENT, c->allow_untrusted, e);
@@ -158,8 +210,9 @@ static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 	if (r < 0)
 		goto out;
 	/* The runner's relative paths (sockets, volumes) resolve here. */
-	if (chdir(vm.dir) < 0) {
-		r = mvm_error_set(e, errno, "enter", vm.dir, NULL);
+	dfd = vm_dir_enter(c, &vm, e);
+	if (dfd < 0) {
+		r = dfd;
 		goto out;
 	}
 	char argv0[sizeof("microvm@") + VM_NAME_MAX];
@@ -169,8 +222,8 @@ static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 		log_action("exec %s as %s", ESC(run), ESC(argv0));
 		goto out;
 	}
-	old = booted_target(vm.dir);
-	r = point_booted(vm.dir, vm.runner, e);
+	old = booted_target(dfd);
+	r = point_booted(dfd, vm.dir, vm.runner, e);
 	if (r < 0)
 		goto out;
 	log_debug("booted -> %s; exec %s", ESC(vm.runner), ESC(run));
@@ -179,7 +232,7 @@ static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 	char *const argv[] = { argv0, NULL };
 	execv(run, argv);
 	int err = errno;
-	restore_booted(vm.dir, old);
+	restore_booted(dfd, vm.dir, old);
 	mvm_error_set(e, err, "execute", run, spawn_exec_reason(err, run, NULL));
 	r = err == ENOENT ? START_EXEC_NOT_FOUND : START_EXEC_FAILED;
 out:

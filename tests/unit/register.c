@@ -718,8 +718,8 @@ static long ms_since(const struct timespec *t0)
 	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Let traced process pid run until its chdir() has returned, and hold it
- * there (ptrace syscall stops). */
+/* Let traced process pid run until its chdir() (or fchdir()) has
+ * returned, and hold it there (ptrace syscall stops). */
 static void run_past_chdir(pid_t pid)
 {
 	ck_assert_int_eq(ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)PTRACE_O_TRACESYSGOOD), 0);
@@ -734,7 +734,8 @@ static void run_past_chdir(pid_t pid)
 		struct __ptrace_syscall_info si;
 		ck_assert_int_gt(ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(si), &si), 0);
 		if (si.op == PTRACE_SYSCALL_INFO_ENTRY) {
-			in_chdir = si.entry.nr == SYS_chdir;
+			/* (fchdir: start enters the directory it checked) */
+			in_chdir = si.entry.nr == SYS_chdir || si.entry.nr == SYS_fchdir;
 		} else if (si.op == PTRACE_SYSCALL_INFO_EXIT && in_chdir) {
 			ck_assert_msg(si.exit.rval == 0, "start's chdir: %lld", (long long)si.exit.rval);
 			return;

@@ -317,6 +317,102 @@ START_TEST(start_untrusted)
 }
 END_TEST
 
+/* Attack (red team, runner-exec start run as root): the runner works in
+ * the VM's directory (its relative paths, volumes and sockets, resolve
+ * there: microvm.nix makes a missing volume image with mkfs), and that
+ * directory is the VM user's. An admin's `runner-exec start NAME` by
+ * hand, as root, ran root's runner, as root, where the VM user had put
+ * var.img -> a file of root's: the runner wrote root's file. Run as root,
+ * start now takes only a VM directory of root's, unwritable by anyone
+ * else, entered by the descriptor it checked (the state dir is the VM
+ * user's, who could rename another in its place); the VM user's is
+ * refused, naming it and its owner, nothing changed. */
+static int user_plants_volume(void *arg)
+{
+	const struct tu_vm *t = arg;
+	char *img = tu_path(t->dir, "var.img");
+	char *victim = tu_path(t->root, "victim");
+	int r = symlink(victim, img) < 0;
+	free(victim);
+	free(img);
+	return r;
+}
+
+START_TEST(start_as_root_in_users_dir_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	write_exec(t.runner, "bin/microvm-run", "#!/bin/sh\necho \"uid $(id -u)\" >> var.img\n",
+		   0755);
+	tu_write(t.root, "victim", "root's\n");
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(tu_fork_call(TU_NOBODY, TU_NOBODY, user_plants_volume, &t), 0);
+	char *victim = tu_path(t.root, "victim");
+	char *want = xasprintf("runner-exec: alpha: unable to enter '%s' as root: not owned by "
+			       "root: 'uid %u' (run as root, the runner would open what the VM "
+			       "user's links there name; run start as the VM user, as microvm@'s "
+			       "ExecStart= does; --allow-untrusted overrides)\n",
+			       t.dir, (unsigned)TU_NOBODY);
+	struct tu_run r;
+	run_verb(&r, &t, "start", NULL);
+	char *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(read_file(victim, 4096, &buf, &len), 0);
+	ck_assert_msg(!strcmp(buf, "root's\n"), "root's file written by the runner, run as "
+		      "root in the VM user's directory: '%s' (exit %d: %s)", buf, r.status, r.err);
+	free(buf);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	ck_assert(!exists(t.dir, "booted"));
+	tu_run_free(&r);
+	/* Root's directory, but writable by the VM user's group: the same. */
+	tu_chown(t.dir, 0, TU_NOBODY);
+	tu_chmod(t.dir, 0775);
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "writable by group or others: 'mode 0775'"),
+		      "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	/* Root's and unwritable by others: it runs, there. */
+	tu_chmod(t.dir, 0755);
+	char *img = tu_path(t.dir, "var.img");
+	ck_assert_int_eq(unlink(img), 0);
+	run_verb(&r, &t, "start", NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_int_eq(read_file(img, 4096, &buf, &len), 0);
+	ck_assert_str_eq(buf, "uid 0\n");
+	free(img);
+	free(buf);
+	tu_run_free(&r);
+	/* Reached through a link in the state dir (with root's pin, which
+	 * does not ask for `current` in the VM's own directory): a link the
+	 * VM user could point anywhere, as another's directory of root's. */
+	char *real = tu_path(t.state, "elsewhere");
+	char *pins = tu_path(t.root, "pins");
+	char *pin = tu_path(pins, "alpha");
+	ck_assert_int_eq(rename(t.dir, real), 0);
+	tu_symlink(real, t.dir);
+	ck_assert_int_eq(mkdir(pins, 0755), 0);
+	tu_symlink(t.runner, pin);
+	char *env_pins = xasprintf("MICROVM_RUNNER_PINS=%s", pins);
+	const char *const more[] = { env_pins, NULL };
+	char *booted = tu_path(real, "booted");
+	ck_assert_int_eq(unlink(booted), 0);
+	run_verb_env(&r, &t, "start", NULL, more);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "not a directory (run as root, a symlink is "
+						     "not followed)"),
+		      "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!exists(real, "booted"), "start as root went through the link %s", t.dir);
+	tu_run_free(&r);
+	free(booted);
+	free(env_pins);
+	free(pin);
+	free(pins);
+	free(real);
+	free(want);
+	free(victim);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* exec itself fails after the checks: 127 when the program (here its
  * interpreter) is missing, 126 when it cannot be executed. */
 /* A start whose exec fails leaves `booted` as it found it: absent, or
@@ -1306,6 +1402,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, start_missing_run, tu_need_root());
 	tu_add_test_if(tc, start_not_executable, tu_need_root());
 	tcase_add_test(tc, start_no_current);
+	tu_add_test_if(tc, start_as_root_in_users_dir_refused, tu_need_root());
 	tu_add_test_if(tc, start_untrusted, tu_need_root());
 	tu_add_test_if(tc, start_exec_failure_status, tu_need_root());
 	tu_add_loop_test_if(tc, start_failed_step_leaves_booted, 0, 2, tu_need_root());
