@@ -145,16 +145,18 @@ static void restore_booted(int dfd, const char *dir, const char *old)
 		log_error_info(&e2);
 }
 
-/* Enter the VM's directory, where the runner's relative paths resolve:
- * its descriptor (close-on-exec), or -errno with e filled. Run as root
- * (an admin's start by hand), only a directory of root's, unwritable by
+/* Enter the VM's directory, where the runner's relative paths resolve
+ * (start's runner, stop's microvm-shutdown): its descriptor
+ * (close-on-exec), or -errno with e filled. Run as root (an admin's
+ * start or stop by hand), only a directory of root's, unwritable by
  * anyone else, not reached through a link: in the VM user's, the runner,
  * as root, would open whatever that user's links there name (a volume
  * image linked to a disk of the host, which microvm.nix's runner formats
  * when it is missing). Entered by the descriptor checked: the state dir
  * is the VM user's too, who could rename another directory in its
  * place. */
-static int vm_dir_enter(const struct cli *c, const struct vm *vm, struct mvm_error *e)
+static int vm_dir_enter(const struct cli *c, const struct vm *vm, bool stop,
+			struct mvm_error *e)
 {
 	bool as_root = geteuid() == 0 && !c->allow_untrusted;
 	int dfd = open(vm->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (as_root ? O_NOFOLLOW : 0));
@@ -185,9 +187,12 @@ static int vm_dir_enter(const struct cli *c, const struct vm *vm, struct mvm_err
 			else
 				snprintf(e->value, sizeof(e->value), "mode %04lo",
 					 (unsigned long)(st.st_mode & 07777));
-			e->hint = "run as root, the runner would open what the VM user's links "
-				  "there name; run start as the VM user, as microvm@'s ExecStart= "
-				  "does; --allow-untrusted overrides";
+			e->hint = stop ? "run as root, the runner would open what the VM user's "
+					 "links there name; run stop as the VM user, as microvm@'s "
+					 "ExecStop= does; --allow-untrusted overrides"
+				       : "run as root, the runner would open what the VM user's "
+					 "links there name; run start as the VM user, as microvm@'s "
+					 "ExecStart= does; --allow-untrusted overrides";
 		}
 		return r;
 	}
@@ -210,7 +215,7 @@ static int do_start(const struct cli *c, const char *name, struct mvm_error *e)
 	if (r < 0)
 		goto out;
 	/* The runner's relative paths (sockets, volumes) resolve here. */
-	dfd = vm_dir_enter(c, &vm, e);
+	dfd = vm_dir_enter(c, &vm, false, e);
 	if (dfd < 0) {
 		r = dfd;
 		goto out;
@@ -282,6 +287,10 @@ static int run_found(const struct cli *c, const struct vm *vm, const struct runn
 		     const char *prog, struct mvm_error *e)
 {
 	const char *cwd = p->in_vm_dir ? vm->dir : "/";
+	/* (the VM's directory entered here, checked, and inherited) */
+	_cleanup_close_ int dfd = p->in_vm_dir ? vm_dir_enter(c, vm, true, e) : -1;
+	if (p->in_vm_dir && dfd < 0)
+		return dfd;
 	if (c->dry_run) {
 		log_action("run %s%s%s in %s", ESC(prog), p->arg ? " " : "", p->arg ? p->arg : "",
 			   ESC(cwd));
@@ -289,7 +298,7 @@ static int run_found(const struct cli *c, const struct vm *vm, const struct runn
 	}
 	static const char *const unset[] = { "NOTIFY_SOCKET", NULL };
 	struct spawn_opts so = SPAWN_OPTS_INIT;
-	so.cwd = cwd;
+	so.cwd = p->in_vm_dir ? NULL : cwd;
 	so.unset_env = unset;
 	char *const argv[] = { (char *)prog, (char *)p->arg, NULL };
 	pid_t pid = spawn(argv, &so, e);

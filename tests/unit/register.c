@@ -360,14 +360,33 @@ START_TEST(stop_as_root_users_booted_refused)
 	ck_assert_msg(!reg_ran(&t), "microvm-shutdown of a twice-named `booted` ran as root");
 	tu_run_free(&r);
 	ck_assert_int_eq(unlink(second), 0);
-	/* Made by root (root's runner-exec start): it runs, as root. */
+	/* Made by root, in the VM user's directory: microvm-shutdown would
+	 * work there as root (its socket the VM user's link to any other):
+	 * refused, naming the directory. */
+	char *want_dir = xasprintf("runner-exec: alpha: unable to enter '%s' as root: not owned "
+				   "by root: 'uid %u' (run as root, the runner would open what the "
+				   "VM user's links there name; run stop as the VM user, as "
+				   "microvm@'s ExecStop= does; --allow-untrusted overrides)\n",
+				   t.dir, (unsigned)TU_NOBODY);
+	run_reg(&r, &t, "stop", NULL);
+	ck_assert_msg(!reg_ran(&t), "microvm-shutdown ran as root in the VM user's directory");
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want_dir), "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	free(want_dir);
+	/* Made by root (root's runner-exec start), in root's directory: it
+	 * runs, as root, there. */
+	tu_chown(t.dir, 0, 0);
 	run_reg(&r, &t, "stop", NULL);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	v = reg_value(&t, "uid");
 	ck_assert_str_eq(v ? v : "(none)", "0");
 	free(v);
+	v = reg_value(&t, "cwd");
+	ck_assert_str_eq(v ? v : "(none)", t.dir);
+	free(v);
 	tu_run_free(&r);
 	/* The VM user's own, run as that user (microvm@'s ExecStop=): runs. */
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
 	char *out = tu_path(t.root, "reg.out");
 	ck_assert_int_eq(unlink(out), 0);
 	tu_write(t.root, "reg.out", ""); /* for the script, as nobody */
