@@ -472,7 +472,10 @@ static int do_unregister(const struct cli *c, const char *name, struct mvm_error
 
 /* ---- cleanup ---------------------------------------------------------- */
 
-/* NAME was checked by main(). */
+/* NAME was checked by main(). The VM's directory is opened once and
+ * `booted` looked at and removed in it; run as root (by hand), not
+ * through a link in its place (the state dir is the VM user's, who could
+ * point one at any directory with a `booted` in it). */
 static int do_cleanup(const struct cli *c, const char *name, struct mvm_error *e)
 {
 	_cleanup_free_ char *dir = path_join(c->state_dir, name);
@@ -480,8 +483,20 @@ static int do_cleanup(const struct cli *c, const char *name, struct mvm_error *e
 	struct stat st;
 	if (!booted)
 		return mvm_error_set(e, ENOMEM, "remove", "booted", NULL);
-	if (lstat(booted, &st) < 0) {
+	bool as_root = geteuid() == 0 && !c->allow_untrusted;
+	_cleanup_close_ int dfd =
+		open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (as_root ? O_NOFOLLOW : 0));
+	if (dfd < 0 && as_root && (errno == ELOOP || (errno == ENOTDIR && lstat(dir, &st) == 0 &&
+						      S_ISLNK(st.st_mode))))
+		return mvm_error_set(e, ENOTDIR, "enter", dir,
+				     "not a directory (run as root, a symlink is not followed)");
+	if (dfd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return mvm_error_set(e, errno, "enter", dir, NULL);
+	}
+	if (fstatat(dfd, "booted", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
 			return 0;
 		return mvm_error_set(e, errno, "inspect", booted, NULL);
 	}
@@ -489,7 +504,7 @@ static int do_cleanup(const struct cli *c, const char *name, struct mvm_error *e
 		return mvm_error_set(e, EEXIST, "remove", booted, "not a symlink, left alone");
 	if (c->dry_run)
 		log_action("remove %s", ESC(booted));
-	else if (unlink(booted) < 0 && errno != ENOENT)
+	else if (unlinkat(dfd, "booted", 0) < 0 && errno != ENOENT)
 		return mvm_error_set(e, errno, "remove", booted, NULL);
 	return 0;
 }

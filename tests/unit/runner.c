@@ -875,6 +875,42 @@ START_TEST(stop_without_shutdown)
 }
 END_TEST
 
+/* Attack (red team, runner-exec cleanup run as root): the state dir is
+ * the VM user's, who can put a link in place of its VM's directory; an
+ * admin's cleanup by hand, as root, followed it and removed a `booted`
+ * of root's elsewhere (any symlink of that name the VM user can point
+ * at). Run as root, cleanup does not follow a link in the VM's place:
+ * refused, naming it, nothing removed. (As the VM user, as microvm@'s
+ * ExecStopPost= runs it, it acts on what that user may change anyway.) */
+START_TEST(cleanup_as_root_through_link_refused)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *elsewhere = tu_path(t.root, "roots-own");
+	ck_assert_int_eq(mkdir(elsewhere, 0755), 0);
+	char *theirs = tu_path(elsewhere, "booted");
+	tu_symlink("/nix/store/roots-own", theirs);
+	char *moved = tu_path(t.state, "alpha.moved");
+	ck_assert_int_eq(rename(t.dir, moved), 0);
+	tu_symlink(elsewhere, t.dir);
+	struct tu_run r;
+	run_verb(&r, &t, "cleanup", NULL);
+	ck_assert_msg(exists(elsewhere, "booted"),
+		      "cleanup as root removed %s, through the link %s (exit %d: %s)", theirs,
+		      t.dir, r.status, r.err);
+	char *want = xasprintf("runner-exec: alpha: unable to enter '%s': not a directory (run as "
+			       "root, a symlink is not followed)\n",
+			       t.dir);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	free(want);
+	free(moved);
+	free(theirs);
+	free(elsewhere);
+	tu_vm_free(&t);
+}
+END_TEST
+
 START_TEST(cleanup_removes_symlink_only)
 {
 	struct tu_vm t;
@@ -1416,6 +1452,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, stop_shutdown_fails, tu_need_root());
 	tu_add_test_if(tc, stop_without_shutdown, tu_need_root());
 	tcase_add_test(tc, cleanup_removes_symlink_only);
+	tu_add_test_if(tc, cleanup_as_root_through_link_refused, tu_need_root());
 	tcase_add_test(tc, status_table_and_json);
 	tcase_add_test(tc, status_without_system);
 	tcase_add_test(tc, status_opens_nothing_booted_names);
