@@ -694,12 +694,15 @@ static int row_of(const struct cli *c, const char *name, struct row *w, struct m
 }
 
 /* status [NAME...]: a VM that cannot be shown is logged where the others
- * go on; the result is its error then (reported), or the output's. */
+ * go on; the result is its error then (reported), or the output's. When
+ * no VM named can be shown, nothing is printed but the errors: no table
+ * header, no "[]" (an empty state dir, listed, is still a table). */
 static int do_status(const struct cli *c, char **names, size_t n, struct mvm_error *e)
 {
 	char **all = NULL;
 	int r = 0;
-	if (n == 0) {
+	bool listed = n == 0;
+	if (listed) {
 		r = vm_list(c->state_dir, &all, &n);
 		if (r < 0)
 			return mvm_error_set(e, r, "read", c->state_dir, NULL);
@@ -722,9 +725,10 @@ static int do_status(const struct cli *c, char **names, size_t n, struct mvm_err
 			r = r1;
 		}
 	}
-	if (rows && opts.json)
+	bool print = rows && (k > 0 || listed);
+	if (print && opts.json)
 		print_json(rows, k);
-	int p = rows && !opts.json ? print_table(rows, k, e) : 0;
+	int p = print && !opts.json ? print_table(rows, k, e) : 0;
 	for (size_t i = 0; i < k; i++)
 		row_free(&rows[i]);
 	free(rows);

@@ -1410,6 +1410,34 @@ START_TEST(status_each_error_once)
 }
 END_TEST
 
+/* A VM asked for by name that is not there gives its one error line and
+ * nothing on stdout, table or --json: before, an admin's "status web"
+ * with a mistyped name printed the table's header (or "[]") and then the
+ * error, as if the table were the answer. Exit status 1, as before; a
+ * VM that is there, given with it, is shown as ever (status_errors). */
+START_TEST(status_missing_vm_prints_only_the_error)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *bin = tu_bin("runner-exec");
+	const char *argv[] = { bin, "--state-dir", t.state, "status", "ghost", NULL, NULL };
+	if (_i == 1) {
+		argv[4] = "--json";
+		argv[5] = "ghost";
+	}
+	struct tu_run r;
+	tu_run(&r, argv);
+	char *want = xasprintf("runner-exec: unable to find VM 'ghost': no directory '%s/ghost'\n",
+			       t.state);
+	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
+	ck_assert_msg(r.out[0] == '\0', "stdout: %s", r.out);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* A VM name with a control character is refused in one line of its own
  * (it was put into the line, unescaped, before it was checked). */
 START_TEST(bad_name_one_error_line)
@@ -1463,6 +1491,7 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, help_lists_exit_statuses);
 	tcase_add_test(tc, status_errors);
 	tcase_add_test(tc, status_each_error_once);
+	tcase_add_loop_test(tc, status_missing_vm_prints_only_the_error, 0, 2);
 	tcase_add_test(tc, bad_name_one_error_line);
 	suite_add_tcase(s, tc);
 	return s;
