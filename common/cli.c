@@ -119,6 +119,48 @@ int cli_usage_stray(const struct cli_tool *t, const char *arg)
 	return cli_usage_error(t, "unexpected argument '%s' after the VM name", ESC(arg));
 }
 
+/* "a, b or c" of verbs into buf. */
+static void verb_list(const char *const verbs[], char *buf, size_t size)
+{
+	size_t n = 0, o = 0;
+	while (verbs[n])
+		n++;
+	buf[0] = '\0';
+	for (size_t k = 0; k < n && o < size; k++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", k == 0 ? "" : k + 1 < n ? ", " : " or ",
+				      verbs[k]);
+}
+
+int cli_verb(const struct cli_tool *t, int argc, char **argv, int i, const char *const verbs[],
+	     int *exit_status)
+{
+	char list[256];
+	verb_list(verbs, list, sizeof(list));
+	if (i >= argc) {
+		*exit_status = cli_usage_error(t, "missing verb (%s)", list);
+		return -1;
+	}
+	for (int k = 0; verbs[k]; k++)
+		if (strcmp(argv[i], verbs[k]) == 0)
+			return k;
+	*exit_status = cli_usage_error(t, "unknown verb '%s' (%s)", ESC(argv[i]), list);
+	return -1;
+}
+
+const char *cli_vm_operand(const struct cli_tool *t, int argc, char **argv, int i,
+			   const char *verb, int *exit_status)
+{
+	if (i >= argc) {
+		*exit_status = cli_usage_error(t, "%s takes a VM name", verb);
+		return NULL;
+	}
+	if (argc - i > 1) {
+		*exit_status = cli_usage_stray(t, argv[i + 1]);
+		return NULL;
+	}
+	return argv[i];
+}
+
 /* Was arg "--NAME=VALUE" for a long option without a value? getopt_long()
  * reports that as '?' with optopt set to the option's value, the same as
  * an unknown short option. */

@@ -72,6 +72,19 @@ int cli_usage_error(const struct cli_tool *t, const char *fmt, ...)
 /* The usage error for a word after the VM name, naming it; returns 2. */
 int cli_usage_stray(const struct cli_tool *t, const char *arg);
 
+/* The verb argv[i] among verbs (NULL-terminated): its index, or -1 after
+ * the usage error ("missing verb" or "unknown verb 'X'", the verbs listed),
+ * *exit_status then 2. Called before anything else of the operands or
+ * options is judged: an unknown verb is the first thing said. */
+int cli_verb(const struct cli_tool *t, int argc, char **argv, int i, const char *const verbs[],
+	     int *exit_status);
+
+/* The one VM name after verb, argv[i] (i: after the verb): it, or NULL
+ * after the usage error ("VERB takes a VM name", or a word after it named:
+ * cli_usage_stray()), *exit_status then 2. */
+const char *cli_vm_operand(const struct cli_tool *t, int argc, char **argv, int i,
+			   const char *verb, int *exit_status);
+
 /* --user/--group (names or numbers) to uid/gid: 0, or -errno with e
  * naming the unknown one (-ENOENT when there is no such user or group). */
 int cli_resolve_ids(struct cli *c, struct mvm_error *e);

@@ -1416,14 +1416,12 @@ int main(int argc, char **argv)
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
 		return st;
-	if (argc - i > 2)
-		return cli_usage_stray(&tool, argv[i + 2]);
-	if (argc - i != 2)
-		return cli_usage_error(&tool, "expected a verb and a VM name");
-	const char *verb = argv[i];
-	vm_name = argv[i + 1];
-	if (strcmp(verb, "bind") != 0 && strcmp(verb, "unbind") != 0)
-		return cli_usage_error(&tool, "unknown verb '%s'", ESC(verb));
+	static const char *const verbs[] = { "bind", "unbind", NULL };
+	int v = cli_verb(&tool, argc, argv, i, verbs, &st);
+	if (v < 0)
+		return st;
+	if (!(vm_name = cli_vm_operand(&tool, argc, argv, i + 1, verbs[v], &st)))
+		return st;
 	struct mvm_error e;
 	if (vm_name_check(vm_name, &e) < 0) { /* before it is in every line; a usage error */
 		log_error_info(&e);
@@ -1435,7 +1433,7 @@ int main(int argc, char **argv)
 		log_error_info(&e);
 		return 2;
 	}
-	bool bind = !strcmp(verb, "bind");
+	bool bind = v == 0;
 	/* libkmod skips a configuration path it cannot open, and says so at
 	 * debug level alone: a mistyped one would leave its blacklist
 	 * unapplied. bind's alone, as the load is: the units give unbind the

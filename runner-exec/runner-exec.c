@@ -760,34 +760,26 @@ int main(int argc, char **argv)
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
 		return st;
-	if (i >= argc)
-		return cli_usage_error(&tool, "missing verb");
-	const char *verb = argv[i++];
-	if (strcmp(verb, "status") == 0)
+	/* actions[v] is the verb verbs[v]'s; status, last, takes names of its own. */
+	static const char *const verbs[] = { "start", "stop", "cleanup", "register", "unregister",
+					     "status", NULL };
+	static int (*const actions[])(const struct cli *, const char *, struct mvm_error *) = {
+		do_start, do_stop, do_cleanup, do_register, do_unregister,
+	};
+	int v = cli_verb(&tool, argc, argv, i++, verbs, &st);
+	if (v < 0)
+		return st;
+	if (strcmp(verbs[v], "status") == 0)
 		return exit_status(do_status(&c, argv + i, (size_t)(argc - i), &e), &e);
 	if (opts.json)
 		return cli_usage_error(&tool, "--json goes with status only");
-	int (*action)(const struct cli *, const char *, struct mvm_error *);
-	if (strcmp(verb, "start") == 0)
-		action = do_start;
-	else if (strcmp(verb, "stop") == 0)
-		action = do_stop;
-	else if (strcmp(verb, "cleanup") == 0)
-		action = do_cleanup;
-	else if (strcmp(verb, "register") == 0)
-		action = do_register;
-	else if (strcmp(verb, "unregister") == 0)
-		action = do_unregister;
-	else
-		return cli_usage_error(&tool, "unknown verb '%s'", ESC(verb));
-	if (argc - i > 1)
-		return cli_usage_stray(&tool, argv[i + 1]);
-	if (argc - i != 1)
-		return cli_usage_error(&tool, "%s takes a VM NAME", verb);
-	if (vm_name_check(argv[i], &e) < 0) { /* before it is in every line; a usage error */
+	const char *name = cli_vm_operand(&tool, argc, argv, i, verbs[v], &st);
+	if (!name)
+		return st;
+	if (vm_name_check(name, &e) < 0) { /* before it is in every line; a usage error */
 		log_error_info(&e);
 		return 2;
 	}
-	log_set_subject(argv[i]);
-	return exit_status(action(&c, argv[i], &e), &e);
+	log_set_subject(name);
+	return exit_status(actions[v](&c, name, &e), &e);
 }

@@ -193,14 +193,14 @@ int main(int argc, char **argv)
 	int i = cli_parse(&tool, argc, argv, &c, &st);
 	if (i < 0)
 		return st;
-	if (argc - i > 2)
-		return cli_usage_stray(&tool, argv[i + 2]);
-	if (argc - i != 2)
-		return cli_usage_error(&tool, "expected up|down|grant and a VM name");
-	const char *verb = argv[i], *name = argv[i + 1];
-	bool up = !strcmp(verb, "up"), give = !strcmp(verb, "grant");
-	if (!up && !give && strcmp(verb, "down"))
-		return cli_usage_error(&tool, "unknown verb '%s' (up, down or grant)", ESC(verb));
+	static const char *const verbs[] = { "up", "down", "grant", NULL };
+	int vi = cli_verb(&tool, argc, argv, i, verbs, &st);
+	if (vi < 0)
+		return st;
+	const char *name = cli_vm_operand(&tool, argc, argv, i + 1, verbs[vi], &st);
+	if (!name)
+		return st;
+	bool up = vi == 0, give = vi == 2;
 	if (give && !opts.macvtap)
 		return cli_usage_error(&tool, "grant applies to macvtaps (--macvtap)");
 	if (opts.no_grant && !(up && opts.macvtap))

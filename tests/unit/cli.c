@@ -503,6 +503,66 @@ START_TEST(usage_error_names_stray_argument)
 }
 END_TEST
 
+/* A verb the tool does not know is the first thing said, before any
+ * word after the VM name, a missing name or an option that goes with
+ * another verb: "tap-setup bogus web eth0" named 'eth0' as the stray
+ * word (pci-bind the same), "tap-setup bogus" said only "expected
+ * up|down|grant and a VM name", and "runner-exec --json bogus web" that
+ * --json goes with status only. The verbs it knows are listed. */
+START_TEST(usage_error_unknown_verb_first)
+{
+	static const char *const cmd[][5] = {
+		{"tap-setup", "bogus", "web", "eth0", "(up, down or grant)"},
+		{"tap-setup", "bogus", NULL, NULL, "(up, down or grant)"},
+		{"pci-bind", "bogus", "web", "eth0", "(bind or unbind)"},
+		{"pci-bind", "bogus", NULL, NULL, "(bind or unbind)"},
+		{"runner-exec", "bogus", "web", "eth0",
+		 "(start, stop, cleanup, register, unregister or status)"},
+		{"runner-exec", "--json", "bogus", "web",
+		 "(start, stop, cleanup, register, unregister or status)"},
+	};
+	char *bin = tu_bin(cmd[_i][0]);
+	const char *argv[] = {bin, cmd[_i][1], cmd[_i][2], cmd[_i][3], NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	char *want = xasprintf("%s: usage error: unknown verb 'bogus' %s (usage: ", cmd[_i][0],
+			       cmd[_i][4]);
+	ck_assert_msg(r.status == 2, "%s: exit %d: %s", cmd[_i][0], r.status, r.err);
+	ck_assert_msg(!strncmp(r.err, want, strlen(want)), "%s: want %s... in: %s", cmd[_i][0],
+		      want, r.err);
+	const char *nl = strchr(r.err, '\n');
+	ck_assert_msg(nl && nl[1] == '\0', "%s: not one line: %s", cmd[_i][0], r.err);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
+/* A verb without its VM name says which verb wants one, the same in each
+ * tool that takes one VM. */
+START_TEST(usage_error_verb_without_name)
+{
+	static const char *const cmd[][3] = {
+		{"tap-setup", "up", NULL},
+		{"pci-bind", "unbind", NULL},
+		{"runner-exec", "stop", NULL},
+		{"tap-setup", "--macvtap", "grant"},
+	};
+	char *bin = tu_bin(cmd[_i][0]);
+	const char *argv[] = {bin, cmd[_i][1], cmd[_i][2], NULL};
+	const char *verb = cmd[_i][2] ? cmd[_i][2] : cmd[_i][1];
+	struct tu_run r;
+	tu_run(&r, argv);
+	char *want = xasprintf("%s: usage error: %s takes a VM name (usage: ", cmd[_i][0], verb);
+	ck_assert_msg(r.status == 2, "%s: exit %d: %s", cmd[_i][0], r.status, r.err);
+	ck_assert_msg(!strncmp(r.err, want, strlen(want)), "%s: want %s... in: %s", cmd[_i][0],
+		      want, r.err);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 /* virtiofs-launch's own options: a refused value says what would do, as
  * tap-setup's --mtu does ("not a number from 68 to 65535"). Before, only
  * "invalid value for --thread-pool-size: '1025'", and no page said 1024
@@ -680,6 +740,8 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, resolve_unknown_ids);
 	tcase_add_loop_test(tc, resolve_unknown_ids_tools, 0, 2);
 	tcase_add_loop_test(tc, usage_error_names_stray_argument, 0, 5);
+	tcase_add_loop_test(tc, usage_error_unknown_verb_first, 0, 6);
+	tcase_add_loop_test(tc, usage_error_verb_without_name, 0, 4);
 	tcase_add_loop_test(tc, virtiofs_bad_value_says_what_is_valid, 0, 6);
 	tcase_add_loop_test(tc, lock_timeout_error_names_the_vm, 0, 2);
 	tcase_add_loop_test(tc, help_options_in_man_page, 0, 4);
