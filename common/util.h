@@ -57,6 +57,13 @@ char *path_join(const char *a, const char *b);
 /* malloc'ed printf; NULL on ENOMEM. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The noun for a count of n, one when n is 1, else many, for a message:
+ * log_action("record %zu %s", n, plural(n, "TAP", "TAPs")). */
+static inline const char *plural(unsigned long long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 /* Copy s (n bytes, a NUL among them as \x00) into buf for a message, as
  * escape_text() escapes a value: printable ASCII and printable UTF-8 kept
  * (utf8_printable()), a backslash as \\ and a quote as \' (a value is

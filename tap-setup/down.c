@@ -60,7 +60,8 @@ static int delete_victims(struct ctx *x, const struct victims *v, const bool *he
 		for (size_t i = 0; i < v->r.n; i++)
 			ndel += !held[i];
 		if (delete_group(x, group, &e1) == 0) {
-			log_debug("deleted %zu interfaces with link group %u", ndel, group);
+			log_debug("deleted %zu %s with link group %u", ndel,
+				  plural(ndel, "interface", "interfaces"), group);
 		} else {
 			log_debug("group delete failed (%s), deleting one at a time",
 				  mvm_error_reason(&e1));

@@ -164,8 +164,8 @@ int grant(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 		}
 		k++;
 	}
-	log_debug("gave the nodes of %zu macvtaps to %u:%u", n, (unsigned)c->uid,
-		  (unsigned)c->gid);
+	log_debug("gave %s %zu %s to %u:%u", plural(n, "the node of", "the nodes of"), n,
+		  plural(n, "macvtap", "macvtaps"), (unsigned)c->uid, (unsigned)c->gid);
 	r = 0;
 out:
 	for (size_t i = 0; fds && i < n; i++)

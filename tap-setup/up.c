@@ -341,7 +341,8 @@ static void dry_run_taps(struct ctx *x, const struct plan *p, unsigned flags)
 		log_action("set %s up %s address fe:<the kernel's random rest>", name, set);
 	}
 	_cleanup_free_ char *rec = ctx_record(x);
-	log_action("record %zu TAPs in %s", p->n, ESC(rec ? rec : x->kind));
+	log_action("record %zu %s in %s", p->n, plural(p->n, "TAP", "TAPs"),
+		   ESC(rec ? rec : x->kind));
 }
 
 /* Steps 2 to 4 for TAPs. */
@@ -541,7 +542,8 @@ static void dry_run_macvtaps(struct ctx *x, const struct plan *p, const struct m
 		log_action("set %s up", id);
 	}
 	_cleanup_free_ char *rec = ctx_record(x);
-	log_action("record %zu macvtaps in %s", list->n, ESC(rec ? rec : x->kind));
+	log_action("record %zu %s in %s", list->n, plural(list->n, "macvtap", "macvtaps"),
+		   ESC(rec ? rec : x->kind));
 }
 
 /* One macvtap: made, found, IPv6 off, its node, up. */

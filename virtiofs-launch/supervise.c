@@ -193,8 +193,9 @@ static void failed(struct child *ch, long long now)
 	ch->failures = now - ch->started < L.set.min_uptime ? ch->failures + 1 : 1;
 	if (ch->failures >= L.set.max_failures) {
 		char why[64], status[64];
-		snprintf(why, sizeof(why), "it failed %u times in a row", ch->failures);
-		snprintf(status, sizeof(status), "failed %u times in a row", ch->failures);
+		const char *times = plural(ch->failures, "time", "times");
+		snprintf(why, sizeof(why), "it failed %u %s in a row", ch->failures, times);
+		snprintf(status, sizeof(status), "failed %u %s in a row", ch->failures, times);
 		share_failed_for_good(ch, EIO, why, status);
 		return;
 	}
@@ -431,7 +432,8 @@ static bool update_status(void)
 	}
 	bool ready = L.ready_pending && up == total && !leaving;
 	if (ready) {
-		int r = notifyf("READY=1\nSTATUS=%zu of %zu shares up", up, total);
+		int r = notifyf("READY=1\nSTATUS=%zu of %zu %s up", up, total,
+				plural(total, "share", "shares"));
 		if (r < 0) {
 			/* Lost, the service manager would wait for it until its
 			 * start timeout, and the VM with it: a start gives up (and
@@ -450,11 +452,11 @@ static bool update_status(void)
 		if (L.made == &L.start_made)
 			L.made = NULL;
 		made_dirs_forget(&L.start_made); /* (the start is done) */
-		log_debug("ready: %zu shares up", up);
+		log_debug("ready: %zu %s up", up, plural(up, "share", "shares"));
 	} else if (L.status_sent && up == L.status_up && total == L.status_total) {
 		return false;
 	} else {
-		notifyf("STATUS=%zu of %zu shares up", up, total);
+		notifyf("STATUS=%zu of %zu %s up", up, total, plural(total, "share", "shares"));
 	}
 	L.status_sent = true;
 	L.status_up = up;

@@ -4,7 +4,7 @@
  * stale one), then prints every message it receives, one line per
  * variable, prefixed by the CLOCK_MONOTONIC time in microseconds:
  *   1234567 READY=1
- *   1234567 STATUS=1 of 1 shares up
+ *   1234567 STATUS=1 of 1 share up
  * stdout is flushed after each message. It runs until SIGTERM/SIGINT and
  * then removes SOCKET_PATH. Exit status 0, or 1 when it cannot bind. */
 #include <errno.h>

@@ -480,7 +480,7 @@ START_TEST(dry_run_lines_are_escaped)
 		xasprintf("tap-setup: vm1: would set the root qdisc of vm1\\\\x41 to noqueue\n"),
 		xasprintf("tap-setup: vm1: would set vm1\\\\x41 up group "),
 		xasprintf(" master br\\\\x41 address fe:<the kernel's random rest>\n"),
-		xasprintf("tap-setup: vm1: would record 1 TAPs in %s/tap\n", run),
+		xasprintf("tap-setup: vm1: would record 1 TAP in %s/tap\n", run),
 	};
 	const char *dry[] = { "--dry-run", "--bridge", "br\\x41", NULL };
 	struct tu_run r;
@@ -502,7 +502,7 @@ START_TEST(dry_run_lines_are_escaped)
 			  "to 990:78\n",
 			  t.root),
 		xasprintf("tap-setup: vm1: would set mvt\\\\x41 up\n"),
-		xasprintf("tap-setup: vm1: would record 1 macvtaps in %s/macvtap\n", run),
+		xasprintf("tap-setup: vm1: would record 1 macvtap in %s/macvtap\n", run),
 	};
 	const char *mdry[] = { "--dry-run", "--macvtap", "--devfs", dev, NULL };
 	tap_run(&r, &t, "up", mdry);
@@ -721,6 +721,62 @@ START_TEST(many_taps)
 	ck_assert_int_eq(ifindex("t0"), 0);
 	ck_assert_int_eq(ifindex("t255"), 0);
 	fprintf(stderr, "tap: 256 TAPs: up %lld ms, down %lld ms\n", t1 - t0, t2 - t1);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* The count of interfaces agrees with its noun, in what up --dry-run
+ * prints and in what down -v and grant -v say: _i 0, one of each: "would
+ * record 1 TAP", "deleted 1 interface", "would record 1 macvtap", "gave
+ * the node of 1 macvtap" (before: "1 TAPs", "1 interfaces", "1 macvtaps",
+ * "the nodes of 1 macvtaps"); _i 1, two: the plural. */
+START_TEST(interface_count_agrees_with_its_noun)
+{
+	struct tu_vm t;
+	bool two = _i == 1;
+	vm_taps(&t, two ? "vm1-a\nvm1-b\n" : "vm1-a\n", NULL);
+	const char *dry[] = { "--dry-run", NULL };
+	struct tu_run r;
+	tap_run(&r, &t, "up", dry);
+	char *want = xasprintf("tap-setup: vm1: would record %s in ", two ? "2 TAPs" : "1 TAP");
+	ck_assert_msg(r.status == 0 && strstr(r.out, want), "want %s in: %s%s", want, r.out,
+		      r.err);
+	free(want);
+	tu_run_free(&r);
+	tap_ok(&t, "up", NULL);
+	const char *v[] = { "-v", NULL };
+	tap_run(&r, &t, "down", v);
+	want = xasprintf("tap-setup: vm1: deleted %s with link group ",
+			 two ? "2 interfaces" : "1 interface");
+	ck_assert_msg(r.status == 0 && strstr(r.err, want), "want %s in: %s", want, r.err);
+	free(want);
+	tu_run_free(&r);
+
+	make_veth("lower0");
+	tu_write(t.runner, "share/microvm/macvtap-interfaces",
+		 two ? "mvt0 02:11:22:33:44:55 lower0 bridge\nmvt1 02:11:22:33:44:56 lower0 bridge\n"
+		     : "mvt0 02:11:22:33:44:55 lower0 bridge\n");
+	char *dev = tu_path(t.root, "dev");
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	const char *mdry[] = { "--macvtap", "--devfs", dev, "--dry-run", NULL };
+	tap_run(&r, &t, "up", mdry);
+	want = xasprintf("tap-setup: vm1: would record %s in ", two ? "2 macvtaps" : "1 macvtap");
+	ck_assert_msg(r.status == 0 && strstr(r.out, want), "want %s in: %s%s", want, r.out,
+		      r.err);
+	free(want);
+	tu_run_free(&r);
+	const char *up[] = { "--macvtap", "--devfs", dev, "--no-grant", NULL };
+	tap_ok(&t, "up", up);
+	const char *grant[] = { "--macvtap", "--devfs", dev, "-v", NULL };
+	tap_run(&r, &t, "grant", grant);
+	want = xasprintf("tap-setup: vm1: gave %s to ",
+			 two ? "the nodes of 2 macvtaps" : "the node of 1 macvtap");
+	ck_assert_msg(r.status == 0 && strstr(r.err, want), "want %s in: %s", want, r.err);
+	free(want);
+	tu_run_free(&r);
+	const char *down[] = { "--macvtap", "--devfs", dev, NULL };
+	tap_ok(&t, "down", down);
+	free(dev);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -1562,6 +1618,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, unknown_vm_makes_nothing, why);
 	tu_add_test_if(tc, down_refuses_a_record_with_a_nul, why);
 	tu_add_test_if(tc, many_taps, why);
+	tu_add_loop_test_if(tc, interface_count_agrees_with_its_noun, 0, 2, why);
 	tu_add_test_if(tc, macvtap_up_down, why);
 	tu_add_loop_test_if(tc, macvtap_devt_from_node_or_refused, 0, 2, why);
 	tu_add_test_if(tc, macvtap_refusals_and_rollback, why);

@@ -243,6 +243,16 @@ END_TEST
 
 /* ---- files ---- */
 
+/* plural(): the noun a count takes ("1 TAP", "0 TAPs", "2 TAPs"). */
+START_TEST(plural_cases)
+{
+	ck_assert_str_eq(plural(1, "TAP", "TAPs"), "TAP");
+	ck_assert_str_eq(plural(0, "TAP", "TAPs"), "TAPs");
+	ck_assert_str_eq(plural(2, "TAP", "TAPs"), "TAPs");
+	ck_assert_str_eq(plural(1ULL << 32 | 1, "TAP", "TAPs"), "TAPs");
+}
+END_TEST
+
 START_TEST(mkdir_p_cases)
 {
 	char *p = tu_path(root, "a/b/c");
@@ -1096,6 +1106,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, component_rules);
 	tcase_add_test(tc, lines_iterate);
 	tcase_add_test(tc, parse_uint_cases);
+	tcase_add_test(tc, plural_cases);
 	tcase_add_test(tc, error_format);
 	tcase_add_test(tc, error_setf);
 	tcase_add_test(tc, error_verb_after_long);

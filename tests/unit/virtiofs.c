@@ -2040,7 +2040,7 @@ START_TEST(reload_failing_new_share_given_up_alone)
 		ck_assert_msg(strstr(log, "b: fake: unknown argument \\'--fake-refuse\\'"),
 			      "log:\n%s", log);
 		free(log);
-		ck_assert_int_gt(lt_wait_msg(&t, (size_t)rd, "STATUS=1 of 1 shares up", 1000), rd);
+		ck_assert_int_gt(lt_wait_msg(&t, (size_t)rd, "STATUS=1 of 1 share up", 1000), rd);
 		ck_assert_int_lt(lt_wait_msg(&t, from, "STOPPING=1", 0), 0);
 	}
 	/* The runner fixed: b comes up, a stays. */
@@ -2607,9 +2607,9 @@ START_TEST(status_names_the_tag_escaped)
 	const char *const extra[] = {"--max-failures", "1", NULL};
 	lt_start(&t, t.fake, extra);
 	int st = lt_wait_exit(&t, 4000);
-	char *status = xasprintf("STATUS=share '%s' failed 1 times in a row", odd_tag_shown);
+	char *status = xasprintf("STATUS=share '%s' failed 1 time in a row", odd_tag_shown);
 	char *want = xasprintf("virtiofs-launch: vm1: unable to start share '%s': it failed 1 "
-			       "times in a row\n",
+			       "time in a row\n",
 			       odd_tag_shown);
 	char *log = lt_log(&t);
 	if (st != 1 || lt_wait_msg(&t, 0, status, 0) < 0 || !strstr(log, want))
@@ -3492,6 +3492,33 @@ START_TEST(no_shares_ready_at_once)
 	ck_assert(has_line(t.msgs[r].text, "STATUS=0 of 0 shares up"));
 	kill(t.pid, SIGINT);
 	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+	lt_free(&t);
+}
+END_TEST
+
+/* The count of shares agrees with its noun, in what systemctl status
+ * shows (STATUS=) and in the debug line at READY=1: _i 0, one share:
+ * "1 of 1 share up", "ready: 1 share up" (before: "1 of 1 shares up",
+ * "ready: 1 shares up"); _i 1, two: "2 of 2 shares up". */
+START_TEST(share_count_agrees_with_its_noun)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	if (_i == 1)
+		lt_share(&t, "b", "b", "vm1-virtiofs-b.sock");
+	const char *const extra[] = {"-v", NULL};
+	lt_start(&t, t.fake, extra);
+	int r = lt_wait_msg(&t, 0, "READY=1", 3000);
+	const char *status = _i ? "STATUS=2 of 2 shares up" : "STATUS=1 of 1 share up";
+	const char *ready = _i ? "virtiofs-launch: vm1: ready: 2 shares up"
+			       : "virtiofs-launch: vm1: ready: 1 share up";
+	kill(t.pid, SIGINT);
+	ck_assert_int_eq(lt_wait_exit(&t, 3000), 0);
+	char *log = lt_log(&t);
+	if (r < 0 || !has_line(t.msgs[r].text, status) || !has_line(log, ready))
+		ck_abort_msg("want %s and %s; got:\n%s", status, ready, lt_story(&t));
+	free(log);
 	lt_free(&t);
 }
 END_TEST
@@ -5763,7 +5790,7 @@ START_TEST(chroot_refused_gives_up_cleanly)
 		struct tu_run r;
 		tu_run_env(&r, argv, env);
 		ck_assert_msg(r.status == 1 && strstr(r.err, want) &&
-				      strstr(r.err, "unable to start share 'a': it failed 1 times "
+				      strstr(r.err, "unable to start share 'a': it failed 1 time "
 						    "in a row"),
 			      "exit %d; want:\n%slog:\n%s", r.status, want, r.err);
 		ck_assert_msg(!strstr(r.err, left) == !by_hand, "%s:\n%slog:\n%s",
@@ -6178,6 +6205,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, daemon_output_relayed_line_by_line, tu_need_root());
 	tu_add_test_if(tc, down_too_long_times_out, tu_need_root());
 	tu_add_test_if(tc, status_names_the_tag_escaped, tu_need_root());
+	tu_add_loop_test_if(tc, share_count_agrees_with_its_noun, 0, 2, tu_need_root());
 	tu_add_test_if(tc, newline_tag_refused_before_any_notification, tu_need_root());
 	tu_add_test_if(tc, lost_ready_gives_up_at_start_not_after_a_reload, tu_need_root());
 	tu_add_test_if(tc, ready_before_daemon_accepts, tu_need_root());

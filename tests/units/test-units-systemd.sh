@@ -314,7 +314,7 @@ check "vm5: systemd saw up killed" journal_has microvm-tap-interfaces@vm5 \
     '.*Main process exited, code=killed, status=9/KILL'
 check "vm5: down ran after the failed start and deleted what up had made" \
     journal_has microvm-tap-interfaces@vm5 \
-    '.*vm5: deleted [1-9][0-9]* interfaces with link group [0-9]+'
+    '.*vm5: deleted [1-9][0-9]* interfaces? with link group [0-9]+'
 check "vm5: no TAP left" test -z "$(cx ip -o link show | grep -o 'mvmk5[a-c]')"
 check "vm5: no record left" fails_to cx test -e /run/microvm/vm5/tap
 
