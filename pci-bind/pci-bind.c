@@ -1159,8 +1159,11 @@ static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 		}
 		if ((r = bind_one(x, e)) < 0)
 			break;
-		if (opts.bind_group && x->by_group)
-			log_info("bound '%s' of IOMMU group %s too (--bind-group)", x->addr,
+		if (opts.bind_group && x->by_group && c.dry_run)
+			log_action("bind '%s' of IOMMU group %s too (--bind-group)", ESC(x->addr),
+				   ESC(x->group));
+		else if (opts.bind_group && x->by_group)
+			log_info("bound '%s' of IOMMU group %s too (--bind-group)", ESC(x->addr),
 				 ESC(x->group));
 	}
 	for (size_t i = 0; i < mine->n && r == 0; i++)

@@ -821,6 +821,32 @@ START_TEST(record_of_version_2_node_taken_back)
 }
 END_TEST
 
+/* A dry run with --bind-group says that it would bind the group's other
+ * device, as an action on stdout: before, it wrote "bound '0000:01:00.1'
+ * of IOMMU group 6 too (--bind-group)" to stderr, as if it had, and
+ * nothing was bound. */
+START_TEST(bind_group_dry_run_says_would)
+{
+	struct sim s;
+	struct tu_run r;
+	shared_group(&s);
+	pci_run(&s, &r, "bind", EXTRA("--bind-group", "--dry-run"));
+	ck_assert_msg(r.status == 0, "bind: %s", r.err);
+	ck_assert_msg(!strstr(r.err, "bound"), "stderr: %s", r.err);
+	ck_assert_msg(strstr(r.out, "pci-bind: vm1: would bind '0000:01:00.1' of IOMMU group "),
+		      "stdout: %s", r.out);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.1"), "snd_hda_intel");
+	tu_run_free(&r);
+	/* A real run says it did. */
+	pci_run(&s, &r, "bind", EXTRA("--bind-group"));
+	ck_assert_msg(r.status == 0 && strstr(r.err, "pci-bind: vm1: bound '0000:01:00.1' of IOMMU "
+						     "group "),
+		      "bind: %s", r.err);
+	tu_run_free(&r);
+	sim_free(&s);
+}
+END_TEST
+
 START_TEST(dry_run_prints_writes)
 {
 	struct sim s;
@@ -1919,6 +1945,7 @@ Suite *pci_suite(void)
 	tu_add_test_if(tc, vfio_node_of_the_vm_user_taken_back, tu_need_root());
 	tu_add_test_if(tc, record_of_version_2_node_taken_back, tu_need_root());
 	tu_add_test_if(tc, dry_run_prints_writes, tu_need_root());
+	tu_add_test_if(tc, bind_group_dry_run_says_would, tu_need_root());
 	tu_add_test_if(tc, dry_run_lines_are_escaped, tu_need_root());
 	tu_add_test_if(tc, dry_run_unbind_changes_nothing, tu_need_root());
 	tu_add_test_if(tc, driver_names_in_reasons_escaped, tu_need_root());
