@@ -296,5 +296,7 @@ int cli_parse(const struct cli_tool *t, int argc, char **argv, struct cli *c, in
 	if (r < 0)
 		return -1;
 	log_set_verbose(c->verbose);
+	if (t->flags & CLI_ROOT)
+		log_set_needs_root();
 	return optind;
 }

@@ -19,6 +19,7 @@ enum {
 	CLI_IDS = 1u << 4,	 /* --user, --group */
 	CLI_UNTRUSTED = 1u << 5, /* --allow-untrusted */
 	CLI_RUNTIME = 1u << 6,	 /* --runtime-dir, $MICROVM_RUNTIME_DIR */
+	CLI_ROOT = 1u << 7,	 /* runs as root: log_set_needs_root() */
 };
 
 struct cli {

@@ -16,6 +16,7 @@ static const char *prog = "microvm";
 static const char *subject;
 static int verbose;
 static bool journal; /* stderr is the journal stream: use <N> prefixes */
+static char root_hint[64]; /* log_set_needs_root(): "" when not */
 
 /* $JOURNAL_STREAM is "DEV:INO" of the stream systemd connected; only when
  * stderr is still that stream do the prefixes make sense (sd-daemon(3)). */
@@ -46,6 +47,11 @@ const char *log_prog(void)
 void log_set_subject(const char *name)
 {
 	subject = name;
+}
+
+void log_set_needs_root(void)
+{
+	snprintf(root_hint, sizeof(root_hint), "not root: %s runs as root", prog);
 }
 
 void log_set_verbose(int level)
@@ -130,6 +136,8 @@ void log_error_info(struct mvm_error *e)
 {
 	if (e->reported)
 		return;
+	if (root_hint[0] && !e->hint && (e->err == EACCES || e->err == EPERM) && geteuid() != 0)
+		e->hint = root_hint;
 	log_error_as(LOG_ERR, e, "");
 	e->reported = true;
 }

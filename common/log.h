@@ -31,6 +31,12 @@ void log_vmsg(int prio, const char *fmt, va_list ap);
 			log_msg(LOG_DEBUG, __VA_ARGS__); \
 	} while (0)
 
+/* The program runs as root (tap-setup, pci-bind, virtiofs-launch): from
+ * now on, an error that log_error_info() logs for want of permission
+ * (EACCES, EPERM) in a run whose effective uid is not 0, and that has no
+ * hint of its own, gets the hint "not root: PROG runs as root". */
+void log_set_needs_root(void);
+
 /* log_err() of a filled struct mvm_error, unless it was logged already;
  * it is then marked reported (error.h: an error is logged once). */
 void log_error_info(struct mvm_error *e);

@@ -83,7 +83,7 @@ static const struct cli_tool tool = {
 		"  --bind-group         also bind the other devices of a device's IOMMU group\n"
 		"  --modprobe-config P  modprobe.d directory or file for libkmod's blacklist\n"
 		"                       (default libkmod's: /etc/modprobe.d, /lib/modprobe.d, ...)\n",
-	.flags = CLI_SYSFS | CLI_DEVFS | CLI_MODULES | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME,
+	.flags = CLI_SYSFS | CLI_DEVFS | CLI_MODULES | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME | CLI_ROOT,
 	.options = options,
 	.handle = handle,
 	.userdata = &opts,

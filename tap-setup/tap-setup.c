@@ -135,7 +135,7 @@ static const struct cli_tool tool = {
 		"                    what its VM does not read in time either way) or\n"
 		"                    default (the kernel's: 6.5 MiB a multi_queue TAP)\n"
 		"                    ($MICROVM_TAP_QDISC)\n",
-	.flags = CLI_SYSFS | CLI_DEVFS | CLI_PROCFS | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME,
+	.flags = CLI_SYSFS | CLI_DEVFS | CLI_PROCFS | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME | CLI_ROOT,
 	.options = tool_options,
 	.handle = handle_option,
 	.userdata = &opts,

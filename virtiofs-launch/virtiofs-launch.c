@@ -90,7 +90,7 @@ static const struct cli_tool tool = {
 	.synopsis = "[OPTIONS] NAME",
 	.summary = "Run and supervise one virtiofsd per virtiofs share of VM NAME.",
 	.help = help_text,
-	.flags = CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME,
+	.flags = CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME | CLI_ROOT,
 	.options = options,
 	.handle = handle,
 };

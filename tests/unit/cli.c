@@ -563,6 +563,45 @@ START_TEST(usage_error_verb_without_name)
 }
 END_TEST
 
+/* A root tool run by hand by someone who is not root fails for want of
+ * permission, and says that it needs root: before, only "unable to lock
+ * 'RUN/vm1.lock': Permission denied" (tap-setup, pci-bind) or "unable to
+ * make 'a mount namespace': Operation not permitted" (virtiofs-launch),
+ * which leave the admin to guess. Run as nobody (setpriv). */
+START_TEST(not_root_says_so)
+{
+	static const char *const tools[] = {"tap-setup", "pci-bind", "virtiofs-launch"};
+	static const char *const verb[] = {"up", "bind", NULL};
+	struct tu_vm t;
+	tu_vm_make(&t, "vm1");
+	ck_assert_int_eq(mkdir(t.runtime, 0755), 0);
+	char *bin = tu_bin(tools[_i]);
+	const char *argv[20] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+				"--clear-groups", "--", bin, "--state-dir", t.state,
+				"--runtime-dir", t.runtime, "--group", "0"};
+	size_t n = 12;
+	if (_i < 2) {
+		argv[n++] = "--user";
+		argv[n++] = "0";
+		argv[n++] = verb[_i];
+	}
+	argv[n++] = "vm1";
+	argv[n] = NULL;
+	struct tu_run r;
+	tu_run(&r, argv);
+	char *want = xasprintf(" (not root: %s runs as root)\n", tools[_i]);
+	size_t l = strlen(r.err), wl = strlen(want);
+	ck_assert_msg(r.status == 1 && l > wl && !strcmp(r.err + l - wl, want),
+		      "%s: exit %d; want ...%s in: %s", tools[_i], r.status, want, r.err);
+	ck_assert_msg(!strchr(r.err, '\n') || strchr(r.err, '\n')[1] == '\0',
+		      "%s: not one line: %s", tools[_i], r.err);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* virtiofs-launch's own options: a refused value says what would do, as
  * tap-setup's --mtu does ("not a number from 68 to 65535"). Before, only
  * "invalid value for --thread-pool-size: '1025'", and no page said 1024
@@ -746,6 +785,7 @@ Suite *cli_suite(void)
 	tcase_add_loop_test(tc, lock_timeout_error_names_the_vm, 0, 2);
 	tcase_add_loop_test(tc, help_options_in_man_page, 0, 4);
 	tu_add_loop_test_if(tc, missing_vm_is_named, 0, 5, tu_need_root());
+	tu_add_loop_test_if(tc, not_root_says_so, 0, 3, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
