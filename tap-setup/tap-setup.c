@@ -205,6 +205,14 @@ int main(int argc, char **argv)
 		return cli_usage_error(&tool, "grant applies to macvtaps (--macvtap)");
 	if (opts.no_grant && !(up && opts.macvtap))
 		return cli_usage_error(&tool, "--no-grant applies to up --macvtap");
+	if (up && arg_bridge && opts.macvtap)
+		return cli_usage_error(&tool, "--bridge applies to TAPs, not to macvtaps");
+	if (vm_name_check(name, &e) < 0) { /* a usage error, named in its own words */
+		log_error_info(&e);
+		return 2;
+	}
+	/* Every line from here on names the VM, a bad value below too. */
+	log_set_subject(name);
 	/* --bridge, --mtu and --qdisc, and the variables that are their
 	 * defaults (an option wins), are up's: checked and used by up alone.
 	 * The units give down the same options, so a bad value in a drop-in
@@ -212,8 +220,6 @@ int main(int argc, char **argv)
 	 * takes back what up made. A bridge is for TAPs only; so is a qdisc
 	 * (macvtaps have no queue of their own), but --qdisc given to a
 	 * macvtap up is still checked, as it always was. */
-	if (up && arg_bridge && opts.macvtap)
-		return cli_usage_error(&tool, "--bridge applies to TAPs, not to macvtaps");
 	if (up) {
 		const char *from, *v;
 		bool tap = !opts.macvtap;
@@ -227,11 +233,6 @@ int main(int argc, char **argv)
 		    set_mtu(&opts, v, from) < 0)
 			return 2;
 	}
-	if (vm_name_check(name, &e) < 0) { /* a usage error, named in its own words */
-		log_error_info(&e);
-		return 2;
-	}
-	log_set_subject(name);
 	if (lock_timeout_ms(&wait_ms, &e) < 0) {
 		log_error_info(&e);
 		return 2;

@@ -1293,12 +1293,12 @@ START_TEST(qdisc_noqueue_unless_default)
 	const char *bad[] = { "--qdisc", "fq", NULL };
 	tap_run(&r, &t, "up", bad);
 	ck_assert_int_eq(r.status, 2);
-	ck_assert_str_eq(r.err, "tap-setup: unable to use qdisc 'fq': not noqueue or default\n");
+	ck_assert_str_eq(r.err, "tap-setup: vm1: unable to use qdisc 'fq': not noqueue or default\n");
 	tu_run_free(&r);
 	const char *env_bad[] = { "MICROVM_TAP_QDISC=pfifo", NULL };
 	tap_run_env(&r, &t, "up", NULL, env_bad);
 	ck_assert_int_eq(r.status, 2);
-	ck_assert_str_eq(r.err, "tap-setup: unable to use qdisc 'pfifo' of MICROVM_TAP_QDISC: not "
+	ck_assert_str_eq(r.err, "tap-setup: vm1: unable to use qdisc 'pfifo' of MICROVM_TAP_QDISC: not "
 				"noqueue or default\n");
 	tu_run_free(&r);
 	ck_assert_int_eq(ifindex("vm1-a"), 0);
@@ -1330,8 +1330,9 @@ START_TEST(empty_environment_is_unset)
 }
 END_TEST
 
-/* A bad $MICROVM_TAP_MTU is named like every other error, "tap-setup: ...",
- * with the variable it came from. */
+/* A bad $MICROVM_TAP_MTU is named like every other error of a run for a
+ * VM, "tap-setup: vm1: ..." (DESIGN.md section 5; before, without the
+ * VM, unlike a bad $MICROVM_LOCK_TIMEOUT), with the variable it came from. */
 START_TEST(bad_mtu_from_environment)
 {
 	char *bin = tu_bin("tap-setup");
@@ -1341,8 +1342,8 @@ START_TEST(bad_mtu_from_environment)
 	struct tu_run r;
 	tu_run_env(&r, argv, env);
 	ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.err);
-	ck_assert_str_eq(r.err, "tap-setup: unable to use MTU 'abc' of MICROVM_TAP_MTU: not a number "
-				"from 68 to 65535\n");
+	ck_assert_str_eq(r.err, "tap-setup: vm1: unable to use MTU 'abc' of MICROVM_TAP_MTU: not a "
+				"number from 68 to 65535\n");
 	tu_run_free(&r);
 	free(bin);
 }
@@ -1367,7 +1368,7 @@ START_TEST(mtu_bounds)
 			      r.status, r.err);
 		char want[128];
 		snprintf(want, sizeof(want),
-			 "tap-setup: unable to use MTU '%s': not a number from 68 to 65535\n",
+			 "tap-setup: vm1: unable to use MTU '%s': not a number from 68 to 65535\n",
 			 cases[i].mtu);
 		if (cases[i].status == 2)
 			ck_assert_str_eq(r.err, want);
