@@ -324,6 +324,26 @@ static const char *settings_str(uint32_t group, char *buf, size_t size)
 	return buf;
 }
 
+/* The last line of a dry run: the record of n interfaces, or, for none
+ * (a runner that lists none), what finish() does then: the record removed,
+ * if there is one. */
+static void dry_run_record(struct ctx *x, size_t n, const char *one, const char *many)
+{
+	_cleanup_free_ char *rec = ctx_record(x);
+	if (n > 0)
+		log_action("record %zu %s in %s", n, plural(n, one, many), ESC(rec ? rec : x->kind));
+	else if (rec && access(rec, F_OK) == 0)
+		log_action("remove record %s", ESC(rec));
+}
+
+/* A runner's list of no interface (empty, or no file): said, as the run
+ * makes nothing (rel: the list). */
+static void none_listed(size_t n, const char *rel)
+{
+	if (n == 0)
+		log_info("no interface in the runner's %s: nothing to create", rel);
+}
+
 static void dry_run_taps(struct ctx *x, const struct plan *p, unsigned flags)
 {
 	const struct cli *c = x->c;
@@ -340,9 +360,7 @@ static void dry_run_taps(struct ctx *x, const struct plan *p, unsigned flags)
 			log_action("set the root qdisc of %s to noqueue", name);
 		log_action("set %s up %s address fe:<the kernel's random rest>", name, set);
 	}
-	_cleanup_free_ char *rec = ctx_record(x);
-	log_action("record %zu %s in %s", p->n, plural(p->n, "TAP", "TAPs"),
-		   ESC(rec ? rec : x->kind));
+	dry_run_record(x, p->n, "TAP", "TAPs");
 }
 
 /* Steps 2 to 4 for TAPs. */
@@ -407,6 +425,7 @@ int up_taps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 	int r = vm_tap_interfaces(vm, &names, e);
 	if (r < 0)
 		return r;
+	none_listed(names.n, "share/microvm/tap-interfaces");
 	if ((r = vm_tap_flags(vm, &flags, e)) < 0 || (r = ctx_open(x, e)) < 0)
 		goto out;
 	if (opts.bridge && (r = find_link(x, opts.bridge, "bridge", &master, e)) < 0)
@@ -541,9 +560,7 @@ static void dry_run_macvtaps(struct ctx *x, const struct plan *p, const struct m
 				   (unsigned)c->uid, (unsigned)c->gid);
 		log_action("set %s up", id);
 	}
-	_cleanup_free_ char *rec = ctx_record(x);
-	log_action("record %zu %s in %s", list->n, plural(list->n, "macvtap", "macvtaps"),
-		   ESC(rec ? rec : x->kind));
+	dry_run_record(x, list->n, "macvtap", "macvtaps");
 }
 
 /* One macvtap: made, found, IPv6 off, its node, up. */
@@ -607,6 +624,7 @@ int up_macvtaps(struct ctx *x, const struct vm *vm, struct mvm_error *e)
 	int r = vm_macvtap_interfaces(vm, &list, e);
 	if (r < 0)
 		return r;
+	none_listed(list.n, "share/microvm/macvtap-interfaces");
 	if ((r = ctx_open(x, e)) < 0)
 		goto out;
 	p.n = list.n;

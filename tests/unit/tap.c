@@ -781,6 +781,40 @@ START_TEST(interface_count_agrees_with_its_noun)
 }
 END_TEST
 
+/* A runner whose list names no interface (an empty file, or none: the
+ * admin who forgot --macvtap): up makes nothing and records nothing, and
+ * says so; its dry run says the same. Before, the dry run printed "would
+ * record 0 TAPs in RUN/vm1/tap", which the real run never wrote, and the
+ * real run said nothing, even with -v. _i 0: TAPs; _i 1: macvtaps. */
+START_TEST(up_with_no_interfaces_says_so)
+{
+	struct tu_vm t;
+	vm_taps(&t, "\n", NULL);
+	if (_i == 1)
+		tu_write(t.runner, "share/microvm/macvtap-interfaces", "\n");
+	const char *kind = _i ? "macvtap" : "tap";
+	char *want = xasprintf("tap-setup: vm1: no interface in the runner's "
+			       "share/microvm/%s-interfaces: nothing to create\n",
+			       kind);
+	const char *dry[] = { "--dry-run", _i ? "--macvtap" : NULL, NULL };
+	struct tu_run r;
+	tap_run(&r, &t, "up", dry);
+	ck_assert_msg(r.status == 0 && !strcmp(r.out, "") && !strcmp(r.err, want),
+		      "dry run: exit %d; want no stdout and %sstdout: %sstderr: %s", r.status, want,
+		      r.out, r.err);
+	tu_run_free(&r);
+	const char *real[] = { _i ? "--macvtap" : NULL, NULL };
+	tap_run(&r, &t, "up", real);
+	ck_assert_msg(r.status == 0 && !strcmp(r.err, want), "up: exit %d; want %sstderr: %s",
+		      r.status, want, r.err);
+	tu_run_free(&r);
+	char *rec = record_of(&t, kind);
+	ck_assert_msg(rec == NULL, "up recorded: %s", rec);
+	free(want);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* ---- macvtap ------------------------------------------------------------------ */
 
 /* down must know a macvtap's device number to check that no process
@@ -1619,6 +1653,7 @@ Suite *tap_suite(void)
 	tu_add_test_if(tc, unknown_vm_makes_nothing, why);
 	tu_add_test_if(tc, down_refuses_a_record_with_a_nul, why);
 	tu_add_test_if(tc, many_taps, why);
+	tu_add_loop_test_if(tc, up_with_no_interfaces_says_so, 0, 2, why);
 	tu_add_loop_test_if(tc, interface_count_agrees_with_its_noun, 0, 2, why);
 	tu_add_test_if(tc, macvtap_up_down, why);
 	tu_add_loop_test_if(tc, macvtap_devt_from_node_or_refused, 0, 2, why);
