@@ -188,6 +188,29 @@ static bool on_virtiofs(int fd)
 	       strcmp(type, "virtiofs") == 0;
 }
 
+int vm_dir_on_fuse(const char *state_dir, const char *name)
+{
+	_cleanup_close_ int sd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct statx a, b;
+	if (sd < 0 || statx(sd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &a) < 0 ||
+	    statx(sd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, 0, &b) < 0)
+		return -errno;
+	if (!(a.stx_mask & b.stx_mask & STATX_MNT_ID))
+		return -ENOSYS;
+	if (a.stx_mnt_id == b.stx_mnt_id)
+		return 0; /* (no mount point: the state dir's own file system) */
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	char type[64];
+	int r = read_file(MOUNTINFO, MOUNTINFO_MAX, &text, &len);
+	if (r == 0)
+		r = mountinfo_fstype(text, len, b.stx_mnt_id, type, sizeof(type));
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT; /* (gone since) */
+	return strcmp(type, "fuse") == 0 || strcmp(type, "fuseblk") == 0 ||
+	       strncmp(type, "fuse.", 5) == 0;
+}
+
 int on_fuse(const char *path, int fd)
 {
 	/* path looked up once: the magic number and the mount's type are
@@ -1267,9 +1290,13 @@ int vm_list(const char *state_dir, char ***names, size_t *n)
 	while ((errno = 0, de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
+		/* (the type readdir() gives: a stat would ask a FUSE daemon
+		 * mounted there, which can keep the caller waiting) */
 		struct stat st;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISDIR(st.st_mode))
+		if (de->d_type != DT_DIR &&
+		    (de->d_type != DT_UNKNOWN ||
+		     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		     !S_ISDIR(st.st_mode)))
 			continue;
 		if (k == cap) {
 			cap = cap ? cap * 2 : 16;

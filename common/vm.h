@@ -58,6 +58,12 @@ void vm_close(struct vm *vm);
 /* Every directory in the state dir but a dot one, sorted: the VMs (names
  * malloc'ed, as the array; -errno). Not checked as VM names. */
 int vm_list(const char *state_dir, char ***names, size_t *n);
+/* Is STATE/NAME the root of a FUSE mount (not virtiofs), as its VM user
+ * can make one (with allow_other where /etc/fuse.conf lets it), whose
+ * daemon could keep root waiting on any question? Asked of no FUSE daemon
+ * (statx() with AT_STATX_DONT_SYNC; the mount's type from this process's
+ * mount table, read only when NAME is a mount point). 1, 0, or -errno. */
+int vm_dir_on_fuse(const char *state_dir, const char *name);
 
 /* Only the name check of vm_open(). */
 int vm_name_check(const char *name, struct mvm_error *e);

@@ -106,6 +106,17 @@ int writable_note(const struct share_list *l, int fd, struct mvm_error *e)
 	return r < 0 ? mvm_error_set(e, -r, "note", "the writable shares' sources", NULL) : 0;
 }
 
+/* The error for VM name's directory, on FUSE (on == 1) or not known to
+ * be elsewhere (-errno). */
+static int fuse_dir_error(const char *name, int on, struct mvm_error *e)
+{
+	_cleanup_free_ char *dir = path_join(L.c.state_dir, name);
+	if (on > 0)
+		return mvm_error_set(e, EPERM, "read", dir ? dir : name,
+				     "a FUSE mount (its daemon could keep the launcher waiting)");
+	return mvm_error_set(e, -on, "inspect", dir ? dir : name, NULL);
+}
+
 int others_note(struct mvm_error *e)
 {
 	char **names = NULL;
@@ -118,10 +129,12 @@ int others_note(struct mvm_error *e)
 		struct share_list l = {0};
 		struct mvm_error oe = {0};
 		int k = 0;
-		if (r == 0 && strcmp(names[i], L.name) != 0 && vm_name_check(names[i], NULL) == 0)
-			k = vm_open(&v, L.c.state_dir, names[i], VM_CURRENT, false, &oe);
-		else
+		if (r != 0 || strcmp(names[i], L.name) == 0 || vm_name_check(names[i], NULL) < 0)
 			k = 1; /* (not another VM, or after a failure) */
+		else if ((k = vm_dir_on_fuse(L.c.state_dir, names[i])) != 0)
+			k = fuse_dir_error(names[i], k, &oe);
+		else
+			k = vm_open(&v, L.c.state_dir, names[i], VM_CURRENT, false, &oe);
 		if (k == 0) {
 			k = vm_shares(&v, &l, &oe);
 			vm_close(&v);
