@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* common/record.h: the runtime records of DESIGN.md section 4. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -579,6 +580,116 @@ START_TEST(record_with_a_nul_is_refused)
 }
 END_TEST
 
+/* ---- record_each_other_vm() ---- */
+
+struct others_seen {
+	char names[256];
+	int calls, stop_at, ret;
+};
+
+static int others_collect(const char *other, void *arg)
+{
+	struct others_seen *o = arg;
+	o->calls++;
+	size_t n = strlen(o->names);
+	snprintf(o->names + n, sizeof(o->names) - n, "%s%s", n ? " " : "", other);
+	return o->calls == o->stop_at ? o->ret : 0;
+}
+
+/* The names seen, sorted: readdir() gives them in no set order. */
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+static void sort_names(char *s)
+{
+	char *v[16], *save = NULL, buf[256];
+	size_t n = 0;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *w = strtok_r(buf, " ", &save); w && n < 16; w = strtok_r(NULL, " ", &save))
+		v[n++] = w;
+	qsort(v, n, sizeof(*v), name_cmp);
+	char out[256] = "";
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", i ? " " : "", v[i]);
+	strcpy(s, out);
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* The walk over the other VMs' record directories that pci-bind (which
+ * devices another VM holds) and tap-setup (which links another VM's
+ * record names) share: only directories of root's, unwritable by group
+ * and others, named as a VM is, other than self; it stops at the first
+ * non-zero return of fn (else a later VM's 0 would hide an earlier VM's
+ * hold), and leaves no descriptor open. */
+START_TEST(each_other_vm)
+{
+	struct mvm_error e;
+	struct others_seen o = {0};
+	int fds = open_fds();
+	ck_assert_int_eq(record_each_other_vm(run, "vm1", others_collect, &o, &e), 0);
+	ck_assert_int_eq(o.calls, 0); /* no runtime dir: no other VM */
+
+	const char *dirs[] = {"vm1", "vm2", "vm3", "vm4", "x.lock", "user", "groupw", "otherw"};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		char *p = tu_path(run, dirs[i]);
+		ck_assert_int_eq(mkdir_p(p, 0755), 0);
+		ck_assert_int_eq(chmod(p, 0755), 0);
+		free(p);
+	}
+	char *p = tu_path(run, "user");
+	ck_assert_int_eq(chown(p, 990, 0), 0);
+	free(p);
+	p = tu_path(run, "groupw");
+	ck_assert_int_eq(chmod(p, 0775), 0);
+	free(p);
+	p = tu_path(run, "otherw");
+	ck_assert_int_eq(chmod(p, 0757), 0);
+	free(p);
+	tu_write(run, "vm2.lock", "");
+	tu_write(run, "file", "");
+	p = tu_path(run, "link");
+	tu_symlink("vm2", p);
+	free(p);
+
+	ck_assert_int_eq(record_each_other_vm(run, "vm1", others_collect, &o, &e), 0);
+	sort_names(o.names);
+	ck_assert_str_eq(o.names, "vm2 vm3 vm4");
+	ck_assert_int_eq(o.calls, 3);
+
+	/* Stops at the first that is not 0, whichever it is, and returns it. */
+	for (int ret = -EIO; ret <= 1; ret += EIO + 1) {
+		for (int at = 1; at <= 3; at++) {
+			o = (struct others_seen){.stop_at = at, .ret = ret};
+			ck_assert_int_eq(record_each_other_vm(run, "vm1", others_collect, &o, &e), ret);
+			ck_assert_msg(o.calls == at, "fn returned %d at call %d, but was called %d times",
+				      ret, at, o.calls);
+		}
+	}
+	ck_assert_int_eq(open_fds(), fds);
+
+	/* A runtime dir that cannot be listed: an error naming it. */
+	char *file = tu_path(root, "runfile");
+	tu_write(root, "runfile", "");
+	o = (struct others_seen){0};
+	ck_assert_int_eq(record_each_other_vm(file, "vm1", others_collect, &o, &e), -ENOTDIR);
+	tu_assert_error(&e, ENOTDIR, "list", file, 0, "", NULL);
+	ck_assert_int_eq(o.calls, 0);
+	ck_assert_int_eq(open_fds(), fds);
+	free(file);
+}
+END_TEST
+
 Suite *record_suite(void)
 {
 	Suite *s = suite_create("record");
@@ -600,6 +711,7 @@ Suite *record_suite(void)
 	tcase_add_test(tc, pci_record_version_3);
 	tcase_add_test(tc, pci_record_cut_short);
 	tcase_add_test(tc, record_with_a_nul_is_refused);
+	tcase_add_test(tc, each_other_vm);
 	suite_add_tcase(s, tc);
 	return s;
 }
