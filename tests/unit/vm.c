@@ -219,6 +219,20 @@ START_TEST(open_name_128)
 }
 END_TEST
 
+/* Only a name that ends in ".lock" is refused (a lock file is NAME.lock,
+ * never more after it): ".lock" elsewhere in a name, or a suffix that is
+ * not all of it, names a VM as any other. */
+START_TEST(lock_elsewhere_is_a_name)
+{
+	static const char *const ok[] = {"vm1.locked", "vm1.lock.d", "vm1.loc", "vm1.locx",
+					 "vm1lock",    "lock",       ".lockx",  "vm1.LOCK"};
+	struct mvm_error e;
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
+		ck_assert_msg(vm_name_check(ok[i], &e) == 0, "'%s' refused: %s", ok[i],
+			      tu_error_str(&e));
+}
+END_TEST
+
 /* ---- the readers: good files ---- */
 
 START_TEST(read_every_format)
@@ -2269,6 +2283,7 @@ Suite *vm_suite(void)
 	tcase_add_test(tc, open_missing);
 	tcase_add_loop_test(tc, open_bad_name, 0, ARRAY_SIZE(bad_names));
 	tu_add_test_if(tc, open_name_128, tu_need_root());
+	tcase_add_test(tc, lock_elsewhere_is_a_name);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase_create("read");
