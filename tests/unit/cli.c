@@ -476,22 +476,64 @@ END_TEST
  * typed "tap-setup up web eth0" learns which word was not taken. Before,
  * each tool said only what it expected ("expected up|down|grant and a
  * VM name", "one VM NAME only", "start takes exactly one NAME"), as if
- * the name were missing. */
+ * the name were missing. _i / 5: one word too many; two (the first is
+ * named); one with a backslash and a control character (escaped as a
+ * value is, so that "\\x41" is not shown as what "A" would be). */
 START_TEST(usage_error_names_stray_argument)
 {
-	static const char *const cmd[][4] = {
-		{"tap-setup", "up", "vm1", "stray"},
-		{"pci-bind", "bind", "vm1", "stray"},
-		{"virtiofs-launch", "vm1", "stray", NULL},
-		{"runner-exec", "start", "vm1", "stray"},
-		{"runner-exec", "stop", "vm1", "stray"},
+	static const char *const cmd[][3] = {
+		{"tap-setup", "up", "vm1"},
+		{"pci-bind", "bind", "vm1"},
+		{"virtiofs-launch", "vm1", NULL},
+		{"runner-exec", "start", "vm1"},
+		{"runner-exec", "stop", "vm1"},
 	};
-	char *bin = tu_bin(cmd[_i][0]);
-	const char *argv[] = {bin, cmd[_i][1], cmd[_i][2], cmd[_i][3], NULL};
+	static const struct {
+		const char *words[2], *shown;
+	} stray[] = {
+		{{"stray", NULL}, "stray"},
+		{{"stray", "more"}, "stray"},
+		{{"st\\x41ray\x1b", NULL}, "st\\\\x41ray\\x1b"},
+	};
+	const char *const *c = cmd[_i % 5];
+	char *bin = tu_bin(c[0]);
+	const char *argv[6] = {bin};
+	size_t n = 1;
+	for (size_t k = 1; k < 3 && c[k]; k++)
+		argv[n++] = c[k];
+	for (size_t k = 0; k < 2 && stray[_i / 5].words[k]; k++)
+		argv[n++] = stray[_i / 5].words[k];
 	struct tu_run r;
 	tu_run(&r, argv);
-	char *want = xasprintf("%s: usage error: unexpected argument 'stray' after the VM name "
-			       "(usage: ", cmd[_i][0]);
+	char *want = xasprintf("%s: usage error: unexpected argument '%s' after the VM name "
+			       "(usage: ", c[0], stray[_i / 5].shown);
+	ck_assert_msg(r.status == 2, "%s: exit %d: %s", c[0], r.status, r.err);
+	ck_assert_msg(!strncmp(r.err, want, strlen(want)), "%s: want %s... in: %s", c[0], want,
+		      r.err);
+	const char *nl = strchr(r.err, '\n');
+	ck_assert_msg(nl && nl[1] == '\0', "%s: not one line: %s", c[0], r.err);
+	free(want);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
+/* The VM name missing after the verb: said so, by each tool, as a usage
+ * error (exit 2) in one line. */
+START_TEST(usage_error_missing_vm_name)
+{
+	static const char *const cmd[][3] = {
+		{"tap-setup", "up", "up takes a VM name"},
+		{"pci-bind", "bind", "bind takes a VM name"},
+		{"virtiofs-launch", NULL, "the VM NAME is missing"},
+		{"runner-exec", "start", "start takes a VM name"},
+		{"runner-exec", "stop", "stop takes a VM name"},
+	};
+	char *bin = tu_bin(cmd[_i][0]);
+	const char *argv[] = {bin, cmd[_i][1], NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	char *want = xasprintf("%s: usage error: %s (usage: ", cmd[_i][0], cmd[_i][2]);
 	ck_assert_msg(r.status == 2, "%s: exit %d: %s", cmd[_i][0], r.status, r.err);
 	ck_assert_msg(!strncmp(r.err, want, strlen(want)), "%s: want %s... in: %s", cmd[_i][0],
 		      want, r.err);
@@ -778,7 +820,8 @@ Suite *cli_suite(void)
 	tcase_add_loop_test(tc, resolve_ids, 0, ARRAY_SIZE(ids_ok));
 	tcase_add_test(tc, resolve_unknown_ids);
 	tcase_add_loop_test(tc, resolve_unknown_ids_tools, 0, 2);
-	tcase_add_loop_test(tc, usage_error_names_stray_argument, 0, 5);
+	tcase_add_loop_test(tc, usage_error_names_stray_argument, 0, 15);
+	tcase_add_loop_test(tc, usage_error_missing_vm_name, 0, 5);
 	tcase_add_loop_test(tc, usage_error_unknown_verb_first, 0, 6);
 	tcase_add_loop_test(tc, usage_error_verb_without_name, 0, 4);
 	tcase_add_loop_test(tc, virtiofs_bad_value_says_what_is_valid, 0, 6);
