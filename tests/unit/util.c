@@ -849,6 +849,23 @@ START_TEST(spawn_missing)
 	o.cwd = "/nonexistent";
 	char *argv4[] = {(char *)"/bin/true", NULL};
 	ck_assert_int_eq(spawn(argv4, &o, &e), -ENOENT);
+	/* (the program is there, but not its missing interpreter: no reason
+	 * but strerror()'s) */
+	tu_assert_error(&e, ENOENT, "start", "/bin/true", 0, "", NULL);
+	/* A relative name is not looked up where the caller is: here "script"
+	 * is an executable of the caller's directory, missing in the child's
+	 * ("/"), and not said to lack an interpreter. */
+	ck_assert_int_eq(chmod(p, 0755), 0);
+	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(cwd, 0);
+	ck_assert_int_eq(chdir(root), 0);
+	o.cwd = "/";
+	char *argv5[] = {(char *)"script", NULL};
+	int r5 = spawn(argv5, &o, &e);
+	ck_assert_int_eq(fchdir(cwd), 0);
+	close(cwd);
+	ck_assert_int_eq(r5, -ENOENT);
+	tu_assert_error(&e, ENOENT, "start", "script", 0, "", NULL);
 	free(p);
 	/* A start that failed leaves no child behind, not even a zombie (a
 	 * supervisor that starts again and again would fill the process
