@@ -1502,6 +1502,15 @@ START_TEST(kmod_dry_run_loads_nothing)
 	ck_assert_msg(strstr(r.out, "pci-bind: vm1: would load module vfio-pci\n"), "stdout: %s",
 		      r.out);
 	tu_run_free(&r);
+	/* -v: libkmod's dry run is no load, and not said to be one */
+	pci_run(&s, &r, "bind", EXTRA("-v", "--modules-dir", dir, "--dry-run"));
+	ck_assert_msg(r.status == 0 && !strstr(r.err, "loaded") &&
+			      strstr(r.out, "pci-bind: vm1: would load module vfio-pci\n"),
+		      "bind -v --dry-run: exit %d: stdout: %s stderr: %s", r.status, r.out, r.err);
+	log = sim_log(&s);
+	ck_assert_msg(!strstr(log, "load "), "a dry run loaded a module: %s", log);
+	free(log);
+	tu_run_free(&r);
 	free(dir);
 	sim_free(&s);
 }
@@ -1687,6 +1696,17 @@ START_TEST(kmod_missing_modprobe_config_refused)
 	free(log);
 	free(want);
 	tu_run_free(&r);
+	/* unbind loads nothing: the same mistyped path keeps no device from
+	 * going back (the units give both verbs the same options) */
+	pci_run(&s, &r, "bind", EXTRA("--modules-dir", dir));
+	ck_assert_msg(r.status == 0, "bind: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "vfio-pci");
+	pci_run(&s, &r, "unbind", EXTRA("--modules-dir", dir, "--modprobe-config", cfg));
+	ck_assert_msg(r.status == 0, "unbind with a missing --modprobe-config: exit %d: %s",
+		      r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_str_eq(driver_of(&s, "0000:01:00.0"), "e1000e");
 	free(cfg);
 	free(dir);
 	sim_free(&s);
