@@ -5066,6 +5066,32 @@ START_TEST(runtime_dir_in_writable_share_says_why)
 }
 END_TEST
 
+/* A virtiofsd whose #! interpreter is missing: its share's failure says
+ * so, as runner-exec's does for a runner (23a1308), not "No such file or
+ * directory" of a virtiofsd that is there. */
+START_TEST(virtiofsd_missing_interpreter_named)
+{
+	struct lt t;
+	lt_init(&t);
+	tu_write(t.vm.root, "bin/virtiofsd", "#!/nonexistent/interpreter\n");
+	char *fake = tu_path(t.vm.root, "bin/virtiofsd");
+	ck_assert_int_eq(chmod(fake, 0755), 0);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	const char *const extra[] = {"--virtiofsd-dialect", "rust", "--max-failures", "1", NULL};
+	lt_start(&t, fake, extra);
+	int st = lt_wait_exit(&t, 5000);
+	char *log = lt_log(&t);
+	char *want = xasprintf("share 'a': unable to start '%s': not found: its interpreter (#! "
+			       "line) or ELF loader\n",
+			       fake);
+	ck_assert_msg(st == 1 && strstr(log, want), "exit %d; want ...%slog:\n%s", st, want, log);
+	free(want);
+	free(log);
+	free(fake);
+	lt_free(&t);
+}
+END_TEST
+
 static long vmhwm_kb(pid_t pid)
 {
 	char p[64], *buf;
@@ -6272,6 +6298,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, made_directories_0755_whatever_the_umask, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_must_be_roots, tu_need_root());
 	tu_add_test_if(tc, runtime_dir_in_writable_share_says_why, tu_need_root());
+	tu_add_test_if(tc, virtiofsd_missing_interpreter_named, tu_need_root());
 	tu_add_test_if(tc, mounts_stay_in_the_launchers_namespace, tu_need_root());
 	tu_add_test_if(tc, speed_and_memory, need_real());
 	suite_add_tcase(s, tc);
