@@ -617,6 +617,71 @@ START_TEST(renamed_tap_of_another_vm_is_not_its)
 }
 END_TEST
 
+static void ip_ok(const char *const argv[])
+{
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 0, "%s %s %s: exit %d: %s", argv[1], argv[2], argv[3], r.status,
+		      r.err);
+	tu_run_free(&r);
+}
+
+/* Another VM's record names a link as its down would match it: a made
+ * entry by index and name, a pending one by name in the record's group.
+ * A TAP vm2-a that is not the one vm2's record names is no longer vm2's:
+ * vm1's up, whose runner names vm2-a, replaces it as any unheld TAP of
+ * its name; the one the record names is refused. _i 0: vm2's TAP deleted
+ * and made again by an admin (same name, another index); 1: a pending
+ * entry of vm2's, the TAP in another group; 2: in its group (refused). */
+START_TEST(other_vms_record_names_by_index_and_group)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm2-a\n", NULL);
+	struct tu_vm v = second_vm(&t);
+	const char *add[] = { "/usr/sbin/ip", "tuntap", "add", "dev", "vm2-a", "mode", "tap", NULL };
+	if (_i == 0) {
+		tap_ok(&v, "up", NULL);
+		const char *del[] = { "/usr/sbin/ip", "link", "del", "dev", "vm2-a", NULL };
+		ip_ok(del);
+	} else {
+		char *dir = tu_path(t.runtime, "vm2");
+		ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+		ck_assert_int_eq(chmod(dir, 0755), 0);
+		tu_write(dir, "tap", "# tap-setup record 2\ngroup 4242\nvm2-a pending\n");
+		free(dir);
+	}
+	ip_ok(add);
+	if (_i == 2) {
+		const char *grp[] = { "/usr/sbin/ip", "link", "set", "dev", "vm2-a", "group", "4242",
+				      NULL };
+		ip_ok(grp);
+	}
+	int before = ifindex("vm2-a");
+	ck_assert_int_gt(before, 0);
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", NULL, (const char *const[]){ "JOURNAL_STREAM=", NULL });
+	if (_i < 2) {
+		ck_assert_msg(r.status == 0, "case %d: vm1 up with a vm2-a not vm2's: exit %d: %s",
+			      _i, r.status, r.err);
+		int now = ifindex("vm2-a");
+		ck_assert_msg(now > 0 && now != before, "case %d: vm2-a not replaced (index %d, was %d)",
+			      _i, now, before);
+		tu_run_free(&r);
+		tap_ok(&t, "down", NULL);
+	} else {
+		char line[1024];
+		const char *what = tu_error_line(r.err, line, sizeof(line));
+		ck_assert_msg(r.status == 1 && what &&
+				      !strcmp(what, "tap-setup: vm1: unable to replace 'vm2-a': the "
+						    "record of VM 'vm2' names it"),
+			      "case 2: vm1 up with vm2's pending vm2-a: exit %d: %s", r.status, r.err);
+		ck_assert_int_eq(ifindex("vm2-a"), before);
+		tu_run_free(&r);
+	}
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Red team B: a runner of vm1 names vm2's TAP as the LINK of a macvtap.
  * up made the macvtap on vm2-a and gave its node to vm1's user, who then
  * saw what vm2's guest sends (passthru: all of it, vm2-a made
@@ -1948,5 +2013,6 @@ void tap_attack_cases(Suite *s)
 	tu_add_loop_test_if(tc, tap_of_another_vm_refused, 0, 2, why);
 	tu_add_test_if(tc, macvtap_on_another_vms_tap_refused, why);
 	tu_add_test_if(tc, renamed_tap_of_another_vm_is_not_its, why);
+	tu_add_loop_test_if(tc, other_vms_record_names_by_index_and_group, 0, 3, why);
 	suite_add_tcase(s, tc);
 }
