@@ -4347,11 +4347,13 @@ END_TEST
  * never served. */
 START_TEST(attack_writable_share_noted_past_a_missing_step)
 {
+	/* (_i 1: two steps below the missing directory, two '..' back) */
+	static const char *const spelt[] = {"new/../data", "new/sub/../../data"};
 	struct lt t;
 	lt_init(&t);
 	char *data = tu_path(t.vm.root, "data"), *alias = tu_path(t.vm.root, "alias");
 	char *evil = tu_path(data, "evil"), *via = tu_path(alias, "evil");
-	char *w = tu_path(t.vm.root, "new/../data");
+	char *w = tu_path(t.vm.root, spelt[_i]);
 	char *secret = make_secret(&t);
 	ck_assert_int_eq(mkdir(data, 0755), 0);
 	tu_symlink("data", alias);    /* the administrator's */
@@ -4366,16 +4368,92 @@ START_TEST(attack_writable_share_noted_past_a_missing_step)
 		kill(t.pid, SIGTERM);
 	lt_wait_exit(&t, 3000);
 	char *log = lt_log(&t);
-	ck_assert_msg(!served, "the guest's link was followed: share s serves the root-only %s",
-		      secret);
+	ck_assert_msg(!served, "w %s: the guest's link was followed: share s serves the root-only %s",
+		      spelt[_i], secret);
 	ck_assert_msg(ready < 0 && strstr(log, "unable to use share 's' source '") &&
 			      strstr(log, "a symlink in the source of a writable share"),
-		      "share s not refused; log:\n%s", log);
+		      "w %s: share s not refused; log:\n%s", spelt[_i], log);
 	free(log);
 	free(secret);
 	free(w);
 	free(via);
 	free(evil);
+	free(alias);
+	free(data);
+	lt_free(&t);
+}
+END_TEST
+
+/* A writable share's source that the start makes (missing when the
+ * sources were noted) is known from when it is made: the guest's root
+ * then makes its links there, and a share through another name of it
+ * (ALIAS -> wsrc), walked again when its daemon starts again, follows
+ * none. Wanted: s not restarted on the secret, refused. */
+START_TEST(attack_writable_source_made_by_the_start)
+{
+	struct lt t;
+	lt_init(&t);
+	char *wsrc = tu_path(t.vm.root, "wsrc"), *alias = tu_path(t.vm.root, "alias");
+	char *evil = tu_path(wsrc, "evil"), *via = tu_path(alias, "evil");
+	char *secret = make_secret(&t);
+	tu_symlink("wsrc", alias); /* the administrator's */
+	const char *const extra[] = {"--max-failures", "3", "--restart-delay", "100ms", NULL};
+	lt_share(&t, "s", via, "vm1-virtiofs-s.sock");
+	lt_share(&t, "w", wsrc, "vm1-virtiofs-w.sock");
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 3000), 0);
+	pid_t d = daemon_of(&t, "s");
+	ck_assert_int_gt(d, 0);
+	/* the guest's root, through w: evil, made by the start, now its link */
+	ck_assert_int_eq(rmdir(evil), 0);
+	tu_symlink(secret, evil);
+	ck_assert_int_eq(kill(d, SIGKILL), 0);
+	bool said = lt_wait_log(&t, "a symlink in the source of a writable share", 1, 3000);
+	pid_t again = daemon_of_now(&t, "s");
+	bool served = pinned_is(&t, "s", secret);
+	kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(!served, "the guest's link was followed: share s serves the root-only %s "
+		      "(daemon %d); log:\n%s", secret, (int)again, log);
+	ck_assert_msg(said && strstr(log, "unable to use share 's' source '"),
+		      "share s not refused; log:\n%s", log);
+	free(log);
+	free(secret);
+	free(via);
+	free(evil);
+	free(alias);
+	free(wsrc);
+	lt_free(&t);
+}
+END_TEST
+
+/* A writable share's source that is missing, below a directory that is
+ * there (ROOT/wnew, made by the start): what is noted is the source once
+ * made, not the directory above it, whose root's links stay followed
+ * (ALIAS -> data in ROOT, the path of share s). Wanted: both served. */
+START_TEST(writable_source_missing_notes_not_its_parent)
+{
+	struct lt t;
+	lt_init(&t);
+	char *data = tu_path(t.vm.root, "data"), *alias = tu_path(t.vm.root, "alias");
+	char *wnew = tu_path(t.vm.root, "wnew");
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+	tu_symlink("data", alias); /* the administrator's, in ROOT */
+	lt_share(&t, "s", alias, "vm1-virtiofs-s.sock");
+	lt_share(&t, "w", wnew, "vm1-virtiofs-w.sock");
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	bool served = ready >= 0 && pinned_is(&t, "s", data) && pinned_is(&t, "w", wnew);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(served, "s through ROOT's link, w made in ROOT: not both served; log:\n%s",
+		      log);
+	free(log);
+	free(wnew);
 	free(alias);
 	free(data);
 	lt_free(&t);
@@ -6328,7 +6406,9 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, virtiofs_dir_link_followed, tu_need_bindfs());
 	tu_add_test_if(tc, attack_read_only_pin_gets_later_mount, tu_need_root());
 	tu_add_loop_test_if(tc, attack_writable_share_through_an_alias, 0, 2, tu_need_root());
-	tu_add_test_if(tc, attack_writable_share_noted_past_a_missing_step, tu_need_root());
+	tu_add_loop_test_if(tc, attack_writable_share_noted_past_a_missing_step, 0, 2, tu_need_root());
+	tu_add_test_if(tc, attack_writable_source_made_by_the_start, tu_need_root());
+	tu_add_test_if(tc, writable_source_missing_notes_not_its_parent, tu_need_root());
 	tu_add_loop_test_if(tc, attack_share_inside_another_vms_writable_share, 0, 2, tu_need_root());
 	tu_add_test_if(tc, attack_socket_inside_another_vms_writable_share, tu_need_root());
 	tu_add_test_if(tc, share_inside_another_vms_read_only_share_served, tu_need_root());
