@@ -682,6 +682,38 @@ START_TEST(other_vms_record_names_by_index_and_group)
 }
 END_TEST
 
+/* Another VM's record that cannot be read: which links it names is not
+ * known, so up replaces none (vm1-a, an admin's unheld TAP of vm1's
+ * name, stays), in one line naming the record, and saying why that
+ * stops the run. */
+START_TEST(unreadable_record_of_another_vm)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\n", NULL);
+	char *dir = tu_path(t.runtime, "vm2"), *rec = tu_path(dir, "tap");
+	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	tu_write(dir, "tap", "# tap-setup record 2\nvm2-a twelve\n");
+	const char *add[] = { "/usr/sbin/ip", "tuntap", "add", "dev", "vm1-a", "mode", "tap", NULL };
+	ip_ok(add);
+	int before = ifindex("vm1-a");
+	struct tu_run r;
+	tap_run_env(&r, &t, "up", NULL, (const char *const[]){ "JOURNAL_STREAM=", NULL });
+	char line[1024];
+	const char *what = tu_error_line(r.err, line, sizeof(line));
+	ck_assert_msg(r.status == 1 && what && strstr(what, rec) &&
+			      strstr(what, " (another VM's record: the interfaces it holds are "
+					   "unknown)"),
+		      "vm1 up, vm2's record unreadable: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(ifindex("vm1-a"), before);
+	ck_assert_ptr_null(record_of(&t, "tap"));
+	free(rec);
+	free(dir);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Red team B: a runner of vm1 names vm2's TAP as the LINK of a macvtap.
  * up made the macvtap on vm2-a and gave its node to vm1's user, who then
  * saw what vm2's guest sends (passthru: all of it, vm2-a made
@@ -2014,5 +2046,6 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, macvtap_on_another_vms_tap_refused, why);
 	tu_add_test_if(tc, renamed_tap_of_another_vm_is_not_its, why);
 	tu_add_loop_test_if(tc, other_vms_record_names_by_index_and_group, 0, 3, why);
+	tu_add_test_if(tc, unreadable_record_of_another_vm, why);
 	suite_add_tcase(s, tc);
 }
