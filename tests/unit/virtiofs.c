@@ -4460,6 +4460,40 @@ START_TEST(writable_source_missing_notes_not_its_parent)
 }
 END_TEST
 
+/* Only the writable shares' sources are noted: a read-only share's
+ * source is not the guest's to make links in, and root's link there (the
+ * administrator's, data/link -> elsewhere) is followed by a share through
+ * it, as anywhere else. Wanted: both served, s on elsewhere. */
+START_TEST(read_only_source_not_noted)
+{
+	struct lt t;
+	lt_init(&t);
+	char *data = tu_path(t.vm.root, "data"), *elsewhere = tu_path(t.vm.root, "elsewhere");
+	char *link = tu_path(data, "link");
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+	ck_assert_int_eq(mkdir(elsewhere, 0755), 0);
+	tu_symlink(elsewhere, link); /* the administrator's */
+	lt_share(&t, "r", data, "vm1-virtiofs-r.sock");
+	lt_setting(&t, "r", "read-only", "true\n");
+	lt_share(&t, "s", link, "vm1-virtiofs-s.sock");
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	bool served = ready >= 0 && pinned_is(&t, "s", elsewhere) && pinned_is(&t, "r", data);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(served, "s through root's link in read-only r's source: not served; log:\n%s",
+		      log);
+	free(log);
+	free(link);
+	free(elsewhere);
+	free(data);
+	lt_free(&t);
+}
+END_TEST
+
 /* Another VM, NAME, in t's state dir: STATE/NAME/current -> ROOT/runner-NAME,
  * a runner with one share TAG of source (read-only or writable). */
 static void other_vm(const struct lt *t, const char *name, const char *tag, const char *source,
@@ -6409,6 +6443,7 @@ Suite *virtiofs_suite(void)
 	tu_add_loop_test_if(tc, attack_writable_share_noted_past_a_missing_step, 0, 2, tu_need_root());
 	tu_add_test_if(tc, attack_writable_source_made_by_the_start, tu_need_root());
 	tu_add_test_if(tc, writable_source_missing_notes_not_its_parent, tu_need_root());
+	tu_add_test_if(tc, read_only_source_not_noted, tu_need_root());
 	tu_add_loop_test_if(tc, attack_share_inside_another_vms_writable_share, 0, 2, tu_need_root());
 	tu_add_test_if(tc, attack_socket_inside_another_vms_writable_share, tu_need_root());
 	tu_add_test_if(tc, share_inside_another_vms_read_only_share_served, tu_need_root());
