@@ -117,11 +117,37 @@ static int fuse_dir_error(const char *name, int on, struct mvm_error *e)
 	return mvm_error_set(e, -on, "inspect", dir ? dir : name, NULL);
 }
 
+/* writable_note() of l's writable sources outside the state dir (as
+ * written, state its real path): a walk into the state dir follows no
+ * link there at all, and one through another VM user's directory could
+ * wait on a FUSE daemon of that user's. */
+static int note_outside(const struct share_list *l, const char *state, struct mvm_error *e)
+{
+	size_t sn = strlen(state);
+	for (size_t i = 0; i < l->n; i++) {
+		char lex[PATH_MAX];
+		const struct share *sh = &l->v[i];
+		if (sh->set.read_only || !sh->source)
+			continue;
+		if (path_lexical(sh->source, lex) == 0 && strncmp(lex, state, sn) == 0 &&
+		    (lex[sn] == '\0' || lex[sn] == '/'))
+			continue;
+		const struct share_list one = {1, (struct share *)sh};
+		int r = writable_note(&one, -1, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int others_note(struct mvm_error *e)
 {
 	char **names = NULL;
 	size_t n = 0;
-	int r = vm_list(L.c.state_dir, &names, &n);
+	_cleanup_free_ char *state = realpath(L.c.state_dir, NULL);
+	if (!state)
+		return mvm_error_set(e, errno, "open state dir", L.c.state_dir, NULL);
+	int r = vm_list(state, &names, &n);
 	if (r < 0)
 		return mvm_error_set(e, -r, "list", L.c.state_dir, NULL);
 	for (size_t i = 0; i < n; i++) {
@@ -140,7 +166,7 @@ int others_note(struct mvm_error *e)
 			vm_close(&v);
 		}
 		if (k == 0)
-			r = writable_note(&l, -1, e);
+			r = note_outside(&l, state, e);
 		else if (k == -ENOMEM)
 			r = mvm_error_set(e, ENOMEM, "read", names[i], NULL);
 		else if (k < 0 && k != -ENOENT) {
