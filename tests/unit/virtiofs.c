@@ -1231,7 +1231,7 @@ START_TEST(reload_held_socket_dir_made_again)
 	struct lt t;
 	lt_init(&t);
 	lt_share(&t, "x", "x", "sd/s.sock");
-	const char *const extra[] = {"--grace", "3s", NULL};
+	const char *const extra[] = {"--grace", "5s", NULL};
 	lt_start(&t, t.fake, extra);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
 	pid_t px = daemon_of(&t, "x");
@@ -1299,7 +1299,7 @@ START_TEST(sighup_socket_back_while_old_daemon_stops)
 	struct lt t;
 	lt_init(&t);
 	lt_share(&t, "x", "x", "vm1-virtiofs-s.sock");
-	const char *const extra[] = {"--grace", "3s", NULL};
+	const char *const extra[] = {"--grace", "5s", NULL};
 	lt_start(&t, real_bin(_i), extra);
 	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
 	pid_t px = daemon_of(&t, "x");
