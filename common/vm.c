@@ -188,27 +188,51 @@ static bool on_virtiofs(int fd)
 	       strcmp(type, "virtiofs") == 0;
 }
 
-int vm_dir_on_fuse(const char *state_dir, const char *name)
+/* The mount ID of fd (statx() with AT_STATX_DONT_SYNC: nothing asked of
+ * a FUSE daemon), or -errno (-ENOSYS before Linux 5.8). */
+static int mnt_id_of(int fd, const char *name, uint64_t *id)
 {
-	_cleanup_close_ int sd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct statx a, b;
-	if (sd < 0 || statx(sd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &a) < 0 ||
-	    statx(sd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, 0, &b) < 0)
+	struct statx x;
+	if (statx(fd, name, (name[0] ? 0 : AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW |
+				    AT_STATX_DONT_SYNC, 0, &x) < 0)
 		return -errno;
-	if (!(a.stx_mask & b.stx_mask & STATX_MNT_ID))
+	if (!(x.stx_mask & STATX_MNT_ID))
 		return -ENOSYS;
-	if (a.stx_mnt_id == b.stx_mnt_id)
-		return 0; /* (no mount point: the state dir's own file system) */
+	*id = x.stx_mnt_id;
+	return 0;
+}
+
+/* Is fd (found in directory pfd; name "" or its name there) the root of
+ * a FUSE mount (not virtiofs) other than pfd's? The mount table read only
+ * for a mount point. 1, 0, or -errno. */
+static int mount_point_on_fuse(int pfd, int fd, const char *name)
+{
+	uint64_t a, b;
+	int r = mnt_id_of(pfd, "", &a);
+	if (r == 0)
+		r = mnt_id_of(fd, name, &b);
+	if (r < 0)
+		return r;
+	if (a == b)
+		return 0; /* (no mount point: the directory's own file system) */
 	_cleanup_free_ char *text = NULL;
 	size_t len;
 	char type[64];
-	int r = read_file(MOUNTINFO, MOUNTINFO_MAX, &text, &len);
+	r = read_file(MOUNTINFO, MOUNTINFO_MAX, &text, &len);
 	if (r == 0)
-		r = mountinfo_fstype(text, len, b.stx_mnt_id, type, sizeof(type));
+		r = mountinfo_fstype(text, len, b, type, sizeof(type));
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT; /* (gone since) */
 	return strcmp(type, "fuse") == 0 || strcmp(type, "fuseblk") == 0 ||
 	       strncmp(type, "fuse.", 5) == 0;
+}
+
+int vm_dir_on_fuse(const char *state_dir, const char *name)
+{
+	_cleanup_close_ int sd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (sd < 0)
+		return -errno;
+	return mount_point_on_fuse(sd, sd, name);
 }
 
 int on_fuse(const char *path, int fd)
@@ -535,9 +559,30 @@ static int root_named(struct vm *v, enum vm_link which, struct mvm_error *e)
 				  : "run as root, stop runs only what a `booted` of root's names; run "
 				    "it as the VM user, as microvm@'s ExecStop= does; --allow-untrusted "
 				    "overrides";
-	_cleanup_close_ int dfd = open(v->dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	/* The VM's directory opened in the state dir, and known to be no
+	 * FUSE mount before anything is asked of it: the VM user can mount
+	 * one there (allow_other), whose daemon could keep root waiting on
+	 * fstat(); a check by path before this (vm_dir_on_fuse()) leaves
+	 * the time to mount it between. */
+	char sdir[PATH_MAX];
+	const char *slash = strrchr(v->dir, '/');
+	if (!slash || (size_t)(slash - v->dir) >= sizeof(sdir))
+		return mvm_error_set(e, ENAMETOOLONG, "resolve", v->dir, NULL);
+	memcpy(sdir, v->dir, (size_t)(slash - v->dir));
+	sdir[slash == v->dir ? 1 : slash - v->dir] = '\0';
+	_cleanup_close_ int sd = open(sdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int dfd =
+		sd < 0 ? -1 : openat(sd, slash + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) /* as a missing link: no VM of that name */
+		return no_vm(e, v, errno);
+	int f = mount_point_on_fuse(sd, dfd, "");
+	if (f > 0)
+		return untrusted(e, v->dir,
+				 "on a FUSE mount (its owners are whatever its daemon says)", "fuse");
+	if (f < 0 && f != -ENOSYS)
+		return mvm_error_set(e, -f, "inspect", v->dir, NULL);
 	struct stat dst;
-	if (dfd < 0 || fstat(dfd, &dst) < 0) /* as a missing link: no VM of that name */
+	if (fstat(dfd, &dst) < 0)
 		return no_vm(e, v, errno);
 	if (S_ISLNK(dst.st_mode)) {
 		char t[PATH_MAX];
@@ -558,8 +603,16 @@ static int root_named(struct vm *v, enum vm_link which, struct mvm_error *e)
 		return mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
 	_cleanup_close_ int fd =
 		openat(dfd, vm_link_name(which), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return mvm_error_set(e, errno, "resolve", v->link, NULL);
+	/* A mount point there (the VM user's FUSE mount on a directory it
+	 * named so) is no link, and is not asked what it is: its daemon
+	 * could keep root waiting on fstat(). */
+	uint64_t dmnt, lmnt;
+	if (mnt_id_of(dfd, "", &dmnt) == 0 && mnt_id_of(fd, "", &lmnt) == 0 && dmnt != lmnt)
+		return mvm_error_set(e, EINVAL, "resolve", v->link, "not a symlink (a mount point)");
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		return mvm_error_set(e, errno, "resolve", v->link, NULL);
 	if (!S_ISLNK(st.st_mode))
 		return mvm_error_set(e, EINVAL, "resolve", v->link, "not a symlink");

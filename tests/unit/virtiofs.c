@@ -4747,6 +4747,51 @@ START_TEST(other_vm_source_in_its_dir_not_walked)
 }
 END_TEST
 
+/* vm2's directory is a plain one, but its VM user made its `current` a
+ * directory and mounted a FUSE file system of its own there (allow_other),
+ * whose daemon answers nothing. A mount point is no link root made, so
+ * nothing there needs asking. Wanted: vm1's launcher starts without
+ * waiting on that daemon, and says that it passed vm2 over. */
+START_TEST(other_vm_current_on_stalled_fuse_passed_over)
+{
+	struct lt t;
+	lt_init(&t);
+	char *fuse = tu_tmpdir(); /* (bindfs's own directory outside t.vm.root) */
+	char *theirs = tu_path(fuse, "theirs"), *vm2 = tu_path(t.vm.state, "vm2");
+	char *cur = tu_path(vm2, "current");
+	tu_write(theirs, "probe", "the VM user's\n");
+	ck_assert_int_eq(mkdir(vm2, 0755), 0);
+	ck_assert_int_eq(mkdir(cur, 0755), 0);
+	tu_chown(vm2, TU_NOBODY, TU_NOBODY);
+	tu_chown(cur, TU_NOBODY, TU_NOBODY);
+	pid_t fs = tu_bindfs_as_roots(theirs, cur, "probe");
+	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
+	sleep_ms(1500); /* (what the mount told of itself no longer cached: 1 s) */
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	lt_start(&t, t.fake, NULL);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	if (ready < 0)
+		lt_wait_msg(&t, 0, "READY=1", 3000); /* (to stop it as usual) */
+	kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	tu_bindfs_stop(fs, cur);
+	char *log = lt_log(&t);
+	ck_assert_msg(ready >= 0,
+		      "vm1's launcher waited on the stopped FUSE daemon on vm2's `current`; log:\n%s",
+		      log);
+	ck_assert_msg(strstr(log, "VM 'vm2' passed over (its writable shares unknown): "),
+		      "vm2 passed over silently; log:\n%s", log);
+	free(log);
+	tu_rm_rf(fuse);
+	free(cur);
+	free(vm2);
+	free(theirs);
+	free(fuse);
+	lt_free(&t);
+}
+END_TEST
+
 #define FUSE_LINK "a symlink on a FUSE mount (refused: its owners are whatever its daemon says)"
 
 /* Attack 4 (audit of virtiofs-launch, 2026-12-02): where /etc/fuse.conf
@@ -6490,6 +6535,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, other_vm_unreadable_runner_named, tu_need_root());
 	tu_add_test_if(tc, other_vm_dir_on_stalled_fuse_passed_over, tu_need_bindfs());
 	tu_add_test_if(tc, other_vm_source_in_its_dir_not_walked, tu_need_bindfs());
+	tu_add_test_if(tc, other_vm_current_on_stalled_fuse_passed_over, tu_need_bindfs());
 	suite_add_tcase(s, tc);
 	return s;
 }

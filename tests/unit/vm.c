@@ -1533,11 +1533,56 @@ START_TEST(trust_fuse_current)
 	if (r == 0)
 		vm_close(&v);
 	ck_assert_msg(r == -EPERM, "vm_open: %d, the VM user's link taken as root's", r);
-	tu_assert_error(&e, EPERM, "trust", P(t.dir, "current"), 0, "fuse",
+	/* (the VM's directory is the mount: refused before its link is read) */
+	tu_assert_error(&e, EPERM, "trust", t.dir, 0, "fuse",
 			"on a FUSE mount (its owners are whatever its daemon says)");
 	tu_bindfs_stop(fs, t.dir);
 	free(src);
 	free(added);
+}
+END_TEST
+
+/* The VM user's FUSE mount on the VM's directory, or on a directory it
+ * named `current` there, whose daemon answers nothing (stopped): vm_open()
+ * of `current` (the name another VM's launcher reads too) is refused
+ * without waiting on it. Before, fstat() of the directory (case 0) or of
+ * `current` (case 1) waited until the daemon answered. */
+START_TEST(stalled_fuse_not_asked)
+{
+	char *src = tu_path(t.root, "userdir");
+	char *mnt = _i == 0 ? strdup(t.dir) : tu_path(t.dir, "current");
+	ck_assert_int_eq(mkdir(src, 0755), 0);
+	tu_write(src, "probe", "the VM user's\n");
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	if (_i == 1)
+		ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	tu_chown(t.dir, TU_NOBODY, TU_NOBODY);
+	pid_t fs = tu_bindfs_as_roots(src, mnt, "probe");
+	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
+	usleep(1500 * 1000); /* (what the mount told of itself no longer cached: 1 s) */
+	pid_t c = fork();
+	ck_assert_int_ge(c, 0);
+	if (c == 0) {
+		struct vm v;
+		struct mvm_error e;
+		int r = vm_open(&v, t.state, t.name, VM_CURRENT, false, &e);
+		_exit(r == -EPERM || r == -EINVAL ? 0 : 1);
+	}
+	int status = -1, waited = 0;
+	while (waited < 3000 && waitpid(c, &status, WNOHANG) == 0) {
+		usleep(10 * 1000);
+		waited += 10;
+	}
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	if (waited >= 3000)
+		waitpid(c, &status, 0);
+	tu_bindfs_stop(fs, mnt);
+	ck_assert_msg(waited < 3000, "case %d: vm_open() waited on the stopped FUSE daemon on %s",
+		      _i, mnt);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "case %d: vm_open() not refused (status %d)", _i, status);
+	free(mnt);
+	free(src);
 }
 END_TEST
 
@@ -2333,6 +2378,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
 	tu_add_test_if(tc, trust_fuse_mount, tu_need_bindfs());
 	tu_add_test_if(tc, trust_fuse_current, tu_need_bindfs());
+	tu_add_loop_test_if(tc, stalled_fuse_not_asked, 0, 2, tu_need_bindfs());
 	tu_add_test_if(tc, trust_virtiofs_by_mount_type, tu_need_bindfs());
 	tu_add_test_if(tc, on_fuse_path_looked_up_once, tu_need_bindfs());
 	tu_add_test_if(tc, trust_path_looked_up_once, tu_need_bindfs());
