@@ -202,10 +202,7 @@ static int mnt_id_of(int fd, const char *name, uint64_t *id)
 	return 0;
 }
 
-/* Is fd (found in directory pfd; name "" or its name there) the root of
- * a FUSE mount (not virtiofs) other than pfd's? The mount table read only
- * for a mount point. 1, 0, or -errno. */
-static int mount_point_on_fuse(int pfd, int fd, const char *name)
+int mount_point_on_fuse(int pfd, int fd, const char *name)
 {
 	uint64_t a, b;
 	int r = mnt_id_of(pfd, "", &a);

@@ -64,6 +64,11 @@ int vm_list(const char *state_dir, char ***names, size_t *n);
  * (statx() with AT_STATX_DONT_SYNC; the mount's type from this process's
  * mount table, read only when NAME is a mount point). 1, 0, or -errno. */
 int vm_dir_on_fuse(const char *state_dir, const char *name);
+/* Is fd (found in directory pfd; name "" or its name in fd) the root of
+ * a FUSE mount (not virtiofs) other than pfd's? Asked of no FUSE daemon
+ * (mount IDs from statx() with AT_STATX_DONT_SYNC; the mount table read
+ * only for a mount point). 1, 0, or -errno (-ENOSYS: no mount IDs). */
+int mount_point_on_fuse(int pfd, int fd, const char *name);
 
 /* Only the name check of vm_open(). */
 int vm_name_check(const char *name, struct mvm_error *e);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@
 #include "log.h"
 #include "spawn.h"
 #include "util.h"
+#include "vm.h"
 
 /* As the kernel's own limit. */
 #define MAX_SYMLINKS 40
@@ -117,13 +119,100 @@ static int fuse_dir_error(const char *name, int on, struct mvm_error *e)
 	return mvm_error_set(e, -on, "inspect", dir ? dir : name, NULL);
 }
 
-/* writable_note() of l's writable sources outside the state dir (as
- * written, state its real path): a walk into the state dir follows no
- * link there at all, and one through another VM user's directory could
- * wait on a FUSE daemon of that user's. */
+/* Another VM's writable source path noted when the way to it is root's
+ * all the way (root's directories, unwritable by group or others unless
+ * sticky, and root's links in them, none in a source noted already), and
+ * on no FUSE mount: the walk follows no link in anything else anyway, so
+ * the source needs no noting there. Looked at without asking any FUSE
+ * daemon (the other VM user's, which could keep the launcher waiting):
+ * each step opened O_PATH, not followed, and looked at with statx()'s
+ * AT_STATX_DONT_SYNC, a mount point's type from the mount table; the
+ * last directory's descriptor is the one noted. 0 (noted or not), or
+ * -errno: no memory. */
+static int note_rooted(const char *path, const struct stat *state)
+{
+	char rest[2 * PATH_MAX], comp[NAME_MAX + 1];
+	if (path[0] != '/' || strlen(path) >= sizeof(rest))
+		return 0;
+	memcpy(rest, path, strlen(path) + 1);
+	_cleanup_close_ int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	bool in_writable = false;
+	int hops = 0;
+	for (;;) {
+		char *p = rest;
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		size_t n = strcspn(p, "/");
+		if (n > NAME_MAX)
+			return 0;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		memmove(rest, p + n, strlen(p + n) + 1);
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0)
+			return 0; /* (the walk's own rules for '..': not needed here) */
+		int next = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return 0; /* (not there: nothing to note) */
+		struct statx x;
+		if (mount_point_on_fuse(fd, next, "") != 0 ||
+		    statx(next, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+			  STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO, &x) < 0 ||
+		    x.stx_uid != 0) {
+			close(next);
+			return 0;
+		}
+		dev_t dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+		if (S_ISLNK(x.stx_mode)) {
+			char target[PATH_MAX], joined[2 * PATH_MAX];
+			ssize_t k = in_writable || ++hops > MAX_SYMLINKS
+					    ? -1
+					    : readlinkat(next, "", target, sizeof(target) - 1);
+			close(next);
+			if (k <= 0)
+				return 0;
+			target[k] = '\0';
+			if (snprintf(joined, sizeof(joined), "%s/%s", target, rest) >=
+			    (int)sizeof(joined) - 1)
+				return 0;
+			memcpy(rest, joined, strlen(joined) + 1);
+			if (target[0] == '/') {
+				close(fd);
+				if ((fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+					return 0;
+			}
+			continue;
+		}
+		bool open_dir = S_ISDIR(x.stx_mode) &&
+				(!(x.stx_mode & (S_IWGRP | S_IWOTH)) || (x.stx_mode & S_ISVTX));
+		if (!open_dir || (dev == state->st_dev && x.stx_ino == state->st_ino)) {
+			close(next);
+			return 0;
+		}
+		for (size_t i = 0; i < L.n_writable; i++)
+			if (L.writable[i].dev == dev && L.writable[i].ino == x.stx_ino)
+				in_writable = true;
+		close(fd);
+		fd = next;
+	}
+	return writable_add(fd);
+}
+
+/* Another VM's writable sources outside the state dir (as written, state
+ * its real path) noted by note_rooted(): a walk into the state dir follows
+ * no link there at all, and one through another VM user's directory, or
+ * its FUSE mount, follows none there either. */
 static int note_outside(const struct share_list *l, const char *state, struct mvm_error *e)
 {
 	size_t sn = strlen(state);
+	struct stat sst;
+	if (stat(state, &sst) < 0)
+		return mvm_error_set(e, errno, "inspect", L.c.state_dir, NULL);
 	for (size_t i = 0; i < l->n; i++) {
 		char lex[PATH_MAX];
 		const struct share *sh = &l->v[i];
@@ -132,10 +221,9 @@ static int note_outside(const struct share_list *l, const char *state, struct mv
 		if (path_lexical(sh->source, lex) == 0 && strncmp(lex, state, sn) == 0 &&
 		    (lex[sn] == '\0' || lex[sn] == '/'))
 			continue;
-		const struct share_list one = {1, (struct share *)sh};
-		int r = writable_note(&one, -1, e);
+		int r = note_rooted(sh->source, &sst);
 		if (r < 0)
-			return r;
+			return mvm_error_set(e, -r, "note", "the writable shares' sources", NULL);
 	}
 	return 0;
 }

@@ -4792,6 +4792,47 @@ START_TEST(other_vm_current_on_stalled_fuse_passed_over)
 }
 END_TEST
 
+/* vm2's writable share has its source outside the state dir, in a
+ * directory the administrator gave vm2's VM user, who mounted a FUSE file
+ * system of its own there (allow_other), whose daemon answers nothing.
+ * Nothing there needs knowing: a walk through a directory of another
+ * user's, or on FUSE, follows no link anyway. Wanted: vm1's launcher
+ * starts without waiting on that daemon. */
+START_TEST(other_vm_source_on_stalled_fuse_not_walked)
+{
+	struct lt t;
+	lt_init(&t);
+	char *fuse = tu_tmpdir(); /* (bindfs's own directory outside t.vm.root) */
+	char *theirs = tu_path(fuse, "theirs"), *data = tu_path(t.vm.root, "vm2data");
+	tu_write(theirs, "probe", "the VM user's\n");
+	other_vm(&t, "vm2", "w", data, false);
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+	tu_chown(data, TU_NOBODY, TU_NOBODY);
+	pid_t fs = tu_bindfs_as_roots(theirs, data, "probe");
+	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
+	sleep_ms(1500); /* (what the mount told of itself no longer cached: 1 s) */
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	lt_start(&t, t.fake, NULL);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	if (ready < 0)
+		lt_wait_msg(&t, 0, "READY=1", 3000); /* (to stop it as usual) */
+	kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	tu_bindfs_stop(fs, data);
+	char *log = lt_log(&t);
+	ck_assert_msg(ready >= 0,
+		      "vm1's launcher waited on the FUSE daemon on vm2's writable source; log:\n%s",
+		      log);
+	free(log);
+	tu_rm_rf(fuse);
+	free(data);
+	free(theirs);
+	free(fuse);
+	lt_free(&t);
+}
+END_TEST
+
 #define FUSE_LINK "a symlink on a FUSE mount (refused: its owners are whatever its daemon says)"
 
 /* Attack 4 (audit of virtiofs-launch, 2026-12-02): where /etc/fuse.conf
@@ -6536,6 +6577,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, other_vm_dir_on_stalled_fuse_passed_over, tu_need_bindfs());
 	tu_add_test_if(tc, other_vm_source_in_its_dir_not_walked, tu_need_bindfs());
 	tu_add_test_if(tc, other_vm_current_on_stalled_fuse_passed_over, tu_need_bindfs());
+	tu_add_test_if(tc, other_vm_source_on_stalled_fuse_not_walked, tu_need_bindfs());
 	suite_add_tcase(s, tc);
 	return s;
 }
