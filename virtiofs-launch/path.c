@@ -218,10 +218,16 @@ static int note_outside(const struct share_list *l, const char *state, struct mv
 		const struct share *sh = &l->v[i];
 		if (sh->set.read_only || !sh->source)
 			continue;
-		if (path_lexical(sh->source, lex) == 0 && strncmp(lex, state, sn) == 0 &&
-		    (lex[sn] == '\0' || lex[sn] == '/'))
+		if (path_lexical(sh->source, lex) < 0)
+			continue; /* (too long to be walked to, by anyone) */
+		if (strncmp(lex, state, sn) == 0 && (lex[sn] == '\0' || lex[sn] == '/'))
 			continue;
-		int r = note_rooted(sh->source, &sst);
+		/* Taken as written, with no '..' step: ROOT/new/../data is
+		 * ROOT/data, also while new is still to be made (as that VM's
+		 * start walks it). A '..' right after a link of root's, which
+		 * the kernel takes to the target's parent, is taken as written
+		 * too: an administrator's oddity, not what microvm.nix writes. */
+		int r = note_rooted(lex[0] ? lex : "/", &sst);
 		if (r < 0)
 			return mvm_error_set(e, -r, "note", "the writable shares' sources", NULL);
 	}
