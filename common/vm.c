@@ -168,26 +168,6 @@ int mountinfo_fstype(const char *text, size_t len, unsigned long long id, char *
 #define MOUNTINFO "/proc/self/mountinfo"
 #define MOUNTINFO_MAX (16u << 20)
 
-/* Is fd, which is on FUSE_SUPER_MAGIC, on a virtiofs mount? Its mount's
- * ID from statx() (Linux 5.8 on; no field of the file asked for and
- * AT_STATX_DONT_SYNC: nothing asked of a FUSE daemon), looked up in
- * MOUNTINFO: true only when that mount's type is exactly "virtiofs";
- * anything else, or any trouble, is false (FUSE: fail closed). The fd
- * holds the mount, so its ID names no other while the table is read. */
-static bool on_virtiofs(int fd)
-{
-	struct statx stx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &stx) < 0 ||
-	    !(stx.stx_mask & STATX_MNT_ID))
-		return false;
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	char type[sizeof("virtiofs")];
-	return read_file(MOUNTINFO, MOUNTINFO_MAX, &text, &len) == 0 &&
-	       mountinfo_fstype(text, len, stx.stx_mnt_id, type, sizeof(type)) == 1 &&
-	       strcmp(type, "virtiofs") == 0;
-}
-
 /* The mount ID of fd (statx() with AT_STATX_DONT_SYNC: nothing asked of
  * a FUSE daemon), or -errno (-ENOSYS before Linux 5.8). */
 static int mnt_id_of(int fd, const char *name, uint64_t *id)
@@ -202,6 +182,29 @@ static int mnt_id_of(int fd, const char *name, uint64_t *id)
 	return 0;
 }
 
+/* The type of mount id in MOUNTINFO, into type: 1, 0 when it is not
+ * there (gone since), or -errno. */
+static int mount_type(uint64_t id, char *type, size_t size)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = read_file(MOUNTINFO, MOUNTINFO_MAX, &text, &len);
+	return r < 0 ? r : mountinfo_fstype(text, len, id, type, size);
+}
+
+/* Is fd, which is on FUSE_SUPER_MAGIC, on a virtiofs mount? Its mount's
+ * ID (mnt_id_of(): Linux 5.8 on, nothing asked of a FUSE daemon), looked
+ * up in MOUNTINFO: true only when that mount's type is exactly "virtiofs";
+ * anything else, or any trouble, is false (FUSE: fail closed). The fd
+ * holds the mount, so its ID names no other while the table is read. */
+static bool on_virtiofs(int fd)
+{
+	uint64_t id;
+	char type[sizeof("virtiofs")];
+	return mnt_id_of(fd, "", &id) == 0 && mount_type(id, type, sizeof(type)) == 1 &&
+	       strcmp(type, "virtiofs") == 0;
+}
+
 int mount_point_on_fuse(int pfd, int fd, const char *name)
 {
 	uint64_t a, b;
@@ -212,12 +215,8 @@ int mount_point_on_fuse(int pfd, int fd, const char *name)
 		return r;
 	if (a == b)
 		return 0; /* (no mount point: the directory's own file system) */
-	_cleanup_free_ char *text = NULL;
-	size_t len;
 	char type[64];
-	r = read_file(MOUNTINFO, MOUNTINFO_MAX, &text, &len);
-	if (r == 0)
-		r = mountinfo_fstype(text, len, b, type, sizeof(type));
+	r = mount_type(b, type, sizeof(type));
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT; /* (gone since) */
 	return strcmp(type, "fuse") == 0 || strcmp(type, "fuseblk") == 0 ||
