@@ -4672,6 +4672,35 @@ START_TEST(other_vm_unreadable_runner_named)
 }
 END_TEST
 
+/* vm1 (one share a) started while a FUSE mount on mnt (which the caller
+ * made, the VM user's) answers nothing: bindfs of a directory of its own,
+ * stopped, with what it told of itself no longer cached (1 s). Whether
+ * READY=1 came within 3 s; the launcher stopped and the mount gone after,
+ * the launcher's log in *log. */
+static bool ready_beside_stalled_fuse(struct lt *t, const char *mnt, char **log)
+{
+	char *fuse = tu_tmpdir(); /* (bindfs's own directory outside t->vm.root) */
+	char *theirs = tu_path(fuse, "theirs");
+	tu_write(theirs, "probe", "the VM user's\n");
+	pid_t fs = tu_bindfs_as_roots(theirs, mnt, "probe");
+	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
+	sleep_ms(1500);
+	lt_share(t, "a", "a", "vm1-virtiofs-a.sock");
+	lt_start(t, t->fake, NULL);
+	int ready = lt_wait_msg(t, 0, "READY=1", 3000);
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	if (ready < 0)
+		lt_wait_msg(t, 0, "READY=1", 3000); /* (to stop it as usual) */
+	kill(t->pid, SIGTERM);
+	lt_wait_exit(t, 3000);
+	tu_bindfs_stop(fs, mnt);
+	*log = lt_log(t);
+	tu_rm_rf(fuse);
+	free(theirs);
+	free(fuse);
+	return ready >= 0;
+}
+
 /* vm2's directory is a FUSE mount of its VM user's (with allow_other,
  * where /etc/fuse.conf lets it), whose daemon answers nothing (stopped).
  * Wanted: vm1's launcher starts without waiting on that daemon, and says
@@ -4680,33 +4709,16 @@ START_TEST(other_vm_dir_on_stalled_fuse_passed_over)
 {
 	struct lt t;
 	lt_init(&t);
-	char *fuse = tu_tmpdir(); /* (bindfs's own directory outside t.vm.root) */
-	char *theirs = tu_path(fuse, "theirs"), *vm2 = tu_path(t.vm.state, "vm2");
-	tu_write(theirs, "probe", "the VM user's\n");
+	char *vm2 = tu_path(t.vm.state, "vm2"), *log;
 	ck_assert_int_eq(mkdir(vm2, 0755), 0);
 	tu_chown(vm2, TU_NOBODY, TU_NOBODY);
-	pid_t fs = tu_bindfs_as_roots(theirs, vm2, "probe");
-	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
-	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
-	lt_start(&t, t.fake, NULL);
-	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
-	ck_assert_int_eq(kill(fs, SIGCONT), 0);
-	if (ready < 0)
-		lt_wait_msg(&t, 0, "READY=1", 3000); /* (to stop it as usual) */
-	kill(t.pid, SIGTERM);
-	lt_wait_exit(&t, 3000);
-	tu_bindfs_stop(fs, vm2);
-	char *log = lt_log(&t);
-	ck_assert_msg(ready >= 0, "vm1's launcher waited on vm2's stopped FUSE daemon; log:\n%s",
-		      log);
+	bool ready = ready_beside_stalled_fuse(&t, vm2, &log);
+	ck_assert_msg(ready, "vm1's launcher waited on vm2's stopped FUSE daemon; log:\n%s", log);
 	ck_assert_msg(strstr(log, "VM 'vm2' passed over (its writable shares unknown): ") &&
 			      strstr(log, "FUSE"),
 		      "vm2 passed over silently; log:\n%s", log);
 	free(log);
-	tu_rm_rf(fuse);
 	free(vm2);
-	free(theirs);
-	free(fuse);
 	lt_free(&t);
 }
 END_TEST
@@ -4720,33 +4732,16 @@ START_TEST(other_vm_source_in_its_dir_not_walked)
 {
 	struct lt t;
 	lt_init(&t);
-	char *fuse = tu_tmpdir(); /* (bindfs's own directory outside t.vm.root) */
-	char *theirs = tu_path(fuse, "theirs"), *data = xasprintf("%s/vm2/data", t.vm.state);
-	tu_write(theirs, "probe", "the VM user's\n");
+	char *data = xasprintf("%s/vm2/data", t.vm.state), *log;
 	other_vm(&t, "vm2", "w", data, false);
 	ck_assert_int_eq(mkdir(data, 0755), 0);
 	tu_chown(data, TU_NOBODY, TU_NOBODY);
-	pid_t fs = tu_bindfs_as_roots(theirs, data, "probe");
-	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
-	sleep_ms(1500); /* (what the mount told of itself no longer cached: 1 s) */
-	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
-	lt_start(&t, t.fake, NULL);
-	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
-	ck_assert_int_eq(kill(fs, SIGCONT), 0);
-	if (ready < 0)
-		lt_wait_msg(&t, 0, "READY=1", 3000); /* (to stop it as usual) */
-	kill(t.pid, SIGTERM);
-	lt_wait_exit(&t, 3000);
-	tu_bindfs_stop(fs, data);
-	char *log = lt_log(&t);
-	ck_assert_msg(ready >= 0, "vm1's launcher waited on the FUSE daemon in vm2's directory; "
+	bool ready = ready_beside_stalled_fuse(&t, data, &log);
+	ck_assert_msg(ready, "vm1's launcher waited on the FUSE daemon in vm2's directory; "
 		      "log:\n%s", log);
 	ck_assert_msg(!strstr(log, "vm2"), "vm2 named; log:\n%s", log);
 	free(log);
-	tu_rm_rf(fuse);
 	free(data);
-	free(theirs);
-	free(fuse);
 	lt_free(&t);
 }
 END_TEST
@@ -4760,38 +4755,20 @@ START_TEST(other_vm_current_on_stalled_fuse_passed_over)
 {
 	struct lt t;
 	lt_init(&t);
-	char *fuse = tu_tmpdir(); /* (bindfs's own directory outside t.vm.root) */
-	char *theirs = tu_path(fuse, "theirs"), *vm2 = tu_path(t.vm.state, "vm2");
-	char *cur = tu_path(vm2, "current");
-	tu_write(theirs, "probe", "the VM user's\n");
+	char *vm2 = tu_path(t.vm.state, "vm2"), *cur = tu_path(vm2, "current"), *log;
 	ck_assert_int_eq(mkdir(vm2, 0755), 0);
 	ck_assert_int_eq(mkdir(cur, 0755), 0);
 	tu_chown(vm2, TU_NOBODY, TU_NOBODY);
 	tu_chown(cur, TU_NOBODY, TU_NOBODY);
-	pid_t fs = tu_bindfs_as_roots(theirs, cur, "probe");
-	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
-	sleep_ms(1500); /* (what the mount told of itself no longer cached: 1 s) */
-	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
-	lt_start(&t, t.fake, NULL);
-	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
-	ck_assert_int_eq(kill(fs, SIGCONT), 0);
-	if (ready < 0)
-		lt_wait_msg(&t, 0, "READY=1", 3000); /* (to stop it as usual) */
-	kill(t.pid, SIGTERM);
-	lt_wait_exit(&t, 3000);
-	tu_bindfs_stop(fs, cur);
-	char *log = lt_log(&t);
-	ck_assert_msg(ready >= 0,
+	bool ready = ready_beside_stalled_fuse(&t, cur, &log);
+	ck_assert_msg(ready,
 		      "vm1's launcher waited on the stopped FUSE daemon on vm2's `current`; log:\n%s",
 		      log);
 	ck_assert_msg(strstr(log, "VM 'vm2' passed over (its writable shares unknown): "),
 		      "vm2 passed over silently; log:\n%s", log);
 	free(log);
-	tu_rm_rf(fuse);
 	free(cur);
 	free(vm2);
-	free(theirs);
-	free(fuse);
 	lt_free(&t);
 }
 END_TEST
@@ -4806,33 +4783,16 @@ START_TEST(other_vm_source_on_stalled_fuse_not_walked)
 {
 	struct lt t;
 	lt_init(&t);
-	char *fuse = tu_tmpdir(); /* (bindfs's own directory outside t.vm.root) */
-	char *theirs = tu_path(fuse, "theirs"), *data = tu_path(t.vm.root, "vm2data");
-	tu_write(theirs, "probe", "the VM user's\n");
+	char *data = tu_path(t.vm.root, "vm2data"), *log;
 	other_vm(&t, "vm2", "w", data, false);
 	ck_assert_int_eq(mkdir(data, 0755), 0);
 	tu_chown(data, TU_NOBODY, TU_NOBODY);
-	pid_t fs = tu_bindfs_as_roots(theirs, data, "probe");
-	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
-	sleep_ms(1500); /* (what the mount told of itself no longer cached: 1 s) */
-	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
-	lt_start(&t, t.fake, NULL);
-	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
-	ck_assert_int_eq(kill(fs, SIGCONT), 0);
-	if (ready < 0)
-		lt_wait_msg(&t, 0, "READY=1", 3000); /* (to stop it as usual) */
-	kill(t.pid, SIGTERM);
-	lt_wait_exit(&t, 3000);
-	tu_bindfs_stop(fs, data);
-	char *log = lt_log(&t);
-	ck_assert_msg(ready >= 0,
+	bool ready = ready_beside_stalled_fuse(&t, data, &log);
+	ck_assert_msg(ready,
 		      "vm1's launcher waited on the FUSE daemon on vm2's writable source; log:\n%s",
 		      log);
 	free(log);
-	tu_rm_rf(fuse);
 	free(data);
-	free(theirs);
-	free(fuse);
 	lt_free(&t);
 }
 END_TEST
