@@ -36,9 +36,9 @@ struct common_opt {
 static const struct common_opt common_opts[] = {
 	{{"state-dir", required_argument, NULL, OPT_STATE_DIR}, 0,
 	 "  --state-dir DIR      VM directories (default /var/lib/microvms, $MICROVM_STATE_DIR)"},
+	/* (what is kept there: the tool's runtime_dir_help, by runtime_help()) */
 	{{"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR}, CLI_RUNTIME,
-	 "  --runtime-dir DIR    records and locks; virtiofs-launch: its mounts (default\n"
-	 "                       /run/microvm, $MICROVM_RUNTIME_DIR)"},
+	 "  --runtime-dir DIR    "},
 	{{"user", required_argument, NULL, OPT_USER}, CLI_IDS,
 	 "  --user USER          the VM's user, name or number (default microvm)"},
 	{{"group", required_argument, NULL, OPT_GROUP}, CLI_IDS,
@@ -66,15 +66,30 @@ static const char *env_or(const char *name, const char *def)
 	return v && v[0] ? v : def;
 }
 
+/* The rest of --runtime-dir's entry: what the tool keeps there, each of
+ * its lines under the one before, then the default. */
+static void runtime_help(const struct cli_tool *t)
+{
+	static const char indent[] = "\n                       ";
+	for (const char *p = t->runtime_dir_help ? t->runtime_dir_help : ""; *p; p++)
+		*p == '\n' ? fputs(indent, stdout) : putchar(*p);
+	printf("%s(default /run/microvm, $MICROVM_RUNTIME_DIR)", t->runtime_dir_help ? indent : "");
+}
+
 static void help(const struct cli_tool *t)
 {
 	printf("Usage: %s %s\n%s\n\n", t->name, t->synopsis, t->summary);
 	if (t->help && t->help[0])
 		printf("%s\n", t->help);
 	printf("Common options:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(common_opts); i++)
-		if (!common_opts[i].flag || (t->flags & common_opts[i].flag))
-			printf("%s\n", common_opts[i].help);
+	for (size_t i = 0; i < ARRAY_SIZE(common_opts); i++) {
+		if (common_opts[i].flag && !(t->flags & common_opts[i].flag))
+			continue;
+		fputs(common_opts[i].help, stdout);
+		if (common_opts[i].opt.val == OPT_RUNTIME_DIR)
+			runtime_help(t);
+		putchar('\n');
+	}
 	printf("\nExit status: 0 success, 1 failure, 2 usage error%s%s. See %s(8).\n",
 	       t->exit_status ? "; " : "", t->exit_status ? t->exit_status : "", t->name);
 }

@@ -48,6 +48,10 @@ struct cli_tool {
 	/* Extra lines of --help's exit statuses, after "0 success, 1 failure,
 	 * 2 usage error", or NULL. */
 	const char *exit_status;
+	/* CLI_RUNTIME: what the tool keeps in --runtime-dir, for --help's
+	 * line of it (lines apart by "\n", indented there; the default
+	 * follows). */
+	const char *runtime_dir_help;
 	unsigned flags;	      /* CLI_* */
 	/* Extra long options, {0} terminated, or NULL. Their values must be
 	 * short option letters or CLI_TOOL_OPT + n: cli.c uses 0x100-0xfff. */

@@ -83,6 +83,8 @@ static const struct cli_tool tool = {
 		"  --bind-group         also bind the other devices of a device's IOMMU group\n"
 		"  --modprobe-config P  modprobe.d directory or file for libkmod's blacklist\n"
 		"                       (default libkmod's: /etc/modprobe.d, /lib/modprobe.d, ...)\n",
+	.runtime_dir_help = "the record of the devices 'bind' rebound, NAME/pci, each\n"
+			    "VM's lock, NAME.lock, and a lock of DIR itself",
 	.flags = CLI_SYSFS | CLI_DEVFS | CLI_MODULES | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME | CLI_ROOT,
 	.options = options,
 	.handle = handle,

@@ -135,6 +135,8 @@ static const struct cli_tool tool = {
 		"                    what its VM does not read in time either way) or\n"
 		"                    default (the kernel's: 6.5 MiB a multi_queue TAP)\n"
 		"                    ($MICROVM_TAP_QDISC)\n",
+	.runtime_dir_help = "the records of the interfaces 'up' made, NAME/tap and\n"
+			    "NAME/macvtap, and each VM's lock, NAME.lock",
 	.flags = CLI_SYSFS | CLI_DEVFS | CLI_PROCFS | CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME | CLI_ROOT,
 	.options = tool_options,
 	.handle = handle_option,

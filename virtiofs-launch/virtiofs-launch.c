@@ -52,9 +52,7 @@ static const char help_text[] =
 	"  --grace TIME            on stop, SIGKILL what is left after this (default 5s)\n"
 	"TIME is seconds, or a number with ms, s or min; at most a day.\n"
 	"--user is accepted and ignored: the daemons run as root; --group is the\n"
-	"group of the sockets (a number, or a name from /etc/group). The sources\n"
-	"are mounted for the daemons on a tmpfs on --runtime-dir, in a mount\n"
-	"namespace of the launcher's own.\n";
+	"group of the sockets (a number, or a name from /etc/group).\n";
 
 enum {
 	OPT_VIRTIOFSD = CLI_TOOL_OPT,
@@ -90,6 +88,10 @@ static const struct cli_tool tool = {
 	.synopsis = "[OPTIONS] NAME",
 	.summary = "Run and supervise one virtiofsd per virtiofs share of VM NAME.",
 	.help = help_text,
+	.runtime_dir_help = "a tmpfs mounted on it in the launcher's own mount\n"
+			    "namespace: the sources mounted for the daemons,\n"
+			    "NAME/virtiofs/TAG, and the chroot trees their sockets\n"
+			    "are bound in, .root/N",
 	.flags = CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME | CLI_ROOT,
 	.options = options,
 	.handle = handle,

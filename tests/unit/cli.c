@@ -749,6 +749,79 @@ START_TEST(help_options_in_man_page)
 }
 END_TEST
 
+/* What each tool keeps in --runtime-dir, as its --help and its man page
+ * say it: tap-setup its interfaces' records and the VMs' locks, pci-bind
+ * its devices' record and the locks, virtiofs-launch a tmpfs of mounts
+ * (no record or lock of its own); runner-exec takes no --runtime-dir. Before, all
+ * three printed one line for the three ("records and locks;
+ * virtiofs-launch: its mounts"). */
+static const struct {
+	const char *prog;
+	const char *want[4]; /* in both, NULL-terminated */
+	const char *not[3];  /* in neither */
+} runtime_help[] = {
+	{"tap-setup", {"/tap", "/macvtap", ".lock", NULL}, {"/pci", "mount", NULL}},
+	{"pci-bind", {"/pci", ".lock", NULL}, {"/tap", "mount", NULL}},
+	{"virtiofs-launch", {"/virtiofs/", ".root/", "mount", NULL}, {".lock", "/tap", NULL}},
+	{"runner-exec", {NULL}, {NULL}},
+};
+
+/* The text from the first "\n" + head in s to the next line that begins
+ * with stop (the next option, or the next paragraph), or NULL. */
+static char *entry_of(const char *s, const char *head, const char *stop)
+{
+	char *h = xasprintf("\n%s", head), *n = xasprintf("\n%s", stop);
+	const char *b = strstr(s, h), *e = b ? strstr(b + strlen(h), n) : NULL;
+	char *r = b ? strndup(b + 1, e ? (size_t)(e - b - 1) : strlen(b + 1)) : NULL;
+	free(h);
+	free(n);
+	return r;
+}
+
+START_TEST(runtime_dir_help_per_tool)
+{
+	const char *prog = runtime_help[_i].prog;
+	char *bin = tu_bin(prog);
+	const char *argv[] = {bin, "--help", NULL};
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_int_eq(r.status, 0);
+	char *page_path = xasprintf("%s/%s/%s.8", SRC_DIR, prog, prog);
+	char *page = NULL;
+	size_t len;
+	ck_assert_msg(read_file(page_path, 1 << 20, &page, &len) == 0, "read %s", page_path);
+	char *line = entry_of(r.out, "  --runtime-dir DIR ", "  -");
+	char *para = entry_of(page, ".BI \\-\\-runtime\\-dir \" DIR\"", ".TP");
+	if (!runtime_help[_i].want[0]) {
+		ck_assert_msg(!line, "%s: --help lists --runtime-dir: %s", prog, line);
+		ck_assert_msg(!para, "%s: its man page lists --runtime-dir", prog);
+	} else {
+		ck_assert_msg(line, "%s: no --runtime-dir in --help: %s", prog, r.out);
+		ck_assert_msg(para, "%s: no --runtime-dir in %s", prog, page_path);
+	}
+	for (size_t k = 0; runtime_help[_i].want[k]; k++) {
+		const char *w = runtime_help[_i].want[k];
+		ck_assert_msg(strstr(line, w), "%s: --help's --runtime-dir does not say '%s': %s",
+			      prog, w, line);
+		ck_assert_msg(strstr(para, w), "%s: %s's --runtime-dir does not say '%s': %s", prog,
+			      page_path, w, para);
+	}
+	for (size_t k = 0; runtime_help[_i].not[k]; k++) {
+		const char *w = runtime_help[_i].not[k];
+		ck_assert_msg(!strstr(line, w), "%s: --help's --runtime-dir says '%s': %s", prog, w,
+			      line);
+		ck_assert_msg(!strstr(para, w), "%s: %s's --runtime-dir says '%s': %s", prog,
+			      page_path, w, para);
+	}
+	free(line);
+	free(para);
+	free(page);
+	free(page_path);
+	tu_run_free(&r);
+	free(bin);
+}
+END_TEST
+
 /* A VM that is not there (a mistyped name) is named as such, as
  * runner-exec status names it: before, "unable to resolve
  * 'STATE/nosuch/current': No such file or directory", as if the VM were
@@ -827,6 +900,7 @@ Suite *cli_suite(void)
 	tcase_add_loop_test(tc, virtiofs_bad_value_says_what_is_valid, 0, 6);
 	tcase_add_loop_test(tc, lock_timeout_error_names_the_vm, 0, 2);
 	tcase_add_loop_test(tc, help_options_in_man_page, 0, 4);
+	tcase_add_loop_test(tc, runtime_dir_help_per_tool, 0, ARRAY_SIZE(runtime_help));
 	tu_add_loop_test_if(tc, missing_vm_is_named, 0, 5, tu_need_root());
 	tu_add_loop_test_if(tc, not_root_says_so, 0, 3, tu_need_root());
 	suite_add_tcase(s, tc);
