@@ -45,8 +45,9 @@
  *              otherwise       accepts one client on the listening socket
  *                              --fd=N (or listens on --socket-path=PATH
  *                              itself, removing what is there, as
- *                              virtiofsd does), serves it until it
- *                              leaves, exits 0. */
+ *                              virtiofsd does), writes
+ *                              $VFS_FAKE_DIR/PID.serving, serves it until
+ *                              it leaves, exits 0. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -250,6 +251,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(fd);
+	mark("serving");
 	char buf[256];
 	while (read(c, buf, sizeof(buf)) > 0)
 		;

@@ -2879,6 +2879,80 @@ START_TEST(stop_during_a_reloads_grace_keeps_its_end)
 }
 END_TEST
 
+/* The unit's TimeoutStopSec= in seconds (a number, with s or min or
+ * without), or -1 when it sets none. */
+static long unit_stop_timeout_s(void)
+{
+	char *path = xasprintf("%s/units/microvm-virtiofsd@.service", SRC_DIR);
+	char *text = NULL;
+	size_t len;
+	ck_assert_msg(read_file(path, 1 << 20, &text, &len) == 0, "read %s", path);
+	long s = -1;
+	for (char *l = text, *nl; l && *l; l = (nl = strchr(l, '\n')) ? nl + 1 : NULL) {
+		if (strncmp(l, "TimeoutStopSec=", 15) != 0)
+			continue;
+		char *end;
+		s = strtol(l + 15, &end, 10);
+		if (strncmp(end, "min", 3) == 0) {
+			s *= 60;
+			end += 3;
+		} else if (*end == 's') {
+			end++;
+		}
+		ck_assert_msg(end > l + 15 && (*end == '\n' || !*end) && s > 0,
+			      "%s: TimeoutStopSec= not in seconds or minutes: %.40s", path, l);
+	}
+	free(text);
+	free(path);
+	return s;
+}
+
+/* The stop under the unit: systemd gives it TimeoutStopSec= before it
+ * SIGKILLs the launcher and what is left (KillMode=mixed), the unit then
+ * failed (result 'timeout', OnFailure= run) and the sockets left behind.
+ * The launcher's own stop, with the unit's command line (no --grace: 5 s),
+ * a daemon that ignores SIGTERM killed once the grace is over and the
+ * sockets removed, must end well within it (here with 5 s to spare for a
+ * loaded host); and the unit must set it, not leave it to the host's
+ * DefaultTimeoutStopSec=, which may be shorter than the grace. */
+START_TEST(stop_ends_within_the_units_stop_timeout)
+{
+	long limit_s = unit_stop_timeout_s();
+	ck_assert_msg(limit_s > 0, "units/microvm-virtiofsd@.service sets no TimeoutStopSec=: "
+		      "the host's DefaultTimeoutStopSec= would bound the launcher's stop");
+	struct lt t;
+	pid_t d = chg_up(&t, ".fake-term-ignore", "ignoring", NULL);
+	/* A VM on it: the daemon serves, where its socket shut down does not
+	 * end it (one in accept() would go at once). */
+	int vm = vm_connect(sock_of(&t, "chg"));
+	ck_assert_int_ge(vm, 0);
+	ck_assert_int_eq(fake_mark(&t, "serving"), d);
+	/* (waited for at most 20 s: the TCase's timeout is 30 s) */
+	long wait_ms = limit_s * 1000 - 5000;
+	if (wait_ms > 20000)
+		wait_ms = 20000;
+	long long t0 = now_us();
+	ck_assert_int_eq(kill(t.pid, SIGTERM), 0);
+	int st = lt_wait_exit(&t, wait_ms > 0 ? (int)wait_ms : 0);
+	long long took_ms = (now_us() - t0) / 1000;
+	char *story = lt_story(&t);
+	ck_assert_msg(st == 0, "exit %d after %lld ms (-1: still there; TimeoutStopSec=%ld); "
+		      "log:\n%s", st, took_ms, limit_s, story);
+	ck_assert_msg(occurrences(story, "still there after 5s, killing it") == 1, "log:\n%s",
+		      story);
+	ck_assert_msg(took_ms + 5000 <= limit_s * 1000,
+		      "the launcher's stop took %lld ms, the unit's TimeoutStopSec=%ld leaves "
+		      "less than 5 s to spare; log:\n%s", took_ms, limit_s, story);
+	free(story);
+	ck_assert(!alive(d));
+	ck_assert_uint_eq(leftovers(&t), 0);
+	for (size_t i = 0; i < t.nsock; i++)
+		ck_assert_msg(access(t.sock[i], F_OK) < 0, "%s left behind", t.sock[i]);
+	close(vm);
+	lt_free(&t);
+}
+END_TEST
+
 /* A share a reload removes, whose daemon waits for a client and does not
  * stop on SIGTERM: its socket is shut down, which ends that wait, so the
  * daemon goes at once (not killed after --grace), READY=1 follows the
@@ -6480,6 +6554,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_signal_sent_until_the_daemon_goes, tu_need_root());
 	tu_add_test_if(tc, reload_timeout_counts_after_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, stop_during_a_reloads_grace_keeps_its_end, tu_need_root());
+	tu_add_test_if(tc, stop_ends_within_the_units_stop_timeout, tu_need_root());
 	tu_add_test_if(tc, removed_share_waiting_daemon_goes_at_once, tu_need_root());
 	tu_add_test_if(tc, socket_to_another_tag_waits_for_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, exit_0_with_client_waiting_fails, tu_need_root());
