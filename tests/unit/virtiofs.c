@@ -5923,6 +5923,53 @@ START_TEST(failed_host_namespace_open_makes_nothing)
 }
 END_TEST
 
+/* A writable share's source that cannot be noted: realloc() failing in
+ * writable_add() (failrealloc.so; no memory). Not noted, it would be
+ * walked as any directory, and a symlink its guest's root made there
+ * followed as root; the start refuses instead: one line, exit 1, nothing
+ * made, no daemon. */
+START_TEST(failed_writable_note_refuses_the_start)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "w", "wsrc", "vm1-virtiofs-w.sock");
+	tu_write(t.vm.dir, "wsrc/in-w", "");
+	char *shim = xasprintf("LD_PRELOAD=%s/tests/shims/failrealloc.so", BUILD_DIR);
+	char *rlog = tu_path(t.vm.root, "failrealloc.log");
+	char *logenv = xasprintf("FAILREALLOC_LOG=%s", rlog);
+	const char *const env[] = {shim, "FAILREALLOC_IN=writable_add", logenv, NULL};
+	t.bin = "tests/virtiofs-launch"; /* (dynamically linked: the shim is loaded) */
+	t.env = env;
+	char *before = tree_listing(&t);
+	lt_start(&t, t.fake, NULL);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	/* (the quote in the object escaped, as any in a quoted value) */
+	char *want = xasprintf("virtiofs-launch: vm1: unable to note 'the writable shares\\' "
+			       "sources': %s\n", strerror(ENOMEM));
+	ck_assert_msg(st == 1 && strcmp(log, want) == 0, "exit %d (-1: still running); want:\n%s"
+		      "log:\n%s", st, want, log);
+	char *calls = NULL;
+	size_t len;
+	ck_assert_int_eq(read_file(rlog, 4096, &calls, &len), 0);
+	ck_assert_str_eq(calls, "1 writable_add (failed here)\n");
+	ck_assert_int_lt(lt_wait_msg(&t, 0, "READY=1", 0), 0);
+	ck_assert_uint_eq(dir_entries(t.fake_dir), 0); /* no daemon ever ran */
+	ck_assert_int_eq(unlink(rlog), 0);
+	char *now = tree_listing(&t);
+	ck_assert_msg(strcmp(now, before) == 0, "left\n%sbefore:\n%s", now, before);
+	free(now);
+	free(before);
+	free(calls);
+	free(want);
+	free(log);
+	free(logenv);
+	free(rlog);
+	free(shim);
+	lt_free(&t);
+}
+END_TEST
+
 /* For the tests of one step of a share's socket: share TAG on socket SOCK
  * (in the VM's dir) of an existing source, the runtime dir there as
  * RuntimeDirectory= makes it; then a clean start and stop of the
@@ -6589,6 +6636,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, failed_runtime_dir_open_leaves_no_directory, tu_need_root());
 	tu_add_test_if(tc, failed_read_only_mount_serves_nothing, tu_need_root());
 	tu_add_test_if(tc, failed_host_namespace_open_makes_nothing, tu_need_root());
+	tu_add_test_if(tc, failed_writable_note_refuses_the_start, tu_need_root());
 	tu_add_test_if(tc, failed_socket_removal_is_said, tu_need_root());
 	tu_add_test_if(tc, failed_removal_of_a_wrong_socket_is_said, tu_need_root());
 	tu_add_test_if(tc, failed_chroot_step_names_its_path, tu_need_root());
