@@ -959,12 +959,12 @@ static int give_back(const struct dev *x, struct mvm_error *e)
 	char now[DRIVER_MAX];
 	const char *restore = *x->override ? x->override : "\n";
 	if (!strcmp(x->prev, VFIO_DRIVER)) {
-		log_debug("'%s' was on %s before bind: left there", x->addr, VFIO_DRIVER);
+		log_debug("'%s' was on %s before bind: left there", ESC(x->addr), VFIO_DRIVER);
 		return 0;
 	}
 	_cleanup_free_ char *p = dev_path(x->addr, NULL);
 	if (p && access(p, F_OK) < 0 && errno == ENOENT) {
-		log_warn("device '%s' is gone: nothing to give back", x->addr);
+		log_warn("device '%s' is gone: nothing to give back", ESC(x->addr));
 		return 0;
 	}
 	int r = dev_driver(x->addr, now, sizeof(now));
@@ -1006,7 +1006,7 @@ static void rollback(struct devs *d)
 		struct mvm_error e1;
 		if (!d->v[i].changed)
 			continue;
-		log_notice("giving '%s' back to %s", d->v[i].addr,
+		log_notice("giving '%s' back to %s", ESC(d->v[i].addr),
 			   *d->v[i].prev ? ESC(d->v[i].prev) : "no driver");
 		d->v[i].failed = give_back(&d->v[i], &e1) < 0;
 		if (d->v[i].failed)
@@ -1156,7 +1156,7 @@ static int bind_all(struct devs *mine, struct devs *rec, struct mvm_error *e)
 		 * unbind leaves it on), so that unbind takes back the group's
 		 * node, which stays (found in review). */
 		if (!strcmp(x->prev, VFIO_DRIVER)) {
-			log_debug("'%s' is on %s already", x->addr, VFIO_DRIVER);
+			log_debug("'%s' is on %s already", ESC(x->addr), VFIO_DRIVER);
 			continue;
 		}
 		if ((r = bind_one(x, e)) < 0)
@@ -1337,7 +1337,7 @@ static int do_unbind(struct mvm_error *e)
 		if (rec.v[i].claimed) {
 			log_debug("'%s' was claimed by a bind that changed nothing of it: left as it "
 				  "is",
-				  rec.v[i].addr);
+				  ESC(rec.v[i].addr));
 			continue;
 		}
 		rec.v[i].failed = give_back(&rec.v[i], &e1) < 0;
@@ -1387,7 +1387,7 @@ static int do_unbind(struct mvm_error *e)
 			escape_text(y->vm, vm, sizeof(vm));
 			log_notice("leaving the node of IOMMU group %s as it is: VM '%s' holds '%s' "
 				   "of it",
-				   ESC(x->group), vm, y->addr);
+				   ESC(x->group), vm, ESC(y->addr));
 			continue;
 		}
 		if (put_back_node(x, &e1) == 0)
