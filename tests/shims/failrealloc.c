@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,13 +51,20 @@ static void say(const char *what, const char *name)
 		n = 0;
 }
 
-/* The load bias of the program (the first object dl_iterate_phdr()
- * reports). */
-static int first_object(struct dl_phdr_info *info, size_t size, void *data)
+/* The load bias of the program whose file is m: where the kernel put its
+ * program headers (AT_PHDR) less where the file says they are. (Not
+ * dl_iterate_phdr(): a sanitizer intercepts it, and the first realloc()
+ * may come before the sanitizer is ready.) */
+static uintptr_t load_bias(const unsigned char *m)
 {
-	(void)size;
-	*(uintptr_t *)data = (uintptr_t)info->dlpi_addr;
-	return 1;
+	const ElfW(Ehdr) *eh = (const void *)m;
+	const ElfW(Phdr) *ph = (const void *)(m + eh->e_phoff);
+	for (size_t i = 0; i < eh->e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && ph[i].p_offset <= eh->e_phoff &&
+		    eh->e_phoff < ph[i].p_offset + ph[i].p_filesz)
+			return (uintptr_t)getauxval(AT_PHDR) -
+			       (ph[i].p_vaddr + (eh->e_phoff - ph[i].p_offset));
+	return 0;
 }
 
 /* fn_start and fn_end of function name in /proc/self/exe; 0, or -1. */
@@ -81,9 +89,7 @@ static int find_function(const char *name)
 		for (size_t k = 0; k < sh[i].sh_size / sizeof(*sym); k++)
 			if (ELF64_ST_TYPE(sym[k].st_info) == STT_FUNC && sym[k].st_size &&
 			    strcmp(str + sym[k].st_name, name) == 0) {
-				uintptr_t bias = 0;
-				dl_iterate_phdr(first_object, &bias);
-				fn_start = bias + sym[k].st_value;
+				fn_start = load_bias(m) + sym[k].st_value;
 				fn_end = fn_start + sym[k].st_size;
 				r = 0;
 				break;
@@ -93,17 +99,23 @@ static int find_function(const char *name)
 	return r;
 }
 
+/* The next realloc() found, and NAME looked up once it is in the
+ * environment (a sanitizer's runtime may realloc() before there is one). */
 static void init(void)
 {
 	const char *name = getenv("FAILREALLOC_IN");
 	in_init = 1;
-	next_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+	if (!next_realloc)
+		next_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
 	if (!next_realloc)
 		next_realloc = __libc_realloc;
-	if (name && *name && find_function(name) < 0)
-		say("no function in /proc/self/exe's symbol table (stripped, or inlined?):", name);
+	if (name && *name) {
+		if (find_function(name) < 0)
+			say("no function in /proc/self/exe's symbol table (stripped, or "
+			    "inlined?):", name);
+		ready = 1;
+	}
 	in_init = 0;
-	ready = 1;
 }
 
 void *realloc(void *p, size_t size)
