@@ -231,6 +231,146 @@ int vm_dir_on_fuse(const char *state_dir, const char *name)
 	return mount_point_on_fuse(sd, sd, name);
 }
 
+/* The VM user's FUSE mount met on a way, left unasked: -EPERM. */
+static int fuse_unasked(struct mvm_error *e, const char *path)
+{
+	mvm_error_set(e, EPERM, "resolve", path,
+		      "on a FUSE mount (not looked into: its daemon could keep root waiting)");
+	if (e)
+		snprintf(e->value, sizeof(e->value), "fuse");
+	return -EPERM;
+}
+
+/* path resolved as the kernel would (relative: from the directory at,
+ * whose resolved path is at_path; at -1: from the working directory),
+ * with no name looked up on a FUSE mount (not virtiofs) and nothing asked
+ * of one: each step opened (O_PATH, not followed) in a directory known to
+ * be on none, and refused as on FUSE from its mount ID (statx() with
+ * AT_STATX_DONT_SYNC, mount_point_on_fuse()) before anything else is
+ * asked of it (-EPERM, fuse_unasked()). The VM user can mount one (with
+ * allow_other where /etc/fuse.conf lets it) wherever it may write, whose
+ * daemon could keep root waiting on any look-up. A last step that is a
+ * link is followed when follow_last. The last step's descriptor (O_PATH)
+ * in *fd, its resolved path in *out (either may be NULL). -errno with e
+ * filled, naming the step. (Without mount IDs, before Linux 5.8, each step
+ * is taken as it is.) */
+static int walk_unasked(int at, const char *at_path, const char *path, bool follow_last,
+			int *fd, char **out, struct mvm_error *e)
+{
+	char res[PATH_MAX] = ""; /* resolved so far, "" for "/" */
+	char rest[2 * PATH_MAX]; /* what is left to walk */
+	if (snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
+		return mvm_error_set(e, ENAMETOOLONG, "resolve", path, NULL);
+	int cur;
+	if (path[0] == '/') {
+		cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	} else if (at >= 0) {
+		cur = openat(at, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (snprintf(res, sizeof(res), "%s", strcmp(at_path, "/") ? at_path : "") >=
+		    (int)sizeof(res))
+			cur = -1, errno = ENAMETOOLONG;
+	} else {
+		cur = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (cur >= 0 && !getcwd(res, sizeof(res))) {
+			close(cur);
+			cur = -1;
+		}
+		if (strcmp(res, "/") == 0)
+			res[0] = '\0';
+	}
+	if (cur < 0)
+		return mvm_error_set(e, errno, "resolve", path, NULL);
+	int r = 0;
+	for (int hops = 0;;) {
+		char *p = rest + strspn(rest, "/");
+		if (*p == '\0')
+			break;
+		size_t n = strcspn(p, "/");
+		char name[NAME_MAX + 1], step[PATH_MAX];
+		if (n > NAME_MAX) {
+			r = mvm_error_set(e, ENAMETOOLONG, "resolve", path, NULL);
+			break;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		memmove(rest, p + n, strlen(p + n) + 1);
+		bool last = rest[strspn(rest, "/")] == '\0', dotdot = strcmp(name, "..") == 0;
+		if (strcmp(name, ".") == 0)
+			continue;
+		if (snprintf(step, sizeof(step), "%s/%s", res, name) >= (int)sizeof(step)) {
+			r = mvm_error_set(e, ENAMETOOLONG, "resolve", path, NULL);
+			break;
+		}
+		int nfd = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			r = mvm_error_set(e, errno, "resolve", step, NULL);
+			break;
+		}
+		int f = mount_point_on_fuse(cur, nfd, "");
+		struct stat st;
+		if (f == 0 || f == -ENOSYS)
+			f = fstat(nfd, &st) < 0 ? -errno : 0;
+		if (f != 0) {
+			close(nfd);
+			r = f > 0 ? fuse_unasked(e, step) : mvm_error_set(e, -f, "resolve", step, NULL);
+			break;
+		}
+		if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
+			char target[PATH_MAX], joined[2 * PATH_MAX];
+			ssize_t k = readlinkat(nfd, "", target, sizeof(target));
+			int err = k < 0 ? errno : (size_t)k >= sizeof(target) ? ENAMETOOLONG : 0;
+			close(nfd);
+			if (err == 0 && ++hops > 40)
+				err = ELOOP;
+			if (err == 0) {
+				target[k] = '\0';
+				if (snprintf(joined, sizeof(joined), "%s/%s", target, rest) >=
+				    (int)sizeof(joined))
+					err = ENAMETOOLONG;
+			}
+			if (err == 0 && target[0] == '/') {
+				int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+				if (root < 0) {
+					err = errno;
+				} else {
+					close(cur);
+					cur = root;
+					res[0] = '\0';
+				}
+			}
+			if (err) {
+				r = mvm_error_set(e, err, "resolve", step, NULL);
+				break;
+			}
+			memcpy(rest, joined, strlen(joined) + 1);
+			continue;
+		}
+		if (!last && !S_ISDIR(st.st_mode)) {
+			close(nfd);
+			r = mvm_error_set(e, ENOTDIR, "resolve", step, NULL);
+			break;
+		}
+		close(cur);
+		cur = nfd;
+		if (dotdot) {
+			char *slash = strrchr(res, '/');
+			if (slash)
+				*slash = '\0';
+		} else {
+			memcpy(res, step, strlen(step) + 1);
+		}
+	}
+	if (r == 0 && out && !(*out = strdup(res[0] ? res : "/")))
+		r = mvm_error_set(e, ENOMEM, "resolve", path, NULL);
+	if (r == 0 && fd) {
+		*fd = cur;
+		cur = -1;
+	}
+	if (cur >= 0)
+		close(cur);
+	return r;
+}
+
 int on_fuse(const char *path, int fd)
 {
 	/* path looked up once: the magic number and the mount's type are
@@ -377,6 +517,8 @@ static int trust_in_runner(const struct vm *vm, const char *rp, struct mvm_error
 
 void vm_close(struct vm *vm)
 {
+	if (vm->dir && vm->dfd >= 0) /* (vm_open() sets both; { 0 } is not open) */
+		close(vm->dfd);
 	free(vm->name);
 	free(vm->dir);
 	free(vm->link);
@@ -460,6 +602,71 @@ static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
 	return *out ? 0 : mvm_error_set(e, ENOMEM, "trust", path, NULL);
 }
 
+/* The VM's directory v->dir, opened in the state dir sd (resolved as
+ * state) into v->dfd, as vm_dir() says. The directory itself is not
+ * followed when it is a link, unless link_ok: the state dir is the VM
+ * user's too (the NixOS module makes it 0775 microvm:kvm), and its link
+ * could lead to any directory that holds a `current` of root's (one the
+ * VM user added to /nix/store through the Nix daemon, which makes it
+ * root's); then it is refused, naming its target. */
+static int dir_open(struct vm *v, int sd, const char *state, bool link_ok, struct mvm_error *e)
+{
+	int fd = openat(sd, v->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) /* as a missing link: no VM of that name */
+		return no_vm(e, v, errno);
+	/* known to be no FUSE mount before anything is asked of it */
+	int f = mount_point_on_fuse(sd, fd, "");
+	struct stat st;
+	if (f == 0 || f == -ENOSYS)
+		f = fstat(fd, &st) < 0 ? -errno : 0;
+	if (f == 0 && S_ISLNK(st.st_mode) && !link_ok) {
+		char t[PATH_MAX];
+		ssize_t n = readlinkat(fd, "", t, sizeof(t));
+		close(fd);
+		int r = untrusted(e, v->dir,
+				  "a symlink in the state dir (refused: the VM user could point it "
+				  "anywhere)",
+				  "");
+		if (e) {
+			if (n > 0 && (size_t)n < sizeof(t))
+				escape_value(t, (size_t)n, e->value, sizeof(e->value));
+			e->hint = "a VM's directory is a directory of the state dir, not a link; "
+				  "--allow-untrusted overrides";
+		}
+		return r;
+	}
+	if (f == 0 && S_ISLNK(st.st_mode)) {
+		close(fd);
+		fd = -1;
+		f = walk_unasked(sd, state, v->name, true, &fd, NULL, e);
+		if (f == 0)
+			f = fstat(fd, &st) < 0 ? -errno : 0;
+		else if (f == -ENOENT || f == -ENOTDIR) /* (a dangling link: no VM) */
+			return no_vm(e, v, ENOENT);
+		else
+			return f; /* (e filled: on FUSE, say) */
+		v->dir_link = true;
+	}
+	if (f > 0 && !v->allow_untrusted)
+		f = untrusted(e, v->dir, "on a FUSE mount (its owners are whatever its daemon says)",
+			      "fuse");
+	else if (f > 0)
+		f = fuse_unasked(e, v->dir);
+	else if (f == -ENOENT)
+		f = no_vm(e, v, ENOENT);
+	else if (f < 0)
+		f = mvm_error_set(e, -f, "inspect", v->dir, NULL);
+	else if (!S_ISDIR(st.st_mode))
+		f = mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
+	if (f < 0) {
+		if (fd >= 0)
+			close(fd);
+		return f;
+	}
+	v->dfd = fd;
+	return 0;
+}
+
 /* Root's own name of the VM's runner: the link PINS/NAME, PINS being
  * $MICROVM_RUNNER_PINS or DEFAULT_RUNNER_PINS, resolved only through what
  * root chose (resolve_rooted(): no VM user and no guest, whose root makes
@@ -467,7 +674,7 @@ static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
  * 1 with vm->runner and vm->link (the pin) set; 0 when there is no pin
  * (the caller reads `current`); a pin that leads nowhere is an error,
  * never "no pin". allow_untrusted: the pin resolved as it is. */
-static int pinned(struct vm *v, struct mvm_error *e)
+static int pinned(struct vm *v, int sd, const char *state, struct mvm_error *e)
 {
 	const char *env = getenv("MICROVM_RUNNER_PINS");
 	const char *dir = env && *env ? env : DEFAULT_RUNNER_PINS;
@@ -506,11 +713,11 @@ static int pinned(struct vm *v, struct mvm_error *e)
 		return mvm_error_set(e, errno, "read", pin, NULL);
 	}
 	/* The VM's directory must be there, as without a pin (no VM of
-	 * that name: nothing to do). */
-	if (stat(v->dir, &st) < 0)
-		return no_vm(e, v, errno);
-	if (!S_ISDIR(st.st_mode))
-		return mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
+	 * that name: nothing to do); a link there is followed (`current`,
+	 * which could lead anywhere through it, is not read). */
+	r = dir_open(v, sd, state, true, e);
+	if (r < 0)
+		return r;
 	if (v->allow_untrusted) {
 		v->runner = realpath(pin, NULL);
 		r = v->runner ? 0 : mvm_error_set(e, errno, "resolve", pin, NULL);
@@ -541,12 +748,10 @@ static int pinned(struct vm *v, struct mvm_error *e)
  * off, is not root's naming); a relative target would resolve through
  * the VM user's directory. Not on FUSE (on_fuse(): virtiofs is not): the
  * VM user can mount one on its directory, whose daemon shows any link as
- * root's. The VM's directory itself is not followed when it is a link:
- * the state dir is the VM user's too (the NixOS module makes it 0775
- * microvm:kvm), and its link could lead to any directory that holds a
- * `current` of root's (one the VM user added to /nix/store through the
- * Nix daemon, which makes it root's). */
-static int root_named(struct vm *v, enum vm_link which, struct mvm_error *e)
+ * root's. The VM's directory itself is not followed when it is a link
+ * (dir_open()). */
+static int root_named(struct vm *v, enum vm_link which, int sd, const char *state,
+		      struct mvm_error *e)
 {
 	/* who makes the link, and who else may act on another's */
 	const char *who = which == VM_CURRENT
@@ -560,43 +765,10 @@ static int root_named(struct vm *v, enum vm_link which, struct mvm_error *e)
 	 * one there (allow_other), whose daemon could keep root waiting on
 	 * fstat(); a check by path before this (vm_dir_on_fuse()) leaves
 	 * the time to mount it between. */
-	char sdir[PATH_MAX];
-	const char *slash = strrchr(v->dir, '/');
-	if (!slash || (size_t)(slash - v->dir) >= sizeof(sdir))
-		return mvm_error_set(e, ENAMETOOLONG, "resolve", v->dir, NULL);
-	memcpy(sdir, v->dir, (size_t)(slash - v->dir));
-	sdir[slash == v->dir ? 1 : slash - v->dir] = '\0';
-	_cleanup_close_ int sd = open(sdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_close_ int dfd =
-		sd < 0 ? -1 : openat(sd, slash + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) /* as a missing link: no VM of that name */
-		return no_vm(e, v, errno);
-	int f = mount_point_on_fuse(sd, dfd, "");
-	if (f > 0)
-		return untrusted(e, v->dir,
-				 "on a FUSE mount (its owners are whatever its daemon says)", "fuse");
-	if (f < 0 && f != -ENOSYS)
-		return mvm_error_set(e, -f, "inspect", v->dir, NULL);
-	struct stat dst;
-	if (fstat(dfd, &dst) < 0)
-		return no_vm(e, v, errno);
-	if (S_ISLNK(dst.st_mode)) {
-		char t[PATH_MAX];
-		ssize_t n = readlinkat(dfd, "", t, sizeof(t));
-		int r = untrusted(e, v->dir,
-				  "a symlink in the state dir (refused: the VM user could point it "
-				  "anywhere)",
-				  "");
-		if (e) {
-			if (n > 0 && (size_t)n < sizeof(t))
-				escape_value(t, (size_t)n, e->value, sizeof(e->value));
-			e->hint = "a VM's directory is a directory of the state dir, not a link; "
-				  "--allow-untrusted overrides";
-		}
+	int r = dir_open(v, sd, state, false, e);
+	if (r < 0)
 		return r;
-	}
-	if (!S_ISDIR(dst.st_mode))
-		return mvm_error_set(e, ENOTDIR, "resolve", v->dir, NULL);
+	int dfd = v->dfd;
 	_cleanup_close_ int fd =
 		openat(dfd, vm_link_name(which), O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -613,14 +785,13 @@ static int root_named(struct vm *v, enum vm_link which, struct mvm_error *e)
 	if (!S_ISLNK(st.st_mode))
 		return mvm_error_set(e, EINVAL, "resolve", v->link, "not a symlink");
 	if (st.st_uid != 0 || st.st_nlink != 1) {
-		int r = st.st_uid != 0
-				? not_roots(e, v->link, "a link not made by root", st.st_uid)
-				: untrusted(e, v->link, "a link with more than one name", "");
+		r = st.st_uid != 0 ? not_roots(e, v->link, "a link not made by root", st.st_uid)
+				   : untrusted(e, v->link, "a link with more than one name", "");
 		if (e)
 			e->hint = who;
 		return r;
 	}
-	int r = trust_fs(v->link, fd, e);
+	r = trust_fs(v->link, fd, e);
 	if (r < 0)
 		return r;
 	char target[PATH_MAX];
@@ -653,19 +824,78 @@ static int root_named(struct vm *v, enum vm_link which, struct mvm_error *e)
 	return r;
 }
 
+/* The state dir resolved (walk_unasked()), and opened: into *sd and
+ * *state. */
+static int state_open(const char *state_dir, int *sd, char **state, struct mvm_error *e)
+{
+	int r = walk_unasked(-1, NULL, state_dir, true, sd, state, e);
+	if (r < 0 && r != -EPERM) /* (not on FUSE: e names the mount) */
+		r = mvm_error_set(e, -r, "open state dir", state_dir, NULL);
+	return r;
+}
+
+int vm_dir(const char *state_dir, const char *name, bool link_ok, bool *link,
+	   struct mvm_error *e)
+{
+	_cleanup_free_ char *state = NULL;
+	_cleanup_close_ int sd = -1;
+	int r = state_open(state_dir, &sd, &state, e);
+	if (r < 0)
+		return r;
+	struct vm v = {.name = (char *)name, .dfd = -1, .allow_untrusted = link_ok};
+	v.dir = path_join(state, name);
+	if (!v.dir)
+		return mvm_error_set(e, ENOMEM, "open", name, NULL);
+	r = dir_open(&v, sd, state, link_ok, e);
+	free(v.dir);
+	if (r < 0)
+		return r;
+	if (link)
+		*link = v.dir_link;
+	return v.dfd;
+}
+
+/* The runner the link (`current` or `booted`) names, into v->runner, as
+ * it is: allow_untrusted, or `booted` as the VM user (its own link).
+ * Resolved from the VM's directory v->dfd, never onto a FUSE mount. */
+static int link_followed(struct vm *v, enum vm_link which, int sd, const char *state,
+			 struct mvm_error *e)
+{
+	int r = v->dfd >= 0 ? 0 : dir_open(v, sd, state, true, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *rel = NULL;
+	if (v->dir_link && asprintf(&rel, "%s/%s", v->name, vm_link_name(which)) < 0)
+		return mvm_error_set(e, ENOMEM, "resolve", v->link, NULL);
+	r = v->dir_link ? walk_unasked(sd, state, rel, true, NULL, &v->runner, e)
+			: walk_unasked(v->dfd, v->dir, vm_link_name(which), true, NULL, &v->runner, e);
+	if (r == -EPERM) /* (on FUSE: e names the mount) */
+		return r;
+	if (r < 0) {
+		char t[PATH_MAX];
+		ssize_t n = v->dir_link ? -1
+					: readlinkat(v->dfd, vm_link_name(which), t, sizeof(t));
+		r = mvm_error_set(e, -r, "resolve", v->link, NULL);
+		if (e && n > 0 && (size_t)n < sizeof(t)) /* booted's runner collected, say */
+			escape_value(t, (size_t)n, e->value, sizeof(e->value));
+	}
+	return r;
+}
+
 int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
 	    bool allow_untrusted, struct mvm_error *e)
 {
-	struct vm v = {.allow_untrusted = allow_untrusted};
+	struct vm v = {.dfd = -1, .allow_untrusted = allow_untrusted};
 	int r = vm_name_check(name, e);
 	if (r < 0)
 		return r;
-	char *state = realpath(state_dir, NULL);
-	if (!state)
-		return mvm_error_set(e, errno, "open state dir", state_dir, NULL);
+	_cleanup_free_ char *state = NULL;
+	_cleanup_close_ int sd = -1;
+	r = state_open(state_dir, &sd, &state, e);
+	if (r < 0)
+		return r;
 	v.name = strdup(name);
 	v.dir = path_join(state, name);
-	free(state);
 	v.link = v.dir ? path_join(v.dir, vm_link_name(which)) : NULL;
 	if (!v.name || !v.link) {
 		r = mvm_error_set(e, ENOMEM, "open", name, NULL);
@@ -673,16 +903,11 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 	}
 	/* Root's pin when there is one: `current`, which the VM user can
 	 * change, is not read then. */
-	r = which == VM_CURRENT ? pinned(&v, e) : 0;
-	if (r == 0 && which != VM_BOOTED && !allow_untrusted) {
-		r = root_named(&v, which, e);
-	} else if (r == 0) {
-		v.runner = realpath(v.link, NULL);
-		if (!v.runner) {
-			r = mvm_error_set(e, errno, "resolve", v.link, NULL);
-			link_target(v.link, e); /* booted's runner collected, say */
-		}
-	}
+	r = which == VM_CURRENT ? pinned(&v, sd, state, e) : 0;
+	if (r == 0 && which != VM_BOOTED && !allow_untrusted)
+		r = root_named(&v, which, sd, state, e);
+	else if (r == 0)
+		r = link_followed(&v, which, sd, state, e);
 	if (r < 0)
 		goto fail;
 	if (!allow_untrusted) {

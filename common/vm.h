@@ -34,6 +34,13 @@ const char *vm_link_name(enum vm_link l);
 struct vm {
 	char *name;
 	char *dir;    /* STATE_DIR/NAME, absolute */
+	/* That directory (O_PATH), opened once in the state dir, no FUSE
+	 * mount asked anything (vm_dir()): what the VM's directory is used
+	 * by after vm_open() (the state dir is the VM user's too, who could
+	 * rename another directory to NAME since). dir_link: reached through
+	 * a link STATE_DIR/NAME (only with root's pin, or allow_untrusted). */
+	int dfd;
+	bool dir_link;
 	char *link;   /* STATE_DIR/NAME/current (or booted), or root's pin */
 	char *runner; /* what it resolves to */
 	bool allow_untrusted;
@@ -56,8 +63,21 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 	    bool allow_untrusted, struct mvm_error *e);
 void vm_close(struct vm *vm);
 /* Every directory in the state dir but a dot one, sorted: the VMs (names
- * malloc'ed, as the array; -errno). Not checked as VM names. */
+ * malloc'ed, as the array; -errno). Not checked as VM names. A FUSE
+ * mount in the state dir is listed unasked (vm_dir() refuses it). */
 int vm_list(const char *state_dir, char ***names, size_t *n);
+/* The VM's directory STATE_DIR/NAME (name checked by the caller) as
+ * vm_open() opens it, its descriptor (O_PATH, close-on-exec): the state
+ * dir resolved and the directory opened in it with nothing looked up on
+ * a FUSE mount (not virtiofs) or asked of one (each step's mount ID,
+ * statx() with AT_STATX_DONT_SYNC, before anything else: a VM user can
+ * mount one, with allow_other where /etc/fuse.conf lets it, whose daemon
+ * could keep root waiting on any question). A link in its place is
+ * followed so (*link true) when link_ok, else refused, naming its target.
+ * -ENOENT (e filled, "no directory") when there is none, -EPERM when on
+ * FUSE, -errno. */
+int vm_dir(const char *state_dir, const char *name, bool link_ok, bool *link,
+	   struct mvm_error *e);
 /* Is STATE/NAME the root of a FUSE mount (not virtiofs), as its VM user
  * can make one (with allow_other where /etc/fuse.conf lets it), whose
  * daemon could keep root waiting on any question? Asked of no FUSE daemon

@@ -1546,11 +1546,21 @@ END_TEST
  * named `current` there, whose daemon answers nothing (stopped): vm_open()
  * of `current` (the name another VM's launcher reads too) is refused
  * without waiting on it. Before, fstat() of the directory (case 0) or of
- * `current` (case 1) waited until the daemon answered. */
+ * `current` (case 1) waited until the daemon answered; and so did, on
+ * the directory, the look for it beside root's pin (case 2: stat() by
+ * path in pinned(), which every root helper and runner-exec start
+ * reach), and the resolution of `current` that allow_untrusted takes
+ * (case 3: realpath(), as runner-exec status run as root does). */
 START_TEST(stalled_fuse_not_asked)
 {
 	char *src = tu_path(t.root, "userdir");
-	char *mnt = _i == 0 ? strdup(t.dir) : tu_path(t.dir, "current");
+	char *mnt = _i != 1 ? strdup(t.dir) : tu_path(t.dir, "current");
+	char *pins = tu_path(t.root, "pins");
+	if (_i == 2) {
+		ck_assert_int_eq(mkdir(pins, 0755), 0);
+		tu_symlink(t.runner, P(pins, "vm1"));
+		setenv("MICROVM_RUNNER_PINS", pins, 1);
+	}
 	ck_assert_int_eq(mkdir(src, 0755), 0);
 	tu_write(src, "probe", "the VM user's\n");
 	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
@@ -1565,7 +1575,7 @@ START_TEST(stalled_fuse_not_asked)
 	if (c == 0) {
 		struct vm v;
 		struct mvm_error e;
-		int r = vm_open(&v, t.state, t.name, VM_CURRENT, false, &e);
+		int r = vm_open(&v, t.state, t.name, VM_CURRENT, _i == 3, &e);
 		_exit(r == -EPERM || r == -EINVAL ? 0 : 1);
 	}
 	int status = -1, waited = 0;
@@ -1581,6 +1591,7 @@ START_TEST(stalled_fuse_not_asked)
 		      _i, mnt);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "case %d: vm_open() not refused (status %d)", _i, status);
+	free(pins);
 	free(mnt);
 	free(src);
 }
@@ -2378,7 +2389,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
 	tu_add_test_if(tc, trust_fuse_mount, tu_need_bindfs());
 	tu_add_test_if(tc, trust_fuse_current, tu_need_bindfs());
-	tu_add_loop_test_if(tc, stalled_fuse_not_asked, 0, 2, tu_need_bindfs());
+	tu_add_loop_test_if(tc, stalled_fuse_not_asked, 0, 4, tu_need_bindfs());
 	tu_add_test_if(tc, trust_virtiofs_by_mount_type, tu_need_bindfs());
 	tu_add_test_if(tc, on_fuse_path_looked_up_once, tu_need_bindfs());
 	tu_add_test_if(tc, trust_path_looked_up_once, tu_need_bindfs());
