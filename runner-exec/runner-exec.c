@@ -152,24 +152,24 @@ static void restore_booted(int dfd, const char *dir, const char *old)
  * anyone else, not reached through a link: in the VM user's, the runner,
  * as root, would open whatever that user's links there name (a volume
  * image linked to a disk of the host, which microvm.nix's runner formats
- * when it is missing). Entered by the descriptor checked: the state dir
- * is the VM user's too, who could rename another directory in its
- * place. */
+ * when it is missing). Entered by the descriptor vm_open() opened, and
+ * checked here: the state dir is the VM user's too, who could rename
+ * another directory in its place since. */
 static int vm_dir_enter(const struct cli *c, const struct vm *vm, bool stop,
 			struct mvm_error *e)
 {
 	bool as_root = geteuid() == 0 && !c->allow_untrusted;
-	int dfd = open(vm->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (as_root ? O_NOFOLLOW : 0));
+	if (as_root && vm->dir_link)
+		return mvm_error_set(e, ENOTDIR, "enter", vm->dir,
+				     "not a directory (run as root, a symlink is not followed)");
+	/* (the directory vm_open() opened and checked, not STATE/NAME again) */
+	int dfd = openat(vm->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
 	if (dfd < 0 || fstat(dfd, &st) < 0) {
 		int err = errno;
 		if (dfd >= 0)
 			close(dfd);
-		bool link = as_root && (err == ENOTDIR || err == ELOOP);
-		return mvm_error_set(e, link ? ENOTDIR : err, "enter", vm->dir,
-				     link ? "not a directory (run as root, a symlink is not "
-					    "followed)"
-					  : NULL);
+		return mvm_error_set(e, err, "enter", vm->dir, NULL);
 	}
 	const char *why = NULL;
 	if (as_root && st.st_uid != 0)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +410,76 @@ START_TEST(start_as_root_in_users_dir_refused)
 	free(real);
 	free(want);
 	free(victim);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Attack: run as root (an admin's start by hand), start checked the VM's
+ * directory vm_open() had opened, then opened STATE/NAME again by path to
+ * enter it. The state dir is the VM user's too (NixOS: 0775 microvm:kvm),
+ * and that user renamed NAME's directory away and another VM's, root's
+ * too, into its place in between (here, held there by gate.so after
+ * start's first look-up of NAME): NAME's runner ran as root in the other
+ * VM's directory, and `booted` was pointed there. Wanted: the runner runs
+ * in the directory vm_open() checked, whatever its name now, and the other
+ * VM's directory is left as it was. */
+static int user_swaps_dirs(void *arg)
+{
+	char *const *p = arg; /* NAME's directory, where it goes, the other's */
+	return rename(p[0], p[1]) < 0 || rename(p[2], p[0]) < 0;
+}
+
+START_TEST(start_dir_swapped_after_open)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	install_probe(t.runner);
+	char *beta = tu_path(t.state, "beta"), *moved = tu_path(t.state, "alpha.moved");
+	char *out = tu_path(t.root, "probe.out");
+	ck_assert_int_eq(mkdir(beta, 0755), 0);
+	tu_chown(t.state, 0, TU_NOBODY); /* (the VM user's group's, as on NixOS) */
+	tu_chmod(t.state, 0775);
+	char *gate = tu_path(t.root, "gate"), *reached = tu_path(t.root, "gate.reached");
+	tu_write(t.root, "gate", "");
+	char *gshim = tu_bin("tests/shims/gate.so");
+	char *preload = xasprintf("LD_PRELOAD=%s", gshim), *genv = xasprintf("GATE_FILE=%s", gate);
+	const char *const more[] = { preload, genv, "GATE_AT=resolve:alpha", NULL };
+	pid_t user = fork();
+	ck_assert_int_ge(user, 0);
+	if (user == 0) {
+		int held = 0;
+		for (int i = 0; i < 1000 && !(held = access(reached, F_OK) == 0); i++)
+			usleep(10000);
+		char *dirs[] = { t.dir, moved, beta };
+		int swapped = held && tu_fork_call(TU_NOBODY, TU_NOBODY, user_swaps_dirs, dirs) == 0;
+		unlink(gate);
+		_exit(held ? swapped ? 0 : 2 : 1);
+	}
+	struct tu_run r;
+	run_verb_env(&r, &t, "start", NULL, more);
+	int st = 0;
+	ck_assert_int_eq(waitpid(user, &st, 0), user);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "start was %s; exit %d: %s",
+		      WIFEXITED(st) && WEXITSTATUS(st) == 1 ? "never held after a look-up of alpha"
+							     : "held, but the VM user's renames failed",
+		      r.status, r.err);
+	char *cwd = probe_value(out, "cwd");
+	ck_assert_msg(r.status == 0 && cwd && !strcmp(cwd, moved),
+		      "alpha's runner ran as root in %s, not in alpha's directory (now %s); exit "
+		      "%d: %s",
+		      cwd ? cwd : "(none)", moved, r.status, r.err);
+	ck_assert_msg(!exists(t.dir, "booted"), "`booted` pointed in beta's directory");
+	ck_assert_msg(exists(moved, "booted"), "`booted` not pointed in alpha's directory");
+	free(cwd);
+	tu_run_free(&r);
+	free(genv);
+	free(preload);
+	free(gshim);
+	free(reached);
+	free(gate);
+	free(out);
+	free(moved);
+	free(beta);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -1468,6 +1539,7 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, start_no_current);
 	tu_add_test_if(tc, start_as_root_in_users_dir_refused, tu_need_root());
 	tu_add_test_if(tc, start_untrusted, tu_need_root());
+	tu_add_test_if(tc, start_dir_swapped_after_open, tu_need_root());
 	tu_add_test_if(tc, start_exec_failure_status, tu_need_root());
 	tu_add_loop_test_if(tc, start_failed_step_leaves_booted, 0, 2, tu_need_root());
 	tu_add_loop_test_if(tc, start_failed_restore_is_said, 0, 2, tu_need_root());
