@@ -1532,18 +1532,30 @@ int vm_system(const struct vm *vm, char **out, struct mvm_error *e)
 	_cleanup_free_ char *path = path_join(vm->runner, "share/microvm/system");
 	if (!path)
 		return mvm_error_set(e, ENOMEM, "read", "system", NULL);
-	int r = read_link(path, out);
-	if (r == -EINVAL) { /* not a symlink: name what it is */
-		char *rp = realpath(path, NULL);
-		if (!rp)
-			return mvm_error_set(e, errno, "read", path, NULL);
-		*out = rp;
-		return 0;
-	}
+	/* (the runner may be the VM user's, runner-exec status shows it:
+	 * nothing looked up on a FUSE mount of that user's) */
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *rp = NULL;
+	int r = walk_unasked(-1, NULL, path, false, &fd, &rp, e);
 	if (r == -ENOENT || r == -ENOTDIR)
 		return -ENOENT;
 	if (r < 0)
-		return mvm_error_set(e, r, "read", path, NULL);
+		return r;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return mvm_error_set(e, errno, "read", path, NULL);
+	if (!S_ISLNK(st.st_mode)) { /* not a symlink: name what it is */
+		*out = rp;
+		rp = NULL;
+		return 0;
+	}
+	char t[PATH_MAX];
+	ssize_t n = readlinkat(fd, "", t, sizeof(t));
+	if (n < 0 || (size_t)n >= sizeof(t))
+		return mvm_error_set(e, n < 0 ? errno : ENAMETOOLONG, "read", path, NULL);
+	t[n] = '\0';
+	if (!(*out = strdup(t)))
+		return mvm_error_set(e, ENOMEM, "read", path, NULL);
 	return 0;
 }
 
@@ -1554,23 +1566,37 @@ static int cmp_str(const void *a, const void *b)
 
 int vm_list(const char *state_dir, char ***names, size_t *n)
 {
-	DIR *d = opendir(state_dir);
-	if (!d)
-		return -errno;
+	/* (the state dir as vm_open() reaches it: no FUSE mount asked) */
+	int sd = -1;
+	int r = walk_unasked(-1, NULL, state_dir, true, &sd, NULL, NULL);
+	if (r < 0)
+		return r;
+	int fd = openat(sd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = errno;
+	close(sd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		err = fd < 0 ? err : errno;
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
 	char **v = NULL;
 	size_t k = 0, cap = 0;
-	int r = 0;
 	struct dirent *de;
 	while ((errno = 0, de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
 		/* (the type readdir() gives: a stat would ask a FUSE daemon
-		 * mounted there, which can keep the caller waiting) */
+		 * mounted there, which can keep the caller waiting; where the
+		 * file system gives none, a FUSE mount point is listed
+		 * unasked, and anything else asked) */
 		struct stat st;
 		if (de->d_type != DT_DIR &&
 		    (de->d_type != DT_UNKNOWN ||
-		     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		     !S_ISDIR(st.st_mode)))
+		     (mount_point_on_fuse(dirfd(d), dirfd(d), de->d_name) != 1 &&
+		      (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		       !S_ISDIR(st.st_mode)))))
 			continue;
 		if (k == cap) {
 			cap = cap ? cap * 2 : 16;

@@ -528,18 +528,32 @@ static void row_free(struct row *w)
 	}
 }
 
-/* Read-only: status acts on nothing, so it shows untrusted runners too. */
-static void row_fill(const struct cli *c, struct row *w)
+/* What status could not look at, in VM name's row, and why. */
+static void row_unknown(const char *name, const struct mvm_error *e)
 {
-	_cleanup_free_ char *dir = path_join(c->state_dir, w->name);
-	_cleanup_free_ char *bl = dir ? path_join(dir, "booted") : NULL;
+	char lead[4 * VM_NAME_MAX + 64];
+	snprintf(lead, sizeof(lead), "VM '%s' (what its row shows as '-'): ", ESC(name));
+	log_error_as(LOG_WARNING, e, lead);
+}
+
+/* Read-only: status acts on nothing, so it shows untrusted runners too.
+ * dfd: the VM's directory (vm_dir()). Nothing on a FUSE mount is asked
+ * (the VM user's, whose daemon could keep root waiting): what lies there
+ * is unknown, and said so. */
+static void row_fill(const struct cli *c, struct row *w, int dfd)
+{
 	struct stat st;
-	w->booted = bl && lstat(bl, &st) == 0 && S_ISLNK(st.st_mode);
+	w->booted = mount_point_on_fuse(dfd, dfd, "booted") == 0 &&
+		    fstatat(dfd, "booted", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
 	for (enum vm_link l = VM_CURRENT; l <= VM_BOOTED; l++) {
 		struct mvm_error e = { 0 };
 		struct vm vm = { 0 };
 		if (vm_open(&vm, c->state_dir, w->name, l, true, &e) < 0) {
-			if (e.err != ENOENT)
+			/* (EPERM: a FUSE mount on the way, the one refusal
+			 * allow_untrusted leaves) */
+			if (e.err == EPERM)
+				row_unknown(w->name, &e);
+			else if (e.err != ENOENT)
 				log_debug("%s: %s", ESC(w->name), mvm_error_reason(&e));
 			continue;
 		}
@@ -680,8 +694,9 @@ static int row_of(const struct cli *c, const char *name, struct row *w, struct m
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *dir = path_join(c->state_dir, name);
-	struct stat st;
-	if (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	struct mvm_error e1 = { 0 };
+	_cleanup_close_ int dfd = vm_dir(c->state_dir, name, true, NULL, &e1);
+	if (!dir || dfd == -ENOENT || dfd == -ENOTDIR) {
 		char esc[PATH_MAX];
 		const char *d = dir ? dir : name;
 		return mvm_error_setf(e, ENOENT, "find VM", name, "no directory '%s'",
@@ -689,7 +704,11 @@ static int row_of(const struct cli *c, const char *name, struct row *w, struct m
 	}
 	if (!(w->name = strdup(name)))
 		return mvm_error_set(e, ENOMEM, "read", name, NULL);
-	row_fill(c, w);
+	w->outdated = -1;
+	if (dfd < 0) /* (on FUSE, say: its row, all unknown) */
+		row_unknown(name, &e1);
+	else
+		row_fill(c, w, dfd);
 	return 0;
 }
 

@@ -1256,6 +1256,77 @@ START_TEST(status_opens_nothing_booted_names)
 }
 END_TEST
 
+/* Attack: status is an administrator's, run as root, and reads every VM's
+ * directory and links. The VM user can mount a FUSE file system of its
+ * own (with allow_other, where /etc/fuse.conf lets it) whose daemon
+ * answers nothing (stopped): on its VM's directory (case 0; case 3 with
+ * the VM named), or on a directory elsewhere that its `current` (case 1)
+ * or `booted` (case 2) leads onto. status waited on that daemon, showing
+ * no VM. Wanted: status finishes, shows that VM's row with what is
+ * unknown as unknown and says why (FUSE), and shows the other VM's row as
+ * ever. */
+START_TEST(status_beside_stalled_fuse)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	add_vm(&t, "beta", "/nix/store/bbb-nixos-system-beta", NULL);
+	char *bin = tu_bin("runner-exec");
+	char *beta = tu_path(t.state, "beta"), *src = tu_path(t.root, "userdir");
+	char *mnt = _i == 0 || _i == 3 ? strdup(beta) : tu_path(t.root, "fuse");
+	char *via = tu_path(mnt, "runner-beta-current");
+	tu_write(src, "probe", "the VM user's\n");
+	tu_write(src, "runner-beta-current/share/microvm/.keep", "");
+	if (_i == 0 || _i == 3) {
+		tu_rm_rf(beta);
+		ck_assert_int_eq(mkdir(beta, 0755), 0);
+	} else {
+		ck_assert_int_eq(mkdir(mnt, 0755), 0);
+		char *l = tu_path(beta, _i == 1 ? "current" : "booted");
+		unlink(l);
+		tu_symlink(via, l);
+		free(l);
+	}
+	tu_chown(mnt, TU_NOBODY, TU_NOBODY);
+	pid_t fs = tu_bindfs_as_roots(src, mnt, "probe");
+	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
+	usleep(1500 * 1000); /* (what the mount told of itself no longer cached: 1 s) */
+	const char *table[] = { "/usr/bin/timeout", "-s", "KILL", "5", bin, "--state-dir",
+				t.state, "status", _i == 3 ? "alpha" : NULL, "beta", NULL };
+	const char *json[] = { "/usr/bin/timeout", "-s", "KILL", "5", bin, "--state-dir",
+			       t.state, "status", "--json", NULL };
+	struct tu_run r, rj;
+	tu_run(&r, table);
+	tu_run(&rj, json);
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	tu_bindfs_stop(fs, mnt);
+	ck_assert_msg(r.status == 0, "case %d: status waited on the stopped FUSE daemon on %s "
+		      "(exit %d): %s%s", _i, mnt, r.status, r.out, r.err);
+	char w[5][256];
+	ck_assert_msg(table_row(r.out, "alpha", w) == 5 && !strcmp(w[3], "-"),
+		      "case %d: alpha's row: %s", _i, r.out);
+	int n = table_row(r.out, "beta", w);
+	ck_assert_msg(n == 5, "case %d: beta's row: %s", _i, r.out);
+	ck_assert_msg(!strcmp(w[1], _i == 2 ? "yes" : "no") &&
+			      !strcmp(w[2], _i == 2 ? "yes" : "-") &&
+			      !strcmp(w[3], _i == 2 ? "/nix/store/bbb-nixos-system-beta" : "-") &&
+			      !strcmp(w[4], "-"),
+		      "case %d: beta's row: %s %s %s %s", _i, w[1], w[2], w[3], w[4]);
+	ck_assert_msg(strstr(r.err, "beta") && strstr(r.err, "FUSE"),
+		      "case %d: nothing said of beta's FUSE mount: %s", _i, r.err);
+	ck_assert_msg(rj.status == 0 && strstr(rj.out, "{\"name\": \"alpha\"") &&
+			      strstr(rj.out, "{\"name\": \"beta\""),
+		      "case %d: --json: exit %d: %s%s", _i, rj.status, rj.out, rj.err);
+	tu_run_free(&rj);
+	tu_run_free(&r);
+	free(via);
+	free(mnt);
+	free(src);
+	free(beta);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Attack (issue 11, point 8): the VM user's runner names a system whose
  * link target holds an escape sequence and a newline followed by a forged
  * row. The table must show it escaped on the VM's own row: no raw control
@@ -1557,6 +1628,7 @@ Suite *runner_suite(void)
 	tcase_add_test(tc, status_without_system);
 	tcase_add_test(tc, status_opens_nothing_booted_names);
 	tcase_add_test(tc, status_json_is_utf8);
+	tu_add_loop_test_if(tc, status_beside_stalled_fuse, 0, 4, tu_need_bindfs());
 	tcase_add_test(tc, status_table_escapes);
 	tcase_add_test(tc, status_json_escapes);
 	tcase_add_test(tc, status_write_error);
