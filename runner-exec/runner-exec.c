@@ -354,9 +354,32 @@ static int main_pid(pid_t *out, struct mvm_error *e)
 	return 0;
 }
 
-static bool same_file(const struct stat *a, const struct stat *b)
+/* The device and inode of path (fd "" when path is NULL), asked of no
+ * FUSE daemon: statx() with AT_STATX_DONT_SYNC takes what the kernel
+ * has (a FUSE inode's attributes as last cached), and /proc/PID/exe and
+ * cwd jump to their file without a look-up. The main process is the VM
+ * user's, who can have it run a program from, or work in, a FUSE mount of
+ * its own (allow_other) whose daemon would keep root waiting on stat(). */
+struct file_id {
+	unsigned maj, min;
+	unsigned long long ino;
+};
+
+static int file_id(int fd, const char *path, struct file_id *id)
 {
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+	struct statx x;
+	if (statx(path ? AT_FDCWD : fd, path ? path : "",
+		  (path ? 0 : AT_EMPTY_PATH) | AT_STATX_DONT_SYNC, STATX_INO, &x) < 0)
+		return -errno;
+	id->maj = x.stx_dev_major;
+	id->min = x.stx_dev_minor;
+	id->ino = x.stx_ino;
+	return 0;
+}
+
+static bool same_file(const struct file_id *a, const struct file_id *b)
+{
+	return a->maj == b->maj && a->min == b->min && a->ino == b->ino;
 }
 
 /* Has the process of pidfd pfd exited (poll()ed for up to ms)? A pidfd
@@ -394,7 +417,7 @@ static int wait_runner(const struct cli *c, const struct vm *vm, pid_t pid, stru
 	_cleanup_free_ char *exe = path_join(c->procfs, rel[0]);
 	_cleanup_free_ char *cwd = path_join(c->procfs, rel[1]);
 	const char *dir = vm->dir;
-	struct stat me, vmdir, st;
+	struct file_id me = { 0 }, vmdir = { 0 }, st = { 0 };
 	if (!self || !exe || !cwd)
 		return mvm_error_set(e, ENOMEM, "inspect", "MAINPID", NULL);
 	_cleanup_close_ int pfd = pidfd_open(pid, 0);
@@ -405,16 +428,19 @@ static int wait_runner(const struct cli *c, const struct vm *vm, pid_t pid, stru
 		return mvm_error_setf(e, err, "inspect", "MAINPID", "process %ld: %s", (long)pid,
 				      strerror(err));
 	}
-	if (stat(self, &me) < 0)
-		return mvm_error_set(e, errno, "inspect", self, NULL);
-	if (stat(dir, &vmdir) < 0)
-		return 1; /* gone since vm_open(): the script's run says so */
+	int r = file_id(-1, self, &me);
+	if (r < 0)
+		return mvm_error_set(e, -r, "inspect", self, NULL);
+	/* (the directory vm_open() opened: no FUSE mount) */
+	if (file_id(vm->dfd, NULL, &vmdir) < 0)
+		return mvm_error_set(e, errno, "inspect", dir, NULL);
 	for (int i = 0; i < 1000; i++) {
 		bool runs = false;
-		if (stat(exe, &st) < 0) {
-			if (errno == ENOENT || errno == ESRCH)
+		if ((r = file_id(-1, exe, &st)) < 0) {
+			if (r == -ENOENT || r == -ESRCH)
 				return 0;
-		} else if (!same_file(&st, &me) && stat(cwd, &st) == 0 && same_file(&st, &vmdir)) {
+		} else if (!same_file(&st, &me) && file_id(-1, cwd, &st) == 0 &&
+			   same_file(&st, &vmdir)) {
 			runs = true;
 		}
 		/* (an exit meanwhile: what /proc said may be another's) */

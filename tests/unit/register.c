@@ -1129,6 +1129,63 @@ START_TEST(register_fails_closed_when_it_cannot_look)
 }
 END_TEST
 
+/* Attack: register runs as root (ExecStartPost=+) and looks at what the
+ * VM's main process runs, /proc/PID/exe and /proc/PID/cwd, both of which
+ * the VM user can put on a FUSE mount of its own (with allow_other, where
+ * /etc/fuse.conf lets it: its process runs a program from there, or is
+ * made to), whose daemon answers nothing (stopped). stat() of them asked
+ * that daemon and kept register waiting as root, until the unit's timeout.
+ * Here a procfs of the test's: PID/exe leads onto that mount, PID/cwd is
+ * the VM's directory (the runner's, so register goes on at once once it
+ * has looked). Wanted: register looks without asking the daemon, and runs
+ * microvm-register. */
+START_TEST(register_beside_stalled_fuse)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	put_exec(t.runner, "bin/microvm-register", reg_script, 0755);
+	point_current(&t, t.runner);
+	char *src = tu_path(t.root, "userdir"), *mnt = tu_path(t.root, "fuse");
+	tu_write(src, "probe", "the VM user's\n");
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	tu_chown(mnt, TU_NOBODY, TU_NOBODY);
+	pid_t main_pid = start_main(&t);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", (long)main_pid);
+	char *procfs = fake_procfs(&t, main_pid, mnt, t.dir, true);
+	pid_t fs = tu_bindfs_as_roots(src, mnt, "probe");
+	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
+	usleep(1500 * 1000); /* (what the mount told of itself no longer cached: 1 s) */
+	char *bin = tu_bin("runner-exec");
+	char *out = tu_path(t.root, "reg.out");
+	char *env_out = xasprintf("REG_OUT=%s", out);
+	char *env_pid = xasprintf("MAINPID=%s", pid);
+	const char *env[] = { env_out, env_pid, NULL };
+	const char *argv[] = { "/usr/bin/timeout", "-s", "KILL", "5", bin, "--state-dir", t.state,
+			       "--procfs", procfs, "register", t.name, NULL };
+	struct tu_run r;
+	tu_run_env(&r, argv, env);
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	tu_bindfs_stop(fs, mnt);
+	ck_assert_msg(r.status == 0, "register waited on the stopped FUSE daemon (exit %d): %s",
+		      r.status, r.err);
+	char *v = reg_value(&t, "arg1");
+	ck_assert_msg(v && !strcmp(v, pid), "registered %s, not %s: %s", v ? v : "(none)", pid,
+		      r.err);
+	free(v);
+	tu_run_free(&r);
+	free(env_pid);
+	free(env_out);
+	free(out);
+	free(bin);
+	end_main(main_pid);
+	free(procfs);
+	free(mnt);
+	free(src);
+	tu_vm_free(&t);
+}
+END_TEST
+
 Suite *register_suite(void)
 {
 	Suite *s = suite_create("register");
@@ -1154,6 +1211,7 @@ Suite *register_suite(void)
 	tu_add_test_if(tc, register_fails_closed_when_it_cannot_look, why);
 	tu_add_test_if(tc, register_fails_closed_without_a_pidfd, why);
 	tu_add_test_if(tc, register_without_script_waits_for_nothing, why);
+	tu_add_test_if(tc, register_beside_stalled_fuse, tu_need_bindfs());
 	suite_add_tcase(s, tc);
 	return s;
 }
