@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "walk.h"
 
 static const char *const trust_hint = "the runner package and the path to it must be root's; "
 				      "--allow-untrusted overrides";
@@ -231,144 +232,18 @@ int vm_dir_on_fuse(const char *state_dir, const char *name)
 	return mount_point_on_fuse(sd, sd, name);
 }
 
-/* The VM user's FUSE mount met on a way, left unasked: -EPERM. */
-static int fuse_unasked(struct mvm_error *e, const char *path)
-{
-	mvm_error_set(e, EPERM, "resolve", path,
-		      "on a FUSE mount (not looked into: its daemon could keep root waiting)");
-	if (e)
-		snprintf(e->value, sizeof(e->value), "fuse");
-	return -EPERM;
-}
-
-/* path resolved as the kernel would (relative: from the directory at,
- * whose resolved path is at_path; at -1: from the working directory),
- * with no name looked up on a FUSE mount (not virtiofs) and nothing asked
- * of one: each step opened (O_PATH, not followed) in a directory known to
- * be on none, and refused as on FUSE from its mount ID (statx() with
- * AT_STATX_DONT_SYNC, mount_point_on_fuse()) before anything else is
- * asked of it (-EPERM, fuse_unasked()). The VM user can mount one (with
- * allow_other where /etc/fuse.conf lets it) wherever it may write, whose
- * daemon could keep root waiting on any look-up. A last step that is a
- * link is followed when follow_last. The last step's descriptor (O_PATH)
- * in *fd, its resolved path in *out (either may be NULL). -errno with e
- * filled, naming the step. (Without mount IDs, before Linux 5.8, each step
- * is taken as it is.) */
+/* path resolved as the kernel would (walk_path(): no name looked up on
+ * a FUSE mount, not virtiofs, and nothing asked of one; the VM user can
+ * mount one, with allow_other where /etc/fuse.conf lets it, wherever it
+ * may write, whose daemon could keep root waiting on any look-up). A
+ * last step that is a link is followed when follow_last. (Without mount
+ * IDs, before Linux 5.8, each step is taken as it is.) */
 static int walk_unasked(int at, const char *at_path, const char *path, bool follow_last,
 			int *fd, char **out, struct mvm_error *e)
 {
-	char res[PATH_MAX] = ""; /* resolved so far, "" for "/" */
-	char rest[2 * PATH_MAX]; /* what is left to walk */
-	if (snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
-		return mvm_error_set(e, ENAMETOOLONG, "resolve", path, NULL);
-	int cur;
-	if (path[0] == '/') {
-		cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	} else if (at >= 0) {
-		cur = openat(at, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (snprintf(res, sizeof(res), "%s", strcmp(at_path, "/") ? at_path : "") >=
-		    (int)sizeof(res))
-			cur = -1, errno = ENAMETOOLONG;
-	} else {
-		cur = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (cur >= 0 && !getcwd(res, sizeof(res))) {
-			close(cur);
-			cur = -1;
-		}
-		if (strcmp(res, "/") == 0)
-			res[0] = '\0';
-	}
-	if (cur < 0)
-		return mvm_error_set(e, errno, "resolve", path, NULL);
-	int r = 0;
-	for (int hops = 0;;) {
-		char *p = rest + strspn(rest, "/");
-		if (*p == '\0')
-			break;
-		size_t n = strcspn(p, "/");
-		char name[NAME_MAX + 1], step[PATH_MAX];
-		if (n > NAME_MAX) {
-			r = mvm_error_set(e, ENAMETOOLONG, "resolve", path, NULL);
-			break;
-		}
-		memcpy(name, p, n);
-		name[n] = '\0';
-		memmove(rest, p + n, strlen(p + n) + 1);
-		bool last = rest[strspn(rest, "/")] == '\0', dotdot = strcmp(name, "..") == 0;
-		if (strcmp(name, ".") == 0)
-			continue;
-		if (snprintf(step, sizeof(step), "%s/%s", res, name) >= (int)sizeof(step)) {
-			r = mvm_error_set(e, ENAMETOOLONG, "resolve", path, NULL);
-			break;
-		}
-		int nfd = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (nfd < 0) {
-			r = mvm_error_set(e, errno, "resolve", step, NULL);
-			break;
-		}
-		int f = mount_point_on_fuse(cur, nfd, "");
-		struct stat st;
-		if (f == 0 || f == -ENOSYS)
-			f = fstat(nfd, &st) < 0 ? -errno : 0;
-		if (f != 0) {
-			close(nfd);
-			r = f > 0 ? fuse_unasked(e, step) : mvm_error_set(e, -f, "resolve", step, NULL);
-			break;
-		}
-		if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
-			char target[PATH_MAX], joined[2 * PATH_MAX];
-			ssize_t k = readlinkat(nfd, "", target, sizeof(target));
-			int err = k < 0 ? errno : (size_t)k >= sizeof(target) ? ENAMETOOLONG : 0;
-			close(nfd);
-			if (err == 0 && ++hops > 40)
-				err = ELOOP;
-			if (err == 0) {
-				target[k] = '\0';
-				if (snprintf(joined, sizeof(joined), "%s/%s", target, rest) >=
-				    (int)sizeof(joined))
-					err = ENAMETOOLONG;
-			}
-			if (err == 0 && target[0] == '/') {
-				int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-				if (root < 0) {
-					err = errno;
-				} else {
-					close(cur);
-					cur = root;
-					res[0] = '\0';
-				}
-			}
-			if (err) {
-				r = mvm_error_set(e, err, "resolve", step, NULL);
-				break;
-			}
-			memcpy(rest, joined, strlen(joined) + 1);
-			continue;
-		}
-		if (!last && !S_ISDIR(st.st_mode)) {
-			close(nfd);
-			r = mvm_error_set(e, ENOTDIR, "resolve", step, NULL);
-			break;
-		}
-		close(cur);
-		cur = nfd;
-		if (dotdot) {
-			char *slash = strrchr(res, '/');
-			if (slash)
-				*slash = '\0';
-		} else {
-			memcpy(res, step, strlen(step) + 1);
-		}
-	}
-	if (r == 0 && out && !(*out = strdup(res[0] ? res : "/")))
-		r = mvm_error_set(e, ENOMEM, "resolve", path, NULL);
-	if (r == 0 && fd) {
-		*fd = cur;
-		cur = -1;
-	}
-	if (cur >= 0)
-		close(cur);
-	return r;
+	const struct walk_rules w = {.flags = follow_last ? WALK_FOLLOW_LAST : 0,
+				     .action = "resolve"};
+	return walk_path(at, at_path, path, &w, fd, out, e);
 }
 
 int on_fuse(const char *path, int fd)
@@ -387,16 +262,20 @@ int on_fuse(const char *path, int fd)
 	return !on_virtiofs(fd >= 0 ? fd : own);
 }
 
+/* A FUSE mount where root's are needed: -EPERM. */
+static int fuse_untrusted(const char *path, struct mvm_error *e)
+{
+	return untrusted(e, path, "on a FUSE mount (its owners are whatever its daemon says)",
+			 "fuse");
+}
+
 /* Not on FUSE (on_fuse(); virtiofs passes). fd >= 0: of that file. */
 static int trust_fs(const char *path, int fd, struct mvm_error *e)
 {
 	int r = on_fuse(path, fd);
 	if (r < 0)
 		return mvm_error_set(e, -r, "trust", path, NULL);
-	if (r)
-		return untrusted(e, path, "on a FUSE mount (its owners are whatever its daemon says)",
-				 "fuse");
-	return 0;
+	return r ? fuse_untrusted(path, e) : 0;
 }
 
 /* links_ok: path may be a symlink, when it is root's (it lies on the file
@@ -526,80 +405,42 @@ void vm_close(struct vm *vm)
 	memset(vm, 0, sizeof(*vm));
 }
 
+/* resolve_rooted()'s rule for a step: a link is root's, a directory an
+ * entry is looked up in root's and unwritable by group or others (a
+ * root-owned sticky one too: nobody else can rename root's entries there),
+ * so that what is resolved so far holds nothing but root's directories. */
+static int rooted_step(void *ctx, const struct walk_step *s, struct mvm_error *e)
+{
+	(void)ctx;
+	if (S_ISLNK(s->st->st_mode))
+		return s->st->st_uid == 0 ? 0
+					  : not_roots(e, s->path, "a link not made by root",
+						      s->st->st_uid);
+	if (s->last)
+		return 0;
+	int r = trust_stat(s->path, s->st, true, e);
+	return r < 0 ? r : trust_fs(s->path, s->fd, e);
+}
+
 /* Resolve path, an absolute one, as the kernel would, but only through
  * what root chose: every directory an entry is looked up in is root's and
  * unwritable by group or others (a root-owned sticky one too: nobody else
  * can rename root's entries there), every link met is root's, and no link
- * leads through a directory someone else could change. The result, the
- * resolved path, in *out; -ENOENT (e filled) when a step is missing. */
+ * leads through a directory someone else could change (rooted_step()).
+ * Walked by walk_path(): each step opened from the one before, and a FUSE
+ * mount on any refused unasked, as not root's (its daemon says who owns
+ * what, and could keep root waiting). The result, the resolved path, in
+ * *out; -ENOENT (e filled) when a step is missing. */
 static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
 {
-	char res[PATH_MAX] = "";   /* resolved so far, "" for "/" */
-	char rest[2 * PATH_MAX];   /* what is left to walk, '/'-separated */
 	if (path[0] != '/')
 		return mvm_error_set(e, EINVAL, "trust", path, "not an absolute path");
-	if (snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
-		return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
+	const struct walk_rules w = {.flags = WALK_FOLLOW_LAST,
+				     .action = "trust",
+				     .step = rooted_step,
+				     .fuse = fuse_untrusted};
 	int r = trust_one("/", true, false, e);
-	for (int hops = 0; r >= 0;) {
-		char *p = rest + strspn(rest, "/");
-		if (*p == '\0')
-			break;
-		size_t n = strcspn(p, "/");
-		char name[NAME_MAX + 1];
-		if (n > NAME_MAX)
-			return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
-		memcpy(name, p, n);
-		name[n] = '\0';
-		memmove(rest, p + n, strlen(p + n) + 1);
-		if (strcmp(name, ".") == 0)
-			continue;
-		if (strcmp(name, "..") == 0) {
-			char *slash = strrchr(res, '/');
-			if (slash)
-				*slash = '\0';
-			continue;
-		}
-		char next[PATH_MAX];
-		if (snprintf(next, sizeof(next), "%s/%s", res, name) >= (int)sizeof(next))
-			return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
-		struct stat st;
-		if (lstat(next, &st) < 0)
-			return mvm_error_set(e, errno, "trust", next, NULL);
-		if (!S_ISLNK(st.st_mode)) {
-			/* a directory to look up the next entry in, checked (so
-			 * that `res` holds nothing but root's directories, which
-			 * nobody else can rename), or the end */
-			bool more = rest[strspn(rest, "/")] != '\0';
-			if (more && !S_ISDIR(st.st_mode))
-				return mvm_error_set(e, ENOTDIR, "trust", next, NULL);
-			if (more)
-				r = trust_one(next, true, false, e);
-			memcpy(res, next, strlen(next) + 1);
-			continue;
-		}
-		if (st.st_uid != 0)
-			return not_roots(e, next, "a link not made by root", st.st_uid);
-		if (++hops > 40)
-			return mvm_error_set(e, ELOOP, "trust", path, NULL);
-		char target[PATH_MAX];
-		ssize_t k = readlink(next, target, sizeof(target));
-		if (k < 0)
-			return mvm_error_set(e, errno, "trust", next, NULL);
-		if ((size_t)k >= sizeof(target))
-			return mvm_error_set(e, ENAMETOOLONG, "trust", next, NULL);
-		target[k] = '\0';
-		char joined[2 * PATH_MAX];
-		if (snprintf(joined, sizeof(joined), "%s/%s", target, rest) >= (int)sizeof(joined))
-			return mvm_error_set(e, ENAMETOOLONG, "trust", path, NULL);
-		memcpy(rest, joined, strlen(joined) + 1);
-		if (target[0] == '/')
-			res[0] = '\0';
-	}
-	if (r < 0)
-		return r;
-	*out = strdup(res[0] ? res : "/");
-	return *out ? 0 : mvm_error_set(e, ENOMEM, "trust", path, NULL);
+	return r < 0 ? r : walk_path(-1, NULL, path, &w, NULL, out, e);
 }
 
 /* The VM's directory v->dir, opened in the state dir sd (resolved as
@@ -648,10 +489,9 @@ static int dir_open(struct vm *v, int sd, const char *state, bool link_ok, struc
 		v->dir_link = true;
 	}
 	if (f > 0 && !v->allow_untrusted)
-		f = untrusted(e, v->dir, "on a FUSE mount (its owners are whatever its daemon says)",
-			      "fuse");
+		f = fuse_untrusted(v->dir, e);
 	else if (f > 0)
-		f = fuse_unasked(e, v->dir);
+		f = fuse_unasked(v->dir, e);
 	else if (f == -ENOENT)
 		f = no_vm(e, v, ENOENT);
 	else if (f < 0)

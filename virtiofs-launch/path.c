@@ -36,6 +36,7 @@
 #include "spawn.h"
 #include "util.h"
 #include "vm.h"
+#include "walk.h"
 
 /* As the kernel's own limit. */
 #define MAX_SYMLINKS 40
@@ -126,80 +127,46 @@ static int fuse_dir_error(const char *name, int on, struct mvm_error *e)
  * the source needs no noting there. Looked at without asking any FUSE
  * daemon (the other VM user's, which could keep the launcher waiting):
  * each step opened O_PATH, not followed, and looked at with statx()'s
- * AT_STATX_DONT_SYNC, a mount point's type from the mount table; the
- * last directory's descriptor is the one noted. 0 (noted or not), or
- * -errno: no memory. */
+ * AT_STATX_DONT_SYNC, a mount point's type from the mount table
+ * (walk_path(), note_step()); a '..' step in a link's target is not
+ * noted. The last directory's descriptor is the one noted. 0 (noted or
+ * not), or -errno: no memory. */
+struct note_walk {
+	const struct stat *state;
+	bool in_writable; /* past a source noted already: no link followed */
+};
+
+/* note_rooted()'s rule for a step: root's, a link not past a noted
+ * source, a directory unwritable by group or others unless sticky, and
+ * not the state dir. Any other: -EPERM (not noted). */
+static int note_step(void *ctx, const struct walk_step *s, struct mvm_error *e)
+{
+	struct note_walk *n = ctx;
+	mode_t m = s->st->st_mode;
+	if (s->st->st_uid != 0)
+		return -EPERM;
+	if (S_ISLNK(m))
+		return n->in_writable ? -EPERM : 0;
+	if (!S_ISDIR(m) || ((m & (S_IWGRP | S_IWOTH)) && !(m & S_ISVTX)) ||
+	    (s->st->st_dev == n->state->st_dev && s->st->st_ino == n->state->st_ino))
+		return -EPERM;
+	for (size_t i = 0; i < L.n_writable; i++)
+		if (L.writable[i].dev == s->st->st_dev && L.writable[i].ino == s->st->st_ino)
+			n->in_writable = true;
+	return 0;
+}
+
 static int note_rooted(const char *path, const struct stat *state)
 {
-	char rest[2 * PATH_MAX], comp[NAME_MAX + 1];
-	if (path[0] != '/' || strlen(path) >= sizeof(rest))
-		return 0;
-	memcpy(rest, path, strlen(path) + 1);
-	_cleanup_close_ int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	bool in_writable = false;
-	int hops = 0;
-	for (;;) {
-		char *p = rest;
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		size_t n = strcspn(p, "/");
-		if (n > NAME_MAX)
-			return 0;
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		memmove(rest, p + n, strlen(p + n) + 1);
-		if (strcmp(comp, ".") == 0)
-			continue;
-		if (strcmp(comp, "..") == 0)
-			return 0; /* (the walk's own rules for '..': not needed here) */
-		int next = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0)
-			return 0; /* (not there: nothing to note) */
-		struct statx x;
-		if (mount_point_on_fuse(fd, next, "") != 0 ||
-		    statx(next, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
-			  STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO, &x) < 0 ||
-		    x.stx_uid != 0) {
-			close(next);
-			return 0;
-		}
-		dev_t dev = makedev(x.stx_dev_major, x.stx_dev_minor);
-		if (S_ISLNK(x.stx_mode)) {
-			char target[PATH_MAX], joined[2 * PATH_MAX];
-			ssize_t k = in_writable || ++hops > MAX_SYMLINKS
-					    ? -1
-					    : readlinkat(next, "", target, sizeof(target) - 1);
-			close(next);
-			if (k <= 0)
-				return 0;
-			target[k] = '\0';
-			if (snprintf(joined, sizeof(joined), "%s/%s", target, rest) >=
-			    (int)sizeof(joined) - 1)
-				return 0;
-			memcpy(rest, joined, strlen(joined) + 1);
-			if (target[0] == '/') {
-				close(fd);
-				if ((fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-					return 0;
-			}
-			continue;
-		}
-		bool open_dir = S_ISDIR(x.stx_mode) &&
-				(!(x.stx_mode & (S_IWGRP | S_IWOTH)) || (x.stx_mode & S_ISVTX));
-		if (!open_dir || (dev == state->st_dev && x.stx_ino == state->st_ino)) {
-			close(next);
-			return 0;
-		}
-		for (size_t i = 0; i < L.n_writable; i++)
-			if (L.writable[i].dev == dev && L.writable[i].ino == x.stx_ino)
-				in_writable = true;
-		close(fd);
-		fd = next;
-	}
+	struct note_walk n = {.state = state};
+	const struct walk_rules w = {
+		.flags = WALK_FOLLOW_LAST | WALK_DONT_SYNC | WALK_NO_DOTDOT | WALK_MNT_ID,
+		.action = "note",
+		.step = note_step,
+		.ctx = &n};
+	_cleanup_close_ int fd = -1;
+	if (path[0] != '/' || walk_path(-1, NULL, path, &w, &fd, NULL, NULL) < 0)
+		return 0; /* (not noted: anything but root's way, or not there) */
 	return writable_add(fd);
 }
 

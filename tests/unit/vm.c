@@ -1597,6 +1597,61 @@ START_TEST(stalled_fuse_not_asked)
 }
 END_TEST
 
+/* The VM user's stopped FUSE mount where root's `current` leads: its
+ * target (_i 0), or a directory on the way to it (_i 1). resolve_rooted()
+ * lstat()ed each step by path, asking the mount's daemon (and a mount
+ * made on a step after its check was asked all the same); now each step
+ * is opened from the one before and a FUSE mount refused unasked, with
+ * the error a FUSE mount had before. */
+START_TEST(stalled_fuse_target_not_asked)
+{
+	char *src = tu_path(t.root, "userpkg"), *mnt = tu_path(t.root, "fuse");
+	tu_write(src, "share/microvm/tap-interfaces", "tap0\n");
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	pid_t fs = tu_bindfs_as_roots(src, mnt, "share");
+	ck_assert_int_eq(unlink(P(t.dir, "current")), 0);
+	tu_symlink(_i == 0 ? mnt : P(mnt, "share"), P(t.dir, "current"));
+	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
+	usleep(1500 * 1000); /* (what the mount told of itself no longer cached: 1 s) */
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t c = fork();
+	ck_assert_int_ge(c, 0);
+	if (c == 0) {
+		struct vm v;
+		struct mvm_error e;
+		close(pfd[0]);
+		int r = vm_open(&v, t.state, t.name, VM_CURRENT, false, &e);
+		const char *msg = r < 0 ? tu_error_str(&e) : "opened";
+		(void)!write(pfd[1], msg, strlen(msg));
+		_exit(r == -EPERM && e.err == EPERM && strcmp(e.value, "fuse") == 0 ? 0 : 1);
+	}
+	close(pfd[1]);
+	int status = -1, waited = 0;
+	while (waited < 3000 && waitpid(c, &status, WNOHANG) == 0) {
+		usleep(10 * 1000);
+		waited += 10;
+	}
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	if (waited >= 3000)
+		waitpid(c, &status, 0);
+	char msg[4096] = "";
+	ssize_t n = read(pfd[0], msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	tu_bindfs_stop(fs, mnt);
+	ck_assert_msg(waited < 3000, "case %d: vm_open() waited on the stopped FUSE daemon on %s",
+		      _i, mnt);
+	char *want = xasprintf("'%s': on a FUSE mount (its owners are whatever its daemon says)",
+			       mnt);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(msg, want),
+		      "case %d: vm_open() not refused as on FUSE (status %d): %s", _i, status, msg);
+	free(want);
+	free(mnt);
+	free(src);
+}
+END_TEST
+
 /* ---- virtiofs told from FUSE: the mount table ---- */
 
 /* mountinfo_fstype() on tables as /proc/self/mountinfo has them (proc(5):
@@ -2390,6 +2445,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_fuse_mount, tu_need_bindfs());
 	tu_add_test_if(tc, trust_fuse_current, tu_need_bindfs());
 	tu_add_loop_test_if(tc, stalled_fuse_not_asked, 0, 4, tu_need_bindfs());
+	tu_add_loop_test_if(tc, stalled_fuse_target_not_asked, 0, 2, tu_need_bindfs());
 	tu_add_test_if(tc, trust_virtiofs_by_mount_type, tu_need_bindfs());
 	tu_add_test_if(tc, on_fuse_path_looked_up_once, tu_need_bindfs());
 	tu_add_test_if(tc, trust_path_looked_up_once, tu_need_bindfs());
