@@ -1542,6 +1542,21 @@ START_TEST(trust_fuse_current)
 }
 END_TEST
 
+/* The child c waited for up to 3 s while the bindfs fs is stopped, then
+ * fs let go on: did c end in time? Its status in *status. */
+static bool ended_in_time(pid_t c, pid_t fs, int *status)
+{
+	int waited = 0;
+	while (waited < 3000 && waitpid(c, status, WNOHANG) == 0) {
+		usleep(10 * 1000);
+		waited += 10;
+	}
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	if (waited >= 3000)
+		waitpid(c, status, 0);
+	return waited < 3000;
+}
+
 /* The VM user's FUSE mount on the VM's directory, or on a directory it
  * named `current` there, whose daemon answers nothing (stopped): vm_open()
  * of `current` (the name another VM's launcher reads too) is refused
@@ -1578,16 +1593,10 @@ START_TEST(stalled_fuse_not_asked)
 		int r = vm_open(&v, t.state, t.name, VM_CURRENT, _i == 3, &e);
 		_exit(r == -EPERM || r == -EINVAL ? 0 : 1);
 	}
-	int status = -1, waited = 0;
-	while (waited < 3000 && waitpid(c, &status, WNOHANG) == 0) {
-		usleep(10 * 1000);
-		waited += 10;
-	}
-	ck_assert_int_eq(kill(fs, SIGCONT), 0);
-	if (waited >= 3000)
-		waitpid(c, &status, 0);
+	int status = -1;
+	bool in_time = ended_in_time(c, fs, &status);
 	tu_bindfs_stop(fs, mnt);
-	ck_assert_msg(waited < 3000, "case %d: vm_open() waited on the stopped FUSE daemon on %s",
+	ck_assert_msg(in_time, "case %d: vm_open() waited on the stopped FUSE daemon on %s",
 		      _i, mnt);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "case %d: vm_open() not refused (status %d)", _i, status);
@@ -1627,20 +1636,14 @@ START_TEST(stalled_fuse_target_not_asked)
 		_exit(r == -EPERM && e.err == EPERM && strcmp(e.value, "fuse") == 0 ? 0 : 1);
 	}
 	close(pfd[1]);
-	int status = -1, waited = 0;
-	while (waited < 3000 && waitpid(c, &status, WNOHANG) == 0) {
-		usleep(10 * 1000);
-		waited += 10;
-	}
-	ck_assert_int_eq(kill(fs, SIGCONT), 0);
-	if (waited >= 3000)
-		waitpid(c, &status, 0);
+	int status = -1;
+	bool in_time = ended_in_time(c, fs, &status);
 	char msg[4096] = "";
 	ssize_t n = read(pfd[0], msg, sizeof(msg) - 1);
 	msg[n > 0 ? n : 0] = '\0';
 	close(pfd[0]);
 	tu_bindfs_stop(fs, mnt);
-	ck_assert_msg(waited < 3000, "case %d: vm_open() waited on the stopped FUSE daemon on %s",
+	ck_assert_msg(in_time, "case %d: vm_open() waited on the stopped FUSE daemon on %s",
 		      _i, mnt);
 	char *want = xasprintf("'%s': on a FUSE mount (its owners are whatever its daemon says)",
 			       mnt);
