@@ -48,6 +48,23 @@ let
     "microvm-pci-devices"
     "microvm-virtiofsd"
   ];
+  # A VM's name is the instance of its units (%i), a component of paths
+  # (its directory in the state dir, its pin /etc/microvm/runners/NAME, the
+  # unit files) and a word of install-microvm-NAME's command line. Only
+  # what systemd takes as an instance as written passes: letters, digits
+  # and : _ . - (a space, % or another character makes a unit name systemd
+  # ignores while the tmpfiles rules and the pin still act on the path; a
+  # backslash it keeps in %i but unescapes in ExecStart=; a / makes a path
+  # of several steps), not . or .. (the state dir itself, its parent), and
+  # short enough for the longest unit name (255 bytes).
+  maxNameLength = 255 - lib.stringLength "microvm-macvtap-interfaces@.service";
+  badNames = lib.filter (
+    n: builtins.match "[A-Za-z0-9:_.-]+" n == null || n == "." || n == ".." || lib.stringLength n > maxNameLength
+  );
+  badNamesMessage =
+    option: names:
+    "${option}: the VM names ${builtins.toJSON names} are not names systemd takes as written for the instance of microvm@NAME.service (%i), which is also the VM's directory in the state dir and its pin /etc/microvm/runners/NAME: give letters, digits and : _ . - alone, not \".\" or \"..\", at most ${toString maxNameLength} bytes";
+
   # The virtiofsd unit keeps /run/user out of reach (InaccessiblePaths=: the
   # user managers' and session buses' sockets let root in); a share under it
   # needs the drop-in of runUserSandbox below. Under /home and /root,
@@ -632,12 +649,24 @@ in
   config = mkIf cfg.enable (
     let
       pkg = cfg.package.override { inherit (cfg) stateDir; };
+      # (a name of vms is named there)
+      autostartBad = badNames (lib.filter (n: !(cfg.vms ? ${n})) cfg.autostart);
     in
     {
       assertions = [
         {
           assertion = cfg.fromMicrovmNix -> hasMicrovmNix;
           message = "services.microvm-host-helpers.fromMicrovmNix: microvm.nix's host module (nixosModules.host) is not imported";
+        }
+        {
+          assertion = badNames (lib.attrNames cfg.vms) == [ ];
+          message = badNamesMessage "services.microvm-host-helpers.vms${lib.optionalString cfg.fromMicrovmNix " (microvm.vms)"}" (
+            badNames (lib.attrNames cfg.vms)
+          );
+        }
+        {
+          assertion = autostartBad == [ ];
+          message = badNamesMessage "services.microvm-host-helpers.autostart${lib.optionalString cfg.fromMicrovmNix " (microvm.autostart)"}" autostartBad;
         }
       ] ++ lib.mapAttrsToList (name: vm: {
         assertion = lib.all (a: !lib.hasInfix "\n" a) (lib.concatMap (s: s.extraArgs) (lib.attrValues vm.shares));

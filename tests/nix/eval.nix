@@ -28,6 +28,10 @@
 #         configuration.nix that imports the module).
 # asSection: with attr, the value (an attribute set: a unit's serviceConfig)
 #         as the lines NixOS writes for it in the unit's file.
+# vmName: one more VM of that name (stand-alone: services.microvm-host-
+#         helpers.vms.NAME with no settings; microvm.nix form: a declarative
+#         microvm.vms.NAME with the guest's defaults).
+# autostartName: one more name in services.microvm-host-helpers.autostart.
 # extraModule: one more module of the host (a path or an expression, with
 #         --arg), as a host's own settings beside the module's.
 {
@@ -46,6 +50,8 @@
   extraModule ? null,
   firstModule ? null,
   asSection ? false,
+  vmName ? null,
+  autostartName ? null,
 }:
 let
   lib = if nixos != null then import "${nixos}/lib" else import libPath;
@@ -72,6 +78,13 @@ let
     ];
   }
   ++ lib.optional (extraModule != null) extraModule
+  ++ lib.optional (vmName != null) (
+    if form == "standalone" then
+      { services.microvm-host-helpers.vms.${vmName} = { }; }
+    else
+      { microvm.vms.${vmName}.config = { }; }
+  )
+  ++ lib.optional (autostartName != null) { services.microvm-host-helpers.autostart = [ autostartName ]; }
   ++ lib.optional (vfsThreads != null) (
     if form == "standalone" then
       { services.microvm-host-helpers.vms.files.virtiofsd.threadPoolSize = vfsThreads; }

@@ -34,6 +34,7 @@ fails=0
 ok() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+grepF() { grep -qF -- "$1" <<<"$2"; } # grepF TEXT STRING: STRING holds TEXT
 
 # 1. Parse.
 for f in nix/*.nix $(find tests/nix -name '*.nix' | sort); do
@@ -518,6 +519,40 @@ out=$(wshare /nix/store 'systemd.services.microvm-virtiofsd@files.serviceConfig.
 check "a writable share of /nix/store: no ReadWritePaths for it (got $out)" test "$out" = '["/home/alice/vm"]'
 out=$(wshare data/w systemd.tmpfiles.rules)
 check "a relative share source gets no tmpfiles rule" eval '[[ $out == "["* && $out != *data/w* ]]'
+
+# A VM's name is the instance of its units (%i) and a path component of
+# the state dir, the pin and install-microvm-NAME's command line: one that
+# systemd does not take as a unit's instance as written ("a b", "a%b",
+# "x/y", a backslash, which ExecStart= unescapes, a newline) left a unit
+# systemd ignores beside tmpfiles rules and a pin that act on the path (a
+# "/" made directories beside the state dir's, "../../shadow" a pin
+# outside /etc/microvm/runners); "." and ".." name the state dir and its
+# parent (found by a red-team read: nothing refused them). The evaluation
+# names each, in both forms, and in autostart.
+failing() { # failing FORM ARG...: the messages of the failing assertions, else the output
+    local out
+    out=$(eva "$@" --argstr attr assertions 2>&1)
+    python3 -c 'import json,sys
+try: a = json.loads(sys.argv[1])
+except ValueError: print(sys.argv[1]); sys.exit()
+print("\n".join(x["message"] for x in a if not x["assertion"]))' "$out"
+}
+long=$(printf 'v%.0s' {1..221})
+for form in standalone microvm-nix; do
+    for n in 'a b' 'x/y' '../../shadow' '.' '..' '' 'a%i' 'a\x2db' $'web\n' 'a$b' "a'b" "$long"; do
+        out=$(failing "$form" --argstr vmName "$n")
+        shown=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$n")
+        check "$form: VM name $shown is an assertion naming it" \
+            grepF "the VM names [$shown] are not" "$out"
+    done
+    for n in 'web-1.a_b:c' '-x' "${long%v}"; do
+        out=$(failing "$form" --argstr vmName "$n")
+        check "$form: VM name '${n:0:20}' is no assertion (got ${out:0:200})" test -z "$out"
+    done
+done
+out=$(failing standalone --argstr autostartName 'a b')
+check "autostart 'a b' is an assertion naming it" \
+    grepF 'services.microvm-host-helpers.autostart: the VM names ["a b"] are not' "$out"
 
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
