@@ -138,4 +138,52 @@ rec {
       }
     else
       n;
+
+  # The state dir goes, as written, into the units (the package's sed, in
+  # a shell's single quotes: & | \ and a quote meant something there),
+  # ExecStart= of install-microvm-NAME (split at white space, % expanded),
+  # WorkingDirectory= (% expanded), Environment=MICROVM_STATE_DIR= (split)
+  # and a tmpfiles rule that gives it to the VM user, 0775, at every boot.
+  # So: absolute, in normal form (as module.nix's badPaths), of letters, digits and
+  # . _ + @ : , = - alone, and not a directory of the system's own, which
+  # that rule would give the VM user. null: none of these (package.nix and
+  # module.nix refuse the others, naming this).
+  systemDirs = [
+    "/"
+    "/bin"
+    "/boot"
+    "/dev"
+    "/etc"
+    "/home"
+    "/lib"
+    "/lib64"
+    "/media"
+    "/mnt"
+    "/nix"
+    "/nix/store"
+    "/nix/var"
+    "/opt"
+    "/proc"
+    "/root"
+    "/run"
+    "/run/user"
+    "/sbin"
+    "/srv"
+    "/sys"
+    "/tmp"
+    "/usr"
+    "/var"
+    "/var/cache"
+    "/var/lib"
+    "/var/log"
+    "/var/tmp"
+  ];
+  stateDirError =
+    d:
+    if builtins.match "(/[A-Za-z0-9._+@:,=-]+)+|/" d == null || builtins.match "(.*//.*|.*/\\.\\.?(/.*)?|.+/)" d != null then
+      "not absolute and in normal form (no //, ., .. or trailing /), or holds a character other than letters, digits and . _ + @ : , = - (systemd splits at white space and expands % in the units and ExecStart= it is written into, the package's sed takes & | and \\)"
+    else if lib.elem d systemDirs then
+      "a directory of the system's own, which the state dir's tmpfiles rule would give to the VM user (microvm:kvm, 0775) at every boot: name one of its own, e.g. /var/lib/microvms"
+    else
+      null;
 }

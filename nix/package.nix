@@ -21,6 +21,11 @@
   stateDir ? "/var/lib/microvms",
 }:
 
+let
+  stateDirError = (import ./lib.nix { inherit lib; }).stateDirError stateDir;
+in
+# (the module names its own option; this, a direct caller's)
+assert lib.assertMsg (stateDirError == null) "microvm-host-helpers: stateDir = ${builtins.toJSON stateDir}: ${toString stateDirError}";
 stdenv.mkDerivation {
   pname = "microvm-host-helpers";
   version = "0.1.0";

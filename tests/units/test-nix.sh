@@ -554,6 +554,49 @@ out=$(failing standalone --argstr autostartName 'a b')
 check "autostart 'a b' is an assertion naming it" \
     grepF 'services.microvm-host-helpers.autostart: the VM names ["a b"] are not' "$out"
 
+# The state dir is written into the units by the package's sed (where
+# & | \ and a quote meant something), into ExecStart= of install-microvm-
+# NAME (split at a space, % expanded), WorkingDirectory= (% expanded),
+# Environment=MICROVM_STATE_DIR= (split at a space) and a tmpfiles rule
+# that gives it to the VM user, 0775, at every boot: "/" or "/var/lib"
+# gave the VM user the host (found by a red-team read: nothing refused
+# them). The evaluation names such a state dir, in both forms.
+statedir() { # statedir FORM DIR: the failing assertions with DIR as the state dir
+    local opt=services.microvm-host-helpers.stateDir
+    [[ $1 == microvm-nix ]] && opt=microvm.stateDir
+    failing "$1" --arg extraModule "{ $opt = $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]).replace("$", "\\$"))' "$2"); }"
+}
+for form in standalone microvm-nix; do
+    lead='services.microvm-host-helpers.stateDir = '
+    [[ $form == microvm-nix ]] && lead='services.microvm-host-helpers.stateDir (microvm.stateDir) = '
+    for d in '/srv/my vms' '/srv/100%' '/srv/a&b' "/srv/it's" '/srv/a\b' '/srv/a|b' '/srv/$x' '/srv//vms' '/srv/vms/' \
+        '/srv/x/../vms' '/srv/./vms' $'/srv/vms\n'; do
+        out=$(statedir $form "$d")
+        shown=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$d")
+        check "$form: state dir $shown is an assertion naming it" grepF "$lead$shown: " "$out"
+    done
+    for d in / /var/lib /etc /var /home /nix/store; do
+        out=$(statedir $form "$d")
+        check "$form: state dir $d is an assertion: a directory of the system's" \
+            grepF "$lead\"$d\": a directory of the system's own" "$out"
+    done
+    for d in /srv/vms /var/lib/micro-vms_2.a /var/lib/microvms; do
+        out=$(statedir $form "$d")
+        check "$form: state dir $d is no assertion (got ${out:0:200})" test -z "$out"
+    done
+done
+# nix/package.nix called with one (pkgs.callPackage ./package.nix { stateDir = ...; }).
+pkgdir() { # pkgdir DIR: the package's outPath with DIR, or the error
+    nix-instantiate --eval --strict --argstr d "$1" -E "{ d }: let lib = import $libpath;
+        pkgs = import $top/tests/nix/pkgs-stub.nix { inherit lib; };
+        in (pkgs.callPackage $top/nix/package.nix { stateDir = d; }).outPath" 2>&1
+}
+out=$(pkgdir '/srv/a&b')
+check "package.nix: stateDir /srv/a&b is refused naming it (got ${out:0:200})" \
+    grepF 'microvm-host-helpers: stateDir = "/srv/a&b": not absolute' "$out"
+out=$(pkgdir /srv/vms)
+check "package.nix: stateDir /srv/vms is taken (got ${out:0:200})" eval '[[ $out == \"*microvm-host-helpers-* ]]'
+
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
 # are symlinks to scripts elsewhere in the store; virtiofs/TAG/{socket,
