@@ -65,6 +65,12 @@ let
     option: names:
     "${option}: the VM names ${builtins.toJSON names} are not names systemd takes as written for the instance of microvm@NAME.service (%i), which is also the VM's directory in the state dir and its pin /etc/microvm/runners/NAME: give letters, digits and : _ . - alone, not \".\" or \"..\", at most ${toString maxNameLength} bytes";
 
+  # A share's tag names its directory share/microvm/virtiofs/TAG/ in the
+  # runner, where its settings files go: one path component, as DESIGN.md
+  # has it (not empty, . or .., no /, no control character); so is the
+  # `tag` setting, a file of one line.
+  badTag = t: t == "" || t == "." || t == ".." || builtins.match "[^/[:cntrl:]]+" t == null;
+
   # The virtiofsd unit keeps /run/user out of reach (InaccessiblePaths=: the
   # user managers' and session buses' sockets let root in); a share under it
   # needs the drop-in of runUserSandbox below. Under /home and /root,
@@ -672,7 +678,15 @@ in
           assertion = autostartBad == [ ];
           message = badNamesMessage "services.microvm-host-helpers.autostart${lib.optionalString cfg.fromMicrovmNix " (microvm.autostart)"}" autostartBad;
         }
-      ] ++ lib.mapAttrsToList (name: vm: {
+      ] ++ lib.mapAttrsToList (name: vm: let bad = lib.filter badTag (lib.attrNames vm.shares); in {
+        assertion = bad == [ ];
+        message = "services.microvm-host-helpers.vms.${name}.shares: the tags ${builtins.toJSON bad} are not one path component (empty, . or .., a / or a control character): each names the runner's share/microvm/virtiofs/TAG/, where its settings go";
+      }) cfg.vms
+      ++ lib.concatLists (lib.mapAttrsToList (name: vm: lib.mapAttrsToList (tag: s: {
+        assertion = s.tag == null || !badTag s.tag;
+        message = "services.microvm-host-helpers.vms.${name}.shares.${tag}.tag = ${builtins.toJSON s.tag}: not a tag (empty, . or .., a / or a control character): it is written as the file tag, one line";
+      }) vm.shares) cfg.vms)
+      ++ lib.mapAttrsToList (name: vm: {
         assertion = lib.all (a: !lib.hasInfix "\n" a) (lib.concatMap (s: s.extraArgs) (lib.attrValues vm.shares));
         message = "services.microvm-host-helpers.vms.${name}.shares: an extra argument may not hold a newline (extra-args is one argument a line)";
       }) cfg.vms

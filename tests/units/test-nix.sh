@@ -597,6 +597,39 @@ check "package.nix: stateDir /srv/a&b is refused naming it (got ${out:0:200})" \
 out=$(pkgdir /srv/vms)
 check "package.nix: stateDir /srv/vms is taken (got ${out:0:200})" eval '[[ $out == \"*microvm-host-helpers-* ]]'
 
+# A share's tag names its directory share/microvm/virtiofs/TAG/ in the
+# runner, where the build script writes its settings: ".." wrote them into
+# share/microvm/ (the directory is there), "." into virtiofs/ itself, so a
+# readOnly share's read-only file reached no share at all (found by a
+# red-team read). One path component, as DESIGN.md has a tag: not empty,
+# . or .., no / and no control character; the evaluation names it, and a
+# `tag` setting (crosvm's --tag, a file of one line) likewise.
+sharetag() { # sharetag FORM TAG: the failing assertions with one more read-only share TAG of VM files
+    local m
+    if [[ $1 == standalone ]]; then
+        m="{ services.microvm-host-helpers.vms.files.shares.\${$(jstr "$2")}.readOnly = true; }"
+    else
+        m="{ microvm.vms.files.config.microvm.shares = [ { proto = \"virtiofs\"; tag = $(jstr "$2");
+            source = \"/srv/t\"; mountPoint = \"/t\"; readOnly = true; } ]; }"
+    fi
+    failing "$1" --arg extraModule "$m"
+}
+jstr() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]).replace("$", "\\$"))' "$1"; }
+for form in standalone microvm-nix; do
+    for t in '..' '.' '' 'a/b' '../../bin' $'a\nb' $'a\tb'; do
+        out=$(sharetag $form "$t")
+        check "$form: share tag $(jstr "$t") is an assertion naming it" \
+            grepF "services.microvm-host-helpers.vms.files.shares: the tags [$(jstr "$t")] are not" "$out"
+    done
+    for t in 'my data' 'data-1'; do
+        out=$(sharetag $form "$t")
+        check "$form: share tag '$t' is no assertion (got ${out:0:200})" test -z "$out"
+    done
+done
+out=$(failing standalone --arg extraModule '{ services.microvm-host-helpers.vms.files.shares.data.tag = "da\nta"; }')
+check "a share's tag setting with a newline is an assertion naming it" \
+    grepF 'services.microvm-host-helpers.vms.files.shares.data.tag = "da\nta": not' "$out"
+
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
 # are symlinks to scripts elsewhere in the store; virtiofs/TAG/{socket,
