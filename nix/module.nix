@@ -416,7 +416,14 @@ let
       ]
       || builtins.match "/run/user/[^/]+" p != null
     ) (sharePaths vm);
-  badWords = vm: lib.filter splitOrExpanded (lib.concatLists (lib.attrValues (optionWords vm)));
+  # (an empty word, dropped, would let the next take its place:
+  # "--bridge" "" made "--bridge -- NAME")
+  badWord = w: w == "" || splitOrExpanded w;
+  badWords = vm: lib.filter badWord (lib.concatLists (lib.attrValues (optionWords vm)));
+  # MICROVM_VIRTIOFS_OPTIONS of the template, for the VMs not in vms.
+  templateVirtiofsWords =
+    [ "--virtiofsd=${lib.getExe cfg.virtiofsdPackage}" ]
+    ++ lib.optional (cfg.virtiofsdDialect != null) "--virtiofsd-dialect=${cfg.virtiofsdDialect}";
 
   # The per-VM drop-ins. `path = mkForce [ ]`: NixOS gives every service a
   # PATH of its own, which in an instance's drop-in would replace the one
@@ -698,8 +705,14 @@ in
       }) cfg.vms
       ++ lib.mapAttrsToList (name: vm: {
         assertion = badWords vm == [ ];
-        message = "services.microvm-host-helpers.vms.${name}: the option words ${builtins.toJSON (badWords vm)} hold a space, a quote, a backslash or %, which systemd splits at or expands in MICROVM_*_OPTIONS: give each argument as a word of its own";
+        message = "services.microvm-host-helpers.vms.${name}: the option words ${builtins.toJSON (badWords vm)} hold a space, a quote, a backslash or %, or are empty, which systemd splits at, expands in or drops from MICROVM_*_OPTIONS: give each argument as a word of its own";
       }) cfg.vms
+      ++ [
+        {
+          assertion = lib.filter badWord templateVirtiofsWords == [ ];
+          message = "services.microvm-host-helpers.virtiofsdPackage: the option words ${builtins.toJSON (lib.filter badWord templateVirtiofsWords)} of microvm-virtiofsd@ hold a space, a quote, a backslash or %, which systemd splits at or expands in MICROVM_VIRTIOFS_OPTIONS: give a package whose meta.mainProgram has none";
+        }
+      ]
       ++ lib.mapAttrsToList (name: vm: {
         assertion = badPaths vm == [ ];
         message = "services.microvm-host-helpers.vms.${name}.virtiofsd: the paths ${builtins.toJSON (badPaths vm)} are not absolute and in normal form (no //, ., .. or trailing /), or hold a space, a quote, a backslash or %, which systemd splits at or expands in ReadWritePaths= (or, under /run/user, a colon, which separates BindPaths='s source from its destination)";
@@ -819,10 +832,7 @@ in
               overrideStrategy = "asDropin";
               restartIfChanged = false;
               path = [ cfg.virtiofsdPackage ];
-              environment.MICROVM_VIRTIOFS_OPTIONS = words (
-                [ "--virtiofsd=${lib.getExe cfg.virtiofsdPackage}" ]
-                ++ lib.optional (cfg.virtiofsdDialect != null) "--virtiofsd-dialect=${cfg.virtiofsdDialect}"
-              );
+              environment.MICROVM_VIRTIOFS_OPTIONS = words templateVirtiofsWords;
             };
           }
           (lib.genAttrs

@@ -630,6 +630,18 @@ out=$(failing standalone --arg extraModule '{ services.microvm-host-helpers.vms.
 check "a share's tag setting with a newline is an assertion naming it" \
     grepF 'services.microvm-host-helpers.vms.files.shares.data.tag = "da\nta": not' "$out"
 
+# An empty word vanished from MICROVM_*_OPTIONS, so that the next one took
+# its place: tap.bridge = "" made "--bridge -- NAME", a bridge named "--"
+# (found by a red-team read). And the template's own words (virtiofsdPackage's
+# program, for the VMs not in vms) went unchecked.
+out=$(failing standalone --argstr tapWord '')
+check "an empty option word is an assertion naming it" grepF 'vms.net: the option words [""] hold a space' "$out"
+out=$(failing standalone --arg extraModule '{ lib, ... }: { services.microvm-host-helpers.vms = lib.mkForce { };
+    services.microvm-host-helpers.virtiofsdPackage = lib.mkForce { type = "derivation"; name = "v";
+      outPath = "/nix/store/00000000000000000000000000000000-v"; meta.mainProgram = "virtio fsd"; }; }')
+check "a virtiofsdPackage program with a space is an assertion naming it, with no VM declared (got ${out:0:200})" \
+    grepF 'services.microvm-host-helpers.virtiofsdPackage: the option words ["--virtiofsd=/nix/store/00000000000000000000000000000000-v/bin/virtio fsd"] of microvm-virtiofsd@ hold a space' "$out"
+
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
 # are symlinks to scripts elsewhere in the store; virtiofs/TAG/{socket,
