@@ -146,7 +146,8 @@ rec {
   # and a tmpfiles rule that gives it to the VM user, 0775, at every boot.
   # So: absolute, in normal form (as module.nix's badPaths), of letters, digits and
   # . _ + @ : , = - alone, and not a directory of the system's own, which
-  # that rule would give the VM user. null: none of these (package.nix and
+  # that rule would give the VM user; a string, not a Nix path (types.path
+  # takes one). null: none of these (package.nix and
   # module.nix refuse the others, naming this).
   systemDirs = [
     "/"
@@ -180,7 +181,9 @@ rec {
   ];
   stateDirError =
     d:
-    if builtins.match "(/[A-Za-z0-9._+@:,=-]+)+|/" d == null || builtins.match "(.*//.*|.*/\\.\\.?(/.*)?|.+/)" d != null then
+    if builtins.isPath d then
+      "a Nix path, which \"\${stateDir}\" copies into the store (the units and rules would name that copy): give it as a string"
+    else if builtins.match "(/[A-Za-z0-9._+@:,=-]+)+|/" d == null || builtins.match "(.*//.*|.*/\\.\\.?(/.*)?|.+/)" d != null then
       "not absolute and in normal form (no //, ., .. or trailing /), or holds a character other than letters, digits and . _ + @ : , = - (systemd splits at white space and expands % in the units and ExecStart= it is written into, the package's sed takes & | and \\)"
     else if lib.elem d systemDirs then
       "a directory of the system's own, which the state dir's tmpfiles rule would give to the VM user (microvm:kvm, 0775) at every boot: name one of its own, e.g. /var/lib/microvms"

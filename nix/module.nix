@@ -672,8 +672,8 @@ in
           message = "services.microvm-host-helpers.fromMicrovmNix: microvm.nix's host module (nixosModules.host) is not imported";
         }
         {
-          assertion = hlib.stateDirError (toString cfg.stateDir) == null;
-          message = "services.microvm-host-helpers.stateDir${lib.optionalString cfg.fromMicrovmNix " (microvm.stateDir)"} = ${builtins.toJSON (toString cfg.stateDir)}: ${toString (hlib.stateDirError (toString cfg.stateDir))}";
+          assertion = hlib.stateDirError cfg.stateDir == null;
+          message = "services.microvm-host-helpers.stateDir${lib.optionalString cfg.fromMicrovmNix " (microvm.stateDir)"} = ${builtins.toJSON (toString cfg.stateDir)}: ${toString (hlib.stateDirError cfg.stateDir)}";
         }
         {
           assertion = badNames (lib.attrNames cfg.vms) == [ ];

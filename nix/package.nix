@@ -25,7 +25,7 @@ let
   stateDirError = (import ./lib.nix { inherit lib; }).stateDirError stateDir;
 in
 # (the module names its own option; this, a direct caller's)
-assert lib.assertMsg (stateDirError == null) "microvm-host-helpers: stateDir = ${builtins.toJSON stateDir}: ${toString stateDirError}";
+assert lib.assertMsg (stateDirError == null) "microvm-host-helpers: stateDir = ${builtins.toJSON (toString stateDir)}: ${toString stateDirError}";
 stdenv.mkDerivation {
   pname = "microvm-host-helpers";
   version = "0.1.0";

@@ -585,6 +585,11 @@ for form in standalone microvm-nix; do
         check "$form: state dir $d is no assertion (got ${out:0:200})" test -z "$out"
     done
 done
+# A Nix path (types.path takes one): "${stateDir}" copied it into the store,
+# and the units and rules named that copy.
+out=$(failing standalone --arg extraModule '{ services.microvm-host-helpers.stateDir = /tmp/mvm-vms; }')
+check "a state dir given as a Nix path is an assertion naming it (got ${out:0:200})" \
+    grepF 'services.microvm-host-helpers.stateDir = "/tmp/mvm-vms": a Nix path' "$out"
 # nix/package.nix called with one (pkgs.callPackage ./package.nix { stateDir = ...; }).
 pkgdir() { # pkgdir DIR: the package's outPath with DIR, or the error
     nix-instantiate --eval --strict --argstr d "$1" -E "{ d }: let lib = import $libpath;
