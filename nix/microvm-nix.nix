@@ -261,6 +261,27 @@ in
           assertion = false;
           inherit message;
         }) nestedShares
+        # A writable share of the state dir, a VM's directory or one above
+        # them: the guest's root makes links and directories of host uid 0
+        # there, a `current` of root's in a VM's directory among them, which
+        # the helpers take for one root made when the VM has no pin.
+        ++ lib.concatLists (
+          lib.mapAttrsToList (
+            name: guest:
+            map (s: {
+              assertion = false;
+              message = "vm ${name}: writable share '${s.tag}' (${s.source}) holds the state dir or a VM's directory, where its guest's root would make links and directories of host uid 0 (a `current` the helpers take for one root made, for a VM without a pin): share a directory below the VM's directory, or make it readOnly";
+            }) (
+              lib.filter (
+                s:
+                !s.readOnly
+                && lib.any (d: under (absOf name s.source) d) (
+                  [ cfg.stateDir ] ++ map (n: "${cfg.stateDir}/${n}") (lib.attrNames mvm.vms)
+                )
+              ) (virtiofsShares guest)
+            )
+          ) guests
+        )
         ++ lib.concatLists (
           lib.mapAttrsToList (
             name: guest:

@@ -647,6 +647,23 @@ out=$(failing standalone --arg extraModule '{ lib, ... }: { services.microvm-hos
 check "a virtiofsdPackage program with a space is an assertion naming it, with no VM declared (got ${out:0:200})" \
     grepF 'services.microvm-host-helpers.virtiofsdPackage: the option words ["--virtiofsd=/nix/store/00000000000000000000000000000000-v/bin/virtio fsd"] of microvm-virtiofsd@ hold a space' "$out"
 
+# A writable share of the state dir, of a VM's directory or of one above
+# them: the guest's root makes links and directories of host uid 0 there,
+# a `current` of root's in a VM's directory among them, which the helpers
+# take for one root made (for a VM without a pin; README, Trust), with no
+# VM user to move it there (found by a red-team read: nothing refused it).
+for src in /var/lib/microvms /var/lib/microvms/net /var/lib/microvms/files /var/lib /var/lib/microvms/x/../net; do
+    out=$(failing microvm-nix --arg extraModule "{ microvm.vms.files.config.microvm.shares = [ { proto = \"virtiofs\";
+        tag = \"w\"; source = \"$src\"; mountPoint = \"/w\"; } ]; }")
+    check "a writable share of $src is an assertion naming it" \
+        grepF "vm files: writable share 'w' ($src) holds the state dir or a VM's directory" "$out"
+done
+for src in /var/lib/microvms/files/w /var/lib/microvms/net/data /srv/w; do
+    out=$(failing microvm-nix --arg extraModule "{ microvm.vms.files.config.microvm.shares = [ { proto = \"virtiofs\";
+        tag = \"w\"; source = \"$src\"; mountPoint = \"/w\"; } ]; }")
+    check "a writable share of $src is no assertion (got ${out:0:200})" test -z "$out"
+done
+
 # 3. The runner with per-share settings (microvm.nix form, VM files). The
 # unwrapped runner as lib/runner.nix (71beea0) lays it out: bin/ entries
 # are symlinks to scripts elsewhere in the store; virtiofs/TAG/{socket,
