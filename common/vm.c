@@ -206,6 +206,16 @@ static bool on_virtiofs(int fd)
 	       strcmp(type, "virtiofs") == 0;
 }
 
+int mount_is_fuse(uint64_t id)
+{
+	char type[64];
+	int r = mount_type(id, type, sizeof(type));
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT; /* (gone since) */
+	return strcmp(type, "fuse") == 0 || strcmp(type, "fuseblk") == 0 ||
+	       strncmp(type, "fuse.", 5) == 0;
+}
+
 int mount_point_on_fuse(int pfd, int fd, const char *name)
 {
 	uint64_t a, b;
@@ -214,14 +224,8 @@ int mount_point_on_fuse(int pfd, int fd, const char *name)
 		r = mnt_id_of(fd, name, &b);
 	if (r < 0)
 		return r;
-	if (a == b)
-		return 0; /* (no mount point: the directory's own file system) */
-	char type[64];
-	r = mount_type(b, type, sizeof(type));
-	if (r <= 0)
-		return r < 0 ? r : -ENOENT; /* (gone since) */
-	return strcmp(type, "fuse") == 0 || strcmp(type, "fuseblk") == 0 ||
-	       strncmp(type, "fuse.", 5) == 0;
+	return a == b ? 0 /* (no mount point: the directory's own file system) */
+		      : mount_is_fuse(b);
 }
 
 int vm_dir_on_fuse(const char *state_dir, const char *name)

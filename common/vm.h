@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "layout.h"
@@ -89,6 +90,10 @@ int vm_dir_on_fuse(const char *state_dir, const char *name);
  * (mount IDs from statx() with AT_STATX_DONT_SYNC; the mount table read
  * only for a mount point). 1, 0, or -errno (-ENOSYS: no mount IDs). */
 int mount_point_on_fuse(int pfd, int fd, const char *name);
+/* Is the mount of that ID (statx()'s stx_mnt_id) a FUSE mount (not
+ * virtiofs)? Its type from the mount table: 1, 0, or -errno (-ENOENT:
+ * gone). */
+int mount_is_fuse(uint64_t id);
 
 /* Only the name check of vm_open(). */
 int vm_name_check(const char *name, struct mvm_error *e);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +23,44 @@ int fuse_unasked(const char *path, struct mvm_error *e)
 	return -EPERM;
 }
 
-/* The step nfd, opened in cur, refused as on FUSE before anything is
- * asked of it, then looked at into *st: 0, or -errno with e filled. */
-static int step_look(const struct walk_rules *w, int cur, int nfd, const char *step,
+/* The mount of the directory the walk is in: its ID, or none known (no
+ * mount IDs, before Linux 5.8). */
+struct walk_mnt {
+	uint64_t id;
+	bool known;
+};
+
+/* fd's mount into *m (statx() with AT_STATX_DONT_SYNC: nothing asked of a
+ * FUSE daemon), with the attributes of mask (cached ones) into *x. */
+static int mnt_look(int fd, unsigned mask, struct statx *x, struct walk_mnt *m)
+{
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, mask, x) < 0)
+		return -errno;
+	m->known = x->stx_mask & STATX_MNT_ID;
+	m->id = m->known ? x->stx_mnt_id : 0;
+	return 0;
+}
+
+/* The step nfd, opened in the directory whose mount is *m, refused as on
+ * FUSE before anything is asked of it (its mount ID against the
+ * directory's: the mount table read only for a mount point), then looked
+ * at into *st, its mount into *m. 0, or -errno with e filled. */
+static int step_look(const struct walk_rules *w, struct walk_mnt *m, int nfd, const char *step,
 		     struct stat *st, struct mvm_error *e)
 {
-	int f = mount_point_on_fuse(cur, nfd, "");
+	const unsigned want =
+		STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_NLINK;
+	bool cached = w->flags & WALK_DONT_SYNC; /* (the first look's will do) */
+	struct statx x;
+	struct walk_mnt own = {0};
+	int f = mnt_look(nfd, cached ? want : 0, &x, &own);
+	if (f == 0)
+		f = !own.known || !m->known ? -ENOSYS : own.id == m->id ? 0 : mount_is_fuse(own.id);
 	if (f > 0)
 		return (w->fuse ? w->fuse : fuse_unasked)(step, e);
 	if (f < 0 && (f != -ENOSYS || (w->flags & WALK_MNT_ID)))
 		return mvm_error_set(e, -f, w->action, step, NULL);
-	struct statx x;
-	if (statx(nfd, "",
-		  AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW |
-			  ((w->flags & WALK_DONT_SYNC) ? AT_STATX_DONT_SYNC : 0),
-		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_NLINK,
-		  &x) < 0)
+	if (!cached && statx(nfd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, want, &x) < 0)
 		return mvm_error_set(e, errno, w->action, step, NULL);
 	memset(st, 0, sizeof(*st));
 	st->st_mode = x.stx_mode;
@@ -46,13 +69,15 @@ static int step_look(const struct walk_rules *w, int cur, int nfd, const char *s
 	st->st_ino = x.stx_ino;
 	st->st_nlink = x.stx_nlink;
 	st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	*m = own;
 	return 0;
 }
 
 /* The link nfd (step) spliced into rest; an absolute target takes the
- * walk back to "/" (*cur and res). 0, or -errno with e filled. */
+ * walk back to "/" (*cur, *m and res). 0, or -errno with e filled. */
 static int link_splice(const struct walk_rules *w, int nfd, const char *step, char *rest,
-		       size_t rest_size, int *cur, char *res, struct mvm_error *e)
+		       size_t rest_size, int *cur, struct walk_mnt *m, char *res,
+		       struct mvm_error *e)
 {
 	char target[PATH_MAX], joined[2 * PATH_MAX];
 	ssize_t k = readlinkat(nfd, "", target, sizeof(target));
@@ -67,9 +92,14 @@ static int link_splice(const struct walk_rules *w, int nfd, const char *step, ch
 	    strlen(joined) >= rest_size)
 		return mvm_error_set(e, ENAMETOOLONG, w->action, step, NULL);
 	if (target[0] == '/') {
+		struct statx x;
 		int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (root < 0)
-			return mvm_error_set(e, errno, w->action, step, NULL);
+		if (root < 0 || mnt_look(root, 0, &x, m) < 0) {
+			int err = errno;
+			if (root >= 0)
+				close(root);
+			return mvm_error_set(e, err, w->action, step, NULL);
+		}
 		close(*cur);
 		*cur = root;
 		res[0] = '\0';
@@ -119,7 +149,13 @@ int walk_path(int at, const char *at_path, const char *path, const struct walk_r
 	if (snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
 		return mvm_error_set(e, ENAMETOOLONG, w->action, path, NULL);
 	int cur = -1;
+	struct walk_mnt m = {0};
+	struct statx x;
 	int r = walk_start(at, at_path, path, &cur, res, sizeof(res));
+	if (r == 0 && mnt_look(cur, 0, &x, &m) < 0) {
+		r = -errno;
+		close(cur);
+	}
 	if (r < 0)
 		return mvm_error_set(e, -r, w->action, path, NULL);
 	for (int hops = 0;;) {
@@ -159,7 +195,8 @@ int walk_path(int at, const char *at_path, const char *path, const struct walk_r
 			break;
 		}
 		struct stat st;
-		r = step_look(w, cur, nfd, step, &st, e);
+		struct walk_mnt nm = m;
+		r = step_look(w, &nm, nfd, step, &st, e);
 		if (r == 0 && !last && !S_ISLNK(st.st_mode) && !S_ISDIR(st.st_mode))
 			r = mvm_error_set(e, ENOTDIR, w->action, step, NULL);
 		if (r == 0 && w->step) {
@@ -169,7 +206,7 @@ int walk_path(int at, const char *at_path, const char *path, const struct walk_r
 		if (r == 0 && S_ISLNK(st.st_mode) && (!last || (w->flags & WALK_FOLLOW_LAST))) {
 			r = ++hops > WALK_MAX_LINKS
 				    ? mvm_error_set(e, ELOOP, w->action, step, NULL)
-				    : link_splice(w, nfd, step, rest, sizeof(rest), &cur, res, e);
+				    : link_splice(w, nfd, step, rest, sizeof(rest), &cur, &m, res, e);
 			close(nfd);
 			if (r < 0)
 				break;
@@ -181,6 +218,7 @@ int walk_path(int at, const char *at_path, const char *path, const struct walk_r
 		}
 		close(cur);
 		cur = nfd;
+		m = nm;
 		if (dotdot) {
 			char *slash = strrchr(res, '/');
 			if (slash)

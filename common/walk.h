@@ -44,8 +44,8 @@ int fuse_unasked(const char *path, struct mvm_error *e);
  * with no name looked up on a FUSE mount (not virtiofs) and nothing asked
  * of one: each step (a '..' one too) opened O_PATH, not followed, in a
  * directory known to be on none, and refused as on FUSE from its mount
- * ID (mount_point_on_fuse(): statx() AT_STATX_DONT_SYNC, the mount table)
- * before anything else is asked of it; then looked at (statx()) and given
+ * ID (statx() AT_STATX_DONT_SYNC, against the directory's; the mount table
+ * read only for a mount point) before anything else is asked of it; then looked at (statx()) and given
  * to w->step. At most 40 links are followed. The last step's descriptor
  * (O_PATH) in *fd, its resolved path in *out (either may be NULL).
  * -errno with e filled (e may be NULL), naming the step. */
