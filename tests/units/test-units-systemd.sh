@@ -17,6 +17,9 @@
 #     given): `runner-exec register` (ExecStartPost=+) runs it as root with
 #     the unit's main PID, so `machinectl list` shows vm1, class vm, leader
 #     the VM; on stop, microvm-unregister runs and machined forgets it.
+#  2b. `systemctl restart microvm-state-dir` twice (no VM running): the
+#     mounts at the state dir stay as many as after its first start, and
+#     the state dir stays nosuid,nodev.
 #  3. A runner that notifies (tests/helpers/runner-notify, READY=1 5 s
 #     after it starts): with the Type=notify drop-in, start waits for its
 #     READY=1, sent from the unit's main PID (runner-exec exec'd it in
@@ -45,7 +48,7 @@ B=${B:-build}
 e2e_need_root
 # In the container (the host's / read-only): systemd, ip for the bridge,
 # Debian's virtiofsd, pkill for microvm-shutdown.
-e2e_need_pkgs systemd systemd-container iproute2 qemu-system-common procps util-linux \
+e2e_need_pkgs systemd systemd-container iproute2 qemu-system-common procps util-linux python3 \
     || e2e_skip "cannot install systemd/iproute2/qemu-system-common"
 [[ -x /usr/lib/qemu/virtiofsd ]] || e2e_skip "/usr/lib/qemu/virtiofsd missing (qemu-system-common)"
 
@@ -241,6 +244,30 @@ check "microvm-unregister ran as root (before cleanup: booted was there)" \
     grep -qx 'microvm-unregister: uid 0 args 0' <<<"$log"
 check "machinectl list no longer shows vm1" cx sh -c \
     '! machinectl list --no-legend --no-pager | grep -q "^vm1 "'
+
+# 2b. microvm-state-dir (started with vm1, Requires=) restarted twice, no
+# VM running: each restart stacked a bind more on the state dir, none ever
+# removed; now the start makes none when the top mount has nosuid,nodev.
+state_mounts() { # the mounts at the state dir, in the container's namespace
+    # shellcheck disable=SC2016  # awk's $5
+    cx awk '$5 == "/var/lib/microvms"' /proc/self/mountinfo | wc -l
+}
+# The flags the kernel applies to a path in the state dir (its top mount).
+state_flags() {
+    cx python3 -c 'import os; f = os.statvfs("/var/lib/microvms/vm1").f_flag
+print(",".join(n for n, b in (("nosuid", os.ST_NOSUID), ("nodev", os.ST_NODEV)) if f & b))'
+}
+n1=$(state_mounts)
+check "microvm-state-dir active after vm1's start" cx systemctl is-active -q microvm-state-dir.service
+check "microvm-state-dir: the state dir nosuid,nodev (got '$(state_flags)')" test "$(state_flags)" = nosuid,nodev
+check "systemctl restart microvm-state-dir (1)" cx systemctl restart microvm-state-dir.service
+check "systemctl restart microvm-state-dir (2)" cx systemctl restart microvm-state-dir.service
+n3=$(state_mounts)
+check "microvm-state-dir: two restarts left the mounts at the state dir as the first start ($n1 -> $n3)" \
+    test "$n1" -ge 1 -a "$n3" = "$n1"
+check "microvm-state-dir active after the restarts" cx systemctl is-active -q microvm-state-dir.service
+check "microvm-state-dir: after the restarts, the state dir nosuid,nodev (got '$(state_flags)')" \
+    test "$(state_flags)" = nosuid,nodev
 
 # 3. Type=notify by drop-in: start waits for the runner's own READY=1
 # (NOTIFY_SOCKET reached it through runner-exec); without it, it does not.
