@@ -242,10 +242,12 @@ for h in microvm-tap-interfaces microvm-macvtap-interfaces; do
     [[ -z $(prop "$h@.service" ProtectProc) ]] || fail "$h@: ProtectProc= hides the processes the held check must see"
 done
 # The state dir nosuid and nodev (guests make setuid files and device
-# nodes of host uid 0 through virtiofsd), before a VM or its daemons start.
+# nodes of host uid 0 through virtiofsd), before a VM or its daemons start;
+# no bind when its top mount already has both (a restart stacked one more).
+# shellcheck disable=SC2016  # the unit's shell expands them
 [[ $(sed -n 's/^ExecStart=//p' "$unitdir/microvm-state-dir.service") == \
-    "/bin/mount --rbind /var/lib/microvms /var/lib/microvms"$'\n'"/bin/mount -o remount,bind,nosuid,nodev /var/lib/microvms" ]] \
-    || fail "microvm-state-dir: not a bind of the state dir onto itself, then nosuid,nodev added"
+    '/bin/sh -c '\''o=,$$(/bin/findmnt -n -f -d backward -o VFS-OPTIONS --mountpoint "$$1"),; case $$o in *,nosuid,*) case $$o in *,nodev,*) exit 0;; esac;; esac; /bin/mount --rbind "$$1" "$$1" && /bin/mount -o remount,bind,nosuid,nodev "$$1"'\'' sh /var/lib/microvms' ]] \
+    || fail "microvm-state-dir: not a bind of the state dir onto itself, then nosuid,nodev added, unless its top mount has both"
 for u in microvm@.service microvm-virtiofsd@.service; do
     for k in Requires After; do
         prop "$u" $k | grep -qx microvm-state-dir.service || fail "$u: not $k=microvm-state-dir.service"
