@@ -18,6 +18,7 @@
   check,
   util-linux,
   systemd,
+  runtimeShell,
   stateDir ? "/var/lib/microvms",
 }:
 
@@ -54,15 +55,19 @@ stdenv.mkDerivation {
     "SYSUSERSDIR=${placeholder "out"}/lib/sysusers.d"
   ];
 
-  # NixOS has no /bin/kill, /bin/systemctl, /bin/mount nor /sbin/modprobe; another state dir
-  # goes into every unit.
+  # NixOS has no /bin/kill, /bin/systemctl, /bin/mount, /bin/findmnt nor /sbin/modprobe
+  # (microvm-state-dir's sh -c names the last two after a space or "$(": one
+  # pattern each, so a path already rewritten, ...-util-linux/bin/mount, is not
+  # taken again); its /bin/sh is runtimeShell; another state dir goes into every unit.
   postInstall = ''
     for u in $out/lib/systemd/system/*; do
       sed -i \
         -e 's|=/bin/kill |=${util-linux}/bin/kill |' \
         -e 's|=/bin/systemctl |=${systemd}/bin/systemctl |' \
         -e 's|=-+/sbin/modprobe |=-+${kmod}/bin/modprobe |' \
-        -e 's|=/bin/mount |=${util-linux}/bin/mount |' \
+        -e 's|=/bin/sh |=${runtimeShell} |' \
+        -e 's#\([ =(]\)/bin/mount #\1${util-linux}/bin/mount #g' \
+        -e 's#\([ =(]\)/bin/findmnt #\1${util-linux}/bin/findmnt #g' \
         -e 's|/var/lib/microvms|${stateDir}|g' \
         "$u"
     done

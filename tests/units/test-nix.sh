@@ -602,6 +602,25 @@ check "package.nix: stateDir /srv/a&b is refused naming it (got ${out:0:200})" \
 out=$(pkgdir /srv/vms)
 check "package.nix: stateDir /srv/vms is taken (got ${out:0:200})" eval '[[ $out == \"*microvm-host-helpers-* ]]'
 
+# The package's postInstall run on the installed units: NixOS has no
+# /bin/mount, /bin/findmnt, /bin/kill, /bin/systemctl nor /sbin/modprobe
+# (it has /bin/sh), so every program an Exec line names, also inside its
+# sh -c, must be a store path.
+post=$(nix-instantiate --eval --strict --json -E "let lib = import $libpath;
+    pkgs = import $top/tests/nix/pkgs-stub.nix { inherit lib; };
+    in (pkgs.callPackage $top/nix/package.nix { }).postInstall" 2>&1 | python3 -c 'import json,sys; print(json.load(sys.stdin))')
+if make -s B="$B" install PREFIX="$TMP/pkgout" >"$TMP/pkgout.log" 2>&1 && out=$TMP/pkgout bash -ec "$post" >>"$TMP/pkgout.log" 2>&1; then
+    # (a path that starts a word, a quoted one, a command substitution, or
+    # comes after a prefix: = + - @ ! or a shell's ; & |)
+    left=$(grep -hE '^Exec' "$TMP"/pkgout/lib/systemd/system/* | grep -E "[ =+@!(;&|\"'-](/usr)?/s?bin/")
+    check "postInstall: every program of the units' Exec lines in the store (left: ${left:0:300})" test -z "$left"
+    check "postInstall: microvm-state-dir's findmnt and mount are util-linux's" \
+        grep -qE "/nix/store/[^ ]*-util-linux/bin/findmnt .*/nix/store/[^ ]*-util-linux/bin/mount --rbind" \
+        "$TMP/pkgout/lib/systemd/system/microvm-state-dir.service"
+else
+    fail "postInstall on the installed units: $(cat "$TMP/pkgout.log")"
+fi
+
 # A share's tag names its directory share/microvm/virtiofs/TAG/ in the
 # runner, where the build script writes its settings: ".." wrote them into
 # share/microvm/ (the directory is there), "." into virtiofs/ itself, so a
