@@ -563,8 +563,9 @@ static int pinned(struct vm *v, int sd, const char *state, struct mvm_error *e)
 	if (r < 0)
 		return r;
 	if (v->allow_untrusted) {
-		v->runner = realpath(pin, NULL);
-		r = v->runner ? 0 : mvm_error_set(e, errno, "resolve", pin, NULL);
+		/* (as it is, but nothing looked up on a FUSE mount: the pin may
+		 * lead through the VM user's directory) */
+		r = walk_unasked(-1, NULL, pin, true, NULL, &v->runner, e);
 	} else {
 		r = resolve_rooted(pin, &v->runner, e);
 	}
