@@ -189,7 +189,14 @@ int walk_path(int at, const char *at_path, const char *path, const struct walk_r
 			r = mvm_error_set(e, ENAMETOOLONG, w->action, path, NULL);
 			break;
 		}
-		int nfd = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		/* A step with more after it is a directory or a link: opened as a
+		 * directory first (O_DIRECTORY, as the kernel's own walk takes a
+		 * step it goes on from, which sets off an automount there: an
+		 * O_PATH open of a name alone does not, and a look-up from the
+		 * trigger's descriptor finds nothing), then, ENOTDIR, as it is. */
+		int nfd = last ? -1 : openat(cur, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+		if (nfd < 0 && (last || errno == ENOTDIR))
+			nfd = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (nfd < 0) {
 			r = mvm_error_set(e, errno, w->action, step, NULL);
 			break;
