@@ -394,9 +394,10 @@ void pci_list_free(struct pci_list *l)
 	l->n = 0;
 }
 
-/* parse_path(); a result of max bytes or more is an error (0: none). */
+/* parse_path(); a result of max bytes or more is an error (0: none);
+ * the value as written and its line into written and line when not NULL. */
 static int parse_path_max(const char *buf, size_t len, const char *base, size_t max, char **out,
-			  struct mvm_error *e)
+			  char **written, unsigned *line, struct mvm_error *e)
 {
 	int r = check_file(buf, len, e);
 	if (r < 0)
@@ -447,19 +448,32 @@ static int parse_path_max(const char *buf, size_t len, const char *base, size_t 
 		}
 		return r;
 	}
+	if (written && !(*written = strndup(val, vn))) {
+		free(p);
+		return mvm_error_set(e, ENOMEM, "parse", "", NULL);
+	}
+	if (line)
+		*line = vline;
 	*out = p;
 	return 0;
 }
 
 int parse_path(const char *buf, size_t len, const char *base, char **out, struct mvm_error *e)
 {
-	return parse_path_max(buf, len, base, 0, out, e);
+	return parse_path_max(buf, len, base, 0, out, NULL, NULL, e);
+}
+
+int parse_path_at(const char *buf, size_t len, const char *base, char **out, char **written,
+		  unsigned *line, struct mvm_error *e)
+{
+	return parse_path_max(buf, len, base, 0, out, written, line, e);
 }
 
 int parse_socket_path(const char *buf, size_t len, const char *base, char **out,
 		      struct mvm_error *e)
 {
-	return parse_path_max(buf, len, base, sizeof(((struct sockaddr_un *)0)->sun_path), out, e);
+	return parse_path_max(buf, len, base, sizeof(((struct sockaddr_un *)0)->sun_path), out, NULL,
+			      NULL, e);
 }
 
 /* ---- share/microvm/virtiofs/TAG/<setting> ---- */

@@ -78,6 +78,10 @@ int parse_path(const char *buf, size_t len, const char *base, char **out, struct
  * (107 bytes), which its clients (the VM) connect to. */
 int parse_socket_path(const char *buf, size_t len, const char *base, char **out,
 		      struct mvm_error *e);
+/* parse_path(), also giving the path as written (malloc'ed) and its line,
+ * for a message about the value later. */
+int parse_path_at(const char *buf, size_t len, const char *base, char **out, char **written,
+		  unsigned *line, struct mvm_error *e);
 
 /* The virtio-fs device config holds at most 36 bytes of tag. */
 #define VIRTIOFS_TAG_MAX 36

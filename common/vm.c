@@ -942,6 +942,7 @@ void share_free(struct share *s)
 {
 	free(s->tag);
 	free(s->source);
+	free(s->source_written);
 	free(s->socket);
 	free(s->conf);
 	share_settings_free(&s->set);
@@ -994,8 +995,9 @@ static int share_parse(const struct vm *vm, struct share *s, int dfd, const char
 	if (r < 0)
 		return r;
 	r = !path			 ? parse_share_setting(name, buf, len, &s->set, e)
-	    : strcmp(name, "socket") == 0 ? parse_socket_path(buf, len, vm->dir, path, e)
-					 : parse_path(buf, len, vm->dir, path, e);
+	    : strcmp(name, "socket") == 0
+		? parse_socket_path(buf, len, vm->dir, path, e)
+		: parse_path_at(buf, len, vm->dir, path, &s->source_written, &s->source_line, e);
 	free(buf);
 	if (r < 0 && e && e->path[0] == '\0')
 		snprintf(e->path, sizeof(e->path), "%s/share/microvm/virtiofs/%s/%s", vm->runner,

@@ -142,6 +142,8 @@ int vm_pci_devices(const struct vm *vm, struct pci_list *out, struct mvm_error *
 struct share {
 	char *tag;
 	char *source; /* absolute */
+	char *source_written; /* source as its file has it, on line source_line */
+	unsigned source_line;
 	char *socket; /* absolute */
 	char *conf;   /* the resolved TAG directory in the runner, for messages */
 	struct share_settings set; /* the optional setting files */

@@ -96,6 +96,7 @@ struct launcher {
 	gid_t gid;	 /* the sockets' group */
 	dev_t state_dev; /* the state dir, as the walk found it */
 	ino_t state_ino;
+	int state_fd;	 /* it, O_PATH; -1: not opened yet */
 	char *runtime;	 /* the runtime dir, absolute */
 	int rt_fd;	 /* the tmpfs on it, in our mount namespace; -1: none yet */
 	int host_ns;	 /* the mount namespace it was started in (the host's),
@@ -119,6 +120,10 @@ struct launcher {
 		ino_t ino;
 	} *writable;
 	size_t n_writable;
+	/* The directories above the state dir, and those its walk passed
+	 * through (state_dir_note()): a writable share of one is refused. */
+	struct dir_id *above;
+	size_t n_above;
 	/* The directories made for the start until its first READY=1 (the
 	 * runtime dir, the shares'): removed again, when still empty, if the
 	 * start gives up (end_start()). */
@@ -170,6 +175,20 @@ int writable_note(const struct share_list *l, int fd, struct mvm_error *e);
  * warning naming it. 0, or -errno with e filled (no memory, or the state
  * dir unreadable). */
 int others_note(struct mvm_error *e);
+/* The state dir (absolute) walked as the shares' paths will be: its
+ * identity into L.state_dev and L.state_ino, and into L.above each
+ * directory the walk stood in on the way and each of its parents. 0, or
+ * -errno with e filled. */
+int state_dir_note(const char *abs, struct mvm_error *e);
+/* Refuse a writable share of l whose source is the state dir, a directory
+ * in it (a VM's, or one the start would make there) or a directory of
+ * L.above, each by identity, whatever the path's spelling: the guest's
+ * root would make links of host uid 0 there, a VM's `current` among them.
+ * The error names the share's source file, its line and the value. A
+ * source that cannot be walked is passed over (the share's own walk
+ * fails later); the walk here takes no writable source for one (only
+ * compared, where it leads is not used). 0, or -errno with e filled. */
+int vm_dirs_refuse(const struct share_list *l, struct mvm_error *e);
 /* The directory part of path ("/" for "/x"), in buf; returns the base. */
 const char *path_split(const char *path, char *buf, size_t size);
 

@@ -18,6 +18,7 @@
  * more. A missing directory is made with mkdirat() in the descriptor it
  * belongs to, and then opened the same way: nothing is ever made through
  * a symlink. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -72,6 +73,31 @@ static const char *const roots_reason[] = {
 	[IN_WRITABLE] = "a directory on the way is the source of a writable share (its guest's "
 			"root makes links there as host uid 0)",
 };
+
+/* st's identity in v (n of them)? */
+static bool id_in(const struct dir_id *v, size_t n, const struct stat *st)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].dev == st->st_dev && v[i].ino == st->st_ino)
+			return true;
+	return false;
+}
+
+/* The identity of directory fd added to L.above (once): 0, or -errno. */
+static int above_add(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (id_in(L.above, L.n_above, &st))
+		return 0;
+	struct dir_id *v = realloc(L.above, (L.n_above + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v[L.n_above++] = (struct dir_id){st.st_dev, st.st_ino};
+	L.above = v;
+	return 0;
+}
 
 /* The identity of directory fd noted (once): 0, or -errno. */
 static int writable_add(int fd)
@@ -310,6 +336,8 @@ static int taint_of(int fd, enum taint *t)
 struct walk {
 	char buf[2 * PATH_MAX]; /* what is left to walk */
 	int fd;			/* where the walk is */
+	bool record;		/* each directory it stands in noted in L.above */
+	bool unrecorded;	/* (one of them not, for want of memory) */
 	enum taint t;
 	unsigned links;
 	const char *reason; /* for the error */
@@ -512,6 +540,8 @@ static int step(struct walk *w, const char *name, const char *rest, unsigned fla
 	}
 	close(w->fd);
 	w->fd = fd;
+	if (w->record && above_add(fd) < 0)
+		w->unrecorded = true;
 	if ((flags & WALK_ROOTS) && w->t != CLEAN) {
 		w->reason = roots_reason[w->t];
 		char self[32];
@@ -523,11 +553,16 @@ static int step(struct walk *w, const char *name, const char *rest, unsigned fla
 	return 0;
 }
 
-int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_error *e)
+/* walk_dir(); with below (WALK_AS_MADE), a path that ends in directories
+ * still to be made gives the last directory there is, and how many steps
+ * below it the path ends in *below (0: the path's own); with record, each
+ * directory it stands in noted in L.above (-ENOMEM if one is not). */
+static int walk_at(const char *path, unsigned flags, const char *verb, struct mvm_error *e,
+		   unsigned *below, bool record)
 {
 	if (path[0] != '/')
 		return mvm_error_set(e, EINVAL, verb, path, "not an absolute path");
-	struct walk w = {.fd = -1, .t = CLEAN, .where = ""};
+	struct walk w = {.fd = -1, .t = CLEAN, .where = "", .record = record};
 	if (strlen(path) >= PATH_MAX)
 		return mvm_error_set(e, ENAMETOOLONG, verb, path, NULL);
 	memcpy(w.buf, path, strlen(path) + 1);
@@ -537,6 +572,8 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 		r = -errno;
 	else
 		r = taint_of(w.fd, &w.t);
+	if (r >= 0 && record && above_add(w.fd) < 0)
+		w.unrecorded = true;
 	const char *p = w.buf;
 	unsigned made = 0; /* (WALK_AS_MADE) steps below a missing directory */
 	while (r >= 0) {
@@ -573,8 +610,14 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 			r = 0;
 		}
 	}
-	if (r >= 0 && made)
+	if (r >= 0 && made && below)
+		*below = made;
+	else if (r >= 0 && made)
 		r = -ENOENT;
+	else if (below)
+		*below = 0;
+	if (r >= 0 && w.unrecorded)
+		r = -ENOMEM;
 	if (r >= 0)
 		return w.fd;
 	if (w.fd >= 0)
@@ -584,5 +627,165 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 	r = mvm_error_set(e, -r, verb, path, w.reason);
 	if (e && w.where[0])
 		escape_value(w.where, strlen(w.where), e->value, sizeof(e->value));
+	return r;
+}
+
+int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_error *e)
+{
+	return walk_at(path, flags, verb, e, NULL, false);
+}
+
+int state_dir_note(const char *abs, struct mvm_error *e)
+{
+	static const char verb[] = "open state dir";
+	int fd = walk_at(abs, 0, verb, e, NULL, true);
+	if (fd == -ENOENT)
+		return mvm_error_set(e, ENOENT, verb, abs, NULL);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		close(fd);
+		return mvm_error_set(e, err, verb, abs, NULL);
+	}
+	L.state_dev = st.st_dev;
+	L.state_ino = st.st_ino;
+	L.state_fd = fd;
+	/* Its parents, up to /: where the walk above went, when a link of
+	 * root's led it elsewhere, need not be above it. */
+	_cleanup_close_ int at = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (at < 0)
+		return mvm_error_set(e, errno, verb, abs, NULL);
+	for (;;) {
+		struct stat ps;
+		int up = openat(at, "..", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (up < 0 || fstat(up, &ps) < 0) {
+			int err = errno;
+			if (up >= 0)
+				close(up);
+			return mvm_error_set(e, err, verb, abs, NULL);
+		}
+		struct stat cs;
+		bool top = fstat(at, &cs) == 0 && cs.st_dev == ps.st_dev && cs.st_ino == ps.st_ino;
+		close(at);
+		at = up;
+		if (top)
+			break;
+		int r = above_add(at);
+		if (r < 0)
+			return mvm_error_set(e, -r, verb, abs, NULL);
+	}
+	return 0;
+}
+
+/* Is the directory fd (of identity st) one in the state dir: its parent
+ * the state dir, or, by another way there (a bind mount of one), the same
+ * directory as one of the state dir's? Looked at with statx()'s
+ * AT_STATX_DONT_SYNC (no FUSE daemon of a VM user's asked). 1, 0, or
+ * -errno. */
+static int in_state_dir(int fd, const struct stat *st)
+{
+	struct stat ps;
+	_cleanup_close_ int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (up >= 0 && fstat(up, &ps) == 0 && ps.st_dev == L.state_dev &&
+	    ps.st_ino == L.state_ino)
+		return 1;
+	int dfd = openat(L.state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return -err;
+	}
+	int found = 0;
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		struct statx sx;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    statx(dirfd(d), de->d_name,
+			  AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
+			  STATX_TYPE | STATX_INO, &sx) < 0)
+			continue;
+		found = S_ISDIR(sx.stx_mode) && sx.stx_ino == st->st_ino &&
+			makedev(sx.stx_dev_major, sx.stx_dev_minor) == st->st_dev;
+	}
+	closedir(d);
+	return found;
+}
+
+/* The refusal of writable share sh, whose source is what. */
+static int vm_dir_error(const struct share *sh, const char *what, struct mvm_error *e)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/source", sh->conf ? sh->conf : sh->tag);
+	mvm_error_setf(e, EINVAL, share_verb(sh, "source"), path,
+		       "a writable share of %s, where its guest's root would make links of host "
+		       "uid 0 (a `current` there is one the helpers take for root's, for a VM "
+		       "without a pin)",
+		       what);
+	if (e) {
+		const char *v = sh->source_written ? sh->source_written : sh->source;
+		e->line = sh->source_line;
+		escape_value(v, strlen(v), e->value, sizeof(e->value));
+		e->hint = "share a directory below a VM's directory, or make the share read-only";
+	}
+	return -EINVAL;
+}
+
+/* (vm_dirs_refuse() with the writable sources unknown) */
+static int vm_dirs_check(const struct share_list *l, struct mvm_error *e)
+{
+	for (size_t i = 0; l && i < l->n; i++) {
+		const struct share *sh = &l->v[i];
+		if (sh->set.read_only || !sh->source)
+			continue;
+		unsigned below = 0;
+		struct mvm_error scratch;
+		/* (as the start walks it, making nothing: a missing source is
+		 * the directory it would be made in, and the steps below) */
+		_cleanup_close_ int fd = walk_at(sh->source, WALK_AS_MADE, "check", &scratch, &below,
+						 false);
+		struct stat st;
+		if (fd == -ENOMEM)
+			return mvm_error_set(e, ENOMEM, "check", sh->source, NULL);
+		if (fd < 0)
+			continue; /* (its own walk says why, when it is made) */
+		if (fstat(fd, &st) < 0)
+			return mvm_error_set(e, errno, share_verb(sh, "source"), sh->source, NULL);
+		bool state = st.st_dev == L.state_dev && st.st_ino == L.state_ino;
+		const char *what = NULL;
+		if (below == 1 && state)
+			what = "a VM's directory in the state dir (one the start would make)";
+		else if (below == 0 && state)
+			what = "the state dir";
+		else if (below == 0 && id_in(L.above, L.n_above, &st))
+			what = "a directory above the state dir, or on the way to it";
+		else if (below == 0) {
+			int k = in_state_dir(fd, &st);
+			if (k < 0)
+				return mvm_error_set(e, -k, "read", L.c.state_dir, NULL);
+			if (k)
+				what = "a VM's directory in the state dir";
+		}
+		if (what)
+			return vm_dir_error(sh, what, e);
+	}
+	return 0;
+}
+
+/* Each source walked as if no writable source were known: a link of
+ * root's in one (ROOT/alias -> ROOT, the share's own) or a '..' step there
+ * is followed, so that a source that is a directory above the state dir by
+ * such a spelling is named as that, not as a link the start would refuse.
+ * Nothing is done where it leads: it is only compared, and the start's
+ * own walk refuses such a path all the same. */
+int vm_dirs_refuse(const struct share_list *l, struct mvm_error *e)
+{
+	size_t n = L.n_writable;
+	L.n_writable = 0;
+	int r = vm_dirs_check(l, e);
+	L.n_writable = n;
 	return r;
 }

@@ -575,6 +575,8 @@ static int read_shares(struct vm *vm, struct share_list *l, struct mvm_error *e)
 		r = writable_note(l, -1, e); /* before any walk of the new shares */
 	if (r == 0)
 		r = others_note(e); /* (theirs may have changed too) */
+	if (r == 0)
+		r = vm_dirs_refuse(l, e);
 	for (size_t i = 0; r == 0 && i < l->n; i++)
 		r = check_share(&l->v[i], e);
 	if (r < 0) {

@@ -22,7 +22,8 @@
 #include "spawn.h"
 #include "util.h"
 
-struct launcher L = {.sfd = -1, .rt_fd = -1, .host_ns = -1, .root_fd = -1, .cwd_fd = -1};
+struct launcher L = {
+	.sfd = -1, .rt_fd = -1, .host_ns = -1, .root_fd = -1, .cwd_fd = -1, .state_fd = -1};
 
 static const char help_text[] =
 	"Starts one virtiofsd per share/microvm/virtiofs/TAG of the VM's runner\n"
@@ -217,24 +218,15 @@ static char *absolute(const char *path)
 	return path_join(cwd, path);
 }
 
-/* The state dir, walked as the shares' paths will be: its identity. */
+/* The state dir, walked as the shares' paths will be: its identity, and
+ * the directories above it (state_dir_note()). */
 static int state_dir_identity(struct mvm_error *e)
 {
 	_cleanup_free_ char *abs = absolute(L.c.state_dir);
 	if (!abs)
 		return mvm_error_set(e, errno ? errno : ENOMEM, "open state dir", L.c.state_dir,
 				     NULL);
-	int fd = walk_dir(abs, 0, "open state dir", e);
-	if (fd == -ENOENT)
-		return mvm_error_set(e, ENOENT, "open state dir", abs, NULL);
-	if (fd < 0)
-		return fd;
-	struct stat st;
-	int r = fstat(fd, &st) < 0 ? mvm_error_set(e, errno, "open state dir", abs, NULL) : 0;
-	close(fd);
-	L.state_dev = st.st_dev;
-	L.state_ino = st.st_ino;
-	return r;
+	return state_dir_note(abs, e);
 }
 
 /* What a start of each share would do, and its daemon's command line. */
@@ -296,7 +288,8 @@ static int setup(struct share_list *l, struct mvm_error *e)
 	/* Before any other walk: one through a writable share's source (of
 	 * this VM or another), by whatever name, follows no link the guest
 	 * made there. */
-	if ((r = writable_note(l, -1, e)) < 0 || (r = others_note(e)) < 0)
+	if ((r = writable_note(l, -1, e)) < 0 || (r = others_note(e)) < 0 ||
+	    (r = vm_dirs_refuse(l, e)) < 0)
 		return r;
 	L.virtiofsd = find_virtiofsd(L.set.virtiofsd);
 	/* (a name given without a slash is looked up on $PATH alone) */
@@ -326,7 +319,8 @@ static void cleanup(struct share_list *l)
 	free(L.runtime);
 	free(L.set.extra);
 	free(L.writable);
-	int *fds[] = {&L.sfd, &L.rt_fd, &L.host_ns, &L.root_fd, &L.cwd_fd};
+	free(L.above);
+	int *fds[] = {&L.sfd, &L.rt_fd, &L.host_ns, &L.root_fd, &L.cwd_fd, &L.state_fd};
 	for (size_t k = 0; k < ARRAY_SIZE(fds); k++)
 		if (*fds[k] >= 0)
 			close(*fds[k]);

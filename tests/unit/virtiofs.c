@@ -4682,6 +4682,187 @@ START_TEST(attack_socket_inside_another_vms_writable_share)
 }
 END_TEST
 
+/* A writable share whose source is the state dir, a VM's directory or a
+ * directory above them: the guest's root writes there as host uid 0, so it
+ * could make a `current` of root's in a VM's directory itself, which the
+ * root helpers take for one root made when the VM has no pin. Each
+ * spelling below: the directory by its name, through a link of root's to
+ * it (the administrator's), or with a '..' step; and one the start would
+ * make (a new VM's directory). The sockets, and share a, lie outside
+ * ROOT: one in the VM's directory is inside such a source as written,
+ * which is refused already (share_inside_writable_share), but not when
+ * it is another VM's directory or reached by another name. Wanted: the
+ * start refused with one line naming the runner's source file, its line
+ * and the value, no daemon started, no READY=1, nothing made. ("/" holds
+ * every socket: refused as their share's own, as before.) */
+static const struct {
+	const char *src; /* R: ROOT, S: STATE; "." and "/" as written */
+	const char *link; /* ROOT/alias -> this (R, S as above), or NULL */
+	const char *kind; /* in the refusal; NULL: the socket inside w */
+} dir_of_vms[] = {
+	{"S", NULL, "the state dir"},
+	{".", NULL, "a VM's directory"},
+	{"S/vm1", NULL, "a VM's directory"},
+	{"S/vm2", NULL, "a VM's directory"},
+	{"S/vm3", NULL, "a VM's directory"}, /* (missing: the start would make it) */
+	{"R", NULL, "a directory above the state dir"},
+	{"/", NULL, NULL},
+	{"R/alias", "S", "the state dir"},
+	{"R/alias", "S/vm2", "a VM's directory"},
+	{"R/alias", "R", "a directory above the state dir"},
+	{"R/x/../state", NULL, "the state dir"},
+	{"R/x/../state/vm2", NULL, "a VM's directory"},
+	{"R/x/..", NULL, "a directory above the state dir"},
+	{"R/alias/../state/vm1", "R/x", "a VM's directory"},
+};
+
+/* s with a leading R or S replaced by ROOT or STATE (malloc'ed). */
+static char *spelt_in(const struct lt *t, const char *s)
+{
+	if (s[0] == 'R' || s[0] == 'S')
+		return xasprintf("%s%s", s[0] == 'R' ? t->vm.root : t->vm.state, s + 1);
+	return strdup(s);
+}
+
+START_TEST(attack_writable_share_of_the_vms_directories)
+{
+	struct lt t;
+	lt_init(&t);
+	char *x = tu_path(t.vm.root, "x"), *vm2 = tu_path(t.vm.state, "vm2");
+	char *vm3 = tu_path(t.vm.state, "vm3");
+	/* The runtime dir outside ROOT: below a writable share's source
+	 * (ROOT), its walk would refuse the start for that alone. */
+	char *rt = tu_tmpdir();
+	free(t.vm.runtime);
+	t.vm.runtime = tu_path(rt, "run");
+	ck_assert_int_eq(mkdir(x, 0755), 0);
+	ck_assert_int_eq(mkdir(vm2, 0755), 0);
+	if (dir_of_vms[_i].link) {
+		char *alias = tu_path(t.vm.root, "alias");
+		char *to = spelt_in(&t, dir_of_vms[_i].link);
+		tu_symlink(to, alias); /* the administrator's */
+		free(to);
+		free(alias);
+	}
+	char *src = spelt_in(&t, dir_of_vms[_i].src);
+	char *a = tu_path(rt, "a"), *a_sock = tu_path(rt, "vm1-virtiofs-a.sock");
+	char *w_sock = tu_path(rt, "vm1-virtiofs-w.sock");
+	lt_share(&t, "a", a, a_sock);
+	lt_share(&t, "w", src, w_sock);
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	const char *kind = dir_of_vms[_i].kind;
+	char *file = kind ? xasprintf("/share/microvm/virtiofs/w/source' line 1: a writable share "
+				      "of %s", kind)
+			  : strdup("inside the source of writable share 'w'");
+	char *value = xasprintf(": '%s' (", src);
+	ck_assert_msg(ready < 0 && st == 1, "w %s: started (READY=1 %s, exit %d); log:\n%s", src,
+		      ready >= 0 ? "sent" : "not sent", st, log);
+	ck_assert_msg(strstr(log, file) &&
+			      (!kind || (strstr(log, "virtiofs-launch: vm1: unable to use share "
+						    "'w' source '") &&
+					 strstr(log, value))),
+		      "w %s: not refused as %s; log:\n%s", src, kind ? kind : "holding a socket",
+		      log);
+	ck_assert_msg(dir_entries(t.fake_dir) == 0, "w %s: a daemon was started", src);
+	ck_assert_msg(access(vm3, F_OK) < 0 && access(a, F_OK) < 0,
+		      "w %s: %s or %s was made", src, vm3, a);
+	ck_assert_msg(access(a_sock, F_OK) < 0 && access(w_sock, F_OK) < 0,
+		      "w %s: a socket was made", src);
+	free(w_sock);
+	free(a_sock);
+	free(a);
+	free(value);
+	free(file);
+	free(log);
+	free(src);
+	free(vm3);
+	free(vm2);
+	free(x);
+	lt_free(&t);
+	tu_rm_rf(rt);
+	free(rt);
+}
+END_TEST
+
+/* Such a share brought by a reload (another VM's directory, the socket
+ * in this VM's as microvm.nix writes it): the reload refused with that
+ * line, the running daemon kept, READY=1 again, nothing of w's made. */
+START_TEST(attack_writable_share_of_a_vms_directory_by_a_reload)
+{
+	struct lt t;
+	lt_init(&t);
+	char *vm2 = tu_path(t.vm.state, "vm2");
+	ck_assert_int_eq(mkdir(vm2, 0755), 0);
+	lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	pid_t pa = daemon_of(&t, "a");
+	ck_assert_int_gt(pa, 0);
+	size_t from = t.nmsg;
+	lt_share(&t, "w", vm2, "vm1-virtiofs-w.sock");
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int rl = lt_wait_msg(&t, from, "RELOADING=1", 3000);
+	ck_assert_int_ge(rl, 0);
+	int rd = lt_wait_msg(&t, (size_t)rl + 1, "READY=1", 3000);
+	pid_t pw = daemon_of_now(&t, "w");
+	bool kept = daemon_of(&t, "a") == pa;
+	bool w_sock = access(sock_of(&t, "w"), F_OK) == 0;
+	kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(pw == 0 && !w_sock, "w (vm2's directory) started by the reload (daemon %d, "
+		      "socket %s); log:\n%s", (int)pw, w_sock ? "made" : "not made", log);
+	ck_assert_msg(rd > rl && kept, "the reload did not keep share a; log:\n%s", log);
+	ck_assert_msg(strstr(log, "/share/microvm/virtiofs/w/source' line 1: a writable share of "
+				  "a VM's directory") &&
+			      strstr(log, "unable to reload: the shares stay as they were"),
+		      "the reload not refused; log:\n%s", log);
+	free(log);
+	free(vm2);
+	lt_free(&t);
+}
+END_TEST
+
+/* A writable share below a VM's directory, its own (STATE/vm1/data) or
+ * another's (STATE/vm2/data, through ROOT/x/..): the guest's root makes
+ * its links there, not in a VM's directory. Wanted: served. */
+START_TEST(writable_share_below_a_vms_directory_served)
+{
+	struct lt t;
+	lt_init(&t);
+	char *x = tu_path(t.vm.root, "x"), *vm2 = tu_path(t.vm.state, "vm2");
+	char *d1 = tu_path(t.vm.dir, "data"), *d2 = tu_path(vm2, "data");
+	char *via = tu_path(t.vm.root, "x/../state/vm2/data");
+	ck_assert_int_eq(mkdir(x, 0755), 0);
+	ck_assert_int_eq(mkdir(vm2, 0755), 0);
+	lt_share(&t, "v", "data", "vm1-virtiofs-v.sock");
+	lt_share(&t, "w", via, "vm1-virtiofs-w.sock");
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 5000);
+	bool served = ready >= 0 && pinned_is(&t, "v", d1) && pinned_is(&t, "w", d2);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(served, "writable shares below a VM's directory not served; log:\n%s", log);
+	free(log);
+	free(via);
+	free(d2);
+	free(d1);
+	free(vm2);
+	free(x);
+	lt_free(&t);
+}
+END_TEST
+
 /* The same nesting, with vm2's share w read-only (its guest makes no
  * links there: a link in ROOT/shared is the administrator's), and a
  * third directory in the state dir that is no VM (no runner): s is
@@ -6665,6 +6846,16 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, other_vm_source_in_its_dir_not_walked, tu_need_bindfs());
 	tu_add_test_if(tc, other_vm_current_on_stalled_fuse_passed_over, tu_need_bindfs());
 	tu_add_test_if(tc, other_vm_source_on_stalled_fuse_not_walked, tu_need_bindfs());
+	suite_add_tcase(s, tc);
+	/* A writable share of the state dir, a VM's directory or one above
+	 * them: each started before (READY=1), a guest's root then free to
+	 * make a VM's `current` of host uid 0. */
+	tc = tu_tcase_create("vmdirs");
+	tcase_set_timeout(tc, 60);
+	tu_add_loop_test_if(tc, attack_writable_share_of_the_vms_directories, 0,
+			    (int)ARRAY_SIZE(dir_of_vms), tu_need_root());
+	tu_add_test_if(tc, attack_writable_share_of_a_vms_directory_by_a_reload, tu_need_root());
+	tu_add_test_if(tc, writable_share_below_a_vms_directory_served, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
