@@ -701,6 +701,33 @@ START_TEST(lock_timeout_error_names_the_vm)
 }
 END_TEST
 
+/* prog's --help (exit 0) into *r, and its man page TOOL/TOOL.8 into
+ * *page (its path into *page_path); free with help_page_free(). */
+struct help_page {
+	char *bin, *page_path, *page;
+	struct tu_run r;
+};
+
+static void help_page_read(struct help_page *h, const char *prog)
+{
+	h->bin = tu_bin(prog);
+	const char *argv[] = {h->bin, "--help", NULL};
+	tu_run(&h->r, argv);
+	ck_assert_int_eq(h->r.status, 0);
+	h->page_path = xasprintf("%s/%s/%s.8", SRC_DIR, prog, prog);
+	size_t len;
+	ck_assert_msg(read_file(h->page_path, 1 << 20, &h->page, &len) == 0, "read %s",
+		      h->page_path);
+}
+
+static void help_page_free(struct help_page *h)
+{
+	free(h->page);
+	free(h->page_path);
+	tu_run_free(&h->r);
+	free(h->bin);
+}
+
 /* Every long option a tool's --help lists is in its man page (as the
  * page writes it, "\-\-NAME"): an option added to a tool and to its
  * --help alone would leave the page short of it. */
@@ -709,17 +736,11 @@ START_TEST(help_options_in_man_page)
 	static const char *const tools[] = {"tap-setup", "pci-bind", "virtiofs-launch",
 					    "runner-exec"};
 	const char *prog = tools[_i];
-	char *bin = tu_bin(prog);
-	const char *argv[] = {bin, "--help", NULL};
-	struct tu_run r;
-	tu_run(&r, argv);
-	ck_assert_int_eq(r.status, 0);
-	char *page_path = xasprintf("%s/%s/%s.8", SRC_DIR, prog, prog);
-	char *page = NULL;
-	size_t len;
-	ck_assert_msg(read_file(page_path, 1 << 20, &page, &len) == 0, "read %s", page_path);
+	struct help_page h = {0};
+	help_page_read(&h, prog);
+	const char *page = h.page, *page_path = h.page_path;
 	int n = 0;
-	for (char *line = r.out, *nl; line && *line; line = (nl = strchr(line, '\n')) ? nl + 1 : NULL) {
+	for (char *line = h.r.out, *nl; line && *line; line = (nl = strchr(line, '\n')) ? nl + 1 : NULL) {
 		/* "  --name ..." or "  -x, --name ...": an option's own line */
 		const char *o = line + strspn(line, " ");
 		if (o == line)
@@ -741,11 +762,8 @@ START_TEST(help_options_in_man_page)
 			      (int)k, o + 2, page_path);
 		n++;
 	}
-	ck_assert_msg(n >= 8, "%s: only %d options found in --help: %s", prog, n, r.out);
-	free(page);
-	free(page_path);
-	tu_run_free(&r);
-	free(bin);
+	ck_assert_msg(n >= 8, "%s: only %d options found in --help: %s", prog, n, h.r.out);
+	help_page_free(&h);
 }
 END_TEST
 
@@ -781,17 +799,12 @@ static char *entry_of(const char *s, const char *head, const char *stop)
 START_TEST(runtime_dir_help_per_tool)
 {
 	const char *prog = runtime_help[_i].prog;
-	char *bin = tu_bin(prog);
-	const char *argv[] = {bin, "--help", NULL};
-	struct tu_run r;
-	tu_run(&r, argv);
-	ck_assert_int_eq(r.status, 0);
-	char *page_path = xasprintf("%s/%s/%s.8", SRC_DIR, prog, prog);
-	char *page = NULL;
-	size_t len;
-	ck_assert_msg(read_file(page_path, 1 << 20, &page, &len) == 0, "read %s", page_path);
+	struct help_page h = {0};
+	help_page_read(&h, prog);
+	const char *page_path = h.page_path;
+	struct tu_run r = h.r;
 	char *line = entry_of(r.out, "  --runtime-dir DIR ", "  -");
-	char *para = entry_of(page, ".BI \\-\\-runtime\\-dir \" DIR\"", ".TP");
+	char *para = entry_of(h.page, ".BI \\-\\-runtime\\-dir \" DIR\"", ".TP");
 	if (!runtime_help[_i].want[0]) {
 		ck_assert_msg(!line, "%s: --help lists --runtime-dir: %s", prog, line);
 		ck_assert_msg(!para, "%s: its man page lists --runtime-dir", prog);
@@ -815,10 +828,7 @@ START_TEST(runtime_dir_help_per_tool)
 	}
 	free(line);
 	free(para);
-	free(page);
-	free(page_path);
-	tu_run_free(&r);
-	free(bin);
+	help_page_free(&h);
 }
 END_TEST
 
