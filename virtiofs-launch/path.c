@@ -105,9 +105,8 @@ static int writable_add(int fd)
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	for (size_t i = 0; i < L.n_writable; i++)
-		if (L.writable[i].dev == st.st_dev && L.writable[i].ino == st.st_ino)
-			return 0;
+	if (id_in(L.writable, L.n_writable, &st))
+		return 0;
 	struct dir_id *v = realloc(L.writable, (L.n_writable + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -176,9 +175,8 @@ static int note_step(void *ctx, const struct walk_step *s, struct mvm_error *e)
 	if (!S_ISDIR(m) || ((m & (S_IWGRP | S_IWOTH)) && !(m & S_ISVTX)) ||
 	    (s->st->st_dev == n->state->st_dev && s->st->st_ino == n->state->st_ino))
 		return -EPERM;
-	for (size_t i = 0; i < L.n_writable; i++)
-		if (L.writable[i].dev == s->st->st_dev && L.writable[i].ino == s->st->st_ino)
-			n->in_writable = true;
+	if (id_in(L.writable, L.n_writable, s->st))
+		n->in_writable = true;
 	return 0;
 }
 
@@ -316,11 +314,9 @@ static int taint_of(int fd, enum taint *t)
 		*t = IN_STATE;
 		return 0;
 	}
-	for (size_t i = 0; i < L.n_writable; i++) {
-		if (st.st_dev == L.writable[i].dev && st.st_ino == L.writable[i].ino) {
-			*t = IN_WRITABLE;
-			return 0;
-		}
+	if (id_in(L.writable, L.n_writable, &st)) {
+		*t = IN_WRITABLE;
+		return 0;
 	}
 	int fuse = on_fuse(NULL, fd);
 	if (fuse < 0)
