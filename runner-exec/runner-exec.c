@@ -498,35 +498,37 @@ static int do_unregister(const struct cli *c, const char *name, struct mvm_error
 
 /* ---- cleanup ---------------------------------------------------------- */
 
-/* NAME was checked by main(). The VM's directory is opened once and
- * `booted` looked at and removed in it; run as root (by hand), not
- * through a link in its place (the state dir is the VM user's, who could
- * point one at any directory with a `booted` in it). */
+/* NAME was checked by main(). The VM's directory is opened once, as
+ * vm_open() opens it (vm_dir(): nothing looked up on a FUSE mount or
+ * asked of one, a VM user's daemon that answers nothing could keep root
+ * waiting), and `booted` looked at (cached attributes: it can be such a
+ * mount's root) and removed in it. Run as root (by hand), not through a
+ * link in the VM directory's place (the state dir is the VM user's, who
+ * could point one at any directory with a `booted` in it). */
 static int do_cleanup(const struct cli *c, const char *name, struct mvm_error *e)
 {
 	_cleanup_free_ char *dir = path_join(c->state_dir, name);
 	_cleanup_free_ char *booted = dir ? path_join(dir, "booted") : NULL;
-	struct stat st;
 	if (!booted)
 		return mvm_error_set(e, ENOMEM, "remove", "booted", NULL);
 	bool as_root = geteuid() == 0 && !c->allow_untrusted;
-	_cleanup_close_ int dfd =
-		open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (as_root ? O_NOFOLLOW : 0));
-	if (dfd < 0 && as_root && (errno == ELOOP || (errno == ENOTDIR && lstat(dir, &st) == 0 &&
-						      S_ISLNK(st.st_mode))))
-		return mvm_error_set(e, ENOTDIR, "enter", dir,
-				     "not a directory (run as root, a symlink is not followed)");
+	struct mvm_error e1 = { 0 };
+	_cleanup_close_ int dfd = vm_dir(c->state_dir, name, !as_root, NULL, &e1);
+	if (dfd == -ENOENT || dfd == -ENOTDIR) /* (no VM directory: no `booted`) */
+		return 0;
 	if (dfd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		return mvm_error_set(e, errno, "enter", dir, NULL);
+		if (e)
+			*e = e1;
+		return dfd;
 	}
-	if (fstatat(dfd, "booted", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	struct statx x;
+	if (statx(dfd, "booted", AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
+		  STATX_TYPE, &x) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		return mvm_error_set(e, errno, "inspect", booted, NULL);
 	}
-	if (!S_ISLNK(st.st_mode))
+	if (!S_ISLNK(x.stx_mode))
 		return mvm_error_set(e, EEXIST, "remove", booted, "not a symlink, left alone");
 	if (c->dry_run)
 		log_action("remove %s", ESC(booted));

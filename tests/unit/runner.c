@@ -969,15 +969,68 @@ START_TEST(cleanup_as_root_through_link_refused)
 	ck_assert_msg(exists(elsewhere, "booted"),
 		      "cleanup as root removed %s, through the link %s (exit %d: %s)", theirs,
 		      t.dir, r.status, r.err);
-	char *want = xasprintf("runner-exec: alpha: unable to enter '%s': not a directory (run as "
-			       "root, a symlink is not followed)\n",
-			       t.dir);
+	/* as start says it: the link, and where it leads */
+	char *want = xasprintf("runner-exec: alpha: unable to trust '%s': a symlink in the state "
+			       "dir (refused: the VM user could point it anywhere): '%s' (a VM's "
+			       "directory is a directory of the state dir, not a link; "
+			       "--allow-untrusted overrides)\n",
+			       t.dir, elsewhere);
 	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
 	free(want);
 	free(moved);
 	free(theirs);
 	free(elsewhere);
+	tu_vm_free(&t);
+}
+END_TEST
+
+/* Attack (cleanup run as root, by hand): the VM user mounts a FUSE file
+ * system of its own (with allow_other, where /etc/fuse.conf lets it)
+ * whose daemon answers nothing (stopped), on its VM's directory (case
+ * 0) or on a directory `booted` in it (case 1). cleanup opened
+ * STATE/NAME by path and stat()ed `booted`, each a question to that
+ * daemon, and root's shell waited for ever. Wanted: cleanup finishes
+ * without asking it; case 0 refused, naming the mount and FUSE; case 1
+ * "not a symlink, left alone", as any directory there. */
+START_TEST(cleanup_beside_stalled_fuse)
+{
+	struct tu_vm t;
+	tu_vm_make(&t, "alpha");
+	char *bin = tu_bin("runner-exec");
+	char *src = tu_path(t.root, "userdir");
+	char *mnt = _i == 0 ? strdup(t.dir) : tu_path(t.dir, "booted");
+	tu_write(src, "probe", "the VM user's\n");
+	tu_write(src, "booted/.keep", "");
+	if (_i == 0) {
+		tu_rm_rf(t.dir);
+		ck_assert_int_eq(mkdir(t.dir, 0755), 0);
+	} else {
+		ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	}
+	tu_chown(mnt, TU_NOBODY, TU_NOBODY);
+	pid_t fs = tu_bindfs_as_roots(src, mnt, "probe");
+	ck_assert_int_eq(kill(fs, SIGSTOP), 0);
+	usleep(1500 * 1000); /* (what the mount told of itself no longer cached: 1 s) */
+	const char *argv[] = { "/usr/bin/timeout", "-s", "KILL", "5", bin, "--state-dir",
+			       t.state, "cleanup", "alpha", NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_int_eq(kill(fs, SIGCONT), 0);
+	tu_bindfs_stop(fs, mnt);
+	ck_assert_msg(r.status != 137, "case %d: cleanup waited on the stopped FUSE daemon on %s",
+		      _i, mnt);
+	if (_i == 0)
+		ck_assert_msg(r.status == 1 && strstr(r.err, t.dir) && strstr(r.err, "FUSE") &&
+				      !strchr(r.err, '\n')[1],
+			      "case 0: exit %d: %s", r.status, r.err);
+	else
+		ck_assert_msg(r.status == 1 && strstr(r.err, "booted': not a symlink, left alone"),
+			      "case 1: exit %d: %s", r.status, r.err);
+	tu_run_free(&r);
+	free(mnt);
+	free(src);
+	free(bin);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -1624,6 +1677,7 @@ Suite *runner_suite(void)
 	tu_add_test_if(tc, stop_without_shutdown, tu_need_root());
 	tcase_add_test(tc, cleanup_removes_symlink_only);
 	tu_add_test_if(tc, cleanup_as_root_through_link_refused, tu_need_root());
+	tu_add_loop_test_if(tc, cleanup_beside_stalled_fuse, 0, 2, tu_need_bindfs());
 	tcase_add_test(tc, status_table_and_json);
 	tcase_add_test(tc, status_without_system);
 	tcase_add_test(tc, status_opens_nothing_booted_names);
