@@ -985,6 +985,48 @@ START_TEST(share_setting_untrusted)
 }
 END_TEST
 
+/* A share's directory (share/microvm/virtiofs/TAG) is trust-checked as
+ * every step below the runner: not root's, or writable by group or
+ * others, it is refused by name, nothing read from it; a link of root's
+ * inside the runner leads to its target, which is checked in turn. */
+START_TEST(share_dir_untrusted)
+{
+	tu_write(t.runner, "share/microvm/virtiofs/s/source", "/srv/s\n");
+	tu_write(t.runner, "share/microvm/virtiofs/s/socket", "s.sock\n");
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	tu_chown(R("share/microvm/virtiofs/s"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_str_eq(e.path, R("share/microvm/virtiofs/s"));
+	ck_assert_str_eq(e.reason, "not owned by root");
+	tu_chown(R("share/microvm/virtiofs/s"), 0, 0);
+	ck_assert_int_eq(chmod(R("share/microvm/virtiofs/s"), 0775), 0);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_str_eq(e.path, R("share/microvm/virtiofs/s"));
+	ck_assert_str_eq(e.reason, "writable by group or others");
+	ck_assert_str_eq(e.value, "mode 0775");
+	ck_assert_int_eq(chmod(R("share/microvm/virtiofs/s"), 0755), 0);
+	/* a link of root's to a directory in the runner: followed */
+	tu_write(t.runner, "share/elsewhere/t/source", "/srv/t\n");
+	tu_write(t.runner, "share/elsewhere/t/socket", "t.sock\n");
+	tu_symlink("../../elsewhere/t", R("share/microvm/virtiofs/t"));
+	int r = vm_shares(&v, &sl, &e);
+	ck_assert_msg(r == 0, "%d: %s %s %s", r, e.verb, e.path, e.why);
+	ck_assert_uint_eq(sl.n, 2);
+	ck_assert_str_eq(sl.v[1].tag, "t");
+	ck_assert_str_eq(sl.v[1].source, "/srv/t");
+	share_list_free(&sl);
+	/* and its target is checked as one */
+	tu_chown(R("share/elsewhere/t"), TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_str_eq(e.path, R("share/elsewhere/t"));
+	ck_assert_str_eq(e.reason, "not owned by root");
+	vm_close(&v);
+}
+END_TEST
+
 /* How sockets are compared: as written ("" and "." skipped, ".." back one)
  * for the duplicate check and a reload's wait; plainly (no ".." step, a
  * name at the end) for a reload that keeps or hands a socket over. */
@@ -2435,6 +2477,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, share_script_through_a_symlink, tu_need_root());
 	tu_add_test_if(tc, share_unknown_setting_file, tu_need_root());
 	tu_add_test_if(tc, share_setting_untrusted, tu_need_root());
+	tu_add_test_if(tc, share_dir_untrusted, tu_need_root());
 	tu_add_test_if(tc, share_file_symlinks, tu_need_root());
 	tu_add_test_if(tc, executables, tu_need_root());
 	tu_add_test_if(tc, system_link, tu_need_root());
