@@ -1074,39 +1074,64 @@ static int read_named(const struct vm *vm, const char *path, char **buf, size_t 
 	return read_opened(vm, fd, rp, buf, len, e);
 }
 
+/* What vm_shares() read of microvm.nix's scripts once for all its shares:
+ * bin/virtiofsd-run (none: state -1) and the supervisord configuration it
+ * names (state 1), path and text. */
+struct mnix_run {
+	int state;
+	char *conf;
+	char *text;
+	size_t len;
+};
+
+static void mnix_run_free(struct mnix_run *m)
+{
+	free(m->conf);
+	free(m->text);
+}
+
 /* A share with no setting file, of a runner microvm.nix built alone (it
  * has bin/virtiofsd-run, which the helpers replace): its settings from
  * microvm.nix's own scripts (parse_mnix_virtiofsd_run()), so that a
- * readOnly share stays read-only. No bin/virtiofsd-run: the defaults. */
-static int share_mnix_settings(const struct vm *vm, struct share *s, struct mvm_error *e)
+ * readOnly share stays read-only. No bin/virtiofsd-run: the defaults.
+ * bin/virtiofsd-run and the configuration are read at the first such
+ * share into m, and taken from there for the others. */
+static int share_mnix_settings(const struct vm *vm, struct share *s, struct mnix_run *m,
+			       struct mvm_error *e)
 {
 	static const char run[] = "bin/virtiofsd-run";
 	char *buf = NULL;
 	size_t len = 0;
-	_cleanup_free_ char *conf = NULL;
 	_cleanup_free_ char *cmd = NULL;
-	int r = vm_read(vm, run, &buf, &len, e);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	r = parse_mnix_virtiofsd_run(buf, len, &conf, e);
-	free(buf);
-	if (r < 0) {
-		if (e && e->path[0] == '\0')
-			snprintf(e->path, sizeof(e->path), "%s/%s", vm->runner, run);
-		return r;
+	int r = 0;
+	if (m->state == 0) {
+		r = vm_read(vm, run, &buf, &len, e);
+		if (r == -ENOENT)
+			m->state = -1;
+		else if (r < 0)
+			return r;
 	}
-	r = read_named(vm, conf, &buf, &len, e);
-	if (r == -ENOENT)
-		return mvm_error_set(e, ENOENT, "read", conf, NULL);
-	if (r < 0)
-		return r;
-	r = parse_mnix_supervisord(buf, len, s->tag, &cmd, e);
-	free(buf);
+	if (m->state < 0)
+		return 0;
+	if (m->state == 0) {
+		r = parse_mnix_virtiofsd_run(buf, len, &m->conf, e);
+		free(buf);
+		if (r < 0) {
+			if (e && e->path[0] == '\0')
+				snprintf(e->path, sizeof(e->path), "%s/%s", vm->runner, run);
+			return r;
+		}
+		r = read_named(vm, m->conf, &m->text, &m->len, e);
+		if (r == -ENOENT)
+			return mvm_error_set(e, ENOENT, "read", m->conf, NULL);
+		if (r < 0)
+			return r;
+		m->state = 1;
+	}
+	r = parse_mnix_supervisord(m->text, m->len, s->tag, &cmd, e);
 	if (r < 0) {
 		if (e && e->path[0] == '\0')
-			snprintf(e->path, sizeof(e->path), "%s", conf);
+			snprintf(e->path, sizeof(e->path), "%s", m->conf);
 		return r;
 	}
 	r = read_named(vm, cmd, &buf, &len, e);
@@ -1121,19 +1146,59 @@ static int share_mnix_settings(const struct vm *vm, struct share *s, struct mvm_
 	return r;
 }
 
+/* Share tag's directory, a directory of root's (not a link) in vdfd, the
+ * virtiofs directory (vm_shares(): resolved as vdir, and trust-checked
+ * with everything above it), opened there into *dfd and checked alone,
+ * s->conf set: 0. 1 when it is something else (a link, say), to be
+ * resolved the long way. */
+static int share_dir_open(const struct vm *vm, int vdfd, const char *vdir, struct share *s,
+			  int *dfd, struct mvm_error *e)
+{
+	int fd = openat(vdfd, s->tag, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	if (!(s->conf = path_join(vdir, s->tag))) {
+		close(fd);
+		return mvm_error_set(e, ENOMEM, "read", s->tag, NULL);
+	}
+	struct stat st;
+	int r = 0;
+	if (!vm->allow_untrusted) {
+		r = fstat(fd, &st) < 0 ? mvm_error_set(e, errno, "trust", s->conf, NULL)
+				       : trust_stat(s->conf, &st, false, e);
+		if (r == 0)
+			r = trust_fs(s->conf, fd, e);
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*dfd = fd;
+	return 0;
+}
+
 /* Share tag: its directory, paths and settings into s (s->tag set). The
- * directory is resolved and trust-checked once, its files read from it. */
-static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
+ * directory is opened in the virtiofs directory vdfd (vdir), or, when it
+ * is a link there, resolved and trust-checked the long way; its files are
+ * read from it. */
+static int share_read(const struct vm *vm, int vdfd, const char *vdir, struct share *s,
+		      struct mnix_run *m, struct mvm_error *e)
 {
 	_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s", s->tag);
 	if (!rel)
 		return mvm_error_set(e, ENOMEM, "read", s->tag, NULL);
-	int r = resolve(vm, rel, &s->conf, e);
+	_cleanup_close_ int dfd = -1;
+	int r = share_dir_open(vm, vdfd, vdir, s, &dfd, e);
+	if (r < 0)
+		return r;
+	if (r == 1)
+		r = resolve(vm, rel, &s->conf, e);
 	if (r == -ENOENT)
 		return mvm_error_set(e, ENOENT, "read", rel, NULL);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int dfd = open(s->conf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		dfd = open(s->conf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		char p[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/%s/source", vm->runner, rel);
@@ -1148,7 +1213,7 @@ static int share_read(const struct vm *vm, struct share *s, struct mvm_error *e)
 	if (r == 0)
 		r = share_settings_read(vm, s, dfd, &found, e);
 	if (r == 0 && found == 0)
-		r = share_mnix_settings(vm, s, e);
+		r = share_mnix_settings(vm, s, m, e);
 	return r;
 }
 
@@ -1307,10 +1372,14 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 		return 0;
 	if (r < 0)
 		return r;
+	_cleanup_close_ int vdfd = open(rp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (vdfd < 0)
+		return mvm_error_set(e, errno, "read", rp, NULL);
 	struct dirent **ents;
 	int n = scandir(rp, &ents, no_dots, by_name);
 	if (n < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
+	struct mnix_run m = {0};
 	struct share_list l = {.v = calloc((size_t)n + 1, sizeof(struct share))};
 	if (!l.v)
 		r = mvm_error_set(e, ENOMEM, "read", rp, NULL);
@@ -1331,13 +1400,14 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 			break;
 		}
 		l.n++;
-		r = share_read(vm, s, e);
+		r = share_read(vm, vdfd, rp, s, &m, e);
 		for (size_t j = 0; r == 0 && j + 1 < l.n; j++)
 			r = same_socket_or_tag(vm, &l.v[j], s, e);
 	}
 	for (int i = 0; i < n; i++)
 		free(ents[i]);
 	free(ents);
+	mnix_run_free(&m);
 	if (r == 0)
 		r = nested_in_writable(&l, e);
 	if (r < 0 || l.n == 0) { /* an empty list owns no memory */
