@@ -322,6 +322,8 @@ static void exec_result(struct child *ch)
 /* The first SIGTERM again after this long (ms); each next gap doubles,
  * up to the second. */
 #define TERM_AGAIN_MS 100
+/* After the grace: the SIGKILLed daemons reaped, the sockets removed. */
+#define STOP_MARGIN_MS 5000LL
 #define TERM_GAP_MAX_MS 1000
 
 /* Stop the daemon of a share that goes: SIGTERM, and its socket shut down,
@@ -350,7 +352,12 @@ static void begin_shutdown(bool fatal)
 	if (L.stopping)
 		return;
 	L.stopping = true;
-	notify(fatal ? "STOPPING=1" : "STOPPING=1\nSTATUS=stopping");
+	/* Time for the grace and STOP_MARGIN_MS more, asked of systemd
+	 * (EXTEND_TIMEOUT_USEC=, systemd 236; it never shortens the unit's
+	 * own TimeoutStopSec=): a --grace longer than that would have systemd
+	 * SIGKILL the launcher and its daemons first, and the sockets left. */
+	notifyf("STOPPING=1%s\nEXTEND_TIMEOUT_USEC=%lld", fatal ? "" : "\nSTATUS=stopping",
+		(L.set.grace + STOP_MARGIN_MS) * 1000);
 	long long now = now_ms();
 	L.stop_by = now + L.set.grace;
 	for (size_t i = 0; i < L.n; i++) {

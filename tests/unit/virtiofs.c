@@ -2953,6 +2953,38 @@ START_TEST(stop_ends_within_the_units_stop_timeout)
 }
 END_TEST
 
+/* A --grace longer than the unit's TimeoutStopSec= (30 s): systemd would
+ * SIGKILL the launcher and its daemons before the launcher does so itself,
+ * the unit failed (result 'timeout') and the sockets left behind. The stop
+ * asks systemd for the grace and 5 s more (EXTEND_TIMEOUT_USEC=, systemd
+ * 236, which never shortens the unit's own timeout), in its STOPPING=1. */
+START_TEST(stop_asks_systemd_for_its_grace)
+{
+	static const char *const graces[][2] = { { "40s", "45000000" }, { "2min", "125000000" } };
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "s", "s", "vm1-virtiofs-s.sock");
+	const char *extra[] = { "--grace", graces[_i][0], NULL };
+	lt_start(&t, t.fake, extra);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGTERM), 0);
+	int st = lt_wait_exit(&t, 10000);
+	char *story = lt_story(&t);
+	ck_assert_msg(st == 0, "exit %d; log:\n%s", st, story);
+	int i = lt_wait_msg(&t, from, "STOPPING=1", 1000);
+	ck_assert_msg(i >= 0, "no STOPPING=1; log:\n%s", story);
+	char *want = xasprintf("EXTEND_TIMEOUT_USEC=%s", graces[_i][1]);
+	ck_assert_msg(has_line(t.msgs[i].text, want),
+		      "--grace %s: the stop's message asks systemd for no more time than its "
+		      "TimeoutStopSec= (wanted %s): '%s'",
+		      graces[_i][0], want, t.msgs[i].text);
+	free(want);
+	free(story);
+	lt_free(&t);
+}
+END_TEST
+
 /* A share a reload removes, whose daemon waits for a client and does not
  * stop on SIGTERM: its socket is shut down, which ends that wait, so the
  * daemon goes at once (not killed after --grace), READY=1 follows the
@@ -6783,6 +6815,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, reload_timeout_counts_after_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, stop_during_a_reloads_grace_keeps_its_end, tu_need_root());
 	tu_add_test_if(tc, stop_ends_within_the_units_stop_timeout, tu_need_root());
+	tu_add_loop_test_if(tc, stop_asks_systemd_for_its_grace, 0, 2, tu_need_root());
 	tu_add_test_if(tc, removed_share_waiting_daemon_goes_at_once, tu_need_root());
 	tu_add_test_if(tc, socket_to_another_tag_waits_for_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, exit_0_with_client_waiting_fails, tu_need_root());
