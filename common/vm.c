@@ -749,18 +749,25 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 	/* Root's pin when there is one: `current`, which the VM user can
 	 * change, is not read then. */
 	r = which == VM_CURRENT ? pinned(&v, sd, state, e) : 0;
-	if (r == 0 && which != VM_BOOTED && !allow_untrusted)
+	/* (resolve_rooted(): every directory on the way checked already) */
+	bool rooted = r == 1 && !allow_untrusted;
+	if (r == 0 && which != VM_BOOTED && !allow_untrusted) {
 		r = root_named(&v, which, sd, state, e);
-	else if (r == 0)
+		rooted = true;
+	} else if (r == 0) {
 		r = link_followed(&v, which, sd, state, e);
+	}
 	if (r < 0)
 		goto fail;
 	if (!allow_untrusted) {
 		/* The runner below a runner root; what its own links lead to
-		 * outside it, its builder chose (the ownership rule alone). */
+		 * outside it, its builder chose (the ownership rule alone).
+		 * Resolved by resolve_rooted(), each directory above it passed
+		 * that rule on the way (trust_check()'s for them), and the
+		 * runner itself is checked alone. */
 		r = trust_roots(v.runner, e);
 		if (r == 0)
-			r = trust_check(v.runner, e);
+			r = rooted ? trust_one(v.runner, false, false, e) : trust_check(v.runner, e);
 		if (r < 0)
 			goto fail;
 	}
