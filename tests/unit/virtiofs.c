@@ -284,7 +284,7 @@ static void lt_start(struct lt *t, const char *virtiofsd, const char *const extr
 	}
 	for (size_t i = 0; extra && extra[i]; i++)
 		argv[n++] = extra[i];
-	argv[n++] = "vm1";
+	argv[n++] = t->vm.name;
 	argv[n] = NULL;
 	int fd = open(t->err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	ck_assert_int_ge(fd, 0);
@@ -503,10 +503,10 @@ static size_t find_procs(pid_t parent, const char *sub, bool whole, pid_t *pids,
 }
 
 /* Where the launcher mounts the source of tag for its daemon (in its own
- * mount namespace): RUNTIME/vm1/virtiofs/TAG. */
+ * mount namespace): RUNTIME/NAME/virtiofs/TAG. */
 static char *pin_of(const struct lt *t, const char *tag)
 {
-	return xasprintf("%s/vm1/virtiofs/%s", t->vm.runtime, tag);
+	return xasprintf("%s/%s/virtiofs/%s", t->vm.runtime, t->vm.name, tag);
 }
 
 /* The C dialect's -o list escapes ',' and '\\' with a '\\'. */
@@ -599,8 +599,8 @@ static pid_t daemon_of(const struct lt *t, const char *tag)
  * file? Seen through the launcher's own mount namespace. */
 static bool pinned_has(const struct lt *t, const char *tag, const char *file)
 {
-	char *p = xasprintf("/proc/%d/root%s/vm1/virtiofs/%s/%s", (int)t->pid, t->vm.runtime,
-			    tag, file);
+	char *p = xasprintf("/proc/%d/root%s/%s/virtiofs/%s/%s", (int)t->pid, t->vm.runtime,
+			    t->vm.name, tag, file);
 	bool yes = access(p, F_OK) == 0;
 	free(p);
 	return yes;
@@ -3989,7 +3989,8 @@ END_TEST
 /* Is the pin of tag the directory path (the same inode)? */
 static bool pinned_is(const struct lt *t, const char *tag, const char *path)
 {
-	char *p = xasprintf("/proc/%d/root%s/vm1/virtiofs/%s", (int)t->pid, t->vm.runtime, tag);
+	char *p = xasprintf("/proc/%d/root%s/%s/virtiofs/%s", (int)t->pid, t->vm.runtime,
+			    t->vm.name, tag);
 	struct stat a, b;
 	bool yes = stat(p, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
 		   a.st_ino == b.st_ino;
