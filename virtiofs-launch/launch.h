@@ -63,6 +63,9 @@ struct child {
 	bool held;	     /* waits for a removed share's daemon, not yet killed */
 	bool late;	     /* a reload's, once the launcher was ready: given up alone */
 	bool dropped;	     /* given up alone: forgotten by the loop (forget_dropped()) */
+	bool src_known;	     /* (writable) the source its last walk opened: src_dev, src_ino */
+	dev_t src_dev;
+	ino_t src_ino;
 	unsigned failures;   /* quick failures in a row */
 	long long started;   /* its last start */
 	long long down_since;/* since when it has had no daemon but quick failures
@@ -99,6 +102,9 @@ struct launcher {
 	int state_fd;	 /* it, O_PATH; -1: not opened yet */
 	char *runtime;	 /* the runtime dir, absolute */
 	int rt_fd;	 /* the tmpfs on it, in our mount namespace; -1: none yet */
+	int host_rt;	 /* the host's runtime dir itself (under the tmpfs once
+			  * pin_setup() mounted it), O_PATH, walked root's all the
+			  * way: where the records of served.c are; -1: none yet */
 	int host_ns;	 /* the mount namespace it was started in (the host's),
 			  * where what it made is removed; -1: not opened yet */
 	int root_fd;	 /* "/" and the working directory, to come back from chroot */
@@ -156,6 +162,9 @@ int walk_dir(const char *path, unsigned flags, const char *verb, struct mvm_erro
 void made_dirs_undo(struct made_dirs *m);
 /* Forget them (kept). */
 void made_dirs_forget(struct made_dirs *m);
+/* Note the directory name in parent, just made, whose descriptor is fd,
+ * in L.made (when set; not noted for want of memory: left, as before). */
+void made_dirs_note(int parent, const char *name, int fd);
 /* Those of from appended to to (undone with them, or forgotten), from
  * emptied. */
 void made_dirs_move(struct made_dirs *to, struct made_dirs *from);
@@ -167,13 +176,18 @@ void made_dirs_move(struct made_dirs *to, struct made_dirs *from);
  * stops: what a guest made there stays. 0, or -errno with e filled (no
  * memory: a walk that knows not all of them is refused). */
 int writable_note(const struct share_list *l, int fd, struct mvm_error *e);
+/* The identity dev, ino noted as a writable source's (once): 0, or
+ * -ENOMEM. */
+int writable_add(dev_t dev, ino_t ino);
 /* writable_note() of the shares of every other VM in the state dir, each
  * read as this VM's (its pin, else a `current` of root's): an
  * administrator may nest a share of this VM in another's writable one, a
  * nesting this VM's runner does not show. A VM whose runner cannot be
  * read so is passed over: silently when it has none, else with a
- * warning naming it. 0, or -errno with e filled (no memory, or the state
- * dir unreadable). */
+ * warning naming it. Then what the other running launchers serve
+ * writable, by their records (served_note_others()), which their VMs'
+ * runners may no longer say. 0, or -errno with e filled (no memory, the
+ * state dir unreadable, the runtime dir refused). */
 int others_note(struct mvm_error *e);
 /* The state dir (absolute) walked as the shares' paths will be: its
  * identity into L.state_dev and L.state_ino, and into L.above each
@@ -213,6 +227,27 @@ void pin_teardown(void);
  * Returns what fn returned, or -errno with e filled. */
 int pin_chroot_call(int dir, const char *abs_dir, int (*fn)(void *), void *arg,
 		    struct mvm_error *e);
+
+/* ---- served.c ---- */
+/* The record RUNTIME/NAME/virtiofs-writable made to say the writable
+ * sources of the shares in L.v (their last walk's: src_known), written
+ * anew only when that set changed, removed when it is empty: 0, or
+ * -errno with e filled (the record then as it was). */
+int served_publish(struct mvm_error *e);
+/* May ch's daemon be started: is its source, when writable, in the
+ * record? */
+bool served_may_start(const struct child *ch);
+/* The record removed (the launcher stops, no daemon left); a failure is
+ * one warning. */
+void served_remove(void);
+void served_free(void);
+/* The records of the other VMs' launchers in the runtime dir (L.host_rt;
+ * walked to root's all the way first when not open yet, a missing one
+ * holding none): each source noted (writable_add()). A record that
+ * cannot be read, or a line of one, is passed over with a warning naming
+ * the file, its line and the value, once. 0, or -errno with e filled (no
+ * memory, the runtime dir refused or unreadable). */
+int served_note_others(struct mvm_error *e);
 
 /* ---- sock.c ---- */
 #define LISTENER_INIT {.fd = -1, .dir = -1}

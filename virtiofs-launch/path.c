@@ -99,25 +99,33 @@ static int above_add(int fd)
 	return 0;
 }
 
-/* The identity of directory fd noted (once): 0, or -errno. */
-static int writable_add(int fd)
+/* (not inlined: failrealloc.so fails its realloc() by its name, in
+ * failed_writable_note_refuses_the_start) */
+__attribute__((noinline)) int writable_add(dev_t dev, ino_t ino)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
+	struct stat st = {.st_dev = dev, .st_ino = ino};
 	if (id_in(L.writable, L.n_writable, &st))
 		return 0;
 	struct dir_id *v = realloc(L.writable, (L.n_writable + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	v[L.n_writable++] = (struct dir_id){st.st_dev, st.st_ino};
+	v[L.n_writable++] = (struct dir_id){dev, ino};
 	L.writable = v;
 	return 0;
 }
 
+/* The identity of directory fd noted (once): 0, or -errno. */
+static int writable_add_fd(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	return writable_add(st.st_dev, st.st_ino);
+}
+
 int writable_note(const struct share_list *l, int fd, struct mvm_error *e)
 {
-	int r = fd >= 0 ? writable_add(fd) : 0;
+	int r = fd >= 0 ? writable_add_fd(fd) : 0;
 	for (size_t i = 0; r == 0 && l && i < l->n; i++) {
 		if (l->v[i].set.read_only || !l->v[i].source)
 			continue;
@@ -126,7 +134,7 @@ int writable_note(const struct share_list *l, int fd, struct mvm_error *e)
 		 * make leads back to one that is there) */
 		int src = walk_dir(l->v[i].source, WALK_AS_MADE, "note", &scratch);
 		if (src >= 0) {
-			r = writable_add(src);
+			r = writable_add_fd(src);
 			close(src);
 		}
 	}
@@ -191,7 +199,7 @@ static int note_rooted(const char *path, const struct stat *state)
 	_cleanup_close_ int fd = -1;
 	if (path[0] != '/' || walk_path(-1, NULL, path, &w, &fd, NULL, NULL) < 0)
 		return 0; /* (not noted: anything but root's way, or not there) */
-	return writable_add(fd);
+	return writable_add_fd(fd);
 }
 
 /* Another VM's writable sources outside the state dir (as written, state
@@ -266,7 +274,9 @@ int others_note(struct mvm_error *e)
 		free(names[i]);
 	}
 	free(names);
-	return r;
+	/* What their launchers serve, which their runners may no longer say
+	 * (a switch restarts no launcher). */
+	return r < 0 ? r : served_note_others(e);
 }
 
 const char *path_split(const char *path, char *buf, size_t size)
@@ -374,9 +384,7 @@ static int follow(struct walk *w, const char *name, const struct stat *lst, cons
 	return 0;
 }
 
-/* The directory name in parent, just made, is fd: note it in L.made.
- * (Not noted, for want of memory: left, as before.) */
-static void note_made(int parent, const char *name, int fd)
+void made_dirs_note(int parent, const char *name, int fd)
 {
 	struct made_dirs *m = L.made;
 	struct stat st;
@@ -517,7 +525,7 @@ static int step(struct walk *w, const char *name, const char *rest, unsigned fla
 				return -errno;
 			fd = open_dir_at(w->fd, name);
 			if (made && fd >= 0)
-				note_made(w->fd, name, fd);
+				made_dirs_note(w->fd, name, fd);
 		}
 	}
 	if (fd < 0) {

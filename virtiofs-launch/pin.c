@@ -78,11 +78,15 @@ int pin_setup(struct mvm_error *e)
 	L.cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (L.root_fd < 0 || L.cwd_fd < 0)
 		return mvm_error_set(e, errno, "open", L.root_fd < 0 ? "/" : ".", NULL);
-	/* Root's all the way (it is the daemons' way to the sources). */
+	/* Root's all the way (it is the daemons' way to the sources). Kept:
+	 * the host's runtime dir, under the tmpfs from now on, where the
+	 * launchers' records are (served.c). */
 	int fd = walk_dir(L.runtime, WALK_CREATE | WALK_ROOTS, "use runtime dir", e);
 	if (fd < 0)
 		return fd;
-	close(fd);
+	if (L.host_rt >= 0)
+		close(L.host_rt);
+	L.host_rt = fd;
 	if (sys_mount("microvm-virtiofs", L.runtime, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		      "mode=0755,size=1m") < 0)
 		return mvm_error_set(e, errno, "mount a tmpfs on", L.runtime, NULL);

@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,6 +227,9 @@ static int prepare(struct child *ch, bool pin, bool sock, struct mvm_error *e)
 	if (src < 0)
 		return src;
 	int r = ch->sh.set.read_only ? 0 : writable_note(NULL, src, e); /* (made now, say) */
+	struct stat st = {0};
+	if (r == 0 && !ch->sh.set.read_only && fstat(src, &st) < 0)
+		r = mvm_error_set(e, errno, share_verb(&ch->sh, "source"), ch->sh.source, NULL);
 	if (r < 0) {
 		close(src);
 		return r;
@@ -236,6 +240,14 @@ static int prepare(struct child *ch, bool pin, bool sock, struct mvm_error *e)
 		r = sock_open(&ch->sock, ch->sh.socket, false, share_verb(&ch->sh, "socket"), e);
 	else if (r == 0 && !sock)
 		r = sock_dir(ch->sh.socket, share_verb(&ch->sh, "socket"), e);
+	/* Its daemon may be started now: its source, when writable, is the
+	 * record's to say from now on (served_publish()). (One that failed
+	 * here leaves what an earlier daemon of the share served said.) */
+	if (r == 0 && !ch->sh.set.read_only) {
+		ch->src_known = true;
+		ch->src_dev = st.st_dev;
+		ch->src_ino = st.st_ino;
+	}
 	return r;
 }
 
@@ -775,6 +787,40 @@ static void share_timeout(struct child *ch)
 	share_failed_for_good(ch, ETIMEDOUT, why, status);
 }
 
+/* Whether a failure to update the record was said (until one works). */
+static bool publish_said;
+
+/* The record of the writable sources (served.c) made to say what the
+ * shares hold now, before the daemons prepared are forked: a share whose
+ * source it cannot say is not started now (its start failed, as one
+ * whose source cannot be pinned); a record that cannot be made to forget
+ * a share is left saying more than is served (the others stricter): one
+ * warning. */
+static void publish(void)
+{
+	struct mvm_error e = {0};
+	if (served_publish(&e) == 0) {
+		publish_said = false;
+		return;
+	}
+	bool failed_one = false;
+	for (size_t i = 0; i < L.n; i++) {
+		struct child *ch = L.v[i];
+		if (!ch->prepared || served_may_start(ch))
+			continue;
+		if (!failed_one)
+			log_error_info(&e); /* (once for all of them) */
+		failed_one = true;
+		ch->prepared = false;
+		start_failed(ch, &e, true);
+	}
+	if (!failed_one && !publish_said) {
+		e.hint = "left saying more than is served: the other launchers stricter";
+		log_error_as(LOG_WARNING, &e, "");
+	}
+	publish_said = !failed_one;
+}
+
 /* Run what is due; returns the next deadline (LLONG_MAX: none). */
 static long long timers(void)
 {
@@ -803,6 +849,8 @@ static long long timers(void)
 		if (ch->term_at < next)
 			next = ch->term_at;
 	}
+	struct mvm_error oe = {0};
+	int others = 1; /* (1: not read yet this round) */
 	for (size_t i = 0; i < L.n && !L.stopping; i++) {
 		struct child *ch = L.v[i];
 		if (ch->st != ST_WAIT || ch->removed)
@@ -816,9 +864,21 @@ static long long timers(void)
 		ch->held = b && !b->killed;
 		if (was_held && !ch->held)
 			ch->down_since = now;
-		if (now >= ch->start_at && !b)
+		if (now < ch->start_at || b)
+			continue;
+		/* What the other launchers serve writable now, once a round,
+		 * before a walk: one may have started since the last look, or
+		 * been switched to another runner. */
+		if (others == 1 && (others = served_note_others(&oe)) < 0)
+			log_error_info(&oe);
+		if (others < 0) {
+			ch->started = now;
+			start_failed(ch, &oe, true);
+		} else {
 			prepare_start(ch, now);
+		}
 	}
+	publish();
 	/* Every socket listens: READY=1 before the daemons are forked (they
 	 * would only slow the launcher down now; a VM waits for them). An
 	 * AF_UNIX datagram wakes its reader with the "sync" hint (the sender
@@ -992,6 +1052,9 @@ int run(struct mvm_error *e)
 	 * that failed made: end_start()). */
 	for (size_t i = 0; i < L.n; i++)
 		sock_close(&L.v[i]->sock, L.v[i]->sh.socket);
+	/* (a daemon left, the loop given up on: the record stays) */
+	if (!any_running())
+		served_remove();
 	if (ret < 0 || !L.fatal)
 		return ret;
 	*e = gave_up; /* logged when the loop gave up */

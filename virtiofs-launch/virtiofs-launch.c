@@ -23,7 +23,8 @@
 #include "util.h"
 
 struct launcher L = {
-	.sfd = -1, .rt_fd = -1, .host_ns = -1, .root_fd = -1, .cwd_fd = -1, .state_fd = -1};
+	.sfd = -1, .rt_fd = -1, .host_rt = -1, .host_ns = -1, .root_fd = -1, .cwd_fd = -1,
+	.state_fd = -1};
 
 static const char help_text[] =
 	"Starts one virtiofsd per share/microvm/virtiofs/TAG of the VM's runner\n"
@@ -320,7 +321,8 @@ static void cleanup(struct share_list *l)
 	free(L.set.extra);
 	free(L.writable);
 	free(L.above);
-	int *fds[] = {&L.sfd, &L.rt_fd, &L.host_ns, &L.root_fd, &L.cwd_fd, &L.state_fd};
+	served_free();
+	int *fds[] = {&L.sfd, &L.rt_fd, &L.host_rt, &L.host_ns, &L.root_fd, &L.cwd_fd, &L.state_fd};
 	for (size_t k = 0; k < ARRAY_SIZE(fds); k++)
 		if (*fds[k] >= 0)
 			close(*fds[k]);

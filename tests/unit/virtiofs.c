@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -70,6 +71,7 @@ struct lt {
 	const char *bin;	/* the launcher, below BUILD_DIR; NULL: virtiofs-launch */
 	const char *const *env; /* more "K=V" for it; NULL: none */
 	bool chld_ignored;	/* started with SIGCHLD ignored, as a parent may leave it */
+	bool beside;		/* another VM's, in the temp dir of another (lt_init_beside()) */
 };
 
 static long long now_us(void)
@@ -640,8 +642,9 @@ static void lt_free(struct lt *t)
 		kill(t->pid, SIGKILL);
 		waitpid(t->pid, NULL, 0);
 	}
+	/* (what is left in the temp dir goes with its owner's lt_free()) */
 	pid_t pids[64];
-	size_t n = find_procs(0, t->vm.root, false, pids, 64);
+	size_t n = t->beside ? 0 : find_procs(0, t->vm.root, false, pids, 64);
 	for (size_t i = 0; i < n; i++)
 		kill(pids[i], SIGKILL);
 	sleep_ms(n ? 50 : 0);
@@ -658,7 +661,50 @@ static void lt_free(struct lt *t)
 	free(t->err_path);
 	free(t->fake);
 	free(t->fake_dir);
-	tu_vm_free(&t->vm);
+	if (!t->beside) {
+		tu_vm_free(&t->vm);
+		return;
+	}
+	free(t->vm.root);
+	free(t->vm.state);
+	free(t->vm.runtime);
+	free(t->vm.runner);
+	free(t->vm.dir);
+}
+
+/* The launcher of another VM, name, beside t's: the same state dir and
+ * runtime dir, its runner ROOT/runner-NAME (STATE/NAME/current, root's,
+ * leads there), its own notify socket, log and fake daemons' directory
+ * (ROOT/notify-NAME.sock, launcher-NAME.log, fake-NAME). lt_free() it
+ * before t. */
+static void lt_init_beside(struct lt *t2, const struct lt *t, const char *name)
+{
+	memset(t2, 0, sizeof(*t2));
+	t2->nfd = t2->pidfd = -1;
+	t2->beside = true;
+	t2->vm.name = name;
+	t2->vm.root = strdup(t->vm.root);
+	t2->vm.state = strdup(t->vm.state);
+	t2->vm.runtime = strdup(t->vm.runtime);
+	t2->vm.runner = xasprintf("%s/runner-%s", t->vm.root, name);
+	t2->vm.dir = tu_path(t->vm.state, name);
+	ck_assert_int_eq(mkdir_p(t2->vm.dir, 0755), 0);
+	ck_assert_int_eq(mkdir_p(t2->vm.runner, 0755), 0);
+	char *cur = tu_path(t2->vm.dir, "current");
+	tu_symlink(t2->vm.runner, cur);
+	free(cur);
+	t2->group = t->group;
+	t2->gid = t->gid;
+	t2->notify_path = xasprintf("%s/notify-%s.sock", t->vm.root, name);
+	t2->err_path = xasprintf("%s/launcher-%s.log", t->vm.root, name);
+	t2->fake = tu_bin("tests/helpers/vfs-fake-virtiofsd");
+	t2->fake_dir = xasprintf("%s/fake-%s", t->vm.root, name);
+	ck_assert_int_eq(mkdir(t2->fake_dir, 0755), 0);
+	t2->nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(t2->nfd, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", t2->notify_path);
+	ck_assert_int_eq(bind(t2->nfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 }
 
 /* Wait up to timeout_ms until the daemon of tag differs from old, runs and
@@ -4715,6 +4761,388 @@ START_TEST(attack_socket_inside_another_vms_writable_share)
 }
 END_TEST
 
+/* ---- what the other launchers serve: their records ---- */
+
+/* RUNTIME/NAME/virtiofs-writable, where the launcher of VM name says
+ * which writable sources it serves (as the host sees it). */
+static char *record_of(const struct lt *t, const char *name)
+{
+	return xasprintf("%s/%s/virtiofs-writable", t->vm.runtime, name);
+}
+
+#define RECORD_HEAD "# virtiofs-launch record 1\n# MAJOR:MINOR INODE SOURCE\n"
+
+/* The line of a record for the directory path, with its newline. */
+static char *record_line(const char *path)
+{
+	struct stat st;
+	ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+	return xasprintf("%u:%u %llu %s\n", major(st.st_dev), minor(st.st_dev),
+			 (unsigned long long)st.st_ino, path);
+}
+
+/* The text of the record of VM name; NULL when there is none. It must
+ * be a regular file of root's, mode 0600 (root's alone: a VM user learns
+ * nothing from it, and can change nothing). */
+static char *record_text(const struct lt *t, const char *name)
+{
+	char *path = record_of(t, name), *text = NULL;
+	struct stat st;
+	size_t len;
+	if (lstat(path, &st) < 0) {
+		ck_assert_int_eq(errno, ENOENT);
+		free(path);
+		return NULL;
+	}
+	ck_assert_msg(S_ISREG(st.st_mode) && st.st_uid == 0 && (st.st_mode & 07777) == 0600,
+		      "%s: not a regular file of root's, 0600 (mode %o, uid %u)", path,
+		      (unsigned)st.st_mode, (unsigned)st.st_uid);
+	ck_assert_int_eq(read_file(path, 1 << 20, &text, &len), 0);
+	free(path);
+	return text;
+}
+
+/* Wait up to timeout_ms for VM name's record to be want (NULL: none);
+ * what it is then (malloc'ed, NULL for none). */
+static char *record_wait(const struct lt *t, const char *name, const char *want, int timeout_ms)
+{
+	long long end = now_us() + timeout_ms * 1000LL;
+	for (;;) {
+		char *text = record_text(t, name);
+		if ((!text && !want) || (text && want && strcmp(text, want) == 0) ||
+		    now_us() >= end)
+			return text;
+		free(text);
+		sleep_ms(5);
+	}
+}
+
+/* VM name's `current` switched to ROOT/runner-NAME-new, whose one share
+ * w has the source source, read-only or not, as an administrator's
+ * switch (nixos-rebuild, microvm -u) does it: the running launcher of
+ * that VM is not restarted, nor reloaded. */
+static void switch_runner(const struct lt *t, const char *name, const char *source,
+			  bool read_only)
+{
+	char *runner = xasprintf("%s/runner-%s-new", t->vm.root, name);
+	char *cur = xasprintf("%s/%s/current", t->vm.state, name);
+	char *next = xasprintf("%s/%s/current.new", t->vm.state, name);
+	char *v = xasprintf("%s\n", source);
+	tu_write(runner, "share/microvm/virtiofs/w/source", v);
+	free(v);
+	v = xasprintf("%s-virtiofs-w.sock\n", name);
+	tu_write(runner, "share/microvm/virtiofs/w/socket", v);
+	free(v);
+	tu_write(runner, "share/microvm/virtiofs/w/read-only", read_only ? "true\n" : "false\n");
+	tu_symlink(runner, next);
+	ck_assert_int_eq(rename(next, cur), 0);
+	free(next);
+	free(cur);
+	free(runner);
+}
+
+/* What another VM's launcher serves can differ from what that VM's
+ * runner says now. vm2's launcher was started from a runner in which
+ * ROOT/shared is its writable share w; then the administrator switched
+ * vm2's `current` to a runner where w is another directory (case 0, 2)
+ * or ROOT/shared read-only (case 1), and restarted nothing (microvm.nix
+ * restarts no VM on a switch): vm2's guest still writes ROOT/shared, and
+ * its root made data -> a root-only host directory there. vm1's launcher
+ * read vm2's runner as it is now, did not know ROOT/shared as writable,
+ * and followed the link for vm1's share s of ROOT/shared/data (found by
+ * a read of others_note(), 2026-12-03). Wanted: s refused at vm1's start
+ * (cases 0 and 1) or at the reload that brings it (case 2), the secret
+ * never served; vm2's launcher, reloaded by nobody, still serves w. */
+START_TEST(attack_share_inside_a_writable_share_another_launcher_serves)
+{
+	struct lt t, t2;
+	lt_init(&t);
+	lt_init_beside(&t2, &t, "vm2");
+	char *shared = tu_path(t.vm.root, "shared"), *data = tu_path(shared, "data");
+	char *other = tu_path(t.vm.root, "other"), *secret = make_secret(&t);
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	ck_assert_int_eq(mkdir(other, 0755), 0);
+	lt_share(&t2, "w", shared, "vm2-virtiofs-w.sock");
+	lt_start(&t2, t2.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t2, 0, "READY=1", 5000), 0);
+	pid_t w = daemon_of(&t2, "w");
+	ck_assert_int_gt(w, 0);
+	switch_runner(&t, "vm2", _i == 1 ? shared : other, _i == 1);
+	tu_symlink(secret, data); /* vm2's guest's root's, through w */
+	const char *const once[] = {"--max-failures", "1", NULL};
+	size_t from = 0;
+	if (_i == 2) {
+		lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
+		lt_start(&t, t.fake, once);
+		ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+		from = t.nmsg;
+	}
+	lt_share(&t, "s", data, "vm1-virtiofs-s.sock");
+	if (_i != 2)
+		lt_start(&t, t.fake, once);
+	else
+		ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	int ready = lt_wait_msg(&t, from, "READY=1", 3000);
+	bool served = ready >= 0 && pinned_is(&t, "s", secret);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(daemon_of_now(&t2, "w") == w, "case %d: vm2's daemon of w (%d) is gone", _i,
+		      (int)w);
+	ck_assert_msg(!served, "case %d: vm2's launcher serves ROOT/shared writable, and its "
+		      "guest's link there was followed: vm1's share s serves the root-only %s; "
+		      "log:\n%s", _i, secret, log);
+	char *want = xasprintf("virtiofs-launch: vm1: unable to use share 's' source '%s': a "
+			       "symlink in the source of a writable share (refused: its guest's "
+			       "root makes links as host uid 0)\n", data);
+	ck_assert_msg(strstr(log, want) &&
+			      (_i != 2 ? ready < 0 : strstr(log, "unable to reload") != NULL),
+		      "case %d: share s not refused; want:\n%slog:\n%s", _i, want, log);
+	free(want);
+	free(log);
+	lt_free(&t2);
+	free(secret);
+	free(other);
+	free(data);
+	free(shared);
+	lt_free(&t);
+}
+END_TEST
+
+/* The record of a launcher: RUNTIME/NAME/virtiofs-writable in the host's
+ * runtime dir (not the tmpfs of its own mount namespace: the other
+ * launchers read it), root's, 0600, its two head lines, then one line for
+ * each writable source it serves (w's, not read-only r's), there when
+ * READY=1 comes (which comes before the daemons are forked: none has
+ * served the source before it was published); gone after a clean stop,
+ * RUNTIME/NAME left (tap-setup and pci-bind keep their records there,
+ * under a lock the launcher does not take). */
+START_TEST(writable_record_while_served)
+{
+	struct lt t;
+	lt_init(&t);
+	char *wsrc = tu_path(t.vm.root, "wsrc"), *rsrc = tu_path(t.vm.root, "rsrc");
+	ck_assert_int_eq(mkdir(wsrc, 0755), 0);
+	ck_assert_int_eq(mkdir(rsrc, 0755), 0);
+	lt_share(&t, "r", rsrc, "vm1-virtiofs-r.sock");
+	lt_setting(&t, "r", "read-only", "true\n");
+	lt_share(&t, "w", wsrc, "vm1-virtiofs-w.sock");
+	lt_start(&t, t.fake, NULL);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	char *text = record_text(&t, "vm1"), *line = record_line(wsrc);
+	char *want = xasprintf(RECORD_HEAD "%s", line);
+	ck_assert_msg(text && strcmp(text, want) == 0, "at READY=1, the record is:\n%s\nwant:\n%s",
+		      text ? text : "(none)", want);
+	free(text);
+	ck_assert_int_gt(daemon_of(&t, "w"), 0);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	text = record_text(&t, "vm1");
+	ck_assert_msg(!text, "after a clean stop, the record is still there:\n%s", text);
+	char *rdir = tu_path(t.vm.runtime, "vm1");
+	ck_assert_uint_eq(dir_entries(rdir), 0);
+	free(rdir);
+	free(want);
+	free(line);
+	free(rsrc);
+	free(wsrc);
+	lt_free(&t);
+}
+END_TEST
+
+/* A reload that drops writable share w: while w's daemon is still there
+ * (it serves a client and ignores SIGTERM, until --grace is over), the
+ * record still says w
+ * (its guest still writes there), with a beside it; once the daemon is
+ * gone, a alone. A reload that adds writable b: b is in the record when
+ * the READY=1 after it comes, before its daemon starts. */
+START_TEST(writable_record_follows_a_reload)
+{
+	struct lt t;
+	lt_init(&t);
+	char *asrc = tu_path(t.vm.root, "asrc"), *wsrc = tu_path(t.vm.root, "wsrc");
+	char *bsrc = tu_path(t.vm.root, "bsrc");
+	ck_assert_int_eq(mkdir(asrc, 0755), 0);
+	tu_write(wsrc, ".fake-term-ignore", "");
+	ck_assert_int_eq(mkdir(bsrc, 0755), 0);
+	lt_share(&t, "a", asrc, "vm1-virtiofs-a.sock");
+	lt_share(&t, "w", wsrc, "vm1-virtiofs-w.sock");
+	const char *const grace[] = {"--grace", "1s", NULL};
+	lt_start(&t, t.fake, grace);
+	ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
+	char *la = record_line(asrc), *lw = record_line(wsrc), *lb = record_line(bsrc);
+	char *both = xasprintf(RECORD_HEAD "%s%s", la, lw), *alone = xasprintf(RECORD_HEAD "%s", la);
+	char *text = record_text(&t, "vm1");
+	ck_assert_msg(text && strcmp(text, both) == 0, "record:\n%s\nwant:\n%s",
+		      text ? text : "(none)", both);
+	free(text);
+	pid_t d = daemon_of(&t, "w");
+	ck_assert_int_gt(d, 0);
+	/* (its client, which keeps it past the shutdown of its socket) */
+	int c = vm_connect(sock_of(&t, "w"));
+	ck_assert_int_ge(c, 0);
+	char *serving = xasprintf("%s/%d.serving", t.fake_dir, (int)d);
+	for (int k = 0; k < 400 && access(serving, F_OK) < 0; k++)
+		sleep_ms(5);
+	ck_assert_int_eq(access(serving, F_OK), 0);
+	char *p = tu_path(t.vm.runner, "share/microvm/virtiofs/w");
+	tu_rm_rf(p);
+	free(p);
+	lt_forget_share(&t, "w");
+	size_t from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	ck_assert_int_ge(lt_wait_msg(&t, from, "RELOADING=1", 3000), 0);
+	sleep_ms(200); /* (the reload taken, w's daemon within its grace) */
+	text = record_text(&t, "vm1");
+	bool still = alive(d);
+	ck_assert_msg(still && text && strcmp(text, both) == 0,
+		      "w's daemon %s, the record:\n%s\nwant:\n%s", still ? "runs" : "is gone",
+		      text ? text : "(none)", both);
+	free(text);
+	text = record_wait(&t, "vm1", alone, 3000);
+	ck_assert_msg(!alive(d) && text && strcmp(text, alone) == 0,
+		      "w's daemon %s; the record:\n%s\nwant:\n%s", alive(d) ? "runs" : "is gone",
+		      text ? text : "(none)", alone);
+	free(text);
+	ck_assert_int_ge(lt_wait_msg(&t, from, "READY=1", 3000), 0); /* (the reload's, w gone) */
+	lt_share(&t, "b", bsrc, "vm1-virtiofs-b.sock");
+	from = t.nmsg;
+	ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
+	ck_assert_int_ge(lt_wait_msg(&t, from, "READY=1", 3000), 0);
+	char *with_b = xasprintf(RECORD_HEAD "%s%s", la, lb);
+	text = record_text(&t, "vm1");
+	ck_assert_msg(text && strcmp(text, with_b) == 0, "after adding b, the record:\n%s\nwant:\n%s",
+		      text ? text : "(none)", with_b);
+	free(text);
+	ck_assert_int_gt(daemon_of(&t, "b"), 0);
+	kill(t.pid, SIGTERM);
+	ck_assert_int_eq(lt_wait_exit(&t, 5000), 0);
+	ck_assert_ptr_null(record_text(&t, "vm1"));
+	close(c);
+	free(with_b);
+	free(serving);
+	free(alone);
+	free(both);
+	free(lb);
+	free(lw);
+	free(la);
+	free(bsrc);
+	free(wsrc);
+	free(asrc);
+	lt_free(&t);
+}
+END_TEST
+
+/* Records that are not what a launcher writes, in the runtime dir (root's:
+ * only root can have put them there, by hand or by a launcher of another
+ * version): each is passed over with one warning naming the file, the
+ * line and the value, and the launcher starts; what a record says on its
+ * good lines is still noted (noting more only makes the walk stricter).
+ *   0: vm2's record with another first line: passed over as a whole
+ *   1: vm2's record whose line 3 is ROOT/shared's, where vm2's guest's
+ *      link data -> the secret is, and line 4 garbage: line 4 passed over,
+ *      share s through ROOT/shared/data refused all the same
+ *   2: vm2's record a symlink (to a good record): not a regular file
+ *   3: vm1's own record, garbage (left by a launcher of vm1 that was
+ *      killed): not read, no warning, replaced by what vm1 serves */
+START_TEST(bad_records_passed_over)
+{
+	struct lt t;
+	lt_init(&t);
+	char *shared = tu_path(t.vm.root, "shared"), *data = tu_path(shared, "data");
+	char *secret = make_secret(&t), *asrc = tu_path(t.vm.root, "asrc");
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	ck_assert_int_eq(mkdir(asrc, 0755), 0);
+	tu_symlink(secret, data);
+	lt_share(&t, "a", asrc, "vm1-virtiofs-a.sock");
+	const char *vm = _i == 3 ? "vm1" : "vm2";
+	char *dir = tu_path(t.vm.runtime, vm), *rec = record_of(&t, vm);
+	ck_assert_int_eq(mkdir_p(dir, 0711), 0);
+	char *ls = record_line(shared), *body = NULL, *want = NULL;
+	switch (_i) {
+	case 0:
+		body = xasprintf("# virtiofs-launch record 2\n%s", ls);
+		want = xasprintf("virtiofs-launch: vm1: VM 'vm2' passed over (what its launcher "
+				 "serves unknown): unable to parse '%s' line 1: not the first line "
+				 "of a record of virtiofs-launch ('# virtiofs-launch record 1'): "
+				 "'# virtiofs-launch record 2'\n", rec);
+		break;
+	case 1:
+		body = xasprintf(RECORD_HEAD "%s1:2 x\\y /srv\n", ls);
+		lt_share(&t, "s", data, "vm1-virtiofs-s.sock");
+		want = xasprintf("virtiofs-launch: vm1: VM 'vm2': 1 line of its launcher's record "
+				 "passed over: unable to parse '%s' line 4: not 'MAJOR:MINOR INODE "
+				 "SOURCE': '1:2 x\\\\y /srv'\n", rec);
+		break;
+	case 2: {
+		char *good = tu_path(t.vm.root, "good");
+		body = xasprintf(RECORD_HEAD "%s", ls);
+		tu_write(t.vm.root, "good", body);
+		tu_symlink(good, rec);
+		free(good);
+		want = xasprintf("virtiofs-launch: vm1: VM 'vm2' passed over (what its launcher "
+				 "serves unknown): unable to read '%s': not a regular file\n", rec);
+		break;
+	}
+	default:
+		body = strdup("garbage\n");
+		break;
+	}
+	if (_i != 2) {
+		tu_write(dir, "virtiofs-writable", body);
+		tu_chmod(rec, 0600);
+	}
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
+	bool served = ready >= 0 && _i == 1 && pinned_is(&t, "s", secret);
+	char *own = ready >= 0 ? record_text(&t, "vm1") : NULL;
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	int st = lt_wait_exit(&t, 3000);
+	char *log = lt_log(&t);
+	ck_assert_msg(!served, "case %d: the record's good line not noted: s serves the "
+		      "root-only %s; log:\n%s", _i, secret, log);
+	if (_i == 1) {
+		char *refused = xasprintf("virtiofs-launch: vm1: unable to use share 's' source "
+					  "'%s': a symlink in the source of a writable share",
+					  data);
+		ck_assert_msg(st == 1 && strstr(log, refused), "case 1: s not refused; log:\n%s",
+			      log);
+		free(refused);
+	} else {
+		ck_assert_msg(ready >= 0 && st == 0, "case %d: no READY=1, or exit %d; log:\n%s",
+			      _i, st, log);
+	}
+	if (want)
+		ck_assert_msg(occurrences(log, want) == 1, "case %d: want once:\n%slog:\n%s", _i,
+			      want, log);
+	else
+		ck_assert_msg(!strstr(log, "passed over"), "case 3: vm1's own record read; log:\n%s",
+			      log);
+	if (_i == 3) {
+		char *la = record_line(asrc), *mine = xasprintf(RECORD_HEAD "%s", la);
+		ck_assert_msg(own && strcmp(own, mine) == 0, "case 3: vm1's record:\n%s\nwant:\n%s",
+			      own ? own : "(none)", mine);
+		free(mine);
+		free(la);
+	}
+	free(own);
+	free(log);
+	free(want);
+	free(body);
+	free(ls);
+	free(rec);
+	free(dir);
+	free(asrc);
+	free(secret);
+	free(data);
+	free(shared);
+	lt_free(&t);
+}
+END_TEST
+
 /* A writable share whose source is the state dir, a VM's directory or a
  * directory above them: the guest's root writes there as host uid 0, so it
  * could make a `current` of root's in a VM's directory itself, which the
@@ -5832,11 +6260,13 @@ static void failat_shares(struct lt *t, bool with_c)
 }
 
 /* What a run that got as far as READY=1 made, and a reload's share d,
- * removed: the tree as before the run. */
+ * removed: the tree as before the run. (RUNTIME/vm1, which it made for
+ * the record of its writable sources, stays after a clean stop: tap-setup
+ * and pci-bind keep their records there, under a lock of their own.) */
 static void failat_reset(const struct lt *t, const char *before)
 {
 	static const char *const made[] = {"state/vm1/made", "state/vm1/socks", "outside",
-					   "state/vm1/dmade", "state/vm1/dsocks"};
+					   "state/vm1/dmade", "state/vm1/dsocks", "run/vm1"};
 	for (size_t i = 0; i < ARRAY_SIZE(made); i++) {
 		char *p = tu_path(t->vm.root, made[i]);
 		tu_rm_rf(p);
@@ -6224,8 +6654,8 @@ START_TEST(failed_socket_removal_is_said)
 	lt_init(&t);
 	struct tu_failat f;
 	failat_counted_run(&t, &f, "a", "odd\\name\xe2\x80\xae.sock");
-	long un[2];
-	ck_assert_uint_eq(failat_calls_of(f.log, "unlinkat", un, 2), 1);
+	long un[2]; /* (the socket's, then the record's of the writable sources) */
+	ck_assert_uint_eq(failat_calls_of(f.log, "unlinkat", un, 2), 2);
 	tu_failat_calls(f.log);
 	ck_assert(access(sock_of(&t, "a"), F_OK) < 0);
 	for (size_t k = 0; k < ARRAY_SIZE(errs); k++) {
@@ -6474,14 +6904,17 @@ END_TEST
  * tell the dialect), or the sending of READY=1 itself; or it retries the
  * share whose start failed, as it does any (virtiofs-launch(8)): a
  * directory made, a socket bound or listening while the share is
- * prepared, the fork of its daemon just after READY=1. Then one line
+ * prepared, the record of the writable sources written (RUNTIME/vm1 made,
+ * the file written, renamed) before READY=1, the fork of its daemon just
+ * after READY=1. Then one line
  * names what failed, every share comes up as after a clean start and the
  * tree is as a clean start leaves it; after SIGTERM as a clean start and
  * stop leave it (the directories made stay, the sockets go). */
 START_TEST(failed_start_step_gives_up_or_retries)
 {
 	static const char *const gives_up[] = {"fork", "sendto", NULL};
-	static const char *const retried[] = {"mkdirat", "bind", "listen", "fork", NULL};
+	static const char *const retried[] = {"mkdirat", "bind", "listen", "write", "renameat",
+					      "fork", NULL};
 	struct lt t;
 	lt_init(&t);
 	failat_shares(&t, true);
@@ -6609,13 +7042,15 @@ static void drop_d(struct lt *t)
  * they were", READY=1 all the same, a and b served by the same daemons on
  * the same sockets, and the tree as before the reload (nothing of d's
  * left); or the reload is taken and d comes up as in a clean reload, the
- * failed call retried (the pin made at d's start, the fork of its daemon:
- * one line names it), or it was a notification: RELOADING=1 (lost, and
+ * failed call retried (the pin made at d's start, the record of the
+ * writable sources written anew with d's, the fork of its daemon: one
+ * line names it), or it was a notification: RELOADING=1 (lost, and
  * nothing else), or READY=1 (lost: one line says so). */
 START_TEST(failed_reload_step_refused_or_taken)
 {
 	static const char *const refused_calls[] = {"mkdirat", "bind", "listen", NULL};
-	static const char *const retried[] = {"mkdirat", "fork", "sendto", NULL};
+	static const char *const retried[] = {"mkdirat", "write", "renameat", "fork", "sendto",
+					      NULL};
 	struct lt t;
 	lt_init(&t);
 	failat_shares(&t, false);
@@ -6880,6 +7315,16 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, other_vm_source_in_its_dir_not_walked, tu_need_bindfs());
 	tu_add_test_if(tc, other_vm_current_on_stalled_fuse_passed_over, tu_need_bindfs());
 	tu_add_test_if(tc, other_vm_source_on_stalled_fuse_not_walked, tu_need_bindfs());
+	suite_add_tcase(s, tc);
+	/* What another VM's launcher serves writable, which its runner may no
+	 * longer say: the records of served.c. */
+	tc = tu_tcase_create("served");
+	tcase_set_timeout(tc, 60);
+	tu_add_loop_test_if(tc, attack_share_inside_a_writable_share_another_launcher_serves, 0, 3,
+			    tu_need_root());
+	tu_add_test_if(tc, writable_record_while_served, tu_need_root());
+	tu_add_test_if(tc, writable_record_follows_a_reload, tu_need_root());
+	tu_add_loop_test_if(tc, bad_records_passed_over, 0, 4, tu_need_root());
 	suite_add_tcase(s, tc);
 	/* A writable share of the state dir, a VM's directory or one above
 	 * them: each started before (READY=1), a guest's root then free to
