@@ -93,7 +93,9 @@ static const struct cli_tool tool = {
 	.runtime_dir_help = "a tmpfs mounted on it in the launcher's own mount\n"
 			    "namespace: the sources mounted for the daemons,\n"
 			    "NAME/virtiofs/TAG, and the chroot trees their sockets\n"
-			    "are bound in, .root/N",
+			    "are bound in, .root/N; in the host's directory below\n"
+			    "it, the writable sources served, for the other VMs'\n"
+			    "launchers: NAME/virtiofs-writable",
 	.flags = CLI_IDS | CLI_UNTRUSTED | CLI_RUNTIME | CLI_ROOT,
 	.options = options,
 	.handle = handle,

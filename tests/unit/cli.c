@@ -770,17 +770,19 @@ END_TEST
 /* What each tool keeps in --runtime-dir, as its --help and its man page
  * say it: tap-setup its interfaces' records and the VMs' locks, pci-bind
  * its devices' record and the locks, virtiofs-launch a tmpfs of mounts
- * (no record or lock of its own); runner-exec takes no --runtime-dir. Before, all
+ * and, below it, the record of the writable sources it serves (no lock of
+ * its own); runner-exec takes no --runtime-dir. Before, all
  * three printed one line for the three ("records and locks;
  * virtiofs-launch: its mounts"). */
 static const struct {
 	const char *prog;
-	const char *want[4]; /* in both, NULL-terminated */
+	const char *want[5]; /* in both, NULL-terminated */
 	const char *not[3];  /* in neither */
 } runtime_help[] = {
 	{"tap-setup", {"/tap", "/macvtap", ".lock", NULL}, {"/pci", "mount", NULL}},
 	{"pci-bind", {"/pci", ".lock", NULL}, {"/tap", "mount", NULL}},
-	{"virtiofs-launch", {"/virtiofs/", ".root/", "mount", NULL}, {".lock", "/tap", NULL}},
+	{"virtiofs-launch", {"/virtiofs/", ".root/", "mount", "/virtiofs-writable", NULL},
+	 {".lock", "/tap", NULL}},
 	{"runner-exec", {NULL}, {NULL}},
 };
 
