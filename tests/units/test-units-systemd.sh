@@ -182,6 +182,14 @@ check "TAP mvmu0 MTU 1400 (drop-in)" grep -q 'mtu 1400' <<<"$link"
 check "virtiofsd socket made by the launcher: root, group kvm, mode 0660" cx sh -c \
     'test -S /var/lib/microvms/vm1/vm1-virtiofs-fs.sock &&
      test "$(stat -c %U:%G:%a /var/lib/microvms/vm1/vm1-virtiofs-fs.sock)" = root:kvm:660'
+# The writable sources the launcher serves, for the other VMs' launchers
+# (virtiofs-launch(8), FILES): written in the host's /run/microvm from
+# inside the unit's sandbox and the launcher's own mount namespace.
+# shellcheck disable=SC2016  # expanded by the shell in the container
+check "the launcher's record of its writable source: root's, 0600, device, inode, path" cx sh -c \
+    'test "$(stat -c %U:%a /run/microvm/vm1/virtiofs-writable)" = root:600 &&
+     grep -qxF "$(stat -c "%Hd:%Ld %i" /var/lib/microvms/vm1/fs-src) /var/lib/microvms/vm1/fs-src" \
+        /run/microvm/vm1/virtiofs-writable'
 # Root's alone to read (RuntimeDirectoryMode=0711 in every unit that makes
 # it): no VM user can open it and hold the lock pci-bind's runs share.
 check "/run/microvm is root's, mode 0711" test "$(cx stat -c %U:%a /run/microvm)" = root:711
@@ -239,6 +247,7 @@ check "the VM stops before its TAPs" test -n "$stopped" -a -n "$stopping" -a "${
 check "TAP mvmu0 deleted" fails_to cx ip link show mvmu0
 check "virtiofsd socket removed on stop" test ! -e "$TMP/state/vm1/vm1-virtiofs-fs.sock"
 check "no record left" fails_to cx test -e /run/microvm/vm1/tap
+check "no record of the launcher's left" fails_to cx test -e /run/microvm/vm1/virtiofs-writable
 check "booted removed" test ! -L "$TMP/state/vm1/booted"
 check "microvm-unregister ran as root (before cleanup: booted was there)" \
     grep -qx 'microvm-unregister: uid 0 args 0' <<<"$log"
