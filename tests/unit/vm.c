@@ -1027,6 +1027,111 @@ START_TEST(share_dir_untrusted)
 }
 END_TEST
 
+/* Is path (as an error names it) the very directory want? */
+static bool same_file(const char *path, const char *want)
+{
+	struct stat a, b;
+	return stat(path, &a) == 0 && stat(want, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+/* A share's directory reached through a link of root's on the way: `share`
+ * (_i 0), `share/microvm` (1) or `share/microvm/virtiofs` (2) linked to a
+ * directory elsewhere in the runner, or `share` to one in a store beside
+ * it (3: a root-owned sticky directory above it, as /nix/store). vm_shares()
+ * opens the share's directory in the virtiofs directory it resolved and
+ * checks it alone: the share read through the link; the share's
+ * directory not root's, or the directory the link leads to writable by
+ * group, still refused, naming that directory. (Before 128302b each
+ * share's path was resolved and checked whole.) */
+START_TEST(share_dir_through_linked_steps)
+{
+	static const char *const linked[] = { "share", "share/microvm", "share/microvm/virtiofs",
+					      "share" };
+	static const char *const below[] = { "microvm/virtiofs/s", "virtiofs/s", "s",
+					     "microvm/virtiofs/s" };
+	char *store = tu_path(t.root, "store");
+	char *top = _i == 3 ? tu_path(store, "abc-share") : strdup(R("real"));
+	char *tag = tu_path(top, below[_i]);
+	tu_write(tag, "source", "/srv/s\n");
+	tu_write(tag, "socket", "s.sock\n");
+	if (_i == 3) {
+		tu_chmod(store, 01775); /* as /nix/store, root:nixbld */
+		tu_chown(store, 0, 30000);
+	}
+	char *dir = strdup(R(linked[_i]));
+	char *up = strdup(dir);
+	*strrchr(up, '/') = '\0';
+	ck_assert_int_eq(mkdir_p(up, 0755), 0);
+	tu_symlink(top, dir);
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	int r = vm_shares(&v, &sl, &e);
+	ck_assert_msg(r == 0, "case %d: %s", _i, tu_error_str(&e));
+	ck_assert_uint_eq(sl.n, 1);
+	ck_assert_str_eq(sl.v[0].tag, "s");
+	ck_assert_str_eq(sl.v[0].source, "/srv/s");
+	share_list_free(&sl);
+	/* the share's directory not root's */
+	tu_chown(tag, TU_NOBODY, TU_NOBODY);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_msg(!strcmp(e.reason, "not owned by root") && same_file(e.path, tag),
+		      "case %d: %s", _i, tu_error_str(&e));
+	tu_chown(tag, 0, 0);
+	/* ... nor writable by group */
+	tu_chmod(tag, 0775);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_msg(!strcmp(e.reason, "writable by group or others") && same_file(e.path, tag),
+		      "case %d: %s", _i, tu_error_str(&e));
+	tu_chmod(tag, 0755);
+	/* where the link leads, writable by group */
+	tu_chmod(top, 0775);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), -EPERM);
+	ck_assert_msg(!strcmp(e.reason, "writable by group or others") && same_file(e.path, top),
+		      "case %d: %s", _i, tu_error_str(&e));
+	tu_chmod(top, 0755);
+	ck_assert_int_eq(vm_shares(&v, &sl, &e), 0);
+	share_list_free(&sl);
+	vm_close(&v);
+	free(up);
+	free(dir);
+	free(tag);
+	free(top);
+	free(store);
+}
+END_TEST
+
+/* A file system mounted on a share's directory, FUSE, showing everything
+ * as root's (bindfs here; root's own mount, as nobody else mounts in the
+ * runner): the share's directory opened in the virtiofs directory and
+ * checked alone is refused as on FUSE, nothing read from it. */
+START_TEST(share_dir_on_fuse)
+{
+	char *src = tu_path(t.root, "userdir");
+	tu_write(src, "source", "/srv/s\n");
+	tu_write(src, "socket", "s.sock\n");
+	char *mnt = strdup(R("share/microvm/virtiofs/s"));
+	ck_assert_int_eq(mkdir_p(mnt, 0755), 0);
+	pid_t fs = tu_bindfs_as_roots(src, mnt, "source");
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	open_ok(&v);
+	int r = vm_shares(&v, &sl, &e);
+	if (r == 0)
+		share_list_free(&sl);
+	vm_close(&v);
+	tu_bindfs_stop(fs, mnt);
+	ck_assert_msg(r == -EPERM, "a share's directory on FUSE read: %d", r);
+	tu_assert_error(&e, EPERM, "trust", mnt, 0, "fuse",
+			"on a FUSE mount (its owners are whatever its daemon says)");
+	free(mnt);
+	free(src);
+}
+END_TEST
+
 /* How sockets are compared: as written ("" and "." skipped, ".." back one)
  * for the duplicate check and a reload's wait; plainly (no ".." step, a
  * name at the end) for a reload that keeps or hands a socket over. */
@@ -2478,6 +2583,8 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, share_unknown_setting_file, tu_need_root());
 	tu_add_test_if(tc, share_setting_untrusted, tu_need_root());
 	tu_add_test_if(tc, share_dir_untrusted, tu_need_root());
+	tu_add_loop_test_if(tc, share_dir_through_linked_steps, 0, 4, tu_need_root());
+	tu_add_test_if(tc, share_dir_on_fuse, tu_need_bindfs());
 	tu_add_test_if(tc, share_file_symlinks, tu_need_root());
 	tu_add_test_if(tc, executables, tu_need_root());
 	tu_add_test_if(tc, system_link, tu_need_root());
