@@ -1560,6 +1560,62 @@ START_TEST(trust_sticky_dir)
 }
 END_TEST
 
+/* A runner root names by a target with '..' in it, through `current`
+ * (_i 0) or a pin (_i 1): resolved as the kernel would, every directory
+ * the way enters checked, and the runner itself checked alone after
+ * (vm_open() since 25e3691, not every prefix again by path): a root-owned
+ * sticky directory the way passed through ("TMP/sub/..") is still refused
+ * as the runner, and a group-writable one the way went through and out of
+ * again ("GW/x/../../runner") is refused, though no prefix of the runner. */
+START_TEST(trust_runner_through_dotdot)
+{
+	char *pins = tu_path(t.root, "pins");
+	char *link = _i == 0 ? strdup(P(t.dir, "current")) : tu_path(pins, "vm1");
+	if (_i == 1) {
+		ck_assert_int_eq(mkdir(pins, 0755), 0);
+		setenv("MICROVM_RUNNER_PINS", pins, 1);
+	}
+	char *sticky = tu_path(t.root, "tmp"), *gw = tu_path(t.root, "gw");
+	ck_assert_int_eq(mkdir_p(P(sticky, "sub"), 0755), 0);
+	ck_assert_int_eq(mkdir_p(P(gw, "x"), 0755), 0);
+	ck_assert_int_eq(mkdir_p(R("bin"), 0755), 0);
+	tu_chmod(sticky, 01777);
+	tu_chmod(gw, 0775);
+	struct vm v;
+	struct mvm_error e;
+	char *target = xasprintf("%s/bin/..", t.runner);
+	unlink(link);
+	tu_symlink(target, link);
+	int r = vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e);
+	ck_assert_msg(r == 0, "case %d: %s", _i, tu_error_str(&e));
+	ck_assert_str_eq(v.runner, t.runner);
+	ck_assert_str_eq(v.link, link);
+	vm_close(&v);
+	free(target);
+	target = xasprintf("%s/sub/..", sticky);
+	ck_assert_int_eq(unlink(link), 0);
+	tu_symlink(target, link);
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", sticky, 0, "mode 1777", "writable by group or others");
+	free(target);
+	target = xasprintf("%s/x/../../runner", gw);
+	ck_assert_int_eq(unlink(link), 0);
+	tu_symlink(target, link);
+	ck_assert_int_eq(vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e), -EPERM);
+	tu_assert_error(&e, EPERM, "trust", gw, 0, "mode 0775", "writable by group or others");
+	tu_chmod(gw, 0755);
+	r = vm_open(&v, t.state, "vm1", VM_CURRENT, false, &e);
+	ck_assert_msg(r == 0, "case %d: %s", _i, tu_error_str(&e));
+	ck_assert_str_eq(v.runner, t.runner);
+	vm_close(&v);
+	free(target);
+	free(gw);
+	free(sticky);
+	free(link);
+	free(pins);
+}
+END_TEST
+
 /* Attack (found in review after issue 17): the VM user points current (or
  * booted) at a root-owned sticky directory such as /tmp itself. It passed
  * as a runner (the sticky exception), and a bin/ of the VM user's in it,
@@ -2606,6 +2662,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_link_within_runner, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_dir, tu_need_root());
 	tu_add_test_if(tc, trust_sticky_runner, tu_need_root());
+	tu_add_loop_test_if(tc, trust_runner_through_dotdot, 0, 2, tu_need_root());
 	tu_add_test_if(tc, trust_fuse_mount, tu_need_bindfs());
 	tu_add_test_if(tc, trust_fuse_current, tu_need_bindfs());
 	tu_add_loop_test_if(tc, stalled_fuse_not_asked, 0, 4, tu_need_bindfs());
