@@ -3031,6 +3031,32 @@ START_TEST(stop_asks_systemd_for_its_grace)
 }
 END_TEST
 
+/* The same for a stop of the launcher's own, when it gives up on a share
+ * (fatal): its STOPPING=1 puts a running unit into systemd's stop, with
+ * TimeoutStopSec= from then, and asks for the grace and 5 s more alike. */
+START_TEST(give_up_asks_systemd_for_its_grace)
+{
+	struct lt t;
+	lt_init(&t);
+	lt_share(&t, "ok", "ok", "vm1-virtiofs-ok.sock");
+	lt_share(&t, "bad", "bad", "vm1-virtiofs-bad.sock");
+	tu_write(t.vm.dir, "bad/.fake-fail", "");
+	const char *const extra[] = { "--max-failures", "1", "--grace", "40s", NULL };
+	lt_start(&t, t.fake, extra);
+	int st = lt_wait_exit(&t, 10000);
+	char *story = lt_story(&t);
+	ck_assert_msg(st == 1, "exit %d; log:\n%s", st, story);
+	int i = lt_wait_msg(&t, 0, "STOPPING=1", 1000);
+	ck_assert_msg(i >= 0, "no STOPPING=1; log:\n%s", story);
+	ck_assert_msg(has_line(t.msgs[i].text, "EXTEND_TIMEOUT_USEC=45000000"),
+		      "the give-up's message asks systemd for no more time than its "
+		      "TimeoutStopSec= (wanted EXTEND_TIMEOUT_USEC=45000000): '%s'",
+		      t.msgs[i].text);
+	free(story);
+	lt_free(&t);
+}
+END_TEST
+
 /* A share a reload removes, whose daemon waits for a client and does not
  * stop on SIGTERM: its socket is shut down, which ends that wait, so the
  * daemon goes at once (not killed after --grace), READY=1 follows the
@@ -7252,6 +7278,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, stop_during_a_reloads_grace_keeps_its_end, tu_need_root());
 	tu_add_test_if(tc, stop_ends_within_the_units_stop_timeout, tu_need_root());
 	tu_add_loop_test_if(tc, stop_asks_systemd_for_its_grace, 0, 2, tu_need_root());
+	tu_add_test_if(tc, give_up_asks_systemd_for_its_grace, tu_need_root());
 	tu_add_test_if(tc, removed_share_waiting_daemon_goes_at_once, tu_need_root());
 	tu_add_test_if(tc, socket_to_another_tag_waits_for_the_old_daemon, tu_need_root());
 	tu_add_test_if(tc, exit_0_with_client_waiting_fails, tu_need_root());
