@@ -977,6 +977,13 @@ START_TEST(cleanup_as_root_through_link_refused)
 			       t.dir, elsewhere);
 	ck_assert_msg(r.status == 1 && !strcmp(r.err, want), "exit %d: %s", r.status, r.err);
 	tu_run_free(&r);
+	/* ... and --allow-untrusted overrides, as it says: the link followed
+	 * (as the VM user's cleanup follows it), the `booted` there removed */
+	run_verb(&r, &t, "cleanup", "--allow-untrusted");
+	ck_assert_msg(r.status == 0 && !exists(elsewhere, "booted"),
+		      "cleanup --allow-untrusted through the link %s: exit %d: %s", t.dir, r.status,
+		      r.err);
+	tu_run_free(&r);
 	free(want);
 	free(moved);
 	free(theirs);
