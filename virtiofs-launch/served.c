@@ -229,8 +229,15 @@ int served_publish(struct mvm_error *e)
 	}
 	int r = 0;
 	if (n) {
+		/* (one the others would pass over as a whole, as too large,
+		 * would let them follow this VM's guest's links: not written,
+		 * its new sources not served) */
 		_cleanup_free_ char *text = record_text(v, n);
-		r = text ? record_write(text, e) : record_error(e, ENOMEM, "write", RECORD, NULL);
+		r = !text ? record_error(e, ENOMEM, "write", RECORD, NULL)
+		    : strlen(text) > SERVED_RECORD_MAX
+			? record_error(e, EFBIG, "write", RECORD,
+				       "larger than the 1 MiB the other launchers read")
+			: record_write(text, e);
 	} else {
 		r = record_remove(e);
 	}

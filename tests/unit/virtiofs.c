@@ -5169,6 +5169,120 @@ START_TEST(bad_records_passed_over)
 }
 END_TEST
 
+#define BIG_SHARES 270
+
+/* t's notifications read and dropped (more than MAX_MSGS may come: a
+ * STATUS= for each share that fails) until READY=1 (unless until_exit),
+ * or until t exited and none is left, at most timeout_ms: did READY=1
+ * come? */
+static bool drain_notify(struct lt *t, bool until_exit, int timeout_ms)
+{
+	long long end = now_us() + timeout_ms * 1000LL;
+	bool ready = false;
+	for (;;) {
+		char buf[sizeof(t->msgs[0].text)];
+		ssize_t n;
+		while ((n = recv(t->nfd, buf, sizeof(buf) - 1, 0)) >= 0) {
+			buf[n] = '\0';
+			ready |= has_line(buf, "READY=1");
+		}
+		struct pollfd p[2] = {{.fd = t->nfd, .events = POLLIN},
+				      {.fd = t->pidfd, .events = POLLIN}};
+		long long d = end - now_us();
+		if ((ready && !until_exit) || d <= 0)
+			return ready;
+		if (poll(p, 2, (int)(d / 1000) + 1) > 0 && !(p[0].revents & POLLIN) &&
+		    (p[1].revents & POLLIN))
+			return ready; /* (exited, nothing left to read) */
+	}
+}
+
+/* A record larger than the other launchers read (1 MiB) is one they pass
+ * over as a whole. vm2's launcher was started from a runner (one its VM
+ * user chose, before a pin) with writable share w of ROOT/shared and
+ * BIG_SHARES more writable shares, each source about 4 KiB long; then
+ * its `current` switched to a runner where w is another directory,
+ * nothing restarted; vm2's guest's root made data -> a root-only host
+ * directory in ROOT/shared. vm1's launcher, started with share s of
+ * ROOT/shared/data, read vm2's runner as it is now, passed over vm2's
+ * record ("larger than 1 MiB") and followed the link (found by a review
+ * of served.c, 2026-12-03). Wanted: vm2's launcher does not write a
+ * record the others cannot read, so it serves none of those shares (its
+ * start fails; one line names the record), or vm1's share s is refused. */
+START_TEST(attack_record_too_large_for_the_others)
+{
+	struct lt t, t2;
+	lt_init(&t);
+	lt_init_beside(&t2, &t, "vm2");
+	char *shared = tu_path(t.vm.root, "shared"), *data = tu_path(shared, "data");
+	char *other = tu_path(t.vm.root, "other"), *secret = make_secret(&t);
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	ck_assert_int_eq(mkdir(other, 0755), 0);
+	lt_share(&t2, "w", shared, "vm2-virtiofs-w.sock");
+	/* (ROOT/pad/X.../X..., 16 names of 250 bytes, then dNNN: about 4 KiB) */
+	char *deep = tu_path(t.vm.root, "pad"), name[251];
+	memset(name, 'x', 250);
+	name[250] = '\0';
+	for (int k = 0; k < 16; k++) {
+		char *p = tu_path(deep, name);
+		free(deep);
+		deep = p;
+	}
+	for (int i = 0; i < BIG_SHARES; i++) {
+		char rel[64], *src = xasprintf("%s/d%03d", deep, i);
+		char *v = xasprintf("%s\n", src);
+		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/p%03d/source", i);
+		tu_write(t2.vm.runner, rel, v);
+		free(v);
+		v = xasprintf("vm2-p%03d.sock\n", i);
+		snprintf(rel, sizeof(rel), "share/microvm/virtiofs/p%03d/socket", i);
+		tu_write(t2.vm.runner, rel, v);
+		free(v);
+		free(src);
+	}
+	free(deep);
+	const char *const once[] = {"--max-failures", "1", NULL};
+	lt_start(&t2, t2.fake, once);
+	bool w_served = drain_notify(&t2, false, 30000) && daemon_of(&t2, "w") > 0;
+	struct stat st;
+	char *rec = record_of(&t, "vm2");
+	off_t size = stat(rec, &st) == 0 ? st.st_size : -1;
+	switch_runner(&t, "vm2", other, false);
+	tu_symlink(secret, data); /* vm2's guest's root's, through w */
+	lt_share(&t, "s", data, "vm1-virtiofs-s.sock");
+	lt_start(&t, t.fake, once);
+	int ready = lt_wait_msg(&t, 0, "READY=1", 10000);
+	bool served = ready >= 0 && pinned_is(&t, "s", secret);
+	if (ready >= 0)
+		kill(t.pid, SIGTERM);
+	lt_wait_exit(&t, 5000);
+	if (t2.pid > 0)
+		kill(t2.pid, SIGTERM);
+	drain_notify(&t2, true, 20000);
+	int st2 = lt_wait_exit(&t2, 1000);
+	char *log = lt_log(&t), *log2 = lt_log(&t2);
+	ck_assert_msg(!(w_served && served),
+		      "vm2's launcher serves ROOT/shared writable, its record of %lld bytes, and "
+		      "vm1's share s serves the root-only %s; vm1's log:\n%s", (long long)size,
+		      secret, log);
+	ck_assert_msg(!w_served && st2 == 1 && size < 0, "vm2 %s, exit %d, record of %lld bytes",
+		      w_served ? "serves w" : "serves nothing", st2, (long long)size);
+	char *want = xasprintf("virtiofs-launch: vm2: unable to write '%s': larger than the "
+			       "1 MiB the other launchers read\n", rec);
+	ck_assert_msg(occurrences(log2, want) == 1, "want once:\n%svm2's log:\n%s", want, log2);
+	free(want);
+	free(log2);
+	free(log);
+	free(rec);
+	lt_free(&t2);
+	free(secret);
+	free(other);
+	free(data);
+	free(shared);
+	lt_free(&t);
+}
+END_TEST
+
 /* A writable share whose source is the state dir, a VM's directory or a
  * directory above them: the guest's root writes there as host uid 0, so it
  * could make a `current` of root's in a VM's directory itself, which the
@@ -7352,6 +7466,7 @@ Suite *virtiofs_suite(void)
 	tu_add_test_if(tc, writable_record_while_served, tu_need_root());
 	tu_add_test_if(tc, writable_record_follows_a_reload, tu_need_root());
 	tu_add_loop_test_if(tc, bad_records_passed_over, 0, 4, tu_need_root());
+	tu_add_test_if(tc, attack_record_too_large_for_the_others, tu_need_root());
 	suite_add_tcase(s, tc);
 	/* A writable share of the state dir, a VM's directory or one above
 	 * them: each started before (READY=1), a guest's root then free to
