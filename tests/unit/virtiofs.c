@@ -4462,6 +4462,22 @@ START_TEST(attack_state_dir_symlink)
 }
 END_TEST
 
+/* The attack tests' end: t's READY=1 waited for (3 s, from message
+ * from), whether its share s then serves path (pinned there: what the
+ * guest would see), t stopped; *ready the READY=1's index (-1: none),
+ * *log t's log (malloc'ed). */
+static bool s_serves_then_stop(struct lt *t, size_t from, const char *path, int *ready,
+			       char **log)
+{
+	*ready = lt_wait_msg(t, from, "READY=1", 3000);
+	bool served = *ready >= 0 && pinned_is(t, "s", path);
+	if (*ready >= 0)
+		kill(t->pid, SIGTERM);
+	lt_wait_exit(t, 3000);
+	*log = lt_log(t);
+	return served;
+}
+
 /* A guest's root makes directories and links of host uid 0 in its
  * writable share (virtiofsd keeps the guest's owners), and the launcher
  * follows a link of root's in a directory of root's: so a share whose
@@ -4495,12 +4511,9 @@ START_TEST(attack_writable_share_through_an_alias)
 		lt_start(&t, t.fake, once);
 	else
 		ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
-	int ready = lt_wait_msg(&t, from, "READY=1", 3000);
-	bool served = ready >= 0 && pinned_is(&t, "s", secret);
-	if (ready >= 0)
-		kill(t.pid, SIGTERM);
-	lt_wait_exit(&t, 3000);
-	char *log = lt_log(&t);
+	int ready;
+	char *log;
+	bool served = s_serves_then_stop(&t, from, secret, &ready, &log);
 	ck_assert_msg(!served, "case %d: the guest's link was followed: share s serves the "
 		      "root-only %s", _i, secret);
 	ck_assert_msg(strstr(log, "unable to use share 's' source '") &&
@@ -4541,12 +4554,9 @@ START_TEST(attack_writable_share_noted_past_a_missing_step)
 	lt_share(&t, "s", via, "vm1-virtiofs-s.sock");
 	lt_share(&t, "w", w, "vm1-virtiofs-w.sock");
 	lt_start(&t, t.fake, once);
-	int ready = lt_wait_msg(&t, 0, "READY=1", 3000);
-	bool served = ready >= 0 && pinned_is(&t, "s", secret);
-	if (ready >= 0)
-		kill(t.pid, SIGTERM);
-	lt_wait_exit(&t, 3000);
-	char *log = lt_log(&t);
+	int ready;
+	char *log;
+	bool served = s_serves_then_stop(&t, 0, secret, &ready, &log);
 	ck_assert_msg(!served, "w %s: the guest's link was followed: share s serves the root-only %s",
 		      spelt[_i], secret);
 	ck_assert_msg(ready < 0 && strstr(log, "unable to use share 's' source '") &&
@@ -4731,12 +4741,9 @@ START_TEST(attack_share_inside_another_vms_writable_share)
 		lt_start(&t, t.fake, once);
 	else
 		ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
-	int ready = lt_wait_msg(&t, from, "READY=1", 3000);
-	bool served = ready >= 0 && pinned_is(&t, "s", secret);
-	if (ready >= 0)
-		kill(t.pid, SIGTERM);
-	lt_wait_exit(&t, 3000);
-	char *log = lt_log(&t);
+	int ready;
+	char *log;
+	bool served = s_serves_then_stop(&t, from, secret, &ready, &log);
 	ck_assert_msg(!served, "case %d: vm2's guest's link was followed: vm1's share s serves "
 		      "the root-only %s", _i, secret);
 	ck_assert_msg(strstr(log, "unable to use share 's' source '") &&
@@ -4908,12 +4915,9 @@ START_TEST(attack_share_inside_a_writable_share_another_launcher_serves)
 		lt_start(&t, t.fake, once);
 	else
 		ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
-	int ready = lt_wait_msg(&t, from, "READY=1", 3000);
-	bool served = ready >= 0 && pinned_is(&t, "s", secret);
-	if (ready >= 0)
-		kill(t.pid, SIGTERM);
-	lt_wait_exit(&t, 3000);
-	char *log = lt_log(&t);
+	int ready;
+	char *log;
+	bool served = s_serves_then_stop(&t, from, secret, &ready, &log);
 	ck_assert_msg(daemon_of_now(&t2, "w") == w, "case %d: vm2's daemon of w (%d) is gone", _i,
 		      (int)w);
 	ck_assert_msg(!served, "case %d: vm2's launcher serves ROOT/shared writable, and its "
