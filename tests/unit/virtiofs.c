@@ -4478,6 +4478,28 @@ static bool s_serves_then_stop(struct lt *t, size_t from, const char *path, int 
 	return served;
 }
 
+/* vm1 given share s of src: at its start, or (by_reload) at a reload once
+ * it runs with share a alone (--max-failures 1 both ways); then as
+ * s_serves_then_stop(). */
+static bool s_given_then_stopped(struct lt *t, const char *src, bool by_reload, const char *path,
+				 int *ready, char **log)
+{
+	const char *const once[] = {"--max-failures", "1", NULL};
+	size_t from = 0;
+	if (by_reload) {
+		lt_share(t, "a", "a", "vm1-virtiofs-a.sock");
+		lt_start(t, t->fake, once);
+		ck_assert_int_ge(lt_wait_msg(t, 0, "READY=1", 5000), 0);
+		from = t->nmsg;
+	}
+	lt_share(t, "s", src, "vm1-virtiofs-s.sock");
+	if (!by_reload)
+		lt_start(t, t->fake, once);
+	else
+		ck_assert_int_eq(kill(t->pid, SIGHUP), 0);
+	return s_serves_then_stop(t, from, path, ready, log);
+}
+
 /* A guest's root makes directories and links of host uid 0 in its
  * writable share (virtiofsd keeps the guest's owners), and the launcher
  * follows a link of root's in a directory of root's: so a share whose
@@ -4728,22 +4750,9 @@ START_TEST(attack_share_inside_another_vms_writable_share)
 	char *written = _i == 2 ? tu_path(t.vm.root, "new/../shared") : strdup(shared);
 	other_vm(&t, "vm2", "w", written, false);
 	free(written);
-	const char *const once[] = {"--max-failures", "1", NULL};
-	size_t from = 0;
-	if (_i == 1) {
-		lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
-		lt_start(&t, t.fake, once);
-		ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
-		from = t.nmsg;
-	}
-	lt_share(&t, "s", data, "vm1-virtiofs-s.sock");
-	if (_i != 1)
-		lt_start(&t, t.fake, once);
-	else
-		ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
 	int ready;
 	char *log;
-	bool served = s_serves_then_stop(&t, from, secret, &ready, &log);
+	bool served = s_given_then_stopped(&t, data, _i == 1, secret, &ready, &log);
 	ck_assert_msg(!served, "case %d: vm2's guest's link was followed: vm1's share s serves "
 		      "the root-only %s", _i, secret);
 	ck_assert_msg(strstr(log, "unable to use share 's' source '") &&
@@ -4902,22 +4911,9 @@ START_TEST(attack_share_inside_a_writable_share_another_launcher_serves)
 	ck_assert_int_gt(w, 0);
 	switch_runner(&t, "vm2", _i == 1 ? shared : other, _i == 1);
 	tu_symlink(secret, data); /* vm2's guest's root's, through w */
-	const char *const once[] = {"--max-failures", "1", NULL};
-	size_t from = 0;
-	if (_i == 2) {
-		lt_share(&t, "a", "a", "vm1-virtiofs-a.sock");
-		lt_start(&t, t.fake, once);
-		ck_assert_int_ge(lt_wait_msg(&t, 0, "READY=1", 5000), 0);
-		from = t.nmsg;
-	}
-	lt_share(&t, "s", data, "vm1-virtiofs-s.sock");
-	if (_i != 2)
-		lt_start(&t, t.fake, once);
-	else
-		ck_assert_int_eq(kill(t.pid, SIGHUP), 0);
 	int ready;
 	char *log;
-	bool served = s_serves_then_stop(&t, from, secret, &ready, &log);
+	bool served = s_given_then_stopped(&t, data, _i == 2, secret, &ready, &log);
 	ck_assert_msg(daemon_of_now(&t2, "w") == w, "case %d: vm2's daemon of w (%d) is gone", _i,
 		      (int)w);
 	ck_assert_msg(!served, "case %d: vm2's launcher serves ROOT/shared writable, and its "
