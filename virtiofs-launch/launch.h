@@ -176,6 +176,8 @@ void made_dirs_move(struct made_dirs *to, struct made_dirs *from);
  * stops: what a guest made there stays. 0, or -errno with e filled (no
  * memory: a walk that knows not all of them is refused). */
 int writable_note(const struct share_list *l, int fd, struct mvm_error *e);
+/* Is the identity dev, ino one of v (n of them)? */
+bool dir_id_in(const struct dir_id *v, size_t n, dev_t dev, ino_t ino);
 /* The identity dev, ino noted as a writable source's (once): 0, or
  * -ENOMEM. */
 int writable_add(dev_t dev, ino_t ino);
@@ -248,6 +250,9 @@ void served_free(void);
  * the file, its line and the value, once. 0, or -errno with e filled (no
  * memory, the runtime dir refused or unreadable). */
 int served_note_others(struct mvm_error *e);
+/* served_note_others() before a round of daemon starts: taken as read
+ * when others_note() read them just before (the start, a reload). */
+int served_note_others_round(struct mvm_error *e);
 
 /* ---- sock.c ---- */
 #define LISTENER_INIT {.fd = -1, .dir = -1}

@@ -74,13 +74,18 @@ static const char *const roots_reason[] = {
 			"root makes links there as host uid 0)",
 };
 
+bool dir_id_in(const struct dir_id *v, size_t n, dev_t dev, ino_t ino)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].dev == dev && v[i].ino == ino)
+			return true;
+	return false;
+}
+
 /* st's identity in v (n of them)? */
 static bool id_in(const struct dir_id *v, size_t n, const struct stat *st)
 {
-	for (size_t i = 0; i < n; i++)
-		if (v[i].dev == st->st_dev && v[i].ino == st->st_ino)
-			return true;
-	return false;
+	return dir_id_in(v, n, st->st_dev, st->st_ino);
 }
 
 /* The identity of directory fd added to L.above (once): 0, or -errno. */
@@ -103,8 +108,7 @@ static int above_add(int fd)
  * failed_writable_note_refuses_the_start) */
 __attribute__((noinline)) int writable_add(dev_t dev, ino_t ino)
 {
-	struct stat st = {.st_dev = dev, .st_ino = ino};
-	if (id_in(L.writable, L.n_writable, &st))
+	if (dir_id_in(L.writable, L.n_writable, dev, ino))
 		return 0;
 	struct dir_id *v = realloc(L.writable, (L.n_writable + 1) * sizeof(*v));
 	if (!v)

@@ -65,18 +65,10 @@ static struct seen {
 } *seen;
 static size_t n_seen;
 
-static bool id_listed(const struct dir_id *v, size_t n, dev_t dev, ino_t ino)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i].dev == dev && v[i].ino == ino)
-			return true;
-	return false;
-}
-
 bool served_may_start(const struct child *ch)
 {
 	return ch->sh.set.read_only || !ch->src_known ||
-	       (pub_known && id_listed(pub, n_pub, ch->src_dev, ch->src_ino));
+	       (pub_known && dir_id_in(pub, n_pub, ch->src_dev, ch->src_ino));
 }
 
 /* RUNTIME/NAME/virtiofs-writable, for messages. */
@@ -210,7 +202,7 @@ int served_publish(struct mvm_error *e)
 	size_t n = 0;
 	for (size_t i = 0; i < L.n; i++) {
 		const struct child *ch = L.v[i];
-		if (!writable_held(ch) || id_listed(v, n, ch->src_dev, ch->src_ino))
+		if (!writable_held(ch) || dir_id_in(v, n, ch->src_dev, ch->src_ino))
 			continue;
 		struct dir_id *nv = realloc(v, (n + 1) * sizeof(*v));
 		if (!nv) {
@@ -222,7 +214,7 @@ int served_publish(struct mvm_error *e)
 	}
 	bool same = pub_known && n == n_pub;
 	for (size_t i = 0; same && i < n; i++)
-		same = id_listed(pub, n_pub, v[i].dev, v[i].ino);
+		same = dir_id_in(pub, n_pub, v[i].dev, v[i].ino);
 	if (same) {
 		free(v);
 		return 0;
@@ -426,7 +418,7 @@ passed_over:
 	return 0;
 }
 
-int served_note_others(struct mvm_error *e)
+static int note_others(struct mvm_error *e)
 {
 	if (L.host_rt < 0) {
 		/* (before pin_setup(): not made, a missing one holds no record) */
@@ -463,4 +455,26 @@ int served_note_others(struct mvm_error *e)
 	}
 	closedir(d);
 	return r;
+}
+
+/* When others_note() last read them all (the start, a reload): the round
+ * of daemon starts that follows at once takes them as read. */
+static long long others_read_at = -1;
+/* (well above the time from that reading to the first round) */
+#define OTHERS_FRESH_MS 1000
+
+int served_note_others(struct mvm_error *e)
+{
+	int r = note_others(e);
+	others_read_at = r == 0 ? now_ms() : -1;
+	return r;
+}
+
+int served_note_others_round(struct mvm_error *e)
+{
+	long long read_at = others_read_at;
+	others_read_at = -1;
+	if (read_at >= 0 && now_ms() - read_at < OTHERS_FRESH_MS)
+		return 0;
+	return note_others(e);
 }

@@ -869,7 +869,7 @@ static long long timers(void)
 		/* What the other launchers serve writable now, once a round,
 		 * before a walk: one may have started since the last look, or
 		 * been switched to another runner. */
-		if (others == 1 && (others = served_note_others(&oe)) < 0)
+		if (others == 1 && (others = served_note_others_round(&oe)) < 0)
 			log_error_info(&oe);
 		if (others < 0) {
 			ch->started = now;
