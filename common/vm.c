@@ -426,6 +426,11 @@ static int rooted_step(void *ctx, const struct walk_step *s, struct mvm_error *e
 	return r < 0 ? r : trust_fs(s->path, s->fd, e);
 }
 
+static const struct walk_rules rooted_rules = {.flags = WALK_FOLLOW_LAST,
+					       .action = "trust",
+					       .step = rooted_step,
+					       .fuse = fuse_untrusted};
+
 /* Resolve path, an absolute one, as the kernel would, but only through
  * what root chose: every directory an entry is looked up in is root's and
  * unwritable by group or others (a root-owned sticky one too: nobody else
@@ -439,12 +444,70 @@ static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
 {
 	if (path[0] != '/')
 		return mvm_error_set(e, EINVAL, "trust", path, "not an absolute path");
-	const struct walk_rules w = {.flags = WALK_FOLLOW_LAST,
-				     .action = "trust",
-				     .step = rooted_step,
-				     .fuse = fuse_untrusted};
 	int r = trust_one("/", true, false, e);
-	return r < 0 ? r : walk_path(-1, NULL, path, &w, NULL, out, e);
+	return r < 0 ? r : walk_path(-1, NULL, path, &rooted_rules, NULL, out, e);
+}
+
+/* The directory path (len bytes of it, absolute, as written) resolved as
+ * resolve_rooted() resolves a path it is a prefix of, and opened into d:
+ * walked as "DIR/.", so that its last step is one with more after it, as
+ * in the whole path (opened as a directory, and checked by rooted_step()
+ * as a directory an entry is looked up in). 0, or -errno (nothing said:
+ * the caller resolves the whole path the long way then). */
+static int rooted_dir_open(const char *path, size_t len, struct vm_rooted_dir *d)
+{
+	char dir[PATH_MAX];
+	if (len == 0 || len + 2 >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, len);
+	memcpy(dir + len, "/.", 3);
+	int fd = -1;
+	int r = trust_one("/", true, false, NULL);
+	if (r == 0)
+		r = walk_path(-1, NULL, dir, &rooted_rules, &fd, &d->res, NULL);
+	dir[len] = '\0';
+	if (r == 0 && !(d->written = strdup(dir)))
+		r = -ENOMEM;
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		vm_rooted_dir_free(d);
+		return r;
+	}
+	d->fd = fd;
+	return 0;
+}
+
+/* resolve_rooted() of path, an absolute one, for one more VM of scan: the
+ * directory it lies in (as written) resolved and checked once for all the
+ * VMs whose runners lie there (/nix/store, the pins' directory), and only
+ * the last step walked from it, by the same rule. (Walked from "/" as
+ * before when there is no scan, or the last step is no plain name.) */
+static int resolve_rooted_in(struct vm_scan *scan, const char *path, char **out,
+			     struct mvm_error *e)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	if (!scan || path[0] != '/' || slash == path || !*name || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return resolve_rooted(path, out, e);
+	size_t len = (size_t)(slash - path);
+	struct vm_rooted_dir *d = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(scan->dirs) && !d; i++) {
+		struct vm_rooted_dir *c = &scan->dirs[i];
+		if (c->written && strlen(c->written) == len && memcmp(c->written, path, len) == 0)
+			d = c;
+	}
+	if (!d) { /* (a new one, in the place of the oldest) */
+		d = &scan->dirs[scan->next++ % ARRAY_SIZE(scan->dirs)];
+		vm_rooted_dir_free(d);
+		if (rooted_dir_open(path, len, d) < 0)
+			return resolve_rooted(path, out, e);
+	}
+	/* Any failure said as the long way says it (a missing step, a
+	 * refused one: the same walk from "/" meets it again). */
+	int r = walk_path(d->fd, d->res, name, &rooted_rules, NULL, out, NULL);
+	return r < 0 ? resolve_rooted(path, out, e) : r;
 }
 
 /* The VM's directory v->dir, opened in the state dir sd (resolved as
@@ -518,7 +581,8 @@ static int dir_open(struct vm *v, int sd, const char *state, bool link_ok, struc
  * 1 with vm->runner and vm->link (the pin) set; 0 when there is no pin
  * (the caller reads `current`); a pin that leads nowhere is an error,
  * never "no pin". allow_untrusted: the pin resolved as it is. */
-static int pinned(struct vm *v, int sd, const char *state, struct mvm_error *e)
+static int pinned(struct vm *v, int sd, const char *state, struct vm_scan *scan,
+		  struct mvm_error *e)
 {
 	const char *env = getenv("MICROVM_RUNNER_PINS");
 	const char *dir = env && *env ? env : DEFAULT_RUNNER_PINS;
@@ -536,16 +600,26 @@ static int pinned(struct vm *v, int sd, const char *state, struct mvm_error *e)
 		rdir = strdup(dir);
 		if (!rdir)
 			return mvm_error_set(e, ENOMEM, "read", dir, NULL);
+	} else if (scan && scan->pins != 0) { /* (as the scan's first VM found it) */
+		if (scan->pins < 0)
+			return 0;
+		if (!(rdir = strdup(scan->pins_dir)))
+			return mvm_error_set(e, ENOMEM, "read", dir, NULL);
 	} else {
 		r = resolve_rooted(dir, &rdir, e);
-		if (r == -ENOENT)
+		if (r == -ENOENT) {
+			if (scan)
+				scan->pins = -1;
 			return 0;
+		}
 		/* ... and asked in a directory of root's, unwritable by
 		 * others: in anyone else's, its owner could remove the pin. */
 		if (r == 0)
 			r = trust_one(rdir, false, false, e);
 		if (r < 0)
 			return r;
+		if (scan && (scan->pins_dir = strdup(rdir)))
+			scan->pins = 1;
 	}
 	_cleanup_free_ char *pin = path_join(rdir, v->name);
 	if (!pin)
@@ -567,7 +641,7 @@ static int pinned(struct vm *v, int sd, const char *state, struct mvm_error *e)
 		 * lead through the VM user's directory) */
 		r = walk_unasked(-1, NULL, pin, true, NULL, &v->runner, e);
 	} else {
-		r = resolve_rooted(pin, &v->runner, e);
+		r = resolve_rooted_in(scan, pin, &v->runner, e);
 	}
 	if (r == -ENOENT) { /* not -ENOENT: that would be "nothing to do" */
 		mvm_error_set(e, ENOLINK, "resolve", pin, "dangling symlink");
@@ -596,7 +670,7 @@ static int pinned(struct vm *v, int sd, const char *state, struct mvm_error *e)
  * root's. The VM's directory itself is not followed when it is a link
  * (dir_open()). */
 static int root_named(struct vm *v, enum vm_link which, int sd, const char *state,
-		      struct mvm_error *e)
+		      struct vm_scan *scan, struct mvm_error *e)
 {
 	/* who makes the link, and who else may act on another's */
 	const char *who = which == VM_CURRENT
@@ -660,7 +734,7 @@ static int root_named(struct vm *v, enum vm_link which, int sd, const char *stat
 	/* Resolved as root's pin is: an absolute target can lead through the
 	 * VM user's directory too (STATE/NAME/result), where that user could
 	 * put a link of its own. */
-	r = resolve_rooted(target, &v->runner, e);
+	r = resolve_rooted_in(scan, target, &v->runner, e);
 	if (r == -ENOENT || r == -ENOTDIR) { /* with the target, as a dangling link is fixed */
 		r = mvm_error_set(e, -r, "resolve", v->link, NULL);
 		if (e)
@@ -727,18 +801,24 @@ static int link_followed(struct vm *v, enum vm_link which, int sd, const char *s
 	return r;
 }
 
-int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
-	    bool allow_untrusted, struct mvm_error *e)
+/* vm_open(), with what scan (NULL: none) took for the VMs before. */
+static int vm_open_in(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
+		      bool allow_untrusted, struct vm_scan *scan, struct mvm_error *e)
 {
 	struct vm v = {.dfd = -1, .allow_untrusted = allow_untrusted};
 	int r = vm_name_check(name, e);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *state = NULL;
-	_cleanup_close_ int sd = -1;
-	r = state_open(state_dir, &sd, &state, e);
+	_cleanup_free_ char *own_state = NULL;
+	_cleanup_close_ int own_sd = -1;
+	if (scan && !scan->state)
+		r = state_open(state_dir, &scan->sd, &scan->state, e);
+	else if (!scan)
+		r = state_open(state_dir, &own_sd, &own_state, e);
 	if (r < 0)
 		return r;
+	int sd = scan ? scan->sd : own_sd;
+	const char *state = scan ? scan->state : own_state;
 	v.name = strdup(name);
 	v.dir = path_join(state, name);
 	v.link = v.dir ? path_join(v.dir, vm_link_name(which)) : NULL;
@@ -748,11 +828,11 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 	}
 	/* Root's pin when there is one: `current`, which the VM user can
 	 * change, is not read then. */
-	r = which == VM_CURRENT ? pinned(&v, sd, state, e) : 0;
+	r = which == VM_CURRENT ? pinned(&v, sd, state, scan, e) : 0;
 	/* (resolve_rooted(): every directory on the way checked already) */
 	bool rooted = r == 1 && !allow_untrusted;
 	if (r == 0 && which != VM_BOOTED && !allow_untrusted) {
-		r = root_named(&v, which, sd, state, e);
+		r = root_named(&v, which, sd, state, scan, e);
 		rooted = true;
 	} else if (r == 0) {
 		r = link_followed(&v, which, sd, state, e);
@@ -776,6 +856,47 @@ int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link
 fail:
 	vm_close(&v);
 	return r;
+}
+
+int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
+	    bool allow_untrusted, struct mvm_error *e)
+{
+	return vm_open_in(vm, state_dir, name, which, allow_untrusted, NULL, e);
+}
+
+int vm_scan_open(struct vm_scan *scan, struct vm *vm, const char *name, struct mvm_error *e)
+{
+	return vm_open_in(vm, scan->state_dir, name, VM_CURRENT, false, scan, e);
+}
+
+int vm_scan_dir_on_fuse(struct vm_scan *scan, const char *name)
+{
+	if (!scan->state) {
+		int r = state_open(scan->state_dir, &scan->sd, &scan->state, NULL);
+		if (r < 0)
+			return r;
+	}
+	return mount_point_on_fuse(scan->sd, scan->sd, name);
+}
+
+void vm_rooted_dir_free(struct vm_rooted_dir *d)
+{
+	if (d->written && d->fd >= 0)
+		close(d->fd);
+	free(d->written);
+	free(d->res);
+	memset(d, 0, sizeof(*d));
+}
+
+void vm_scan_free(struct vm_scan *scan)
+{
+	if (scan->state && scan->sd >= 0)
+		close(scan->sd);
+	free(scan->state);
+	free(scan->pins_dir);
+	for (size_t i = 0; i < ARRAY_SIZE(scan->dirs); i++)
+		vm_rooted_dir_free(&scan->dirs[i]);
+	memset(scan, 0, sizeof(*scan));
 }
 
 /* Whether rel is a plain relative path: no empty, "." or ".." step. */

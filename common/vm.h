@@ -63,6 +63,35 @@ struct vm {
 int vm_open(struct vm *vm, const char *state_dir, const char *name, enum vm_link which,
 	    bool allow_untrusted, struct mvm_error *e);
 void vm_close(struct vm *vm);
+
+/* What vm_scan_open() of many VMs of one state dir takes once for all:
+ * the state dir, resolved and opened; whether root's pins' directory is
+ * there, resolved; and the directories their runners lie in (as written:
+ * /nix/store, the pins' directory), each resolved and checked by the rule
+ * of a runner's way once. For a walk over every VM, at one moment (a
+ * virtiofs-launch start or reload): not kept. Zeroed is empty. */
+struct vm_rooted_dir {
+	char *written; /* NULL: unused */
+	char *res;
+	int fd;
+};
+struct vm_scan {
+	const char *state_dir;
+	int sd; /* (sd, state: state_dir resolved, set when state is) */
+	char *state;
+	int pins; /* 0: not looked at yet; 1: pins_dir; -1: none */
+	char *pins_dir;
+	struct vm_rooted_dir dirs[4];
+	unsigned next;
+};
+/* vm_open(vm, scan->state_dir, name, VM_CURRENT, false, e), with what
+ * scan took before (the first call takes it): the same checks, each of a
+ * directory shared by the VMs made once. */
+int vm_scan_open(struct vm_scan *scan, struct vm *vm, const char *name, struct mvm_error *e);
+/* Is STATE/NAME of scan the root of a FUSE mount? vm_dir_on_fuse(). */
+int vm_scan_dir_on_fuse(struct vm_scan *scan, const char *name);
+void vm_scan_free(struct vm_scan *scan);
+void vm_rooted_dir_free(struct vm_rooted_dir *d);
 /* Every directory in the state dir but a dot one, sorted: the VMs (names
  * malloc'ed, as the array; -errno). Not checked as VM names. A FUSE
  * mount in the state dir is listed unasked (vm_dir() refuses it). */

@@ -247,6 +247,9 @@ int others_note(struct mvm_error *e)
 	int r = vm_list(state, &names, &n);
 	if (r < 0)
 		return mvm_error_set(e, -r, "list", L.c.state_dir, NULL);
+	/* (the state dir, the pins' directory and the runners' directories
+	 * looked at once for all of them) */
+	struct vm_scan scan = {.state_dir = L.c.state_dir};
 	for (size_t i = 0; i < n; i++) {
 		struct vm v;
 		struct share_list l = {0};
@@ -254,10 +257,10 @@ int others_note(struct mvm_error *e)
 		int k = 0;
 		if (r != 0 || strcmp(names[i], L.name) == 0 || vm_name_check(names[i], NULL) < 0)
 			k = 1; /* (not another VM, or after a failure) */
-		else if ((k = vm_dir_on_fuse(L.c.state_dir, names[i])) != 0)
+		else if ((k = vm_scan_dir_on_fuse(&scan, names[i])) != 0)
 			k = fuse_dir_error(names[i], k, &oe);
 		else
-			k = vm_open(&v, L.c.state_dir, names[i], VM_CURRENT, false, &oe);
+			k = vm_scan_open(&scan, &v, names[i], &oe);
 		if (k == 0) {
 			k = vm_shares(&v, &l, &oe);
 			vm_close(&v);
@@ -278,6 +281,7 @@ int others_note(struct mvm_error *e)
 		free(names[i]);
 	}
 	free(names);
+	vm_scan_free(&scan);
 	/* What their launchers serve, which their runners may no longer say
 	 * (a switch restarts no launcher). */
 	return r < 0 ? r : served_note_others(e);

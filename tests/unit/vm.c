@@ -2599,6 +2599,84 @@ START_TEST(trust_check_direct)
 }
 END_TEST
 
+/* vm_scan_open(), which takes the state dir, the pins' directory and the
+ * directories the runners lie in once for many VMs, says of each VM what
+ * vm_open() says, in the same words: the runner, or the refusal. The VMs
+ * take turns between good and refused directories, so that a directory
+ * looked at for one VM is met again by the next: a runner in a
+ * group-writable directory, or in another user's, or through another
+ * user's link, is refused however many VMs before it lay there. */
+START_TEST(scan_says_what_open_says)
+{
+	char *store = tu_path(t.root, "store"), *gw = tu_path(t.root, "gw");
+	char *theirs = tu_path(t.root, "theirs"), *pins = tu_path(t.root, "pins");
+	const char *dirs[] = {store, gw, theirs, pins};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		ck_assert_int_eq(mkdir_p(dirs[i], 0755), 0);
+	const char *runners[] = {"a", "b", "c"};
+	for (size_t i = 0; i < ARRAY_SIZE(runners); i++) {
+		ck_assert_int_eq(mkdir_p(P(store, runners[i]), 0755), 0);
+		ck_assert_int_eq(mkdir_p(P(gw, runners[i]), 0755), 0);
+		ck_assert_int_eq(mkdir_p(P(theirs, runners[i]), 0755), 0);
+	}
+	tu_chmod(gw, 0775);
+	tu_chown(theirs, TU_NOBODY, TU_NOBODY);
+	tu_symlink(store, P(t.root, "store-link"));
+	tu_symlink(P(store, "a"), P(store, "users-link"));
+	ck_assert_int_eq(lchown(P(store, "users-link"), TU_NOBODY, TU_NOBODY), 0);
+	tu_symlink(P(store, "b"), P(pins, "pinned"));
+	setenv("MICROVM_RUNNER_PINS", pins, 1);
+	static const struct {
+		const char *name, *dir, *runner; /* current: ROOT/dir/runner */
+		int want;
+	} vms[] = {
+		{"v01", "store", "a", 0},
+		{"v02", "gw", "a", -EPERM},
+		{"v03", "store", "b", 0},
+		{"v04", "gw", "b", -EPERM},
+		{"v05", "theirs", "a", -EPERM},
+		{"v06", "store", "c", 0},
+		{"v07", "theirs", "b", -EPERM},
+		{"v08", "store", "users-link", -EPERM},
+		{"v09", "store-link", "a", 0},
+		{"v10", "store", "missing", -ENOENT},
+		{"v11", "gw", "c", -EPERM},
+		{"v12", "store", "..", 0},      /* (ROOT itself: a last step "..") */
+		{"pinned", "gw", "a", 0},       /* (the pin, not `current`) */
+		{"v13", "store", "c", 0},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(vms); i++) {
+		ck_assert_int_eq(mkdir_p(P(t.state, vms[i].name), 0755), 0);
+		tu_symlink(P(P(t.root, vms[i].dir), vms[i].runner), P(P(t.state, vms[i].name), "current"));
+	}
+	struct vm_scan scan = {.state_dir = t.state};
+	for (size_t i = 0; i < ARRAY_SIZE(vms); i++) {
+		struct vm a, b;
+		struct mvm_error ea = {0}, eb = {0};
+		int ra = vm_open(&a, t.state, vms[i].name, VM_CURRENT, false, &ea);
+		int rb = vm_scan_open(&scan, &b, vms[i].name, &eb);
+		ck_assert_msg(ra == vms[i].want, "%s: vm_open %d, wanted %d (%s)", vms[i].name,
+			      ra, vms[i].want, ra < 0 ? tu_error_str(&ea) : a.runner);
+		ck_assert_msg(rb == ra, "%s: vm_scan_open %d (%s), vm_open %d (%s)", vms[i].name, rb,
+			      rb < 0 ? tu_error_str(&eb) : b.runner, ra,
+			      ra < 0 ? tu_error_str(&ea) : a.runner);
+		if (ra == 0) {
+			ck_assert_str_eq(b.runner, a.runner);
+			ck_assert_str_eq(b.link, a.link);
+			vm_close(&a);
+			vm_close(&b);
+		} else {
+			char sa[1024];
+			snprintf(sa, sizeof(sa), "%s", tu_error_str(&ea));
+			ck_assert_str_eq(tu_error_str(&eb), sa);
+		}
+	}
+	vm_scan_free(&scan);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		free((char *)dirs[i]);
+}
+END_TEST
+
 Suite *vm_suite(void)
 {
 	Suite *s = suite_create("vm");
@@ -2678,6 +2756,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, trust_current_exchange_race, tu_need_root());
 	tu_add_test_if(tc, trust_pin_over_guest_link, tu_need_root());
 	tu_add_test_if(tc, trust_vm_dir_symlink_refused, tu_need_root());
+	tu_add_test_if(tc, scan_says_what_open_says, tu_need_root());
 	suite_add_tcase(s, tc);
 	return s;
 }
