@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 int write_all(int fd, const void *data, size_t len)
@@ -49,6 +51,97 @@ int read_fd(int fd, size_t max, char **buf, size_t *len)
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	return read_fd_stat(fd, &st, max, buf, len);
+}
+
+int fstat_mnt(int fd, struct stat *st, uint64_t *mnt, bool *mnt_known)
+{
+	struct statx x;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID,
+		  &x) < 0)
+		return -errno;
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	st->st_ino = x.stx_ino;
+	st->st_mode = x.stx_mode;
+	st->st_nlink = x.stx_nlink;
+	st->st_uid = x.stx_uid;
+	st->st_gid = x.stx_gid;
+	st->st_rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor);
+	st->st_size = (off_t)x.stx_size;
+	st->st_blksize = (blksize_t)x.stx_blksize;
+	st->st_blocks = (blkcnt_t)x.stx_blocks;
+	st->st_atim = (struct timespec){x.stx_atime.tv_sec, x.stx_atime.tv_nsec};
+	st->st_mtim = (struct timespec){x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
+	st->st_ctim = (struct timespec){x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
+	*mnt_known = x.stx_mask & STATX_MNT_ID;
+	*mnt = *mnt_known ? x.stx_mnt_id : 0;
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void names_free(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int dir_names(int fd, char ***names, size_t *n)
+{
+	char **v = NULL;
+	size_t k = 0, cap = 0;
+	int r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
+	char *buf = r == 0 ? malloc(16384) : NULL;
+	if (r == 0 && !buf)
+		r = -ENOMEM;
+	while (r == 0) {
+		ssize_t got = getdents64(fd, buf, 16384);
+		if (got < 0) {
+			r = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		for (ssize_t off = 0; off < got && r == 0;) {
+			const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+			off += d->d_reclen;
+			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+				continue;
+			if (k == cap) {
+				char **nv = reallocarray(v, cap ? cap * 2 : 16, sizeof(*v));
+				if (!nv) {
+					r = -ENOMEM;
+					break;
+				}
+				v = nv;
+				cap = cap ? cap * 2 : 16;
+			}
+			if (!(v[k] = strdup(d->d_name)))
+				r = -ENOMEM;
+			else
+				k++;
+		}
+	}
+	free(buf);
+	if (r < 0) {
+		names_free(v, k);
+		return r;
+	}
+	if (k > 1)
+		qsort(v, k, sizeof(*v), name_cmp);
+	*names = v;
+	*n = k;
+	return 0;
+}
+
+int read_fd_stat(int fd, const struct stat *st0, size_t max, char **buf, size_t *len)
+{
+	const struct stat st = *st0;
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
 	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max)

@@ -4,7 +4,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -39,6 +41,17 @@ int write_str(const char *path, const char *s);
 int read_file(const char *path, size_t max, char **buf, size_t *len);
 /* The same from an open descriptor (not closed). */
 int read_fd(int fd, size_t max, char **buf, size_t *len);
+/* read_fd() of a descriptor whose fstat() the caller has, in st. */
+int read_fd_stat(int fd, const struct stat *st, size_t max, char **buf, size_t *len);
+/* fstat() of fd, and the ID of its mount into *mnt (statx(); Linux 5.8
+ * on, else *mnt_known false). 0 or -errno. */
+int fstat_mnt(int fd, struct stat *st, uint64_t *mnt, bool *mnt_known);
+
+/* The names in the directory fd (opened O_RDONLY, listed from its
+ * start), but "." and "..", sorted (strcmp): each malloc'ed, as the
+ * array, which names_free() frees. 0 or -errno. */
+int dir_names(int fd, char ***names, size_t *n);
+void names_free(char **names, size_t n);
 
 /* Read a file of one line (sysfs attribute), trailing newline removed. */
 int read_line(const char *path, char **out);

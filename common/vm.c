@@ -961,25 +961,31 @@ static int resolve(const struct vm *vm, const char *rel, char **real, struct mvm
 }
 
 /* The file opened as fd (rp: its resolved path, for messages): a regular
- * one, trusted, at most LAYOUT_FILE_MAX bytes, read whole. */
-static int read_opened(const struct vm *vm, int fd, const char *rp, char **buf, size_t *len,
-		       struct mvm_error *e)
+ * one, trusted, at most LAYOUT_FILE_MAX bytes, read whole. dir_mnt: the
+ * mount of the directory it was opened in, whose file system passed
+ * trust_fs() (NULL: not known): a file on that mount is on that file
+ * system, and is not asked again. */
+static int read_opened(const struct vm *vm, int fd, const char *rp, const uint64_t *dir_mnt,
+		       char **buf, size_t *len, struct mvm_error *e)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return mvm_error_set(e, errno, "read", rp, NULL);
+	uint64_t mnt;
+	bool mnt_known;
+	int f = fstat_mnt(fd, &st, &mnt, &mnt_known);
+	if (f < 0)
+		return mvm_error_set(e, -f, "read", rp, NULL);
 	if (S_ISDIR(st.st_mode))
 		return mvm_error_set(e, EISDIR, "read", rp, NULL);
 	if (!S_ISREG(st.st_mode))
 		return mvm_error_set(e, EINVAL, "read", rp, "not a regular file");
 	if (!vm->allow_untrusted) {
 		int r = trust_stat(rp, &st, false, e); /* the file we opened, not a swapped one */
-		if (r == 0)
+		if (r == 0 && !(dir_mnt && mnt_known && mnt == *dir_mnt))
 			r = trust_fs(rp, fd, e);
 		if (r < 0)
 			return r;
 	}
-	int r = read_fd(fd, LAYOUT_FILE_MAX, buf, len);
+	int r = read_fd_stat(fd, &st, LAYOUT_FILE_MAX, buf, len);
 	struct stat big;
 	if (r == -EFBIG)
 		return fstat(fd, &big) == 0
@@ -1002,7 +1008,7 @@ int vm_read(const struct vm *vm, const char *rel, char **buf, size_t *len, struc
 	_cleanup_close_ int fd = open(rp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
-	return read_opened(vm, fd, rp, buf, len, e);
+	return read_opened(vm, fd, rp, NULL, buf, len, e);
 }
 
 /* RUNNER/rel of the layout, read whole: 1, 0 when it does not exist (an
@@ -1091,8 +1097,8 @@ void share_list_free(struct share_list *l)
  * trusted all the way): opened there, not through a path; only a symlink
  * is resolved and checked the long way (vm_read). -ENOENT, e untouched,
  * when it is not there. */
-static int share_file(const struct vm *vm, const struct share *s, int dfd, const char *name,
-		      char **buf, size_t *len, struct mvm_error *e)
+static int share_file(const struct vm *vm, const struct share *s, int dfd, const uint64_t *dmnt,
+		      const char *name, char **buf, size_t *len, struct mvm_error *e)
 {
 	char rp[PATH_MAX];
 	snprintf(rp, sizeof(rp), "%s/%s", s->conf, name);
@@ -1104,17 +1110,17 @@ static int share_file(const struct vm *vm, const struct share *s, int dfd, const
 	}
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : mvm_error_set(e, errno, "read", rp, NULL);
-	return read_opened(vm, fd, rp, buf, len, e);
+	return read_opened(vm, fd, rp, dmnt, buf, len, e);
 }
 
 /* Setting or path file name of share s parsed: a parse error names it
- * as RUNNER/share/microvm/virtiofs/TAG/name. */
-static int share_parse(const struct vm *vm, struct share *s, int dfd, const char *name,
-		       char **path, struct mvm_error *e)
+ * as RUNNER/share/microvm/virtiofs/TAG/name. (dfd, dmnt: share_file()) */
+static int share_parse(const struct vm *vm, struct share *s, int dfd, const uint64_t *dmnt,
+		       const char *name, char **path, struct mvm_error *e)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int r = share_file(vm, s, dfd, name, &buf, &len, e);
+	int r = share_file(vm, s, dfd, dmnt, name, &buf, &len, e);
 	if (r == -ENOENT) {
 		char p[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/share/microvm/virtiofs/%s/%s", vm->runner, s->tag, name);
@@ -1133,28 +1139,18 @@ static int share_parse(const struct vm *vm, struct share *s, int dfd, const char
 	return r;
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static int no_dots(const struct dirent *d)
-{
-	return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
-}
-
 /* The setting files of share s (every file of its directory but source and
  * socket): an unknown one is an error naming it. */
-static int share_settings_read(const struct vm *vm, struct share *s, int dfd, size_t *found,
-			       struct mvm_error *e)
+static int share_settings_read(const struct vm *vm, struct share *s, int dfd,
+			       const uint64_t *dmnt, size_t *found, struct mvm_error *e)
 {
-	struct dirent **ents;
-	int n = scandir(s->conf, &ents, no_dots, by_name);
-	if (n < 0)
-		return mvm_error_set(e, errno, "read", s->conf, NULL);
-	int r = 0;
-	for (int i = 0; i < n && r == 0; i++) {
-		const char *name = ents[i]->d_name;
+	char **names;
+	size_t n;
+	int r = dir_names(dfd, &names, &n);
+	if (r < 0)
+		return mvm_error_set(e, -r, "read", s->conf, NULL);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const char *name = names[i];
 		if (strcmp(name, "source") == 0 || strcmp(name, "socket") == 0)
 			continue;
 		if (!share_setting_known(name)) {
@@ -1165,12 +1161,10 @@ static int share_settings_read(const struct vm *vm, struct share *s, int dfd, si
 					   share_setting_names);
 			break;
 		}
-		r = share_parse(vm, s, dfd, name, NULL, e);
+		r = share_parse(vm, s, dfd, dmnt, name, NULL, e);
 		(*found)++;
 	}
-	for (int i = 0; i < n; i++)
-		free(ents[i]);
-	free(ents);
+	names_free(names, n);
 	return r;
 }
 
@@ -1199,7 +1193,7 @@ static int read_named(const struct vm *vm, const char *path, char **buf, size_t 
 	_cleanup_close_ int fd = open(rp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
-	return read_opened(vm, fd, rp, buf, len, e);
+	return read_opened(vm, fd, rp, NULL, buf, len, e);
 }
 
 /* What vm_shares() read of microvm.nix's scripts once for all its shares:
@@ -1276,11 +1270,14 @@ static int share_mnix_settings(const struct vm *vm, struct share *s, struct mnix
 
 /* Share tag's directory, a directory of root's (not a link) in vdfd, the
  * virtiofs directory (vm_shares(): resolved as vdir, and trust-checked
- * with everything above it), opened there into *dfd and checked alone,
- * s->conf set: 0. 1 when it is something else (a link, say), to be
- * resolved the long way. */
-static int share_dir_open(const struct vm *vm, int vdfd, const char *vdir, struct share *s,
-			  int *dfd, struct mvm_error *e)
+ * with everything above it; vmnt its mount, NULL when not known), opened
+ * there into *dfd and checked alone (its file system only when it is a
+ * mount of its own), s->conf set: 0, its mount into *dmnt when known (it
+ * passed trust_fs() then, as vdfd's or its own). 1 when it is something
+ * else (a link, say), to be resolved the long way. */
+static int share_dir_open(const struct vm *vm, int vdfd, const char *vdir, const uint64_t *vmnt,
+			  struct share *s, int *dfd, uint64_t *dmnt, bool *dmnt_known,
+			  struct mvm_error *e)
 {
 	int fd = openat(vdfd, s->tag, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -1291,10 +1288,12 @@ static int share_dir_open(const struct vm *vm, int vdfd, const char *vdir, struc
 	}
 	struct stat st;
 	int r = 0;
+	*dmnt_known = false;
 	if (!vm->allow_untrusted) {
-		r = fstat(fd, &st) < 0 ? mvm_error_set(e, errno, "trust", s->conf, NULL)
-				       : trust_stat(s->conf, &st, false, e);
-		if (r == 0)
+		r = fstat_mnt(fd, &st, dmnt, dmnt_known);
+		r = r < 0 ? mvm_error_set(e, -r, "trust", s->conf, NULL)
+			  : trust_stat(s->conf, &st, false, e);
+		if (r == 0 && !(vmnt && *dmnt_known && *dmnt == *vmnt))
 			r = trust_fs(s->conf, fd, e);
 	}
 	if (r < 0) {
@@ -1309,14 +1308,17 @@ static int share_dir_open(const struct vm *vm, int vdfd, const char *vdir, struc
  * directory is opened in the virtiofs directory vdfd (vdir), or, when it
  * is a link there, resolved and trust-checked the long way; its files are
  * read from it. */
-static int share_read(const struct vm *vm, int vdfd, const char *vdir, struct share *s,
-		      struct mnix_run *m, struct mvm_error *e)
+static int share_read(const struct vm *vm, int vdfd, const char *vdir, const uint64_t *vmnt,
+		      struct share *s, struct mnix_run *m, struct mvm_error *e)
 {
 	_cleanup_free_ char *rel = xasprintf("share/microvm/virtiofs/%s", s->tag);
 	if (!rel)
 		return mvm_error_set(e, ENOMEM, "read", s->tag, NULL);
 	_cleanup_close_ int dfd = -1;
-	int r = share_dir_open(vm, vdfd, vdir, s, &dfd, e);
+	uint64_t dmnt = 0;
+	bool dmnt_known = false;
+	int r = share_dir_open(vm, vdfd, vdir, vmnt, s, &dfd, &dmnt, &dmnt_known, e);
+	const uint64_t *dm = r == 0 && dmnt_known ? &dmnt : NULL;
 	if (r < 0)
 		return r;
 	if (r == 1)
@@ -1334,12 +1336,12 @@ static int share_read(const struct vm *vm, int vdfd, const char *vdir, struct sh
 		return mvm_error_set(e, errno == ENOTDIR ? ENOENT : errno, "read",
 				     errno == ENOTDIR ? p : s->conf, NULL);
 	}
-	r = share_parse(vm, s, dfd, "source", &s->source, e);
+	r = share_parse(vm, s, dfd, dm, "source", &s->source, e);
 	if (r == 0)
-		r = share_parse(vm, s, dfd, "socket", &s->socket, e);
+		r = share_parse(vm, s, dfd, dm, "socket", &s->socket, e);
 	size_t found = 0;
 	if (r == 0)
-		r = share_settings_read(vm, s, dfd, &found, e);
+		r = share_settings_read(vm, s, dfd, dm, &found, e);
 	if (r == 0 && found == 0)
 		r = share_mnix_settings(vm, s, m, e);
 	return r;
@@ -1503,16 +1505,23 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 	_cleanup_close_ int vdfd = open(rp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (vdfd < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
-	struct dirent **ents;
-	int n = scandir(rp, &ents, no_dots, by_name);
-	if (n < 0)
-		return mvm_error_set(e, errno, "read", rp, NULL);
+	/* (its mount: the one whose file system the trust check passed) */
+	struct stat vst;
+	uint64_t vmnt;
+	bool vmnt_known = false;
+	if (!vm->allow_untrusted && fstat_mnt(vdfd, &vst, &vmnt, &vmnt_known) < 0)
+		vmnt_known = false;
+	char **names;
+	size_t n;
+	r = dir_names(vdfd, &names, &n);
+	if (r < 0)
+		return mvm_error_set(e, -r, "read", rp, NULL);
 	struct mnix_run m = {0};
-	struct share_list l = {.v = calloc((size_t)n + 1, sizeof(struct share))};
+	struct share_list l = {.v = calloc(n + 1, sizeof(struct share))};
 	if (!l.v)
 		r = mvm_error_set(e, ENOMEM, "read", rp, NULL);
-	for (int i = 0; i < n && r == 0; i++) {
-		const char *tag = ents[i]->d_name;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const char *tag = names[i];
 		const char *why = component_invalid(tag, VIRTIOFS_TAG_MAX);
 		if (why) {
 			r = mvm_error_set(e, EINVAL, "use virtiofs tag", rp, why);
@@ -1528,13 +1537,11 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 			break;
 		}
 		l.n++;
-		r = share_read(vm, vdfd, rp, s, &m, e);
+		r = share_read(vm, vdfd, rp, vmnt_known ? &vmnt : NULL, s, &m, e);
 		for (size_t j = 0; r == 0 && j + 1 < l.n; j++)
 			r = same_socket_or_tag(vm, &l.v[j], s, e);
 	}
-	for (int i = 0; i < n; i++)
-		free(ents[i]);
-	free(ents);
+	names_free(names, n);
 	mnix_run_free(&m);
 	if (r == 0)
 		r = nested_in_writable(&l, e);

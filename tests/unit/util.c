@@ -276,6 +276,54 @@ START_TEST(mkdir_p_cases)
 }
 END_TEST
 
+/* dir_names(): every name but "." and "..", sorted, from the start of
+ * the directory whatever was read of it before; 500 names (more than one
+ * getdents64() buffer); an empty directory; not a directory. */
+START_TEST(dir_names_cases)
+{
+	char *d = tu_path(root, "names");
+	ck_assert_int_eq(mkdir_p(d, 0755), 0);
+	for (int i = 499; i >= 0; i--) {
+		char n[32];
+		snprintf(n, sizeof(n), "%s%03d", i % 2 ? "b" : "a", i);
+		tu_write(d, n, "");
+	}
+	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	for (int pass = 0; pass < 2; pass++) { /* (the second from the end of the first) */
+		char **v;
+		size_t n;
+		ck_assert_int_eq(dir_names(fd, &v, &n), 0);
+		ck_assert_uint_eq(n, 500);
+		ck_assert_str_eq(v[0], "a000");
+		ck_assert_str_eq(v[249], "a498");
+		ck_assert_str_eq(v[250], "b001");
+		ck_assert_str_eq(v[499], "b499");
+		for (size_t i = 1; i < n; i++)
+			ck_assert_int_lt(strcmp(v[i - 1], v[i]), 0);
+		names_free(v, n);
+	}
+	close(fd);
+	char *e = tu_path(root, "empty");
+	ck_assert_int_eq(mkdir_p(e, 0755), 0);
+	fd = open(e, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char **v = (char **)1;
+	size_t n = 7;
+	ck_assert_int_eq(dir_names(fd, &v, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	names_free(v, n);
+	close(fd);
+	tu_write(root, "plain", "x");
+	char *f = tu_path(root, "plain");
+	fd = open(f, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(dir_names(fd, &v, &n), -ENOTDIR);
+	close(fd);
+	free(f);
+	free(e);
+	free(d);
+}
+END_TEST
+
 START_TEST(read_write_files)
 {
 	char *p = tu_path(root, "f");
@@ -1133,6 +1181,7 @@ Suite *util_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, mkdir_p_cases);
 	tcase_add_test(tc, read_write_files);
+	tcase_add_test(tc, dir_names_cases);
 	tcase_add_test(tc, links);
 	tcase_add_test(tc, monotonic_clock);
 	suite_add_tcase(s, tc);

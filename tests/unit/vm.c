@@ -1132,6 +1132,46 @@ START_TEST(share_dir_on_fuse)
 }
 END_TEST
 
+/* A file of a share's directory that is a mount of its own, a file on
+ * FUSE (bindfs showing it as root's) bound onto `source`: refused as on
+ * FUSE, though the directory it lies in passed (its mount is not the
+ * directory's, so its file system is asked about). */
+START_TEST(share_file_on_fuse)
+{
+	char *src = tu_path(t.root, "userdir"), *fmnt = tu_path(t.root, "fuse");
+	tu_write(src, "source", "/srv/s\n");
+	ck_assert_int_eq(mkdir_p(fmnt, 0755), 0);
+	tu_write(t.runner, "share/microvm/virtiofs/s/source", "/srv/t\n");
+	tu_write(t.runner, "share/microvm/virtiofs/s/socket", "s.sock\n");
+	char *file = strdup(R("share/microvm/virtiofs/s/source"));
+	pid_t fs = tu_bindfs_as_roots(src, fmnt, "source");
+	char *shown = tu_path(fmnt, "source");
+	int m = mount(shown, file, NULL, MS_BIND, NULL);
+	int merr = errno;
+	struct vm v;
+	struct mvm_error e;
+	struct share_list sl;
+	int r = -1;
+	if (m == 0) {
+		open_ok(&v);
+		r = vm_shares(&v, &sl, &e);
+		if (r == 0)
+			share_list_free(&sl);
+		vm_close(&v);
+		umount2(file, MNT_DETACH);
+	}
+	tu_bindfs_stop(fs, fmnt);
+	ck_assert_msg(m == 0, "bind mount of %s on %s: %s", shown, file, strerror(merr));
+	ck_assert_msg(r == -EPERM, "a share's file on FUSE read: %d", r);
+	tu_assert_error(&e, EPERM, "trust", file, 0, "fuse",
+			"on a FUSE mount (its owners are whatever its daemon says)");
+	free(shown);
+	free(file);
+	free(fmnt);
+	free(src);
+}
+END_TEST
+
 /* How sockets are compared: as written ("" and "." skipped, ".." back one)
  * for the duplicate check and a reload's wait; plainly (no ".." step, a
  * name at the end) for a reload that keeps or hands a socket over. */
@@ -2719,6 +2759,7 @@ Suite *vm_suite(void)
 	tu_add_test_if(tc, share_dir_untrusted, tu_need_root());
 	tu_add_loop_test_if(tc, share_dir_through_linked_steps, 0, 4, tu_need_root());
 	tu_add_test_if(tc, share_dir_on_fuse, tu_need_bindfs());
+	tu_add_test_if(tc, share_file_on_fuse, tu_need_bindfs());
 	tu_add_test_if(tc, share_file_symlinks, tu_need_root());
 	tu_add_test_if(tc, executables, tu_need_root());
 	tu_add_test_if(tc, system_link, tu_need_root());
