@@ -448,12 +448,24 @@ static int resolve_rooted(const char *path, char **out, struct mvm_error *e)
 	return r < 0 ? r : walk_path(-1, NULL, path, &rooted_rules, NULL, out, e);
 }
 
+/* rooted_step(), counting the links met into *ctx. */
+static int rooted_step_counted(void *ctx, const struct walk_step *s, struct mvm_error *e)
+{
+	int r = rooted_step(NULL, s, e);
+	if (r == 0 && S_ISLNK(s->st->st_mode))
+		++*(unsigned *)ctx;
+	return r;
+}
+
 /* The directory path (len bytes of it, absolute, as written) resolved as
  * resolve_rooted() resolves a path it is a prefix of, and opened into d:
  * walked as "DIR/.", so that its last step is one with more after it, as
  * in the whole path (opened as a directory, and checked by rooted_step()
- * as a directory an entry is looked up in). 0, or -errno (nothing said:
- * the caller resolves the whole path the long way then). */
+ * as a directory an entry is looked up in). Only a way with no link on
+ * it: the whole path's walk then follows exactly the links of its last
+ * step, as the walk from d does (the same limit of 40, the same lengths).
+ * 0, or -errno (nothing said: the caller resolves the whole path the long
+ * way then). */
 static int rooted_dir_open(const char *path, size_t len, struct vm_rooted_dir *d)
 {
 	char dir[PATH_MAX];
@@ -461,20 +473,26 @@ static int rooted_dir_open(const char *path, size_t len, struct vm_rooted_dir *d
 		return -ENAMETOOLONG;
 	memcpy(dir, path, len);
 	memcpy(dir + len, "/.", 3);
-	int fd = -1;
+	unsigned links = 0;
+	struct walk_rules w = rooted_rules;
+	w.step = rooted_step_counted;
+	w.ctx = &links;
+	struct vm_rooted_dir n = {.fd = -1};
 	int r = trust_one("/", true, false, NULL);
 	if (r == 0)
-		r = walk_path(-1, NULL, dir, &rooted_rules, &fd, &d->res, NULL);
+		r = walk_path(-1, NULL, dir, &w, &n.fd, &n.res, NULL);
+	if (r == 0 && links > 0)
+		r = -ELOOP; /* (not kept: the long way for each) */
 	dir[len] = '\0';
-	if (r == 0 && !(d->written = strdup(dir)))
+	if (r == 0 && !(n.written = strdup(dir)))
 		r = -ENOMEM;
 	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
-		vm_rooted_dir_free(d);
+		if (n.fd >= 0)
+			close(n.fd);
+		free(n.res);
 		return r;
 	}
-	d->fd = fd;
+	*d = n;
 	return 0;
 }
 
@@ -499,10 +517,12 @@ static int resolve_rooted_in(struct vm_scan *scan, const char *path, char **out,
 			d = c;
 	}
 	if (!d) { /* (a new one, in the place of the oldest) */
+		struct vm_rooted_dir n;
+		if (rooted_dir_open(path, len, &n) < 0)
+			return resolve_rooted(path, out, e);
 		d = &scan->dirs[scan->next++ % ARRAY_SIZE(scan->dirs)];
 		vm_rooted_dir_free(d);
-		if (rooted_dir_open(path, len, d) < 0)
-			return resolve_rooted(path, out, e);
+		*d = n;
 	}
 	/* Any failure said as the long way says it (a missing step, a
 	 * refused one: the same walk from "/" meets it again). */
@@ -871,11 +891,9 @@ int vm_scan_open(struct vm_scan *scan, struct vm *vm, const char *name, struct m
 
 int vm_scan_dir_on_fuse(struct vm_scan *scan, const char *name)
 {
-	if (!scan->state) {
-		int r = state_open(scan->state_dir, &scan->sd, &scan->state, NULL);
-		if (r < 0)
-			return r;
-	}
+	/* (a state dir that cannot be opened: vm_scan_open() says why) */
+	if (!scan->state && state_open(scan->state_dir, &scan->sd, &scan->state, NULL) < 0)
+		return 0;
 	return mount_point_on_fuse(scan->sd, scan->sd, name);
 }
 
@@ -1505,11 +1523,14 @@ int vm_shares(const struct vm *vm, struct share_list *out, struct mvm_error *e)
 	_cleanup_close_ int vdfd = open(rp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (vdfd < 0)
 		return mvm_error_set(e, errno, "read", rp, NULL);
-	/* (its mount: the one whose file system the trust check passed) */
+	/* Its mount, once this very descriptor's file system passed (what
+	 * resolve() checked was opened by path before): what lies on it is
+	 * not asked again. */
 	struct stat vst;
 	uint64_t vmnt;
 	bool vmnt_known = false;
-	if (!vm->allow_untrusted && fstat_mnt(vdfd, &vst, &vmnt, &vmnt_known) < 0)
+	if (!vm->allow_untrusted &&
+	    (fstat_mnt(vdfd, &vst, &vmnt, &vmnt_known) < 0 || trust_fs(rp, vdfd, NULL) < 0))
 		vmnt_known = false;
 	char **names;
 	size_t n;

@@ -2645,7 +2645,9 @@ END_TEST
  * take turns between good and refused directories, so that a directory
  * looked at for one VM is met again by the next: a runner in a
  * group-writable directory, or in another user's, or through another
- * user's link, is refused however many VMs before it lay there. */
+ * user's link, is refused however many VMs before it lay there. Three
+ * rounds: with root's pins' directory, with none, and with one that is
+ * group-writable (every VM refused, not read from `current`). */
 START_TEST(scan_says_what_open_says)
 {
 	char *store = tu_path(t.root, "store"), *gw = tu_path(t.root, "gw");
@@ -2665,7 +2667,7 @@ START_TEST(scan_says_what_open_says)
 	tu_symlink(P(store, "a"), P(store, "users-link"));
 	ck_assert_int_eq(lchown(P(store, "users-link"), TU_NOBODY, TU_NOBODY), 0);
 	tu_symlink(P(store, "b"), P(pins, "pinned"));
-	setenv("MICROVM_RUNNER_PINS", pins, 1);
+	tu_symlink("../store/a", P(store, "rel"));
 	static const struct {
 		const char *name, *dir, *runner; /* current: ROOT/dir/runner */
 		int want;
@@ -2682,6 +2684,7 @@ START_TEST(scan_says_what_open_says)
 		{"v10", "store", "missing", -ENOENT},
 		{"v11", "gw", "c", -EPERM},
 		{"v12", "store", "..", 0},      /* (ROOT itself: a last step "..") */
+		{"v14", "store", "rel", 0},     /* (a relative link, "..": store/a) */
 		{"pinned", "gw", "a", 0},       /* (the pin, not `current`) */
 		{"v13", "store", "c", 0},
 	};
@@ -2689,29 +2692,40 @@ START_TEST(scan_says_what_open_says)
 		ck_assert_int_eq(mkdir_p(P(t.state, vms[i].name), 0755), 0);
 		tu_symlink(P(P(t.root, vms[i].dir), vms[i].runner), P(P(t.state, vms[i].name), "current"));
 	}
-	struct vm_scan scan = {.state_dir = t.state};
-	for (size_t i = 0; i < ARRAY_SIZE(vms); i++) {
-		struct vm a, b;
-		struct mvm_error ea = {0}, eb = {0};
-		int ra = vm_open(&a, t.state, vms[i].name, VM_CURRENT, false, &ea);
-		int rb = vm_scan_open(&scan, &b, vms[i].name, &eb);
-		ck_assert_msg(ra == vms[i].want, "%s: vm_open %d, wanted %d (%s)", vms[i].name,
-			      ra, vms[i].want, ra < 0 ? tu_error_str(&ea) : a.runner);
-		ck_assert_msg(rb == ra, "%s: vm_scan_open %d (%s), vm_open %d (%s)", vms[i].name, rb,
-			      rb < 0 ? tu_error_str(&eb) : b.runner, ra,
-			      ra < 0 ? tu_error_str(&ea) : a.runner);
-		if (ra == 0) {
-			ck_assert_str_eq(b.runner, a.runner);
-			ck_assert_str_eq(b.link, a.link);
-			vm_close(&a);
-			vm_close(&b);
-		} else {
-			char sa[1024];
-			snprintf(sa, sizeof(sa), "%s", tu_error_str(&ea));
-			ck_assert_str_eq(tu_error_str(&eb), sa);
+	char *missing = tu_path(t.root, "no-pins");
+	for (int round = 0; round < 3; round++) {
+		if (round == 2)
+			tu_chmod(pins, 0775);
+		setenv("MICROVM_RUNNER_PINS", round == 1 ? missing : pins, 1);
+		struct vm_scan scan = {.state_dir = t.state};
+		for (size_t i = 0; i < ARRAY_SIZE(vms); i++) {
+			struct vm a, b;
+			struct mvm_error ea = {0}, eb = {0};
+			int ra = vm_open(&a, t.state, vms[i].name, VM_CURRENT, false, &ea);
+			int rb = vm_scan_open(&scan, &b, vms[i].name, &eb);
+			/* (without pins, "pinned" is read from `current`: gw/a) */
+			int want = round == 2 ? -EPERM
+				   : round == 1 && strcmp(vms[i].name, "pinned") == 0 ? -EPERM
+				   : vms[i].want;
+			ck_assert_msg(ra == want, "round %d, %s: vm_open %d, wanted %d (%s)", round,
+				      vms[i].name, ra, want, ra < 0 ? tu_error_str(&ea) : a.runner);
+			ck_assert_msg(rb == ra, "round %d, %s: vm_scan_open %d (%s), vm_open %d (%s)",
+				      round, vms[i].name, rb, rb < 0 ? tu_error_str(&eb) : b.runner,
+				      ra, ra < 0 ? tu_error_str(&ea) : a.runner);
+			if (ra == 0) {
+				ck_assert_str_eq(b.runner, a.runner);
+				ck_assert_str_eq(b.link, a.link);
+				vm_close(&a);
+				vm_close(&b);
+			} else {
+				char sa[2 * PATH_MAX];
+				snprintf(sa, sizeof(sa), "%s", tu_error_str(&ea));
+				ck_assert_str_eq(tu_error_str(&eb), sa);
+			}
 		}
+		vm_scan_free(&scan);
 	}
-	vm_scan_free(&scan);
+	free(missing);
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
 		free((char *)dirs[i]);
 }
