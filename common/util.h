@@ -43,6 +43,10 @@ int read_file(const char *path, size_t max, char **buf, size_t *len);
 int read_fd(int fd, size_t max, char **buf, size_t *len);
 /* read_fd() of a descriptor whose fstat() the caller has, in st. */
 int read_fd_stat(int fd, const struct stat *st, size_t max, char **buf, size_t *len);
+/* The struct stat of what statx() said in x (the fields it did not fill:
+ * as it left them, zero). */
+struct statx;
+void stat_from_statx(struct stat *st, const struct statx *x);
 /* fstat() of fd, and the ID of its mount into *mnt (statx(); Linux 5.8
  * on, else *mnt_known false). 0 or -errno. */
 int fstat_mnt(int fd, struct stat *st, uint64_t *mnt, bool *mnt_known);

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "vm.h"
 
 #define WALK_MAX_LINKS 40
@@ -62,13 +62,7 @@ static int step_look(const struct walk_rules *w, struct walk_mnt *m, int nfd, co
 		return mvm_error_set(e, -f, w->action, step, NULL);
 	if (!cached && statx(nfd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, want, &x) < 0)
 		return mvm_error_set(e, errno, w->action, step, NULL);
-	memset(st, 0, sizeof(*st));
-	st->st_mode = x.stx_mode;
-	st->st_uid = x.stx_uid;
-	st->st_gid = x.stx_gid;
-	st->st_ino = x.stx_ino;
-	st->st_nlink = x.stx_nlink;
-	st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	stat_from_statx(st, &x);
 	*m = own;
 	return 0;
 }
