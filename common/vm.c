@@ -228,14 +228,6 @@ int mount_point_on_fuse(int pfd, int fd, const char *name)
 		      : mount_is_fuse(b);
 }
 
-int vm_dir_on_fuse(const char *state_dir, const char *name)
-{
-	_cleanup_close_ int sd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (sd < 0)
-		return -errno;
-	return mount_point_on_fuse(sd, sd, name);
-}
-
 /* path resolved as the kernel would (walk_path(): no name looked up on
  * a FUSE mount, not virtiofs, and nothing asked of one; the VM user can
  * mount one, with allow_other where /etc/fuse.conf lets it, wherever it
@@ -496,6 +488,15 @@ static int rooted_dir_open(const char *path, size_t len, struct vm_rooted_dir *d
 	return 0;
 }
 
+static void vm_rooted_dir_free(struct vm_rooted_dir *d)
+{
+	if (d->written && d->fd >= 0)
+		close(d->fd);
+	free(d->written);
+	free(d->res);
+	memset(d, 0, sizeof(*d));
+}
+
 /* resolve_rooted() of path, an absolute one, for one more VM of scan: the
  * directory it lies in (as written) resolved and checked once for all the
  * VMs whose runners lie there (/nix/store, the pins' directory), and only
@@ -702,7 +703,7 @@ static int root_named(struct vm *v, enum vm_link which, int sd, const char *stat
 	/* The VM's directory opened in the state dir, and known to be no
 	 * FUSE mount before anything is asked of it: the VM user can mount
 	 * one there (allow_other), whose daemon could keep root waiting on
-	 * fstat(); a check by path before this (vm_dir_on_fuse()) leaves
+	 * fstat(); a check before this (vm_scan_dir_on_fuse()) leaves
 	 * the time to mount it between. */
 	int r = dir_open(v, sd, state, false, e);
 	if (r < 0)
@@ -895,15 +896,6 @@ int vm_scan_dir_on_fuse(struct vm_scan *scan, const char *name)
 	if (!scan->state && state_open(scan->state_dir, &scan->sd, &scan->state, NULL) < 0)
 		return 0;
 	return mount_point_on_fuse(scan->sd, scan->sd, name);
-}
-
-void vm_rooted_dir_free(struct vm_rooted_dir *d)
-{
-	if (d->written && d->fd >= 0)
-		close(d->fd);
-	free(d->written);
-	free(d->res);
-	memset(d, 0, sizeof(*d));
 }
 
 void vm_scan_free(struct vm_scan *scan)

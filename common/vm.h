@@ -88,10 +88,15 @@ struct vm_scan {
  * scan took before (the first call takes it): the same checks, each of a
  * directory shared by the VMs made once. */
 int vm_scan_open(struct vm_scan *scan, struct vm *vm, const char *name, struct mvm_error *e);
-/* Is STATE/NAME of scan the root of a FUSE mount? vm_dir_on_fuse(). */
+/* Is STATE/NAME of scan the root of a FUSE mount (not virtiofs), as its
+ * VM user can make one (with allow_other where /etc/fuse.conf lets it),
+ * whose daemon could keep root waiting on any question? Asked of no FUSE
+ * daemon (statx() with AT_STATX_DONT_SYNC; the mount's type from this
+ * process's mount table, read only when NAME is a mount point). 1, 0
+ * (also when the state dir cannot be opened: vm_scan_open() says why),
+ * or -errno. */
 int vm_scan_dir_on_fuse(struct vm_scan *scan, const char *name);
 void vm_scan_free(struct vm_scan *scan);
-void vm_rooted_dir_free(struct vm_rooted_dir *d);
 /* Every directory in the state dir but a dot one, sorted: the VMs (names
  * malloc'ed, as the array; -errno). Not checked as VM names. A FUSE
  * mount in the state dir is listed unasked (vm_dir() refuses it). */
@@ -108,12 +113,6 @@ int vm_list(const char *state_dir, char ***names, size_t *n);
  * FUSE, -errno. */
 int vm_dir(const char *state_dir, const char *name, bool link_ok, bool *link,
 	   struct mvm_error *e);
-/* Is STATE/NAME the root of a FUSE mount (not virtiofs), as its VM user
- * can make one (with allow_other where /etc/fuse.conf lets it), whose
- * daemon could keep root waiting on any question? Asked of no FUSE daemon
- * (statx() with AT_STATX_DONT_SYNC; the mount's type from this process's
- * mount table, read only when NAME is a mount point). 1, 0, or -errno. */
-int vm_dir_on_fuse(const char *state_dir, const char *name);
 /* Is fd (found in directory pfd; name "" or its name in fd) the root of
  * a FUSE mount (not virtiofs) other than pfd's? Asked of no FUSE daemon
  * (mount IDs from statx() with AT_STATX_DONT_SYNC; the mount table read
