@@ -535,11 +535,49 @@ unitcost_section() {
 }
 
 # Section profile, with the fleet (not in the default): where the CPU goes
-# while our units start N=32 VMs. `perf record -a -g` over one start; the
-# samples of the processes systemd forked to run a unit's command (named
-# "(...)" until they exec it: where systemd sets up a unit's sandbox; from
-# systemd 255 on, the systemd-executor each of them execs first) are
-# classified by what their call stacks hold, the rest by process name.
+# while our units start N=32 VMs, and while they stop them. `perf record -a
+# -g` over one start and over the stop after it; the samples of the
+# processes systemd forked to run a unit's command (named "(...)" until
+# they exec it: where systemd sets up a unit's sandbox; from systemd 255
+# on, the systemd-executor each of them execs first) are classified by what
+# their call stacks hold, the rest by process name.
+fleet_profile_report() { # fleet_profile_report DATA WHAT
+	echo "== fleet $2, N=$N, our units: CPU samples (perf record -a -g, 1999 Hz, both CPUs)"
+	echo "   of systemd's forked children before they exec the unit's command (what systemd sets up for it, its sandbox if it has one), by stack:"
+	perf script -i "$1" -F comm,ip,sym,dso 2>/dev/null | awk '
+		function flush(   k) {
+			if (c == "") return
+			all++
+			# systemd >= 255 execs systemd-executor through
+			# /proc/self/fd/N (named N until it names itself "(...)")
+			if (c !~ /^\(/ && c !~ /^[0-9]+$/) { k = c ~ /^swapper/ ? "(idle)" : c; o[k]++; c = ""; return }
+			tot++
+			if (c ~ /^[0-9]+$/) k = "systemd-executor started, before it names itself (systemd >= 255)"
+			else if (st ~ /libseccomp/) k = "compile and load seccomp filters (libseccomp)"
+			else if (st ~ /show_mountinfo|mounts_open|m_start|m_show|seq_read/) k = "kernel: write /proc/self/mountinfo"
+			else if (st ~ /libmount|mnt_table|vfscanf|_IO_file|getline/) k = "parse /proc/self/mountinfo (libmount)"
+			else if (st ~ /malloc|_int_free|cfree/) k = "malloc/free (mostly libmount entries)"
+			else if (st ~ /copy_mnt_ns|copy_tree|propagate|clone_mnt/) k = "kernel: copy the mount table, propagation"
+			else if (st ~ /path_mount|do_mount|mount_setattr|umount|namespace_unlock|graft_tree|reconfigure_mnt/) k = "kernel: mount, remount, umount"
+			else if (st ~ /do_wp_page|wp_page_copy/) k = "kernel: copy-on-write faults (the fork of PID 1)"
+			else if (st ~ /bprm|load_elf|execve/) k = "kernel: exec of the unit'"'"'s command"
+			else k = "other"
+			s[k]++
+			c = ""
+		}
+		/^[^ \t]/ { flush(); c = $1; st = ""; next }
+		NF { st = st " " $2 " " $3 }
+		END {
+			flush()
+			for (k in s) printf "   %6.1f%%  %s\n", 100 * s[k] / tot, k | "sort -rn"
+			close("sort -rn")
+			printf "   (%d samples; all of systemd'"'"'s children: %.1f%% of the samples on both CPUs)\n", tot, 100 * tot / all
+			print "   the rest, by process:"
+			for (k in o) printf "   %6.1f%%  %s\n", 100 * o[k] / all, k | "sort -rn | head -n 10"
+			close("sort -rn | head -n 10")
+		}'
+}
+
 fleet_profile() {
 	local f=$OUT/fleet-profile.txt data=$LOGS/fleet-perf.data N v=ours
 	# shellcheck disable=SC2086 # one word a number
@@ -554,50 +592,40 @@ fleet_profile() {
 	fi
 	fleet_switch "$v" "$N" || { note "profile: cannot switch to our units"; return; }
 	sleep 0.3
+	local pp units
+	mapfile -t units < <(fleet_units "$v" "$N")
 	perf record -q -g -a -F 1999 -o "$data" -- sleep 120 >>"$LOGS/profile.log" 2>&1 &
-	local pp=$! units
+	pp=$!
 	sleep 0.5
 	cx timeout 300 systemctl start microvms.target
 	kill -INT "$pp"
 	wait "$pp"
-	mapfile -t units < <(fleet_units "$v" "$N")
+	sleep 0.3
+	perf record -q -g -a -F 1999 -o "$data.stop" -- sleep 120 >>"$LOGS/profile.log" 2>&1 &
+	pp=$!
+	sleep 0.5
 	cx systemctl stop microvms.target
 	cx timeout 300 systemctl stop "${units[@]}" >>"$LOGS/profile.log" 2>&1
+	kill -INT "$pp"
+	wait "$pp"
 	{
-		echo "== fleet start, N=$N, our units: CPU samples (perf record -a -g, 1999 Hz, both CPUs)"
-		echo "   of systemd's forked children before they exec the unit's command (its sandbox set up), by stack:"
-		perf script -i "$data" -F comm,ip,sym,dso 2>/dev/null | awk '
-			function flush(   k) {
-				if (c == "") return
-				all++
-				# systemd >= 255 execs systemd-executor through
-				# /proc/self/fd/N (named N until it names itself "(...)")
-				if (c !~ /^\(/ && c !~ /^[0-9]+$/) { k = c ~ /^swapper/ ? "(idle)" : c; o[k]++; c = ""; return }
-				tot++
-				if (c ~ /^[0-9]+$/) k = "systemd-executor started, before it names itself (systemd >= 255)"
-				else if (st ~ /libseccomp/) k = "compile and load seccomp filters (libseccomp)"
-				else if (st ~ /show_mountinfo|mounts_open|m_start|m_show|seq_read/) k = "kernel: write /proc/self/mountinfo"
-				else if (st ~ /libmount|mnt_table|vfscanf|_IO_file|getline/) k = "parse /proc/self/mountinfo (libmount)"
-				else if (st ~ /malloc|_int_free|cfree/) k = "malloc/free (mostly libmount entries)"
-				else if (st ~ /copy_mnt_ns|copy_tree|propagate|clone_mnt/) k = "kernel: copy the mount table, propagation"
-				else if (st ~ /path_mount|do_mount|mount_setattr|umount|namespace_unlock|graft_tree|reconfigure_mnt/) k = "kernel: mount, remount, umount"
-				else k = "other"
-				s[k]++
-				c = ""
-			}
-			/^[^ \t]/ { flush(); c = $1; st = ""; next }
-			NF { st = st " " $2 " " $3 }
-			END {
-				flush()
-				for (k in s) printf "   %6.1f%%  %s\n", 100 * s[k] / tot, k | "sort -rn"
-				close("sort -rn")
-				printf "   (%d samples; all of systemd'"'"'s children: %.1f%% of the samples on both CPUs)\n", tot, 100 * tot / all
-				print "   the rest, by process:"
-				for (k in o) printf "   %6.1f%%  %s\n", 100 * o[k] / all, k | "sort -rn | head -n 8"
-				close("sort -rn | head -n 8")
-			}'
+		fleet_profile_report "$data" start
+		fleet_profile_report "$data.stop" stop
+		# how long each kind of unit took to stop (deactivating to
+		# inactive), and when the last of them was down
+		echo "   each unit's stop (deactivating -> inactive), by template: median, max; the last one down"
+		cx systemctl show -p Id,ActiveExitTimestampMonotonic,InactiveEnterTimestampMonotonic "${units[@]}" |
+			awk -F= '/^Id=/ { id = $2; sub(/@.*/, "@", id) }
+				/^ActiveExitTimestampMonotonic=/ { ax = $2 }
+				/^InactiveEnterTimestampMonotonic=/ && ax > 0 && $2 >= ax {
+					printf "%s %.3f %.3f %.3f\n", id, ($2 - ax) / 1000, ax / 1000, $2 / 1000 }' |
+			sort -k1,1 -k2,2n | awk '
+				{ n[$1]++; d[$1, n[$1]] = $2; if (t0 == "" || $3 < t0) t0 = $3
+				  if ($4 > last[$1]) last[$1] = $4 }
+				END { for (k in n) printf "   %-35s %3d units, %8.1f ms median, %8.1f max, down at %8.1f ms\n",
+					k, n[k], d[k, int((n[k] + 1) / 2)], d[k, n[k]], last[k] - t0 }'
 		echo "   /proc/self/mountinfo in the container: $(cx cat /proc/self/mountinfo | wc -l) mounts"
 	} >"$f"
-	rm -f "$data"
+	rm -f "$data" "$data.stop"
 	cat "$f"
 }
