@@ -74,11 +74,32 @@ int victims_from_record(struct ctx *x, const struct tap_record *old, struct vict
 	return 0;
 }
 
+/* What the kernel counts of a victim's queues: a multi_queue TAP's
+ * (IFLA_TUN_NUM_QUEUES, IFLA_TUN_NUM_DISABLED_QUEUES; asked as it is
+ * checked, as the scan looks). Each is a descriptor of /dev/net/tun
+ * attached to it, wherever that is: in a process's table, or in a message
+ * on a socket (SCM_RIGHTS), which no /proc/PID/fd shows. */
+struct kcount {
+	bool known; /* the kernel said: the TAP is held exactly when n > 0 */
+	uint32_t n, disabled;
+};
+
+static struct kcount kernel_count(struct ctx *x, int ifindex)
+{
+	struct tun_facts f;
+	if (x->mac || tun_facts_get(x, ifindex, &f) < 0 || !f.tun || !f.counted)
+		return (struct kcount){ 0 };
+	return (struct kcount){ true, f.queues + f.disabled, f.disabled };
+}
+
 /* The reason victim i is held (or cannot be told free), into e. */
 static void held_why(struct ctx *x, const struct victims *v, size_t i, const struct fd_target *t,
-		     const struct fd_scan *s, struct mvm_error *e)
+		     const struct fd_scan *s, const struct kcount *k, struct mvm_error *e)
 {
 	const char *verb = v->replace[i] ? "replace" : "delete", *name = v->r.v[i].name;
+	char dis[32] = "";
+	if (k->disabled)
+		snprintf(dis, sizeof(dis), " (%u disabled)", (unsigned)k->disabled);
 	if (t->pid && t->err)
 		mvm_error_setf(e, EBUSY, verb, name,
 			       "process %d holds a TAP of that name in another network namespace, "
@@ -87,6 +108,11 @@ static void held_why(struct ctx *x, const struct victims *v, size_t i, const str
 	else if (t->pid)
 		mvm_error_setf(e, EBUSY, verb, name, "process %d holds it open; is the VM running?",
 			       (int)t->pid);
+	else if (k->known && k->n)
+		mvm_error_setf(e, EBUSY, verb, name,
+			       "the kernel counts %u %s attached to it%s, in no process that /proc "
+			       "shows (a descriptor sent in a message?); is the VM running?",
+			       (unsigned)k->n, plural(k->n, "queue", "queues"), dis);
 	else
 		mvm_error_setf(e, EBUSY, verb, name,
 			       "cannot tell whether a process holds it open: unable to read "
@@ -102,22 +128,29 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 		return 0;
 	struct fd_target *t = calloc(n, sizeof(*t));
 	bool *nodev = calloc(n, sizeof(*nodev));
-	if (!t || !nodev) { /* unsure of every one: each counts as held */
+	struct kcount *k = calloc(n, sizeof(*k));
+	if (!t || !nodev || !k) { /* unsure of every one: each counts as held */
 		free(t);
 		free(nodev);
+		free(k);
 		for (size_t i = 0; i < n; i++)
 			held[i] = true;
 		return mvm_error_set(e, ENOMEM, "check", x->kind, NULL);
 	}
+	bool scan = false; /* some victim the kernel did not count free */
 	for (size_t i = 0; i < n; i++) {
 		const struct tap_entry *m = &v->r.v[i];
+		k[i] = kernel_count(x, m->ifindex);
+		scan |= !k[i].known || k[i].n > 0;
 		if (!x->mac)
 			t[i].name = m->name;
 		else if (macvtap_devt(x->c, m->name, m->ifindex, &t[i].devt) < 0)
 			nodev[i] = true; /* devt 0: matches nothing */
 	}
-	struct fd_scan s;
-	int r = fd_scanner_holders(x->scan, t, n, &s);
+	/* The scan, unless the kernel counted every victim free: it names
+	 * the holder, and it is all there is for the rest. */
+	struct fd_scan s = { 0 };
+	int r = scan ? fd_scanner_holders(x->scan, t, n, &s) : 0;
 	if (r < 0) { /* every victim unsure */
 		s = (struct fd_scan){ .blind_pid = 1, .blind_err = -r };
 		snprintf(s.blind_what, sizeof(s.blind_what), ".");
@@ -127,7 +160,10 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 			  "more privileged than any VM, not counted",
 			  (int)s.excused_pid);
 	for (size_t i = 0; i < n; i++) {
-		held[i] = nodev[i] || t[i].pid || s.blind_pid;
+		/* (a process the scan could not read holds nothing the kernel
+		 * counted free) */
+		bool kfree = k[i].known && !k[i].n;
+		held[i] = nodev[i] || t[i].pid || (k[i].known && k[i].n) || (s.blind_pid && !kfree);
 		if (held[i] && count++ > 0)
 			continue;
 		if (nodev[i])
@@ -135,10 +171,11 @@ int victims_held(struct ctx *x, const struct victims *v, bool *held, struct mvm_
 				       "cannot find its /dev/tap%d to check that no process holds it",
 				       v->r.v[i].ifindex);
 		else if (held[i])
-			held_why(x, v, i, &t[i], &s, e);
+			held_why(x, v, i, &t[i], &s, &k[i], e);
 	}
 	free(t);
 	free(nodev);
+	free(k);
 	return count;
 }
 

@@ -24,6 +24,9 @@
  *     --own-files     with --thread: that thread first takes a descriptor
  *                     table of its own (unshare CLONE_FILES) and the main
  *                     thread stays: only /proc/PID/task/TID/fd shows them
+ *     --in-flight     send each TAP's descriptor to itself over a socket
+ *                     pair (SCM_RIGHTS) and close it: the message, unread,
+ *                     holds the queue, and no /proc/PID/fd shows it
  * Exit status 1 (with a line on stderr) when it cannot hold one. */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int die(const char *what, const char *obj)
@@ -45,7 +50,36 @@ static int die(const char *what, const char *obj)
 	return 1;
 }
 
-static int hold_tap(const char *tun, const char *name, short flags, bool carrier_off, bool detach)
+/* fd sent over a socket pair to this process and closed: the message,
+ * never read, keeps the file (and its queue) as long as the pair stays. */
+static int send_away(int fd, const char *name)
+{
+	int sv[2]; /* kept open: never closed */
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) < 0)
+		return die("make a socket pair for", name);
+	char data = 'q';
+	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sv[0], &m, 0) != 1)
+		return die("send the descriptor of", name);
+	if (close(fd) < 0)
+		return die("close the descriptor of", name);
+	return 0;
+}
+
+static int hold_tap(const char *tun, const char *name, short flags, bool carrier_off, bool detach,
+		    bool in_flight)
 {
 	int fd = open(tun, O_RDWR); /* kept open: no O_CLOEXEC needed, never closed */
 	if (fd < 0)
@@ -63,7 +97,7 @@ static int hold_tap(const char *tun, const char *name, short flags, bool carrier
 	ifr.ifr_flags = IFF_DETACH_QUEUE;
 	if (detach && ioctl(fd, TUNSETQUEUE, &ifr) < 0)
 		return die("detach the queue of", name);
-	return 0;
+	return in_flight ? send_away(fd, name) : 0;
 }
 
 struct hold {
@@ -71,7 +105,7 @@ struct hold {
 	char **argv;
 	const char *tun;
 	short flags;
-	bool carrier_off, detach, own_files;
+	bool carrier_off, detach, own_files, in_flight;
 };
 
 /* Hold every WHAT from argv[i] on, then say so: 0, or 1 after a line. */
@@ -83,7 +117,8 @@ static int hold_all(const struct hold *h)
 		if (h->argv[i][0] == '/') {
 			if (open(h->argv[i], O_RDWR) < 0)
 				return die("open", h->argv[i]);
-		} else if (hold_tap(h->tun, h->argv[i], h->flags, h->carrier_off, h->detach)) {
+		} else if (hold_tap(h->tun, h->argv[i], h->flags, h->carrier_off, h->detach,
+				    h->in_flight)) {
 			return 1;
 		}
 	}
@@ -102,7 +137,7 @@ static void *holder_thread(void *arg)
 
 int main(int argc, char **argv)
 {
-	bool thread = false, own_files = false;
+	bool thread = false, own_files = false, in_flight = false;
 	const char *tun = "/dev/net/tun";
 	short flags = IFF_TAP | IFF_NO_PI;
 	bool carrier_off = false, detach = false;
@@ -127,6 +162,8 @@ int main(int argc, char **argv)
 			thread = true;
 		else if (!strcmp(argv[i], "--own-files"))
 			own_files = true;
+		else if (!strcmp(argv[i], "--in-flight"))
+			in_flight = true;
 		else {
 			fprintf(stderr, "tap-holder: unknown option '%s'\n", argv[i]);
 			return 2;
@@ -154,7 +191,7 @@ int main(int argc, char **argv)
 		return die("execute", "/proc/self/exe");
 	}
 	static struct hold h;
-	h = (struct hold){argc, i, argv, tun, flags, carrier_off, detach, own_files};
+	h = (struct hold){argc, i, argv, tun, flags, carrier_off, detach, own_files, in_flight};
 	if (!thread) {
 		if (hold_all(&h))
 			return 1;

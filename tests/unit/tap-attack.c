@@ -757,9 +757,11 @@ END_TEST
 /* ---- 3 and issue 16: held means open ------------------------------------ */
 
 /* vm1-a and vm1-b up (tap-flags flags), vm1-b held by a tap-holder with
- * args: up and down refuse it, naming the holder, and leave it (down
- * deletes vm1-a); once the holder is gone, down deletes it. */
-static void held_refused(const char *flags, const char *const args[], bool carrier_off)
+ * args: up and down refuse it, naming the holder (or, want not NULL,
+ * saying want), and leave it (down deletes vm1-a); once the holder is
+ * gone, down deletes it. */
+static void held_refused_saying(const char *flags, const char *const args[], bool carrier_off,
+				const char *want)
 {
 	struct tu_vm t;
 	vm_taps(&t, "vm1-a\nvm1-b\n", flags);
@@ -775,7 +777,8 @@ static void held_refused(const char *flags, const char *const args[], bool carri
 		struct tu_run r;
 		tap_run(&r, &t, verbs[v], NULL);
 		ck_assert_msg(r.status == 1, "%s: exit %d: %s", verbs[v], r.status, r.err);
-		ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, pid), "stderr: %s", r.err);
+		ck_assert_msg(strstr(r.err, "'vm1-b'") && strstr(r.err, want ? want : pid),
+			      "%s: stderr: %s", verbs[v], r.err);
 		ck_assert_int_eq(ifindex("vm1-b"), before);
 		tu_run_free(&r);
 	}
@@ -785,6 +788,11 @@ static void held_refused(const char *flags, const char *const args[], bool carri
 	ck_assert_int_eq(ifindex("vm1-b"), 0);
 	ck_assert_ptr_null(record_of(&t, "tap"));
 	tu_vm_free(&t);
+}
+
+static void held_refused(const char *flags, const char *const args[], bool carrier_off)
+{
+	held_refused_saying(flags, args, carrier_off, NULL);
 }
 
 /* Attack (issue 11, point 3): a VM that turned its TAP's carrier off
@@ -815,6 +823,25 @@ START_TEST(held_from_another_thread)
 }
 END_TEST
 
+/* Attack: a VM that holds its multi_queue TAP only through a descriptor
+ * in flight (sent to itself over a socket pair with SCM_RIGHTS, then
+ * closed: the unread message keeps the queue) shows it in no
+ * /proc/PID/fd. up replaced the TAP and down deleted it from under the
+ * VM. The kernel counts a multi_queue TAP's queues (IFLA_TUN_NUM_QUEUES,
+ * IFLA_TUN_NUM_DISABLED_QUEUES): held. _i: 0 attached, 1 detached first
+ * (TUNSETQUEUE IFF_DETACH_QUEUE). */
+START_TEST(held_tap_in_flight)
+{
+	const char *a0[] = { "--multi-queue", "--in-flight", "vm1-b", NULL };
+	const char *a1[] = { "--multi-queue", "--detach", "--in-flight", "vm1-b", NULL };
+	held_refused_saying("multi_queue\n", _i ? a1 : a0, false,
+			    _i ? "the kernel counts 1 queue attached to it (1 disabled), "
+				 "in no process that /proc shows"
+			       : "the kernel counts 1 queue attached to it, "
+				 "in no process that /proc shows");
+}
+END_TEST
+
 /* tap-setup ARGS under `setpriv --bounding-set -dac_read_search,
  * -dac_override`: root that cannot read another user's /proc/PID/fd. */
 static void run_without_dac(struct tu_run *r, const struct tu_vm *t, const char *dev,
@@ -828,6 +855,46 @@ static void run_without_dac(struct tu_run *r, const struct tu_vm *t, const char 
 	tu_run(r, argv);
 	free(bin);
 }
+
+/* down of vm1's two TAPs (tap-flags flags, up before) under `setpriv
+ * --bounding-set -dac_read_search,-dac_override`, while a process of
+ * another user runs, whose /proc/PID/fd the scan cannot read then: the
+ * kernel counts no queue of a multi_queue TAP, and down deletes them
+ * without a scan (_i 0); a TAP without multi_queue has no count, and
+ * the check fails closed, naming the process it could not read (_i 1). */
+START_TEST(unheld_multi_queue_needs_no_scan)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", _i ? "vnet_hdr\n" : "multi_queue\n");
+	tap_ok(&t, "up", NULL);
+	int a = ifindex("vm1-a");
+	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "/dev/null", NULL });
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
+			       "--", bin, "--state-dir", t.state, "--runtime-dir", t.runtime,
+			       "--user", "990", "--group", "78", "down", t.name, NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	if (_i == 0) {
+		ck_assert_msg(r.status == 0, "down: exit %d: %s", r.status, r.err);
+		ck_assert_int_eq(ifindex("vm1-a"), 0);
+		ck_assert_int_eq(ifindex("vm1-b"), 0);
+		ck_assert_ptr_null(record_of(&t, "tap"));
+	} else {
+		ck_assert_msg(r.status == 1, "down: exit %d: %s", r.status, r.err);
+		ck_assert_msg(strstr(r.err, "cannot tell whether a process holds it open") &&
+				      strstr(r.err, strerror(EACCES)),
+			      "stderr: %s", r.err);
+		ck_assert_int_eq(ifindex("vm1-a"), a);
+	}
+	tu_run_free(&r);
+	holder_stop(h);
+	if (_i)
+		tap_ok(&t, "down", NULL);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
 
 /* Attack (issue 16): under the macvtap unit's capabilities (no
  * CAP_DAC_READ_SEARCH) tap-setup could not list the VM user's
@@ -2003,6 +2070,8 @@ void tap_attack_cases(Suite *s)
 	tu_add_test_if(tc, lock_held_bounded_wait, why);
 	tu_add_loop_test_if(tc, held_tap_carrier_off, 0, 2, why);
 	tu_add_loop_test_if(tc, held_from_another_thread, 0, 2, why);
+	tu_add_loop_test_if(tc, held_tap_in_flight, 0, 2, why);
+	tu_add_loop_test_if(tc, unheld_multi_queue_needs_no_scan, 0, 2, why);
 	tu_add_test_if(tc, held_check_fails_closed, why);
 	tu_add_test_if(tc, scan_with_exiting_processes, why);
 	tu_add_test_if(tc, verbose_macvtap_prints_each, why);
