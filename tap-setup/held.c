@@ -87,7 +87,12 @@ struct kcount {
 static struct kcount kernel_count(struct ctx *x, int ifindex)
 {
 	struct tun_facts f;
-	if (x->mac || tun_facts_get(x, ifindex, &f) < 0 || !f.tun || !f.counted)
+	if (x->mac)
+		return (struct kcount){ 0 };
+	int r = tun_facts_get(x, ifindex, &f);
+	if (r < 0 && r != -ENODEV)
+		ctx_renew(x); /* the requests that follow on a socket in step */
+	if (r < 0 || !f.tun || !f.counted)
 		return (struct kcount){ 0 };
 	return (struct kcount){ true, f.queues + f.disabled, f.disabled };
 }
