@@ -113,6 +113,12 @@ static void held_why(struct ctx *x, const struct victims *v, size_t i, const str
 	else if (t->pid)
 		mvm_error_setf(e, EBUSY, verb, name, "process %d holds it open; is the VM running?",
 			       (int)t->pid);
+	else if (k->known && k->n && s->blind_pid) /* (it may be the holder) */
+		mvm_error_setf(e, EBUSY, verb, name,
+			       "the kernel counts %u %s attached to it%s, and which process holds it "
+			       "cannot be told: unable to read '%s/%s': %s",
+			       (unsigned)k->n, plural(k->n, "queue", "queues"), dis,
+			       ESC(x->c->procfs), ESC(s->blind_what), strerror(s->blind_err));
 	else if (k->known && k->n)
 		mvm_error_setf(e, EBUSY, verb, name,
 			       "the kernel counts %u %s attached to it%s, in no process that /proc "

@@ -896,6 +896,41 @@ START_TEST(unheld_multi_queue_needs_no_scan)
 }
 END_TEST
 
+/* A multi_queue TAP that the kernel counts held, whose holder the scan
+ * cannot read (a process of another user, tap-setup without
+ * CAP_DAC_READ_SEARCH): the error said "in no process that /proc shows
+ * (a descriptor sent in a message?)", pointing away from the process it
+ * could not read. It names that instead; down deletes vm1-a, which the
+ * kernel counts free, and keeps vm1-b. */
+START_TEST(held_multi_queue_blind_scan_says_so)
+{
+	struct tu_vm t;
+	vm_taps(&t, "vm1-a\nvm1-b\n", "multi_queue\n");
+	tap_ok(&t, "up", NULL);
+	int b = ifindex("vm1-b");
+	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "--multi-queue", "vm1-b", NULL });
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
+			       "--", bin, "--state-dir", t.state, "--runtime-dir", t.runtime,
+			       "--user", "990", "--group", "78", "down", t.name, NULL };
+	struct tu_run r;
+	tu_run(&r, argv);
+	ck_assert_msg(r.status == 1, "down: exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "'vm1-b': the kernel counts 1 queue attached to it, and which "
+				    "process holds it cannot be told: unable to read '") &&
+			      strstr(r.err, strerror(EACCES)) && !strstr(r.err, "in a message"),
+		      "stderr: %s", r.err);
+	ck_assert_int_eq(ifindex("vm1-a"), 0);
+	ck_assert_int_eq(ifindex("vm1-b"), b);
+	tu_run_free(&r);
+	holder_stop(h);
+	tap_ok(&t, "down", NULL);
+	ck_assert_int_eq(ifindex("vm1-b"), 0);
+	free(bin);
+	tu_vm_free(&t);
+}
+END_TEST
+
 /* Attack (issue 16): under the macvtap unit's capabilities (no
  * CAP_DAC_READ_SEARCH) tap-setup could not list the VM user's
  * /proc/PID/fd, counted that as "not held", and `down` (a restart of the
@@ -2072,6 +2107,7 @@ void tap_attack_cases(Suite *s)
 	tu_add_loop_test_if(tc, held_from_another_thread, 0, 2, why);
 	tu_add_loop_test_if(tc, held_tap_in_flight, 0, 2, why);
 	tu_add_loop_test_if(tc, unheld_multi_queue_needs_no_scan, 0, 2, why);
+	tu_add_test_if(tc, held_multi_queue_blind_scan_says_so, why);
 	tu_add_test_if(tc, held_check_fails_closed, why);
 	tu_add_test_if(tc, scan_with_exiting_processes, why);
 	tu_add_test_if(tc, verbose_macvtap_prints_each, why);
