@@ -86,8 +86,11 @@ struct kcount {
 
 static struct kcount kernel_count(struct ctx *x, int ifindex)
 {
+	/* (not asked of a TAP the dump showed without multi_queue: a flag
+	 * that an existing TAP's holders cannot change, TUNSETIFF refuses) */
+	const struct tun_facts *d = tun_dumped(x, ifindex);
 	struct tun_facts f;
-	if (x->mac)
+	if (x->mac || (d && d->tun && !d->multi_queue))
 		return (struct kcount){ 0 };
 	int r = tun_facts_get(x, ifindex, &f);
 	if (r < 0 && r != -ENODEV)

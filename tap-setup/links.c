@@ -306,6 +306,14 @@ int tun_facts_get(struct ctx *x, int ifindex, struct tun_facts *f)
 	return g.got ? 0 : -EIO;
 }
 
+const struct tun_facts *tun_dumped(const struct ctx *x, int ifindex)
+{
+	for (size_t i = 0; i < x->ntuns; i++)
+		if (x->tuns[i].ifindex == ifindex)
+			return &x->tuns[i].f;
+	return NULL;
+}
+
 int link_kind(struct ctx *x, struct rtnl_link *l)
 {
 	const char *k = rtnl_link_get_type(l);
@@ -316,11 +324,7 @@ int link_kind(struct ctx *x, struct rtnl_link *l)
 	/* TAP or TUN: the kernel's IFLA_TUN_TYPE in the dump, not the link
 	 * type, which the TAP's owner may change while it is down
 	 * (TUNSETLINK). */
-	int ifx = rtnl_link_get_ifindex(l);
-	const struct tun_facts *f = NULL;
-	for (size_t i = 0; i < x->ntuns && !f; i++)
-		if (x->tuns[i].ifindex == ifx)
-			f = &x->tuns[i].f;
+	const struct tun_facts *f = tun_dumped(x, rtnl_link_get_ifindex(l));
 	if (!f)
 		return x->tuns_err ? x->tuns_err : -EIO;
 	/* A kernel older than 4.15 does not say: the link type then, as

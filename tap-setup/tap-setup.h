@@ -73,6 +73,8 @@ struct tun_seen {
 };
 /* 0 with f filled, -ENODEV when there is no such link, else -errno. */
 int tun_facts_get(struct ctx *x, int ifindex, struct tun_facts *f);
+/* What x's dump said of tun link ifindex, or NULL. */
+const struct tun_facts *tun_dumped(const struct ctx *x, int ifindex);
 /* Is l (of x->links) of the kind this run makes: 1, a TAP (the kernel's
  * IFLA_TUN_TYPE in the same dump, whatever its link type) or a macvtap;
  * 0, not; or -errno when the dump's facts of it are missing. */
