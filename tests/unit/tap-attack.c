@@ -856,6 +856,19 @@ static void run_without_dac(struct tu_run *r, const struct tu_vm *t, const char 
 	free(bin);
 }
 
+/* tap-setup down of t under `setpriv --bounding-set
+ * -dac_read_search,-dac_override`: root that cannot read another user's
+ * /proc/PID/fd. */
+static void down_without_dac(struct tu_run *r, const struct tu_vm *t)
+{
+	char *bin = tu_bin("tap-setup");
+	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
+			       "--", bin, "--state-dir", t->state, "--runtime-dir", t->runtime,
+			       "--user", "990", "--group", "78", "down", t->name, NULL };
+	tu_run(r, argv);
+	free(bin);
+}
+
 /* down of vm1's two TAPs (tap-flags flags, up before) under `setpriv
  * --bounding-set -dac_read_search,-dac_override`, while a process of
  * another user runs, whose /proc/PID/fd the scan cannot read then: the
@@ -869,12 +882,8 @@ START_TEST(unheld_multi_queue_needs_no_scan)
 	tap_ok(&t, "up", NULL);
 	int a = ifindex("vm1-a");
 	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "/dev/null", NULL });
-	char *bin = tu_bin("tap-setup");
-	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
-			       "--", bin, "--state-dir", t.state, "--runtime-dir", t.runtime,
-			       "--user", "990", "--group", "78", "down", t.name, NULL };
 	struct tu_run r;
-	tu_run(&r, argv);
+	down_without_dac(&r, &t);
 	if (_i == 0) {
 		ck_assert_msg(r.status == 0, "down: exit %d: %s", r.status, r.err);
 		ck_assert_int_eq(ifindex("vm1-a"), 0);
@@ -891,7 +900,6 @@ START_TEST(unheld_multi_queue_needs_no_scan)
 	holder_stop(h);
 	if (_i)
 		tap_ok(&t, "down", NULL);
-	free(bin);
 	tu_vm_free(&t);
 }
 END_TEST
@@ -909,12 +917,8 @@ START_TEST(held_multi_queue_blind_scan_says_so)
 	tap_ok(&t, "up", NULL);
 	int b = ifindex("vm1-b");
 	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "--multi-queue", "vm1-b", NULL });
-	char *bin = tu_bin("tap-setup");
-	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
-			       "--", bin, "--state-dir", t.state, "--runtime-dir", t.runtime,
-			       "--user", "990", "--group", "78", "down", t.name, NULL };
 	struct tu_run r;
-	tu_run(&r, argv);
+	down_without_dac(&r, &t);
 	ck_assert_msg(r.status == 1, "down: exit %d: %s", r.status, r.err);
 	ck_assert_msg(strstr(r.err, "'vm1-b': the kernel counts 1 queue attached to it, and which "
 				    "process holds it cannot be told: unable to read '") &&
@@ -926,7 +930,6 @@ START_TEST(held_multi_queue_blind_scan_says_so)
 	holder_stop(h);
 	tap_ok(&t, "down", NULL);
 	ck_assert_int_eq(ifindex("vm1-b"), 0);
-	free(bin);
 	tu_vm_free(&t);
 }
 END_TEST
