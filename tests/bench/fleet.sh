@@ -592,22 +592,27 @@ fleet_profile() {
 	fi
 	fleet_switch "$v" "$N" || { note "profile: cannot switch to our units"; return; }
 	sleep 0.3
-	local pp units
+	local units
 	mapfile -t units < <(fleet_units "$v" "$N")
-	perf record -q -g -a -F 1999 -o "$data" -- sleep 120 >>"$LOGS/profile.log" 2>&1 &
-	pp=$!
-	sleep 0.5
-	cx timeout 300 systemctl start microvms.target
-	kill -INT "$pp"
-	wait "$pp"
+	# perf record -a -g into DATA while COMMAND runs
+	fleet_perf() { # fleet_perf DATA COMMAND...
+		local pp data=$1
+		shift
+		perf record -q -g -a -F 1999 -o "$data" -- sleep 120 >>"$LOGS/profile.log" 2>&1 &
+		pp=$!
+		sleep 0.5
+		"$@"
+		kill -INT "$pp"
+		wait "$pp"
+	}
+	# shellcheck disable=SC2317 # called through fleet_perf
+	fleet_stop_all() {
+		cx systemctl stop microvms.target
+		cx timeout 300 systemctl stop "${units[@]}" >>"$LOGS/profile.log" 2>&1
+	}
+	fleet_perf "$data" cx timeout 300 systemctl start microvms.target
 	sleep 0.3
-	perf record -q -g -a -F 1999 -o "$data.stop" -- sleep 120 >>"$LOGS/profile.log" 2>&1 &
-	pp=$!
-	sleep 0.5
-	cx systemctl stop microvms.target
-	cx timeout 300 systemctl stop "${units[@]}" >>"$LOGS/profile.log" 2>&1
-	kill -INT "$pp"
-	wait "$pp"
+	fleet_perf "$data.stop" fleet_stop_all
 	{
 		fleet_profile_report "$data" start
 		fleet_profile_report "$data.stop" stop

@@ -842,29 +842,25 @@ START_TEST(held_tap_in_flight)
 }
 END_TEST
 
-/* tap-setup ARGS under `setpriv --bounding-set -dac_read_search,
- * -dac_override`: root that cannot read another user's /proc/PID/fd. */
+/* tap-setup [--macvtap --devfs DEV] VERB of t under `setpriv
+ * --bounding-set -dac_read_search,-dac_override`: root that cannot read
+ * another user's /proc/PID/fd. dev NULL: TAPs. */
 static void run_without_dac(struct tu_run *r, const struct tu_vm *t, const char *dev,
 			    const char *verb)
 {
 	char *bin = tu_bin("tap-setup");
-	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
-			       "--", bin, "--state-dir", t->state, "--runtime-dir", t->runtime,
-			       "--user", "990", "--group", "78", "--macvtap", "--devfs", dev,
-			       verb, t->name, NULL };
-	tu_run(r, argv);
-	free(bin);
-}
-
-/* tap-setup down of t under `setpriv --bounding-set
- * -dac_read_search,-dac_override`: root that cannot read another user's
- * /proc/PID/fd. */
-static void down_without_dac(struct tu_run *r, const struct tu_vm *t)
-{
-	char *bin = tu_bin("tap-setup");
-	const char *argv[] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
-			       "--", bin, "--state-dir", t->state, "--runtime-dir", t->runtime,
-			       "--user", "990", "--group", "78", "down", t->name, NULL };
+	const char *argv[20] = { "/usr/bin/setpriv", "--bounding-set", "-dac_read_search,-dac_override",
+				 "--", bin, "--state-dir", t->state, "--runtime-dir", t->runtime,
+				 "--user", "990", "--group", "78" };
+	size_t n = 13;
+	if (dev) {
+		argv[n++] = "--macvtap";
+		argv[n++] = "--devfs";
+		argv[n++] = dev;
+	}
+	argv[n++] = verb;
+	argv[n++] = t->name;
+	argv[n] = NULL;
 	tu_run(r, argv);
 	free(bin);
 }
@@ -883,7 +879,7 @@ START_TEST(unheld_multi_queue_needs_no_scan)
 	int a = ifindex("vm1-a");
 	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "/dev/null", NULL });
 	struct tu_run r;
-	down_without_dac(&r, &t);
+	run_without_dac(&r, &t, NULL, "down");
 	if (_i == 0) {
 		ck_assert_msg(r.status == 0, "down: exit %d: %s", r.status, r.err);
 		ck_assert_int_eq(ifindex("vm1-a"), 0);
@@ -918,7 +914,7 @@ START_TEST(held_multi_queue_blind_scan_says_so)
 	int b = ifindex("vm1-b");
 	pid_t h = holder_start(&t, UID, GID, (const char *const[]){ "--multi-queue", "vm1-b", NULL });
 	struct tu_run r;
-	down_without_dac(&r, &t);
+	run_without_dac(&r, &t, NULL, "down");
 	ck_assert_msg(r.status == 1, "down: exit %d: %s", r.status, r.err);
 	ck_assert_msg(strstr(r.err, "'vm1-b': the kernel counts 1 queue attached to it, and which "
 				    "process holds it cannot be told: unable to read '") &&
