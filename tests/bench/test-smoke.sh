@@ -35,7 +35,7 @@ for row in "tap,up,tap-setup,1" "tap,down,tap-setup,1" "tap,up,microvm.nix scrip
 	"tap,down,floor (link group),1" \
 	"virtiofs,ready_ms,virtiofs-launch,1" "virtiofs,served_ms,virtiofs-launch,1" \
 	"virtiofs,ready_ms,supervisord (startsecs=0),1" "virtiofs,ready_ms,C floor (daemons direct),1" \
-	"virtiofs,served_ms,C floor (daemons direct),1" \
+	"virtiofs,served_ms,C floor (daemons direct),1" "virtiofs,ready_ms,listen-only bound (no work),1" \
 	"runner,first_insn,runner-exec start,0" "runner,first_insn,exec microvm-run (floor),0" \
 	"pci,bind,pci-bind bind,8" "pci,bind,microvm.nix pci-setup script,8" \
 	"tap-memory,slab_kib,tap-setup (multi_queue),4" "tap-memory,slab_kib,tap-setup,4" \

@@ -14,7 +14,9 @@
  * first message QEMU sends) and wait for every answer: what a VM that
  * starts at READY gets (a launcher that listens itself is READY before
  * any daemon runs; the answer comes when one serves the socket);
- * -t SECONDS timeout for each phase [20]; -i US how often to
+ * -n N the daemons to wait for below CMD before the memory is read
+ * [one a SOCKET; 0: a CMD that starts none, the bench's listen-only
+ * bound]; -t SECONDS timeout for each phase [20]; -i US how often to
  * look at /proc/net/unix while a socket file exists that does not listen
  * yet [200] (otherwise inotify on the sockets' directories wakes us, or
  * 20 ms pass); -l LOG the children's stdout and stderr
@@ -415,7 +417,7 @@ int main(int argc, char **argv)
 	char notify_buf[108];
 	const char *notify = NULL;
 	bool floor = false, served = false;
-	int i = 1;
+	int i = 1, want_daemons = -1;
 	for (; i < argc; i++) {
 		if (!strcmp(argv[i], "-t") && i + 1 < argc)
 			timeout = atof(argv[++i]);
@@ -425,6 +427,8 @@ int main(int argc, char **argv)
 			log = argv[++i];
 		else if (!strcmp(argv[i], "-S"))
 			served = true;
+		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			want_daemons = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-N") && i + 1 < argc)
 			notify = argv[++i];
 		else if (!strcmp(argv[i], "-s") && i + 1 < argc && nsockets < MAXS)
@@ -437,7 +441,7 @@ int main(int argc, char **argv)
 			i++;
 			break;
 		} else {
-			fputs("usage: vfs-bench [-S] [-t S] [-i US] [-l LOG] [-N PATH] -s SOCKET... "
+			fputs("usage: vfs-bench [-S] [-n N] [-t S] [-i US] [-l LOG] [-N PATH] -s SOCKET... "
 			      "(-- CMD... | --floor CMD... [:: CMD...]...)\n",
 			      stderr);
 			return 2;
@@ -447,6 +451,8 @@ int main(int argc, char **argv)
 		fputs("vfs-bench: no command or no -s SOCKET\n", stderr);
 		return 2;
 	}
+	if (want_daemons < 0 || want_daemons > nsockets)
+		want_daemons = nsockets;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGPIPE, SIG_IGN);
@@ -573,7 +579,7 @@ int main(int argc, char **argv)
 		 * until every daemon runs virtiofsd, so that a child not yet
 		 * past its exec is not taken for a supervisor. */
 		long long end = now_ns() + 2000000000LL;
-		while ((rss = survey(detail, sizeof(detail)), ndaemons < nsockets) && now_ns() < end) {
+		while ((rss = survey(detail, sizeof(detail)), ndaemons < want_daemons) && now_ns() < end) {
 			struct timespec t = { 0, 200000 };
 			nanosleep(&t, NULL);
 		}
