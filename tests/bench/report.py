@@ -429,8 +429,9 @@ if fleet_n:
             target(f"fleet {what}, per VM, N={nmax} / N=8", None if o is None or not o8 else (o / nmax) / (o8 / 8),
                    1.25, "" if o is None or not o8 else f"{o / nmax:.1f} vs {o8 / 8:.1f} ms/VM", "x")
 w = max(len(t[0]) for t in targets)
+ws = max([44] + [len(t[1]) for t in targets])
 for what, shown, limit, verdict in targets:
-    print(f"  {what:<{w}}  {shown:<44} {limit:<10} {verdict}")
+    print(f"  {what:<{w}}  {shown:<{ws}} {limit:<10} {verdict}")
 
 with open(os.path.join(OUT, "summary.csv"), "w", newline="") as f:
     wr = csv.writer(f)

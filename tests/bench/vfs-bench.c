@@ -36,7 +36,8 @@
  *   rss_kib             sum of VmHWM of the supervising processes: CMD and
  *                       its descendants that are not virtiofsd (nor a
  *                       passing systemd-notify) (floor: this program),
- *                       once every daemon runs (up to 2 s after READY=1)
+ *                       once every daemon runs, or the -n N of them (up
+ *                       to 2 s after READY=1)
  *   uss_kib             their private memory (Private_Clean + Private_Dirty
  *                       of smaps_rollup) at that moment: VmHWM counts the
  *                       pages of libc.so too, which every process shares
@@ -427,8 +428,9 @@ int main(int argc, char **argv)
 			log = argv[++i];
 		else if (!strcmp(argv[i], "-S"))
 			served = true;
-		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
-			want_daemons = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-n") && i + 1 < argc &&
+			 sscanf(argv[i + 1], "%d", &want_daemons) == 1 && want_daemons >= 0)
+			i++;
 		else if (!strcmp(argv[i], "-N") && i + 1 < argc)
 			notify = argv[++i];
 		else if (!strcmp(argv[i], "-s") && i + 1 < argc && nsockets < MAXS)

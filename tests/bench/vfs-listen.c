@@ -36,7 +36,6 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	for (int i = 1; i < argc; i++) {
 		struct sockaddr_un a = {.sun_family = AF_UNIX};
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (strlen(argv[i]) >= sizeof(a.sun_path)) {
 			errno = ENAMETOOLONG;
 			return fail("socket", argv[i]);
@@ -44,6 +43,7 @@ int main(int argc, char **argv)
 		memcpy(a.sun_path, argv[i], strlen(argv[i]) + 1);
 		if (unlink(argv[i]) < 0 && errno != ENOENT)
 			return fail("remove", argv[i]);
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 16) < 0)
 			return fail("listen on", argv[i]);
 	}
