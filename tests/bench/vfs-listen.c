@@ -10,7 +10,8 @@
  * pinned, no daemon started: its READY=1 is the start of a process and
  * its K sockets, the part of virtiofs-launch's time that no work of its
  * own can cut. It is linked as virtiofs-launch is (a static-pie), so
- * that both pay the same start. Exit 1 with a message on stderr when a
+ * that both pay the same start, and sends READY=1 with the launcher's
+ * common/notify.c. Exit 1 with a message on stderr when a
  * socket cannot be made or READY=1 not sent. */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "notify.h"
 
 static int fail(const char *what, const char *arg)
 {
@@ -47,16 +50,13 @@ int main(int argc, char **argv)
 		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 16) < 0)
 			return fail("listen on", argv[i]);
 	}
+	/* (READY=1 sent as the launcher sends it: common/notify.c) */
 	const char *n = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un na = {.sun_family = AF_UNIX};
-	if (!n || n[0] != '/' || strlen(n) >= sizeof(na.sun_path)) {
-		errno = EINVAL;
-		return fail("NOTIFY_SOCKET", n ? n : "");
+	int r = n ? notify("READY=1") : -EINVAL;
+	if (r < 0) {
+		errno = -r;
+		return fail("send READY=1 to NOTIFY_SOCKET", n ? n : "");
 	}
-	memcpy(na.sun_path, n, strlen(n) + 1);
-	int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (nfd < 0 || sendto(nfd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&na, sizeof(na)) != 7)
-		return fail("send READY=1 to", n);
 	int sig;
 	sigwait(&ss, &sig);
 	for (int i = 1; i < argc; i++)
